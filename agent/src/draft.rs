@@ -1,0 +1,54 @@
+//! A draft event: what a source (a tailed file, a health probe) knows about an event before the
+//! pipeline gives it its identity (`agent_id:seq`) and the host and site it happened on.
+
+use chrono::{DateTime, Utc};
+use logwarden_core::{Event, EventId, Kind, Severity};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// The time in the line, when it has one; the pipeline uses the read time otherwise.
+    pub ts: Option<DateTime<Utc>>,
+    /// The host named in the line (syslog lines carry one); the agent's host otherwise.
+    pub host: Option<String>,
+    /// File path, `syslog` or `health`.
+    pub source: String,
+    pub app: String,
+    pub severity: Severity,
+    pub kind: Kind,
+    pub message: String,
+    pub fields: Map<String, Value>,
+}
+
+impl Draft {
+    /// A plain log line: the whole line is the message, nothing else is known.
+    pub fn plain(source: &str, message: String) -> Draft {
+        Draft {
+            ts: None,
+            host: None,
+            source: source.to_owned(),
+            app: String::new(),
+            severity: Severity::Info,
+            kind: Kind::Log,
+            message,
+            fields: Map::new(),
+        }
+    }
+
+    /// The finished event, with its identity and where it happened.
+    pub fn into_event(self, id: EventId, host: &str, site: &str, now: DateTime<Utc>) -> Event {
+        Event {
+            id,
+            ts: self.ts.unwrap_or(now),
+            received: None,
+            host: self.host.unwrap_or_else(|| host.to_owned()),
+            site: site.to_owned(),
+            source: self.source,
+            app: self.app,
+            severity: self.severity,
+            kind: self.kind,
+            message: self.message,
+            fields: self.fields,
+        }
+    }
+}

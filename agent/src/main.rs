@@ -1,0 +1,148 @@
+//! `logwarden-agent`: reads arguments, builds, runs, and turns errors into an exit code.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use logwarden_agent::config::{self, Overrides, Settings};
+use logwarden_agent::parse::{Format, LineParser};
+use logwarden_core::EventId;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "logwarden-agent",
+    version,
+    about = "Tails logs, probes disk health, ships to a logwarden collector"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tail files and ship events until stopped (SIGINT or SIGTERM).
+    Run {
+        /// TOML config file (see docs/configuration.md).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Parse lines (FILE, or stdin) and print one event per line as NDJSON, as the agent would ship them.
+    Parse {
+        #[arg(long, default_value = "auto")]
+        format: Format,
+        file: Option<PathBuf>,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file without starting.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOGWARDEN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("logwarden-agent: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config, overrides } => {
+            let file = match &config {
+                Some(path) => config::load(path)?,
+                None => config::FileConfig::default(),
+            };
+            let settings = Settings::build(file, overrides)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                logwarden_agent::pipeline::run(settings, shutdown, Duration::from_secs(10)).await
+            })
+        }
+        Command::Parse { format, file } => parse(format, file),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            let cfg = config::load(&file)?;
+            Settings::build(cfg, Overrides::default())
+                .with_context(|| format!("config file {}", file.display()))?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn parse(format: Format, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let (reader, path): (Box<dyn BufRead>, PathBuf) = match file {
+        Some(p) => {
+            let f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+            (Box::new(std::io::BufReader::new(f)), p)
+        }
+        None => (Box::new(std::io::stdin().lock()), PathBuf::from("-")),
+    };
+    let mut parser = LineParser::new(&path, format);
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let mut line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let draft = parser.parse(&line);
+        let event = draft.into_event(
+            EventId::new("parse", i as u64 + 1),
+            &host,
+            "",
+            chrono::Utc::now(),
+        );
+        serde_json::to_writer(&mut out, &event)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,120 @@
+//! The agent's main job: wires the sources to the shipper and runs until told to stop.
+//!
+//! ```text
+//! tailer thread --Item--> batcher task --Batch--> shipper task --acked origins--> checkpoints
+//!  (blocking reads)   (gives agent_id:seq,      (POST /api/v1/ingest,
+//!                      groups by size/time)       retries until acked)
+//! ```
+//! Both channels are bounded: when the collector is away the batch queue fills, the batcher
+//! waits, the tailer waits, and unread data stays in the files. Nothing read is dropped.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::draft::Draft;
+use crate::identity::{self, SeqAllocator};
+use crate::ship::{Batcher, Shipper};
+use crate::tail::{FileKey, Tailer, checkpoint::Checkpoints};
+
+/// What a source hands to the pipeline.
+#[derive(Debug)]
+pub struct Item {
+    pub draft: Draft,
+    /// For a file line: where it ends, so that its checkpoint can move once it is acked.
+    pub origin: Option<Origin>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub file: FileKey,
+    pub path: PathBuf,
+    pub end: u64,
+}
+
+/// Runs the agent until `shutdown` fires, then drains what it can within `drain` and saves
+/// checkpoints.
+pub async fn run(
+    settings: Settings,
+    shutdown: CancellationToken,
+    drain: std::time::Duration,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let agent_id = identity::agent_id(&settings.data_dir, &settings.host)?;
+    let seqs = SeqAllocator::open(&settings.data_dir)?;
+    let checkpoints = Checkpoints::load(&settings.data_dir)?;
+    tracing::info!(agent_id, host = settings.host, site = settings.site,
+        collectors = ?settings.collectors.iter().map(|u| u.as_str()).collect::<Vec<_>>(), "agent starting");
+
+    // Lines from the tailer; closed when the tailer thread returns.
+    let (item_tx, item_rx) = mpsc::channel::<Item>(8192);
+    // Finished batches waiting to be shipped: the bounded in-memory queue.
+    let (batch_tx, batch_rx) = mpsc::channel(settings.queue_batches);
+
+    // The tailer stops on `stop_reading`; the batcher and shipper stop when their input closes,
+    // or on `give_up` once the drain time has passed.
+    let stop_reading = CancellationToken::new();
+    let give_up = CancellationToken::new();
+
+    let tailer = Tailer::new(&settings.files, Checkpoints::load(&settings.data_dir)?);
+    let tail_cancel = stop_reading.clone();
+    let tail_thread = std::thread::Builder::new()
+        .name("tailer".into())
+        .spawn(move || tailer.run(item_tx, tail_cancel))
+        .context("starting the tailer thread")?;
+
+    let batcher = Batcher::new(&settings, agent_id, seqs);
+    let mut batch_task = tokio::spawn(batcher.run(item_rx, batch_tx));
+
+    let checkpoints = Arc::new(Mutex::new(checkpoints));
+    let shipper = Shipper::new(&settings)?;
+    let ship_task = tokio::spawn(shipper.run(batch_rx, checkpoints.clone(), give_up.clone()));
+
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        // The batcher only ends early when it can no longer number events safely.
+        res = &mut batch_task => {
+            stop_reading.cancel();
+            give_up.cancel();
+            checkpoints.lock().await.save()?;
+            return match res {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => Err(anyhow::anyhow!("batcher stopped unexpectedly")),
+                Err(e) => Err(anyhow::anyhow!("batcher task failed: {e}")),
+            };
+        }
+    }
+    tracing::info!("stopping: no more reading; shipping what was read");
+    stop_reading.cancel();
+    let drained = async {
+        let _ = tokio::task::spawn_blocking(move || tail_thread.join()).await;
+        let batched = batch_task.await;
+        let shipped = ship_task.await;
+        (batched, shipped)
+    };
+    let mut drained = std::pin::pin!(drained);
+    let results = tokio::select! {
+        r = &mut drained => Some(r),
+        _ = tokio::time::sleep(drain) => None,
+    };
+    if results.is_none() {
+        tracing::warn!(
+            ?drain,
+            "collector did not take everything in time; the rest is re-read from the files at next start"
+        );
+        give_up.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drained).await;
+    } else if let Some((batched, _)) = results
+        && let Ok(Err(e)) = batched
+    {
+        tracing::error!(error = %format!("{e:#}"), "batcher failed");
+    }
+    checkpoints.lock().await.save()?;
+    tracing::info!("agent stopped");
+    Ok(())
+}

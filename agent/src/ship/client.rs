@@ -1,0 +1,261 @@
+//! The shipper: delivers batches to the collector, in order, until each is acknowledged.
+//!
+//! A batch is only done when a collector answered 200 with an [`IngestResponse`] from an epoch
+//! no lower than any this agent has seen. Everything else (refused connection, timeout, 429,
+//! 5xx, a wrong token) is retried with jittered exponential backoff, moving to the next
+//! collector URL on connection failures; nothing is dropped. A 413 splits the batch in two.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use logwarden_core::wire::{ErrorBody, INGEST_PATH, IngestResponse};
+use reqwest::StatusCode;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::Batch;
+use crate::config::{Compression, Settings};
+use crate::tail::checkpoint::Checkpoints;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Shipper {
+    http: reqwest::Client,
+    collectors: Vec<reqwest::Url>,
+    /// Index into `collectors` of the one we send to.
+    current: usize,
+    token: Option<String>,
+    compression: Compression,
+    /// The highest collector epoch seen: an ack from a lower one is not trusted.
+    epoch: u64,
+}
+
+/// Why one attempt failed; all are retried.
+#[derive(Debug)]
+enum Attempt {
+    /// Could not talk to this collector: try the next URL.
+    Unreachable(String),
+    /// The collector answered but did not take the batch now.
+    Refused(String),
+    /// The batch is over the collector's body limit.
+    TooLarge,
+}
+
+impl Shipper {
+    pub fn new(settings: &Settings) -> anyhow::Result<Shipper> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Shipper {
+            http,
+            collectors: settings.collectors.clone(),
+            current: 0,
+            token: settings.token.clone(),
+            compression: settings.compression,
+            epoch: 0,
+        })
+    }
+
+    /// Ships batches as they come until `batches` closes or `give_up` fires; after each ack the
+    /// files' checkpoints move and are saved.
+    pub async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Batch>,
+        checkpoints: Arc<Mutex<Checkpoints>>,
+        give_up: CancellationToken,
+    ) {
+        while let Some(batch) = batches.recv().await {
+            let delivered = tokio::select! {
+                _ = self.deliver(&batch.body) => true,
+                _ = give_up.cancelled() => false,
+            };
+            if !delivered {
+                return;
+            }
+            let mut cp = checkpoints.lock().await;
+            for (key, (path, offset)) in &batch.origins {
+                cp.ack(*key, path, *offset);
+            }
+            if let Err(e) = cp.save() {
+                tracing::error!(error = %format!("{e:#}"), "saving checkpoints failed");
+            }
+        }
+    }
+
+    /// Delivers one NDJSON body, splitting it on 413, retrying until acknowledged.
+    pub async fn deliver(&mut self, body: &[u8]) {
+        // Bodies still to send, in order (a split pushes its two halves back on).
+        let mut todo = vec![body.to_vec()];
+        let mut backoff = BACKOFF_MIN;
+        while let Some(part) = todo.pop() {
+            loop {
+                match self.attempt(&part).await {
+                    Ok(resp) => {
+                        report(&resp, &part);
+                        backoff = BACKOFF_MIN;
+                        break;
+                    }
+                    Err(Attempt::TooLarge) => match split_ndjson(&part) {
+                        Some((a, b)) => {
+                            todo.push(b);
+                            todo.push(a);
+                            break;
+                        }
+                        None => {
+                            tracing::error!(
+                                bytes = part.len(),
+                                "one event is over the collector's body limit; it cannot be delivered and is dropped"
+                            );
+                            break;
+                        }
+                    },
+                    Err(Attempt::Unreachable(why)) => {
+                        tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unreachable");
+                        self.current = (self.current + 1) % self.collectors.len();
+                        backoff = sleep_jittered(backoff).await;
+                    }
+                    Err(Attempt::Refused(why)) => {
+                        tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "batch not taken; will retry");
+                        backoff = sleep_jittered(backoff).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&mut self, body: &[u8]) -> Result<IngestResponse, Attempt> {
+        let url = self.collectors[self.current]
+            .join(INGEST_PATH)
+            .map_err(|e| Attempt::Unreachable(e.to_string()))?;
+        let (payload, encoding) = match self.compression {
+            Compression::Zstd => (
+                zstd::bulk::compress(body, 1).map_err(io_refused)?,
+                Some("zstd"),
+            ),
+            Compression::Gzip => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut enc, body).map_err(io_refused)?;
+                (enc.finish().map_err(io_refused)?, Some("gzip"))
+            }
+            Compression::None => (body.to_vec(), None),
+        };
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-ndjson")
+            .body(payload);
+        if let Some(enc) = encoding {
+            req = req.header("content-encoding", enc);
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Attempt::Unreachable(error_chain(&e)))?;
+        let status = resp.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(Attempt::TooLarge);
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Attempt::Unreachable(error_chain(&e)))?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|b| b.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(Attempt::Refused(format!("{status}: {msg}")));
+        }
+        let ack: IngestResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| Attempt::Refused(format!("unreadable answer: {e}")))?;
+        if ack.epoch < self.epoch {
+            // A collector from an older epoch: it may have been replaced by the standby, and
+            // its ack means nothing. Look for the current primary.
+            self.current = (self.current + 1) % self.collectors.len();
+            return Err(Attempt::Refused(format!(
+                "ack from epoch {} after epoch {} was seen; not trusted",
+                ack.epoch, self.epoch
+            )));
+        }
+        self.epoch = ack.epoch;
+        Ok(ack)
+    }
+}
+
+fn io_refused(e: std::io::Error) -> Attempt {
+    Attempt::Refused(format!("compressing: {e}"))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Logs what the collector refused: those lines will never be accepted as they are.
+fn report(resp: &IngestResponse, body: &[u8]) {
+    if resp.rejected.is_empty() {
+        return;
+    }
+    let lines: Vec<&[u8]> = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    for r in &resp.rejected {
+        let line = lines
+            .get(r.index)
+            .map(|l| String::from_utf8_lossy(&l[..l.len().min(200)]));
+        tracing::error!(index = r.index, reason = r.reason, line = ?line, "collector rejected an event");
+    }
+}
+
+/// Sleeps a random time up to `backoff` (full jitter) and returns the next backoff.
+async fn sleep_jittered(backoff: Duration) -> Duration {
+    let ms = rand::random_range(backoff.as_millis() as u64 / 2..=backoff.as_millis() as u64);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    (backoff * 2).min(BACKOFF_MAX)
+}
+
+/// Splits NDJSON into two halves at a line boundary; `None` for a single line.
+pub fn split_ndjson(body: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let ends: Vec<usize> = body
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .filter(|&i| i < body.len())
+        .collect();
+    let cut = *ends.get(ends.len().checked_sub(1)? / 2)?;
+    Some((body[..cut].to_vec(), body[cut..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndjson_splits_at_a_line_boundary_and_not_below_one_line() {
+        let (a, b) = split_ndjson(b"1\n2\n3\n4\n").unwrap();
+        assert_eq!(
+            (a.as_slice(), b.as_slice()),
+            (&b"1\n2\n"[..], &b"3\n4\n"[..])
+        );
+        let (a, b) = split_ndjson(b"1\n2\n3\n").unwrap();
+        assert_eq!((a.as_slice(), b.as_slice()), (&b"1\n"[..], &b"2\n3\n"[..]));
+        assert_eq!(split_ndjson(b"1\n"), None);
+        assert_eq!(split_ndjson(b"1"), None);
+    }
+}

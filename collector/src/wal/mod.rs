@@ -1,0 +1,303 @@
+//! The write-ahead log: the collector's source of truth.
+//!
+//! Everything the collector accepts is appended here and fsynced before it is acknowledged;
+//! the index, the alert engine and (later) the standby site are all fed by reading it back. A
+//! record is numbered by its LSN (log sequence number), a `u64` that grows by one per record
+//! from 1, so that any reader can say "give me everything after N" and a standby can stream it.
+//!
+//! # On-disk layout (version 1)
+//!
+//! The log is a directory of segment files named `<first_lsn as 20 digits>.wal`. A segment
+//! holds consecutive records; a new one is started once the active one passes the segment size.
+//!
+//! ```text
+//! segment header, 16 bytes:
+//!   0  4  magic  b"LWAL"
+//!   4  4  format version, u32 LE (1)
+//!   8  8  first LSN of the segment, u64 LE
+//! then records, back to back:
+//!   0  4  record magic  b"LWRE"  (lets a reader find the next record after a damaged one)
+//!   4  4  payload length N, u32 LE (at most MAX_PAYLOAD)
+//!   8  4  CRC-32 (IEEE) of bytes 4..8 and 12..21+N (length, LSN, kind, payload)
+//!  12  8  LSN, u64 LE
+//!  20  1  kind (see RecordKind)
+//!  21  N  payload
+//! ```
+//!
+//! # Invariants and what a crash looks like
+//!
+//! - Records are written in LSN order with no gaps; only corruption found later makes a gap.
+//! - A record is *durable* once `Wal::sync` has returned after it; nothing is acknowledged
+//!   before. A crash can therefore leave, at the end of the newest segment only, a torn record
+//!   (a short write, or bytes with a bad CRC). `Wal::open` cuts it off: it was never acked.
+//! - A damaged record with valid records after it (bit rot, a bad sector) is not a crash
+//!   artefact: it is reported (logged and counted), skipped by finding the next record magic with
+//!   a valid CRC, and never stops the collector.
+//! - A failed write or fsync poisons the log: every later append fails until a restart, because
+//!   after a failed fsync the kernel may have dropped the dirty pages and retrying would lie.
+//! - Segment creation is header, fsync file, fsync directory, so a new segment survives a crash.
+
+mod reader;
+mod record;
+mod segment;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use reader::WalReader;
+pub use record::{MAX_PAYLOAD, Record, RecordKind};
+
+use segment::{Decoded, SegmentFile};
+
+/// Errors of the write-ahead log.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    /// An I/O call on a WAL file or the directory failed.
+    #[error("WAL I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A segment header is missing, has the wrong magic or a version this build cannot read.
+    #[error("WAL segment {path} is not readable: {reason}")]
+    BadSegment { path: PathBuf, reason: String },
+    /// An earlier write or fsync failed; the collector must restart to recover from disk.
+    #[error("WAL is poisoned by an earlier failed write or fsync; restart the collector")]
+    Poisoned,
+    /// The payload is over [`MAX_PAYLOAD`].
+    #[error("WAL record of {0} bytes is over the limit of {MAX_PAYLOAD} bytes")]
+    TooLarge(usize),
+}
+
+impl WalError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> WalError {
+        WalError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Tunables of the log.
+#[derive(Debug, Clone)]
+pub struct WalOptions {
+    /// A segment is closed and a new one started once it passes this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl Default for WalOptions {
+    fn default() -> WalOptions {
+        WalOptions {
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What `Wal::open` found on disk.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Recovery {
+    /// The LSN of the last valid record (0 for an empty log).
+    pub last_lsn: u64,
+    /// Damaged records skipped in the middle of the log: (segment, byte offset, bytes skipped).
+    pub corrupt: Vec<(PathBuf, u64, u64)>,
+    /// A torn record cut off the end of the newest segment: (segment, offset, bytes removed).
+    pub truncated_tail: Option<(PathBuf, u64, u64)>,
+}
+
+/// The writing side of the log. Not shared: one task owns it and does group commit.
+pub struct Wal {
+    dir: PathBuf,
+    opts: WalOptions,
+    /// The segment being appended to.
+    active: File,
+    active_path: PathBuf,
+    /// Bytes in the active segment, including `pending`.
+    active_len: u64,
+    /// Encoded records not yet written: one write per group commit.
+    pending: Vec<u8>,
+    next_lsn: u64,
+    durable_lsn: u64,
+    /// Sizes of the sealed segments plus the active one, for status.
+    segments: u64,
+    bytes: u64,
+    poisoned: bool,
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`, cutting off a torn tail and reporting damage.
+    pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovery), WalError> {
+        std::fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
+        let mut recovery = Recovery::default();
+        let mut paths: Vec<PathBuf> = segment::list(dir)?.into_iter().map(|(_, p)| p).collect();
+        if let Some(newest) = paths.last() {
+            // A crash while creating a segment can leave it without a whole header; it held no
+            // record, so it can go.
+            let len = std::fs::metadata(newest)
+                .map_err(|e| WalError::io(newest, e))?
+                .len();
+            if len < segment::HEADER_LEN {
+                tracing::warn!(segment = %newest.display(), "removing a WAL segment whose creation was interrupted");
+                std::fs::remove_file(newest).map_err(|e| WalError::io(newest, e))?;
+                paths.pop();
+            }
+        }
+        let mut bytes = 0;
+        let mut last: Option<(PathBuf, u64)> = None; // newest segment and its valid length
+        for (i, path) in paths.iter().enumerate() {
+            let is_newest = i + 1 == paths.len();
+            let seg = SegmentFile::open(path)?;
+            let mut pos = segment::HEADER_LEN;
+            let mut expected = seg.first_lsn;
+            loop {
+                match seg.decode_at(pos)? {
+                    Decoded::Record(rec, next) => {
+                        if rec.lsn < expected {
+                            // An old record copied in by a bad resync: treat as damage.
+                            recovery.corrupt.push((path.clone(), pos, next - pos));
+                        } else {
+                            expected = rec.lsn + 1;
+                            recovery.last_lsn = rec.lsn;
+                        }
+                        pos = next;
+                    }
+                    Decoded::End => break,
+                    Decoded::Bad => match seg.resync(pos + 1)? {
+                        Some(next) => {
+                            tracing::error!(segment = %path.display(), offset = pos, skipped = next - pos,
+                                "WAL record damaged in the middle of the log; skipped");
+                            recovery.corrupt.push((path.clone(), pos, next - pos));
+                            pos = next;
+                        }
+                        None if is_newest => {
+                            let cut = seg.len - pos;
+                            tracing::warn!(segment = %path.display(), offset = pos, bytes = cut,
+                                "torn record at the end of the WAL (crash during a write); cut off");
+                            seg.truncate(pos)?;
+                            recovery.truncated_tail = Some((path.clone(), pos, cut));
+                            break;
+                        }
+                        None => {
+                            tracing::error!(segment = %path.display(), offset = pos,
+                                "WAL segment damaged up to its end; rest of the segment skipped");
+                            recovery.corrupt.push((path.clone(), pos, seg.len - pos));
+                            break;
+                        }
+                    },
+                }
+            }
+            bytes += pos;
+            last = Some((path.clone(), pos));
+        }
+        let next_lsn = recovery.last_lsn + 1;
+        let (active, active_path, active_len) = match last {
+            // Keep appending to the newest segment unless it is full.
+            Some((path, len)) if len < opts.segment_bytes => {
+                let file = segment::open_append(&path)?;
+                (file, path, len)
+            }
+            _ => {
+                let (file, path) = segment::create(dir, next_lsn)?;
+                bytes += segment::HEADER_LEN;
+                (file, path, segment::HEADER_LEN)
+            }
+        };
+        let segments = segment::list(dir)?.len() as u64;
+        let wal = Wal {
+            dir: dir.to_owned(),
+            opts,
+            active,
+            active_path,
+            active_len,
+            pending: Vec::new(),
+            next_lsn,
+            durable_lsn: recovery.last_lsn,
+            segments,
+            bytes,
+            poisoned: false,
+        };
+        Ok((wal, recovery))
+    }
+
+    /// Adds a record and returns its LSN. It is not durable until [`Wal::sync`] returns.
+    pub fn append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<u64, WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        if payload.len() > MAX_PAYLOAD {
+            return Err(WalError::TooLarge(payload.len()));
+        }
+        let len = record::encoded_len(payload.len()) as u64;
+        let has_records = self.active_len > segment::HEADER_LEN;
+        if has_records && self.active_len + len > self.opts.segment_bytes {
+            self.roll()?;
+        }
+        let lsn = self.next_lsn;
+        record::encode(&mut self.pending, lsn, kind, payload);
+        self.next_lsn += 1;
+        self.active_len += len;
+        self.bytes += len;
+        Ok(lsn)
+    }
+
+    /// Writes what is pending and fsyncs it; returns the durable LSN. One call per group.
+    pub fn sync(&mut self) -> Result<u64, WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        if self.pending.is_empty() {
+            return Ok(self.durable_lsn);
+        }
+        let res = self
+            .active
+            .write_all(&self.pending)
+            .and_then(|()| self.active.sync_data());
+        if let Err(e) = res {
+            self.poisoned = true;
+            return Err(WalError::io(&self.active_path, e));
+        }
+        self.pending.clear();
+        self.durable_lsn = self.next_lsn - 1;
+        Ok(self.durable_lsn)
+    }
+
+    /// Seals the active segment (writing and syncing what is pending) and starts the next.
+    fn roll(&mut self) -> Result<(), WalError> {
+        self.sync()?;
+        let (file, path) = segment::create(&self.dir, self.next_lsn).inspect_err(|_| {
+            self.poisoned = true;
+        })?;
+        self.active = file;
+        self.active_path = path;
+        self.active_len = segment::HEADER_LEN;
+        self.bytes += segment::HEADER_LEN;
+        self.segments += 1;
+        Ok(())
+    }
+
+    pub fn durable_lsn(&self) -> u64 {
+        self.durable_lsn
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A reader from `from_lsn` on; pass it [`Wal::durable_lsn`] (or the published value) as the
+    /// bound on each read.
+    pub fn reader(&self, from_lsn: u64) -> WalReader {
+        WalReader::new(self.dir.clone(), from_lsn)
+    }
+
+    pub fn segments(&self) -> u64 {
+        self.segments
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests;

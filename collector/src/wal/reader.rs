@@ -1,0 +1,121 @@
+//! Reading the log back in LSN order: the indexer's replay and tail, and (later) the stream a
+//! standby site pulls.
+
+use std::path::PathBuf;
+
+use super::segment::{self, Decoded, SegmentFile};
+use super::{Record, WalError};
+
+/// Reads records from a starting LSN onwards, following the log as it grows.
+///
+/// The caller passes the durable LSN as an upper bound to every `next` call, so that a record
+/// that is written but not yet fsynced (and so not acknowledged) is never handed out.
+pub struct WalReader {
+    dir: PathBuf,
+    /// The lowest LSN still wanted.
+    next_lsn: u64,
+    /// The segment being read and the offset of the next record in it.
+    current: Option<(SegmentFile, u64)>,
+    /// Damaged records skipped so far (each one also logged).
+    skipped: u64,
+}
+
+impl WalReader {
+    pub fn new(dir: PathBuf, from_lsn: u64) -> WalReader {
+        WalReader {
+            dir,
+            next_lsn: from_lsn.max(1),
+            current: None,
+            skipped: 0,
+        }
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The next record with an LSN at most `upto`, or `None` when there is none yet.
+    pub fn next(&mut self, upto: u64) -> Result<Option<Record>, WalError> {
+        if self.next_lsn > upto {
+            return Ok(None);
+        }
+        let mut refreshed = false;
+        loop {
+            if self.current.is_none() {
+                match self.open_segment_for(self.next_lsn)? {
+                    Some(seg) => self.current = Some((seg, segment::HEADER_LEN)),
+                    None => return Ok(None),
+                }
+            }
+            let (seg, pos) = self.current.as_mut().expect("opened above");
+            match seg.decode_at(*pos)? {
+                Decoded::Record(rec, next) => {
+                    if rec.lsn > upto {
+                        return Ok(None); // written, not yet durable: leave it for later
+                    }
+                    *pos = next;
+                    if rec.lsn < self.next_lsn {
+                        continue; // before the starting point
+                    }
+                    self.next_lsn = rec.lsn + 1;
+                    return Ok(Some(rec));
+                }
+                Decoded::End | Decoded::Bad if !refreshed => {
+                    // The file may have grown since we opened it.
+                    seg.refresh_len()?;
+                    refreshed = true;
+                }
+                Decoded::End => {
+                    let first = seg.first_lsn;
+                    match self.segment_after(first)? {
+                        Some(next) => {
+                            self.current = Some((next, segment::HEADER_LEN));
+                            refreshed = false;
+                        }
+                        None => return Ok(None),
+                    }
+                }
+                Decoded::Bad => {
+                    // Records up to `upto` are complete on disk, so this is damage, not a
+                    // record being written: skip to the next valid one.
+                    self.skipped += 1;
+                    let at = *pos;
+                    match seg.resync(at + 1)? {
+                        Some(next) => {
+                            tracing::error!(
+                                offset = at,
+                                skipped_bytes = next - at,
+                                "damaged WAL record skipped while reading"
+                            );
+                            *pos = next;
+                        }
+                        None => {
+                            tracing::error!(
+                                offset = at,
+                                "WAL segment damaged to its end; moving on"
+                            );
+                            *pos = seg.len;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The newest segment starting at or before `lsn`, or else the oldest one after it.
+    fn open_segment_for(&self, lsn: u64) -> Result<Option<SegmentFile>, WalError> {
+        let segments = segment::list(&self.dir)?;
+        let chosen = segments
+            .iter()
+            .rev()
+            .find(|(first, _)| *first <= lsn)
+            .or(segments.first());
+        chosen.map(|(_, path)| SegmentFile::open(path)).transpose()
+    }
+
+    fn segment_after(&self, first_lsn: u64) -> Result<Option<SegmentFile>, WalError> {
+        let segments = segment::list(&self.dir)?;
+        let next = segments.iter().find(|(first, _)| *first > first_lsn);
+        next.map(|(_, path)| SegmentFile::open(path)).transpose()
+    }
+}

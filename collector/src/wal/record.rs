@@ -1,0 +1,113 @@
+//! One WAL record: its kinds and its byte encoding (layout in the module doc of `wal`).
+
+/// Marks the start of every record, so that a reader can find the next one after damage.
+pub(super) const RECORD_MAGIC: [u8; 4] = *b"LWRE";
+/// Bytes before the payload: magic, length, CRC, LSN, kind.
+pub(super) const RECORD_HEADER_LEN: usize = 21;
+/// The largest payload a record may carry (64 MiB). A length field above it is damage.
+pub const MAX_PAYLOAD: usize = 64 << 20;
+
+/// What a record holds. The numbers are part of the on-disk format: never reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A batch of accepted events, as NDJSON with `received` set, duplicates already removed.
+    Events,
+    /// Alert state changes (reserved for the alerting work).
+    AlertState,
+    /// A change of the collector's epoch (reserved for the failover work).
+    Epoch,
+    /// A kind written by a newer version: kept and skipped by this one.
+    Unknown(u8),
+}
+
+impl RecordKind {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            RecordKind::Events => 1,
+            RecordKind::AlertState => 2,
+            RecordKind::Epoch => 3,
+            RecordKind::Unknown(b) => b,
+        }
+    }
+
+    pub fn from_byte(b: u8) -> RecordKind {
+        match b {
+            1 => RecordKind::Events,
+            2 => RecordKind::AlertState,
+            3 => RecordKind::Epoch,
+            other => RecordKind::Unknown(other),
+        }
+    }
+}
+
+/// A record read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub lsn: u64,
+    pub kind: RecordKind,
+    pub payload: Vec<u8>,
+}
+
+pub(super) fn encoded_len(payload_len: usize) -> usize {
+    RECORD_HEADER_LEN + payload_len
+}
+
+/// The CRC covers the length, so that a damaged length is caught, and everything after the CRC.
+pub(super) fn crc(len: [u8; 4], after_crc: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(after_crc);
+    h.finalize()
+}
+
+pub(super) fn encode(out: &mut Vec<u8>, lsn: u64, kind: RecordKind, payload: &[u8]) {
+    let len = (payload.len() as u32).to_le_bytes();
+    let start = out.len();
+    out.extend_from_slice(&RECORD_MAGIC);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&[0; 4]); // CRC, filled below
+    out.extend_from_slice(&lsn.to_le_bytes());
+    out.push(kind.to_byte());
+    out.extend_from_slice(payload);
+    let sum = crc(len, &out[start + 12..]);
+    out[start + 8..start + 12].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// What the first bytes of `buf` hold.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Parsed {
+    /// A valid record and its encoded length.
+    Record(Record, usize),
+    /// `buf` ends before the record does.
+    Short,
+    /// Not a valid record: wrong magic, impossible length or a CRC mismatch.
+    Bad,
+}
+
+pub(super) fn parse(buf: &[u8]) -> Parsed {
+    if buf.len() < RECORD_HEADER_LEN {
+        return Parsed::Short;
+    }
+    if buf[0..4] != RECORD_MAGIC {
+        return Parsed::Bad;
+    }
+    let len_bytes: [u8; 4] = buf[4..8].try_into().expect("4 bytes");
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    if len > MAX_PAYLOAD {
+        return Parsed::Bad;
+    }
+    let total = RECORD_HEADER_LEN + len;
+    if buf.len() < total {
+        return Parsed::Short;
+    }
+    let want = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
+    if crc(len_bytes, &buf[12..total]) != want {
+        return Parsed::Bad;
+    }
+    let record = Record {
+        lsn: u64::from_le_bytes(buf[12..20].try_into().expect("8 bytes")),
+        kind: RecordKind::from_byte(buf[20]),
+        payload: buf[RECORD_HEADER_LEN..total].to_vec(),
+    };
+    Parsed::Record(record, total)
+}

@@ -1,0 +1,10 @@
+//! logwarden's shared vocabulary: the event every part of the system passes around, and the
+//! messages the agent, the collector and the CLI exchange over HTTP.
+//!
+//! Both sides of every wire depend on this crate, so a field renamed here is renamed everywhere;
+//! the names follow the contract in PRODUCT.md ("Event" and "HTTP API").
+
+pub mod event;
+pub mod wire;
+
+pub use event::{Event, EventError, EventId, Kind, Severity};

@@ -1,0 +1,116 @@
+//! The messages of the collector's HTTP API (PRODUCT.md, "HTTP API"), shared by the collector
+//! that answers them, the agent that ships events and the CLI that searches.
+//!
+//! `POST /api/v1/ingest` takes NDJSON: one [`crate::Event`] per line, optionally compressed
+//! (`Content-Encoding: zstd` or `gzip`), with `Authorization: Bearer <token>` when the collector
+//! has tokens. It answers `200` with an [`IngestResponse`] as soon as every accepted event is in
+//! the collector's write-ahead log and fsynced: a `200` means durable. Any other status carries an
+//! [`ErrorBody`] and means nothing of that request was kept.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Event;
+
+pub const INGEST_PATH: &str = "/api/v1/ingest";
+pub const SEARCH_PATH: &str = "/api/v1/search";
+pub const STATUS_PATH: &str = "/api/v1/status";
+
+/// Where the CLI and the agent look for a collector when told nothing else.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
+/// The collector's answer to one ingest request, line by line.
+///
+/// Every line of the request is in exactly one of three places: counted in `accepted`, listed in
+/// `duplicates` (already held: a resend), or listed in `rejected` with the reason. Indexes are
+/// 0-based positions among the request's non-empty lines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestResponse {
+    /// New events, now durable.
+    pub accepted: u64,
+    /// Lines whose `(agent_id, seq)` the collector already holds: harmless, nothing to resend.
+    #[serde(default)]
+    pub duplicates: Vec<usize>,
+    /// Lines that will never be accepted as they are: resending them cannot help.
+    #[serde(default)]
+    pub rejected: Vec<Rejected>,
+    /// The WAL position of the record holding this batch, when something was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lsn: Option<u64>,
+    /// The collector's epoch when it acknowledged (see the failover design in
+    /// docs/architecture.md): agents never count an ack from an epoch lower than one they saw.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// One line of an ingest request that was refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// The body of every non-2xx answer of the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// `GET /api/v1/search?q=QUERY&since=..&until=..&limit=N`: newest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// tantivy query syntax over the event fields; empty or `*` matches everything.
+    #[serde(default)]
+    pub q: String,
+    /// A duration back from now (`15m`, `2h`, `7d`) or an RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// An RFC 3339 time or a duration back from now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// How many events matched in all (may exceed `hits.len()`).
+    pub total: u64,
+    /// The newest `limit` matches, newest first.
+    pub hits: Vec<Event>,
+    /// Time spent at the server, in microseconds.
+    pub took_us: u64,
+}
+
+/// `GET /api/v1/status`: what the collector is and how far behind each stage is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub version: String,
+    /// `primary` or `standby`.
+    pub role: String,
+    pub site: String,
+    pub epoch: u64,
+    pub wal: WalStatus,
+    pub index: IndexStatus,
+    /// Records the standby is behind; absent while there is no replication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_lag: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalStatus {
+    /// The last record fsynced (0 when the log is empty).
+    pub durable_lsn: u64,
+    pub segments: u64,
+    pub bytes: u64,
+    /// Records found corrupt and skipped since start (each one logged).
+    pub corrupt_records: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexStatus {
+    /// The last WAL record whose events are searchable.
+    pub indexed_lsn: u64,
+    /// WAL records not yet searchable.
+    pub lag_records: u64,
+    pub docs: u64,
+}
