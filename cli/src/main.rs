@@ -1,1 +1,101 @@
-fn main() {}
+//! `logwarden`: the on-call engineer's command line, a thin client of the collector's HTTP API.
+//!
+//! Exit codes: 0 success (and, for `search`, at least one hit), 1 a search with no hit, 2 an
+//! error (printed as one line on stderr).
+
+mod client;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use logwarden_core::wire::{DEFAULT_SERVER, SearchParams};
+
+use client::Client;
+use output::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "logwarden",
+    version,
+    about = "Search and watch a logwarden collector"
+)]
+struct Cli {
+    /// The collector's URL.
+    #[arg(long, global = true, env = "LOGWARDEN_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Find events: tantivy query syntax over the event fields, newest first.
+    ///
+    /// Examples: 'app:sshd AND severity:err', 'host:mbox3 "RAID degraded"',
+    /// 'fields.account:alice@example.com'. Exits 1 when nothing matches.
+    Search {
+        /// The query; '*' matches everything.
+        query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before: an RFC 3339 time or a duration back from now.
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many events (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// text (readable), json (one event per line, as ingested), raw (the message only).
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// The collector's role, epoch, WAL and index state.
+    Status {
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("logwarden: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&cli.server)?;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Search {
+            query,
+            since,
+            until,
+            limit,
+            output,
+        } => {
+            let resp = client.search(&SearchParams {
+                q: query,
+                since,
+                until,
+                limit: Some(limit),
+            })?;
+            output::hits(&mut out, &resp, output)?;
+            Ok(if resp.hits.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Status { output } => {
+            let status = client.status()?;
+            output::status(&mut out, &status, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

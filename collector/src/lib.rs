@@ -1,3 +1,10 @@
-//! logwarden's collector. See docs/architecture.md for the parts and how data flows.
+//! logwarden's collector. Data flows one way: ingest (HTTP) -> WAL (committer, group commit,
+//! dedup) -> index (indexer thread) -> search. See docs/architecture.md.
 
+pub mod api;
+pub mod config;
+pub mod index;
+pub mod ingest;
+pub mod search;
+pub mod server;
 pub mod wal;

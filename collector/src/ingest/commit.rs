@@ -1,0 +1,192 @@
+//! The committer: the one thread that writes the WAL, with group commit and deduplication.
+//!
+//! Ingest handlers send it validated events; it drops the identities it already holds, appends
+//! one WAL record per request, and after every group of requests that arrived together does a
+//! single fsync and only then answers them all. Because deduplication and appending happen on
+//! this one thread, in log order, two requests carrying the same event can never both add it,
+//! and "duplicate" is only ever said of an event that is durable (a failed fsync fails the whole
+//! group and poisons the log).
+
+use std::thread::JoinHandle;
+
+use chrono::Utc;
+use logwarden_core::Event;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::dedup::DedupSet;
+use crate::wal::{RecordKind, Wal, WalError, WalReader};
+
+/// Most bytes of WAL records written per fsync, so that one group does not wait too long.
+const GROUP_BYTES: usize = 16 << 20;
+
+/// What an ingest request becomes once its lines are checked.
+pub struct CommitRequest {
+    /// The valid events, in request order.
+    pub events: Vec<Event>,
+    /// Answered once the new events are durable (or the write failed).
+    pub reply: oneshot::Sender<Result<Committed, String>>,
+}
+
+/// The committer's answer.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub accepted: u64,
+    /// Positions in `CommitRequest::events` that the collector already held.
+    pub duplicates: Vec<usize>,
+    pub lsn: Option<u64>,
+}
+
+/// Figures about the WAL that the committer keeps up to date for status and metrics.
+#[derive(Debug, Default)]
+pub struct WalStats {
+    pub segments: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+}
+
+/// The handle ingest handlers use.
+#[derive(Clone)]
+pub struct Committer {
+    /// Requests to the committer thread; it stops when every sender is dropped.
+    tx: mpsc::Sender<CommitRequest>,
+}
+
+impl Committer {
+    /// Rebuilds the dedup set from the WAL, then starts the committer thread. `durable` is
+    /// updated after each fsync with the last durable LSN: the indexer follows it.
+    pub fn start(
+        wal: Wal,
+        durable: watch::Sender<u64>,
+        stats: std::sync::Arc<WalStats>,
+    ) -> Result<(Committer, JoinHandle<()>), WalError> {
+        let dedup = rebuild_dedup(wal.reader(1), wal.durable_lsn())?;
+        tracing::info!(
+            ranges = dedup.ranges(),
+            "deduplication state rebuilt from the WAL"
+        );
+        let (tx, rx) = mpsc::channel(1024);
+        let handle = std::thread::Builder::new()
+            .name("wal-committer".into())
+            .spawn(move || run(wal, dedup, rx, durable, stats))
+            .map_err(|e| WalError::Io {
+                path: "committer thread".into(),
+                source: e,
+            })?;
+        Ok((Committer { tx }, handle))
+    }
+
+    /// Sends events to be made durable and waits for the answer.
+    pub async fn commit(&self, events: Vec<Event>) -> Result<Committed, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(CommitRequest { events, reply })
+            .await
+            .map_err(|_| "the WAL committer has stopped".to_owned())?;
+        rx.await
+            .map_err(|_| "the WAL committer has stopped".to_owned())?
+    }
+}
+
+/// Only the `id` of each event line: all deduplication needs from the WAL.
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    id: logwarden_core::EventId,
+}
+
+fn rebuild_dedup(mut reader: WalReader, upto: u64) -> Result<DedupSet, WalError> {
+    let mut dedup = DedupSet::default();
+    while let Some(rec) = reader.next(upto)? {
+        if rec.kind != RecordKind::Events {
+            continue;
+        }
+        for line in rec.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<IdOnly>(line) {
+                Ok(e) => {
+                    dedup.insert(&e.id);
+                }
+                Err(e) => tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL"),
+            }
+        }
+    }
+    Ok(dedup)
+}
+
+fn run(
+    mut wal: Wal,
+    mut dedup: DedupSet,
+    mut rx: mpsc::Receiver<CommitRequest>,
+    durable: watch::Sender<u64>,
+    stats: std::sync::Arc<WalStats>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    stats.segments.store(wal.segments(), Relaxed);
+    stats.bytes.store(wal.bytes(), Relaxed);
+    let mut payload = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        // Everything that queued up while the last fsync ran goes into this group.
+        let mut group = vec![first];
+        let mut bytes = 0;
+        let mut answers: Vec<Result<Committed, String>> = Vec::new();
+        let mut i = 0;
+        loop {
+            if i == group.len() {
+                if bytes >= GROUP_BYTES {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(req) => group.push(req),
+                    Err(_) => break,
+                }
+            }
+            let req = &mut group[i];
+            i += 1;
+            let mut committed = Committed::default();
+            payload.clear();
+            let now = Utc::now();
+            let mut added = Vec::new();
+            for (pos, event) in req.events.iter_mut().enumerate() {
+                if !dedup.insert(&event.id) {
+                    committed.duplicates.push(pos);
+                    continue;
+                }
+                added.push(pos);
+                event.received = Some(now);
+                serde_json::to_writer(&mut payload, &event).expect("an event always serializes");
+                payload.push(b'\n');
+                committed.accepted += 1;
+            }
+            if committed.accepted > 0 {
+                bytes += payload.len();
+                match wal.append(RecordKind::Events, &payload) {
+                    Ok(lsn) => committed.lsn = Some(lsn),
+                    Err(e) => {
+                        // Not written: these identities are not held after all.
+                        for pos in added {
+                            dedup.remove(&req.events[pos].id);
+                        }
+                        answers.push(Err(e.to_string()));
+                        continue;
+                    }
+                }
+            }
+            answers.push(Ok(committed));
+        }
+        match wal.sync() {
+            Ok(lsn) => {
+                durable.send_replace(lsn);
+                stats.segments.store(wal.segments(), Relaxed);
+                stats.bytes.store(wal.bytes(), Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "WAL fsync failed: nothing of this group is acknowledged");
+                let msg = e.to_string();
+                for a in answers.iter_mut() {
+                    *a = Err(msg.clone());
+                }
+            }
+        }
+        for (req, answer) in group.into_iter().zip(answers) {
+            let _ = req.reply.send(answer);
+        }
+    }
+    tracing::info!("WAL committer stopped");
+}

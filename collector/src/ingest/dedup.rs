@@ -1,0 +1,140 @@
+//! Which `(agent_id, seq)` identities the collector holds: the reason a resent batch adds
+//! nothing.
+//!
+//! Per agent, a set of closed ranges of seqs. An agent numbers its events in order, so the set
+//! is a handful of ranges per agent (one more per agent restart, where its seq lease skips
+//! ahead), whatever the number of events. It lives in memory and is rebuilt from the WAL at start;
+//! the failover work replicates it with the WAL, and WAL retention will have to snapshot it
+//! before dropping segments.
+
+use std::collections::{BTreeMap, HashMap};
+
+use logwarden_core::EventId;
+
+#[derive(Debug, Default)]
+pub struct DedupSet {
+    /// agent id -> (first seq of a range -> last seq of it, inclusive)
+    agents: HashMap<String, BTreeMap<u64, u64>>,
+}
+
+impl DedupSet {
+    /// Adds `id`; returns false when it was already there (a duplicate).
+    pub fn insert(&mut self, id: &EventId) -> bool {
+        let ranges = match self.agents.get_mut(&id.agent_id) {
+            Some(r) => r,
+            None => self.agents.entry(id.agent_id.clone()).or_default(),
+        };
+        let seq = id.seq;
+        let before = ranges.range(..=seq).next_back().map(|(s, e)| (*s, *e));
+        if let Some((_, end)) = before
+            && end >= seq
+        {
+            return false;
+        }
+        let after = seq
+            .checked_add(1)
+            .and_then(|n| ranges.get(&n).map(|e| (n, *e)));
+        match (before, after) {
+            (Some((start, end)), Some((next_start, next_end))) if end + 1 == seq => {
+                ranges.remove(&next_start);
+                ranges.insert(start, next_end);
+            }
+            (Some((start, end)), _) if end + 1 == seq => {
+                ranges.insert(start, seq);
+            }
+            (_, Some((next_start, next_end))) => {
+                ranges.remove(&next_start);
+                ranges.insert(seq, next_end);
+            }
+            _ => {
+                ranges.insert(seq, seq);
+            }
+        }
+        true
+    }
+
+    /// Takes `id` out again (used when the write that was to hold it failed).
+    pub fn remove(&mut self, id: &EventId) {
+        let Some(ranges) = self.agents.get_mut(&id.agent_id) else {
+            return;
+        };
+        let seq = id.seq;
+        let Some((start, end)) = ranges.range(..=seq).next_back().map(|(s, e)| (*s, *e)) else {
+            return;
+        };
+        if end < seq {
+            return;
+        }
+        ranges.remove(&start);
+        if start < seq {
+            ranges.insert(start, seq - 1);
+        }
+        if seq < end {
+            ranges.insert(seq + 1, end);
+        }
+    }
+
+    /// Ranges held in all, for status and tests.
+    pub fn ranges(&self) -> usize {
+        self.agents.values().map(BTreeMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(seq: u64) -> EventId {
+        EventId::new("a", seq)
+    }
+
+    #[test]
+    fn in_order_seqs_make_one_range_and_repeats_are_duplicates() {
+        let mut d = DedupSet::default();
+        for s in 1..=1000 {
+            assert!(d.insert(&id(s)));
+        }
+        assert_eq!(d.ranges(), 1);
+        assert!(!d.insert(&id(1)));
+        assert!(!d.insert(&id(500)));
+        assert!(!d.insert(&id(1000)));
+        assert!(
+            d.insert(&EventId::new("b", 500)),
+            "another agent's seq is its own"
+        );
+    }
+
+    #[test]
+    fn out_of_order_seqs_merge_gaps_and_catch_every_duplicate() {
+        let mut d = DedupSet::default();
+        for s in [10, 12, 11, 1, 3, 2, 100_000, u64::MAX] {
+            assert!(d.insert(&id(s)), "{s}");
+        }
+        assert_eq!(d.ranges(), 4); // 1-3, 10-12, 100000, MAX
+        for s in [1, 2, 3, 10, 11, 12, 100_000, u64::MAX] {
+            assert!(!d.insert(&id(s)), "{s}");
+        }
+        for s in [4, 9, 13, 99_999] {
+            assert!(d.insert(&id(s)), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_removed_seq_is_new_again_and_its_neighbours_stay() {
+        let mut d = DedupSet::default();
+        for s in 1..=10 {
+            d.insert(&id(s));
+        }
+        d.remove(&id(5));
+        d.remove(&id(1));
+        d.remove(&id(10));
+        d.remove(&id(50));
+        assert!(d.insert(&id(5)));
+        assert!(d.insert(&id(1)));
+        assert!(d.insert(&id(10)));
+        for s in 1..=10 {
+            assert!(!d.insert(&id(s)), "{s}");
+        }
+        assert_eq!(d.ranges(), 1);
+    }
+}

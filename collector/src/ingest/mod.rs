@@ -1,0 +1,234 @@
+//! Ingest: turning the body of `POST /api/v1/ingest` into checked events, and making them
+//! durable through the [`Committer`].
+//!
+//! A request is judged line by line: a bad line is rejected with its index and reason and never
+//! sinks the others. Only limits on the whole request (its size, compressed or not, and its
+//! number of lines) refuse the request as a whole, with 413 and the limit named.
+
+pub mod commit;
+pub mod dedup;
+
+use std::io::Read;
+
+use logwarden_core::Event;
+use logwarden_core::wire::Rejected;
+
+pub use commit::{Committed, Committer};
+
+/// Limits on what one ingest request may carry.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Body as sent (compressed or not).
+    pub max_body_bytes: usize,
+    /// Body once decompressed: guards against compression bombs.
+    pub max_decoded_bytes: usize,
+    /// One NDJSON line.
+    pub max_line_bytes: usize,
+    /// Lines in one request.
+    pub max_lines: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: 16 << 20,
+            max_decoded_bytes: 64 << 20,
+            max_line_bytes: 2 << 20,
+            max_lines: 100_000,
+        }
+    }
+}
+
+/// Why a whole request is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Over one of the [`Limits`] on the whole request (answered 413).
+    #[error("{what} is over the limit of {limit}")]
+    TooLarge { what: &'static str, limit: usize },
+    /// A `Content-Encoding` other than zstd, gzip or identity (415).
+    #[error("content-encoding {0:?} is not supported; use zstd, gzip or none")]
+    UnsupportedEncoding(String),
+    /// The body does not decompress (400).
+    #[error("body is not valid {encoding}: {reason}")]
+    BadCompression {
+        encoding: &'static str,
+        reason: String,
+    },
+}
+
+/// Decompresses a body according to its `Content-Encoding`, within the limits.
+pub fn decode_body(
+    encoding: Option<&str>,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Vec<u8>, IngestError> {
+    if body.len() > limits.max_body_bytes {
+        return Err(IngestError::TooLarge {
+            what: "request body",
+            limit: limits.max_body_bytes,
+        });
+    }
+    let (name, reader): (&'static str, Box<dyn Read + '_>) =
+        match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("identity") => return Ok(body.to_vec()),
+            Some("zstd") => (
+                "zstd",
+                Box::new(zstd::stream::read::Decoder::new(body).map_err(|e| {
+                    IngestError::BadCompression {
+                        encoding: "zstd",
+                        reason: e.to_string(),
+                    }
+                })?),
+            ),
+            Some("gzip") | Some("x-gzip") => ("gzip", Box::new(flate2::read::GzDecoder::new(body))),
+            Some(other) => return Err(IngestError::UnsupportedEncoding(other.to_owned())),
+        };
+    let mut out = Vec::with_capacity(body.len() * 4);
+    reader
+        .take(limits.max_decoded_bytes as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| IngestError::BadCompression {
+            encoding: name,
+            reason: e.to_string(),
+        })?;
+    if out.len() > limits.max_decoded_bytes {
+        return Err(IngestError::TooLarge {
+            what: "decompressed request body",
+            limit: limits.max_decoded_bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// The events of a request that passed every check, with their line indexes, and the lines
+/// that did not.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub events: Vec<Event>,
+    /// `lines[i]` is the index of `events[i]` among the request's non-empty lines.
+    pub lines: Vec<usize>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Parses and validates each non-empty NDJSON line.
+pub fn check_lines(body: &[u8], limits: &Limits) -> Result<Checked, IngestError> {
+    let mut checked = Checked::default();
+    let lines = body
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    for (index, line) in lines.enumerate() {
+        if index >= limits.max_lines {
+            return Err(IngestError::TooLarge {
+                what: "number of lines in the request",
+                limit: limits.max_lines,
+            });
+        }
+        let reject = |reason: String| Rejected { index, reason };
+        if line.len() > limits.max_line_bytes {
+            checked.rejected.push(reject(format!(
+                "line is {} bytes, over the limit of {} bytes",
+                line.len(),
+                limits.max_line_bytes
+            )));
+            continue;
+        }
+        let mut event: Event = match serde_json::from_slice(line) {
+            Ok(e) => e,
+            Err(e) => {
+                checked
+                    .rejected
+                    .push(reject(format!("not a valid event: {e}")));
+                continue;
+            }
+        };
+        if let Err(e) = event.validate() {
+            checked.rejected.push(reject(e.to_string()));
+            continue;
+        }
+        event.received = None; // the collector says when it received it
+        checked.events.push(event);
+        checked.lines.push(index);
+    }
+    Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str =
+        r#"{"id":"a:1","ts":"2026-01-01T00:00:00Z","host":"h","source":"s","message":"m"}"#;
+
+    #[test]
+    fn a_bad_line_is_rejected_by_index_and_the_others_kept() {
+        let body = format!(
+            "{GOOD}\n\n{{not json\n{}\n{}\n",
+            GOOD.replace("a:1", "a:2"),
+            GOOD.replace("\"h\"", "\"\"")
+        );
+        let c = check_lines(body.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(c.events.len(), 2);
+        assert_eq!(c.lines, vec![0, 2]);
+        assert_eq!(c.rejected.len(), 2);
+        assert_eq!(c.rejected[0].index, 1);
+        assert!(
+            c.rejected[0].reason.contains("not a valid event"),
+            "{:?}",
+            c.rejected
+        );
+        assert_eq!(c.rejected[1].index, 3);
+        assert!(c.rejected[1].reason.contains("host"), "{:?}", c.rejected);
+    }
+
+    #[test]
+    fn an_oversized_line_is_rejected_alone() {
+        let limits = Limits {
+            max_line_bytes: 200,
+            ..Limits::default()
+        };
+        let long = GOOD.replace("\"m\"", &format!("\"{}\"", "x".repeat(300)));
+        let body = format!("{long}\n{GOOD}\n");
+        let c = check_lines(body.as_bytes(), &limits).unwrap();
+        assert_eq!(c.events.len(), 1);
+        assert!(
+            c.rejected[0].reason.contains("limit of 200 bytes"),
+            "{:?}",
+            c.rejected
+        );
+    }
+
+    #[test]
+    fn compressed_bodies_decode_and_a_bomb_is_stopped_at_the_limit() {
+        let plain = GOOD.repeat(10);
+        let z = zstd::bulk::compress(plain.as_bytes(), 1).unwrap();
+        assert_eq!(
+            decode_body(Some("zstd"), &z, &Limits::default()).unwrap(),
+            plain.as_bytes()
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, plain.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(
+            decode_body(Some("gzip"), &gz, &Limits::default()).unwrap(),
+            plain.as_bytes()
+        );
+
+        let bomb = zstd::bulk::compress(&vec![b'a'; 10 << 20], 3).unwrap();
+        let limits = Limits {
+            max_decoded_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        assert!(bomb.len() < 1 << 20);
+        let err = decode_body(Some("zstd"), &bomb, &limits).unwrap_err();
+        assert!(matches!(err, IngestError::TooLarge { .. }), "{err}");
+        assert!(matches!(
+            decode_body(Some("br"), b"x", &limits),
+            Err(IngestError::UnsupportedEncoding(_))
+        ));
+        assert!(matches!(
+            decode_body(Some("gzip"), b"xx", &limits),
+            Err(IngestError::BadCompression { .. })
+        ));
+    }
+}

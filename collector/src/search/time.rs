@@ -1,0 +1,85 @@
+//! Reading the times a user types: `15m`, `2h`, `7d` back from now, or an RFC 3339 time.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Parses `s` as a duration back from `now` (`30s`, `15m`, `2h`, `7d`, `1w`, or several units
+/// run together like `1h30m`) or as an RFC 3339 time.
+pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = parse_duration(s).map_err(|why| {
+        format!("time {s:?} is neither a duration like 15m, 2h, 7d nor an RFC 3339 time ({why})")
+    })?;
+    now.checked_sub_signed(d)
+        .ok_or_else(|| format!("time {s:?} reaches before the start of the calendar"))
+}
+
+/// `1h30m` -> 90 minutes. Units: s, m, h, d, w.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s.is_empty() {
+        return Err("empty".into());
+    }
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits
+            .parse()
+            .map_err(|_| format!("a number must come before unit {c:?}"))?;
+        digits.clear();
+        let unit = match c {
+            's' => Duration::try_seconds(n),
+            'm' => Duration::try_minutes(n),
+            'h' => Duration::try_hours(n),
+            'd' => Duration::try_days(n),
+            'w' => Duration::try_weeks(n),
+            other => return Err(format!("unknown unit {other:?}; use s, m, h, d or w")),
+        };
+        total = unit
+            .and_then(|u| total.checked_add(&u))
+            .ok_or_else(|| "too long".to_owned())?;
+    }
+    if !digits.is_empty() {
+        return Err(format!("{digits} has no unit; use s, m, h, d or w"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_rfc3339_times_are_read_and_garbage_is_named() {
+        let now = DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_time("15m", now).unwrap().to_rfc3339(),
+            "2026-11-29T11:45:00+00:00"
+        );
+        assert_eq!(
+            parse_time("1h30m", now).unwrap().to_rfc3339(),
+            "2026-11-29T10:30:00+00:00"
+        );
+        assert_eq!(
+            parse_time("7d", now).unwrap().to_rfc3339(),
+            "2026-11-22T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2026-11-01T00:00:00+01:00", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-10-31T23:00:00+00:00"
+        );
+        for bad in ["", "15", "m", "15x", "yesterday", "99999999999999999999d"] {
+            let err = parse_time(bad, now).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+}

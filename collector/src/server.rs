@@ -1,0 +1,99 @@
+//! Putting the collector together: open the WAL and the index, start the committer and the
+//! indexer, serve the API until shutdown, then stop each part in order so that nothing accepted
+//! is left unwritten.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::index;
+use crate::ingest::Committer;
+use crate::ingest::commit::WalStats;
+use crate::search::Searcher;
+use crate::wal::Wal;
+
+/// Runs the collector on an already-bound listener until `shutdown` fires.
+pub async fn serve(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let wal_dir = settings.data_dir.join("wal");
+    let (wal, recovery) = Wal::open(&wal_dir, settings.wal.clone())
+        .with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
+    tracing::info!(
+        last_lsn = recovery.last_lsn,
+        corrupt = recovery.corrupt.len(),
+        torn_tail = recovery.truncated_tail.is_some(),
+        "WAL opened"
+    );
+    let durable_lsn = wal.durable_lsn();
+
+    let index_dir = settings.data_dir.join("index");
+    let opened = index::open(&index_dir)?;
+    if opened.lsn > durable_lsn {
+        tracing::warn!(
+            index_lsn = opened.lsn,
+            wal_lsn = durable_lsn,
+            "the index holds more than the WAL (WAL removed or damaged?): new events will be indexed once the WAL passes it"
+        );
+    }
+    tracing::info!(
+        index_lsn = opened.lsn,
+        replay = durable_lsn.saturating_sub(opened.lsn),
+        "index opened"
+    );
+
+    // The last fsynced LSN: set by the committer, followed by the indexer and status.
+    let (durable_tx, durable_rx) = watch::channel(durable_lsn);
+    // The last LSN searchable: set by the indexer after each commit.
+    let (indexed_tx, indexed_rx) = watch::channel(opened.lsn);
+    let wal_stats = Arc::new(WalStats::default());
+    let (committer, committer_thread) = Committer::start(wal, durable_tx, wal_stats.clone())?;
+
+    let stop_indexer = CancellationToken::new();
+    let indexer_thread = index::start(
+        &opened,
+        wal_dir,
+        durable_rx.clone(),
+        indexed_tx,
+        stop_indexer.clone(),
+    )?;
+
+    let state = AppState {
+        committer,
+        searcher: Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone()),
+        limits: settings.limits.clone(),
+        tokens: Arc::new(settings.tokens.clone()),
+        site: settings.site.clone(),
+        durable: durable_rx,
+        indexed: indexed_rx,
+        wal_stats,
+        corrupt_records: recovery.corrupt.len() as u64,
+    };
+    if settings.tokens.is_empty() {
+        tracing::warn!(
+            "no ingest tokens configured: any client that reaches this address can send events"
+        );
+    }
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+
+    // Every handler (and so every committer handle) is gone: the committer drains and stops.
+    tokio::task::spawn_blocking(move || committer_thread.join())
+        .await
+        .ok();
+    stop_indexer.cancel();
+    tokio::task::spawn_blocking(move || indexer_thread.join())
+        .await
+        .ok();
+    tracing::info!("collector stopped");
+    Ok(())
+}
