@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub token: Option<String>,
     #[serde(default)]
     pub files: Vec<FileRule>,
+    /// Seconds between heartbeats (`kind: heartbeat` events that say the agent is alive).
+    pub heartbeat_secs: Option<u64>,
     #[serde(default)]
     pub batch: BatchConfig,
 }
@@ -93,6 +95,7 @@ pub struct Settings {
     pub site: String,
     pub token: Option<String>,
     pub files: Vec<FileRule>,
+    pub heartbeat: Duration,
     pub max_events: usize,
     pub max_bytes: usize,
     pub max_wait: Duration,
@@ -183,6 +186,10 @@ impl Settings {
             None => gethostname::gethostname().to_string_lossy().into_owned(),
         };
         let site = flags.site.or(file.site).unwrap_or_else(|| "default".into());
+        let heartbeat = Duration::from_secs(file.heartbeat_secs.unwrap_or(30));
+        if heartbeat.is_zero() {
+            bail!("heartbeat_secs must be above zero");
+        }
         let batch = file.batch;
         if batch.max_events == 0 || batch.max_bytes == 0 || batch.queue_batches == 0 {
             bail!("[batch] max_events, max_bytes and queue_batches must be above zero");
@@ -203,6 +210,7 @@ impl Settings {
             site,
             token: flags.token.or(file.token).filter(|t| !t.is_empty()),
             files,
+            heartbeat,
             max_events: batch.max_events,
             max_bytes: batch.max_bytes,
             max_wait: Duration::from_millis(batch.max_wait_ms),

@@ -61,12 +61,21 @@ pub async fn run(
     let stop_reading = CancellationToken::new();
     let give_up = CancellationToken::new();
 
+    let item_tx_heartbeat = item_tx.clone();
     let tailer = Tailer::new(&settings.files, Checkpoints::load(&settings.data_dir)?);
     let tail_cancel = stop_reading.clone();
     let tail_thread = std::thread::Builder::new()
         .name("tailer".into())
         .spawn(move || tailer.run(item_tx, tail_cancel))
         .context("starting the tailer thread")?;
+
+    tokio::spawn(heartbeats(
+        item_tx_heartbeat,
+        settings.heartbeat,
+        agent_id.clone(),
+        settings.files.len(),
+        stop_reading.clone(),
+    ));
 
     let batcher = Batcher::new(&settings, agent_id, seqs);
     let mut batch_task = tokio::spawn(batcher.run(item_rx, batch_tx));
@@ -117,4 +126,32 @@ pub async fn run(
     checkpoints.lock().await.save()?;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Sends a heartbeat at start and every `every` until `stop`: the collector's proof that this
+/// agent is alive (and the `AgentSilent` alert's input).
+async fn heartbeats(
+    tx: mpsc::Sender<Item>,
+    every: std::time::Duration,
+    agent_id: String,
+    globs: usize,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let mut draft = Draft::plain("agent", format!("agent {agent_id} alive"));
+        draft.kind = logwarden_core::Kind::Heartbeat;
+        draft.app = "logwarden-agent".into();
+        draft.fields.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        draft.fields.insert("interval_s".into(), every.as_secs().into());
+        draft.fields.insert("file_globs".into(), globs.into());
+        if tx.send(Item { draft, origin: None }).await.is_err() {
+            return;
+        }
+    }
 }

@@ -1,1 +1,240 @@
+//! Helpers for the end-to-end tests: start the real binaries in temporary folders on loopback
+//! port 0, talk to them, wait for conditions, and kill them for real.
+//!
+//! The binaries are taken from the same target folder as the test itself, so build them first:
+//! `cargo build --workspace --bins` (the test script does).
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The path of one of the project's binaries, next to the test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable sits in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `logwarden-collector`.
+pub struct Collector {
+    child: Child,
+    pub url: String,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    extra: Vec<String>,
+}
+
+impl Collector {
+    /// Starts a collector on a free loopback port with its data in `data_dir`.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Collector {
+        Self::start_on(data_dir, "127.0.0.1:0", extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Collector {
+        let mut child = Command::new(bin("logwarden-collector"))
+            .arg("run")
+            .arg("--listen")
+            .arg(listen)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(&extra)
+            .env("LOGWARDEN_LOG", "info,tantivy=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting logwarden-collector");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("logwarden-collector listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("collector did not report its address within 30 s");
+            }
+        };
+        let addr = url.trim_start_matches("http://").to_owned();
+        Collector {
+            child,
+            url,
+            addr,
+            data_dir: data_dir.to_owned(),
+            extra,
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL the collector");
+        self.child.wait().expect("reap the collector");
+    }
+
+    /// Starts again on the same address and data after [`Collector::kill9`].
+    pub fn restart(&mut self) {
+        let addr = self.addr.clone();
+        let mut last = None;
+        // The port was just freed; retry briefly in case another process grabbed it meanwhile.
+        for _ in 0..3 {
+            let next = std::panic::catch_unwind(|| {
+                Self::start_on(&self.data_dir, &addr, self.extra.clone())
+            });
+            match next {
+                Ok(c) => {
+                    *self = c;
+                    return;
+                }
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::panic::resume_unwind(last.expect("at least one attempt"));
+    }
+
+    /// Runs the CLI against this collector.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("logwarden"))
+            .arg("--server")
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .expect("running logwarden")
+    }
+
+    /// `logwarden search QUERY -o json --limit 10000`: the events found.
+    pub fn search(&self, query: &str) -> Vec<serde_json::Value> {
+        let out = self.cli(&["search", query, "-o", "json", "--limit", "10000"]);
+        assert!(
+            out.status.code() == Some(0) || out.status.code() == Some(1),
+            "search failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("search -o json prints JSON lines"))
+            .collect()
+    }
+
+    /// POSTs an NDJSON body to the ingest endpoint.
+    pub fn ingest(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client
+            .post(format!("{}/api/v1/ingest", self.url))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().expect("ingest request");
+        let status = resp.status().as_u16();
+        let text = resp.text().expect("ingest answer");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("ingest answer is not JSON ({e}): {text}"));
+        (status, json)
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `logwarden-agent`.
+pub struct Agent {
+    child: Child,
+}
+
+impl Agent {
+    pub fn start(data_dir: &Path, collector_url: &str, files: &[&str]) -> Agent {
+        let mut cmd = Command::new(bin("logwarden-agent"));
+        cmd.arg("run")
+            .arg("--collector")
+            .arg(collector_url)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--host")
+            .arg("testhost")
+            .arg("--site")
+            .arg("lab");
+        for f in files {
+            cmd.arg("--file").arg(f);
+        }
+        let child = cmd
+            .env("LOGWARDEN_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting logwarden-agent");
+        Agent { child }
+    }
+
+    /// SIGTERM and wait: a clean stop.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An NDJSON event line with the given identity and message.
+pub fn event_line(agent: &str, seq: u64, message: &str) -> String {
+    serde_json::json!({
+        "id": format!("{agent}:{seq}"),
+        "ts": "2026-11-29T10:00:00Z",
+        "host": "h1",
+        "site": "lab",
+        "source": "/var/log/test.log",
+        "app": "test",
+        "severity": "info",
+        "kind": "log",
+        "message": message,
+    })
+    .to_string()
+}
+
+/// Prints expected and actual side by side when they differ.
+#[track_caller]
+pub fn assert_same<T: PartialEq + std::fmt::Debug>(what: &str, expected: T, actual: T) {
+    if expected != actual {
+        panic!("{what} differs\n  expected: {expected:?}\n    actual: {actual:?}");
+    }
+}

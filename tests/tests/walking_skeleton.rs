@@ -1,0 +1,224 @@
+//! End to end: real collector, agent and CLI processes on loopback, real files, SIGKILL.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::Duration;
+
+use logwarden_tests::{Agent, Collector, assert_same, event_line, wait_until};
+
+fn ids(hits: &[serde_json::Value]) -> Vec<String> {
+    hits.iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn lines_written_to_a_file_are_found_by_search_with_their_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let log = dir.path().join("app.log");
+    let mut f = std::fs::File::create(&log).unwrap();
+    // Lines present before the agent starts, and lines appended while it runs.
+    for i in 0..100 {
+        writeln!(f, "early line {i} quokka").unwrap();
+    }
+    f.flush().unwrap();
+    let _agent = Agent::start(&dir.path().join("agent"), &collector.url, &[log.to_str().unwrap()]);
+    for i in 0..150 {
+        writeln!(f, "late line {i} quokka").unwrap();
+    }
+    f.flush().unwrap();
+
+    let found = wait_until(Duration::from_secs(15), || collector.search("quokka").len() == 250);
+    let hits = collector.search("quokka");
+    assert!(found, "found {} of 250 lines", hits.len());
+    let mut messages: Vec<String> = hits.iter().map(|h| h["message"].as_str().unwrap().to_owned()).collect();
+    messages.sort();
+    let mut expected: Vec<String> = (0..100)
+        .map(|i| format!("early line {i} quokka"))
+        .chain((0..150).map(|i| format!("late line {i} quokka")))
+        .collect();
+    expected.sort();
+    assert_same("messages found", expected, messages);
+    let unique: HashSet<String> = ids(&hits).into_iter().collect();
+    assert_same("distinct ids", 250, unique.len());
+    let h = &hits[0];
+    assert_same("host", "testhost", h["host"].as_str().unwrap());
+    assert_same("site", "lab", h["site"].as_str().unwrap());
+    assert_same("source", log.to_str().unwrap(), h["source"].as_str().unwrap());
+    assert!(h["received"].is_string(), "received is set: {h}");
+
+    // A selective query and the text output a person reads.
+    let out = collector.cli(&["search", "\"late line 7\"", "--limit", "5"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_same("exit code", Some(0), out.status.code());
+    assert_same("lines printed", 1, text.lines().count());
+    assert!(text.contains("testhost") && text.contains("late line 7 quokka"), "{text}");
+    // Nothing found: exit 1, nothing printed.
+    let out = collector.cli(&["search", "wombat"]);
+    assert_same("exit code with no hit", Some(1), out.status.code());
+}
+
+#[test]
+fn every_acked_event_survives_sigkill_exactly_once_and_resends_are_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut collector = Collector::start(&dir.path().join("collector"), &[]);
+    let mut acked = 0;
+    let mut batches = Vec::new();
+    for b in 0..20u64 {
+        let body: String = (0..100u64)
+            .map(|i| event_line("killer", b * 100 + i + 1, &format!("durable event {} platypus", b * 100 + i)) + "\n")
+            .collect();
+        let (status, resp) = collector.ingest(body.clone().into_bytes(), &[]);
+        assert_same("status", 200, status);
+        acked += resp["accepted"].as_u64().unwrap();
+        batches.push(body);
+    }
+    assert_same("acked", 2000, acked);
+    // Killed right after the last ack: the index has not necessarily committed it yet.
+    collector.kill9();
+    collector.restart();
+
+    assert!(
+        wait_until(Duration::from_secs(15), || collector.search("platypus").len() == 2000),
+        "after restart found {} of 2000",
+        collector.search("platypus").len()
+    );
+    let hits = collector.search("platypus");
+    let unique: HashSet<String> = ids(&hits).into_iter().collect();
+    assert_same("distinct ids after restart", 2000, unique.len());
+
+    // The agent resends a batch it never saw acked: nothing is added.
+    let (status, resp) = collector.ingest(batches[7].clone().into_bytes(), &[]);
+    assert_same("status of a resend", 200, status);
+    assert_same("accepted on resend", 0, resp["accepted"].as_u64().unwrap());
+    assert_same("duplicates on resend", 100, resp["duplicates"].as_array().unwrap().len());
+
+    // And again after a second crash, with the index rebuilt from the WAL from scratch.
+    collector.kill9();
+    std::fs::remove_dir_all(collector.data_dir.join("index")).unwrap();
+    collector.restart();
+    assert!(
+        wait_until(Duration::from_secs(15), || collector.search("platypus").len() == 2000),
+        "after index rebuild found {}",
+        collector.search("platypus").len()
+    );
+}
+
+#[test]
+fn the_agent_keeps_what_it_read_while_the_collector_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut collector = Collector::start(&dir.path().join("collector"), &[]);
+    let log = dir.path().join("svc.log");
+    let mut f = std::fs::File::create(&log).unwrap();
+    let _agent = Agent::start(&dir.path().join("agent"), &collector.url, &[log.to_str().unwrap()]);
+    for i in 0..50 {
+        writeln!(f, "before outage {i} numbat").unwrap();
+    }
+    f.flush().unwrap();
+    assert!(wait_until(Duration::from_secs(15), || collector.search("numbat").len() == 50));
+
+    collector.kill9();
+    for i in 0..300 {
+        writeln!(f, "during outage {i} numbat").unwrap();
+    }
+    f.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(2)); // the agent reads and retries meanwhile
+    collector.restart();
+
+    let done = wait_until(Duration::from_secs(30), || collector.search("numbat").len() >= 350);
+    let hits = collector.search("numbat");
+    assert!(done, "found {} of 350", hits.len());
+    let messages: HashSet<String> = hits.iter().map(|h| h["message"].as_str().unwrap().to_owned()).collect();
+    assert_same("distinct lines", 350, messages.len());
+    assert_same("events (no duplicates)", 350, hits.len());
+}
+
+#[test]
+fn a_malformed_line_is_rejected_by_index_with_a_reason_and_the_rest_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let body = [
+        event_line("m", 1, "good one echidna"),
+        "{\"id\": \"m:2\", \"this is\": not json".to_owned(),
+        event_line("m", 3, "good three echidna").replace("\"info\"", "\"loud\""),
+        event_line("m", 4, "good four echidna"),
+    ]
+    .join("\n");
+    let (status, resp) = collector.ingest(body.into_bytes(), &[]);
+    assert_same("status", 200, status);
+    assert_same("accepted", 2, resp["accepted"].as_u64().unwrap());
+    let rejected = resp["rejected"].as_array().unwrap();
+    assert_same("rejected count", 2, rejected.len());
+    assert_same("first rejected index", 1, rejected[0]["index"].as_u64().unwrap());
+    assert_same("second rejected index", 2, rejected[1]["index"].as_u64().unwrap());
+    assert!(rejected[1]["reason"].as_str().unwrap().contains("\"loud\""), "{resp}");
+    assert!(wait_until(Duration::from_secs(10), || collector.search("echidna").len() == 2));
+}
+
+#[test]
+fn bodies_over_the_limit_get_413_naming_it_and_compressed_bodies_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, "[limits]\nmax_body_bytes = 100000\n").unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &["--config", config.to_str().unwrap()]);
+    let big: String = (0..2000u64).map(|i| event_line("big", i + 1, "padding padding padding") + "\n").collect();
+    assert!(big.len() > 100_000);
+    let (status, resp) = collector.ingest(big.clone().into_bytes(), &[]);
+    assert_same("status", 413, status);
+    assert!(resp["error"].as_str().unwrap().contains("100000"), "{resp}");
+
+    // The same events compressed fit, and are all taken.
+    let z = zstd::bulk::compress(big.as_bytes(), 3).unwrap();
+    assert!(z.len() < 100_000);
+    let (status, resp) = collector.ingest(z, &[("content-encoding", "zstd")]);
+    assert_same("status (zstd)", 200, status);
+    assert_same("accepted (zstd)", 2000, resp["accepted"].as_u64().unwrap());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(event_line("gz", 1, "gzipped").as_bytes()).unwrap();
+    let (status, resp) = collector.ingest(gz.finish().unwrap(), &[("content-encoding", "gzip")]);
+    assert_same("status (gzip)", 200, status);
+    assert_same("accepted (gzip)", 1, resp["accepted"].as_u64().unwrap());
+}
+
+#[test]
+fn a_collector_with_tokens_refuses_requests_without_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &["--token", "s3cret"]);
+    let line = event_line("t", 1, "tokened").into_bytes();
+    let (status, resp) = collector.ingest(line.clone(), &[]);
+    assert_same("status without token", 401, status);
+    assert!(resp["error"].as_str().unwrap().contains("bearer token"), "{resp}");
+    let (status, _) = collector.ingest(line.clone(), &[("authorization", "Bearer wrong")]);
+    assert_same("status with a wrong token", 401, status);
+    let (status, resp) = collector.ingest(line, &[("authorization", "Bearer s3cret")]);
+    assert_same("status with the token", 200, status);
+    assert_same("accepted", 1, resp["accepted"].as_u64().unwrap());
+}
+
+#[test]
+fn cli_errors_are_one_clear_line_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let out = collector.cli(&["search", "app:(", "--since", "1h"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_same("exit code", Some(2), out.status.code());
+    assert_same("stderr lines", 1, err.lines().count());
+    assert!(err.contains("400") && err.contains("app:("), "{err}");
+
+    let out = collector.cli(&["search", "*", "--since", "yesterday"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_same("exit code", Some(2), out.status.code());
+    assert!(err.contains("\"yesterday\""), "{err}");
+
+    let out = collector.cli(&["status", "-o", "json"]);
+    assert_same("status exit", Some(0), out.status.code());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_same("role", "primary", status["role"].as_str().unwrap());
+
+    let out = std::process::Command::new(logwarden_tests::bin("logwarden"))
+        .args(["--server", "http://127.0.0.1:9", "status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_same("exit code unreachable", Some(2), out.status.code());
+    assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
+}
