@@ -147,10 +147,21 @@ async fn heartbeats(
         let mut draft = Draft::plain("agent", format!("agent {agent_id} alive"));
         draft.kind = logwarden_core::Kind::Heartbeat;
         draft.app = "logwarden-agent".into();
-        draft.fields.insert("version".into(), env!("CARGO_PKG_VERSION").into());
-        draft.fields.insert("interval_s".into(), every.as_secs().into());
+        draft
+            .fields
+            .insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        draft
+            .fields
+            .insert("interval_s".into(), every.as_secs().into());
         draft.fields.insert("file_globs".into(), globs.into());
-        if tx.send(Item { draft, origin: None }).await.is_err() {
+        if tx
+            .send(Item {
+                draft,
+                origin: None,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
     }

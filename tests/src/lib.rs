@@ -53,7 +53,11 @@ pub struct Collector {
 impl Collector {
     /// Starts a collector on a free loopback port with its data in `data_dir`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Collector {
-        Self::start_on(data_dir, "127.0.0.1:0", extra.iter().map(|s| s.to_string()).collect())
+        Self::start_on(
+            data_dir,
+            "127.0.0.1:0",
+            extra.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Collector {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use logwarden_tests::{Agent, Collector, assert_same, event_line, wait_until};
 
 fn ids(hits: &[serde_json::Value]) -> Vec<String> {
-    hits.iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect()
+    hits.iter()
+        .map(|h| h["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -21,16 +23,25 @@ fn lines_written_to_a_file_are_found_by_search_with_their_content() {
         writeln!(f, "early line {i} quokka").unwrap();
     }
     f.flush().unwrap();
-    let _agent = Agent::start(&dir.path().join("agent"), &collector.url, &[log.to_str().unwrap()]);
+    let _agent = Agent::start(
+        &dir.path().join("agent"),
+        &collector.url,
+        &[log.to_str().unwrap()],
+    );
     for i in 0..150 {
         writeln!(f, "late line {i} quokka").unwrap();
     }
     f.flush().unwrap();
 
-    let found = wait_until(Duration::from_secs(15), || collector.search("quokka").len() == 250);
+    let found = wait_until(Duration::from_secs(15), || {
+        collector.search("quokka").len() == 250
+    });
     let hits = collector.search("quokka");
     assert!(found, "found {} of 250 lines", hits.len());
-    let mut messages: Vec<String> = hits.iter().map(|h| h["message"].as_str().unwrap().to_owned()).collect();
+    let mut messages: Vec<String> = hits
+        .iter()
+        .map(|h| h["message"].as_str().unwrap().to_owned())
+        .collect();
     messages.sort();
     let mut expected: Vec<String> = (0..100)
         .map(|i| format!("early line {i} quokka"))
@@ -43,7 +54,11 @@ fn lines_written_to_a_file_are_found_by_search_with_their_content() {
     let h = &hits[0];
     assert_same("host", "testhost", h["host"].as_str().unwrap());
     assert_same("site", "lab", h["site"].as_str().unwrap());
-    assert_same("source", log.to_str().unwrap(), h["source"].as_str().unwrap());
+    assert_same(
+        "source",
+        log.to_str().unwrap(),
+        h["source"].as_str().unwrap(),
+    );
     assert!(h["received"].is_string(), "received is set: {h}");
 
     // A selective query and the text output a person reads.
@@ -51,7 +66,10 @@ fn lines_written_to_a_file_are_found_by_search_with_their_content() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_same("exit code", Some(0), out.status.code());
     assert_same("lines printed", 1, text.lines().count());
-    assert!(text.contains("testhost") && text.contains("late line 7 quokka"), "{text}");
+    assert!(
+        text.contains("testhost") && text.contains("late line 7 quokka"),
+        "{text}"
+    );
     // Nothing found: exit 1, nothing printed.
     let out = collector.cli(&["search", "wombat"]);
     assert_same("exit code with no hit", Some(1), out.status.code());
@@ -65,7 +83,13 @@ fn every_acked_event_survives_sigkill_exactly_once_and_resends_are_duplicates() 
     let mut batches = Vec::new();
     for b in 0..20u64 {
         let body: String = (0..100u64)
-            .map(|i| event_line("killer", b * 100 + i + 1, &format!("durable event {} platypus", b * 100 + i)) + "\n")
+            .map(|i| {
+                event_line(
+                    "killer",
+                    b * 100 + i + 1,
+                    &format!("durable event {} platypus", b * 100 + i),
+                ) + "\n"
+            })
             .collect();
         let (status, resp) = collector.ingest(body.clone().into_bytes(), &[]);
         assert_same("status", 200, status);
@@ -78,7 +102,10 @@ fn every_acked_event_survives_sigkill_exactly_once_and_resends_are_duplicates() 
     collector.restart();
 
     assert!(
-        wait_until(Duration::from_secs(15), || collector.search("platypus").len() == 2000),
+        wait_until(Duration::from_secs(15), || collector
+            .search("platypus")
+            .len()
+            == 2000),
         "after restart found {} of 2000",
         collector.search("platypus").len()
     );
@@ -90,14 +117,21 @@ fn every_acked_event_survives_sigkill_exactly_once_and_resends_are_duplicates() 
     let (status, resp) = collector.ingest(batches[7].clone().into_bytes(), &[]);
     assert_same("status of a resend", 200, status);
     assert_same("accepted on resend", 0, resp["accepted"].as_u64().unwrap());
-    assert_same("duplicates on resend", 100, resp["duplicates"].as_array().unwrap().len());
+    assert_same(
+        "duplicates on resend",
+        100,
+        resp["duplicates"].as_array().unwrap().len(),
+    );
 
     // And again after a second crash, with the index rebuilt from the WAL from scratch.
     collector.kill9();
     std::fs::remove_dir_all(collector.data_dir.join("index")).unwrap();
     collector.restart();
     assert!(
-        wait_until(Duration::from_secs(15), || collector.search("platypus").len() == 2000),
+        wait_until(Duration::from_secs(15), || collector
+            .search("platypus")
+            .len()
+            == 2000),
         "after index rebuild found {}",
         collector.search("platypus").len()
     );
@@ -109,12 +143,19 @@ fn the_agent_keeps_what_it_read_while_the_collector_is_down() {
     let mut collector = Collector::start(&dir.path().join("collector"), &[]);
     let log = dir.path().join("svc.log");
     let mut f = std::fs::File::create(&log).unwrap();
-    let _agent = Agent::start(&dir.path().join("agent"), &collector.url, &[log.to_str().unwrap()]);
+    let _agent = Agent::start(
+        &dir.path().join("agent"),
+        &collector.url,
+        &[log.to_str().unwrap()],
+    );
     for i in 0..50 {
         writeln!(f, "before outage {i} numbat").unwrap();
     }
     f.flush().unwrap();
-    assert!(wait_until(Duration::from_secs(15), || collector.search("numbat").len() == 50));
+    assert!(wait_until(Duration::from_secs(15), || collector
+        .search("numbat")
+        .len()
+        == 50));
 
     collector.kill9();
     for i in 0..300 {
@@ -124,10 +165,15 @@ fn the_agent_keeps_what_it_read_while_the_collector_is_down() {
     std::thread::sleep(Duration::from_secs(2)); // the agent reads and retries meanwhile
     collector.restart();
 
-    let done = wait_until(Duration::from_secs(30), || collector.search("numbat").len() >= 350);
+    let done = wait_until(Duration::from_secs(30), || {
+        collector.search("numbat").len() >= 350
+    });
     let hits = collector.search("numbat");
     assert!(done, "found {} of 350", hits.len());
-    let messages: HashSet<String> = hits.iter().map(|h| h["message"].as_str().unwrap().to_owned()).collect();
+    let messages: HashSet<String> = hits
+        .iter()
+        .map(|h| h["message"].as_str().unwrap().to_owned())
+        .collect();
     assert_same("distinct lines", 350, messages.len());
     assert_same("events (no duplicates)", 350, hits.len());
 }
@@ -148,10 +194,24 @@ fn a_malformed_line_is_rejected_by_index_with_a_reason_and_the_rest_accepted() {
     assert_same("accepted", 2, resp["accepted"].as_u64().unwrap());
     let rejected = resp["rejected"].as_array().unwrap();
     assert_same("rejected count", 2, rejected.len());
-    assert_same("first rejected index", 1, rejected[0]["index"].as_u64().unwrap());
-    assert_same("second rejected index", 2, rejected[1]["index"].as_u64().unwrap());
-    assert!(rejected[1]["reason"].as_str().unwrap().contains("\"loud\""), "{resp}");
-    assert!(wait_until(Duration::from_secs(10), || collector.search("echidna").len() == 2));
+    assert_same(
+        "first rejected index",
+        1,
+        rejected[0]["index"].as_u64().unwrap(),
+    );
+    assert_same(
+        "second rejected index",
+        2,
+        rejected[1]["index"].as_u64().unwrap(),
+    );
+    assert!(
+        rejected[1]["reason"].as_str().unwrap().contains("\"loud\""),
+        "{resp}"
+    );
+    assert!(wait_until(Duration::from_secs(10), || collector
+        .search("echidna")
+        .len()
+        == 2));
 }
 
 #[test]
@@ -159,8 +219,13 @@ fn bodies_over_the_limit_get_413_naming_it_and_compressed_bodies_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("collector.toml");
     std::fs::write(&config, "[limits]\nmax_body_bytes = 100000\n").unwrap();
-    let collector = Collector::start(&dir.path().join("collector"), &["--config", config.to_str().unwrap()]);
-    let big: String = (0..2000u64).map(|i| event_line("big", i + 1, "padding padding padding") + "\n").collect();
+    let collector = Collector::start(
+        &dir.path().join("collector"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let big: String = (0..2000u64)
+        .map(|i| event_line("big", i + 1, "padding padding padding") + "\n")
+        .collect();
     assert!(big.len() > 100_000);
     let (status, resp) = collector.ingest(big.clone().into_bytes(), &[]);
     assert_same("status", 413, status);
@@ -173,7 +238,8 @@ fn bodies_over_the_limit_get_413_naming_it_and_compressed_bodies_are_read() {
     assert_same("status (zstd)", 200, status);
     assert_same("accepted (zstd)", 2000, resp["accepted"].as_u64().unwrap());
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(event_line("gz", 1, "gzipped").as_bytes()).unwrap();
+    gz.write_all(event_line("gz", 1, "gzipped").as_bytes())
+        .unwrap();
     let (status, resp) = collector.ingest(gz.finish().unwrap(), &[("content-encoding", "gzip")]);
     assert_same("status (gzip)", 200, status);
     assert_same("accepted (gzip)", 1, resp["accepted"].as_u64().unwrap());
@@ -186,7 +252,10 @@ fn a_collector_with_tokens_refuses_requests_without_the_right_one() {
     let line = event_line("t", 1, "tokened").into_bytes();
     let (status, resp) = collector.ingest(line.clone(), &[]);
     assert_same("status without token", 401, status);
-    assert!(resp["error"].as_str().unwrap().contains("bearer token"), "{resp}");
+    assert!(
+        resp["error"].as_str().unwrap().contains("bearer token"),
+        "{resp}"
+    );
     let (status, _) = collector.ingest(line.clone(), &[("authorization", "Bearer wrong")]);
     assert_same("status with a wrong token", 401, status);
     let (status, resp) = collector.ingest(line, &[("authorization", "Bearer s3cret")]);

@@ -190,3 +190,89 @@ fn run(
     }
     tracing::info!("WAL committer stopped");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::WalOptions;
+    use logwarden_core::EventId;
+
+    fn ev(seq: u64) -> Event {
+        Event::log(
+            EventId::new("ag", seq),
+            Utc::now(),
+            "h",
+            "s",
+            "src",
+            format!("m{seq}"),
+        )
+    }
+
+    fn start(dir: &std::path::Path) -> (Committer, JoinHandle<()>, watch::Receiver<u64>) {
+        let (wal, _) = Wal::open(dir, WalOptions::default()).unwrap();
+        let (tx, rx) = watch::channel(wal.durable_lsn());
+        let (c, h) = Committer::start(wal, tx, Default::default()).unwrap();
+        (c, h, rx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duplicates_are_caught_within_a_request_across_requests_and_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, h, durable) = start(dir.path());
+        let r = c.commit(vec![ev(1), ev(2), ev(1)]).await.unwrap();
+        assert_eq!(
+            (r.accepted, r.duplicates.clone(), r.lsn),
+            (2, vec![2], Some(1))
+        );
+        assert_eq!(
+            *durable.borrow(),
+            1,
+            "durable LSN published before the answer"
+        );
+        let r = c.commit(vec![ev(2), ev(3)]).await.unwrap();
+        assert_eq!(
+            (r.accepted, r.duplicates.clone(), r.lsn),
+            (1, vec![0], Some(2))
+        );
+        let r = c.commit(vec![ev(3)]).await.unwrap();
+        assert_eq!(
+            (r.accepted, r.lsn),
+            (0, None),
+            "nothing new: no record written"
+        );
+        drop(c);
+        tokio::task::spawn_blocking(move || h.join().unwrap())
+            .await
+            .unwrap();
+
+        let (c, _h, _) = start(dir.path());
+        let r = c.commit(vec![ev(1), ev(2), ev(3), ev(4)]).await.unwrap();
+        assert_eq!(
+            (r.accepted, r.duplicates, r.lsn),
+            (1, vec![0, 1, 2], Some(3))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_fsyncs_and_each_event_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, _h, _) = start(dir.path());
+        let mut tasks = Vec::new();
+        for t in 0..8u64 {
+            let c = c.clone();
+            // Every task sends the same 50 events plus 50 of its own.
+            tasks.push(tokio::spawn(async move {
+                let events = (1..=50)
+                    .chain(1000 * (t + 1)..1000 * (t + 1) + 50)
+                    .map(ev)
+                    .collect();
+                c.commit(events).await.unwrap()
+            }));
+        }
+        let mut accepted = 0;
+        for t in tasks {
+            accepted += t.await.unwrap().accepted;
+        }
+        assert_eq!(accepted, 50 + 8 * 50);
+    }
+}

@@ -127,3 +127,170 @@ impl Searcher {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{self, schema};
+    use logwarden_core::{EventId, Severity};
+
+    fn event(
+        seq: u64,
+        ts: &str,
+        app: &str,
+        sev: Severity,
+        msg: &str,
+        account: Option<&str>,
+    ) -> Event {
+        let ts = DateTime::parse_from_rfc3339(ts)
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut e = Event::log(
+            EventId::new("a", seq),
+            ts,
+            "mbox3",
+            "phx",
+            "/var/log/x",
+            msg.into(),
+        );
+        e.app = app.into();
+        e.severity = sev;
+        if let Some(a) = account {
+            e.fields.insert("account".into(), a.into());
+        }
+        e
+    }
+
+    fn searcher_with(events: &[Event]) -> (tempfile::TempDir, Searcher) {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = index::open(dir.path()).unwrap();
+        let mut writer: tantivy::IndexWriter<TantivyDocument> =
+            opened.index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for e in events {
+            let json = serde_json::to_string(e).unwrap();
+            writer
+                .add_document(schema::document(&opened.fields, e, &json))
+                .unwrap();
+        }
+        writer.commit().unwrap();
+        opened.reader.reload().unwrap();
+        let s = Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone());
+        (dir, s)
+    }
+
+    fn seqs(resp: &SearchResponse) -> Vec<u64> {
+        resp.hits.iter().map(|h| h.id.seq).collect()
+    }
+
+    fn params(q: &str) -> SearchParams {
+        SearchParams {
+            q: q.into(),
+            ..SearchParams::default()
+        }
+    }
+
+    #[test]
+    fn queries_on_fields_words_and_phrases_find_the_right_events_newest_first() {
+        let events = [
+            event(
+                1,
+                "2026-11-29T10:00:00Z",
+                "sshd",
+                Severity::Err,
+                "Failed password for root",
+                None,
+            ),
+            event(
+                2,
+                "2026-11-29T10:05:00Z",
+                "mailbox",
+                Severity::Info,
+                "deleted 40000 messages",
+                Some("alice@example.com"),
+            ),
+            event(
+                3,
+                "2026-11-29T10:02:00Z",
+                "sshd",
+                Severity::Info,
+                "Accepted password for bob",
+                None,
+            ),
+            event(
+                4,
+                "2026-11-29T10:03:00Z",
+                "mailbox",
+                Severity::Warning,
+                "md2 RAID degraded",
+                Some("bob@example.com"),
+            ),
+        ];
+        let (_dir, s) = searcher_with(&events);
+        let now = Utc::now();
+        let r = s.search(&params("*"), now).unwrap();
+        assert_eq!((r.total, seqs(&r)), (4, vec![2, 4, 3, 1]), "newest first");
+        let r = s.search(&params("app:sshd AND severity:err"), now).unwrap();
+        assert_eq!(seqs(&r), vec![1]);
+        let r = s.search(&params("password"), now).unwrap();
+        assert_eq!(seqs(&r), vec![3, 1]);
+        let r = s.search(&params("\"RAID degraded\""), now).unwrap();
+        assert_eq!(seqs(&r), vec![4]);
+        let r = s.search(&params("degraded RAID host:mbox3"), now).unwrap();
+        assert_eq!(seqs(&r), vec![4], "several words are ANDed");
+        let r = s
+            .search(&params("fields.account:alice@example.com"), now)
+            .unwrap();
+        assert_eq!(seqs(&r), vec![2]);
+        let limited = SearchParams {
+            limit: Some(2),
+            ..params("*")
+        };
+        let r = s.search(&limited, now).unwrap();
+        assert_eq!((r.total, seqs(&r)), (4, vec![2, 4]));
+    }
+
+    #[test]
+    fn since_and_until_bound_the_time_and_bad_input_is_named() {
+        let events = [
+            event(1, "2026-11-29T10:00:00Z", "x", Severity::Info, "one", None),
+            event(2, "2026-11-29T11:00:00Z", "x", Severity::Info, "two", None),
+            event(
+                3,
+                "2026-11-29T12:00:00Z",
+                "x",
+                Severity::Info,
+                "three",
+                None,
+            ),
+        ];
+        let (_dir, s) = searcher_with(&events);
+        let now = DateTime::parse_from_rfc3339("2026-11-29T12:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let p = SearchParams {
+            since: Some("2h".into()),
+            until: Some("2026-11-29T12:00:00Z".into()),
+            ..params("*")
+        };
+        assert_eq!(seqs(&s.search(&p, now).unwrap()), vec![2]);
+        let bad = SearchParams {
+            since: Some("soon".into()),
+            ..params("*")
+        };
+        assert!(
+            matches!(s.search(&bad, now), Err(SearchError::BadParam(m)) if m.contains("\"soon\""))
+        );
+        assert!(matches!(
+            s.search(&params("app:("), now),
+            Err(SearchError::BadQuery { .. })
+        ));
+        let too_many = SearchParams {
+            limit: Some(MAX_LIMIT + 1),
+            ..params("*")
+        };
+        assert!(matches!(
+            s.search(&too_many, now),
+            Err(SearchError::BadParam(_))
+        ));
+    }
+}
