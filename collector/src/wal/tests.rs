@@ -187,3 +187,33 @@ fn an_oversized_payload_is_refused_without_poisoning() {
     assert_eq!(wal.append(RecordKind::Events, b"ok").unwrap(), 1);
     assert_eq!(wal.sync().unwrap(), 1);
 }
+
+#[test]
+fn the_released_version_1_format_still_opens_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/wal/testdata/v1/00000000000000000001.wal");
+    std::fs::copy(&fixture, dir.path().join(segment::name(1))).unwrap();
+    let (mut wal, rec) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    assert_eq!(
+        (rec.last_lsn, rec.corrupt.len(), rec.truncated_tail.clone()),
+        (3, 0, None)
+    );
+    let mut r = wal.reader(1);
+    let kinds: Vec<(u64, RecordKind)> = std::iter::from_fn(|| r.next(3).unwrap())
+        .map(|rec| (rec.lsn, rec.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (1, RecordKind::Events),
+            (2, RecordKind::AlertState),
+            (3, RecordKind::Events)
+        ]
+    );
+    let mut r = wal.reader(3);
+    let third = r.next(3).unwrap().unwrap();
+    let event: logwarden_core::Event = serde_json::from_slice(&third.payload).unwrap();
+    assert_eq!(event.fields["redundancy_left"], 0);
+    assert_eq!(wal.append(RecordKind::Events, b"next").unwrap(), 4);
+}
