@@ -218,6 +218,11 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.error.starts_with(&self.input) {
             f.write_str(&self.error)
+        } else if let Some((flag, path)) = self.input.split_once(' ')
+            && self.error.starts_with(path)
+        {
+            // `--mdstat /x` + `/x: No such file` -> `--mdstat /x: No such file`.
+            write!(f, "{flag} {}", self.error)
         } else {
             write!(f, "{}: {}", self.input, self.error)
         }
