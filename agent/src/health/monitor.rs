@@ -502,6 +502,7 @@ mod tests {
                 .expect("no record within 2 s")
                 .unwrap();
             let took = start.elapsed();
+            eprintln!("degraded record {took:?} after the write");
             assert_eq!(next.draft.fields["state"], "degraded");
             assert!(took < Duration::from_secs(1), "took {took:?}");
             assert!(next.origin.is_none());
