@@ -145,7 +145,22 @@ pub fn parse(
     previous: Option<&SmartCounts>,
 ) -> Result<SmartOutcome, SmartError> {
     let v: Value = serde_json::from_str(text)?;
-    let device_obj = v.get("device").ok_or(SmartError::NoDevice)?;
+    let Some(device_obj) = v.get("device") else {
+        // smartctl could not even identify the device (`Unable to detect device type`): say
+        // what it said, naming the device from its command line.
+        return Err(match smartctl_messages(&v) {
+            Some(reason) => SmartError::Unreadable {
+                device: v
+                    .pointer("/smartctl/argv")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.last()?.as_str())
+                    .unwrap_or("?")
+                    .to_owned(),
+                reason,
+            },
+            None => SmartError::NoDevice,
+        });
+    };
     let device = device_obj
         .get("name")
         .and_then(Value::as_str)
@@ -712,6 +727,17 @@ mod tests {
         assert_eq!(d.fields["reallocated_sectors"], 304);
         assert_eq!(d.fields["passed"], true);
         assert_eq!(d.fields["temperature_c"], 33);
+    }
+
+    #[test]
+    fn a_device_smartctl_cannot_identify_is_an_error_naming_it() {
+        // Real output of smartctl 7.3 on a virtio disk.
+        let text = r#"{"json_format_version":[1,0],"smartctl":{"version":[7,3],"argv":["smartctl","--json","--info","/dev/vda"],"messages":[{"string":"/dev/vda: Unable to detect device type","severity":"error"}],"exit_status":1}}"#;
+        let err = parse(text, &SmartPolicy::default(), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "smartctl could not read /dev/vda: /dev/vda: Unable to detect device type"
+        );
     }
 
     #[test]
