@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use logwarden_agent::config::{self, Overrides, Settings};
+use logwarden_agent::health::{self, CheckSources, HealthConfig};
 use logwarden_agent::parse::{Format, LineParser};
 use logwarden_core::EventId;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,40 @@ enum Command {
         format: Format,
         file: Option<PathBuf>,
     },
+    /// Probe disk and RAID health once and print the health records (NDJSON with --json).
+    /// Exits 0 when every check was readable, 1 when one was not (named on stderr).
+    /// With no source flag (--mdstat, --smartctl-json, --storcli-json, --backup) it probes
+    /// this machine.
+    Check {
+        /// One event per line as NDJSON, as the agent would ship them.
+        #[arg(long)]
+        json: bool,
+        /// An mdstat file to read instead of /proc/mdstat.
+        #[arg(long, value_name = "PATH")]
+        mdstat: Option<PathBuf>,
+        /// A /sys/block tree (md details, backup lineage).
+        #[arg(long, value_name = "DIR")]
+        sys_block: Option<PathBuf>,
+        /// A saved `smartctl --json` output (repeat).
+        #[arg(long = "smartctl-json", value_name = "FILE")]
+        smartctl_json: Vec<PathBuf>,
+        /// A saved `storcli /call show all J` output (repeat).
+        #[arg(long = "storcli-json", value_name = "FILE")]
+        storcli_json: Vec<PathBuf>,
+        /// A backup folder; pairs with the --data at the same position (one --backup may
+        /// serve several --data).
+        #[arg(long, value_name = "DIR", requires = "data")]
+        backup: Vec<PathBuf>,
+        /// A data folder the backup protects.
+        #[arg(long, value_name = "DIR", requires = "backup")]
+        data: Vec<PathBuf>,
+        /// A mountinfo file to read instead of /proc/self/mountinfo.
+        #[arg(long, value_name = "FILE")]
+        mountinfo: Option<PathBuf>,
+        /// An fstab to read instead of /etc/fstab (for unmounted backup targets).
+        #[arg(long, value_name = "FILE")]
+        fstab: Option<PathBuf>,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -63,7 +98,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("logwarden-agent: {e:#}");
             ExitCode::from(2)
@@ -71,7 +106,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config, overrides } => {
             let file = match &config {
@@ -87,9 +122,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
                 logwarden_agent::pipeline::run(settings, shutdown, Duration::from_secs(10)).await
-            })
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Parse { format, file } => parse(format, file),
+        Command::Parse { format, file } => parse(format, file).map(|()| ExitCode::SUCCESS),
+        Command::Check {
+            json,
+            mdstat,
+            sys_block,
+            smartctl_json,
+            storcli_json,
+            backup,
+            data,
+            mountinfo,
+            fstab,
+        } => {
+            let backups = match (backup.len(), data.len()) {
+                (1, _) => data.into_iter().map(|d| (backup[0].clone(), d)).collect(),
+                (b, d) if b == d => backup.into_iter().zip(data).collect(),
+                (b, d) => anyhow::bail!(
+                    "{b} --backup and {d} --data: give one --data per --backup (or one --backup)"
+                ),
+            };
+            let sources = CheckSources {
+                mdstat,
+                sys_block,
+                smartctl_json,
+                storcli_json,
+                backups,
+                mountinfo,
+                fstab,
+            };
+            check(&sources, json)
+        }
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
@@ -97,9 +162,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Settings::build(cfg, Overrides::default())
                 .with_context(|| format!("config file {}", file.display()))?;
             println!("{}: ok", file.display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `check`: probes once, prints the records on stdout, notes and problems on stderr.
+fn check(sources: &CheckSources, json: bool) -> anyhow::Result<ExitCode> {
+    let cfg = HealthConfig::default();
+    let report = health::check_once(sources, &cfg, std::time::SystemTime::now());
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    if json {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let now = chrono::Utc::now();
+        for (i, draft) in report.drafts.into_iter().enumerate() {
+            let event = draft.into_event(EventId::new("check", i as u64 + 1), &host, "", now);
+            serde_json::to_writer(&mut out, &event)?;
+            out.write_all(b"\n")?;
+        }
+    } else if !report.drafts.is_empty() {
+        out.write_all(health::render_table(&report.drafts).as_bytes())?;
+    }
+    out.flush()?;
+    for note in &report.notes {
+        eprintln!("{note}");
+    }
+    for p in &report.problems {
+        eprintln!("logwarden-agent check: cannot read {p}");
+    }
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn parse(format: Format, file: Option<PathBuf>) -> anyhow::Result<()> {
