@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::health::{BackupRule, HealthConfig};
 use crate::parse::Format;
 
 /// The file, as written. Unknown keys are refused (serde names them, toml gives the line).
@@ -27,6 +28,9 @@ pub struct FileConfig {
     pub heartbeat_secs: Option<u64>,
     #[serde(default)]
     pub batch: BatchConfig,
+    /// `[health]`: the disk, RAID, file system and backup probes (docs/health.md).
+    #[serde(default)]
+    pub health: HealthConfig,
 }
 
 /// One `[[files]]` table: a glob and how to read what it matches.
@@ -101,6 +105,7 @@ pub struct Settings {
     pub max_wait: Duration,
     pub queue_batches: usize,
     pub compression: Compression,
+    pub health: HealthConfig,
 }
 
 /// Flags of `logwarden-agent run` that override the file.
@@ -125,6 +130,16 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// The md status file to watch (default /proc/mdstat).
+    #[arg(long, value_name = "PATH")]
+    pub mdstat: Option<PathBuf>,
+    /// A backup folder; pairs with the --data at the same position (one --backup may serve
+    /// several --data). Replaces the file's [[health.backups]] when given.
+    #[arg(long, value_name = "DIR", requires = "data")]
+    pub backup: Vec<PathBuf>,
+    /// A data folder the backup protects.
+    #[arg(long, value_name = "DIR", requires = "backup")]
+    pub data: Vec<PathBuf>,
 }
 
 /// Reads and parses a config file, naming it in every error.
@@ -200,6 +215,14 @@ impl Settings {
             "none" => Compression::None,
             other => bail!("[batch] compression {other:?} is not one of zstd, gzip, none"),
         };
+        let mut health = file.health;
+        if let Some(mdstat) = flags.mdstat {
+            health.mdstat = mdstat;
+        }
+        if !flags.backup.is_empty() {
+            health.backups = backup_rules(flags.backup, flags.data)?;
+        }
+        health.validate()?;
         Ok(Settings {
             collectors,
             data_dir: flags
@@ -216,7 +239,26 @@ impl Settings {
             max_wait: Duration::from_millis(batch.max_wait_ms),
             queue_batches: batch.queue_batches,
             compression,
+            health,
         })
+    }
+}
+
+/// Pairs `--backup` and `--data` flags: one each at the same position, or one backup for all.
+pub fn backup_rules(backup: Vec<PathBuf>, data: Vec<PathBuf>) -> anyhow::Result<Vec<BackupRule>> {
+    match (backup.len(), data.len()) {
+        (1, _) => Ok(vec![BackupRule {
+            dir: backup[0].clone(),
+            data,
+        }]),
+        (b, d) if b == d => Ok(backup
+            .into_iter()
+            .zip(data)
+            .map(|(dir, d)| BackupRule { dir, data: vec![d] })
+            .collect()),
+        (b, d) => {
+            bail!("{b} --backup and {d} --data: give one --data per --backup (or one --backup)")
+        }
     }
 }
 

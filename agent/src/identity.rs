@@ -81,7 +81,7 @@ impl SeqAllocator {
     }
 
     /// The next seq. Touches the disk once per [`LEASE`] seqs.
-    pub fn next(&mut self) -> anyhow::Result<u64> {
+    pub fn allocate(&mut self) -> anyhow::Result<u64> {
         if self.next >= self.reserved {
             let until = self.next + LEASE;
             save_atomically(&self.path, format!("{SEQ_HEADER}\n{until}\n").as_bytes())?;
@@ -118,11 +118,11 @@ mod tests {
     fn seqs_never_repeat_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SeqAllocator::open(dir.path()).unwrap();
-        let first: Vec<u64> = (0..5).map(|_| s.next().unwrap()).collect();
+        let first: Vec<u64> = (0..5).map(|_| s.allocate().unwrap()).collect();
         assert_eq!(first, vec![1, 2, 3, 4, 5]);
         drop(s); // a crash: the rest of the lease is never used
         let mut s = SeqAllocator::open(dir.path()).unwrap();
-        let after = s.next().unwrap();
+        let after = s.allocate().unwrap();
         assert!(after > 5, "{after}");
     }
 

@@ -137,13 +137,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mountinfo,
             fstab,
         } => {
-            let backups = match (backup.len(), data.len()) {
-                (1, _) => data.into_iter().map(|d| (backup[0].clone(), d)).collect(),
-                (b, d) if b == d => backup.into_iter().zip(data).collect(),
-                (b, d) => anyhow::bail!(
-                    "{b} --backup and {d} --data: give one --data per --backup (or one --backup)"
-                ),
-            };
+            let backups = config::backup_rules(backup, data)?
+                .into_iter()
+                .flat_map(|r| r.data.into_iter().map(move |d| (r.dir.clone(), d)))
+                .collect();
             let sources = CheckSources {
                 mdstat,
                 sys_block,

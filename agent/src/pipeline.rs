@@ -62,6 +62,7 @@ pub async fn run(
     let give_up = CancellationToken::new();
 
     let item_tx_heartbeat = item_tx.clone();
+    let item_tx_probes = item_tx.clone();
     let tailer = Tailer::new(&settings.files, Checkpoints::load(&settings.data_dir)?);
     let tail_cancel = stop_reading.clone();
     let tail_thread = std::thread::Builder::new()
@@ -76,6 +77,16 @@ pub async fn run(
         settings.files.len(),
         stop_reading.clone(),
     ));
+
+    let probes = if settings.health.enabled {
+        Some(
+            crate::health::spawn_probes(&settings.health, item_tx_probes, stop_reading.clone())
+                .context("starting the health probes")?,
+        )
+    } else {
+        drop(item_tx_probes);
+        None
+    };
 
     let batcher = Batcher::new(&settings, agent_id, seqs);
     let mut batch_task = tokio::spawn(batcher.run(item_rx, batch_tx));
@@ -101,7 +112,13 @@ pub async fn run(
     tracing::info!("stopping: no more reading; shipping what was read");
     stop_reading.cancel();
     let drained = async {
-        let _ = tokio::task::spawn_blocking(move || tail_thread.join()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = tail_thread.join();
+            if let Some(p) = probes {
+                p.join();
+            }
+        })
+        .await;
         let batched = batch_task.await;
         let shipped = ship_task.await;
         (batched, shipped)

@@ -182,6 +182,16 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(data_dir: &Path, collector_url: &str, files: &[&str]) -> Agent {
+        Self::start_with(data_dir, collector_url, files, &[])
+    }
+
+    /// Like [`Agent::start`], with more flags for `run`.
+    pub fn start_with(
+        data_dir: &Path,
+        collector_url: &str,
+        files: &[&str],
+        extra: &[&str],
+    ) -> Agent {
         let mut cmd = Command::new(bin("logwarden-agent"));
         cmd.arg("run")
             .arg("--collector")
@@ -195,6 +205,7 @@ impl Agent {
         for f in files {
             cmd.arg("--file").arg(f);
         }
+        cmd.args(extra);
         let child = cmd
             .env("LOGWARDEN_LOG", "info")
             .stdout(Stdio::null())
@@ -217,6 +228,15 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A file of the shared fixtures (`../shared/fixtures/...` beside the repository).
+pub fn fixture(rel: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(rel);
+    assert!(path.exists(), "fixture {} is missing", path.display());
+    path
 }
 
 /// An NDJSON event line with the given identity and message.

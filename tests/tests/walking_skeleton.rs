@@ -291,3 +291,61 @@ fn cli_errors_are_one_clear_line_and_a_nonzero_exit() {
     assert_same("exit code unreachable", Some(2), out.status.code());
     assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
 }
+
+#[test]
+fn an_array_that_degrades_on_the_agent_is_searchable_at_the_collector_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let mdstat = dir.path().join("mdstat");
+    std::fs::copy(
+        logwarden_tests::fixture("mdstat/raid5_bitmap_healthy.txt"),
+        &mdstat,
+    )
+    .unwrap();
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &collector.url,
+        &[],
+        &["--mdstat", mdstat.to_str().unwrap()],
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || !collector
+            .search("kind:health AND fields.array:md_d0")
+            .is_empty()),
+        "the healthy array was never reported"
+    );
+    let healthy = collector.search("kind:health AND fields.array:md_d0");
+    assert_same(
+        "state",
+        "clean",
+        healthy[0]["fields"]["state"].as_str().unwrap(),
+    );
+
+    // The kernel's view changes: md0 has lost a disk. (Written in place, as the kernel's file
+    // changes: the agent keeps /proc/mdstat open and reads it again.)
+    let degraded = std::fs::read(logwarden_tests::fixture("mdstat/raid5_degraded.txt")).unwrap();
+    std::fs::write(&mdstat, degraded).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || !collector
+            .search("fields.array:md0 AND fields.state:degraded")
+            .is_empty()),
+        "the degraded array was not searchable within 5 s"
+    );
+    let degraded = collector.search("fields.array:md0 AND fields.state:degraded");
+    let f = &degraded[0]["fields"];
+    assert_same("redundancy_left", 0, f["redundancy_left"].as_i64().unwrap());
+    assert_same(
+        "disks",
+        (4, 3),
+        (
+            f["disks_total"].as_u64().unwrap(),
+            f["disks_working"].as_u64().unwrap(),
+        ),
+    );
+    assert_same(
+        "severity",
+        "crit",
+        degraded[0]["severity"].as_str().unwrap(),
+    );
+    assert_same("host", "testhost", degraded[0]["host"].as_str().unwrap());
+}

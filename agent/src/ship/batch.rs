@@ -91,7 +91,7 @@ impl Batcher {
     }
 
     fn add(&mut self, batch: &mut Batch, item: Item) -> anyhow::Result<()> {
-        let id = EventId::new(self.agent_id.as_str(), self.seqs.next()?);
+        let id = EventId::new(self.agent_id.as_str(), self.seqs.allocate()?);
         let event = item
             .draft
             .into_event(id, &self.host, &self.site, Utc::now());
