@@ -67,14 +67,6 @@ pub fn sniff(line: &[u8]) -> Flavor {
     }
 }
 
-/// Whether a line that sniffs as nothing continues the record before it: a Java stack trace's
-/// `\tat ...`, `Caused by: ...`, `... 12 more`, or any indented line.
-pub fn looks_like_continuation(line: &[u8]) -> bool {
-    matches!(line.first(), Some(b' ' | b'\t'))
-        || line.starts_with(b"Caused by: ")
-        || line.starts_with(b"...")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

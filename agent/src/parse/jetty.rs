@@ -40,7 +40,7 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
     draft.ts = Some(origin.clock.to_utc(naive));
     draft.severity = severity;
     let rest = match rest.split_once(':') {
-        Some((logger, msg)) if !logger.is_empty() && !logger.contains(' ') => {
+        Some((logger, msg)) if !logger.is_empty() && !logger.contains([' ', '\n']) => {
             draft.fields.insert("category".into(), logger.into());
             msg
         }
@@ -55,6 +55,7 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
         _ => rest,
     };
     if let Some(alert) = rest.strip_prefix("DOS ALERT:") {
+        let alert = alert.lines().next().unwrap_or_default();
         for pair in alert.trim().split(',') {
             if let Some((k, v)) = pair.split_once('=')
                 && matches!(k.trim(), "ip" | "user" | "session")
@@ -71,7 +72,7 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
 
 fn is_thread_name(s: &str) -> bool {
     (s.starts_with("qtp") || s.starts_with("btpool") || s.starts_with("Scheduler-"))
-        && !s.contains(' ')
+        && !s.contains([' ', '\n'])
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod time;
 pub mod zimbra;
 pub mod zimbra_messages;
 
+use std::cell::Cell;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -149,6 +150,9 @@ pub struct LineParser {
     origin: Origin,
     /// The parser tried first: the file name's guess, then whichever read the last record.
     hint: Flavor,
+    /// The flavor of the last line [`LineParser::starts_record`] saw start a record: under
+    /// `auto`, lines of no known format continue a record only after a log4j or Jetty one.
+    last_start: Cell<Flavor>,
 }
 
 impl LineParser {
@@ -173,21 +177,26 @@ impl LineParser {
             format,
             origin: Origin::new(path, options),
             hint,
+            last_start: Cell::new(hint),
         }
     }
 
     /// Whether `line` begins a new record, rather than continuing the one before it (a stack
     /// trace under a log4j line). Syslog, nginx and plain lines are always records of their own;
-    /// in Zimbra's log4j and Jetty files a line is one only when it starts with their stamp (or
-    /// is a line of another known format).
+    /// in Zimbra's log4j and Jetty files (by `--format zimbra`, or under `auto` once the file
+    /// name or a line showed it is one) a line is one only when it starts with a stamp of a
+    /// known format.
     pub fn starts_record(&self, line: &[u8]) -> bool {
         match self.format {
             Format::Syslog | Format::Nginx | Format::Plain => true,
             Format::Zimbra => detect::sniff(line) != Flavor::Plain,
-            Format::Auto => {
-                detect::sniff(line) != Flavor::Plain
-                    || !(self.hint.multiline() || detect::looks_like_continuation(line))
-            }
+            Format::Auto => match detect::sniff(line) {
+                Flavor::Plain => !self.last_start.get().multiline(),
+                f => {
+                    self.last_start.set(f);
+                    true
+                }
+            },
         }
     }
 
@@ -333,9 +342,9 @@ mod tests {
         assert!(p.starts_record(b"2021-06-25 01:56:18,725 INFO [main] [] soap - x"));
         assert!(!p.starts_record(b"java.lang.OutOfMemoryError: PermGen space"));
         assert!(!p.starts_record(b"\tat com.zimbra.cs.Foo(Foo.java:1)"));
-        let p = utc_parser("/var/log/messages", Format::Auto);
-        assert!(p.starts_record(b"whatever this is"));
-        assert!(!p.starts_record(b"\tat com.zimbra.cs.Foo(Foo.java:1)"));
+        // Files of unknown or single-line formats are never joined.
+        let p = utc_parser("/tmp/notes.txt", Format::Auto);
+        assert!(p.starts_record(b"\tat com.zimbra.cs.Foo(Foo.java:1)"));
         let p = utc_parser("/var/log/messages", Format::Syslog);
         assert!(p.starts_record(b"\tat com.zimbra.cs.Foo(Foo.java:1)"));
     }

@@ -39,8 +39,10 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
     if !starts_record(b) {
         return None;
     }
+    // The header is read on the first line only; continuation lines go to the message as they are.
+    let (first, more) = text.split_at(text.find('\n').unwrap_or(text.len()));
     let naive = ymd_hms(b)? + chrono::Duration::milliseconds(i64::from(millis(&b[20..])?));
-    let mut rest = text[23..].trim_start_matches(' ');
+    let mut rest = first[23..].trim_start_matches(' ');
 
     let level_end = rest.find([' ', '[']).unwrap_or(rest.len());
     let severity = Severity::from_loose_name(&rest[..level_end])?;
@@ -75,10 +77,10 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
             if category == "security" {
                 audit(message, &mut draft);
             }
-            draft.message = message.to_owned();
+            draft.message = [message, more].concat();
             draft.fields.insert("category".into(), category.into());
         }
-        _ => draft.message = rest.to_owned(),
+        _ => draft.message = [rest, more].concat(),
     }
     Some(draft)
 }
