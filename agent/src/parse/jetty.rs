@@ -12,9 +12,8 @@
 //! or plain lines.
 
 use super::Origin;
-use super::time::{digits, millis, ymd_hms};
+use super::time::{digits, level, millis, ymd_hms};
 use crate::draft::Draft;
-use logwarden_core::Severity;
 
 /// Whether `line` starts a Jetty record: `YYYY-MM-DD HH:MM:SS.mmm:`.
 #[inline]
@@ -33,8 +32,8 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
     }
     let naive = ymd_hms(b)? + chrono::Duration::milliseconds(i64::from(millis(&b[20..])?));
     let rest = &text[24..];
-    let (level, rest) = rest.split_once(':')?;
-    let severity = Severity::from_loose_name(level)?;
+    let (lvl, rest) = rest.split_once(':')?;
+    let severity = level(lvl)?;
     let mut draft = origin.draft(String::new());
     draft.app = "mailboxd".into();
     draft.ts = Some(origin.clock.to_utc(naive));
@@ -79,6 +78,7 @@ fn is_thread_name(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::parse::time::Zone;
+    use logwarden_core::Severity;
 
     #[test]
     fn dos_filter_alert_gives_level_logger_and_client_ip() {

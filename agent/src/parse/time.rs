@@ -9,6 +9,8 @@
 use std::str::FromStr;
 use std::time::{Instant, SystemTime};
 
+use logwarden_core::Severity;
+
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset,
     TimeZone, Utc,
@@ -270,6 +272,20 @@ pub fn month(b: &[u8]) -> Option<u32> {
         b"nov" => 11,
         b"dec" => 12,
         _ => return None,
+    })
+}
+
+/// A level name as log4j, Jetty and zimbramon print them, without the allocation of
+/// [`Severity::from_loose_name`] for the usual spellings (it still reads the rest).
+#[inline]
+pub fn level(name: &str) -> Option<Severity> {
+    Some(match name {
+        "INFO" | "info" => Severity::Info,
+        "WARN" | "warn" | "WARNING" | "warning" => Severity::Warning,
+        "ERROR" | "error" | "err" => Severity::Err,
+        "DEBUG" | "debug" | "TRACE" => Severity::Debug,
+        "FATAL" | "crit" => Severity::Crit,
+        other => return Severity::from_loose_name(other),
     })
 }
 

@@ -19,9 +19,8 @@
 use serde_json::Value;
 
 use super::Origin;
-use super::time::{digits, millis, ymd_hms};
+use super::time::{digits, level, millis, ymd_hms};
 use crate::draft::Draft;
-use logwarden_core::Severity;
 
 /// Whether `line` starts a log4j record: `YYYY-MM-DD HH:MM:SS,mmm `.
 #[inline]
@@ -45,7 +44,7 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
     let mut rest = first[23..].trim_start_matches(' ');
 
     let level_end = rest.find([' ', '[']).unwrap_or(rest.len());
-    let severity = Severity::from_loose_name(&rest[..level_end])?;
+    let severity = level(&rest[..level_end])?;
     rest = rest[level_end..].trim_start_matches(' ');
 
     let mut draft = origin.draft(String::new());
@@ -150,6 +149,7 @@ fn audit(message: &str, draft: &mut Draft) {
 mod tests {
     use super::*;
     use crate::parse::time::Zone;
+    use logwarden_core::Severity;
     use serde_json::json;
 
     fn parse_utc(line: &str) -> Draft {

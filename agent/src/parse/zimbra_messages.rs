@@ -51,7 +51,7 @@ fn zimbramon(draft: &mut Draft) {
         && !pid.is_empty()
         && pid.bytes().all(|c| c.is_ascii_digit())
         && let Some((level, after)) = after.split_once(": ")
-        && let Some(sev) = Severity::from_loose_name(level)
+        && let Some(sev) = super::time::level(level)
     {
         draft.severity = sev;
         rest = after;
