@@ -363,3 +363,50 @@ fn plain_format_keeps_every_line_whole() {
     );
     assert!(ev[0].get("fields").is_none());
 }
+
+#[test]
+fn stdin_is_read_when_no_file_is_given_and_a_bad_zone_is_refused() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logwarden-agent"))
+        .args(["parse", "--format", "syslog", "--tz", "+02:00"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("running logwarden-agent");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            b"<165>1 2003-10-11T22:14:15.003Z mymachine evntslog 1234 ID47 - hello\r\nnot syslog\n",
+        )
+        .expect("writing stdin");
+    let out = child.wait_with_output().expect("waiting");
+    assert!(out.status.success());
+    let ev: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ev.len(), 2);
+    check(
+        &ev[0],
+        json!({"id": "parse:1", "source": "-", "ts": "2003-10-11T22:14:15.003Z", "host": "mymachine",
+               "app": "evntslog", "severity": "notice", "message": "hello",
+               "fields": {"pid": 1234, "msgid": "ID47", "facility": "local4"}}),
+    );
+    check(
+        &ev[1],
+        json!({"id": "parse:2", "app": "", "message": "not syslog"}),
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_logwarden-agent"))
+        .args(["parse", "--tz", "Mars/Olympus"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running logwarden-agent");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Mars/Olympus"), "{err}");
+}
