@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use logwarden_agent::config::{self, Overrides, Settings};
 use logwarden_agent::health::{self, CheckSources, HealthConfig};
-use logwarden_agent::parse::{Format, LineParser};
+use logwarden_agent::parse::join::{Record, RecordJoiner};
+use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
 use logwarden_core::EventId;
 use tokio_util::sync::CancellationToken;
 
@@ -35,9 +36,14 @@ enum Command {
         overrides: Overrides,
     },
     /// Parse lines (FILE, or stdin) and print one event per line as NDJSON, as the agent would ship them.
+    ///
+    /// Continuation lines (stack traces under a log4j line) are joined into their record.
     Parse {
         #[arg(long, default_value = "auto")]
         format: Format,
+        /// Zone of times written without one: `local`, `utc` or an offset like `+02:00`.
+        #[arg(long, default_value = "local")]
+        tz: Zone,
         file: Option<PathBuf>,
     },
     /// Probe disk and RAID health once and print the health records (NDJSON with --json).
@@ -125,7 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Parse { format, file } => parse(format, file).map(|()| ExitCode::SUCCESS),
+        Command::Parse { format, tz, file } => parse(format, tz, file).map(|()| ExitCode::SUCCESS),
         Command::Check {
             json,
             mdstat,
@@ -195,32 +201,47 @@ fn check(sources: &CheckSources, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn parse(format: Format, file: Option<PathBuf>) -> anyhow::Result<()> {
+fn parse(format: Format, zone: Zone, file: Option<PathBuf>) -> anyhow::Result<()> {
     let (reader, path): (Box<dyn BufRead>, PathBuf) = match file {
         Some(p) => {
             let f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
-            (Box::new(std::io::BufReader::new(f)), p)
+            (Box::new(std::io::BufReader::with_capacity(1 << 16, f)), p)
         }
         None => (Box::new(std::io::stdin().lock()), PathBuf::from("-")),
     };
-    let mut parser = LineParser::new(&path, format);
+    let options = ParseOptions {
+        zone,
+        ..ParseOptions::default()
+    };
+    let mut parser = LineParser::with_options(&path, format, &options);
+    let mut joiner = RecordJoiner::default();
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let out = std::io::stdout();
-    let mut out = std::io::BufWriter::new(out.lock());
-    for (i, line) in reader.split(b'\n').enumerate() {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
+    let mut seq = 0u64;
+    let mut emit = |parser: &mut LineParser, rec: Record| -> anyhow::Result<()> {
+        let mut draft = parser.parse(&rec.text);
+        if rec.truncated {
+            draft.fields.insert("truncated".into(), true.into());
+        }
+        seq += 1;
+        let event = draft.into_event(EventId::new("parse", seq), &host, "", chrono::Utc::now());
+        serde_json::to_writer(&mut out, &event)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    for line in reader.split(b'\n') {
         let mut line = line.with_context(|| format!("reading {}", path.display()))?;
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        let draft = parser.parse(&line);
-        let event = draft.into_event(
-            EventId::new("parse", i as u64 + 1),
-            &host,
-            "",
-            chrono::Utc::now(),
-        );
-        serde_json::to_writer(&mut out, &event)?;
-        out.write_all(b"\n")?;
+        let starts = parser.starts_record(&line);
+        if let Some(rec) = joiner.push(&line, starts) {
+            emit(&mut parser, rec)?;
+        }
+    }
+    if let Some(rec) = joiner.finish() {
+        emit(&mut parser, rec)?;
     }
     out.flush()?;
     Ok(())

@@ -1,0 +1,102 @@
+//! Property tests: no input panics any parser. Arbitrary bytes, and real lines cut and mangled
+//! at random places (which is what reaches the deep branches: a header that ends half-way, a
+//! multi-byte character where a digit was expected), for every format, one line and
+//! multi-line records alike. Every result keeps the source.
+
+use std::path::Path;
+
+use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
+use proptest::prelude::*;
+
+const SEEDS: &[&str] = &[
+    "2015-12-05 18:47:36,435 INFO  [qtp1545357780-7135140:http://127.0.0.1:80/service/soap/AuthRequest] [name=pepe@domain.com;oip=10.1.2.123;ua=zclient/2.0.5_GA_1839;] security - cmd=Auth; account=pepe@domain.com; protocol=soap;",
+    "2013-07-18 15:22:01,495 INFO [btpool0-4361://localhost/service/soap/MsgActionRequest [name=user@domain.com;mid=2538;] mailop - moving",
+    "2021-01-15 15:57:32.537:WARN:oejs.DoSFilter:DOS ALERT:ip=127.0.1.1,session=null,user=null",
+    "Mar 16 12:00:02 SRV03-BF65 zimbramon[12877]: 12877:info: 2015-03-16 12:00:02, QUEUE: 0 0",
+    "Sep  5 08:34:06 mail zimbramon[27690]: 27690:info: 2019-09-05 08:34:01, STATUS: mail.example.com: mta: Running",
+    "Jan 13 07:15:18 mail zimbramon[31338]: 31338:info: zmmtaconfig: gacf ERROR: service.FAILURE (system failure: ZimbraLdapContext) (cause: javax.naming.CommunicationException gauss.domain.com:389)",
+    "Jan 13 07:15:18 mail zimbramon[1]: 1:crit: Disk warning: h: /opt on device /dev/sda3 at 95%",
+    "Mar 26 21:38:26 mta-in-01 saslauthd[29157]: auth_zimbra: a@example.com auth failed: x",
+    "Mar 16 12:00:02 h postfix/smtpd[1]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: x",
+    "<165>1 2003-10-11T22:14:15.003Z host app 1234 ID47 [id@1 a=\"1\"] msg",
+    "<34>Oct 11 22:14:15 mymachine su: 'su root' failed",
+    "2024-05-01T10:00:00.123456+02:00 mbox3 slapd[7019]: slapd starting",
+    "203.0.113.7:51234 - - [15/Jan/2021:15:57:32 +0100]  \"POST /service/soap HTTP/1.1\" 200 1167 \"-\" \"ua\" \"10.0.0.5:8443\"",
+];
+
+const FORMATS: [Format; 5] = [
+    Format::Auto,
+    Format::Zimbra,
+    Format::Syslog,
+    Format::Nginx,
+    Format::Plain,
+];
+
+fn parse_all(bytes: &[u8]) {
+    for (format, path) in FORMATS.iter().flat_map(|f| {
+        [
+            "/opt/zimbra/log/mailbox.log",
+            "/var/log/zimbra.log",
+            "/opt/zimbra/log/nginx.access.log",
+            "/tmp/x",
+        ]
+        .map(|p| (*f, p))
+    }) {
+        let mut p = LineParser::with_options(
+            Path::new(path),
+            format,
+            &ParseOptions {
+                zone: Zone::Local,
+                reference: None,
+            },
+        );
+        let _ = p.starts_record(bytes);
+        let d = p.parse(bytes);
+        assert_eq!(d.source, path);
+    }
+}
+
+/// A seed line cut at `cut`, with `byte` written at `at` and `insert` put in at `at2`.
+fn mangled() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0..SEEDS.len(),
+        any::<prop::sample::Index>(),
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<u8>(), 0..8),
+    )
+        .prop_map(|(i, cut, at, byte, at2, insert)| {
+            let mut b = SEEDS[i].as_bytes().to_vec();
+            b.truncate(cut.index(b.len() + 1));
+            if !b.is_empty() {
+                let at = at.index(b.len());
+                b[at] = byte;
+            }
+            let at2 = at2.index(b.len() + 1);
+            b.splice(at2..at2, insert);
+            b
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_any_parser(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        parse_all(&bytes);
+    }
+
+    #[test]
+    fn mangled_real_lines_never_panic_any_parser(bytes in mangled()) {
+        parse_all(&bytes);
+    }
+
+    #[test]
+    fn mangled_multiline_records_never_panic_any_parser(a in mangled(), b in mangled()) {
+        let mut rec = a;
+        rec.push(b'\n');
+        rec.extend_from_slice(&b);
+        parse_all(&rec);
+    }
+}
