@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::health::{BackupRule, HealthConfig};
-use crate::parse::Format;
+use crate::parse::{Format, Zone};
 
 /// The file, as written. Unknown keys are refused (serde names them, toml gives the line).
 #[derive(Debug, Default, Deserialize)]
@@ -38,11 +38,19 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct FileRule {
     pub path: String,
-    #[serde(default, deserialize_with = "format_from_str")]
+    #[serde(default, deserialize_with = "from_str")]
     pub format: Format,
+    /// Zone of times written without one (`local`, `utc`, `+02:00`); default `local`.
+    #[serde(default, deserialize_with = "from_str")]
+    pub tz: Zone,
 }
 
-fn format_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+fn from_str<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     let s = String::deserialize(d)?;
     s.parse().map_err(serde::de::Error::custom)
 }
@@ -179,6 +187,7 @@ impl Settings {
                 .map(|path| FileRule {
                     path,
                     format: Format::Auto,
+                    tz: Zone::Local,
                 })
                 .collect()
         } else if !file.files.is_empty() {
@@ -189,6 +198,7 @@ impl Settings {
                 .map(|p| FileRule {
                     path: (*p).to_owned(),
                     format: Format::Auto,
+                    tz: Zone::Local,
                 })
                 .collect()
         };
@@ -291,6 +301,14 @@ mod tests {
         assert_eq!(s.files[0].path, "/x/*.log");
         assert_eq!(s.collectors[0].as_str(), "http://127.0.0.1:7070/");
         assert_eq!(s.compression, Compression::Zstd);
+    }
+
+    #[test]
+    fn a_bad_time_zone_is_named_with_its_line() {
+        let err = toml::from_str::<FileConfig>("[[files]]\npath = \"/x\"\ntz = \"Mars\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("\"Mars\""), "{err}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::FileRule;
-use crate::parse::{Format, LineParser};
+use crate::parse::{Format, LineParser, ParseOptions};
 use crate::pipeline::{Item, Origin};
 use checkpoint::Checkpoints;
 
@@ -51,7 +51,7 @@ struct Tailed {
 }
 
 pub struct Tailer {
-    rules: Vec<(glob::Pattern, Format)>,
+    rules: Vec<(glob::Pattern, Format, ParseOptions)>,
     files: HashMap<FileKey, Tailed>,
     /// Acknowledged offsets at start: where each known file resumes.
     resume: Checkpoints,
@@ -61,7 +61,15 @@ impl Tailer {
     pub fn new(rules: &[FileRule], resume: Checkpoints) -> Tailer {
         let rules = rules
             .iter()
-            .filter_map(|r| glob::Pattern::new(&r.path).ok().map(|p| (p, r.format)))
+            .filter_map(|r| {
+                let options = ParseOptions {
+                    zone: r.tz,
+                    ..ParseOptions::default()
+                };
+                glob::Pattern::new(&r.path)
+                    .ok()
+                    .map(|p| (p, r.format, options))
+            })
             .collect();
         Tailer {
             rules,
@@ -98,7 +106,7 @@ impl Tailer {
     /// Matches the globs, opens new files and notices rotated ones.
     fn discover(&mut self) {
         let mut seen: HashMap<PathBuf, FileKey> = HashMap::new();
-        for (pattern, format) in &self.rules {
+        for (pattern, format, options) in &self.rules {
             let Ok(paths) = glob::glob(pattern.as_str()) else {
                 continue;
             };
@@ -137,7 +145,7 @@ impl Tailer {
                     None => 0,
                 };
                 tracing::info!(path = %path.display(), offset, "tailing");
-                let parser = LineParser::new(&path, *format);
+                let parser = LineParser::with_options(&path, *format, options);
                 self.files.insert(
                     key,
                     Tailed {
