@@ -1,25 +1,12 @@
-//! Saving small state files (agent id, seq lease, checkpoints) so that a crash at any moment
-//! leaves either the old or the new content, never a mix.
+//! Saving small state files (agent id, seq lease, checkpoints) atomically: see
+//! [`logwarden_core::durable`], with the file named in the error.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 
 /// Temp file, fsync, rename, fsync of the directory.
 pub fn save_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().with_context(|| format!("saving {}", path.display()))
+    logwarden_core::durable::save_atomically(path, bytes)
+        .with_context(|| format!("saving {}", path.display()))
 }

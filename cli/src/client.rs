@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use logwarden_core::wire::{
-    ErrorBody, SEARCH_PATH, STATUS_PATH, SearchParams, SearchResponse, StatusResponse,
+    ErrorBody, FLEET_PATH, FleetResponse, SEARCH_PATH, STATUS_PATH, SearchParams, SearchResponse,
+    StatusResponse,
 };
 use reqwest::blocking::{Client as Http, Response};
 
@@ -32,6 +33,11 @@ impl Client {
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
         let url = self.base.join(SEARCH_PATH)?;
         self.read(self.http.get(url).query(params).send())
+    }
+
+    pub fn fleet(&self) -> anyhow::Result<FleetResponse> {
+        let url = self.base.join(FLEET_PATH)?;
+        self.read(self.http.get(url).send())
     }
 
     pub fn status(&self) -> anyhow::Result<StatusResponse> {

@@ -50,6 +50,11 @@ enum Command {
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
+    /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
+    Fleet {
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
     /// The collector's role, epoch, WAL and index state.
     Status {
         #[arg(short = 'o', long = "output", default_value = "text")]
@@ -91,6 +96,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Fleet { output } => {
+            let fleet = client.fleet()?;
+            output::fleet(&mut out, &fleet, output, chrono::Utc::now())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status { output } => {
             let status = client.status()?;

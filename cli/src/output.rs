@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::str::FromStr;
 
-use logwarden_core::wire::{SearchResponse, StatusResponse};
+use chrono::{DateTime, Utc};
+use logwarden_core::wire::{FleetResponse, SearchResponse, StatusResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -78,6 +79,55 @@ pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyho
     match s.replication_lag {
         Some(lag) => writeln!(out, "replication {lag} records behind")?,
         None => writeln!(out, "replication none configured")?,
+    }
+    Ok(())
+}
+
+/// `fleet`: a block per host, a line per check and subject, worst first.
+pub fn fleet(
+    out: &mut impl Write,
+    f: &FleetResponse,
+    format: Format,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if format != Format::Text {
+        serde_json::to_writer(&mut *out, f)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if f.hosts.is_empty() {
+        writeln!(out, "no host has sent anything yet")?;
+    }
+    for h in &f.hosts {
+        let ago = (now - h.last_seen).num_seconds().max(0);
+        writeln!(
+            out,
+            "{} (site {}), last seen {} ({ago} s ago)",
+            h.host,
+            if h.site.is_empty() { "-" } else { &h.site },
+            h.last_seen
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )?;
+        let mut checks: Vec<_> = h.checks.iter().collect();
+        checks.sort_by_key(|e| e.severity);
+        for e in checks {
+            let check = e
+                .fields
+                .get("check")
+                .and_then(|c| c.as_str())
+                .unwrap_or("-");
+            writeln!(
+                out,
+                "  {:<8} {:<10} {:<24} {}",
+                e.severity.as_str(),
+                check,
+                logwarden_core::health::subject(&e.fields),
+                e.message
+            )?;
+        }
+        if h.checks.is_empty() {
+            writeln!(out, "  (no health records)")?;
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod fleet;
 pub mod index;
 pub mod ingest;
 pub mod search;

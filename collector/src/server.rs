@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
+use crate::fleet::{self, Fleet};
 use crate::index;
 use crate::ingest::Committer;
 use crate::ingest::commit::WalStats;
@@ -65,6 +66,18 @@ pub async fn serve(
         stop_indexer.clone(),
     )?;
 
+    let fleet_path = settings.data_dir.join("fleet.json");
+    let fleet = Arc::new(std::sync::RwLock::new(Fleet::load(&fleet_path)));
+    let stop_fleet = CancellationToken::new();
+    let fleet_thread = fleet::start(
+        fleet.clone(),
+        fleet_path,
+        settings.data_dir.join("wal"),
+        durable_rx.clone(),
+        stop_fleet.clone(),
+    )
+    .context("starting the fleet view")?;
+
     let state = AppState {
         committer,
         searcher: Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone()),
@@ -75,6 +88,7 @@ pub async fn serve(
         indexed: indexed_rx,
         wal_stats,
         corrupt_records: recovery.corrupt.len() as u64,
+        fleet,
     };
     if settings.tokens.is_empty() {
         tracing::warn!(
@@ -91,9 +105,13 @@ pub async fn serve(
         .await
         .ok();
     stop_indexer.cancel();
-    tokio::task::spawn_blocking(move || indexer_thread.join())
-        .await
-        .ok();
+    stop_fleet.cancel();
+    tokio::task::spawn_blocking(move || {
+        let _ = indexer_thread.join();
+        let _ = fleet_thread.join();
+    })
+    .await
+    .ok();
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! Both sides of every wire depend on this crate, so a field renamed here is renamed everywhere;
 //! the names follow the contract in PRODUCT.md ("Event" and "HTTP API").
 
+pub mod durable;
 pub mod event;
+pub mod health;
 pub mod wire;
 
 pub use event::{Event, EventError, EventId, Kind, Severity};

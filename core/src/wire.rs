@@ -14,6 +14,7 @@ use crate::Event;
 pub const INGEST_PATH: &str = "/api/v1/ingest";
 pub const SEARCH_PATH: &str = "/api/v1/search";
 pub const STATUS_PATH: &str = "/api/v1/status";
+pub const FLEET_PATH: &str = "/api/v1/fleet";
 
 /// Where the CLI and the agent look for a collector when told nothing else.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -113,4 +114,21 @@ pub struct IndexStatus {
     /// WAL records not yet searchable.
     pub lag_records: u64,
     pub docs: u64,
+}
+
+/// `GET /api/v1/fleet`: every host the collector has heard from, with the newest health record
+/// of each check and subject (see `crate::health::subject`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetResponse {
+    pub hosts: Vec<HostHealth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostHealth {
+    pub host: String,
+    pub site: String,
+    /// When the collector last received any event from this host.
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+    /// The newest health record per check and subject, ordered by check then subject.
+    pub checks: Vec<Event>,
 }

@@ -349,3 +349,88 @@ fn an_array_that_degrades_on_the_agent_is_searchable_at_the_collector_within_sec
     );
     assert_same("host", "testhost", degraded[0]["host"].as_str().unwrap());
 }
+
+#[test]
+fn the_fleet_shows_each_host_with_its_arrays_and_backups_across_a_collector_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut collector = Collector::start(&dir.path().join("collector"), &[]);
+    let mdstat = dir.path().join("mdstat");
+    std::fs::copy(
+        logwarden_tests::fixture("mdstat/raid5_degraded.txt"),
+        &mdstat,
+    )
+    .unwrap();
+    // Backups written beside the data they protect: the story this product exists for.
+    let (backup, data) = (dir.path().join("backup"), dir.path().join("store"));
+    std::fs::create_dir_all(&backup).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &collector.url,
+        &[],
+        &[
+            "--mdstat",
+            mdstat.to_str().unwrap(),
+            "--backup",
+            backup.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    let fleet = |c: &Collector| -> serde_json::Value {
+        let out = c.cli(&["fleet", "-o", "json"]);
+        assert_same("fleet exit", Some(0), out.status.code());
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let check = |f: &serde_json::Value, check: &str| -> Option<serde_json::Value> {
+        f["hosts"]
+            .as_array()?
+            .iter()
+            .find(|h| h["host"] == "testhost")?["checks"]
+            .as_array()?
+            .iter()
+            .find(|c| c["fields"]["check"] == check)
+            .cloned()
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let f = fleet(&collector);
+            check(&f, "raid").is_some() && check(&f, "backup").is_some()
+        }),
+        "fleet never showed the array and the backup: {}",
+        fleet(&collector)
+    );
+    let f = fleet(&collector);
+    let raid = check(&f, "raid").unwrap();
+    assert_same("array", "md0", raid["fields"]["array"].as_str().unwrap());
+    assert_same(
+        "state",
+        "degraded",
+        raid["fields"]["state"].as_str().unwrap(),
+    );
+    let backup_rec = check(&f, "backup").unwrap();
+    assert_same(
+        "placement",
+        "same_filesystem",
+        backup_rec["fields"]["placement"].as_str().unwrap(),
+    );
+
+    let text = String::from_utf8_lossy(&collector.cli(&["fleet"]).stdout).into_owned();
+    assert!(
+        text.contains("testhost (site lab)") && text.contains("md0"),
+        "{text}"
+    );
+
+    // After a crash the view comes back from its snapshot and the WAL.
+    collector.kill9();
+    collector.restart();
+    let state = |c: &Collector| {
+        check(&fleet(c), "raid").and_then(|r| r["fields"]["state"].as_str().map(str::to_owned))
+    };
+    wait_until(Duration::from_secs(10), || state(&collector).is_some());
+    assert_same(
+        "state after restart",
+        Some("degraded".to_owned()),
+        state(&collector),
+    );
+}

@@ -238,19 +238,13 @@ pub fn render_table(drafts: &[Draft]) -> String {
             let f = &d.fields;
             let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             let check = s("check");
-            let (subject, state) = match check.as_str() {
-                "raid" => (s("array"), s("state")),
-                "smart" => (s("device"), s("verdict")),
-                "hwraid" => (
-                    format!("c{} vd {}", s("controller"), s("virtual_drive")),
-                    s("state"),
-                ),
-                "filesystem" => (s("mount"), d.severity.as_str().to_owned()),
-                "backup" => (
-                    s("backup_dir"),
-                    format!("{}/{}", s("placement"), s("freshness")),
-                ),
-                _ => (String::new(), String::new()),
+            let subject = logwarden_core::health::subject(f);
+            let state = match check.as_str() {
+                "raid" | "hwraid" => s("state"),
+                "smart" => s("verdict"),
+                "filesystem" => d.severity.as_str().to_owned(),
+                "backup" => format!("{}/{}", s("placement"), s("freshness")),
+                _ => String::new(),
             };
             [d.severity.as_str().to_owned(), check, subject, state]
         })

@@ -13,8 +13,8 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
-    INGEST_PATH, IndexStatus, IngestResponse, Rejected, SEARCH_PATH, STATUS_PATH, SearchParams,
-    SearchResponse, StatusResponse, WalStatus,
+    FLEET_PATH, FleetResponse, INGEST_PATH, IndexStatus, IngestResponse, Rejected, SEARCH_PATH,
+    STATUS_PATH, SearchParams, SearchResponse, StatusResponse, WalStatus,
 };
 use tokio::sync::watch;
 
@@ -39,6 +39,7 @@ pub struct AppState {
     pub indexed: watch::Receiver<u64>,
     pub wal_stats: Arc<WalStats>,
     pub corrupt_records: u64,
+    pub fleet: crate::fleet::SharedFleet,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -47,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .route(INGEST_PATH, post(ingest_handler))
         .route(SEARCH_PATH, get(search_handler))
         .route(STATUS_PATH, get(status_handler))
+        .route(FLEET_PATH, get(fleet_handler))
         .with_state(state)
 }
 
@@ -161,4 +163,9 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
         },
         replication_lag: None,
     })
+}
+
+async fn fleet_handler(State(state): State<AppState>) -> Json<FleetResponse> {
+    let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
+    Json(fleet.response())
 }

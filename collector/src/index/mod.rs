@@ -211,12 +211,7 @@ impl Indexer {
             } else {
                 Duration::from_secs(1)
             };
-            let _ = rt.block_on(async {
-                tokio::select! {
-                    r = tokio::time::timeout(wait, durable.changed()) => r.map(|_| ()).map_err(|_| ()),
-                    _ = shutdown.cancelled() => Ok(()),
-                }
-            });
+            crate::wal::wait_for_durable(&rt, &mut durable, &shutdown, wait);
         }
         tracing::info!(lsn = self.committed_lsn, "indexer stopped");
     }

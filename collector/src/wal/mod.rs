@@ -45,7 +45,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use reader::WalReader;
+pub use reader::{WalReader, wait_for_durable};
 pub use record::{MAX_PAYLOAD, Record, RecordKind};
 
 use segment::{Decoded, SegmentFile};

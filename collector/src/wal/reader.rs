@@ -2,6 +2,10 @@
 //! standby site pulls.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::segment::{self, Decoded, SegmentFile};
 use super::{Record, WalError};
@@ -118,4 +122,26 @@ impl WalReader {
         let next = segments.iter().find(|(first, _)| *first > first_lsn);
         next.map(|(_, path)| SegmentFile::open(path)).transpose()
     }
+}
+
+/// For the threads that follow the log (indexer, fleet view): blocks until the durable LSN
+/// changes, `timeout` passes or `shutdown` fires. `rt` is the runtime that owns the channel.
+pub fn wait_for_durable(
+    rt: &tokio::runtime::Handle,
+    durable: &mut watch::Receiver<u64>,
+    shutdown: &CancellationToken,
+    timeout: Duration,
+) {
+    rt.block_on(async {
+        let changed = async {
+            if durable.changed().await.is_err() {
+                // The committer is gone: nothing will change; just wait out the timeout.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(timeout, changed) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    });
 }

@@ -1,0 +1,52 @@
+//! What identifies a health record: the check it comes from and its subject (the array, disk,
+//! virtual drive, mount or backup pair it is about). The agent uses it to print records; the
+//! collector's fleet view keeps the newest record per host, check and subject.
+
+use serde_json::{Map, Value};
+
+/// The subject of a health record's `fields` (PRODUCT.md, "Health records"): `md2`,
+/// `/dev/sda`, `c0/v1`, `/var`, `/backup -> /opt/zimbra/store`. Empty when the check is unknown.
+pub fn subject(fields: &Map<String, Value>) -> String {
+    let s = |k: &str| fields.get(k).map(text).unwrap_or_default();
+    match s("check").as_str() {
+        "raid" => s("array"),
+        "smart" => s("device"),
+        "hwraid" => format!("c{}/v{}", s("controller"), s("virtual_drive")),
+        "filesystem" => s("mount"),
+        "backup" => format!("{} -> {}", s("backup_dir"), s("data_dir")),
+        _ => String::new(),
+    }
+}
+
+/// A JSON value as text: strings bare, numbers and the rest as JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_check_names_its_subject() {
+        let f = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(subject(&f(json!({"check": "raid", "array": "md2"}))), "md2");
+        assert_eq!(
+            subject(&f(
+                json!({"check": "hwraid", "controller": 0, "virtual_drive": "1"})
+            )),
+            "c0/v1"
+        );
+        assert_eq!(
+            subject(&f(
+                json!({"check": "backup", "backup_dir": "/b", "data_dir": "/d"})
+            )),
+            "/b -> /d"
+        );
+        assert_eq!(subject(&f(json!({"check": "other"}))), "");
+    }
+}
