@@ -3,11 +3,14 @@
 //! checkpoints. See docs/architecture.md.
 
 pub mod config;
-pub mod draft;
 pub mod durable;
 pub mod health;
 pub mod identity;
-pub mod parse;
 pub mod pipeline;
 pub mod ship;
 pub mod tail;
+
+/// Drafts are shared with the parsers: see `logwarden_core::draft`.
+pub use logwarden_core::draft;
+/// The line parsers live in their own crate, shared with the collector's syslog intake.
+pub use logwarden_parse as parse;

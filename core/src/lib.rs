@@ -4,9 +4,11 @@
 //! Both sides of every wire depend on this crate, so a field renamed here is renamed everywhere;
 //! the names follow the contract in PRODUCT.md ("Event" and "HTTP API").
 
+pub mod draft;
 pub mod durable;
 pub mod event;
 pub mod health;
 pub mod wire;
 
+pub use draft::Draft;
 pub use event::{Event, EventError, EventId, Kind, Severity};

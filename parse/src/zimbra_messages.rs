@@ -21,7 +21,7 @@
 
 use serde_json::Value;
 
-use crate::draft::Draft;
+use logwarden_core::Draft;
 use logwarden_core::Severity;
 
 /// Adds what the message says to a syslog draft.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::Origin;
 use super::time::{digits, month};
-use crate::draft::Draft;
+use logwarden_core::Draft;
 use logwarden_core::Severity;
 
 /// Whether the line could be an access log line: an address, then ` - `.
@@ -128,7 +128,7 @@ fn time_local(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::time::Zone;
+    use crate::time::Zone;
 
     fn parse_one(line: &str) -> Option<Draft> {
         parse(

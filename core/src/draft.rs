@@ -1,8 +1,8 @@
 //! A draft event: what a source (a tailed file, a health probe) knows about an event before the
 //! pipeline gives it its identity (`agent_id:seq`) and the host and site it happened on.
 
+use crate::{Event, EventId, Kind, Severity};
 use chrono::{DateTime, Utc};
-use logwarden_core::{Event, EventId, Kind, Severity};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]

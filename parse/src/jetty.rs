@@ -13,7 +13,7 @@
 
 use super::Origin;
 use super::time::{digits, level, millis, ymd_hms};
-use crate::draft::Draft;
+use logwarden_core::Draft;
 
 /// Whether `line` starts a Jetty record: `YYYY-MM-DD HH:MM:SS.mmm:`.
 #[inline]
@@ -77,7 +77,7 @@ fn is_thread_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::time::Zone;
+    use crate::time::Zone;
     use logwarden_core::Severity;
 
     #[test]

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::Origin;
 use super::time::{digits, level, millis, ymd_hms};
-use crate::draft::Draft;
+use logwarden_core::Draft;
 
 /// Whether `line` starts a log4j record: `YYYY-MM-DD HH:MM:SS,mmm `.
 #[inline]
@@ -148,7 +148,7 @@ fn audit(message: &str, draft: &mut Draft) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::time::Zone;
+    use crate::time::Zone;
     use logwarden_core::Severity;
     use serde_json::json;
 

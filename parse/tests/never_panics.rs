@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
+use logwarden_parse::{Format, LineParser, ParseOptions, Zone};
 use proptest::prelude::*;
 
 const SEEDS: &[&str] = &[

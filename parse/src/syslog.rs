@@ -29,7 +29,7 @@ use syslog_loose::{ProcId, Variant};
 
 use super::Origin;
 use super::time::{Zone, digits, month, ymd_hms};
-use crate::draft::Draft;
+use logwarden_core::Draft;
 use logwarden_core::Severity;
 
 /// Longest tag read when it holds spaces (RFC 3164 allows 32 characters; sysklogd's

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
+use logwarden_parse::{Format, LineParser, ParseOptions, Zone};
 
 const LINES: usize = 1_000_000;
 const ROUNDS: usize = 3;

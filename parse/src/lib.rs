@@ -36,8 +36,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use crate::draft::Draft;
 use detect::Flavor;
+use logwarden_core::Draft;
 pub use time::{Zone, ZoneError};
 
 /// How the lines of a file are read.

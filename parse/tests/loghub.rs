@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
+use logwarden_parse::{Format, LineParser, ParseOptions, Zone};
 
 fn corpus(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
