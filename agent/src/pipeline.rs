@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::draft::Draft;
-use crate::identity::{self, SeqAllocator};
+use crate::identity;
 use crate::ship::{Batcher, Shipper};
 use crate::tail::{FileKey, Tailer, checkpoint::Checkpoints};
 
@@ -46,7 +46,7 @@ pub async fn run(
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let agent_id = identity::agent_id(&settings.data_dir, &settings.host)?;
-    let seqs = SeqAllocator::open(&settings.data_dir)?;
+    let seqs = identity::seq_allocator(&settings.data_dir)?;
     let checkpoints = Checkpoints::load(&settings.data_dir)?;
     tracing::info!(agent_id, host = settings.host, site = settings.site,
         collectors = ?settings.collectors.iter().map(|u| u.as_str()).collect::<Vec<_>>(), "agent starting");

@@ -8,6 +8,7 @@ pub mod draft;
 pub mod durable;
 pub mod event;
 pub mod health;
+pub mod seq;
 pub mod wire;
 
 pub use draft::Draft;
