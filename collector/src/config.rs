@@ -24,6 +24,33 @@ pub struct FileConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub wal: WalConfig,
+    #[serde(default)]
+    pub syslog: SyslogConfig,
+}
+
+/// `[syslog]`: the plain syslog listeners.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    /// UDP address, or `"off"`.
+    pub udp: String,
+    /// TCP address (both RFC 6587 framings), or `"off"`.
+    pub tcp: String,
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+}
+
+pub const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
+
+impl Default for SyslogConfig {
+    fn default() -> SyslogConfig {
+        SyslogConfig {
+            udp: DEFAULT_SYSLOG.into(),
+            tcp: DEFAULT_SYSLOG.into(),
+            max_message_bytes: 64 * 1024,
+            max_connections: 1024,
+        }
+    }
 }
 
 /// `[limits]` on one ingest request.
@@ -76,6 +103,12 @@ pub struct Overrides {
     /// A bearer token accepted for ingest (repeat). Replaces the file's `tokens`.
     #[arg(long = "token", value_name = "TOKEN")]
     pub tokens: Vec<String>,
+    /// Syslog UDP address (default 127.0.0.1:5514), or `off`.
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_udp: Option<String>,
+    /// Syslog TCP address (default 127.0.0.1:5514), or `off`.
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_tcp: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +119,18 @@ pub struct Settings {
     pub tokens: Vec<String>,
     pub limits: Limits,
     pub wal: crate::wal::WalOptions,
+    pub syslog: crate::syslog::SyslogSettings,
+}
+
+/// `"off"` (or empty) disables a listener; anything else must be IP:PORT.
+fn listener_addr(what: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .with_context(|| format!("{what} address {value:?} is not IP:PORT or \"off\""))
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
@@ -121,6 +166,20 @@ impl Settings {
         {
             bail!("[limits] values must be above zero");
         }
+        let sys = file.syslog;
+        let udp = flags.syslog_udp.unwrap_or(sys.udp);
+        let tcp = flags.syslog_tcp.unwrap_or(sys.tcp);
+        if sys.max_message_bytes < 480 || sys.max_connections == 0 {
+            bail!(
+                "[syslog] max_message_bytes must be at least 480 (RFC 3164) and max_connections above zero"
+            );
+        }
+        let syslog = crate::syslog::SyslogSettings {
+            udp: listener_addr("syslog UDP", &udp)?,
+            tcp: listener_addr("syslog TCP", &tcp)?,
+            max_message_bytes: sys.max_message_bytes,
+            max_connections: sys.max_connections,
+        };
         if file.wal.segment_bytes < 1 << 20 {
             bail!("[wal] segment_bytes must be at least 1 MiB");
         }
@@ -141,6 +200,7 @@ impl Settings {
             wal: crate::wal::WalOptions {
                 segment_bytes: file.wal.segment_bytes,
             },
+            syslog,
         })
     }
 }

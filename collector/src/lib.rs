@@ -8,4 +8,5 @@ pub mod index;
 pub mod ingest;
 pub mod search;
 pub mod server;
+pub mod syslog;
 pub mod wal;

@@ -90,6 +90,25 @@ pub async fn serve(
         corrupt_records: recovery.corrupt.len() as u64,
         fleet,
     };
+    let stop_syslog = CancellationToken::new();
+    let (bound, mut syslog_tasks) = crate::syslog::start(
+        &settings.syslog,
+        state.committer.clone(),
+        &settings.data_dir,
+        &settings.site,
+        stop_syslog.clone(),
+    )
+    .await?;
+    // Scripts and tests read these lines to find the ports and to know the collector is up.
+    if let Some(a) = bound.udp {
+        println!("logwarden-collector syslog udp on {a}");
+    }
+    if let Some(a) = bound.tcp {
+        println!("logwarden-collector syslog tcp on {a}");
+    }
+    println!("logwarden-collector ready");
+    std::io::Write::flush(&mut std::io::stdout()).ok();
+
     if settings.tokens.is_empty() {
         tracing::warn!(
             "no ingest tokens configured: any client that reaches this address can send events"
@@ -100,6 +119,9 @@ pub async fn serve(
         .await
         .context("serving HTTP")?;
 
+    // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
+    stop_syslog.cancel();
+    while syslog_tasks.join_next().await.is_some() {}
     // Every handler (and so every committer handle) is gone: the committer drains and stops.
     tokio::task::spawn_blocking(move || committer_thread.join())
         .await

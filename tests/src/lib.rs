@@ -46,6 +46,9 @@ pub struct Collector {
     child: Child,
     pub url: String,
     pub addr: String,
+    /// The syslog listeners (on free ports unless the test chose).
+    pub syslog_udp: Option<String>,
+    pub syslog_tcp: Option<String>,
     pub data_dir: PathBuf,
     extra: Vec<String>,
 }
@@ -61,12 +64,19 @@ impl Collector {
     }
 
     fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Collector {
-        let mut child = Command::new(bin("logwarden-collector"))
-            .arg("run")
+        let mut cmd = Command::new(bin("logwarden-collector"));
+        cmd.arg("run")
             .arg("--listen")
             .arg(listen)
             .arg("--data-dir")
-            .arg(data_dir)
+            .arg(data_dir);
+        // Never the default syslog ports: tests run side by side.
+        for flag in ["--syslog-udp", "--syslog-tcp"] {
+            if !extra.iter().any(|a| a == flag) {
+                cmd.arg(flag).arg("127.0.0.1:0");
+            }
+        }
+        let mut child = cmd
             .args(&extra)
             .env("LOGWARDEN_LOG", "info,tantivy=warn")
             .stdout(Stdio::piped())
@@ -77,23 +87,38 @@ impl Collector {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("logwarden-collector listening on ") {
-                    let _ = tx.send(url.to_owned());
+                if let Some(rest) = line.strip_prefix("logwarden-collector ") {
+                    let _ = tx.send(rest.to_owned());
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("collector did not report its address within 30 s");
+        let (mut url, mut syslog_udp, mut syslog_tcp) = (None, None, None);
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line == "ready" => break,
+                Ok(line) => {
+                    if let Some(u) = line.strip_prefix("listening on ") {
+                        url = Some(u.to_owned());
+                    } else if let Some(a) = line.strip_prefix("syslog udp on ") {
+                        syslog_udp = Some(a.to_owned());
+                    } else if let Some(a) = line.strip_prefix("syslog tcp on ") {
+                        syslog_tcp = Some(a.to_owned());
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("collector did not report ready within 30 s");
+                }
             }
-        };
+        }
+        let url = url.expect("collector printed its address before ready");
         let addr = url.trim_start_matches("http://").to_owned();
         Collector {
             child,
             url,
             addr,
+            syslog_udp,
+            syslog_tcp,
             data_dir: data_dir.to_owned(),
             extra,
         }

@@ -1,0 +1,115 @@
+//! From received syslog messages to durable events: each message becomes a draft (parsed where
+//! it was read, on the connection's own task), and the intake task numbers the drafts and hands
+//! them to the WAL committer in batches.
+//!
+//! Identity: plain syslog has no sender-side ids, so the collector gives each message the id
+//! `syslog@<site>:<seq>` from its own seq lease (`syslog.seq` in the data directory), which
+//! never reuses a seq across crashes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use logwarden_core::seq::SeqAllocator;
+use logwarden_core::{Draft, EventId};
+use logwarden_parse::{Format, LineParser};
+use tokio::sync::mpsc;
+
+use super::framing::Frame;
+use crate::ingest::Committer;
+
+/// Messages committed together at most.
+const BATCH: usize = 2000;
+/// The longest a message waits for its batch to fill.
+const BATCH_WAIT: Duration = Duration::from_millis(20);
+const SEQ_HEADER: &str = "logwarden-collector syslog seq v1";
+
+/// A parsed message and who sent it.
+#[derive(Debug)]
+pub struct Received {
+    pub draft: Draft,
+}
+
+/// Turns frames from one sender into drafts. One per TCP connection, one per UDP socket.
+pub struct Parser {
+    lines: LineParser,
+    transport: &'static str,
+}
+
+impl Parser {
+    pub fn new(transport: &'static str) -> Parser {
+        Parser {
+            lines: LineParser::new(Path::new("syslog"), Format::Syslog),
+            transport,
+        }
+    }
+
+    pub fn parse(&mut self, frame: &Frame, peer: SocketAddr) -> Received {
+        let mut draft = self.lines.parse(&frame.bytes);
+        draft.source = "syslog".into();
+        // A message without a host name is filed under its sender's address.
+        if draft
+            .host
+            .as_deref()
+            .is_none_or(|h| h.is_empty() || h == "-")
+        {
+            draft.host = Some(peer.ip().to_string());
+        }
+        draft
+            .fields
+            .insert("sender".into(), peer.to_string().into());
+        draft
+            .fields
+            .insert("transport".into(), self.transport.into());
+        if frame.truncated {
+            draft.fields.insert("truncated".into(), true.into());
+        }
+        Received { draft }
+    }
+}
+
+/// Opens the seq lease for syslog ids.
+pub fn seqs(data_dir: &Path) -> std::io::Result<SeqAllocator> {
+    SeqAllocator::open(&data_dir.join("syslog.seq"), SEQ_HEADER)
+}
+
+/// Runs until every sender of `rx` is gone, committing what it receives.
+pub async fn run(
+    mut rx: mpsc::Receiver<Received>,
+    committer: Committer,
+    mut seqs: SeqAllocator,
+    site: String,
+) {
+    let agent = format!("syslog@{site}");
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + BATCH_WAIT;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                _ => break,
+            }
+        }
+        let now = Utc::now();
+        let mut events = Vec::with_capacity(batch.len());
+        for r in batch.drain(..) {
+            let seq = match seqs.allocate() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot number syslog messages; dropping this one");
+                    continue;
+                }
+            };
+            events.push(
+                r.draft
+                    .into_event(EventId::new(agent.as_str(), seq), "", &site, now),
+            );
+        }
+        let n = events.len();
+        if let Err(e) = committer.commit(events).await {
+            tracing::error!(error = %e, messages = n, "syslog messages could not be written to the WAL");
+        }
+    }
+}

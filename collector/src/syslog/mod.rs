@@ -1,0 +1,210 @@
+//! Syslog intake: UDP and TCP listeners for devices and daemons that only speak syslog
+//! (RFC 3164 and RFC 5424, parsed by `logwarden-parse`). TCP accepts both RFC 6587 framings,
+//! detected per connection (`framing.rs`). Messages go through the same WAL as agent events
+//! (`intake.rs`).
+//!
+//! A broken or hostile connection only ever affects itself: framing errors close it, oversized
+//! messages are cut and flagged, and the number of open connections is capped.
+
+pub mod framing;
+pub mod intake;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::Committer;
+use framing::{Frame, Framer};
+use intake::{Parser, Received};
+
+/// Where and how to listen.
+#[derive(Debug, Clone)]
+pub struct SyslogSettings {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    /// Longest message kept; longer ones are cut and flagged `truncated`.
+    pub max_message_bytes: usize,
+    /// TCP connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+/// The addresses actually bound (port 0 resolved), for logs and tests.
+#[derive(Debug, Clone, Default)]
+pub struct Bound {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+}
+
+/// Binds the listeners and starts them and the intake. The tasks stop on `shutdown`; the intake
+/// stops once every listener is gone, after committing what it holds.
+pub async fn start(
+    settings: &SyslogSettings,
+    committer: Committer,
+    data_dir: &Path,
+    site: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Bound, JoinSet<()>)> {
+    let mut tasks = JoinSet::new();
+    let mut bound = Bound::default();
+    if settings.udp.is_none() && settings.tcp.is_none() {
+        return Ok((bound, tasks));
+    }
+    // Parsed messages from every listener to the intake; closed when all listeners stop.
+    let (tx, rx) = mpsc::channel::<Received>(16 * 1024);
+    if let Some(addr) = settings.udp {
+        let sock = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("binding syslog UDP on {addr}"))?;
+        bound.udp = Some(sock.local_addr()?);
+        tasks.spawn(serve_udp(
+            sock,
+            tx.clone(),
+            settings.max_message_bytes,
+            shutdown.clone(),
+        ));
+    }
+    if let Some(addr) = settings.tcp {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding syslog TCP on {addr}"))?;
+        bound.tcp = Some(listener.local_addr()?);
+        tasks.spawn(serve_tcp(
+            listener,
+            tx.clone(),
+            settings.clone(),
+            shutdown.clone(),
+        ));
+    }
+    drop(tx);
+    let seqs = intake::seqs(data_dir).context("opening the syslog seq lease")?;
+    tasks.spawn(intake::run(rx, committer, seqs, site.to_owned()));
+    Ok((bound, tasks))
+}
+
+async fn serve_udp(
+    sock: UdpSocket,
+    tx: mpsc::Sender<Received>,
+    max: usize,
+    shutdown: CancellationToken,
+) {
+    let mut parser = Parser::new("udp");
+    let mut buf = vec![0u8; 65_536];
+    let mut dropped: u64 = 0;
+    loop {
+        let (n, peer) = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "syslog UDP receive failed");
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        let mut msg = &buf[..n];
+        while let Some(rest) = msg.strip_suffix(b"\n").or_else(|| msg.strip_suffix(b"\r")) {
+            msg = rest;
+        }
+        if msg.is_empty() {
+            continue;
+        }
+        let frame = Frame {
+            bytes: msg[..msg.len().min(max)].to_vec(),
+            truncated: msg.len() > max,
+        };
+        // UDP has no flow control: when the WAL cannot keep up, drop and count rather than
+        // let the socket buffer drop silently.
+        if tx.try_send(parser.parse(&frame, peer)).is_err() {
+            dropped += 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped,
+                    "syslog UDP messages dropped: the collector is overloaded"
+                );
+            }
+        }
+    }
+}
+
+async fn serve_tcp(
+    listener: TcpListener,
+    tx: mpsc::Sender<Received>,
+    settings: SyslogSettings,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let mut conns = JoinSet::new();
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "syslog TCP accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let (tx, shutdown, max) = (tx.clone(), shutdown.clone(), settings.max_message_bytes);
+        conns.spawn(async move {
+            serve_conn(stream, peer, tx, max, shutdown).await;
+            drop(permit);
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_conn(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    tx: mpsc::Sender<Received>,
+    max: usize,
+    shutdown: CancellationToken,
+) {
+    let mut framer = Framer::new(max);
+    let mut parser = Parser::new("tcp");
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            r = stream.read(&mut buf) => match r {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "syslog TCP read failed");
+                    break;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        if n == 0 {
+            break;
+        }
+        match framer.push(&buf[..n]) {
+            Ok(frames) => {
+                for f in &frames {
+                    // Waiting here is TCP's flow control: the sender slows down with the WAL.
+                    if tx.send(parser.parse(f, peer)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing syslog connection");
+                return;
+            }
+        }
+    }
+    if let Some(f) = framer.finish() {
+        let _ = tx.send(parser.parse(&f, peer)).await;
+    }
+}

@@ -1,0 +1,194 @@
+//! Plain syslog into the collector: real `logger` processes as senders, over UDP and TCP with
+//! both RFC 6587 framings, and a hostile sender beside a well-behaved one.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use logwarden_tests::{Collector, assert_same, wait_until};
+
+fn logger(args: &[&str]) {
+    let out = Command::new("logger")
+        .args(args)
+        .output()
+        .expect("running logger (util-linux)");
+    assert!(
+        out.status.success(),
+        "logger failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn host_port(addr: &str) -> (String, String) {
+    let (h, p) = addr.rsplit_once(':').unwrap();
+    (h.to_owned(), p.to_owned())
+}
+
+#[test]
+fn logger_messages_over_udp_and_both_tcp_framings_are_searchable_with_their_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let (uh, up) = host_port(collector.syslog_udp.as_deref().unwrap());
+    let (th, tp) = host_port(collector.syslog_tcp.as_deref().unwrap());
+    logger(&[
+        "-n",
+        &uh,
+        "-P",
+        &up,
+        "-d",
+        "--rfc3164",
+        "-t",
+        "postfix/smtpd",
+        "-p",
+        "mail.err",
+        "kiwi over udp 3164",
+    ]);
+    logger(&[
+        "-n",
+        &uh,
+        "-P",
+        &up,
+        "-d",
+        "--rfc5424",
+        "-t",
+        "slapd",
+        "--msgid",
+        "LDAP1",
+        "kiwi over udp 5424",
+    ]);
+    logger(&[
+        "-n",
+        &th,
+        "-P",
+        &tp,
+        "-T",
+        "--octet-count",
+        "-t",
+        "sshd",
+        "-p",
+        "auth.warning",
+        "kiwi over tcp counted",
+    ]);
+    logger(&[
+        "-n",
+        &th,
+        "-P",
+        &tp,
+        "-T",
+        "-t",
+        "zmmtaconfig",
+        "kiwi over tcp newline",
+    ]);
+
+    assert!(
+        wait_until(Duration::from_secs(10), || collector.search("kiwi").len()
+            == 4),
+        "found {:?}",
+        collector.search("kiwi")
+    );
+    let hits = collector.search("kiwi");
+    let find = |word: &str| {
+        hits.iter()
+            .find(|h| h["message"].as_str().unwrap().contains(word))
+            .unwrap()
+            .clone()
+    };
+    let smtpd = find("3164");
+    assert_same("app", "postfix/smtpd", smtpd["app"].as_str().unwrap());
+    assert_same("severity", "err", smtpd["severity"].as_str().unwrap());
+    assert_same("source", "syslog", smtpd["source"].as_str().unwrap());
+    assert_same(
+        "transport",
+        "udp",
+        smtpd["fields"]["transport"].as_str().unwrap(),
+    );
+    assert!(
+        smtpd["fields"]["sender"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{smtpd}"
+    );
+    assert!(
+        smtpd["id"].as_str().unwrap().starts_with("syslog@"),
+        "{smtpd}"
+    );
+    let slapd = find("5424");
+    assert_same("msgid", "LDAP1", slapd["fields"]["msgid"].as_str().unwrap());
+    let sshd = find("counted");
+    assert_same(
+        "app (octet counting)",
+        "sshd",
+        sshd["app"].as_str().unwrap(),
+    );
+    assert_same(
+        "severity (octet counting)",
+        "warning",
+        sshd["severity"].as_str().unwrap(),
+    );
+    assert_same(
+        "transport",
+        "tcp",
+        sshd["fields"]["transport"].as_str().unwrap(),
+    );
+    assert_same(
+        "app (newline)",
+        "zmmtaconfig",
+        find("newline")["app"].as_str().unwrap(),
+    );
+    let out = collector.cli(&["search", "app:sshd AND kiwi"]);
+    assert_same("cli exit", Some(0), out.status.code());
+}
+
+#[test]
+fn a_sender_of_garbage_and_giant_frames_does_not_disturb_a_well_behaved_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let addr = collector.syslog_tcp.clone().unwrap();
+
+    // The hostile one: a 1 MiB line with no end, then a broken octet count.
+    let mut bad = TcpStream::connect(&addr).unwrap();
+    let giant = format!("<13>giant {}\n", "g".repeat(1 << 20));
+    bad.write_all(giant.as_bytes()).unwrap();
+    let mut worse = TcpStream::connect(&addr).unwrap();
+    worse.write_all(b"12x <13>not a count\n").unwrap();
+
+    // The good one sends 200 counted messages meanwhile.
+    let mut good = TcpStream::connect(&addr).unwrap();
+    for i in 0..200 {
+        let msg = format!("<14>Nov 29 10:00:00 mta1 postfix/qmgr[12]: mango {i}");
+        write!(good, "{} {}", msg.len(), msg).unwrap();
+    }
+    good.flush().unwrap();
+    drop(good);
+
+    assert!(
+        wait_until(Duration::from_secs(10), || collector.search("mango").len()
+            == 200),
+        "found {} of 200",
+        collector.search("mango").len()
+    );
+    let hits = collector.search("mango");
+    assert!(
+        hits.iter()
+            .all(|h| h["host"] == "mta1" && h["app"] == "postfix/qmgr"),
+        "{}",
+        hits[0]
+    );
+    // The giant line was kept, cut at the limit and flagged.
+    drop(bad);
+    assert!(wait_until(Duration::from_secs(10), || !collector
+        .search("giant")
+        .is_empty()));
+    let giant = &collector.search("giant")[0];
+    assert_same(
+        "truncated",
+        true,
+        giant["fields"]["truncated"].as_bool().unwrap(),
+    );
+    assert!(
+        giant["message"].as_str().unwrap().len() <= 64 * 1024,
+        "cut at the 64 KiB default"
+    );
+}
