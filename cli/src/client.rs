@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use logwarden_core::wire::{
-    ErrorBody, FLEET_PATH, FleetResponse, SEARCH_PATH, STATUS_PATH, SearchParams, SearchResponse,
-    StatusResponse,
+    COUNT_PATH, CountParams, CountResponse, ErrorBody, FLEET_PATH, FleetResponse, SEARCH_PATH,
+    STATUS_PATH, SearchParams, SearchResponse, StatusResponse,
 };
 use reqwest::blocking::{Client as Http, Response};
 
@@ -32,6 +32,11 @@ impl Client {
 
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
         let url = self.base.join(SEARCH_PATH)?;
+        self.read(self.http.get(url).query(params).send())
+    }
+
+    pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {
+        let url = self.base.join(COUNT_PATH)?;
         self.read(self.http.get(url).query(params).send())
     }
 

@@ -9,7 +9,7 @@ mod output;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use logwarden_core::wire::{DEFAULT_SERVER, SearchParams};
+use logwarden_core::wire::{CountParams, DEFAULT_SERVER, SearchParams};
 
 use client::Client;
 use output::Format;
@@ -47,6 +47,26 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
         /// text (readable), json (one event per line, as ingested), raw (the message only).
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// Count matching events: in all, by a field's values (--by), or over time (--every).
+    Count {
+        /// The query; '*' counts everything.
+        query: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// host, site, app, severity, kind or source: the most frequent values.
+        #[arg(long, conflicts_with = "every")]
+        by: Option<String>,
+        /// A bucket width (5m, 1h, 1d): a histogram.
+        #[arg(long)]
+        every: Option<String>,
+        /// With --by: how many values (default 10).
+        #[arg(long)]
+        limit: Option<usize>,
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
@@ -96,6 +116,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Count {
+            query,
+            since,
+            until,
+            by,
+            every,
+            limit,
+            output,
+        } => {
+            let resp = client.count(&CountParams {
+                q: query,
+                since,
+                until,
+                by,
+                every,
+                limit,
+            })?;
+            output::count(&mut out, &resp, output)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Fleet { output } => {
             let fleet = client.fleet()?;

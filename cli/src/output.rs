@@ -5,7 +5,7 @@ use std::io::Write;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use logwarden_core::wire::{FleetResponse, SearchResponse, StatusResponse};
+use logwarden_core::wire::{CountResponse, FleetResponse, SearchResponse, StatusResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -128,6 +128,23 @@ pub fn fleet(
         if h.checks.is_empty() {
             writeln!(out, "  (no health records)")?;
         }
+    }
+    Ok(())
+}
+
+/// `count`: the total, then one line per bucket with a bar scaled to the largest.
+pub fn count(out: &mut impl Write, c: &CountResponse, format: Format) -> anyhow::Result<()> {
+    if format != Format::Text {
+        serde_json::to_writer(&mut *out, c)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{} events", c.total)?;
+    let width = c.buckets.iter().map(|b| b.key.len()).max().unwrap_or(0);
+    let most = c.buckets.iter().map(|b| b.count).max().unwrap_or(0).max(1);
+    for b in &c.buckets {
+        let bar = "#".repeat(((b.count * 40).div_ceil(most)) as usize);
+        writeln!(out, "{:<width$}  {:>10}  {bar}", b.key, b.count)?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub const INGEST_PATH: &str = "/api/v1/ingest";
 pub const SEARCH_PATH: &str = "/api/v1/search";
 pub const STATUS_PATH: &str = "/api/v1/status";
 pub const FLEET_PATH: &str = "/api/v1/fleet";
+pub const COUNT_PATH: &str = "/api/v1/count";
 
 /// Where the CLI and the agent look for a collector when told nothing else.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -131,4 +132,39 @@ pub struct HostHealth {
     pub last_seen: chrono::DateTime<chrono::Utc>,
     /// The newest health record per check and subject, ordered by check then subject.
     pub checks: Vec<Event>,
+}
+
+/// `GET /api/v1/count?q=QUERY&since=..&until=..&by=FIELD&every=DUR&limit=N`: the number of
+/// matching events in all, by the values of a field (`by`, the `limit` largest) or over time
+/// (`every`, a histogram).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CountParams {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// One of the keyword fields: host, site, app, severity, kind, source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// A bucket width like `5m`, `1h`, `1d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CountResponse {
+    pub total: u64,
+    /// Per value of `by` (largest first) or per time bucket (oldest first, keys in RFC 3339).
+    #[serde(default)]
+    pub buckets: Vec<CountBucket>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountBucket {
+    pub key: String,
+    pub count: u64,
 }

@@ -13,8 +13,9 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
-    FLEET_PATH, FleetResponse, INGEST_PATH, IndexStatus, IngestResponse, Rejected, SEARCH_PATH,
-    STATUS_PATH, SearchParams, SearchResponse, StatusResponse, WalStatus,
+    COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH, IndexStatus,
+    IngestResponse, Rejected, SEARCH_PATH, STATUS_PATH, SearchParams, SearchResponse,
+    StatusResponse, WalStatus,
 };
 use tokio::sync::watch;
 
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route(SEARCH_PATH, get(search_handler))
         .route(STATUS_PATH, get(status_handler))
         .route(FLEET_PATH, get(fleet_handler))
+        .route(COUNT_PATH, get(count_handler))
         .with_state(state)
 }
 
@@ -168,4 +170,15 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
 async fn fleet_handler(State(state): State<AppState>) -> Json<FleetResponse> {
     let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
     Json(fleet.response())
+}
+
+async fn count_handler(
+    State(state): State<AppState>,
+    Query(params): Query<CountParams>,
+) -> Result<Json<CountResponse>, ApiError> {
+    let searcher = state.searcher.clone();
+    let resp = tokio::task::spawn_blocking(move || searcher.count(&params, chrono::Utc::now()))
+        .await
+        .map_err(|e| ApiError::internal("count worker failed", e))??;
+    Ok(Json(resp))
 }

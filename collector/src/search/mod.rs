@@ -1,6 +1,7 @@
 //! Answering searches: a query in tantivy's syntax over the event fields, a time range, the
 //! newest matches first.
 
+pub mod count;
 pub mod time;
 
 use std::ops::Bound;
@@ -56,19 +57,15 @@ impl Searcher {
         self.reader.searcher().num_docs()
     }
 
-    pub fn search(
+    /// The query text ANDed with the time range, as both search and count use it.
+    pub(crate) fn query(
         &self,
-        params: &SearchParams,
+        q: &str,
+        since: &Option<String>,
+        until: &Option<String>,
         now: DateTime<Utc>,
-    ) -> Result<SearchResponse, SearchError> {
-        let started = Instant::now();
-        let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-        if limit > MAX_LIMIT {
-            return Err(SearchError::BadParam(format!(
-                "limit {limit} is over the maximum of {MAX_LIMIT}"
-            )));
-        }
-        let q = params.q.trim();
+    ) -> Result<Box<dyn Query>, SearchError> {
+        let q = q.trim();
         let text_query: Box<dyn Query> = if q.is_empty() || q == "*" {
             Box::new(AllQuery)
         } else {
@@ -85,9 +82,9 @@ impl Searcher {
                 .map(|s| time::parse_time(s, now).map_err(SearchError::BadParam))
                 .transpose()
         };
-        let since = bound(&params.since)?;
-        let until = bound(&params.until)?;
-        let query: Box<dyn Query> = if since.is_none() && until.is_none() {
+        let since = bound(since)?;
+        let until = bound(until)?;
+        Ok(if since.is_none() && until.is_none() {
             text_query
         } else {
             let term = |t: DateTime<Utc>| {
@@ -104,7 +101,22 @@ impl Searcher {
                 (Occur::Must, text_query),
                 (Occur::Must, Box::new(range)),
             ]))
-        };
+        })
+    }
+
+    pub fn search(
+        &self,
+        params: &SearchParams,
+        now: DateTime<Utc>,
+    ) -> Result<SearchResponse, SearchError> {
+        let started = Instant::now();
+        let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit > MAX_LIMIT {
+            return Err(SearchError::BadParam(format!(
+                "limit {limit} is over the maximum of {MAX_LIMIT}"
+            )));
+        }
+        let query = self.query(&params.q, &params.since, &params.until, now)?;
         let searcher = self.reader.searcher();
         let top = TopDocs::with_limit(limit.max(1))
             .order_by_fast_field::<tantivy::DateTime>("ts", Order::Desc);
@@ -129,12 +141,12 @@ impl Searcher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::index::{self, schema};
     use logwarden_core::{EventId, Severity};
 
-    fn event(
+    pub(crate) fn event(
         seq: u64,
         ts: &str,
         app: &str,
@@ -161,7 +173,7 @@ mod tests {
         e
     }
 
-    fn searcher_with(events: &[Event]) -> (tempfile::TempDir, Searcher) {
+    pub(crate) fn searcher_with(events: &[Event]) -> (tempfile::TempDir, Searcher) {
         let dir = tempfile::tempdir().unwrap();
         let opened = index::open(dir.path()).unwrap();
         let mut writer: tantivy::IndexWriter<TantivyDocument> =

@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn octet_counting_is_detected_and_read_whatever_the_chunking() {
-        for frames in frames_in_pieces(b"7 <13>one9 <13>two\n\n 9 <13>three", 100) {
+        for frames in frames_in_pieces(b"7 <13>one8 <13>two\n\n 9 <13>three", 100) {
             assert_eq!(texts(&frames), ["<13>one", "<13>two", "<13>three"]);
             assert!(frames.iter().all(|f| !f.truncated));
         }

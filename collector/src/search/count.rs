@@ -1,0 +1,177 @@
+//! Counting: how many events match, by the values of a keyword field (tantivy's terms
+//! aggregation on its fast column) or over time (a date histogram on `ts`).
+
+use chrono::{DateTime, Utc};
+use logwarden_core::wire::{CountBucket, CountParams, CountResponse};
+use tantivy::aggregation::AggregationCollector;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::collector::Count;
+
+use super::{SearchError, Searcher, time};
+
+/// The fields `by` accepts: the keyword fields kept as fast columns (see `index::schema`).
+pub const BY_FIELDS: [&str; 6] = ["host", "site", "app", "severity", "kind", "source"];
+pub const DEFAULT_TERMS: usize = 10;
+pub const MAX_TERMS: usize = 1000;
+/// A histogram of more buckets than this is refused: ask for a wider `every` or a shorter range.
+pub const MAX_BUCKETS: i64 = 10_000;
+
+impl Searcher {
+    pub fn count(&self, p: &CountParams, now: DateTime<Utc>) -> Result<CountResponse, SearchError> {
+        let query = self.query(&p.q, &p.since, &p.until, now)?;
+        let searcher = self.reader.searcher();
+        let agg = match (&p.by, &p.every) {
+            (Some(_), Some(_)) => {
+                return Err(SearchError::BadParam(
+                    "give either by or every, not both".into(),
+                ));
+            }
+            (Some(field), None) => {
+                if !BY_FIELDS.contains(&field.as_str()) {
+                    return Err(SearchError::BadParam(format!(
+                        "count by {field:?} is not possible; use one of {}",
+                        BY_FIELDS.join(", ")
+                    )));
+                }
+                let size = p.limit.unwrap_or(DEFAULT_TERMS);
+                if size == 0 || size > MAX_TERMS {
+                    return Err(SearchError::BadParam(format!(
+                        "limit must be 1 to {MAX_TERMS}"
+                    )));
+                }
+                serde_json::json!({"c": {"terms": {"field": field, "size": size}}})
+            }
+            (None, Some(every)) => {
+                let width = time::parse_duration(every)
+                    .map_err(|why| SearchError::BadParam(format!("every {every:?}: {why}")))?;
+                let secs = width.num_seconds();
+                if secs <= 0 {
+                    return Err(SearchError::BadParam(format!(
+                        "every {every:?} must be at least 1s"
+                    )));
+                }
+                let since = p
+                    .since
+                    .as_deref()
+                    .map(|s| time::parse_time(s, now))
+                    .transpose();
+                let since = since.map_err(SearchError::BadParam)?;
+                if let Some(since) = since
+                    && (now - since).num_seconds() / secs > MAX_BUCKETS
+                {
+                    return Err(SearchError::BadParam(format!(
+                        "every {every:?} makes more than {MAX_BUCKETS} buckets; use a wider one"
+                    )));
+                }
+                serde_json::json!({"c": {"date_histogram": {"field": "ts", "fixed_interval": format!("{secs}s")}}})
+            }
+            (None, None) => {
+                let total = searcher.search(&query, &Count)? as u64;
+                return Ok(CountResponse {
+                    total,
+                    buckets: Vec::new(),
+                });
+            }
+        };
+        let aggs: Aggregations =
+            serde_json::from_value(agg).expect("aggregation request is well formed");
+        let collector = AggregationCollector::from_aggs(aggs, Default::default());
+        let (total, result) = searcher.search(&query, &(Count, collector))?;
+        let json =
+            serde_json::to_value(&result).map_err(|e| SearchError::BadParam(e.to_string()))?;
+        let buckets = json["c"]["buckets"]
+            .as_array()
+            .map(|bs| {
+                bs.iter()
+                    .filter_map(|b| {
+                        let key = b.get("key_as_string").or_else(|| b.get("key"))?;
+                        let key = key
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| key.to_string());
+                        Some(CountBucket {
+                            key,
+                            count: b.get("doc_count")?.as_u64()?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(CountResponse {
+            total: total as u64,
+            buckets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::tests::{event, searcher_with};
+    use logwarden_core::Severity;
+
+    #[test]
+    fn counts_total_by_field_and_over_time() {
+        let events = [
+            event(
+                1,
+                "2026-11-29T10:00:00Z",
+                "sshd",
+                Severity::Err,
+                "failed",
+                None,
+            ),
+            event(
+                2,
+                "2026-11-29T10:10:00Z",
+                "sshd",
+                Severity::Err,
+                "failed",
+                None,
+            ),
+            event(
+                3,
+                "2026-11-29T11:05:00Z",
+                "postfix",
+                Severity::Info,
+                "sent",
+                None,
+            ),
+        ];
+        let (_dir, s) = searcher_with(&events);
+        let now = DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let p = |by: Option<&str>, every: Option<&str>| CountParams {
+            q: "*".into(),
+            by: by.map(Into::into),
+            every: every.map(Into::into),
+            ..CountParams::default()
+        };
+        assert_eq!(s.count(&p(None, None), now).unwrap().total, 3);
+        let by = s.count(&p(Some("app"), None), now).unwrap();
+        let got: Vec<(String, u64)> = by
+            .buckets
+            .iter()
+            .map(|b| (b.key.clone(), b.count))
+            .collect();
+        assert_eq!(got, vec![("sshd".into(), 2), ("postfix".into(), 1)]);
+        let hist = s.count(&p(None, Some("1h")), now).unwrap();
+        let got: Vec<(String, u64)> = hist
+            .buckets
+            .iter()
+            .map(|b| (b.key.clone(), b.count))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("2026-11-29T10:00:00Z".into(), 2),
+                ("2026-11-29T11:00:00Z".into(), 1)
+            ]
+        );
+        assert!(
+            matches!(s.count(&p(Some("message"), None), now), Err(SearchError::BadParam(m)) if m.contains("host"))
+        );
+        assert!(s.count(&p(Some("app"), Some("1h")), now).is_err());
+    }
+}
