@@ -6,12 +6,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use logwarden_core::wire::{
     COUNT_PATH, CountParams, CountResponse, ErrorBody, FLEET_PATH, FleetResponse, SEARCH_PATH,
-    STATUS_PATH, SearchParams, SearchResponse, StatusResponse,
+    STATUS_PATH, SearchParams, SearchResponse, StatusResponse, TAIL_PATH, TailParams,
 };
 use reqwest::blocking::{Client as Http, Response};
 
 pub struct Client {
     http: Http,
+    /// For the live tail, which never ends: no overall timeout.
+    stream: Http,
     base: reqwest::Url,
 }
 
@@ -27,12 +29,50 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        Ok(Client { http, base })
+        let stream = Http::builder()
+            .timeout(None)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Client { http, stream, base })
     }
 
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
         let url = self.base.join(SEARCH_PATH)?;
         self.read(self.http.get(url).query(params).send())
+    }
+
+    /// Streams events matching `q` that arrive after WAL position `after`, skipping `seen` ids,
+    /// calling `each` for every one until the server ends the stream.
+    pub fn follow(
+        &self,
+        q: &str,
+        after: u64,
+        mut seen: std::collections::HashSet<logwarden_core::EventId>,
+        mut each: impl FnMut(&logwarden_core::Event) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        use std::io::BufRead;
+        let server = self.base.as_str().trim_end_matches('/');
+        let url = self.base.join(TAIL_PATH)?;
+        let params = TailParams {
+            q: q.to_owned(),
+            after: Some(after),
+        };
+        let resp = self.stream.get(url).query(&params).send();
+        let resp = self.check(resp)?;
+        for line in std::io::BufReader::new(resp).lines() {
+            let line = line.with_context(|| format!("lost the live tail from {server}"))?;
+            if line.trim().is_empty() {
+                continue; // keep-alive
+            }
+            let event: logwarden_core::Event = serde_json::from_str(&line)
+                .with_context(|| format!("{server} sent a line this CLI cannot read"))?;
+            if seen.remove(&event.id) {
+                continue; // already printed from the search
+            }
+            each(&event)?;
+        }
+        anyhow::bail!("{server} ended the live tail (collector stopping?)")
     }
 
     pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {
@@ -55,6 +95,17 @@ impl Client {
         sent: reqwest::Result<Response>,
     ) -> anyhow::Result<T> {
         let server = self.base.as_str().trim_end_matches('/');
+        let resp = self.check(sent)?;
+        let bytes = resp
+            .bytes()
+            .with_context(|| format!("reading the answer of {server}"))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{server} sent an answer this CLI cannot read"))
+    }
+
+    /// A successful response, or one line saying which server failed and how.
+    fn check(&self, sent: reqwest::Result<Response>) -> anyhow::Result<Response> {
+        let server = self.base.as_str().trim_end_matches('/');
         let resp = sent.map_err(|e| {
             let why = if e.is_connect() {
                 "connection refused or unreachable; is the collector running? (set --server or LOGWARDEN_SERVER)".to_owned()
@@ -66,16 +117,13 @@ impl Client {
             anyhow::anyhow!("cannot reach {server}: {why}")
         })?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .with_context(|| format!("reading the answer of {server}"))?;
-        if !status.is_success() {
-            let msg = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map(|b| b.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
-            bail!("{server} answered {status}: {msg}");
+        if status.is_success() {
+            return Ok(resp);
         }
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{server} sent an answer this CLI cannot read"))
+        let bytes = resp.bytes().unwrap_or_default();
+        let msg = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
+        bail!("{server} answered {status}: {msg}")
     }
 }

@@ -49,6 +49,9 @@ enum Command {
         /// text (readable), json (one event per line, as ingested), raw (the message only).
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
+        /// Print the newest matches oldest first, then new matches as they arrive (Ctrl-C stops).
+        #[arg(short = 'f', long, conflicts_with = "until")]
+        follow: bool,
     },
     /// Count matching events: in all, by a field's values (--by), or over time (--every).
     Count {
@@ -103,13 +106,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             until,
             limit,
             output,
+            follow,
         } => {
-            let resp = client.search(&SearchParams {
-                q: query,
+            let mut resp = client.search(&SearchParams {
+                q: query.clone(),
                 since,
                 until,
                 limit: Some(limit),
             })?;
+            if follow {
+                // Like tail -f: the last lines in order, then what comes.
+                resp.hits.reverse();
+                output::hits(&mut out, &resp, output)?;
+                let seen = resp.hits.iter().map(|e| e.id.clone()).collect();
+                client.follow(&query, resp.indexed_lsn, seen, |e| {
+                    output::event(&mut out, e, output)?;
+                    std::io::Write::flush(&mut out)?;
+                    Ok(())
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            }
             output::hits(&mut out, &resp, output)?;
             Ok(if resp.hits.is_empty() {
                 ExitCode::from(1)

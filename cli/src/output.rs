@@ -5,6 +5,7 @@ use std::io::Write;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use logwarden_core::Event;
 use logwarden_core::wire::{CountResponse, FleetResponse, SearchResponse, StatusResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,24 +28,30 @@ impl FromStr for Format {
     }
 }
 
+/// One event in the chosen format.
+pub fn event(out: &mut impl Write, e: &Event, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer(&mut *out, e)?;
+            writeln!(out)?;
+        }
+        Format::Raw => writeln!(out, "{}", e.message)?,
+        Format::Text => writeln!(
+            out,
+            "{} {} {} {} {}",
+            e.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            e.host,
+            if e.app.is_empty() { "-" } else { &e.app },
+            e.severity,
+            e.message
+        )?,
+    }
+    Ok(())
+}
+
 pub fn hits(out: &mut impl Write, resp: &SearchResponse, format: Format) -> anyhow::Result<()> {
     for e in &resp.hits {
-        match format {
-            Format::Json => {
-                serde_json::to_writer(&mut *out, e)?;
-                writeln!(out)?;
-            }
-            Format::Raw => writeln!(out, "{}", e.message)?,
-            Format::Text => writeln!(
-                out,
-                "{} {} {} {} {}",
-                e.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                e.host,
-                if e.app.is_empty() { "-" } else { &e.app },
-                e.severity,
-                e.message
-            )?,
-        }
+        event(out, e, format)?;
     }
     if format == Format::Text && resp.total as usize > resp.hits.len() {
         eprintln!(

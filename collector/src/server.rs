@@ -89,6 +89,7 @@ pub async fn serve(
         wal_stats,
         corrupt_records: recovery.corrupt.len() as u64,
         fleet,
+        shutdown: shutdown.clone(),
     };
     let stop_syslog = CancellationToken::new();
     let (bound, mut syslog_tasks) = crate::syslog::start(

@@ -16,6 +16,7 @@ pub const SEARCH_PATH: &str = "/api/v1/search";
 pub const STATUS_PATH: &str = "/api/v1/status";
 pub const FLEET_PATH: &str = "/api/v1/fleet";
 pub const COUNT_PATH: &str = "/api/v1/count";
+pub const TAIL_PATH: &str = "/api/v1/tail";
 
 /// Where the CLI and the agent look for a collector when told nothing else.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -75,6 +76,9 @@ pub struct SearchParams {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResponse {
+    /// The WAL position the index held when the search began: a live tail continues from it.
+    #[serde(default)]
+    pub indexed_lsn: u64,
     /// How many events matched in all (may exceed `hits.len()`).
     pub total: u64,
     /// The newest `limit` matches, newest first.
@@ -167,4 +171,15 @@ pub struct CountResponse {
 pub struct CountBucket {
     pub key: String,
     pub count: u64,
+}
+
+/// `GET /api/v1/tail?q=QUERY[&after=LSN]`: a never-ending NDJSON stream of the events matching
+/// the query as they become searchable (after WAL position `after`, or from now). Blank lines
+/// are keep-alives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TailParams {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
 }

@@ -144,10 +144,17 @@ fn logger_messages_over_udp_and_both_tcp_framings_are_searchable_with_their_fiel
     let out = collector.cli(&["count", "kiwi", "--by", "app", "-o", "json"]);
     let counted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_same("count total", 4, counted["total"].as_u64().unwrap());
-    assert_same("count buckets", 4, counted["buckets"].as_array().unwrap().len());
+    assert_same(
+        "count buckets",
+        4,
+        counted["buckets"].as_array().unwrap().len(),
+    );
     let out = collector.cli(&["count", "kiwi", "--since", "1h", "--every", "1h"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("4 events\n") && text.contains('#'), "{text}");
+    assert!(
+        text.starts_with("4 events\n") && text.contains('#'),
+        "{text}"
+    );
     let out = collector.cli(&["count", "kiwi", "--by", "message"]);
     assert_same("count by a text field", Some(2), out.status.code());
 }

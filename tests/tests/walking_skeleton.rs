@@ -434,3 +434,57 @@ fn the_fleet_shows_each_host_with_its_arrays_and_backups_across_a_collector_cras
         state(&collector),
     );
 }
+
+#[test]
+fn search_follow_prints_the_last_matches_then_new_ones_as_they_arrive() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let batch = |from: u64, n: u64, word: &str| -> Vec<u8> {
+        (from..from + n)
+            .map(|i| {
+                // Distinct times, so that "the last three" has one answer.
+                let line = event_line("tailer", i, &format!("{word} number {i}"));
+                line.replace("10:00:00Z", &format!("10:00:{i:02}Z")) + "\n"
+            })
+            .collect::<String>()
+            .into_bytes()
+    };
+    collector.ingest(batch(1, 3, "papaya"), &[]);
+    assert!(wait_until(Duration::from_secs(10), || collector.search("papaya").len() == 3));
+
+    let mut child = std::process::Command::new(logwarden_tests::bin("logwarden"))
+        .args(["--server", &collector.url, "search", "papaya", "--follow", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let mut take = |n: usize, lines: &mut Vec<String>| {
+        while lines.len() < n {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(l) => lines.push(l),
+                Err(_) => break,
+            }
+        }
+    };
+    take(3, &mut lines);
+    assert_same("lines before new events", 3, lines.len());
+    collector.ingest(batch(4, 5, "papaya"), &[]);
+    collector.ingest(batch(9, 2, "guava"), &[]);
+    take(8, &mut lines);
+    let _ = child.kill();
+    let _ = child.wait();
+    let messages: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (1..=8).map(|i| format!("papaya number {i}")).collect();
+    assert_same("followed messages, in order, no guava, no repeats", expected, messages);
+}

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use logwarden_core::wire::{
     COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH, IndexStatus,
     IngestResponse, Rejected, SEARCH_PATH, STATUS_PATH, SearchParams, SearchResponse,
-    StatusResponse, WalStatus,
+    StatusResponse, TAIL_PATH, TailParams, WalStatus,
 };
 use tokio::sync::watch;
 
@@ -41,6 +41,9 @@ pub struct AppState {
     pub wal_stats: Arc<WalStats>,
     pub corrupt_records: u64,
     pub fleet: crate::fleet::SharedFleet,
+    /// Fires when the collector stops: long-lived responses (live tail) end with it, so that
+    /// the graceful shutdown does not wait for them forever.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -51,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route(STATUS_PATH, get(status_handler))
         .route(FLEET_PATH, get(fleet_handler))
         .route(COUNT_PATH, get(count_handler))
+        .route(TAIL_PATH, get(tail_handler))
         .with_state(state)
 }
 
@@ -138,9 +142,14 @@ async fn search_handler(
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let searcher = state.searcher.clone();
-    let resp = tokio::task::spawn_blocking(move || searcher.search(&params, chrono::Utc::now()))
-        .await
-        .map_err(|e| ApiError::internal("search worker failed", e))??;
+    // Read before searching: everything up to it is in the results, so a tail from here
+    // misses nothing (it may repeat a few events committed meanwhile; clients skip known ids).
+    let indexed_lsn = *state.indexed.borrow();
+    let mut resp =
+        tokio::task::spawn_blocking(move || searcher.search(&params, chrono::Utc::now()))
+            .await
+            .map_err(|e| ApiError::internal("search worker failed", e))??;
+    resp.indexed_lsn = indexed_lsn;
     Ok(Json(resp))
 }
 
@@ -181,4 +190,68 @@ async fn count_handler(
         .await
         .map_err(|e| ApiError::internal("count worker failed", e))??;
     Ok(Json(resp))
+}
+
+/// How often a silent tail sends a blank line, which also notices a client that went away.
+const TAIL_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn tail_handler(
+    State(state): State<AppState>,
+    Query(params): Query<TailParams>,
+) -> Result<axum::response::Response, ApiError> {
+    state.searcher.check_query(&params.q)?;
+    let mut indexed = state.indexed.clone();
+    let mut last = params.after.unwrap_or(*indexed.borrow_and_update());
+    // NDJSON chunks to the client; the task stops when the client is gone (a send fails) or
+    // the collector stops (the index channel closes).
+    let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(64);
+    let searcher = state.searcher.clone();
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            let now = *indexed.borrow_and_update();
+            if now > last {
+                let (searcher, q) = (searcher.clone(), params.q.clone());
+                let found =
+                    tokio::task::spawn_blocking(move || searcher.after_lsn(&q, last, now)).await;
+                let Ok(Ok((events, skipped))) = found else {
+                    return;
+                };
+                let mut chunk = Vec::new();
+                for e in &events {
+                    serde_json::to_writer(&mut chunk, e).expect("an event always serializes");
+                    chunk.push(b'\n');
+                }
+                if skipped > 0 {
+                    tracing::warn!(
+                        skipped,
+                        "live tail skipped events over its per-commit limit"
+                    );
+                }
+                if !chunk.is_empty() && tx.send(chunk.into()).await.is_err() {
+                    return;
+                }
+                last = now;
+            }
+            tokio::select! {
+                r = indexed.changed() => if r.is_err() { return },
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(TAIL_KEEPALIVE) => {
+                    if tx.send(axum::body::Bytes::from_static(b"\n")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -227,7 +227,7 @@ impl Indexer {
                     };
                     match serde_json::from_str::<Event>(json) {
                         Ok(event) => {
-                            let doc = schema::document(&self.fields, &event, json);
+                            let doc = schema::document(&self.fields, &event, json, rec.lsn);
                             if let Err(e) = self.writer.add_document(doc) {
                                 tracing::error!(lsn = rec.lsn, error = %e, "event not indexed");
                             }

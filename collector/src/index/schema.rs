@@ -7,6 +7,7 @@
 //! | `host` `site` `app` `severity` `kind` `source` | raw string, indexed + fast | exact filters (`app:sshd`), and counts by field later |
 //! | `message` | text with positions | words and phrases (`"RAID degraded"`) |
 //! | `fields` | JSON, text with positions | `fields.account:alice@example.com` |
+//! | `lsn` | u64, indexed + fast | the WAL record that holds the event: live tail asks "what came after N" |
 //! | `_source` | stored only | the event as JSON, returned by search |
 //!
 //! [`SCHEMA_VERSION`] goes into every commit's payload; an index of another version is rebuilt
@@ -14,13 +15,13 @@
 
 use logwarden_core::Event;
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, JsonObjectOptions, STORED,
-    STRING, Schema, TEXT, TextFieldIndexing,
+    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions,
+    STORED, STRING, Schema, TEXT, TextFieldIndexing,
 };
 use tantivy::{DateTime, TantivyDocument};
 
 /// Bump when the schema or the way documents are built changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The fields of the schema, looked up once.
 #[derive(Debug, Clone)]
@@ -35,6 +36,7 @@ pub struct Fields {
     pub source: Field,
     pub message: Field,
     pub fields: Field,
+    pub lsn: Field,
     pub raw: Field,
 }
 
@@ -62,6 +64,7 @@ pub fn build() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = b.add_json_field("fields", json);
+    let lsn = b.add_u64_field("lsn", INDEXED | FAST);
     let raw = b.add_text_field("_source", STORED);
     let schema = b.build();
     let f = Fields {
@@ -75,14 +78,17 @@ pub fn build() -> (Schema, Fields) {
         source,
         message,
         fields,
+        lsn,
         raw,
     };
     (schema, f)
 }
 
-/// The document for an event; `json` is the event's own JSON (stored as `_source`).
-pub fn document(f: &Fields, event: &Event, json: &str) -> TantivyDocument {
+/// The document for an event from WAL record `lsn`; `json` is the event's own JSON (stored as
+/// `_source`).
+pub fn document(f: &Fields, event: &Event, json: &str, lsn: u64) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
+    doc.add_u64(f.lsn, lsn);
     doc.add_text(f.id, event.id.to_string());
     let micros = event.ts.timestamp_micros();
     doc.add_date(f.ts, DateTime::from_timestamp_micros(micros));

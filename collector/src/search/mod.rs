@@ -2,6 +2,7 @@
 //! newest matches first.
 
 pub mod count;
+pub mod tail;
 pub mod time;
 
 use std::ops::Bound;
@@ -133,6 +134,7 @@ impl Searcher {
             }
         }
         Ok(SearchResponse {
+            indexed_lsn: 0, // set by the caller, who knows the index's position
             total: total as u64,
             hits,
             took_us: started.elapsed().as_micros() as u64,
