@@ -183,7 +183,7 @@ pub(crate) mod tests {
         for e in events {
             let json = serde_json::to_string(e).unwrap();
             writer
-                .add_document(schema::document(&opened.fields, e, &json))
+                .add_document(schema::document(&opened.fields, e, &json, e.id.seq))
                 .unwrap();
         }
         writer.commit().unwrap();
