@@ -466,7 +466,7 @@ fn search_follow_prints_the_last_matches_then_new_ones_as_they_arrive() {
         }
     });
     let mut lines = Vec::new();
-    let mut take = |n: usize, lines: &mut Vec<String>| {
+    let take = |n: usize, lines: &mut Vec<String>| {
         while lines.len() < n {
             match rx.recv_timeout(Duration::from_secs(10)) {
                 Ok(l) => lines.push(l),
