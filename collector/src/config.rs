@@ -80,12 +80,18 @@ impl Default for LimitsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WalConfig {
     pub segment_bytes: u64,
+    /// Ingest answers 429 while the WAL holds more than this (0: no limit).
+    pub max_bytes: u64,
+    /// Ingest answers 429 while the file system of the data directory has less free space.
+    pub min_free_bytes: u64,
 }
 
 impl Default for WalConfig {
     fn default() -> WalConfig {
         WalConfig {
             segment_bytes: crate::wal::WalOptions::default().segment_bytes,
+            max_bytes: 0,
+            min_free_bytes: 512 << 20,
         }
     }
 }
@@ -119,6 +125,7 @@ pub struct Settings {
     pub tokens: Vec<String>,
     pub limits: Limits,
     pub wal: crate::wal::WalOptions,
+    pub space: crate::ingest::SpaceLimits,
     pub syslog: crate::syslog::SyslogSettings,
 }
 
@@ -199,6 +206,10 @@ impl Settings {
             },
             wal: crate::wal::WalOptions {
                 segment_bytes: file.wal.segment_bytes,
+            },
+            space: crate::ingest::SpaceLimits {
+                max_wal_bytes: file.wal.max_bytes,
+                min_free_bytes: file.wal.min_free_bytes,
             },
             syslog,
         })

@@ -90,12 +90,19 @@ pub async fn serve(
         corrupt_records: recovery.corrupt.len() as u64,
         fleet,
         shutdown: shutdown.clone(),
+        space: settings.space.clone(),
+        data_dir: settings.data_dir.clone(),
     };
     let stop_syslog = CancellationToken::new();
+    let room = crate::syslog::intake::Room {
+        limits: settings.space.clone(),
+        wal_stats: state.wal_stats.clone(),
+        data_dir: settings.data_dir.clone(),
+    };
     let (bound, mut syslog_tasks) = crate::syslog::start(
         &settings.syslog,
         state.committer.clone(),
-        &settings.data_dir,
+        room,
         &settings.site,
         stop_syslog.clone(),
     )

@@ -451,17 +451,31 @@ fn search_follow_prints_the_last_matches_then_new_ones_as_they_arrive() {
             .into_bytes()
     };
     collector.ingest(batch(1, 3, "papaya"), &[]);
-    assert!(wait_until(Duration::from_secs(10), || collector.search("papaya").len() == 3));
+    assert!(wait_until(Duration::from_secs(10), || collector
+        .search("papaya")
+        .len()
+        == 3));
 
     let mut child = std::process::Command::new(logwarden_tests::bin("logwarden"))
-        .args(["--server", &collector.url, "search", "papaya", "--follow", "-o", "json"])
+        .args([
+            "--server",
+            &collector.url,
+            "search",
+            "papaya",
+            "--follow",
+            "-o",
+            "json",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -483,8 +497,17 @@ fn search_follow_prints_the_last_matches_then_new_ones_as_they_arrive() {
     let _ = child.wait();
     let messages: Vec<String> = lines
         .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     let expected: Vec<String> = (1..=8).map(|i| format!("papaya number {i}")).collect();
-    assert_same("followed messages, in order, no guava, no repeats", expected, messages);
+    assert_same(
+        "followed messages, in order, no guava, no repeats",
+        expected,
+        messages,
+    );
 }

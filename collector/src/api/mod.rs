@@ -44,6 +44,8 @@ pub struct AppState {
     /// Fires when the collector stops: long-lived responses (live tail) end with it, so that
     /// the graceful shutdown does not wait for them forever.
     pub shutdown: tokio_util::sync::CancellationToken,
+    pub space: crate::ingest::SpaceLimits,
+    pub data_dir: std::path::PathBuf,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -89,6 +91,10 @@ async fn ingest_handler(
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     check_token(&state, &headers)?;
+    state
+        .space
+        .check(state.wal_stats.bytes.load(Relaxed), &state.data_dir)
+        .map_err(|why| ApiError::new(StatusCode::TOO_MANY_REQUESTS, why))?;
     let too_large = || {
         ApiError::from(IngestError::TooLarge {
             what: "request body",

@@ -39,6 +39,46 @@ impl Default for Limits {
     }
 }
 
+/// Limits on the space the collector may fill: past them ingest answers 429 and agents keep
+/// their data until there is room again, instead of the collector failing a write.
+#[derive(Debug, Clone, Default)]
+pub struct SpaceLimits {
+    /// Most bytes the WAL may hold (0: no limit).
+    pub max_wal_bytes: u64,
+    /// Least free space left on the data directory's file system.
+    pub min_free_bytes: u64,
+}
+
+impl SpaceLimits {
+    /// `Err` with the reason when a new batch must wait.
+    pub fn check(&self, wal_bytes: u64, data_dir: &std::path::Path) -> Result<(), String> {
+        if self.max_wal_bytes > 0 && wal_bytes >= self.max_wal_bytes {
+            return Err(format!(
+                "the WAL holds {wal_bytes} bytes, at its limit of {} ([wal] max_bytes); retry later",
+                self.max_wal_bytes
+            ));
+        }
+        if self.min_free_bytes > 0 {
+            match rustix::fs::statvfs(data_dir) {
+                Ok(st) => {
+                    let free = st.f_bavail.saturating_mul(st.f_frsize);
+                    if free < self.min_free_bytes {
+                        return Err(format!(
+                            "the disk of {} has {free} bytes free, under the {} kept free ([wal] min_free_bytes); retry later",
+                            data_dir.display(),
+                            self.min_free_bytes
+                        ));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %data_dir.display(), error = %e, "cannot measure free space")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a whole request is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

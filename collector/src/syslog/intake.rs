@@ -7,7 +7,9 @@
 //! never reuses a seq across crashes.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,7 +19,8 @@ use logwarden_parse::{Format, LineParser};
 use tokio::sync::mpsc;
 
 use super::framing::Frame;
-use crate::ingest::Committer;
+use crate::ingest::commit::WalStats;
+use crate::ingest::{Committer, SpaceLimits};
 
 /// Messages committed together at most.
 const BATCH: usize = 2000;
@@ -74,12 +77,20 @@ pub fn seqs(data_dir: &Path) -> std::io::Result<SeqAllocator> {
     SeqAllocator::open(&data_dir.join("syslog.seq"), SEQ_HEADER)
 }
 
+/// What the intake must respect before writing: the same space limits as ingest.
+pub struct Room {
+    pub limits: SpaceLimits,
+    pub wal_stats: Arc<WalStats>,
+    pub data_dir: PathBuf,
+}
+
 /// Runs until every sender of `rx` is gone, committing what it receives.
 pub async fn run(
     mut rx: mpsc::Receiver<Received>,
     committer: Committer,
     mut seqs: SeqAllocator,
     site: String,
+    room: Room,
 ) {
     let agent = format!("syslog@{site}");
     let mut batch = Vec::with_capacity(BATCH);
@@ -106,6 +117,19 @@ pub async fn run(
                 r.draft
                     .into_event(EventId::new(agent.as_str(), seq), "", &site, now),
             );
+        }
+        // Out of room: hold this batch (TCP senders wait, UDP overflows and is counted) until
+        // there is room again, rather than fail a WAL write.
+        let mut waited = 0u64;
+        while let Err(why) = room
+            .limits
+            .check(room.wal_stats.bytes.load(Relaxed), &room.data_dir)
+        {
+            if waited.is_power_of_two() {
+                tracing::warn!(reason = why, "syslog intake paused");
+            }
+            waited += 1;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let n = events.len();
         if let Err(e) = committer.commit(events).await {

@@ -10,7 +10,6 @@ pub mod framing;
 pub mod intake;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -47,7 +46,7 @@ pub struct Bound {
 pub async fn start(
     settings: &SyslogSettings,
     committer: Committer,
-    data_dir: &Path,
+    room: intake::Room,
     site: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(Bound, JoinSet<()>)> {
@@ -83,8 +82,8 @@ pub async fn start(
         ));
     }
     drop(tx);
-    let seqs = intake::seqs(data_dir).context("opening the syslog seq lease")?;
-    tasks.spawn(intake::run(rx, committer, seqs, site.to_owned()));
+    let seqs = intake::seqs(&room.data_dir).context("opening the syslog seq lease")?;
+    tasks.spawn(intake::run(rx, committer, seqs, site.to_owned(), room));
     Ok((bound, tasks))
 }
 
