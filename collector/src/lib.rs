@@ -5,6 +5,8 @@ pub mod api;
 pub mod config;
 pub mod index;
 pub mod ingest;
+pub mod notify;
+pub mod rules;
 pub mod search;
 pub mod server;
 pub mod wal;

@@ -59,13 +59,26 @@ pub async fn serve(
     let stop_indexer = CancellationToken::new();
     let indexer_thread = index::start(
         &opened,
-        wal_dir,
+        wal_dir.clone(),
         durable_rx.clone(),
         indexed_tx,
         stop_indexer.clone(),
     )?;
 
+    // The rules engine follows the WAL like the indexer and writes alert state through the
+    // committer; it holds a committer handle, so it must stop before the committer can drain.
+    let stop_engine = CancellationToken::new();
+    let (alerts, engine_task) = crate::rules::engine::start(
+        settings.alerts.clone(),
+        committer.clone(),
+        settings.data_dir.join("wal"),
+        durable_rx.clone(),
+        stop_engine.clone(),
+    );
+
     let state = AppState {
+        alerts,
+        admin_tokens: Arc::new(settings.admin_tokens.clone()),
         committer,
         searcher: Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone()),
         limits: settings.limits.clone(),
@@ -86,6 +99,10 @@ pub async fn serve(
         .await
         .context("serving HTTP")?;
 
+    // The engine drops its committer handle (deliveries in flight are abandoned: their
+    // notification log entry was not written, so the restarted collector sends them again).
+    stop_engine.cancel();
+    let _ = engine_task.await;
     // Every handler (and so every committer handle) is gone: the committer drains and stops.
     tokio::task::spawn_blocking(move || committer_thread.join())
         .await
