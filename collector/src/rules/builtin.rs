@@ -333,9 +333,8 @@ pub fn deletes_in(message: &str) -> u64 {
             .and_then(|w| w.parse().ok())
             .unwrap_or(0)
     };
-    if lower.starts_with("moving") && lower.contains("to folder trash") {
-        ids(&lower)
-    } else if lower.starts_with("deleting") {
+    let trashed = lower.starts_with("moving") && lower.contains("to folder trash");
+    if trashed || lower.starts_with("deleting") {
         ids(&lower)
     } else if lower.starts_with("emptying") && lower.contains("/trash") {
         number_after(&lower, "emptying")

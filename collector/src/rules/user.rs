@@ -160,11 +160,14 @@ pub struct UserRule {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// One group's count of a user rule: its labels, window, and whether it fires.
+type GroupCount = (BTreeMap<String, String>, Window, bool);
+
 /// The user rules and their windows.
 pub struct UserRules {
     rules: Vec<UserRule>,
     /// (rule index, group values) -> (labels, window, firing).
-    windows: HashMap<(usize, Vec<String>), (BTreeMap<String, String>, Window, bool)>,
+    windows: HashMap<(usize, Vec<String>), GroupCount>,
 }
 
 impl UserRules {
