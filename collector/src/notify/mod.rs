@@ -320,6 +320,38 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
 
+    #[tokio::test(start_paused = true)]
+    async fn delivery_backs_off_exponentially_and_gives_up_after_its_attempts() {
+        // Nothing listens on port 1: every attempt is refused at once, and only the backoff
+        // timers (of paused tokio time) take time.
+        let receiver = Receiver {
+            name: "hook".into(),
+            kind: ReceiverKind::Webhook {
+                url: "http://127.0.0.1:1/".into(),
+            },
+            severities: vec![],
+            matchers: vec![],
+            send_resolved: true,
+        };
+        let policy = RetryPolicy {
+            attempts: 4,
+            first_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(15),
+        };
+        let n = test_support::notification(vec![]);
+        let start = tokio::time::Instant::now();
+        let err = deliver(&receiver, &reqwest::Client::new(), &n, &policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NotifyError::Unreachable { .. }), "{err}");
+        // Waited 10 s, 15 s (capped), 15 s between the four attempts.
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(40) && waited < Duration::from_secs(41),
+            "{waited:?}"
+        );
+    }
+
     #[test]
     fn only_429_408_and_5xx_are_worth_retrying() {
         let status = |s| NotifyError::Status {
