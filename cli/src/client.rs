@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use logwarden_core::wire::{
-    COUNT_PATH, CountParams, CountResponse, ErrorBody, FLEET_PATH, FleetResponse, SEARCH_PATH,
-    STATUS_PATH, SearchParams, SearchResponse, StatusResponse, TAIL_PATH, TailParams,
+    ALERTS_PATH, AckRequest, AlertView, AlertsParams, AlertsResponse, COUNT_PATH, CountParams,
+    CountResponse, ErrorBody, FLEET_PATH, FleetResponse, SEARCH_PATH, SILENCES_PATH, STATUS_PATH,
+    SearchParams, SearchResponse, Silence, SilenceRequest, SilencesResponse, StatusResponse,
+    TAIL_PATH, TailParams,
 };
 use reqwest::blocking::{Client as Http, Response};
 
@@ -15,10 +17,12 @@ pub struct Client {
     /// For the live tail, which never ends: no overall timeout.
     stream: Http,
     base: reqwest::Url,
+    /// Bearer token for acks and silences.
+    token: Option<String>,
 }
 
 impl Client {
-    pub fn new(server: &str) -> anyhow::Result<Client> {
+    pub fn new(server: &str, token: Option<String>) -> anyhow::Result<Client> {
         let base = reqwest::Url::parse(server)
             .with_context(|| format!("server URL {server:?} is not a URL"))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -34,7 +38,12 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        Ok(Client { http, stream, base })
+        Ok(Client {
+            http,
+            stream,
+            base,
+            token,
+        })
     }
 
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
@@ -88,6 +97,38 @@ impl Client {
     pub fn status(&self) -> anyhow::Result<StatusResponse> {
         let url = self.base.join(STATUS_PATH)?;
         self.read(self.http.get(url).send())
+    }
+
+    pub fn alerts(&self, all: bool) -> anyhow::Result<AlertsResponse> {
+        let url = self.base.join(ALERTS_PATH)?;
+        self.read(self.http.get(url).query(&AlertsParams { all }).send())
+    }
+
+    fn authed(&self, req: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub fn ack(&self, id: &str, req: &AckRequest) -> anyhow::Result<AlertView> {
+        let url = self.base.join(&format!("{ALERTS_PATH}/{id}/ack"))?;
+        self.read(self.authed(self.http.post(url)).json(req).send())
+    }
+
+    pub fn silences(&self) -> anyhow::Result<SilencesResponse> {
+        let url = self.base.join(SILENCES_PATH)?;
+        self.read(self.http.get(url).send())
+    }
+
+    pub fn add_silence(&self, req: &SilenceRequest) -> anyhow::Result<Silence> {
+        let url = self.base.join(SILENCES_PATH)?;
+        self.read(self.authed(self.http.post(url)).json(req).send())
+    }
+
+    pub fn expire_silence(&self, id: &str) -> anyhow::Result<Silence> {
+        let url = self.base.join(&format!("{SILENCES_PATH}/{id}"))?;
+        self.read(self.authed(self.http.delete(url)).send())
     }
 
     fn read<T: serde::de::DeserializeOwned>(

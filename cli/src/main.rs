@@ -10,6 +10,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use logwarden_core::wire::{CountParams, DEFAULT_SERVER, SearchParams};
+use std::io::Write;
+
+use anyhow::Context;
+use logwarden_core::wire::{AckRequest, Matcher, SilenceRequest};
 
 use client::Client;
 use output::Format;
@@ -24,6 +28,9 @@ struct Cli {
     /// The collector's URL.
     #[arg(long, global = true, env = "LOGWARDEN_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
+    /// Admin token for acks and silences, when the collector has tokens.
+    #[arg(long, global = true, env = "LOGWARDEN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +90,53 @@ enum Command {
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
+    /// Firing alerts, loudest first (exit 0 either way).
+    Alerts {
+        /// Resolved alerts too.
+        #[arg(long)]
+        all: bool,
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// Acknowledge an alert: no more repeats until it resolves or changes severity.
+    Ack {
+        /// The alert's id (first column of `logwarden alerts`).
+        id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Who acks (default: $USER).
+        #[arg(long, env = "USER", default_value = "")]
+        author: String,
+    },
+    /// Silences: keep matching alerts from being notified for a while.
+    Silence {
+        #[command(subcommand)]
+        command: SilenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SilenceCommand {
+    /// Add one: `logwarden silence add alertname=RaidRebuilding host=mbox3 --duration 2h`.
+    Add {
+        /// NAME=VALUE or NAME!=VALUE over labels, alertname and severity (all must match).
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long (30m, 2h, 1d).
+        #[arg(long, default_value = "2h")]
+        duration: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long, env = "USER", default_value = "")]
+        author: String,
+    },
+    /// List silences (active and expired).
+    List {
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// End a silence now.
+    Expire { id: String },
 }
 
 fn main() -> ExitCode {
@@ -97,7 +151,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&cli.server)?;
+    let client = Client::new(&cli.server, cli.token)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Search {
@@ -163,5 +217,68 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::status(&mut out, &status, output)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Alerts { all, output } => {
+            let resp = client.alerts(all)?;
+            output::alerts(&mut out, &resp.alerts, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ack {
+            id,
+            comment,
+            author,
+        } => {
+            let a = client.ack(&id, &AckRequest { author, comment })?;
+            writeln!(out, "acknowledged {} {} ({})", a.id, a.name, a.severity)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Silence { command } => match command {
+            SilenceCommand::Add {
+                matchers,
+                duration,
+                comment,
+                author,
+            } => {
+                let matchers = matchers
+                    .iter()
+                    .map(|m| m.parse::<Matcher>().map_err(anyhow::Error::msg))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let d = parse_duration(&duration)?;
+                let s = client.add_silence(&SilenceRequest {
+                    matchers,
+                    starts_at: None,
+                    ends_at: chrono::Utc::now() + d,
+                    author,
+                    comment,
+                })?;
+                writeln!(out, "{}", s.id)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            SilenceCommand::List { output } => {
+                let resp = client.silences()?;
+                output::silences(&mut out, &resp.silences, output)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            SilenceCommand::Expire { id } => {
+                let s = client.expire_silence(&id)?;
+                writeln!(out, "expired {}", s.id)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
     }
+}
+
+/// `30m`, `2h`, `1d`, `90s`.
+fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("duration {s:?} is not like 30m, 2h, 1d"))?;
+    let d = match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" | "" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => anyhow::bail!("duration {s:?} is not like 30m, 2h, 1d"),
+    };
+    Ok(d)
 }

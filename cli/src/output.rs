@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use logwarden_core::Event;
+use logwarden_core::wire::{AlertStatus, AlertView, Silence};
 use logwarden_core::wire::{CountResponse, FleetResponse, SearchResponse, StatusResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +140,56 @@ pub fn fleet(
     Ok(())
 }
 
+/// `alerts`: one line per alert, with its state, and its summary below.
+pub fn alerts(out: &mut impl Write, alerts: &[AlertView], format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        for a in alerts {
+            serde_json::to_writer(&mut *out, a)?;
+            writeln!(out)?;
+        }
+        return Ok(());
+    }
+    if alerts.is_empty() {
+        writeln!(out, "no alerts")?;
+        return Ok(());
+    }
+    for a in alerts {
+        let mut flags = Vec::new();
+        if a.status == AlertStatus::Resolved {
+            flags.push("resolved".to_owned());
+        }
+        if let Some(ack) = &a.ack {
+            flags.push(format!("acked by {}", ack.author));
+        }
+        if !a.silenced_by.is_empty() {
+            flags.push(format!("silenced ({})", a.silenced_by.join(",")));
+        }
+        if let Some(by) = &a.inhibited_by {
+            flags.push(format!("inhibited by {by}"));
+        }
+        let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(
+            out,
+            "{} {:<8} {:<18} {} since {}{}",
+            a.id,
+            a.severity,
+            a.name,
+            labels.join(" "),
+            a.starts_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", flags.join("; "))
+            }
+        )?;
+        if let Some(s) = a.annotations.get("summary") {
+            writeln!(out, "    {s}")?;
+        }
+    }
+    Ok(())
+}
+
 /// `count`: the total, then one line per bucket with a bar scaled to the largest.
 pub fn count(out: &mut impl Write, c: &CountResponse, format: Format) -> anyhow::Result<()> {
     if format != Format::Text {
@@ -152,6 +203,40 @@ pub fn count(out: &mut impl Write, c: &CountResponse, format: Format) -> anyhow:
     for b in &c.buckets {
         let bar = "#".repeat(((b.count * 40).div_ceil(most)) as usize);
         writeln!(out, "{:<width$}  {:>10}  {bar}", b.key, b.count)?;
+    }
+    Ok(())
+}
+
+/// `silence list`: one line per silence with its state.
+pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    for s in silences {
+        if format == Format::Json {
+            serde_json::to_writer(&mut *out, s)?;
+            writeln!(out)?;
+            continue;
+        }
+        let matchers: Vec<String> = s.matchers.iter().map(ToString::to_string).collect();
+        let state = if s.ends_at <= now {
+            "expired"
+        } else if s.starts_at > now {
+            "pending"
+        } else {
+            "active"
+        };
+        writeln!(
+            out,
+            "{} {state:<7} {} until {} by {}{}",
+            s.id,
+            matchers.join(" "),
+            s.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            s.author,
+            if s.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.comment)
+            }
+        )?;
     }
     Ok(())
 }

@@ -1,13 +1,18 @@
 //! The collector's configuration: the TOML file (every key in docs/configuration.md), the
 //! flags that override it, and their validation into [`Settings`].
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::ingest::Limits;
+use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
+use crate::rules::EngineSettings;
+use crate::rules::user::{Query, UserRule};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +31,8 @@ pub struct FileConfig {
     pub wal: WalConfig,
     #[serde(default)]
     pub syslog: SyslogConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
 }
 
 /// `[syslog]`: the plain syslog listeners.
@@ -51,6 +58,118 @@ impl Default for SyslogConfig {
             max_connections: 1024,
         }
     }
+}
+
+/// `[alerts]`: the rules engine, its thresholds and timers, receivers and user rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    pub group_by: Vec<String>,
+    pub group_wait_s: f64,
+    pub group_interval_s: f64,
+    pub repeat_interval_s: f64,
+    pub resolve_hold_s: f64,
+    pub external_url: Option<String>,
+    pub admin_tokens: Vec<String>,
+    pub fs_warn_percent: f64,
+    pub fs_crit_percent: f64,
+    pub heartbeat_interval_s: f64,
+    pub silent_intervals: u32,
+    pub mass_delete_per_minute: u64,
+    pub auth_failures: u64,
+    pub auth_window_s: f64,
+    pub log_quiet_s: f64,
+    pub receivers: Vec<ReceiverConfig>,
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> AlertsConfig {
+        let e = EngineSettings::default();
+        let b = &e.builtin;
+        AlertsConfig {
+            group_by: e.group_by.clone(),
+            group_wait_s: e.group_wait.as_secs_f64(),
+            group_interval_s: e.group_interval.as_secs_f64(),
+            repeat_interval_s: e.repeat_interval.as_secs_f64(),
+            resolve_hold_s: e.resolve_hold.as_secs_f64(),
+            external_url: None,
+            admin_tokens: Vec::new(),
+            fs_warn_percent: b.fs_warn_percent,
+            fs_crit_percent: b.fs_crit_percent,
+            heartbeat_interval_s: b.heartbeat_interval.num_milliseconds() as f64 / 1000.0,
+            silent_intervals: b.silent_intervals,
+            mass_delete_per_minute: b.mass_delete_per_minute,
+            auth_failures: b.auth_failures,
+            auth_window_s: b.auth_window.num_seconds() as f64,
+            log_quiet_s: b.log_quiet.num_seconds() as f64,
+            receivers: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `[[alerts.receivers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    pub name: String,
+    /// `webhook`, `slack`, `pagerduty`, `email` or `command`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: Option<String>,
+    pub routing_key: Option<String>,
+    /// `host:port` of the SMTP server (email).
+    pub smtp: Option<String>,
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    pub timeout_s: Option<f64>,
+    #[serde(default)]
+    pub severities: Vec<String>,
+    /// `NAME=VALUE` or `NAME!=VALUE` over the alert's labels, `alertname`, `severity`.
+    #[serde(default)]
+    pub matchers: Vec<String>,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[alerts.rules]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    pub query: toml::Spanned<String>,
+    #[serde(default = "one")]
+    pub threshold: u64,
+    #[serde(default = "five_minutes")]
+    pub window_s: f64,
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    #[serde(default = "warning")]
+    pub severity: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn one() -> u64 {
+    1
+}
+fn five_minutes() -> f64 {
+    300.0
+}
+fn warning() -> String {
+    "warning".into()
 }
 
 /// `[limits]` on one ingest request.
@@ -115,6 +234,12 @@ pub struct Overrides {
     /// Syslog TCP address (default 127.0.0.1:5514), or `off`.
     #[arg(long, value_name = "ADDR")]
     pub syslog_tcp: Option<String>,
+    /// A webhook receiver (Alertmanager's format) for every alert (repeat).
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    /// A token for acks and silences (repeat). Adds to `[alerts] admin_tokens`.
+    #[arg(long = "admin-token", value_name = "TOKEN")]
+    pub admin_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +252,9 @@ pub struct Settings {
     pub wal: crate::wal::WalOptions,
     pub space: crate::ingest::SpaceLimits,
     pub syslog: crate::syslog::SyslogSettings,
+    pub alerts: EngineSettings,
+    /// Bearer tokens for acks and silences.
+    pub admin_tokens: Vec<String>,
 }
 
 /// `"off"` (or empty) disables a listener; anything else must be IP:PORT.
@@ -145,7 +273,197 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    let file: FileConfig =
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+    // What serde cannot see: queries of user rules, named by file and line.
+    for rule in &file.alerts.rules {
+        if let Err(e) = Query::parse(rule.query.get_ref()) {
+            let line = text[..rule.query.span().start.min(text.len())]
+                .matches('\n')
+                .count()
+                + 1;
+            bail!(
+                "config file {}, line {line}: rule {:?}: query {:?}: {e}",
+                path.display(),
+                rule.name,
+                rule.query.get_ref()
+            );
+        }
+    }
+    Ok(file)
+}
+
+fn secs(what: &str, v: f64) -> anyhow::Result<Duration> {
+    if !v.is_finite() || v < 0.0 {
+        bail!("[alerts] {what} must be a number of seconds, 0 or more");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
+    let need = |v: Option<String>, key: &str| {
+        v.filter(|s| !s.trim().is_empty())
+            .with_context(|| format!("receiver {:?} ({}) needs `{key}`", r.name, r.kind))
+    };
+    let kind = match r.kind.as_str() {
+        "webhook" => ReceiverKind::Webhook {
+            url: need(r.url.clone(), "url")?,
+        },
+        "slack" => ReceiverKind::Slack {
+            url: need(r.url.clone(), "url")?,
+        },
+        "pagerduty" => ReceiverKind::PagerDuty {
+            url: r
+                .url
+                .clone()
+                .unwrap_or_else(|| crate::notify::pagerduty::EVENTS_URL.into()),
+            routing_key: need(r.routing_key.clone(), "routing_key")?,
+        },
+        "email" => {
+            let smtp = need(r.smtp.clone(), "smtp")?;
+            let (host, port) = match smtp.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.to_owned(),
+                    p.parse()
+                        .with_context(|| format!("receiver {:?}: smtp port {p:?}", r.name))?,
+                ),
+                None => (smtp.clone(), 25),
+            };
+            if r.to.is_empty() {
+                bail!("receiver {:?} (email) needs `to`", r.name);
+            }
+            ReceiverKind::Email(EmailSettings {
+                host,
+                port,
+                from: need(r.from.clone(), "from")?,
+                to: r.to.clone(),
+                username: r.username.clone(),
+                password: r.password.clone(),
+            })
+        }
+        "command" => {
+            if r.command.is_empty() {
+                bail!(
+                    "receiver {:?} (command) needs `command = [\"prog\", \"arg\"]`",
+                    r.name
+                );
+            }
+            ReceiverKind::Command {
+                argv: r.command.clone(),
+                timeout: secs("timeout_s", r.timeout_s.unwrap_or(30.0))?,
+            }
+        }
+        other => bail!(
+            "receiver {:?}: type {other:?} is not one of webhook, slack, pagerduty, email, command",
+            r.name
+        ),
+    };
+    let severities = r
+        .severities
+        .iter()
+        .map(|s| {
+            logwarden_core::wire::AlertSeverity::parse(s).with_context(|| {
+                format!(
+                    "receiver {:?}: severity {s:?} is not info, warning or critical",
+                    r.name
+                )
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let matchers = r
+        .matchers
+        .iter()
+        .map(|m| {
+            m.parse()
+                .map_err(|e: String| anyhow::anyhow!("receiver {:?}: {e}", r.name))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Receiver {
+        name: r.name,
+        kind,
+        severities,
+        matchers,
+        send_resolved: r.send_resolved,
+    })
+}
+
+fn alert_settings(
+    a: AlertsConfig,
+    webhooks: Vec<String>,
+    listen: SocketAddr,
+) -> anyhow::Result<EngineSettings> {
+    let mut e = EngineSettings::default();
+    if a.fs_warn_percent > a.fs_crit_percent {
+        bail!("[alerts] fs_warn_percent must not be above fs_crit_percent");
+    }
+    if a.silent_intervals == 0 || a.mass_delete_per_minute == 0 || a.auth_failures == 0 {
+        bail!(
+            "[alerts] silent_intervals, mass_delete_per_minute and auth_failures must be above zero"
+        );
+    }
+    let chrono = |what: &str, v: f64| -> anyhow::Result<chrono::Duration> {
+        Ok(chrono::Duration::from_std(secs(what, v)?)?)
+    };
+    e.builtin.fs_warn_percent = a.fs_warn_percent;
+    e.builtin.fs_crit_percent = a.fs_crit_percent;
+    e.builtin.heartbeat_interval = chrono("heartbeat_interval_s", a.heartbeat_interval_s)?;
+    e.builtin.silent_intervals = a.silent_intervals;
+    e.builtin.mass_delete_per_minute = a.mass_delete_per_minute;
+    e.builtin.auth_failures = a.auth_failures;
+    e.builtin.auth_window = chrono("auth_window_s", a.auth_window_s)?;
+    e.builtin.log_quiet = chrono("log_quiet_s", a.log_quiet_s)?;
+    e.group_by = a.group_by;
+    e.group_wait = secs("group_wait_s", a.group_wait_s)?;
+    e.group_interval = secs("group_interval_s", a.group_interval_s)?;
+    e.repeat_interval = secs("repeat_interval_s", a.repeat_interval_s)?;
+    e.resolve_hold = secs("resolve_hold_s", a.resolve_hold_s)?;
+    e.external_url = a
+        .external_url
+        .unwrap_or_else(|| format!("http://{listen}/"));
+    let mut names = std::collections::HashSet::new();
+    for r in a.receivers {
+        if !names.insert(r.name.clone()) {
+            bail!("[[alerts.receivers]] name {:?} is used twice", r.name);
+        }
+        e.receivers.push(receiver(r)?);
+    }
+    for (i, url) in webhooks.into_iter().enumerate() {
+        e.receivers.push(Receiver {
+            name: format!("webhook-{}", i + 1),
+            kind: ReceiverKind::Webhook { url },
+            severities: vec![],
+            matchers: vec![],
+            send_resolved: true,
+        });
+    }
+    for r in a.rules {
+        let query = Query::parse(r.query.get_ref())
+            .map_err(|err| anyhow::anyhow!("rule {:?}: {err}", r.name))?;
+        let severity =
+            logwarden_core::wire::AlertSeverity::parse(&r.severity).with_context(|| {
+                format!(
+                    "rule {:?}: severity {:?} is not info, warning or critical",
+                    r.name, r.severity
+                )
+            })?;
+        if r.name.trim().is_empty() || r.threshold == 0 {
+            bail!(
+                "rule {:?}: a name and a threshold above zero are needed",
+                r.name
+            );
+        }
+        e.user_rules.push(UserRule {
+            name: r.name,
+            query,
+            threshold: r.threshold,
+            window: chrono("window_s", r.window_s)?,
+            group_by: r.group_by,
+            severity,
+            labels: r.labels,
+            annotations: r.annotations,
+        });
+    }
+    Ok(e)
 }
 
 impl Settings {
@@ -190,7 +508,15 @@ impl Settings {
         if file.wal.segment_bytes < 1 << 20 {
             bail!("[wal] segment_bytes must be at least 1 MiB");
         }
+        let mut admin_tokens = file.alerts.admin_tokens.clone();
+        admin_tokens.extend(flags.admin_tokens);
+        if admin_tokens.iter().any(|t| t.trim().is_empty()) {
+            bail!("an empty admin token is not allowed");
+        }
+        let alerts = alert_settings(file.alerts, flags.webhooks, listen)?;
         Ok(Settings {
+            alerts,
+            admin_tokens,
             listen,
             data_dir: flags
                 .data_dir

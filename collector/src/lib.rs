@@ -6,6 +6,8 @@ pub mod config;
 pub mod fleet;
 pub mod index;
 pub mod ingest;
+pub mod notify;
+pub mod rules;
 pub mod search;
 pub mod server;
 pub mod syslog;

@@ -60,7 +60,7 @@ pub async fn serve(
     let stop_indexer = CancellationToken::new();
     let indexer_thread = index::start(
         &opened,
-        wal_dir,
+        wal_dir.clone(),
         durable_rx.clone(),
         indexed_tx,
         stop_indexer.clone(),
@@ -77,8 +77,20 @@ pub async fn serve(
         stop_fleet.clone(),
     )
     .context("starting the fleet view")?;
+    // The rules engine follows the WAL like the indexer and writes alert state through the
+    // committer; it holds a committer handle, so it must stop before the committer can drain.
+    let stop_engine = CancellationToken::new();
+    let (alerts, engine_task) = crate::rules::engine::start(
+        settings.alerts.clone(),
+        committer.clone(),
+        settings.data_dir.join("wal"),
+        durable_rx.clone(),
+        stop_engine.clone(),
+    );
 
     let state = AppState {
+        alerts,
+        admin_tokens: Arc::new(settings.admin_tokens.clone()),
         committer,
         searcher: Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone()),
         limits: settings.limits.clone(),
@@ -130,6 +142,10 @@ pub async fn serve(
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
     stop_syslog.cancel();
     while syslog_tasks.join_next().await.is_some() {}
+    // The engine drops its committer handle (deliveries in flight are abandoned: their
+    // notification log entry was not written, so the restarted collector sends them again).
+    stop_engine.cancel();
+    let _ = engine_task.await;
     // Every handler (and so every committer handle) is gone: the committer drains and stops.
     tokio::task::spawn_blocking(move || committer_thread.join())
         .await

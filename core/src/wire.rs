@@ -183,3 +183,198 @@ pub struct TailParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Alerts (PRODUCT.md, "Alerts"; docs/alerts.md)
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /api/v1/alerts[?all=true]`: firing alerts (and, with `all`, resolved ones still kept).
+pub const ALERTS_PATH: &str = "/api/v1/alerts";
+/// `GET` lists silences, `POST` adds one ([`SilenceRequest`]); `DELETE .../{id}` expires one.
+pub const SILENCES_PATH: &str = "/api/v1/silences";
+
+/// How loud an alert is, Alertmanager's usual `severity` label values, quietest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl AlertSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Info => "info",
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertSeverity> {
+        match s {
+            "info" => Some(AlertSeverity::Info),
+            "warning" => Some(AlertSeverity::Warning),
+            "critical" => Some(AlertSeverity::Critical),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AlertSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the condition behind an alert holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// An acknowledgement: stops repeats of the alert until it resolves or changes severity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub author: String,
+    #[serde(default)]
+    pub comment: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The severity that was acknowledged: a change of severity ends the ack.
+    pub severity: AlertSeverity,
+}
+
+/// One alert as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    /// The dedup key: a hash of the alert name and its identifying labels (stable across
+    /// restarts and collectors); what `logwarden ack` takes.
+    pub id: String,
+    pub name: String,
+    pub severity: AlertSeverity,
+    pub status: AlertStatus,
+    /// Identifying labels (`host`, `array`, ...), without `alertname` and `severity`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `summary`, `description` and details that may change while the alert fires.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<Ack>,
+    /// Ids of the active silences that match it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silenced_by: Vec<String>,
+    /// The id of a firing alert that holds this one back (inhibition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inhibited_by: Option<String>,
+}
+
+/// `GET /api/v1/alerts` query.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertsParams {
+    /// Resolved alerts too.
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertsResponse {
+    /// Firing first, then by severity (loudest first), then newest first.
+    pub alerts: Vec<AlertView>,
+}
+
+/// `POST /api/v1/alerts/{id}/ack`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AckRequest {
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// A label matcher of a silence: `name=value` or `name!=value` (exact, not regex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matcher {
+    pub name: String,
+    pub value: String,
+    /// `!=` instead of `=`.
+    #[serde(default)]
+    pub negative: bool,
+}
+
+impl std::str::FromStr for Matcher {
+    type Err = String;
+
+    /// `name=value` or `name!=value`.
+    fn from_str(s: &str) -> Result<Matcher, String> {
+        let (name, value, negative) = if let Some((n, v)) = s.split_once("!=") {
+            (n, v, true)
+        } else if let Some((n, v)) = s.split_once('=') {
+            (n, v, false)
+        } else {
+            return Err(format!("matcher {s:?} is not NAME=VALUE or NAME!=VALUE"));
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!("matcher {s:?} has no label name"));
+        }
+        Ok(Matcher {
+            name: name.to_owned(),
+            value: value.trim().to_owned(),
+            negative,
+        })
+    }
+}
+
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = if self.negative { "!=" } else { "=" };
+        write!(f, "{}{op}{}", self.name, self.value)
+    }
+}
+
+/// A silence: alerts whose labels (plus `alertname` and `severity`) match every matcher are
+/// not notified between `starts_at` and `ends_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: String,
+    pub matchers: Vec<Matcher>,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+    pub author: String,
+    #[serde(default)]
+    pub comment: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `POST /api/v1/silences`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SilenceRequest {
+    pub matchers: Vec<Matcher>,
+    /// Defaults to now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilencesResponse {
+    pub silences: Vec<Silence>,
+}

@@ -1,6 +1,7 @@
 //! The HTTP API (PRODUCT.md, "HTTP API"): routes and handlers. The router is built by [`app`]
 //! apart from any socket, so that tests can call it directly.
 
+mod alerts;
 mod error;
 
 use std::sync::Arc;
@@ -13,9 +14,9 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
-    COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH, IndexStatus,
-    IngestResponse, Rejected, SEARCH_PATH, STATUS_PATH, SearchParams, SearchResponse,
-    StatusResponse, TAIL_PATH, TailParams, WalStatus,
+    ALERTS_PATH, COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH,
+    IndexStatus, IngestResponse, Rejected, SEARCH_PATH, SILENCES_PATH, STATUS_PATH, SearchParams,
+    SearchResponse, StatusResponse, TAIL_PATH, TailParams, WalStatus,
 };
 use tokio::sync::watch;
 
@@ -23,6 +24,7 @@ pub use error::ApiError;
 
 use crate::ingest::commit::WalStats;
 use crate::ingest::{self, Committer, IngestError, Limits};
+use crate::rules::AlertsHandle;
 use crate::search::Searcher;
 
 /// Epoch of a collector that has never been promoted (the failover work raises it).
@@ -32,6 +34,10 @@ pub const INITIAL_EPOCH: u64 = 1;
 #[derive(Clone)]
 pub struct AppState {
     pub committer: Committer,
+    /// The rules engine: alerts, acks, silences.
+    pub alerts: AlertsHandle,
+    /// Bearer tokens for acks and silences.
+    pub admin_tokens: Arc<Vec<String>>,
     pub searcher: Searcher,
     pub limits: Limits,
     pub tokens: Arc<Vec<String>>,
@@ -57,6 +63,16 @@ pub fn app(state: AppState) -> Router {
         .route(FLEET_PATH, get(fleet_handler))
         .route(COUNT_PATH, get(count_handler))
         .route(TAIL_PATH, get(tail_handler))
+        .route(ALERTS_PATH, get(alerts::list))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route(
+            SILENCES_PATH,
+            get(alerts::silences).post(alerts::add_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(alerts::expire_silence),
+        )
         .with_state(state)
 }
 

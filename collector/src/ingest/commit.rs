@@ -6,6 +6,10 @@
 //! this one thread, in log order, two requests carrying the same event can never both add it,
 //! and "duplicate" is only ever said of an event that is durable (a failed fsync fails the whole
 //! group and poisons the log).
+//!
+//! The alert engine writes its state (`RecordKind::AlertState`) through the same thread, so that
+//! one log orders events and alert state alike; those records join the same groups and fsyncs
+//! but are never deduplicated (the engine only writes what changed).
 
 use std::thread::JoinHandle;
 
@@ -19,12 +23,21 @@ use crate::wal::{RecordKind, Wal, WalError, WalReader};
 /// Most bytes of WAL records written per fsync, so that one group does not wait too long.
 const GROUP_BYTES: usize = 16 << 20;
 
-/// What an ingest request becomes once its lines are checked.
-pub struct CommitRequest {
-    /// The valid events, in request order.
-    pub events: Vec<Event>,
-    /// Answered once the new events are durable (or the write failed).
-    pub reply: oneshot::Sender<Result<Committed, String>>,
+/// What the committer is asked to write.
+pub enum CommitRequest {
+    /// An ingest request once its lines are checked.
+    Events {
+        /// The valid events, in request order.
+        events: Vec<Event>,
+        /// Answered once the new events are durable (or the write failed).
+        reply: oneshot::Sender<Result<Committed, String>>,
+    },
+    /// One alert-state record from the rules engine (its payload is the engine's business).
+    AlertState {
+        payload: Vec<u8>,
+        /// Answered with the record's LSN once it is durable.
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
 }
 
 /// The committer's answer.
@@ -78,7 +91,18 @@ impl Committer {
     pub async fn commit(&self, events: Vec<Event>) -> Result<Committed, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(CommitRequest { events, reply })
+            .send(CommitRequest::Events { events, reply })
+            .await
+            .map_err(|_| "the WAL committer has stopped".to_owned())?;
+        rx.await
+            .map_err(|_| "the WAL committer has stopped".to_owned())?
+    }
+
+    /// Writes one `AlertState` record and waits until it is durable; returns its LSN.
+    pub async fn commit_alert_state(&self, payload: Vec<u8>) -> Result<u64, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(CommitRequest::AlertState { payload, reply })
             .await
             .map_err(|_| "the WAL committer has stopped".to_owned())?;
         rx.await
@@ -110,6 +134,12 @@ fn rebuild_dedup(mut reader: WalReader, upto: u64) -> Result<DedupSet, WalError>
     Ok(dedup)
 }
 
+/// The answer owed to one request of a group, in request order.
+enum Answer {
+    Events(Result<Committed, String>),
+    AlertState(Result<u64, String>),
+}
+
 fn run(
     mut wal: Wal,
     mut dedup: DedupSet,
@@ -125,7 +155,7 @@ fn run(
         // Everything that queued up while the last fsync ran goes into this group.
         let mut group = vec![first];
         let mut bytes = 0;
-        let mut answers: Vec<Result<Committed, String>> = Vec::new();
+        let mut answers: Vec<Answer> = Vec::new();
         let mut i = 0;
         loop {
             if i == group.len() {
@@ -139,11 +169,22 @@ fn run(
             }
             let req = &mut group[i];
             i += 1;
+            let events = match req {
+                CommitRequest::Events { events, .. } => events,
+                CommitRequest::AlertState { payload, .. } => {
+                    bytes += payload.len();
+                    answers.push(Answer::AlertState(
+                        wal.append(RecordKind::AlertState, payload)
+                            .map_err(|e| e.to_string()),
+                    ));
+                    continue;
+                }
+            };
             let mut committed = Committed::default();
             payload.clear();
             let now = Utc::now();
             let mut added = Vec::new();
-            for (pos, event) in req.events.iter_mut().enumerate() {
+            for (pos, event) in events.iter_mut().enumerate() {
                 if !dedup.insert(&event.id) {
                     committed.duplicates.push(pos);
                     continue;
@@ -161,14 +202,14 @@ fn run(
                     Err(e) => {
                         // Not written: these identities are not held after all.
                         for pos in added {
-                            dedup.remove(&req.events[pos].id);
+                            dedup.remove(&events[pos].id);
                         }
-                        answers.push(Err(e.to_string()));
+                        answers.push(Answer::Events(Err(e.to_string())));
                         continue;
                     }
                 }
             }
-            answers.push(Ok(committed));
+            answers.push(Answer::Events(Ok(committed)));
         }
         match wal.sync() {
             Ok(lsn) => {
@@ -180,12 +221,23 @@ fn run(
                 tracing::error!(error = %e, "WAL fsync failed: nothing of this group is acknowledged");
                 let msg = e.to_string();
                 for a in answers.iter_mut() {
-                    *a = Err(msg.clone());
+                    *a = match a {
+                        Answer::Events(_) => Answer::Events(Err(msg.clone())),
+                        Answer::AlertState(_) => Answer::AlertState(Err(msg.clone())),
+                    };
                 }
             }
         }
         for (req, answer) in group.into_iter().zip(answers) {
-            let _ = req.reply.send(answer);
+            match (req, answer) {
+                (CommitRequest::Events { reply, .. }, Answer::Events(a)) => {
+                    let _ = reply.send(a);
+                }
+                (CommitRequest::AlertState { reply, .. }, Answer::AlertState(a)) => {
+                    let _ = reply.send(a);
+                }
+                _ => unreachable!("answers are pushed in request order, one per request"),
+            }
         }
     }
     tracing::info!("WAL committer stopped");

@@ -1,0 +1,109 @@
+//! E-mail over SMTP (lettre): a plain-text message a person can read on a phone, one line per
+//! alert with its summary, labels and id, and how to acknowledge it.
+//!
+//! This build speaks plain SMTP (no STARTTLS or TLS): point it at a local relay (the mail
+//! server's own MTA on port 25, or a relay on loopback) that does the rest.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{Notification, NotifyError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailSettings {
+    /// SMTP server host.
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Optional SMTP AUTH (only over a connection you trust: this build has no TLS).
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Subject and body of the message.
+pub fn render(n: &Notification) -> (String, String) {
+    let mut body = String::new();
+    for a in &n.alerts {
+        let summary = a.annotations.get("summary").map_or("", String::as_str);
+        let _ = writeln!(
+            body,
+            "{} {} ({})\n  {summary}",
+            a.status.as_str().to_uppercase(),
+            a.name,
+            a.severity
+        );
+        let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(body, "  labels: {}", labels.join(" "));
+        let _ = writeln!(
+            body,
+            "  since {}  id {}\n",
+            a.starts_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            a.id
+        );
+    }
+    if n.firing().next().is_some() {
+        let _ = writeln!(
+            body,
+            "Acknowledge: logwarden ack ID    Silence: logwarden silence add alertname=NAME host=HOST --duration 2h"
+        );
+    }
+    let _ = writeln!(body, "{}", n.external_url);
+    (n.title(), body)
+}
+
+pub async fn send(s: &EmailSettings, n: &Notification) -> Result<(), NotifyError> {
+    let bad = |e: &dyn std::fmt::Display| NotifyError::BadMessage(e.to_string());
+    let (subject, body) = render(n);
+    let from: Mailbox = s.from.parse().map_err(|e| bad(&e))?;
+    let mut msg = Message::builder().from(from).subject(subject);
+    for to in &s.to {
+        msg = msg.to(to.parse::<Mailbox>().map_err(|e| bad(&e))?);
+    }
+    let msg = msg
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| bad(&e))?;
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+        .port(s.port)
+        .timeout(Some(Duration::from_secs(30)));
+    if let (Some(u), Some(p)) = (&s.username, &s.password) {
+        transport = transport.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    transport
+        .build()
+        .send(msg)
+        .await
+        .map(|_| ())
+        .map_err(|e| NotifyError::Smtp {
+            server: format!("{}:{}", s.host, s.port),
+            reason: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::test_support::{notification, view};
+    use logwarden_core::wire::{AlertSeverity, AlertStatus};
+
+    #[test]
+    fn the_message_says_what_where_and_how_to_ack() {
+        let n = notification(vec![view(
+            "RaidArrayDegraded",
+            AlertSeverity::Critical,
+            AlertStatus::Firing,
+        )]);
+        let (subject, body) = render(&n);
+        assert_eq!(subject, "[FIRING:1] RaidArrayDegraded host=mbox3");
+        assert!(body.contains("md2 on mbox3 degraded"), "{body}");
+        assert!(body.contains("logwarden ack"), "{body}");
+        assert!(body.contains("id 0123456789abcdef"), "{body}");
+    }
+}

@@ -1,0 +1,294 @@
+//! User rules (`[[alerts.rules]]`): "at least `threshold` events matching `query` within
+//! `window_s`, per value of `group_by`", with a severity, labels and annotations.
+//!
+//! The query is a subset of the search syntax, evaluated on each event as it is read from the
+//! WAL (no index round trip): space-separated terms that must all hold (`AND` may be written),
+//! each `field:value` (`host`, `site`, `app`, `source`, `severity`, `kind`, `fields.NAME`; exact
+//! match), a word or `"a phrase"` (in the message, ignoring case), or either prefixed with `-`
+//! or `NOT` to exclude. `OR` and parentheses are refused with a reason at start.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use logwarden_core::Event;
+use logwarden_core::wire::AlertSeverity;
+use serde_json::Value;
+
+use super::alert::{Firing, Signal};
+use super::window::Window;
+
+/// One term of a query.
+#[derive(Debug, Clone, PartialEq)]
+enum Term {
+    Field(String, String),
+    Text(String),
+}
+
+/// A parsed query: every `(negated, term)` must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query(Vec<(bool, Term)>);
+
+/// Why a query was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("empty query")]
+    Empty,
+    #[error("`{0}` is not supported in alert rule queries (only AND of terms, with NOT)")]
+    Unsupported(String),
+    #[error("unterminated quote")]
+    Unterminated,
+    #[error(
+        "field {0:?} is not one of host, site, app, source, severity, kind, message, fields.NAME"
+    )]
+    UnknownField(String),
+}
+
+impl Query {
+    pub fn parse(q: &str) -> Result<Query, QueryError> {
+        let mut terms = Vec::new();
+        let mut chars = q.chars().peekable();
+        let mut negate = false;
+        loop {
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+            let Some(&c) = chars.peek() else { break };
+            if c == '(' || c == ')' {
+                return Err(QueryError::Unsupported(c.to_string()));
+            }
+            let mut tok = String::new();
+            let mut quoted = false;
+            if c == '-' {
+                chars.next();
+                negate = true;
+                continue;
+            }
+            while let Some(&c) = chars.peek() {
+                if c == '"' {
+                    chars.next();
+                    quoted = true;
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '"' {
+                            closed = true;
+                            break;
+                        }
+                        tok.push(c);
+                    }
+                    if !closed {
+                        return Err(QueryError::Unterminated);
+                    }
+                } else if c.is_whitespace() {
+                    break;
+                } else {
+                    tok.push(c);
+                    chars.next();
+                }
+            }
+            match tok.as_str() {
+                "AND" if !quoted => continue,
+                "NOT" if !quoted => {
+                    negate = true;
+                    continue;
+                }
+                "OR" if !quoted => return Err(QueryError::Unsupported("OR".into())),
+                _ => {}
+            }
+            let term = match tok.split_once(':') {
+                Some((f, v)) if !quoted || !tok.starts_with('"') => {
+                    let known = matches!(
+                        f,
+                        "host" | "site" | "app" | "source" | "severity" | "kind" | "message"
+                    ) || f.strip_prefix("fields.").is_some_and(|n| !n.is_empty());
+                    if !known {
+                        return Err(QueryError::UnknownField(f.to_owned()));
+                    }
+                    if f == "message" {
+                        Term::Text(v.to_lowercase())
+                    } else {
+                        Term::Field(f.to_owned(), v.to_owned())
+                    }
+                }
+                _ => Term::Text(tok.to_lowercase()),
+            };
+            terms.push((negate, term));
+            negate = false;
+        }
+        if terms.is_empty() {
+            return Err(QueryError::Empty);
+        }
+        Ok(Query(terms))
+    }
+
+    pub fn matches(&self, ev: &Event) -> bool {
+        self.0.iter().all(|(neg, t)| {
+            let hit = match t {
+                Term::Text(w) => ev.message.to_lowercase().contains(w.as_str()),
+                Term::Field(f, v) => field(ev, f).is_some_and(|x| x == *v),
+            };
+            hit != *neg
+        })
+    }
+}
+
+/// The value of a field of an event, as text.
+fn field(ev: &Event, name: &str) -> Option<String> {
+    Some(match name {
+        "host" => ev.host.clone(),
+        "site" => ev.site.clone(),
+        "app" => ev.app.clone(),
+        "source" => ev.source.clone(),
+        "severity" => ev.severity.as_str().to_owned(),
+        "kind" => ev.kind.as_str().to_owned(),
+        other => match ev.fields.get(other.strip_prefix("fields.")?)? {
+            Value::String(s) => s.clone(),
+            v => v.to_string(),
+        },
+    })
+}
+
+/// A validated user rule.
+#[derive(Debug, Clone)]
+pub struct UserRule {
+    pub name: String,
+    pub query: Query,
+    pub threshold: u64,
+    pub window: Duration,
+    pub group_by: Vec<String>,
+    pub severity: AlertSeverity,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One group's count of a user rule: its labels, window, and whether it fires.
+type GroupCount = (BTreeMap<String, String>, Window, bool);
+
+/// The user rules and their windows.
+pub struct UserRules {
+    rules: Vec<UserRule>,
+    /// (rule index, group values) -> (labels, window, firing).
+    windows: HashMap<(usize, Vec<String>), GroupCount>,
+}
+
+impl UserRules {
+    pub fn new(rules: Vec<UserRule>) -> UserRules {
+        UserRules {
+            rules,
+            windows: HashMap::new(),
+        }
+    }
+
+    pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Signal>) {
+        for (i, r) in self.rules.iter().enumerate() {
+            if !r.query.matches(ev) {
+                continue;
+            }
+            let values: Vec<String> = r
+                .group_by
+                .iter()
+                .map(|g| field(ev, g).unwrap_or_default())
+                .collect();
+            let (labels, w, firing) =
+                self.windows.entry((i, values.clone())).or_insert_with(|| {
+                    let mut l = r.labels.clone();
+                    for (g, v) in r.group_by.iter().zip(&values) {
+                        l.insert(g.trim_start_matches("fields.").to_owned(), v.clone());
+                    }
+                    (l, Window::new(r.window), false)
+                });
+            let count = w.add(ev.ts, ev.received.unwrap_or(ev.ts), 1);
+            if count >= r.threshold && !*firing {
+                *firing = true;
+                let mut annotations = r.annotations.clone();
+                annotations.entry("summary".into()).or_insert_with(|| {
+                    format!(
+                        "{}: {count} events matching the rule within {} s",
+                        r.name,
+                        r.window.num_seconds()
+                    )
+                });
+                out.push(Signal {
+                    name: r.name.clone(),
+                    labels: labels.clone(),
+                    firing: Some(Firing {
+                        severity: r.severity,
+                        annotations,
+                    }),
+                });
+            }
+        }
+    }
+
+    pub fn on_tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Signal>) {
+        let rules = &self.rules;
+        self.windows.retain(|(i, _), (labels, w, firing)| {
+            let left = w.expire(now);
+            if *firing && left < rules[*i].threshold {
+                *firing = false;
+                out.push(Signal::clear(&rules[*i].name, labels.clone()));
+            }
+            !w.is_empty() || *firing
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logwarden_core::EventId;
+
+    fn ev(app: &str, msg: &str) -> Event {
+        let mut e = Event::log(
+            EventId::new("a", 1),
+            Utc::now(),
+            "mbox3",
+            "phx",
+            "/x",
+            msg.into(),
+        );
+        e.app = app.into();
+        e.received = Some(Utc::now());
+        e
+    }
+
+    #[test]
+    fn queries_match_fields_words_phrases_and_negations() {
+        let q = Query::parse("app:mailbox AND \"out of memory\" NOT debug").unwrap();
+        assert!(q.matches(&ev("mailbox", "java: Out of memory here")));
+        assert!(!q.matches(&ev("mailbox", "out of memory debug")));
+        assert!(!q.matches(&ev("nginx", "out of memory")));
+        assert_eq!(
+            Query::parse("a OR b"),
+            Err(QueryError::Unsupported("OR".into()))
+        );
+        assert_eq!(
+            Query::parse("foo:bar"),
+            Err(QueryError::UnknownField("foo".into()))
+        );
+        assert_eq!(Query::parse("  "), Err(QueryError::Empty));
+    }
+
+    #[test]
+    fn a_rule_fires_at_its_threshold_per_group() {
+        let rule = UserRule {
+            name: "Oom".into(),
+            query: Query::parse("oom").unwrap(),
+            threshold: 3,
+            window: Duration::seconds(60),
+            group_by: vec!["host".into()],
+            severity: AlertSeverity::Warning,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        };
+        let mut u = UserRules::new(vec![rule]);
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            u.on_event(&ev("x", "OOM killer"), &mut out);
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].labels.get("host").map(String::as_str), Some("mbox3"));
+        let mut out = Vec::new();
+        u.on_tick(Utc::now() + Duration::seconds(61), &mut out);
+        assert!(out[0].firing.is_none());
+    }
+}
