@@ -511,3 +511,43 @@ fn search_follow_prints_the_last_matches_then_new_ones_as_they_arrive() {
         messages,
     );
 }
+
+#[test]
+fn a_wal_over_its_limit_gets_429_and_keeps_nothing_of_the_refused_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, "[wal]\nmax_bytes = 4000\n").unwrap();
+    let collector = Collector::start(
+        &dir.path().join("collector"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let mut accepted = 0;
+    let mut refused = None;
+    for b in 0..20u64 {
+        let body: String = (0..5)
+            .map(|i| event_line("full", b * 5 + i + 1, "lychee") + "\n")
+            .collect();
+        let (status, resp) = collector.ingest(body.into_bytes(), &[]);
+        match status {
+            200 => accepted += resp["accepted"].as_u64().unwrap(),
+            429 => {
+                refused = Some(resp["error"].as_str().unwrap().to_owned());
+                break;
+            }
+            other => panic!("unexpected status {other}: {resp}"),
+        }
+    }
+    let why = refused.expect("the WAL limit was never reached");
+    assert!(why.contains("max_bytes") && why.contains("4000"), "{why}");
+    assert!(accepted > 0);
+    assert!(wait_until(
+        Duration::from_secs(10),
+        || collector.search("lychee").len() as u64 == accepted
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_same(
+        "stored events",
+        accepted,
+        collector.search("lychee").len() as u64,
+    );
+}
