@@ -148,12 +148,19 @@ impl Client {
     fn check(&self, sent: reqwest::Result<Response>) -> anyhow::Result<Response> {
         let server = self.base.as_str().trim_end_matches('/');
         let resp = sent.map_err(|e| {
-            let why = if e.is_connect() {
-                "connection refused or unreachable; is the collector running? (set --server or LOGWARDEN_SERVER)".to_owned()
-            } else if e.is_timeout() {
+            // The innermost cause says what really happened (refused, certificate, DNS).
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            let why = if e.is_timeout() {
                 "timed out".to_owned()
+            } else if e.is_connect() {
+                format!(
+                    "{cause}; is the collector running there? (set --server or LOGWARDEN_SERVER)"
+                )
             } else {
-                e.to_string()
+                cause.to_string()
             };
             anyhow::anyhow!("cannot reach {server}: {why}")
         })?;
