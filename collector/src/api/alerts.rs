@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use logwarden_core::wire::{
     AckRequest, AlertView, AlertsParams, AlertsResponse, Silence, SilenceRequest, SilencesResponse,
 };
@@ -28,11 +28,7 @@ fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.tokens.is_empty() && state.admin_tokens.is_empty() {
         return Ok(());
     }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
+    match super::bearer(headers) {
         Some(t) if state.admin_tokens.iter().any(|k| k == t) => Ok(()),
         _ if state.admin_tokens.is_empty() => Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -80,15 +80,19 @@ async fn index_page() -> impl IntoResponse {
     Html(include_str!("../web/index.html"))
 }
 
+/// The token of an `Authorization: Bearer ...` header, if there is one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.tokens.is_empty() {
         return Ok(());
     }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
+    match bearer(headers) {
         Some(t) if state.tokens.iter().any(|k| k == t) => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
