@@ -6,6 +6,7 @@ pub mod config;
 pub mod fleet;
 pub mod index;
 pub mod ingest;
+pub mod metrics;
 pub mod notify;
 pub mod rules;
 pub mod search;

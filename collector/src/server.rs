@@ -104,12 +104,14 @@ pub async fn serve(
         shutdown: shutdown.clone(),
         space: settings.space.clone(),
         data_dir: settings.data_dir.clone(),
+        counters: Arc::new(crate::metrics::Counters::default()),
     };
     let stop_syslog = CancellationToken::new();
     let room = crate::syslog::intake::Room {
         limits: settings.space.clone(),
         wal_stats: state.wal_stats.clone(),
         data_dir: settings.data_dir.clone(),
+        counters: state.counters.clone(),
     };
     let (bound, mut syslog_tasks) = crate::syslog::start(
         &settings.syslog,

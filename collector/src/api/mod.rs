@@ -52,6 +52,7 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     pub space: crate::ingest::SpaceLimits,
     pub data_dir: std::path::PathBuf,
+    pub counters: Arc<crate::metrics::Counters>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -63,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .route(FLEET_PATH, get(fleet_handler))
         .route(COUNT_PATH, get(count_handler))
         .route(TAIL_PATH, get(tail_handler))
+        .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
         .route(
@@ -107,6 +109,30 @@ fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 async fn ingest_handler(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let counters = state.counters.clone();
+    let answer = ingest(state, headers, body).await;
+    match &answer {
+        Ok(Json(r)) => {
+            counters.ingest_accepted.fetch_add(r.accepted, Relaxed);
+            counters
+                .ingest_duplicates
+                .fetch_add(r.duplicates.len() as u64, Relaxed);
+            counters
+                .ingest_rejected
+                .fetch_add(r.rejected.len() as u64, Relaxed);
+        }
+        Err(_) => {
+            counters.ingest_refused.fetch_add(1, Relaxed);
+        }
+    }
+    answer
+}
+
+async fn ingest(
+    state: AppState,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
@@ -280,4 +306,29 @@ async fn tail_handler(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
+    let alerts = state.alerts.list(true).await.unwrap_or_default();
+    let fleet = state
+        .fleet
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .response();
+    let positions = crate::metrics::Positions {
+        wal_bytes: state.wal_stats.bytes.load(Relaxed),
+        wal_segments: state.wal_stats.segments.load(Relaxed),
+        wal_durable_lsn: *state.durable.borrow(),
+        wal_corrupt_records: state.corrupt_records,
+        index_lsn: *state.indexed.borrow(),
+        index_docs: state.searcher.docs(),
+    };
+    let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
 }

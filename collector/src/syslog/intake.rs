@@ -82,6 +82,7 @@ pub struct Room {
     pub limits: SpaceLimits,
     pub wal_stats: Arc<WalStats>,
     pub data_dir: PathBuf,
+    pub counters: Arc<crate::metrics::Counters>,
 }
 
 /// Runs until every sender of `rx` is gone, committing what it receives.
@@ -132,6 +133,7 @@ pub async fn run(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let n = events.len();
+        room.counters.syslog_messages.fetch_add(n as u64, Relaxed);
         if let Err(e) = committer.commit(events).await {
             tracing::error!(error = %e, messages = n, "syslog messages could not be written to the WAL");
         }

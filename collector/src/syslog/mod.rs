@@ -66,6 +66,7 @@ pub async fn start(
             sock,
             tx.clone(),
             settings.max_message_bytes,
+            room.counters.clone(),
             shutdown.clone(),
         ));
     }
@@ -91,6 +92,7 @@ async fn serve_udp(
     sock: UdpSocket,
     tx: mpsc::Sender<Received>,
     max: usize,
+    counters: Arc<crate::metrics::Counters>,
     shutdown: CancellationToken,
 ) {
     let mut parser = Parser::new("udp");
@@ -122,6 +124,9 @@ async fn serve_udp(
         // let the socket buffer drop silently.
         if tx.try_send(parser.parse(&frame, peer)).is_err() {
             dropped += 1;
+            counters
+                .syslog_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if dropped.is_power_of_two() {
                 tracing::warn!(
                     dropped,
