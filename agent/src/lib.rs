@@ -10,4 +10,5 @@ pub mod identity;
 pub mod parse;
 pub mod pipeline;
 pub mod ship;
+pub mod spool;
 pub mod tail;
