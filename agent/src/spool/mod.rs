@@ -140,6 +140,10 @@ struct State {
     /// Everything before this was written and fsynced.
     durable: Position,
     stats: SpoolStats,
+    /// The segment the writer appends to (or will create next).
+    writing: u64,
+    /// Everything before this is acknowledged (and saved in the checkpoints).
+    acked: Position,
     /// Set when the writer is gone: the reader ends once it has read up to `durable`.
     writer_closed: bool,
 }
@@ -310,6 +314,7 @@ impl Spool {
             });
         let read_from = acked.max(start);
         let stats = state.stats;
+        state.acked = acked;
         let shared = Arc::new(Shared {
             dir: cfg.dir.clone(),
             state: Mutex::new(state),
@@ -341,6 +346,23 @@ fn note_origin(resume: &mut HashMap<FileKey, Spooled>, o: Origin) {
     );
 }
 
+/// Deletes the segments that hold only acknowledged records: wholly before `st.acked`, or
+/// ending at it when the writer has left them. True when one was deleted.
+fn collect(st: &mut State, dir: &Path) -> bool {
+    let (acked, writing) = (st.acked, st.writing);
+    let done: Vec<u64> = st
+        .segments
+        .range(..=acked.segment)
+        .filter(|(n, m)| **n < acked.segment || (**n != writing && acked.offset >= m.bytes))
+        .map(|(n, _)| *n)
+        .collect();
+    for n in &done {
+        remove(&segment_path(dir, *n));
+        st.segments.remove(n);
+    }
+    !done.is_empty()
+}
+
 fn cut(path: &Path, len: u64) -> anyhow::Result<()> {
     let f = std::fs::OpenOptions::new()
         .write(true)
@@ -362,22 +384,19 @@ fn remove(path: &Path) {
 impl SpoolReader {
     /// Deletes the segments wholly before `acked`: call only once the checkpoint holding
     /// `acked` is saved.
-    pub fn release(&self, acked: Position) {
+    pub fn release(&mut self, acked: Position) {
         let mut st = self.shared.lock();
-        let done: Vec<u64> = st
-            .segments
-            .range(..acked.segment)
-            .map(|(n, _)| *n)
-            .collect();
-        if done.is_empty() {
-            return;
+        st.acked = st.acked.max(acked);
+        if collect(&mut st, &self.shared.dir) {
+            // A deleted file's space only comes back once its last handle is closed.
+            if let Some((n, _)) = &self.file
+                && !st.segments.contains_key(n)
+            {
+                self.file = None;
+            }
+            drop(st);
+            self.shared.space.notify_all();
         }
-        for n in done {
-            remove(&segment_path(&self.shared.dir, n));
-            st.segments.remove(&n);
-        }
-        drop(st);
-        self.shared.space.notify_all();
     }
 
     pub fn stats(&self) -> SpoolStats {

@@ -30,7 +30,7 @@ pub struct ReadBatch {
 pub struct SpoolReader {
     pub(super) shared: Arc<Shared>,
     pos: Position,
-    file: Option<(u64, File)>,
+    pub(super) file: Option<(u64, File)>,
     chunk: Vec<u8>,
 }
 
@@ -94,6 +94,11 @@ impl SpoolReader {
             }
             let (durable, closed, segment_end, next_segment) = {
                 let st = self.shared.lock();
+                if let Some((n, _)) = &self.file
+                    && !st.segments.contains_key(n)
+                {
+                    self.file = None; // deleted: let its space go
+                }
                 if !st.segments.contains_key(&self.pos.segment) {
                     // Our segment is gone (dropped when full) or not made yet.
                     if let Some((&n, _)) = st.segments.range(self.pos.segment..).next()

@@ -13,6 +13,21 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+/// Bytes written per `write` call in a commit.
+const PIECE: usize = 256 << 10;
+
+/// The length of the whole records at the start of `buf` that make at least `want` bytes (or
+/// all of them), and how many records that is.
+fn whole_records(buf: &[u8], want: usize) -> (usize, u64) {
+    let (mut at, mut n) = (0, 0);
+    while at < buf.len() && (at < want || n == 0) {
+        let len = u32::from_le_bytes(buf[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+        at += record::HEADER_LEN + len;
+        n += 1;
+    }
+    (at.min(buf.len()), n)
+}
+
 use super::record::{self, Origin};
 use super::{
     FullPolicy, Position, SEGMENT_HEADER, SEGMENT_MAGIC, SegmentMeta, Shared, SpoolConfig, VERSION,
@@ -57,6 +72,7 @@ impl SpoolWriter {
                 segment: current,
                 offset: SEGMENT_HEADER,
             };
+            st.writing = current;
         }
         Ok(SpoolWriter {
             segment_bytes: cfg.segment_bytes(),
@@ -92,9 +108,7 @@ impl SpoolWriter {
         let in_segment = self.committed.max(SEGMENT_HEADER) + self.buf.len() as u64;
         if in_segment > SEGMENT_HEADER && in_segment + len > self.segment_bytes {
             self.commit()?;
-            self.file = None;
-            self.current += 1;
-            self.committed = 0;
+            self.roll();
         }
         self.make_room(len, cancel)?;
         record::encode(&mut self.buf, seq, origin, event);
@@ -165,13 +179,27 @@ impl SpoolWriter {
                         None => {
                             // Only the current segment: close it so that it can go next.
                             drop(st);
-                            self.file = None;
-                            self.current += 1;
-                            self.committed = 0;
+                            self.roll();
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Closes the current segment; the next commit starts a new one.
+    fn roll(&mut self) {
+        self.file = None;
+        self.current += 1;
+        self.committed = 0;
+        let mut st = self.shared.lock();
+        st.writing = self.current;
+        // The segment just left may hold only acknowledged records already.
+        if super::collect(&mut st, &self.cfg.dir) {
+            drop(st);
+            self.shared.space.notify_all();
+            // The reader may hold the deleted file open: wake it so that it lets go.
+            self.shared.data.notify_one();
         }
     }
 
@@ -210,29 +238,56 @@ impl SpoolWriter {
             );
             self.file = Some(f);
         }
+        // Written in pieces of whole records, so that on a nearly full disk what fits is kept
+        // (a group can be larger than the free space, or than the whole file system).
         let f = self.file.as_mut().expect("opened above");
-        if let Err(e) = f.write_all(&self.buf).and_then(|()| f.sync_data()) {
-            // Take back whatever part of the group did reach the file: the group is written
-            // again, whole, by the next commit.
-            let _ = f.set_len(self.committed);
+        let mut written = 0;
+        let mut records = 0;
+        let mut failed = None;
+        while written < self.buf.len() {
+            let (end, n) = whole_records(&self.buf[written..], PIECE);
+            if let Err(e) = f.write_all(&self.buf[written..written + end]) {
+                failed = Some(e);
+                break;
+            }
+            written += end;
+            records += n;
+        }
+        if failed.is_some() {
+            // Take back the part of the piece that did reach the file.
+            let _ = f.set_len(self.committed + written as u64);
             use std::io::Seek;
-            let _ = f.seek(std::io::SeekFrom::Start(self.committed));
+            let _ = f.seek(std::io::SeekFrom::Start(self.committed + written as u64));
+        }
+        if written > 0 {
+            if let Err(e) = f.sync_data() {
+                let _ = f.set_len(self.committed);
+                return Err(e);
+            }
+            self.committed += written as u64;
+            {
+                let mut st = self.shared.lock();
+                let meta = st.segments.entry(self.current).or_default();
+                meta.bytes = self.committed;
+                meta.records += records;
+                st.durable = Position {
+                    segment: self.current,
+                    offset: self.committed,
+                };
+            }
+            self.buf.drain(..written);
+            self.buf_records -= records;
+            self.shared.data.notify_one();
+        }
+        if let Some(e) = failed {
+            // Close this segment: once its records are acknowledged it can be deleted, which
+            // is how a disk filled by the spool itself gets room again. The rest of the group
+            // goes to the next segment.
+            if self.committed > SEGMENT_HEADER {
+                self.roll();
+            }
             return Err(e);
         }
-        self.committed += self.buf.len() as u64;
-        {
-            let mut st = self.shared.lock();
-            let meta = st.segments.entry(self.current).or_default();
-            meta.bytes = self.committed;
-            meta.records += self.buf_records;
-            st.durable = Position {
-                segment: self.current,
-                offset: self.committed,
-            };
-        }
-        self.buf.clear();
-        self.buf_records = 0;
-        self.shared.data.notify_one();
         Ok(())
     }
 

@@ -147,6 +147,18 @@ impl Tailer {
                 return;
             }
         };
+        // The path may have been rotated between the scan and the open: only the inode the
+        // scan saw is taken (the next scan finds the new one).
+        let opened = file.metadata().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            FileKey {
+                dev: m.dev(),
+                ino: m.ino(),
+            }
+        });
+        if opened.ok() != Some(f.key) {
+            return;
+        }
         let old = self
             .cfg
             .ignore_older
@@ -175,7 +187,7 @@ impl Tailer {
                 }
             }
             Some(k) => {
-                tracing::info!(path = %f.path.display(), was = %k.path.display(),
+                tracing::info!(path = %f.path.display(), was = %k.path.display(), known = ?k.fp, now = ?fp,
                     "same inode, other content: a new file; reading from its start");
                 let from = k.offset;
                 if k.path == f.path {

@@ -105,6 +105,10 @@ impl Watched {
         if len == pos {
             return Ok(Some(ReadOutcome::Eof));
         }
+        // Truncated and written again past where we were: the first bytes tell.
+        if self.fp.len > 0 && !self.fp.matches(&self.file, window)? {
+            return Ok(Some(ReadOutcome::Truncated { read_to: pos }));
+        }
         let old = self.buf.len();
         let want = ((len - pos) as usize).min(READ_CHUNK);
         self.buf.resize(old + want, 0);
