@@ -152,7 +152,9 @@ impl Collector {
 
     /// `GET /api/v1/search?q=QUERY&limit=1`: how many events match in all.
     pub fn count(&self, query: &str) -> u64 {
-        self.search_api(query, 1)["total"].as_u64().expect("total in the search answer")
+        self.search_api(query, 1)["total"]
+            .as_u64()
+            .expect("total in the search answer")
     }
 
     /// `GET /api/v1/search?q=QUERY&limit=LIMIT`: the events found (at most 10,000).

@@ -61,7 +61,9 @@ fn verify_exact(c: &Collector, word: &str, n: u64, timeout: Duration) {
                 .or_default() += 1;
         }
     }
-    let missing: Vec<u64> = (0..n).filter(|&i| !seen.contains_key(&line(word, i))).collect();
+    let missing: Vec<u64> = (0..n)
+        .filter(|&i| !seen.contains_key(&line(word, i)))
+        .collect();
     let unique = n - missing.len() as u64;
     let duplicates: u64 = seen.values().map(|&k| u64::from(k) - 1).sum();
     let stray = seen.len() as u64 - unique;
@@ -151,10 +153,15 @@ fn agent_killed_in_the_middle_of_a_rotation_resumes_exactly() {
     let mut agent = Agent::start(&adir, &collector.url, &[&glob]);
     append(&mut f, "wombatkill", 0..30_000);
     // Kill while the agent is busy with those lines: some shipped, some spooled, some unread.
-    assert!(wait_until(Duration::from_secs(30), || collector.count("wombatkill") > 0));
+    assert!(wait_until(Duration::from_secs(30), || collector
+        .count("wombatkill")
+        > 0));
     std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
     agent.kill9();
-    println!("kill9: {} of 30000 searchable at the kill", collector.count("wombatkill"));
+    println!(
+        "kill9: {} of 30000 searchable at the kill",
+        collector.count("wombatkill")
+    );
     // The application writes its last lines to the renamed file, then reopens.
     append(&mut f, "wombatkill", 30_000..31_000);
     let mut f = open_append(&log);
@@ -176,7 +183,9 @@ fn collector_down_while_100k_lines_are_written_then_back_loses_and_repeats_nothi
     let mut f = open_append(&log);
     let _agent = Agent::start(&adir, &collector.url, &[log.to_str().unwrap()]);
     append(&mut f, "wombatdown", 0..1000);
-    assert!(wait_until(Duration::from_secs(30), || collector.count("wombatdown") == 1000));
+    assert!(wait_until(Duration::from_secs(30), || collector
+        .count("wombatdown")
+        == 1000));
     collector.kill9();
     append(&mut f, "wombatdown", 1000..101_000);
     std::thread::sleep(Duration::from_secs(2));
@@ -212,7 +221,9 @@ fn a_full_spool_with_block_pauses_reading_and_loses_nothing() {
         &["--config", config.to_str().unwrap()],
     );
     append(&mut f, "wombatblock", 0..500);
-    assert!(wait_until(Duration::from_secs(30), || collector.count("wombatblock") == 500));
+    assert!(wait_until(Duration::from_secs(30), || collector
+        .count("wombatblock")
+        == 500));
     collector.kill9();
     // ~20,000 events of ~400 bytes: about 30 times the spool.
     append(&mut f, "wombatblock", 500..20_000);
@@ -274,7 +285,9 @@ fn a_full_disk_under_the_spool_pauses_and_resumes_losing_nothing() {
     let _tmpfs = match Tmpfs::mount(&spool_dir, "2m") {
         Ok(m) => m,
         Err(e) => {
-            println!("SKIPPED: this machine forbids mounting a tmpfs ({e}); the full-disk case was not run");
+            println!(
+                "SKIPPED: this machine forbids mounting a tmpfs ({e}); the full-disk case was not run"
+            );
             return;
         }
     };
@@ -295,7 +308,9 @@ fn a_full_disk_under_the_spool_pauses_and_resumes_losing_nothing() {
         &["--config", config.to_str().unwrap()],
     );
     append(&mut f, "wombatdisk", 0..500);
-    assert!(wait_until(Duration::from_secs(30), || collector.count("wombatdisk") == 500));
+    assert!(wait_until(Duration::from_secs(30), || collector
+        .count("wombatdisk")
+        == 500));
 
     // 1. The disk is full of something else: nothing can be spooled, nothing is shipped, the
     //    agent waits; space comes back, everything goes.
@@ -304,7 +319,10 @@ fn a_full_disk_under_the_spool_pauses_and_resumes_losing_nothing() {
     std::thread::sleep(Duration::from_secs(2));
     let during = collector.count("wombatdisk");
     println!("disk full: {during} of 5000 searchable while the disk was full");
-    assert!(agent.is_running(), "the agent must keep running on a full disk");
+    assert!(
+        agent.is_running(),
+        "the agent must keep running on a full disk"
+    );
     std::fs::remove_file(&ballast).unwrap();
     verify_exact(&collector, "wombatdisk", 5000, Duration::from_secs(60));
 
@@ -313,7 +331,10 @@ fn a_full_disk_under_the_spool_pauses_and_resumes_losing_nothing() {
     collector.kill9();
     append(&mut f, "wombatdisk", 5000..25_000);
     std::thread::sleep(Duration::from_secs(3));
-    assert!(agent.is_running(), "the agent must keep running on a full disk");
+    assert!(
+        agent.is_running(),
+        "the agent must keep running on a full disk"
+    );
     collector.restart();
     verify_exact(&collector, "wombatdisk", 25_000, Duration::from_secs(90));
 }
