@@ -295,11 +295,14 @@ impl Spool {
             }
             state.segments.insert(n, meta);
         }
+        // Numbers never go back: not below a deleted, acknowledged segment either (the
+        // acknowledged position may point into one).
         let next = state
             .segments
             .keys()
             .next_back()
-            .map_or(acked.segment.max(1), |n| n + 1);
+            .map_or(1, |n| n + 1)
+            .max(acked.segment + 1);
         let start = state
             .segments
             .keys()

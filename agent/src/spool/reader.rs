@@ -29,7 +29,7 @@ pub struct ReadBatch {
 
 pub struct SpoolReader {
     pub(super) shared: Arc<Shared>,
-    pos: Position,
+    pub(super) pos: Position,
     pub(super) file: Option<(u64, File)>,
     chunk: Vec<u8>,
 }

@@ -128,6 +128,26 @@ async fn a_damaged_record_in_the_middle_is_counted_and_skipped() {
     assert_eq!(seqs_of(&b), vec![1, 3, 4, 5]);
 }
 
+#[tokio::test]
+async fn after_every_segment_was_acked_and_deleted_new_records_are_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 256 << 10, FullPolicy::Block);
+    let mut spool = Spool::open(&c, Position::default()).unwrap();
+    write(&mut spool, 1..2);
+    drop(spool);
+    // A restart leaves the writer on a new segment: the old one can then go once acked.
+    let mut spool = Spool::open(&c, Position::default()).unwrap();
+    let b = spool.reader.next_batch(limits(10)).await.unwrap();
+    spool.reader.release(b.end);
+    assert!(list_segments(dir.path()).unwrap().is_empty());
+    drop(spool);
+    let mut spool = Spool::open(&c, b.end).unwrap();
+    write(&mut spool, 2..3);
+    spool.writer.close();
+    let b = spool.reader.next_batch(limits(10)).await.unwrap();
+    assert_eq!(seqs_of(&b), vec![2]);
+}
+
 #[test]
 fn a_segment_whose_creation_was_interrupted_is_removed() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,4 +242,90 @@ async fn released_segments_are_deleted_and_not_read_again() {
     spool.writer.close();
     let b = spool.reader.next_batch(limits(1000)).await.unwrap();
     assert_eq!(seqs_of(&b), (901..1001).collect::<Vec<_>>());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Append this many events and commit.
+    Append(u64),
+    /// Read a batch of at most this many events and acknowledge it.
+    Ship(usize),
+    /// Read a batch, then crash before the ack arrives.
+    ReadThenCrash(usize),
+    /// Crash and start again from the saved acknowledged position.
+    Restart,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (1u64..120).prop_map(Op::Append),
+        3 => (1usize..150).prop_map(Op::Ship),
+        1 => (1usize..150).prop_map(Op::ReadThenCrash),
+        1 => Just(Op::Restart),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+
+    /// Random appends, acks and crashes against a model: the spool hands out exactly the
+    /// unacknowledged events, in order, with their seqs, however it was interrupted.
+    #[test]
+    fn random_appends_acks_and_crashes_match_a_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let c = cfg(dir.path(), 256 << 10, FullPolicy::Block);
+            let mut acked = Position::default();
+            let mut spool = Spool::open(&c, acked).unwrap();
+            let mut model: std::collections::VecDeque<u64> = Default::default();
+            let mut next = 1;
+            let lim = |n| Limits { max_events: n, max_bytes: 1 << 20, max_wait: Duration::from_millis(1) };
+            for op in ops {
+                match op {
+                    Op::Append(n) => {
+                        if model.len() as u64 + n > 400 {
+                            continue; // stay under the spool's bound: `block` would wait
+                        }
+                        write(&mut spool, next..next + n);
+                        model.extend(next..next + n);
+                        next += n;
+                    }
+                    Op::Ship(m) | Op::ReadThenCrash(m) => {
+                        if model.is_empty() {
+                            continue;
+                        }
+                        let b = tokio::time::timeout(Duration::from_secs(2), spool.reader.next_batch(lim(m)))
+                            .await
+                            .expect("the reader hung")
+                            .unwrap();
+                        let want: Vec<u64> = model.iter().take(m).copied().collect();
+                        assert_eq!(seqs_of(&b), want);
+                        if let Op::Ship(_) = op {
+                            model.drain(..want.len());
+                            acked = b.end;
+                            spool.reader.release(acked);
+                        } else {
+                            drop(spool);
+                            spool = Spool::open(&c, acked).unwrap();
+                            assert_eq!(spool.pending, model.len() as u64);
+                        }
+                    }
+                    Op::Restart => {
+                        drop(spool);
+                        spool = Spool::open(&c, acked).unwrap();
+                        assert_eq!(spool.pending, model.len() as u64);
+                    }
+                }
+                assert!(spool.reader.bytes() <= 256 << 10);
+            }
+            spool.writer.close();
+            let mut rest = Vec::new();
+            while let Some(b) = spool.reader.next_batch(lim(500)).await {
+                rest.extend(seqs_of(&b));
+            }
+            assert_eq!(rest, model.into_iter().collect::<Vec<_>>());
+        });
+    }
 }
