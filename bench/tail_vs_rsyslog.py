@@ -31,6 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
 TICKS = os.sysconf("SC_CLK_TCK")
+SPOOL_DIR = None  # --spool-dir: put the agent's spool elsewhere (e.g. a tmpfs, to see the fsync cost)
 
 
 def cpu_seconds(pid):
@@ -65,6 +66,7 @@ def serve_ingest(count_file):
 
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers["content-length"]))
@@ -148,6 +150,8 @@ def run_agent(tmp, log, n):
     conf = f"{tmp}/agent.toml"
     with open(conf, "w") as f:
         f.write('[batch]\ncompression = "none"\n[health]\nenabled = false\n')
+        if SPOOL_DIR:
+            f.write(f'[spool]\ndir = "{SPOOL_DIR}/{os.path.basename(tmp)}"\n')
     t0 = time.monotonic()
     agent = subprocess.Popen(
         [f"{BIN}/logwarden-agent", "run", "--config", conf, "--collector", f"http://127.0.0.1:{port}",
@@ -196,7 +200,10 @@ def main():
     ap.add_argument("--line-bytes", type=int, default=128)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", choices=["agent", "rsyslog"])
+    ap.add_argument("--spool-dir")
     args = ap.parse_args()
+    global SPOOL_DIR
+    SPOOL_DIR = args.spool_dir
     n = args.lines
     results = {"agent": [], "rsyslog": []}
     with tempfile.TemporaryDirectory() as tmp:
