@@ -8,6 +8,7 @@ pub mod health;
 pub mod identity;
 pub mod pipeline;
 pub mod ship;
+pub mod spool;
 pub mod tail;
 
 /// Drafts are shared with the parsers: see `logwarden_core::draft`.

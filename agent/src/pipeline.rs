@@ -1,14 +1,16 @@
-//! The agent's main job: wires the sources to the shipper and runs until told to stop.
+//! The agent's main job: wires the sources to the spool and the spool to the shipper, and
+//! runs until told to stop.
 //!
 //! ```text
-//! tailer thread --Item--> batcher task --Batch--> shipper task --acked origins--> checkpoints
-//!  (blocking reads)   (gives agent_id:seq,      (POST /api/v1/ingest,
-//!                      groups by size/time)       retries until acked)
+//! tailer thread --Item--> feed thread ---------> disk spool ---------> shipper task --acks--> checkpoints
+//! health probes           (agent_id:seq,          (segments,           (POST /api/v1/ingest,     + spool
+//! heartbeats               encode, fsync a group)  CRC per record)      retries until acked)      release
 //! ```
-//! Both channels are bounded: when the collector is away the batch queue fills, the batcher
-//! waits, the tailer waits, and unread data stays in the files. Nothing read is dropped.
+//! The item channel is bounded: when the spool is full (`block`) or its disk is, the feed
+//! thread waits, the tailer waits, and unread data stays in the files. Nothing read is dropped:
+//! what was spooled survives any crash with its seq, what was not is read again.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -18,26 +20,23 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::draft::Draft;
 use crate::identity;
-use crate::ship::{Batcher, Shipper};
-use crate::tail::{FileKey, Tailer, checkpoint::Checkpoints};
+use crate::ship::Shipper;
+use crate::spool::feed::Feed;
+use crate::spool::record::Origin;
+use crate::spool::{Limits, Spool};
+use crate::tail::{FileKey, Known, Tailer, checkpoint::Checkpoints};
 
 /// What a source hands to the pipeline.
 #[derive(Debug)]
 pub struct Item {
     pub draft: Draft,
-    /// For a file line: where it ends, so that its checkpoint can move once it is acked.
+    /// For a file record: the file and where its last line ends, so that reading can resume
+    /// after it and its checkpoint can move once it is acked.
     pub origin: Option<Origin>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub file: FileKey,
-    pub path: PathBuf,
-    pub end: u64,
-}
-
-/// Runs the agent until `shutdown` fires, then drains what it can within `drain` and saves
-/// checkpoints.
+/// Runs the agent until `shutdown` fires, then ships what it can within `drain` (the rest
+/// stays in the spool for the next start) and saves checkpoints.
 pub async fn run(
     settings: Settings,
     shutdown: CancellationToken,
@@ -48,22 +47,26 @@ pub async fn run(
     let agent_id = identity::agent_id(&settings.data_dir, &settings.host)?;
     let seqs = identity::seq_allocator(&settings.data_dir)?;
     let checkpoints = Checkpoints::load(&settings.data_dir)?;
+    let spool = Spool::open(&settings.spool, checkpoints.spool_position())
+        .with_context(|| format!("opening the spool in {}", settings.spool.dir.display()))?;
     tracing::info!(agent_id, host = settings.host, site = settings.site,
-        collectors = ?settings.collectors.iter().map(|u| u.as_str()).collect::<Vec<_>>(), "agent starting");
+        collectors = ?settings.collectors.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        spooled = spool.pending, torn = spool.stats.torn, damaged = spool.stats.damaged,
+        "agent starting");
+    let known = resume_points(&checkpoints, &spool.resume);
+    let Spool { writer, reader, .. } = spool;
 
-    // Lines from the tailer; closed when the tailer thread returns.
+    // Records from the sources; closed when the tailer, the heartbeats and the probes are done.
     let (item_tx, item_rx) = mpsc::channel::<Item>(8192);
-    // Finished batches waiting to be shipped: the bounded in-memory queue.
-    let (batch_tx, batch_rx) = mpsc::channel(settings.queue_batches);
 
-    // The tailer stops on `stop_reading`; the batcher and shipper stop when their input closes,
-    // or on `give_up` once the drain time has passed.
+    // The sources stop on `stop_reading`; the feed stops when its input closes; the shipper
+    // when the spool is read, or on `give_up` once the drain time has passed.
     let stop_reading = CancellationToken::new();
     let give_up = CancellationToken::new();
 
     let item_tx_heartbeat = item_tx.clone();
     let item_tx_probes = item_tx.clone();
-    let tailer = Tailer::new(&settings.files, Checkpoints::load(&settings.data_dir)?);
+    let tailer = Tailer::new(settings.tail.clone(), known);
     let tail_cancel = stop_reading.clone();
     let tail_thread = std::thread::Builder::new()
         .name("tailer".into())
@@ -88,28 +91,30 @@ pub async fn run(
         None
     };
 
-    let batcher = Batcher::new(&settings, agent_id, seqs);
-    let mut batch_task = tokio::spawn(batcher.run(item_rx, batch_tx));
+    let feed = Feed {
+        agent_id,
+        host: settings.host.clone(),
+        site: settings.site.clone(),
+        seqs,
+        writer,
+    };
+    let feed_cancel = stop_reading.clone();
+    let feed_thread = std::thread::Builder::new()
+        .name("spool-writer".into())
+        .spawn(move || feed.run(item_rx, feed_cancel))
+        .context("starting the spool writer thread")?;
 
     let checkpoints = Arc::new(Mutex::new(checkpoints));
     let shipper = Shipper::new(&settings)?;
-    let ship_task = tokio::spawn(shipper.run(batch_rx, checkpoints.clone(), give_up.clone()));
+    let limits = Limits {
+        max_events: settings.max_events,
+        max_bytes: settings.max_bytes,
+        max_wait: settings.max_wait,
+    };
+    let ship_task = tokio::spawn(shipper.run(reader, limits, checkpoints.clone(), give_up.clone()));
 
-    tokio::select! {
-        _ = shutdown.cancelled() => {}
-        // The batcher only ends early when it can no longer number events safely.
-        res = &mut batch_task => {
-            stop_reading.cancel();
-            give_up.cancel();
-            checkpoints.lock().await.save()?;
-            return match res {
-                Ok(Err(e)) => Err(e),
-                Ok(Ok(())) => Err(anyhow::anyhow!("batcher stopped unexpectedly")),
-                Err(e) => Err(anyhow::anyhow!("batcher task failed: {e}")),
-            };
-        }
-    }
-    tracing::info!("stopping: no more reading; shipping what was read");
+    shutdown.cancelled().await;
+    tracing::info!("stopping: no more reading; shipping what was spooled");
     stop_reading.cancel();
     let drained = async {
         let _ = tokio::task::spawn_blocking(move || {
@@ -117,11 +122,10 @@ pub async fn run(
             if let Some(p) = probes {
                 p.join();
             }
+            let _ = feed_thread.join();
         })
         .await;
-        let batched = batch_task.await;
-        let shipped = ship_task.await;
-        (batched, shipped)
+        ship_task.await
     };
     let mut drained = std::pin::pin!(drained);
     let results = tokio::select! {
@@ -131,18 +135,51 @@ pub async fn run(
     if results.is_none() {
         tracing::warn!(
             ?drain,
-            "collector did not take everything in time; the rest is re-read from the files at next start"
+            "collector did not take everything in time; the rest is sent from the spool at next start"
         );
         give_up.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drained).await;
-    } else if let Some((batched, _)) = results
-        && let Ok(Err(e)) = batched
-    {
-        tracing::error!(error = %format!("{e:#}"), "batcher failed");
     }
     checkpoints.lock().await.save()?;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Where each known file resumes: the later of its acknowledged offset and the end of its
+/// last spooled line (for the same content; the spool's is newer when they differ).
+pub fn resume_points(
+    checkpoints: &Checkpoints,
+    spooled: &HashMap<FileKey, crate::spool::Spooled>,
+) -> HashMap<FileKey, Known> {
+    let mut known: HashMap<FileKey, Known> = checkpoints
+        .files()
+        .map(|(k, a)| {
+            (
+                *k,
+                Known {
+                    fp: a.fp,
+                    offset: a.offset,
+                    path: a.path.clone(),
+                },
+            )
+        })
+        .collect();
+    for (k, s) in spooled {
+        match known.get_mut(k) {
+            Some(kn) if kn.fp == s.fp => kn.offset = kn.offset.max(s.end),
+            _ => {
+                known.insert(
+                    *k,
+                    Known {
+                        fp: s.fp,
+                        offset: s.end,
+                        path: s.path.clone(),
+                    },
+                );
+            }
+        }
+    }
+    known
 }
 
 /// Sends a heartbeat at start and every `every` until `stop`: the collector's proof that this

@@ -175,6 +175,34 @@ impl Collector {
             .collect()
     }
 
+    /// `GET /api/v1/search?q=QUERY&limit=1`: how many events match in all.
+    pub fn count(&self, query: &str) -> u64 {
+        self.search_api(query, 1)["total"]
+            .as_u64()
+            .expect("total in the search answer")
+    }
+
+    /// `GET /api/v1/search?q=QUERY&limit=LIMIT`: the events found (at most 10,000).
+    pub fn hits(&self, query: &str, limit: usize) -> Vec<serde_json::Value> {
+        match self.search_api(query, limit)["hits"].take() {
+            serde_json::Value::Array(hits) => hits,
+            other => panic!("hits is not an array: {other}"),
+        }
+    }
+
+    fn search_api(&self, query: &str, limit: usize) -> serde_json::Value {
+        let client = reqwest::blocking::Client::new();
+        let resp = client
+            .get(format!("{}/api/v1/search", self.url))
+            .query(&[("q", query), ("limit", &limit.to_string())])
+            .send()
+            .expect("search request");
+        let status = resp.status();
+        let text = resp.text().expect("search answer");
+        assert!(status.is_success(), "search {query:?}: {status}: {text}");
+        serde_json::from_str(&text).expect("search answer is JSON")
+    }
+
     /// POSTs an NDJSON body to the ingest endpoint.
     pub fn ingest(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
         let client = reqwest::blocking::Client::new();
@@ -238,6 +266,17 @@ impl Agent {
             .spawn()
             .expect("starting logwarden-agent");
         Agent { child }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL the agent");
+        self.child.wait().expect("reap the agent");
+    }
+
+    /// Whether the process is still running (it has not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM and wait: a clean stop.

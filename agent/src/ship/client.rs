@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::Context;
 use logwarden_core::wire::{ErrorBody, INGEST_PATH, IngestResponse};
 use reqwest::StatusCode;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::Batch;
 use crate::config::{Compression, Settings};
+use crate::spool::{Limits, SpoolReader};
 use crate::tail::checkpoint::Checkpoints;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -61,15 +61,22 @@ impl Shipper {
         })
     }
 
-    /// Ships batches as they come until `batches` closes or `give_up` fires; after each ack the
-    /// files' checkpoints move and are saved.
+    /// Ships batches from the spool, in order, until the spool is closed and read, or
+    /// `give_up` fires. After each ack the files' checkpoints and the spool position move and
+    /// are saved; only then may the spool delete what was acknowledged.
     pub async fn run(
         mut self,
-        mut batches: mpsc::Receiver<Batch>,
+        mut spool: SpoolReader,
+        limits: Limits,
         checkpoints: Arc<Mutex<Checkpoints>>,
         give_up: CancellationToken,
     ) {
-        while let Some(batch) = batches.recv().await {
+        loop {
+            let batch = tokio::select! {
+                b = spool.next_batch(limits) => b,
+                _ = give_up.cancelled() => return,
+            };
+            let Some(batch) = batch else { return };
             let delivered = tokio::select! {
                 _ = self.deliver(&batch.body) => true,
                 _ = give_up.cancelled() => false,
@@ -78,11 +85,15 @@ impl Shipper {
                 return;
             }
             let mut cp = checkpoints.lock().await;
-            for (key, (path, offset)) in &batch.origins {
-                cp.ack(*key, path, *offset);
+            for o in batch.origins.values() {
+                cp.ack(o.file, o.fp, &o.path, o.end);
             }
-            if let Err(e) = cp.save() {
-                tracing::error!(error = %format!("{e:#}"), "saving checkpoints failed");
+            cp.ack_spool(batch.end);
+            match cp.save() {
+                Ok(()) => spool.release(batch.end),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "saving checkpoints failed; the spool keeps acknowledged events until it works")
+                }
             }
         }
     }

@@ -1,8 +1,6 @@
-//! Getting events to the collector: [`Batcher`] numbers them and groups them into NDJSON
-//! batches, [`Shipper`] delivers each batch until the collector acknowledges it.
+//! Getting events to the collector: [`Shipper`] reads batches from the disk spool and delivers
+//! each until the collector acknowledges it; the acknowledgements move the checkpoints.
 
-mod batch;
 mod client;
 
-pub use batch::{Batch, Batcher};
 pub use client::{Shipper, split_ndjson};

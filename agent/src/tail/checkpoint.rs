@@ -1,11 +1,24 @@
-//! Checkpoints: for each tailed file (by identity), the offset up to which the collector has
-//! acknowledged its lines. A restart resumes there.
+//! Checkpoints: what the collector has acknowledged. For each tailed file (by identity), the
+//! offset after its last acknowledged line; and the spool position before which every record
+//! is acknowledged (the spool may delete what lies before it).
 //!
-//! File `checkpoints.json` in the data directory, saved atomically (see `durable`):
-//! `{"version":1,"files":[{"dev":D,"ino":I,"path":"/var/log/x","offset":N}]}`.
-//! Offsets only move forward when an ingest request holding the lines is acknowledged, so a
-//! crash never skips a line; it may resend lines acked after the last save (the disk spool of
-//! the lossless-tailing work closes that window).
+//! File `checkpoints.json` in the data directory, saved atomically (temp file, fsync, rename;
+//! see `durable`), version 2:
+//!
+//! ```json
+//! {"version":2,"spool":{"segment":S,"offset":O},
+//!  "files":[{"dev":D,"ino":I,"fp_len":L,"fp_crc":C,"path":"/var/log/x","offset":N}]}
+//! ```
+//!
+//! `fp_len`/`fp_crc` are the file's fingerprint (`fingerprint.rs`): a file found on the same
+//! inode but with other first bytes is another file. Version 1 (the walking skeleton's, no
+//! fingerprint, no spool) is still read: its files get an empty fingerprint, which matches any
+//! content.
+//!
+//! Offsets only move when an ingest request holding the lines is acknowledged. Where reading
+//! resumes after a restart is the later of this offset and the end of the file's last line in
+//! the spool (`spool/mod.rs`): lines spooled but not acknowledged are resent from the spool with
+//! their seqs, never read again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,29 +27,52 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use super::FileKey;
+use super::fingerprint::Fingerprint;
 use crate::durable::save_atomically;
+use crate::spool::Position;
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
     dev: u64,
     ino: u64,
+    #[serde(default)]
+    fp_len: u32,
+    #[serde(default)]
+    fp_crc: u32,
     path: PathBuf,
+    offset: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct SpoolPos {
+    segment: u64,
     offset: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct OnDisk {
     version: u32,
+    #[serde(default)]
+    spool: SpoolPos,
     files: Vec<Entry>,
+}
+
+/// One file's acknowledged place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acked {
+    pub fp: Fingerprint,
+    pub path: PathBuf,
+    pub offset: u64,
 }
 
 /// The acknowledged offsets, in memory, and where they are saved.
 #[derive(Debug)]
 pub struct Checkpoints {
     path: PathBuf,
-    entries: HashMap<FileKey, (PathBuf, u64)>,
+    entries: HashMap<FileKey, Acked>,
+    spool: Position,
     dirty: bool,
 }
 
@@ -44,24 +80,36 @@ impl Checkpoints {
     pub fn load(data_dir: &Path) -> anyhow::Result<Checkpoints> {
         let path = data_dir.join("checkpoints.json");
         let mut entries = HashMap::new();
+        let mut spool = Position::default();
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let disk: OnDisk = serde_json::from_slice(&bytes)
                     .with_context(|| format!("checkpoint file {} is damaged", path.display()))?;
-                if disk.version != VERSION {
+                if disk.version != VERSION && disk.version != 1 {
                     bail!(
-                        "checkpoint file {} has version {}; this build reads {VERSION}",
+                        "checkpoint file {} has version {}; this build reads 1 and {VERSION}",
                         path.display(),
                         disk.version
                     );
                 }
+                spool = Position {
+                    segment: disk.spool.segment,
+                    offset: disk.spool.offset,
+                };
                 for e in disk.files {
                     entries.insert(
                         FileKey {
                             dev: e.dev,
                             ino: e.ino,
                         },
-                        (e.path, e.offset),
+                        Acked {
+                            fp: Fingerprint {
+                                len: e.fp_len,
+                                crc: e.fp_crc,
+                            },
+                            path: e.path,
+                            offset: e.offset,
+                        },
                     );
                 }
             }
@@ -74,26 +122,66 @@ impl Checkpoints {
         Ok(Checkpoints {
             path,
             entries,
+            spool,
             dirty: false,
         })
     }
 
-    /// The acknowledged offset of a file, if it was seen before.
-    pub fn offset(&self, key: FileKey) -> Option<u64> {
-        self.entries.get(&key).map(|(_, o)| *o)
+    /// The acknowledged place of every file seen.
+    pub fn files(&self) -> impl Iterator<Item = (&FileKey, &Acked)> {
+        self.entries.iter()
     }
 
-    /// Records that lines of `key` up to `offset` are acknowledged.
-    pub fn ack(&mut self, key: FileKey, path: &Path, offset: u64) {
-        let entry = self
-            .entries
-            .entry(key)
-            .or_insert_with(|| (path.to_owned(), 0));
-        if offset > entry.1 || entry.0 != path {
-            entry.0 = path.to_owned();
-            entry.1 = entry.1.max(offset);
+    /// The acknowledged offset of a file, if it was seen before.
+    pub fn offset(&self, key: FileKey) -> Option<u64> {
+        self.entries.get(&key).map(|a| a.offset)
+    }
+
+    /// Everything in the spool before this position is acknowledged.
+    pub fn spool_position(&self) -> Position {
+        self.spool
+    }
+
+    /// Records that lines of `key` up to `offset` are acknowledged. Acks come in spool order,
+    /// so an ack with another fingerprint (the file was truncated and rewritten, or the inode
+    /// reused) replaces the entry; with the same one the offset only moves forward.
+    pub fn ack(&mut self, key: FileKey, fp: Fingerprint, path: &Path, offset: u64) {
+        match self.entries.get_mut(&key) {
+            Some(a) if a.fp == fp || a.fp.len == 0 => {
+                if offset > a.offset || a.path != path || a.fp != fp {
+                    a.offset = a.offset.max(offset);
+                    a.fp = fp;
+                    path.clone_into(&mut a.path);
+                    self.dirty = true;
+                }
+            }
+            _ => {
+                self.entries.insert(
+                    key,
+                    Acked {
+                        fp,
+                        path: path.to_owned(),
+                        offset,
+                    },
+                );
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Records that the spool is acknowledged up to `pos`.
+    pub fn ack_spool(&mut self, pos: Position) {
+        if pos > self.spool {
+            self.spool = pos;
             self.dirty = true;
         }
+    }
+
+    /// Forgets files that no longer exist anywhere (kept small across many rotations).
+    pub fn retain(&mut self, mut keep: impl FnMut(&FileKey, &Acked) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|k, a| keep(k, a));
+        self.dirty |= self.entries.len() != before;
     }
 
     /// Saves when something changed.
@@ -104,16 +192,22 @@ impl Checkpoints {
         let mut files: Vec<Entry> = self
             .entries
             .iter()
-            .map(|(k, (p, o))| Entry {
+            .map(|(k, a)| Entry {
                 dev: k.dev,
                 ino: k.ino,
-                path: p.clone(),
-                offset: *o,
+                fp_len: a.fp.len,
+                fp_crc: a.fp.crc,
+                path: a.path.clone(),
+                offset: a.offset,
             })
             .collect();
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.ino.cmp(&b.ino)));
         let bytes = serde_json::to_vec(&OnDisk {
             version: VERSION,
+            spool: SpoolPos {
+                segment: self.spool.segment,
+                offset: self.spool.offset,
+            },
             files,
         })?;
         save_atomically(&self.path, &bytes)?;
@@ -126,16 +220,53 @@ impl Checkpoints {
 mod tests {
     use super::*;
 
+    const FP: Fingerprint = Fingerprint { len: 256, crc: 9 };
+
     #[test]
     fn offsets_survive_a_save_and_never_go_back() {
         let dir = tempfile::tempdir().unwrap();
         let key = FileKey { dev: 1, ino: 2 };
         let mut c = Checkpoints::load(dir.path()).unwrap();
-        c.ack(key, Path::new("/var/log/a"), 100);
-        c.ack(key, Path::new("/var/log/a"), 50);
+        c.ack(key, FP, Path::new("/var/log/a"), 100);
+        c.ack(key, FP, Path::new("/var/log/a"), 50);
+        c.ack_spool(Position {
+            segment: 3,
+            offset: 99,
+        });
         c.save().unwrap();
         let c = Checkpoints::load(dir.path()).unwrap();
         assert_eq!(c.offset(key), Some(100));
         assert_eq!(c.offset(FileKey { dev: 1, ino: 3 }), None);
+        assert_eq!(
+            c.spool_position(),
+            Position {
+                segment: 3,
+                offset: 99
+            }
+        );
+    }
+
+    #[test]
+    fn a_new_fingerprint_on_the_same_inode_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = FileKey { dev: 1, ino: 2 };
+        let mut c = Checkpoints::load(dir.path()).unwrap();
+        c.ack(key, FP, Path::new("/var/log/a"), 100);
+        let other = Fingerprint { len: 20, crc: 1 };
+        c.ack(key, other, Path::new("/var/log/a"), 30);
+        assert_eq!(c.offset(key), Some(30));
+    }
+
+    #[test]
+    fn a_version_1_file_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("checkpoints.json"),
+            r#"{"version":1,"files":[{"dev":1,"ino":2,"path":"/var/log/a","offset":7}]}"#,
+        )
+        .unwrap();
+        let c = Checkpoints::load(dir.path()).unwrap();
+        assert_eq!(c.offset(FileKey { dev: 1, ino: 2 }), Some(7));
+        assert_eq!(c.spool_position(), Position::default());
     }
 }

@@ -1,103 +1,117 @@
-//! Tailing files: find the files the globs match, read their new lines, and hand each line,
-//! parsed, to the pipeline with the offset where it ends.
+//! Tailing files without losing or repeating a line: find the files the globs match
+//! (`discover.rs`), know each one by inode and fingerprint (`fingerprint.rs`), read its new lines
+//! (`watch.rs`, with `multiline.rs` joining stack traces), and hand each record, parsed, to the
+//! pipeline with the offset where it ends. The offsets come back as checkpoints
+//! (`checkpoint.rs`) once the collector has acknowledged the lines.
 //!
-//! This is the walking skeleton's tailer: a poll loop on its own thread. It follows a file that
-//! is renamed away (read to its end, then dropped) and restarts a file that shrinks at 0 (with a
-//! warning); the lossless-tailing work replaces discovery with notify, identifies files by
-//! fingerprint as well as inode, and reads truncated ranges where they can still be reached.
+//! Rotation:
+//! - **rename and create**: the path now leads to another inode (or nothing). The old file is
+//!   kept open and read to its end, with no time cap; it is let go once it has been quiet for
+//!   [`ROTATE_GRACE`] (a writer that reopens late still gets its last lines read). The new file
+//!   is found by the next scan and read from its start.
+//! - **copytruncate**: the file is shorter than what was read. The lines after the last one
+//!   handed out are looked for in the copy (a file beside it whose name starts with its name
+//!   and whose first bytes have the same fingerprint) and read from there; if there is no copy,
+//!   the possible loss is logged. The truncated file is then read from 0.
+//! - **deleted**: read to its end through the open handle, then let go.
+//! - `*.gz` and other compressed files are never read.
+//!
+//! Where a file starts: the later of its acknowledged checkpoint and the end of its last line
+//! in the disk spool ([`Known`]), if the inode still has the same fingerprint; a file never
+//! seen starts at 0, or at its end with `read_from = "end"` for the files present at start.
 
 pub mod checkpoint;
+pub mod discover;
+pub mod fingerprint;
+pub mod multiline;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::FileRule;
-use crate::parse::{Format, LineParser, ParseOptions};
-use crate::pipeline::{Item, Origin};
-use checkpoint::Checkpoints;
+use crate::config::TailSettings;
+use crate::parse::LineParser;
+use crate::pipeline::Item;
+use crate::spool::record::Origin;
+use discover::{Discovery, Found};
+use fingerprint::{Fingerprint, Window};
+use watch::{Line, ReadOutcome, Watched};
 
-/// Longest line kept whole; longer lines are cut into pieces of this size, each flagged
-/// `partial`, so that nothing is lost and no event is over the collector's limit.
-pub const MAX_LINE: usize = 512 * 1024;
-const READ_CHUNK: usize = 256 * 1024;
-const DISCOVER_EVERY: Duration = Duration::from_millis(500);
-const IDLE_SLEEP: Duration = Duration::from_millis(50);
+/// How long a rotated or deleted file must have been quiet (at its end) before it is let go.
+pub const ROTATE_GRACE: Duration = Duration::from_secs(2);
+const IDLE_SLEEP: Duration = Duration::from_millis(20);
 
-/// A file's identity while it is open: device and inode.
+/// A file's identity while it exists: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileKey {
     pub dev: u64,
     pub ino: u64,
 }
 
-/// One file being read.
-struct Tailed {
-    path: PathBuf,
-    file: File,
+/// Where reading a file resumes: the end of its last line that was spooled (or acknowledged),
+/// for the content that has this fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub fp: Fingerprint,
+    pub offset: u64,
+    pub path: PathBuf,
+}
+
+struct Entry {
+    w: Watched,
     parser: LineParser,
-    /// Offset of the first byte not yet handed out as part of a line.
-    offset: u64,
-    /// Bytes read after `offset` that do not yet end in a newline.
-    partial: Vec<u8>,
-    /// The path now names another file (or nothing): read to the end, then drop.
-    rotated: bool,
 }
 
 pub struct Tailer {
-    rules: Vec<(glob::Pattern, Format, ParseOptions)>,
-    files: HashMap<FileKey, Tailed>,
-    /// Acknowledged offsets at start: where each known file resumes.
-    resume: Checkpoints,
+    discovery: Discovery,
+    cfg: TailSettings,
+    files: HashMap<FileKey, Entry>,
+    known: HashMap<FileKey, Known>,
+    /// Whether the first scan is done (`read_from` applies to the files found by it).
+    started: bool,
 }
 
+/// The pipeline has shut down.
+struct Closed;
+
 impl Tailer {
-    pub fn new(rules: &[FileRule], resume: Checkpoints) -> Tailer {
-        let rules = rules
-            .iter()
-            .filter_map(|r| {
-                let options = ParseOptions {
-                    zone: r.tz,
-                    ..ParseOptions::default()
-                };
-                glob::Pattern::new(&r.path)
-                    .ok()
-                    .map(|p| (p, r.format, options))
-            })
-            .collect();
+    pub fn new(cfg: TailSettings, known: HashMap<FileKey, Known>) -> Tailer {
         Tailer {
-            rules,
+            discovery: Discovery::new(&cfg.rules),
+            cfg,
             files: HashMap::new(),
-            resume,
+            known,
+            started: false,
         }
     }
 
     /// Runs until `cancel` fires or the pipeline goes away. Blocking: give it its own thread.
-    /// `tx` carries each line to the batcher; when the batcher is full, `blocking_send` waits
-    /// and the data simply stays in the file.
+    /// `tx` carries each record to the spool writer; when it is full (the spool is, or the disk
+    /// under it), `blocking_send` waits and the data simply stays in the files.
     pub fn run(mut self, tx: mpsc::Sender<Item>, cancel: CancellationToken) {
-        let mut last_discovery: Option<Instant> = None;
+        let mut last_scan: Option<Instant> = None;
         while !cancel.is_cancelled() {
-            if last_discovery.is_none_or(|t| t.elapsed() >= DISCOVER_EVERY) {
+            if last_scan.is_none_or(|t| t.elapsed() >= self.cfg.scan_interval) {
                 self.discover();
-                last_discovery = Some(Instant::now());
+                last_scan = Some(Instant::now());
             }
             let mut read_any = false;
             let keys: Vec<FileKey> = self.files.keys().copied().collect();
             for key in keys {
-                match self.read_some(key, &tx) {
-                    Ok(n) => read_any |= n > 0,
+                match self.read_file(key, &tx) {
+                    Ok(n) => read_any |= n,
                     Err(Closed) => return,
                 }
             }
+            if self.flush_due(&tx).is_err() || self.let_go_finished(&tx).is_err() {
+                return;
+            }
             if !read_any {
-                self.drop_finished_rotations();
                 std::thread::sleep(IDLE_SLEEP);
             }
         }
@@ -105,154 +119,388 @@ impl Tailer {
 
     /// Matches the globs, opens new files and notices rotated ones.
     fn discover(&mut self) {
-        let mut seen: HashMap<PathBuf, FileKey> = HashMap::new();
-        for (pattern, format, options) in &self.rules {
-            let Ok(paths) = glob::glob(pattern.as_str()) else {
-                continue;
-            };
-            for path in paths.flatten() {
-                if path.extension().is_some_and(|e| e == "gz") {
-                    continue; // compressed rotations are not read
+        let found = self.discovery.scan();
+        let mut at_path: HashMap<&Path, FileKey> = HashMap::with_capacity(found.len());
+        for f in &found {
+            at_path.insert(&f.path, f.key);
+        }
+        for f in &found {
+            if !self.files.contains_key(&f.key) {
+                self.open(f);
+            }
+        }
+        for e in self.files.values_mut() {
+            if e.w.rotated.is_none() && at_path.get(e.w.path.as_path()) != Some(&e.w.key) {
+                tracing::info!(path = %e.w.path.display(), "file rotated or removed; reading it to its end");
+                e.w.rotated = Some(Instant::now());
+            }
+        }
+        self.started = true;
+    }
+
+    fn open(&mut self, f: &Found) {
+        let window = self.cfg.fingerprint;
+        let file = match File::open(&f.path) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(path = %f.path.display(), error = %e, "cannot open file");
+                return;
+            }
+        };
+        // The path may have been rotated between the scan and the open: only the inode the
+        // scan saw is taken (the next scan finds the new one).
+        let opened = file.metadata().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            FileKey {
+                dev: m.dev(),
+                ino: m.ino(),
+            }
+        });
+        if opened.ok() != Some(f.key) {
+            return;
+        }
+        let old = self
+            .cfg
+            .ignore_older
+            .zip(f.modified)
+            .is_some_and(|(age, m)| m.elapsed().is_ok_and(|e| e > age));
+        let fp = match Fingerprint::of(&file, window) {
+            Ok(fp) => fp,
+            Err(e) => {
+                tracing::warn!(path = %f.path.display(), error = %e, "cannot read file");
+                return;
+            }
+        };
+        let offset = match self.known.get(&f.key) {
+            Some(k) if k.fp.len == 0 || k.fp.matches(&file, window).unwrap_or(false) => {
+                if old {
+                    return;
                 }
-                let Ok(meta) = std::fs::metadata(&path) else {
-                    continue;
-                };
-                if !meta.is_file() {
-                    continue;
+                if k.offset <= f.len {
+                    k.offset
+                } else {
+                    let from = k.offset;
+                    tracing::warn!(path = %f.path.display(), checkpoint = from, len = f.len,
+                        "file is shorter than where reading stopped (truncated while the agent was stopped)");
+                    self.recover_from_copy(&f.path, f.key, fp, from);
+                    0
                 }
-                let key = FileKey {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                };
-                seen.insert(path.clone(), key);
-                if self.files.contains_key(&key) {
-                    continue;
+            }
+            Some(k) => {
+                tracing::info!(path = %f.path.display(), was = %k.path.display(), known = ?k.fp, now = ?fp,
+                    "same inode, other content: a new file; reading from its start");
+                let from = k.offset;
+                if k.path == f.path {
+                    // Copytruncate while the agent was stopped: the copy may hold the rest.
+                    let old_fp = k.fp;
+                    self.recover_from_copy(&f.path, f.key, old_fp, from);
                 }
-                let file = match File::open(&path) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "cannot open file");
-                        continue;
-                    }
-                };
-                let offset = match self.resume.offset(key) {
-                    Some(o) if o <= meta.len() => o,
-                    Some(o) => {
-                        tracing::warn!(path = %path.display(), checkpoint = o, len = meta.len(),
-                            "file is shorter than its checkpoint (truncated while stopped); reading from 0");
-                        0
-                    }
-                    None => 0,
-                };
-                tracing::info!(path = %path.display(), offset, "tailing");
-                let parser = LineParser::with_options(&path, *format, options);
-                self.files.insert(
+                0
+            }
+            None => {
+                if old {
+                    // Too old to read; remember its end so that lines added later are read.
+                    self.known.insert(
+                        f.key,
+                        Known {
+                            fp,
+                            offset: f.len,
+                            path: f.path.clone(),
+                        },
+                    );
+                    return;
+                }
+                if self.is_copy_of_watched(&f.path, &file) {
+                    return; // its lines are read from the original (see recover_from_copy)
+                }
+                if !self.started && self.cfg.read_from_end {
+                    f.len
+                } else {
+                    0
+                }
+            }
+        };
+        let multiline = f.multiline.then_some(self.cfg.max_line_bytes);
+        match Watched::new(f.path.clone(), file, f.key, fp, offset, multiline) {
+            Ok(w) => {
+                tracing::info!(path = %f.path.display(), offset, "tailing");
+                let parser = self.discovery.parser_for(&f.path);
+                self.files.insert(f.key, Entry { w, parser });
+            }
+            Err(e) => tracing::warn!(path = %f.path.display(), error = %e, "cannot seek file"),
+        }
+    }
+
+    /// Whether `path` is a copy (same directory, name extending the name, same fingerprint) of
+    /// a file being read: copytruncate's copy, found before the truncation was seen.
+    fn is_copy_of_watched(&self, path: &Path, file: &File) -> bool {
+        let window = self.cfg.fingerprint;
+        self.files.values().any(|e| {
+            e.w.rotated.is_none()
+                && e.w.fp.len > 0
+                && is_sibling_copy(&e.w.path, path)
+                && e.w.fp.matches(file, window).unwrap_or(false)
+        })
+    }
+
+    /// After `path` (fingerprint `fp`) was truncated when `from` bytes of it were handed out:
+    /// reads the rest from its copy, if there is one.
+    fn recover_from_copy(&mut self, path: &Path, key: FileKey, fp: Fingerprint, from: u64) {
+        let window = self.cfg.fingerprint;
+        let Some((copy_path, copy, copy_key)) = find_copy(path, key, fp, from, window) else {
+            tracing::warn!(path = %path.display(), from,
+                "file truncated and no copy of it found beside it: lines written after offset {from} before the truncation may be lost");
+            return;
+        };
+        if self.files.contains_key(&copy_key) {
+            return;
+        }
+        if let Some(k) = self.known.get(&copy_key)
+            && k.fp == fp
+            && k.offset >= from
+        {
+            return; // already read
+        }
+        tracing::info!(path = %path.display(), copy = %copy_path.display(), from,
+            "file truncated (copytruncate): reading its last lines from the copy");
+        let multiline = self
+            .discovery
+            .scan_one(path)
+            .then_some(self.cfg.max_line_bytes);
+        match Watched::new(copy_path.clone(), copy, copy_key, fp, from, multiline) {
+            Ok(mut w) => {
+                w.rotated = Some(Instant::now());
+                let parser = self.discovery.parser_for(path);
+                self.files.insert(copy_key, Entry { w, parser });
+            }
+            Err(e) => tracing::warn!(copy = %copy_path.display(), error = %e, "cannot read copy"),
+        }
+    }
+
+    /// Reads one chunk of a file. Returns whether data was read.
+    fn read_file(&mut self, key: FileKey, tx: &mpsc::Sender<Item>) -> Result<bool, Closed> {
+        let max_line = self.cfg.max_line_bytes;
+        let window = self.cfg.fingerprint;
+        let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
+        let mut last = None;
+        let outcome = w.read_some(max_line, window, &mut |w, line| {
+            last = Some(line.end);
+            send(w, parser, line, tx)
+        });
+        if let Some(end) = last {
+            self.note(key, end);
+        }
+        match outcome {
+            Ok(None) => Err(Closed),
+            Ok(Some(ReadOutcome::Data(_))) => Ok(true),
+            Ok(Some(ReadOutcome::Eof)) => Ok(false),
+            Ok(Some(ReadOutcome::Truncated { read_to })) => {
+                self.truncated(key, read_to, tx)?;
+                Ok(true)
+            }
+            Err(e) => {
+                let path = &self.files[&key].w.path;
+                tracing::warn!(path = %path.display(), error = %e, "read failed");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Remembers where a file's handed-out lines end.
+    fn note(&mut self, key: FileKey, end: u64) {
+        let e = &self.files[&key];
+        match self.known.get_mut(&key) {
+            Some(k) => {
+                k.offset = end;
+                k.fp = e.w.fp;
+                if k.path != e.w.path {
+                    k.path.clone_from(&e.w.path);
+                }
+            }
+            None => {
+                self.known.insert(
                     key,
-                    Tailed {
-                        path,
-                        file,
-                        parser,
-                        offset,
-                        partial: Vec::new(),
-                        rotated: false,
+                    Known {
+                        fp: e.w.fp,
+                        offset: end,
+                        path: e.w.path.clone(),
                     },
                 );
             }
         }
-        for (key, t) in self.files.iter_mut() {
-            if !t.rotated && seen.get(&t.path) != Some(key) {
-                tracing::info!(path = %t.path.display(), "file rotated or removed; reading it to its end");
-                t.rotated = true;
-            }
-        }
     }
 
-    fn drop_finished_rotations(&mut self) {
-        self.files.retain(|_, t| {
-            if t.rotated && !t.partial.is_empty() {
-                // The last line of a rotated file never got its newline: ship it as it is.
-                return true;
-            }
-            !t.rotated
+    fn truncated(
+        &mut self,
+        key: FileKey,
+        read_to: u64,
+        tx: &mpsc::Sender<Item>,
+    ) -> Result<(), Closed> {
+        let window = self.cfg.fingerprint;
+        // The record being joined is complete: hand it out first.
+        let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
+        let mut last = None;
+        let ok = w.flush(None, false, &mut |w, line| {
+            last = Some(line.end);
+            send(w, parser, line, tx)
         });
+        if let Some(end) = last {
+            self.note(key, end);
+        }
+        if !ok {
+            return Err(Closed);
+        }
+        let e = self.files.get_mut(&key).expect("key from the map");
+        let (path, fp, from) = (e.w.path.clone(), e.w.fp, e.w.buf_start);
+        tracing::warn!(path = %path.display(), read_to, "file truncated (copytruncate?); reading it again from 0");
+        if let Err(err) = e.w.restart_at_zero(window) {
+            tracing::warn!(path = %path.display(), error = %err, "cannot seek truncated file");
+        }
+        let new_fp = e.w.fp;
+        self.known.insert(
+            key,
+            Known {
+                fp: new_fp,
+                offset: 0,
+                path: path.clone(),
+            },
+        );
+        self.recover_from_copy(&path, key, fp, from);
+        Ok(())
     }
 
-    /// Reads one chunk of a file and sends its complete lines. Returns the bytes read.
-    fn read_some(&mut self, key: FileKey, tx: &mpsc::Sender<Item>) -> Result<usize, Closed> {
-        let t = self.files.get_mut(&key).expect("key from the map");
-        let pos = t.offset + t.partial.len() as u64;
-        if let Ok(meta) = t.file.metadata()
-            && meta.len() < pos
-        {
-            tracing::warn!(path = %t.path.display(), from = pos, to = meta.len(),
-                "file truncated (copytruncate?); reading again from 0");
-            t.offset = 0;
-            t.partial.clear();
-            if let Err(e) = std::io::Seek::seek(&mut t.file, std::io::SeekFrom::Start(0)) {
-                tracing::warn!(path = %t.path.display(), error = %e, "seek failed");
+    /// Hands out joined records whose timeout has passed.
+    fn flush_due(&mut self, tx: &mpsc::Sender<Item>) -> Result<(), Closed> {
+        let timeout = self.cfg.multiline_timeout;
+        let keys: Vec<FileKey> = self
+            .files
+            .iter()
+            .filter(|(_, e)| e.w.joiner.as_ref().is_some_and(|j| !j.is_empty()))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
+            let mut last = None;
+            let ok = w.flush(Some(timeout), false, &mut |w, line| {
+                last = Some(line.end);
+                send(w, parser, line, tx)
+            });
+            if let Some(end) = last {
+                self.note(key, end);
+            }
+            if !ok {
+                return Err(Closed);
             }
         }
-        let mut chunk = vec![0u8; READ_CHUNK];
-        let n = match t.file.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(path = %t.path.display(), error = %e, "read failed");
-                return Ok(0);
+        Ok(())
+    }
+
+    /// Lets go of rotated or deleted files that were read to their end and stayed quiet.
+    fn let_go_finished(&mut self, tx: &mpsc::Sender<Item>) -> Result<(), Closed> {
+        let done: Vec<FileKey> = self
+            .files
+            .iter()
+            .filter(|(_, e)| {
+                e.w.rotated.is_some_and(|t| t.elapsed() >= ROTATE_GRACE)
+                    && e.w.last_data.elapsed() >= ROTATE_GRACE
+                    && e.w.file.metadata().is_ok_and(|m| m.len() <= e.w.read_pos())
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in done {
+            let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
+            let mut last = None;
+            let ok = w.flush(None, true, &mut |w, line| {
+                last = Some(line.end);
+                send(w, parser, line, tx)
+            });
+            if let Some(end) = last {
+                self.note(key, end);
             }
-        };
-        if n == 0 {
-            if t.rotated && !t.partial.is_empty() {
-                let line = std::mem::take(&mut t.partial);
-                t.offset += line.len() as u64;
-                send_line(t, key, &line, false, tx)?;
+            if !ok {
+                return Err(Closed);
             }
-            return Ok(0);
+            let e = self.files.remove(&key).expect("key from the map");
+            tracing::info!(path = %e.w.path.display(), offset = e.w.read_pos(), "finished a rotated file");
         }
-        t.partial.extend_from_slice(&chunk[..n]);
-        let buf = std::mem::take(&mut t.partial);
-        let mut start = 0;
-        while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
-            let end = start + i;
-            let line = buf[start..end]
-                .strip_suffix(b"\r")
-                .unwrap_or(&buf[start..end]);
-            t.offset += (end + 1 - start) as u64;
-            send_line(t, key, line, false, tx)?;
-            start = end + 1;
-        }
-        let mut rest = &buf[start..];
-        while rest.len() >= MAX_LINE {
-            t.offset += MAX_LINE as u64;
-            send_line(t, key, &rest[..MAX_LINE], true, tx)?;
-            rest = &rest[MAX_LINE..];
-        }
-        t.partial = rest.to_vec();
-        Ok(n)
+        Ok(())
     }
 }
 
-/// The pipeline has shut down.
-struct Closed;
-
-fn send_line(
-    t: &mut Tailed,
-    key: FileKey,
-    line: &[u8],
-    partial: bool,
-    tx: &mpsc::Sender<Item>,
-) -> Result<(), Closed> {
-    let mut draft = t.parser.parse(line);
-    if partial {
-        draft.fields.insert("partial".into(), true.into());
+/// Parses a record and sends it; false when the pipeline is gone.
+fn send(w: &Watched, parser: &mut LineParser, line: Line<'_>, tx: &mpsc::Sender<Item>) -> bool {
+    let mut draft = parser.parse(line.text);
+    if line.truncated {
+        draft.fields.insert("truncated".into(), true.into());
     }
     let origin = Origin {
-        file: key,
-        path: t.path.clone(),
-        end: t.offset,
+        file: w.key,
+        fp: w.fp,
+        path: w.path.clone(),
+        end: line.end,
     };
     tx.blocking_send(Item {
         draft,
         origin: Some(origin),
     })
-    .map_err(|_| Closed)
+    .is_ok()
+}
+
+/// Whether `candidate` sits beside `original` with a name that extends its name
+/// (`mailbox.log` -> `mailbox.log.1`, `mailbox.log-20240101`).
+fn is_sibling_copy(original: &Path, candidate: &Path) -> bool {
+    let (Some(name), Some(cname)) = (original.file_name(), candidate.file_name()) else {
+        return false;
+    };
+    original.parent() == candidate.parent()
+        && cname.len() > name.len()
+        && cname
+            .as_encoded_bytes()
+            .starts_with(name.as_encoded_bytes())
+}
+
+/// The copy of a truncated file: beside it, a name extending its name, not compressed, another
+/// inode, the same fingerprint and at least `from` bytes. The most recently modified wins.
+fn find_copy(
+    path: &Path,
+    key: FileKey,
+    fp: Fingerprint,
+    from: u64,
+    window: Window,
+) -> Option<(PathBuf, File, FileKey)> {
+    use std::os::unix::fs::MetadataExt;
+    if fp.len == 0 {
+        return None;
+    }
+    let dir = path.parent()?;
+    let mut best: Option<(std::time::SystemTime, PathBuf, File, FileKey)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let cand = entry.path();
+        if !is_sibling_copy(path, &cand)
+            || cand
+                .extension()
+                .is_some_and(|e| ["gz", "bz2", "xz", "zst", "lz4"].iter().any(|c| e == *c))
+        {
+            continue;
+        }
+        let Ok(file) = File::open(&cand) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else { continue };
+        let ckey = FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        if !meta.is_file() || ckey == key || meta.len() < from {
+            continue;
+        }
+        if !fp.matches(&file, window).unwrap_or(false) {
+            continue;
+        }
+        let m = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        if best.as_ref().is_none_or(|(bm, ..)| m > *bm) {
+            best = Some((m, cand, file, ckey));
+        }
+    }
+    best.map(|(_, p, f, k)| (p, f, k))
 }

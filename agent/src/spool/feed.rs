@@ -1,0 +1,128 @@
+//! The writer thread: gives every item from the sources its identity (`agent_id:seq`) and
+//! writes it to the spool, committing in groups.
+//!
+//! A group is whatever queued while the last fsync ran (at most [`GROUP_EVENTS`] events or
+//! [`GROUP_BYTES`]), so the fsync rate adapts to the disk. When the spool is full (`block`) or
+//! the disk under it is, this thread waits, the item channel fills, and the tailer stops
+//! reading: unread lines stay in the files. A full disk is logged once per episode and retried
+//! every second; the agent keeps running and shipping.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use logwarden_core::EventId;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::SpoolWriter;
+use super::writer::AppendError;
+use crate::identity::SeqAllocator;
+use crate::pipeline::Item;
+
+const GROUP_EVENTS: usize = 8192;
+const GROUP_BYTES: usize = 4 << 20;
+const RETRY: Duration = Duration::from_secs(1);
+
+pub struct Feed {
+    pub agent_id: String,
+    pub host: String,
+    pub site: String,
+    pub seqs: SeqAllocator,
+    pub writer: SpoolWriter,
+}
+
+impl Feed {
+    /// Runs until `items` closes (every source stopped), then commits and closes the writer.
+    /// `cancel` ends waits for room or disk space (what was not spooled is read again at the
+    /// next start).
+    pub fn run(mut self, mut items: mpsc::Receiver<Item>, cancel: CancellationToken) {
+        let mut event = Vec::with_capacity(1024);
+        'outer: while let Some(first) = items.blocking_recv() {
+            let mut next = Some(first);
+            let mut n = 0;
+            while let Some(item) = next.take() {
+                if !self.add(item, &mut event, &cancel) {
+                    break 'outer;
+                }
+                n += 1;
+                if n < GROUP_EVENTS && self.writer.buffered() < GROUP_BYTES {
+                    next = items.try_recv().ok();
+                }
+            }
+            if !self.commit(&cancel) {
+                break;
+            }
+        }
+        self.commit(&cancel);
+        self.writer.close();
+    }
+
+    fn add(&mut self, item: Item, event: &mut Vec<u8>, cancel: &CancellationToken) -> bool {
+        let seq = loop {
+            match self.seqs.allocate() {
+                Ok(s) => break s,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot save the seq lease (disk full?); reading paused, retrying");
+                    if cancel.is_cancelled() {
+                        return false;
+                    }
+                    std::thread::sleep(RETRY);
+                }
+            }
+        };
+        let ev = item.draft.into_event(
+            EventId::new(self.agent_id.as_str(), seq),
+            &self.host,
+            &self.site,
+            Utc::now(),
+        );
+        event.clear();
+        serde_json::to_writer(&mut *event, &ev).expect("an event always serializes");
+        let mut warned = false;
+        loop {
+            match self.writer.append(seq, item.origin.as_ref(), event, cancel) {
+                Ok(()) => {
+                    if warned {
+                        tracing::info!("spool writable again; reading resumed");
+                    }
+                    return true;
+                }
+                Err(AppendError::Cancelled) => return false,
+                Err(AppendError::Io(e)) => {
+                    if !warned {
+                        tracing::error!(error = %e, "cannot write the spool (disk full?); reading paused, shipping goes on; retrying every second");
+                        warned = true;
+                    }
+                    if cancel.is_cancelled() {
+                        return false;
+                    }
+                    std::thread::sleep(RETRY);
+                }
+            }
+        }
+    }
+
+    fn commit(&mut self, cancel: &CancellationToken) -> bool {
+        let mut warned = false;
+        loop {
+            match self.writer.commit() {
+                Ok(()) => {
+                    if warned {
+                        tracing::info!("spool writable again; reading resumed");
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::error!(error = %e, "cannot write the spool (disk full?); reading paused, shipping goes on; retrying every second");
+                        warned = true;
+                    }
+                    if cancel.is_cancelled() {
+                        return false;
+                    }
+                    std::thread::sleep(RETRY);
+                }
+            }
+        }
+    }
+}
