@@ -1,8 +1,9 @@
 //! Finding the files to tail: the include globs of `[[files]]`, minus their `exclude` globs and
 //! compressed files, each with how to read it.
 //!
-//! Discovery is a poll pass (every `[tail] scan_ms`), which works on every file system; a pass
-//! over a few thousand files costs a few milliseconds.
+//! Discovery is a poll pass (every `[tail] scan_ms`, and at once when `wake.rs` sees a watched
+//! directory change), which works on every file system; a pass over a few thousand files costs a
+//! few milliseconds.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;

@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod discover;
 pub mod fingerprint;
 pub mod multiline;
+pub mod wake;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -69,6 +70,8 @@ struct Entry {
 
 pub struct Tailer {
     discovery: Discovery,
+    /// inotify on the globs' directories: a new file is found without waiting for the poll.
+    wake: wake::Wake,
     cfg: TailSettings,
     files: HashMap<FileKey, Entry>,
     known: HashMap<FileKey, Known>,
@@ -83,6 +86,7 @@ impl Tailer {
     pub fn new(cfg: TailSettings, known: HashMap<FileKey, Known>) -> Tailer {
         Tailer {
             discovery: Discovery::new(&cfg.rules),
+            wake: wake::Wake::new(cfg.rules.iter().map(|r| r.path.as_str())),
             cfg,
             files: HashMap::new(),
             known,
@@ -96,7 +100,7 @@ impl Tailer {
     pub fn run(mut self, tx: mpsc::Sender<Item>, cancel: CancellationToken) {
         let mut last_scan: Option<Instant> = None;
         while !cancel.is_cancelled() {
-            if last_scan.is_none_or(|t| t.elapsed() >= self.cfg.scan_interval) {
+            if last_scan.is_none_or(|t| t.elapsed() >= self.cfg.scan_interval) || self.wake.take() {
                 self.discover();
                 last_scan = Some(Instant::now());
             }
