@@ -329,3 +329,22 @@ proptest::proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn the_released_version_1_format_still_opens_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/spool/testdata/v1/00000000000000000001.seg");
+    std::fs::copy(&fixture, dir.path().join("00000000000000000001.seg")).unwrap();
+    let c = cfg(dir.path(), 64 << 20, FullPolicy::Block);
+    let mut spool = Spool::open(&c, Position::default()).unwrap();
+    assert_eq!(
+        (spool.pending, spool.stats.torn, spool.stats.damaged),
+        (3, 0, 0)
+    );
+    assert_eq!(spool.resume[&FileKey { dev: 1, ino: 2 }].end, 240);
+    spool.writer.close();
+    let b = spool.reader.next_batch(limits(10)).await.unwrap();
+    assert_eq!(seqs_of(&b), vec![1, 2, 3]);
+    assert_eq!(b.origins[&FileKey { dev: 1, ino: 2 }].end, 240);
+}
