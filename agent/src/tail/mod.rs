@@ -311,6 +311,27 @@ impl Tailer {
     }
 
     /// Remembers where a file's handed-out lines end.
+    /// Hands out the record being joined for `key` (see `Watched::flush`) and notes where it
+    /// ends.
+    fn flush_record(
+        &mut self,
+        key: FileKey,
+        timeout: Option<Duration>,
+        all: bool,
+        tx: &mpsc::Sender<Item>,
+    ) -> Result<(), Closed> {
+        let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
+        let mut last = None;
+        let ok = w.flush(timeout, all, &mut |w, line| {
+            last = Some(line.end);
+            send(w, parser, line, tx)
+        });
+        if let Some(end) = last {
+            self.note(key, end);
+        }
+        if ok { Ok(()) } else { Err(Closed) }
+    }
+
     fn note(&mut self, key: FileKey, end: u64) {
         let e = &self.files[&key];
         match self.known.get_mut(&key) {
@@ -342,18 +363,7 @@ impl Tailer {
     ) -> Result<(), Closed> {
         let window = self.cfg.fingerprint;
         // The record being joined is complete: hand it out first.
-        let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
-        let mut last = None;
-        let ok = w.flush(None, false, &mut |w, line| {
-            last = Some(line.end);
-            send(w, parser, line, tx)
-        });
-        if let Some(end) = last {
-            self.note(key, end);
-        }
-        if !ok {
-            return Err(Closed);
-        }
+        self.flush_record(key, None, false, tx)?;
         let e = self.files.get_mut(&key).expect("key from the map");
         let (path, fp, from) = (e.w.path.clone(), e.w.fp, e.w.buf_start);
         tracing::warn!(path = %path.display(), read_to, "file truncated (copytruncate?); reading it again from 0");
@@ -383,18 +393,7 @@ impl Tailer {
             .map(|(k, _)| *k)
             .collect();
         for key in keys {
-            let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
-            let mut last = None;
-            let ok = w.flush(Some(timeout), false, &mut |w, line| {
-                last = Some(line.end);
-                send(w, parser, line, tx)
-            });
-            if let Some(end) = last {
-                self.note(key, end);
-            }
-            if !ok {
-                return Err(Closed);
-            }
+            self.flush_record(key, Some(timeout), false, tx)?;
         }
         Ok(())
     }
@@ -412,18 +411,7 @@ impl Tailer {
             .map(|(k, _)| *k)
             .collect();
         for key in done {
-            let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
-            let mut last = None;
-            let ok = w.flush(None, true, &mut |w, line| {
-                last = Some(line.end);
-                send(w, parser, line, tx)
-            });
-            if let Some(end) = last {
-                self.note(key, end);
-            }
-            if !ok {
-                return Err(Closed);
-            }
+            self.flush_record(key, None, true, tx)?;
             let e = self.files.remove(&key).expect("key from the map");
             tracing::info!(path = %e.w.path.display(), offset = e.w.read_pos(), "finished a rotated file");
         }
