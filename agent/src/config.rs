@@ -185,9 +185,6 @@ pub struct BatchConfig {
     pub max_bytes: usize,
     /// ...or its first event has waited this long.
     pub max_wait_ms: u64,
-    /// Batches kept in memory while the collector is away; the tailer stops reading (the data
-    /// stays in the files) when they are all full.
-    pub queue_batches: usize,
     /// `zstd`, `gzip` or `none`.
     pub compression: String,
 }
@@ -198,7 +195,6 @@ impl Default for BatchConfig {
             max_events: 2000,
             max_bytes: 1 << 20,
             max_wait_ms: 200,
-            queue_batches: 64,
             compression: "zstd".into(),
         }
     }
@@ -231,7 +227,6 @@ pub struct Settings {
     pub max_events: usize,
     pub max_bytes: usize,
     pub max_wait: Duration,
-    pub queue_batches: usize,
     pub compression: Compression,
     pub health: HealthConfig,
     pub tail: TailSettings,
@@ -366,8 +361,8 @@ impl Settings {
             bail!("heartbeat_secs must be above zero");
         }
         let batch = file.batch;
-        if batch.max_events == 0 || batch.max_bytes == 0 || batch.queue_batches == 0 {
-            bail!("[batch] max_events, max_bytes and queue_batches must be above zero");
+        if batch.max_events == 0 || batch.max_bytes == 0 {
+            bail!("[batch] max_events and max_bytes must be above zero");
         }
         let compression = match batch.compression.as_str() {
             "zstd" => Compression::Zstd,
@@ -416,7 +411,6 @@ impl Settings {
             max_events: batch.max_events,
             max_bytes: batch.max_bytes,
             max_wait: Duration::from_millis(batch.max_wait_ms),
-            queue_batches: batch.queue_batches,
             compression,
             health,
         })
