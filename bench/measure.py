@@ -1,0 +1,33 @@
+"""What the benchmarks share: where the release binaries are, the generated workload, and the
+CPU time and peak memory of a process (read from /proc, so a peer is measured the same way)."""
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mib(pid):
+    """Peak resident memory (VmHWM) of a live process, in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_lines(path, n, width):
+    """n syslog-like lines of `width` bytes, each with the word `benchline` and its number."""
+    hosts = ["mbox1", "mbox2", "mta1", "ldap1"]
+    apps = ["postfix/smtpd[2231]", "sshd[811]", "zmmailboxd[90]", "slapd[77]"]
+    with open(path, "w") as f:
+        for i in range(n):
+            head = f"Nov 29 10:{(i // 60) % 60:02d}:{i % 60:02d} {hosts[i % 4]} {apps[i % 4]}: benchline {i} "
+            f.write(head + "x" * max(0, width - len(head) - 1) + "\n")
