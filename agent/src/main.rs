@@ -80,6 +80,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         fstab: Option<PathBuf>,
     },
+    /// Inspect this machine (Zimbra services, logs, arrays, SMART, backups) and write a config.
+    ///
+    /// Prints what it found and what it could not see. Writes /etc/logwarden/agent.toml
+    /// (--config) atomically, never over an existing file without --force.
+    Init(logwarden_agent::init::InitArgs),
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -131,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init(args) => logwarden_agent::init::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Parse { format, tz, file } => parse(format, tz, file).map(|()| ExitCode::SUCCESS),
         Command::Check {
             json,
