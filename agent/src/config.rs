@@ -429,8 +429,8 @@ impl Settings {
 
 /// The token in `path`: its first line, without surrounding white space.
 fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("token_file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("token_file {}", path.display()))?;
     match text.lines().next().map(str::trim) {
         Some(t) if !t.is_empty() => Ok(t.to_owned()),
         _ => bail!("token_file {}: the file is empty", path.display()),
@@ -510,7 +510,10 @@ mod tests {
             token_file: Some(path),
             ..FileConfig::default()
         };
-        let err = format!("{:#}", Settings::build(file, Overrides::default()).unwrap_err());
+        let err = format!(
+            "{:#}",
+            Settings::build(file, Overrides::default()).unwrap_err()
+        );
         assert!(err.contains("token_file") && err.contains("empty"), "{err}");
     }
 

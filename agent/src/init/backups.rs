@@ -32,7 +32,12 @@ pub struct Plan {
 
 /// The backup plan: from the flags, else from Zimbra. `None` when there is nothing to protect
 /// that `init` knows of and no flag named one.
-pub fn plan(m: &Machine, zimbra: Option<&Zimbra>, backup: &[PathBuf], data: &[PathBuf]) -> Option<Plan> {
+pub fn plan(
+    m: &Machine,
+    zimbra: Option<&Zimbra>,
+    backup: &[PathBuf],
+    data: &[PathBuf],
+) -> Option<Plan> {
     let zimbra_data: Vec<PathBuf> = match zimbra {
         Some(z) => {
             let mut d = Vec::new();
@@ -46,7 +51,11 @@ pub fn plan(m: &Machine, zimbra: Option<&Zimbra>, backup: &[PathBuf], data: &[Pa
         }
         None => Vec::new(),
     };
-    let data = if data.is_empty() { zimbra_data } else { data.to_vec() };
+    let data = if data.is_empty() {
+        zimbra_data
+    } else {
+        data.to_vec()
+    };
     let (dir, found_by) = if let Some(b) = backup.first() {
         (b.clone(), "--backup".to_owned())
     } else if data.is_empty() {
@@ -97,11 +106,19 @@ pub fn preview(m: &Machine, plan: &Plan) -> Vec<(PathBuf, Preview)> {
         Some(Ok(mounts)) => mounts,
         Some(Err(e)) => {
             let why = format!("/proc/self/mountinfo: {e}");
-            return plan.data.iter().map(|d| (d.clone(), Preview::Unknown(why.clone()))).collect();
+            return plan
+                .data
+                .iter()
+                .map(|d| (d.clone(), Preview::Unknown(why.clone())))
+                .collect();
         }
         None => {
             let why = "/proc/self/mountinfo cannot be read".to_owned();
-            return plan.data.iter().map(|d| (d.clone(), Preview::Unknown(why.clone()))).collect();
+            return plan
+                .data
+                .iter()
+                .map(|d| (d.clone(), Preview::Unknown(why.clone())))
+                .collect();
         }
     };
     let index = BlockIndex::scan(&m.at("/sys/block"));

@@ -184,7 +184,10 @@ fn validate(text: &str, args: &InitArgs) -> anyhow::Result<()> {
         .context("init produced a config that does not validate")?;
     if let Some(t) = &args.token_file {
         if !t.is_absolute() {
-            bail!("--token-file {}: give an absolute path (the agent runs from another folder)", t.display());
+            bail!(
+                "--token-file {}: give an absolute path (the agent runs from another folder)",
+                t.display()
+            );
         }
     }
     Ok(())

@@ -51,7 +51,10 @@ pub fn config(found: &Inspection, args: &InitArgs) -> String {
             let _ = writeln!(t, "site = {}", quote(s));
         }
         None => {
-            let _ = writeln!(t, "# site = \"phx\"   # none given: events carry site \"default\"");
+            let _ = writeln!(
+                t,
+                "# site = \"phx\"   # none given: events carry site \"default\""
+            );
         }
     }
     if let Some(tf) = &args.token_file {
@@ -159,8 +162,11 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
                 );
             }
             if !z.other_logs.is_empty() {
-                let names: Vec<String> =
-                    z.other_logs.iter().map(|p| p.display().to_string()).collect();
+                let names: Vec<String> = z
+                    .other_logs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
                 unseen.push(format!(
                     "not tailed (add a [[files]] entry if wanted): {}",
                     names.join(", ")
@@ -192,16 +198,14 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
     }
     match &d.smartctl {
         Some(p) => seen.push(format!("smartctl: {}", p.display())),
-        None if !found.platform.is_virtual() => {
-            unseen.push("smartctl is not installed: SMART is off (apt install smartmontools)".into())
-        }
+        None if !found.platform.is_virtual() => unseen
+            .push("smartctl is not installed: SMART is off (apt install smartmontools)".into()),
         None => {}
     }
     match &d.storcli {
         Some(p) => seen.push(format!("hardware RAID tool: {}", p.display())),
-        None if !found.platform.is_virtual() => unseen.push(
-            "no storcli/perccli: a hardware RAID controller, if any, is not watched".into(),
-        ),
+        None if !found.platform.is_virtual() => unseen
+            .push("no storcli/perccli: a hardware RAID controller, if any, is not watched".into()),
         None => {}
     }
 
@@ -211,7 +215,11 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
                 "backups: {} ({}{})",
                 plan.dir.display(),
                 plan.found_by,
-                if plan.exists { "" } else { "; does not exist yet" }
+                if plan.exists {
+                    ""
+                } else {
+                    "; does not exist yet"
+                }
             ));
             if !plan.exists {
                 unseen.push(format!(

@@ -229,7 +229,11 @@ fn install_history(m: &Machine) -> Vec<String> {
             _ => {}
         }
     }
-    state.into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
+    state
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| n)
+        .collect()
 }
 
 #[cfg(test)]
