@@ -14,6 +14,11 @@ use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
 use logwarden_core::EventId;
 use tokio_util::sync::CancellationToken;
 
+/// How long a stopping agent goes on shipping what it has spooled. Short: the spool is on disk
+/// and goes first at the next start, so a stop (systemd's, an upgrade's) need not wait for the
+/// collector; it only lets the batch in flight be acknowledged.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
+
 #[derive(Parser)]
 #[command(
     name = "logwarden-agent",
@@ -132,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
-                logwarden_agent::pipeline::run(settings, shutdown, Duration::from_secs(10)).await
+                logwarden_agent::pipeline::run(settings, shutdown, SHUTDOWN_DRAIN).await
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -111,7 +111,13 @@ pub async fn run(
         max_bytes: settings.max_bytes,
         max_wait: settings.max_wait,
     };
-    let ship_task = tokio::spawn(shipper.run(reader, limits, checkpoints.clone(), give_up.clone()));
+    let ship_task = tokio::spawn(shipper.run(
+        reader,
+        limits,
+        checkpoints.clone(),
+        stop_reading.clone(),
+        give_up.clone(),
+    ));
 
     shutdown.cancelled().await;
     tracing::info!("stopping: no more reading; shipping what was spooled");

@@ -279,11 +279,13 @@ impl Agent {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// SIGTERM and wait: a clean stop.
-    pub fn stop(&mut self) {
+    /// SIGTERM and wait: a clean stop. Returns the exit status and how long the stop took.
+    pub fn stop(&mut self) -> (std::process::ExitStatus, Duration) {
         let pid = self.child.id().to_string();
+        let start = Instant::now();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let _ = self.child.wait();
+        let status = self.child.wait().expect("reap the agent");
+        (status, start.elapsed())
     }
 }
 

@@ -62,13 +62,16 @@ impl Shipper {
     }
 
     /// Ships batches from the spool, in order, until the spool is closed and read, or
-    /// `give_up` fires. After each ack the files' checkpoints and the spool position move and
-    /// are saved; only then may the spool delete what was acknowledged.
+    /// `give_up` fires, or (once `stopping` has fired) a delivery fails: at shutdown what the
+    /// collector does not take at once waits in the spool for the next start, rather than
+    /// holding up the stop. After each ack the files' checkpoints and the spool position move
+    /// and are saved; only then may the spool delete what was acknowledged.
     pub async fn run(
         mut self,
         mut spool: SpoolReader,
         limits: Limits,
         checkpoints: Arc<Mutex<Checkpoints>>,
+        stopping: CancellationToken,
         give_up: CancellationToken,
     ) {
         loop {
@@ -78,7 +81,7 @@ impl Shipper {
             };
             let Some(batch) = batch else { return };
             let delivered = tokio::select! {
-                _ = self.deliver(&batch.body) => true,
+                d = self.deliver(&batch.body, &stopping) => d,
                 _ = give_up.cancelled() => false,
             };
             if !delivered {
@@ -98,8 +101,11 @@ impl Shipper {
         }
     }
 
-    /// Delivers one NDJSON body, splitting it on 413, retrying until acknowledged.
-    pub async fn deliver(&mut self, body: &[u8]) {
+    /// Delivers one NDJSON body, splitting it on 413, retrying until acknowledged (true), or
+    /// until an attempt fails once `stopping` has fired (false: the body stays in the spool;
+    /// a part of it already taken is sent again at the next start and dropped by the
+    /// collector's deduplication on `(agent_id, seq)`).
+    pub async fn deliver(&mut self, body: &[u8], stopping: &CancellationToken) -> bool {
         // Bodies still to send, in order (a split pushes its two halves back on).
         let mut todo = vec![body.to_vec()];
         let mut backoff = BACKOFF_MIN;
@@ -128,15 +134,22 @@ impl Shipper {
                     Err(Attempt::Unreachable(why)) => {
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unreachable");
                         self.current = (self.current + 1) % self.collectors.len();
-                        backoff = sleep_jittered(backoff).await;
+                        match pause(backoff, stopping).await {
+                            Some(next) => backoff = next,
+                            None => return false,
+                        }
                     }
                     Err(Attempt::Refused(why)) => {
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "batch not taken; will retry");
-                        backoff = sleep_jittered(backoff).await;
+                        match pause(backoff, stopping).await {
+                            Some(next) => backoff = next,
+                            None => return false,
+                        }
                     }
                 }
             }
         }
+        true
     }
 
     async fn attempt(&mut self, body: &[u8]) -> Result<IngestResponse, Attempt> {
@@ -234,6 +247,21 @@ fn report(resp: &IngestResponse, body: &[u8]) {
 }
 
 /// Sleeps a random time up to `backoff` (full jitter) and returns the next backoff.
+/// The wait before a retry: the next backoff, or `None` when the agent is stopping (now or
+/// during the wait), so that a stop never waits on a collector that is not answering.
+async fn pause(backoff: Duration, stopping: &CancellationToken) -> Option<Duration> {
+    if stopping.is_cancelled() {
+        tracing::info!(
+            "stopping: the collector is not taking batches; the rest stays in the spool"
+        );
+        return None;
+    }
+    tokio::select! {
+        next = sleep_jittered(backoff) => Some(next),
+        _ = stopping.cancelled() => None,
+    }
+}
+
 async fn sleep_jittered(backoff: Duration) -> Duration {
     let ms = rand::random_range(backoff.as_millis() as u64 / 2..=backoff.as_millis() as u64);
     tokio::time::sleep(Duration::from_millis(ms)).await;
