@@ -32,7 +32,10 @@ fn collector_config_check_accepts_a_good_file_without_starting() {
     );
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("x.toml: ok"), "{said}");
-    assert!(!dir.path().join("data").exists(), "check must not create the data folder");
+    assert!(
+        !dir.path().join("data").exists(),
+        "check must not create the data folder"
+    );
 }
 
 #[test]

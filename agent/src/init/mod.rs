@@ -121,7 +121,7 @@ pub fn inspect(m: &Machine, args: &InitArgs) -> Inspection {
             format: Format::Syslog,
             why: "Zimbra's syslog: postfix, amavis, slapd, zmconfigd, zimbramon".into(),
         });
-        for (role, _) in &z.roles {
+        for role in z.roles.keys() {
             for (path, format) in role.logs() {
                 files.push(LogFile {
                     path: (*path).into(),
@@ -153,10 +153,16 @@ pub fn run(args: &InitArgs) -> anyhow::Result<()> {
     if !args.root.is_dir() {
         bail!("--root {}: not a folder", args.root.display());
     }
+    if let Some(t) = args.token_file.as_ref().filter(|t| !t.is_absolute()) {
+        bail!(
+            "--token-file {}: give an absolute path (the agent runs from another folder)",
+            t.display()
+        );
+    }
     let m = Machine::new(&args.root);
     let found = inspect(&m, args);
     let text = render::config(&found, args);
-    validate(&text, args)?;
+    validate(&text)?;
     let report = render::report(&found, args);
     if args.dry_run {
         eprint!("{report}");
@@ -176,20 +182,12 @@ pub fn run(args: &InitArgs) -> anyhow::Result<()> {
 
 /// The generated text must load as `config check` loads it. The token file is left out: it is
 /// checked (and warned about) on its own, as it may be put in place after `init`.
-fn validate(text: &str, args: &InitArgs) -> anyhow::Result<()> {
+fn validate(text: &str) -> anyhow::Result<()> {
     let mut file: FileConfig =
         toml::from_str(text).context("init produced a config that does not parse (a bug)")?;
     file.token_file = None;
     Settings::build(file, Overrides::default())
         .context("init produced a config that does not validate")?;
-    if let Some(t) = &args.token_file {
-        if !t.is_absolute() {
-            bail!(
-                "--token-file {}: give an absolute path (the agent runs from another folder)",
-                t.display()
-            );
-        }
-    }
     Ok(())
 }
 
