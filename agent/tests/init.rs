@@ -417,3 +417,47 @@ fn init_writes_the_config_and_never_replaces_one_without_force() {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
+
+#[test]
+fn backup_and_data_flags_configure_the_check_on_any_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    write(&root, "/var/log/syslog", "");
+    mkdir(&root, "/srv/backup");
+    mkdir(&root, "/srv/mail");
+    let (text, report) = dry_run(
+        &root,
+        &[
+            "--backup",
+            "/srv/backup",
+            "--data",
+            "/srv/mail",
+            "--data",
+            "/var/lib/db",
+        ],
+    );
+    let cfg: toml::Value = toml::from_str(&text).unwrap();
+    let b = &cfg["health"]["backups"].as_array().unwrap()[0];
+    assert_eq!(b["dir"].as_str(), Some("/srv/backup"));
+    assert_eq!(b["data"].as_array().unwrap().len(), 2);
+    assert!(
+        report.contains("backups: /srv/backup (--backup)"),
+        "{report}"
+    );
+    config_check(dir.path(), &text);
+
+    let out = agent(&[
+        "init",
+        "--dry-run",
+        "--root",
+        root.to_str().unwrap(),
+        "--backup",
+        "/srv/backup",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--backup /srv/backup") && err.contains("--data"),
+        "{err}"
+    );
+}

@@ -2,7 +2,7 @@
 //! system with it (the agent's backup check goes further at run time: arrays and disks, see
 //! `health/backup.rs`).
 //!
-//! The backup folder is, first found: the `--backup` flags; Zimbra's own backup folder
+//! The backup folder is, first found: `--backup`; Zimbra's own backup folder
 //! (`/opt/zimbra/backup`, where Network Edition's `zmbackup` and most scripts write); the
 //! `WORKDIR` of the open-source zmbackup tool (`/etc/zmbackup/zmbackup.conf`). The data is
 //! what a mailbox server must not lose (store, database, index, redo log) and the LDAP
@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::machine::Machine;
-use super::zimbra::{Role, Zimbra};
+use super::zimbra::{ROOT, Role, Zimbra};
 use crate::health::backup::{ZIMBRA_BACKUP, ZIMBRA_DATA};
 use crate::health::lineage::BlockIndex;
 use crate::health::mountinfo::{self, Mount};
@@ -35,47 +35,38 @@ pub struct Plan {
 pub fn plan(
     m: &Machine,
     zimbra: Option<&Zimbra>,
-    backup: &[PathBuf],
+    backup: Option<&Path>,
     data: &[PathBuf],
 ) -> Option<Plan> {
-    let zimbra_data: Vec<PathBuf> = match zimbra {
-        Some(z) => {
-            let mut d = Vec::new();
+    let mut protected = data.to_vec();
+    if protected.is_empty() {
+        if let Some(z) = zimbra {
             if z.runs(Role::Mailbox) {
-                d.extend(ZIMBRA_DATA.iter().map(|p| Path::new("/opt/zimbra").join(p)));
+                protected.extend(ZIMBRA_DATA.iter().map(|p| Path::new(ROOT).join(p)));
             }
             if z.runs(Role::Ldap) {
-                d.push(PathBuf::from(LDAP_DATA));
+                protected.push(PathBuf::from(LDAP_DATA));
             }
-            d
         }
-        None => Vec::new(),
-    };
-    let data = if data.is_empty() {
-        zimbra_data
-    } else {
-        data.to_vec()
-    };
-    let (dir, found_by) = if let Some(b) = backup.first() {
-        (b.clone(), "--backup".to_owned())
-    } else if data.is_empty() {
+    }
+    if protected.is_empty() {
         return None;
+    }
+    let (dir, found_by) = if let Some(b) = backup {
+        (b.to_owned(), "--backup".to_owned())
     } else if let Some(w) = zmbackup_workdir(m) {
         (w, format!("WORKDIR in {ZMBACKUP_CONF}"))
     } else {
         (
-            Path::new("/opt/zimbra").join(ZIMBRA_BACKUP),
+            Path::new(ROOT).join(ZIMBRA_BACKUP),
             "Zimbra's default backup folder".to_owned(),
         )
     };
-    if data.is_empty() {
-        return None;
-    }
     Some(Plan {
         exists: m.is_dir(&dir),
         dir,
         found_by,
-        data,
+        data: protected,
     })
 }
 

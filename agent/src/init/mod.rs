@@ -44,10 +44,11 @@ pub struct InitArgs {
     /// A file holding the agent's token; the config names the file, never the token.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// A backup folder to check (repeat); replaces the one found.
+    /// The backup folder to check; replaces the one found.
     #[arg(long, value_name = "DIR")]
-    pub backup: Vec<PathBuf>,
-    /// A data folder the backups protect (repeat); replaces the ones found.
+    pub backup: Option<PathBuf>,
+    /// A data folder the backups protect (repeat); replaces the ones found (needed with
+    /// --backup on a machine without a Zimbra mailbox or LDAP server).
     #[arg(long, value_name = "DIR")]
     pub data: Vec<PathBuf>,
     /// The agent's data folder (spool, checkpoints).
@@ -131,7 +132,7 @@ pub fn inspect(m: &Machine, args: &InitArgs) -> Inspection {
             }
         }
     }
-    let backup = backups::plan(m, zimbra.as_ref(), &args.backup, &args.data);
+    let backup = backups::plan(m, zimbra.as_ref(), args.backup.as_deref(), &args.data);
     let previews = backup
         .as_ref()
         .map(|p| backups::preview(m, p))
@@ -161,6 +162,12 @@ pub fn run(args: &InitArgs) -> anyhow::Result<()> {
     }
     let m = Machine::new(&args.root);
     let found = inspect(&m, args);
+    if let (Some(b), None) = (&args.backup, &found.backup) {
+        bail!(
+            "--backup {}: no data folder to compare it with here; name them with --data DIR",
+            b.display()
+        );
+    }
     let text = render::config(&found, args);
     validate(&text)?;
     let report = render::report(&found, args);

@@ -246,7 +246,6 @@ fn report(resp: &IngestResponse, body: &[u8]) {
     }
 }
 
-/// Sleeps a random time up to `backoff` (full jitter) and returns the next backoff.
 /// The wait before a retry: the next backoff, or `None` when the agent is stopping (now or
 /// during the wait), so that a stop never waits on a collector that is not answering.
 async fn pause(backoff: Duration, stopping: &CancellationToken) -> Option<Duration> {
@@ -262,6 +261,7 @@ async fn pause(backoff: Duration, stopping: &CancellationToken) -> Option<Durati
     }
 }
 
+/// Sleeps a random time up to `backoff` (full jitter) and returns the next backoff.
 async fn sleep_jittered(backoff: Duration) -> Duration {
     let ms = rand::random_range(backoff.as_millis() as u64 / 2..=backoff.as_millis() as u64);
     tokio::time::sleep(Duration::from_millis(ms)).await;
