@@ -39,14 +39,12 @@ pub fn plan(
     data: &[PathBuf],
 ) -> Option<Plan> {
     let mut protected = data.to_vec();
-    if protected.is_empty() {
-        if let Some(z) = zimbra {
-            if z.runs(Role::Mailbox) {
-                protected.extend(ZIMBRA_DATA.iter().map(|p| Path::new(ROOT).join(p)));
-            }
-            if z.runs(Role::Ldap) {
-                protected.push(PathBuf::from(LDAP_DATA));
-            }
+    if let Some(z) = zimbra.filter(|_| protected.is_empty()) {
+        if z.runs(Role::Mailbox) {
+            protected.extend(ZIMBRA_DATA.iter().map(|p| Path::new(ROOT).join(p)));
+        }
+        if z.runs(Role::Ldap) {
+            protected.push(PathBuf::from(LDAP_DATA));
         }
     }
     if protected.is_empty() {
