@@ -3,7 +3,9 @@
 //! --force-script-chrootless`: the maintainer scripts run against DIR through `$DPKG_ROOT`,
 //! never against this machine). Checks files, conffiles, the user, the data folders and the
 //! enabled units; an upgrade that keeps data and edited config; removal that keeps data;
-//! purge that removes it; the CLI alone; and `systemd-analyze verify` on the units.
+//! purge that removes it; the CLI alone; and `systemd-analyze verify` on the units. A third
+//! test runs the maintainer scripts the way a real machine does (no `$DPKG_ROOT`), in a chroot
+//! over an overlay of this machine's root inside a private mount namespace.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -361,5 +363,80 @@ fn the_units_pass_systemd_analyze_verify_without_a_warning() {
     assert!(
         said.contains("strickt"),
         "verify did not see the broken unit: {said}"
+    );
+}
+
+/// The maintainer scripts as they run on a real machine (no `$DPKG_ROOT`: plain `useradd`,
+/// `systemctl enable` offline): in a chroot over an overlay of this machine's own root, in a
+/// private mount namespace, so that every write lands in the test's folder.
+const CHROOT_SCRIPT: &str = r#"
+set -eu
+mount -t overlay overlay -o "lowerdir=/,upperdir=$T/upper,workdir=$T/work" "$T/m"
+mount --bind /dev "$T/m/dev"
+mount -t proc proc "$T/m/proc"
+mkdir -p "$T/m/debs"
+for p in logwarden logwarden-agent logwarden-collector; do cp "$DEBS/$p"_*.deb "$T/m/debs/$p.deb"; done
+inside() { chroot "$T/m" "$@"; }
+inside dpkg --log=/dev/null -i /debs/logwarden.deb /debs/logwarden-agent.deb /debs/logwarden-collector.deb >/dev/null
+echo "user: $(inside id -un logwarden) $(inside id -gn logwarden) $(inside getent passwd logwarden | cut -d: -f7)"
+echo "agent data: $(inside stat -c '%a %U:%G' /var/lib/logwarden/agent)"
+echo "collector conf: $(inside stat -c '%a %U:%G' /etc/logwarden/collector.toml)"
+echo "enabled: $(inside readlink /etc/systemd/system/multi-user.target.wants/logwarden-agent.service)"
+inside dpkg --log=/dev/null -i /debs/logwarden-agent.deb >/dev/null
+echo "reinstalled user: $(inside grep -c '^logwarden:' /etc/passwd)"
+inside dpkg --log=/dev/null -P logwarden-agent >/dev/null
+echo "after purge: agent data $(inside test -e /var/lib/logwarden/agent && echo kept || echo gone), collector data $(inside test -e /var/lib/logwarden/collector && echo kept || echo gone), enabled $(inside readlink /etc/systemd/system/multi-user.target.wants/logwarden-agent.service || echo none)"
+"#;
+
+#[test]
+fn maintainer_scripts_run_for_real_in_a_chroot_over_this_machine() {
+    if let Some(why) = cannot_run() {
+        println!("SKIPPED maintainer_scripts_run_for_real_in_a_chroot: {why}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["upper", "work", "m"] {
+        std::fs::create_dir(tmp.path().join(d)).unwrap();
+    }
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(format!(
+            "mount -t overlay overlay -o lowerdir=/,upperdir={0}/upper,workdir={0}/work {0}/m",
+            tmp.path().display()
+        ))
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!(
+            "SKIPPED maintainer_scripts_run_for_real_in_a_chroot: no mount namespace with overlayfs here"
+        );
+        return;
+    }
+    let debs = package(&tmp.path().join("debs"), "0.0.1~chroot");
+    let host_passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let out = ok(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", CHROOT_SCRIPT])
+            .env("T", tmp.path())
+            .env("DEBS", &debs)
+            .output()
+            .unwrap(),
+        "install in the chroot",
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    println!("{said}");
+    for want in [
+        "user: logwarden logwarden /usr/sbin/nologin",
+        "agent data: 750 logwarden:logwarden",
+        "collector conf: 640 root:logwarden",
+        "enabled: /lib/systemd/system/logwarden-agent.service",
+        "reinstalled user: 1",
+        "after purge: agent data gone, collector data kept, enabled none",
+    ] {
+        assert!(said.contains(want), "{want:?} not in:\n{said}");
+    }
+    assert_eq!(
+        std::fs::read_to_string("/etc/passwd").unwrap(),
+        host_passwd,
+        "this machine's accounts are untouched"
     );
 }
