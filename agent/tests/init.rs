@@ -395,6 +395,12 @@ fn init_writes_the_config_and_never_replaces_one_without_force() {
     );
 
     std::fs::write(&out_path, "site = \"edited by hand\"\n").unwrap();
+    // As the package leaves it: readable by the service's group only.
+    std::fs::set_permissions(
+        &out_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
     let second = run(&[]);
     assert_eq!(second.status.code(), Some(2));
     let err = String::from_utf8_lossy(&second.stderr);
@@ -409,6 +415,10 @@ fn init_writes_the_config_and_never_replaces_one_without_force() {
     let forced = run(&["--force"]);
     assert!(forced.status.success());
     assert_eq!(std::fs::read_to_string(&out_path).unwrap(), written);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&out_path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o640, "the replaced file keeps its mode");
     // No temp file left beside it.
     let names: Vec<_> = std::fs::read_dir(out_path.parent().unwrap())
         .unwrap()

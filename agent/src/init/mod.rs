@@ -198,8 +198,13 @@ fn validate(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Saves the config atomically. A replaced file keeps its mode, owner and group: the package
+/// makes `agent.toml` `root:logwarden 0640` so that the service can read it and others cannot.
 fn write_config(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
-    if path.exists() && !force {
+    use std::os::unix::fs::MetadataExt;
+
+    let old = std::fs::metadata(path).ok();
+    if old.is_some() && !force {
         bail!(
             "{} already exists: not replaced (use --force to replace it, or --dry-run to see the new one)",
             path.display()
@@ -208,5 +213,11 @@ fn write_config(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    crate::durable::save_atomically(path, text.as_bytes())
+    crate::durable::save_atomically(path, text.as_bytes())?;
+    if let Some(old) = old {
+        std::os::unix::fs::chown(path, Some(old.uid()), Some(old.gid()))
+            .and_then(|()| std::fs::set_permissions(path, old.permissions()))
+            .with_context(|| format!("giving {} its former owner and mode", path.display()))?;
+    }
+    Ok(())
 }
