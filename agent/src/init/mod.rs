@@ -90,6 +90,8 @@ pub struct Inspection {
     pub missing_system_logs: Vec<&'static str>,
     pub backup: Option<backups::Plan>,
     pub previews: Vec<(PathBuf, backups::Preview)>,
+    /// `--token-file` names a file this machine does not have (yet).
+    pub token_file_missing: bool,
 }
 
 /// The syslog files, by distribution family: the first that exists of each group is read.
@@ -146,6 +148,7 @@ pub fn inspect(m: &Machine, args: &InitArgs) -> Inspection {
         missing_system_logs,
         backup,
         previews,
+        token_file_missing: args.token_file.as_ref().is_some_and(|t| !m.exists(t)),
     }
 }
 

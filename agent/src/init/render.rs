@@ -263,14 +263,15 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
     if args.site.is_none() {
         unseen.push("no --site: events carry site \"default\"".into());
     }
-    if let Some(tf) = &args.token_file {
-        let m = super::machine::Machine::new(&args.root);
-        if !m.exists(tf) {
-            unseen.push(format!(
-                "token file {} does not exist: the agent will not start until it does",
-                tf.display()
-            ));
-        }
+    if let Some(tf) = args
+        .token_file
+        .as_ref()
+        .filter(|_| found.token_file_missing)
+    {
+        unseen.push(format!(
+            "token file {} does not exist: the agent will not start until it does",
+            tf.display()
+        ));
     }
 
     let mut out = String::from("Found:\n");
