@@ -440,3 +440,69 @@ fn maintainer_scripts_run_for_real_in_a_chroot_over_this_machine() {
         "this machine's accounts are untouched"
     );
 }
+
+/// The agent's unit gives it no group, only the capabilities of `AmbientCapabilities=`: with
+/// exactly those (as an unprivileged user, no new privileges) it reads a log only root may
+/// read; without them it cannot, so the capability is what does it.
+#[test]
+fn the_agent_units_capabilities_alone_let_it_read_a_root_only_log() {
+    if let Some(why) =
+        cannot_run().or_else(|| (!have("setpriv")).then(|| "setpriv is not installed".into()))
+    {
+        println!("SKIPPED the_agent_units_capabilities_alone: {why}");
+        return;
+    }
+    let unit =
+        std::fs::read_to_string(repo().join("packaging/systemd/logwarden-agent.service")).unwrap();
+    let caps: Vec<String> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("AmbientCapabilities="))
+        .expect("AmbientCapabilities= in the agent's unit")
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    let caps = caps.join(",");
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("secure");
+    std::fs::write(
+        &log,
+        "Nov 29 10:00:00 h sshd[1]: Accepted publickey for root\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let parse_as_nobody = |with_caps: bool| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--no-new-privs",
+        ]);
+        if with_caps {
+            cmd.arg(format!("--inh-caps={caps}"))
+                .arg(format!("--ambient-caps={caps}"))
+                .arg(format!("--bounding-set=-all,{caps}"));
+        }
+        cmd.arg(bin("logwarden-agent"))
+            .arg("parse")
+            .arg(&log)
+            .output()
+            .expect("running setpriv")
+    };
+    let denied = parse_as_nobody(false);
+    assert!(
+        !denied.status.success(),
+        "nobody without capabilities read a 0600 file"
+    );
+    let read = ok(parse_as_nobody(true), "parse with the unit's capabilities");
+    assert!(
+        String::from_utf8_lossy(&read.stdout).contains("Accepted publickey"),
+        "{}",
+        String::from_utf8_lossy(&read.stdout)
+    );
+}
