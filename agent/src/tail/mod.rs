@@ -77,6 +77,8 @@ pub struct Tailer {
     known: HashMap<FileKey, Known>,
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
+    /// Where lines read and offsets are counted for `/metrics` and `status`.
+    metrics: Option<std::sync::Arc<crate::observe::AgentMetrics>>,
 }
 
 /// The pipeline has shut down.
@@ -91,7 +93,14 @@ impl Tailer {
             files: HashMap::new(),
             known,
             started: false,
+            metrics: None,
         }
+    }
+
+    /// Counts lines read and offsets per file into `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::observe::AgentMetrics>) -> Tailer {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until `cancel` fires or the pipeline goes away. Blocking: give it its own thread.
@@ -148,6 +157,7 @@ impl Tailer {
             Ok(file) => file,
             Err(e) => {
                 tracing::warn!(path = %f.path.display(), error = %e, "cannot open file");
+                self.count_read_error();
                 return;
             }
         };
@@ -172,6 +182,7 @@ impl Tailer {
             Ok(fp) => fp,
             Err(e) => {
                 tracing::warn!(path = %f.path.display(), error = %e, "cannot read file");
+                self.count_read_error();
                 return;
             }
         };
@@ -286,13 +297,14 @@ impl Tailer {
         let max_line = self.cfg.max_line_bytes;
         let window = self.cfg.fingerprint;
         let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
-        let mut last = None;
+        let (mut last, mut lines) = (None, 0);
         let outcome = w.read_some(max_line, window, &mut |w, line| {
             last = Some(line.end);
+            lines += 1;
             send(w, parser, line, tx)
         });
         if let Some(end) = last {
-            self.note(key, end);
+            self.note(key, end, lines);
         }
         match outcome {
             Ok(None) => Err(Closed),
@@ -305,6 +317,7 @@ impl Tailer {
             Err(e) => {
                 let path = &self.files[&key].w.path;
                 tracing::warn!(path = %path.display(), error = %e, "read failed");
+                self.count_read_error();
                 Ok(false)
             }
         }
@@ -321,19 +334,30 @@ impl Tailer {
         tx: &mpsc::Sender<Item>,
     ) -> Result<(), Closed> {
         let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
-        let mut last = None;
+        let (mut last, mut lines) = (None, 0);
         let ok = w.flush(timeout, all, &mut |w, line| {
             last = Some(line.end);
+            lines += 1;
             send(w, parser, line, tx)
         });
         if let Some(end) = last {
-            self.note(key, end);
+            self.note(key, end, lines);
         }
         if ok { Ok(()) } else { Err(Closed) }
     }
 
-    fn note(&mut self, key: FileKey, end: u64) {
+    fn count_read_error(&self) {
+        if let Some(m) = &self.metrics {
+            m.read_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn note(&mut self, key: FileKey, end: u64, lines: u64) {
         let e = &self.files[&key];
+        if let Some(m) = &self.metrics {
+            m.read(key, &e.w.path, lines, end);
+        }
         match self.known.get_mut(&key) {
             Some(k) => {
                 k.offset = end;
@@ -413,6 +437,9 @@ impl Tailer {
         for key in done {
             self.flush_record(key, None, true, tx)?;
             let e = self.files.remove(&key).expect("key from the map");
+            if let Some(m) = &self.metrics {
+                m.let_go(key);
+            }
             tracing::info!(path = %e.w.path.display(), offset = e.w.read_pos(), "finished a rotated file");
         }
         Ok(())
