@@ -43,6 +43,15 @@ pub struct Delivery {
 }
 
 impl Counters {
+    /// Makes a receiver's series exist before its first notification.
+    pub fn notified_none(&self, receiver: &str, kind: &str) {
+        self.notifications
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((receiver.to_owned(), kind.to_owned()))
+            .or_default();
+    }
+
     /// Notes one notification's outcome (after its retries).
     pub fn notified(&self, receiver: &str, kind: &str, ok: bool) {
         let mut map = self.notifications.lock().unwrap_or_else(|p| p.into_inner());
@@ -384,10 +393,16 @@ mod tests {
                 site: "phx".into(),
                 last_seen: chrono::Utc::now(),
                 checks: vec![
-                    health(serde_json::json!({"check": "raid", "array": "md2", "state": "degraded", "redundancy_left": 0})),
-                    health(serde_json::json!({"check": "hwraid", "controller": 0, "virtual_drive": "1", "state": "degraded"})),
-                    health(serde_json::json!({"check": "backup", "backup_dir": "/b", "data_dir": "/d",
-                        "placement": "same_array", "freshness": "stale", "newest_backup_age_s": 90000})),
+                    health(
+                        serde_json::json!({"check": "raid", "array": "md2", "state": "degraded", "redundancy_left": 0}),
+                    ),
+                    health(
+                        serde_json::json!({"check": "hwraid", "controller": 0, "virtual_drive": "1", "state": "degraded"}),
+                    ),
+                    health(
+                        serde_json::json!({"check": "backup", "backup_dir": "/b", "data_dir": "/d",
+                        "placement": "same_array", "freshness": "stale", "newest_backup_age_s": 90000}),
+                    ),
                 ],
             }],
         };

@@ -81,6 +81,10 @@ pub async fn serve(
     // committer; it holds a committer handle, so it must stop before the committer can drain.
     let stop_engine = CancellationToken::new();
     let counters = Arc::new(crate::metrics::Counters::default());
+    // Every receiver's series exist from the start, at zero, so that rate() sees the first.
+    for r in &settings.alerts.receivers {
+        counters.notified_none(&r.name, r.kind_name());
+    }
     let (alerts, engine_task) = crate::rules::engine::start(
         settings.alerts.clone(),
         committer.clone(),

@@ -27,7 +27,17 @@ struct Info {
     version: String,
 }
 
-fn family<M: Default + prometheus_client::metrics::TypedMetric + Clone + Send + Sync + std::fmt::Debug + prometheus_client::encoding::EncodeMetric + 'static, L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static>(
+fn family<
+    M: Default
+        + prometheus_client::metrics::TypedMetric
+        + Clone
+        + Send
+        + Sync
+        + std::fmt::Debug
+        + prometheus_client::encoding::EncodeMetric
+        + 'static,
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+>(
     reg: &mut Registry,
     name: &str,
     help: &str,
@@ -100,21 +110,36 @@ pub fn render(s: &AgentStatus) -> String {
             offset.get_or_create(&l).set(f.read_offset as i64);
         }
     }
-    gauge(&mut reg, "files_tailed", "Files being tailed", s.files.len() as u64);
+    gauge(
+        &mut reg,
+        "files_tailed",
+        "Files being tailed",
+        s.files.len() as u64,
+    );
     gauge(
         &mut reg,
         "spool_events",
         "Events in the spool not acknowledged yet",
         s.spool.events,
     );
-    gauge(&mut reg, "spool_bytes", "Bytes of spool segments on disk", s.spool.bytes);
+    gauge(
+        &mut reg,
+        "spool_bytes",
+        "Bytes of spool segments on disk",
+        s.spool.bytes,
+    );
     gauge(
         &mut reg,
         "spool_max_bytes",
         "The spool's size limit",
         s.spool.max_bytes,
     );
-    gauge(&mut reg, "spool_segments", "Spool segment files", s.spool.segments);
+    gauge(
+        &mut reg,
+        "spool_segments",
+        "Spool segment files",
+        s.spool.segments,
+    );
     counter(
         &mut reg,
         "spool_damaged_records",

@@ -9,6 +9,7 @@
 
 pub mod exposition;
 pub mod listener;
+pub mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -162,6 +163,7 @@ impl AgentMetrics {
         let spooled = self.spooled.load(Relaxed) + self.recovered.load(Relaxed);
         let gone = self.shipped.load(Relaxed) + usage.stats.dropped;
         AgentStatus {
+            live: true,
             agent_id: who.agent_id.clone(),
             host: who.host.clone(),
             site: who.site.clone(),
@@ -214,6 +216,9 @@ pub struct Identity {
 /// `GET /status` on the agent's listener; what `logwarden-agent status` prints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentStatus {
+    /// From the running agent (true), or from its data dir (false: acknowledged state only;
+    /// read offsets, line counts and spool events are unknown and shown as 0).
+    pub live: bool,
     pub agent_id: String,
     pub host: String,
     pub site: String,
@@ -275,6 +280,87 @@ pub struct Errors {
     pub ship_too_large: u64,
     pub spool_write: u64,
     pub read: u64,
+}
+
+impl AgentStatus {
+    /// What the data dir tells without the agent: each file's acknowledged offset and lag, and
+    /// the spool's size on disk. Works whether the agent runs or not.
+    pub fn from_data_dir(data_dir: &Path, spool_dir: &Path) -> anyhow::Result<AgentStatus> {
+        use anyhow::Context;
+        let checkpoints = Checkpoints::load(data_dir)?;
+        let agent_id = std::fs::read_to_string(data_dir.join("agent_id"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let mut files: Vec<FileStatus> = checkpoints
+            .files()
+            .map(|(key, a)| {
+                let size = std::fs::metadata(&a.path).ok().and_then(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    (m.dev() == key.dev && m.ino() == key.ino).then_some(m.len())
+                });
+                let end = size.unwrap_or(a.offset).max(a.offset);
+                FileStatus {
+                    path: a.path.display().to_string(),
+                    inode: key.ino,
+                    size: end,
+                    rotated: size.is_none(),
+                    read_offset: a.offset,
+                    acked_offset: a.offset,
+                    unread_bytes: 0,
+                    unacked_bytes: end - a.offset,
+                    lines_read: 0,
+                    lines_shipped: 0,
+                }
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.inode.cmp(&b.inode)));
+        let (mut bytes, mut segments) = (0, 0);
+        match std::fs::read_dir(spool_dir) {
+            Ok(dir) => {
+                for entry in dir {
+                    let entry = entry
+                        .with_context(|| format!("reading spool dir {}", spool_dir.display()))?;
+                    if entry.file_name().to_string_lossy().ends_with(".seg") {
+                        segments += 1;
+                        bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("reading spool dir {}", spool_dir.display()));
+            }
+        }
+        Ok(AgentStatus {
+            live: false,
+            agent_id,
+            host: String::new(),
+            site: String::new(),
+            version: String::new(),
+            files,
+            paths: Vec::new(),
+            spool: SpoolStatus {
+                events: 0,
+                bytes,
+                segments,
+                max_bytes: 0,
+                torn: 0,
+                damaged: 0,
+                dropped: 0,
+            },
+            events_spooled: 0,
+            events_shipped: 0,
+            batches_shipped: 0,
+            errors: Errors {
+                ship_unreachable: 0,
+                ship_refused: 0,
+                ship_too_large: 0,
+                spool_write: 0,
+                read: 0,
+            },
+        })
+    }
 }
 
 /// Shared by the listener's handlers.
