@@ -136,11 +136,7 @@ impl AgentMetrics {
         let mut files: Vec<FileStatus> = tailing
             .into_iter()
             .map(|(key, t)| {
-                // The path may lead to a newer file by now: only a size of the same inode counts.
-                let size = std::fs::metadata(&t.path).ok().and_then(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    (m.dev() == key.dev && m.ino() == key.ino).then_some(m.len())
-                });
+                let size = size_of(&t.path, key);
                 let acked = checkpoints.offset(key).unwrap_or(0);
                 let end = size.unwrap_or(t.read_offset).max(t.read_offset);
                 let c = counts.get(&t.path).copied().unwrap_or_default();
@@ -198,6 +194,14 @@ impl AgentMetrics {
             },
         }
     }
+}
+
+/// The length of the file at `path` if it is still the file `key` (a rotated file's path leads
+/// to its successor).
+fn size_of(path: &Path, key: FileKey) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    (m.dev() == key.dev && m.ino() == key.ino).then_some(m.len())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -294,10 +298,7 @@ impl AgentStatus {
         let mut files: Vec<FileStatus> = checkpoints
             .files()
             .map(|(key, a)| {
-                let size = std::fs::metadata(&a.path).ok().and_then(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    (m.dev() == key.dev && m.ino() == key.ino).then_some(m.len())
-                });
+                let size = size_of(&a.path, *key);
                 let end = size.unwrap_or(a.offset).max(a.offset);
                 FileStatus {
                     path: a.path.display().to_string(),
