@@ -2,7 +2,7 @@
 // playwright-core, as an on-call engineer would: the page must show the degraded array and the
 // misplaced backup and list the alert; the alert is acknowledged with the page's button (the
 // admin token entered in the page's form when the collector asks for it), and the page must
-// then show it acknowledged. Started by tests/tests/web_page.rs, which set up the collector and
+// then show it acknowledged; another alert is silenced from its menu. Started by tests/tests/web_page.rs, which set up the collector and
 // checks the ack through the API afterwards.
 //
 // usage: node dashboard.mjs URL ALERT_NAME ADMIN_TOKEN SCREENSHOT_DIR
@@ -80,6 +80,12 @@ try {
   const kept = await page.evaluate(() => sessionStorage.getItem('logwarden.token'));
   if (kept !== token) fail('the token was not kept in sessionStorage');
 
+  // Silence another alert for an hour from its menu (the token is kept by now).
+  const other = page.locator('#alerts li.alert[data-name="BackupMisplaced"]');
+  const otherId = await other.first().getAttribute('data-id');
+  await other.first().locator('select.silence').selectOption('1');
+  await page.locator(`#alerts li.alert[data-id="${otherId}"] .badge.silenced`).waitFor({ timeout: 15000 });
+
   // The search's volume histogram: bars for the events found.
   // The search's volume histogram over the 24 hours asked for (30 min buckets), the events
   // of the test in the last bars.
@@ -100,7 +106,7 @@ try {
 
   if (external.length) fail(`the page fetched from elsewhere: ${external.join(', ')}`);
   if (consoleErrors.length) fail(`errors in the page: ${consoleErrors.join(' | ')}`);
-  console.log(JSON.stringify({ acked_id: id, histogram_bars: bars }));
+  console.log(JSON.stringify({ acked_id: id, silenced_id: otherId, histogram_bars: bars }));
 } catch (e) {
   console.error(`browser test: ${e.message}`);
   await page.screenshot({ path: join(shots, 'dashboard-failure.png'), fullPage: true }).catch(() => {});

@@ -2,7 +2,8 @@
 //! playwright-core from `tests/browser/`; `scripts/test` installs both): a collector fed by a
 //! real agent with a degraded md array (fixture mdstat) and a backup on the same file system
 //! as its data; the page must show both and list the alert, and acknowledging it on the page
-//! (entering the admin token the page asks for) must change its state, also in the API.
+//! (entering the admin token the page asks for) must change its state, also in the API; so must
+//! silencing another one from its menu.
 //! Screenshots go to `target/web-page/`.
 
 use std::path::{Path, PathBuf};
@@ -115,9 +116,21 @@ fn the_page_shows_a_degraded_array_and_a_misplaced_backup_and_acknowledges_the_a
         "oncall-browser",
         after["ack"]["author"].as_str().unwrap_or(""),
     );
+    let misplaced = firing("BackupMisplaced").unwrap();
     assert!(
-        firing("BackupMisplaced").unwrap().get("ack").is_none(),
+        misplaced.get("ack").is_none(),
         "only the one alert was acknowledged"
+    );
+    assert_same(
+        "silenced alert",
+        misplaced["id"].as_str().unwrap(),
+        result["silenced_id"].as_str().unwrap_or(""),
+    );
+    assert!(
+        misplaced["silenced_by"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "the silence set on the page is not on the alert: {misplaced}"
     );
     for shot in [
         "dashboard-before-ack.png",

@@ -78,7 +78,7 @@ pub struct Tailer {
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
     /// Where lines read and offsets are counted for `/metrics` and `status`.
-    metrics: Option<std::sync::Arc<crate::observe::AgentMetrics>>,
+    metrics: std::sync::Arc<crate::observe::AgentMetrics>,
 }
 
 /// The pipeline has shut down.
@@ -93,13 +93,14 @@ impl Tailer {
             files: HashMap::new(),
             known,
             started: false,
-            metrics: None,
+            metrics: Default::default(),
         }
     }
 
-    /// Counts lines read and offsets per file into `metrics`.
+    /// Counts lines read and offsets per file into `metrics` (by default into a private set
+    /// nobody reads).
     pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::observe::AgentMetrics>) -> Tailer {
-        self.metrics = Some(metrics);
+        self.metrics = metrics;
         self
     }
 
@@ -347,17 +348,14 @@ impl Tailer {
     }
 
     fn count_read_error(&self) {
-        if let Some(m) = &self.metrics {
-            m.read_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.metrics
+            .read_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn note(&mut self, key: FileKey, end: u64, lines: u64) {
         let e = &self.files[&key];
-        if let Some(m) = &self.metrics {
-            m.read(key, &e.w.path, lines, end);
-        }
+        self.metrics.read(key, &e.w.path, lines, end);
         match self.known.get_mut(&key) {
             Some(k) => {
                 k.offset = end;
@@ -437,9 +435,7 @@ impl Tailer {
         for key in done {
             self.flush_record(key, None, true, tx)?;
             let e = self.files.remove(&key).expect("key from the map");
-            if let Some(m) = &self.metrics {
-                m.let_go(key);
-            }
+            self.metrics.let_go(key);
             tracing::info!(path = %e.w.path.display(), offset = e.w.read_pos(), "finished a rotated file");
         }
         Ok(())
