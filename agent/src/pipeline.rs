@@ -88,8 +88,13 @@ pub async fn run(
 
     let probes = if settings.health.enabled {
         Some(
-            crate::health::spawn_probes(&settings.health, item_tx_probes, stop_reading.clone())
-                .context("starting the health probes")?,
+            crate::health::spawn_counted_probes(
+                &settings.health,
+                item_tx_probes,
+                stop_reading.clone(),
+                metrics.clone(),
+            )
+            .context("starting the health probes")?,
         )
     } else {
         drop(item_tx_probes);

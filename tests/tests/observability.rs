@@ -54,11 +54,19 @@ fn agent_status_shows_offsets_checkpoint_lag_and_spool_of_a_running_agent() {
     let log = dir.path().join("app.log");
     append_lines(&log, 0, 100);
     let agent_dir = dir.path().join("agent");
+    // An mdstat that is not one: each failed probe run is counted.
+    let mdstat = dir.path().join("mdstat");
+    std::fs::write(&mdstat, "hello\n").unwrap();
     let agent = Agent::start_with(
         &agent_dir,
         &collector.url,
         &[log.to_str().unwrap()],
-        &["--metrics-listen", "127.0.0.1:0"],
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--mdstat",
+            mdstat.to_str().unwrap(),
+        ],
     );
     let path = log.to_str().unwrap().to_owned();
     let file_of = |s: &Value| -> Option<Value> {

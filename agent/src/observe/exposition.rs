@@ -181,6 +181,7 @@ pub fn render(s: &AgentStatus) -> String {
         ("ship_too_large_dropped", s.errors.ship_too_large),
         ("spool_write", s.errors.spool_write),
         ("read", s.errors.read),
+        ("probe", s.errors.probe),
     ] {
         errors
             .get_or_create(&Reason {

@@ -64,6 +64,8 @@ pub struct AgentMetrics {
     pub spool_write_errors: AtomicU64,
     /// Files that could not be opened or read.
     pub read_errors: AtomicU64,
+    /// Health probe runs that failed (mdstat unreadable, smartctl or storcli failing).
+    pub probe_errors: AtomicU64,
     /// Set once the spool is open.
     spool: OnceLock<UsageHandle>,
 }
@@ -191,6 +193,7 @@ impl AgentMetrics {
                 ship_too_large: self.ship_too_large.load(Relaxed),
                 spool_write: self.spool_write_errors.load(Relaxed),
                 read: self.read_errors.load(Relaxed),
+                probe: self.probe_errors.load(Relaxed),
             },
         }
     }
@@ -284,6 +287,8 @@ pub struct Errors {
     pub ship_too_large: u64,
     pub spool_write: u64,
     pub read: u64,
+    #[serde(default)]
+    pub probe: u64,
 }
 
 impl AgentStatus {
@@ -359,6 +364,7 @@ impl AgentStatus {
                 ship_too_large: 0,
                 spool_write: 0,
                 read: 0,
+                probe: 0,
             },
         })
     }

@@ -92,7 +92,7 @@ pub fn render(s: &AgentStatus) -> String {
         let e = &s.errors;
         let _ = writeln!(
             out,
-            "shipped: {} of {} events spooled since start, in {} batches; errors: unreachable {}, refused {}, too large {}, spool write {}, read {}",
+            "shipped: {} of {} events spooled since start, in {} batches; errors: unreachable {}, refused {}, too large {}, spool write {}, read {}, probe {}",
             s.events_shipped,
             s.events_spooled,
             s.batches_shipped,
@@ -100,7 +100,8 @@ pub fn render(s: &AgentStatus) -> String {
             e.ship_refused,
             e.ship_too_large,
             e.spool_write,
-            e.read
+            e.read,
+            e.probe
         );
     } else {
         let _ = writeln!(
