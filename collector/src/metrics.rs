@@ -45,24 +45,25 @@ pub struct Delivery {
 impl Counters {
     /// Makes a receiver's series exist before its first notification.
     pub fn notified_none(&self, receiver: &str, kind: &str) {
-        self.notifications
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((receiver.to_owned(), kind.to_owned()))
-            .or_default();
+        self.delivery(receiver, kind, |_| {});
     }
 
     /// Notes one notification's outcome (after its retries).
     pub fn notified(&self, receiver: &str, kind: &str, ok: bool) {
+        self.delivery(receiver, kind, |d| {
+            if ok {
+                d.sent += 1;
+            } else {
+                d.failed += 1;
+            }
+        });
+    }
+
+    fn delivery(&self, receiver: &str, kind: &str, f: impl FnOnce(&mut Delivery)) {
         let mut map = self.notifications.lock().unwrap_or_else(|p| p.into_inner());
-        let d = map
+        f(map
             .entry((receiver.to_owned(), kind.to_owned()))
-            .or_default();
-        if ok {
-            d.sent += 1;
-        } else {
-            d.failed += 1;
-        }
+            .or_default());
     }
 }
 
