@@ -39,6 +39,17 @@ pub struct FileConfig {
     /// `[spool]`: the disk spool between reading and shipping.
     #[serde(default)]
     pub spool: SpoolFileConfig,
+    /// `[metrics]`: the agent's own `/metrics` and `/status` listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `ADDR:PORT` to serve `/metrics` and `/status` on (e.g. `127.0.0.1:9102`); off when absent.
+    pub listen: Option<String>,
 }
 
 /// `[tail]`, as written.
@@ -233,6 +244,8 @@ pub struct Settings {
     pub health: HealthConfig,
     pub tail: TailSettings,
     pub spool: crate::spool::SpoolConfig,
+    /// Where to serve `/metrics` and `/status`; none by default.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Flags of `logwarden-agent run` that override the file.
@@ -267,6 +280,9 @@ pub struct Overrides {
     /// A data folder the backup protects.
     #[arg(long, value_name = "DIR", requires = "backup")]
     pub data: Vec<PathBuf>,
+    /// Serve the agent's `/metrics` and `/status` on ADDR (e.g. 127.0.0.1:9102).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Reads and parses a config file, naming it in every error.
@@ -388,6 +404,14 @@ impl Settings {
             (None, None, None) => None,
         }
         .filter(|t| !t.is_empty());
+        let metrics_listen = flags
+            .metrics_listen
+            .or(file.metrics.listen)
+            .map(|a| {
+                a.parse::<std::net::SocketAddr>()
+                    .with_context(|| format!("[metrics] listen {a:?}: not an ADDR:PORT"))
+            })
+            .transpose()?;
         let data_dir = flags
             .data_dir
             .or(file.data_dir)
@@ -423,6 +447,7 @@ impl Settings {
             max_wait: Duration::from_millis(batch.max_wait_ms),
             compression,
             health,
+            metrics_listen,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod durable;
 pub mod health;
 pub mod identity;
 pub mod init;
+pub mod observe;
 pub mod pipeline;
 pub mod ship;
 pub mod spool;

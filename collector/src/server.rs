@@ -80,12 +80,18 @@ pub async fn serve(
     // The rules engine follows the WAL like the indexer and writes alert state through the
     // committer; it holds a committer handle, so it must stop before the committer can drain.
     let stop_engine = CancellationToken::new();
+    let counters = Arc::new(crate::metrics::Counters::default());
+    // Every receiver's series exist from the start, at zero, so that rate() sees the first.
+    for r in &settings.alerts.receivers {
+        counters.notified_none(&r.name, r.kind_name());
+    }
     let (alerts, engine_task) = crate::rules::engine::start(
         settings.alerts.clone(),
         committer.clone(),
         settings.data_dir.join("wal"),
         durable_rx.clone(),
         stop_engine.clone(),
+        counters.clone(),
     );
 
     let state = AppState {
@@ -104,7 +110,7 @@ pub async fn serve(
         shutdown: shutdown.clone(),
         space: settings.space.clone(),
         data_dir: settings.data_dir.clone(),
-        counters: Arc::new(crate::metrics::Counters::default()),
+        counters,
     };
     let stop_syslog = CancellationToken::new();
     let room = crate::syslog::intake::Room {

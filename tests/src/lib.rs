@@ -231,6 +231,9 @@ impl Drop for Collector {
 /// A running `logwarden-agent`.
 pub struct Agent {
     child: Child,
+    /// The agent's `/metrics` and `/status` listener (`host:port`), when started with
+    /// `--metrics-listen`.
+    pub metrics: Option<String>,
 }
 
 impl Agent {
@@ -259,13 +262,37 @@ impl Agent {
             cmd.arg("--file").arg(f);
         }
         cmd.args(extra);
-        let child = cmd
+        let observed = extra.contains(&"--metrics-listen");
+        let mut child = cmd
             .env("LOGWARDEN_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(if observed {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting logwarden-agent");
-        Agent { child }
+        let mut metrics = None;
+        if observed {
+            let stdout = child.stdout.take().expect("piped stdout");
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(a) = line.strip_prefix("logwarden-agent metrics on ") {
+                        let _ = tx.send(a.to_owned());
+                    }
+                }
+            });
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(a) => metrics = Some(a),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the agent did not report its metrics listener within 30 s");
+                }
+            }
+        }
+        Agent { child, metrics }
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Compression, Settings};
+use crate::observe::{AgentMetrics, ShipError};
 use crate::spool::{Limits, SpoolReader};
 use crate::tail::checkpoint::Checkpoints;
 
@@ -31,6 +32,8 @@ pub struct Shipper {
     compression: Compression,
     /// The highest collector epoch seen: an ack from a lower one is not trusted.
     epoch: u64,
+    /// Counts acks and failed attempts for `/metrics`.
+    metrics: Arc<AgentMetrics>,
 }
 
 /// Why one attempt failed; all are retried.
@@ -58,7 +61,14 @@ impl Shipper {
             token: settings.token.clone(),
             compression: settings.compression,
             epoch: 0,
+            metrics: Arc::default(),
         })
+    }
+
+    /// Counts into `metrics` (by default into a private set nobody reads).
+    pub fn with_metrics(mut self, metrics: Arc<AgentMetrics>) -> Shipper {
+        self.metrics = metrics;
+        self
     }
 
     /// Ships batches from the spool, in order, until the spool is closed and read, or
@@ -87,6 +97,15 @@ impl Shipper {
             if !delivered {
                 return;
             }
+            self.metrics.acked(
+                batch.events,
+                batch.origins.iter().map(|(k, o)| {
+                    (
+                        o.path.as_path(),
+                        batch.lines.get(k).copied().unwrap_or_default(),
+                    )
+                }),
+            );
             let mut cp = checkpoints.lock().await;
             for o in batch.origins.values() {
                 cp.ack(o.file, o.fp, &o.path, o.end);
@@ -124,6 +143,7 @@ impl Shipper {
                             break;
                         }
                         None => {
+                            self.metrics.ship_error(ShipError::TooLarge);
                             tracing::error!(
                                 bytes = part.len(),
                                 "one event is over the collector's body limit; it cannot be delivered and is dropped"
@@ -132,6 +152,7 @@ impl Shipper {
                         }
                     },
                     Err(Attempt::Unreachable(why)) => {
+                        self.metrics.ship_error(ShipError::Unreachable);
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unreachable");
                         self.current = (self.current + 1) % self.collectors.len();
                         match pause(backoff, stopping).await {
@@ -140,6 +161,7 @@ impl Shipper {
                         }
                     }
                     Err(Attempt::Refused(why)) => {
+                        self.metrics.ship_error(ShipError::Refused);
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "batch not taken; will retry");
                         match pause(backoff, stopping).await {
                             Some(next) => backoff = next,
