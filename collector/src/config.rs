@@ -30,6 +30,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub wal: WalConfig,
     #[serde(default)]
+    pub index: IndexConfig,
+    #[serde(default)]
     pub syslog: SyslogConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -215,6 +217,57 @@ impl Default for WalConfig {
     }
 }
 
+/// `[index]`: retention and indexing memory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// Day partitions are dropped once all their events are older than this many days (0: kept
+    /// whatever their age).
+    pub retention_days: u32,
+    /// The index may hold at most this many bytes; the oldest days are dropped to stay under it
+    /// (0: no limit).
+    pub max_bytes: u64,
+    /// Heap of the tantivy writers together, in MiB (at least 15).
+    pub memory_mb: u64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> IndexConfig {
+        let d = crate::index::IndexSettings::default();
+        IndexConfig {
+            retention_days: d
+                .retention
+                .max_age
+                .map_or(0, |a| a.num_days().try_into().unwrap_or(u32::MAX)),
+            max_bytes: d.retention.max_bytes,
+            memory_mb: (d.memory_bytes >> 20) as u64,
+        }
+    }
+}
+
+impl IndexConfig {
+    fn settings(&self) -> anyhow::Result<crate::index::IndexSettings> {
+        if self.memory_mb < 15 {
+            bail!(
+                "[index] memory_mb = {} is too small: tantivy needs at least 15",
+                self.memory_mb
+            );
+        }
+        let memory_bytes = usize::try_from(self.memory_mb)
+            .ok()
+            .and_then(|m| m.checked_mul(1 << 20))
+            .with_context(|| format!("[index] memory_mb = {} is too large", self.memory_mb))?;
+        Ok(crate::index::IndexSettings {
+            retention: crate::index::Retention {
+                max_age: (self.retention_days > 0)
+                    .then(|| chrono::Duration::days(self.retention_days.into())),
+                max_bytes: self.max_bytes,
+            },
+            memory_bytes,
+        })
+    }
+}
+
 /// Flags of `logwarden-collector run` that override the file.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {
@@ -251,6 +304,7 @@ pub struct Settings {
     pub limits: Limits,
     pub wal: crate::wal::WalOptions,
     pub space: crate::ingest::SpaceLimits,
+    pub index: crate::index::IndexSettings,
     pub syslog: crate::syslog::SyslogSettings,
     pub alerts: EngineSettings,
     /// Bearer tokens for acks and silences.
@@ -514,7 +568,9 @@ impl Settings {
             bail!("an empty admin token is not allowed");
         }
         let alerts = alert_settings(file.alerts, flags.webhooks, listen)?;
+        let index = file.index.settings()?;
         Ok(Settings {
+            index,
             alerts,
             admin_tokens,
             listen,
