@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
     ALERTS_PATH, COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH,
-    IndexStatus, IngestResponse, PartitionStatus, Rejected, SEARCH_PATH, SILENCES_PATH, STATUS_PATH, SearchParams,
-    SearchResponse, StatusResponse, TAIL_PATH, TailParams, WalStatus,
+    IndexStatus, IngestResponse, PartitionStatus, Rejected, SEARCH_PATH, SILENCES_PATH,
+    STATUS_PATH, SearchParams, SearchResponse, StatusResponse, TAIL_PATH, TailParams, WalStatus,
 };
 use tokio::sync::watch;
 

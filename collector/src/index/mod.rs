@@ -44,8 +44,10 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
 pub const IDLE_CLOSE: Duration = Duration::from_secs(30);
 /// How often retention looks at the partitions.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
-/// Heap of one partition writer; tantivy needs at least 15 MB per writer thread.
-const WRITER_HEAP: usize = 32 << 20;
+/// Heap of one partition writer; tantivy needs at least 15 MB per writer thread. Small enough
+/// that several days can be written at once (a backlog, a late agent) without reopening
+/// writers for every batch; today's partition merges its smaller segments in the background.
+const WRITER_HEAP: usize = 16 << 20;
 const MIN_WRITER_HEAP: usize = 15_000_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +80,7 @@ impl Default for IndexSettings {
     fn default() -> IndexSettings {
         IndexSettings {
             retention: Retention::default(),
-            memory_bytes: 3 * WRITER_HEAP,
+            memory_bytes: 8 * WRITER_HEAP,
         }
     }
 }
@@ -290,12 +292,15 @@ impl Indexer {
             .retention
             .expired_through(Utc::now())
             .max(self.catalog.dropped_through());
+        // Days whose writer is open first, so that opening another does not close one this
+        // record still needs.
+        let mut by_day: Vec<_> = by_day.into_iter().collect();
+        by_day.sort_by_key(|(day, _)| !self.writers.contains_key(day));
         for (day, events) in by_day {
             if expired.is_some_and(|d| day <= d) {
-                self.stats.expired_events.fetch_add(
-                    events.len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                self.stats
+                    .expired_events
+                    .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             if self.catalog.get(day).is_some_and(|p| p.lsn() >= lsn) {
@@ -441,7 +446,14 @@ mod tests {
         let mut placed = Vec::new();
         for seq in r * 10..r * 10 + 6 {
             let ts = Utc::now() - chrono::Duration::days(((seq * 7) % 6) as i64);
-            let e = Event::log(EventId::new("a", seq), ts, "h", "s", "/x", format!("m{seq}"));
+            let e = Event::log(
+                EventId::new("a", seq),
+                ts,
+                "h",
+                "s",
+                "/x",
+                format!("m{seq}"),
+            );
             serde_json::to_writer(&mut payload, &e).unwrap();
             payload.push(b'\n');
             placed.push((partition::day_of(ts), seq));
@@ -496,7 +508,10 @@ mod tests {
         let (catalog, start) = Catalog::open(&index_dir).unwrap();
         assert_eq!(start, 4, "replay starts after the last complete commit");
         let ahead = catalog.all().iter().filter(|p| p.lsn() > 4).count();
-        assert!(ahead > 0, "some partitions committed past it when their writer was closed");
+        assert!(
+            ahead > 0,
+            "some partitions committed past it when their writer was closed"
+        );
         let mut second = Indexer::new(
             catalog.clone(),
             start,

@@ -183,7 +183,12 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         assert_eq!(dir_name(day), "2026-11-29");
         assert_eq!(day_of_dir("2026-11-29"), Some(day));
-        for other in ["state.json", "2026-11-29.dropped", "2026-13-01", "meta.json"] {
+        for other in [
+            "state.json",
+            "2026-11-29.dropped",
+            "2026-13-01",
+            "meta.json",
+        ] {
             assert_eq!(day_of_dir(other), None, "{other}");
         }
         let ts = DateTime::parse_from_rfc3339("2026-11-29T23:59:59.999+00:00")

@@ -85,10 +85,8 @@ impl Searcher {
         let mut total = 0;
         let mut merged: Option<IntermediateAggregationResults> = None;
         for part in &plan.partitions {
-            let collector = DistributedAggregationCollector::from_aggs(
-                aggs.clone(),
-                Default::default(),
-            );
+            let collector =
+                DistributedAggregationCollector::from_aggs(aggs.clone(), Default::default());
             let (n, partial) = part
                 .reader
                 .searcher()
