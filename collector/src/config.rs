@@ -32,6 +32,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub index: IndexConfig,
     #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
     pub syslog: SyslogConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -45,17 +47,31 @@ pub struct SyslogConfig {
     pub udp: String,
     /// TCP address (both RFC 6587 framings), or `"off"`.
     pub tcp: String,
+    /// Syslog over TLS (RFC 5425) address, or `"off"`; used only when `[tls]` has a certificate.
+    pub tls: String,
     pub max_message_bytes: usize,
     pub max_connections: usize,
 }
 
 pub const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
+pub const DEFAULT_SYSLOG_TLS: &str = "127.0.0.1:6514";
+
+/// `[tls]`: a certificate turns on TLS for the HTTP API (and ingest) and syslog over TLS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<PathBuf>,
+}
 
 impl Default for SyslogConfig {
     fn default() -> SyslogConfig {
         SyslogConfig {
             udp: DEFAULT_SYSLOG.into(),
             tcp: DEFAULT_SYSLOG.into(),
+            tls: DEFAULT_SYSLOG_TLS.into(),
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
         }
@@ -287,6 +303,15 @@ pub struct Overrides {
     /// Syslog TCP address (default 127.0.0.1:5514), or `off`.
     #[arg(long, value_name = "ADDR")]
     pub syslog_tcp: Option<String>,
+    /// Syslog over TLS address (default 127.0.0.1:6514 once a certificate is set), or `off`.
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_tls: Option<String>,
+    /// PEM certificate: the API and ingest speak HTTPS, and syslog over TLS listens.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// A webhook receiver (Alertmanager's format) for every alert (repeat).
     #[arg(long = "webhook", value_name = "URL")]
     pub webhooks: Vec<String>,
@@ -305,6 +330,8 @@ pub struct Settings {
     pub wal: crate::wal::WalOptions,
     pub space: crate::ingest::SpaceLimits,
     pub index: crate::index::IndexSettings,
+    /// The certificate and key when TLS is on.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub syslog: crate::syslog::SyslogSettings,
     pub alerts: EngineSettings,
     /// Bearer tokens for acks and silences.
@@ -553,9 +580,29 @@ impl Settings {
                 "[syslog] max_message_bytes must be at least 480 (RFC 3164) and max_connections above zero"
             );
         }
+        let tls = match (
+            flags.tls_cert.or(file.tls.cert_file),
+            flags.tls_key.or(file.tls.key_file),
+        ) {
+            (Some(cert), Some(key)) => {
+                let files = crate::tls::TlsFiles { cert, key };
+                // Read now, so that `config check` and the start name a bad file.
+                files.server_config(&[])?;
+                Some(files)
+            }
+            (None, None) => None,
+            _ => bail!("[tls] needs both cert_file and key_file"),
+        };
+        let syslog_tls = flags.syslog_tls.unwrap_or(sys.tls);
         let syslog = crate::syslog::SyslogSettings {
             udp: listener_addr("syslog UDP", &udp)?,
             tcp: listener_addr("syslog TCP", &tcp)?,
+            tls: match &tls {
+                Some(files) => {
+                    listener_addr("syslog TLS", &syslog_tls)?.map(|addr| (addr, files.clone()))
+                }
+                None => None,
+            },
             max_message_bytes: sys.max_message_bytes,
             max_connections: sys.max_connections,
         };
@@ -571,6 +618,7 @@ impl Settings {
         let index = file.index.settings()?;
         Ok(Settings {
             index,
+            tls,
             alerts,
             admin_tokens,
             listen,

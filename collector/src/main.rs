@@ -80,7 +80,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("listening on {}", settings.listen))?;
                 let addr = listener.local_addr()?;
                 // Scripts and tests read this line to find the port.
-                println!("logwarden-collector listening on http://{addr}");
+                let scheme = if settings.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                println!("logwarden-collector listening on {scheme}://{addr}");
                 std::io::stdout().flush().ok();
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));

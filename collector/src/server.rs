@@ -135,6 +135,9 @@ pub async fn serve(
     if let Some(a) = bound.tcp {
         println!("logwarden-collector syslog tcp on {a}");
     }
+    if let Some(a) = bound.tls {
+        println!("logwarden-collector syslog tls on {a}");
+    }
     println!("logwarden-collector ready");
     std::io::Write::flush(&mut std::io::stdout()).ok();
 
@@ -143,10 +146,16 @@ pub async fn serve(
             "no ingest tokens configured: any client that reaches this address can send events"
         );
     }
-    axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    match &settings.tls {
+        Some(files) => {
+            let acceptor = files.acceptor(&[b"http/1.1"])?;
+            api::https::serve(listener, api::app(state), acceptor, shutdown.clone()).await;
+        }
+        None => axum::serve(listener, api::app(state))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .context("serving HTTP")?,
+    }
 
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
     stop_syslog.cancel();

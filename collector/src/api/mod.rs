@@ -3,6 +3,7 @@
 
 mod alerts;
 mod error;
+pub mod https;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
