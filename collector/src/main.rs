@@ -28,7 +28,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         #[command(flatten)]
-        overrides: Overrides,
+        overrides: Box<Overrides>,
     },
     /// Configuration files.
     Config {
@@ -69,7 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => config::load(path)?,
                 None => config::FileConfig::default(),
             };
-            let settings = Settings::build(file, overrides)?;
+            let settings = Settings::build(file, *overrides)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
