@@ -303,6 +303,9 @@ pub struct Overrides {
     /// Syslog TCP address (default 127.0.0.1:5514), or `off`.
     #[arg(long, value_name = "ADDR")]
     pub syslog_tcp: Option<String>,
+    /// Days of events the index keeps (`[index] retention_days`; 0 keeps them whatever their age).
+    #[arg(long, value_name = "DAYS")]
+    pub retention_days: Option<u32>,
     /// Syslog over TLS address (default 127.0.0.1:6514 once a certificate is set), or `off`.
     #[arg(long, value_name = "ADDR")]
     pub syslog_tls: Option<String>,
@@ -615,7 +618,11 @@ impl Settings {
             bail!("an empty admin token is not allowed");
         }
         let alerts = alert_settings(file.alerts, flags.webhooks, listen)?;
-        let index = file.index.settings()?;
+        let mut index_config = file.index;
+        if let Some(days) = flags.retention_days {
+            index_config.retention_days = days;
+        }
+        let index = index_config.settings()?;
         Ok(Settings {
             index,
             tls,
@@ -666,6 +673,34 @@ mod tests {
                 && err.contains("max_bodybytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn index_retention_comes_from_the_file_and_the_flag_overrides_it() {
+        let file: FileConfig =
+            toml::from_str("[index]\nretention_days = 5\nmax_bytes = 1000\n").unwrap();
+        let s = Settings::build(file, Overrides::default()).unwrap();
+        assert_eq!(s.index.retention.max_age, Some(chrono::Duration::days(5)));
+        assert_eq!(s.index.retention.max_bytes, 1000);
+        let file: FileConfig = toml::from_str("[index]\nretention_days = 5\n").unwrap();
+        let flags = Overrides {
+            retention_days: Some(0),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Settings::build(file, flags)
+                .unwrap()
+                .index
+                .retention
+                .max_age,
+            None
+        );
+        let file: FileConfig = toml::from_str("[index]\nmemory_mb = 8\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::build(file, Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("memory_mb"), "{err}");
     }
 
     #[test]

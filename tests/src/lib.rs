@@ -90,6 +90,11 @@ impl Collector {
                 cmd.arg(flag).arg("127.0.0.1:0");
             }
         }
+        // Tests send events with fixed dates: keep them whatever the day the suite runs on
+        // (retention is tested with its own flag in tests/retention.rs).
+        if !extra.iter().any(|a| a == "--retention-days") {
+            cmd.arg("--retention-days").arg("0");
+        }
         let mut child = cmd
             .args(&extra)
             .env("LOGWARDEN_LOG", "info,tantivy=warn")
