@@ -98,8 +98,6 @@ impl IndexSettings {
 pub struct IndexStats {
     /// Events not indexed because their day was already past retention.
     pub expired_events: std::sync::atomic::AtomicU64,
-    /// Partitions dropped by retention since start.
-    pub dropped_partitions: std::sync::atomic::AtomicU64,
 }
 
 /// Starts the indexer thread. It reads the WAL in `wal_dir` after `start_lsn` (from
@@ -415,12 +413,7 @@ impl Indexer {
             // Uncommitted events of a day being dropped go with it.
             self.writers.remove(&day);
         }
-        let before = self.catalog.all().len();
         self.catalog.drop_through(through)?;
-        let n = before - self.catalog.all().len();
-        self.stats
-            .dropped_partitions
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
