@@ -178,7 +178,10 @@ def main():
         ingest, query = ingest_and_query(ev_path, raw_bytes, a.events, tmp, a.queries)
         print(json.dumps({"collector_ingest_to_searchable": ingest}), flush=True)
         print(json.dumps({"collector_query_needle_100_hits": query}), flush=True)
-        print(json.dumps({"raw_tantivy": raw_tantivy(ev_path, raw_bytes, tmp)}), flush=True)
+        if os.path.exists(os.path.join(ROOT, "target", "release", "examples", "raw_tantivy")):
+            print(json.dumps({"raw_tantivy": raw_tantivy(ev_path, raw_bytes, tmp)}), flush=True)
+        else:
+            print(json.dumps({"raw_tantivy": "not built: cargo build --release -p logwarden-collector --example raw_tantivy"}), flush=True)
         print(json.dumps({"ripgrep": ripgrep(raw_path, a.queries)}), flush=True)
 
 
