@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub token: Option<String>,
     /// A file holding the token (first line), so that the config itself holds no secret.
     pub token_file: Option<PathBuf>,
+    /// PEM file of the CA (or the self-signed certificate) that signed the collectors'
+    /// certificates, trusted besides the system's roots for `https://` collectors.
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub files: Vec<FileRule>,
     /// Seconds between heartbeats (`kind: heartbeat` events that say the agent is alive).
@@ -235,6 +238,8 @@ pub struct Settings {
     pub host: String,
     pub site: String,
     pub token: Option<String>,
+    /// Extra trusted CA certificates (PEM) for `https://` collectors.
+    pub ca_file: Option<PathBuf>,
     pub files: Vec<FileRule>,
     pub heartbeat: Duration,
     pub max_events: usize,
@@ -270,6 +275,9 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// PEM CA certificate(s) to trust for `https://` collectors, besides the system's roots.
+    #[arg(long, value_name = "FILE", env = "LOGWARDEN_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The md status file to watch (default /proc/mdstat).
     #[arg(long, value_name = "PATH")]
     pub mdstat: Option<PathBuf>,
@@ -315,6 +323,11 @@ impl Settings {
                 Ok(url)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let ca_file = flags.ca_file.or(file.ca_file);
+        if let Some(path) = &ca_file {
+            // Read now so that `config check` and the start name a bad file.
+            logwarden_core::tls::read_ca_file(path)?;
+        }
         let files = if !flags.files.is_empty() {
             flags
                 .files
@@ -440,6 +453,7 @@ impl Settings {
             host,
             site,
             token,
+            ca_file,
             files,
             heartbeat,
             max_events: batch.max_events,

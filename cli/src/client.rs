@@ -22,18 +22,31 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(server: &str, token: Option<String>) -> anyhow::Result<Client> {
+    pub fn new(
+        server: &str,
+        token: Option<String>,
+        ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Client> {
         let base = reqwest::Url::parse(server)
             .with_context(|| format!("server URL {server:?} is not a URL"))?;
         if !matches!(base.scheme(), "http" | "https") {
             bail!("server URL {server:?}: scheme must be http or https");
         }
-        let http = Http::builder()
+        let ca = match ca_file {
+            Some(path) => logwarden_core::tls::read_ca_file(path)?
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("CA file {}", path.display()))?,
+            None => Vec::new(),
+        };
+        let builder = || Http::builder().tls_certs_merge(ca.clone());
+        let http = builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        let stream = Http::builder()
+        let stream = builder()
             .timeout(None)
             .connect_timeout(Duration::from_secs(5))
             .build()

@@ -32,6 +32,9 @@ struct Cli {
     /// Admin token for acks and silences, when the collector has tokens.
     #[arg(long, global = true, env = "LOGWARDEN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM CA certificate(s) to trust for an https:// collector, besides the system's roots.
+    #[arg(long, global = true, env = "LOGWARDEN_CA_FILE", value_name = "FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -166,7 +169,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&cli.server, cli.token)?;
+    let client = Client::new(&cli.server, cli.token, cli.ca_file.as_deref())?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Search {

@@ -84,6 +84,24 @@ pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyho
         "index       lsn {} searchable, {} records behind, {} events",
         s.index.indexed_lsn, s.index.lag_records, s.index.docs
     )?;
+    let parts = &s.index.partitions;
+    if let (Some(first), Some(last)) = (parts.first(), parts.last()) {
+        let bytes: u64 = parts.iter().map(|p| p.bytes).sum();
+        writeln!(
+            out,
+            "partitions  {} days, {} to {}, {bytes} bytes",
+            parts.len(),
+            first.day,
+            last.day
+        )?;
+    }
+    if let Some(day) = s.index.dropped_through {
+        writeln!(
+            out,
+            "retention   dropped through {day}, {} late events not indexed",
+            s.index.expired_events
+        )?;
+    }
     match s.replication_lag {
         Some(lag) => writeln!(out, "replication {lag} records behind")?,
         None => writeln!(out, "replication none configured")?,

@@ -30,6 +30,10 @@ pub struct FileConfig {
     #[serde(default)]
     pub wal: WalConfig,
     #[serde(default)]
+    pub index: IndexConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
     pub syslog: SyslogConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -43,17 +47,31 @@ pub struct SyslogConfig {
     pub udp: String,
     /// TCP address (both RFC 6587 framings), or `"off"`.
     pub tcp: String,
+    /// Syslog over TLS (RFC 5425) address, or `"off"`; used only when `[tls]` has a certificate.
+    pub tls: String,
     pub max_message_bytes: usize,
     pub max_connections: usize,
 }
 
 pub const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
+pub const DEFAULT_SYSLOG_TLS: &str = "127.0.0.1:6514";
+
+/// `[tls]`: a certificate turns on TLS for the HTTP API (and ingest) and syslog over TLS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<PathBuf>,
+}
 
 impl Default for SyslogConfig {
     fn default() -> SyslogConfig {
         SyslogConfig {
             udp: DEFAULT_SYSLOG.into(),
             tcp: DEFAULT_SYSLOG.into(),
+            tls: DEFAULT_SYSLOG_TLS.into(),
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
         }
@@ -215,6 +233,57 @@ impl Default for WalConfig {
     }
 }
 
+/// `[index]`: retention and indexing memory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// Day partitions are dropped once all their events are older than this many days (0: kept
+    /// whatever their age).
+    pub retention_days: u32,
+    /// The index may hold at most this many bytes; the oldest days are dropped to stay under it
+    /// (0: no limit).
+    pub max_bytes: u64,
+    /// Heap of the tantivy writers together, in MiB (at least 15).
+    pub memory_mb: u64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> IndexConfig {
+        let d = crate::index::IndexSettings::default();
+        IndexConfig {
+            retention_days: d
+                .retention
+                .max_age
+                .map_or(0, |a| a.num_days().try_into().unwrap_or(u32::MAX)),
+            max_bytes: d.retention.max_bytes,
+            memory_mb: (d.memory_bytes >> 20) as u64,
+        }
+    }
+}
+
+impl IndexConfig {
+    fn settings(&self) -> anyhow::Result<crate::index::IndexSettings> {
+        if self.memory_mb < 15 {
+            bail!(
+                "[index] memory_mb = {} is too small: tantivy needs at least 15",
+                self.memory_mb
+            );
+        }
+        let memory_bytes = usize::try_from(self.memory_mb)
+            .ok()
+            .and_then(|m| m.checked_mul(1 << 20))
+            .with_context(|| format!("[index] memory_mb = {} is too large", self.memory_mb))?;
+        Ok(crate::index::IndexSettings {
+            retention: crate::index::Retention {
+                max_age: (self.retention_days > 0)
+                    .then(|| chrono::Duration::days(self.retention_days.into())),
+                max_bytes: self.max_bytes,
+            },
+            memory_bytes,
+        })
+    }
+}
+
 /// Flags of `logwarden-collector run` that override the file.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {
@@ -234,6 +303,18 @@ pub struct Overrides {
     /// Syslog TCP address (default 127.0.0.1:5514), or `off`.
     #[arg(long, value_name = "ADDR")]
     pub syslog_tcp: Option<String>,
+    /// Days of events the index keeps (`[index] retention_days`; 0 keeps them whatever their age).
+    #[arg(long, value_name = "DAYS")]
+    pub retention_days: Option<u32>,
+    /// Syslog over TLS address (default 127.0.0.1:6514 once a certificate is set), or `off`.
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_tls: Option<String>,
+    /// PEM certificate: the API and ingest speak HTTPS, and syslog over TLS listens.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// A webhook receiver (Alertmanager's format) for every alert (repeat).
     #[arg(long = "webhook", value_name = "URL")]
     pub webhooks: Vec<String>,
@@ -251,6 +332,9 @@ pub struct Settings {
     pub limits: Limits,
     pub wal: crate::wal::WalOptions,
     pub space: crate::ingest::SpaceLimits,
+    pub index: crate::index::IndexSettings,
+    /// The certificate and key when TLS is on.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub syslog: crate::syslog::SyslogSettings,
     pub alerts: EngineSettings,
     /// Bearer tokens for acks and silences.
@@ -499,9 +583,29 @@ impl Settings {
                 "[syslog] max_message_bytes must be at least 480 (RFC 3164) and max_connections above zero"
             );
         }
+        let tls = match (
+            flags.tls_cert.or(file.tls.cert_file),
+            flags.tls_key.or(file.tls.key_file),
+        ) {
+            (Some(cert), Some(key)) => {
+                let files = crate::tls::TlsFiles { cert, key };
+                // Read now, so that `config check` and the start name a bad file.
+                files.server_config(&[])?;
+                Some(files)
+            }
+            (None, None) => None,
+            _ => bail!("[tls] needs both cert_file and key_file"),
+        };
+        let syslog_tls = flags.syslog_tls.unwrap_or(sys.tls);
         let syslog = crate::syslog::SyslogSettings {
             udp: listener_addr("syslog UDP", &udp)?,
             tcp: listener_addr("syslog TCP", &tcp)?,
+            tls: match &tls {
+                Some(files) => {
+                    listener_addr("syslog TLS", &syslog_tls)?.map(|addr| (addr, files.clone()))
+                }
+                None => None,
+            },
             max_message_bytes: sys.max_message_bytes,
             max_connections: sys.max_connections,
         };
@@ -514,7 +618,14 @@ impl Settings {
             bail!("an empty admin token is not allowed");
         }
         let alerts = alert_settings(file.alerts, flags.webhooks, listen)?;
+        let mut index_config = file.index;
+        if let Some(days) = flags.retention_days {
+            index_config.retention_days = days;
+        }
+        let index = index_config.settings()?;
         Ok(Settings {
+            index,
+            tls,
             alerts,
             admin_tokens,
             listen,
@@ -562,6 +673,34 @@ mod tests {
                 && err.contains("max_bodybytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn index_retention_comes_from_the_file_and_the_flag_overrides_it() {
+        let file: FileConfig =
+            toml::from_str("[index]\nretention_days = 5\nmax_bytes = 1000\n").unwrap();
+        let s = Settings::build(file, Overrides::default()).unwrap();
+        assert_eq!(s.index.retention.max_age, Some(chrono::Duration::days(5)));
+        assert_eq!(s.index.retention.max_bytes, 1000);
+        let file: FileConfig = toml::from_str("[index]\nretention_days = 5\n").unwrap();
+        let flags = Overrides {
+            retention_days: Some(0),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Settings::build(file, flags)
+                .unwrap()
+                .index
+                .retention
+                .max_age,
+            None
+        );
+        let file: FileConfig = toml::from_str("[index]\nmemory_mb = 8\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::build(file, Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("memory_mb"), "{err}");
     }
 
     #[test]

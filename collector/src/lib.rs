@@ -12,4 +12,5 @@ pub mod rules;
 pub mod search;
 pub mod server;
 pub mod syslog;
+pub mod tls;
 pub mod wal;

@@ -28,7 +28,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         #[command(flatten)]
-        overrides: Overrides,
+        overrides: Box<Overrides>,
     },
     /// Configuration files.
     Config {
@@ -69,7 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => config::load(path)?,
                 None => config::FileConfig::default(),
             };
-            let settings = Settings::build(file, overrides)?;
+            let settings = Settings::build(file, *overrides)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -80,7 +80,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("listening on {}", settings.listen))?;
                 let addr = listener.local_addr()?;
                 // Scripts and tests read this line to find the port.
-                println!("logwarden-collector listening on http://{addr}");
+                let scheme = if settings.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                println!("logwarden-collector listening on {scheme}://{addr}");
                 std::io::stdout().flush().ok();
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));

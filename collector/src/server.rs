@@ -36,30 +36,36 @@ pub async fn serve(
     let durable_lsn = wal.durable_lsn();
 
     let index_dir = settings.data_dir.join("index");
-    let opened = index::open(&index_dir)?;
-    if opened.lsn > durable_lsn {
+    let (catalog, index_lsn) = index::Catalog::open(&index_dir)
+        .with_context(|| format!("opening the index in {}", index_dir.display()))?;
+    if index_lsn > durable_lsn {
         tracing::warn!(
-            index_lsn = opened.lsn,
+            index_lsn,
             wal_lsn = durable_lsn,
             "the index holds more than the WAL (WAL removed or damaged?): new events will be indexed once the WAL passes it"
         );
     }
     tracing::info!(
-        index_lsn = opened.lsn,
-        replay = durable_lsn.saturating_sub(opened.lsn),
+        index_lsn,
+        partitions = catalog.all().len(),
+        replay = durable_lsn.saturating_sub(index_lsn),
         "index opened"
     );
 
     // The last fsynced LSN: set by the committer, followed by the indexer and status.
     let (durable_tx, durable_rx) = watch::channel(durable_lsn);
     // The last LSN searchable: set by the indexer after each commit.
-    let (indexed_tx, indexed_rx) = watch::channel(opened.lsn);
+    let (indexed_tx, indexed_rx) = watch::channel(index_lsn);
     let wal_stats = Arc::new(WalStats::default());
     let (committer, committer_thread) = Committer::start(wal, durable_tx, wal_stats.clone())?;
 
     let stop_indexer = CancellationToken::new();
+    let index_stats = Arc::new(index::IndexStats::default());
     let indexer_thread = index::start(
-        &opened,
+        catalog.clone(),
+        index_lsn,
+        settings.index.clone(),
+        index_stats.clone(),
         wal_dir.clone(),
         durable_rx.clone(),
         indexed_tx,
@@ -98,7 +104,8 @@ pub async fn serve(
         alerts,
         admin_tokens: Arc::new(settings.admin_tokens.clone()),
         committer,
-        searcher: Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone()),
+        searcher: Searcher::new(catalog),
+        index_stats,
         limits: settings.limits.clone(),
         tokens: Arc::new(settings.tokens.clone()),
         site: settings.site.clone(),
@@ -134,6 +141,9 @@ pub async fn serve(
     if let Some(a) = bound.tcp {
         println!("logwarden-collector syslog tcp on {a}");
     }
+    if let Some(a) = bound.tls {
+        println!("logwarden-collector syslog tls on {a}");
+    }
     println!("logwarden-collector ready");
     std::io::Write::flush(&mut std::io::stdout()).ok();
 
@@ -142,10 +152,16 @@ pub async fn serve(
             "no ingest tokens configured: any client that reaches this address can send events"
         );
     }
-    axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    match &settings.tls {
+        Some(files) => {
+            let acceptor = files.acceptor(&[b"http/1.1"])?;
+            api::https::serve(listener, api::app(state), acceptor, shutdown.clone()).await;
+        }
+        None => axum::serve(listener, api::app(state))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .context("serving HTTP")?,
+    }
 
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
     stop_syslog.cancel();

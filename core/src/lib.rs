@@ -9,6 +9,7 @@ pub mod durable;
 pub mod event;
 pub mod health;
 pub mod seq;
+pub mod tls;
 pub mod wire;
 
 pub use draft::Draft;

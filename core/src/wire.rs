@@ -85,6 +85,9 @@ pub struct SearchResponse {
     pub hits: Vec<Event>,
     /// Time spent at the server, in microseconds.
     pub took_us: u64,
+    /// Index partitions (days) the time range reached and the search opened.
+    #[serde(default)]
+    pub partitions: u64,
 }
 
 /// `GET /api/v1/status`: what the collector is and how far behind each stage is.
@@ -119,6 +122,26 @@ pub struct IndexStatus {
     /// WAL records not yet searchable.
     pub lag_records: u64,
     pub docs: u64,
+    /// The day partitions, oldest first.
+    #[serde(default)]
+    pub partitions: Vec<PartitionStatus>,
+    /// The newest day retention dropped (its events and older ones are not indexed again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_through: Option<chrono::NaiveDate>,
+    /// Events not indexed because their day was past retention when they arrived.
+    #[serde(default)]
+    pub expired_events: u64,
+}
+
+/// One day partition of the index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionStatus {
+    /// The UTC day of the events' own time.
+    pub day: chrono::NaiveDate,
+    pub docs: u64,
+    pub bytes: u64,
+    /// The WAL record it holds everything through.
+    pub lsn: u64,
 }
 
 /// `GET /api/v1/fleet`: every host the collector has heard from, with the newest health record
@@ -162,6 +185,9 @@ pub struct CountParams {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CountResponse {
     pub total: u64,
+    /// Index partitions (days) the time range reached and the count opened.
+    #[serde(default)]
+    pub partitions: u64,
     /// Per value of `by` (largest first) or per time bucket (oldest first, keys in RFC 3339).
     #[serde(default)]
     pub buckets: Vec<CountBucket>,

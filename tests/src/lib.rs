@@ -49,11 +49,25 @@ pub struct Collector {
     /// The syslog listeners (on free ports unless the test chose).
     pub syslog_udp: Option<String>,
     pub syslog_tcp: Option<String>,
+    /// Syslog over TLS, when the collector has a certificate.
+    pub syslog_tls: Option<String>,
     pub data_dir: PathBuf,
     extra: Vec<String>,
+    /// A CA the CLI and the helpers trust (a collector with a test certificate).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Collector {
+    /// Starts a collector with `certs` (HTTPS, syslog over TLS on a free port) that the CLI
+    /// and the helpers trust.
+    pub fn start_tls(data_dir: &Path, certs: &TestCerts, extra: &[&str]) -> Collector {
+        let mut args = certs.collector_flags();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut c = Self::start_on(data_dir, "127.0.0.1:0", args);
+        c.ca_file = Some(certs.ca.clone());
+        c
+    }
+
     /// Starts a collector on a free loopback port with its data in `data_dir`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Collector {
         Self::start_on(
@@ -71,10 +85,15 @@ impl Collector {
             .arg("--data-dir")
             .arg(data_dir);
         // Never the default syslog ports: tests run side by side.
-        for flag in ["--syslog-udp", "--syslog-tcp"] {
+        for flag in ["--syslog-udp", "--syslog-tcp", "--syslog-tls"] {
             if !extra.iter().any(|a| a == flag) {
                 cmd.arg(flag).arg("127.0.0.1:0");
             }
+        }
+        // Tests send events with fixed dates: keep them whatever the day the suite runs on
+        // (retention is tested with its own flag in tests/retention.rs).
+        if !extra.iter().any(|a| a == "--retention-days") {
+            cmd.arg("--retention-days").arg("0");
         }
         let mut child = cmd
             .args(&extra)
@@ -92,7 +111,7 @@ impl Collector {
                 }
             }
         });
-        let (mut url, mut syslog_udp, mut syslog_tcp) = (None, None, None);
+        let (mut url, mut syslog_udp, mut syslog_tcp, mut syslog_tls) = (None, None, None, None);
         loop {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) if line == "ready" => break,
@@ -103,6 +122,8 @@ impl Collector {
                         syslog_udp = Some(a.to_owned());
                     } else if let Some(a) = line.strip_prefix("syslog tcp on ") {
                         syslog_tcp = Some(a.to_owned());
+                    } else if let Some(a) = line.strip_prefix("syslog tls on ") {
+                        syslog_tls = Some(a.to_owned());
                     }
                 }
                 Err(_) => {
@@ -112,15 +133,20 @@ impl Collector {
             }
         }
         let url = url.expect("collector printed its address before ready");
-        let addr = url.trim_start_matches("http://").to_owned();
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_owned();
         Collector {
             child,
             url,
             addr,
             syslog_udp,
             syslog_tcp,
+            syslog_tls,
             data_dir: data_dir.to_owned(),
             extra,
+            ca_file: None,
         }
     }
 
@@ -140,7 +166,8 @@ impl Collector {
                 Self::start_on(&self.data_dir, &addr, self.extra.clone())
             });
             match next {
-                Ok(c) => {
+                Ok(mut c) => {
+                    c.ca_file = self.ca_file.take();
                     *self = c;
                     return;
                 }
@@ -153,12 +180,23 @@ impl Collector {
 
     /// Runs the CLI against this collector.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin("logwarden"))
-            .arg("--server")
-            .arg(&self.url)
-            .args(args)
-            .output()
-            .expect("running logwarden")
+        let mut cmd = Command::new(bin("logwarden"));
+        cmd.arg("--server").arg(&self.url);
+        if let Some(ca) = &self.ca_file {
+            cmd.arg("--ca-file").arg(ca);
+        }
+        cmd.args(args).output().expect("running logwarden")
+    }
+
+    /// An HTTP client for this collector (trusting its test CA, if any).
+    pub fn http(&self) -> reqwest::blocking::Client {
+        let mut b = reqwest::blocking::Client::builder();
+        if let Some(ca) = &self.ca_file {
+            let pem = std::fs::read(ca).expect("reading the test CA");
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).expect("test CA is PEM");
+            b = b.tls_certs_merge(certs);
+        }
+        b.build().expect("HTTP client")
     }
 
     /// `logwarden search QUERY -o json --limit 10000`: the events found.
@@ -191,7 +229,7 @@ impl Collector {
     }
 
     fn search_api(&self, query: &str, limit: usize) -> serde_json::Value {
-        let client = reqwest::blocking::Client::new();
+        let client = self.http();
         let resp = client
             .get(format!("{}/api/v1/search", self.url))
             .query(&[("q", query), ("limit", &limit.to_string())])
@@ -205,7 +243,7 @@ impl Collector {
 
     /// POSTs an NDJSON body to the ingest endpoint.
     pub fn ingest(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
-        let client = reqwest::blocking::Client::new();
+        let client = self.http();
         let mut req = client
             .post(format!("{}/api/v1/ingest", self.url))
             .body(body);
@@ -353,5 +391,49 @@ pub fn event_line(agent: &str, seq: u64, message: &str) -> String {
 pub fn assert_same<T: PartialEq + std::fmt::Debug>(what: &str, expected: T, actual: T) {
     if expected != actual {
         panic!("{what} differs\n  expected: {expected:?}\n    actual: {actual:?}");
+    }
+}
+
+/// A test CA and a server certificate it signed for `localhost` and `127.0.0.1`, written as PEM
+/// files (made fresh by each test: no key is checked in).
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCerts {
+    pub fn make(dir: &Path) -> TestCerts {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "logwarden test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("server params");
+        let cert = params.signed_by(&key, &ca).expect("server certificate");
+        let certs = TestCerts {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("collector.pem"),
+            key: dir.join("collector.key"),
+        };
+        std::fs::write(&certs.ca, ca.pem()).unwrap();
+        std::fs::write(&certs.cert, cert.pem()).unwrap();
+        std::fs::write(&certs.key, key.serialize_pem()).unwrap();
+        certs
+    }
+
+    /// The flags that give a collector this certificate.
+    pub fn collector_flags(&self) -> Vec<String> {
+        vec![
+            "--tls-cert".into(),
+            self.cert.display().to_string(),
+            "--tls-key".into(),
+            self.key.display().to_string(),
+        ]
     }
 }

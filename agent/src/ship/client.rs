@@ -49,7 +49,16 @@ enum Attempt {
 
 impl Shipper {
     pub fn new(settings: &Settings) -> anyhow::Result<Shipper> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if let Some(path) = &settings.ca_file {
+            let certs = logwarden_core::tls::read_ca_file(path)?
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("CA file {}", path.display()))?;
+            http = http.tls_certs_merge(certs);
+        }
+        let http = http
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .build()

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod error;
+pub mod https;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -15,8 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
     ALERTS_PATH, COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH,
-    IndexStatus, IngestResponse, Rejected, SEARCH_PATH, SILENCES_PATH, STATUS_PATH, SearchParams,
-    SearchResponse, StatusResponse, TAIL_PATH, TailParams, WalStatus,
+    IndexStatus, IngestResponse, PartitionStatus, Rejected, SEARCH_PATH, SILENCES_PATH,
+    STATUS_PATH, SearchParams, SearchResponse, StatusResponse, TAIL_PATH, TailParams, WalStatus,
 };
 use tokio::sync::watch;
 
@@ -39,6 +40,7 @@ pub struct AppState {
     /// Bearer tokens for acks and silences.
     pub admin_tokens: Arc<Vec<String>>,
     pub searcher: Searcher,
+    pub index_stats: Arc<crate::index::IndexStats>,
     pub limits: Limits,
     pub tokens: Arc<Vec<String>>,
     pub site: String,
@@ -227,6 +229,20 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
             indexed_lsn: indexed,
             lag_records: durable.saturating_sub(indexed),
             docs: state.searcher.docs(),
+            partitions: state
+                .searcher
+                .catalog()
+                .all()
+                .iter()
+                .map(|p| PartitionStatus {
+                    day: p.day,
+                    docs: p.docs(),
+                    bytes: p.bytes(),
+                    lsn: p.lsn(),
+                })
+                .collect(),
+            dropped_through: state.searcher.catalog().dropped_through(),
+            expired_events: state.index_stats.expired_events.load(Relaxed),
         },
         replication_lag: None,
     })

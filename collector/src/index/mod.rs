@@ -1,39 +1,65 @@
-//! The search index: a tantivy index fed from the WAL.
+//! The search index: tantivy indexes fed from the WAL, one partition per UTC day of the events'
+//! own time (`partition.rs`), kept together by the catalog (`catalog.rs`) and pruned by
+//! retention (`retention.rs`).
 //!
-//! The indexer thread follows the WAL up to its durable LSN, adds each event as a document and
-//! commits at most every [`COMMIT_EVERY`] while there is something new, so that an acknowledged
-//! event is searchable well within a second. Each commit carries, in its payload, the schema
-//! version and the last LSN it holds; the commit and that LSN are atomic, so after a crash the
-//! indexer replays exactly the WAL records after it: no event is indexed twice or missed.
+//! The indexer thread follows the WAL up to its durable LSN, adds each event to its day's
+//! partition and commits at most every [`COMMIT_EVERY`] while there is something new, so that an
+//! acknowledged event is searchable well within a second. Each partition's commit carries the
+//! LSN it is complete through; `catalog.rs` explains how a restart replays exactly what each
+//! partition lacks.
+//!
+//! Memory: only a few partitions have a tantivy writer open at once (most events go to today's
+//! partition); each writer has a fixed heap, so indexing memory is bounded by
+//! [`IndexSettings::memory_bytes`] whatever the load or the spread of the events' days. A writer
+//! for another day closes the least recently used one (after committing it), and a writer idle
+//! for [`IDLE_CLOSE`] is closed. Merges run inside each writer (tantivy's log merge policy) and
+//! stream segments, so they add little beyond the writers' heaps.
 
+pub mod catalog;
+pub mod partition;
+pub mod retention;
 pub mod schema;
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use chrono::{NaiveDate, Utc};
 use logwarden_core::Event;
-use serde::{Deserialize, Serialize};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::{IndexWriter, TantivyDocument};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::wal::{RecordKind, WalReader};
+pub use catalog::Catalog;
+pub use partition::Partition;
+pub use retention::Retention;
 pub use schema::Fields;
 
 /// The longest an indexed event waits for its commit (searchable within 1 s of the ack).
 pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
-/// Memory for the tantivy writer: bounds indexing memory whatever the load.
-const WRITER_MEMORY: usize = 64 << 20;
+/// A partition writer that received nothing for this long is closed (its memory freed).
+pub const IDLE_CLOSE: Duration = Duration::from_secs(30);
+/// How often retention looks at the partitions.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// Heap of one partition writer; tantivy needs at least 15 MB per writer thread. Small enough
+/// that several days can be written at once (a backlog, a late agent) without reopening
+/// writers for every batch; today's partition merges its smaller segments in the background.
+const WRITER_HEAP: usize = 16 << 20;
+const MIN_WRITER_HEAP: usize = 15_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    /// tantivy refused to open, write or commit a partition.
     #[error("index at {path}: {source}")]
     Tantivy {
         path: PathBuf,
         #[source]
         source: tantivy::TantivyError,
     },
+    /// A file of the index directory could not be read, written or removed.
     #[error("index at {path}: {source}")]
     Io {
         path: PathBuf,
@@ -42,123 +68,55 @@ pub enum IndexError {
     },
 }
 
-/// What each commit records (as JSON in tantivy's commit payload).
-#[derive(Debug, Serialize, Deserialize)]
-struct CommitPayload {
-    schema: u32,
-    lsn: u64,
+/// `[index]` of the configuration.
+#[derive(Debug, Clone)]
+pub struct IndexSettings {
+    pub retention: Retention,
+    /// The heap of all open partition writers together.
+    pub memory_bytes: usize,
 }
 
-/// An open index, its reader, and the WAL position it holds.
-pub struct OpenIndex {
-    pub index: Index,
-    pub reader: IndexReader,
-    pub fields: Fields,
-    pub dir: PathBuf,
-    /// The last WAL LSN whose events are in the index.
-    pub lsn: u64,
-}
-
-/// Opens the index in `dir`, or makes a new one; an index of another schema version (or one
-/// that cannot be opened) is set aside and rebuilt from the WAL.
-pub fn open(dir: &Path) -> Result<OpenIndex, IndexError> {
-    let (schema, fields) = schema::build();
-    let tantivy_err = |source| IndexError::Tantivy {
-        path: dir.to_owned(),
-        source,
-    };
-    let io_err = |source| IndexError::Io {
-        path: dir.to_owned(),
-        source,
-    };
-    let existing = if dir.join("meta.json").exists() {
-        match Index::open_in_dir(dir) {
-            Ok(index) => {
-                let payload = index.load_metas().ok().and_then(|m| m.payload);
-                let parsed = payload
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str::<CommitPayload>(p).ok());
-                match parsed {
-                    Some(p) if p.schema == schema::SCHEMA_VERSION && index.schema() == schema => {
-                        Some((index, p.lsn))
-                    }
-                    Some(p) if p.schema != schema::SCHEMA_VERSION => {
-                        tracing::warn!(
-                            found = p.schema,
-                            want = schema::SCHEMA_VERSION,
-                            "index has another schema version; rebuilding it from the WAL"
-                        );
-                        None
-                    }
-                    // An index created but never committed holds nothing.
-                    None if payload.is_none() => Some((index, 0)),
-                    _ => {
-                        tracing::warn!("index commit payload unreadable; rebuilding from the WAL");
-                        None
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "index cannot be opened; rebuilding it from the WAL");
-                None
-            }
+impl Default for IndexSettings {
+    fn default() -> IndexSettings {
+        IndexSettings {
+            retention: Retention::default(),
+            memory_bytes: 8 * WRITER_HEAP,
         }
-    } else {
-        None
-    };
-    let (index, lsn) = match existing {
-        Some(found) => found,
-        None => {
-            if dir.exists() {
-                let aside = dir.with_extension(format!("old-{}", std::process::id()));
-                std::fs::rename(dir, &aside).map_err(io_err)?;
-                std::fs::remove_dir_all(&aside).map_err(io_err)?;
-            }
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-            (Index::create_in_dir(dir, schema).map_err(tantivy_err)?, 0)
-        }
-    };
-    let reader = index
-        .reader_builder()
-        .reload_policy(ReloadPolicy::Manual)
-        .try_into()
-        .map_err(tantivy_err)?;
-    Ok(OpenIndex {
-        index,
-        reader,
-        fields,
-        dir: dir.to_owned(),
-        lsn,
-    })
+    }
 }
 
-/// Starts the indexer thread. It reads the WAL in `wal_dir` after `open.lsn`, up to the LSN that
-/// `durable` says is fsynced, publishes each committed LSN on `indexed`, and stops (after a last
-/// commit) when `shutdown` fires.
+impl IndexSettings {
+    /// How many writers may be open at once, and the heap of each.
+    fn writers(&self) -> (usize, usize) {
+        let n = (self.memory_bytes / WRITER_HEAP).max(1);
+        (n, (self.memory_bytes / n).max(MIN_WRITER_HEAP))
+    }
+}
+
+/// What the indexer tells status and metrics about retention (read without locking the thread).
+#[derive(Debug, Default)]
+pub struct IndexStats {
+    /// Events not indexed because their day was already past retention.
+    pub expired_events: std::sync::atomic::AtomicU64,
+}
+
+/// Starts the indexer thread. It reads the WAL in `wal_dir` after `start_lsn` (from
+/// [`Catalog::open`]), up to the LSN that `durable` says is fsynced, publishes the LSN through
+/// which everything is searchable on `indexed`, and stops (after a last commit) when `shutdown`
+/// fires.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
-    open: &OpenIndex,
+    catalog: Arc<Catalog>,
+    start_lsn: u64,
+    settings: IndexSettings,
+    stats: Arc<IndexStats>,
     wal_dir: PathBuf,
     durable: watch::Receiver<u64>,
     indexed: watch::Sender<u64>,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, IndexError> {
-    let path = open.dir.clone();
-    let writer: IndexWriter<TantivyDocument> = open
-        .index
-        .writer_with_num_threads(1, WRITER_MEMORY)
-        .map_err(|source| IndexError::Tantivy {
-            path: path.clone(),
-            source,
-        })?;
-    let mut indexer = Indexer {
-        writer,
-        reader: open.reader.clone(),
-        fields: open.fields.clone(),
-        wal: WalReader::new(wal_dir, open.lsn + 1),
-        committed_lsn: open.lsn,
-        pending_lsn: open.lsn,
-        indexed,
-    };
+    let path = catalog.root().to_owned();
+    let mut indexer = Indexer::new(catalog, start_lsn, settings, stats, wal_dir, indexed);
     let rt = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("indexer".into())
@@ -166,20 +124,80 @@ pub fn start(
         .map_err(|source| IndexError::Io { path, source })
 }
 
-struct Indexer {
+/// A partition with its writer open.
+struct OpenWriter {
+    partition: Arc<Partition>,
     writer: IndexWriter<TantivyDocument>,
-    reader: IndexReader,
-    fields: Fields,
+    /// The partition holds (committed or not) all of its events of WAL records up to here.
+    through: u64,
+    /// Documents added since the last commit.
+    dirty: bool,
+    last_used: Instant,
+}
+
+impl OpenWriter {
+    fn commit(&mut self) -> Result<(), IndexError> {
+        let tantivy_err = |source| IndexError::Tantivy {
+            path: self.partition.dir.clone(),
+            source,
+        };
+        let payload = serde_json::to_string(&partition::CommitPayload {
+            schema: schema::SCHEMA_VERSION,
+            lsn: self.through,
+        })
+        .expect("payload serializes");
+        let mut prepared = self.writer.prepare_commit().map_err(tantivy_err)?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(tantivy_err)?;
+        self.partition.reader.reload().map_err(tantivy_err)?;
+        self.partition.set_lsn(self.through);
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+struct Indexer {
+    catalog: Arc<Catalog>,
+    writers: BTreeMap<NaiveDate, OpenWriter>,
+    max_writers: usize,
+    heap: usize,
+    retention: Retention,
+    stats: Arc<IndexStats>,
+    wal_dir: PathBuf,
     wal: WalReader,
-    /// The LSN held by the last commit.
+    /// Every partition is complete and committed through this LSN (saved in the catalog).
     committed_lsn: u64,
-    /// The LSN of the last record added (committed or not).
+    /// The last WAL record read to its end.
     pending_lsn: u64,
     /// Where searchers and status learn the committed LSN.
     indexed: watch::Sender<u64>,
 }
 
 impl Indexer {
+    fn new(
+        catalog: Arc<Catalog>,
+        start_lsn: u64,
+        settings: IndexSettings,
+        stats: Arc<IndexStats>,
+        wal_dir: PathBuf,
+        indexed: watch::Sender<u64>,
+    ) -> Indexer {
+        let (max_writers, heap) = settings.writers();
+        Indexer {
+            catalog,
+            writers: BTreeMap::new(),
+            max_writers,
+            heap,
+            retention: settings.retention,
+            stats,
+            wal: WalReader::new(wal_dir.clone(), start_lsn + 1),
+            wal_dir,
+            committed_lsn: start_lsn,
+            pending_lsn: start_lsn,
+            indexed,
+        }
+    }
+
     fn run(
         &mut self,
         mut durable: watch::Receiver<u64>,
@@ -187,10 +205,18 @@ impl Indexer {
         rt: tokio::runtime::Handle,
     ) {
         let mut last_commit = Instant::now();
+        let mut last_retention: Option<Instant> = None;
         loop {
+            if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
+                if let Err(e) = self.apply_retention() {
+                    tracing::error!(error = %e, "index retention failed; trying again later");
+                }
+                last_retention = Some(Instant::now());
+            }
             let upto = *durable.borrow_and_update();
             if let Err(e) = self.add_upto(upto) {
-                tracing::error!(error = %e, "indexer cannot read the WAL; retrying in 1 s");
+                tracing::error!(error = %e, "indexer cannot read the WAL or write the index; retrying in 1 s");
+                self.rewind();
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
@@ -206,6 +232,7 @@ impl Indexer {
             if stopping {
                 break;
             }
+            self.close_idle();
             let wait = if self.pending_lsn > self.committed_lsn {
                 COMMIT_EVERY.saturating_sub(last_commit.elapsed())
             } else {
@@ -216,45 +243,279 @@ impl Indexer {
         tracing::info!(lsn = self.committed_lsn, "indexer stopped");
     }
 
+    /// After a failure part-way through a record: forgets everything not committed and reads
+    /// the WAL again from the last commit, so that no event is added twice or skipped.
+    fn rewind(&mut self) {
+        // Dropping a writer discards what it did not commit; partitions committed past
+        // `committed_lsn` (a closed writer) skip those records by their own LSN.
+        self.writers.clear();
+        self.wal = WalReader::new(self.wal_dir.clone(), self.committed_lsn + 1);
+        self.pending_lsn = self.committed_lsn;
+    }
+
     /// Adds every WAL record up to `upto`.
-    fn add_upto(&mut self, upto: u64) -> Result<(), crate::wal::WalError> {
+    fn add_upto(&mut self, upto: u64) -> Result<(), IndexerError> {
         while let Some(rec) = self.wal.next(upto)? {
             if rec.kind == RecordKind::Events {
-                for line in rec.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    let Ok(json) = std::str::from_utf8(line) else {
-                        tracing::error!(lsn = rec.lsn, "WAL event is not UTF-8; not indexed");
-                        continue;
-                    };
-                    match serde_json::from_str::<Event>(json) {
-                        Ok(event) => {
-                            let doc = schema::document(&self.fields, &event, json, rec.lsn);
-                            if let Err(e) = self.writer.add_document(doc) {
-                                tracing::error!(lsn = rec.lsn, error = %e, "event not indexed");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL; not indexed")
-                        }
-                    }
-                }
+                self.add_record(rec.lsn, &rec.payload)?;
             }
             self.pending_lsn = rec.lsn;
+            // Every open writer has now seen this record (those without events in it too).
+            for w in self.writers.values_mut() {
+                w.through = rec.lsn;
+            }
         }
         Ok(())
     }
 
-    fn commit(&mut self) -> tantivy::Result<()> {
-        let payload = serde_json::to_string(&CommitPayload {
-            schema: schema::SCHEMA_VERSION,
-            lsn: self.pending_lsn,
-        })
-        .expect("payload serializes");
-        let mut prepared = self.writer.prepare_commit()?;
-        prepared.set_payload(&payload);
-        prepared.commit()?;
-        self.reader.reload()?;
+    /// Adds the events of WAL record `lsn` to their days' partitions.
+    fn add_record(&mut self, lsn: u64, payload: &[u8]) -> Result<(), IndexError> {
+        let mut by_day: BTreeMap<NaiveDate, Vec<(Event, &str)>> = BTreeMap::new();
+        for line in payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let Ok(json) = std::str::from_utf8(line) else {
+                tracing::error!(lsn, "WAL event is not UTF-8; not indexed");
+                continue;
+            };
+            match serde_json::from_str::<Event>(json) {
+                Ok(event) => by_day
+                    .entry(partition::day_of(event.ts))
+                    .or_default()
+                    .push((event, json)),
+                Err(e) => {
+                    tracing::error!(lsn, error = %e, "unreadable event in the WAL; not indexed")
+                }
+            }
+        }
+        let expired = self
+            .retention
+            .expired_through(Utc::now())
+            .max(self.catalog.dropped_through());
+        // Days whose writer is open first, so that opening another does not close one this
+        // record still needs.
+        let mut by_day: Vec<_> = by_day.into_iter().collect();
+        by_day.sort_by_key(|(day, _)| !self.writers.contains_key(day));
+        for (day, events) in by_day {
+            if expired.is_some_and(|d| day <= d) {
+                self.stats
+                    .expired_events
+                    .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
+            if self.catalog.get(day).is_some_and(|p| p.lsn() >= lsn) {
+                continue; // replay: the partition committed this record before the restart
+            }
+            let w = self.writer(day, lsn)?;
+            for (event, json) in events {
+                let doc = schema::document(&w.partition.fields, &event, json, lsn);
+                if let Err(e) = w.writer.add_document(doc) {
+                    tracing::error!(lsn, error = %e, "event not indexed");
+                }
+            }
+            w.through = lsn;
+            w.dirty = true;
+            w.last_used = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// The open writer of `day`'s partition; while reading record `lsn`, a writer opened now
+    /// holds everything of its day through `lsn - 1` (it had no events since the last commit).
+    fn writer(&mut self, day: NaiveDate, lsn: u64) -> Result<&mut OpenWriter, IndexError> {
+        if !self.writers.contains_key(&day) {
+            if self.writers.len() >= self.max_writers {
+                let lru = self
+                    .writers
+                    .iter()
+                    .min_by_key(|(_, w)| w.last_used)
+                    .map(|(d, _)| *d)
+                    .expect("at least one writer is open");
+                self.close(lru)?;
+            }
+            let partition = self.catalog.get_or_create(day)?;
+            let writer = partition
+                .index
+                .writer_with_num_threads(1, self.heap)
+                .map_err(|source| IndexError::Tantivy {
+                    path: partition.dir.clone(),
+                    source,
+                })?;
+            self.writers.insert(
+                day,
+                OpenWriter {
+                    partition,
+                    writer,
+                    through: lsn - 1,
+                    dirty: false,
+                    last_used: Instant::now(),
+                },
+            );
+        }
+        Ok(self.writers.get_mut(&day).expect("inserted above"))
+    }
+
+    /// Commits (if needed) and closes the writer of `day`.
+    fn close(&mut self, day: NaiveDate) -> Result<(), IndexError> {
+        if let Some(w) = self.writers.get_mut(&day)
+            && w.dirty
+        {
+            w.commit()?;
+        }
+        self.writers.remove(&day);
+        Ok(())
+    }
+
+    fn close_idle(&mut self) {
+        let idle: Vec<NaiveDate> = self
+            .writers
+            .iter()
+            .filter(|(_, w)| !w.dirty && w.last_used.elapsed() >= IDLE_CLOSE)
+            .map(|(d, _)| *d)
+            .collect();
+        for day in idle {
+            self.writers.remove(&day);
+        }
+    }
+
+    /// Commits every partition with new events, then records that all are complete through
+    /// the last record read.
+    fn commit(&mut self) -> Result<(), IndexError> {
+        for w in self.writers.values_mut() {
+            if w.dirty {
+                w.commit()?;
+            }
+        }
+        self.catalog.save_lsn(self.pending_lsn)?;
         self.committed_lsn = self.pending_lsn;
         self.indexed.send_replace(self.committed_lsn);
         Ok(())
+    }
+
+    /// Drops the partitions past the maximum age, then the oldest ones while the index is over
+    /// its size.
+    fn apply_retention(&mut self) -> Result<(), IndexError> {
+        let mut through = self.retention.expired_through(Utc::now());
+        let sizes: Vec<(NaiveDate, u64)> = self
+            .catalog
+            .all()
+            .iter()
+            .filter(|p| through.is_none_or(|t| p.day > t))
+            .map(|p| (p.day, p.bytes()))
+            .collect();
+        through = through.max(self.retention.over_size_through(&sizes));
+        let Some(through) = through else {
+            return Ok(());
+        };
+        if self.catalog.all().first().is_none_or(|p| p.day > through) {
+            return Ok(());
+        }
+        let dropped: Vec<NaiveDate> = self.writers.range(..=through).map(|(d, _)| *d).collect();
+        for day in dropped {
+            // Uncommitted events of a day being dropped go with it.
+            self.writers.remove(&day);
+        }
+        self.catalog.drop_through(through)?;
+        Ok(())
+    }
+}
+
+/// Why the indexer could not go on (it logs it and retries).
+#[derive(Debug, thiserror::Error)]
+enum IndexerError {
+    #[error(transparent)]
+    Wal(#[from] crate::wal::WalError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::{Wal, WalOptions};
+    use logwarden_core::EventId;
+
+    /// Record `r` (1-based) holds events `r*10 .. r*10+5`, spread over six days back from now.
+    fn record(r: u64) -> (Vec<u8>, Vec<(NaiveDate, u64)>) {
+        let mut payload = Vec::new();
+        let mut placed = Vec::new();
+        for seq in r * 10..r * 10 + 6 {
+            let ts = Utc::now() - chrono::Duration::days(((seq * 7) % 6) as i64);
+            let e = Event::log(
+                EventId::new("a", seq),
+                ts,
+                "h",
+                "s",
+                "/x",
+                format!("m{seq}"),
+            );
+            serde_json::to_writer(&mut payload, &e).unwrap();
+            payload.push(b'\n');
+            placed.push((partition::day_of(ts), seq));
+        }
+        (payload, placed)
+    }
+
+    fn docs_by_day(catalog: &Catalog) -> BTreeMap<NaiveDate, u64> {
+        catalog.all().iter().map(|p| (p.day, p.docs())).collect()
+    }
+
+    #[test]
+    fn a_crash_between_commits_with_writers_evicted_replays_each_event_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        let index_dir = dir.path().join("index");
+        let (mut wal, _) = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+        let mut want: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        for r in 1..=12 {
+            let (payload, placed) = record(r);
+            wal.append(RecordKind::Events, &payload).unwrap();
+            for (day, _) in placed {
+                *want.entry(day).or_default() += 1;
+            }
+        }
+        wal.sync().unwrap();
+        // One writer for six days: every record closes (and so commits) writers mid-way.
+        let settings = IndexSettings {
+            retention: Retention {
+                max_age: None,
+                max_bytes: 0,
+            },
+            memory_bytes: 15 << 20,
+        };
+        let stats = Arc::new(IndexStats::default());
+        let (catalog, start) = Catalog::open(&index_dir).unwrap();
+        let mut first = Indexer::new(
+            catalog,
+            start,
+            settings.clone(),
+            stats.clone(),
+            wal_dir.clone(),
+            watch::channel(0).0,
+        );
+        assert_eq!(first.max_writers, 1);
+        first.add_upto(4).unwrap();
+        first.commit().unwrap();
+        first.add_upto(9).unwrap();
+        // The crash: whatever was not committed is gone with the writers.
+        drop(first);
+
+        let (catalog, start) = Catalog::open(&index_dir).unwrap();
+        assert_eq!(start, 4, "replay starts after the last complete commit");
+        let ahead = catalog.all().iter().filter(|p| p.lsn() > 4).count();
+        assert!(
+            ahead > 0,
+            "some partitions committed past it when their writer was closed"
+        );
+        let mut second = Indexer::new(
+            catalog.clone(),
+            start,
+            settings,
+            stats,
+            wal_dir,
+            watch::channel(0).0,
+        );
+        second.add_upto(u64::MAX).unwrap();
+        second.commit().unwrap();
+        assert_eq!(docs_by_day(&catalog), want);
+        assert_eq!(Catalog::open(&index_dir).unwrap().1, 12);
     }
 }

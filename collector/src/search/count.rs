@@ -1,10 +1,13 @@
 //! Counting: how many events match, by the values of a keyword field (tantivy's terms
-//! aggregation on its fast column) or over time (a date histogram on `ts`).
+//! aggregation on its fast column) or over time (a date histogram on `ts`). Each partition the
+//! time range reaches is aggregated on its own and the partial results merged, as tantivy's
+//! distributed aggregations do across indexes.
 
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{CountBucket, CountParams, CountResponse};
-use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+use tantivy::aggregation::{AggregationLimitsGuard, DistributedAggregationCollector};
 use tantivy::collector::Count;
 
 use super::{SearchError, Searcher, time};
@@ -18,8 +21,8 @@ pub const MAX_BUCKETS: i64 = 10_000;
 
 impl Searcher {
     pub fn count(&self, p: &CountParams, now: DateTime<Utc>) -> Result<CountResponse, SearchError> {
-        let query = self.query(&p.q, &p.since, &p.until, now)?;
-        let searcher = self.reader.searcher();
+        let plan = self.plan(&p.q, &p.since, &p.until, now)?;
+        let partitions = plan.partitions.len() as u64;
         let agg = match (&p.by, &p.every) {
             (Some(_), Some(_)) => {
                 return Err(SearchError::BadParam(
@@ -66,17 +69,42 @@ impl Searcher {
                 serde_json::json!({"c": {"date_histogram": {"field": "ts", "fixed_interval": format!("{secs}s")}}})
             }
             (None, None) => {
-                let total = searcher.search(&query, &Count)? as u64;
+                let mut total = 0;
+                for part in &plan.partitions {
+                    total += part.reader.searcher().search(&plan.query, &Count)? as u64;
+                }
                 return Ok(CountResponse {
                     total,
                     buckets: Vec::new(),
+                    partitions,
                 });
             }
         };
         let aggs: Aggregations =
             serde_json::from_value(agg).expect("aggregation request is well formed");
-        let collector = AggregationCollector::from_aggs(aggs, Default::default());
-        let (total, result) = searcher.search(&query, &(Count, collector))?;
+        let mut total = 0;
+        let mut merged: Option<IntermediateAggregationResults> = None;
+        for part in &plan.partitions {
+            let collector =
+                DistributedAggregationCollector::from_aggs(aggs.clone(), Default::default());
+            let (n, partial) = part
+                .reader
+                .searcher()
+                .search(&plan.query, &(Count, collector))?;
+            total += n;
+            match &mut merged {
+                Some(m) => m.merge_fruits(partial)?,
+                None => merged = Some(partial),
+            }
+        }
+        let Some(merged) = merged else {
+            return Ok(CountResponse {
+                total: 0,
+                buckets: Vec::new(),
+                partitions,
+            });
+        };
+        let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
         let json =
             serde_json::to_value(&result).map_err(|e| SearchError::BadParam(e.to_string()))?;
         let buckets = json["c"]["buckets"]
@@ -100,6 +128,7 @@ impl Searcher {
         Ok(CountResponse {
             total: total as u64,
             buckets,
+            partitions,
         })
     }
 }

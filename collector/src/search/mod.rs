@@ -6,6 +6,7 @@ pub mod tail;
 pub mod time;
 
 use std::ops::Bound;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -14,9 +15,10 @@ use logwarden_core::wire::{SearchParams, SearchResponse};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::Value;
-use tantivy::{Index, IndexReader, Order, TantivyDocument, Term};
+use tantivy::tokenizer::TokenizerManager;
+use tantivy::{DocAddress, Order, TantivyDocument, Term};
 
-use crate::index::Fields;
+use crate::index::{Catalog, Fields, Partition, schema};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
@@ -34,38 +36,52 @@ pub enum SearchError {
     Index(#[from] tantivy::TantivyError),
 }
 
-/// Runs searches against the index's current reader.
+/// Runs searches against the index partitions' current readers.
 #[derive(Clone)]
 pub struct Searcher {
-    reader: IndexReader,
-    parser: std::sync::Arc<QueryParser>,
+    catalog: Arc<Catalog>,
+    parser: Arc<QueryParser>,
     fields: Fields,
 }
 
+/// A query ready to run: the tantivy query (text AND time range) and the partitions that the
+/// time range reaches, newest first.
+pub(crate) struct Plan {
+    pub query: Box<dyn Query>,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
 impl Searcher {
-    pub fn new(index: &Index, reader: IndexReader, fields: Fields) -> Searcher {
-        let mut parser = QueryParser::for_index(index, vec![fields.message]);
+    pub fn new(catalog: Arc<Catalog>) -> Searcher {
+        let (schema, fields) = schema::build();
+        let mut parser =
+            QueryParser::new(schema, vec![fields.message], TokenizerManager::default());
         // Several words mean all of them, as in every log search tool.
         parser.set_conjunction_by_default();
         Searcher {
-            reader,
-            parser: std::sync::Arc::new(parser),
+            catalog,
+            parser: Arc::new(parser),
             fields,
         }
     }
 
-    pub fn docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
     }
 
-    /// The query text ANDed with the time range, as both search and count use it.
-    pub(crate) fn query(
+    pub fn docs(&self) -> u64 {
+        self.catalog.all().iter().map(|p| p.docs()).sum()
+    }
+
+    /// The query text ANDed with the time range, and the partitions the range reaches, as
+    /// search, count and tail use them.
+    pub(crate) fn plan(
         &self,
         q: &str,
         since: &Option<String>,
         until: &Option<String>,
         now: DateTime<Utc>,
-    ) -> Result<Box<dyn Query>, SearchError> {
+    ) -> Result<Plan, SearchError> {
         let q = q.trim();
         let text_query: Box<dyn Query> = if q.is_empty() || q == "*" {
             Box::new(AllQuery)
@@ -85,7 +101,8 @@ impl Searcher {
         };
         let since = bound(since)?;
         let until = bound(until)?;
-        Ok(if since.is_none() && until.is_none() {
+        let partitions = self.catalog.overlapping(since, until);
+        let query = if since.is_none() && until.is_none() {
             text_query
         } else {
             let term = |t: DateTime<Utc>| {
@@ -102,7 +119,8 @@ impl Searcher {
                 (Occur::Must, text_query),
                 (Occur::Must, Box::new(range)),
             ]))
-        })
+        };
+        Ok(Plan { query, partitions })
     }
 
     pub fn search(
@@ -117,20 +135,26 @@ impl Searcher {
                 "limit {limit} is over the maximum of {MAX_LIMIT}"
             )));
         }
-        let query = self.query(&params.q, &params.since, &params.until, now)?;
-        let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(limit.max(1))
-            .order_by_fast_field::<tantivy::DateTime>("ts", Order::Desc);
-        let (total, top) = searcher.search(&query, &(Count, top))?;
-        let mut hits = Vec::with_capacity(top.len().min(limit));
-        for (_, addr) in top.into_iter().take(limit) {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let Some(json) = doc.get_first(self.fields.raw).and_then(|v| v.as_str()) else {
+        let plan = self.plan(&params.q, &params.since, &params.until, now)?;
+        let mut total = 0;
+        let mut hits = Vec::with_capacity(limit.min(1000));
+        // Newest day first: every event of a day is newer than every event of an older day,
+        // so once `limit` hits are in, older partitions only add to the total.
+        for p in &plan.partitions {
+            let searcher = p.reader.searcher();
+            let wanted = limit - hits.len();
+            if wanted == 0 {
+                total += searcher.search(&plan.query, &Count)?;
                 continue;
-            };
-            match serde_json::from_str::<Event>(json) {
-                Ok(e) => hits.push(e),
-                Err(e) => tracing::error!(error = %e, "stored event unreadable"),
+            }
+            let top = TopDocs::with_limit(wanted)
+                .order_by_fast_field::<tantivy::DateTime>("ts", Order::Desc);
+            let (n, top) = searcher.search(&plan.query, &(Count, top))?;
+            total += n;
+            for (_, addr) in top {
+                if let Some(e) = self.stored_event(&searcher, addr)? {
+                    hits.push(e);
+                }
             }
         }
         Ok(SearchResponse {
@@ -138,14 +162,33 @@ impl Searcher {
             total: total as u64,
             hits,
             took_us: started.elapsed().as_micros() as u64,
+            partitions: plan.partitions.len() as u64,
         })
+    }
+
+    /// The event stored with a document (`None`, logged, if it is unreadable).
+    fn stored_event(
+        &self,
+        searcher: &tantivy::Searcher,
+        addr: DocAddress,
+    ) -> Result<Option<Event>, SearchError> {
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        let Some(json) = doc.get_first(self.fields.raw).and_then(|v| v.as_str()) else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Event>(json) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) => {
+                tracing::error!(error = %e, "stored event unreadable");
+                Ok(None)
+            }
+        }
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::index::{self, schema};
     use logwarden_core::{EventId, Severity};
 
     pub(crate) fn event(
@@ -175,21 +218,32 @@ pub(crate) mod tests {
         e
     }
 
+    /// A searcher over partitions written directly (the indexer's own tests go through the WAL).
     pub(crate) fn searcher_with(events: &[Event]) -> (tempfile::TempDir, Searcher) {
         let dir = tempfile::tempdir().unwrap();
-        let opened = index::open(dir.path()).unwrap();
-        let mut writer: tantivy::IndexWriter<TantivyDocument> =
-            opened.index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let (catalog, _) = Catalog::open(dir.path()).unwrap();
+        let mut by_day: std::collections::BTreeMap<_, Vec<&Event>> = Default::default();
         for e in events {
-            let json = serde_json::to_string(e).unwrap();
-            writer
-                .add_document(schema::document(&opened.fields, e, &json, e.id.seq))
-                .unwrap();
+            by_day
+                .entry(crate::index::partition::day_of(e.ts))
+                .or_default()
+                .push(e);
         }
-        writer.commit().unwrap();
-        opened.reader.reload().unwrap();
-        let s = Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone());
-        (dir, s)
+        for (day, events) in by_day {
+            let p = catalog.get_or_create(day).unwrap();
+            let mut writer: tantivy::IndexWriter<TantivyDocument> =
+                p.index.writer_with_num_threads(1, 15_000_000).unwrap();
+            for e in events {
+                let json = serde_json::to_string(e).unwrap();
+                writer
+                    .add_document(schema::document(&p.fields, e, &json, e.id.seq))
+                    .unwrap();
+            }
+            writer.commit().unwrap();
+            p.reader.reload().unwrap();
+            p.set_lsn(u64::MAX);
+        }
+        (dir, Searcher::new(catalog))
     }
 
     fn seqs(resp: &SearchResponse) -> Vec<u64> {

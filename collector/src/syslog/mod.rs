@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,8 @@ use intake::{Parser, Received};
 pub struct SyslogSettings {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
+    /// Syslog over TLS (RFC 5425: octet counting, though LF framing is taken too).
+    pub tls: Option<(SocketAddr, crate::tls::TlsFiles)>,
     /// Longest message kept; longer ones are cut and flagged `truncated`.
     pub max_message_bytes: usize,
     /// TCP connections open at once; more wait to be accepted.
@@ -39,6 +41,7 @@ pub struct SyslogSettings {
 pub struct Bound {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
+    pub tls: Option<SocketAddr>,
 }
 
 /// Binds the listeners and starts them and the intake. The tasks stop on `shutdown`; the intake
@@ -52,7 +55,7 @@ pub async fn start(
 ) -> anyhow::Result<(Bound, JoinSet<()>)> {
     let mut tasks = JoinSet::new();
     let mut bound = Bound::default();
-    if settings.udp.is_none() && settings.tcp.is_none() {
+    if settings.udp.is_none() && settings.tcp.is_none() && settings.tls.is_none() {
         return Ok((bound, tasks));
     }
     // Parsed messages from every listener to the intake; closed when all listeners stop.
@@ -77,6 +80,21 @@ pub async fn start(
         bound.tcp = Some(listener.local_addr()?);
         tasks.spawn(serve_tcp(
             listener,
+            None,
+            tx.clone(),
+            settings.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if let Some((addr, files)) = &settings.tls {
+        let acceptor = files.acceptor(&[])?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding syslog TLS on {addr}"))?;
+        bound.tls = Some(listener.local_addr()?);
+        tasks.spawn(serve_tcp(
+            listener,
+            Some(acceptor),
             tx.clone(),
             settings.clone(),
             shutdown.clone(),
@@ -137,8 +155,10 @@ async fn serve_udp(
     }
 }
 
+/// Accepts TCP connections (wrapped in TLS when `tls` is given) and serves each in its own task.
 async fn serve_tcp(
     listener: TcpListener,
+    tls: Option<crate::tls::Acceptor>,
     tx: mpsc::Sender<Received>,
     settings: SyslogSettings,
     shutdown: CancellationToken,
@@ -160,8 +180,22 @@ async fn serve_tcp(
             _ = shutdown.cancelled() => break,
         };
         let (tx, shutdown, max) = (tx.clone(), shutdown.clone(), settings.max_message_bytes);
+        let tls = tls.clone();
         conns.spawn(async move {
-            serve_conn(stream, peer, tx, max, shutdown).await;
+            match tls {
+                None => serve_conn(stream, "tcp", peer, tx, max, shutdown).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => serve_conn(stream, "tls", peer, tx, max, shutdown).await,
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, error = %e, "syslog TLS handshake failed")
+                        }
+                        Err(_) => tracing::warn!(%peer, "syslog TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
         while conns.try_join_next().is_some() {}
@@ -169,15 +203,19 @@ async fn serve_tcp(
     while conns.join_next().await.is_some() {}
 }
 
+/// A sender that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve_conn(
-    mut stream: TcpStream,
+    mut stream: impl tokio::io::AsyncRead + Unpin,
+    transport: &'static str,
     peer: SocketAddr,
     tx: mpsc::Sender<Received>,
     max: usize,
     shutdown: CancellationToken,
 ) {
     let mut framer = Framer::new(max);
-    let mut parser = Parser::new("tcp");
+    let mut parser = Parser::new(transport);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = tokio::select! {

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Syslog TCP intake: the collector beside rsyslog imtcp -> omfile (shared/peers/imtcp-omfile.conf),
+the same N messages sent over one TCP connection (LF framing) to each, one after the other.
+
+Collector: from the first byte sent until (a) its syslog counter (/metrics
+`logwarden_syslog_messages_total`) reaches N: every message parsed and handed to the WAL committer,
+and (b) a search counts N: durable in the WAL and indexed. rsyslog: until its output file has N
+lines. CPU seconds (utime+stime) and peak RSS (VmHWM) of each from /proc.
+
+Usage: bench/syslog_bench.py [--messages 1000000]
+Build first: cargo build --release --bins. Needs rsyslog (Debian's package).
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+from measure import BIN, cpu_seconds, peak_rss_mib
+
+PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers",
+                    "imtcp-omfile.conf")
+
+
+def messages(n):
+    hosts = ["mbox1", "mbox2", "mta1", "ldap1"]
+    apps = ["postfix/smtpd[2231]", "sshd[811]", "zmmailboxd[90]", "slapd[77]"]
+    out = []
+    for i in range(n):
+        head = f"<22>Nov 29 10:{(i // 60) % 60:02d}:{i % 60:02d} {hosts[i % 4]} {apps[i % 4]}: benchline {i} "
+        out.append((head + "x" * max(0, 127 - len(head)) + "\n").encode())
+    return b"".join(out)
+
+
+def send(addr, data):
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(data)
+
+
+def metric(url, name):
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def total(url, q):
+    qs = urllib.parse.urlencode({"q": q, "limit": 1})
+    with urllib.request.urlopen(f"{url}/api/v1/search?{qs}", timeout=30) as r:
+        return json.load(r)["total"]
+
+
+def collector_run(data, n, tmp):
+    p = subprocess.Popen(
+        [f"{BIN}/logwarden-collector", "run", "--listen", "127.0.0.1:0", "--data-dir", f"{tmp}/c",
+         "--syslog-udp", "off", "--syslog-tcp", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url, addr = None, None
+    for line in p.stdout:
+        line = line.strip()
+        if "listening on" in line:
+            url = line.rsplit(" ", 1)[1]
+        elif "syslog tcp on" in line:
+            addr = line.rsplit(" ", 1)[1]
+        elif line.endswith("ready"):
+            break
+    cpu0 = cpu_seconds(p.pid)
+    t0 = time.monotonic()
+    send(addr, data)
+    while metric(url, "logwarden_syslog_messages_total") < n:
+        time.sleep(0.02)
+    received = time.monotonic() - t0
+    while total(url, "benchline") < n:
+        time.sleep(0.05)
+    searchable = time.monotonic() - t0
+    res = {"received_s": round(received, 2), "msgs_per_s_received": round(n / received),
+           "searchable_s": round(searchable, 2), "msgs_per_s_searchable": round(n / searchable),
+           "cpu_s": round(cpu_seconds(p.pid) - cpu0, 2), "peak_rss_mib": round(peak_rss_mib(p.pid))}
+    p.terminate()
+    p.wait()
+    return res
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lines_in(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def rsyslog_run(data, n, tmp):
+    work, out, port = f"{tmp}/rs-work", f"{tmp}/rs-out.log", free_port()
+    os.makedirs(work)
+    conf = open(PEER).read().replace("WORKDIR", work).replace("PORT", str(port)).replace("OUTFILE", out)
+    with open(f"{tmp}/rs.conf", "w") as f:
+        f.write(conf)
+    p = subprocess.Popen(["rsyslogd", "-n", "-f", f"{tmp}/rs.conf", "-i", f"{tmp}/rs.pid"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port)).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    cpu0 = cpu_seconds(p.pid)
+    t0 = time.monotonic()
+    send(f"127.0.0.1:{port}", data)
+    while lines_in(out) < n:
+        time.sleep(0.05)
+    wall = time.monotonic() - t0
+    res = {"written_s": round(wall, 2), "msgs_per_s": round(n / wall),
+           "cpu_s": round(cpu_seconds(p.pid) - cpu0, 2), "peak_rss_mib": round(peak_rss_mib(p.pid))}
+    p.terminate()
+    p.wait()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    a = ap.parse_args()
+    data = messages(a.messages)
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps({"messages": a.messages, "mb": round(len(data) / 1e6, 1)}), flush=True)
+        print(json.dumps({"rsyslog_imtcp_omfile": rsyslog_run(data, a.messages, tmp)}), flush=True)
+        print(json.dumps({"collector": collector_run(data, a.messages, tmp)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

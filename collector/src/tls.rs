@@ -1,0 +1,111 @@
+//! TLS for the collector's listeners (rustls): the HTTP API and ingest, and syslog over TLS
+//! (RFC 5425). One certificate and key, read from PEM files at start, serve both.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file cannot be read or holds no PEM certificate.
+    #[error("TLS certificate file {path}: {reason}")]
+    Cert { path: PathBuf, reason: String },
+    /// The key file cannot be read or holds no PEM private key.
+    #[error("TLS key file {path}: {reason}")]
+    Key { path: PathBuf, reason: String },
+    /// rustls refused the pair (the key does not match the certificate, an unsupported key).
+    #[error("TLS certificate {cert} with key {key}: {source}")]
+    Pair {
+        cert: PathBuf,
+        key: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+}
+
+/// Where the certificate chain and its key are (`[tls] cert_file`, `key_file`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The server side of TLS, as the listeners take it.
+pub type Acceptor = tokio_rustls::TlsAcceptor;
+
+impl TlsFiles {
+    /// Reads both files and builds the server configuration; `alpn` lists the application
+    /// protocols offered (`http/1.1` for the API, none for syslog).
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let certs = read_certs(&self.cert)?;
+        let key = read_key(&self.key)?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+            .map_err(|source| TlsError::Pair {
+                cert: self.cert.clone(),
+                key: self.key.clone(),
+                source,
+            })?;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+
+    pub fn acceptor(&self, alpn: &[&[u8]]) -> Result<Acceptor, TlsError> {
+        Ok(tokio_rustls::TlsAcceptor::from(self.server_config(alpn)?))
+    }
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |reason: String| TlsError::Cert {
+        path: path.to_owned(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Key {
+        path: path.to_owned(),
+        reason: format!("{e} (a PEM private key: PKCS#8, PKCS#1 or SEC1)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_or_wrong_files_are_named_with_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("missing.pem"),
+            key: empty.clone(),
+        };
+        let err = files.server_config(&[]).unwrap_err().to_string();
+        assert!(err.contains("missing.pem"), "{err}");
+        let files = TlsFiles {
+            cert: empty.clone(),
+            key: empty,
+        };
+        let err = files.server_config(&[]).unwrap_err().to_string();
+        assert!(
+            err.contains("empty.pem") && err.contains("no PEM certificate"),
+            "{err}"
+        );
+    }
+}

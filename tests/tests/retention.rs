@@ -1,0 +1,239 @@
+//! Day partitions of the index, end to end: events spread over many days, searches that open
+//! only the days their time range reaches, retention by age and by size, and a SIGKILL that
+//! leaves every event indexed exactly once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use logwarden_tests::{Collector, assert_same, wait_until};
+
+/// Events `first..first+n` of agent `agent`, `days_back` days before now.
+fn events(agent: &str, first: u64, n: u64, days_back: i64) -> Vec<String> {
+    let ts = chrono_like_now_minus_days(days_back);
+    (first..first + n)
+        .map(|seq| {
+            serde_json::json!({
+                "id": format!("{agent}:{seq}"),
+                "ts": ts,
+                "host": format!("mbox{}", days_back % 3),
+                "site": "lab",
+                "source": "/var/log/zimbra/mailbox.log",
+                "app": "mailbox",
+                "severity": "info",
+                "kind": "log",
+                "message": format!("day{days_back} event {seq}"),
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+/// RFC 3339 time `days` days before now (the tests crate has no chrono: ask `date`).
+fn chrono_like_now_minus_days(days: i64) -> String {
+    let out = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("{days} days ago"),
+            "+%Y-%m-%dT%H:%M:%S.%6NZ",
+        ])
+        .output()
+        .expect("date runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The UTC day `days` days before now, as `YYYY-MM-DD`.
+fn day_back(days: i64) -> String {
+    chrono_like_now_minus_days(days)[..10].to_owned()
+}
+
+fn ingest(c: &Collector, lines: &[String]) {
+    let (status, body) = c.ingest(lines.join("\n").into_bytes(), &[]);
+    assert_eq!(status, 200, "ingest answered {status}: {body}");
+}
+
+fn get(c: &Collector, path: &str, query: &[(&str, &str)]) -> serde_json::Value {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}{path}", c.url))
+        .query(query)
+        .send()
+        .expect("request");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().expect("JSON answer")
+}
+
+fn status(c: &Collector) -> serde_json::Value {
+    get(c, "/api/v1/status", &[])
+}
+
+/// Waits until every durable WAL record is indexed.
+fn caught_up(c: &Collector) {
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let s = status(c);
+            s["index"]["lag_records"] == 0 && s["index"]["indexed_lsn"] == s["wal"]["durable_lsn"]
+        }),
+        "index did not catch up: {}",
+        status(c)
+    );
+}
+
+/// Day -> (docs, bytes) of the partitions status shows.
+fn partitions(c: &Collector) -> BTreeMap<String, (u64, u64)> {
+    status(c)["index"]["partitions"]
+        .as_array()
+        .expect("partitions in status")
+        .iter()
+        .map(|p| {
+            (
+                p["day"].as_str().unwrap().to_owned(),
+                (p["docs"].as_u64().unwrap(), p["bytes"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn write_config(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn searches_open_only_the_days_they_need_and_retention_drops_the_oldest_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("collector.toml");
+    write_config(&cfg, "");
+    // The flag, because the harness keeps every age unless a test asks for retention.
+    let mut c = Collector::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap(), "--retention-days", "5"],
+    );
+    // Ten days of events, 20 a day, in batches that each span several days.
+    let mut lines = Vec::new();
+    for back in 0..10 {
+        lines.extend(events("a", back as u64 * 100, 20, back));
+    }
+    for batch in lines.chunks(30) {
+        ingest(&c, batch);
+    }
+    caught_up(&c);
+
+    // Day d is kept while part of it is younger than 5 days: today and the 5 days before.
+    let kept: Vec<String> = (0..=5).rev().map(day_back).collect();
+    let days: Vec<String> = partitions(&c).into_keys().collect();
+    assert_same("partitions after age retention", kept.clone(), days);
+    assert_same("events searchable", 6 * 20, c.count("*"));
+    assert_same(
+        "events past retention when they arrived",
+        Some(80),
+        status(&c)["index"]["expired_events"].as_u64(),
+    );
+
+    // --since 2d reaches today, yesterday and the day before: three partitions, not six.
+    let r = get(&c, "/api/v1/search", &[("q", "*"), ("since", "2d")]);
+    assert_same(
+        "partitions opened by since=2d",
+        Some(3),
+        r["partitions"].as_u64(),
+    );
+    assert_same("events since 2d", Some(40), r["total"].as_u64());
+    let r = get(
+        &c,
+        "/api/v1/count",
+        &[("q", "*"), ("since", "2d"), ("by", "host")],
+    );
+    assert_same(
+        "partitions opened by count",
+        Some(3),
+        r["partitions"].as_u64(),
+    );
+    let r = get(&c, "/api/v1/search", &[("q", "*")]);
+    assert_same(
+        "partitions opened without a range",
+        Some(6),
+        r["partitions"].as_u64(),
+    );
+    let out = c.cli(&["search", "event", "--since", "1d", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same(
+        "CLI search --since 1d",
+        20,
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+    );
+
+    // Size: half of what the index holds now drops the oldest days, never the newest.
+    let before = partitions(&c);
+    let total: u64 = before.values().map(|(_, b)| b).sum();
+    let max = total / 2;
+    write_config(&cfg, &format!("[index]\nmax_bytes = {max}\n"));
+    c.kill9();
+    c.restart();
+    caught_up(&c);
+    assert!(
+        wait_until(Duration::from_secs(10), || partitions(&c).len()
+            < before.len()),
+        "nothing dropped for size: {:?}",
+        partitions(&c)
+    );
+    let after = partitions(&c);
+    let left: Vec<&String> = after.keys().collect();
+    let newest: Vec<&String> = before.keys().skip(before.len() - after.len()).collect();
+    assert_same("the newest days are the ones kept", newest, left);
+    let bytes: u64 = after.values().map(|(_, b)| b).sum();
+    assert!(
+        bytes <= max || after.len() == 1,
+        "{bytes} bytes left over a limit of {max}: {after:?}"
+    );
+    assert_same("events left", after.len() as u64 * 20, c.count("*"));
+    let oldest_kept = after.keys().next().unwrap();
+    let dropped = status(&c)["index"]["dropped_through"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        dropped < *oldest_kept,
+        "dropped through {dropped}, kept {oldest_kept}"
+    );
+}
+
+#[test]
+fn sigkill_while_indexing_many_days_with_few_writers_leaves_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("collector.toml");
+    // Two writers (16 MiB each) for four days a batch: writers are closed (and so committed)
+    // while a batch is being indexed.
+    write_config(&cfg, "[index]\nmemory_mb = 32\n");
+    let mut c = Collector::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let mut want = 0;
+    let mut seq = 0;
+    for round in 0..3 {
+        for batch in 0..10 {
+            let mut lines = Vec::new();
+            for back in 0..4 {
+                lines.extend(events("k", seq, 5, (back * 2 + batch + round) % 8));
+                seq += 5;
+            }
+            want += lines.len() as u64;
+            ingest(&c, &lines);
+        }
+        // Killed right after the last ack: some days committed, others not.
+        c.kill9();
+        c.restart();
+    }
+    caught_up(&c);
+    assert_same("partitions", 8, partitions(&c).len());
+    let hits = c.hits("*", 10_000);
+    assert_same("events searchable", want, c.count("*"));
+    let ids: HashSet<&str> = hits.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_same("distinct ids", want as usize, ids.len());
+    let per_day: u64 = partitions(&c).values().map(|(d, _)| d).sum();
+    assert_same("documents in the partitions", want, per_day);
+}
