@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::ingest::Limits;
 use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
+use crate::replication::{Mode, ReplicationSettings, Role};
 use crate::rules::EngineSettings;
 use crate::rules::user::{Query, UserRule};
 
@@ -33,6 +34,75 @@ pub struct FileConfig {
     pub syslog: SyslogConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+}
+
+/// `[replication]`: the standby site (docs/failover.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// `primary` or `standby`: the role at the first start (later, `failover.json` rules).
+    pub role: String,
+    /// The other collector's base URL.
+    pub peer: Option<String>,
+    /// `sync` or `async`.
+    pub mode: String,
+    pub sync_timeout_s: f64,
+    /// Bearer token sent to the peer (one of its tokens).
+    pub token: Option<String>,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> ReplicationConfig {
+        ReplicationConfig {
+            role: "primary".into(),
+            peer: None,
+            mode: "sync".into(),
+            sync_timeout_s: 5.0,
+            token: None,
+        }
+    }
+}
+
+impl ReplicationConfig {
+    fn build(self, flags: &Overrides) -> anyhow::Result<ReplicationSettings> {
+        let role = match flags.role.as_deref().unwrap_or(&self.role) {
+            "primary" => Role::Primary,
+            "standby" => Role::Standby,
+            other => bail!("[replication] role {other:?} is not \"primary\" or \"standby\""),
+        };
+        let mode = match flags.replication.as_deref().unwrap_or(&self.mode) {
+            "sync" => Mode::Sync,
+            "async" => Mode::Async,
+            other => bail!("[replication] mode {other:?} is not \"sync\" or \"async\""),
+        };
+        let peer = match flags.peer.as_deref().or(self.peer.as_deref()) {
+            None => None,
+            Some(p) => {
+                let url: reqwest::Url = p
+                    .parse()
+                    .with_context(|| format!("[replication] peer {p:?} is not a URL"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    bail!("[replication] peer {p:?} must be an http:// or https:// URL");
+                }
+                Some(url)
+            }
+        };
+        if role == Role::Standby && peer.is_none() {
+            bail!("a standby needs the primary's URL: [replication] peer or --peer");
+        }
+        if !self.sync_timeout_s.is_finite() || self.sync_timeout_s <= 0.0 {
+            bail!("[replication] sync_timeout_s must be a number of seconds above 0");
+        }
+        Ok(ReplicationSettings {
+            role,
+            peer,
+            mode,
+            sync_timeout: Duration::from_secs_f64(self.sync_timeout_s),
+            token: self.token,
+        })
+    }
 }
 
 /// `[syslog]`: the plain syslog listeners.
@@ -240,6 +310,15 @@ pub struct Overrides {
     /// A token for acks and silences (repeat). Adds to `[alerts] admin_tokens`.
     #[arg(long = "admin-token", value_name = "TOKEN")]
     pub admin_tokens: Vec<String>,
+    /// `primary` or `standby` at the first start (docs/failover.md).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// The other collector's URL (replication, failover).
+    #[arg(long, value_name = "URL")]
+    pub peer: Option<String>,
+    /// `sync` (default) or `async`.
+    #[arg(long, value_name = "MODE")]
+    pub replication: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +334,7 @@ pub struct Settings {
     pub alerts: EngineSettings,
     /// Bearer tokens for acks and silences.
     pub admin_tokens: Vec<String>,
+    pub replication: ReplicationSettings,
 }
 
 /// `"off"` (or empty) disables a listener; anything else must be IP:PORT.
@@ -468,6 +548,7 @@ fn alert_settings(
 
 impl Settings {
     pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
+        let replication = file.replication.build(&flags)?;
         let listen = flags
             .listen
             .or(file.listen)
@@ -515,6 +596,7 @@ impl Settings {
         }
         let alerts = alert_settings(file.alerts, flags.webhooks, listen)?;
         Ok(Settings {
+            replication,
             alerts,
             admin_tokens,
             listen,

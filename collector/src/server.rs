@@ -1,6 +1,11 @@
 //! Putting the collector together: open the WAL and the index, start the committer and the
 //! indexer, serve the API until shutdown, then stop each part in order so that nothing accepted
 //! is left unwritten.
+//!
+//! Serving goes in rounds, one per role (docs/failover.md): a promotion or a step-down saves the
+//! new role, ends the round like a shutdown (every part stops in order), and the next round
+//! starts every part again in the new role on the same listening socket. A primary runs the
+//! alert engine and the syslog listeners; a standby runs the replication follower instead.
 
 use std::sync::Arc;
 
@@ -15,8 +20,11 @@ use crate::fleet::{self, Fleet};
 use crate::index;
 use crate::ingest::Committer;
 use crate::ingest::commit::WalStats;
+use crate::replication::state::FailoverState;
+use crate::replication::{EpochRecord, Next, Replication, Role};
+use crate::rules::AlertsHandle;
 use crate::search::Searcher;
-use crate::wal::Wal;
+use crate::wal::{RecordKind, Wal};
 
 /// Runs the collector on an already-bound listener until `shutdown` fires.
 pub async fn serve(
@@ -24,6 +32,56 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Each round gets its own handle on the one socket, so agents never meet a closed port.
+    let listener = listener.into_std().context("taking the listening socket")?;
+    loop {
+        let round = TcpListener::from_std(listener.try_clone().context("sharing the socket")?)
+            .context("listening socket")?;
+        match serve_round(round, &settings, &shutdown).await? {
+            None => return Ok(()),
+            Some(Next::Serve) => {}
+            Some(Next::Rebuild) => move_aside(&settings.data_dir)?,
+        }
+    }
+}
+
+/// A diverged log is kept, not deleted: it may hold batches only that collector acknowledged.
+fn move_aside(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let aside = data_dir.join(format!(
+        "diverged-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S")
+    ));
+    std::fs::create_dir_all(&aside).with_context(|| format!("creating {}", aside.display()))?;
+    for name in ["wal", "index", "fleet.json"] {
+        let from = data_dir.join(name);
+        if from.exists() {
+            std::fs::rename(&from, aside.join(name))
+                .with_context(|| format!("moving {} to {}", from.display(), aside.display()))?;
+        }
+    }
+    tracing::warn!(dir = %aside.display(), "diverged WAL, index and fleet view moved aside; copying afresh from the primary");
+    Ok(())
+}
+
+/// One round of serving in one role. `None` when `shutdown` fired, else what comes next.
+async fn serve_round(
+    listener: TcpListener,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Next>> {
+    let failover = match FailoverState::load(&settings.data_dir)? {
+        Some(s) => s,
+        None => {
+            let s = FailoverState::new(settings.replication.role, 1);
+            s.save(&settings.data_dir)?;
+            s
+        }
+    };
+    tracing::info!(
+        role = failover.role.as_str(),
+        epoch = failover.epoch,
+        "starting"
+    );
     let wal_dir = settings.data_dir.join("wal");
     let (wal, recovery) = Wal::open(&wal_dir, settings.wal.clone())
         .with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
@@ -55,7 +113,43 @@ pub async fn serve(
     // The last LSN searchable: set by the indexer after each commit.
     let (indexed_tx, indexed_rx) = watch::channel(opened.lsn);
     let wal_stats = Arc::new(WalStats::default());
-    let (committer, committer_thread) = Committer::start(wal, durable_tx, wal_stats.clone())?;
+    let epochs = crate::ingest::commit::EpochHistory::default();
+    let (committer, committer_thread) =
+        Committer::start(wal, durable_tx, wal_stats.clone(), epochs.clone())?;
+    let repl = Arc::new(Replication::new(
+        settings.replication.clone(),
+        settings.site.clone(),
+        settings.data_dir.clone(),
+        failover,
+        epochs,
+    ));
+    let primary = failover.role == Role::Primary;
+    if primary && failover.epoch > repl.log_epoch() {
+        // A promotion: the new epoch begins here in the log, and the standby learns it from it.
+        let record = EpochRecord {
+            epoch: failover.epoch,
+            site: settings.site.clone(),
+        };
+        let lsn = committer
+            .commit_record(RecordKind::Epoch, record.encode())
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("writing the epoch record")?;
+        tracing::info!(epoch = failover.epoch, lsn, "epoch record written");
+    }
+    // This round ends on shutdown or on a role change.
+    let round_stop = CancellationToken::new();
+    {
+        let (round_stop, shutdown, restart) =
+            (round_stop.clone(), shutdown.clone(), repl.restart.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => restart.cancel(),
+                _ = restart.cancelled() => {}
+            }
+            round_stop.cancel();
+        });
+    }
 
     let stop_indexer = CancellationToken::new();
     let indexer_thread = index::start(
@@ -79,14 +173,29 @@ pub async fn serve(
     .context("starting the fleet view")?;
     // The rules engine follows the WAL like the indexer and writes alert state through the
     // committer; it holds a committer handle, so it must stop before the committer can drain.
+    // Only a primary runs it: a standby's alert state is the primary's, copied with the WAL.
     let stop_engine = CancellationToken::new();
-    let (alerts, engine_task) = crate::rules::engine::start(
-        settings.alerts.clone(),
-        committer.clone(),
-        settings.data_dir.join("wal"),
-        durable_rx.clone(),
-        stop_engine.clone(),
-    );
+    let (alerts, engine_task) = if primary {
+        let (h, t) = crate::rules::engine::start(
+            settings.alerts.clone(),
+            committer.clone(),
+            settings.data_dir.join("wal"),
+            durable_rx.clone(),
+            stop_engine.clone(),
+        );
+        (h, Some(t))
+    } else {
+        (AlertsHandle::none(), None)
+    };
+    let role_task = if primary {
+        tokio::spawn(crate::replication::handover::watch_peer(repl.clone()))
+    } else {
+        tokio::spawn(crate::replication::follow::run(
+            repl.clone(),
+            committer.clone(),
+            durable_rx.clone(),
+        ))
+    };
 
     let state = AppState {
         alerts,
@@ -101,10 +210,11 @@ pub async fn serve(
         wal_stats,
         corrupt_records: recovery.corrupt.len() as u64,
         fleet,
-        shutdown: shutdown.clone(),
+        shutdown: round_stop.clone(),
         space: settings.space.clone(),
         data_dir: settings.data_dir.clone(),
         counters: Arc::new(crate::metrics::Counters::default()),
+        replication: repl.clone(),
     };
     let stop_syslog = CancellationToken::new();
     let room = crate::syslog::intake::Room {
@@ -113,8 +223,14 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         counters: state.counters.clone(),
     };
+    // Syslog senders cannot be redirected: a standby does not listen (docs/failover.md).
+    let mut syslog_settings = settings.syslog.clone();
+    if !primary {
+        syslog_settings.udp = None;
+        syslog_settings.tcp = None;
+    }
     let (bound, mut syslog_tasks) = crate::syslog::start(
-        &settings.syslog,
+        &syslog_settings,
         state.committer.clone(),
         room,
         &settings.site,
@@ -129,6 +245,11 @@ pub async fn serve(
         println!("logwarden-collector syslog tcp on {a}");
     }
     println!("logwarden-collector ready");
+    println!(
+        "logwarden-collector role {} epoch {}",
+        failover.role.as_str(),
+        failover.epoch
+    );
     std::io::Write::flush(&mut std::io::stdout()).ok();
 
     if settings.tokens.is_empty() {
@@ -137,17 +258,20 @@ pub async fn serve(
         );
     }
     axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .with_graceful_shutdown(round_stop.cancelled_owned())
         .await
         .context("serving HTTP")?;
 
+    let _ = role_task.await;
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
     stop_syslog.cancel();
     while syslog_tasks.join_next().await.is_some() {}
     // The engine drops its committer handle (deliveries in flight are abandoned: their
     // notification log entry was not written, so the restarted collector sends them again).
     stop_engine.cancel();
-    let _ = engine_task.await;
+    if let Some(t) = engine_task {
+        let _ = t.await;
+    }
     // Every handler (and so every committer handle) is gone: the committer drains and stops.
     tokio::task::spawn_blocking(move || committer_thread.join())
         .await
@@ -160,6 +284,9 @@ pub async fn serve(
     })
     .await
     .ok();
-    tracing::info!("collector stopped");
-    Ok(())
+    if shutdown.is_cancelled() {
+        tracing::info!("collector stopped");
+        return Ok(None);
+    }
+    Ok(repl.next())
 }

@@ -4,6 +4,10 @@
 //! no lower than any this agent has seen. Everything else (refused connection, timeout, 429,
 //! 5xx, a wrong token) is retried with jittered exponential backoff, moving to the next
 //! collector URL on connection failures; nothing is dropped. A 413 splits the batch in two.
+//!
+//! Failover (docs/failover.md): a standby answers `421` naming the primary and its epoch in
+//! headers; the shipper moves to that URL at once (adding it to its list if it was not given)
+//! and raises the epoch it trusts, so that a stale primary's ack is never counted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +46,13 @@ enum Attempt {
     Refused(String),
     /// The batch is over the collector's body limit.
     TooLarge,
+    /// A standby: the primary is elsewhere (already switched to, when it was named).
+    Redirected(String),
 }
+
+/// Headers by which a standby names the primary and its epoch (collector's `replication`).
+const PRIMARY_HEADER: &str = "x-logwarden-primary";
+const EPOCH_HEADER: &str = "x-logwarden-epoch";
 
 impl Shipper {
     pub fn new(settings: &Settings) -> anyhow::Result<Shipper> {
@@ -130,6 +140,16 @@ impl Shipper {
                         self.current = (self.current + 1) % self.collectors.len();
                         backoff = sleep_jittered(backoff).await;
                     }
+                    Err(Attempt::Redirected(why)) => {
+                        tracing::info!(collector = %self.collectors[self.current], reason = why, "following the primary");
+                        // No backoff: the primary was named and is tried at once; a second
+                        // redirect in a row (both standbys during a switchover) waits.
+                        if backoff > BACKOFF_MIN {
+                            backoff = sleep_jittered(backoff).await;
+                        } else {
+                            backoff = BACKOFF_MIN * 2;
+                        }
+                    }
                     Err(Attempt::Refused(why)) => {
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "batch not taken; will retry");
                         backoff = sleep_jittered(backoff).await;
@@ -175,6 +195,9 @@ impl Shipper {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             return Err(Attempt::TooLarge);
         }
+        if status == StatusCode::MISDIRECTED_REQUEST {
+            return Err(self.follow_primary(resp.headers()));
+        }
         let bytes = resp
             .bytes()
             .await
@@ -199,6 +222,42 @@ impl Shipper {
         self.epoch = ack.epoch;
         Ok(ack)
     }
+}
+
+impl Shipper {
+    /// A standby answered: raise the epoch it names and move to the primary it names (or else
+    /// to the next URL).
+    fn follow_primary(&mut self, headers: &reqwest::header::HeaderMap) -> Attempt {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(e) = get(EPOCH_HEADER).and_then(|v| v.parse::<u64>().ok()) {
+            self.epoch = self.epoch.max(e);
+        }
+        let named = get(PRIMARY_HEADER).and_then(|v| v.parse::<reqwest::Url>().ok());
+        match named {
+            Some(url) => {
+                let at = match self.collectors.iter().position(|c| same_base(c, &url)) {
+                    Some(i) => i,
+                    None => {
+                        self.collectors.push(url.clone());
+                        self.collectors.len() - 1
+                    }
+                };
+                self.current = at;
+                Attempt::Redirected(format!("standby; the primary is {url}"))
+            }
+            None => {
+                self.current = (self.current + 1) % self.collectors.len();
+                Attempt::Redirected("standby that does not know the primary".into())
+            }
+        }
+    }
+}
+
+/// Whether two collector URLs name the same server (a trailing slash or not).
+fn same_base(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn io_refused(e: std::io::Error) -> Attempt {

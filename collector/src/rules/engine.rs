@@ -129,6 +129,13 @@ pub struct AlertsHandle {
 }
 
 impl AlertsHandle {
+    /// A handle with no engine behind it (a standby runs none): every call answers
+    /// [`EngineError::Stopped`].
+    pub fn none() -> AlertsHandle {
+        let (tx, _) = mpsc::channel(1);
+        AlertsHandle { tx }
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
