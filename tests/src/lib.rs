@@ -63,6 +63,27 @@ impl Collector {
         )
     }
 
+    /// Starts a collector on a chosen address (see [`free_addr`]), e.g. for a pair that must
+    /// know each other's URL before either starts.
+    pub fn start_at(data_dir: &Path, listen: &str, extra: &[&str]) -> Collector {
+        Self::start_on(
+            data_dir,
+            listen,
+            extra.iter().map(|s| s.to_string()).collect(),
+        )
+    }
+
+    /// `GET /api/v1/status` as JSON, or `None` when the collector does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/api/v1/status", self.url))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .ok()?
+            .json()
+            .ok()
+    }
+
     fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Collector {
         let mut cmd = Command::new(bin("logwarden-collector"));
         cmd.arg("run")
@@ -226,6 +247,12 @@ impl Drop for Collector {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    l.local_addr().expect("local address").to_string()
 }
 
 /// A running `logwarden-agent`.

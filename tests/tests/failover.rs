@@ -1,0 +1,294 @@
+//! End to end: a primary and a standby collector on loopback, under steady agent load: the
+//! standby's copy, a planned switchover, a killed primary, the old primary's return, and alert
+//! notifications across a failover (docs/failover.md).
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logwarden_tests::{Agent, Collector, assert_same, free_addr, wait_until};
+use serde_json::Value;
+
+/// Starts A as primary and B as standby of each other; `extra` goes to both.
+fn pair(dir: &Path, extra: &[&str]) -> (Collector, Collector) {
+    let (addr_a, addr_b) = (free_addr(), free_addr());
+    let (url_a, url_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let args = |role: &'static str, peer: &str| {
+        let mut v = vec![
+            "--role".to_owned(),
+            role.to_owned(),
+            "--peer".to_owned(),
+            peer.to_owned(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a_args = args("primary", &url_b);
+    let b_args = args("standby", &url_a);
+    let a = Collector::start_at(
+        &dir.join("a"),
+        &addr_a,
+        &a_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let b = Collector::start_at(
+        &dir.join("b"),
+        &addr_b,
+        &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    (a, b)
+}
+
+fn role_epoch(c: &Collector) -> Option<(String, u64)> {
+    let s = c.status()?;
+    Some((s["role"].as_str()?.to_owned(), s["epoch"].as_u64()?))
+}
+
+fn durable(c: &Collector) -> u64 {
+    c.status()
+        .map_or(0, |s| s["wal"]["durable_lsn"].as_u64().unwrap_or(0))
+}
+
+/// Appends numbered lines to a file at a steady rate until stopped; counts them.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(path: &Path, word: &'static str, per_second: u64) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        let (s, w) = (stop.clone(), written.clone());
+        let thread = std::thread::spawn(move || {
+            let tick = Duration::from_millis(20);
+            let per_tick = (per_second / 50).max(1);
+            while !s.load(Ordering::SeqCst) {
+                let start = w.load(Ordering::SeqCst);
+                let mut chunk = String::new();
+                for i in start..start + per_tick {
+                    chunk.push_str(&format!("{word} line {i:06}\n"));
+                }
+                f.write_all(chunk.as_bytes()).unwrap();
+                w.store(start + per_tick, Ordering::SeqCst);
+                std::thread::sleep(tick);
+            }
+        });
+        Writer {
+            stop,
+            written,
+            thread: Some(thread),
+        }
+    }
+
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    /// Stops writing; returns how many lines were written.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        self.written()
+    }
+}
+
+/// Waits until `n` events of `word` are searchable on `c`, then checks lines `0..n` are there
+/// exactly once each; returns the events' `received` times (seconds since the epoch), sorted.
+fn verify_exact(c: &Collector, word: &str, n: u64) -> Vec<f64> {
+    let reached = wait_until(Duration::from_secs(60), || c.count(word) >= n);
+    std::thread::sleep(Duration::from_millis(1500)); // let late duplicates, if any, arrive
+    let hits = c.hits(word, 10_000);
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut received = Vec::new();
+    for h in &hits {
+        *seen
+            .entry(h["message"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        let r = h["received"].as_str().expect("received is set");
+        let t = chrono::DateTime::parse_from_rfc3339(r).unwrap();
+        received.push(t.timestamp_micros() as f64 / 1e6);
+    }
+    let missing: Vec<u64> = (0..n)
+        .filter(|i| !seen.contains_key(&format!("{word} line {i:06}")))
+        .collect();
+    let duplicates: u32 = seen.values().map(|k| k - 1).sum();
+    println!(
+        "{word}: lines written {n}, unique found {}, duplicates {duplicates}, first missing {:?}",
+        n - missing.len() as u64,
+        &missing[..missing.len().min(10)]
+    );
+    assert!(
+        reached || !missing.is_empty(),
+        "count reached but lines missing"
+    );
+    assert_same("missing lines", Vec::<u64>::new(), missing);
+    assert_same("duplicates", 0, duplicates);
+    assert_same("events of the word", n, hits.len() as u64);
+    received.sort_by(f64::total_cmp);
+    received
+}
+
+/// The longest stretch without an accepted event that ends after `after` (seconds).
+fn longest_gap_after(received: &[f64], after: f64) -> f64 {
+    received
+        .windows(2)
+        .filter(|w| w[1] >= after)
+        .map(|w| w[1] - w[0])
+        .fold(0.0, f64::max)
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn the_standby_copies_the_log_and_a_planned_switchover_pauses_ingest_under_2s_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(dir.path(), &[]);
+    let log = dir.path().join("app.log");
+    let writer = Writer::start(&log, "switchover", 200);
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &a.url,
+        &[log.to_str().unwrap()],
+        &["--collector", &b.url],
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || a.count("switchover") > 300),
+        "the primary never got the agent's events"
+    );
+    // The standby follows: its WAL and its index (built from its own WAL) have the events.
+    assert!(
+        wait_until(Duration::from_secs(10), || b.count("switchover") > 300),
+        "the standby's index never got the events"
+    );
+    let status = b.status().unwrap();
+    println!("standby status: {status}");
+    assert_same("standby role", "standby", status["role"].as_str().unwrap());
+    assert!(status["replication"]["lag_records"].as_u64().is_some());
+    let out = b.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("records behind") && text.contains("promote"),
+        "status names the lag and how to promote:\n{text}"
+    );
+
+    let before = now_s();
+    let started = Instant::now();
+    let out = b.cli(&["promote"]);
+    let took = started.elapsed();
+    println!(
+        "promote: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promote failed");
+    assert_eq!(role_epoch(&b), Some(("primary".into(), 2)));
+    assert!(
+        wait_until(Duration::from_secs(10), || role_epoch(&a)
+            == Some(("standby".into(), 2))),
+        "the old primary did not become the standby: {:?}",
+        role_epoch(&a)
+    );
+    println!("switchover command took {:.2} s", took.as_secs_f64());
+
+    // The agent follows without a restart: new lines reach the new primary.
+    let mark = writer.written();
+    assert!(
+        wait_until(Duration::from_secs(20), || b.count("switchover")
+            > mark + 200),
+        "the agent did not follow the new primary"
+    );
+    let n = writer.stop();
+    let received = verify_exact(&b, "switchover", n);
+    let pause = longest_gap_after(&received, before);
+    println!("ingest pause during the planned switchover: {pause:.3} s");
+    assert!(pause < 2.0, "ingest paused {pause:.3} s");
+
+    // The old primary, now standby, catches up with the new primary.
+    assert!(
+        wait_until(Duration::from_secs(20), || durable(&a) == durable(&b)),
+        "the old primary did not catch up: {} vs {}",
+        durable(&a),
+        durable(&b)
+    );
+    assert!(wait_until(Duration::from_secs(20), || a
+        .count("switchover")
+        == n));
+}
+
+#[test]
+fn a_killed_primary_is_replaced_by_the_standby_and_rejoins_as_its_standby() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, b) = pair(dir.path(), &[]);
+    let log = dir.path().join("app.log");
+    let writer = Writer::start(&log, "killed", 200);
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &a.url,
+        &[log.to_str().unwrap()],
+        &["--collector", &b.url],
+    );
+    assert!(wait_until(Duration::from_secs(20), || b.count("killed") > 300));
+
+    a.kill9();
+    let killed = Instant::now();
+    // No witness: the standby says how to promote by hand, and the operator does.
+    let advice = b.status().unwrap()["replication"]["advice"].clone();
+    assert!(
+        advice.as_str().unwrap_or("").contains("--force"),
+        "{advice}"
+    );
+    let out = b.cli(&["promote", "--force"]);
+    assert!(
+        out.status.success(),
+        "promote --force: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(Duration::from_secs(15), || role_epoch(&b)
+        == Some(("primary".into(), 2))));
+    println!(
+        "standby primary {:.2} s after the primary was killed (manual promotion)",
+        killed.elapsed().as_secs_f64()
+    );
+
+    let mark = writer.written();
+    assert!(
+        wait_until(Duration::from_secs(30), || b.count("killed") > mark + 200),
+        "the agent did not follow the new primary"
+    );
+
+    // The old primary returns with its old role in its state file: it learns of epoch 2 from
+    // its peer, steps down and copies what it missed.
+    a.restart();
+    assert!(
+        wait_until(Duration::from_secs(15), || role_epoch(&a)
+            == Some(("standby".into(), 2))),
+        "the old primary did not step down: {:?}",
+        role_epoch(&a)
+    );
+    let n = writer.stop();
+    verify_exact(&b, "killed", n);
+    assert!(
+        wait_until(Duration::from_secs(30), || durable(&a) == durable(&b)
+            && a.count("killed") == n),
+        "the old primary did not catch up: {} vs {}, {} events",
+        durable(&a),
+        durable(&b),
+        a.count("killed")
+    );
+}
