@@ -51,6 +51,10 @@ pub struct ReplicationConfig {
     pub sync_timeout_s: f64,
     /// Bearer token sent to the peer (one of its tokens).
     pub token: Option<String>,
+    /// The witness's URL (`logwarden-collector witness`): turns on automatic failover.
+    pub witness: Option<String>,
+    /// How long the primary must be unreachable before the standby takes over.
+    pub failover_timeout_s: f64,
 }
 
 impl Default for ReplicationConfig {
@@ -61,6 +65,8 @@ impl Default for ReplicationConfig {
             mode: "sync".into(),
             sync_timeout_s: 5.0,
             token: None,
+            witness: None,
+            failover_timeout_s: 10.0,
         }
     }
 }
@@ -77,18 +83,27 @@ impl ReplicationConfig {
             "async" => Mode::Async,
             other => bail!("[replication] mode {other:?} is not \"sync\" or \"async\""),
         };
-        let peer = match flags.peer.as_deref().or(self.peer.as_deref()) {
-            None => None,
-            Some(p) => {
-                let url: reqwest::Url = p
-                    .parse()
-                    .with_context(|| format!("[replication] peer {p:?} is not a URL"))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    bail!("[replication] peer {p:?} must be an http:// or https:// URL");
-                }
-                Some(url)
+        let url = |what: &str, v: Option<&str>| -> anyhow::Result<Option<reqwest::Url>> {
+            let Some(p) = v else { return Ok(None) };
+            let url: reqwest::Url = p
+                .parse()
+                .with_context(|| format!("[replication] {what} {p:?} is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("[replication] {what} {p:?} must be an http:// or https:// URL");
             }
+            Ok(Some(url))
         };
+        let peer = url("peer", flags.peer.as_deref().or(self.peer.as_deref()))?;
+        let witness = url(
+            "witness",
+            flags.witness.as_deref().or(self.witness.as_deref()),
+        )?;
+        if witness.is_some() && peer.is_none() {
+            bail!("[replication] witness is set but peer is not: a witness needs two collectors");
+        }
+        if !self.failover_timeout_s.is_finite() || self.failover_timeout_s < 1.0 {
+            bail!("[replication] failover_timeout_s must be a number of seconds, at least 1");
+        }
         if role == Role::Standby && peer.is_none() {
             bail!("a standby needs the primary's URL: [replication] peer or --peer");
         }
@@ -101,6 +116,8 @@ impl ReplicationConfig {
             mode,
             sync_timeout: Duration::from_secs_f64(self.sync_timeout_s),
             token: self.token,
+            witness,
+            failover_timeout: Duration::from_secs_f64(self.failover_timeout_s),
         })
     }
 }
@@ -319,6 +336,9 @@ pub struct Overrides {
     /// `sync` (default) or `async`.
     #[arg(long, value_name = "MODE")]
     pub replication: Option<String>,
+    /// The witness's URL: turns on automatic failover.
+    #[arg(long, value_name = "URL")]
+    pub witness: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -549,6 +569,12 @@ fn alert_settings(
 impl Settings {
     pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
         let replication = file.replication.build(&flags)?;
+        if replication.peer.is_some() && flags.site.is_none() && file.site.is_none() {
+            // The witness tells the two collectors apart by their site names.
+            bail!(
+                "a collector with a peer needs its own site name: set `site` or --site (a different one on each collector)"
+            );
+        }
         let listen = flags
             .listen
             .or(file.listen)

@@ -69,7 +69,7 @@ async fn serve_round(
     settings: &Settings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<Next>> {
-    let failover = match FailoverState::load(&settings.data_dir)? {
+    let mut failover = match FailoverState::load(&settings.data_dir)? {
         Some(s) => s,
         None => {
             let s = FailoverState::new(settings.replication.role, 1);
@@ -77,6 +77,19 @@ async fn serve_round(
             s
         }
     };
+    if failover.role == Role::Primary
+        && let Some(epoch) = crate::replication::handover::peer_epoch(&settings.replication).await
+        && epoch > failover.epoch
+    {
+        // Back after the standby took over: never serve a moment as a stale primary.
+        tracing::warn!(
+            epoch,
+            ours = failover.epoch,
+            "the peer is at a higher epoch: starting as standby"
+        );
+        failover = FailoverState::new(Role::Standby, epoch);
+        failover.save(&settings.data_dir)?;
+    }
     tracing::info!(
         role = failover.role.as_str(),
         epoch = failover.epoch,
@@ -187,15 +200,20 @@ async fn serve_round(
     } else {
         (AlertsHandle::none(), None)
     };
-    let role_task = if primary {
-        tokio::spawn(crate::replication::handover::watch_peer(repl.clone()))
+    let mut role_tasks = tokio::task::JoinSet::new();
+    if primary {
+        role_tasks.spawn(crate::replication::handover::watch_peer(repl.clone()));
+        role_tasks.spawn(crate::replication::witness::keep_lease(repl.clone()));
     } else {
-        tokio::spawn(crate::replication::follow::run(
+        role_tasks.spawn(crate::replication::follow::run(
             repl.clone(),
             committer.clone(),
             durable_rx.clone(),
-        ))
-    };
+        ));
+        role_tasks.spawn(crate::replication::witness::take_over_when_primary_gone(
+            repl.clone(),
+        ));
+    }
 
     let state = AppState {
         alerts,
@@ -262,7 +280,7 @@ async fn serve_round(
         .await
         .context("serving HTTP")?;
 
-    let _ = role_task.await;
+    while role_tasks.join_next().await.is_some() {}
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
     stop_syslog.cancel();
     while syslog_tasks.join_next().await.is_some() {}

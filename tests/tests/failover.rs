@@ -4,43 +4,79 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use logwarden_tests::{Agent, Collector, assert_same, free_addr, wait_until};
-use serde_json::Value;
+use logwarden_tests::{
+    Agent, Collector, Gate, HttpSink, Witness, assert_same, free_addr, wait_until,
+};
+use serde_json::json;
 
 /// Starts A as primary and B as standby of each other; `extra` goes to both.
 fn pair(dir: &Path, extra: &[&str]) -> (Collector, Collector) {
     let (addr_a, addr_b) = (free_addr(), free_addr());
     let (url_a, url_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
-    let args = |role: &'static str, peer: &str| {
-        let mut v = vec![
-            "--role".to_owned(),
-            role.to_owned(),
-            "--peer".to_owned(),
-            peer.to_owned(),
-        ];
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+    pair_at(dir, (&addr_a, &url_b, extra), (&addr_b, &url_a, extra))
+}
+
+/// Starts A (primary) on `a.0` with peer URL `a.1` and more flags `a.2`, then B (standby).
+fn pair_at(
+    dir: &Path,
+    a: (&str, &str, &[&str]),
+    b: (&str, &str, &[&str]),
+) -> (Collector, Collector) {
+    let start = |name: &str, role: &str, (addr, peer, extra): (&str, &str, &[&str])| {
+        let mut args = vec!["--site", name, "--role", role, "--peer", peer];
+        args.extend(extra);
+        Collector::start_at(&dir.join(name), addr, &args)
     };
-    let a_args = args("primary", &url_b);
-    let b_args = args("standby", &url_a);
-    let a = Collector::start_at(
-        &dir.join("a"),
-        &addr_a,
-        &a_args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    let b = Collector::start_at(
-        &dir.join("b"),
-        &addr_b,
-        &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let a = start("a", "primary", a);
+    let b = start("b", "standby", b);
     (a, b)
+}
+
+/// A collector config with short alert timers and the given failover timeout.
+fn config(dir: &Path, failover_timeout_s: f64) -> String {
+    let path = dir.join("collector.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[alerts]\nresolve_hold_s = 1.5\ngroup_interval_s = 0.5\n\
+             [replication]\nfailover_timeout_s = {failover_timeout_s}\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// A RAID health record for host `h1`, array md2: 6 disks, `working` of them working.
+fn raid_line(seq: u64, working: u64) -> String {
+    let state = if working == 6 { "clean" } else { "degraded" };
+    json!({
+        "id": format!("probe:{seq}"),
+        "ts": chrono::Utc::now().to_rfc3339(),
+        "host": "h1",
+        "site": "lab",
+        "source": "health",
+        "app": "raid",
+        "severity": "info",
+        "kind": "health",
+        "message": format!("md2 {state}"),
+        "fields": {"check": "raid", "array": "md2", "level": "raid6", "state": state,
+            "disks_total": 6, "disks_working": working, "disks_spare": 0,
+            "redundancy_left": working as i64 - 4, "sync_action": "idle"},
+    })
+    .to_string()
+}
+
+/// Firing and resolved RaidArrayDegraded notifications the sink received.
+fn raid_notices(sink: &HttpSink) -> (usize, usize) {
+    let a = sink.alerts("RaidArrayDegraded");
+    let count = |s: &str| a.iter().filter(|(st, _, _)| st == s).count();
+    (count("firing"), count("resolved"))
 }
 
 fn role_epoch(c: &Collector) -> Option<(String, u64)> {
@@ -290,5 +326,193 @@ fn a_killed_primary_is_replaced_by_the_standby_and_rejoins_as_its_standby() {
         durable(&a),
         durable(&b),
         a.count("killed")
+    );
+}
+
+#[test]
+fn with_a_witness_a_killed_primary_is_replaced_within_15s_and_an_alert_is_paged_once_and_resolved_once()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = Witness::start(&dir.path().join("witness"));
+    let sink = HttpSink::start(0);
+    // The default failover timeout (10 s), as an operator would run it.
+    let cfg = config(dir.path(), 10.0);
+    let flags = [
+        "--config",
+        &cfg,
+        "--witness",
+        &witness.url,
+        "--webhook",
+        &sink.url,
+    ];
+    let (mut a, b) = pair(dir.path(), &flags);
+    let log = dir.path().join("app.log");
+    let writer = Writer::start(&log, "witnessed", 200);
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &a.url,
+        &[log.to_str().unwrap()],
+        &["--collector", &b.url],
+    );
+    assert!(wait_until(Duration::from_secs(20), || b.count("witnessed") > 300));
+
+    // An alert fires on the primary and its notification is logged (and copied).
+    let (status, _) = a.ingest(raid_line(1, 6).into_bytes(), &[]);
+    assert_same("ingest status", 200, status);
+    let (status, _) = a.ingest(raid_line(2, 5).into_bytes(), &[]);
+    assert_same("ingest status", 200, status);
+    assert!(
+        wait_until(Duration::from_secs(10), || raid_notices(&sink).0 == 1),
+        "no firing notification: {:?}",
+        sink.posts()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || durable(&b) >= durable(&a)),
+        "the standby did not copy the notification log"
+    );
+
+    a.kill9();
+    let killed = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || role_epoch(&b)
+            == Some(("primary".into(), 2))),
+        "the standby did not take over: {:?}",
+        b.status()
+    );
+    let took = killed.elapsed();
+    println!(
+        "standby primary {:.2} s after the primary was SIGKILLed (failover timeout 10 s)",
+        took.as_secs_f64()
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+
+    // The agent ships to the new primary without a restart.
+    let mark = writer.written();
+    assert!(
+        wait_until(Duration::from_secs(30), || b.count("witnessed")
+            > mark + 200),
+        "the agent did not follow the new primary"
+    );
+    // The array is repaired: the new primary resolves the alert it inherited.
+    let (status, body) = b.ingest(raid_line(3, 6).into_bytes(), &[]);
+    assert_same("ingest status on the new primary", 200, status);
+    assert_same("epoch of the ack", 2, body["epoch"].as_u64().unwrap());
+    assert!(
+        wait_until(Duration::from_secs(15), || raid_notices(&sink).1 >= 1),
+        "no resolved notification: {:?}",
+        sink.posts()
+    );
+    std::thread::sleep(Duration::from_secs(2)); // a second page, if any, would come by now
+    assert_same(
+        "RaidArrayDegraded notifications (firing, resolved)",
+        (1, 1),
+        raid_notices(&sink),
+    );
+
+    let n = writer.stop();
+    verify_exact(&b, "witnessed", n);
+    // The old primary returns, learns of epoch 2 and follows as standby.
+    a.restart();
+    assert!(
+        wait_until(Duration::from_secs(15), || role_epoch(&a)
+            == Some(("standby".into(), 2))),
+        "{:?}",
+        role_epoch(&a)
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || durable(&a) == durable(&b)
+            && a.count("witnessed") == n),
+        "the old primary did not catch up"
+    );
+    assert_same(
+        "notifications after the rejoin",
+        (1, 1),
+        raid_notices(&sink),
+    );
+}
+
+#[test]
+fn a_primary_cut_off_from_the_standby_and_the_witness_is_fenced_and_no_brain_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = Witness::start(&dir.path().join("witness"));
+    let cfg = config(dir.path(), 3.0);
+    let (addr_a, addr_b) = (free_addr(), free_addr());
+    // Every path of A to the others goes through a gate the test can cut; the agent (at A's
+    // site) reaches both collectors directly.
+    let a_to_b = Gate::start(&addr_b);
+    let b_to_a = Gate::start(&addr_a);
+    let a_to_witness = Gate::start(witness.url.trim_start_matches("http://"));
+    let a_flags = ["--config", &cfg, "--witness", &a_to_witness.url()];
+    let b_flags = ["--config", &cfg, "--witness", &witness.url];
+    let (a_peer, b_peer) = (a_to_b.url(), b_to_a.url());
+    let (a, b) = pair_at(
+        dir.path(),
+        (&addr_a, &a_peer, &a_flags),
+        (&addr_b, &b_peer, &b_flags),
+    );
+    let log = dir.path().join("app.log");
+    let writer = Writer::start(&log, "partition", 200);
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &a.url,
+        &[log.to_str().unwrap()],
+        &["--collector", &b.url],
+    );
+    assert!(wait_until(Duration::from_secs(20), || b.count("partition") > 300));
+
+    let cut = Instant::now();
+    for g in [&a_to_b, &b_to_a, &a_to_witness] {
+        g.cut();
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || role_epoch(&b)
+            == Some(("primary".into(), 2))),
+        "the standby did not take over: {:?}",
+        b.status()
+    );
+    println!(
+        "standby primary {:.2} s after the partition (failover timeout 3 s)",
+        cut.elapsed().as_secs_f64()
+    );
+    // The old primary still runs and still thinks it is primary at epoch 1, but it is fenced:
+    // it acknowledges nothing.
+    let (role, epoch) = role_epoch(&a).unwrap();
+    println!("old primary during the partition: {role} at epoch {epoch}");
+    let (status, body) = a.ingest(
+        logwarden_tests::event_line("split", 1, "split brain probe").into_bytes(),
+        &[],
+    );
+    println!("ingest on the old primary: {status} {body}");
+    assert_same("ingest status on the fenced old primary", 503, status);
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("fenced"),
+        "{body}"
+    );
+
+    // The agent ships to the new primary meanwhile.
+    let mark = writer.written();
+    assert!(
+        wait_until(Duration::from_secs(30), || b.count("partition")
+            > mark + 200),
+        "the agent did not follow the new primary"
+    );
+
+    // The partition heals: the old primary steps down and catches up.
+    for g in [&a_to_b, &b_to_a, &a_to_witness] {
+        g.heal();
+    }
+    assert!(
+        wait_until(Duration::from_secs(15), || role_epoch(&a)
+            == Some(("standby".into(), 2))),
+        "{:?}",
+        role_epoch(&a)
+    );
+    let n = writer.stop();
+    verify_exact(&b, "partition", n);
+    assert_same("the probe sent to the fenced primary", 0, b.count("split"));
+    assert!(
+        wait_until(Duration::from_secs(30), || durable(&a) == durable(&b)
+            && a.count("partition") == n),
+        "the old primary did not catch up"
     );
 }

@@ -24,6 +24,9 @@ use crate::tail::checkpoint::Checkpoints;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// With several collectors, one of them may become primary at any moment (failover): the
+/// agent keeps asking often enough to follow within a couple of seconds.
+const BACKOFF_MAX_FAILOVER: Duration = Duration::from_secs(2);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Shipper {
@@ -46,6 +49,8 @@ enum Attempt {
     Refused(String),
     /// The batch is over the collector's body limit.
     TooLarge,
+    /// 503: this collector cannot take batches now (fenced, switching over, WAL failure).
+    Unavailable(String),
     /// A standby: the primary is elsewhere (already switched to, when it was named).
     Redirected(String),
 }
@@ -138,21 +143,28 @@ impl Shipper {
                     Err(Attempt::Unreachable(why)) => {
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unreachable");
                         self.current = (self.current + 1) % self.collectors.len();
-                        backoff = sleep_jittered(backoff).await;
+                        backoff = sleep_jittered(backoff, self.backoff_max()).await;
                     }
                     Err(Attempt::Redirected(why)) => {
                         tracing::info!(collector = %self.collectors[self.current], reason = why, "following the primary");
                         // No backoff: the primary was named and is tried at once; a second
                         // redirect in a row (both standbys during a switchover) waits.
                         if backoff > BACKOFF_MIN {
-                            backoff = sleep_jittered(backoff).await;
+                            backoff = sleep_jittered(backoff, self.backoff_max()).await;
                         } else {
                             backoff = BACKOFF_MIN * 2;
                         }
                     }
                     Err(Attempt::Refused(why)) => {
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "batch not taken; will retry");
-                        backoff = sleep_jittered(backoff).await;
+                        backoff = sleep_jittered(backoff, self.backoff_max()).await;
+                    }
+                    Err(Attempt::Unavailable(why)) => {
+                        // A fenced primary, a switchover, a failed WAL write: another collector
+                        // may take the batch now.
+                        tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unavailable; trying the next");
+                        self.current = (self.current + 1) % self.collectors.len();
+                        backoff = sleep_jittered(backoff, self.backoff_max()).await;
                     }
                 }
             }
@@ -206,6 +218,9 @@ impl Shipper {
             let msg = serde_json::from_slice::<ErrorBody>(&bytes)
                 .map(|b| b.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                return Err(Attempt::Unavailable(msg));
+            }
             return Err(Attempt::Refused(format!("{status}: {msg}")));
         }
         let ack: IngestResponse = serde_json::from_slice(&bytes)
@@ -225,6 +240,14 @@ impl Shipper {
 }
 
 impl Shipper {
+    fn backoff_max(&self) -> Duration {
+        if self.collectors.len() > 1 {
+            BACKOFF_MAX_FAILOVER
+        } else {
+            BACKOFF_MAX
+        }
+    }
+
     /// A standby answered: raise the epoch it names and move to the primary it names (or else
     /// to the next URL).
     fn follow_primary(&mut self, headers: &reqwest::header::HeaderMap) -> Attempt {
@@ -293,10 +316,10 @@ fn report(resp: &IngestResponse, body: &[u8]) {
 }
 
 /// Sleeps a random time up to `backoff` (full jitter) and returns the next backoff.
-async fn sleep_jittered(backoff: Duration) -> Duration {
+async fn sleep_jittered(backoff: Duration, max: Duration) -> Duration {
     let ms = rand::random_range(backoff.as_millis() as u64 / 2..=backoff.as_millis() as u64);
     tokio::time::sleep(Duration::from_millis(ms)).await;
-    (backoff * 2).min(BACKOFF_MAX)
+    (backoff * 2).min(max)
 }
 
 /// Splits NDJSON into two halves at a line boundary; `None` for a single line.

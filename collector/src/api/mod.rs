@@ -244,11 +244,18 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
             crate::replication::Role::Primary => repl.standby_seen(),
             crate::replication::Role::Standby => repl.primary_seen(),
         };
-        let advice = match repl.role() {
-            crate::replication::Role::Standby => Some(format!(
+        let advice = match (repl.role(), &repl.settings.witness) {
+            (crate::replication::Role::Standby, None) => Some(format!(
                 "automatic failover is off (no witness); to switch over: logwarden --server <this collector> promote (add --force only if the primary at {peer} is down for good)"
             )),
-            crate::replication::Role::Primary => None,
+            (crate::replication::Role::Standby, Some(w)) => Some(format!(
+                "takes over by itself once the primary is unreachable for {:?} and the witness at {w} agrees; planned switchover: logwarden --server <this collector> promote",
+                repl.settings.failover_timeout
+            )),
+            (crate::replication::Role::Primary, _) if !repl.lease_valid() => Some(
+                "fenced: the witness has not confirmed this primary's lease; it acknowledges nothing until it does".into(),
+            ),
+            (crate::replication::Role::Primary, _) => None,
         };
         ReplicationStatus {
             mode: match repl.settings.mode {

@@ -50,6 +50,11 @@ pub fn not_now(why: NotNow) -> Response {
             "a switchover is under way; retry in a moment",
         )
         .into_response(),
+        NotNow::Fenced => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "fenced: this primary cannot confirm its lease with the witness, so the standby may have taken over; send to the other collector",
+        )
+        .into_response(),
     }
 }
 

@@ -141,6 +141,18 @@ pub async fn promote(
     })
 }
 
+/// The peer's epoch, if it answers within a second.
+pub async fn peer_epoch(settings: &super::ReplicationSettings) -> Option<u64> {
+    let url = settings.peer.as_ref()?.join(STATUS_PATH).ok()?;
+    let resp = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .ok()?;
+    resp.json::<StatusResponse>().await.ok().map(|s| s.epoch)
+}
+
 /// Primary side: asks the peer's status every second; a peer at a higher epoch means this
 /// collector was replaced, and it steps down at once.
 pub async fn watch_peer(repl: Arc<Replication>) {
@@ -170,6 +182,9 @@ pub async fn watch_peer(repl: Arc<Replication>) {
                 tracing::error!(error = %e, "cannot save the step-down; refusing ingest until restarted");
             }
             return;
+        }
+        if status.site == repl.site {
+            tracing::error!(peer = %peer, site = status.site, "the peer has this collector's site name: give each collector its own `site`");
         }
         if status.role == "primary" && status.epoch == repl.epoch() {
             tracing::error!(peer = %peer, epoch = status.epoch, "the peer is also primary at the same epoch: check the configuration of both collectors");

@@ -16,6 +16,7 @@ pub mod follow;
 pub mod handover;
 pub mod source;
 pub mod state;
+pub mod witness;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -70,6 +71,10 @@ pub struct ReplicationSettings {
     pub sync_timeout: Duration,
     /// Bearer token this collector sends to its peer.
     pub token: Option<String>,
+    /// The witness's URL: with one, the standby promotes itself when the primary has been
+    /// unreachable for `failover_timeout` and the witness agrees; without, failover is manual.
+    pub witness: Option<reqwest::Url>,
+    pub failover_timeout: Duration,
 }
 
 impl Default for ReplicationSettings {
@@ -80,6 +85,8 @@ impl Default for ReplicationSettings {
             mode: Mode::Sync,
             sync_timeout: Duration::from_secs(5),
             token: None,
+            witness: None,
+            failover_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -134,6 +141,11 @@ pub struct Replication {
     /// Standby: the primary's durable LSN as last heard, and when.
     primary_durable: AtomicU64,
     primary_seen: Mutex<Option<Instant>>,
+    /// Primary with a witness: acknowledgements stop at this instant unless the lease is
+    /// renewed (`None`: not confirmed yet).
+    lease_until: Mutex<Option<Instant>>,
+    /// When this round started (a standby that never heard the primary counts from here).
+    started: Instant,
     /// Fired to end this round; `next` says what comes after.
     pub restart: CancellationToken,
     next: Mutex<Option<Next>>,
@@ -161,6 +173,8 @@ impl Replication {
             in_flight_done: Notify::new(),
             primary_durable: AtomicU64::new(0),
             primary_seen: Mutex::new(None),
+            lease_until: Mutex::new(None),
+            started: Instant::now(),
             restart: CancellationToken::new(),
             next: Mutex::new(None),
         }
@@ -203,7 +217,34 @@ impl Replication {
         if self.draining.load(Relaxed) || self.restart.is_cancelled() {
             return Err(NotNow::Switching);
         }
+        if !self.lease_valid() {
+            return Err(NotNow::Fenced);
+        }
         Ok(())
+    }
+
+    /// Whether this primary may acknowledge: always without a witness, else while the lease
+    /// it last renewed runs.
+    pub fn lease_valid(&self) -> bool {
+        if self.settings.witness.is_none() {
+            return true;
+        }
+        let until = *self.lease_until.lock().unwrap_or_else(|p| p.into_inner());
+        until.is_some_and(|u| Instant::now() < u)
+    }
+
+    /// The witness renewed the lease asked for at `sent`: acknowledgements may go on until 80 %
+    /// of the lease from then (the witness counts from a later instant, so it runs out there
+    /// after it ran out here).
+    pub fn lease_renewed(&self, sent: Instant) {
+        let until = sent + self.settings.failover_timeout.mul_f64(0.8);
+        *self.lease_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+    }
+
+    /// How long the primary has not been heard from (since this round began, if never).
+    pub fn primary_silent_for(&self) -> Duration {
+        self.primary_seen()
+            .unwrap_or_else(|| self.started.elapsed())
     }
 
     /// Saves the new state, then ends this round so that every part restarts in it.
@@ -413,6 +454,9 @@ pub enum NotNow {
     Standby { primary: Option<String>, epoch: u64 },
     /// A switchover is under way: retry in a moment.
     Switching,
+    /// A primary whose witness lease ran out: it may have been replaced, so it acknowledges
+    /// nothing until the witness confirms it again.
+    Fenced,
 }
 
 #[cfg(test)]
