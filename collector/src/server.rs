@@ -202,6 +202,10 @@ async fn serve_round(
     };
     let mut role_tasks = tokio::task::JoinSet::new();
     if primary {
+        role_tasks.spawn(crate::replication::report_degraded(
+            repl.clone(),
+            alerts.clone(),
+        ));
         role_tasks.spawn(crate::replication::handover::watch_peer(repl.clone()));
         role_tasks.spawn(crate::replication::witness::keep_lease(repl.clone()));
     } else {

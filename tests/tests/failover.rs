@@ -216,6 +216,15 @@ fn the_standby_copies_the_log_and_a_planned_switchover_pauses_ingest_under_2s_lo
     println!("standby status: {status}");
     assert_same("standby role", "standby", status["role"].as_str().unwrap());
     assert!(status["replication"]["lag_records"].as_u64().is_some());
+    let metrics = reqwest::blocking::get(format!("{}/metrics", b.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("logwarden_replication_lag_records ")
+            && metrics.contains("logwarden_primary 0"),
+        "replication lag in the standby's metrics:\n{metrics}"
+    );
     let out = b.cli(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

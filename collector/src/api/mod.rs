@@ -385,6 +385,10 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         wal_corrupt_records: state.corrupt_records,
         index_lsn: *state.indexed.borrow(),
         index_docs: state.searcher.docs(),
+        primary: u64::from(state.replication.role() == crate::replication::Role::Primary),
+        epoch: state.replication.epoch(),
+        replication_lag: state.replication.lag(*state.durable.borrow()),
+        replication_degraded: u64::from(state.replication.degraded()),
     };
     let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);
     (

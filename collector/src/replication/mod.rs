@@ -436,6 +436,45 @@ impl Replication {
     }
 }
 
+/// Primary side: tells the alert engine whether replication is degraded (`ReplicationDegraded`,
+/// warning), at start and on every change, until the round ends.
+pub async fn report_degraded(
+    repl: std::sync::Arc<Replication>,
+    alerts: crate::rules::AlertsHandle,
+) {
+    if repl.settings.peer.is_none() || repl.settings.mode != Mode::Sync {
+        return;
+    }
+    let mut last = None;
+    loop {
+        let now = repl.degraded();
+        if last != Some(now) {
+            let labels = [("site".to_owned(), repl.site.clone())]
+                .into_iter()
+                .collect();
+            let cond = now.then(|| {
+                (
+                    logwarden_core::wire::AlertSeverity::Warning,
+                    format!(
+                        "the standby at {} has not confirmed batches for {:?}: the primary at {} acknowledges alone",
+                        repl.settings.peer.as_ref().map_or(String::new(), |p| p.to_string()),
+                        repl.settings.sync_timeout,
+                        repl.site
+                    ),
+                )
+            });
+            let sig = crate::rules::Signal::when(cond, "ReplicationDegraded", labels);
+            if alerts.signal(sig).await.is_ok() {
+                last = Some(now);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = repl.restart.cancelled() => return,
+        }
+    }
+}
+
 /// Counts one ingest request in flight (see [`Replication::ingest_guard`]).
 pub struct InFlight<'a>(&'a Replication);
 
