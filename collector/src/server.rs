@@ -5,7 +5,8 @@
 //! Serving goes in rounds, one per role (docs/failover.md): a promotion or a step-down saves the
 //! new role, ends the round like a shutdown (every part stops in order), and the next round
 //! starts every part again in the new role on the same listening socket. A primary runs the
-//! alert engine and the syslog listeners; a standby runs the replication follower instead.
+//! alert engine; a standby runs the replication follower instead and forwards what its syslog
+//! listeners receive to the primary.
 
 use std::sync::Arc;
 
@@ -245,15 +246,23 @@ async fn serve_round(
         data_dir: settings.data_dir.clone(),
         counters: state.counters.clone(),
     };
-    // Syslog senders cannot be redirected: a standby does not listen (docs/failover.md).
-    let mut syslog_settings = settings.syslog.clone();
-    if !primary {
-        syslog_settings.udp = None;
-        syslog_settings.tcp = None;
-    }
+    // Syslog senders cannot be redirected: a standby takes their messages and passes them on
+    // to the primary (docs/failover.md).
+    let sink = match (primary, repl.settings.peer.as_ref()) {
+        (false, Some(peer)) => crate::syslog::forward::Sink::Primary(
+            crate::syslog::forward::Forwarder::new(
+                peer,
+                repl.settings.token.clone(),
+                round_stop.clone(),
+            )
+            .map_err(anyhow::Error::msg)
+            .context("syslog forwarding to the primary")?,
+        ),
+        _ => crate::syslog::forward::Sink::Wal(state.committer.clone()),
+    };
     let (bound, mut syslog_tasks) = crate::syslog::start(
-        &syslog_settings,
-        state.committer.clone(),
+        &settings.syslog,
+        sink,
         room,
         &settings.site,
         stop_syslog.clone(),

@@ -525,3 +525,45 @@ fn a_primary_cut_off_from_the_standby_and_the_witness_is_fenced_and_no_brain_spl
         "the old primary did not catch up"
     );
 }
+
+#[test]
+fn syslog_sent_to_the_standby_reaches_the_primary_once_and_follows_a_switchover() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr_a, addr_b, syslog_b) = (free_addr(), free_addr(), free_addr());
+    let (url_a, url_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let (a, b) = pair_at(
+        dir.path(),
+        (&addr_a, &url_b, &[]),
+        (&addr_b, &url_a, &["--syslog-tcp", &syslog_b]),
+    );
+    let send = |from: u64, to: u64| {
+        let mut s = std::net::TcpStream::connect(&syslog_b).unwrap();
+        for i in from..to {
+            writeln!(s, "<14>Nov 29 10:00:00 mta1 postfix/qmgr[12]: quince {i}").unwrap();
+        }
+        s.flush().unwrap();
+    };
+    send(0, 300);
+    assert!(
+        wait_until(Duration::from_secs(15), || a.count("quince") == 300),
+        "the primary holds {} of 300 messages sent to the standby",
+        a.count("quince")
+    );
+    // After a switchover the same listener (now the primary's) writes them itself.
+    let out = b.cli(&["promote"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(Duration::from_secs(10), || role_epoch(&b)
+        == Some(("primary".into(), 2))));
+    send(300, 600);
+    assert!(
+        wait_until(Duration::from_secs(15), || b.count("quince") == 600),
+        "the new primary holds {} of 600",
+        b.count("quince")
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_same("syslog messages, each once", 600, b.count("quince"));
+}
