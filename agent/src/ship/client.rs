@@ -38,6 +38,8 @@ pub struct Shipper {
     compression: Compression,
     /// The highest collector epoch seen: an ack from a lower one is not trusted.
     epoch: u64,
+    /// Where `epoch` is kept across restarts (`<data_dir>/collector-epoch`, one number).
+    epoch_path: std::path::PathBuf,
 }
 
 /// Why one attempt failed; all are retried.
@@ -72,8 +74,23 @@ impl Shipper {
             current: 0,
             token: settings.token.clone(),
             compression: settings.compression,
-            epoch: 0,
+            epoch: load_epoch(&settings.data_dir.join(EPOCH_FILE)),
+            epoch_path: settings.data_dir.join(EPOCH_FILE),
         })
+    }
+
+    /// Raises the trusted epoch and keeps it, so that a restarted agent still refuses a stale
+    /// primary's ack.
+    fn raise_epoch(&mut self, epoch: u64) {
+        if epoch <= self.epoch {
+            return;
+        }
+        self.epoch = epoch;
+        if let Err(e) =
+            crate::durable::save_atomically(&self.epoch_path, format!("{epoch}\n").as_bytes())
+        {
+            tracing::warn!(error = %format!("{e:#}"), "cannot keep the collector epoch; it is kept in memory");
+        }
     }
 
     /// Ships batches from the spool, in order, until the spool is closed and read, or
@@ -234,7 +251,7 @@ impl Shipper {
                 ack.epoch, self.epoch
             )));
         }
-        self.epoch = ack.epoch;
+        self.raise_epoch(ack.epoch);
         Ok(ack)
     }
 }
@@ -253,7 +270,7 @@ impl Shipper {
     fn follow_primary(&mut self, headers: &reqwest::header::HeaderMap) -> Attempt {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if let Some(e) = get(EPOCH_HEADER).and_then(|v| v.parse::<u64>().ok()) {
-            self.epoch = self.epoch.max(e);
+            self.raise_epoch(e);
         }
         let named = get(PRIMARY_HEADER).and_then(|v| v.parse::<reqwest::Url>().ok());
         match named {
@@ -273,6 +290,19 @@ impl Shipper {
                 Attempt::Redirected("standby that does not know the primary".into())
             }
         }
+    }
+}
+
+const EPOCH_FILE: &str = "collector-epoch";
+
+/// The epoch kept by an earlier run; 0 when there is none (or it is unreadable: logged).
+fn load_epoch(path: &std::path::Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| {
+            tracing::warn!(path = %path.display(), "unreadable collector epoch file; starting from 0");
+            0
+        }),
+        Err(_) => 0,
     }
 }
 

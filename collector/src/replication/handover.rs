@@ -63,12 +63,21 @@ pub async fn hand_over(
             "ingest requests did not finish in time; the primary carries on".into(),
         ));
     }
-    let last = *durable.borrow();
-    if !repl.wait_standby(last, CATCH_UP).await {
-        repl.undrain();
-        return Err(HandoverError::Timeout(format!(
-            "the standby did not copy up to LSN {last} within {CATCH_UP:?}; the primary carries on"
-        )));
+    // The alert engine may still write a record meanwhile (a notification sent): wait until
+    // the standby holds the log as it is when we step down.
+    let mut last = *durable.borrow();
+    loop {
+        if !repl.wait_standby(last, CATCH_UP).await {
+            repl.undrain();
+            return Err(HandoverError::Timeout(format!(
+                "the standby did not copy up to LSN {last} within {CATCH_UP:?}; the primary carries on"
+            )));
+        }
+        let now = *durable.borrow();
+        if now == last {
+            break;
+        }
+        last = now;
     }
     repl.step_down(epoch)?;
     tracing::info!(epoch, lsn = last, took = ?started.elapsed(), "handed over to the standby");
