@@ -101,8 +101,10 @@ impl ReplicationConfig {
         if witness.is_some() && peer.is_none() {
             bail!("[replication] witness is set but peer is not: a witness needs two collectors");
         }
-        if !self.failover_timeout_s.is_finite() || self.failover_timeout_s < 1.0 {
-            bail!("[replication] failover_timeout_s must be a number of seconds, at least 1");
+        // The witness, after a restart, waits 60 s (longer than any lease) before it grants.
+        if !self.failover_timeout_s.is_finite() || !(1.0..=60.0).contains(&self.failover_timeout_s)
+        {
+            bail!("[replication] failover_timeout_s must be a number of seconds from 1 to 60");
         }
         if role == Role::Standby && peer.is_none() {
             bail!("a standby needs the primary's URL: [replication] peer or --peer");
@@ -683,5 +685,34 @@ mod tests {
             Settings::build(FileConfig::default(), flags).unwrap_err()
         );
         assert!(err.contains("\"localhost\""), "{err}");
+    }
+
+    #[test]
+    fn replication_settings_are_checked_and_named() {
+        let build = |flags: Overrides, toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, flags).map_err(|e| format!("{e:#}"))
+        };
+        let standby = Overrides {
+            role: Some("standby".into()),
+            ..Overrides::default()
+        };
+        let err = build(standby, "").unwrap_err();
+        assert!(err.contains("needs the primary's URL"), "{err}");
+        let peer = Overrides {
+            peer: Some("http://127.0.0.1:7071".into()),
+            ..Overrides::default()
+        };
+        let err = build(peer.clone(), "").unwrap_err();
+        assert!(err.contains("own site name"), "{err}");
+        let err = build(
+            peer.clone(),
+            "site = \"a\"\n[replication]\nmode = \"semi\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("\"semi\""), "{err}");
+        let ok = build(peer, "site = \"a\"\n[replication]\nmode = \"async\"\n").unwrap();
+        assert_eq!(ok.replication.mode, Mode::Async);
+        assert_eq!(ok.replication.failover_timeout, Duration::from_secs(10));
     }
 }

@@ -310,10 +310,12 @@ impl Replication {
 
     /// The standby asked for records from `from`: everything before is durable there.
     pub fn standby_asked(&self, from: u64, durable: u64) {
+        // Taken as said, even when lower than before: a standby that moved a diverged log aside
+        // starts again from 1 and holds nothing of what it had.
         let acked = from.saturating_sub(1);
         self.standby_acked.send_if_modified(|v| {
-            let changed = acked > *v;
-            *v = (*v).max(acked);
+            let changed = acked != *v;
+            *v = acked;
             changed
         });
         *self.standby_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());

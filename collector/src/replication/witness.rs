@@ -10,7 +10,8 @@
 //!
 //! State file `<data_dir>/witness.json`, saved atomically before any answer that grants:
 //! `{"version":1,"epoch":2,"holder":"site-b"}`. The lease's end is not saved: after a restart
-//! the witness counts a full lease from its start before it grants a claim.
+//! the witness waits 60 s, longer than any lease (`failover_timeout_s` is at most 60), before it
+//! grants a claim.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
