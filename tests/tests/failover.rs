@@ -79,6 +79,19 @@ fn raid_notices(sink: &HttpSink) -> (usize, usize) {
     (count("firing"), count("resolved"))
 }
 
+/// Steady load: a file written at 200 lines/s and an agent given both collectors' URLs, A first.
+fn load(dir: &Path, word: &'static str, a: &Collector, b: &Collector) -> (Writer, Agent) {
+    let log = dir.join(format!("{word}.log"));
+    let writer = Writer::start(&log, word, 200);
+    let agent = Agent::start_with(
+        &dir.join("agent"),
+        &a.url,
+        &[log.to_str().unwrap()],
+        &["--collector", &b.url],
+    );
+    (writer, agent)
+}
+
 fn role_epoch(c: &Collector) -> Option<(String, u64)> {
     let s = c.status()?;
     Some((s["role"].as_str()?.to_owned(), s["epoch"].as_u64()?))
@@ -195,14 +208,7 @@ fn now_s() -> f64 {
 fn the_standby_copies_the_log_and_a_planned_switchover_pauses_ingest_under_2s_losing_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = pair(dir.path(), &[]);
-    let log = dir.path().join("app.log");
-    let writer = Writer::start(&log, "switchover", 200);
-    let _agent = Agent::start_with(
-        &dir.path().join("agent"),
-        &a.url,
-        &[log.to_str().unwrap()],
-        &["--collector", &b.url],
-    );
+    let (writer, _agent) = load(dir.path(), "switchover", &a, &b);
     assert!(
         wait_until(Duration::from_secs(20), || a.count("switchover") > 300),
         "the primary never got the agent's events"
@@ -280,14 +286,7 @@ fn the_standby_copies_the_log_and_a_planned_switchover_pauses_ingest_under_2s_lo
 fn a_killed_primary_is_replaced_by_the_standby_and_rejoins_as_its_standby() {
     let dir = tempfile::tempdir().unwrap();
     let (mut a, b) = pair(dir.path(), &[]);
-    let log = dir.path().join("app.log");
-    let writer = Writer::start(&log, "killed", 200);
-    let _agent = Agent::start_with(
-        &dir.path().join("agent"),
-        &a.url,
-        &[log.to_str().unwrap()],
-        &["--collector", &b.url],
-    );
+    let (writer, _agent) = load(dir.path(), "killed", &a, &b);
     assert!(wait_until(Duration::from_secs(20), || b.count("killed") > 300));
 
     a.kill9();
@@ -355,14 +354,7 @@ fn with_a_witness_a_killed_primary_is_replaced_within_15s_and_an_alert_is_paged_
         &sink.url,
     ];
     let (mut a, b) = pair(dir.path(), &flags);
-    let log = dir.path().join("app.log");
-    let writer = Writer::start(&log, "witnessed", 200);
-    let _agent = Agent::start_with(
-        &dir.path().join("agent"),
-        &a.url,
-        &[log.to_str().unwrap()],
-        &["--collector", &b.url],
-    );
+    let (writer, _agent) = load(dir.path(), "witnessed", &a, &b);
     assert!(wait_until(Duration::from_secs(20), || b.count("witnessed") > 300));
 
     // An alert fires on the primary and its notification is logged (and copied).
@@ -459,14 +451,7 @@ fn a_primary_cut_off_from_the_standby_and_the_witness_is_fenced_and_no_brain_spl
         (&addr_a, &a_peer, &a_flags),
         (&addr_b, &b_peer, &b_flags),
     );
-    let log = dir.path().join("app.log");
-    let writer = Writer::start(&log, "partition", 200);
-    let _agent = Agent::start_with(
-        &dir.path().join("agent"),
-        &a.url,
-        &[log.to_str().unwrap()],
-        &["--collector", &b.url],
-    );
+    let (writer, _agent) = load(dir.path(), "partition", &a, &b);
     assert!(wait_until(Duration::from_secs(20), || b.count("partition") > 300));
 
     let cut = Instant::now();

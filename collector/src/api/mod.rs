@@ -16,9 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
     ALERTS_PATH, COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH,
-    IndexStatus, IngestResponse, PROMOTE_PATH, Rejected, ReplicationStatus, SEARCH_PATH,
-    SILENCES_PATH, STATUS_PATH, SearchParams, SearchResponse, StatusResponse, TAIL_PATH,
-    TailParams, WalStatus,
+    IndexStatus, IngestResponse, PROMOTE_PATH, Rejected, SEARCH_PATH, SILENCES_PATH, STATUS_PATH,
+    SearchParams, SearchResponse, StatusResponse, TAIL_PATH, TailParams, WalStatus,
 };
 use tokio::sync::watch;
 
@@ -239,36 +238,7 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
     let indexed = *state.indexed.borrow();
     let repl = &state.replication;
     let lag = repl.lag(durable);
-    let replication = repl.settings.peer.as_ref().map(|peer| {
-        let contact = match repl.role() {
-            crate::replication::Role::Primary => repl.standby_seen(),
-            crate::replication::Role::Standby => repl.primary_seen(),
-        };
-        let advice = match (repl.role(), &repl.settings.witness) {
-            (crate::replication::Role::Standby, None) => Some(format!(
-                "automatic failover is off (no witness); to switch over: logwarden --server <this collector> promote (add --force only if the primary at {peer} is down for good)"
-            )),
-            (crate::replication::Role::Standby, Some(w)) => Some(format!(
-                "takes over by itself once the primary is unreachable for {:?} and the witness at {w} agrees; planned switchover: logwarden --server <this collector> promote",
-                repl.settings.failover_timeout
-            )),
-            (crate::replication::Role::Primary, _) if !repl.lease_valid() => Some(
-                "fenced: the witness has not confirmed this primary's lease; it acknowledges nothing until it does".into(),
-            ),
-            (crate::replication::Role::Primary, _) => None,
-        };
-        ReplicationStatus {
-            mode: match repl.settings.mode {
-                crate::replication::Mode::Sync => "sync".into(),
-                crate::replication::Mode::Async => "async".into(),
-            },
-            peer: peer.to_string(),
-            state: repl.health().into(),
-            lag_records: lag.unwrap_or(0),
-            last_contact_ms: contact.map(|d| d.as_millis() as u64),
-            advice,
-        }
-    });
+    let replication = repl.status(durable);
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         role: repl.role().as_str().into(),

@@ -422,6 +422,40 @@ impl Replication {
         })
     }
 
+    /// The replication part of `GET /api/v1/status` (`None` without a peer).
+    pub fn status(&self, durable: u64) -> Option<logwarden_core::wire::ReplicationStatus> {
+        let peer = self.settings.peer.as_ref()?;
+        let role = self.role();
+        let contact = match role {
+            Role::Primary => self.standby_seen(),
+            Role::Standby => self.primary_seen(),
+        };
+        let advice = match (role, &self.settings.witness) {
+            (Role::Standby, None) => Some(format!(
+                "automatic failover is off (no witness); to switch over: logwarden --server <this collector> promote (add --force only if the primary at {peer} is down for good)"
+            )),
+            (Role::Standby, Some(w)) => Some(format!(
+                "takes over by itself once the primary is unreachable for {:?} and the witness at {w} agrees; planned switchover: logwarden --server <this collector> promote",
+                self.settings.failover_timeout
+            )),
+            (Role::Primary, _) if !self.lease_valid() => Some(
+                "fenced: the witness has not confirmed this primary's lease; it acknowledges nothing until it does".into(),
+            ),
+            (Role::Primary, _) => None,
+        };
+        Some(logwarden_core::wire::ReplicationStatus {
+            mode: match self.settings.mode {
+                Mode::Sync => "sync".into(),
+                Mode::Async => "async".into(),
+            },
+            peer: peer.to_string(),
+            state: self.health().into(),
+            lag_records: self.lag(durable).unwrap_or(0),
+            last_contact_ms: contact.map(|d| d.as_millis() as u64),
+            advice,
+        })
+    }
+
     /// A one-word state for status and metrics.
     pub fn health(&self) -> &'static str {
         match self.role() {

@@ -119,16 +119,22 @@ impl Witness {
             return Ok(Self::answer(&l, false, Some(why)));
         }
         if r.epoch > l.saved.epoch {
-            let s = Saved {
-                version: VERSION,
-                epoch: r.epoch,
-                holder: r.site.clone(),
-            };
-            self.save(&s)?;
-            l.saved = s;
+            self.grant(&mut l, r)?;
         }
         l.until = now + Duration::from_millis(r.lease_ms);
         Ok(Self::answer(&l, true, None))
+    }
+
+    /// Gives `r.epoch` to `r.site`, durably before anyone hears of it.
+    fn grant(&self, l: &mut Lease, r: &LeaseRequest) -> std::io::Result<()> {
+        let s = Saved {
+            version: VERSION,
+            epoch: r.epoch,
+            holder: r.site.clone(),
+        };
+        self.save(&s)?;
+        l.saved = s;
+        Ok(())
     }
 
     /// A standby asks for a new epoch: granted once, and only after the lease ran out.
@@ -150,13 +156,7 @@ impl Witness {
             );
             return Ok(Self::answer(&l, false, Some(why)));
         }
-        let s = Saved {
-            version: VERSION,
-            epoch: r.epoch,
-            holder: r.site.clone(),
-        };
-        self.save(&s)?;
-        l.saved = s;
+        self.grant(&mut l, r)?;
         l.until = now + Duration::from_millis(r.lease_ms);
         tracing::warn!(
             epoch = r.epoch,
