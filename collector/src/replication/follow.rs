@@ -56,7 +56,7 @@ pub async fn run(repl: Arc<Replication>, committer: Committer, durable: watch::R
             Err(Pull::Failed(why)) => {
                 failures += 1;
                 // One line per outage, not one per retry.
-                if failures == 1 || failures % 50 == 0 {
+                if failures == 1 || failures.is_multiple_of(50) {
                     tracing::warn!(peer = %peer, reason = why, failures, "cannot copy from the primary; retrying");
                 }
                 tokio::select! {

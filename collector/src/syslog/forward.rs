@@ -80,7 +80,7 @@ impl Forwarder {
                 Err(e) => e.to_string(),
             };
             failures += 1;
-            if failures == 1 || failures % 50 == 0 {
+            if failures == 1 || failures.is_multiple_of(50) {
                 tracing::warn!(primary = %self.url, reason = why, messages = events.len(), "cannot forward syslog messages to the primary; retrying");
             }
             tokio::select! {
