@@ -584,6 +584,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_async_primary_never_waits_for_the_standby() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = repl(dir.path(), Mode::Async);
+        let t = Instant::now();
+        assert!(!r.wait_replicated(5).await, "the standby does not hold 5");
+        assert!(t.elapsed() < Duration::from_millis(100));
+        assert!(!r.degraded(), "async is not degraded sync");
+        r.standby_asked(6, 5);
+        assert!(r.wait_replicated(5).await);
+        assert_eq!(r.lag(7), Some(2));
+    }
+
+    #[tokio::test]
     async fn stepping_down_saves_the_epoch_stops_ingest_and_ends_the_round() {
         let dir = tempfile::tempdir().unwrap();
         let r = repl(dir.path(), Mode::Async);
