@@ -224,13 +224,19 @@ impl Replication {
     }
 
     /// Whether this primary may acknowledge: always without a witness, else while the lease
-    /// it last renewed runs.
+    /// it last renewed runs *or* its standby has asked for records within 80 % of the failover
+    /// timeout. The second keeps a witness outage from stopping ingest, and is as safe: the
+    /// standby claims an epoch only after it has not reached this primary for the whole
+    /// timeout, counted from a later instant (its answer) than the one counted here (its ask).
     pub fn lease_valid(&self) -> bool {
         if self.settings.witness.is_none() {
             return true;
         }
         let until = *self.lease_until.lock().unwrap_or_else(|p| p.into_inner());
-        until.is_some_and(|u| Instant::now() < u)
+        let standby_near = self
+            .standby_seen()
+            .is_some_and(|d| d < self.settings.failover_timeout.mul_f64(0.8));
+        standby_near || until.is_some_and(|u| Instant::now() < u)
     }
 
     /// The witness renewed the lease asked for at `sent`: acknowledgements may go on until 80 %
@@ -581,6 +587,31 @@ mod tests {
         );
         r.standby_asked(9, 8);
         assert!(!r.degraded(), "caught up: sync again");
+    }
+
+    #[test]
+    fn with_a_witness_a_primary_acknowledges_while_the_witness_or_the_standby_vouches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = repl(dir.path(), Mode::Sync);
+        r.settings.witness = Some("http://127.0.0.1:2".parse().unwrap());
+        r.settings.failover_timeout = Duration::from_millis(200);
+        assert_eq!(r.takes_ingest(), Err(NotNow::Fenced), "nobody vouched yet");
+        r.lease_renewed(Instant::now());
+        assert_eq!(r.takes_ingest(), Ok(()));
+        std::thread::sleep(Duration::from_millis(170));
+        assert_eq!(
+            r.takes_ingest(),
+            Err(NotNow::Fenced),
+            "80 % of the lease passed"
+        );
+        r.standby_asked(1, 0);
+        assert_eq!(
+            r.takes_ingest(),
+            Ok(()),
+            "the standby reaches us: it will not claim"
+        );
+        std::thread::sleep(Duration::from_millis(170));
+        assert_eq!(r.takes_ingest(), Err(NotNow::Fenced));
     }
 
     #[tokio::test]
