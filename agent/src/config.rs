@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub host: Option<String>,
     pub site: Option<String>,
     pub token: Option<String>,
+    /// A file holding the token (first line), so that the config itself holds no secret.
+    pub token_file: Option<PathBuf>,
     #[serde(default)]
     pub files: Vec<FileRule>,
     /// Seconds between heartbeats (`kind: heartbeat` events that say the agent is alive).
@@ -37,6 +39,17 @@ pub struct FileConfig {
     /// `[spool]`: the disk spool between reading and shipping.
     #[serde(default)]
     pub spool: SpoolFileConfig,
+    /// `[metrics]`: the agent's own `/metrics` and `/status` listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `ADDR:PORT` to serve `/metrics` and `/status` on (e.g. `127.0.0.1:9102`); off when absent.
+    pub listen: Option<String>,
 }
 
 /// `[tail]`, as written.
@@ -231,6 +244,8 @@ pub struct Settings {
     pub health: HealthConfig,
     pub tail: TailSettings,
     pub spool: crate::spool::SpoolConfig,
+    /// Where to serve `/metrics` and `/status`; none by default.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Flags of `logwarden-agent run` that override the file.
@@ -265,6 +280,9 @@ pub struct Overrides {
     /// A data folder the backup protects.
     #[arg(long, value_name = "DIR", requires = "backup")]
     pub data: Vec<PathBuf>,
+    /// Serve the agent's `/metrics` and `/status` on ADDR (e.g. 127.0.0.1:9102).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Reads and parses a config file, naming it in every error.
@@ -378,6 +396,22 @@ impl Settings {
             health.backups = backup_rules(flags.backup, flags.data)?;
         }
         health.validate()?;
+        let token = match (flags.token, file.token, file.token_file) {
+            (Some(t), _, _) => Some(t),
+            (None, Some(_), Some(_)) => bail!("token and token_file are both set: keep one"),
+            (None, Some(t), None) => Some(t),
+            (None, None, Some(path)) => Some(read_token_file(&path)?),
+            (None, None, None) => None,
+        }
+        .filter(|t| !t.is_empty());
+        let metrics_listen = flags
+            .metrics_listen
+            .or(file.metrics.listen)
+            .map(|a| {
+                a.parse::<std::net::SocketAddr>()
+                    .with_context(|| format!("[metrics] listen {a:?}: not an ADDR:PORT"))
+            })
+            .transpose()?;
         let data_dir = flags
             .data_dir
             .or(file.data_dir)
@@ -405,7 +439,7 @@ impl Settings {
             data_dir,
             host,
             site,
-            token: flags.token.or(file.token).filter(|t| !t.is_empty()),
+            token,
             files,
             heartbeat,
             max_events: batch.max_events,
@@ -413,7 +447,18 @@ impl Settings {
             max_wait: Duration::from_millis(batch.max_wait_ms),
             compression,
             health,
+            metrics_listen,
         })
+    }
+}
+
+/// The token in `path`: its first line, without surrounding white space.
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("token_file {}", path.display()))?;
+    match text.lines().next().map(str::trim) {
+        Some(t) if !t.is_empty() => Ok(t.to_owned()),
+        _ => bail!("token_file {}: the file is empty", path.display()),
     }
 }
 
@@ -472,6 +517,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 3") && err.contains("\"Mars\""), "{err}");
+    }
+
+    #[test]
+    fn the_token_is_read_from_token_file_and_an_empty_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let file = FileConfig {
+            token_file: Some(path.clone()),
+            ..FileConfig::default()
+        };
+        let s = Settings::build(file, Overrides::default()).unwrap();
+        assert_eq!(s.token.as_deref(), Some("s3cret"));
+        std::fs::write(&path, "\n").unwrap();
+        let file = FileConfig {
+            token_file: Some(path),
+            ..FileConfig::default()
+        };
+        let err = format!(
+            "{:#}",
+            Settings::build(file, Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("token_file") && err.contains("empty"), "{err}");
     }
 
     #[test]

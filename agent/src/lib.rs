@@ -6,6 +6,8 @@ pub mod config;
 pub mod durable;
 pub mod health;
 pub mod identity;
+pub mod init;
+pub mod observe;
 pub mod pipeline;
 pub mod ship;
 pub mod spool;

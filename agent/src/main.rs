@@ -14,6 +14,11 @@ use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
 use logwarden_core::EventId;
 use tokio_util::sync::CancellationToken;
 
+/// How long a stopping agent goes on shipping what it has spooled. Short: the spool is on disk
+/// and goes first at the next start, so a stop (systemd's, an upgrade's) need not wait for the
+/// collector; it only lets the batch in flight be acknowledged.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
+
 #[derive(Parser)]
 #[command(
     name = "logwarden-agent",
@@ -80,6 +85,30 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         fstab: Option<PathBuf>,
     },
+    /// Inspect this machine (Zimbra services, logs, arrays, SMART, backups) and write a config.
+    ///
+    /// Prints what it found and what it could not see. Writes /etc/logwarden/agent.toml
+    /// (--config) atomically, never over an existing file without --force.
+    Init(logwarden_agent::init::InitArgs),
+    /// Show what a running agent tails (offsets, lag, lines read and shipped) and its spool.
+    ///
+    /// Asks the agent's listener (`[metrics] listen`, or --metrics-listen of the running agent)
+    /// when one is configured; otherwise reads the data dir (acknowledged offsets and spool
+    /// size only).
+    Status {
+        /// The agent's config file: its [metrics] listen and data dir.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The agent's listener, e.g. 127.0.0.1:9102 (overrides the config's).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Read this data dir instead of asking the agent.
+        #[arg(long, value_name = "DIR", conflicts_with = "listen")]
+        data_dir: Option<PathBuf>,
+        /// The status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -127,10 +156,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
-                logwarden_agent::pipeline::run(settings, shutdown, Duration::from_secs(10)).await
+                logwarden_agent::pipeline::run(settings, shutdown, SHUTDOWN_DRAIN).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init(args) => logwarden_agent::init::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Parse { format, tz, file } => parse(format, tz, file).map(|()| ExitCode::SUCCESS),
         Command::Check {
             json,
@@ -158,6 +188,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             check(&sources, json)
         }
+        Command::Status {
+            config,
+            listen,
+            data_dir,
+            json,
+        } => status(config, listen, data_dir, json),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
@@ -168,6 +204,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `status`: from the running agent's listener, or from the data dir.
+fn status(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use logwarden_agent::observe::AgentStatus;
+    let file = match &config {
+        Some(path) => config::load(path)?,
+        None => config::FileConfig::default(),
+    };
+    let overrides = Overrides {
+        data_dir: data_dir.clone(),
+        metrics_listen: listen,
+        ..Overrides::default()
+    };
+    let settings = Settings::build(file, overrides)?;
+    let status = match settings.metrics_listen.filter(|_| data_dir.is_none()) {
+        Some(addr) => {
+            let url = format!(
+                "http://{addr}{}",
+                logwarden_agent::observe::listener::STATUS_PATH
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async {
+                let resp = reqwest::Client::new()
+                    .get(&url)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .with_context(|| format!("asking the agent at {url} (is it running with [metrics] listen = \"{addr}\"?)"))?
+                    .error_for_status()
+                    .with_context(|| format!("asking the agent at {url}"))?;
+                resp.json::<AgentStatus>()
+                    .await
+                    .with_context(|| format!("reading the agent's answer from {url}"))
+            })?
+        }
+        None => AgentStatus::from_data_dir(&settings.data_dir, &settings.spool.dir)?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", logwarden_agent::observe::table::render(&status));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `check`: probes once, prints the records on stdout, notes and problems on stderr.

@@ -54,6 +54,11 @@ pub async fn run(
         spooled = spool.pending, torn = spool.stats.torn, damaged = spool.stats.damaged,
         "agent starting");
     let known = resume_points(&checkpoints, &spool.resume);
+    let metrics = Arc::new(crate::observe::AgentMetrics::default());
+    metrics
+        .recovered
+        .store(spool.pending, std::sync::atomic::Ordering::Relaxed);
+    metrics.set_spool(spool.reader.usage_handle());
     let Spool { writer, reader, .. } = spool;
 
     // Records from the sources; closed when the tailer, the heartbeats and the probes are done.
@@ -66,7 +71,7 @@ pub async fn run(
 
     let item_tx_heartbeat = item_tx.clone();
     let item_tx_probes = item_tx.clone();
-    let tailer = Tailer::new(settings.tail.clone(), known);
+    let tailer = Tailer::new(settings.tail.clone(), known).with_metrics(metrics.clone());
     let tail_cancel = stop_reading.clone();
     let tail_thread = std::thread::Builder::new()
         .name("tailer".into())
@@ -83,15 +88,27 @@ pub async fn run(
 
     let probes = if settings.health.enabled {
         Some(
-            crate::health::spawn_probes(&settings.health, item_tx_probes, stop_reading.clone())
-                .context("starting the health probes")?,
+            crate::health::spawn_counted_probes(
+                &settings.health,
+                item_tx_probes,
+                stop_reading.clone(),
+                metrics.clone(),
+            )
+            .context("starting the health probes")?,
         )
     } else {
         drop(item_tx_probes);
         None
     };
 
+    let who = crate::observe::Identity {
+        agent_id: agent_id.clone(),
+        host: settings.host.clone(),
+        site: settings.site.clone(),
+        spool_max_bytes: settings.spool.max_bytes,
+    };
     let feed = Feed {
+        metrics: metrics.clone(),
         agent_id,
         host: settings.host.clone(),
         site: settings.site.clone(),
@@ -105,13 +122,43 @@ pub async fn run(
         .context("starting the spool writer thread")?;
 
     let checkpoints = Arc::new(Mutex::new(checkpoints));
-    let shipper = Shipper::new(&settings)?;
+    let shipper = Shipper::new(&settings)?.with_metrics(metrics.clone());
+    // The listener is bound before shipping starts, so a wrong address stops the start.
+    let stop_listener = CancellationToken::new();
+    let listener_task = match settings.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener on {addr}"))?;
+            let bound = listener.local_addr().context("metrics listener address")?;
+            tracing::info!(%bound, "serving /metrics and /status");
+            // Scripts and tests read this line to find the port.
+            println!("logwarden-agent metrics on {bound}");
+            let observed = crate::observe::Observed {
+                metrics: metrics.clone(),
+                who: Arc::new(who),
+                checkpoints: checkpoints.clone(),
+            };
+            Some(tokio::spawn(crate::observe::listener::serve(
+                listener,
+                observed,
+                stop_listener.clone(),
+            )))
+        }
+        None => None,
+    };
     let limits = Limits {
         max_events: settings.max_events,
         max_bytes: settings.max_bytes,
         max_wait: settings.max_wait,
     };
-    let ship_task = tokio::spawn(shipper.run(reader, limits, checkpoints.clone(), give_up.clone()));
+    let ship_task = tokio::spawn(shipper.run(
+        reader,
+        limits,
+        checkpoints.clone(),
+        stop_reading.clone(),
+        give_up.clone(),
+    ));
 
     shutdown.cancelled().await;
     tracing::info!("stopping: no more reading; shipping what was spooled");
@@ -139,6 +186,10 @@ pub async fn run(
         );
         give_up.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drained).await;
+    }
+    stop_listener.cancel();
+    if let Some(t) = listener_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
     }
     checkpoints.lock().await.save()?;
     tracing::info!("agent stopped");

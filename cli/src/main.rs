@@ -4,6 +4,7 @@
 //! error (printed as one line on stderr).
 
 mod client;
+mod export;
 mod output;
 
 use std::process::ExitCode;
@@ -79,6 +80,20 @@ enum Command {
         limit: Option<usize>,
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
+    },
+    /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
+    /// on stderr when it is a terminal).
+    Export {
+        /// The query; '*' exports everything.
+        query: String,
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before (default: the time the export starts).
+        #[arg(long)]
+        until: Option<String>,
+        /// Events asked for per request (at most 10000).
+        #[arg(long, default_value_t = 5000)]
+        page_size: usize,
     },
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
@@ -213,6 +228,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit,
             })?;
             output::count(&mut out, &resp, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            query,
+            since,
+            until,
+            page_size,
+        } => {
+            let export = export::Export {
+                query,
+                since,
+                until,
+                page_size,
+            };
+            let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
+            let n = export::run(&client, &export, &mut buffered)?;
+            eprintln!("logwarden: exported {n} events");
             Ok(ExitCode::SUCCESS)
         }
         Command::Fleet { output } => {

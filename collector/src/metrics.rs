@@ -6,6 +6,8 @@
 //! alert table), so a series disappears when what it describes does. The registry is built
 //! anew on each scrape: cheap at fleet sizes, and nothing to keep in sync.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use logwarden_core::wire::{AlertView, FleetResponse};
@@ -26,6 +28,43 @@ pub struct Counters {
     pub syslog_messages: AtomicU64,
     /// UDP messages dropped because the WAL could not keep up.
     pub syslog_dropped: AtomicU64,
+    /// Bytes of ingest request bodies as they arrived (compressed when they were).
+    pub ingest_bytes: AtomicU64,
+    /// Notifications per receiver (name, kind): how many were delivered and how many were
+    /// given up on after their retries. A mutex: notifications are rare, receivers few.
+    pub notifications: Mutex<BTreeMap<(String, String), Delivery>>,
+}
+
+/// What became of a receiver's notifications.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Delivery {
+    pub sent: u64,
+    pub failed: u64,
+}
+
+impl Counters {
+    /// Makes a receiver's series exist before its first notification.
+    pub fn notified_none(&self, receiver: &str, kind: &str) {
+        self.delivery(receiver, kind, |_| {});
+    }
+
+    /// Notes one notification's outcome (after its retries).
+    pub fn notified(&self, receiver: &str, kind: &str, ok: bool) {
+        self.delivery(receiver, kind, |d| {
+            if ok {
+                d.sent += 1;
+            } else {
+                d.failed += 1;
+            }
+        });
+    }
+
+    fn delivery(&self, receiver: &str, kind: &str, f: impl FnOnce(&mut Delivery)) {
+        let mut map = self.notifications.lock().unwrap_or_else(|p| p.into_inner());
+        f(map
+            .entry((receiver.to_owned(), kind.to_owned()))
+            .or_default());
+    }
 }
 
 /// The positions and sizes read at scrape time.
@@ -56,6 +95,14 @@ struct AlertLabels {
     alertname: String,
     severity: String,
     state: String,
+    /// What a person or a rule did about it: `none`, `acked`, `silenced`, `inhibited`.
+    handling: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReceiverLabels {
+    receiver: String,
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -120,6 +167,37 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "Ingest requests refused whole (401, 413, 429)",
         &c.ingest_refused,
     );
+    counter(
+        &mut reg,
+        "ingest_bytes",
+        "Bytes of ingest request bodies received (as sent, compressed or not)",
+        &c.ingest_bytes,
+    );
+    let sent = Family::<ReceiverLabels, Counter>::default();
+    reg.register(
+        "notifications_sent",
+        "Notifications delivered, per receiver",
+        sent.clone(),
+    );
+    let failed = Family::<ReceiverLabels, Counter>::default();
+    reg.register(
+        "notifications_failed",
+        "Notifications given up on after their retries, per receiver",
+        failed.clone(),
+    );
+    for ((receiver, kind), d) in c
+        .notifications
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        let l = ReceiverLabels {
+            receiver: receiver.clone(),
+            kind: kind.clone(),
+        };
+        sent.get_or_create(&l).inc_by(d.sent);
+        failed.get_or_create(&l).inc_by(d.failed);
+    }
     counter(
         &mut reg,
         "syslog_messages",
@@ -194,11 +272,21 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
 
     let by_state = gauge::<AlertLabels>(&mut reg, "alerts", "Alerts by name, severity and state");
     for a in alerts {
+        let handling = if a.ack.is_some() {
+            "acked"
+        } else if !a.silenced_by.is_empty() {
+            "silenced"
+        } else if a.inhibited_by.is_some() {
+            "inhibited"
+        } else {
+            "none"
+        };
         by_state
             .get_or_create(&AlertLabels {
                 alertname: a.name.clone(),
                 severity: a.severity.to_string(),
                 state: a.status.as_str().into(),
+                handling: handling.into(),
             })
             .inc();
     }
@@ -218,6 +306,11 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "raid_redundancy_left",
         "Disks an md array can still lose",
     );
+    let hwraid = gauge::<Subject>(
+        &mut reg,
+        "hwraid_degraded",
+        "1 when a controller's virtual drive is not optimal",
+    );
     let smart = gauge::<Subject>(
         &mut reg,
         "smart_verdict",
@@ -229,6 +322,11 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "1 when a backup can die with its data (placement not ok)",
     );
     let backup_age = gauge::<Subject>(&mut reg, "backup_age_seconds", "Age of the newest backup");
+    let stale = gauge::<Subject>(
+        &mut reg,
+        "backup_stale",
+        "1 when the newest backup is older than allowed, or there is none",
+    );
     let fs_used = gauge::<Subject>(
         &mut reg,
         "filesystem_used_percent",
@@ -256,6 +354,11 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
                         redundancy.get_or_create(&key).set(r as i64);
                     }
                 }
+                "hwraid" => {
+                    hwraid
+                        .get_or_create(&key)
+                        .set(i64::from(s("state") != "optimal"));
+                }
                 "smart" => {
                     let v = match s("verdict") {
                         "ok" => 0,
@@ -268,6 +371,11 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
                     misplaced
                         .get_or_create(&key)
                         .set(i64::from(s("placement") != "ok"));
+                    if !s("freshness").is_empty() {
+                        stale
+                            .get_or_create(&key)
+                            .set(i64::from(s("freshness") != "ok"));
+                    }
                     if let Some(age) = n("newest_backup_age_s") {
                         backup_age.get_or_create(&key).set(age as i64);
                     }
@@ -284,4 +392,61 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logwarden_core::wire::HostHealth;
+
+    fn health(fields: serde_json::Value) -> logwarden_core::Event {
+        let mut e: logwarden_core::Event = serde_json::from_value(serde_json::json!({
+            "id": "a:1", "ts": "2026-01-01T00:00:00Z", "host": "mbox3", "site": "phx",
+            "source": "health", "app": "raid", "severity": "crit", "kind": "health",
+            "message": "m",
+        }))
+        .expect("a valid event");
+        e.fields = fields.as_object().expect("an object").clone();
+        e
+    }
+
+    #[test]
+    fn probe_results_and_notification_outcomes_are_exposed() {
+        let c = Counters::default();
+        c.notified("ops", "webhook", true);
+        c.notified("ops", "webhook", false);
+        c.notified("ops", "webhook", false);
+        let fleet = FleetResponse {
+            hosts: vec![HostHealth {
+                host: "mbox3".into(),
+                site: "phx".into(),
+                last_seen: chrono::Utc::now(),
+                checks: vec![
+                    health(
+                        serde_json::json!({"check": "raid", "array": "md2", "state": "degraded", "redundancy_left": 0}),
+                    ),
+                    health(
+                        serde_json::json!({"check": "hwraid", "controller": 0, "virtual_drive": "1", "state": "degraded"}),
+                    ),
+                    health(
+                        serde_json::json!({"check": "backup", "backup_dir": "/b", "data_dir": "/d",
+                        "placement": "same_array", "freshness": "stale", "newest_backup_age_s": 90000}),
+                    ),
+                ],
+            }],
+        };
+        let text = render(&c, &Positions::default(), &[], &fleet);
+        for want in [
+            r#"logwarden_notifications_sent_total{receiver="ops",kind="webhook"} 1"#,
+            r#"logwarden_notifications_failed_total{receiver="ops",kind="webhook"} 2"#,
+            r#"logwarden_raid_degraded{host="mbox3",subject="md2"} 1"#,
+            r#"logwarden_raid_redundancy_left{host="mbox3",subject="md2"} 0"#,
+            r#"logwarden_hwraid_degraded{host="mbox3",subject="c0/v1"} 1"#,
+            r#"logwarden_backup_misplaced{host="mbox3",subject="/b -> /d"} 1"#,
+            r#"logwarden_backup_stale{host="mbox3",subject="/b -> /d"} 1"#,
+            r#"logwarden_backup_age_seconds{host="mbox3",subject="/b -> /d"} 90000"#,
+        ] {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+    }
 }

@@ -35,10 +35,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // Each round gets its own handle on the one socket, so agents never meet a closed port.
     let listener = listener.into_std().context("taking the listening socket")?;
+    // One set of counters for the process: a role change does not reset them.
+    let counters = Arc::new(crate::metrics::Counters::default());
+    // Every receiver's series exist from the start, at zero, so that rate() sees the first.
+    for r in &settings.alerts.receivers {
+        counters.notified_none(&r.name, r.kind_name());
+    }
     loop {
         let round = TcpListener::from_std(listener.try_clone().context("sharing the socket")?)
             .context("listening socket")?;
-        match serve_round(round, &settings, &shutdown).await? {
+        match serve_round(round, &settings, &shutdown, counters.clone()).await? {
             None => return Ok(()),
             Some(Next::Serve) => {}
             Some(Next::Rebuild) => move_aside(&settings.data_dir)?,
@@ -69,6 +75,7 @@ async fn serve_round(
     listener: TcpListener,
     settings: &Settings,
     shutdown: &CancellationToken,
+    counters: Arc<crate::metrics::Counters>,
 ) -> anyhow::Result<Option<Next>> {
     let mut failover = match FailoverState::load(&settings.data_dir)? {
         Some(s) => s,
@@ -196,6 +203,7 @@ async fn serve_round(
             settings.data_dir.join("wal"),
             durable_rx.clone(),
             stop_engine.clone(),
+            counters.clone(),
         );
         (h, Some(t))
     } else {
@@ -236,7 +244,7 @@ async fn serve_round(
         shutdown: round_stop.clone(),
         space: settings.space.clone(),
         data_dir: settings.data_dir.clone(),
-        counters: Arc::new(crate::metrics::Counters::default()),
+        counters,
         replication: repl.clone(),
     };
     let stop_syslog = CancellationToken::new();

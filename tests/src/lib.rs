@@ -356,6 +356,9 @@ impl Gate {
 /// A running `logwarden-agent`.
 pub struct Agent {
     child: Child,
+    /// The agent's `/metrics` and `/status` listener (`host:port`), when started with
+    /// `--metrics-listen`.
+    pub metrics: Option<String>,
 }
 
 impl Agent {
@@ -384,13 +387,37 @@ impl Agent {
             cmd.arg("--file").arg(f);
         }
         cmd.args(extra);
-        let child = cmd
+        let observed = extra.contains(&"--metrics-listen");
+        let mut child = cmd
             .env("LOGWARDEN_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(if observed {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting logwarden-agent");
-        Agent { child }
+        let mut metrics = None;
+        if observed {
+            let stdout = child.stdout.take().expect("piped stdout");
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(a) = line.strip_prefix("logwarden-agent metrics on ") {
+                        let _ = tx.send(a.to_owned());
+                    }
+                }
+            });
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(a) => metrics = Some(a),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the agent did not report its metrics listener within 30 s");
+                }
+            }
+        }
+        Agent { child, metrics }
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -404,11 +431,13 @@ impl Agent {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// SIGTERM and wait: a clean stop.
-    pub fn stop(&mut self) {
+    /// SIGTERM and wait: a clean stop. Returns the exit status and how long the stop took.
+    pub fn stop(&mut self) -> (std::process::ExitStatus, Duration) {
         let pid = self.child.id().to_string();
+        let start = Instant::now();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let _ = self.child.wait();
+        let status = self.child.wait().expect("reap the agent");
+        (status, start.elapsed())
     }
 }
 

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::draft::Draft;
 
-pub use monitor::{Probes, spawn_probes};
+pub use monitor::{Probes, spawn_counted_probes, spawn_probes};
 pub use probe::{CheckReport, CheckSources, check_once};
 
 /// `[health]` in the agent's config file. Every key is optional; the defaults are what an

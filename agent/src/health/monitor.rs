@@ -35,6 +35,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -48,6 +49,7 @@ use super::raid::RaidStatus;
 use super::smart::SmartHistory;
 use super::{HealthConfig, filesystem, storcli};
 use crate::draft::Draft;
+use crate::observe::AgentMetrics;
 use crate::pipeline::Item;
 
 /// The running probe threads.
@@ -74,8 +76,19 @@ pub fn spawn_probes(
     tx: mpsc::Sender<Item>,
     cancel: CancellationToken,
 ) -> std::io::Result<Probes> {
+    spawn_counted_probes(config, tx, cancel, Arc::default())
+}
+
+/// [`spawn_probes`], counting failed probe runs into `metrics`.
+pub fn spawn_counted_probes(
+    config: &HealthConfig,
+    tx: mpsc::Sender<Item>,
+    cancel: CancellationToken,
+    metrics: Arc<AgentMetrics>,
+) -> std::io::Result<Probes> {
     let mut threads = Vec::new();
-    let (cfg, tx2, cancel2) = (config.clone(), tx.clone(), cancel.clone());
+    let (cfg, tx2, cancel2, metrics2) =
+        (config.clone(), tx.clone(), cancel.clone(), metrics.clone());
     threads.push(
         std::thread::Builder::new()
             .name("health-md".into())
@@ -85,6 +98,7 @@ pub fn spawn_probes(
                     &Sink {
                         tx: tx2,
                         cancel: cancel2,
+                        metrics: metrics2,
                     },
                 )
             })?,
@@ -93,7 +107,16 @@ pub fn spawn_probes(
     threads.push(
         std::thread::Builder::new()
             .name("health-slow".into())
-            .spawn(move || slow_probes(&cfg, &Sink { tx, cancel }))?,
+            .spawn(move || {
+                slow_probes(
+                    &cfg,
+                    &Sink {
+                        tx,
+                        cancel,
+                        metrics,
+                    },
+                )
+            })?,
     );
     Ok(Probes { threads })
 }
@@ -103,9 +126,17 @@ struct Sink {
     /// Into the pipeline; closed by the pipeline when it stops reading.
     tx: mpsc::Sender<Item>,
     cancel: CancellationToken,
+    /// Counts probe runs that failed.
+    metrics: Arc<AgentMetrics>,
 }
 
 impl Sink {
+    fn failed(&self) {
+        self.metrics
+            .probe_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Sends one record, waiting while the channel is full; `false` when it is time to stop
     /// (cancelled, or the pipeline is gone).
     fn send(&self, draft: Draft) -> bool {
@@ -265,6 +296,7 @@ fn watch_open_file(
             .and_then(|_| file.read_to_string(&mut text));
         if let Err(e) = read {
             tracing::warn!(path = %cfg.mdstat.display(), error = %e, "reading mdstat failed; reopening");
+            sink.failed();
             return sink.sleep(Duration::from_secs(1));
         }
         match probe::raid_from_text(&text, &cfg.mdstat, &cfg.sys_block) {
@@ -277,6 +309,7 @@ fn watch_open_file(
                 }
             }
             Err(e) => {
+                sink.failed();
                 let msg = e.to_string();
                 if state.last_error.as_deref() != Some(&msg) {
                     tracing::warn!(error = %msg, "mdstat not readable");
@@ -332,6 +365,7 @@ fn slow_probes(cfg: &HealthConfig, sink: &Sink) {
             }
             for e in run.errors {
                 tracing::warn!(error = %e, "smart probe");
+                sink.failed();
             }
             for r in run.reports {
                 if !sink.send(r.to_draft()) {
@@ -351,7 +385,10 @@ fn slow_probes(cfg: &HealthConfig, sink: &Sink) {
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "hardware RAID probe"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "hardware RAID probe");
+                    sink.failed();
+                }
             }
             next_storcli = Instant::now() + Duration::from_secs(cfg.storcli_interval_s);
         }

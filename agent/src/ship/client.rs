@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Compression, Settings};
+use crate::observe::{AgentMetrics, ShipError};
 use crate::spool::{Limits, SpoolReader};
 use crate::tail::checkpoint::Checkpoints;
 
@@ -40,6 +41,8 @@ pub struct Shipper {
     epoch: u64,
     /// Where `epoch` is kept across restarts (`<data_dir>/collector-epoch`, one number).
     epoch_path: std::path::PathBuf,
+    /// Counts acks and failed attempts for `/metrics`.
+    metrics: Arc<AgentMetrics>,
 }
 
 /// Why one attempt failed; all are retried.
@@ -76,7 +79,14 @@ impl Shipper {
             compression: settings.compression,
             epoch: load_epoch(&settings.data_dir.join(EPOCH_FILE)),
             epoch_path: settings.data_dir.join(EPOCH_FILE),
+            metrics: Arc::default(),
         })
+    }
+
+    /// Counts into `metrics` (by default into a private set nobody reads).
+    pub fn with_metrics(mut self, metrics: Arc<AgentMetrics>) -> Shipper {
+        self.metrics = metrics;
+        self
     }
 
     /// Raises the trusted epoch and keeps it, so that a restarted agent still refuses a stale
@@ -94,13 +104,16 @@ impl Shipper {
     }
 
     /// Ships batches from the spool, in order, until the spool is closed and read, or
-    /// `give_up` fires. After each ack the files' checkpoints and the spool position move and
-    /// are saved; only then may the spool delete what was acknowledged.
+    /// `give_up` fires, or (once `stopping` has fired) a delivery fails: at shutdown what the
+    /// collector does not take at once waits in the spool for the next start, rather than
+    /// holding up the stop. After each ack the files' checkpoints and the spool position move
+    /// and are saved; only then may the spool delete what was acknowledged.
     pub async fn run(
         mut self,
         mut spool: SpoolReader,
         limits: Limits,
         checkpoints: Arc<Mutex<Checkpoints>>,
+        stopping: CancellationToken,
         give_up: CancellationToken,
     ) {
         loop {
@@ -110,12 +123,21 @@ impl Shipper {
             };
             let Some(batch) = batch else { return };
             let delivered = tokio::select! {
-                _ = self.deliver(&batch.body) => true,
+                d = self.deliver(&batch.body, &stopping) => d,
                 _ = give_up.cancelled() => false,
             };
             if !delivered {
                 return;
             }
+            self.metrics.acked(
+                batch.events,
+                batch.origins.iter().map(|(k, o)| {
+                    (
+                        o.path.as_path(),
+                        batch.lines.get(k).copied().unwrap_or_default(),
+                    )
+                }),
+            );
             let mut cp = checkpoints.lock().await;
             for o in batch.origins.values() {
                 cp.ack(o.file, o.fp, &o.path, o.end);
@@ -130,8 +152,11 @@ impl Shipper {
         }
     }
 
-    /// Delivers one NDJSON body, splitting it on 413, retrying until acknowledged.
-    pub async fn deliver(&mut self, body: &[u8]) {
+    /// Delivers one NDJSON body, splitting it on 413, retrying until acknowledged (true), or
+    /// until an attempt fails once `stopping` has fired (false: the body stays in the spool;
+    /// a part of it already taken is sent again at the next start and dropped by the
+    /// collector's deduplication on `(agent_id, seq)`).
+    pub async fn deliver(&mut self, body: &[u8], stopping: &CancellationToken) -> bool {
         // Bodies still to send, in order (a split pushes its two halves back on).
         let mut todo = vec![body.to_vec()];
         let mut backoff = BACKOFF_MIN;
@@ -150,6 +175,7 @@ impl Shipper {
                             break;
                         }
                         None => {
+                            self.metrics.ship_error(ShipError::TooLarge);
                             tracing::error!(
                                 bytes = part.len(),
                                 "one event is over the collector's body limit; it cannot be delivered and is dropped"
@@ -158,34 +184,50 @@ impl Shipper {
                         }
                     },
                     Err(Attempt::Unreachable(why)) => {
+                        self.metrics.ship_error(ShipError::Unreachable);
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unreachable");
                         self.current = (self.current + 1) % self.collectors.len();
-                        backoff = sleep_jittered(backoff, self.backoff_max()).await;
+                        match pause(backoff, self.backoff_max(), stopping).await {
+                            Some(next) => backoff = next,
+                            None => return false,
+                        }
                     }
                     Err(Attempt::Redirected(why)) => {
                         tracing::info!(collector = %self.collectors[self.current], reason = why, "following the primary");
                         // No backoff: the primary was named and is tried at once; a second
                         // redirect in a row (both standbys during a switchover) waits.
                         if backoff > BACKOFF_MIN {
-                            backoff = sleep_jittered(backoff, self.backoff_max()).await;
+                            match pause(backoff, self.backoff_max(), stopping).await {
+                                Some(next) => backoff = next,
+                                None => return false,
+                            }
                         } else {
                             backoff = BACKOFF_MIN * 2;
                         }
                     }
                     Err(Attempt::Refused(why)) => {
+                        self.metrics.ship_error(ShipError::Refused);
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "batch not taken; will retry");
-                        backoff = sleep_jittered(backoff, self.backoff_max()).await;
+                        match pause(backoff, self.backoff_max(), stopping).await {
+                            Some(next) => backoff = next,
+                            None => return false,
+                        }
                     }
                     Err(Attempt::Unavailable(why)) => {
                         // A fenced primary, a switchover, a failed WAL write: another collector
                         // may take the batch now.
+                        self.metrics.ship_error(ShipError::Refused);
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unavailable; trying the next");
                         self.current = (self.current + 1) % self.collectors.len();
-                        backoff = sleep_jittered(backoff, self.backoff_max()).await;
+                        match pause(backoff, self.backoff_max(), stopping).await {
+                            Some(next) => backoff = next,
+                            None => return false,
+                        }
                     }
                 }
             }
         }
+        true
     }
 
     async fn attempt(&mut self, body: &[u8]) -> Result<IngestResponse, Attempt> {
@@ -342,6 +384,21 @@ fn report(resp: &IngestResponse, body: &[u8]) {
             .get(r.index)
             .map(|l| String::from_utf8_lossy(&l[..l.len().min(200)]));
         tracing::error!(index = r.index, reason = r.reason, line = ?line, "collector rejected an event");
+    }
+}
+
+/// The wait before a retry: the next backoff, or `None` when the agent is stopping (now or
+/// during the wait), so that a stop never waits on a collector that is not answering.
+async fn pause(backoff: Duration, max: Duration, stopping: &CancellationToken) -> Option<Duration> {
+    if stopping.is_cancelled() {
+        tracing::info!(
+            "stopping: the collector is not taking batches; the rest stays in the spool"
+        );
+        return None;
+    }
+    tokio::select! {
+        next = sleep_jittered(backoff, max) => Some(next),
+        _ = stopping.cancelled() => None,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Feed {
     pub site: String,
     pub seqs: SeqAllocator,
     pub writer: SpoolWriter,
+    /// Counts events spooled and failed writes.
+    pub metrics: std::sync::Arc<crate::observe::AgentMetrics>,
 }
 
 impl Feed {
@@ -85,10 +87,16 @@ impl Feed {
                     if warned {
                         tracing::info!("spool writable again; reading resumed");
                     }
+                    self.metrics
+                        .spooled
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return true;
                 }
                 Err(AppendError::Cancelled) => return false,
                 Err(AppendError::Io(e)) => {
+                    self.metrics
+                        .spool_write_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if !warned {
                         tracing::error!(error = %e, "cannot write the spool (disk full?); reading paused, shipping goes on; retrying every second");
                         warned = true;
@@ -113,6 +121,9 @@ impl Feed {
                     return true;
                 }
                 Err(e) => {
+                    self.metrics
+                        .spool_write_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if !warned {
                         tracing::error!(error = %e, "cannot write the spool (disk full?); reading paused, shipping goes on; retrying every second");
                         warned = true;

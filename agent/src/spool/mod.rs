@@ -410,6 +410,34 @@ impl SpoolReader {
     pub fn bytes(&self) -> u64 {
         self.shared.lock().total_bytes()
     }
+
+    /// A handle that reads the spool's size and counts from another task (for `/metrics`).
+    pub fn usage_handle(&self) -> UsageHandle {
+        UsageHandle(self.shared.clone())
+    }
+}
+
+/// Reads how much the spool holds, without reading or writing it.
+#[derive(Debug, Clone)]
+pub struct UsageHandle(Arc<Shared>);
+
+/// How much the spool holds now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub bytes: u64,
+    pub segments: u64,
+    pub stats: SpoolStats,
+}
+
+impl UsageHandle {
+    pub fn usage(&self) -> Usage {
+        let st = self.0.lock();
+        Usage {
+            bytes: st.total_bytes(),
+            segments: st.segments.len() as u64,
+            stats: st.stats,
+        }
+    }
 }
 
 #[cfg(test)]

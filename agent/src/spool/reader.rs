@@ -22,6 +22,8 @@ pub struct ReadBatch {
     pub events: usize,
     /// For each file with lines in the batch: the origin of its last record.
     pub origins: HashMap<FileKey, Origin>,
+    /// For each file with lines in the batch: how many records it has.
+    pub lines: HashMap<FileKey, u64>,
     /// The spool position after the batch: once the batch is acknowledged, everything before
     /// it is.
     pub end: Position,
@@ -188,6 +190,7 @@ impl SpoolReader {
                     batch.body.push(b'\n');
                     batch.events += 1;
                     if let Some(o) = r.origin {
+                        *batch.lines.entry(o.file).or_default() += 1;
                         batch.origins.insert(o.file, o);
                     }
                     at += len;

@@ -77,6 +77,8 @@ pub struct Tailer {
     known: HashMap<FileKey, Known>,
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
+    /// Where lines read and offsets are counted for `/metrics` and `status`.
+    metrics: std::sync::Arc<crate::observe::AgentMetrics>,
 }
 
 /// The pipeline has shut down.
@@ -91,7 +93,15 @@ impl Tailer {
             files: HashMap::new(),
             known,
             started: false,
+            metrics: Default::default(),
         }
+    }
+
+    /// Counts lines read and offsets per file into `metrics` (by default into a private set
+    /// nobody reads).
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::observe::AgentMetrics>) -> Tailer {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `cancel` fires or the pipeline goes away. Blocking: give it its own thread.
@@ -148,6 +158,7 @@ impl Tailer {
             Ok(file) => file,
             Err(e) => {
                 tracing::warn!(path = %f.path.display(), error = %e, "cannot open file");
+                self.count_read_error();
                 return;
             }
         };
@@ -172,6 +183,7 @@ impl Tailer {
             Ok(fp) => fp,
             Err(e) => {
                 tracing::warn!(path = %f.path.display(), error = %e, "cannot read file");
+                self.count_read_error();
                 return;
             }
         };
@@ -286,13 +298,14 @@ impl Tailer {
         let max_line = self.cfg.max_line_bytes;
         let window = self.cfg.fingerprint;
         let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
-        let mut last = None;
+        let (mut last, mut lines) = (None, 0);
         let outcome = w.read_some(max_line, window, &mut |w, line| {
             last = Some(line.end);
+            lines += 1;
             send(w, parser, line, tx)
         });
         if let Some(end) = last {
-            self.note(key, end);
+            self.note(key, end, lines);
         }
         match outcome {
             Ok(None) => Err(Closed),
@@ -305,6 +318,7 @@ impl Tailer {
             Err(e) => {
                 let path = &self.files[&key].w.path;
                 tracing::warn!(path = %path.display(), error = %e, "read failed");
+                self.count_read_error();
                 Ok(false)
             }
         }
@@ -321,19 +335,27 @@ impl Tailer {
         tx: &mpsc::Sender<Item>,
     ) -> Result<(), Closed> {
         let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
-        let mut last = None;
+        let (mut last, mut lines) = (None, 0);
         let ok = w.flush(timeout, all, &mut |w, line| {
             last = Some(line.end);
+            lines += 1;
             send(w, parser, line, tx)
         });
         if let Some(end) = last {
-            self.note(key, end);
+            self.note(key, end, lines);
         }
         if ok { Ok(()) } else { Err(Closed) }
     }
 
-    fn note(&mut self, key: FileKey, end: u64) {
+    fn count_read_error(&self) {
+        self.metrics
+            .read_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn note(&mut self, key: FileKey, end: u64, lines: u64) {
         let e = &self.files[&key];
+        self.metrics.read(key, &e.w.path, lines, end);
         match self.known.get_mut(&key) {
             Some(k) => {
                 k.offset = end;
@@ -413,6 +435,7 @@ impl Tailer {
         for key in done {
             self.flush_record(key, None, true, tx)?;
             let e = self.files.remove(&key).expect("key from the map");
+            self.metrics.let_go(key);
             tracing::info!(path = %e.w.path.display(), offset = e.w.read_pos(), "finished a rotated file");
         }
         Ok(())

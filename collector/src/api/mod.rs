@@ -174,6 +174,10 @@ async fn ingest(
     let body = axum::body::to_bytes(body, state.limits.max_body_bytes)
         .await
         .map_err(|_| too_large())?;
+    state
+        .counters
+        .ingest_bytes
+        .fetch_add(body.len() as u64, Relaxed);
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

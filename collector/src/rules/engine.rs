@@ -215,6 +215,8 @@ pub struct Engine {
     http: reqwest::Client,
     done_tx: mpsc::UnboundedSender<Delivered>,
     done_rx: mpsc::UnboundedReceiver<Delivered>,
+    /// Where notification outcomes are counted for `/metrics`.
+    counters: Arc<crate::metrics::Counters>,
 }
 
 /// Starts the engine task. It replays the WAL up to the current durable LSN, then follows it.
@@ -226,6 +228,7 @@ pub fn start(
     wal_dir: std::path::PathBuf,
     durable: watch::Receiver<u64>,
     shutdown: CancellationToken,
+    counters: Arc<crate::metrics::Counters>,
 ) -> (AlertsHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -248,6 +251,7 @@ pub fn start(
         http,
         done_tx,
         done_rx,
+        counters,
     };
     let task = tokio::spawn(engine.run(durable, rx, shutdown));
     (AlertsHandle { tx }, task)
@@ -605,11 +609,13 @@ impl Engine {
         t.in_flight = true;
         let http = self.http.clone();
         let done = self.done_tx.clone();
+        let counters = self.counters.clone();
         tokio::spawn(async move {
             let receiver = &settings.receivers[i];
             let result = notify::deliver(receiver, &http, &d.notification, &settings.retry)
                 .await
                 .map_err(|e| e.to_string());
+            counters.notified(&receiver.name, receiver.kind_name(), result.is_ok());
             match &result {
                 Ok(()) => tracing::info!(receiver = %receiver.name, kind = receiver.kind_name(),
                     group = %d.notification.group_key, status = d.notification.status(),

@@ -1,0 +1,66 @@
+//! `config check FILE` of both programs, as an operator runs it before a restart: a good file
+//! says ok, a bad one is named with its line and key and exits 2, and nothing is started
+//! (no data folder appears).
+
+use std::process::Command;
+
+use logwarden_tests::bin;
+
+fn check(program: &str, text: &str) -> (Option<i32>, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(bin(program))
+        .args(["config", "check"])
+        .arg(&path)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), said, dir)
+}
+
+#[test]
+fn collector_config_check_accepts_a_good_file_without_starting() {
+    let (code, said, dir) = check(
+        "logwarden-collector",
+        "listen = \"0.0.0.0:7070\"\ndata_dir = \"data\"\n[syslog]\nudp = \"off\"\n",
+    );
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("x.toml: ok"), "{said}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "check must not create the data folder"
+    );
+}
+
+#[test]
+fn collector_config_check_names_the_file_line_and_key_of_a_mistake() {
+    let (code, said, _dir) = check(
+        "logwarden-collector",
+        "listen = \"127.0.0.1:7070\"\n\n[wal]\nsegment_byte = 5\n",
+    );
+    assert_eq!(code, Some(2), "{said}");
+    for want in ["x.toml", "line 4", "segment_byte"] {
+        assert!(said.contains(want), "{want:?} not in: {said}");
+    }
+    let (code, said, _dir) = check("logwarden-collector", "listen = \"not an address\"\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("not an address"), "{said}");
+}
+
+#[test]
+fn agent_config_check_names_a_bad_value() {
+    let (code, said, _dir) = check(
+        "logwarden-agent",
+        "[[files]]\npath = \"/var/log/syslog\"\nformat = \"json\"\n",
+    );
+    assert_eq!(code, Some(2), "{said}");
+    for want in ["x.toml", "line 3", "json"] {
+        assert!(said.contains(want), "{want:?} not in: {said}");
+    }
+}

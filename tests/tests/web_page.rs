@@ -1,0 +1,146 @@
+//! The collector's web page in real headless Chromium (Debian's `chromium`, driven by
+//! playwright-core from `tests/browser/`; `scripts/test` installs both): a collector fed by a
+//! real agent with a degraded md array (fixture mdstat) and a backup on the same file system
+//! as its data; the page must show both and list the alert, and acknowledging it on the page
+//! (entering the admin token the page asks for) must change its state, also in the API; so must
+//! silencing another one from its menu.
+//! Screenshots go to `target/web-page/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use logwarden_tests::{Agent, Collector, assert_same, fixture, wait_until};
+use serde_json::Value;
+
+const ADMIN_TOKEN: &str = "page-admin-token";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+fn alerts(c: &Collector) -> Vec<Value> {
+    let v: Value = reqwest::blocking::get(format!("{}/api/v1/alerts", c.url))
+        .and_then(|r| r.json())
+        .expect("alerts answer");
+    v["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn the_page_shows_a_degraded_array_and_a_misplaced_backup_and_acknowledges_the_alert() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: scripts/test installs Debian's chromium (apt-get install chromium)"
+    );
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules is missing: scripts/test runs `npm ci` there"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(
+        &cfg,
+        format!("[alerts]\nadmin_tokens = [\"{ADMIN_TOKEN}\"]\n"),
+    )
+    .unwrap();
+    let collector = Collector::start(&dir.path().join("c"), &["--config", cfg.to_str().unwrap()]);
+    let (backup, data) = (dir.path().join("backup"), dir.path().join("store"));
+    std::fs::create_dir_all(&backup).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let log = dir.path().join("mailbox.log");
+    std::fs::write(
+        &log,
+        "2026-03-01 10:00:00,000 INFO  [main] [] misc - mailboxd starting\n",
+    )
+    .unwrap();
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &collector.url,
+        &[log.to_str().unwrap()],
+        &[
+            "--mdstat",
+            fixture("mdstat/raid5_degraded.txt").to_str().unwrap(),
+            "--backup",
+            backup.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    let firing = |name: &str| {
+        alerts(&collector)
+            .into_iter()
+            .find(|a| a["name"] == name && a["status"] == "firing")
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || firing("RaidArrayDegraded")
+            .is_some()
+            && firing("BackupMisplaced").is_some()),
+        "the alerts never fired: {:?}",
+        alerts(&collector)
+    );
+    let before = firing("RaidArrayDegraded").unwrap();
+    assert!(
+        before.get("ack").is_none(),
+        "acked before the test: {before}"
+    );
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir().join("dashboard.mjs"))
+        .arg(&collector.url)
+        .arg("RaidArrayDegraded")
+        .arg(ADMIN_TOKEN)
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("running node (scripts/test installs nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let id = result["acked_id"].as_str().expect("the acked alert's id");
+    assert_same("acked alert", before["id"].as_str().unwrap(), id);
+
+    // The state changed in the collector, by the author typed in the page.
+    let after = alerts(&collector)
+        .into_iter()
+        .find(|a| a["id"] == id)
+        .expect("the alert is still listed");
+    assert_same(
+        "ack author",
+        "oncall-browser",
+        after["ack"]["author"].as_str().unwrap_or(""),
+    );
+    let misplaced = firing("BackupMisplaced").unwrap();
+    assert!(
+        misplaced.get("ack").is_none(),
+        "only the one alert was acknowledged"
+    );
+    assert_same(
+        "silenced alert",
+        misplaced["id"].as_str().unwrap(),
+        result["silenced_id"].as_str().unwrap_or(""),
+    );
+    assert!(
+        misplaced["silenced_by"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "the silence set on the page is not on the alert: {misplaced}"
+    );
+    for shot in [
+        "dashboard-before-ack.png",
+        "dashboard-after-ack.png",
+        "dashboard-phone.png",
+    ] {
+        let len = std::fs::metadata(shots.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 1000, "screenshot {shot} missing or empty");
+    }
+    println!("screenshots in {}", shots.display());
+}
