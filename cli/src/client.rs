@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use logwarden_core::wire::{
     ALERTS_PATH, AckRequest, AlertView, AlertsParams, AlertsResponse, COUNT_PATH, CountParams,
-    CountResponse, ErrorBody, FLEET_PATH, FleetResponse, SEARCH_PATH, SILENCES_PATH, STATUS_PATH,
-    SearchParams, SearchResponse, Silence, SilenceRequest, SilencesResponse, StatusResponse,
-    TAIL_PATH, TailParams,
+    CountResponse, ErrorBody, FLEET_PATH, FleetResponse, PROMOTE_PATH, PromoteParams,
+    PromoteResponse, SEARCH_PATH, SILENCES_PATH, STATUS_PATH, SearchParams, SearchResponse,
+    Silence, SilenceRequest, SilencesResponse, StatusResponse, TAIL_PATH, TailParams,
 };
 use reqwest::blocking::{Client as Http, Response};
 
@@ -110,6 +110,17 @@ impl Client {
     pub fn status(&self) -> anyhow::Result<StatusResponse> {
         let url = self.base.join(STATUS_PATH)?;
         self.read(self.http.get(url).send())
+    }
+
+    /// `POST /api/v1/promote`: may wait for the standby to catch up, hence the long timeout.
+    pub fn promote(&self, force: bool) -> anyhow::Result<PromoteResponse> {
+        let url = self.base.join(PROMOTE_PATH)?;
+        let req = self
+            .http
+            .post(url)
+            .query(&PromoteParams { force })
+            .timeout(std::time::Duration::from_secs(120));
+        self.read(self.authed(req).send())
     }
 
     pub fn alerts(&self, all: bool) -> anyhow::Result<AlertsResponse> {

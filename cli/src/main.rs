@@ -108,6 +108,14 @@ enum Command {
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
+    /// Planned switchover: the standby becomes primary after it has copied everything the
+    /// primary holds; agents follow (docs/failover.md). Asked of either collector.
+    Promote {
+        /// Promote the standby without the primary (it is down for good). The old primary
+        /// steps down when it comes back.
+        #[arg(long)]
+        force: bool,
+    },
     /// Firing alerts, loudest first (exit 0 either way).
     Alerts {
         /// Resolved alerts too.
@@ -169,7 +177,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&cli.server, cli.token, cli.ca_file.as_deref())?;
+    let client = Client::new(&cli.server, cli.token.clone(), cli.ca_file.as_deref())?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Search {
@@ -250,6 +258,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { output } => {
             let status = client.status()?;
             output::status(&mut out, &status, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Promote { force } => {
+            let started = std::time::Instant::now();
+            let p = client.promote(force)?;
+            writeln!(
+                out,
+                "site {} is primary at epoch {} (it holds the old primary's log up to LSN {})",
+                p.site, p.epoch, p.durable_lsn
+            )?;
+            // The collectors restart their parts in their new roles: wait until this one shows it.
+            let deadline = started + std::time::Duration::from_secs(30);
+            loop {
+                if let Ok(s) = client.status()
+                    && s.epoch >= p.epoch
+                {
+                    writeln!(
+                        out,
+                        "{} is now {} (switchover took {:.2} s)",
+                        cli.server,
+                        s.role,
+                        started.elapsed().as_secs_f64()
+                    )?;
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    anyhow::bail!(
+                        "{} did not show epoch {} within 30 s; check `logwarden status` on both collectors",
+                        cli.server,
+                        p.epoch
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts { all, output } => {

@@ -102,9 +102,28 @@ pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyho
             s.index.expired_events
         )?;
     }
-    match s.replication_lag {
-        Some(lag) => writeln!(out, "replication {lag} records behind")?,
-        None => writeln!(out, "replication none configured")?,
+    if let Some(p) = &s.primary {
+        writeln!(out, "primary     {p}")?;
+    }
+    match &s.replication {
+        Some(r) => {
+            let contact = r
+                .last_contact_ms
+                .map(|ms| format!(", peer last heard {:.1} s ago", ms as f64 / 1000.0))
+                .unwrap_or_else(|| ", peer never heard".into());
+            writeln!(
+                out,
+                "replication {} with {}: {}, {} records behind{contact}",
+                r.mode, r.peer, r.state, r.lag_records
+            )?;
+            if let Some(a) = &r.advice {
+                writeln!(out, "failover    {a}")?;
+            }
+        }
+        None => match s.replication_lag {
+            Some(lag) => writeln!(out, "replication {lag} records behind")?,
+            None => writeln!(out, "replication none configured")?,
+        },
     }
     Ok(())
 }

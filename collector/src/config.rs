@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::ingest::Limits;
 use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
+use crate::replication::{Mode, ReplicationSettings, Role};
 use crate::rules::EngineSettings;
 use crate::rules::user::{Query, UserRule};
 
@@ -37,6 +38,94 @@ pub struct FileConfig {
     pub syslog: SyslogConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+}
+
+/// `[replication]`: the standby site (docs/failover.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// `primary` or `standby`: the role at the first start (later, `failover.json` rules).
+    pub role: String,
+    /// The other collector's base URL.
+    pub peer: Option<String>,
+    /// `sync` or `async`.
+    pub mode: String,
+    pub sync_timeout_s: f64,
+    /// Bearer token sent to the peer (one of its tokens).
+    pub token: Option<String>,
+    /// The witness's URL (`logwarden-collector witness`): turns on automatic failover.
+    pub witness: Option<String>,
+    /// How long the primary must be unreachable before the standby takes over.
+    pub failover_timeout_s: f64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> ReplicationConfig {
+        ReplicationConfig {
+            role: "primary".into(),
+            peer: None,
+            mode: "sync".into(),
+            sync_timeout_s: 5.0,
+            token: None,
+            witness: None,
+            failover_timeout_s: 10.0,
+        }
+    }
+}
+
+impl ReplicationConfig {
+    fn build(self, flags: &Overrides) -> anyhow::Result<ReplicationSettings> {
+        let role = match flags.role.as_deref().unwrap_or(&self.role) {
+            "primary" => Role::Primary,
+            "standby" => Role::Standby,
+            other => bail!("[replication] role {other:?} is not \"primary\" or \"standby\""),
+        };
+        let mode = match flags.replication.as_deref().unwrap_or(&self.mode) {
+            "sync" => Mode::Sync,
+            "async" => Mode::Async,
+            other => bail!("[replication] mode {other:?} is not \"sync\" or \"async\""),
+        };
+        let url = |what: &str, v: Option<&str>| -> anyhow::Result<Option<reqwest::Url>> {
+            let Some(p) = v else { return Ok(None) };
+            let url: reqwest::Url = p
+                .parse()
+                .with_context(|| format!("[replication] {what} {p:?} is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("[replication] {what} {p:?} must be an http:// or https:// URL");
+            }
+            Ok(Some(url))
+        };
+        let peer = url("peer", flags.peer.as_deref().or(self.peer.as_deref()))?;
+        let witness = url(
+            "witness",
+            flags.witness.as_deref().or(self.witness.as_deref()),
+        )?;
+        if witness.is_some() && peer.is_none() {
+            bail!("[replication] witness is set but peer is not: a witness needs two collectors");
+        }
+        // The witness, after a restart, waits 60 s (longer than any lease) before it grants.
+        if !self.failover_timeout_s.is_finite() || !(1.0..=60.0).contains(&self.failover_timeout_s)
+        {
+            bail!("[replication] failover_timeout_s must be a number of seconds from 1 to 60");
+        }
+        if role == Role::Standby && peer.is_none() {
+            bail!("a standby needs the primary's URL: [replication] peer or --peer");
+        }
+        if !self.sync_timeout_s.is_finite() || self.sync_timeout_s <= 0.0 {
+            bail!("[replication] sync_timeout_s must be a number of seconds above 0");
+        }
+        Ok(ReplicationSettings {
+            role,
+            peer,
+            mode,
+            sync_timeout: Duration::from_secs_f64(self.sync_timeout_s),
+            token: self.token,
+            witness,
+            failover_timeout: Duration::from_secs_f64(self.failover_timeout_s),
+        })
+    }
 }
 
 /// `[syslog]`: the plain syslog listeners.
@@ -321,6 +410,18 @@ pub struct Overrides {
     /// A token for acks and silences (repeat). Adds to `[alerts] admin_tokens`.
     #[arg(long = "admin-token", value_name = "TOKEN")]
     pub admin_tokens: Vec<String>,
+    /// `primary` or `standby` at the first start (docs/failover.md).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// The other collector's URL (replication, failover).
+    #[arg(long, value_name = "URL")]
+    pub peer: Option<String>,
+    /// `sync` (default) or `async`.
+    #[arg(long, value_name = "MODE")]
+    pub replication: Option<String>,
+    /// The witness's URL: turns on automatic failover.
+    #[arg(long, value_name = "URL")]
+    pub witness: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -339,6 +440,7 @@ pub struct Settings {
     pub alerts: EngineSettings,
     /// Bearer tokens for acks and silences.
     pub admin_tokens: Vec<String>,
+    pub replication: ReplicationSettings,
 }
 
 /// `"off"` (or empty) disables a listener; anything else must be IP:PORT.
@@ -552,6 +654,13 @@ fn alert_settings(
 
 impl Settings {
     pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
+        let replication = file.replication.build(&flags)?;
+        if replication.peer.is_some() && flags.site.is_none() && file.site.is_none() {
+            // The witness tells the two collectors apart by their site names.
+            bail!(
+                "a collector with a peer needs its own site name: set `site` or --site (a different one on each collector)"
+            );
+        }
         let listen = flags
             .listen
             .or(file.listen)
@@ -626,6 +735,7 @@ impl Settings {
         Ok(Settings {
             index,
             tls,
+            replication,
             alerts,
             admin_tokens,
             listen,
@@ -714,5 +824,34 @@ mod tests {
             Settings::build(FileConfig::default(), flags).unwrap_err()
         );
         assert!(err.contains("\"localhost\""), "{err}");
+    }
+
+    #[test]
+    fn replication_settings_are_checked_and_named() {
+        let build = |flags: Overrides, toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, flags).map_err(|e| format!("{e:#}"))
+        };
+        let standby = Overrides {
+            role: Some("standby".into()),
+            ..Overrides::default()
+        };
+        let err = build(standby, "").unwrap_err();
+        assert!(err.contains("needs the primary's URL"), "{err}");
+        let peer = Overrides {
+            peer: Some("http://127.0.0.1:7071".into()),
+            ..Overrides::default()
+        };
+        let err = build(peer.clone(), "").unwrap_err();
+        assert!(err.contains("own site name"), "{err}");
+        let err = build(
+            peer.clone(),
+            "site = \"a\"\n[replication]\nmode = \"semi\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("\"semi\""), "{err}");
+        let ok = build(peer, "site = \"a\"\n[replication]\nmode = \"async\"\n").unwrap();
+        assert_eq!(ok.replication.mode, Mode::Async);
+        assert_eq!(ok.replication.failover_timeout, Duration::from_secs(10));
     }
 }

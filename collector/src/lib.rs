@@ -8,6 +8,7 @@ pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod replication;
 pub mod rules;
 pub mod search;
 pub mod server;

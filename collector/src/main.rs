@@ -20,6 +20,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the `run` variant's flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve until stopped (SIGINT or SIGTERM).
@@ -29,6 +31,16 @@ enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         overrides: Box<Overrides>,
+    },
+    /// The witness of a primary/standby pair, at a third site: it decides, once, which of them
+    /// holds each epoch (docs/failover.md).
+    Witness {
+        /// HTTP address.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7071")]
+        listen: String,
+        /// Where the witness keeps its one small state file.
+        #[arg(long, value_name = "DIR", default_value = "./logwarden-witness")]
+        data_dir: PathBuf,
     },
     /// Configuration files.
     Config {
@@ -90,6 +102,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
                 logwarden_collector::server::serve(listener, settings, shutdown).await
+            })
+        }
+        Command::Witness { listen, data_dir } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                let addr = listener.local_addr()?;
+                println!("logwarden-collector listening on http://{addr}");
+                std::io::stdout().flush().ok();
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                logwarden_collector::replication::witness::serve(listener, &data_dir, shutdown)
+                    .await
             })
         }
         Command::Config {

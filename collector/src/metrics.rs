@@ -76,6 +76,13 @@ pub struct Positions {
     pub wal_corrupt_records: u64,
     pub index_lsn: u64,
     pub index_docs: u64,
+    /// 1 on the primary, 0 on a standby.
+    pub primary: u64,
+    pub epoch: u64,
+    /// Records the standby is behind (`None`: no replication configured).
+    pub replication_lag: Option<u64>,
+    /// 1 while a sync primary acknowledges without its standby.
+    pub replication_degraded: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -241,6 +248,27 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         p.wal_durable_lsn.saturating_sub(p.index_lsn),
     );
     plain_gauge(&mut reg, "index_docs", "Events in the index", p.index_docs);
+    plain_gauge(
+        &mut reg,
+        "primary",
+        "1 when this collector is the primary, 0 when the standby",
+        p.primary,
+    );
+    plain_gauge(&mut reg, "epoch", "Failover epoch", p.epoch);
+    if let Some(lag) = p.replication_lag {
+        plain_gauge(
+            &mut reg,
+            "replication_lag_records",
+            "WAL records the standby is behind",
+            lag,
+        );
+        plain_gauge(
+            &mut reg,
+            "replication_degraded",
+            "1 while the primary acknowledges without its standby (sync mode)",
+            p.replication_degraded,
+        );
+    }
 
     let by_state = gauge::<AlertLabels>(&mut reg, "alerts", "Alerts by name, severity and state");
     for a in alerts {

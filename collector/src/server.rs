@@ -1,6 +1,12 @@
 //! Putting the collector together: open the WAL and the index, start the committer and the
 //! indexer, serve the API until shutdown, then stop each part in order so that nothing accepted
 //! is left unwritten.
+//!
+//! Serving goes in rounds, one per role (docs/failover.md): a promotion or a step-down saves the
+//! new role, ends the round like a shutdown (every part stops in order), and the next round
+//! starts every part again in the new role on the same listening socket. A primary runs the
+//! alert engine; a standby runs the replication follower instead and forwards what its syslog
+//! listeners receive to the primary.
 
 use std::sync::Arc;
 
@@ -15,8 +21,11 @@ use crate::fleet::{self, Fleet};
 use crate::index;
 use crate::ingest::Committer;
 use crate::ingest::commit::WalStats;
+use crate::replication::state::FailoverState;
+use crate::replication::{EpochRecord, Next, Replication, Role};
+use crate::rules::AlertsHandle;
 use crate::search::Searcher;
-use crate::wal::Wal;
+use crate::wal::{RecordKind, Wal};
 
 /// Runs the collector on an already-bound listener until `shutdown` fires.
 pub async fn serve(
@@ -24,6 +33,76 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Each round gets its own handle on the one socket, so agents never meet a closed port.
+    let listener = listener.into_std().context("taking the listening socket")?;
+    // One set of counters for the process: a role change does not reset them.
+    let counters = Arc::new(crate::metrics::Counters::default());
+    // Every receiver's series exist from the start, at zero, so that rate() sees the first.
+    for r in &settings.alerts.receivers {
+        counters.notified_none(&r.name, r.kind_name());
+    }
+    loop {
+        let round = TcpListener::from_std(listener.try_clone().context("sharing the socket")?)
+            .context("listening socket")?;
+        match serve_round(round, &settings, &shutdown, counters.clone()).await? {
+            None => return Ok(()),
+            Some(Next::Serve) => {}
+            Some(Next::Rebuild) => move_aside(&settings.data_dir)?,
+        }
+    }
+}
+
+/// A diverged log is kept, not deleted: it may hold batches only that collector acknowledged.
+fn move_aside(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let aside = data_dir.join(format!(
+        "diverged-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S")
+    ));
+    std::fs::create_dir_all(&aside).with_context(|| format!("creating {}", aside.display()))?;
+    for name in ["wal", "index", "fleet.json"] {
+        let from = data_dir.join(name);
+        if from.exists() {
+            std::fs::rename(&from, aside.join(name))
+                .with_context(|| format!("moving {} to {}", from.display(), aside.display()))?;
+        }
+    }
+    tracing::warn!(dir = %aside.display(), "diverged WAL, index and fleet view moved aside; copying afresh from the primary");
+    Ok(())
+}
+
+/// One round of serving in one role. `None` when `shutdown` fired, else what comes next.
+async fn serve_round(
+    listener: TcpListener,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+    counters: Arc<crate::metrics::Counters>,
+) -> anyhow::Result<Option<Next>> {
+    let mut failover = match FailoverState::load(&settings.data_dir)? {
+        Some(s) => s,
+        None => {
+            let s = FailoverState::new(settings.replication.role, 1);
+            s.save(&settings.data_dir)?;
+            s
+        }
+    };
+    if failover.role == Role::Primary
+        && let Some(epoch) = crate::replication::handover::peer_epoch(&settings.replication).await
+        && epoch > failover.epoch
+    {
+        // Back after the standby took over: never serve a moment as a stale primary.
+        tracing::warn!(
+            epoch,
+            ours = failover.epoch,
+            "the peer is at a higher epoch: starting as standby"
+        );
+        failover = FailoverState::new(Role::Standby, epoch);
+        failover.save(&settings.data_dir)?;
+    }
+    tracing::info!(
+        role = failover.role.as_str(),
+        epoch = failover.epoch,
+        "starting"
+    );
     let wal_dir = settings.data_dir.join("wal");
     let (wal, recovery) = Wal::open(&wal_dir, settings.wal.clone())
         .with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
@@ -57,7 +136,43 @@ pub async fn serve(
     // The last LSN searchable: set by the indexer after each commit.
     let (indexed_tx, indexed_rx) = watch::channel(index_lsn);
     let wal_stats = Arc::new(WalStats::default());
-    let (committer, committer_thread) = Committer::start(wal, durable_tx, wal_stats.clone())?;
+    let epochs = crate::ingest::commit::EpochHistory::default();
+    let (committer, committer_thread) =
+        Committer::start(wal, durable_tx, wal_stats.clone(), epochs.clone())?;
+    let repl = Arc::new(Replication::new(
+        settings.replication.clone(),
+        settings.site.clone(),
+        settings.data_dir.clone(),
+        failover,
+        epochs,
+    ));
+    let primary = failover.role == Role::Primary;
+    if primary && failover.epoch > repl.log_epoch() {
+        // A promotion: the new epoch begins here in the log, and the standby learns it from it.
+        let record = EpochRecord {
+            epoch: failover.epoch,
+            site: settings.site.clone(),
+        };
+        let lsn = committer
+            .commit_record(RecordKind::Epoch, record.encode())
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("writing the epoch record")?;
+        tracing::info!(epoch = failover.epoch, lsn, "epoch record written");
+    }
+    // This round ends on shutdown or on a role change.
+    let round_stop = CancellationToken::new();
+    {
+        let (round_stop, shutdown, restart) =
+            (round_stop.clone(), shutdown.clone(), repl.restart.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => restart.cancel(),
+                _ = restart.cancelled() => {}
+            }
+            round_stop.cancel();
+        });
+    }
 
     let stop_indexer = CancellationToken::new();
     let index_stats = Arc::new(index::IndexStats::default());
@@ -85,20 +200,39 @@ pub async fn serve(
     .context("starting the fleet view")?;
     // The rules engine follows the WAL like the indexer and writes alert state through the
     // committer; it holds a committer handle, so it must stop before the committer can drain.
+    // Only a primary runs it: a standby's alert state is the primary's, copied with the WAL.
     let stop_engine = CancellationToken::new();
-    let counters = Arc::new(crate::metrics::Counters::default());
-    // Every receiver's series exist from the start, at zero, so that rate() sees the first.
-    for r in &settings.alerts.receivers {
-        counters.notified_none(&r.name, r.kind_name());
+    let (alerts, engine_task) = if primary {
+        let (h, t) = crate::rules::engine::start(
+            settings.alerts.clone(),
+            committer.clone(),
+            settings.data_dir.join("wal"),
+            durable_rx.clone(),
+            stop_engine.clone(),
+            counters.clone(),
+        );
+        (h, Some(t))
+    } else {
+        (AlertsHandle::none(), None)
+    };
+    let mut role_tasks = tokio::task::JoinSet::new();
+    if primary {
+        role_tasks.spawn(crate::replication::report_degraded(
+            repl.clone(),
+            alerts.clone(),
+        ));
+        role_tasks.spawn(crate::replication::handover::watch_peer(repl.clone()));
+        role_tasks.spawn(crate::replication::witness::keep_lease(repl.clone()));
+    } else {
+        role_tasks.spawn(crate::replication::follow::run(
+            repl.clone(),
+            committer.clone(),
+            durable_rx.clone(),
+        ));
+        role_tasks.spawn(crate::replication::witness::take_over_when_primary_gone(
+            repl.clone(),
+        ));
     }
-    let (alerts, engine_task) = crate::rules::engine::start(
-        settings.alerts.clone(),
-        committer.clone(),
-        settings.data_dir.join("wal"),
-        durable_rx.clone(),
-        stop_engine.clone(),
-        counters.clone(),
-    );
 
     let state = AppState {
         alerts,
@@ -114,10 +248,11 @@ pub async fn serve(
         wal_stats,
         corrupt_records: recovery.corrupt.len() as u64,
         fleet,
-        shutdown: shutdown.clone(),
+        shutdown: round_stop.clone(),
         space: settings.space.clone(),
         data_dir: settings.data_dir.clone(),
         counters,
+        replication: repl.clone(),
     };
     let stop_syslog = CancellationToken::new();
     let room = crate::syslog::intake::Room {
@@ -126,9 +261,23 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         counters: state.counters.clone(),
     };
+    // Syslog senders cannot be redirected: a standby takes their messages and passes them on
+    // to the primary (docs/failover.md).
+    let sink = match (primary, repl.settings.peer.as_ref()) {
+        (false, Some(peer)) => crate::syslog::forward::Sink::Primary(
+            crate::syslog::forward::Forwarder::new(
+                peer,
+                repl.settings.token.clone(),
+                round_stop.clone(),
+            )
+            .map_err(anyhow::Error::msg)
+            .context("syslog forwarding to the primary")?,
+        ),
+        _ => crate::syslog::forward::Sink::Wal(state.committer.clone()),
+    };
     let (bound, mut syslog_tasks) = crate::syslog::start(
         &settings.syslog,
-        state.committer.clone(),
+        sink,
         room,
         &settings.site,
         stop_syslog.clone(),
@@ -145,6 +294,11 @@ pub async fn serve(
         println!("logwarden-collector syslog tls on {a}");
     }
     println!("logwarden-collector ready");
+    println!(
+        "logwarden-collector role {} epoch {}",
+        failover.role.as_str(),
+        failover.epoch
+    );
     std::io::Write::flush(&mut std::io::stdout()).ok();
 
     if settings.tokens.is_empty() {
@@ -155,21 +309,24 @@ pub async fn serve(
     match &settings.tls {
         Some(files) => {
             let acceptor = files.acceptor(&[b"http/1.1"])?;
-            api::https::serve(listener, api::app(state), acceptor, shutdown.clone()).await;
+            api::https::serve(listener, api::app(state), acceptor, round_stop.clone()).await;
         }
         None => axum::serve(listener, api::app(state))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(round_stop.cancelled_owned())
             .await
             .context("serving HTTP")?,
     }
 
+    while role_tasks.join_next().await.is_some() {}
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
     stop_syslog.cancel();
     while syslog_tasks.join_next().await.is_some() {}
     // The engine drops its committer handle (deliveries in flight are abandoned: their
     // notification log entry was not written, so the restarted collector sends them again).
     stop_engine.cancel();
-    let _ = engine_task.await;
+    if let Some(t) = engine_task {
+        let _ = t.await;
+    }
     // Every handler (and so every committer handle) is gone: the committer drains and stops.
     tokio::task::spawn_blocking(move || committer_thread.join())
         .await
@@ -182,6 +339,9 @@ pub async fn serve(
     })
     .await
     .ok();
-    tracing::info!("collector stopped");
-    Ok(())
+    if shutdown.is_cancelled() {
+        tracing::info!("collector stopped");
+        return Ok(None);
+    }
+    Ok(repl.next())
 }

@@ -103,6 +103,53 @@ pub struct StatusResponse {
     /// Records the standby is behind; absent while there is no replication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_lag: Option<u64>,
+    /// The primary's URL, as a standby knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// Replication with the peer collector; absent when none is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationStatus>,
+}
+
+/// The replication part of [`StatusResponse`] (docs/failover.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationStatus {
+    /// `sync` or `async`.
+    pub mode: String,
+    /// The other collector's URL.
+    pub peer: String,
+    /// `streaming`, `degraded` (a sync primary going on alone) or `disconnected`.
+    pub state: String,
+    /// Records the standby is behind.
+    pub lag_records: u64,
+    /// Milliseconds since the peer was last heard from over replication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact_ms: Option<u64>,
+    /// What an operator can do (e.g. how to promote by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+}
+
+/// `POST /api/v1/promote[?force=true]` (admin token): a planned switchover to the collector
+/// asked (a standby), or to the peer when asked of the primary.
+pub const PROMOTE_PATH: &str = "/api/v1/promote";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromoteParams {
+    /// Promote without the primary's consent (it is down for good).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// The answer to a promotion (and to the primary's handover).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromoteResponse {
+    /// The new primary's epoch.
+    pub epoch: u64,
+    /// The last LSN of the old primary, all held by the new one.
+    pub durable_lsn: u64,
+    /// The new primary's site.
+    pub site: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

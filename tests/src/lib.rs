@@ -77,6 +77,27 @@ impl Collector {
         )
     }
 
+    /// Starts a collector on a chosen address (see [`free_addr`]), e.g. for a pair that must
+    /// know each other's URL before either starts.
+    pub fn start_at(data_dir: &Path, listen: &str, extra: &[&str]) -> Collector {
+        Self::start_on(
+            data_dir,
+            listen,
+            extra.iter().map(|s| s.to_string()).collect(),
+        )
+    }
+
+    /// `GET /api/v1/status` as JSON, or `None` when the collector does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/api/v1/status", self.url))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .ok()?
+            .json()
+            .ok()
+    }
+
     fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Collector {
         let mut cmd = Command::new(bin("logwarden-collector"));
         cmd.arg("run")
@@ -266,6 +287,110 @@ impl Drop for Collector {
     }
 }
 
+/// A loopback address with a port that was free a moment ago.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    l.local_addr().expect("local address").to_string()
+}
+
+/// A running `logwarden-collector witness`.
+pub struct Witness {
+    child: Child,
+    pub url: String,
+}
+
+impl Witness {
+    pub fn start(data_dir: &Path) -> Witness {
+        let mut child = Command::new(bin("logwarden-collector"))
+            .args(["witness", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the witness");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut url = None;
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(u) = line.strip_prefix("logwarden-collector listening on ") {
+                url = Some(u.to_owned());
+            }
+            if line == "logwarden-collector ready" {
+                break;
+            }
+        }
+        // Keep reading so that the witness never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Witness {
+            child,
+            url: url.expect("the witness printed its address"),
+        }
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP relay on loopback that the test can cut and heal: a network partition between two
+/// processes without network namespaces. Cutting closes every relayed connection and refuses
+/// new ones (accepted and closed at once, as a dropped link would fail them).
+pub struct Gate {
+    pub addr: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Gate {
+    /// Relays `127.0.0.1:<new port>` to `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> Gate {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the gate");
+        let addr = listener.local_addr().expect("gate address").to_string();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (o, c, up) = (open.clone(), conns.clone(), upstream.to_owned());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if !o.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(&up) else {
+                    continue;
+                };
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                let mut c = c.lock().unwrap();
+                c.push(client);
+                c.push(server);
+            }
+        });
+        Gate { addr, open, conns }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn heal(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A running `logwarden-agent`.
 pub struct Agent {
     child: Child,
@@ -435,5 +560,115 @@ impl TestCerts {
             "--tls-key".into(),
             self.key.display().to_string(),
         ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A webhook receiver for the alert tests (alerts.rs, failover.rs)
+// ---------------------------------------------------------------------------------------------
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One POST the sink received.
+#[derive(Clone, Debug)]
+pub struct Post {
+    pub at: std::time::Instant,
+    pub body: serde_json::Value,
+}
+
+/// An HTTP server on loopback that records every POST body (JSON) and answers 200, or 429
+/// with `Retry-After: 1` for the first `refuse_first` requests.
+pub struct HttpSink {
+    pub url: String,
+    posts: Arc<Mutex<Vec<Post>>>,
+    /// Requests seen, refused ones included.
+    pub refused: Arc<AtomicUsize>,
+}
+
+impl HttpSink {
+    pub fn start(refuse_first: usize) -> HttpSink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let posts = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (p, r) = (posts.clone(), refused.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let (p, r) = (p.clone(), r.clone());
+                std::thread::spawn(move || serve_http(stream, &p, &r, refuse_first));
+            }
+        });
+        HttpSink {
+            url,
+            posts,
+            refused,
+        }
+    }
+
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.lock().unwrap().clone()
+    }
+
+    /// Alertmanager-format alerts received, as (status, alertname, severity, POST time).
+    pub fn alerts(&self, name: &str) -> Vec<(String, String, std::time::Instant)> {
+        let mut out = Vec::new();
+        for p in self.posts() {
+            for a in p.body["alerts"].as_array().into_iter().flatten() {
+                if a["labels"]["alertname"] == name {
+                    out.push((
+                        a["status"].as_str().unwrap_or("").to_owned(),
+                        a["labels"]["severity"].as_str().unwrap_or("").to_owned(),
+                        p.at,
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn serve_http(
+    mut stream: std::net::TcpStream,
+    posts: &Mutex<Vec<Post>>,
+    refused: &AtomicUsize,
+    refuse_first: usize,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    loop {
+        let mut len = 0usize;
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            if h == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let at = std::time::Instant::now();
+        if refused.fetch_add(1, Ordering::SeqCst) < refuse_first {
+            let _ = stream.write_all(
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+            );
+            continue;
+        }
+        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        posts.lock().unwrap().push(Post { at, body });
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
     }
 }

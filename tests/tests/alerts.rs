@@ -1,116 +1,15 @@
 //! End to end: alerts from real agents and ingested events, delivered to real receivers that the
 //! test runs on loopback (an HTTP server recording POSTs, a minimal SMTP server).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use logwarden_tests::{Agent, Collector, assert_same, wait_until};
+use logwarden_tests::{Agent, Collector, HttpSink, assert_same, wait_until};
 use serde_json::{Value, json};
-
-/// One POST the sink received.
-#[derive(Clone, Debug)]
-struct Post {
-    at: Instant,
-    body: Value,
-}
-
-/// An HTTP server on loopback that records every POST body (JSON) and answers 200, or 429
-/// with `Retry-After: 1` for the first `refuse_first` requests.
-struct HttpSink {
-    url: String,
-    posts: Arc<Mutex<Vec<Post>>>,
-    refused: Arc<AtomicUsize>,
-}
-
-impl HttpSink {
-    fn start(refuse_first: usize) -> HttpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let posts = Arc::new(Mutex::new(Vec::new()));
-        let refused = Arc::new(AtomicUsize::new(0));
-        let (p, r) = (posts.clone(), refused.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let (p, r) = (p.clone(), r.clone());
-                std::thread::spawn(move || serve_http(stream, &p, &r, refuse_first));
-            }
-        });
-        HttpSink {
-            url,
-            posts,
-            refused,
-        }
-    }
-
-    fn posts(&self) -> Vec<Post> {
-        self.posts.lock().unwrap().clone()
-    }
-
-    /// Alertmanager-format alerts received, as (status, alertname, severity, POST time).
-    fn alerts(&self, name: &str) -> Vec<(String, String, Instant)> {
-        let mut out = Vec::new();
-        for p in self.posts() {
-            for a in p.body["alerts"].as_array().into_iter().flatten() {
-                if a["labels"]["alertname"] == name {
-                    out.push((
-                        a["status"].as_str().unwrap_or("").to_owned(),
-                        a["labels"]["severity"].as_str().unwrap_or("").to_owned(),
-                        p.at,
-                    ));
-                }
-            }
-        }
-        out
-    }
-}
-
-fn serve_http(
-    mut stream: TcpStream,
-    posts: &Mutex<Vec<Post>>,
-    refused: &AtomicUsize,
-    refuse_first: usize,
-) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let at = Instant::now();
-        if refused.fetch_add(1, Ordering::SeqCst) < refuse_first {
-            let _ = stream.write_all(
-                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
-            );
-            continue;
-        }
-        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        posts.lock().unwrap().push(Post { at, body });
-        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
-    }
-}
 
 /// A minimal SMTP server on loopback that keeps each message's DATA.
 struct SmtpSink {

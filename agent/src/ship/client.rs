@@ -4,6 +4,10 @@
 //! no lower than any this agent has seen. Everything else (refused connection, timeout, 429,
 //! 5xx, a wrong token) is retried with jittered exponential backoff, moving to the next
 //! collector URL on connection failures; nothing is dropped. A 413 splits the batch in two.
+//!
+//! Failover (docs/failover.md): a standby answers `421` naming the primary and its epoch in
+//! headers; the shipper moves to that URL at once (adding it to its list if it was not given)
+//! and raises the epoch it trusts, so that a stale primary's ack is never counted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,9 @@ use crate::tail::checkpoint::Checkpoints;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// With several collectors, one of them may become primary at any moment (failover): the
+/// agent keeps asking often enough to follow within a couple of seconds.
+const BACKOFF_MAX_FAILOVER: Duration = Duration::from_secs(2);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Shipper {
@@ -32,6 +39,8 @@ pub struct Shipper {
     compression: Compression,
     /// The highest collector epoch seen: an ack from a lower one is not trusted.
     epoch: u64,
+    /// Where `epoch` is kept across restarts (`<data_dir>/collector-epoch`, one number).
+    epoch_path: std::path::PathBuf,
     /// Counts acks and failed attempts for `/metrics`.
     metrics: Arc<AgentMetrics>,
 }
@@ -45,7 +54,15 @@ enum Attempt {
     Refused(String),
     /// The batch is over the collector's body limit.
     TooLarge,
+    /// 503: this collector cannot take batches now (fenced, switching over, WAL failure).
+    Unavailable(String),
+    /// A standby: the primary is elsewhere (already switched to, when it was named).
+    Redirected(String),
 }
+
+/// Headers by which a standby names the primary and its epoch (collector's `replication`).
+const PRIMARY_HEADER: &str = "x-logwarden-primary";
+const EPOCH_HEADER: &str = "x-logwarden-epoch";
 
 impl Shipper {
     pub fn new(settings: &Settings) -> anyhow::Result<Shipper> {
@@ -69,7 +86,8 @@ impl Shipper {
             current: 0,
             token: settings.token.clone(),
             compression: settings.compression,
-            epoch: 0,
+            epoch: load_epoch(&settings.data_dir.join(EPOCH_FILE)),
+            epoch_path: settings.data_dir.join(EPOCH_FILE),
             metrics: Arc::default(),
         })
     }
@@ -78,6 +96,20 @@ impl Shipper {
     pub fn with_metrics(mut self, metrics: Arc<AgentMetrics>) -> Shipper {
         self.metrics = metrics;
         self
+    }
+
+    /// Raises the trusted epoch and keeps it, so that a restarted agent still refuses a stale
+    /// primary's ack.
+    fn raise_epoch(&mut self, epoch: u64) {
+        if epoch <= self.epoch {
+            return;
+        }
+        self.epoch = epoch;
+        if let Err(e) =
+            crate::durable::save_atomically(&self.epoch_path, format!("{epoch}\n").as_bytes())
+        {
+            tracing::warn!(error = %format!("{e:#}"), "cannot keep the collector epoch; it is kept in memory");
+        }
     }
 
     /// Ships batches from the spool, in order, until the spool is closed and read, or
@@ -164,15 +196,39 @@ impl Shipper {
                         self.metrics.ship_error(ShipError::Unreachable);
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unreachable");
                         self.current = (self.current + 1) % self.collectors.len();
-                        match pause(backoff, stopping).await {
+                        match pause(backoff, self.backoff_max(), stopping).await {
                             Some(next) => backoff = next,
                             None => return false,
+                        }
+                    }
+                    Err(Attempt::Redirected(why)) => {
+                        tracing::info!(collector = %self.collectors[self.current], reason = why, "following the primary");
+                        // No backoff: the primary was named and is tried at once; a second
+                        // redirect in a row (both standbys during a switchover) waits.
+                        if backoff > BACKOFF_MIN {
+                            match pause(backoff, self.backoff_max(), stopping).await {
+                                Some(next) => backoff = next,
+                                None => return false,
+                            }
+                        } else {
+                            backoff = BACKOFF_MIN * 2;
                         }
                     }
                     Err(Attempt::Refused(why)) => {
                         self.metrics.ship_error(ShipError::Refused);
                         tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "batch not taken; will retry");
-                        match pause(backoff, stopping).await {
+                        match pause(backoff, self.backoff_max(), stopping).await {
+                            Some(next) => backoff = next,
+                            None => return false,
+                        }
+                    }
+                    Err(Attempt::Unavailable(why)) => {
+                        // A fenced primary, a switchover, a failed WAL write: another collector
+                        // may take the batch now.
+                        self.metrics.ship_error(ShipError::Refused);
+                        tracing::warn!(collector = %self.collectors[self.current], reason = why, retry_in = ?backoff, "collector unavailable; trying the next");
+                        self.current = (self.current + 1) % self.collectors.len();
+                        match pause(backoff, self.backoff_max(), stopping).await {
                             Some(next) => backoff = next,
                             None => return false,
                         }
@@ -219,6 +275,9 @@ impl Shipper {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             return Err(Attempt::TooLarge);
         }
+        if status == StatusCode::MISDIRECTED_REQUEST {
+            return Err(self.follow_primary(resp.headers()));
+        }
         let bytes = resp
             .bytes()
             .await
@@ -227,6 +286,9 @@ impl Shipper {
             let msg = serde_json::from_slice::<ErrorBody>(&bytes)
                 .map(|b| b.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                return Err(Attempt::Unavailable(msg));
+            }
             return Err(Attempt::Refused(format!("{status}: {msg}")));
         }
         let ack: IngestResponse = serde_json::from_slice(&bytes)
@@ -240,9 +302,66 @@ impl Shipper {
                 ack.epoch, self.epoch
             )));
         }
-        self.epoch = ack.epoch;
+        self.raise_epoch(ack.epoch);
         Ok(ack)
     }
+}
+
+impl Shipper {
+    fn backoff_max(&self) -> Duration {
+        if self.collectors.len() > 1 {
+            BACKOFF_MAX_FAILOVER
+        } else {
+            BACKOFF_MAX
+        }
+    }
+
+    /// A standby answered: raise the epoch it names and move to the primary it names (or else
+    /// to the next URL).
+    fn follow_primary(&mut self, headers: &reqwest::header::HeaderMap) -> Attempt {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(e) = get(EPOCH_HEADER).and_then(|v| v.parse::<u64>().ok()) {
+            self.raise_epoch(e);
+        }
+        let named = get(PRIMARY_HEADER).and_then(|v| v.parse::<reqwest::Url>().ok());
+        match named {
+            Some(url) => {
+                let at = match self.collectors.iter().position(|c| same_base(c, &url)) {
+                    Some(i) => i,
+                    None => {
+                        self.collectors.push(url.clone());
+                        self.collectors.len() - 1
+                    }
+                };
+                self.current = at;
+                Attempt::Redirected(format!("standby; the primary is {url}"))
+            }
+            None => {
+                self.current = (self.current + 1) % self.collectors.len();
+                Attempt::Redirected("standby that does not know the primary".into())
+            }
+        }
+    }
+}
+
+const EPOCH_FILE: &str = "collector-epoch";
+
+/// The epoch kept by an earlier run; 0 when there is none (or it is unreadable: logged).
+fn load_epoch(path: &std::path::Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| {
+            tracing::warn!(path = %path.display(), "unreadable collector epoch file; starting from 0");
+            0
+        }),
+        Err(_) => 0,
+    }
+}
+
+/// Whether two collector URLs name the same server (a trailing slash or not).
+fn same_base(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn io_refused(e: std::io::Error) -> Attempt {
@@ -279,7 +398,7 @@ fn report(resp: &IngestResponse, body: &[u8]) {
 
 /// The wait before a retry: the next backoff, or `None` when the agent is stopping (now or
 /// during the wait), so that a stop never waits on a collector that is not answering.
-async fn pause(backoff: Duration, stopping: &CancellationToken) -> Option<Duration> {
+async fn pause(backoff: Duration, max: Duration, stopping: &CancellationToken) -> Option<Duration> {
     if stopping.is_cancelled() {
         tracing::info!(
             "stopping: the collector is not taking batches; the rest stays in the spool"
@@ -287,16 +406,16 @@ async fn pause(backoff: Duration, stopping: &CancellationToken) -> Option<Durati
         return None;
     }
     tokio::select! {
-        next = sleep_jittered(backoff) => Some(next),
+        next = sleep_jittered(backoff, max) => Some(next),
         _ = stopping.cancelled() => None,
     }
 }
 
 /// Sleeps a random time up to `backoff` (full jitter) and returns the next backoff.
-async fn sleep_jittered(backoff: Duration) -> Duration {
+async fn sleep_jittered(backoff: Duration, max: Duration) -> Duration {
     let ms = rand::random_range(backoff.as_millis() as u64 / 2..=backoff.as_millis() as u64);
     tokio::time::sleep(Duration::from_millis(ms)).await;
-    (backoff * 2).min(BACKOFF_MAX)
+    (backoff * 2).min(max)
 }
 
 /// Splits NDJSON into two halves at a line boundary; `None` for a single line.

@@ -24,7 +24,7 @@ impl From<EngineError> for ApiError {
 }
 
 /// Acks and silences need an admin token once any token is configured.
-fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.tokens.is_empty() && state.admin_tokens.is_empty() {
         return Ok(());
     }

@@ -4,6 +4,7 @@
 mod alerts;
 mod error;
 pub mod https;
+mod replication;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,8 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
     ALERTS_PATH, COUNT_PATH, CountParams, CountResponse, FLEET_PATH, FleetResponse, INGEST_PATH,
-    IndexStatus, IngestResponse, PartitionStatus, Rejected, SEARCH_PATH, SILENCES_PATH,
-    STATUS_PATH, SearchParams, SearchResponse, StatusResponse, TAIL_PATH, TailParams, WalStatus,
+    IndexStatus, IngestResponse, PROMOTE_PATH, PartitionStatus, Rejected, SEARCH_PATH,
+    SILENCES_PATH, STATUS_PATH, SearchParams, SearchResponse, StatusResponse, TAIL_PATH,
+    TailParams, WalStatus,
 };
 use tokio::sync::watch;
 
@@ -27,9 +29,6 @@ use crate::ingest::commit::WalStats;
 use crate::ingest::{self, Committer, IngestError, Limits};
 use crate::rules::AlertsHandle;
 use crate::search::Searcher;
-
-/// Epoch of a collector that has never been promoted (the failover work raises it).
-pub const INITIAL_EPOCH: u64 = 1;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -55,12 +54,23 @@ pub struct AppState {
     pub space: crate::ingest::SpaceLimits,
     pub data_dir: std::path::PathBuf,
     pub counters: Arc<crate::metrics::Counters>,
+    /// Role, epoch and the state of replication with the peer collector.
+    pub replication: Arc<crate::replication::Replication>,
 }
 
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index_page))
         .route(INGEST_PATH, post(ingest_handler))
+        .route(
+            crate::replication::follow::WAL_STREAM_PATH,
+            get(replication::wal_stream),
+        )
+        .route(
+            crate::replication::handover::HANDOVER_PATH,
+            post(replication::handover),
+        )
+        .route(PROMOTE_PATH, post(replication::promote))
         .route(SEARCH_PATH, get(search_handler))
         .route(STATUS_PATH, get(status_handler))
         .route(FLEET_PATH, get(fleet_handler))
@@ -113,8 +123,16 @@ async fn ingest_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<IngestResponse>, ApiError> {
+) -> axum::response::Response {
     let counters = state.counters.clone();
+    let repl = state.replication.clone();
+    // Counted from before the role check, so that a handover that starts draining after the
+    // check still waits for this request.
+    let _in_flight = repl.ingest_guard();
+    if let Err(why) = repl.takes_ingest() {
+        counters.ingest_refused.fetch_add(1, Relaxed);
+        return replication::not_now(why);
+    }
     let answer = ingest(state, headers, body).await;
     match &answer {
         Ok(Json(r)) => {
@@ -130,7 +148,7 @@ async fn ingest_handler(
             counters.ingest_refused.fetch_add(1, Relaxed);
         }
     }
-    answer
+    answer.into_response()
 }
 
 async fn ingest(
@@ -186,12 +204,23 @@ async fn ingest(
             .await
             .map_err(|e| ApiError::internal("write-ahead log write failed", e))?
     };
+    // Duplicates may sit in a record the standby does not hold yet: wait for the whole log.
+    let wait_for = committed.lsn.unwrap_or(*state.durable.borrow());
+    let replicated = state.replication.wait_replicated(wait_for).await;
+    if !replicated && state.replication.takes_ingest().is_err() {
+        // Stepped down meanwhile and the standby may not hold this batch: an ack now could
+        // be a lie. The agent sends it again to the new primary.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this collector stepped down before the batch was replicated; send it again",
+        ));
+    }
     Ok(Json(IngestResponse {
         accepted: committed.accepted,
         duplicates: committed.duplicates.iter().map(|&i| lines[i]).collect(),
         rejected,
         lsn: committed.lsn,
-        epoch: INITIAL_EPOCH,
+        epoch: state.replication.epoch(),
     }))
 }
 
@@ -214,11 +243,14 @@ async fn search_handler(
 async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
     let durable = *state.durable.borrow();
     let indexed = *state.indexed.borrow();
+    let repl = &state.replication;
+    let lag = repl.lag(durable);
+    let replication = repl.status(durable);
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        role: "primary".into(),
+        role: repl.role().as_str().into(),
         site: state.site.clone(),
-        epoch: INITIAL_EPOCH,
+        epoch: repl.epoch(),
         wal: WalStatus {
             durable_lsn: durable,
             segments: state.wal_stats.segments.load(Relaxed),
@@ -244,7 +276,9 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
             dropped_through: state.searcher.catalog().dropped_through(),
             expired_events: state.index_stats.expired_events.load(Relaxed),
         },
-        replication_lag: None,
+        replication_lag: lag,
+        primary: repl.primary_url(),
+        replication,
     })
 }
 
@@ -342,6 +376,10 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         wal_corrupt_records: state.corrupt_records,
         index_lsn: *state.indexed.borrow(),
         index_docs: state.searcher.docs(),
+        primary: u64::from(state.replication.role() == crate::replication::Role::Primary),
+        epoch: state.replication.epoch(),
+        replication_lag: state.replication.lag(*state.durable.borrow()),
+        replication_degraded: u64::from(state.replication.degraded()),
     };
     let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);
     (

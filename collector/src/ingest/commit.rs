@@ -10,6 +10,11 @@
 //! The alert engine writes its state (`RecordKind::AlertState`) through the same thread, so that
 //! one log orders events and alert state alike; those records join the same groups and fsyncs
 //! but are never deduplicated (the engine only writes what changed).
+//!
+//! On a standby the committer writes the primary's records instead, with the primary's LSNs
+//! (`CommitRequest::Replicated`), and takes the identities of their events into the dedup set, so
+//! that after a promotion a resend of anything the primary held is caught. It also keeps the
+//! log's epoch history (the `Epoch` records), which replication needs to spot a diverged peer.
 
 use std::thread::JoinHandle;
 
@@ -18,7 +23,7 @@ use logwarden_core::Event;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::dedup::DedupSet;
-use crate::wal::{RecordKind, Wal, WalError, WalReader};
+use crate::wal::{Record, RecordKind, Wal, WalError, WalReader};
 
 /// Most bytes of WAL records written per fsync, so that one group does not wait too long.
 const GROUP_BYTES: usize = 16 << 20;
@@ -32,10 +37,18 @@ pub enum CommitRequest {
         /// Answered once the new events are durable (or the write failed).
         reply: oneshot::Sender<Result<Committed, String>>,
     },
-    /// One alert-state record from the rules engine (its payload is the engine's business).
-    AlertState {
+    /// One record written as it is: alert state from the rules engine (its payload is the
+    /// engine's business) or a new epoch. Never deduplicated.
+    Record {
+        kind: RecordKind,
         payload: Vec<u8>,
         /// Answered with the record's LSN once it is durable.
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+    /// Records copied from the primary, in LSN order, kept with their LSNs (standby only).
+    Replicated {
+        records: Vec<Record>,
+        /// Answered with the durable LSN once they are all durable.
         reply: oneshot::Sender<Result<u64, String>>,
     },
 }
@@ -70,8 +83,9 @@ impl Committer {
         wal: Wal,
         durable: watch::Sender<u64>,
         stats: std::sync::Arc<WalStats>,
+        epochs: EpochHistory,
     ) -> Result<(Committer, JoinHandle<()>), WalError> {
-        let dedup = rebuild_dedup(wal.reader(1), wal.durable_lsn())?;
+        let dedup = rebuild(wal.reader(1), wal.durable_lsn(), &epochs)?;
         tracing::info!(
             ranges = dedup.ranges(),
             "deduplication state rebuilt from the WAL"
@@ -79,7 +93,7 @@ impl Committer {
         let (tx, rx) = mpsc::channel(1024);
         let handle = std::thread::Builder::new()
             .name("wal-committer".into())
-            .spawn(move || run(wal, dedup, rx, durable, stats))
+            .spawn(move || run(wal, dedup, rx, durable, stats, epochs))
             .map_err(|e| WalError::Io {
                 path: "committer thread".into(),
                 source: e,
@@ -100,15 +114,42 @@ impl Committer {
 
     /// Writes one `AlertState` record and waits until it is durable; returns its LSN.
     pub async fn commit_alert_state(&self, payload: Vec<u8>) -> Result<u64, String> {
+        self.commit_record(RecordKind::AlertState, payload).await
+    }
+
+    /// Writes one record of `kind` and waits until it is durable; returns its LSN.
+    pub async fn commit_record(&self, kind: RecordKind, payload: Vec<u8>) -> Result<u64, String> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(CommitRequest::AlertState { payload, reply })
-            .await
-            .map_err(|_| "the WAL committer has stopped".to_owned())?;
+        self.send(CommitRequest::Record {
+            kind,
+            payload,
+            reply,
+        })
+        .await?;
         rx.await
             .map_err(|_| "the WAL committer has stopped".to_owned())?
     }
+
+    /// Writes records copied from the primary with their LSNs; returns the durable LSN.
+    pub async fn commit_replicated(&self, records: Vec<Record>) -> Result<u64, String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(CommitRequest::Replicated { records, reply })
+            .await?;
+        rx.await
+            .map_err(|_| "the WAL committer has stopped".to_owned())?
+    }
+
+    async fn send(&self, req: CommitRequest) -> Result<(), String> {
+        self.tx
+            .send(req)
+            .await
+            .map_err(|_| "the WAL committer has stopped".to_owned())
+    }
 }
+
+/// Where each epoch begins in the log: `(epoch, first LSN)`, oldest first. Epoch 1 begins at
+/// LSN 1 without a record; every later one with its `Epoch` record.
+pub type EpochHistory = std::sync::Arc<std::sync::RwLock<Vec<(u64, u64)>>>;
 
 /// Only the `id` of each event line: all deduplication needs from the WAL.
 #[derive(serde::Deserialize)]
@@ -116,28 +157,50 @@ struct IdOnly {
     id: logwarden_core::EventId,
 }
 
-fn rebuild_dedup(mut reader: WalReader, upto: u64) -> Result<DedupSet, WalError> {
+/// Rebuilds the dedup set and the epoch history from the log.
+fn rebuild(mut reader: WalReader, upto: u64, epochs: &EpochHistory) -> Result<DedupSet, WalError> {
     let mut dedup = DedupSet::default();
+    let mut history = vec![(1, 1)];
     while let Some(rec) = reader.next(upto)? {
-        if rec.kind != RecordKind::Events {
-            continue;
-        }
-        for line in rec.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            match serde_json::from_slice::<IdOnly>(line) {
-                Ok(e) => {
-                    dedup.insert(&e.id);
+        take_record(&mut dedup, &mut history, &rec);
+    }
+    *epochs.write().unwrap_or_else(|p| p.into_inner()) = history;
+    Ok(dedup)
+}
+
+/// What the committer's state learns from one record of the log.
+fn take_record(dedup: &mut DedupSet, history: &mut Vec<(u64, u64)>, rec: &Record) {
+    match rec.kind {
+        RecordKind::Events => {
+            for line in rec.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                match serde_json::from_slice::<IdOnly>(line) {
+                    Ok(e) => {
+                        dedup.insert(&e.id);
+                    }
+                    Err(e) => {
+                        tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL")
+                    }
                 }
-                Err(e) => tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL"),
             }
         }
+        RecordKind::Epoch => match crate::replication::EpochRecord::decode(&rec.payload) {
+            Ok(e) => {
+                if history.last().is_none_or(|&(last, _)| e.epoch > last) {
+                    history.push((e.epoch, rec.lsn));
+                }
+            }
+            Err(e) => {
+                tracing::error!(lsn = rec.lsn, error = %e, "unreadable epoch record in the WAL")
+            }
+        },
+        _ => {}
     }
-    Ok(dedup)
 }
 
 /// The answer owed to one request of a group, in request order.
 enum Answer {
     Events(Result<Committed, String>),
-    AlertState(Result<u64, String>),
+    Record(Result<u64, String>),
 }
 
 fn run(
@@ -146,6 +209,7 @@ fn run(
     mut rx: mpsc::Receiver<CommitRequest>,
     durable: watch::Sender<u64>,
     stats: std::sync::Arc<WalStats>,
+    epochs: EpochHistory,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     stats.segments.store(wal.segments(), Relaxed);
@@ -171,12 +235,34 @@ fn run(
             i += 1;
             let events = match req {
                 CommitRequest::Events { events, .. } => events,
-                CommitRequest::AlertState { payload, .. } => {
+                CommitRequest::Record { kind, payload, .. } => {
                     bytes += payload.len();
-                    answers.push(Answer::AlertState(
-                        wal.append(RecordKind::AlertState, payload)
-                            .map_err(|e| e.to_string()),
-                    ));
+                    let lsn = wal.append(*kind, payload).map_err(|e| e.to_string());
+                    if let Ok(lsn) = lsn {
+                        let rec = Record {
+                            lsn,
+                            kind: *kind,
+                            payload: std::mem::take(payload),
+                        };
+                        let mut history = epochs.write().unwrap_or_else(|p| p.into_inner());
+                        take_record(&mut dedup, &mut history, &rec);
+                    }
+                    answers.push(Answer::Record(lsn));
+                    continue;
+                }
+                CommitRequest::Replicated { records, .. } => {
+                    let mut result = Ok(0);
+                    let mut history = epochs.write().unwrap_or_else(|p| p.into_inner());
+                    for rec in records.iter() {
+                        bytes += rec.payload.len();
+                        if let Err(e) = wal.append_at(rec.lsn, rec.kind, &rec.payload) {
+                            result = Err(e.to_string());
+                            break;
+                        }
+                        take_record(&mut dedup, &mut history, rec);
+                        result = Ok(rec.lsn);
+                    }
+                    answers.push(Answer::Record(result));
                     continue;
                 }
             };
@@ -223,7 +309,7 @@ fn run(
                 for a in answers.iter_mut() {
                     *a = match a {
                         Answer::Events(_) => Answer::Events(Err(msg.clone())),
-                        Answer::AlertState(_) => Answer::AlertState(Err(msg.clone())),
+                        Answer::Record(_) => Answer::Record(Err(msg.clone())),
                     };
                 }
             }
@@ -233,7 +319,8 @@ fn run(
                 (CommitRequest::Events { reply, .. }, Answer::Events(a)) => {
                     let _ = reply.send(a);
                 }
-                (CommitRequest::AlertState { reply, .. }, Answer::AlertState(a)) => {
+                (CommitRequest::Record { reply, .. }, Answer::Record(a))
+                | (CommitRequest::Replicated { reply, .. }, Answer::Record(a)) => {
                     let _ = reply.send(a);
                 }
                 _ => unreachable!("answers are pushed in request order, one per request"),
@@ -263,7 +350,7 @@ mod tests {
     fn start(dir: &std::path::Path) -> (Committer, JoinHandle<()>, watch::Receiver<u64>) {
         let (wal, _) = Wal::open(dir, WalOptions::default()).unwrap();
         let (tx, rx) = watch::channel(wal.durable_lsn());
-        let (c, h) = Committer::start(wal, tx, Default::default()).unwrap();
+        let (c, h) = Committer::start(wal, tx, Default::default(), Default::default()).unwrap();
         (c, h, rx)
     }
 

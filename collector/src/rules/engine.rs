@@ -119,6 +119,8 @@ enum Command {
     Silences {
         reply: oneshot::Sender<Vec<Silence>>,
     },
+    /// A verdict on the collector itself (e.g. `ReplicationDegraded`), from outside the WAL.
+    Signal(Signal),
 }
 
 /// The API's handle on the engine. Cheap to clone.
@@ -129,6 +131,13 @@ pub struct AlertsHandle {
 }
 
 impl AlertsHandle {
+    /// A handle with no engine behind it (a standby runs none): every call answers
+    /// [`EngineError::Stopped`].
+    pub fn none() -> AlertsHandle {
+        let (tx, _) = mpsc::channel(1);
+        AlertsHandle { tx }
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -160,6 +169,15 @@ impl AlertsHandle {
 
     pub async fn silences(&self) -> Result<Vec<Silence>, EngineError> {
         self.ask(|reply| Command::Silences { reply }).await
+    }
+
+    /// Hands the engine a verdict about the collector itself (it is not in the WAL, so the
+    /// sender repeats its current verdict after every start).
+    pub async fn signal(&self, s: Signal) -> Result<(), EngineError> {
+        self.tx
+            .send(Command::Signal(s))
+            .await
+            .map_err(|_| EngineError::Stopped)
     }
 }
 
@@ -726,6 +744,7 @@ impl Engine {
                 }
                 let _ = reply.send(res);
             }
+            Command::Signal(sig) => self.signal(sig, true),
             Command::Silences { reply } => {
                 let _ = reply.send(self.table.silences.values().cloned().collect());
             }

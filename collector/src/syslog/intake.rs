@@ -18,9 +18,10 @@ use logwarden_core::{Draft, EventId};
 use logwarden_parse::{Format, LineParser};
 use tokio::sync::mpsc;
 
+use super::forward::Sink;
 use super::framing::Frame;
+use crate::ingest::SpaceLimits;
 use crate::ingest::commit::WalStats;
-use crate::ingest::{Committer, SpaceLimits};
 
 /// Messages committed together at most.
 const BATCH: usize = 2000;
@@ -85,10 +86,10 @@ pub struct Room {
     pub counters: Arc<crate::metrics::Counters>,
 }
 
-/// Runs until every sender of `rx` is gone, committing what it receives.
+/// Runs until every sender of `rx` is gone, committing (or forwarding) what it receives.
 pub async fn run(
     mut rx: mpsc::Receiver<Received>,
-    committer: Committer,
+    sink: Sink,
     mut seqs: SeqAllocator,
     site: String,
     room: Room,
@@ -134,8 +135,8 @@ pub async fn run(
         }
         let n = events.len();
         room.counters.syslog_messages.fetch_add(n as u64, Relaxed);
-        if let Err(e) = committer.commit(events).await {
-            tracing::error!(error = %e, messages = n, "syslog messages could not be written to the WAL");
+        if let Err(e) = sink.write(events).await {
+            tracing::error!(error = %e, messages = n, "syslog messages could not be written");
         }
     }
 }

@@ -6,6 +6,7 @@
 //! A broken or hostile connection only ever affects itself: framing errors close it, oversized
 //! messages are cut and flagged, and the number of open connections is capped.
 
+pub mod forward;
 pub mod framing;
 pub mod intake;
 
@@ -19,7 +20,6 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::Committer;
 use framing::{Frame, Framer};
 use intake::{Parser, Received};
 
@@ -48,7 +48,7 @@ pub struct Bound {
 /// stops once every listener is gone, after committing what it holds.
 pub async fn start(
     settings: &SyslogSettings,
-    committer: Committer,
+    sink: forward::Sink,
     room: intake::Room,
     site: &str,
     shutdown: CancellationToken,
@@ -102,7 +102,7 @@ pub async fn start(
     }
     drop(tx);
     let seqs = intake::seqs(&room.data_dir).context("opening the syslog seq lease")?;
-    tasks.spawn(intake::run(rx, committer, seqs, site.to_owned(), room));
+    tasks.spawn(intake::run(rx, sink, seqs, site.to_owned(), room));
     Ok((bound, tasks))
 }
 

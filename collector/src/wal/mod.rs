@@ -46,7 +46,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use reader::{WalReader, wait_for_durable};
-pub use record::{MAX_PAYLOAD, Record, RecordKind};
+pub use record::{MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record};
 
 use segment::{Decoded, SegmentFile};
 
@@ -66,6 +66,9 @@ pub enum WalError {
     /// An earlier write or fsync failed; the collector must restart to recover from disk.
     #[error("WAL is poisoned by an earlier failed write or fsync; restart the collector")]
     Poisoned,
+    /// A replicated record does not come after the records held (a bug or a mixed-up peer).
+    #[error("replicated record LSN {lsn} is not after the log's end (next LSN {next})")]
+    OutOfOrder { lsn: u64, next: u64 },
     /// The payload is over [`MAX_PAYLOAD`].
     #[error("WAL record of {0} bytes is over the limit of {MAX_PAYLOAD} bytes")]
     TooLarge(usize),
@@ -239,6 +242,25 @@ impl Wal {
         self.active_len += len;
         self.bytes += len;
         Ok(lsn)
+    }
+
+    /// Adds a record copied from the primary's log, keeping its LSN (replication). The LSN must
+    /// be above every LSN held; a gap is allowed because the primary's log may have one where it
+    /// skipped a damaged record.
+    pub fn append_at(
+        &mut self,
+        lsn: u64,
+        kind: RecordKind,
+        payload: &[u8],
+    ) -> Result<(), WalError> {
+        if lsn < self.next_lsn {
+            return Err(WalError::OutOfOrder {
+                lsn,
+                next: self.next_lsn,
+            });
+        }
+        self.next_lsn = lsn;
+        self.append(kind, payload).map(|_| ())
     }
 
     /// Writes what is pending and fsyncs it; returns the durable LSN. One call per group.

@@ -111,3 +111,27 @@ pub(super) fn parse(buf: &[u8]) -> Parsed {
     };
     Parsed::Record(record, total)
 }
+
+/// Encodes one record as it is on disk: the replication stream uses the same bytes, so the CRC
+/// travels with the record and is checked again at the standby.
+pub fn encode_record(out: &mut Vec<u8>, rec: &Record) {
+    encode(out, rec.lsn, rec.kind, &rec.payload);
+}
+
+/// Decodes back-to-back records from a replication answer. `Err` names the offset of the first
+/// record that is damaged or cut short: the whole answer is then refused and asked for again.
+pub fn decode_stream(mut buf: &[u8]) -> Result<Vec<Record>, usize> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while !buf.is_empty() {
+        match parse(buf) {
+            Parsed::Record(rec, len) => {
+                out.push(rec);
+                buf = &buf[len..];
+                offset += len;
+            }
+            Parsed::Short | Parsed::Bad => return Err(offset),
+        }
+    }
+    Ok(out)
+}

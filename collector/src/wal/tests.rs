@@ -217,3 +217,36 @@ fn the_released_version_1_format_still_opens_and_reads() {
     assert_eq!(event.fields["redundancy_left"], 0);
     assert_eq!(wal.append(RecordKind::Events, b"next").unwrap(), 4);
 }
+
+#[test]
+fn a_copy_keeps_the_primarys_lsns_through_the_stream_encoding_and_a_reopen() {
+    let primary = tempfile::tempdir().unwrap();
+    write_n(primary.path(), 5, 1 << 20);
+    let mut stream = Vec::new();
+    let mut r = WalReader::new(primary.path().to_owned(), 3);
+    while let Some(rec) = r.next(5).unwrap() {
+        encode_record(&mut stream, &rec);
+    }
+    let records = decode_stream(&stream).unwrap();
+    assert_eq!(records.iter().map(|r| r.lsn).collect::<Vec<_>>(), [3, 4, 5]);
+    assert!(decode_stream(&stream[..stream.len() - 1]).unwrap_err() > 0);
+
+    let standby = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(standby.path(), WalOptions::default()).unwrap();
+    for rec in &records {
+        wal.append_at(rec.lsn, rec.kind, &rec.payload).unwrap();
+    }
+    assert!(matches!(
+        wal.append_at(4, RecordKind::Events, b"late"),
+        Err(WalError::OutOfOrder { lsn: 4, next: 6 })
+    ));
+    assert_eq!(wal.sync().unwrap(), 5);
+    drop(wal);
+    let (wal, rec) = Wal::open(standby.path(), WalOptions::default()).unwrap();
+    assert_eq!(rec.last_lsn, 5);
+    let mut r = wal.reader(1);
+    let got: Vec<(u64, Vec<u8>)> = std::iter::from_fn(|| r.next(5).unwrap())
+        .map(|r| (r.lsn, r.payload))
+        .collect();
+    assert_eq!(got, (3..=5).map(|i| (i, payload(i))).collect::<Vec<_>>());
+}

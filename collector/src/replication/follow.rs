@@ -1,0 +1,139 @@
+//! The standby's side of replication: a task that pulls the primary's records and writes them
+//! through the committer with their LSNs, for as long as this collector is a standby.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{DURABLE_HEADER, EPOCH_HEADER, Next, Replication};
+use crate::ingest::Committer;
+use crate::wal::decode_stream;
+
+/// How long the primary may hold one request open when it has nothing new.
+const POLL_WAIT: Duration = Duration::from_secs(1);
+/// Pause after a failed request before the next.
+const RETRY: Duration = Duration::from_millis(200);
+
+pub const WAL_STREAM_PATH: &str = "/api/v1/replication/wal";
+
+/// Runs until `repl.restart` fires.
+pub async fn run(repl: Arc<Replication>, committer: Committer, durable: watch::Receiver<u64>) {
+    let Some(peer) = repl.settings.peer.clone() else {
+        tracing::error!("standby without a peer ([replication] peer): nothing to copy from");
+        return;
+    };
+    let http = reqwest::Client::builder()
+        .timeout(POLL_WAIT + Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default();
+    let url = match peer.join(WAL_STREAM_PATH) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(peer = %peer, error = %e, "peer URL cannot be joined with the replication path");
+            return;
+        }
+    };
+    let mut failures = 0u32;
+    loop {
+        let from = *durable.borrow() + 1;
+        let step = pull_once(&repl, &http, &url, &committer, from);
+        let result = tokio::select! {
+            r = step => r,
+            _ = repl.restart.cancelled() => return,
+        };
+        match result {
+            Ok(()) => failures = 0,
+            Err(Pull::Diverged(why)) => {
+                tracing::error!(
+                    reason = why,
+                    "this collector's log diverged from the primary's: moving it aside and copying afresh"
+                );
+                repl.end_round(Next::Rebuild);
+                return;
+            }
+            Err(Pull::Failed(why)) => {
+                failures += 1;
+                // One line per outage, not one per retry.
+                if failures == 1 || failures.is_multiple_of(50) {
+                    tracing::warn!(peer = %peer, reason = why, failures, "cannot copy from the primary; retrying");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    _ = repl.restart.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+enum Pull {
+    Diverged(String),
+    Failed(String),
+}
+
+async fn pull_once(
+    repl: &Replication,
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+    committer: &Committer,
+    from: u64,
+) -> Result<(), Pull> {
+    let mut req = http.get(url.clone()).query(&[
+        ("from", from),
+        ("epoch", repl.epoch()),
+        ("log_epoch", repl.log_epoch()),
+        ("wait_ms", POLL_WAIT.as_millis() as u64),
+    ]);
+    if let Some(t) = &repl.settings.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.map_err(|e| Pull::Failed(e.to_string()))?;
+    let status = resp.status();
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let epoch = header(EPOCH_HEADER);
+    let primary_durable = header(DURABLE_HEADER);
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| Pull::Failed(e.to_string()))?;
+    if status == reqwest::StatusCode::CONFLICT {
+        return Err(Pull::Diverged(String::from_utf8_lossy(&body).into_owned()));
+    }
+    if !status.is_success() {
+        return Err(Pull::Failed(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+        )));
+    }
+    if let Some(e) = epoch
+        && e > repl.epoch()
+        && let Err(err) = repl.step_down(e)
+    {
+        tracing::error!(error = %err, "cannot save the primary's epoch");
+    }
+    let records = decode_stream(&body)
+        .map_err(|at| Pull::Failed(format!("damaged record at byte {at} of the answer")))?;
+    if let Some(first) = records.first()
+        && first.lsn < from
+    {
+        return Err(Pull::Failed(format!(
+            "the primary sent LSN {} when {from} was asked for",
+            first.lsn
+        )));
+    }
+    if !records.is_empty() {
+        committer
+            .commit_replicated(records)
+            .await
+            .map_err(Pull::Failed)?;
+    }
+    repl.primary_heard(primary_durable.unwrap_or(0));
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! Where the syslog intake puts numbered events: the local WAL on a primary, or, on a standby,
+//! the primary's ingest API (syslog senders cannot follow a redirect, so a standby takes their
+//! messages and passes them on; docs/failover.md).
+//!
+//! Forwarded events keep the ids the standby gave them (`syslog@<standby site>:<seq>`), so a
+//! batch sent again after a lost answer is caught by the primary's deduplication.
+
+use std::time::Duration;
+
+use logwarden_core::Event;
+use logwarden_core::wire::INGEST_PATH;
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::Committer;
+
+/// The intake's destination.
+pub enum Sink {
+    Wal(Committer),
+    Primary(Forwarder),
+}
+
+impl Sink {
+    /// Makes `events` durable (locally, or at the primary). An error means they were not.
+    pub async fn write(&self, events: Vec<Event>) -> Result<(), String> {
+        match self {
+            Sink::Wal(c) => c.commit(events).await.map(|_| ()),
+            Sink::Primary(f) => f.send(&events).await,
+        }
+    }
+}
+
+/// Sends batches to the primary's ingest API until each is acknowledged.
+pub struct Forwarder {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    token: Option<String>,
+    /// Ends the retries when the collector stops or changes role.
+    stop: CancellationToken,
+}
+
+impl Forwarder {
+    pub fn new(
+        primary: &reqwest::Url,
+        token: Option<String>,
+        stop: CancellationToken,
+    ) -> Result<Forwarder, String> {
+        let url = primary.join(INGEST_PATH).map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Forwarder {
+            http,
+            url,
+            token,
+            stop,
+        })
+    }
+
+    async fn send(&self, events: &[Event]) -> Result<(), String> {
+        let mut body = Vec::new();
+        for e in events {
+            serde_json::to_writer(&mut body, e).map_err(|e| e.to_string())?;
+            body.push(b'\n');
+        }
+        let mut failures = 0u32;
+        loop {
+            let mut req = self
+                .http
+                .post(self.url.clone())
+                .header("content-type", "application/x-ndjson")
+                .body(body.clone());
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            let why = match req.send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => format!("{}", r.status()),
+                Err(e) => e.to_string(),
+            };
+            failures += 1;
+            if failures == 1 || failures.is_multiple_of(50) {
+                tracing::warn!(primary = %self.url, reason = why, messages = events.len(), "cannot forward syslog messages to the primary; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = self.stop.cancelled() => return Err(format!("stopping before the primary took them ({why})")),
+            }
+        }
+    }
+}
