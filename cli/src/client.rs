@@ -17,8 +17,6 @@ pub struct Client {
     /// For the live tail, which never ends: no overall timeout.
     stream: Http,
     base: reqwest::Url,
-    /// Bearer token for acks and silences.
-    token: Option<String>,
 }
 
 impl Client {
@@ -28,22 +26,28 @@ impl Client {
         if !matches!(base.scheme(), "http" | "https") {
             bail!("server URL {server:?}: scheme must be http or https");
         }
+        // The token goes with every call: reads need a read (or admin) token once the collector
+        // has one, acks and silences an admin token.
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = &token {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .context("the token has characters not allowed in an HTTP header")?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         let http = Http::builder()
+            .default_headers(headers.clone())
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
         let stream = Http::builder()
+            .default_headers(headers)
             .timeout(None)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        Ok(Client {
-            http,
-            stream,
-            base,
-            token,
-        })
+        Ok(Client { http, stream, base })
     }
 
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
@@ -104,16 +108,9 @@ impl Client {
         self.read(self.http.get(url).query(&AlertsParams { all }).send())
     }
 
-    fn authed(&self, req: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
-        match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        }
-    }
-
     pub fn ack(&self, id: &str, req: &AckRequest) -> anyhow::Result<AlertView> {
         let url = self.base.join(&format!("{ALERTS_PATH}/{id}/ack"))?;
-        self.read(self.authed(self.http.post(url)).json(req).send())
+        self.read(self.http.post(url).json(req).send())
     }
 
     pub fn silences(&self) -> anyhow::Result<SilencesResponse> {
@@ -123,12 +120,12 @@ impl Client {
 
     pub fn add_silence(&self, req: &SilenceRequest) -> anyhow::Result<Silence> {
         let url = self.base.join(SILENCES_PATH)?;
-        self.read(self.authed(self.http.post(url)).json(req).send())
+        self.read(self.http.post(url).json(req).send())
     }
 
     pub fn expire_silence(&self, id: &str) -> anyhow::Result<Silence> {
         let url = self.base.join(&format!("{SILENCES_PATH}/{id}"))?;
-        self.read(self.authed(self.http.delete(url)).send())
+        self.read(self.http.delete(url).send())
     }
 
     fn read<T: serde::de::DeserializeOwned>(

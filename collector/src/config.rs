@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::api::listener::HttpLimits;
+use crate::auth::ConfigTokens;
 use crate::ingest::Limits;
 use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
 use crate::rules::EngineSettings;
@@ -22,9 +24,15 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// This collector's site name, shown in status.
     pub site: Option<String>,
-    /// Bearer tokens accepted for ingest; none means no token is asked for.
+    /// Bearer tokens accepted for ingest, in plain text (kept for existing configs; the
+    /// tokens file stores them hashed). None and none in the tokens file: loopback only.
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// Bearer tokens for the read calls (search, count, tail, status, fleet, alerts list).
+    #[serde(default)]
+    pub read_tokens: Vec<String>,
+    /// Named, hashed tokens edited by `logwarden-collector token` (default `<data_dir>/tokens`).
+    pub tokens_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
@@ -45,6 +53,8 @@ pub struct SyslogConfig {
     pub tcp: String,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// A TCP connection that sends nothing for this long is closed.
+    pub idle_timeout_s: f64,
 }
 
 pub const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
@@ -56,6 +66,7 @@ impl Default for SyslogConfig {
             tcp: DEFAULT_SYSLOG.into(),
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
+            idle_timeout_s: 600.0,
         }
     }
 }
@@ -172,7 +183,7 @@ fn warning() -> String {
     "warning".into()
 }
 
-/// `[limits]` on one ingest request.
+/// `[limits]` on ingest requests and HTTP connections.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -180,6 +191,12 @@ pub struct LimitsConfig {
     pub max_decoded_bytes: usize,
     pub max_line_bytes: usize,
     pub max_lines: usize,
+    /// HTTP connections open at once; more are answered 429.
+    pub max_connections: usize,
+    /// Seconds a request's headers may take (also the keep-alive idle timeout).
+    pub header_timeout_s: f64,
+    /// Seconds an ingest body may take to arrive after its headers.
+    pub body_timeout_s: f64,
 }
 
 impl Default for LimitsConfig {
@@ -190,6 +207,9 @@ impl Default for LimitsConfig {
             max_decoded_bytes: d.max_decoded_bytes,
             max_line_bytes: d.max_line_bytes,
             max_lines: d.max_lines,
+            max_connections: HttpLimits::default().max_connections,
+            header_timeout_s: HttpLimits::default().header_timeout.as_secs_f64(),
+            body_timeout_s: 60.0,
         }
     }
 }
@@ -240,6 +260,13 @@ pub struct Overrides {
     /// A token for acks and silences (repeat). Adds to `[alerts] admin_tokens`.
     #[arg(long = "admin-token", value_name = "TOKEN")]
     pub admin_tokens: Vec<String>,
+    /// A token for search, count, tail, status, fleet and alert lists (repeat). Adds to
+    /// `read_tokens`.
+    #[arg(long = "read-token", value_name = "TOKEN")]
+    pub read_tokens: Vec<String>,
+    /// The tokens file of `logwarden-collector token` (default: `<data dir>/tokens`).
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -247,14 +274,18 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub site: String,
-    pub tokens: Vec<String>,
+    /// The plain tokens of the config and flags, by role.
+    pub tokens: ConfigTokens,
+    /// Hashed, named tokens, re-read while running.
+    pub tokens_file: PathBuf,
     pub limits: Limits,
+    pub http: HttpLimits,
+    /// How long an ingest body may take to arrive.
+    pub body_timeout: Duration,
     pub wal: crate::wal::WalOptions,
     pub space: crate::ingest::SpaceLimits,
     pub syslog: crate::syslog::SyslogSettings,
     pub alerts: EngineSettings,
-    /// Bearer tokens for acks and silences.
-    pub admin_tokens: Vec<String>,
 }
 
 /// `"off"` (or empty) disables a listener; anything else must be IP:PORT.
@@ -269,12 +300,19 @@ fn listener_addr(what: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> 
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+pub const DEFAULT_DATA_DIR: &str = "./logwarden-data";
 
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
+    parse(path, &text)
+}
+
+/// Parses the text of a config file; `path` only names it in errors. (The fuzz target
+/// `collector_config` feeds it arbitrary text.)
+pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
     let file: FileConfig =
-        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+        toml::from_str(text).with_context(|| format!("config file {}", path.display()))?;
     // What serde cannot see: queries of user rules, named by file and line.
     for rule in &file.alerts.rules {
         if let Err(e) = Query::parse(rule.query.get_ref()) {
@@ -488,9 +526,21 @@ impl Settings {
             || l.max_decoded_bytes == 0
             || l.max_line_bytes == 0
             || l.max_lines == 0
+            || l.max_connections == 0
         {
             bail!("[limits] values must be above zero");
         }
+        let timeout = |key: &str, v: f64| -> anyhow::Result<Duration> {
+            if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
+                bail!("{key} must be a number of seconds above 0 (at most a day), not {v}");
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
+        let http = HttpLimits {
+            max_connections: l.max_connections,
+            header_timeout: timeout("[limits] header_timeout_s", l.header_timeout_s)?,
+        };
+        let body_timeout = timeout("[limits] body_timeout_s", l.body_timeout_s)?;
         let sys = file.syslog;
         let udp = flags.syslog_udp.unwrap_or(sys.udp);
         let tcp = flags.syslog_tcp.unwrap_or(sys.tcp);
@@ -504,6 +554,7 @@ impl Settings {
             tcp: listener_addr("syslog TCP", &tcp)?,
             max_message_bytes: sys.max_message_bytes,
             max_connections: sys.max_connections,
+            idle_timeout: timeout("[syslog] idle_timeout_s", sys.idle_timeout_s)?,
         };
         if file.wal.segment_bytes < 1 << 20 {
             bail!("[wal] segment_bytes must be at least 1 MiB");
@@ -513,17 +564,32 @@ impl Settings {
         if admin_tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty admin token is not allowed");
         }
+        let mut read_tokens = file.read_tokens;
+        read_tokens.extend(flags.read_tokens);
+        if read_tokens.iter().any(|t| t.trim().is_empty()) {
+            bail!("an empty read token is not allowed");
+        }
         let alerts = alert_settings(file.alerts, flags.webhooks, listen)?;
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         Ok(Settings {
             alerts,
-            admin_tokens,
             listen,
-            data_dir: flags
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./logwarden-data")),
+            tokens_file: flags
+                .tokens_file
+                .or(file.tokens_file)
+                .unwrap_or_else(|| data_dir.join("tokens")),
+            data_dir,
             site: flags.site.or(file.site).unwrap_or_else(|| "default".into()),
-            tokens,
+            tokens: ConfigTokens {
+                ingest: tokens,
+                read: read_tokens,
+                admin: admin_tokens,
+            },
+            http,
+            body_timeout,
             limits: Limits {
                 max_body_bytes: l.max_body_bytes,
                 max_decoded_bytes: l.max_decoded_bytes,

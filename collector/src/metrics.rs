@@ -26,6 +26,10 @@ pub struct Counters {
     pub syslog_messages: AtomicU64,
     /// UDP messages dropped because the WAL could not keep up.
     pub syslog_dropped: AtomicU64,
+    /// HTTP calls refused for their token (401, 403).
+    pub auth_refused: AtomicU64,
+    /// HTTP connections answered 429 because `[limits] max_connections` were open.
+    pub connections_refused: AtomicU64,
 }
 
 /// The positions and sizes read at scrape time.
@@ -112,6 +116,18 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "ingest_refused_requests",
         "Ingest requests refused whole (401, 413, 429)",
         &c.ingest_refused,
+    );
+    counter(
+        &mut reg,
+        "http_unauthorized_requests",
+        "HTTP calls refused for a missing, wrong or revoked token (401, 403)",
+        &c.auth_refused,
+    );
+    counter(
+        &mut reg,
+        "http_connections_refused",
+        "HTTP connections answered 429 over [limits] max_connections",
+        &c.connections_refused,
     );
     counter(
         &mut reg,

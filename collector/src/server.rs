@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::auth::Auth;
 use crate::config::Settings;
 use crate::fleet::{self, Fleet};
 use crate::index;
@@ -88,13 +89,22 @@ pub async fn serve(
         stop_engine.clone(),
     );
 
+    let auth = Arc::new(
+        Auth::new(&settings.tokens, Some(settings.tokens_file.clone())).with_context(|| {
+            format!("reading the tokens file {}", settings.tokens_file.display())
+        })?,
+    );
+    // A revoked token stops working within this long, without a restart.
+    let stop_auth = CancellationToken::new();
+    auth.clone()
+        .watch(std::time::Duration::from_secs(1), stop_auth.clone());
     let state = AppState {
         alerts,
-        admin_tokens: Arc::new(settings.admin_tokens.clone()),
+        auth: auth.clone(),
         committer,
         searcher: Searcher::new(&opened.index, opened.reader.clone(), opened.fields.clone()),
         limits: settings.limits.clone(),
-        tokens: Arc::new(settings.tokens.clone()),
+        body_timeout: settings.body_timeout,
         site: settings.site.clone(),
         durable: durable_rx,
         indexed: indexed_rx,
@@ -131,15 +141,22 @@ pub async fn serve(
     println!("logwarden-collector ready");
     std::io::Write::flush(&mut std::io::stdout()).ok();
 
-    if settings.tokens.is_empty() {
+    if auth.is_open() {
         tracing::warn!(
-            "no ingest tokens configured: any client that reaches this address can send events"
+            tokens_file = %settings.tokens_file.display(),
+            "no tokens configured: only clients on this machine (loopback) are served; add one with `logwarden-collector token add NAME`"
         );
     }
-    axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    let counters = state.counters.clone();
+    api::listener::serve(
+        listener,
+        api::app(state),
+        settings.http.clone(),
+        counters,
+        shutdown,
+    )
+    .await;
+    stop_auth.cancel();
 
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
     stop_syslog.cancel();

@@ -32,6 +32,8 @@ pub struct SyslogSettings {
     pub max_message_bytes: usize,
     /// TCP connections open at once; more wait to be accepted.
     pub max_connections: usize,
+    /// A TCP connection that sends nothing for this long is closed (a sender reconnects).
+    pub idle_timeout: std::time::Duration,
 }
 
 /// The addresses actually bound (port 0 resolved), for logs and tests.
@@ -160,8 +162,9 @@ async fn serve_tcp(
             _ = shutdown.cancelled() => break,
         };
         let (tx, shutdown, max) = (tx.clone(), shutdown.clone(), settings.max_message_bytes);
+        let idle = settings.idle_timeout;
         conns.spawn(async move {
-            serve_conn(stream, peer, tx, max, shutdown).await;
+            serve_conn(stream, peer, tx, max, idle, shutdown).await;
             drop(permit);
         });
         while conns.try_join_next().is_some() {}
@@ -174,6 +177,7 @@ async fn serve_conn(
     peer: SocketAddr,
     tx: mpsc::Sender<Received>,
     max: usize,
+    idle: std::time::Duration,
     shutdown: CancellationToken,
 ) {
     let mut framer = Framer::new(max);
@@ -181,10 +185,14 @@ async fn serve_conn(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = tokio::select! {
-            r = stream.read(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => {
+            r = tokio::time::timeout(idle, stream.read(&mut buf)) => match r {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "syslog TCP read failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "closing syslog connection idle past [syslog] idle_timeout_s");
                     break;
                 }
             },
