@@ -61,6 +61,8 @@ pub async fn serve(
         // Wait for a slot of either kind before accepting: with both full, new connections
         // stay in the backlog instead of costing memory here.
         let slot = tokio::select! {
+            // In this order: a free slot is always taken before an overflow one.
+            biased;
             p = slots.clone().acquire_owned() => Slot::Served(p.expect("never closed")),
             p = overflow.clone().acquire_owned() => Slot::Refused(p.expect("never closed")),
             _ = shutdown.cancelled() => break,
@@ -102,9 +104,10 @@ pub async fn serve(
                     .header_read_timeout(Duration::from_secs(2))
                     .keep_alive(false);
                 conns.spawn(async move {
-                    let service = hyper::service::service_fn(move |_req: Request<Incoming>| async move {
-                        Ok::<_, std::convert::Infallible>(too_many(max))
-                    });
+                    let service =
+                        hyper::service::service_fn(move |_req: Request<Incoming>| async move {
+                            Ok::<_, std::convert::Infallible>(too_many(max))
+                        });
                     run_conn(http.serve_connection(io, service), peer, shutdown).await;
                     drop(permit);
                 });

@@ -64,7 +64,10 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     let ingest = Router::new()
         .route(INGEST_PATH, post(ingest_handler))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_ingest));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_ingest,
+        ));
     let read = Router::new()
         .route(SEARCH_PATH, get(search_handler))
         .route(STATUS_PATH, get(status_handler))
@@ -107,7 +110,12 @@ pub async fn require_admin(state: State<AppState>, req: Request, next: Next) -> 
     authorize(Role::Admin, state, req, next).await
 }
 
-async fn authorize(role: Role, State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn authorize(
+    role: Role,
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     // Set by the listener; a router called without one (no socket) counts as remote.
     let peer = req
         .extensions()

@@ -124,7 +124,10 @@ pub struct ConfigTokens {
 
 impl Auth {
     /// Config tokens and, when given, the tokens file (which need not exist yet).
-    pub fn new(config: &ConfigTokens, file: Option<PathBuf>) -> Result<Auth, tokens_file::TokensFileError> {
+    pub fn new(
+        config: &ConfigTokens,
+        file: Option<PathBuf>,
+    ) -> Result<Auth, tokens_file::TokensFileError> {
         let mut fixed = TokenSet::default();
         for (list, role, what) in [
             (&config.ingest, Role::Ingest, "tokens"),
@@ -152,7 +155,8 @@ impl Auth {
             return Ok(false);
         };
         let now = stamp(path);
-        if self.loaded.read().unwrap_or_else(|p| p.into_inner()).0 == now && now.is_some() {
+        // Unchanged, or still missing: nothing to do.
+        if self.loaded.read().unwrap_or_else(|p| p.into_inner()).0 == now {
             return Ok(false);
         }
         let entries = tokens_file::read(path)?;
@@ -182,14 +186,20 @@ impl Auth {
                         "tokens file re-read"
                     ),
                     Ok(false) => {}
-                    Err(e) => tracing::error!(error = %e, "tokens file not re-read; keeping the tokens read before"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "tokens file not re-read; keeping the tokens read before")
+                    }
                 }
             }
         });
     }
 
     fn file_set(&self) -> Arc<TokenSet> {
-        self.loaded.read().unwrap_or_else(|p| p.into_inner()).1.clone()
+        self.loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 
     /// Whether any token of `role` exists.
@@ -213,7 +223,8 @@ impl Auth {
         let file = self.file_set();
         if let Some(t) = bearer {
             let h = tokens_file::hash(t);
-            if let Some((name, role)) = file.by_hash.get(&h).or_else(|| self.fixed.by_hash.get(&h)) {
+            if let Some((name, role)) = file.by_hash.get(&h).or_else(|| self.fixed.by_hash.get(&h))
+            {
                 return if role.grants(need) {
                     Ok(Some(name.clone()))
                 } else {
@@ -225,6 +236,12 @@ impl Auth {
                     })
                 };
             }
+            // A token that is not (or no longer) known is refused even where the call would be
+            // open without one: a revoked token must stop working, not fall back to "open".
+            return Err(Denied {
+                status: StatusCode::UNAUTHORIZED,
+                message: "bearer token not accepted (unknown or revoked)".into(),
+            });
         }
         let open = match need {
             Role::Admin => self.fixed.by_hash.is_empty() && file.by_hash.is_empty(),
@@ -232,7 +249,9 @@ impl Auth {
         };
         let loopback = peer.is_some_and(|ip| match ip {
             IpAddr::V4(v4) => v4.is_loopback(),
-            IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
         });
         if open && loopback {
             return Ok(None);
@@ -253,12 +272,9 @@ impl Auth {
         }
         Err(Denied {
             status: StatusCode::UNAUTHORIZED,
-            message: match bearer {
-                Some(_) => "bearer token not accepted (unknown or revoked)".into(),
-                None => format!(
-                    "this call needs a bearer token with the {need} role (Authorization: Bearer ...; logwarden --token)"
-                ),
-            },
+            message: format!(
+                "this call needs a bearer token with the {need} role (Authorization: Bearer ...; logwarden --token)"
+            ),
         })
     }
 }
@@ -308,6 +324,7 @@ mod tests {
         // No read token: reads stay open to loopback only; an admin token reads from anywhere.
         assert_eq!(status(a.check(Role::Read, LOOP, None)), 200);
         assert_eq!(status(a.check(Role::Read, FAR, None)), 403);
+        assert_eq!(status(a.check(Role::Read, LOOP, Some("stale"))), 401);
         assert_eq!(status(a.check(Role::Read, FAR, Some("boss"))), 200);
         // An agent's token cannot read or ack.
         assert_eq!(status(a.check(Role::Read, FAR, Some("agent"))), 403);
@@ -338,7 +355,10 @@ mod tests {
         let t = tokens_file::add(&path, "mbox1", Role::Ingest).unwrap();
         let a = Auth::new(&ConfigTokens::default(), Some(path.clone())).unwrap();
         assert_eq!(status(a.check(Role::Ingest, FAR, Some(&t))), 200);
-        assert_eq!(a.check(Role::Ingest, FAR, Some(&t)).unwrap(), Some("mbox1".into()));
+        assert_eq!(
+            a.check(Role::Ingest, FAR, Some(&t)).unwrap(),
+            Some("mbox1".into())
+        );
         let other = tokens_file::add(&path, "mbox2", Role::Ingest).unwrap();
         tokens_file::revoke(&path, "mbox1").unwrap();
         assert!(a.reload().unwrap());

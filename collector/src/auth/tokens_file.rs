@@ -226,11 +226,20 @@ mod tests {
         let err = parse(Path::new("t"), "mbox1 ingest abc\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 1") && err.contains("version tag"), "{err}");
-        let err = parse(Path::new("t"), &format!("{HEADER}\nx writer {}\n", hash("x")))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 2") && err.contains("ingest, read or admin"), "{err}");
+        assert!(
+            err.contains("line 1") && err.contains("version tag"),
+            "{err}"
+        );
+        let err = parse(
+            Path::new("t"),
+            &format!("{HEADER}\nx writer {}\n", hash("x")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("ingest, read or admin"),
+            "{err}"
+        );
     }
 
     #[test]
