@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use logwarden_core::config_text;
 use serde::Deserialize;
 
 use crate::api::listener::HttpLimits;
@@ -311,8 +312,8 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 /// Parses the text of a config file; `path` only names it in errors. (The fuzz target
 /// `collector_config` feeds it arbitrary text.)
 pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
-    let file: FileConfig =
-        toml::from_str(text).with_context(|| format!("config file {}", path.display()))?;
+    let file: FileConfig = toml::from_str(text)
+        .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
     // What serde cannot see: queries of user rules, named by file and line.
     for rule in &file.alerts.rules {
         if let Err(e) = Query::parse(rule.query.get_ref()) {
@@ -329,6 +330,16 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
         }
     }
     Ok(file)
+}
+
+/// Reads, parses and checks a config file with the flags over it: every error names the file,
+/// and the line and key where the check can tell (`config check` and `run` use this).
+pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let file = parse(path, &text)?;
+    Settings::build(file, flags)
+        .map_err(|e| anyhow::anyhow!(config_text::locate(path, &text, &format!("{e:#}"))))
 }
 
 fn secs(what: &str, v: f64) -> anyhow::Result<Duration> {
