@@ -196,7 +196,7 @@ fn raw_request(addr: &str, request: &[u8]) -> String {
 #[test]
 fn each_limit_is_answered_with_its_status_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let collector = limited_collector(dir.path(), "");
+    let collector = limited_collector(dir.path(), "[syslog]\nidle_timeout_s = 1\n");
 
     // Body size: 413 naming the limit, nothing of it stored.
     let big: String = (0..40)
@@ -281,6 +281,23 @@ fn each_limit_is_answered_with_its_status_and_named() {
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
         "closed after {waited:?} with {:?}",
         String::from_utf8_lossy(&buf[..n])
+    );
+
+    // A syslog TCP connection that stays silent is closed after [syslog] idle_timeout_s.
+    let mut quiet = TcpStream::connect(collector.syslog_tcp.as_deref().unwrap()).unwrap();
+    quiet
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    assert_same(
+        "bytes from the collector",
+        0,
+        quiet.read(&mut buf).unwrap_or(0),
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "idle syslog connection closed after {waited:?}"
     );
 
     // Open connections: past max_connections (4) the next one gets 429 naming the limit.
