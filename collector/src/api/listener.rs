@@ -15,7 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -91,8 +91,7 @@ pub async fn serve(
                         req.extensions_mut().insert(ConnectInfo(peer));
                         app.clone().oneshot(req)
                     });
-                    let conn = http.serve_connection(io, service).with_upgrades();
-                    run_conn(conn, peer, shutdown).await;
+                    run_conn(http.serve_connection(io, service), peer, shutdown).await;
                     drop(permit);
                 });
             }
@@ -123,9 +122,14 @@ enum Slot {
     Refused(OwnedSemaphorePermit),
 }
 
-async fn run_conn<C>(conn: C, peer: SocketAddr, shutdown: CancellationToken)
-where
-    C: std::future::Future<Output = hyper::Result<()>> + GracefulConn,
+async fn run_conn<S>(
+    conn: hyper::server::conn::http1::Connection<TokioIo<TcpStream>, S>,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) where
+    S: hyper::service::HttpService<Incoming>,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
@@ -135,38 +139,9 @@ where
             }
         }
         _ = shutdown.cancelled() => {
-            conn.as_mut().shutdown_gracefully();
+            conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
-    }
-}
-
-/// hyper's connection types each have a `graceful_shutdown`; one name for both.
-trait GracefulConn {
-    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>);
-}
-
-impl<I, S> GracefulConn for hyper::server::conn::http1::UpgradeableConnection<I, S>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<Incoming>,
-    S::ResBody: hyper::body::Body + 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>) {
-        self.graceful_shutdown();
-    }
-}
-
-impl<I, S> GracefulConn for hyper::server::conn::http1::Connection<I, S>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin,
-    S: hyper::service::HttpService<Incoming>,
-    S::ResBody: hyper::body::Body + 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>) {
-        self.graceful_shutdown();
     }
 }
 
