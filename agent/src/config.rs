@@ -297,7 +297,35 @@ pub struct Overrides {
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    parse(path, &text)
+}
+
+/// Reads, parses and checks a config file with the flags over it: every error names the file,
+/// and the line and key where the check can tell (`config check` and `run` use this).
+pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let file = parse(path, &text)?;
+    Settings::build(file, flags).map_err(|e| {
+        anyhow::anyhow!(logwarden_core::config_text::locate(
+            path,
+            &text,
+            &format!("{e:#}")
+        ))
+    })
+}
+
+/// Parses the text of a config file; `path` only names it in errors. (The fuzz target
+/// `agent_config` feeds it arbitrary text.)
+pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
+    toml::from_str(text).map_err(|e| {
+        anyhow::anyhow!(logwarden_core::config_text::describe(
+            path,
+            text,
+            e.message(),
+            e.span()
+        ))
+    })
 }
 
 impl Settings {

@@ -144,11 +144,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config, overrides } => {
-            let file = match &config {
-                Some(path) => config::load(path)?,
-                None => config::FileConfig::default(),
+            let settings = match &config {
+                Some(path) => config::load_settings(path, overrides)?,
+                None => Settings::build(config::FileConfig::default(), overrides)?,
             };
-            let settings = Settings::build(file, overrides)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -197,9 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
-            let cfg = config::load(&file)?;
-            Settings::build(cfg, Overrides::default())
-                .with_context(|| format!("config file {}", file.display()))?;
+            config::load_settings(&file, Overrides::default())?;
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -17,8 +17,6 @@ pub struct Client {
     /// For the live tail, which never ends: no overall timeout.
     stream: Http,
     base: reqwest::Url,
-    /// Bearer token for acks and silences.
-    token: Option<String>,
 }
 
 impl Client {
@@ -40,7 +38,20 @@ impl Client {
                 .with_context(|| format!("CA file {}", path.display()))?,
             None => Vec::new(),
         };
-        let builder = || Http::builder().tls_certs_merge(ca.clone());
+        // The token goes with every call: reads need a read (or admin) token once the collector
+        // has one, acks and silences an admin token.
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = &token {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .context("the token has characters not allowed in an HTTP header")?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        let builder = || {
+            Http::builder()
+                .tls_certs_merge(ca.clone())
+                .default_headers(headers.clone())
+        };
         let http = builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
@@ -51,12 +62,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        Ok(Client {
-            http,
-            stream,
-            base,
-            token,
-        })
+        Ok(Client { http, stream, base })
     }
 
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
@@ -120,7 +126,7 @@ impl Client {
             .post(url)
             .query(&PromoteParams { force })
             .timeout(std::time::Duration::from_secs(120));
-        self.read(self.authed(req).send())
+        self.read(req.send())
     }
 
     pub fn alerts(&self, all: bool) -> anyhow::Result<AlertsResponse> {
@@ -128,16 +134,9 @@ impl Client {
         self.read(self.http.get(url).query(&AlertsParams { all }).send())
     }
 
-    fn authed(&self, req: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
-        match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        }
-    }
-
     pub fn ack(&self, id: &str, req: &AckRequest) -> anyhow::Result<AlertView> {
         let url = self.base.join(&format!("{ALERTS_PATH}/{id}/ack"))?;
-        self.read(self.authed(self.http.post(url)).json(req).send())
+        self.read(self.http.post(url).json(req).send())
     }
 
     pub fn silences(&self) -> anyhow::Result<SilencesResponse> {
@@ -147,12 +146,12 @@ impl Client {
 
     pub fn add_silence(&self, req: &SilenceRequest) -> anyhow::Result<Silence> {
         let url = self.base.join(SILENCES_PATH)?;
-        self.read(self.authed(self.http.post(url)).json(req).send())
+        self.read(self.http.post(url).json(req).send())
     }
 
     pub fn expire_silence(&self, id: &str) -> anyhow::Result<Silence> {
         let url = self.base.join(&format!("{SILENCES_PATH}/{id}"))?;
-        self.read(self.authed(self.http.delete(url)).send())
+        self.read(self.http.delete(url).send())
     }
 
     fn read<T: serde::de::DeserializeOwned>(

@@ -29,7 +29,8 @@ struct Cli {
     /// The collector's URL.
     #[arg(long, global = true, env = "LOGWARDEN_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
-    /// Admin token for acks and silences, when the collector has tokens.
+    /// Bearer token sent with every call: a read token for search and status, an admin token
+    /// for acks and silences, when the collector has tokens.
     #[arg(long, global = true, env = "LOGWARDEN_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// PEM CA certificate(s) to trust for an https:// collector, besides the system's roots.

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use logwarden_core::config_text;
 use serde::Deserialize;
 
+use crate::api::listener::HttpLimits;
+use crate::auth::ConfigTokens;
 use crate::ingest::Limits;
 use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
 use crate::replication::{Mode, ReplicationSettings, Role};
@@ -23,9 +26,15 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// This collector's site name, shown in status.
     pub site: Option<String>,
-    /// Bearer tokens accepted for ingest; none means no token is asked for.
+    /// Bearer tokens accepted for ingest, in plain text (kept for existing configs; the
+    /// tokens file stores them hashed). None and none in the tokens file: loopback only.
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// Bearer tokens for the read calls (search, count, tail, status, fleet, alerts list).
+    #[serde(default)]
+    pub read_tokens: Vec<String>,
+    /// Named, hashed tokens edited by `logwarden-collector token` (default `<data_dir>/tokens`).
+    pub tokens_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
@@ -140,6 +149,8 @@ pub struct SyslogConfig {
     pub tls: String,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// A TCP connection that sends nothing for this long is closed.
+    pub idle_timeout_s: f64,
 }
 
 pub const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
@@ -163,6 +174,7 @@ impl Default for SyslogConfig {
             tls: DEFAULT_SYSLOG_TLS.into(),
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
+            idle_timeout_s: 600.0,
         }
     }
 }
@@ -279,7 +291,7 @@ fn warning() -> String {
     "warning".into()
 }
 
-/// `[limits]` on one ingest request.
+/// `[limits]` on ingest requests and HTTP connections.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -287,6 +299,12 @@ pub struct LimitsConfig {
     pub max_decoded_bytes: usize,
     pub max_line_bytes: usize,
     pub max_lines: usize,
+    /// HTTP connections open at once; more are answered 429.
+    pub max_connections: usize,
+    /// Seconds a request's headers may take (also the keep-alive idle timeout).
+    pub header_timeout_s: f64,
+    /// Seconds an ingest body may take to arrive after its headers.
+    pub body_timeout_s: f64,
 }
 
 impl Default for LimitsConfig {
@@ -297,6 +315,9 @@ impl Default for LimitsConfig {
             max_decoded_bytes: d.max_decoded_bytes,
             max_line_bytes: d.max_line_bytes,
             max_lines: d.max_lines,
+            max_connections: HttpLimits::default().max_connections,
+            header_timeout_s: HttpLimits::default().header_timeout.as_secs_f64(),
+            body_timeout_s: 60.0,
         }
     }
 }
@@ -422,6 +443,13 @@ pub struct Overrides {
     /// The witness's URL: turns on automatic failover.
     #[arg(long, value_name = "URL")]
     pub witness: Option<String>,
+    /// A token for search, count, tail, status, fleet and alert lists (repeat). Adds to
+    /// `read_tokens`.
+    #[arg(long = "read-token", value_name = "TOKEN")]
+    pub read_tokens: Vec<String>,
+    /// The tokens file of `logwarden-collector token` (default: `<data dir>/tokens`).
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -429,8 +457,14 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub site: String,
-    pub tokens: Vec<String>,
+    /// The plain tokens of the config and flags, by role.
+    pub tokens: ConfigTokens,
+    /// Hashed, named tokens, re-read while running.
+    pub tokens_file: PathBuf,
     pub limits: Limits,
+    pub http: HttpLimits,
+    /// How long an ingest body may take to arrive.
+    pub body_timeout: Duration,
     pub wal: crate::wal::WalOptions,
     pub space: crate::ingest::SpaceLimits,
     pub index: crate::index::IndexSettings,
@@ -438,8 +472,6 @@ pub struct Settings {
     pub tls: Option<crate::tls::TlsFiles>,
     pub syslog: crate::syslog::SyslogSettings,
     pub alerts: EngineSettings,
-    /// Bearer tokens for acks and silences.
-    pub admin_tokens: Vec<String>,
     pub replication: ReplicationSettings,
 }
 
@@ -455,12 +487,19 @@ fn listener_addr(what: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> 
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+pub const DEFAULT_DATA_DIR: &str = "./logwarden-data";
 
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
-    let file: FileConfig =
-        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+    parse(path, &text)
+}
+
+/// Parses the text of a config file; `path` only names it in errors. (The fuzz target
+/// `collector_config` feeds it arbitrary text.)
+pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
+    let file: FileConfig = toml::from_str(text)
+        .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
     // What serde cannot see: queries of user rules, named by file and line.
     for rule in &file.alerts.rules {
         if let Err(e) = Query::parse(rule.query.get_ref()) {
@@ -477,6 +516,16 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
         }
     }
     Ok(file)
+}
+
+/// Reads, parses and checks a config file with the flags over it: every error names the file,
+/// and the line and key where the check can tell (`config check` and `run` use this).
+pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let file = parse(path, &text)?;
+    Settings::build(file, flags)
+        .map_err(|e| anyhow::anyhow!(config_text::locate(path, &text, &format!("{e:#}"))))
 }
 
 fn secs(what: &str, v: f64) -> anyhow::Result<Duration> {
@@ -681,9 +730,21 @@ impl Settings {
             || l.max_decoded_bytes == 0
             || l.max_line_bytes == 0
             || l.max_lines == 0
+            || l.max_connections == 0
         {
             bail!("[limits] values must be above zero");
         }
+        let timeout = |key: &str, v: f64| -> anyhow::Result<Duration> {
+            if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
+                bail!("{key} must be a number of seconds above 0 (at most a day), not {v}");
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
+        let http = HttpLimits {
+            max_connections: l.max_connections,
+            header_timeout: timeout("[limits] header_timeout_s", l.header_timeout_s)?,
+        };
+        let body_timeout = timeout("[limits] body_timeout_s", l.body_timeout_s)?;
         let sys = file.syslog;
         let udp = flags.syslog_udp.unwrap_or(sys.udp);
         let tcp = flags.syslog_tcp.unwrap_or(sys.tcp);
@@ -717,6 +778,7 @@ impl Settings {
             },
             max_message_bytes: sys.max_message_bytes,
             max_connections: sys.max_connections,
+            idle_timeout: timeout("[syslog] idle_timeout_s", sys.idle_timeout_s)?,
         };
         if file.wal.segment_bytes < 1 << 20 {
             bail!("[wal] segment_bytes must be at least 1 MiB");
@@ -726,25 +788,40 @@ impl Settings {
         if admin_tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty admin token is not allowed");
         }
+        let mut read_tokens = file.read_tokens;
+        read_tokens.extend(flags.read_tokens);
+        if read_tokens.iter().any(|t| t.trim().is_empty()) {
+            bail!("an empty read token is not allowed");
+        }
         let alerts = alert_settings(file.alerts, flags.webhooks, listen)?;
         let mut index_config = file.index;
         if let Some(days) = flags.retention_days {
             index_config.retention_days = days;
         }
         let index = index_config.settings()?;
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         Ok(Settings {
             index,
             tls,
             replication,
             alerts,
-            admin_tokens,
             listen,
-            data_dir: flags
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./logwarden-data")),
+            tokens_file: flags
+                .tokens_file
+                .or(file.tokens_file)
+                .unwrap_or_else(|| data_dir.join("tokens")),
+            data_dir,
             site: flags.site.or(file.site).unwrap_or_else(|| "default".into()),
-            tokens,
+            tokens: ConfigTokens {
+                ingest: tokens,
+                read: read_tokens,
+                admin: admin_tokens,
+            },
+            http,
+            body_timeout,
             limits: Limits {
                 max_body_bytes: l.max_body_bytes,
                 max_decoded_bytes: l.max_decoded_bytes,

@@ -2,6 +2,7 @@
 //! dedup) -> index (indexer thread) -> search. See docs/architecture.md.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod fleet;
 pub mod index;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use logwarden_collector::auth::tokens_file;
 use logwarden_collector::config::{self, Overrides, Settings};
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +48,58 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Named bearer tokens, stored hashed in the tokens file; a running collector picks up
+    /// changes within a second.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        place: TokensPlace,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (the only time it is shown).
+    Add {
+        /// Who holds it: an agent's host name, a person, a dashboard.
+        name: String,
+        /// What it allows: `ingest` (agents), `read` (search and status) or `admin` (ack,
+        /// silence, promote, and everything else).
+        #[arg(long, default_value = "ingest")]
+        role: logwarden_collector::auth::Role,
+    },
+    /// Remove a token; it stops working at once, without a restart.
+    Revoke { name: String },
+    /// The names and roles of the tokens (never the tokens).
+    List,
+}
+
+/// Where the tokens file is: `--tokens-file`, else the config's `tokens_file`, else `tokens`
+/// in the data directory (`--data-dir`, the config's `data_dir`, or the default).
+#[derive(clap::Args)]
+struct TokensPlace {
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[arg(long, global = true, value_name = "FILE")]
+    tokens_file: Option<PathBuf>,
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl TokensPlace {
+    fn path(self) -> anyhow::Result<PathBuf> {
+        let file = match &self.config {
+            Some(p) => config::load(p)?,
+            None => config::FileConfig::default(),
+        };
+        Ok(self.tokens_file.or(file.tokens_file).unwrap_or_else(|| {
+            self.data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR))
+                .join("tokens")
+        }))
+    }
 }
 
 #[derive(Subcommand)]
@@ -77,11 +130,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, overrides } => {
-            let file = match &config {
-                Some(path) => config::load(path)?,
-                None => config::FileConfig::default(),
+            let settings = match &config {
+                Some(path) => config::load_settings(path, *overrides)?,
+                None => Settings::build(config::FileConfig::default(), *overrides)?,
             };
-            let settings = Settings::build(file, *overrides)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -125,10 +177,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
-            let cfg = config::load(&file)?;
-            Settings::build(cfg, Overrides::default())
-                .with_context(|| format!("config file {}", file.display()))?;
+            config::load_settings(&file, Overrides::default())?;
             println!("{}: ok", file.display());
+            Ok(())
+        }
+        Command::Token { command, place } => {
+            let path = place.path()?;
+            match command {
+                TokenCommand::Add { name, role } => {
+                    let token = tokens_file::add(&path, &name, role)?;
+                    eprintln!(
+                        "added {role} token {name:?} to {}; it is shown only now:",
+                        path.display()
+                    );
+                    println!("{token}");
+                }
+                TokenCommand::Revoke { name } => {
+                    tokens_file::revoke(&path, &name)?;
+                    eprintln!("revoked token {name:?} in {}", path.display());
+                }
+                TokenCommand::List => {
+                    for (name, e) in tokens_file::read(&path)? {
+                        println!("{name}\t{}", e.role);
+                    }
+                }
+            }
             Ok(())
         }
     }

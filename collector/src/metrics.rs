@@ -33,6 +33,10 @@ pub struct Counters {
     /// Notifications per receiver (name, kind): how many were delivered and how many were
     /// given up on after their retries. A mutex: notifications are rare, receivers few.
     pub notifications: Mutex<BTreeMap<(String, String), Delivery>>,
+    /// HTTP calls refused for their token (401, 403).
+    pub auth_refused: AtomicU64,
+    /// HTTP connections answered 429 because `[limits] max_connections` were open.
+    pub connections_refused: AtomicU64,
 }
 
 /// What became of a receiver's notifications.
@@ -198,6 +202,18 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         sent.get_or_create(&l).inc_by(d.sent);
         failed.get_or_create(&l).inc_by(d.failed);
     }
+    counter(
+        &mut reg,
+        "http_unauthorized_requests",
+        "HTTP calls refused for a missing, wrong or revoked token (401, 403)",
+        &c.auth_refused,
+    );
+    counter(
+        &mut reg,
+        "http_connections_refused",
+        "HTTP connections answered 429 over [limits] max_connections",
+        &c.connections_refused,
+    );
     counter(
         &mut reg,
         "syslog_messages",

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::auth::Auth;
 use crate::config::Settings;
 use crate::fleet::{self, Fleet};
 use crate::index;
@@ -234,14 +235,23 @@ async fn serve_round(
         ));
     }
 
+    let auth = Arc::new(
+        Auth::new(&settings.tokens, Some(settings.tokens_file.clone())).with_context(|| {
+            format!("reading the tokens file {}", settings.tokens_file.display())
+        })?,
+    );
+    // A revoked token stops working within this long, without a restart.
+    let stop_auth = CancellationToken::new();
+    auth.clone()
+        .watch(std::time::Duration::from_secs(1), stop_auth.clone());
     let state = AppState {
         alerts,
-        admin_tokens: Arc::new(settings.admin_tokens.clone()),
+        auth: auth.clone(),
         committer,
         searcher: Searcher::new(catalog),
         index_stats,
         limits: settings.limits.clone(),
-        tokens: Arc::new(settings.tokens.clone()),
+        body_timeout: settings.body_timeout,
         site: settings.site.clone(),
         durable: durable_rx,
         indexed: indexed_rx,
@@ -301,21 +311,27 @@ async fn serve_round(
     );
     std::io::Write::flush(&mut std::io::stdout()).ok();
 
-    if settings.tokens.is_empty() {
+    if auth.is_open() {
         tracing::warn!(
-            "no ingest tokens configured: any client that reaches this address can send events"
+            tokens_file = %settings.tokens_file.display(),
+            "no tokens configured: only clients on this machine (loopback) are served; add one with `logwarden-collector token add NAME`"
         );
     }
-    match &settings.tls {
-        Some(files) => {
-            let acceptor = files.acceptor(&[b"http/1.1"])?;
-            api::https::serve(listener, api::app(state), acceptor, round_stop.clone()).await;
-        }
-        None => axum::serve(listener, api::app(state))
-            .with_graceful_shutdown(round_stop.cancelled_owned())
-            .await
-            .context("serving HTTP")?,
-    }
+    let tls = match &settings.tls {
+        Some(files) => Some(files.acceptor(&[b"http/1.1"])?),
+        None => None,
+    };
+    let counters = state.counters.clone();
+    api::listener::serve(
+        listener,
+        api::app(state),
+        tls,
+        settings.http.clone(),
+        counters,
+        round_stop.clone(),
+    )
+    .await;
+    stop_auth.cancel();
 
     while role_tasks.join_next().await.is_some() {}
     // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.

@@ -3,16 +3,17 @@
 
 mod alerts;
 mod error;
-pub mod https;
+pub mod listener;
 mod replication;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use logwarden_core::wire::{
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 
 pub use error::ApiError;
 
+use crate::auth::{Auth, Role};
 use crate::ingest::commit::WalStats;
 use crate::ingest::{self, Committer, IngestError, Limits};
 use crate::rules::AlertsHandle;
@@ -36,12 +38,13 @@ pub struct AppState {
     pub committer: Committer,
     /// The rules engine: alerts, acks, silences.
     pub alerts: AlertsHandle,
-    /// Bearer tokens for acks and silences.
-    pub admin_tokens: Arc<Vec<String>>,
+    /// Who may call what (tokens by role, re-read from the tokens file).
+    pub auth: Arc<Auth>,
     pub searcher: Searcher,
     pub index_stats: Arc<crate::index::IndexStats>,
     pub limits: Limits,
-    pub tokens: Arc<Vec<String>>,
+    /// How long the body of a request may take to arrive once its headers have.
+    pub body_timeout: std::time::Duration,
     pub site: String,
     pub durable: watch::Receiver<u64>,
     pub indexed: watch::Receiver<u64>,
@@ -58,19 +61,22 @@ pub struct AppState {
     pub replication: Arc<crate::replication::Replication>,
 }
 
+/// The routes, grouped by the role they need (crate::auth): a new route goes into the group of
+/// its role, and the check comes with it.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index_page))
+    let ingest = Router::new()
         .route(INGEST_PATH, post(ingest_handler))
+        // The standby's pull of the log: a peer collector, holding a token of the ingest role
+        // (or admin).
         .route(
             crate::replication::follow::WAL_STREAM_PATH,
             get(replication::wal_stream),
         )
-        .route(
-            crate::replication::handover::HANDOVER_PATH,
-            post(replication::handover),
-        )
-        .route(PROMOTE_PATH, post(replication::promote))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_ingest,
+        ));
+    let read = Router::new()
         .route(SEARCH_PATH, get(search_handler))
         .route(STATUS_PATH, get(status_handler))
         .route(FLEET_PATH, get(fleet_handler))
@@ -78,16 +84,66 @@ pub fn app(state: AppState) -> Router {
         .route(TAIL_PATH, get(tail_handler))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
-        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route(SILENCES_PATH, get(alerts::silences))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
+    let admin = Router::new()
         .route(
-            SILENCES_PATH,
-            get(alerts::silences).post(alerts::add_silence),
+            crate::replication::handover::HANDOVER_PATH,
+            post(replication::handover),
         )
+        .route(PROMOTE_PATH, post(replication::promote))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route(SILENCES_PATH, post(alerts::add_silence))
         .route(
             "/api/v1/silences/{id}",
             axum::routing::delete(alerts::expire_silence),
         )
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    // The page itself holds no data (it fetches it with the read API), so it is served to all.
+    Router::new()
+        .route("/", get(index_page))
+        .merge(ingest)
+        .merge(read)
+        .merge(admin)
         .with_state(state)
+}
+
+/// Middleware: the call needs the ingest role.
+pub async fn require_ingest(state: State<AppState>, req: Request, next: Next) -> Response {
+    authorize(Role::Ingest, state, req, next).await
+}
+
+/// Middleware: the call needs the read role (or admin).
+pub async fn require_read(state: State<AppState>, req: Request, next: Next) -> Response {
+    authorize(Role::Read, state, req, next).await
+}
+
+/// Middleware: the call changes state and needs the admin role (ack, silence, promote).
+pub async fn require_admin(state: State<AppState>, req: Request, next: Next) -> Response {
+    authorize(Role::Admin, state, req, next).await
+}
+
+async fn authorize(
+    role: Role,
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // Set by the listener; a router called without one (no socket) counts as remote.
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match state.auth.check(role, peer, bearer(req.headers())) {
+        Ok(_) => next.run(req).await,
+        Err(denied) => {
+            state.counters.auth_refused.fetch_add(1, Relaxed);
+            if role == Role::Ingest {
+                state.counters.ingest_refused.fetch_add(1, Relaxed);
+            }
+            ApiError::new(denied.status, denied.message).into_response()
+        }
+    }
 }
 
 async fn index_page() -> impl IntoResponse {
@@ -100,23 +156,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-}
-
-fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if state.tokens.is_empty() {
-        return Ok(());
-    }
-    match bearer(headers) {
-        Some(t) if state.tokens.iter().any(|k| k == t) => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bearer token not accepted",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "this collector requires a bearer token (Authorization: Bearer ...)",
-        )),
-    }
 }
 
 async fn ingest_handler(
@@ -156,7 +195,6 @@ async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    check_token(&state, &headers)?;
     state
         .space
         .check(state.wal_stats.bytes.load(Relaxed), &state.data_dir)
@@ -174,9 +212,22 @@ async fn ingest(
     if declared.is_some_and(|n| n > state.limits.max_body_bytes) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, state.limits.max_body_bytes)
-        .await
-        .map_err(|_| too_large())?;
+    // A body that trickles in (slow-loris) holds a connection: it must arrive in time.
+    let body = tokio::time::timeout(
+        state.body_timeout,
+        axum::body::to_bytes(body, state.limits.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s ([limits] body_timeout_s)",
+                state.body_timeout.as_secs_f64()
+            ),
+        )
+    })?
+    .map_err(|_| too_large())?;
     state
         .counters
         .ingest_bytes

@@ -153,12 +153,13 @@ pub async fn promote(
 /// The peer's epoch, if it answers within a second.
 pub async fn peer_epoch(settings: &super::ReplicationSettings) -> Option<u64> {
     let url = settings.peer.as_ref()?.join(STATUS_PATH).ok()?;
-    let resp = reqwest::Client::new()
+    let mut req = reqwest::Client::new()
         .get(url)
-        .timeout(Duration::from_secs(1))
-        .send()
-        .await
-        .ok()?;
+        .timeout(Duration::from_secs(1));
+    if let Some(t) = &settings.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.ok()?;
     resp.json::<StatusResponse>().await.ok().map(|s| s.epoch)
 }
 
@@ -180,7 +181,11 @@ pub async fn watch_peer(repl: Arc<Replication>) {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = repl.restart.cancelled() => return,
         }
-        let Ok(resp) = http.get(url.clone()).send().await else {
+        let mut req = http.get(url.clone());
+        if let Some(t) = &repl.settings.token {
+            req = req.bearer_auth(t);
+        }
+        let Ok(resp) = req.send().await else {
             continue;
         };
         let Ok(status) = resp.json::<StatusResponse>().await else {

@@ -21,7 +21,13 @@ use tantivy::{DocAddress, Order, TantivyDocument, Term};
 use crate::index::{Catalog, Fields, Partition, schema};
 
 pub const DEFAULT_LIMIT: usize = 100;
+/// Most hits one search returns (`limit`); more is refused with 400.
 pub const MAX_LIMIT: usize = 10_000;
+/// Longest query text accepted (bytes); longer is refused with 400.
+pub const MAX_QUERY_BYTES: usize = 4096;
+/// Most terms a query may hold once parsed (each word, phrase word and field value counts):
+/// bounds the work of one query. More is refused with 400.
+pub const MAX_QUERY_TERMS: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -83,6 +89,12 @@ impl Searcher {
         now: DateTime<Utc>,
     ) -> Result<Plan, SearchError> {
         let q = q.trim();
+        if q.len() > MAX_QUERY_BYTES {
+            return Err(SearchError::BadParam(format!(
+                "the query is {} bytes, over the limit of {MAX_QUERY_BYTES} bytes (query length)",
+                q.len()
+            )));
+        }
         let text_query: Box<dyn Query> = if q.is_empty() || q == "*" {
             Box::new(AllQuery)
         } else {
@@ -93,6 +105,13 @@ impl Searcher {
                     reason: e.to_string(),
                 })?
         };
+        let mut terms = 0usize;
+        text_query.query_terms(&mut |_, _| terms += 1);
+        if terms > MAX_QUERY_TERMS {
+            return Err(SearchError::BadParam(format!(
+                "the query has {terms} terms, over the limit of {MAX_QUERY_TERMS} (query complexity)"
+            )));
+        }
         let bound = |s: &Option<String>| -> Result<Option<DateTime<Utc>>, SearchError> {
             s.as_deref()
                 .filter(|s| !s.trim().is_empty())
@@ -132,7 +151,7 @@ impl Searcher {
         let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
         if limit > MAX_LIMIT {
             return Err(SearchError::BadParam(format!(
-                "limit {limit} is over the maximum of {MAX_LIMIT}"
+                "limit {limit} is over the maximum of {MAX_LIMIT} (result size)"
             )));
         }
         let plan = self.plan(&params.q, &params.since, &params.until, now)?;

@@ -34,6 +34,8 @@ pub struct SyslogSettings {
     pub max_message_bytes: usize,
     /// TCP connections open at once; more wait to be accepted.
     pub max_connections: usize,
+    /// A TCP connection that sends nothing for this long is closed (a sender reconnects).
+    pub idle_timeout: std::time::Duration,
 }
 
 /// The addresses actually bound (port 0 resolved), for logs and tests.
@@ -181,14 +183,17 @@ async fn serve_tcp(
         };
         let (tx, shutdown, max) = (tx.clone(), shutdown.clone(), settings.max_message_bytes);
         let tls = tls.clone();
+        let idle = settings.idle_timeout;
         conns.spawn(async move {
             match tls {
-                None => serve_conn(stream, "tcp", peer, tx, max, shutdown).await,
+                None => serve_conn(stream, "tcp", peer, tx, max, idle, shutdown).await,
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
                     match handshake.await {
-                        Ok(Ok(stream)) => serve_conn(stream, "tls", peer, tx, max, shutdown).await,
+                        Ok(Ok(stream)) => {
+                            serve_conn(stream, "tls", peer, tx, max, idle, shutdown).await
+                        }
                         Ok(Err(e)) => {
                             tracing::warn!(%peer, error = %e, "syslog TLS handshake failed")
                         }
@@ -212,6 +217,7 @@ async fn serve_conn(
     peer: SocketAddr,
     tx: mpsc::Sender<Received>,
     max: usize,
+    idle: std::time::Duration,
     shutdown: CancellationToken,
 ) {
     let mut framer = Framer::new(max);
@@ -219,10 +225,14 @@ async fn serve_conn(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = tokio::select! {
-            r = stream.read(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => {
+            r = tokio::time::timeout(idle, stream.read(&mut buf)) => match r {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "syslog TCP read failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "closing syslog connection idle past [syslog] idle_timeout_s");
                     break;
                 }
             },

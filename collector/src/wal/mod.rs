@@ -47,6 +47,8 @@ use std::path::{Path, PathBuf};
 
 pub use reader::{WalReader, wait_for_durable};
 pub use record::{MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record};
+/// The record decoder that recovery and readers use, public for the fuzz target `wal_record`.
+pub use record::{Parsed as ParsedRecord, parse as decode_record};
 
 use segment::{Decoded, SegmentFile};
 

@@ -75,7 +75,7 @@ pub(super) fn encode(out: &mut Vec<u8>, lsn: u64, kind: RecordKind, payload: &[u
 
 /// What the first bytes of `buf` hold.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Parsed {
+pub enum Parsed {
     /// A valid record and its encoded length.
     Record(Record, usize),
     /// `buf` ends before the record does.
@@ -84,7 +84,7 @@ pub(super) enum Parsed {
     Bad,
 }
 
-pub(super) fn parse(buf: &[u8]) -> Parsed {
+pub fn parse(buf: &[u8]) -> Parsed {
     if buf.len() < RECORD_HEADER_LEN {
         return Parsed::Short;
     }
