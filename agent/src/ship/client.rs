@@ -9,6 +9,7 @@
 //! headers; the shipper moves to that URL at once (adding it to its list if it was not given)
 //! and raises the epoch it trusts, so that a stale primary's ack is never counted.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,33 @@ enum Attempt {
 const PRIMARY_HEADER: &str = "x-logwarden-primary";
 const EPOCH_HEADER: &str = "x-logwarden-epoch";
 
+/// The agent's client certificate and key (PEM files) for collectors that demand mutual TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ClientIdentity {
+    /// Reads both files; reqwest wants the key and the chain in one PEM buffer.
+    pub fn load(&self) -> anyhow::Result<reqwest::Identity> {
+        let mut pem = std::fs::read(&self.key)
+            .with_context(|| format!("client key file {}", self.key.display()))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(&self.cert)
+                .with_context(|| format!("client certificate file {}", self.cert.display()))?,
+        );
+        reqwest::Identity::from_pem(&pem).with_context(|| {
+            format!(
+                "client certificate {} with key {}: expected a PEM certificate and its PEM private key",
+                self.cert.display(),
+                self.key.display()
+            )
+        })
+    }
+}
+
 impl Shipper {
     pub fn new(settings: &Settings) -> anyhow::Result<Shipper> {
         let mut http = reqwest::Client::builder();
@@ -74,6 +102,9 @@ impl Shipper {
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("CA file {}", path.display()))?;
             http = http.tls_certs_merge(certs);
+        }
+        if let Some(id) = &settings.client_identity {
+            http = http.identity(id.load()?);
         }
         let http = http
             .timeout(REQUEST_TIMEOUT)
