@@ -150,4 +150,19 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_client_ca_file_without_a_certificate_is_named_as_the_client_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("clients-ca.pem");
+        std::fs::write(&ca, "not a certificate\n").unwrap();
+        let err = client_verifier(&ca, Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("client CA") && err.contains("clients-ca.pem"),
+            "{err}"
+        );
+    }
 }

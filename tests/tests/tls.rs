@@ -215,4 +215,39 @@ fn with_a_client_ca_only_agents_with_a_signed_certificate_deliver() {
         "answered without a client certificate: {bare:?}"
     );
     assert_same("still searchable after", 20, total("numbat"));
+
+    // The CLI: refused without `--client-cert`, served with it.
+    let cli = |extra: &[&str]| {
+        std::process::Command::new(logwarden_tests::bin("logwarden"))
+            .args(["--server", &url, "--ca-file", certs.ca.to_str().unwrap()])
+            .args(extra)
+            .args(["search", "numbat", "-o", "raw", "--limit", "100"])
+            .output()
+            .unwrap()
+    };
+    let out = cli(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the CLI was served without a certificate"
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("certificate"), "{err}");
+    let out = cli(&[
+        "--client-cert",
+        certs.client_cert.to_str().unwrap(),
+        "--client-key",
+        certs.client_key.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same(
+        "lines the CLI printed with its certificate",
+        20,
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+    );
 }

@@ -73,18 +73,12 @@ pub struct ClientIdentity {
 }
 
 impl ClientIdentity {
-    /// Reads both files; reqwest wants the key and the chain in one PEM buffer.
+    /// Reads both files (a missing or wrong one is named).
     pub fn load(&self) -> anyhow::Result<reqwest::Identity> {
-        let mut pem = std::fs::read(&self.key)
-            .with_context(|| format!("client key file {}", self.key.display()))?;
-        pem.push(b'\n');
-        pem.extend(
-            std::fs::read(&self.cert)
-                .with_context(|| format!("client certificate file {}", self.cert.display()))?,
-        );
+        let pem = logwarden_core::tls::read_client_identity(&self.cert, &self.key)?;
         reqwest::Identity::from_pem(&pem).with_context(|| {
             format!(
-                "client certificate {} with key {}: expected a PEM certificate and its PEM private key",
+                "client certificate {} with key {}",
                 self.cert.display(),
                 self.key.display()
             )
