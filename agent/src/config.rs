@@ -27,6 +27,10 @@ pub struct FileConfig {
     /// PEM file of the CA (or the self-signed certificate) that signed the collectors'
     /// certificates, trusted besides the system's roots for `https://` collectors.
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (and its key) presented to collectors that demand one (mutual
+    /// TLS, the collector's `[tls] client_ca_file`).
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
     #[serde(default)]
     pub files: Vec<FileRule>,
     /// Seconds between heartbeats (`kind: heartbeat` events that say the agent is alive).
@@ -240,6 +244,8 @@ pub struct Settings {
     pub token: Option<String>,
     /// Extra trusted CA certificates (PEM) for `https://` collectors.
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub client_identity: Option<crate::ship::ClientIdentity>,
     pub files: Vec<FileRule>,
     pub heartbeat: Duration,
     pub max_events: usize,
@@ -278,6 +284,12 @@ pub struct Overrides {
     /// PEM CA certificate(s) to trust for `https://` collectors, besides the system's roots.
     #[arg(long, value_name = "FILE", env = "LOGWARDEN_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for collectors that demand one (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `--client-cert`.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// The md status file to watch (default /proc/mdstat).
     #[arg(long, value_name = "PATH")]
     pub mdstat: Option<PathBuf>,
@@ -356,6 +368,19 @@ impl Settings {
             // Read now so that `config check` and the start name a bad file.
             logwarden_core::tls::read_ca_file(path)?;
         }
+        let client_identity = match (
+            flags.client_cert.or(file.client_cert_file),
+            flags.client_key.or(file.client_key_file),
+        ) {
+            (Some(cert), Some(key)) => {
+                let id = crate::ship::ClientIdentity { cert, key };
+                // Read now so that `config check` and the start name a bad file.
+                id.load()?;
+                Some(id)
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("client_cert_file and client_key_file go together: set both"),
+        };
         let files = if !flags.files.is_empty() {
             flags
                 .files
@@ -482,6 +507,7 @@ impl Settings {
             site,
             token,
             ca_file,
+            client_identity,
             files,
             heartbeat,
             max_events: batch.max_events,

@@ -24,6 +24,8 @@ impl Client {
         server: &str,
         token: Option<String>,
         ca_file: Option<&std::path::Path>,
+        // Client certificate and key (PEM), for a collector that demands mutual TLS.
+        identity: Option<(&std::path::Path, &std::path::Path)>,
     ) -> anyhow::Result<Client> {
         let base = reqwest::Url::parse(server)
             .with_context(|| format!("server URL {server:?} is not a URL"))?;
@@ -47,10 +49,27 @@ impl Client {
             v.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
+        let identity = match identity {
+            Some((cert, key)) => {
+                let pem = logwarden_core::tls::read_client_identity(cert, key)?;
+                Some(reqwest::Identity::from_pem(&pem).with_context(|| {
+                    format!(
+                        "client certificate {} with key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?)
+            }
+            None => None,
+        };
         let builder = || {
-            Http::builder()
+            let b = Http::builder()
                 .tls_certs_merge(ca.clone())
-                .default_headers(headers.clone())
+                .default_headers(headers.clone());
+            match &identity {
+                Some(id) => b.identity(id.clone()),
+                None => b,
+            }
         };
         let http = builder()
             .timeout(Duration::from_secs(60))

@@ -36,6 +36,24 @@ struct Cli {
     /// PEM CA certificate(s) to trust for an https:// collector, besides the system's roots.
     #[arg(long, global = true, env = "LOGWARDEN_CA_FILE", value_name = "FILE")]
     ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate, for a collector that demands one (mutual TLS).
+    #[arg(
+        long,
+        global = true,
+        env = "LOGWARDEN_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    client_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--client-cert`.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGWARDEN_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    client_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,7 +196,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&cli.server, cli.token.clone(), cli.ca_file.as_deref())?;
+    let identity = cli.client_cert.as_deref().zip(cli.client_key.as_deref());
+    let client = Client::new(
+        &cli.server,
+        cli.token.clone(),
+        cli.ca_file.as_deref(),
+        identity,
+    )?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Search {

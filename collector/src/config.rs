@@ -164,6 +164,9 @@ pub struct TlsConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM private key of that certificate.
     pub key_file: Option<PathBuf>,
+    /// PEM CA certificate(s): every client (agents, CLI, browsers, syslog senders) must then
+    /// present a certificate signed by one of them (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for SyslogConfig {
@@ -425,6 +428,9 @@ pub struct Overrides {
     /// PEM private key of `--tls-cert`.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA: only clients with a certificate signed by it complete the TLS handshake.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
     /// A webhook receiver (Alertmanager's format) for every alert (repeat).
     #[arg(long = "webhook", value_name = "URL")]
     pub webhooks: Vec<String>,
@@ -753,15 +759,23 @@ impl Settings {
                 "[syslog] max_message_bytes must be at least 480 (RFC 3164) and max_connections above zero"
             );
         }
+        let client_ca = flags.tls_client_ca.or(file.tls.client_ca_file);
         let tls = match (
             flags.tls_cert.or(file.tls.cert_file),
             flags.tls_key.or(file.tls.key_file),
         ) {
             (Some(cert), Some(key)) => {
-                let files = crate::tls::TlsFiles { cert, key };
+                let files = crate::tls::TlsFiles {
+                    cert,
+                    key,
+                    client_ca,
+                };
                 // Read now, so that `config check` and the start name a bad file.
                 files.server_config(&[])?;
                 Some(files)
+            }
+            (None, None) if client_ca.is_some() => {
+                bail!("[tls] client_ca_file needs cert_file and key_file (mutual TLS is TLS)")
             }
             (None, None) => None,
             _ => bail!("[tls] needs both cert_file and key_file"),

@@ -35,6 +35,38 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<Vec<u8>>, CaFileError> {
     Ok(certs)
 }
 
+/// The client certificate or its key cannot be used (mutual TLS).
+#[derive(Debug, thiserror::Error)]
+#[error("client {what} file {path}: {reason}")]
+pub struct ClientIdentityError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The agent's `client_cert_file`/`client_key_file` and the CLI's `--client-cert`/`--client-key`
+/// as one PEM buffer, key first (what reqwest's `Identity::from_pem` takes); each file is
+/// checked to hold what it should, so that an error names the right one.
+pub fn read_client_identity(cert: &Path, key: &Path) -> Result<Vec<u8>, ClientIdentityError> {
+    let err = |what, path: &Path, reason: String| ClientIdentityError {
+        what,
+        path: path.to_owned(),
+        reason,
+    };
+    read_ca_file(cert).map_err(|e| err("certificate", cert, e.reason))?;
+    rustls_pki_types::PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        err(
+            "key",
+            key,
+            format!("{e} (a PEM private key: PKCS#8, PKCS#1 or SEC1)"),
+        )
+    })?;
+    let mut pem = std::fs::read(key).map_err(|e| err("key", key, e.to_string()))?;
+    pem.push(b'\n');
+    pem.extend(std::fs::read(cert).map_err(|e| err("certificate", cert, e.to_string()))?);
+    Ok(pem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +83,21 @@ mod tests {
             "{e}"
         );
         let e = read_ca_file(&dir.join("missing.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.pem"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_client_identity_names_the_file_that_is_wrong() {
+        let dir = std::env::temp_dir().join(format!("lw-id-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "hello\n").unwrap();
+        let e = read_client_identity(&junk, &junk).unwrap_err().to_string();
+        assert!(e.contains("certificate") && e.contains("junk.pem"), "{e}");
+        let e = read_client_identity(&dir.join("missing.pem"), &junk)
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.pem"), "{e}");

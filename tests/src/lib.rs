@@ -525,11 +525,17 @@ pub struct TestCerts {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate signed by the same CA (for mutual TLS), and its key.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl TestCerts {
     pub fn make(dir: &Path) -> TestCerts {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair,
+        };
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
@@ -541,11 +547,25 @@ impl TestCerts {
         let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .expect("server params");
         let cert = params.signed_by(&key, &ca).expect("server certificate");
+        let client_key = KeyPair::generate().expect("client key");
+        let mut client_params =
+            CertificateParams::new(Vec::<String>::new()).expect("client params");
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "mbox1 agent");
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params
+            .signed_by(&client_key, &ca)
+            .expect("client certificate");
         let certs = TestCerts {
             ca: dir.join("ca.pem"),
             cert: dir.join("collector.pem"),
             key: dir.join("collector.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
         };
+        std::fs::write(&certs.client_cert, client_cert.pem()).unwrap();
+        std::fs::write(&certs.client_key, client_key.serialize_pem()).unwrap();
         std::fs::write(&certs.ca, ca.pem()).unwrap();
         std::fs::write(&certs.cert, cert.pem()).unwrap();
         std::fs::write(&certs.key, key.serialize_pem()).unwrap();

@@ -129,3 +129,125 @@ fn syslog_over_tls_octet_counted_is_indexed_and_a_non_tls_sender_does_not_distur
         h["fields"]["transport"].as_str().unwrap(),
     );
 }
+
+/// Mutual TLS (`--tls-client-ca`): an agent with a certificate signed by the client CA ships;
+/// one without a certificate is refused at the handshake and delivers nothing, and so is any
+/// other client without one.
+#[test]
+fn with_a_client_ca_only_agents_with_a_signed_certificate_deliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = TestCerts::make(dir.path());
+    let c = Collector::start_tls(
+        &dir.path().join("data"),
+        &certs,
+        &["--tls-client-ca", certs.ca.to_str().unwrap()],
+    );
+    let url = c.url.replace("127.0.0.1", "localhost");
+    // Started first, so that it has tried for as long as the good one has shipped.
+    let stranger_log = dir.path().join("stranger.log");
+    std::fs::write(&stranger_log, "platypus without a certificate\n").unwrap();
+    let _stranger = Agent::start_with(
+        &dir.path().join("stranger"),
+        &url,
+        &[stranger_log.to_str().unwrap()],
+        &["--ca-file", certs.ca.to_str().unwrap()],
+    );
+    let log = dir.path().join("app.log");
+    let lines: String = (0..20).map(|i| format!("numbat line {i}\n")).collect();
+    std::fs::write(&log, lines).unwrap();
+    let _agent = Agent::start_with(
+        &dir.path().join("agent"),
+        &url,
+        &[log.to_str().unwrap()],
+        &[
+            "--ca-file",
+            certs.ca.to_str().unwrap(),
+            "--client-cert",
+            certs.client_cert.to_str().unwrap(),
+            "--client-key",
+            certs.client_key.to_str().unwrap(),
+        ],
+    );
+
+    // Reading needs the client certificate too: a client that has it.
+    let pem = [
+        std::fs::read(&certs.client_key).unwrap(),
+        std::fs::read(&certs.client_cert).unwrap(),
+    ]
+    .concat();
+    let with_cert = reqwest::blocking::Client::builder()
+        .tls_certs_merge(
+            reqwest::Certificate::from_pem_bundle(&std::fs::read(&certs.ca).unwrap()).unwrap(),
+        )
+        .identity(reqwest::Identity::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let total = |q: &str| -> u64 {
+        with_cert
+            .get(format!("{url}/api/v1/search"))
+            .query(&[("q", q), ("limit", "1")])
+            .send()
+            .and_then(|r| r.json::<serde_json::Value>())
+            .map(|v| v["total"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || total("numbat") == 20),
+        "found {} of 20 lines shipped with a client certificate",
+        total("numbat")
+    );
+    // The stranger has been retrying all along; give it a few more rounds.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_same(
+        "events delivered without a client certificate",
+        0,
+        total("platypus"),
+    );
+
+    // Any client without a certificate: no HTTP answer at all, the handshake fails.
+    let bare = c
+        .http()
+        .get(format!("{url}/api/v1/status"))
+        .timeout(Duration::from_secs(5))
+        .send();
+    assert!(
+        bare.is_err(),
+        "answered without a client certificate: {bare:?}"
+    );
+    assert_same("still searchable after", 20, total("numbat"));
+
+    // The CLI: refused without `--client-cert`, served with it.
+    let cli = |extra: &[&str]| {
+        std::process::Command::new(logwarden_tests::bin("logwarden"))
+            .args(["--server", &url, "--ca-file", certs.ca.to_str().unwrap()])
+            .args(extra)
+            .args(["search", "numbat", "-o", "raw", "--limit", "100"])
+            .output()
+            .unwrap()
+    };
+    let out = cli(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the CLI was served without a certificate"
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("certificate"), "{err}");
+    let out = cli(&[
+        "--client-cert",
+        certs.client_cert.to_str().unwrap(),
+        "--client-key",
+        certs.client_key.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same(
+        "lines the CLI printed with its certificate",
+        20,
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+    );
+}

@@ -14,6 +14,7 @@ use logwarden_tests::{Agent, Collector, assert_same, fixture, wait_until};
 use serde_json::Value;
 
 const ADMIN_TOKEN: &str = "page-admin-token";
+const READ_TOKEN: &str = "page-read-token";
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
@@ -143,4 +144,68 @@ fn the_page_shows_a_degraded_array_and_a_misplaced_backup_and_acknowledges_the_a
         assert!(len > 1000, "screenshot {shot} missing or empty");
     }
     println!("screenshots in {}", shots.display());
+}
+
+/// Reads need a token once read tokens are configured: the page asks for one, keeps it for the
+/// tab and then shows the fleet and the search hits (the agent ships without a token: ingest
+/// stays open to loopback while no ingest token exists).
+#[test]
+fn with_read_tokens_the_page_asks_for_one_and_then_shows_the_fleet() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: scripts/test installs Debian's chromium (apt-get install chromium)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("c"), &["--read-token", READ_TOKEN]);
+    let log = dir.path().join("mailbox.log");
+    std::fs::write(
+        &log,
+        "2026-03-01 10:00:00,000 INFO  [main] [] misc - mailboxd starting\n",
+    )
+    .unwrap();
+    let _agent = Agent::start(
+        &dir.path().join("agent"),
+        &collector.url,
+        &[log.to_str().unwrap()],
+    );
+    let fleet_status = || {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/api/v1/fleet", collector.url))
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+            .and_then(|r| r.json::<Value>().ok())
+            .is_some_and(|v| v["hosts"].as_array().is_some_and(|h| !h.is_empty()))
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), fleet_status),
+        "the agent never showed up in the fleet"
+    );
+    let bare = reqwest::blocking::get(format!("{}/api/v1/fleet", collector.url)).unwrap();
+    assert_same("fleet without a token", 401, bare.status().as_u16());
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir().join("read_token.mjs"))
+        .arg(&collector.url)
+        .arg(READ_TOKEN)
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("running node (scripts/test installs nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_same("host cards", 1, result["hosts"].as_u64().unwrap_or(0));
+    assert!(
+        result["hits"].as_u64().unwrap_or(0) >= 1,
+        "no search hit shown: {result}"
+    );
 }

@@ -9,6 +9,7 @@
 //! headers; the shipper moves to that URL at once (adding it to its list if it was not given)
 //! and raises the epoch it trusts, so that a stale primary's ack is never counted.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,27 @@ enum Attempt {
 const PRIMARY_HEADER: &str = "x-logwarden-primary";
 const EPOCH_HEADER: &str = "x-logwarden-epoch";
 
+/// The agent's client certificate and key (PEM files) for collectors that demand mutual TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ClientIdentity {
+    /// Reads both files (a missing or wrong one is named).
+    pub fn load(&self) -> anyhow::Result<reqwest::Identity> {
+        let pem = logwarden_core::tls::read_client_identity(&self.cert, &self.key)?;
+        reqwest::Identity::from_pem(&pem).with_context(|| {
+            format!(
+                "client certificate {} with key {}",
+                self.cert.display(),
+                self.key.display()
+            )
+        })
+    }
+}
+
 impl Shipper {
     pub fn new(settings: &Settings) -> anyhow::Result<Shipper> {
         let mut http = reqwest::Client::builder();
@@ -74,6 +96,9 @@ impl Shipper {
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("CA file {}", path.display()))?;
             http = http.tls_certs_merge(certs);
+        }
+        if let Some(id) = &settings.client_identity {
+            http = http.identity(id.load()?);
         }
         let http = http
             .timeout(REQUEST_TIMEOUT)

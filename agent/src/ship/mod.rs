@@ -3,4 +3,4 @@
 
 mod client;
 
-pub use client::{Shipper, split_ndjson};
+pub use client::{ClientIdentity, Shipper, split_ndjson};
