@@ -100,20 +100,11 @@ fn client_verifier(
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let err = |reason: String| TlsError::Cert {
-        path: path.to_owned(),
-        reason,
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err(
-            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
-        ));
-    }
-    Ok(certs)
+    let certs = logwarden_core::tls::read_ca_file(path).map_err(|e| TlsError::Cert {
+        path: e.path,
+        reason: e.reason,
+    })?;
+    Ok(certs.into_iter().map(CertificateDer::from).collect())
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {

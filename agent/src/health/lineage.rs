@@ -50,7 +50,8 @@ fn read_devno(path: &Path) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-fn dir_names(path: &Path) -> Vec<String> {
+/// The names in a folder, sorted; empty when it cannot be read.
+pub(crate) fn dir_names(path: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(path)
         .map(|rd| {
             rd.flatten()

@@ -37,15 +37,7 @@ impl Machine {
 
     /// The names in a folder, sorted; empty when it cannot be read.
     pub fn list(&self, p: impl AsRef<Path>) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.at(p))
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        crate::health::lineage::dir_names(&self.at(p))
     }
 
     /// The first of `candidates` that exists, as the machine's path.

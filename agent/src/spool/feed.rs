@@ -94,17 +94,9 @@ impl Feed {
                 }
                 Err(AppendError::Cancelled) => return false,
                 Err(AppendError::Io(e)) => {
-                    self.metrics
-                        .spool_write_errors
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if !warned {
-                        tracing::error!(error = %e, "cannot write the spool (disk full?); reading paused, shipping goes on; retrying every second");
-                        warned = true;
-                    }
-                    if cancel.is_cancelled() {
+                    if !self.wait_after_write_error(&e, &mut warned, cancel) {
                         return false;
                     }
-                    std::thread::sleep(RETRY);
                 }
             }
         }
@@ -121,19 +113,33 @@ impl Feed {
                     return true;
                 }
                 Err(e) => {
-                    self.metrics
-                        .spool_write_errors
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if !warned {
-                        tracing::error!(error = %e, "cannot write the spool (disk full?); reading paused, shipping goes on; retrying every second");
-                        warned = true;
-                    }
-                    if cancel.is_cancelled() {
+                    if !self.wait_after_write_error(&e, &mut warned, cancel) {
                         return false;
                     }
-                    std::thread::sleep(RETRY);
                 }
             }
         }
+    }
+
+    /// After a failed spool write: counts it, warns once per stall, and waits a second before
+    /// the retry; false when the agent is stopping instead.
+    fn wait_after_write_error(
+        &self,
+        e: &std::io::Error,
+        warned: &mut bool,
+        cancel: &CancellationToken,
+    ) -> bool {
+        self.metrics
+            .spool_write_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !*warned {
+            tracing::error!(error = %e, "cannot write the spool (disk full?); reading paused, shipping goes on; retrying every second");
+            *warned = true;
+        }
+        if cancel.is_cancelled() {
+            return false;
+        }
+        std::thread::sleep(RETRY);
+        true
     }
 }
