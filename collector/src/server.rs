@@ -185,6 +185,7 @@ async fn serve_round(
         wal_dir.clone(),
         durable_rx.clone(),
         indexed_tx,
+        committer.recent(),
         stop_indexer.clone(),
     )?;
 
@@ -196,6 +197,7 @@ async fn serve_round(
         fleet_path,
         settings.data_dir.join("wal"),
         durable_rx.clone(),
+        committer.recent(),
         stop_fleet.clone(),
     )
     .context("starting the fleet view")?;

@@ -25,8 +25,13 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 #[serde(deny_unknown_fields)]
 pub struct Event {
     pub id: EventId,
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub ts: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::timestamp::deserialize_opt"
+    )]
     pub received: Option<DateTime<Utc>>,
     pub host: String,
     #[serde(default)]

@@ -10,6 +10,7 @@ pub mod durable;
 pub mod event;
 pub mod health;
 pub mod seq;
+pub mod timestamp;
 pub mod tls;
 pub mod wire;
 

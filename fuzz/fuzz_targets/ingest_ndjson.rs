@@ -2,7 +2,7 @@
 //! within small limits, then NDJSON line checks.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use logwarden_collector::ingest::{Limits, check_lines, decode_body};
+use logwarden_collector::ingest::{Limits, check_lines, decode_body, write_received};
 use logwarden_core::Event;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,10 +23,25 @@ fuzz_target!(|data: &[u8]| {
         assert!(decoded.len() <= limits.max_decoded_bytes);
         if let Ok(checked) = check_lines(&decoded, &limits) {
             assert_eq!(checked.events.len(), checked.lines.len());
-            // What is accepted is written to the WAL as JSON and read back by the indexer.
-            for e in &checked.events {
-                let json = serde_json::to_vec(e).expect("an event serializes");
+            assert_eq!(checked.events.len(), checked.spans.len());
+            // What is accepted is written to the WAL as JSON (serialized again, or as it came
+            // with `received` put first) and read back by the indexer: the same event either way.
+            let received = chrono::Utc::now();
+            let received_json = serde_json::to_vec(&received).expect("a time serializes");
+            for (e, span) in checked.events.iter().zip(&checked.spans) {
+                let mut want = e.clone();
+                want.received = Some(received);
+                let json = match span {
+                    Some(span) => {
+                        let mut out = Vec::new();
+                        write_received(&mut out, &decoded[span.clone()], &received_json);
+                        assert!(!out.contains(&b'\n'), "a WAL line holds no newline");
+                        out
+                    }
+                    None => serde_json::to_vec(&want).expect("an event serializes"),
+                };
                 let back: Event = serde_json::from_slice(&json).expect("an event reads back");
+                assert_eq!(back, want);
                 assert!(back.validate().is_ok());
             }
         }

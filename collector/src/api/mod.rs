@@ -238,9 +238,10 @@ async fn ingest(
         .map(str::to_owned);
     let limits = state.limits.clone();
     // Decompressing and parsing is CPU work: keep it off the async workers.
-    let checked = tokio::task::spawn_blocking(move || {
+    let (checked, decoded) = tokio::task::spawn_blocking(move || {
         let decoded = ingest::decode_body(encoding.as_deref(), &body, &limits)?;
-        ingest::check_lines(&decoded, &limits)
+        let checked = ingest::check_lines(&decoded, &limits)?;
+        Ok::<_, ingest::IngestError>((checked, decoded))
     })
     .await
     .map_err(|e| ApiError::internal("ingest worker failed", e))??;
@@ -249,9 +250,13 @@ async fn ingest(
     let committed = if checked.events.is_empty() {
         ingest::Committed::default()
     } else {
+        let originals = ingest::commit::Originals {
+            body: decoded,
+            spans: checked.spans,
+        };
         state
             .committer
-            .commit(checked.events)
+            .commit_as_received(checked.events, originals)
             .await
             .map_err(|e| ApiError::internal("write-ahead log write failed", e))?
     };

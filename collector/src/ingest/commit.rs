@@ -16,6 +16,7 @@
 //! that after a promotion a resend of anything the primary held is caught. It also keeps the
 //! log's epoch history (the `Epoch` records), which replication needs to spot a diverged peer.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use chrono::Utc;
@@ -23,6 +24,7 @@ use logwarden_core::Event;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::dedup::DedupSet;
+use super::recent::Recent;
 use crate::wal::{Record, RecordKind, Wal, WalError, WalReader};
 
 /// Most bytes of WAL records written per fsync, so that one group does not wait too long.
@@ -34,6 +36,8 @@ pub enum CommitRequest {
     Events {
         /// The valid events, in request order.
         events: Vec<Event>,
+        /// Their JSON as it came, when the caller has it (ingest: see `write_received`).
+        originals: Option<Originals>,
         /// Answered once the new events are durable (or the write failed).
         reply: oneshot::Sender<Result<Committed, String>>,
     },
@@ -51,6 +55,29 @@ pub enum CommitRequest {
         /// Answered with the durable LSN once they are all durable.
         reply: oneshot::Sender<Result<u64, String>>,
     },
+}
+
+/// The request body and, for each event, where its own JSON object is in it (`None`: write the
+/// event again).
+pub struct Originals {
+    pub body: Vec<u8>,
+    pub spans: Vec<Option<std::ops::Range<usize>>>,
+}
+
+/// The answer to a submitted request, once its events are durable (or the write failed).
+pub struct Pending(oneshot::Receiver<Result<Committed, String>>);
+
+impl std::future::Future for Pending {
+    type Output = Result<Committed, String>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err("the WAL committer has stopped".to_owned())))
+    }
 }
 
 /// The committer's answer.
@@ -74,6 +101,8 @@ pub struct WalStats {
 pub struct Committer {
     /// Requests to the committer thread; it stops when every sender is dropped.
     tx: mpsc::Sender<CommitRequest>,
+    /// The events of the newest records it wrote, for the WAL's followers.
+    recent: Arc<Recent>,
 }
 
 impl Committer {
@@ -91,25 +120,67 @@ impl Committer {
             "deduplication state rebuilt from the WAL"
         );
         let (tx, rx) = mpsc::channel(1024);
+        let recent = Arc::new(Recent::new(super::recent::DEFAULT_BUDGET));
+        let held = recent.clone();
         let handle = std::thread::Builder::new()
             .name("wal-committer".into())
-            .spawn(move || run(wal, dedup, rx, durable, stats, epochs))
+            .spawn(move || run(wal, dedup, rx, durable, stats, epochs, held))
             .map_err(|e| WalError::Io {
                 path: "committer thread".into(),
                 source: e,
             })?;
-        Ok((Committer { tx }, handle))
+        Ok((Committer { tx, recent }, handle))
+    }
+
+    /// The events of the newest records written, by LSN (see `recent.rs`).
+    pub fn recent(&self) -> Arc<Recent> {
+        self.recent.clone()
     }
 
     /// Sends events to be made durable and waits for the answer.
     pub async fn commit(&self, events: Vec<Event>) -> Result<Committed, String> {
+        self.commit_events(events, None).await
+    }
+
+    /// [`Committer::commit`] for events that come with their JSON as received (ingest).
+    pub async fn commit_as_received(
+        &self,
+        events: Vec<Event>,
+        originals: Originals,
+    ) -> Result<Committed, String> {
+        self.commit_events(events, Some(originals)).await
+    }
+
+    async fn commit_events(
+        &self,
+        events: Vec<Event>,
+        originals: Option<Originals>,
+    ) -> Result<Committed, String> {
+        self.submit_events(events, originals).await?.await
+    }
+
+    /// Queues events to be made durable and returns at once; the answer comes from the returned
+    /// [`Pending`]. Requests are written in the order they were submitted, so a caller may keep
+    /// a few in flight (the syslog intake does) without reordering its events.
+    pub async fn submit(&self, events: Vec<Event>) -> Result<Pending, String> {
+        self.submit_events(events, None).await
+    }
+
+    async fn submit_events(
+        &self,
+        events: Vec<Event>,
+        originals: Option<Originals>,
+    ) -> Result<Pending, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(CommitRequest::Events { events, reply })
+            .send(CommitRequest::Events {
+                events,
+                originals,
+                reply,
+            })
             .await
             .map_err(|_| "the WAL committer has stopped".to_owned())?;
-        rx.await
-            .map_err(|_| "the WAL committer has stopped".to_owned())?
+        Ok(Pending(rx))
     }
 
     /// Writes one `AlertState` record and waits until it is durable; returns its LSN.
@@ -172,7 +243,7 @@ fn rebuild(mut reader: WalReader, upto: u64, epochs: &EpochHistory) -> Result<De
 fn take_record(dedup: &mut DedupSet, history: &mut Vec<(u64, u64)>, rec: &Record) {
     match rec.kind {
         RecordKind::Events => {
-            for line in rec.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            for line in crate::wal::event_lines(&rec.payload) {
                 match serde_json::from_slice::<IdOnly>(line) {
                     Ok(e) => {
                         dedup.insert(&e.id);
@@ -208,8 +279,9 @@ fn run(
     mut dedup: DedupSet,
     mut rx: mpsc::Receiver<CommitRequest>,
     durable: watch::Sender<u64>,
-    stats: std::sync::Arc<WalStats>,
+    stats: Arc<WalStats>,
     epochs: EpochHistory,
+    recent: Arc<Recent>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     stats.segments.store(wal.segments(), Relaxed);
@@ -233,8 +305,10 @@ fn run(
             }
             let req = &mut group[i];
             i += 1;
-            let events = match req {
-                CommitRequest::Events { events, .. } => events,
+            let (events, originals) = match req {
+                CommitRequest::Events {
+                    events, originals, ..
+                } => (events, originals.as_ref()),
                 CommitRequest::Record { kind, payload, .. } => {
                     bytes += payload.len();
                     let lsn = wal.append(*kind, payload).map_err(|e| e.to_string());
@@ -269,6 +343,7 @@ fn run(
             let mut committed = Committed::default();
             payload.clear();
             let now = Utc::now();
+            let now_json = serde_json::to_vec(&now).expect("a time serializes");
             let mut added = Vec::new();
             for (pos, event) in events.iter_mut().enumerate() {
                 if !dedup.insert(&event.id) {
@@ -277,14 +352,34 @@ fn run(
                 }
                 added.push(pos);
                 event.received = Some(now);
-                serde_json::to_writer(&mut payload, &event).expect("an event always serializes");
+                let original = originals.and_then(|o| Some((&o.body, o.spans.get(pos)?.clone()?)));
+                match original {
+                    Some((body, span)) => {
+                        super::write_received(&mut payload, &body[span], &now_json)
+                    }
+                    None => serde_json::to_writer(&mut payload, &event)
+                        .expect("an event always serializes"),
+                }
                 payload.push(b'\n');
                 committed.accepted += 1;
             }
             if committed.accepted > 0 {
                 bytes += payload.len();
                 match wal.append(RecordKind::Events, &payload) {
-                    Ok(lsn) => committed.lsn = Some(lsn),
+                    Ok(lsn) => {
+                        committed.lsn = Some(lsn);
+                        // The request is answered with counts only: its events can go to the
+                        // followers as they are, without the duplicates.
+                        let mut kept = std::mem::take(events);
+                        if !committed.duplicates.is_empty() {
+                            let mut pos = 0;
+                            kept.retain(|_| {
+                                pos += 1;
+                                added.binary_search(&(pos - 1)).is_ok()
+                            });
+                        }
+                        recent.put(lsn, kept.into(), payload.len());
+                    }
                     Err(e) => {
                         // Not written: these identities are not held after all.
                         for pos in added {

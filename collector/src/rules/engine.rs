@@ -40,7 +40,7 @@ use super::builtin::{BuiltinSettings, Builtins};
 use super::silence::{self, SilenceError};
 use super::state::{self, AlertRecord, AlertTable, StateChange};
 use super::user::UserRules;
-use crate::ingest::Committer;
+use crate::ingest::{Committer, recent};
 use crate::notify::{self, Receiver, RetryPolicy, dispatch};
 use crate::wal::{Record, RecordKind, WalReader};
 
@@ -355,14 +355,22 @@ impl Engine {
         match rec.kind {
             RecordKind::Events => {
                 let mut signals = Vec::new();
-                for line in rec.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    match serde_json::from_slice::<Event>(line) {
-                        Ok(ev) => {
-                            self.builtins.on_event(&ev, &mut signals);
-                            self.user.on_event(&ev, &mut signals);
-                        }
-                        Err(e) => {
-                            tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL; no rule sees it")
+                let recent = self.committer.recent();
+                if let Some(events) = recent::matching(recent.get(rec.lsn), &rec.payload) {
+                    for ev in events.iter() {
+                        self.builtins.on_event(ev, &mut signals);
+                        self.user.on_event(ev, &mut signals);
+                    }
+                } else {
+                    for line in crate::wal::event_lines(&rec.payload) {
+                        match serde_json::from_slice::<Event>(line) {
+                            Ok(ev) => {
+                                self.builtins.on_event(&ev, &mut signals);
+                                self.user.on_event(&ev, &mut signals);
+                            }
+                            Err(e) => {
+                                tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL; no rule sees it")
+                            }
                         }
                     }
                 }

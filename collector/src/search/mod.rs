@@ -255,7 +255,12 @@ pub(crate) mod tests {
             for e in events {
                 let json = serde_json::to_string(e).unwrap();
                 writer
-                    .add_document(schema::document(&p.fields, e, &json, e.id.seq))
+                    .add_document(schema::document(
+                        &p.fields,
+                        schema::Indexed::parse(&json).unwrap(),
+                        &json,
+                        e.id.seq,
+                    ))
                     .unwrap();
             }
             writer.commit().unwrap();

@@ -12,6 +12,7 @@ use logwarden_core::wire::INGEST_PATH;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::Committer;
+use crate::ingest::commit::Pending;
 
 /// The intake's destination.
 pub enum Sink {
@@ -20,11 +21,31 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Makes `events` durable (locally, or at the primary). An error means they were not.
-    pub async fn write(&self, events: Vec<Event>) -> Result<(), String> {
+    /// Starts making `events` durable (locally, or at the primary); [`Written::done`] says when
+    /// they are. Batches started one after the other are written in that order.
+    pub async fn start_write(&self, events: Vec<Event>) -> Written {
         match self {
-            Sink::Wal(c) => c.commit(events).await.map(|_| ()),
-            Sink::Primary(f) => f.send(&events).await,
+            Sink::Wal(c) => match c.submit(events).await {
+                Ok(pending) => Written::Wal(pending),
+                Err(e) => Written::Done(Err(e)),
+            },
+            // The primary is written one batch at a time: each is retried until it is taken.
+            Sink::Primary(f) => Written::Done(f.send(&events).await),
+        }
+    }
+}
+
+/// A batch on its way; an error means its events were not made durable.
+pub enum Written {
+    Wal(Pending),
+    Done(Result<(), String>),
+}
+
+impl Written {
+    pub async fn done(self) -> Result<(), String> {
+        match self {
+            Written::Wal(pending) => pending.await.map(|_| ()),
+            Written::Done(r) => r,
         }
     }
 }

@@ -18,13 +18,15 @@ use logwarden_core::{Draft, EventId};
 use logwarden_parse::{Format, LineParser};
 use tokio::sync::mpsc;
 
-use super::forward::Sink;
+use super::forward::{Sink, Written};
 use super::framing::Frame;
 use crate::ingest::SpaceLimits;
 use crate::ingest::commit::WalStats;
 
 /// Messages committed together at most.
 const BATCH: usize = 2000;
+/// Batches handed to the WAL and not yet durable, at most.
+const IN_FLIGHT: usize = 4;
 /// The longest a message waits for its batch to fill.
 const BATCH_WAIT: Duration = Duration::from_millis(20);
 const SEQ_HEADER: &str = "logwarden-collector syslog seq v1";
@@ -39,6 +41,8 @@ pub struct Received {
 pub struct Parser {
     lines: LineParser,
     transport: &'static str,
+    /// The last sender and its `fields.sender` value (a TCP connection has one sender).
+    sender: Option<(SocketAddr, serde_json::Value)>,
 }
 
 impl Parser {
@@ -46,6 +50,7 @@ impl Parser {
         Parser {
             lines: LineParser::new(Path::new("syslog"), Format::Syslog),
             transport,
+            sender: None,
         }
     }
 
@@ -60,9 +65,12 @@ impl Parser {
         {
             draft.host = Some(peer.ip().to_string());
         }
-        draft
-            .fields
-            .insert("sender".into(), peer.to_string().into());
+        if self.sender.as_ref().is_none_or(|(addr, _)| *addr != peer) {
+            self.sender = Some((peer, peer.to_string().into()));
+        }
+        if let Some((_, sender)) = &self.sender {
+            draft.fields.insert("sender".into(), sender.clone());
+        }
         draft
             .fields
             .insert("transport".into(), self.transport.into());
@@ -96,6 +104,7 @@ pub async fn run(
 ) {
     let agent = format!("syslog@{site}");
     let mut batch = Vec::with_capacity(BATCH);
+    let mut in_flight = std::collections::VecDeque::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
@@ -135,8 +144,22 @@ pub async fn run(
         }
         let n = events.len();
         room.counters.syslog_messages.fetch_add(n as u64, Relaxed);
-        if let Err(e) = sink.write(events).await {
-            tracing::error!(error = %e, messages = n, "syslog messages could not be written");
+        in_flight.push_back((n, sink.start_write(events).await));
+        // The next batch fills while this one is written; past IN_FLIGHT batches, wait for the
+        // oldest (and so, through the channel, slow the senders down).
+        while in_flight.len() > IN_FLIGHT {
+            finish(in_flight.pop_front()).await;
         }
+    }
+    while let Some(w) = in_flight.pop_front() {
+        finish(Some(w)).await;
+    }
+}
+
+async fn finish(written: Option<(usize, Written)>) {
+    if let Some((n, w)) = written
+        && let Err(e) = w.done().await
+    {
+        tracing::error!(error = %e, messages = n, "syslog messages could not be written");
     }
 }

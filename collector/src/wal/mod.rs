@@ -46,7 +46,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use reader::{WalReader, wait_for_durable};
-pub use record::{MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record};
+pub use record::{MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record, event_lines};
 /// The record decoder that recovery and readers use, public for the fuzz target `wal_record`.
 pub use record::{Parsed as ParsedRecord, parse as decode_record};
 

@@ -52,12 +52,31 @@ pub(super) fn encoded_len(payload_len: usize) -> usize {
     RECORD_HEADER_LEN + payload_len
 }
 
-/// The CRC covers the length, so that a damaged length is caught, and everything after the CRC.
-pub(super) fn crc(len: [u8; 4], after_crc: &[u8]) -> u32 {
+/// The CRC covers the length, so that a damaged length is caught, and everything after the CRC
+/// (`after_crc` may come in pieces: the rest of the header, then the payload).
+pub(super) fn crc(len: [u8; 4], after_crc: &[&[u8]]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&len);
-    h.update(after_crc);
+    for part in after_crc {
+        h.update(part);
+    }
     h.finalize()
+}
+
+/// The events of an `Events` record: its payload is NDJSON, one event per non-empty line.
+pub fn event_lines(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', payload).chain(std::iter::once(payload.len()));
+    std::iter::from_fn(move || {
+        loop {
+            let end = ends.next()?;
+            let line = &payload[start.min(end)..end];
+            start = end + 1;
+            if !line.is_empty() {
+                return Some(line);
+            }
+        }
+    })
 }
 
 pub(super) fn encode(out: &mut Vec<u8>, lsn: u64, kind: RecordKind, payload: &[u8]) {
@@ -69,7 +88,7 @@ pub(super) fn encode(out: &mut Vec<u8>, lsn: u64, kind: RecordKind, payload: &[u
     out.extend_from_slice(&lsn.to_le_bytes());
     out.push(kind.to_byte());
     out.extend_from_slice(payload);
-    let sum = crc(len, &out[start + 12..]);
+    let sum = crc(len, &[&out[start + 12..]]);
     out[start + 8..start + 12].copy_from_slice(&sum.to_le_bytes());
 }
 
@@ -100,16 +119,29 @@ pub fn parse(buf: &[u8]) -> Parsed {
     if buf.len() < total {
         return Parsed::Short;
     }
-    let want = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
-    if crc(len_bytes, &buf[12..total]) != want {
-        return Parsed::Bad;
+    let header: &[u8; RECORD_HEADER_LEN] = buf[..RECORD_HEADER_LEN].try_into().expect("checked");
+    match from_parts(header, buf[RECORD_HEADER_LEN..total].to_vec()) {
+        Some(record) => Parsed::Record(record, total),
+        None => Parsed::Bad,
     }
-    let record = Record {
-        lsn: u64::from_le_bytes(buf[12..20].try_into().expect("8 bytes")),
-        kind: RecordKind::from_byte(buf[20]),
-        payload: buf[RECORD_HEADER_LEN..total].to_vec(),
-    };
-    Parsed::Record(record, total)
+}
+
+/// The record of a header (whose magic and length were checked) and its payload, if the CRC
+/// matches. Readers of big records read the payload straight into its own buffer, instead of
+/// reading the whole record and copying the payload out of it.
+pub(super) fn from_parts(header: &[u8; RECORD_HEADER_LEN], payload: Vec<u8>) -> Option<Record> {
+    let len_bytes: [u8; 4] = header[4..8].try_into().expect("4 bytes");
+    let want = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    if u32::from_le_bytes(len_bytes) as usize != payload.len()
+        || crc(len_bytes, &[&header[12..], &payload]) != want
+    {
+        return None;
+    }
+    Some(Record {
+        lsn: u64::from_le_bytes(header[12..20].try_into().expect("8 bytes")),
+        kind: RecordKind::from_byte(header[20]),
+        payload,
+    })
 }
 
 /// Encodes one record as it is on disk: the replication stream uses the same bytes, so the CRC

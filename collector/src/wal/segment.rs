@@ -144,11 +144,11 @@ impl SegmentFile {
         {
             return Ok(Decoded::Bad);
         }
-        let mut buf = vec![0u8; total as usize];
-        self.read_at(&mut buf, pos)?;
-        Ok(match record::parse(&buf) {
-            Parsed::Record(rec, n) => Decoded::Record(rec, pos + n as u64),
-            Parsed::Short | Parsed::Bad => Decoded::Bad,
+        let mut payload = vec![0u8; len as usize];
+        self.read_at(&mut payload, pos + RECORD_HEADER_LEN as u64)?;
+        Ok(match record::from_parts(&header, payload) {
+            Some(rec) => Decoded::Record(rec, pos + total),
+            None => Decoded::Bad,
         })
     }
 

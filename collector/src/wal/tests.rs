@@ -250,3 +250,14 @@ fn a_copy_keeps_the_primarys_lsns_through_the_stream_encoding_and_a_reopen() {
         .collect();
     assert_eq!(got, (3..=5).map(|i| (i, payload(i))).collect::<Vec<_>>());
 }
+
+#[test]
+fn event_lines_are_the_non_empty_lines_with_or_without_a_last_newline() {
+    fn lines(p: &[u8]) -> Vec<&[u8]> {
+        super::event_lines(p).collect()
+    }
+    assert_eq!(lines(b"a\nbc\n"), vec![&b"a"[..], b"bc"]);
+    assert_eq!(lines(b"a\n\n\nbc"), vec![&b"a"[..], b"bc"]);
+    assert_eq!(lines(b"\n"), Vec::<&[u8]>::new());
+    assert_eq!(lines(b""), Vec::<&[u8]>::new());
+}
