@@ -41,6 +41,11 @@ pub use schema::Fields;
 
 /// The longest an indexed event waits for its commit (searchable within 1 s of the ack).
 pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
+/// Events handed to tantivy between two commits, at most. tantivy queues what it is handed
+/// (its own bound counts hand-overs, and one hand-over is a whole WAL record), so a commit, which
+/// waits until everything handed is indexed, is what bounds that queue's memory when the
+/// indexer is behind: about 50,000 documents, tens of MiB.
+const MAX_UNCOMMITTED: usize = 50_000;
 /// A partition writer that received nothing for this long is closed (its memory freed).
 pub const IDLE_CLOSE: Duration = Duration::from_secs(30);
 /// How often retention looks at the partitions.
@@ -178,6 +183,8 @@ struct Indexer {
     indexed: watch::Sender<u64>,
     /// The committer's parsed events of the newest records (`ingest/recent.rs`).
     recent: Option<Arc<Recent>>,
+    /// Events handed to tantivy since the last commit.
+    handed: usize,
 }
 
 impl Indexer {
@@ -203,6 +210,7 @@ impl Indexer {
             pending_lsn: start_lsn,
             indexed,
             recent: None,
+            handed: 0,
         }
     }
 
@@ -222,15 +230,20 @@ impl Indexer {
                 last_retention = Some(Instant::now());
             }
             let upto = *durable.borrow_and_update();
-            if let Err(e) = self.add_upto(upto) {
-                tracing::error!(error = %e, "indexer cannot read the WAL or write the index; retrying in 1 s");
-                self.rewind();
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
+            let more = match self.add_upto(upto) {
+                Ok(more) => more,
+                Err(e) => {
+                    tracing::error!(error = %e, "indexer cannot read the WAL or write the index; retrying in 1 s");
+                    self.rewind();
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
             let stopping = shutdown.is_cancelled();
+            // Behind (`more`): commit now, which waits for tantivy to index what it was handed,
+            // then read on.
             if self.pending_lsn > self.committed_lsn
-                && (stopping || last_commit.elapsed() >= COMMIT_EVERY)
+                && (stopping || more || last_commit.elapsed() >= COMMIT_EVERY)
             {
                 if let Err(e) = self.commit() {
                     tracing::error!(error = %e, "index commit failed; retrying");
@@ -241,6 +254,9 @@ impl Indexer {
                 break;
             }
             self.close_idle();
+            if more {
+                continue;
+            }
             let wait = if self.pending_lsn > self.committed_lsn {
                 COMMIT_EVERY.saturating_sub(last_commit.elapsed())
             } else {
@@ -259,11 +275,16 @@ impl Indexer {
         self.writers.clear();
         self.wal = WalReader::new(self.wal_dir.clone(), self.committed_lsn + 1);
         self.pending_lsn = self.committed_lsn;
+        self.handed = 0;
     }
 
-    /// Adds every WAL record up to `upto`.
-    fn add_upto(&mut self, upto: u64) -> Result<(), IndexerError> {
-        while let Some(rec) = self.wal.next(upto)? {
+    /// Adds the WAL records up to `upto`, or fewer: stops once [`MAX_UNCOMMITTED`] events wait
+    /// for a commit, and then says so (`true`: there may be more to read).
+    fn add_upto(&mut self, upto: u64) -> Result<bool, IndexerError> {
+        while self.handed < MAX_UNCOMMITTED {
+            let Some(rec) = self.wal.next(upto)? else {
+                return Ok(false);
+            };
             if rec.kind == RecordKind::Events {
                 self.add_record(rec.lsn, &rec.payload)?;
             }
@@ -273,7 +294,7 @@ impl Indexer {
                 w.through = rec.lsn;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Adds the events of WAL record `lsn` to their days' partitions.
@@ -318,14 +339,16 @@ impl Indexer {
             if self.catalog.get(day).is_some_and(|p| p.lsn() >= lsn) {
                 continue; // replay: the partition committed this record before the restart
             }
+            self.handed += events.len();
             let w = self.writer(day, lsn)?;
             // One hand-over to tantivy's indexing thread per record and day, not one per event:
             // a channel send and a thread wake-up per event cost more than a short event's
             // indexing.
             let fields = &w.partition.fields;
-            let docs = events.into_iter().map(|(event, json)| {
-                UserOperation::Add(schema::document(fields, event, json, lsn))
-            });
+            let docs: Vec<_> = events
+                .into_iter()
+                .map(|(event, json)| UserOperation::Add(schema::document(fields, event, json, lsn)))
+                .collect();
             if let Err(e) = w.writer.run(docs) {
                 tracing::error!(lsn, error = %e, "events not indexed");
             }
@@ -404,6 +427,7 @@ impl Indexer {
         }
         self.catalog.save_lsn(self.pending_lsn)?;
         self.committed_lsn = self.pending_lsn;
+        self.handed = 0;
         self.indexed.send_replace(self.committed_lsn);
         Ok(())
     }
