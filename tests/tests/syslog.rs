@@ -87,6 +87,19 @@ fn logger_messages_over_udp_and_both_tcp_framings_are_searchable_with_their_fiel
         "found {:?}",
         collector.search("kiwi")
     );
+    // Every message is counted once it is durable, with no later traffic to push the count.
+    let metrics = collector
+        .http()
+        .get(format!("{}/metrics", collector.url))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "logwarden_syslog_messages_total 4"),
+        "{metrics}"
+    );
     let hits = collector.search("kiwi");
     let find = |word: &str| {
         hits.iter()

@@ -139,7 +139,7 @@ impl Committer {
 
     /// Sends events to be made durable and waits for the answer.
     pub async fn commit(&self, events: Vec<Event>) -> Result<Committed, String> {
-        self.commit_events(events, None).await
+        self.submit_events(events, None).await?.await
     }
 
     /// [`Committer::commit`] for events that come with their JSON as received (ingest).
@@ -148,15 +148,7 @@ impl Committer {
         events: Vec<Event>,
         originals: Originals,
     ) -> Result<Committed, String> {
-        self.commit_events(events, Some(originals)).await
-    }
-
-    async fn commit_events(
-        &self,
-        events: Vec<Event>,
-        originals: Option<Originals>,
-    ) -> Result<Committed, String> {
-        self.submit_events(events, originals).await?.await
+        self.submit_events(events, Some(originals)).await?.await
     }
 
     /// Queues events to be made durable and returns at once; the answer comes from the returned

@@ -105,7 +105,22 @@ pub async fn run(
     let agent = format!("syslog@{site}");
     let mut batch = Vec::with_capacity(BATCH);
     let mut in_flight = std::collections::VecDeque::new();
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = match rx.try_recv() {
+            Ok(r) => r,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Nothing waiting: see the batches in flight through (counted, or their failure
+                // logged) now rather than when the next message comes.
+                while let Some(w) = in_flight.pop_front() {
+                    finish(Some(w), &room.counters).await;
+                }
+                match rx.recv().await {
+                    Some(r) => r,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
         batch.push(first);
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
         while batch.len() < BATCH {
@@ -143,23 +158,27 @@ pub async fn run(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let n = events.len();
-        room.counters.syslog_messages.fetch_add(n as u64, Relaxed);
         in_flight.push_back((n, sink.start_write(events).await));
         // The next batch fills while this one is written; past IN_FLIGHT batches, wait for the
         // oldest (and so, through the channel, slow the senders down).
         while in_flight.len() > IN_FLIGHT {
-            finish(in_flight.pop_front()).await;
+            finish(in_flight.pop_front(), &room.counters).await;
         }
     }
     while let Some(w) = in_flight.pop_front() {
-        finish(Some(w)).await;
+        finish(Some(w), &room.counters).await;
     }
 }
 
-async fn finish(written: Option<(usize, Written)>) {
-    if let Some((n, w)) = written
-        && let Err(e) = w.done().await
-    {
-        tracing::error!(error = %e, messages = n, "syslog messages could not be written");
+/// Waits until a batch is durable; counts it (`logwarden_syslog_messages_total`) or logs why not.
+async fn finish(written: Option<(usize, Written)>, counters: &crate::metrics::Counters) {
+    let Some((n, w)) = written else { return };
+    match w.done().await {
+        Ok(()) => {
+            counters.syslog_messages.fetch_add(n as u64, Relaxed);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, messages = n, "syslog messages could not be written")
+        }
     }
 }
