@@ -6,7 +6,9 @@ ripgrep over the same text.
    over the last few hours of today) and the same messages as a plain log file.
 2. Starts the release collector on loopback (fresh data dir), POSTs the events in batches of
    10,000 over one keep-alive connection, and waits until a search counts N: wall time from the
-   first POST, the collector's CPU seconds (utime+stime from /proc) and its peak RSS (VmHWM).
+   first POST, the collector's CPU seconds (utime+stime from /proc) and its peak RSS (VmHWM), and
+   the peaks of its anonymous and file-backed resident memory sampled meanwhile (VmHWM counts the
+   page cache of the index files tantivy maps; the anonymous part is the collector's own memory).
    MB/s per core = raw log bytes (the plain file) / collector CPU seconds.
 3. Runs the raw-tantivy baseline (collector/examples/raw_tantivy.rs: same schema and documents,
    one writer thread, one commit) on the same events: wall, CPU (rusage) and peak RSS.
@@ -30,7 +32,7 @@ import tempfile
 import time
 import urllib.parse
 
-from measure import BIN, ROOT, cpu_seconds, peak_rss_mib
+from measure import BIN, ROOT, cpu_seconds, peak_rss_mib, rss_parts_mib
 
 HOSTS = ["mbox1", "mbox2", "mta1", "ldap1"]
 APPS = ["postfix/smtpd", "sshd", "mailbox", "slapd"]
@@ -87,13 +89,23 @@ def ingest_and_query(ev_path, raw_bytes, n, tmp, queries):
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     cpu0 = cpu_seconds(collector.pid)
     t0 = time.monotonic()
-    for body in batches:
+    peak_anon = peak_file = 0.0
+
+    def sample():
+        nonlocal peak_anon, peak_file
+        anon, file = rss_parts_mib(collector.pid)
+        peak_anon, peak_file = max(peak_anon, anon), max(peak_file, file)
+
+    for i, body in enumerate(batches):
         conn.request("POST", "/api/v1/ingest", body=body, headers={"Content-Type": "application/x-ndjson"})
         r = conn.getresponse()
         r.read()
         assert r.status == 200, r.status
+        if i % 10 == 0:
+            sample()
     acked = time.monotonic() - t0
     while search(conn, "*", 0)["total"] < n:  # a count only: no sorting in the measured time
+        sample()
         time.sleep(0.05)
     searchable = time.monotonic() - t0
     cpu = cpu_seconds(collector.pid) - cpu0
@@ -102,6 +114,7 @@ def ingest_and_query(ev_path, raw_bytes, n, tmp, queries):
         "acked_s": round(acked, 2), "searchable_s": round(searchable, 2), "cpu_s": round(cpu, 2),
         "mb_per_s_wall": round(raw_bytes / 1e6 / searchable, 1),
         "mb_per_s_per_core": round(raw_bytes / 1e6 / cpu, 1), "peak_rss_mib": round(rss),
+        "sampled_peak_anon_mib": round(peak_anon), "sampled_peak_file_mib": round(peak_file),
     }
     # Queries: the collector is idle now (merges may still run; wait for its CPU to settle).
     settle = cpu_seconds(collector.pid)

@@ -23,6 +23,17 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
+def rss_parts_mib(pid):
+    """(anonymous, file-backed) resident memory of a live process now, in MiB. VmHWM counts both;
+    the file-backed part is mostly page cache of memory-mapped files (tantivy maps its segments)."""
+    parts = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                parts[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return parts.get("RssAnon", float("nan")), parts.get("RssFile", float("nan"))
+
+
 def write_lines(path, n, width):
     """n syslog-like lines of `width` bytes, each with the word `benchline` and its number."""
     hosts = ["mbox1", "mbox2", "mta1", "ldap1"]
