@@ -247,6 +247,8 @@ impl Indexer {
             {
                 if let Err(e) = self.commit() {
                     tracing::error!(error = %e, "index commit failed; retrying");
+                    // Not at once: behind, the loop would otherwise spin on the failing commit.
+                    std::thread::sleep(COMMIT_EVERY);
                 }
                 last_commit = Instant::now();
             }
@@ -345,10 +347,9 @@ impl Indexer {
             // a channel send and a thread wake-up per event cost more than a short event's
             // indexing.
             let fields = &w.partition.fields;
-            let docs: Vec<_> = events
-                .into_iter()
-                .map(|(event, json)| UserOperation::Add(schema::document(fields, event, json, lsn)))
-                .collect();
+            let docs = events.into_iter().map(|(event, json)| {
+                UserOperation::Add(schema::document(fields, event, json, lsn))
+            });
             if let Err(e) = w.writer.run(docs) {
                 tracing::error!(lsn, error = %e, "events not indexed");
             }
