@@ -156,6 +156,15 @@ pub struct Checked {
     pub rejected: Vec<Rejected>,
 }
 
+/// Whether a line might hold a `received` key, even one set to `null` (which parses as no
+/// value, but would make the key appear twice once the collector's own is put first, and a line
+/// with a duplicate key is unreadable). A key spelt with escapes (`"rec\u0065ived"`) needs a
+/// `\u` in the line. A false alarm only costs the line being serialized again.
+fn may_name_received(line: &[u8]) -> bool {
+    memchr::memmem::find(line, b"received").is_some()
+        || memchr::memmem::find(line, br"\u").is_some()
+}
+
 /// Writes an event's JSON object as the WAL keeps it: `object` (one accepted event, exactly as
 /// ingest parsed it, without a `received` key) with `"received":` and `received_json` (a
 /// serialized timestamp) put first. Writing the bytes that were parsed, instead of serializing
@@ -205,10 +214,11 @@ pub fn check_lines(body: &[u8], limits: &Limits) -> Result<Checked, IngestError>
             checked.rejected.push(reject(e.to_string()));
             continue;
         }
-        // The collector says when it received it; a line without a `received` of its own can
-        // be written to the WAL as it is (JSON whitespace cannot hold a newline, so the object
-        // is the whole trimmed line).
-        let as_is = event.received.take().is_none() && line.first() == Some(&b'{');
+        // The collector says when it received it; a line without a `received` key of its own
+        // can be written to the WAL as it is (JSON whitespace cannot hold a newline, so the
+        // object is the whole trimmed line).
+        let had_received = event.received.take().is_some();
+        let as_is = !had_received && line.first() == Some(&b'{') && !may_name_received(line);
         let start = line.as_ptr() as usize - body.as_ptr() as usize;
         checked.spans.push(as_is.then(|| start..start + line.len()));
         checked.events.push(event);
@@ -259,6 +269,13 @@ mod tests {
             c.spans[1], None,
             "its own `received` must be replaced, not doubled"
         );
+        // A `received` of null is no value, but still a key; so is one spelt with escapes.
+        for key in ["received", r"rec\u0065ived"] {
+            let line = GOOD.replace("\"host\"", &format!("\"{key}\":null,\"host\""));
+            let c = check_lines(line.as_bytes(), &Limits::default()).unwrap();
+            assert_eq!(c.events.len(), 1, "{line}");
+            assert_eq!(c.spans[0], None, "{line}");
+        }
         let now = chrono::Utc::now();
         let mut out = Vec::new();
         write_received(
