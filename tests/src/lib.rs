@@ -511,6 +511,18 @@ pub fn event_line(agent: &str, seq: u64, message: &str) -> String {
     .to_string()
 }
 
+/// The stdout of a command that must have succeeded (its stderr is shown when it did not).
+#[track_caller]
+pub fn ok_stdout(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Prints expected and actual side by side when they differ.
 #[track_caller]
 pub fn assert_same<T: PartialEq + std::fmt::Debug>(what: &str, expected: T, actual: T) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 
-use logwarden_tests::{Agent, Collector, TestCerts, assert_same, wait_until};
+use logwarden_tests::{Agent, Collector, TestCerts, assert_same, ok_stdout, wait_until};
 
 #[test]
 fn agent_and_cli_talk_https_to_a_collector_with_a_private_ca() {
@@ -35,16 +35,11 @@ fn agent_and_cli_talk_https_to_a_collector_with_a_private_ca() {
         c.count("wombat")
     );
     let out = c.cli(&["search", "wombat", "--limit", "5", "-o", "raw"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok_stdout(&out);
     assert_same(
         "lines printed by the CLI over HTTPS",
         5,
-        String::from_utf8_lossy(&out.stdout).lines().count(),
+        stdout.lines().count(),
     );
 
     // Without the CA the CLI refuses the server, and says why.
@@ -239,15 +234,10 @@ fn with_a_client_ca_only_agents_with_a_signed_certificate_deliver() {
         "--client-key",
         certs.client_key.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok_stdout(&out);
     assert_same(
         "lines the CLI printed with its certificate",
         20,
-        String::from_utf8_lossy(&out.stdout).lines().count(),
+        stdout.lines().count(),
     );
 }

@@ -20,6 +20,29 @@ fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
 }
 
+/// Runs one of `browser/`'s scripts with node against Chromium and returns the one JSON line it
+/// prints; a failing script fails the test with its output.
+fn run_browser(script: &str, args: &[&str]) -> Value {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: scripts/test installs Debian's chromium (apt-get install chromium)"
+    );
+    let out = Command::new("node")
+        .arg(browser_dir().join(script))
+        .args(args)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("running node (scripts/test installs nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
+}
+
 fn alerts(c: &Collector) -> Vec<Value> {
     let v: Value = reqwest::blocking::get(format!("{}/api/v1/alerts", c.url))
         .and_then(|r| r.json())
@@ -29,11 +52,6 @@ fn alerts(c: &Collector) -> Vec<Value> {
 
 #[test]
 fn the_page_shows_a_degraded_array_and_a_misplaced_backup_and_acknowledges_the_alert() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: scripts/test installs Debian's chromium (apt-get install chromium)"
-    );
     assert!(
         browser_dir().join("node_modules/playwright-core").exists(),
         "tests/browser/node_modules is missing: scripts/test runs `npm ci` there"
@@ -88,22 +106,15 @@ fn the_page_shows_a_degraded_array_and_a_misplaced_backup_and_acknowledges_the_a
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
     std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("node")
-        .arg(browser_dir().join("dashboard.mjs"))
-        .arg(&collector.url)
-        .arg("RaidArrayDegraded")
-        .arg(ADMIN_TOKEN)
-        .arg(&shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("running node (scripts/test installs nodejs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser test failed:\n{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
+    let result = run_browser(
+        "dashboard.mjs",
+        &[
+            collector.url.as_str(),
+            "RaidArrayDegraded",
+            ADMIN_TOKEN,
+            shots.to_str().unwrap(),
+        ],
     );
-    let result: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     let id = result["acked_id"].as_str().expect("the acked alert's id");
     assert_same("acked alert", before["id"].as_str().unwrap(), id);
 
@@ -151,11 +162,6 @@ fn the_page_shows_a_degraded_array_and_a_misplaced_backup_and_acknowledges_the_a
 /// stays open to loopback while no ingest token exists).
 #[test]
 fn with_read_tokens_the_page_asks_for_one_and_then_shows_the_fleet() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: scripts/test installs Debian's chromium (apt-get install chromium)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("c"), &["--read-token", READ_TOKEN]);
     let log = dir.path().join("mailbox.log");
@@ -188,21 +194,10 @@ fn with_read_tokens_the_page_asks_for_one_and_then_shows_the_fleet() {
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
     std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("node")
-        .arg(browser_dir().join("read_token.mjs"))
-        .arg(&collector.url)
-        .arg(READ_TOKEN)
-        .arg(&shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("running node (scripts/test installs nodejs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser test failed:\n{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
+    let result = run_browser(
+        "read_token.mjs",
+        &[collector.url.as_str(), READ_TOKEN, shots.to_str().unwrap()],
     );
-    let result: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_same("host cards", 1, result["hosts"].as_u64().unwrap_or(0));
     assert!(
         result["hits"].as_u64().unwrap_or(0) >= 1,

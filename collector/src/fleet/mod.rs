@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::{Recent, recent};
+use crate::ingest::Recent;
 use crate::wal::{RecordKind, WalReader};
 
 const VERSION: u32 = 1;
@@ -72,10 +72,10 @@ impl Fleet {
     }
 
     /// Takes one event into the view.
-    pub fn apply(&mut self, event: Event) {
-        self.seen(&Seen::from(&event));
+    pub fn apply(&mut self, event: &Event) {
+        self.seen(&Seen::from(event));
         if event.kind == Kind::Health {
-            self.health(event);
+            self.health(event.clone());
         }
     }
 
@@ -223,17 +223,8 @@ fn follow(
 ) -> Result<(), crate::wal::WalError> {
     while let Some(rec) = reader.next(upto)? {
         let mut f = fleet.write().unwrap_or_else(|p| p.into_inner());
-        let parsed = match rec.kind {
-            RecordKind::Events => recent::matching(recent.get(rec.lsn), &rec.payload),
-            _ => None,
-        };
-        if let Some(events) = parsed {
-            for e in events.iter() {
-                f.seen(&Seen::from(e));
-                if e.kind == Kind::Health {
-                    f.health(e.clone());
-                }
-            }
+        if let Some(events) = recent.events_of(&rec) {
+            events.iter().for_each(|e| f.apply(e));
         } else if rec.kind == RecordKind::Events {
             for line in crate::wal::event_lines(&rec.payload) {
                 let seen = match serde_json::from_slice::<Seen>(line) {
@@ -294,17 +285,17 @@ mod tests {
     #[test]
     fn the_newest_record_per_host_check_and_subject_wins_and_late_old_ones_do_not() {
         let mut f = Fleet::default();
-        f.apply(health(1, "mbox3", "2026-11-29T10:00:00Z", "md0", "clean"));
-        f.apply(health(2, "mbox3", "2026-11-29T10:00:00Z", "md1", "clean"));
-        f.apply(health(
+        f.apply(&health(1, "mbox3", "2026-11-29T10:00:00Z", "md0", "clean"));
+        f.apply(&health(2, "mbox3", "2026-11-29T10:00:00Z", "md1", "clean"));
+        f.apply(&health(
             3,
             "mbox3",
             "2026-11-29T10:05:00Z",
             "md0",
             "degraded",
         ));
-        f.apply(health(4, "mbox3", "2026-11-29T10:01:00Z", "md0", "clean")); // late and old
-        f.apply(health(5, "mta1", "2026-11-29T10:02:00Z", "md0", "clean"));
+        f.apply(&health(4, "mbox3", "2026-11-29T10:01:00Z", "md0", "clean")); // late and old
+        f.apply(&health(5, "mta1", "2026-11-29T10:02:00Z", "md0", "clean"));
         let r = f.response();
         assert_eq!(r.hosts.len(), 2);
         let mbox3 = &r.hosts[0];

@@ -32,8 +32,8 @@ use tantivy::{IndexWriter, TantivyDocument};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::{Recent, recent};
-use crate::wal::{RecordKind, WalReader};
+use crate::ingest::Recent;
+use crate::wal::{Record, RecordKind, WalReader};
 pub use catalog::Catalog;
 pub use partition::Partition;
 pub use retention::Retention;
@@ -125,8 +125,15 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, IndexError> {
     let path = catalog.root().to_owned();
-    let mut indexer = Indexer::new(catalog, start_lsn, settings, stats, wal_dir, indexed);
-    indexer.recent = Some(recent);
+    let mut indexer = Indexer::new(
+        catalog,
+        start_lsn,
+        settings,
+        stats,
+        wal_dir,
+        indexed,
+        Some(recent),
+    );
     let rt = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("indexer".into())
@@ -195,6 +202,7 @@ impl Indexer {
         stats: Arc<IndexStats>,
         wal_dir: PathBuf,
         indexed: watch::Sender<u64>,
+        recent: Option<Arc<Recent>>,
     ) -> Indexer {
         let (max_writers, heap) = settings.writers();
         Indexer {
@@ -209,7 +217,7 @@ impl Indexer {
             committed_lsn: start_lsn,
             pending_lsn: start_lsn,
             indexed,
-            recent: None,
+            recent,
             handed: 0,
         }
     }
@@ -288,7 +296,7 @@ impl Indexer {
                 return Ok(false);
             };
             if rec.kind == RecordKind::Events {
-                self.add_record(rec.lsn, &rec.payload)?;
+                self.add_record(&rec)?;
             }
             self.pending_lsn = rec.lsn;
             // Every open writer has now seen this record (those without events in it too).
@@ -299,11 +307,12 @@ impl Indexer {
         Ok(true)
     }
 
-    /// Adds the events of WAL record `lsn` to their days' partitions.
-    fn add_record(&mut self, lsn: u64, payload: &[u8]) -> Result<(), IndexError> {
+    /// Adds the events of a WAL record to their days' partitions.
+    fn add_record(&mut self, rec: &Record) -> Result<(), IndexError> {
+        let lsn = rec.lsn;
         let mut by_day: BTreeMap<NaiveDate, Vec<(schema::Indexed, &str)>> = BTreeMap::new();
-        let parsed = recent::matching(self.recent.as_ref().and_then(|r| r.get(lsn)), payload);
-        let lines = crate::wal::event_lines(payload);
+        let parsed = self.recent.as_ref().and_then(|r| r.events_of(rec));
+        let lines = crate::wal::event_lines(&rec.payload);
         for (i, line) in lines.enumerate() {
             let Ok(json) = std::str::from_utf8(line) else {
                 tracing::error!(lsn, "WAL event is not UTF-8; not indexed");
@@ -533,6 +542,7 @@ mod tests {
             stats.clone(),
             wal_dir.clone(),
             watch::channel(0).0,
+            None,
         );
         assert_eq!(first.max_writers, 1);
         first.add_upto(4).unwrap();
@@ -555,6 +565,7 @@ mod tests {
             stats,
             wal_dir,
             watch::channel(0).0,
+            None,
         );
         second.add_upto(u64::MAX).unwrap();
         second.commit().unwrap();

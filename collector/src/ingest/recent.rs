@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use logwarden_core::Event;
 
+use crate::wal::{Record, RecordKind};
+
 /// How much of the newest WAL records is kept parsed, counted in WAL payload bytes (the parsed
 /// events take about as much again). Followers are usually within a record or two of the head.
 pub const DEFAULT_BUDGET: usize = 16 << 20;
@@ -63,20 +65,23 @@ impl Recent {
         }
     }
 
-    /// The events of record `lsn`, if they are still held.
-    pub fn get(&self, lsn: u64) -> Option<Arc<[Event]>> {
+    /// The events of WAL record `rec`, one per line of its payload and in the same order, if
+    /// they are still held; `None` (parse the lines) otherwise, or for a record of another kind.
+    pub fn events_of(&self, rec: &Record) -> Option<Arc<[Event]>> {
+        if rec.kind != RecordKind::Events {
+            return None;
+        }
+        let events = self.get(rec.lsn)?;
+        // Only what the committer put matches line for line; anything else is parsed.
+        let lines = crate::wal::event_lines(&rec.payload).count();
+        (lines == events.len()).then_some(events)
+    }
+
+    fn get(&self, lsn: u64) -> Option<Arc<[Event]>> {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let i = held.records.binary_search_by_key(&lsn, |(l, ..)| *l).ok()?;
         Some(held.records[i].1.clone())
     }
-}
-
-/// `events` if it holds exactly one event per non-empty line of `payload` (what the committer
-/// puts), else `None`: a follower then parses the lines itself.
-pub fn matching(events: Option<Arc<[Event]>>, payload: &[u8]) -> Option<Arc<[Event]>> {
-    let events = events?;
-    let lines = crate::wal::event_lines(payload).count();
-    (lines == events.len()).then_some(events)
 }
 
 #[cfg(test)]
@@ -112,9 +117,17 @@ mod tests {
 
     #[test]
     fn events_are_only_used_when_they_match_the_lines_of_the_record() {
-        let payload = b"{}\n{}\n";
-        assert!(matching(Some(events(2)), payload).is_some());
-        assert!(matching(Some(events(3)), payload).is_none());
-        assert!(matching(None, payload).is_none());
+        let r = Recent::new(100);
+        r.put(1, events(2), 6);
+        r.put(2, events(3), 6);
+        let rec = |lsn, kind| Record {
+            lsn,
+            kind,
+            payload: b"{}\n{}\n".to_vec(),
+        };
+        assert!(r.events_of(&rec(1, RecordKind::Events)).is_some());
+        assert!(r.events_of(&rec(2, RecordKind::Events)).is_none());
+        assert!(r.events_of(&rec(3, RecordKind::Events)).is_none());
+        assert!(r.events_of(&rec(1, RecordKind::AlertState)).is_none());
     }
 }

@@ -40,7 +40,7 @@ use super::builtin::{BuiltinSettings, Builtins};
 use super::silence::{self, SilenceError};
 use super::state::{self, AlertRecord, AlertTable, StateChange};
 use super::user::UserRules;
-use crate::ingest::{Committer, recent};
+use crate::ingest::Committer;
 use crate::notify::{self, Receiver, RetryPolicy, dispatch};
 use crate::wal::{Record, RecordKind, WalReader};
 
@@ -355,8 +355,7 @@ impl Engine {
         match rec.kind {
             RecordKind::Events => {
                 let mut signals = Vec::new();
-                let recent = self.committer.recent();
-                if let Some(events) = recent::matching(recent.get(rec.lsn), &rec.payload) {
+                if let Some(events) = self.committer.recent().events_of(&rec) {
                     for ev in events.iter() {
                         self.builtins.on_event(ev, &mut signals);
                         self.user.on_event(ev, &mut signals);

@@ -112,7 +112,7 @@ pub async fn run(
                 // Nothing waiting: see the batches in flight through (counted, or their failure
                 // logged) now rather than when the next message comes.
                 while let Some(w) = in_flight.pop_front() {
-                    finish(Some(w), &room.counters).await;
+                    finish(w, &room.counters).await;
                 }
                 match rx.recv().await {
                     Some(r) => r,
@@ -161,18 +161,19 @@ pub async fn run(
         in_flight.push_back((n, sink.start_write(events).await));
         // The next batch fills while this one is written; past IN_FLIGHT batches, wait for the
         // oldest (and so, through the channel, slow the senders down).
-        while in_flight.len() > IN_FLIGHT {
-            finish(in_flight.pop_front(), &room.counters).await;
+        while in_flight.len() > IN_FLIGHT
+            && let Some(w) = in_flight.pop_front()
+        {
+            finish(w, &room.counters).await;
         }
     }
     while let Some(w) = in_flight.pop_front() {
-        finish(Some(w), &room.counters).await;
+        finish(w, &room.counters).await;
     }
 }
 
 /// Waits until a batch is durable; counts it (`logwarden_syslog_messages_total`) or logs why not.
-async fn finish(written: Option<(usize, Written)>, counters: &crate::metrics::Counters) {
-    let Some((n, w)) = written else { return };
+async fn finish((n, w): (usize, Written), counters: &crate::metrics::Counters) {
     match w.done().await {
         Ok(()) => {
             counters.syslog_messages.fetch_add(n as u64, Relaxed);
