@@ -346,6 +346,9 @@ impl Default for WalConfig {
     }
 }
 
+/// `[index] max_backlog_mb`: about 15 s of indexing here for burst events of ~350 bytes.
+const DEFAULT_MAX_BACKLOG_MB: u64 = 256;
+
 /// `[index]`: retention and indexing memory.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -358,6 +361,11 @@ pub struct IndexConfig {
     pub max_bytes: u64,
     /// Heap of the tantivy writers together, in MiB (at least 15).
     pub memory_mb: u64,
+    /// Ingest answers 429 and syslog intake waits while more than this many MiB of events are
+    /// durable but not yet indexed (0: no limit).
+    pub max_backlog_mb: u64,
+    /// Added to the indexing threads' nice value (0 to 19; 0: the collector's own priority).
+    pub nice: i32,
 }
 
 impl Default for IndexConfig {
@@ -370,6 +378,8 @@ impl Default for IndexConfig {
                 .map_or(0, |a| a.num_days().try_into().unwrap_or(u32::MAX)),
             max_bytes: d.retention.max_bytes,
             memory_mb: (d.memory_bytes >> 20) as u64,
+            max_backlog_mb: DEFAULT_MAX_BACKLOG_MB,
+            nice: d.nice,
         }
     }
 }
@@ -382,6 +392,9 @@ impl IndexConfig {
                 self.memory_mb
             );
         }
+        if !(0..=19).contains(&self.nice) {
+            bail!("[index] nice = {} is out of range: 0 to 19", self.nice);
+        }
         let memory_bytes = usize::try_from(self.memory_mb)
             .ok()
             .and_then(|m| m.checked_mul(1 << 20))
@@ -393,6 +406,7 @@ impl IndexConfig {
                 max_bytes: self.max_bytes,
             },
             memory_bytes,
+            nice: self.nice,
         })
     }
 }
@@ -813,6 +827,15 @@ impl Settings {
             index_config.retention_days = days;
         }
         let index = index_config.settings()?;
+        let max_index_backlog_bytes = index_config
+            .max_backlog_mb
+            .checked_mul(1 << 20)
+            .with_context(|| {
+                format!(
+                    "[index] max_backlog_mb = {} is too large",
+                    index_config.max_backlog_mb
+                )
+            })?;
         let data_dir = flags
             .data_dir
             .or(file.data_dir)
@@ -848,6 +871,7 @@ impl Settings {
             space: crate::ingest::SpaceLimits {
                 max_wal_bytes: file.wal.max_bytes,
                 min_free_bytes: file.wal.min_free_bytes,
+                max_index_backlog_bytes,
             },
             syslog,
         })
@@ -902,6 +926,34 @@ mod tests {
             Settings::build(file, Overrides::default()).unwrap_err()
         );
         assert!(err.contains("memory_mb"), "{err}");
+    }
+
+    #[test]
+    fn the_index_backlog_and_priority_come_from_the_file_and_bad_ones_are_named() {
+        let s = Settings::build(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(s.space.max_index_backlog_bytes, 256 << 20);
+        assert_eq!(s.index.nice, crate::index::DEFAULT_NICE);
+        let file: FileConfig = toml::from_str("[index]\nmax_backlog_mb = 0\nnice = 0\n").unwrap();
+        let s = Settings::build(file, Overrides::default()).unwrap();
+        assert_eq!((s.space.max_index_backlog_bytes, s.index.nice), (0, 0));
+        for bad in ["nice = 20", "nice = -1"] {
+            let file: FileConfig = toml::from_str(&format!("[index]\n{bad}\n")).unwrap();
+            let err = format!(
+                "{:#}",
+                Settings::build(file, Overrides::default()).unwrap_err()
+            );
+            assert!(
+                err.contains("[index] nice") && err.contains("0 to 19"),
+                "{err}"
+            );
+        }
+        let file: FileConfig =
+            toml::from_str(&format!("[index]\nmax_backlog_mb = {}\n", u64::MAX)).unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::build(file, Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("max_backlog_mb"), "{err}");
     }
 
     #[test]

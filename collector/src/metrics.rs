@@ -80,6 +80,8 @@ pub struct Positions {
     pub wal_corrupt_records: u64,
     pub index_lsn: u64,
     pub index_docs: u64,
+    /// Bytes of events durable and not yet indexed (`ingest/backlog.rs`).
+    pub index_backlog_bytes: u64,
     /// 1 on the primary, 0 on a standby.
     pub primary: u64,
     pub epoch: u64,
@@ -262,6 +264,12 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "index_lag_records",
         "WAL records not yet searchable",
         p.wal_durable_lsn.saturating_sub(p.index_lsn),
+    );
+    plain_gauge(
+        &mut reg,
+        "index_backlog_bytes",
+        "Bytes of events durable but not yet searchable (bounded by [index] max_backlog_mb)",
+        p.index_backlog_bytes,
     );
     plain_gauge(&mut reg, "index_docs", "Events in the index", p.index_docs);
     plain_gauge(

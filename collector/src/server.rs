@@ -185,7 +185,7 @@ async fn serve_round(
         wal_dir.clone(),
         durable_rx.clone(),
         indexed_tx,
-        committer.recent(),
+        (committer.recent(), wal_stats.clone()),
         stop_indexer.clone(),
     )?;
 

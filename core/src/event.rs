@@ -25,11 +25,15 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 #[serde(deny_unknown_fields)]
 pub struct Event {
     pub id: EventId,
-    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    #[serde(
+        serialize_with = "crate::timestamp::serialize",
+        deserialize_with = "crate::timestamp::deserialize"
+    )]
     pub ts: DateTime<Utc>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::serialize_opt",
         deserialize_with = "crate::timestamp::deserialize_opt"
     )]
     pub received: Option<DateTime<Utc>>,
@@ -153,7 +157,24 @@ impl FromStr for EventId {
 
 impl Serialize for EventId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // Built directly rather than through `Display` (`collect_str` goes through `fmt`, a
+        // visible cost when the collector serializes syslog events).
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut seq = self.seq;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (seq % 10) as u8;
+            seq /= 10;
+            if seq == 0 {
+                break;
+            }
+        }
+        let mut id = String::with_capacity(self.agent_id.len() + 1 + digits.len() - i);
+        id.push_str(&self.agent_id);
+        id.push(':');
+        id.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+        s.serialize_str(&id)
     }
 }
 

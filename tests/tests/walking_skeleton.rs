@@ -551,3 +551,59 @@ fn a_wal_over_its_limit_gets_429_and_keeps_nothing_of_the_refused_batch() {
         collector.search("lychee").len() as u64,
     );
 }
+
+/// The nice value of each of the collector's threads, by thread name.
+fn thread_nice(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // Fields after the `(comm)`: state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        let nice = rest.split_whitespace().nth(16).unwrap().parse().unwrap();
+        out.push((comm.trim().to_owned(), nice));
+    }
+    out
+}
+
+#[test]
+fn indexing_runs_at_a_lower_cpu_priority_than_intake() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let (status, _) = collector.ingest((event_line("prio", 1, "quince") + "\n").into_bytes(), &[]);
+    assert_eq!(status, 200);
+    // The tantivy writer (and its threads) exists once an event was indexed.
+    assert!(wait_until(Duration::from_secs(10), || collector
+        .count("quince")
+        == 1));
+    let threads = thread_nice(collector.pid());
+    let nice_of = |prefix: &str| -> Vec<i64> {
+        threads
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, n)| *n)
+            .collect()
+    };
+    // Relative to the intake's own (the tests may themselves run niced).
+    let base = nice_of("wal-committer")[0];
+    for (prefix, add) in [
+        ("indexer", 10),
+        ("thrd-tantivy", 10),
+        ("merge_thread", 10),
+        ("wal-committer", 0),
+        ("tokio-rt-worke", 0),
+    ] {
+        let want = (base + add).min(19);
+        let got = nice_of(prefix);
+        assert!(!got.is_empty(), "no thread named {prefix}*: {threads:?}");
+        assert!(
+            got.iter().all(|n| *n == want),
+            "{prefix}: {got:?}, want {want}"
+        );
+    }
+}

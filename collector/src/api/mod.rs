@@ -197,7 +197,7 @@ async fn ingest(
 ) -> Result<Json<IngestResponse>, ApiError> {
     state
         .space
-        .check(state.wal_stats.bytes.load(Relaxed), &state.data_dir)
+        .check(&state.wal_stats, &state.data_dir)
         .map_err(|why| ApiError::new(StatusCode::TOO_MANY_REQUESTS, why))?;
     let too_large = || {
         ApiError::from(IngestError::TooLarge {
@@ -432,6 +432,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         wal_corrupt_records: state.corrupt_records,
         index_lsn: *state.indexed.borrow(),
         index_docs: state.searcher.docs(),
+        index_backlog_bytes: state.wal_stats.backlog.bytes(),
         primary: u64::from(state.replication.role() == crate::replication::Role::Primary),
         epoch: state.replication.epoch(),
         replication_lag: state.replication.lag(*state.durable.borrow()),

@@ -8,6 +8,11 @@
 //! LSN it is complete through; `catalog.rs` explains how a restart replays exactly what each
 //! partition lacks.
 //!
+//! Priority: the indexer thread, and with it tantivy's threads (they are started from it and
+//! inherit its nice value), runs at a lower CPU priority ([`IndexSettings::nice`]) than intake,
+//! so that under a burst the CPU goes first to making events durable; the index catches up when
+//! intake slows, and `ingest/backlog.rs` bounds how far it may trail.
+//!
 //! Memory: only a few partitions have a tantivy writer open at once (most events go to today's
 //! partition); each writer has a fixed heap, so indexing memory is bounded by
 //! [`IndexSettings::memory_bytes`] whatever the load or the spread of the events' days. A writer
@@ -33,6 +38,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::Recent;
+use crate::ingest::commit::WalStats;
 use crate::wal::{Record, RecordKind, WalReader};
 pub use catalog::Catalog;
 pub use partition::Partition;
@@ -57,6 +63,9 @@ const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// four days be written at once (a backlog, a late agent) without reopening writers.
 const WRITER_HEAP: usize = 64 << 20;
 const MIN_WRITER_HEAP: usize = 15_000_000;
+/// Low enough that intake wins the CPU during a burst, not so low that indexing stalls when the
+/// machine is merely busy (at nice 10 a thread gets about a tenth of a contended core).
+pub const DEFAULT_NICE: i32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -82,6 +91,8 @@ pub struct IndexSettings {
     pub retention: Retention,
     /// The heap of all open partition writers together.
     pub memory_bytes: usize,
+    /// The nice value the indexing threads add to the collector's (0: the same priority).
+    pub nice: i32,
 }
 
 impl Default for IndexSettings {
@@ -89,6 +100,7 @@ impl Default for IndexSettings {
         IndexSettings {
             retention: Retention::default(),
             memory_bytes: 4 * WRITER_HEAP,
+            nice: DEFAULT_NICE,
         }
     }
 }
@@ -121,10 +133,11 @@ pub fn start(
     wal_dir: PathBuf,
     durable: watch::Receiver<u64>,
     indexed: watch::Sender<u64>,
-    recent: Arc<Recent>,
+    (recent, wal_stats): (Arc<Recent>, Arc<WalStats>),
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, IndexError> {
     let path = catalog.root().to_owned();
+    let nice = settings.nice;
     let mut indexer = Indexer::new(
         catalog,
         start_lsn,
@@ -133,12 +146,29 @@ pub fn start(
         wal_dir,
         indexed,
         Some(recent),
+        wal_stats,
     );
     let rt = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("indexer".into())
-        .spawn(move || indexer.run(durable, shutdown, rt))
+        .spawn(move || {
+            // Before any writer exists: tantivy's threads inherit this thread's nice value.
+            lower_priority(nice);
+            indexer.run(durable, shutdown, rt)
+        })
         .map_err(|source| IndexError::Io { path, source })
+}
+
+/// Adds `nice` to the calling thread's nice value (Linux: the value is per thread).
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let tid = rustix::thread::gettid();
+    let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), (now + nice).min(19)) {
+        tracing::warn!(error = %e, nice, "cannot lower the indexer's CPU priority; it indexes at the collector's");
+    }
 }
 
 /// A partition with its writer open.
@@ -192,9 +222,12 @@ struct Indexer {
     recent: Option<Arc<Recent>>,
     /// Events handed to tantivy since the last commit.
     handed: usize,
+    /// Where the indexer reports its progress for the backlog bound (`ingest/backlog.rs`).
+    wal_stats: Arc<WalStats>,
 }
 
 impl Indexer {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         catalog: Arc<Catalog>,
         start_lsn: u64,
@@ -203,6 +236,7 @@ impl Indexer {
         wal_dir: PathBuf,
         indexed: watch::Sender<u64>,
         recent: Option<Arc<Recent>>,
+        wal_stats: Arc<WalStats>,
     ) -> Indexer {
         let (max_writers, heap) = settings.writers();
         Indexer {
@@ -219,6 +253,7 @@ impl Indexer {
             indexed,
             recent,
             handed: 0,
+            wal_stats,
         }
     }
 
@@ -439,6 +474,7 @@ impl Indexer {
         self.committed_lsn = self.pending_lsn;
         self.handed = 0;
         self.indexed.send_replace(self.committed_lsn);
+        self.wal_stats.backlog.indexed_through(self.committed_lsn);
         Ok(())
     }
 
@@ -532,6 +568,7 @@ mod tests {
                 max_bytes: 0,
             },
             memory_bytes: 15 << 20,
+            nice: 0,
         };
         let stats = Arc::new(IndexStats::default());
         let (catalog, start) = Catalog::open(&index_dir).unwrap();
@@ -543,6 +580,7 @@ mod tests {
             wal_dir.clone(),
             watch::channel(0).0,
             None,
+            Arc::new(WalStats::default()),
         );
         assert_eq!(first.max_writers, 1);
         first.add_upto(4).unwrap();
@@ -566,6 +604,7 @@ mod tests {
             wal_dir,
             watch::channel(0).0,
             None,
+            Arc::new(WalStats::default()),
         );
         second.add_upto(u64::MAX).unwrap();
         second.commit().unwrap();

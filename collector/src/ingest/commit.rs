@@ -94,6 +94,8 @@ pub struct Committed {
 pub struct WalStats {
     pub segments: std::sync::atomic::AtomicU64,
     pub bytes: std::sync::atomic::AtomicU64,
+    /// Event bytes written and not yet indexed (the indexer reports its progress here).
+    pub backlog: super::backlog::Backlog,
 }
 
 /// The handle ingest handlers use.
@@ -151,11 +153,11 @@ impl Committer {
         self.submit_events(events, Some(originals)).await?.await
     }
 
-    /// Queues events to be made durable and returns at once; the answer comes from the returned
-    /// [`Pending`]. Requests are written in the order they were submitted, so a caller may keep
-    /// a few in flight (the syslog intake does) without reordering its events.
-    pub async fn submit(&self, events: Vec<Event>) -> Result<Pending, String> {
-        self.submit_events(events, None).await
+    /// Queues events, with their JSON, to be made durable and returns at once; the answer comes
+    /// from the returned [`Pending`]. Requests are written in the order they were submitted, so a
+    /// caller may keep a few in flight (the syslog intake does) without reordering its events.
+    pub async fn submit(&self, events: Vec<Event>, lines: Originals) -> Result<Pending, String> {
+        self.submit_events(events, Some(lines)).await
     }
 
     async fn submit_events(
@@ -326,6 +328,9 @@ fn run(
                             break;
                         }
                         take_record(&mut dedup, &mut history, rec);
+                        if rec.kind == RecordKind::Events {
+                            stats.backlog.written(rec.lsn, rec.payload.len());
+                        }
                         result = Ok(rec.lsn);
                     }
                     answers.push(Answer::Record(result));
@@ -360,6 +365,7 @@ fn run(
                 match wal.append(RecordKind::Events, &payload) {
                     Ok(lsn) => {
                         committed.lsn = Some(lsn);
+                        stats.backlog.written(lsn, payload.len());
                         // The request is answered with counts only: its events can go to the
                         // followers as they are, without the duplicates.
                         let mut kept = std::mem::take(events);

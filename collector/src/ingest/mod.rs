@@ -5,6 +5,7 @@
 //! sinks the others. Only limits on the whole request (its size, compressed or not, and its
 //! number of lines) refuse the request as a whole, with 413 and the limit named.
 
+pub mod backlog;
 pub mod commit;
 pub mod dedup;
 pub mod recent;
@@ -49,15 +50,25 @@ pub struct SpaceLimits {
     pub max_wal_bytes: u64,
     /// Least free space left on the data directory's file system.
     pub min_free_bytes: u64,
+    /// Most bytes of events durable but not yet indexed (0: no limit; `backlog.rs`).
+    pub max_index_backlog_bytes: u64,
 }
 
 impl SpaceLimits {
     /// `Err` with the reason when a new batch must wait.
-    pub fn check(&self, wal_bytes: u64, data_dir: &std::path::Path) -> Result<(), String> {
+    pub fn check(&self, wal: &commit::WalStats, data_dir: &std::path::Path) -> Result<(), String> {
+        let wal_bytes = wal.bytes.load(std::sync::atomic::Ordering::Relaxed);
         if self.max_wal_bytes > 0 && wal_bytes >= self.max_wal_bytes {
             return Err(format!(
                 "the WAL holds {wal_bytes} bytes, at its limit of {} ([wal] max_bytes); retry later",
                 self.max_wal_bytes
+            ));
+        }
+        let backlog = wal.backlog.bytes();
+        if self.max_index_backlog_bytes > 0 && backlog >= self.max_index_backlog_bytes {
+            return Err(format!(
+                "the index trails the WAL by {backlog} bytes of events, at its limit of {} ([index] max_backlog_mb); retry later",
+                self.max_index_backlog_bytes
             ));
         }
         if self.min_free_bytes > 0 {
@@ -233,6 +244,31 @@ mod tests {
 
     const GOOD: &str =
         r#"{"id":"a:1","ts":"2026-01-01T00:00:00Z","host":"h","source":"s","message":"m"}"#;
+
+    #[test]
+    fn new_events_wait_while_the_index_trails_by_its_limit_and_go_on_once_it_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SpaceLimits {
+            max_wal_bytes: 0,
+            min_free_bytes: 0,
+            max_index_backlog_bytes: 1000,
+        };
+        let wal = commit::WalStats::default();
+        wal.backlog.written(1, 999);
+        assert!(limits.check(&wal, dir.path()).is_ok());
+        wal.backlog.written(2, 1);
+        let why = limits.check(&wal, dir.path()).unwrap_err();
+        assert!(why.contains("[index] max_backlog_mb"), "{why}");
+        assert!(why.contains("1000 bytes"), "{why}");
+        wal.backlog.indexed_through(1);
+        assert!(limits.check(&wal, dir.path()).is_ok());
+        let unbounded = SpaceLimits {
+            max_index_backlog_bytes: 0,
+            ..limits
+        };
+        wal.backlog.written(3, 1 << 40);
+        assert!(unbounded.check(&wal, dir.path()).is_ok());
+    }
 
     #[test]
     fn a_bad_line_is_rejected_by_index_and_the_others_kept() {

@@ -12,7 +12,7 @@ use logwarden_core::wire::INGEST_PATH;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::Committer;
-use crate::ingest::commit::Pending;
+use crate::ingest::commit::{Originals, Pending};
 
 /// The intake's destination.
 pub enum Sink {
@@ -21,16 +21,17 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Starts making `events` durable (locally, or at the primary); [`Written::done`] says when
-    /// they are. Batches started one after the other are written in that order.
-    pub async fn start_write(&self, events: Vec<Event>) -> Written {
+    /// Starts making `events` durable (locally, or at the primary); `lines` are their JSON
+    /// lines, without `received`. [`Written::done`] says when they are. Batches started one
+    /// after the other are written in that order.
+    pub async fn start_write(&self, events: Vec<Event>, lines: Originals) -> Written {
         match self {
-            Sink::Wal(c) => match c.submit(events).await {
+            Sink::Wal(c) => match c.submit(events, lines).await {
                 Ok(pending) => Written::Wal(pending),
                 Err(e) => Written::Done(Err(e)),
             },
             // The primary is written one batch at a time: each is retried until it is taken.
-            Sink::Primary(f) => Written::Done(f.send(&events).await),
+            Sink::Primary(f) => Written::Done(f.send(lines.body, events.len()).await),
         }
     }
 }
@@ -79,12 +80,8 @@ impl Forwarder {
         })
     }
 
-    async fn send(&self, events: &[Event]) -> Result<(), String> {
-        let mut body = Vec::new();
-        for e in events {
-            serde_json::to_writer(&mut body, e).map_err(|e| e.to_string())?;
-            body.push(b'\n');
-        }
+    /// Sends `body`, the NDJSON lines of `messages` events.
+    async fn send(&self, body: Vec<u8>, messages: usize) -> Result<(), String> {
         let mut failures = 0u32;
         loop {
             let mut req = self
@@ -102,7 +99,7 @@ impl Forwarder {
             };
             failures += 1;
             if failures == 1 || failures.is_multiple_of(50) {
-                tracing::warn!(primary = %self.url, reason = why, messages = events.len(), "cannot forward syslog messages to the primary; retrying");
+                tracing::warn!(primary = %self.url, reason = why, messages, "cannot forward syslog messages to the primary; retrying");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
