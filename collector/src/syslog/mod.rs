@@ -109,9 +109,11 @@ pub async fn start(
     Ok((bound, tasks))
 }
 
-/// Batches waiting for the intake, at most: with TCP reads of 64 KiB and UDP batches of up to
-/// [`UDP_BATCH`] datagrams, tens of thousands of messages.
-const CHANNEL_BATCHES: usize = 1024;
+/// Batches waiting for the intake, at most: a TCP read of 64 KiB holds up to a few hundred
+/// messages, a UDP batch up to [`UDP_BATCH`], so this holds some 16,000-32,000 messages while the
+/// intake waits (for room, or for the index backlog). 1,024 held half a million and a paused
+/// intake reached 880 MiB.
+const CHANNEL_BATCHES: usize = 64;
 /// Datagrams already queued on the socket that are read into one batch.
 const UDP_BATCH: usize = 256;
 
