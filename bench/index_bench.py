@@ -5,7 +5,9 @@ ripgrep over the same text.
 1. Writes N events (NDJSON, the ingest format; ~W-byte messages, syslog-like, timestamps spread
    over the last few hours of today) and the same messages as a plain log file.
 2. Starts the release collector on loopback (fresh data dir), POSTs the events in batches of
-   10,000 over one keep-alive connection, and waits until a search counts N: wall time from the
+   10,000 over one keep-alive connection (a batch answered 429, when the index trails by
+   [index] max_backlog_mb, is sent again after 50 ms, as an agent would; counted as
+   `refused_429`), and waits until a search counts N: wall time from the
    first POST, the collector's CPU seconds (utime+stime from /proc) and its peak RSS (VmHWM), and
    the peaks of its anonymous and file-backed resident memory sampled meanwhile (VmHWM counts the
    page cache of the index files tantivy maps; the anonymous part is the collector's own memory).
