@@ -20,7 +20,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from measure import BIN, cpu_seconds, peak_rss_mib, write_lines
+from measure import BIN, cpu_seconds, peak_rss_mib, start_collector, write_lines
 
 
 def search_total(url, q):
@@ -42,10 +42,8 @@ def run_once(n, width):
         log = os.path.join(tmp, "bench.log")
         write_lines(log, n, width)
         size = os.path.getsize(log)
-        collector = subprocess.Popen(
-            [f"{BIN}/logwarden-collector", "run", "--listen", "127.0.0.1:0", "--data-dir", f"{tmp}/c"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        url = collector.stdout.readline().strip().rsplit(" ", 1)[1]
+        collector, said = start_collector(f"{tmp}/c")
+        url = said["url"]
         agent_dir = f"{tmp}/a"
         t0 = time.monotonic()
         agent = subprocess.Popen(

@@ -16,13 +16,12 @@ import datetime
 import http.client
 import json
 import queue
-import subprocess
 import tempfile
 import threading
 import time
 import urllib.parse
 
-from measure import BIN, cpu_seconds, peak_rss_mib
+from measure import cpu_seconds, peak_rss_mib, start_collector
 
 
 def batch_body(b, size):
@@ -50,14 +49,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=30)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        p = subprocess.Popen(
-            [f"{BIN}/logwarden-collector", "run", "--listen", "127.0.0.1:0", "--data-dir",
-             f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        url = p.stdout.readline().strip().rsplit(" ", 1)[1]
-        host, port = urllib.parse.urlparse(url).netloc.split(":")
-        while p.stdout.readline().strip() != "logwarden-collector ready":
-            pass
+        p, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off")
+        host, port = urllib.parse.urlparse(said["url"]).netloc.split(":")
         acked = queue.Queue()
         lags = []
 

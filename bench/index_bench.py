@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.parse
 
-from measure import BIN, ROOT, cpu_seconds, peak_rss_mib, rss_parts_mib
+from measure import ROOT, cpu_seconds, peak_rss_mib, rss_parts_mib, start_collector
 
 HOSTS = ["mbox1", "mbox2", "mta1", "ldap1"]
 APPS = ["postfix/smtpd", "sshd", "mailbox", "slapd"]
@@ -74,14 +74,8 @@ def search(conn, q, limit):
 
 
 def ingest_and_query(ev_path, raw_bytes, n, tmp, queries):
-    collector = subprocess.Popen(
-        [f"{BIN}/logwarden-collector", "run", "--listen", "127.0.0.1:0", "--data-dir", f"{tmp}/c",
-         "--syslog-udp", "off", "--syslog-tcp", "off"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = collector.stdout.readline().strip().rsplit(" ", 1)[1]
-    host, port = urllib.parse.urlparse(url).netloc.split(":")
-    while collector.stdout.readline().strip() != "logwarden-collector ready":
-        pass
+    collector, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off")
+    host, port = urllib.parse.urlparse(said["url"]).netloc.split(":")
     batches = []
     with open(ev_path, "rb") as f:
         lines = f.readlines()

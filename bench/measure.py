@@ -1,10 +1,32 @@
-"""What the benchmarks share: where the release binaries are, the generated workload, and the
-CPU time and peak memory of a process (read from /proc, so a peer is measured the same way)."""
+"""What the benchmarks share: where the release binaries are, starting the collector, the
+generated workload, and the CPU time and peak memory of a process (read from /proc, so a peer is
+measured the same way)."""
 import os
+import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def start_collector(data_dir, *flags):
+    """Starts the release collector on a free loopback port with `data_dir` and extra `flags`,
+    and waits until it says it is ready. Returns (process, {"url": ..., "syslog tcp": ...}): the
+    addresses it printed (`listening on URL`, `syslog tcp on ADDR`)."""
+    p = subprocess.Popen(
+        [f"{BIN}/logwarden-collector", "run", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+         *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    said = {}
+    for line in p.stdout:
+        line = line.strip()
+        if "listening on" in line:
+            said["url"] = line.rsplit(" ", 1)[1]
+        elif "syslog tcp on" in line:
+            said["syslog tcp"] = line.rsplit(" ", 1)[1]
+        elif line.endswith("ready"):
+            return p, said
+    raise RuntimeError(f"the collector exited before it was ready ({p.wait()})")
 
 
 def cpu_seconds(pid):

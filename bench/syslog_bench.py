@@ -20,7 +20,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from measure import BIN, cpu_seconds, peak_rss_mib
+from measure import cpu_seconds, peak_rss_mib, start_collector
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers",
                     "imtcp-omfile.conf")
@@ -57,19 +57,8 @@ def total(url, q):
 
 
 def collector_run(data, n, tmp):
-    p = subprocess.Popen(
-        [f"{BIN}/logwarden-collector", "run", "--listen", "127.0.0.1:0", "--data-dir", f"{tmp}/c",
-         "--syslog-udp", "off", "--syslog-tcp", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url, addr = None, None
-    for line in p.stdout:
-        line = line.strip()
-        if "listening on" in line:
-            url = line.rsplit(" ", 1)[1]
-        elif "syslog tcp on" in line:
-            addr = line.rsplit(" ", 1)[1]
-        elif line.endswith("ready"):
-            break
+    p, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "127.0.0.1:0")
+    url, addr = said["url"], said["syslog tcp"]
     cpu0 = cpu_seconds(p.pid)
     t0 = time.monotonic()
     send(addr, data)
