@@ -256,7 +256,7 @@ async fn ingest(
         };
         state
             .committer
-            .commit_as_received(checked.events, originals)
+            .commit(checked.events, originals)
             .await
             .map_err(|e| ApiError::internal("write-ahead log write failed", e))?
     };

@@ -36,8 +36,8 @@ pub enum CommitRequest {
     Events {
         /// The valid events, in request order.
         events: Vec<Event>,
-        /// Their JSON as it came, when the caller has it (ingest: see `write_received`).
-        originals: Option<Originals>,
+        /// Their JSON as the caller has it (see `write_received`).
+        originals: Originals,
         /// Answered once the new events are durable (or the write failed).
         reply: oneshot::Sender<Result<Committed, String>>,
     },
@@ -57,8 +57,9 @@ pub enum CommitRequest {
     },
 }
 
-/// The request body and, for each event, where its own JSON object is in it (`None`: write the
-/// event again).
+/// The request body and, for each event, where its own JSON object is in it (`None`, or no span
+/// at all: the committer serializes the event; `Originals::default()` has none).
+#[derive(Default)]
 pub struct Originals {
     pub body: Vec<u8>,
     pub spans: Vec<Option<std::ops::Range<usize>>>,
@@ -139,37 +140,20 @@ impl Committer {
         self.recent.clone()
     }
 
-    /// Sends events to be made durable and waits for the answer.
-    pub async fn commit(&self, events: Vec<Event>) -> Result<Committed, String> {
-        self.submit_events(events, None).await?.await
-    }
-
-    /// [`Committer::commit`] for events that come with their JSON as received (ingest).
-    pub async fn commit_as_received(
-        &self,
-        events: Vec<Event>,
-        originals: Originals,
-    ) -> Result<Committed, String> {
-        self.submit_events(events, Some(originals)).await?.await
+    /// Sends events, with their JSON, to be made durable and waits for the answer.
+    pub async fn commit(&self, events: Vec<Event>, lines: Originals) -> Result<Committed, String> {
+        self.submit(events, lines).await?.await
     }
 
     /// Queues events, with their JSON, to be made durable and returns at once; the answer comes
     /// from the returned [`Pending`]. Requests are written in the order they were submitted, so a
     /// caller may keep a few in flight (the syslog intake does) without reordering its events.
     pub async fn submit(&self, events: Vec<Event>, lines: Originals) -> Result<Pending, String> {
-        self.submit_events(events, Some(lines)).await
-    }
-
-    async fn submit_events(
-        &self,
-        events: Vec<Event>,
-        originals: Option<Originals>,
-    ) -> Result<Pending, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(CommitRequest::Events {
                 events,
-                originals,
+                originals: lines,
                 reply,
             })
             .await
@@ -302,7 +286,7 @@ fn run(
             let (events, originals) = match req {
                 CommitRequest::Events {
                     events, originals, ..
-                } => (events, originals.as_ref()),
+                } => (events, &*originals),
                 CommitRequest::Record { kind, payload, .. } => {
                     bytes += payload.len();
                     let lsn = wal.append(*kind, payload).map_err(|e| e.to_string());
@@ -349,10 +333,10 @@ fn run(
                 }
                 added.push(pos);
                 event.received = Some(now);
-                let original = originals.and_then(|o| Some((&o.body, o.spans.get(pos)?.clone()?)));
+                let original = originals.spans.get(pos).cloned().flatten();
                 match original {
-                    Some((body, span)) => {
-                        super::write_received(&mut payload, &body[span], &now_json)
+                    Some(span) => {
+                        super::write_received(&mut payload, &originals.body[span], &now_json)
                     }
                     None => serde_json::to_writer(&mut payload, &event)
                         .expect("an event always serializes"),
@@ -451,7 +435,10 @@ mod tests {
     async fn duplicates_are_caught_within_a_request_across_requests_and_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let (c, h, durable) = start(dir.path());
-        let r = c.commit(vec![ev(1), ev(2), ev(1)]).await.unwrap();
+        let r = c
+            .commit(vec![ev(1), ev(2), ev(1)], Originals::default())
+            .await
+            .unwrap();
         assert_eq!(
             (r.accepted, r.duplicates.clone(), r.lsn),
             (2, vec![2], Some(1))
@@ -461,12 +448,15 @@ mod tests {
             1,
             "durable LSN published before the answer"
         );
-        let r = c.commit(vec![ev(2), ev(3)]).await.unwrap();
+        let r = c
+            .commit(vec![ev(2), ev(3)], Originals::default())
+            .await
+            .unwrap();
         assert_eq!(
             (r.accepted, r.duplicates.clone(), r.lsn),
             (1, vec![0], Some(2))
         );
-        let r = c.commit(vec![ev(3)]).await.unwrap();
+        let r = c.commit(vec![ev(3)], Originals::default()).await.unwrap();
         assert_eq!(
             (r.accepted, r.lsn),
             (0, None),
@@ -478,7 +468,10 @@ mod tests {
             .unwrap();
 
         let (c, _h, _) = start(dir.path());
-        let r = c.commit(vec![ev(1), ev(2), ev(3), ev(4)]).await.unwrap();
+        let r = c
+            .commit(vec![ev(1), ev(2), ev(3), ev(4)], Originals::default())
+            .await
+            .unwrap();
         assert_eq!(
             (r.accepted, r.duplicates, r.lsn),
             (1, vec![0, 1, 2], Some(3))
@@ -498,7 +491,7 @@ mod tests {
                     .chain(1000 * (t + 1)..1000 * (t + 1) + 50)
                     .map(ev)
                     .collect();
-                c.commit(events).await.unwrap()
+                c.commit(events, Originals::default()).await.unwrap()
             }));
         }
         let mut accepted = 0;

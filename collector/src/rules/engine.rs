@@ -355,18 +355,16 @@ impl Engine {
         match rec.kind {
             RecordKind::Events => {
                 let mut signals = Vec::new();
+                let mut see = |ev: &Event| {
+                    self.builtins.on_event(ev, &mut signals);
+                    self.user.on_event(ev, &mut signals);
+                };
                 if let Some(events) = self.committer.recent().events_of(&rec) {
-                    for ev in events.iter() {
-                        self.builtins.on_event(ev, &mut signals);
-                        self.user.on_event(ev, &mut signals);
-                    }
+                    events.iter().for_each(&mut see);
                 } else {
                     for line in crate::wal::event_lines(&rec.payload) {
                         match serde_json::from_slice::<Event>(line) {
-                            Ok(ev) => {
-                                self.builtins.on_event(&ev, &mut signals);
-                                self.user.on_event(&ev, &mut signals);
-                            }
+                            Ok(ev) => see(&ev),
                             Err(e) => {
                                 tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL; no rule sees it")
                             }
