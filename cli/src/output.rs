@@ -76,8 +76,8 @@ pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyho
     writeln!(out, "version     {}", s.version)?;
     writeln!(
         out,
-        "wal         lsn {} durable, {} segments, {} bytes, {} corrupt records skipped",
-        s.wal.durable_lsn, s.wal.segments, s.wal.bytes, s.wal.corrupt_records
+        "wal         lsn {} durable (held from {}), {} segments, {} bytes, {} corrupt records skipped",
+        s.wal.durable_lsn, s.wal.first_lsn, s.wal.segments, s.wal.bytes, s.wal.corrupt_records
     )?;
     writeln!(
         out,

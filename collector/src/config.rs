@@ -334,6 +334,9 @@ pub struct WalConfig {
     pub max_bytes: u64,
     /// Ingest answers 429 while the file system of the data directory has less free space.
     pub min_free_bytes: u64,
+    /// The oldest segments that nothing needs any more are deleted down to this size (0: the
+    /// WAL is never trimmed).
+    pub keep_bytes: u64,
 }
 
 impl Default for WalConfig {
@@ -342,6 +345,7 @@ impl Default for WalConfig {
             segment_bytes: crate::wal::WalOptions::default().segment_bytes,
             max_bytes: 0,
             min_free_bytes: 512 << 20,
+            keep_bytes: crate::ingest::retention::DEFAULT_KEEP_BYTES,
         }
     }
 }
@@ -486,6 +490,8 @@ pub struct Settings {
     /// How long an ingest body may take to arrive.
     pub body_timeout: Duration,
     pub wal: crate::wal::WalOptions,
+    /// `[wal] keep_bytes`: what WAL retention trims down to (0: never).
+    pub wal_keep_bytes: u64,
     pub space: crate::ingest::SpaceLimits,
     pub index: crate::index::IndexSettings,
     /// The certificate and key when TLS is on.
@@ -811,6 +817,11 @@ impl Settings {
         if file.wal.segment_bytes < 1 << 20 {
             bail!("[wal] segment_bytes must be at least 1 MiB");
         }
+        // Trimming must get the WAL well under the size at which ingest stops.
+        let wal_keep_bytes = match file.wal.max_bytes {
+            0 => file.wal.keep_bytes,
+            max => file.wal.keep_bytes.min(max / 2),
+        };
         let mut admin_tokens = file.alerts.admin_tokens.clone();
         admin_tokens.extend(flags.admin_tokens);
         if admin_tokens.iter().any(|t| t.trim().is_empty()) {
@@ -868,6 +879,7 @@ impl Settings {
             wal: crate::wal::WalOptions {
                 segment_bytes: file.wal.segment_bytes,
             },
+            wal_keep_bytes,
             space: crate::ingest::SpaceLimits {
                 max_wal_bytes: file.wal.max_bytes,
                 min_free_bytes: file.wal.min_free_bytes,

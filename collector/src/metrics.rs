@@ -77,6 +77,7 @@ pub struct Positions {
     pub wal_bytes: u64,
     pub wal_segments: u64,
     pub wal_durable_lsn: u64,
+    pub wal_first_lsn: u64,
     pub wal_corrupt_records: u64,
     pub index_lsn: u64,
     pub index_docs: u64,
@@ -240,6 +241,12 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "wal_segments",
         "Segment files of the write-ahead log",
         p.wal_segments,
+    );
+    plain_gauge(
+        &mut reg,
+        "wal_first_lsn",
+        "First record the WAL still holds (older ones were trimmed)",
+        p.wal_first_lsn,
     );
     plain_gauge(
         &mut reg,

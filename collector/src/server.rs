@@ -131,6 +131,18 @@ async fn serve_round(
         replay = durable_lsn.saturating_sub(index_lsn),
         "index opened"
     );
+    if let Some(first) = crate::wal::first_lsn(&wal_dir)?
+        && index_lsn + 1 < first
+    {
+        // Retention never trims what the index has not committed, so this is an index that was
+        // removed, damaged or rebuilt for a new schema after the WAL was trimmed.
+        tracing::warn!(
+            index_lsn,
+            wal_first_lsn = first,
+            "the index needs the WAL from LSN {} but it starts at {first} (trimmed by [wal] keep_bytes): events of the records before are not indexed again",
+            index_lsn + 1
+        );
+    }
 
     // The last fsynced LSN: set by the committer, followed by the indexer and status.
     let (durable_tx, durable_rx) = watch::channel(durable_lsn);
@@ -192,12 +204,14 @@ async fn serve_round(
     let fleet_path = settings.data_dir.join("fleet.json");
     let fleet = Arc::new(std::sync::RwLock::new(Fleet::load(&fleet_path)));
     let stop_fleet = CancellationToken::new();
+    let fleet_saved = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let fleet_thread = fleet::start(
         fleet.clone(),
         fleet_path,
         settings.data_dir.join("wal"),
         durable_rx.clone(),
         committer.recent(),
+        fleet_saved.clone(),
         stop_fleet.clone(),
     )
     .context("starting the fleet view")?;
@@ -236,6 +250,17 @@ async fn serve_round(
             repl.clone(),
         ));
     }
+    role_tasks.spawn(crate::ingest::retention::run(
+        committer.clone(),
+        crate::ingest::retention::Sources {
+            stats: wal_stats.clone(),
+            indexed: indexed_rx.clone(),
+            fleet_saved,
+            replication: (primary && repl.settings.peer.is_some()).then(|| repl.clone()),
+        },
+        settings.wal_keep_bytes,
+        round_stop.clone(),
+    ));
 
     let auth = Arc::new(
         Auth::new(&settings.tokens, Some(settings.tokens_file.clone())).with_context(|| {

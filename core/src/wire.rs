@@ -156,10 +156,18 @@ pub struct PromoteResponse {
 pub struct WalStatus {
     /// The last record fsynced (0 when the log is empty).
     pub durable_lsn: u64,
+    /// The first record the log still holds: older ones were trimmed by WAL retention (absent
+    /// from collectors before it: 1).
+    #[serde(default = "first_lsn_default")]
+    pub first_lsn: u64,
     pub segments: u64,
     pub bytes: u64,
     /// Records found corrupt and skipped since start (each one logged).
     pub corrupt_records: u64,
+}
+
+fn first_lsn_default() -> u64 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

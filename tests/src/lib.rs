@@ -98,6 +98,14 @@ impl Collector {
             .ok()
     }
 
+    /// The first LSN the collector's WAL still holds (status `wal.first_lsn`; 0 when it does
+    /// not answer).
+    pub fn wal_first_lsn(&self) -> u64 {
+        self.status()
+            .and_then(|s| s["wal"]["first_lsn"].as_u64())
+            .unwrap_or(0)
+    }
+
     fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Collector {
         let mut cmd = Command::new(bin("logwarden-collector"));
         cmd.arg("run")

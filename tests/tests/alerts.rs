@@ -662,3 +662,103 @@ fn a_user_rule_with_a_bad_query_is_refused_with_file_and_line() {
         "{err}"
     );
 }
+
+/// WAL retention: once the segments holding an incident's first records are deleted, a
+/// SIGKILLed collector still knows the alert (no second page, the resolve goes out), still
+/// refuses the trimmed events as duplicates, and still finds them in the index.
+#[test]
+fn after_the_wal_is_trimmed_a_sigkilled_collector_keeps_alerts_dedup_and_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = HttpSink::start(0);
+    // The smallest segments, and keep nothing beyond what the collector's parts still need.
+    let cfg = config(
+        dir.path(),
+        "[wal]\nsegment_bytes = 1048576\nkeep_bytes = 1\n",
+    );
+    let mut c = Collector::start(
+        &dir.path().join("c"),
+        &["--config", &cfg, "--webhook", &sink.url],
+    );
+    ingest(&c, &[fs_full(1, "h1", 97.0)]);
+    assert!(wait_for(
+        &sink,
+        "FilesystemFull",
+        "firing",
+        "critical",
+        1,
+        10
+    ));
+    // About 6 MB of log lines after it: six segments.
+    let batch = |b: u64| -> Vec<String> {
+        (b * 2000 + 1..=b * 2000 + 2000)
+            .map(|seq| {
+                let word = if seq == 1 { "needleearly" } else { "filler" };
+                logwarden_tests::event_line(
+                    "bulk",
+                    seq,
+                    &format!("{word} line {seq} {}", "x".repeat(150)),
+                )
+            })
+            .collect()
+    };
+    for b in 0..12 {
+        ingest(&c, &batch(b));
+    }
+    // The alert's record (LSN 1) and the first batches' are gone once the first LSN held passes
+    // the fourth batch (retention looks every 10 s).
+    assert!(
+        wait_until(Duration::from_secs(60), || c.wal_first_lsn() > 5),
+        "the WAL was not trimmed: {:?}",
+        c.status().map(|s| s["wal"].clone())
+    );
+    let segments_before = c.status().unwrap()["wal"]["segments"].as_u64().unwrap();
+    assert!(segments_before <= 3, "{segments_before} segments left");
+    std::thread::sleep(Duration::from_millis(300));
+    c.kill9();
+    c.restart();
+    assert!(
+        c.wal_first_lsn() > 5,
+        "the restarted collector reads a trimmed log"
+    );
+
+    // Dedup: the trimmed events (and the health record) are duplicates, nothing is added twice.
+    let (status, body) = c.ingest(batch(0).join("\n").into_bytes(), &[]);
+    assert_same("resend status", 200, status);
+    assert_same("accepted on resend", 0, body["accepted"].as_u64().unwrap());
+    assert_same(
+        "duplicates on resend",
+        2000,
+        body["duplicates"].as_array().unwrap().len(),
+    );
+    let (_, body) = c.ingest(fs_full(1, "h1", 97.0).into_bytes(), &[]);
+    assert_same(
+        "health record resent",
+        0,
+        body["accepted"].as_u64().unwrap(),
+    );
+    // Search: the index still has them, once each.
+    assert_same("needleearly hits", 1, c.count("needleearly"));
+
+    // Alerts: still firing, not paged again, and the resolve still goes out.
+    std::thread::sleep(Duration::from_secs(3));
+    let out = c.cli(&["alerts"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FilesystemFull"),
+        "the alert survived the trim and the restart: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let firing = |sink: &HttpSink| {
+        sink.alerts("FilesystemFull")
+            .iter()
+            .filter(|(s, _, _)| s == "firing")
+            .count()
+    };
+    assert_same("firing pages after the restart", 1, firing(&sink));
+    ingest(&c, &[fs_full(2, "h1", 40.0)]);
+    assert!(
+        wait_for(&sink, "FilesystemFull", "resolved", "critical", 1, 15),
+        "no resolve after the restart: {:?}",
+        sink.alerts("FilesystemFull")
+    );
+    assert_same("firing pages in all", 1, firing(&sink));
+}

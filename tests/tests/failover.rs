@@ -552,3 +552,113 @@ fn syslog_sent_to_the_standby_reaches_the_primary_once_and_follows_a_switchover(
     std::thread::sleep(Duration::from_secs(1));
     assert_same("syslog messages, each once", 600, b.count("quince"));
 }
+
+/// WAL retention with a standby that arrives late: the primary's WAL was trimmed before the
+/// standby existed. The standby copies what the WAL still holds, and the deduplication state
+/// comes whole with the first copied checkpoint: after a promotion, resends of events trimmed
+/// before the standby ever saw them are still duplicates.
+#[test]
+fn a_standby_copied_from_a_trimmed_primary_still_refuses_the_trimmed_events_as_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("small-wal.toml");
+    std::fs::write(&cfg, "[wal]\nsegment_bytes = 1048576\nkeep_bytes = 1\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let (addr_a, addr_b) = (free_addr(), free_addr());
+    let (url_a, url_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+    let batch = |b: u64| -> String {
+        (b * 2000 + 1..=b * 2000 + 2000)
+            .map(|seq| {
+                let word = match seq {
+                    1 => "needleearly",
+                    24_000 => "needlelate",
+                    _ => "filler",
+                };
+                logwarden_tests::event_line(
+                    "bulk",
+                    seq,
+                    &format!("{word} {seq} {}", "x".repeat(150)),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // A alone first: about 6 MB of events, and its WAL trimmed down to its last segments.
+    let mut a = Collector::start_at(
+        &dir.path().join("a"),
+        &addr_a,
+        &["--site", "a", "--config", cfg],
+    );
+    for b in 0..12 {
+        let (status, body) = a.ingest(batch(b).into_bytes(), &[]);
+        assert_same(
+            "ingest",
+            (200, 2000),
+            (status, body["accepted"].as_u64().unwrap()),
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(60), || a.wal_first_lsn() > 5),
+        "A's WAL was not trimmed: {:?}",
+        a.status().map(|s| s["wal"].clone())
+    );
+    let a_first = a.wal_first_lsn();
+    a.kill9();
+
+    // Then the pair: A primary, B a new standby.
+    let a = Collector::start_at(
+        &dir.path().join("a"),
+        &addr_a,
+        &[
+            "--site", "a", "--config", cfg, "--role", "primary", "--peer", &url_b,
+        ],
+    );
+    let b = Collector::start_at(
+        &dir.path().join("b"),
+        &addr_b,
+        &[
+            "--site", "b", "--config", cfg, "--role", "standby", "--peer", &url_a,
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || durable(&b) == durable(&a)
+            && durable(&a) > 0),
+        "B did not catch up: A {} B {}",
+        durable(&a),
+        durable(&b)
+    );
+    assert!(
+        b.wal_first_lsn() >= a_first,
+        "B holds what A's WAL held: B from {} A from {a_first}",
+        b.wal_first_lsn()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || b.count("needlelate") == 1),
+        "B indexed the records it copied"
+    );
+    assert_same(
+        "trimmed before B existed: not on B",
+        0,
+        b.count("needleearly"),
+    );
+
+    let out = b.cli(&["promote"]);
+    assert!(
+        out.status.success(),
+        "promote: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(Duration::from_secs(10), || role_epoch(&b)
+        .is_some_and(|(r, _)| r == "primary")));
+    // The first batch, trimmed from A's WAL before B was started, is known to B all the same.
+    let (status, body) = b.ingest(batch(0).into_bytes(), &[]);
+    assert_same("resend to B", 200, status);
+    assert_same(
+        "accepted / duplicates on B",
+        (0, 2000),
+        (
+            body["accepted"].as_u64().unwrap(),
+            body["duplicates"].as_array().unwrap().len(),
+        ),
+    );
+    drop(a);
+}

@@ -309,6 +309,7 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
         epoch: repl.epoch(),
         wal: WalStatus {
             durable_lsn: durable,
+            first_lsn: state.wal_stats.first_lsn.load(Relaxed),
             segments: state.wal_stats.segments.load(Relaxed),
             bytes: state.wal_stats.bytes.load(Relaxed),
             corrupt_records: state.corrupt_records,
@@ -429,6 +430,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         wal_bytes: state.wal_stats.bytes.load(Relaxed),
         wal_segments: state.wal_stats.segments.load(Relaxed),
         wal_durable_lsn: *state.durable.borrow(),
+        wal_first_lsn: state.wal_stats.first_lsn.load(Relaxed),
         wal_corrupt_records: state.corrupt_records,
         index_lsn: *state.indexed.borrow(),
         index_docs: state.searcher.docs(),

@@ -115,6 +115,21 @@ pub async fn wal_stream(
             ));
         }
     }
+    let dir = state.data_dir.join("wal");
+    let first = crate::wal::first_lsn(&dir)
+        .map_err(|e| ApiError::internal("listing the WAL for the standby", e))?
+        .unwrap_or(1);
+    if p.from > 1 && p.from < first {
+        // A standby that starts afresh (from 1) gets what the log holds; one that holds part of
+        // the log would get a hole.
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            format!(
+                "trimmed: this WAL starts at LSN {first} and you asked from LSN {}; the records between were deleted by WAL retention ([wal] keep_bytes), so copy afresh",
+                p.from
+            ),
+        ));
+    }
     let mut durable = state.durable.clone();
     repl.standby_asked(p.from, *durable.borrow());
     if p.from > *durable.borrow_and_update() {
@@ -125,7 +140,6 @@ pub async fn wal_stream(
         }
     }
     let upto = *durable.borrow();
-    let dir = state.data_dir.join("wal");
     let from = p.from;
     let body = tokio::task::spawn_blocking(move || source::read_records(dir, from, upto))
         .await

@@ -177,20 +177,24 @@ impl<'a> From<&'a Event> for Seen<'a> {
 pub type SharedFleet = Arc<RwLock<Fleet>>;
 
 /// Starts the thread that keeps `fleet` up to date from the WAL in `wal_dir` and saves it to
-/// `path`. It stops, after a last save, when `shutdown` fires.
+/// `path`. It stops, after a last save, when `shutdown` fires. `saved` is kept at the LSN the
+/// saved snapshot reflects: WAL retention keeps the records after it.
 pub fn start(
     fleet: SharedFleet,
     path: PathBuf,
     wal_dir: PathBuf,
     mut durable: watch::Receiver<u64>,
     recent: Arc<Recent>,
+    saved: Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
 ) -> std::io::Result<JoinHandle<()>> {
+    use std::sync::atomic::Ordering::Relaxed;
     let from = fleet.read().map(|f| f.lsn + 1).unwrap_or(1);
     let mut reader = WalReader::new(wal_dir, from);
     let rt = tokio::runtime::Handle::current();
+    let mut saved_lsn = fleet.read().map(|f| f.lsn).unwrap_or(0);
+    saved.store(saved_lsn, Relaxed);
     std::thread::Builder::new().name("fleet".into()).spawn(move || {
-        let mut saved_lsn = fleet.read().map(|f| f.lsn).unwrap_or(0);
         let mut last_save = Instant::now();
         loop {
             let upto = *durable.borrow_and_update();
@@ -202,7 +206,10 @@ pub fn start(
             let lsn = fleet.read().map(|f| f.lsn).unwrap_or(0);
             if lsn > saved_lsn && (stopping || last_save.elapsed() >= SAVE_EVERY) {
                 match save(&fleet, &path) {
-                    Ok(()) => saved_lsn = lsn,
+                    Ok(()) => {
+                        saved_lsn = lsn;
+                        saved.store(lsn, Relaxed);
+                    }
                     Err(e) => tracing::error!(path = %path.display(), error = %e, "saving the fleet view failed"),
                 }
                 last_save = Instant::now();

@@ -15,6 +15,10 @@
 //! (`CommitRequest::Replicated`), and takes the identities of their events into the dedup set, so
 //! that after a promotion a resend of anything the primary held is caught. It also keeps the
 //! log's epoch history (the `Epoch` records), which replication needs to spot a diverged peer.
+//!
+//! Its state (dedup set, epoch history) goes into the log as a `Checkpoint` record every half
+//! segment of its own records (`checkpoint.rs`); a start loads the newest one and reads only the
+//! records after it. It is also the one that deletes old segments, when `retention.rs` asks.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,9 +27,10 @@ use chrono::Utc;
 use logwarden_core::Event;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::checkpoint;
 use super::dedup::DedupSet;
 use super::recent::Recent;
-use crate::wal::{Record, RecordKind, Wal, WalError, WalReader};
+use crate::wal::{Record, RecordKind, Trimmed, Wal, WalError, WalReader};
 
 /// Most bytes of WAL records written per fsync, so that one group does not wait too long.
 const GROUP_BYTES: usize = 16 << 20;
@@ -54,6 +59,12 @@ pub enum CommitRequest {
         records: Vec<Record>,
         /// Answered with the durable LSN once they are all durable.
         reply: oneshot::Sender<Result<u64, String>>,
+    },
+    /// Delete the oldest segments below `floor`, keeping `keep_bytes` (`retention.rs`).
+    Trim {
+        floor: u64,
+        keep_bytes: u64,
+        reply: oneshot::Sender<Result<Trimmed, String>>,
     },
 }
 
@@ -97,6 +108,14 @@ pub struct WalStats {
     pub bytes: std::sync::atomic::AtomicU64,
     /// Event bytes written and not yet indexed (the indexer reports its progress here).
     pub backlog: super::backlog::Backlog,
+    /// The LSN of the newest durable `Checkpoint` record (0: none yet): the committer's start
+    /// needs nothing before it.
+    pub checkpoint_lsn: std::sync::atomic::AtomicU64,
+    /// The LSN the newest durable `RulesSnapshot` reflects (0: none yet): the rules engine's
+    /// start needs nothing up to it.
+    pub rules_lsn: std::sync::atomic::AtomicU64,
+    /// The first LSN the log still holds (older segments were trimmed).
+    pub first_lsn: std::sync::atomic::AtomicU64,
 }
 
 /// The handle ingest handlers use.
@@ -109,19 +128,23 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Rebuilds the dedup set from the WAL, then starts the committer thread. `durable` is
-    /// updated after each fsync with the last durable LSN: the indexer follows it.
+    /// Rebuilds the dedup set from the WAL (its newest checkpoint and what follows), then starts
+    /// the committer thread. `durable` is updated after each fsync with the last durable LSN:
+    /// the indexer follows it.
     pub fn start(
         wal: Wal,
         durable: watch::Sender<u64>,
         stats: std::sync::Arc<WalStats>,
         epochs: EpochHistory,
     ) -> Result<(Committer, JoinHandle<()>), WalError> {
-        let dedup = rebuild(wal.reader(1), wal.durable_lsn(), &epochs)?;
-        tracing::info!(
-            ranges = dedup.ranges(),
-            "deduplication state rebuilt from the WAL"
-        );
+        use std::sync::atomic::Ordering::Relaxed;
+        let upto = wal.durable_lsn();
+        let (dedup, checkpoint_lsn) = rebuild(wal.dir(), upto, &epochs)?;
+        stats.checkpoint_lsn.store(checkpoint_lsn, Relaxed);
+        let rules = crate::wal::newest_of_kind(wal.dir(), RecordKind::RulesSnapshot, upto)?;
+        let rules_lsn = rules.and_then(|r| super::retention::rules_snapshot_lsn(&r.payload));
+        stats.rules_lsn.store(rules_lsn.unwrap_or(0), Relaxed);
+        stats.first_lsn.store(wal.first_lsn(), Relaxed);
         let (tx, rx) = mpsc::channel(1024);
         let recent = Arc::new(Recent::new(super::recent::DEFAULT_BUDGET));
         let held = recent.clone();
@@ -188,6 +211,20 @@ impl Committer {
             .map_err(|_| "the WAL committer has stopped".to_owned())?
     }
 
+    /// Deletes the oldest WAL segments whose records are all below `floor`, keeping at least
+    /// `keep_bytes` (`retention.rs` decides the floor).
+    pub async fn trim(&self, floor: u64, keep_bytes: u64) -> Result<Trimmed, String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(CommitRequest::Trim {
+            floor,
+            keep_bytes,
+            reply,
+        })
+        .await?;
+        rx.await
+            .map_err(|_| "the WAL committer has stopped".to_owned())?
+    }
+
     async fn send(&self, req: CommitRequest) -> Result<(), String> {
         self.tx
             .send(req)
@@ -206,15 +243,46 @@ struct IdOnly {
     id: logwarden_core::EventId,
 }
 
-/// Rebuilds the dedup set and the epoch history from the log.
-fn rebuild(mut reader: WalReader, upto: u64, epochs: &EpochHistory) -> Result<DedupSet, WalError> {
-    let mut dedup = DedupSet::default();
-    let mut history = vec![(1, 1)];
+/// Rebuilds the dedup set and the epoch history from the log: the newest checkpoint and the
+/// records after it (all records when there is none). Returns the set and the checkpoint's LSN.
+fn rebuild(
+    dir: &std::path::Path,
+    upto: u64,
+    epochs: &EpochHistory,
+) -> Result<(DedupSet, u64), WalError> {
+    let from_checkpoint = match crate::wal::newest_of_kind(dir, RecordKind::Checkpoint, upto)? {
+        Some(rec) => match checkpoint::decode(&rec.payload) {
+            Ok((dedup, history)) => Some((dedup, history, rec.lsn)),
+            Err(e) => {
+                tracing::warn!(lsn = rec.lsn, error = %e, "WAL checkpoint unreadable: reading the whole log instead");
+                None
+            }
+        },
+        None => None,
+    };
+    let (mut dedup, mut history, at) =
+        from_checkpoint.unwrap_or_else(|| (DedupSet::default(), vec![(1, 1)], 0));
+    let first = crate::wal::first_lsn(dir)?.unwrap_or(1);
+    if at == 0 && first > 1 {
+        tracing::error!(
+            first_lsn = first,
+            "the WAL starts at a later LSN and holds no readable checkpoint: events from before it are not known to deduplication"
+        );
+    }
+    let mut reader = WalReader::new(dir.to_owned(), at + 1);
+    let mut read = 0u64;
     while let Some(rec) = reader.next(upto)? {
         take_record(&mut dedup, &mut history, &rec);
+        read += 1;
     }
+    tracing::info!(
+        checkpoint_lsn = at,
+        records_read = read,
+        ranges = dedup.ranges(),
+        "deduplication state rebuilt from the WAL"
+    );
     *epochs.write().unwrap_or_else(|p| p.into_inner()) = history;
-    Ok(dedup)
+    Ok((dedup, at))
 }
 
 /// What the committer's state learns from one record of the log.
@@ -246,10 +314,55 @@ fn take_record(dedup: &mut DedupSet, history: &mut Vec<(u64, u64)>, rec: &Record
     }
 }
 
+fn merge_checkpoint(dedup: &mut DedupSet, rec: &Record) {
+    match checkpoint::decode(&rec.payload) {
+        Ok((held, _)) => {
+            for (agent, ranges) in held.agents() {
+                for (first, last) in ranges {
+                    dedup.insert_range(agent, first, last);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(lsn = rec.lsn, error = %e, "copied WAL checkpoint unreadable"),
+    }
+}
+
 /// The answer owed to one request of a group, in request order.
 enum Answer {
     Events(Result<Committed, String>),
     Record(Result<u64, String>),
+    Trim(Result<Trimmed, String>),
+}
+
+/// Snapshot records written in a group, made known (in [`WalStats`]) once the group is durable.
+#[derive(Default)]
+struct Snapshots {
+    checkpoint: Option<u64>,
+    rules: Option<u64>,
+}
+
+impl Snapshots {
+    fn saw(&mut self, rec_lsn: u64, kind: RecordKind, payload: &[u8]) {
+        match kind {
+            RecordKind::Checkpoint => self.checkpoint = Some(rec_lsn),
+            RecordKind::RulesSnapshot => {
+                if let Some(lsn) = super::retention::rules_snapshot_lsn(payload) {
+                    self.rules = Some(lsn);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn publish(self, stats: &WalStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(lsn) = self.checkpoint {
+            stats.checkpoint_lsn.store(lsn, Relaxed);
+        }
+        if let Some(lsn) = self.rules {
+            stats.rules_lsn.store(lsn, Relaxed);
+        }
+    }
 }
 
 fn run(
@@ -264,12 +377,17 @@ fn run(
     use std::sync::atomic::Ordering::Relaxed;
     stats.segments.store(wal.segments(), Relaxed);
     stats.bytes.store(wal.bytes(), Relaxed);
+    let checkpoint_every = checkpoint::interval(wal.segment_bytes());
+    // Bytes of this collector's own records since the last checkpoint. Copied records do not
+    // count: a standby never writes records of its own, it copies the primary's checkpoints.
+    let mut own_bytes = 0u64;
     let mut payload = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         // Everything that queued up while the last fsync ran goes into this group.
         let mut group = vec![first];
         let mut bytes = 0;
         let mut answers: Vec<Answer> = Vec::new();
+        let mut snapshots = Snapshots::default();
         let mut i = 0;
         loop {
             if i == group.len() {
@@ -289,8 +407,14 @@ fn run(
                 } => (events, &*originals),
                 CommitRequest::Record { kind, payload, .. } => {
                     bytes += payload.len();
+                    // Snapshots do not count towards the next checkpoint: a rules snapshot
+                    // written after each checkpoint could otherwise call for the next one.
+                    if !matches!(kind, RecordKind::Checkpoint | RecordKind::RulesSnapshot) {
+                        own_bytes += payload.len() as u64;
+                    }
                     let lsn = wal.append(*kind, payload).map_err(|e| e.to_string());
                     if let Ok(lsn) = lsn {
+                        snapshots.saw(lsn, *kind, payload);
                         let rec = Record {
                             lsn,
                             kind: *kind,
@@ -312,12 +436,26 @@ fn run(
                             break;
                         }
                         take_record(&mut dedup, &mut history, rec);
+                        snapshots.saw(rec.lsn, rec.kind, &rec.payload);
+                        if rec.kind == RecordKind::Checkpoint {
+                            // A standby copied afresh from a trimmed primary learns the
+                            // identities of the trimmed records here.
+                            merge_checkpoint(&mut dedup, rec);
+                        }
                         if rec.kind == RecordKind::Events {
                             stats.backlog.written(rec.lsn, rec.payload.len());
                         }
                         result = Ok(rec.lsn);
                     }
                     answers.push(Answer::Record(result));
+                    continue;
+                }
+                CommitRequest::Trim {
+                    floor, keep_bytes, ..
+                } => {
+                    let trimmed = wal.trim(*floor, *keep_bytes).map_err(|e| e.to_string());
+                    stats.first_lsn.store(wal.first_lsn(), Relaxed);
+                    answers.push(Answer::Trim(trimmed));
                     continue;
                 }
             };
@@ -346,6 +484,7 @@ fn run(
             }
             if committed.accepted > 0 {
                 bytes += payload.len();
+                own_bytes += payload.len() as u64;
                 match wal.append(RecordKind::Events, &payload) {
                     Ok(lsn) => {
                         committed.lsn = Some(lsn);
@@ -374,9 +513,24 @@ fn run(
             }
             answers.push(Answer::Events(Ok(committed)));
         }
+        if own_bytes >= checkpoint_every {
+            // After every record of the group: the checkpoint holds their identities, and it
+            // becomes durable with them in the fsync below (or fails with them).
+            let history = epochs.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let state = checkpoint::encode(&dedup, &history);
+            match wal.append(RecordKind::Checkpoint, &state) {
+                Ok(lsn) => {
+                    snapshots.checkpoint = Some(lsn);
+                    own_bytes = 0;
+                }
+                Err(e) => tracing::error!(error = %e, "WAL checkpoint not written"),
+            }
+        }
         match wal.sync() {
             Ok(lsn) => {
+                snapshots.publish(&stats);
                 durable.send_replace(lsn);
+                stats.first_lsn.store(wal.first_lsn(), Relaxed);
                 stats.segments.store(wal.segments(), Relaxed);
                 stats.bytes.store(wal.bytes(), Relaxed);
             }
@@ -384,10 +538,12 @@ fn run(
                 tracing::error!(error = %e, "WAL fsync failed: nothing of this group is acknowledged");
                 let msg = e.to_string();
                 for a in answers.iter_mut() {
-                    *a = match a {
-                        Answer::Events(_) => Answer::Events(Err(msg.clone())),
-                        Answer::Record(_) => Answer::Record(Err(msg.clone())),
-                    };
+                    match a {
+                        Answer::Events(r) => *r = Err(msg.clone()),
+                        Answer::Record(r) => *r = Err(msg.clone()),
+                        // Deleting old segments does not depend on the fsync.
+                        Answer::Trim(_) => {}
+                    }
                 }
             }
         }
@@ -398,6 +554,9 @@ fn run(
                 }
                 (CommitRequest::Record { reply, .. }, Answer::Record(a))
                 | (CommitRequest::Replicated { reply, .. }, Answer::Record(a)) => {
+                    let _ = reply.send(a);
+                }
+                (CommitRequest::Trim { reply, .. }, Answer::Trim(a)) => {
                     let _ = reply.send(a);
                 }
                 _ => unreachable!("answers are pushed in request order, one per request"),
@@ -476,6 +635,58 @@ mod tests {
             (r.accepted, r.duplicates, r.lsn),
             (1, vec![0, 1, 2], Some(3))
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_keeps_every_identity_after_the_segments_before_it_are_trimmed() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WalOptions {
+            segment_bytes: 1 << 20,
+        };
+        let open = |dir: &std::path::Path| {
+            let (wal, _) = Wal::open(dir, opts.clone()).unwrap();
+            let (tx, _) = watch::channel(wal.durable_lsn());
+            let stats = Arc::new(WalStats::default());
+            let (c, h) = Committer::start(wal, tx, stats.clone(), Default::default()).unwrap();
+            (c, h, stats)
+        };
+        let (c, h, stats) = open(dir.path());
+        // About 3 MB of events: three segments, a checkpoint every half segment.
+        for batch in 0..40u64 {
+            let events = (batch * 500 + 1..=batch * 500 + 500).map(ev).collect();
+            let r = c.commit(events, Originals::default()).await.unwrap();
+            assert_eq!(r.accepted, 500);
+        }
+        let checkpoint = stats.checkpoint_lsn.load(Relaxed);
+        assert!(
+            checkpoint > 20,
+            "a checkpoint in the later segments: {checkpoint}"
+        );
+        let t = c.trim(checkpoint, 0).await.unwrap();
+        assert!(t.segments >= 1 && t.first_lsn > 1, "{t:?}");
+        assert!(
+            t.first_lsn <= checkpoint,
+            "the checkpoint itself is kept: {t:?}"
+        );
+        assert_eq!(stats.first_lsn.load(Relaxed), t.first_lsn);
+        drop(c);
+        tokio::task::spawn_blocking(move || h.join().unwrap())
+            .await
+            .unwrap();
+
+        // The identities of the trimmed records are only in the checkpoint now.
+        let (c, _h, stats) = open(dir.path());
+        assert!(stats.checkpoint_lsn.load(Relaxed) >= checkpoint);
+        assert_eq!(stats.first_lsn.load(Relaxed), t.first_lsn);
+        let all: Vec<Event> = (1..=20_000).map(ev).collect();
+        let r = c.commit(all, Originals::default()).await.unwrap();
+        assert_eq!((r.accepted, r.duplicates.len()), (0, 20_000));
+        let r = c
+            .commit(vec![ev(20_001)], Originals::default())
+            .await
+            .unwrap();
+        assert_eq!(r.accepted, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,9 @@
 //!
 //! Per agent, a set of closed ranges of seqs. An agent numbers its events in order, so the set
 //! is a handful of ranges per agent (one more per agent restart, where its seq lease skips
-//! ahead), whatever the number of events. It lives in memory and is rebuilt from the WAL at start;
-//! the failover work replicates it with the WAL, and WAL retention will have to snapshot it
-//! before dropping segments.
+//! ahead), whatever the number of events. It lives in memory; the committer writes it into the
+//! WAL as a `Checkpoint` record every so often (`checkpoint.rs`), and a start loads the newest
+//! one and reads the log after it, so that older segments can be trimmed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -74,6 +74,36 @@ impl DedupSet {
         }
     }
 
+    /// Every agent's ranges, `(first, last)` inclusive, in seq order (for the checkpoint).
+    pub fn agents(&self) -> impl Iterator<Item = (&str, impl Iterator<Item = (u64, u64)> + '_)> {
+        self.agents
+            .iter()
+            .map(|(a, r)| (a.as_str(), r.iter().map(|(s, e)| (*s, *e))))
+    }
+
+    /// Adds a whole range of one agent's seqs (loading a checkpoint).
+    pub fn insert_range(&mut self, agent: &str, first: u64, last: u64) {
+        if first > last {
+            return;
+        }
+        // Ranges of a checkpoint never overlap; merge anyway so that a bad one cannot corrupt
+        // the set: drop every range inside [first, last] and widen to its neighbours.
+        let ranges = self.agents.entry(agent.to_owned()).or_default();
+        let (mut lo, mut hi) = (first, last);
+        let inside: Vec<(u64, u64)> = ranges
+            .range(..=last.saturating_add(1))
+            .rev()
+            .take_while(|(_, e)| **e >= first.saturating_sub(1))
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        for (s, e) in inside {
+            ranges.remove(&s);
+            lo = lo.min(s);
+            hi = hi.max(e);
+        }
+        ranges.insert(lo, hi);
+    }
+
     /// Ranges held in all, for status and tests.
     pub fn ranges(&self) -> usize {
         self.agents.values().map(BTreeMap::len).sum()
@@ -117,6 +147,22 @@ mod tests {
         for s in [4, 9, 13, 99_999] {
             assert!(d.insert(&id(s)), "{s}");
         }
+    }
+
+    #[test]
+    fn ranges_loaded_whole_merge_with_their_neighbours() {
+        let mut d = DedupSet::default();
+        d.insert_range("a", 1, 10);
+        d.insert_range("a", 20, 30);
+        d.insert_range("a", 11, 19);
+        d.insert_range("a", 5, 8);
+        d.insert_range("b", 7, 3); // backwards: nothing
+        assert_eq!(d.ranges(), 1);
+        for s in [1, 15, 30] {
+            assert!(!d.insert(&id(s)), "{s}");
+        }
+        assert!(d.insert(&id(31)));
+        assert!(d.insert(&EventId::new("b", 5)));
     }
 
     #[test]

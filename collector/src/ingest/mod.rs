@@ -6,9 +6,11 @@
 //! number of lines) refuse the request as a whole, with 413 and the limit named.
 
 pub mod backlog;
+pub mod checkpoint;
 pub mod commit;
 pub mod dedup;
 pub mod recent;
+pub mod retention;
 
 use std::io::Read;
 

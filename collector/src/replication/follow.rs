@@ -103,7 +103,9 @@ async fn pull_once(
         .bytes()
         .await
         .map_err(|e| Pull::Failed(e.to_string()))?;
-    if status == reqwest::StatusCode::CONFLICT {
+    // 409: the logs diverged; 410: the primary no longer holds what this one needs next. Both
+    // are mended the same way: move this log aside and copy afresh.
+    if status == reqwest::StatusCode::CONFLICT || status == reqwest::StatusCode::GONE {
         return Err(Pull::Diverged(String::from_utf8_lossy(&body).into_owned()));
     }
     if !status.is_success() {

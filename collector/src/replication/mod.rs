@@ -371,6 +371,18 @@ impl Replication {
         *self.standby_acked.borrow()
     }
 
+    /// Primary: the LSN up to which the standby holds the log, if it asked for records within
+    /// `within` (WAL retention keeps what it still has to copy; a standby away for longer is
+    /// not waited for and copies afresh when it is back). Until the standby first asks after
+    /// a start, its position is unknown: 0 (keep everything) for `within` after the start.
+    pub fn standby_position(&self, within: Duration) -> Option<u64> {
+        let seen = *self.standby_seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen {
+            Some(t) => (t.elapsed() <= within).then(|| self.standby_acked()),
+            None => (self.started.elapsed() <= within).then_some(0),
+        }
+    }
+
     /// Waits until the standby holds `lsn`, at most `timeout`.
     pub async fn wait_standby(&self, lsn: u64, timeout: Duration) -> bool {
         let mut acked = self.standby_acked.subscribe();

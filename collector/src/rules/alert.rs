@@ -5,9 +5,13 @@
 use std::collections::BTreeMap;
 
 use logwarden_core::wire::AlertSeverity;
+use serde::{Deserialize, Serialize};
 
 /// A rule's verdict on one alert: firing with this severity, or clear.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its serde form is part of the rules snapshot (`snapshot.rs`, the engine's verdicts and the
+/// quiet log alerts): a change of these fields is a change of that format and of its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
     pub name: String,
     /// Identifying labels: the same condition always has the same labels.
@@ -16,7 +20,7 @@ pub struct Signal {
     pub firing: Option<Firing>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Firing {
     pub severity: AlertSeverity,
     /// `summary` (one line, fit for a page), `description`, details.

@@ -16,7 +16,11 @@ use logwarden_core::{Event, Kind};
 use serde_json::Value;
 
 use super::alert::{Signal, labels};
+use super::snapshot::{BuiltinsState, CountState, HeartbeatState, QuietState};
 use super::window::Window;
+
+/// The span `mass_delete_per_minute` counts over.
+const DELETE_WINDOW: Duration = Duration::seconds(60);
 
 /// The thresholds of the built-in rules (`[alerts]` in the config).
 #[derive(Debug, Clone)]
@@ -92,6 +96,73 @@ impl Builtins {
             auth: HashMap::new(),
             quiet: HashMap::new(),
         }
+    }
+
+    /// What the rules snapshot keeps: everything the events made (not `started`, which is this
+    /// process's own, nor the thresholds, which come from the config). Sorted, so that the same
+    /// state always gives the same bytes.
+    pub fn save(&self) -> BuiltinsState {
+        let mut heartbeats: Vec<HeartbeatState> = self
+            .heartbeats
+            .iter()
+            .map(|(host, (site, last, silent))| HeartbeatState {
+                host: host.clone(),
+                site: site.clone(),
+                last: *last,
+                silent: *silent,
+            })
+            .collect();
+        heartbeats.sort_by(|a, b| a.host.cmp(&b.host));
+        let counts = |map: &HashMap<String, (BTreeMap<String, String>, Window, bool)>| {
+            let mut v: Vec<CountState> = map
+                .iter()
+                .map(|(key, (labels, w, firing))| CountState {
+                    key: key.clone(),
+                    labels: labels.clone(),
+                    window: w.save(),
+                    firing: *firing,
+                })
+                .collect();
+            v.sort_by(|a, b| a.key.cmp(&b.key));
+            v
+        };
+        let mut quiet: Vec<QuietState> = self
+            .quiet
+            .values()
+            .map(|(signal, last)| QuietState {
+                signal: signal.clone(),
+                last: *last,
+            })
+            .collect();
+        quiet.sort_by_key(|q| q.signal.key());
+        BuiltinsState {
+            heartbeats,
+            deletes: counts(&self.deletes),
+            auth: counts(&self.auth),
+            quiet,
+        }
+    }
+
+    /// Takes back what [`Builtins::save`] kept; windows get the spans the config gives now.
+    pub fn restore(&mut self, saved: BuiltinsState) {
+        self.heartbeats = saved
+            .heartbeats
+            .into_iter()
+            .map(|h| (h.host, (h.site, h.last, h.silent)))
+            .collect();
+        let counts = |v: Vec<CountState>, span: Duration| {
+            v.into_iter()
+                .map(|c| (c.key, (c.labels, Window::restore(span, c.window), c.firing)))
+                .collect()
+        };
+        self.deletes = counts(saved.deletes, DELETE_WINDOW);
+        self.auth = counts(saved.auth, self.cfg.auth_window);
+        // Keyed as `services` keys them: by the alert the signal is about.
+        self.quiet = saved
+            .quiet
+            .into_iter()
+            .map(|q| (q.signal.key(), (q.signal, q.last)))
+            .collect();
     }
 
     /// The verdicts one event gives.
@@ -291,7 +362,7 @@ impl Builtins {
         let (l, w, firing) = self.deletes.entry(account.to_owned()).or_insert_with(|| {
             (
                 labels([("account", account)]),
-                Window::new(Duration::seconds(60)),
+                Window::new(DELETE_WINDOW),
                 false,
             )
         });

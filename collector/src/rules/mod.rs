@@ -9,6 +9,8 @@
 //! - [`builtin`]: the built-in rules; [`user`]: rules from the config; [`window`]: rate counts.
 //! - [`state`]: the WAL payload and the alert table it rebuilds (alerts, acks, silences, the
 //!   notification log).
+//! - [`snapshot`]: the engine's whole state as a WAL record, so that a start need not replay the
+//!   log from its beginning.
 //! - [`silence`], [`inhibit`]: what keeps an alert from being sent.
 
 pub mod alert;
@@ -16,6 +18,7 @@ pub mod builtin;
 pub mod engine;
 pub mod inhibit;
 pub mod silence;
+pub mod snapshot;
 pub mod state;
 pub mod user;
 pub mod window;

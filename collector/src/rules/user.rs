@@ -15,6 +15,7 @@ use logwarden_core::wire::AlertSeverity;
 use serde_json::Value;
 
 use super::alert::{Firing, Signal};
+use super::snapshot::UserWindowState;
 use super::window::Window;
 
 /// One term of a query.
@@ -147,6 +148,15 @@ fn field(ev: &Event, name: &str) -> Option<String> {
     })
 }
 
+/// The labels of one group of a rule: the rule's own plus the `group_by` values.
+fn group_labels(r: &UserRule, values: &[String]) -> BTreeMap<String, String> {
+    let mut l = r.labels.clone();
+    for (g, v) in r.group_by.iter().zip(values) {
+        l.insert(g.trim_start_matches("fields.").to_owned(), v.clone());
+    }
+    l
+}
+
 /// A validated user rule.
 #[derive(Debug, Clone)]
 pub struct UserRule {
@@ -188,14 +198,10 @@ impl UserRules {
                 .iter()
                 .map(|g| field(ev, g).unwrap_or_default())
                 .collect();
-            let (labels, w, firing) =
-                self.windows.entry((i, values.clone())).or_insert_with(|| {
-                    let mut l = r.labels.clone();
-                    for (g, v) in r.group_by.iter().zip(&values) {
-                        l.insert(g.trim_start_matches("fields.").to_owned(), v.clone());
-                    }
-                    (l, Window::new(r.window), false)
-                });
+            let (labels, w, firing) = self
+                .windows
+                .entry((i, values.clone()))
+                .or_insert_with(|| (group_labels(r, &values), Window::new(r.window), false));
             let count = w.add(ev.ts, ev.received.unwrap_or(ev.ts), 1);
             if count >= r.threshold && !*firing {
                 *firing = true;
@@ -217,6 +223,54 @@ impl UserRules {
                 });
             }
         }
+    }
+
+    /// What the rules snapshot keeps of the windows. A window names its rule by name (and by
+    /// `nth`, its place among rules of that name), not by its index in the config: a rule added
+    /// or removed above it must not hand its counts to another rule.
+    pub fn save(&self) -> Vec<UserWindowState> {
+        let mut out: Vec<(usize, UserWindowState)> = self
+            .windows
+            .iter()
+            .map(|((i, group), (_, w, firing))| {
+                let r = &self.rules[*i];
+                let state = UserWindowState {
+                    rule: r.name.clone(),
+                    nth: self.rules[..*i].iter().filter(|o| o.name == r.name).count(),
+                    group_by: r.group_by.clone(),
+                    group: group.clone(),
+                    window: w.save(),
+                    firing: *firing,
+                };
+                (*i, state)
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1.group).cmp(&(b.0, &b.1.group)));
+        out.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Takes back the windows [`UserRules::save`] kept, for the rules the config still has with
+    /// the same `group_by`; returns how many were dropped (their rule is gone or groups by
+    /// other fields, so its counts mean nothing now). Labels and spans come from the config.
+    pub fn restore(&mut self, saved: Vec<UserWindowState>) -> usize {
+        let mut dropped = 0;
+        for s in saved {
+            let found = self
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.name == s.rule)
+                .nth(s.nth)
+                .filter(|(_, r)| r.group_by == s.group_by && s.group.len() == r.group_by.len());
+            let Some((i, r)) = found else {
+                dropped += 1;
+                continue;
+            };
+            let labels = group_labels(r, &s.group);
+            let w = Window::restore(r.window, s.window);
+            self.windows.insert((i, s.group), (labels, w, s.firing));
+        }
+        dropped
     }
 
     pub fn on_tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Signal>) {

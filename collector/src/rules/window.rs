@@ -11,11 +11,16 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::snapshot::WindowState;
+
+/// One entry of a window: (event time, received time, count).
+pub type Entry = (DateTime<Utc>, DateTime<Utc>, u64);
+
 #[derive(Debug, Clone)]
 pub struct Window {
     span: Duration,
-    /// (event time, received time, count), in arrival order.
-    entries: VecDeque<(DateTime<Utc>, DateTime<Utc>, u64)>,
+    /// In arrival order.
+    entries: VecDeque<Entry>,
     newest: Option<DateTime<Utc>>,
 }
 
@@ -61,6 +66,28 @@ impl Window {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// What the rules snapshot keeps of the window: everything but the span, which comes from
+    /// the config.
+    pub fn save(&self) -> WindowState {
+        WindowState {
+            entries: self.entries.iter().copied().collect(),
+            newest: self.newest,
+        }
+    }
+
+    /// The window a snapshot kept, with the span the config gives now (it may have changed:
+    /// the entries are still the events that were seen, only the count over them differs).
+    pub fn restore(span: Duration, saved: WindowState) -> Window {
+        // `newest` is never older than an entry while the window runs; a snapshot is outside
+        // data, so hold to that here rather than trust it.
+        let newest = saved.entries.iter().map(|e| e.0).max().max(saved.newest);
+        Window {
+            span,
+            entries: saved.entries.into(),
+            newest,
+        }
     }
 }
 

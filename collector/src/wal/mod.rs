@@ -36,19 +36,25 @@
 //! - A failed write or fsync poisons the log: every later append fails until a restart, because
 //!   after a failed fsync the kernel may have dropped the dirty pages and retrying would lie.
 //! - Segment creation is header, fsync file, fsync directory, so a new segment survives a crash.
+//! - The oldest segments are deleted whole once nothing needs them (`trim.rs`): the log then
+//!   starts at a later LSN, and a reader asked for an earlier one starts there. What the
+//!   collector's parts need from the start of the log is kept in snapshot records
+//!   (`Checkpoint`, `RulesSnapshot`) instead.
 
 mod reader;
 mod record;
 mod segment;
+mod trim;
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use reader::{WalReader, wait_for_durable};
+pub use reader::{WalReader, first_lsn, newest_of_kind, wait_for_durable};
 pub use record::{MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record, event_lines};
 /// The record decoder that recovery and readers use, public for the fuzz target `wal_record`.
 pub use record::{Parsed as ParsedRecord, parse as decode_record};
+pub use trim::Trimmed;
 
 use segment::{Decoded, SegmentFile};
 
@@ -124,6 +130,8 @@ pub struct Wal {
     pending: Vec<u8>,
     next_lsn: u64,
     durable_lsn: u64,
+    /// The first LSN the log holds (or will: `next_lsn` of an empty log).
+    first_lsn: u64,
     /// Sizes of the sealed segments plus the active one, for status.
     segments: u64,
     bytes: u64,
@@ -208,7 +216,12 @@ impl Wal {
                 (file, path, segment::HEADER_LEN)
             }
         };
-        let segments = segment::list(dir)?.len() as u64;
+        let listed = segment::list(dir)?;
+        let segments = listed.len() as u64;
+        let first_lsn = match recovery.last_lsn {
+            0 => next_lsn,
+            _ => listed.first().map_or(next_lsn, |(first, _)| *first),
+        };
         let wal = Wal {
             dir: dir.to_owned(),
             opts,
@@ -218,6 +231,7 @@ impl Wal {
             pending: Vec::new(),
             next_lsn,
             durable_lsn: recovery.last_lsn,
+            first_lsn,
             segments,
             bytes,
             poisoned: false,
@@ -261,7 +275,26 @@ impl Wal {
                 next: self.next_lsn,
             });
         }
-        self.next_lsn = lsn;
+        if lsn > self.next_lsn {
+            // A gap: a fresh copy of a primary whose log was trimmed, or a record it skipped.
+            // Start a segment at `lsn`, so that segment names keep saying where records start
+            // (`first_lsn`, trimming and readers go by them).
+            self.next_lsn = lsn;
+            if self.active_len > segment::HEADER_LEN {
+                self.roll()?;
+            } else {
+                let empty = self.active_path.clone();
+                let (file, path) = segment::create(&self.dir, lsn).inspect_err(|_| {
+                    self.poisoned = true;
+                })?;
+                std::fs::remove_file(&empty).map_err(|e| WalError::io(&empty, e))?;
+                self.active = file;
+                self.active_path = path;
+            }
+            if self.durable_lsn == 0 {
+                self.first_lsn = lsn;
+            }
+        }
         self.append(kind, payload).map(|_| ())
     }
 
@@ -316,6 +349,16 @@ impl Wal {
 
     pub fn segments(&self) -> u64 {
         self.segments
+    }
+
+    /// The first LSN the log holds: older records were trimmed (or, on a standby copied
+    /// afresh, never copied).
+    pub fn first_lsn(&self) -> u64 {
+        self.first_lsn
+    }
+
+    pub fn segment_bytes(&self) -> u64 {
+        self.opts.segment_bytes
     }
 
     pub fn bytes(&self) -> u64 {

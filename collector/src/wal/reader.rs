@@ -124,6 +124,43 @@ impl WalReader {
     }
 }
 
+/// The newest record of `kind` with an LSN at most `upto`, looking at the segments newest
+/// first. State snapshots (`Checkpoint`, `RulesSnapshot`) are written about twice per segment,
+/// so a start finds its snapshot by reading one or two segments, not the whole log.
+pub fn newest_of_kind(
+    dir: &std::path::Path,
+    kind: super::RecordKind,
+    upto: u64,
+) -> Result<Option<Record>, WalError> {
+    let segments = segment::list(dir)?;
+    for (i, (first, _)) in segments.iter().enumerate().rev() {
+        if *first > upto {
+            continue;
+        }
+        // Records of this segment only: up to the next segment's first LSN.
+        let end = segments
+            .get(i + 1)
+            .map_or(upto, |(next, _)| upto.min(next.saturating_sub(1)));
+        let mut reader = WalReader::new(dir.to_owned(), *first);
+        let mut found = None;
+        while let Some(rec) = reader.next(end)? {
+            if rec.kind == kind {
+                found = Some(rec);
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// The first LSN the log still holds (its oldest segment's), or `None` for an empty log.
+/// Records before it were trimmed (see `Wal::trim`).
+pub fn first_lsn(dir: &std::path::Path) -> Result<Option<u64>, WalError> {
+    Ok(segment::list(dir)?.first().map(|(first, _)| *first))
+}
+
 /// For the threads that follow the log (indexer, fleet view): blocks until the durable LSN
 /// changes, `timeout` passes or `shutdown` fires. `rt` is the runtime that owns the channel.
 pub fn wait_for_durable(

@@ -16,6 +16,12 @@ pub enum RecordKind {
     AlertState,
     /// A change of the collector's epoch (reserved for the failover work).
     Epoch,
+    /// The committer's state (deduplication set, epoch history) as of this LSN, so that a start
+    /// reads the log from here instead of from its beginning (`ingest/checkpoint.rs`).
+    Checkpoint,
+    /// The rules engine's state (alert table, rule windows, heartbeats) as of the LSN the
+    /// payload names, so that the engine's start replays from there (`rules/snapshot.rs`).
+    RulesSnapshot,
     /// A kind written by a newer version: kept and skipped by this one.
     Unknown(u8),
 }
@@ -26,6 +32,8 @@ impl RecordKind {
             RecordKind::Events => 1,
             RecordKind::AlertState => 2,
             RecordKind::Epoch => 3,
+            RecordKind::Checkpoint => 4,
+            RecordKind::RulesSnapshot => 5,
             RecordKind::Unknown(b) => b,
         }
     }
@@ -35,6 +43,8 @@ impl RecordKind {
             1 => RecordKind::Events,
             2 => RecordKind::AlertState,
             3 => RecordKind::Epoch,
+            4 => RecordKind::Checkpoint,
+            5 => RecordKind::RulesSnapshot,
             other => RecordKind::Unknown(other),
         }
     }

@@ -261,3 +261,25 @@ fn event_lines_are_the_non_empty_lines_with_or_without_a_last_newline() {
     assert_eq!(lines(b"\n"), Vec::<&[u8]>::new());
     assert_eq!(lines(b""), Vec::<&[u8]>::new());
 }
+
+#[test]
+fn a_copy_that_starts_late_or_skips_names_its_segments_by_their_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    // A standby copying afresh from a primary whose log starts at 500.
+    wal.append_at(500, RecordKind::Events, &payload(500))
+        .unwrap();
+    wal.append_at(501, RecordKind::Events, &payload(501))
+        .unwrap();
+    // A record the primary skipped (damage): the next one starts a segment.
+    wal.append_at(503, RecordKind::Events, &payload(503))
+        .unwrap();
+    wal.sync().unwrap();
+    assert_eq!(first_lsn(dir.path()).unwrap(), Some(500));
+    assert_eq!((wal.first_lsn(), wal.segments()), (500, 2));
+    drop(wal);
+    let (wal, rec) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!((rec.last_lsn, rec.corrupt.len()), (503, 0));
+    assert_eq!(wal.first_lsn(), 500);
+    assert_eq!(read_all(dir.path()).0, vec![500, 501, 503]);
+}

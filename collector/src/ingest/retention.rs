@@ -1,0 +1,169 @@
+//! WAL retention: which records some part of the collector still needs, and the task that has
+//! the committer delete the segments below (`wal/trim.rs` does the deleting).
+//!
+//! Every part that reads the log at start or catches up from it holds back the records it may
+//! still read (a *hold*); the lowest hold is the *floor*, and only whole segments below it go:
+//!
+//! | part | needs the records | known from |
+//! |---|---|---|
+//! | committer (dedup, epochs) | from its newest `Checkpoint` record | `WalStats::checkpoint_lsn` |
+//! | rules engine | after the LSN its newest `RulesSnapshot` reflects | `WalStats::rules_lsn` |
+//! | index | after the LSN every partition has committed | the indexer's `indexed` LSN |
+//! | fleet view | after its last saved `fleet.json` | the fleet thread's saved LSN |
+//! | standby (on a primary) | after what it has copied, if it asked within [`STANDBY_HOLD`] | `Replication` |
+//!
+//! A part with no snapshot yet holds everything (LSN 1). Above the floor the WAL also keeps at
+//! least `[wal] keep_bytes`: the newest records stay for a standby that is copied afresh and for
+//! a partition that has to be indexed again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::Committer;
+use super::commit::WalStats;
+use crate::replication::Replication;
+
+/// `[wal] keep_bytes` by default: 4 GiB, about a day of a busy site's events here, and 64
+/// segments of the default size.
+pub const DEFAULT_KEEP_BYTES: u64 = 4 << 30;
+/// How long a primary keeps what its standby has not copied yet while the standby is away.
+pub const STANDBY_HOLD: Duration = Duration::from_secs(24 * 3600);
+/// How often the floor is looked at (cheap: a few atomics and a directory listing).
+const EVERY: Duration = Duration::from_secs(10);
+
+/// The LSN a `RulesSnapshot` payload says it reflects (its top-level `lsn`).
+pub fn rules_snapshot_lsn(payload: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Lsn {
+        lsn: u64,
+    }
+    serde_json::from_slice::<Lsn>(payload).ok().map(|l| l.lsn)
+}
+
+/// What each part has made safe: every value is the last LSN that part no longer needs to read
+/// (0: it needs everything), except `checkpoint`, the LSN of the record it starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holds {
+    pub checkpoint: u64,
+    pub rules: u64,
+    pub indexed: u64,
+    pub fleet_saved: u64,
+    pub standby: Option<u64>,
+}
+
+impl Holds {
+    /// The lowest LSN still needed, and the part that needs it.
+    pub fn floor(&self) -> (u64, &'static str) {
+        let mut parts = vec![
+            (self.checkpoint.max(1), "committer checkpoint"),
+            (self.rules + 1, "rules snapshot"),
+            (self.indexed + 1, "index"),
+            (self.fleet_saved + 1, "fleet view"),
+        ];
+        if let Some(s) = self.standby {
+            parts.push((s + 1, "standby"));
+        }
+        parts.into_iter().min().expect("four parts at least")
+    }
+}
+
+/// Where the task reads the holds from.
+pub struct Sources {
+    pub stats: Arc<WalStats>,
+    pub indexed: watch::Receiver<u64>,
+    pub fleet_saved: Arc<AtomicU64>,
+    /// Only on a primary with a standby.
+    pub replication: Option<Arc<Replication>>,
+}
+
+impl Sources {
+    pub fn holds(&self) -> Holds {
+        Holds {
+            checkpoint: self.stats.checkpoint_lsn.load(Relaxed),
+            rules: self.stats.rules_lsn.load(Relaxed),
+            indexed: *self.indexed.borrow(),
+            fleet_saved: self.fleet_saved.load(Relaxed),
+            standby: self
+                .replication
+                .as_ref()
+                .and_then(|r| r.standby_position(STANDBY_HOLD)),
+        }
+    }
+}
+
+/// Trims the WAL every [`EVERY`] until `shutdown`; `keep_bytes` 0 never trims.
+pub async fn run(
+    committer: Committer,
+    sources: Sources,
+    keep_bytes: u64,
+    shutdown: CancellationToken,
+) {
+    if keep_bytes == 0 {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+        let holds = sources.holds();
+        let (floor, by) = holds.floor();
+        if floor <= sources.stats.first_lsn.load(Relaxed) {
+            continue;
+        }
+        match committer.trim(floor, keep_bytes).await {
+            Ok(t) if t.segments > 0 => tracing::info!(
+                segments = t.segments,
+                bytes = t.bytes,
+                first_lsn = t.first_lsn,
+                floor,
+                held_by = by,
+                "WAL trimmed"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL trim failed; retrying later"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_is_the_lowest_hold_and_a_part_without_a_snapshot_holds_everything() {
+        let h = Holds {
+            checkpoint: 500,
+            rules: 480,
+            indexed: 900,
+            fleet_saved: 899,
+            standby: None,
+        };
+        assert_eq!(h.floor(), (481, "rules snapshot"));
+        assert_eq!(
+            Holds {
+                standby: Some(100),
+                ..h
+            }
+            .floor(),
+            (101, "standby")
+        );
+        assert_eq!(
+            Holds { checkpoint: 0, ..h }.floor(),
+            (1, "committer checkpoint")
+        );
+        assert_eq!(Holds { rules: 0, ..h }.floor(), (1, "rules snapshot"));
+        assert_eq!(Holds { indexed: 10, ..h }.floor(), (11, "index"));
+    }
+
+    #[test]
+    fn the_rules_snapshot_lsn_is_read_from_its_payload() {
+        assert_eq!(rules_snapshot_lsn(br#"{"v":1,"lsn":42,"x":[1]}"#), Some(42));
+        assert_eq!(rules_snapshot_lsn(b"{}"), None);
+        assert_eq!(rules_snapshot_lsn(b"garbage"), None);
+    }
+}
