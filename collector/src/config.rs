@@ -68,6 +68,8 @@ pub struct ReplicationConfig {
     pub witness: Option<String>,
     /// How long the primary must be unreachable before the standby takes over.
     pub failover_timeout_s: f64,
+    /// How long a primary keeps the WAL its standby has not copied while the standby is away.
+    pub standby_wal_hold_s: f64,
 }
 
 impl Default for ReplicationConfig {
@@ -80,6 +82,7 @@ impl Default for ReplicationConfig {
             token: None,
             witness: None,
             failover_timeout_s: 10.0,
+            standby_wal_hold_s: crate::ingest::retention::STANDBY_HOLD.as_secs_f64(),
         }
     }
 }
@@ -125,6 +128,13 @@ impl ReplicationConfig {
         if !self.sync_timeout_s.is_finite() || self.sync_timeout_s <= 0.0 {
             bail!("[replication] sync_timeout_s must be a number of seconds above 0");
         }
+        let standby_wal_hold =
+            Duration::try_from_secs_f64(self.standby_wal_hold_s).map_err(|_| {
+                anyhow::anyhow!(
+                    "[replication] standby_wal_hold_s = {} is not a number of seconds (0 or more)",
+                    self.standby_wal_hold_s
+                )
+            })?;
         Ok(ReplicationSettings {
             role,
             peer,
@@ -133,6 +143,7 @@ impl ReplicationConfig {
             token: self.token,
             witness,
             failover_timeout: Duration::from_secs_f64(self.failover_timeout_s),
+            standby_wal_hold,
         })
     }
 }
@@ -966,6 +977,33 @@ mod tests {
             Settings::build(file, Overrides::default()).unwrap_err()
         );
         assert!(err.contains("max_backlog_mb"), "{err}");
+    }
+
+    #[test]
+    fn wal_retention_defaults_follow_max_bytes_and_a_bad_hold_is_named() {
+        let build = |toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, Overrides::default()).map_err(|e| format!("{e:#}"))
+        };
+        let s = build("").unwrap();
+        assert_eq!(s.wal_keep_bytes, 4 << 30);
+        assert_eq!(
+            s.replication.standby_wal_hold,
+            std::time::Duration::from_secs(86_400)
+        );
+        // Trimming must get well under the size at which ingest stops.
+        assert_eq!(
+            build("[wal]\nmax_bytes = 1000\n").unwrap().wal_keep_bytes,
+            500
+        );
+        let s = build("[wal]\nkeep_bytes = 0\n[replication]\nstandby_wal_hold_s = 2.5\n").unwrap();
+        assert_eq!(s.wal_keep_bytes, 0);
+        assert_eq!(
+            s.replication.standby_wal_hold,
+            std::time::Duration::from_millis(2500)
+        );
+        let err = build("[replication]\nstandby_wal_hold_s = -1\n").unwrap_err();
+        assert!(err.contains("standby_wal_hold_s"), "{err}");
     }
 
     #[test]

@@ -524,6 +524,25 @@ pub fn event_line(agent: &str, seq: u64, message: &str) -> String {
     .to_string()
 }
 
+/// Batch `b` of agent `agent`'s bulk events: 2,000 lines of about 300 bytes (so 12 batches fill
+/// six 1 MiB WAL segments), seqs `b*2000+1 ..= b*2000+2000`, each with the word `filler` or the
+/// word `words` gives its seq.
+pub fn filler_batch(agent: &str, b: u64, words: &[(u64, &str)]) -> Vec<String> {
+    (b * 2000 + 1..=b * 2000 + 2000)
+        .map(|seq| {
+            let word = words
+                .iter()
+                .find(|(s, _)| *s == seq)
+                .map_or("filler", |(_, w)| w);
+            event_line(
+                agent,
+                seq,
+                &format!("{word} line {seq} {}", "x".repeat(150)),
+            )
+        })
+        .collect()
+}
+
 /// The stdout of a command that must have succeeded (its stderr is shown when it did not).
 #[track_caller]
 pub fn ok_stdout(out: &Output) -> String {

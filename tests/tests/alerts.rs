@@ -689,18 +689,7 @@ fn after_the_wal_is_trimmed_a_sigkilled_collector_keeps_alerts_dedup_and_search(
         10
     ));
     // About 6 MB of log lines after it: six segments.
-    let batch = |b: u64| -> Vec<String> {
-        (b * 2000 + 1..=b * 2000 + 2000)
-            .map(|seq| {
-                let word = if seq == 1 { "needleearly" } else { "filler" };
-                logwarden_tests::event_line(
-                    "bulk",
-                    seq,
-                    &format!("{word} line {seq} {}", "x".repeat(150)),
-                )
-            })
-            .collect()
-    };
+    let batch = |b| logwarden_tests::filler_batch("bulk", b, &[(1, "needleearly")]);
     for b in 0..12 {
         ingest(&c, &batch(b));
     }

@@ -565,21 +565,8 @@ fn a_standby_copied_from_a_trimmed_primary_still_refuses_the_trimmed_events_as_d
     let cfg = cfg.to_str().unwrap();
     let (addr_a, addr_b) = (free_addr(), free_addr());
     let (url_a, url_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
-    let batch = |b: u64| -> String {
-        (b * 2000 + 1..=b * 2000 + 2000)
-            .map(|seq| {
-                let word = match seq {
-                    1 => "needleearly",
-                    24_000 => "needlelate",
-                    _ => "filler",
-                };
-                logwarden_tests::event_line(
-                    "bulk",
-                    seq,
-                    &format!("{word} {seq} {}", "x".repeat(150)),
-                )
-            })
-            .collect::<Vec<_>>()
+    let batch = |b| {
+        logwarden_tests::filler_batch("bulk", b, &[(1, "needleearly"), (24_000, "needlelate")])
             .join("\n")
     };
     // A alone first: about 6 MB of events, and its WAL trimmed down to its last segments.
@@ -661,4 +648,135 @@ fn a_standby_copied_from_a_trimmed_primary_still_refuses_the_trimmed_events_as_d
         ),
     );
     drop(a);
+}
+
+/// A pair with small WAL segments and WAL retention keeping nothing extra (`hold_s`: the
+/// primary's `standby_wal_hold_s`), the standby reaching the primary through a gate; 4,000
+/// events copied, then the gate cut and 24,000 more sent to the primary. Returns the pair, the
+/// gate, and the LSN the standby had when it was cut off.
+fn cut_off_standby(dir: &Path, hold_s: u64) -> (Collector, Collector, Gate, u64) {
+    let cfg = dir.join("small-wal.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[wal]\nsegment_bytes = 1048576\nkeep_bytes = 1\n\
+             [replication]\nmode = \"async\"\nstandby_wal_hold_s = {hold_s}\n"
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let (addr_a, addr_b) = (free_addr(), free_addr());
+    let b_to_a = Gate::start(&addr_a);
+    let flags = ["--config", cfg];
+    let (a, b) = pair_at(
+        dir,
+        (&addr_a, &format!("http://{addr_b}"), &flags),
+        (&addr_b, &b_to_a.url(), &flags),
+    );
+    let send = |n: u64| {
+        let body = logwarden_tests::filler_batch("bulk", n, &[(28_000, "needlelate")]).join("\n");
+        let (status, resp) = a.ingest(body.into_bytes(), &[]);
+        assert_same(
+            "ingest",
+            (200, 2000),
+            (status, resp["accepted"].as_u64().unwrap()),
+        );
+    };
+    for n in 0..2 {
+        send(n);
+    }
+    assert!(wait_until(Duration::from_secs(20), || durable(&b) == durable(&a)));
+    b_to_a.cut();
+    let b_has = durable(&b);
+    for n in 2..14 {
+        send(n);
+    }
+    (a, b, b_to_a, b_has)
+}
+
+/// Whether the standby moved its data aside to copy afresh.
+fn moved_aside(data_dir: &Path) -> bool {
+    std::fs::read_dir(data_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("diverged-"))
+}
+
+/// WAL retention on a primary keeps what its standby has not copied: with the standby cut off
+/// while 6 MB arrive, the primary's WAL still starts at or before what the standby needs next,
+/// and once the link is back the standby catches up from where it was, without copying afresh.
+#[test]
+fn a_primary_keeps_the_wal_its_cut_off_standby_has_not_copied_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, b_to_a, b_has) = cut_off_standby(dir.path(), 86_400);
+    // Two rounds of retention (every 10 s) with the standby away.
+    std::thread::sleep(Duration::from_secs(22));
+    let a_first = a.wal_first_lsn();
+    assert!(
+        a_first <= b_has + 1,
+        "A trimmed records B has not copied: A holds from {a_first}, B has up to {b_has}"
+    );
+    b_to_a.heal();
+    assert!(
+        wait_until(Duration::from_secs(30), || durable(&b) == durable(&a)),
+        "B did not catch up: A {} B {}",
+        durable(&a),
+        durable(&b)
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || b.count("line") == 28_000),
+        "B has every event once: {}",
+        b.count("line")
+    );
+    assert!(
+        !moved_aside(&dir.path().join("b")),
+        "B copied afresh instead of catching up"
+    );
+    // Now that B has everything, A trims its WAL.
+    assert!(
+        wait_until(Duration::from_secs(25), || a.wal_first_lsn() > b_has + 1),
+        "A's WAL was not trimmed once B had caught up: from {}",
+        a.wal_first_lsn()
+    );
+}
+
+/// A standby away for longer than the primary's `standby_wal_hold_s` finds the records it needs
+/// next trimmed: the primary answers 410, and the standby moves its data aside and copies afresh
+/// what the primary's WAL holds, then follows as before.
+#[test]
+fn a_standby_away_past_the_hold_copies_afresh_and_follows_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, b_to_a, b_has) = cut_off_standby(dir.path(), 2);
+    assert!(
+        wait_until(Duration::from_secs(30), || a.wal_first_lsn() > b_has + 1),
+        "A kept the WAL for B past the hold: from {}, B has up to {b_has}",
+        a.wal_first_lsn()
+    );
+    b_to_a.heal();
+    assert!(
+        wait_until(Duration::from_secs(30), || moved_aside(
+            &dir.path().join("b")
+        )),
+        "B did not copy afresh"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || durable(&b) == durable(&a)
+            && b.wal_first_lsn() == a.wal_first_lsn()),
+        "B did not catch up: A {}..{} B {}..{}",
+        a.wal_first_lsn(),
+        durable(&a),
+        b.wal_first_lsn(),
+        durable(&b)
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || b.count("needlelate") == 1),
+        "B indexes what it copied afresh"
+    );
+    // It follows new records as before.
+    let body = logwarden_tests::filler_batch("late", 0, &[(7, "afterwards")]).join("\n");
+    assert_same("ingest after", 200, a.ingest(body.into_bytes(), &[]).0);
+    assert!(
+        wait_until(Duration::from_secs(20), || b.count("afterwards") == 1),
+        "B follows after copying afresh"
+    );
 }

@@ -310,20 +310,19 @@ fn take_record(dedup: &mut DedupSet, history: &mut Vec<(u64, u64)>, rec: &Record
                 tracing::error!(lsn = rec.lsn, error = %e, "unreadable epoch record in the WAL")
             }
         },
-        _ => {}
-    }
-}
-
-fn merge_checkpoint(dedup: &mut DedupSet, rec: &Record) {
-    match checkpoint::decode(&rec.payload) {
-        Ok((held, _)) => {
-            for (agent, ranges) in held.agents() {
-                for (first, last) in ranges {
-                    dedup.insert_range(agent, first, last);
+        // Identities the log may no longer hold: a standby copied afresh from a trimmed primary
+        // learns those of the trimmed records here.
+        RecordKind::Checkpoint => match checkpoint::decode(&rec.payload) {
+            Ok((held, _)) => {
+                for (agent, ranges) in held.agents() {
+                    for (first, last) in ranges {
+                        dedup.insert_range(agent, first, last);
+                    }
                 }
             }
-        }
-        Err(e) => tracing::warn!(lsn = rec.lsn, error = %e, "copied WAL checkpoint unreadable"),
+            Err(e) => tracing::warn!(lsn = rec.lsn, error = %e, "unreadable WAL checkpoint"),
+        },
+        _ => {}
     }
 }
 
@@ -437,11 +436,6 @@ fn run(
                         }
                         take_record(&mut dedup, &mut history, rec);
                         snapshots.saw(rec.lsn, rec.kind, &rec.payload);
-                        if rec.kind == RecordKind::Checkpoint {
-                            // A standby copied afresh from a trimmed primary learns the
-                            // identities of the trimmed records here.
-                            merge_checkpoint(&mut dedup, rec);
-                        }
                         if rec.kind == RecordKind::Events {
                             stats.backlog.written(rec.lsn, rec.payload.len());
                         }

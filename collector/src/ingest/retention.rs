@@ -10,7 +10,7 @@
 //! | rules engine | after the LSN its newest `RulesSnapshot` reflects | `WalStats::rules_lsn` |
 //! | index | after the LSN every partition has committed | the indexer's `indexed` LSN |
 //! | fleet view | after its last saved `fleet.json` | the fleet thread's saved LSN |
-//! | standby (on a primary) | after what it has copied, if it asked within [`STANDBY_HOLD`] | `Replication` |
+//! | standby (on a primary) | after what it has copied, if it asked within `standby_wal_hold_s` (24 h) | `Replication` |
 //!
 //! A part with no snapshot yet holds everything (LSN 1). Above the floor the WAL also keeps at
 //! least `[wal] keep_bytes`: the newest records stay for a standby that is copied afresh and for
@@ -30,7 +30,8 @@ use crate::replication::Replication;
 /// `[wal] keep_bytes` by default: 4 GiB, about a day of a busy site's events here, and 64
 /// segments of the default size.
 pub const DEFAULT_KEEP_BYTES: u64 = 4 << 30;
-/// How long a primary keeps what its standby has not copied yet while the standby is away.
+/// How long a primary keeps what its standby has not copied yet while the standby is away, by
+/// default (`[replication] standby_wal_hold_s`).
 pub const STANDBY_HOLD: Duration = Duration::from_secs(24 * 3600);
 /// How often the floor is looked at (cheap: a few atomics and a directory listing).
 const EVERY: Duration = Duration::from_secs(10);
@@ -87,10 +88,7 @@ impl Sources {
             rules: self.stats.rules_lsn.load(Relaxed),
             indexed: *self.indexed.borrow(),
             fleet_saved: self.fleet_saved.load(Relaxed),
-            standby: self
-                .replication
-                .as_ref()
-                .and_then(|r| r.standby_position(STANDBY_HOLD)),
+            standby: self.replication.as_ref().and_then(|r| r.standby_position()),
         }
     }
 }

@@ -75,6 +75,9 @@ pub struct ReplicationSettings {
     /// unreachable for `failover_timeout` and the witness agrees; without, failover is manual.
     pub witness: Option<reqwest::Url>,
     pub failover_timeout: Duration,
+    /// A primary keeps the WAL its standby has not copied while the standby asked within this
+    /// long (`[replication] standby_wal_hold_s`; see `ingest/retention.rs`).
+    pub standby_wal_hold: Duration,
 }
 
 impl Default for ReplicationSettings {
@@ -87,6 +90,7 @@ impl Default for ReplicationSettings {
             token: None,
             witness: None,
             failover_timeout: Duration::from_secs(10),
+            standby_wal_hold: crate::ingest::retention::STANDBY_HOLD,
         }
     }
 }
@@ -372,10 +376,12 @@ impl Replication {
     }
 
     /// Primary: the LSN up to which the standby holds the log, if it asked for records within
-    /// `within` (WAL retention keeps what it still has to copy; a standby away for longer is
-    /// not waited for and copies afresh when it is back). Until the standby first asks after
-    /// a start, its position is unknown: 0 (keep everything) for `within` after the start.
-    pub fn standby_position(&self, within: Duration) -> Option<u64> {
+    /// `standby_wal_hold` (WAL retention keeps what it still has to copy; a standby away for
+    /// longer is not waited for and copies afresh when it is back). Until the standby first
+    /// asks after a start, its position is unknown: 0 (keep everything) for as long after the
+    /// start.
+    pub fn standby_position(&self) -> Option<u64> {
+        let within = self.settings.standby_wal_hold;
         let seen = *self.standby_seen.lock().unwrap_or_else(|p| p.into_inner());
         match seen {
             Some(t) => (t.elapsed() <= within).then(|| self.standby_acked()),
