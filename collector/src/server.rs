@@ -48,27 +48,42 @@ pub async fn serve(
         match serve_round(round, &settings, &shutdown, counters.clone()).await? {
             None => return Ok(()),
             Some(Next::Serve) => {}
-            Some(Next::Rebuild) => move_aside(&settings.data_dir)?,
+            Some(Next::Rebuild) => {
+                let aside = move_aside(
+                    &settings.data_dir,
+                    "diverged",
+                    &["wal", "index", "fleet.json"],
+                )?;
+                tracing::warn!(dir = %aside.display(), "diverged WAL, index and fleet view moved aside; copying afresh from the primary");
+            }
+            Some(Next::Reseed) => {
+                let aside = move_aside(&settings.data_dir, "trimmed", &["wal"])?;
+                tracing::warn!(dir = %aside.display(), "WAL moved aside (the primary trimmed what it needed next); the index and fleet view are kept; copying afresh from the primary");
+            }
         }
     }
 }
 
-/// A diverged log is kept, not deleted: it may hold batches only that collector acknowledged.
-fn move_aside(data_dir: &std::path::Path) -> anyhow::Result<()> {
+/// A diverged or outrun log is kept, not deleted: it may hold batches only that collector
+/// acknowledged. Moves `names` of the data directory into `<prefix>-<time>/`.
+fn move_aside(
+    data_dir: &std::path::Path,
+    prefix: &str,
+    names: &[&str],
+) -> anyhow::Result<std::path::PathBuf> {
     let aside = data_dir.join(format!(
-        "diverged-{}",
+        "{prefix}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S")
     ));
     std::fs::create_dir_all(&aside).with_context(|| format!("creating {}", aside.display()))?;
-    for name in ["wal", "index", "fleet.json"] {
+    for name in names {
         let from = data_dir.join(name);
         if from.exists() {
             std::fs::rename(&from, aside.join(name))
                 .with_context(|| format!("moving {} to {}", from.display(), aside.display()))?;
         }
     }
-    tracing::warn!(dir = %aside.display(), "diverged WAL, index and fleet view moved aside; copying afresh from the primary");
-    Ok(())
+    Ok(aside)
 }
 
 /// One round of serving in one role. `None` when `shutdown` fired, else what comes next.

@@ -53,6 +53,14 @@ pub async fn run(repl: Arc<Replication>, committer: Committer, durable: watch::R
                 repl.end_round(Next::Rebuild);
                 return;
             }
+            Err(Pull::Trimmed(why)) => {
+                tracing::error!(
+                    reason = why,
+                    "the primary no longer holds the records this standby needs next: copying its WAL afresh"
+                );
+                repl.end_round(Next::Reseed);
+                return;
+            }
             Err(Pull::Failed(why)) => {
                 failures += 1;
                 // One line per outage, not one per retry.
@@ -70,6 +78,8 @@ pub async fn run(repl: Arc<Replication>, committer: Committer, durable: watch::R
 
 enum Pull {
     Diverged(String),
+    /// 410: WAL retention on the primary deleted what comes next here.
+    Trimmed(String),
     Failed(String),
 }
 
@@ -103,10 +113,11 @@ async fn pull_once(
         .bytes()
         .await
         .map_err(|e| Pull::Failed(e.to_string()))?;
-    // 409: the logs diverged; 410: the primary no longer holds what this one needs next. Both
-    // are mended the same way: move this log aside and copy afresh.
-    if status == reqwest::StatusCode::CONFLICT || status == reqwest::StatusCode::GONE {
+    if status == reqwest::StatusCode::CONFLICT {
         return Err(Pull::Diverged(String::from_utf8_lossy(&body).into_owned()));
+    }
+    if status == reqwest::StatusCode::GONE {
+        return Err(Pull::Trimmed(String::from_utf8_lossy(&body).into_owned()));
     }
     if !status.is_success() {
         return Err(Pull::Failed(format!(

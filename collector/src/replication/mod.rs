@@ -120,6 +120,10 @@ pub enum Next {
     Serve,
     /// This collector's log diverged from the primary's: move the data aside, copy afresh.
     Rebuild,
+    /// The primary no longer holds the records this log needs next (WAL retention): move the
+    /// WAL aside and copy afresh what the primary holds. The index and the fleet view stay: they
+    /// are of the same history, and only miss what was trimmed meanwhile.
+    Reseed,
 }
 
 /// The replication state one round of serving shares between handlers and tasks.
