@@ -48,42 +48,35 @@ pub async fn serve(
         match serve_round(round, &settings, &shutdown, counters.clone()).await? {
             None => return Ok(()),
             Some(Next::Serve) => {}
-            Some(Next::Rebuild) => {
-                let aside = move_aside(
-                    &settings.data_dir,
-                    "diverged",
-                    &["wal", "index", "fleet.json"],
-                )?;
-                tracing::warn!(dir = %aside.display(), "diverged WAL, index and fleet view moved aside; copying afresh from the primary");
-            }
+            Some(Next::Rebuild) => move_aside(&settings.data_dir)?,
             Some(Next::Reseed) => {
-                let aside = move_aside(&settings.data_dir, "trimmed", &["wal"])?;
-                tracing::warn!(dir = %aside.display(), "WAL moved aside (the primary trimmed what it needed next); the index and fleet view are kept; copying afresh from the primary");
+                // Not diverged (the primary checks that first), so every record of this WAL is
+                // one the primary holds or held: nothing in it is this collector's alone.
+                let wal = settings.data_dir.join("wal");
+                std::fs::remove_dir_all(&wal)
+                    .with_context(|| format!("removing {}", wal.display()))?;
+                tracing::warn!(dir = %wal.display(), "WAL removed (the primary trimmed what it needed next); the index and fleet view are kept; copying afresh from the primary");
             }
         }
     }
 }
 
-/// A diverged or outrun log is kept, not deleted: it may hold batches only that collector
-/// acknowledged. Moves `names` of the data directory into `<prefix>-<time>/`.
-fn move_aside(
-    data_dir: &std::path::Path,
-    prefix: &str,
-    names: &[&str],
-) -> anyhow::Result<std::path::PathBuf> {
+/// A diverged log is kept, not deleted: it may hold batches only that collector acknowledged.
+fn move_aside(data_dir: &std::path::Path) -> anyhow::Result<()> {
     let aside = data_dir.join(format!(
-        "{prefix}-{}",
+        "diverged-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S")
     ));
     std::fs::create_dir_all(&aside).with_context(|| format!("creating {}", aside.display()))?;
-    for name in names {
+    for name in ["wal", "index", "fleet.json"] {
         let from = data_dir.join(name);
         if from.exists() {
             std::fs::rename(&from, aside.join(name))
                 .with_context(|| format!("moving {} to {}", from.display(), aside.display()))?;
         }
     }
-    Ok(aside)
+    tracing::warn!(dir = %aside.display(), "diverged WAL, index and fleet view moved aside; copying afresh from the primary");
+    Ok(())
 }
 
 /// One round of serving in one role. `None` when `shutdown` fired, else what comes next.

@@ -120,8 +120,8 @@ pub enum Next {
     Serve,
     /// This collector's log diverged from the primary's: move the data aside, copy afresh.
     Rebuild,
-    /// The primary no longer holds the records this log needs next (WAL retention): move the
-    /// WAL aside and copy afresh what the primary holds. The index and the fleet view stay: they
+    /// The primary no longer holds the records this log needs next (WAL retention): remove the
+    /// WAL (every record of it is the primary's) and copy afresh what the primary holds. The index and the fleet view stay: they
     /// are of the same history, and only miss what was trimmed meanwhile.
     Reseed,
 }
