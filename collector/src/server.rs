@@ -124,7 +124,12 @@ async fn serve_round(
     let durable_lsn = wal.durable_lsn();
 
     let index_dir = settings.data_dir.join("index");
-    let (catalog, index_lsn) = index::Catalog::open(&index_dir)
+    // Once the WAL was trimmed, it cannot rebuild a whole partition any more.
+    let unusable = match crate::wal::first_lsn(&wal_dir)? {
+        Some(first) if first > 1 => index::Unusable::SetAside,
+        _ => index::Unusable::Delete,
+    };
+    let (catalog, index_lsn) = index::Catalog::open(&index_dir, unusable)
         .with_context(|| format!("opening the index in {}", index_dir.display()))?;
     if index_lsn > durable_lsn {
         tracing::warn!(

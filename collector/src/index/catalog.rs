@@ -30,7 +30,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::IndexError;
-use super::partition::{self, Opened, Partition};
+use super::partition::{self, Opened, Partition, Unusable};
 
 const STATE_FILE: &str = "state.json";
 const STATE_VERSION: u32 = 1;
@@ -53,8 +53,9 @@ pub struct Catalog {
 
 impl Catalog {
     /// Opens the index directory `root`: removes what an interrupted drop left, opens every
-    /// partition, and says from which LSN the WAL must be replayed.
-    pub fn open(root: &Path) -> Result<(Arc<Catalog>, u64), IndexError> {
+    /// partition, and says from which LSN the WAL must be replayed. `unusable` says what becomes
+    /// of a partition that cannot be used as it is (set aside when the WAL was trimmed).
+    pub fn open(root: &Path, unusable: Unusable) -> Result<(Arc<Catalog>, u64), IndexError> {
         let io_err = |path: &Path| {
             let path = path.to_owned();
             move |source| IndexError::Io { path, source }
@@ -99,7 +100,7 @@ impl Catalog {
                 std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
                 continue;
             }
-            let p = match Partition::open(root, day)? {
+            let p = match Partition::open(root, day, unusable)? {
                 Opened::Kept(p) => p,
                 Opened::Rebuilt(p) => {
                     rebuilt = true;
@@ -156,7 +157,9 @@ impl Catalog {
         if let Some(p) = self.get(day) {
             return Ok(p);
         }
-        let p = match Partition::open(&self.root, day)? {
+        // A directory of a day the catalog does not hold yet is not expected here: kept, not
+        // deleted, if it cannot be used.
+        let p = match Partition::open(&self.root, day, Unusable::SetAside)? {
             Opened::Kept(p) | Opened::Rebuilt(p) => Arc::new(p),
         };
         tracing::info!(day = %day, "index partition created");
@@ -249,7 +252,7 @@ mod tests {
     #[test]
     fn a_time_range_selects_only_the_days_it_touches_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let (c, start) = Catalog::open(dir.path()).unwrap();
+        let (c, start) = Catalog::open(dir.path(), Unusable::Delete).unwrap();
         assert_eq!(start, 0);
         for d in ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28"] {
             c.get_or_create(day(d)).unwrap();
@@ -275,7 +278,7 @@ mod tests {
     #[test]
     fn dropped_days_stay_dropped_across_a_restart_even_if_the_delete_was_interrupted() {
         let dir = tempfile::tempdir().unwrap();
-        let (c, _) = Catalog::open(dir.path()).unwrap();
+        let (c, _) = Catalog::open(dir.path(), Unusable::Delete).unwrap();
         for d in ["2026-11-25", "2026-11-26", "2026-11-27"] {
             c.get_or_create(day(d)).unwrap();
         }
@@ -286,7 +289,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("2026-11-25")).unwrap();
         std::fs::create_dir_all(dir.path().join("2026-11-26.dropped")).unwrap();
         drop(c);
-        let (c, start) = Catalog::open(dir.path()).unwrap();
+        let (c, start) = Catalog::open(dir.path(), Unusable::Delete).unwrap();
         assert_eq!(start, 42);
         assert_eq!(c.dropped_through(), Some(day("2026-11-25")));
         let left: Vec<String> = c.all().iter().map(|p| p.day.to_string()).collect();

@@ -42,7 +42,7 @@ use crate::ingest::Recent;
 use crate::ingest::commit::WalStats;
 use crate::wal::{Record, RecordKind, WalReader};
 pub use catalog::Catalog;
-pub use partition::Partition;
+pub use partition::{Partition, Unusable};
 pub use retention::Retention;
 pub use schema::Fields;
 
@@ -581,7 +581,7 @@ mod tests {
             nice: 0,
         };
         let stats = Arc::new(IndexStats::default());
-        let (catalog, start) = Catalog::open(&index_dir).unwrap();
+        let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();
         let mut first = Indexer::new(
             catalog,
             start,
@@ -599,7 +599,7 @@ mod tests {
         // The crash: whatever was not committed is gone with the writers.
         drop(first);
 
-        let (catalog, start) = Catalog::open(&index_dir).unwrap();
+        let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();
         assert_eq!(start, 4, "replay starts after the last complete commit");
         let ahead = catalog.all().iter().filter(|p| p.lsn() > 4).count();
         assert!(
@@ -619,6 +619,6 @@ mod tests {
         second.add_upto(u64::MAX).unwrap();
         second.commit().unwrap();
         assert_eq!(docs_by_day(&catalog), want);
-        assert_eq!(Catalog::open(&index_dir).unwrap().1, 12);
+        assert_eq!(Catalog::open(&index_dir, Unusable::Delete).unwrap().1, 12);
     }
 }

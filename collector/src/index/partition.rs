@@ -40,8 +40,19 @@ pub struct Partition {
 pub enum Opened {
     /// Its commits were readable: it is complete through its LSN.
     Kept(Partition),
-    /// Another schema version or unreadable: it was emptied and must be rebuilt from the WAL.
+    /// Another schema version or unreadable: it was emptied (or, when the WAL can no longer
+    /// rebuild it, set aside) and must be rebuilt from the WAL.
     Rebuilt(Partition),
+}
+
+/// What to do with a partition that cannot be used as it is (another schema version, damage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Delete it: the WAL holds every record, and the replay rebuilds it.
+    Delete,
+    /// The WAL was trimmed, so a replay would bring back only part of the day: move it to
+    /// `<day>.kept-<time>/`, out of search but on disk, and say so.
+    SetAside,
 }
 
 /// The directory name of a day's partition (`2026-11-29`).
@@ -86,8 +97,9 @@ impl Partition {
         dir_bytes(&self.dir)
     }
 
-    /// Opens the partition of `day` under `root`, or makes an empty one.
-    pub fn open(root: &Path, day: NaiveDate) -> Result<Opened, IndexError> {
+    /// Opens the partition of `day` under `root`, or makes an empty one; `unusable` says what
+    /// becomes of one that cannot be used as it is.
+    pub fn open(root: &Path, day: NaiveDate, unusable: Unusable) -> Result<Opened, IndexError> {
         let dir = root.join(dir_name(day));
         let (schema, fields) = schema::build();
         let tantivy_err = |source| IndexError::Tantivy {
@@ -134,7 +146,22 @@ impl Partition {
             Some(found) => found,
             None => {
                 if dir.exists() {
-                    std::fs::remove_dir_all(&dir).map_err(io_err)?;
+                    match unusable {
+                        Unusable::Delete => std::fs::remove_dir_all(&dir).map_err(io_err)?,
+                        Unusable::SetAside => {
+                            let aside = root.join(format!(
+                                "{}.kept-{}",
+                                dir_name(day),
+                                Utc::now().format("%Y%m%dT%H%M%S")
+                            ));
+                            std::fs::rename(&dir, &aside).map_err(io_err)?;
+                            tracing::error!(
+                                partition = %dir.display(),
+                                kept = %aside.display(),
+                                "the WAL no longer holds all of this day's events (WAL retention), so the partition is set aside instead of deleted: its events are out of search until it is reindexed or removed"
+                            );
+                        }
+                    }
                 }
                 std::fs::create_dir_all(&dir).map_err(io_err)?;
                 (Index::create_in_dir(&dir, schema).map_err(tantivy_err)?, 0)
@@ -177,6 +204,54 @@ pub fn dir_bytes(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A partition of `day` whose commit says schema version `version`.
+    fn partition_of_version(root: &Path, day: NaiveDate, version: u32) {
+        let dir = root.join(dir_name(day));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let index = Index::create_in_dir(&dir, schema::build().0).unwrap();
+        let mut writer: tantivy::IndexWriter<tantivy::TantivyDocument> =
+            index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(&format!(r#"{{"schema": {version}, "lsn": 7}}"#));
+        prepared.commit().unwrap();
+    }
+
+    #[test]
+    fn an_unusable_partition_is_deleted_while_the_wal_can_rebuild_it_and_set_aside_after() {
+        let root = tempfile::tempdir().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let kept = |root: &Path| -> Vec<String> {
+            std::fs::read_dir(root)
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("2026-11-29.kept-"))
+                .collect()
+        };
+        // The current version opens as it is.
+        partition_of_version(root.path(), day, schema::SCHEMA_VERSION);
+        let p = Partition::open(root.path(), day, Unusable::SetAside).unwrap();
+        assert!(matches!(p, Opened::Kept(ref p) if p.lsn() == 7));
+        drop(p);
+        // Another version, the WAL whole: emptied, to be rebuilt.
+        partition_of_version(root.path(), day, schema::SCHEMA_VERSION - 1);
+        let p = Partition::open(root.path(), day, Unusable::Delete).unwrap();
+        assert!(matches!(p, Opened::Rebuilt(ref p) if p.lsn() == 0));
+        drop(p);
+        assert!(kept(root.path()).is_empty());
+        // Another version, the WAL trimmed: the old one is kept beside the new empty one.
+        partition_of_version(root.path(), day, schema::SCHEMA_VERSION - 1);
+        let p = Partition::open(root.path(), day, Unusable::SetAside).unwrap();
+        assert!(matches!(p, Opened::Rebuilt(ref p) if p.lsn() == 0 && p.docs() == 0));
+        let kept = kept(root.path());
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(root.path().join(&kept[0]).join("meta.json").exists());
+        assert_eq!(day_of_dir(&kept[0]), None, "not taken for a partition");
+    }
 
     #[test]
     fn day_names_round_trip_and_other_names_are_not_days() {

@@ -15,7 +15,8 @@
 //! over `ts` and `lsn` use the fast fields; the id comes back in `_source`).
 //!
 //! [`SCHEMA_VERSION`] goes into every commit's payload; an index of another version is rebuilt
-//! from the WAL at start (the WAL is the source of truth, the index only a view of it).
+//! from the WAL at start (the WAL is the source of truth, the index only a view of it), or, once
+//! WAL retention has trimmed the WAL, set aside (`partition.rs`, [`super::Unusable`]).
 
 use std::borrow::Cow;
 

@@ -240,7 +240,7 @@ pub(crate) mod tests {
     /// A searcher over partitions written directly (the indexer's own tests go through the WAL).
     pub(crate) fn searcher_with(events: &[Event]) -> (tempfile::TempDir, Searcher) {
         let dir = tempfile::tempdir().unwrap();
-        let (catalog, _) = Catalog::open(dir.path()).unwrap();
+        let (catalog, _) = Catalog::open(dir.path(), crate::index::Unusable::Delete).unwrap();
         let mut by_day: std::collections::BTreeMap<_, Vec<&Event>> = Default::default();
         for e in events {
             by_day
