@@ -9,7 +9,10 @@ rebuilt its state (the log line `alert state rebuilt from the WAL`), with its CP
    state is rebuilt; with --peer-binary, alternates with another build (e.g. one from before WAL
    checkpoints: it reads the whole WAL, skipping record kinds it does not know).
 
-Usage: bench/restart.py [--events 2000000] [--restarts 3] [--peer-binary PATH]
+With --keep-bytes B, the collector runs with `[wal] keep_bytes = B` and the WAL's size on disk is
+sampled during the fill: its peak shows what retention bounds it to under a sustained load.
+
+Usage: bench/restart.py [--events 2000000] [--restarts 3] [--peer-binary PATH] [--keep-bytes B]
 Build first: cargo build --release --bins
 """
 import argparse
@@ -26,13 +29,27 @@ from index_bench import search, write_events
 from measure import BIN, cpu_seconds, start_collector
 
 
-def fill(data_dir, ev_path, n):
-    collector, said = start_collector(data_dir, "--syslog-udp", "off", "--syslog-tcp", "off")
+def wal_bytes(data_dir):
+    wal = f"{data_dir}/wal"
+    total = 0
+    for f in os.listdir(wal):
+        try:
+            total += os.path.getsize(os.path.join(wal, f))
+        except FileNotFoundError:
+            pass  # trimmed meanwhile
+    return total
+
+
+def fill(data_dir, ev_path, n, flags):
+    """Returns the peak size of the WAL seen while filling, in bytes."""
+    collector, said = start_collector(data_dir, "--syslog-udp", "off", "--syslog-tcp", "off", *flags)
+    peak = 0
     host, port = urllib.parse.urlparse(said["url"]).netloc.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     with open(ev_path, "rb") as f:
         lines = f.readlines()
     for i in range(0, len(lines), 10000):
+        peak = max(peak, wal_bytes(data_dir))
         body = b"".join(lines[i:i + 10000])
         while True:
             try:
@@ -48,18 +65,23 @@ def fill(data_dir, ev_path, n):
             time.sleep(0.05)
         assert r.status == 200, r.status
     while search(conn, "*", 0)["total"] < n:
+        peak = max(peak, wal_bytes(data_dir))
         time.sleep(0.2)
-    time.sleep(5)  # the fleet view's save, the last rules snapshot
+    # The fleet view's save, the last rules snapshot, a round of retention (every 10 s).
+    for _ in range(12):
+        peak = max(peak, wal_bytes(data_dir))
+        time.sleep(1)
     collector.kill()
     collector.wait()
+    return peak
 
 
-def restart(binary, data_dir, log_path):
+def restart(binary, data_dir, log_path, flags):
     t0 = time.monotonic()
     with open(log_path, "w") as log:
         p = subprocess.Popen(
             [binary, "run", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-             "--syslog-udp", "off", "--syslog-tcp", "off"],
+             "--syslog-udp", "off", "--syslog-tcp", "off", *flags],
             stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "NO_COLOR": "1"})
         for line in p.stdout:
             if line.strip().endswith("ready"):
@@ -93,22 +115,30 @@ def main():
     ap.add_argument("--message-bytes", type=int, default=128)
     ap.add_argument("--restarts", type=int, default=3)
     ap.add_argument("--peer-binary")
+    ap.add_argument("--keep-bytes", type=int)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lw-restart-") as tmp:
-        ev_path, _, _ = write_events(tmp, args.events, args.message_bytes)
+        ev_path, _, raw_bytes = write_events(tmp, args.events, args.message_bytes)
         data = f"{tmp}/c"
-        fill(data, ev_path, args.events)
-        wal_mib = sum(os.path.getsize(os.path.join(f"{data}/wal", f))
-                      for f in os.listdir(f"{data}/wal")) / 2**20
+        flags = []
+        if args.keep_bytes is not None:
+            with open(f"{tmp}/collector.toml", "w") as f:
+                f.write(f"[wal]\nkeep_bytes = {args.keep_bytes}\n")
+            flags = ["--config", f"{tmp}/collector.toml"]
+        peak = fill(data, ev_path, args.events, flags)
+        wal_mib = wal_bytes(data) / 2**20
         binaries = {"this build": f"{BIN}/logwarden-collector"}
         if args.peer_binary:
             binaries["peer build"] = args.peer_binary
         runs = {name: [] for name in binaries}
         for i in range(args.restarts):
             for name, binary in binaries.items():
-                runs[name].append(restart(binary, data, f"{tmp}/restart-{i}.log"))
-        print(json.dumps({"events": args.events, "wal_mib": round(wal_mib), "runs": runs},
-                         indent=1))
+                runs[name].append(restart(binary, data, f"{tmp}/restart-{i}.log", flags))
+        print(json.dumps({"events": args.events, "keep_bytes": args.keep_bytes,
+                          "wal_mib_after_fill": round(wal_mib),
+                          "wal_peak_mib_during_fill": round(peak / 2**20),
+                          "ndjson_mib_sent": round(os.path.getsize(ev_path) / 2**20),
+                          "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":
