@@ -270,6 +270,8 @@ async fn serve_round(
             indexed: indexed_rx.clone(),
             fleet_saved,
             replication: (primary && repl.settings.peer.is_some()).then(|| repl.clone()),
+            data_dir: settings.data_dir.clone(),
+            min_free_bytes: settings.space.min_free_bytes,
         },
         settings.wal_keep_bytes,
         round_stop.clone(),

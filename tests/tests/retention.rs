@@ -1,6 +1,6 @@
 //! Day partitions of the index, end to end: events spread over many days, searches that open
 //! only the days their time range reaches, retention by age and by size, and a SIGKILL that
-//! leaves every event indexed exactly once.
+//! leaves every event indexed exactly once; and WAL retention on a disk running short.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -227,4 +227,48 @@ fn sigkill_while_indexing_many_days_with_few_writers_leaves_each_event_once() {
     assert_same("distinct ids", want as usize, ids.len());
     let per_day: u64 = partitions(&c).values().map(|(d, _)| d).sum();
     assert_same("documents in the partitions", want, per_day);
+}
+
+/// WAL retention keeps `[wal] keep_bytes` (4 GiB) of the newest records, but not on a disk
+/// running short: with less than twice `[wal] min_free_bytes` free, it trims down to what the
+/// collector's parts still need, instead of holding the WAL until ingest stops at
+/// `min_free_bytes`. The disk here is the real one: `min_free_bytes` is set to 60 % of what is free.
+#[test]
+fn on_a_disk_running_short_the_wal_keeps_only_what_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(dir.path())
+        .output()
+        .expect("df");
+    let free: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("df prints the free bytes");
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[wal]\nsegment_bytes = 1048576\nmin_free_bytes = {}\n",
+            free / 10 * 6
+        ),
+    )
+    .unwrap();
+    let c = Collector::start(&dir.path().join("c"), &["--config", cfg.to_str().unwrap()]);
+    for b in 0..12 {
+        let body = logwarden_tests::filler_batch("bulk", b, &[]).join("\n");
+        let (status, resp) = c.ingest(body.into_bytes(), &[]);
+        assert_same(
+            "ingest",
+            (200, 2000),
+            (status, resp["accepted"].as_u64().unwrap()),
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(60), || c.wal_first_lsn() > 5),
+        "6 MB of WAL under keep_bytes (4 GiB) was not trimmed on a disk running short: {:?}",
+        c.status().map(|s| s["wal"].clone())
+    );
+    assert_same("every event searchable", 24_000, c.count("filler"));
 }

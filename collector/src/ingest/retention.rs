@@ -14,7 +14,9 @@
 //!
 //! A part with no snapshot yet holds everything (LSN 1). Above the floor the WAL also keeps at
 //! least `[wal] keep_bytes`: the newest records stay for a standby that is copied afresh and for
-//! a partition that has to be indexed again.
+//! a partition that has to be indexed again. That margin is given up when the disk runs short
+//! ([`keep_for`]): on a disk smaller than it, ingest would otherwise stop at `min_free_bytes` with
+//! a WAL that retention refuses to shrink.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -72,6 +74,22 @@ impl Holds {
     }
 }
 
+/// The bytes to keep above the floor: `keep_bytes`, or nothing while the data directory's disk
+/// has less than twice `[wal] min_free_bytes` free (ingest stops under `min_free_bytes`).
+pub fn keep_for(keep_bytes: u64, free: Option<u64>, min_free_bytes: u64) -> u64 {
+    match free {
+        Some(free) if free < min_free_bytes.saturating_mul(2) => 0,
+        _ => keep_bytes,
+    }
+}
+
+/// Free bytes on the file system of `dir`, if it can be measured.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    rustix::fs::statvfs(dir)
+        .ok()
+        .map(|st| st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// Where the task reads the holds from.
 pub struct Sources {
     pub stats: Arc<WalStats>,
@@ -79,6 +97,9 @@ pub struct Sources {
     pub fleet_saved: Arc<AtomicU64>,
     /// Only on a primary with a standby.
     pub replication: Option<Arc<Replication>>,
+    /// The data directory and `[wal] min_free_bytes`, for [`keep_for`].
+    pub data_dir: std::path::PathBuf,
+    pub min_free_bytes: u64,
 }
 
 impl Sources {
@@ -113,13 +134,19 @@ pub async fn run(
         if floor <= sources.stats.first_lsn.load(Relaxed) {
             continue;
         }
-        match committer.trim(floor, keep_bytes).await {
+        let keep = keep_for(
+            keep_bytes,
+            free_bytes(&sources.data_dir),
+            sources.min_free_bytes,
+        );
+        match committer.trim(floor, keep).await {
             Ok(t) if t.segments > 0 => tracing::info!(
                 segments = t.segments,
                 bytes = t.bytes,
                 first_lsn = t.first_lsn,
                 floor,
                 held_by = by,
+                keep_bytes = keep,
                 "WAL trimmed"
             ),
             Ok(_) => {}
@@ -156,6 +183,28 @@ mod tests {
         );
         assert_eq!(Holds { rules: 0, ..h }.floor(), (1, "rules snapshot"));
         assert_eq!(Holds { indexed: 10, ..h }.floor(), (11, "index"));
+    }
+
+    #[test]
+    fn the_kept_margin_goes_when_the_disk_runs_short() {
+        let gib = 1 << 30;
+        assert_eq!(keep_for(4 * gib, Some(100 * gib), gib / 2), 4 * gib);
+        assert_eq!(keep_for(4 * gib, Some(gib + 1), gib / 2), 4 * gib);
+        assert_eq!(
+            keep_for(4 * gib, Some(gib - 1), gib / 2),
+            0,
+            "under twice min_free"
+        );
+        assert_eq!(
+            keep_for(4 * gib, None, gib / 2),
+            4 * gib,
+            "not measurable: as set"
+        );
+        assert_eq!(
+            keep_for(4 * gib, Some(0), 0),
+            4 * gib,
+            "min_free_bytes 0: never short"
+        );
     }
 
     #[test]
