@@ -74,10 +74,14 @@ pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyho
     writeln!(out, "site        {}", s.site)?;
     writeln!(out, "epoch       {}", s.epoch)?;
     writeln!(out, "version     {}", s.version)?;
+    let held = match &s.wal.held_by {
+        Some(by) => format!("held from {} for the {by}", s.wal.first_lsn),
+        None => format!("held from {}", s.wal.first_lsn),
+    };
     writeln!(
         out,
-        "wal         lsn {} durable (held from {}), {} segments, {} bytes, {} corrupt records skipped",
-        s.wal.durable_lsn, s.wal.first_lsn, s.wal.segments, s.wal.bytes, s.wal.corrupt_records
+        "wal         lsn {} durable ({held}), {} segments, {} bytes, {} corrupt records skipped",
+        s.wal.durable_lsn, s.wal.segments, s.wal.bytes, s.wal.corrupt_records
     )?;
     writeln!(
         out,

@@ -160,6 +160,10 @@ pub struct WalStatus {
     /// from collectors before it: 1).
     #[serde(default = "first_lsn_default")]
     pub first_lsn: u64,
+    /// What keeps the oldest records WAL retention may not delete yet (`committer checkpoint`,
+    /// `rules snapshot`, `index`, `fleet view`, `standby`), once retention has looked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
     pub segments: u64,
     pub bytes: u64,
     /// Records found corrupt and skipped since start (each one logged).

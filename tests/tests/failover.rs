@@ -712,6 +712,15 @@ fn a_primary_keeps_the_wal_its_cut_off_standby_has_not_copied_yet() {
     let (a, b, b_to_a, b_has) = cut_off_standby(dir.path(), 86_400);
     // Two rounds of retention (every 10 s) with the standby away.
     std::thread::sleep(Duration::from_secs(22));
+    assert_same(
+        "what holds A's WAL",
+        Some("standby"),
+        a.status()
+            .and_then(|s| s["wal"]["held_by"].as_str().map(str::to_owned))
+            .as_deref(),
+    );
+    let status = logwarden_tests::ok_stdout(&a.cli(&["status"]));
+    assert!(status.contains("for the standby"), "{status}");
     let a_first = a.wal_first_lsn();
     assert!(
         a_first <= b_has + 1,

@@ -310,6 +310,12 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
         wal: WalStatus {
             durable_lsn: durable,
             first_lsn: state.wal_stats.first_lsn.load(Relaxed),
+            held_by: state
+                .wal_stats
+                .held_by
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map(str::to_owned),
             segments: state.wal_stats.segments.load(Relaxed),
             bytes: state.wal_stats.bytes.load(Relaxed),
             corrupt_records: state.corrupt_records,

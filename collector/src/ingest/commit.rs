@@ -116,6 +116,8 @@ pub struct WalStats {
     pub rules_lsn: std::sync::atomic::AtomicU64,
     /// The first LSN the log still holds (older segments were trimmed).
     pub first_lsn: std::sync::atomic::AtomicU64,
+    /// The part whose hold is the lowest, as retention last saw it (`retention.rs`).
+    pub held_by: std::sync::Mutex<Option<&'static str>>,
 }
 
 /// The handle ingest handlers use.

@@ -131,6 +131,11 @@ pub async fn run(
         }
         let holds = sources.holds();
         let (floor, by) = holds.floor();
+        *sources
+            .stats
+            .held_by
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(by);
         if floor <= sources.stats.first_lsn.load(Relaxed) {
             continue;
         }
