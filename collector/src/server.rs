@@ -121,13 +121,13 @@ async fn serve_round(
         torn_tail = recovery.truncated_tail.is_some(),
         "WAL opened"
     );
-    let durable_lsn = wal.durable_lsn();
+    let (durable_lsn, first_lsn) = (wal.durable_lsn(), wal.first_lsn());
 
     let index_dir = settings.data_dir.join("index");
     // Once the WAL was trimmed, it cannot rebuild a whole partition any more.
-    let unusable = match crate::wal::first_lsn(&wal_dir)? {
-        Some(first) if first > 1 => index::Unusable::SetAside,
-        _ => index::Unusable::Delete,
+    let unusable = match first_lsn {
+        1 => index::Unusable::Delete,
+        _ => index::Unusable::SetAside,
     };
     let (catalog, index_lsn) = index::Catalog::open(&index_dir, unusable)
         .with_context(|| format!("opening the index in {}", index_dir.display()))?;
@@ -144,15 +144,13 @@ async fn serve_round(
         replay = durable_lsn.saturating_sub(index_lsn),
         "index opened"
     );
-    if let Some(first) = crate::wal::first_lsn(&wal_dir)?
-        && index_lsn + 1 < first
-    {
+    if index_lsn + 1 < first_lsn {
         // Retention never trims what the index has not committed, so this is an index that was
         // removed, damaged or rebuilt for a new schema after the WAL was trimmed.
         tracing::warn!(
             index_lsn,
-            wal_first_lsn = first,
-            "the index needs the WAL from LSN {} but it starts at {first} (trimmed by [wal] keep_bytes): events of the records before are not indexed again",
+            wal_first_lsn = first_lsn,
+            "the index needs the WAL from LSN {} but it starts at {first_lsn} (trimmed by [wal] keep_bytes): events of the records before are not indexed again",
             index_lsn + 1
         );
     }

@@ -291,6 +291,19 @@ impl Collector {
             .unwrap_or_else(|e| panic!("ingest answer is not JSON ({e}): {text}"));
         (status, json)
     }
+
+    /// POSTs `lines` as one NDJSON batch and asserts that it was answered 200 with every line
+    /// accepted.
+    #[track_caller]
+    pub fn ingest_ok(&self, lines: &[String]) {
+        let (status, body) = self.ingest(lines.join("\n").into_bytes(), &[]);
+        assert_same("ingest status", 200, status);
+        assert_same(
+            "accepted",
+            lines.len() as u64,
+            body["accepted"].as_u64().unwrap_or(0),
+        );
+    }
 }
 
 impl Drop for Collector {

@@ -338,16 +338,6 @@ fn chrono_now() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn ingest(c: &Collector, lines: &[String]) {
-    let (status, body) = c.ingest(lines.join("\n").into_bytes(), &[]);
-    assert_same("ingest status", 200, status);
-    assert_same(
-        "accepted",
-        lines.len() as u64,
-        body["accepted"].as_u64().unwrap(),
-    );
-}
-
 fn fs_full(seq: u64, host: &str, used: f64) -> String {
     health_line(
         seq,
@@ -365,7 +355,7 @@ fn an_acked_alert_is_not_repeated_and_a_silenced_one_is_not_sent() {
         &dir.path().join("c"),
         &["--config", &cfg, "--webhook", &sink.url],
     );
-    ingest(&c, &[fs_full(1, "h1", 96.0)]);
+    c.ingest_ok(&[fs_full(1, "h1", 96.0)]);
     assert!(wait_for(
         &sink,
         "FilesystemFull",
@@ -417,7 +407,7 @@ fn an_acked_alert_is_not_repeated_and_a_silenced_one_is_not_sent() {
     ]);
     assert_same("silence exit", Some(0), out.status.code());
     let silence_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    ingest(&c, &[fs_full(2, "h2", 97.0)]);
+    c.ingest_ok(&[fs_full(2, "h2", 97.0)]);
     assert!(wait_until(Duration::from_secs(5), || {
         String::from_utf8_lossy(&c.cli(&["alerts"]).stdout).contains("silenced")
     }));
@@ -529,15 +519,12 @@ severities = ["critical"]
     );
     let cfg = config(dir.path(), &extra);
     let c = Collector::start(&dir.path().join("c"), &["--config", &cfg]);
-    ingest(
-        &c,
-        &[health_line(
-            1,
-            "mbox3",
-            json!({"check": "smart", "device": "/dev/sdb",
+    c.ingest_ok(&[health_line(
+        1,
+        "mbox3",
+        json!({"check": "smart", "device": "/dev/sdb",
         "verdict": "failing", "reasons": ["overall health FAILED"]}),
-        )],
-    );
+    )]);
 
     assert!(
         wait_until(Duration::from_secs(10), || !smtp
@@ -625,14 +612,11 @@ severities = ["critical"]
         e["dedup_key"].as_str().unwrap(),
     );
     // Resolved: `resolve`.
-    ingest(
-        &c,
-        &[health_line(
-            2,
-            "mbox3",
-            json!({"check": "smart", "device": "/dev/sdb", "verdict": "ok"}),
-        )],
-    );
+    c.ingest_ok(&[health_line(
+        2,
+        "mbox3",
+        json!({"check": "smart", "device": "/dev/sdb", "verdict": "ok"}),
+    )]);
     assert!(
         wait_until(Duration::from_secs(10), || pd.posts().len() >= 3),
         "no resolve"
@@ -679,7 +663,7 @@ fn after_the_wal_is_trimmed_a_sigkilled_collector_keeps_alerts_dedup_and_search(
         &dir.path().join("c"),
         &["--config", &cfg, "--webhook", &sink.url],
     );
-    ingest(&c, &[fs_full(1, "h1", 97.0)]);
+    c.ingest_ok(&[fs_full(1, "h1", 97.0)]);
     assert!(wait_for(
         &sink,
         "FilesystemFull",
@@ -691,7 +675,7 @@ fn after_the_wal_is_trimmed_a_sigkilled_collector_keeps_alerts_dedup_and_search(
     // About 6 MB of log lines after it: six segments.
     let batch = |b| logwarden_tests::filler_batch("bulk", b, &[(1, "needleearly")]);
     for b in 0..12 {
-        ingest(&c, &batch(b));
+        c.ingest_ok(&batch(b));
     }
     // The alert's record (LSN 1) and the first batches' are gone once the first LSN held passes
     // the fourth batch (retention looks every 10 s).
@@ -743,7 +727,7 @@ fn after_the_wal_is_trimmed_a_sigkilled_collector_keeps_alerts_dedup_and_search(
             .count()
     };
     assert_same("firing pages after the restart", 1, firing(&sink));
-    ingest(&c, &[fs_full(2, "h1", 40.0)]);
+    c.ingest_ok(&[fs_full(2, "h1", 40.0)]);
     assert!(
         wait_for(&sink, "FilesystemFull", "resolved", "critical", 1, 15),
         "no resolve after the restart: {:?}",

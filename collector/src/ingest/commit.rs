@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::checkpoint;
 use super::dedup::DedupSet;
 use super::recent::Recent;
-use crate::wal::{Record, RecordKind, Trimmed, Wal, WalError, WalReader};
+use crate::wal::{Record, RecordKind, Trimmed, Wal, WalError};
 
 /// Most bytes of WAL records written per fsync, so that one group does not wait too long.
 const GROUP_BYTES: usize = 16 << 20;
@@ -140,10 +140,14 @@ impl Committer {
         epochs: EpochHistory,
     ) -> Result<(Committer, JoinHandle<()>), WalError> {
         use std::sync::atomic::Ordering::Relaxed;
-        let upto = wal.durable_lsn();
-        let (dedup, checkpoint_lsn) = rebuild(wal.dir(), upto, &epochs)?;
+        // One pass over the newest segments finds both snapshots.
+        let [checkpoint, rules] = crate::wal::newest_of_kinds(
+            wal.dir(),
+            [RecordKind::Checkpoint, RecordKind::RulesSnapshot],
+            wal.durable_lsn(),
+        )?;
+        let (dedup, checkpoint_lsn) = rebuild(&wal, checkpoint, &epochs)?;
         stats.checkpoint_lsn.store(checkpoint_lsn, Relaxed);
-        let rules = crate::wal::newest_of_kind(wal.dir(), RecordKind::RulesSnapshot, upto)?;
         let rules_lsn = rules.and_then(|r| super::retention::rules_snapshot_lsn(&r.payload));
         stats.rules_lsn.store(rules_lsn.unwrap_or(0), Relaxed);
         stats.first_lsn.store(wal.first_lsn(), Relaxed);
@@ -245,14 +249,15 @@ struct IdOnly {
     id: logwarden_core::EventId,
 }
 
-/// Rebuilds the dedup set and the epoch history from the log: the newest checkpoint and the
-/// records after it (all records when there is none). Returns the set and the checkpoint's LSN.
+/// Rebuilds the dedup set and the epoch history from the log: the newest checkpoint (the record
+/// passed) and the records after it (all records when there is none). Returns the set and the
+/// checkpoint's LSN.
 fn rebuild(
-    dir: &std::path::Path,
-    upto: u64,
+    wal: &Wal,
+    checkpoint: Option<Record>,
     epochs: &EpochHistory,
 ) -> Result<(DedupSet, u64), WalError> {
-    let from_checkpoint = match crate::wal::newest_of_kind(dir, RecordKind::Checkpoint, upto)? {
+    let from_checkpoint = match checkpoint {
         Some(rec) => match checkpoint::decode(&rec.payload) {
             Ok((dedup, history)) => Some((dedup, history, rec.lsn)),
             Err(e) => {
@@ -264,16 +269,16 @@ fn rebuild(
     };
     let (mut dedup, mut history, at) =
         from_checkpoint.unwrap_or_else(|| (DedupSet::default(), vec![(1, 1)], 0));
-    let first = crate::wal::first_lsn(dir)?.unwrap_or(1);
+    let first = wal.first_lsn();
     if at == 0 && first > 1 {
         tracing::error!(
             first_lsn = first,
             "the WAL starts at a later LSN and holds no readable checkpoint: events from before it are not known to deduplication"
         );
     }
-    let mut reader = WalReader::new(dir.to_owned(), at + 1);
+    let mut reader = wal.reader(at + 1);
     let mut read = 0u64;
-    while let Some(rec) = reader.next(upto)? {
+    while let Some(rec) = reader.next(wal.durable_lsn())? {
         take_record(&mut dedup, &mut history, &rec);
         read += 1;
     }
@@ -449,8 +454,8 @@ fn run(
                 CommitRequest::Trim {
                     floor, keep_bytes, ..
                 } => {
+                    // The new first LSN is published with the group's sync, below.
                     let trimmed = wal.trim(*floor, *keep_bytes).map_err(|e| e.to_string());
-                    stats.first_lsn.store(wal.first_lsn(), Relaxed);
                     answers.push(Answer::Trim(trimmed));
                     continue;
                 }

@@ -124,16 +124,31 @@ impl WalReader {
     }
 }
 
-/// The newest record of `kind` with an LSN at most `upto`, looking at the segments newest
-/// first. State snapshots (`Checkpoint`, `RulesSnapshot`) are written about twice per segment,
-/// so a start finds its snapshot by reading one or two segments, not the whole log.
+/// The newest record of `kind` with an LSN at most `upto` (see [`newest_of_kinds`]).
 pub fn newest_of_kind(
     dir: &std::path::Path,
     kind: super::RecordKind,
     upto: u64,
 ) -> Result<Option<Record>, WalError> {
+    let [found] = newest_of_kinds(dir, [kind], upto)?;
+    Ok(found)
+}
+
+/// The newest record of each of `kinds` with an LSN at most `upto`, in one pass over the
+/// segments, newest first, that stops once every kind is found. State snapshots (`Checkpoint`,
+/// `RulesSnapshot`) are written about twice per segment, so a start finds them by reading one
+/// or two segments, not the whole log.
+pub fn newest_of_kinds<const N: usize>(
+    dir: &std::path::Path,
+    kinds: [super::RecordKind; N],
+    upto: u64,
+) -> Result<[Option<Record>; N], WalError> {
+    let mut found: [Option<Record>; N] = std::array::from_fn(|_| None);
     let segments = segment::list(dir)?;
     for (i, (first, _)) in segments.iter().enumerate().rev() {
+        if found.iter().all(Option::is_some) {
+            break;
+        }
         if *first > upto {
             continue;
         }
@@ -142,17 +157,22 @@ pub fn newest_of_kind(
             .get(i + 1)
             .map_or(upto, |(next, _)| upto.min(next.saturating_sub(1)));
         let mut reader = WalReader::new(dir.to_owned(), *first);
-        let mut found = None;
+        // The newest of this segment, for the kinds no newer segment had.
+        let mut here: [Option<Record>; N] = std::array::from_fn(|_| None);
         while let Some(rec) = reader.next(end)? {
-            if rec.kind == kind {
-                found = Some(rec);
+            if let Some(k) = kinds.iter().position(|k| *k == rec.kind)
+                && found[k].is_none()
+            {
+                here[k] = Some(rec);
             }
         }
-        if found.is_some() {
-            return Ok(found);
+        for (slot, rec) in found.iter_mut().zip(here) {
+            if slot.is_none() {
+                *slot = rec;
+            }
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// The first LSN the log still holds (its oldest segment's), or `None` for an empty log.

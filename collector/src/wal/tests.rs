@@ -283,3 +283,43 @@ fn a_copy_that_starts_late_or_skips_names_its_segments_by_their_first_record() {
     assert_eq!(wal.first_lsn(), 500);
     assert_eq!(read_all(dir.path()).0, vec![500, 501, 503]);
 }
+
+#[test]
+fn one_pass_finds_the_newest_record_of_each_kind_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    let big = vec![b'x'; 300_000];
+    // Checkpoint at 2; events filling segments; rules snapshot at 6 and 9; checkpoint at 10.
+    let kinds = [
+        RecordKind::Events,
+        RecordKind::Checkpoint,
+        RecordKind::Events,
+        RecordKind::Events,
+        RecordKind::Events,
+        RecordKind::RulesSnapshot,
+        RecordKind::Events,
+        RecordKind::Events,
+        RecordKind::RulesSnapshot,
+        RecordKind::Checkpoint,
+        RecordKind::Events,
+    ];
+    for kind in kinds {
+        wal.append(kind, &big).unwrap();
+        wal.sync().unwrap();
+    }
+    assert!(wal.segments() >= 3, "{} segments", wal.segments());
+    let find = |upto| {
+        let [c, r] = newest_of_kinds(
+            dir.path(),
+            [RecordKind::Checkpoint, RecordKind::RulesSnapshot],
+            upto,
+        )
+        .unwrap();
+        (c.map(|r| r.lsn), r.map(|r| r.lsn))
+    };
+    assert_eq!(find(u64::MAX), (Some(10), Some(9)));
+    assert_eq!(find(9), (Some(2), Some(9)));
+    assert_eq!(find(8), (Some(2), Some(6)));
+    assert_eq!(find(5), (Some(2), None));
+    assert_eq!(find(1), (None, None));
+}
