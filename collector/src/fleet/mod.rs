@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::Recent;
-use crate::wal::{RecordKind, WalReader};
+use crate::wal::{Read, RecordKind, WalReader};
 
 const VERSION: u32 = 1;
 const SAVE_EVERY: Duration = Duration::from_secs(2);
@@ -228,11 +228,18 @@ fn follow(
     upto: u64,
     recent: &Recent,
 ) -> Result<(), crate::wal::WalError> {
-    while let Some(rec) = reader.next(upto)? {
+    // Events the committer still holds are taken as it had them: their payload is not read.
+    while let Some(read) = reader.next_unless_known(upto, |head| recent.events_for(head))? {
         let mut f = fleet.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(events) = recent.events_of(&rec) {
-            events.iter().for_each(|e| f.apply(e));
-        } else if rec.kind == RecordKind::Events {
+        let rec = match read {
+            Read::Known(head, events) => {
+                events.iter().for_each(|e| f.apply(e));
+                f.lsn = head.lsn;
+                continue;
+            }
+            Read::Record(rec) => rec,
+        };
+        if rec.kind == RecordKind::Events {
             for line in crate::wal::event_lines(&rec.payload) {
                 let seen = match serde_json::from_slice::<Seen>(line) {
                     Ok(s) => s,

@@ -6,9 +6,11 @@
 //! own (non-tantivy) CPU. The committer now also leaves the events of each record it writes
 //! here, by LSN, and a follower takes them from here instead of parsing them.
 //!
-//! The WAL stays the source of truth and the order: a follower still reads every record from
-//! the log (its LSN and kind, and the JSON the index stores as `_source`) and only skips the
-//! parse when the record is still held. What is not held (a follower that fell behind by more
+//! The WAL stays the source of truth and the order: a follower still reads every record's
+//! header from the log, in order, and takes the events from here only for the record the
+//! committer wrote them for (same LSN, kind and payload length). The indexer still reads the
+//! payload, the JSON it stores as `_source`; the alert engine and the fleet view, which need
+//! only the events, skip it (`WalReader::next_unless_known`). What is not held (a follower that fell behind by more
 //! than [`Recent::new`]'s budget, a replay after a restart, records a standby copies from its
 //! primary) is parsed from the log as before, so nothing depends on this cache being complete.
 
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use logwarden_core::Event;
 
-use crate::wal::{Record, RecordKind};
+use crate::wal::{Head, Record, RecordKind};
 
 /// How much of the newest WAL records is kept parsed, counted in WAL payload bytes (the parsed
 /// events take about as much again). Followers are usually within a record or two of the head.
@@ -47,7 +49,8 @@ impl Recent {
         }
     }
 
-    /// The events of record `lsn`, one per line of its payload and in the same order.
+    /// The events of record `lsn` (a payload of `payload_bytes`), one per line of its payload
+    /// and in the same order.
     pub fn put(&self, lsn: u64, events: Arc<[Event]>, payload_bytes: usize) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.records.back().is_some_and(|(last, ..)| *last >= lsn) {
@@ -74,19 +77,23 @@ impl Recent {
     /// The events of WAL record `rec`, one per line of its payload and in the same order, if
     /// they are still held; `None` (parse the lines) otherwise, or for a record of another kind.
     pub fn events_of(&self, rec: &Record) -> Option<Arc<[Event]>> {
-        if rec.kind != RecordKind::Events {
-            return None;
-        }
-        let events = self.get(rec.lsn)?;
-        // Only what the committer put matches line for line; anything else is parsed.
-        let lines = crate::wal::event_lines(&rec.payload).count();
-        (lines == events.len()).then_some(events)
+        self.events_for(&rec.head())
     }
 
-    fn get(&self, lsn: u64) -> Option<Arc<[Event]>> {
+    /// The same, from a record's header alone (so that a follower need not read the payload):
+    /// the events are handed out only for the record the committer wrote them for, the one
+    /// with this LSN, kind and payload length.
+    pub fn events_for(&self, head: &Head) -> Option<Arc<[Event]>> {
+        if head.kind != RecordKind::Events {
+            return None;
+        }
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let i = held.records.binary_search_by_key(&lsn, |(l, ..)| *l).ok()?;
-        Some(held.records[i].1.clone())
+        let i = held
+            .records
+            .binary_search_by_key(&head.lsn, |(l, ..)| *l)
+            .ok()?;
+        let (_, events, len) = &held.records[i];
+        (*len == head.len).then(|| events.clone())
     }
 }
 
@@ -95,6 +102,18 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use logwarden_core::EventId;
+
+    /// The events held for an `Events` record `lsn` of any payload length.
+    fn get(r: &Recent, lsn: u64) -> Option<Arc<[Event]>> {
+        let held = r.held.lock().unwrap();
+        let len = held.records.iter().find(|(l, ..)| *l == lsn)?.2;
+        drop(held);
+        r.events_for(&Head {
+            lsn,
+            kind: RecordKind::Events,
+            len,
+        })
+    }
 
     fn events(n: u64) -> Arc<[Event]> {
         (0..n)
@@ -107,33 +126,41 @@ mod tests {
         let r = Recent::new(100);
         r.put(1, events(1), 60);
         r.put(2, events(2), 30);
-        assert_eq!(r.get(1).map(|e| e.len()), Some(1));
+        assert_eq!(get(&r, 1).map(|e| e.len()), Some(1));
         r.put(3, events(3), 30); // 120 > 100: record 1 goes
-        assert!(r.get(1).is_none());
-        assert_eq!(r.get(2).map(|e| e.len()), Some(2));
-        assert_eq!(r.get(3).map(|e| e.len()), Some(3));
-        assert!(r.get(4).is_none());
+        assert!(get(&r, 1).is_none());
+        assert_eq!(get(&r, 2).map(|e| e.len()), Some(2));
+        assert_eq!(get(&r, 3).map(|e| e.len()), Some(3));
+        assert!(get(&r, 4).is_none());
         r.put(4, events(1), 500); // over the budget alone: still held, as the only one
-        assert!(r.get(3).is_none());
-        assert!(r.get(4).is_some());
+        assert!(get(&r, 3).is_none());
+        assert!(get(&r, 4).is_some());
         r.put(2, events(2), 10); // a rewound log empties the cache
-        assert!(r.get(4).is_none());
-        assert!(r.get(2).is_some());
+        assert!(get(&r, 4).is_none());
+        assert!(get(&r, 2).is_some());
     }
 
     #[test]
-    fn events_are_only_used_when_they_match_the_lines_of_the_record() {
+    fn events_are_only_used_for_the_record_they_were_written_as() {
         let r = Recent::new(100);
         r.put(1, events(2), 6);
-        r.put(2, events(3), 6);
+        r.put(2, events(3), 9);
         let rec = |lsn, kind| Record {
             lsn,
             kind,
             payload: b"{}\n{}\n".to_vec(),
         };
         assert!(r.events_of(&rec(1, RecordKind::Events)).is_some());
+        // Another payload length at a held LSN: not the record these events were written as.
         assert!(r.events_of(&rec(2, RecordKind::Events)).is_none());
         assert!(r.events_of(&rec(3, RecordKind::Events)).is_none());
         assert!(r.events_of(&rec(1, RecordKind::AlertState)).is_none());
+        let head = |lsn, len| Head {
+            lsn,
+            kind: RecordKind::Events,
+            len,
+        };
+        assert_eq!(r.events_for(&head(2, 9)).map(|e| e.len()), Some(3));
+        assert!(r.events_for(&head(2, 6)).is_none());
     }
 }

@@ -52,7 +52,7 @@ use super::state::{self, AlertRecord, AlertTable, StateChange};
 use super::user::UserRules;
 use crate::ingest::Committer;
 use crate::notify::{self, Receiver, RetryPolicy, dispatch};
-use crate::wal::{Record, RecordKind, WalReader};
+use crate::wal::{Read, Record, RecordKind, WalReader};
 
 /// Everything the engine is configured with (`[alerts]`).
 #[derive(Debug, Clone)]
@@ -372,15 +372,21 @@ impl Engine {
         let mut count = 0;
         loop {
             let Some(r) = reader.take() else { return count };
+            let recent = self.committer.recent();
             let read = tokio::task::spawn_blocking(move || {
                 let mut r = r;
                 let mut batch = Vec::new();
                 let mut bytes = 0;
                 while bytes < (32 << 20) {
-                    match r.next(upto) {
-                        Ok(Some(rec)) => {
-                            bytes += rec.payload.len();
-                            batch.push(rec);
+                    // Events the committer still holds are taken as it had them: their
+                    // payload is not even read.
+                    match r.next_unless_known(upto, |head| recent.events_for(head)) {
+                        Ok(Some(read)) => {
+                            bytes += match &read {
+                                Read::Record(rec) => rec.payload.len(),
+                                Read::Known(head, _) => head.len,
+                            };
+                            batch.push(read);
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -400,17 +406,26 @@ impl Engine {
             if batch.is_empty() {
                 return count;
             }
-            for rec in batch {
+            for read in batch {
                 count += 1;
-                let lsn = rec.lsn;
-                if rec.kind == RecordKind::Checkpoint && lsn > start_lsn {
-                    // The committer's cue (its payload is its own business). Not during the
-                    // start replay: those checkpoints are old and the state is not settled.
-                    self.applied_lsn = lsn;
-                    self.write_snapshot(lsn).await;
-                } else {
-                    self.record(rec, start_lsn);
-                    self.applied_lsn = lsn;
+                match read {
+                    Read::Known(head, events) => {
+                        self.events(events.iter(), head.lsn <= start_lsn);
+                        self.applied_lsn = head.lsn;
+                    }
+                    Read::Record(rec)
+                        if rec.kind == RecordKind::Checkpoint && rec.lsn > start_lsn =>
+                    {
+                        // The committer's cue (its payload is its own business). Not during the
+                        // start replay: those checkpoints are old and the state is not settled.
+                        self.applied_lsn = rec.lsn;
+                        self.write_snapshot(rec.lsn).await;
+                    }
+                    Read::Record(rec) => {
+                        let lsn = rec.lsn;
+                        self.record(rec, start_lsn);
+                        self.applied_lsn = lsn;
+                    }
                 }
             }
         }
@@ -530,30 +545,20 @@ impl Engine {
         }
     }
 
+    /// Handles a record read whole (the events of an `Events` record parsed from its payload).
     fn record(&mut self, rec: Record, start_lsn: u64) {
         let replaying = rec.lsn <= start_lsn;
         match rec.kind {
             RecordKind::Events => {
-                let mut signals = Vec::new();
-                let mut see = |ev: &Event| {
-                    self.builtins.on_event(ev, &mut signals);
-                    self.user.on_event(ev, &mut signals);
-                };
-                if let Some(events) = self.committer.recent().events_of(&rec) {
-                    events.iter().for_each(&mut see);
-                } else {
-                    for line in crate::wal::event_lines(&rec.payload) {
-                        match serde_json::from_slice::<Event>(line) {
-                            Ok(ev) => see(&ev),
-                            Err(e) => {
-                                tracing::error!(lsn = rec.lsn, error = %e, "unreadable event in the WAL; no rule sees it")
-                            }
-                        }
-                    }
-                }
-                for s in signals {
-                    self.signal(s, !replaying);
-                }
+                let lsn = rec.lsn;
+                let events = crate::wal::event_lines(&rec.payload).filter_map(|line| {
+                    serde_json::from_slice::<Event>(line)
+                        .inspect_err(|e| {
+                            tracing::error!(lsn, error = %e, "unreadable event in the WAL; no rule sees it")
+                        })
+                        .ok()
+                });
+                self.events(events, replaying);
             }
             // Up to `restored_alert_state_lsn` they are in the restored table already.
             RecordKind::AlertState if replaying && rec.lsn > self.restored_alert_state_lsn => {
@@ -567,6 +572,22 @@ impl Engine {
             // Snapshots (this engine's, or the old primary's on a promoted standby) are read at
             // start only; checkpoints are handled in `follow`.
             _ => {}
+        }
+    }
+
+    /// Shows the events of one record to every rule; their signals act unless `replaying`.
+    fn events<E: std::borrow::Borrow<Event>>(
+        &mut self,
+        events: impl Iterator<Item = E>,
+        replaying: bool,
+    ) {
+        let mut signals = Vec::new();
+        for ev in events {
+            self.builtins.on_event(ev.borrow(), &mut signals);
+            self.user.on_event(ev.borrow(), &mut signals);
+        }
+        for s in signals {
+            self.signal(s, !replaying);
         }
     }
 

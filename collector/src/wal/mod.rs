@@ -50,8 +50,10 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use reader::{WalReader, first_lsn, newest_of_kind, newest_of_kinds, wait_for_durable};
-pub use record::{MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record, event_lines};
+pub use reader::{Read, WalReader, first_lsn, newest_of_kind, newest_of_kinds, wait_for_durable};
+pub use record::{
+    Head, MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record, event_lines,
+};
 /// The record decoder that recovery and readers use, public for the fuzz target `wal_record`.
 pub use record::{Parsed as ParsedRecord, parse as decode_record};
 pub use trim::Trimmed;

@@ -1,14 +1,25 @@
 //! Reading the log back in LSN order: the indexer's replay and tail, and (later) the stream a
 //! standby site pulls.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::segment::{self, Decoded, SegmentFile};
+use super::record::Head;
+use super::segment::{self, Decoded, Headed, SegmentFile};
 use super::{Record, WalError};
+
+/// What [`WalReader::next_unless_known`] hands out.
+#[derive(Debug)]
+pub enum Read<T> {
+    /// A record read whole, its CRC checked.
+    Record(Record),
+    /// A record whose payload was skipped, with what the caller said it knows of it.
+    Known(Head, T),
+}
 
 /// Reads records from a starting LSN onwards, following the log as it grows.
 ///
@@ -40,6 +51,25 @@ impl WalReader {
 
     /// The next record with an LSN at most `upto`, or `None` when there is none yet.
     pub fn next(&mut self, upto: u64) -> Result<Option<Record>, WalError> {
+        Ok(
+            match self.next_unless_known(upto, |_| None::<Infallible>)? {
+                Some(Read::Record(rec)) => Some(rec),
+                Some(Read::Known(_, never)) => match never {},
+                None => None,
+            },
+        )
+    }
+
+    /// Like [`next`](Self::next), but first asks `known` about the record's header: when it
+    /// returns something, the payload is neither read nor CRC-checked, and the record comes
+    /// back as [`Read::Known`]. The followers use this for records whose events they take from
+    /// the committer (`ingest/recent.rs`), which is most of them: reading and checking each
+    /// payload again was most of what the alert engine and the fleet view cost under load.
+    pub fn next_unless_known<T>(
+        &mut self,
+        upto: u64,
+        mut known: impl FnMut(&Head) -> Option<T>,
+    ) -> Result<Option<Read<T>>, WalError> {
         if self.next_lsn > upto {
             return Ok(None);
         }
@@ -52,7 +82,25 @@ impl WalReader {
                 }
             }
             let (seg, pos) = self.current.as_mut().expect("opened above");
-            match seg.decode_at(*pos)? {
+            let decoded = match seg.head_at(*pos)? {
+                Headed::Head(raw, next) => {
+                    let head = raw.head();
+                    if (self.next_lsn..=upto).contains(&head.lsn)
+                        && let Some(t) = known(&head)
+                    {
+                        *pos = next;
+                        self.next_lsn = head.lsn + 1;
+                        return Ok(Some(Read::Known(head, t)));
+                    }
+                    match seg.payload_of(&raw)? {
+                        Some(rec) => Decoded::Record(rec, next),
+                        None => Decoded::Bad,
+                    }
+                }
+                Headed::End => Decoded::End,
+                Headed::Bad => Decoded::Bad,
+            };
+            match decoded {
                 Decoded::Record(rec, next) => {
                     if rec.lsn > upto {
                         return Ok(None); // written, not yet durable: leave it for later
@@ -62,7 +110,7 @@ impl WalReader {
                         continue; // before the starting point
                     }
                     self.next_lsn = rec.lsn + 1;
-                    return Ok(Some(rec));
+                    return Ok(Some(Read::Record(rec)));
                 }
                 Decoded::End | Decoded::Bad if !refreshed => {
                     // The file may have grown since we opened it.

@@ -58,6 +58,34 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
+/// What a record's header says, before its payload is read (and its CRC checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub lsn: u64,
+    pub kind: RecordKind,
+    /// The payload's length in bytes.
+    pub len: usize,
+}
+
+impl Record {
+    pub fn head(&self) -> Head {
+        Head {
+            lsn: self.lsn,
+            kind: self.kind,
+            len: self.payload.len(),
+        }
+    }
+}
+
+/// The header fields of an encoded header (magic and length checked by the caller).
+pub(super) fn head(header: &[u8; RECORD_HEADER_LEN]) -> Head {
+    Head {
+        lsn: u64::from_le_bytes(header[12..20].try_into().expect("8 bytes")),
+        kind: RecordKind::from_byte(header[20]),
+        len: u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize,
+    }
+}
+
 pub(super) fn encoded_len(payload_len: usize) -> usize {
     RECORD_HEADER_LEN + payload_len
 }
@@ -147,11 +175,8 @@ pub(super) fn from_parts(header: &[u8; RECORD_HEADER_LEN], payload: Vec<u8>) -> 
     {
         return None;
     }
-    Some(Record {
-        lsn: u64::from_le_bytes(header[12..20].try_into().expect("8 bytes")),
-        kind: RecordKind::from_byte(header[20]),
-        payload,
-    })
+    let Head { lsn, kind, .. } = head(header);
+    Some(Record { lsn, kind, payload })
 }
 
 /// Encodes one record as it is on disk: the replication stream uses the same bytes, so the CRC

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::WalError;
-use super::record::{self, Parsed, RECORD_HEADER_LEN, RECORD_MAGIC, Record};
+use super::record::{self, Head, Parsed, RECORD_HEADER_LEN, RECORD_MAGIC, Record};
 
 const SEGMENT_MAGIC: [u8; 4] = *b"LWAL";
 const FORMAT_VERSION: u32 = 1;
@@ -76,6 +76,28 @@ pub(super) enum Decoded {
     Bad,
 }
 
+/// What a header read at an offset found.
+pub(super) enum Headed {
+    /// A record header and the offset after the whole record.
+    Head(RawHead, u64),
+    /// Nothing more: the offset is the end of the file.
+    End,
+    /// Damage or a torn record at the offset.
+    Bad,
+}
+
+/// A record header as read from a segment, and where it is.
+pub(super) struct RawHead {
+    header: [u8; RECORD_HEADER_LEN],
+    pos: u64,
+}
+
+impl RawHead {
+    pub fn head(&self) -> Head {
+        record::head(&self.header)
+    }
+}
+
 /// A segment opened for reading.
 pub(super) struct SegmentFile {
     path: PathBuf,
@@ -128,11 +150,24 @@ impl SegmentFile {
 
     /// Reads the record at `pos` (header first, then exactly its payload).
     pub fn decode_at(&self, pos: u64) -> Result<Decoded, WalError> {
+        Ok(match self.head_at(pos)? {
+            Headed::Head(head, next) => match self.payload_of(&head)? {
+                Some(rec) => Decoded::Record(rec, next),
+                None => Decoded::Bad,
+            },
+            Headed::End => Decoded::End,
+            Headed::Bad => Decoded::Bad,
+        })
+    }
+
+    /// Reads the header of the record at `pos`: its magic and length are checked, and the
+    /// record must end within the file; the CRC is checked when the payload is read.
+    pub fn head_at(&self, pos: u64) -> Result<Headed, WalError> {
         if pos >= self.len {
-            return Ok(Decoded::End);
+            return Ok(Headed::End);
         }
         if self.len - pos < RECORD_HEADER_LEN as u64 {
-            return Ok(Decoded::Bad);
+            return Ok(Headed::Bad);
         }
         let mut header = [0u8; RECORD_HEADER_LEN];
         self.read_at(&mut header, pos)?;
@@ -142,14 +177,17 @@ impl SegmentFile {
             || len > record::MAX_PAYLOAD as u64
             || self.len - pos < total
         {
-            return Ok(Decoded::Bad);
+            return Ok(Headed::Bad);
         }
-        let mut payload = vec![0u8; len as usize];
-        self.read_at(&mut payload, pos + RECORD_HEADER_LEN as u64)?;
-        Ok(match record::from_parts(&header, payload) {
-            Some(rec) => Decoded::Record(rec, pos + total),
-            None => Decoded::Bad,
-        })
+        Ok(Headed::Head(RawHead { header, pos }, pos + total))
+    }
+
+    /// Reads the payload of a record whose header [`head_at`](Self::head_at) read; `None` if
+    /// the CRC does not match (damage).
+    pub fn payload_of(&self, head: &RawHead) -> Result<Option<Record>, WalError> {
+        let mut payload = vec![0u8; head.head().len];
+        self.read_at(&mut payload, head.pos + RECORD_HEADER_LEN as u64)?;
+        Ok(record::from_parts(&head.header, payload))
     }
 
     /// Finds the first offset at or after `from` where a valid record starts, if any. Only used

@@ -136,6 +136,48 @@ fn crc_mismatch_in_the_middle_is_reported_skipped_and_not_fatal() {
 }
 
 #[test]
+fn a_record_the_caller_knows_is_handed_out_by_its_header_without_reading_the_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(write_n(dir.path(), 6, 1 << 20));
+    // Record 3's payload is damaged: a whole read would skip it.
+    let seg = &segment_paths(dir.path())[0];
+    let f = OpenOptions::new().read(true).write(true).open(seg).unwrap();
+    let at = offset_of(3) + record::RECORD_HEADER_LEN as u64 + 2;
+    f.write_all_at(b"#", at).unwrap();
+    drop(f);
+
+    let mut asked = Vec::new();
+    let mut r = WalReader::new(dir.path().to_owned(), 2);
+    let mut got = Vec::new();
+    while let Some(read) = r
+        .next_unless_known(5, |head| {
+            asked.push(head.lsn);
+            (head.lsn % 2 == 1).then_some(head.len)
+        })
+        .unwrap()
+    {
+        got.push(match read {
+            Read::Known(head, len) => {
+                assert_eq!((head.kind, head.len), (RecordKind::Events, len));
+                assert_eq!(head.len, payload(head.lsn).len());
+                format!("{} known", head.lsn)
+            }
+            Read::Record(rec) => {
+                assert_eq!(rec.payload, payload(rec.lsn));
+                format!("{} read", rec.lsn)
+            }
+        });
+    }
+    // Only records from the start to the bound are asked about; the damaged one is known, so
+    // its payload is never read and nothing is skipped.
+    assert_eq!(asked, [2, 3, 4, 5]);
+    assert_eq!(got, ["2 read", "3 known", "4 read", "5 known"]);
+    assert_eq!(r.skipped(), 0);
+    // A whole read of the same log skips it.
+    assert_eq!(read_all(dir.path()).1, 1);
+}
+
+#[test]
 fn a_damaged_length_field_is_skipped_by_finding_the_next_record() {
     let dir = tempfile::tempdir().unwrap();
     drop(write_n(dir.path(), 4, 1 << 20));
