@@ -23,6 +23,7 @@
 
 pub mod catalog;
 pub mod partition;
+mod queued;
 pub mod retention;
 pub mod schema;
 
@@ -33,8 +34,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
+use tantivy::IndexWriter;
 use tantivy::indexer::UserOperation;
-use tantivy::{IndexWriter, TantivyDocument};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -43,16 +44,21 @@ use crate::ingest::commit::WalStats;
 use crate::wal::{Record, RecordKind, WalReader};
 pub use catalog::Catalog;
 pub use partition::{Partition, Unusable};
+use queued::{Queued, QueuedDoc};
 pub use retention::Retention;
 pub use schema::Fields;
 
 /// The longest an indexed event waits for its commit (searchable within 1 s of the ack).
 pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
-/// Events handed to tantivy between two commits, at most. tantivy queues what it is handed
-/// (its own bound counts hand-overs, and one hand-over is a whole WAL record), so a commit, which
-/// waits until everything handed is indexed, is what bounds that queue's memory when the
-/// indexer is behind: about 50,000 documents, tens of MiB.
-const MAX_UNCOMMITTED: usize = 50_000;
+/// Documents handed to tantivy and not yet taken by its indexing thread, at most
+/// (`queued.rs`): when the indexer is behind, this bounds tantivy's queue, about 50,000
+/// documents, tens of MiB.
+const MAX_QUEUED: usize = 50_000;
+/// How often the indexer commits while it is behind. Every commit makes a segment that is
+/// merged again later: committing each time 50,000 events had been handed over (as the queue's
+/// bound once required) cost 14-18 % of the collector's CPU at 1M events, against committing
+/// each second. Search trails the index by up to this much more during a burst.
+const COMMIT_BEHIND: Duration = Duration::from_secs(1);
 /// A partition writer that received nothing for this long is closed (its memory freed).
 pub const IDLE_CLOSE: Duration = Duration::from_secs(30);
 /// How often retention looks at the partitions.
@@ -181,7 +187,7 @@ fn lower_priority(nice: i32) {
 /// A partition with its writer open.
 struct OpenWriter {
     partition: Arc<Partition>,
-    writer: IndexWriter<TantivyDocument>,
+    writer: IndexWriter<QueuedDoc>,
     /// The partition holds (committed or not) all of its events of WAL records up to here.
     through: u64,
     /// Documents added since the last commit.
@@ -227,8 +233,8 @@ struct Indexer {
     indexed: watch::Sender<u64>,
     /// The committer's parsed events of the newest records (`ingest/recent.rs`).
     recent: Option<Arc<Recent>>,
-    /// Events handed to tantivy since the last commit.
-    handed: usize,
+    /// Documents handed to tantivy and not yet taken by its indexing threads.
+    queued: Queued,
     /// Where the indexer reports its progress for the backlog bound (`ingest/backlog.rs`).
     wal_stats: Arc<WalStats>,
 }
@@ -259,7 +265,7 @@ impl Indexer {
             pending_lsn: start_lsn,
             indexed,
             recent,
-            handed: 0,
+            queued: Queued::default(),
             wal_stats,
         }
     }
@@ -290,10 +296,9 @@ impl Indexer {
                 }
             };
             let stopping = shutdown.is_cancelled();
-            // Behind (`more`): commit now, which waits for tantivy to index what it was handed,
-            // then read on.
-            if self.pending_lsn > self.committed_lsn
-                && (stopping || more || last_commit.elapsed() >= COMMIT_EVERY)
+            // Behind (`more`), commits come less often: each one makes a segment to merge.
+            let every = if more { COMMIT_BEHIND } else { COMMIT_EVERY };
+            if self.pending_lsn > self.committed_lsn && (stopping || last_commit.elapsed() >= every)
             {
                 if let Err(e) = self.commit() {
                     tracing::error!(error = %e, "index commit failed; retrying");
@@ -307,6 +312,9 @@ impl Indexer {
             }
             self.close_idle();
             if more {
+                // tantivy's queue is full: read on once it is half empty (or commit first).
+                let commit_in = COMMIT_BEHIND.saturating_sub(last_commit.elapsed());
+                self.queued.wait_until_at_most(MAX_QUEUED / 2, commit_in);
                 continue;
             }
             let wait = if self.pending_lsn > self.committed_lsn {
@@ -327,13 +335,12 @@ impl Indexer {
         self.writers.clear();
         self.wal = WalReader::new(self.wal_dir.clone(), self.committed_lsn + 1);
         self.pending_lsn = self.committed_lsn;
-        self.handed = 0;
     }
 
-    /// Adds the WAL records up to `upto`, or fewer: stops once [`MAX_UNCOMMITTED`] events wait
-    /// for a commit, and then says so (`true`: there may be more to read).
+    /// Adds the WAL records up to `upto`, or fewer: stops once [`MAX_QUEUED`] documents wait
+    /// in tantivy's queue, and then says so (`true`: there may be more to read).
     fn add_upto(&mut self, upto: u64) -> Result<bool, IndexerError> {
-        while self.handed < MAX_UNCOMMITTED {
+        while self.queued.len() < MAX_QUEUED {
             let Some(rec) = self.wal.next(upto)? else {
                 return Ok(false);
             };
@@ -392,16 +399,18 @@ impl Indexer {
             if self.catalog.get(day).is_some_and(|p| p.lsn() >= lsn) {
                 continue; // replay: the partition committed this record before the restart
             }
-            self.handed += events.len();
+            let queued = self.queued.clone();
             let w = self.writer(day, lsn)?;
             // One hand-over to tantivy's indexing thread per record and day, not one per event:
             // a channel send and a thread wake-up per event cost more than a short event's
             // indexing.
             let fields = &w.partition.fields;
-            let docs = events.into_iter().map(|(event, json)| {
-                UserOperation::Add(schema::document(fields, event, json, lsn))
-            });
-            if let Err(e) = w.writer.run(docs) {
+            let docs = events
+                .into_iter()
+                .map(|(event, json)| schema::document(fields, event, json, lsn))
+                .collect();
+            let ops = queued.hand_over(docs).into_iter().map(UserOperation::Add);
+            if let Err(e) = w.writer.run(ops) {
                 tracing::error!(lsn, error = %e, "events not indexed");
             }
             w.through = lsn;
@@ -482,7 +491,6 @@ impl Indexer {
         }
         self.catalog.save_lsn(self.pending_lsn)?;
         self.committed_lsn = self.pending_lsn;
-        self.handed = 0;
         self.indexed.send_replace(self.committed_lsn);
         self.wal_stats.backlog.indexed_through(self.committed_lsn);
         Ok(())
