@@ -4,7 +4,8 @@
 //!
 //! The indexer thread follows the WAL up to its durable LSN, adds each event to its day's
 //! partition and commits at most every [`COMMIT_EVERY`] while there is something new, so that an
-//! acknowledged event is searchable well within a second. Each partition's commit carries the
+//! acknowledged event is searchable well within a second. While it is behind, it commits every
+//! [`COMMIT_BEHIND`] instead, and waits for tantivy's queue (`queued.rs`) between hand-overs. Each partition's commit carries the
 //! LSN it is complete through; `catalog.rs` explains how a restart replays exactly what each
 //! partition lacks.
 //!
@@ -51,9 +52,10 @@ pub use schema::Fields;
 /// The longest an indexed event waits for its commit (searchable within 1 s of the ack).
 pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// Documents handed to tantivy and not yet taken by its indexing thread, at most
-/// (`queued.rs`): when the indexer is behind, this bounds tantivy's queue, about 50,000
-/// documents, tens of MiB.
-const MAX_QUEUED: usize = 50_000;
+/// (`queued.rs`): when the indexer is behind, this bounds tantivy's queue (a document with its
+/// `_source` takes about 1 KiB). tantivy's thread takes them far slower than the indexer thread
+/// makes them, so a short queue keeps it as busy as a long one.
+const MAX_QUEUED: usize = 20_000;
 /// How often the indexer commits while it is behind. Every commit makes a segment that is
 /// merged again later: committing each time 50,000 events had been handed over (as the queue's
 /// bound once required) cost 14-18 % of the collector's CPU at 1M events, against committing
