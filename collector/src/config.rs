@@ -381,6 +381,8 @@ pub struct IndexConfig {
     pub max_backlog_mb: u64,
     /// Added to the indexing threads' nice value (0 to 19; 0: the collector's own priority).
     pub nice: i32,
+    /// While the index trails the WAL, it commits this often (milliseconds, 250 to 60,000).
+    pub commit_behind_ms: u64,
 }
 
 impl Default for IndexConfig {
@@ -395,6 +397,7 @@ impl Default for IndexConfig {
             memory_mb: (d.memory_bytes >> 20) as u64,
             max_backlog_mb: DEFAULT_MAX_BACKLOG_MB,
             nice: d.nice,
+            commit_behind_ms: d.commit_behind.as_millis() as u64,
         }
     }
 }
@@ -410,6 +413,12 @@ impl IndexConfig {
         if !(0..=19).contains(&self.nice) {
             bail!("[index] nice = {} is out of range: 0 to 19", self.nice);
         }
+        if !(250..=60_000).contains(&self.commit_behind_ms) {
+            bail!(
+                "[index] commit_behind_ms = {} is out of range: 250 to 60000",
+                self.commit_behind_ms
+            );
+        }
         let memory_bytes = usize::try_from(self.memory_mb)
             .ok()
             .and_then(|m| m.checked_mul(1 << 20))
@@ -422,6 +431,7 @@ impl IndexConfig {
             },
             memory_bytes,
             nice: self.nice,
+            commit_behind: std::time::Duration::from_millis(self.commit_behind_ms),
         })
     }
 }
@@ -956,9 +966,24 @@ mod tests {
         let s = Settings::build(FileConfig::default(), Overrides::default()).unwrap();
         assert_eq!(s.space.max_index_backlog_bytes, 256 << 20);
         assert_eq!(s.index.nice, crate::index::DEFAULT_NICE);
-        let file: FileConfig = toml::from_str("[index]\nmax_backlog_mb = 0\nnice = 0\n").unwrap();
+        assert_eq!(s.index.commit_behind, crate::index::DEFAULT_COMMIT_BEHIND);
+        let file: FileConfig =
+            toml::from_str("[index]\nmax_backlog_mb = 0\nnice = 0\ncommit_behind_ms = 400\n")
+                .unwrap();
         let s = Settings::build(file, Overrides::default()).unwrap();
         assert_eq!((s.space.max_index_backlog_bytes, s.index.nice), (0, 0));
+        assert_eq!(s.index.commit_behind, std::time::Duration::from_millis(400));
+        for bad in ["commit_behind_ms = 100", "commit_behind_ms = 70000"] {
+            let file: FileConfig = toml::from_str(&format!("[index]\n{bad}\n")).unwrap();
+            let err = format!(
+                "{:#}",
+                Settings::build(file, Overrides::default()).unwrap_err()
+            );
+            assert!(
+                err.contains("[index] commit_behind_ms") && err.contains("250 to 60000"),
+                "{err}"
+            );
+        }
         for bad in ["nice = 20", "nice = -1"] {
             let file: FileConfig = toml::from_str(&format!("[index]\n{bad}\n")).unwrap();
             let err = format!(

@@ -124,11 +124,8 @@ async fn serve_round(
     let (durable_lsn, first_lsn) = (wal.durable_lsn(), wal.first_lsn());
 
     let index_dir = settings.data_dir.join("index");
-    // Once the WAL was trimmed, it cannot rebuild a whole partition any more.
-    let unusable = match first_lsn {
-        1 => index::Unusable::Delete,
-        _ => index::Unusable::SetAside,
-    };
+    // Once the WAL was trimmed (or while it is empty), it cannot rebuild a whole partition.
+    let unusable = index::Unusable::for_wal(first_lsn, durable_lsn);
     let (catalog, index_lsn) = index::Catalog::open(&index_dir, unusable)
         .with_context(|| format!("opening the index in {}", index_dir.display()))?;
     if index_lsn > durable_lsn {

@@ -5,7 +5,7 @@
 //! The indexer thread follows the WAL up to its durable LSN, adds each event to its day's
 //! partition and commits at most every [`COMMIT_EVERY`] while there is something new, so that an
 //! acknowledged event is searchable well within a second. While it is behind, it commits every
-//! [`COMMIT_BEHIND`] instead, and waits for tantivy's queue (`queued.rs`) between hand-overs. Each partition's commit carries the
+//! [`IndexSettings::commit_behind`] instead, and waits for tantivy's queue (`queued.rs`) between hand-overs. Each partition's commit carries the
 //! LSN it is complete through; `catalog.rs` explains how a restart replays exactly what each
 //! partition lacks.
 //!
@@ -56,11 +56,12 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// `_source` takes about 1 KiB). tantivy's thread takes them far slower than the indexer thread
 /// makes them, so a short queue keeps it as busy as a long one.
 const MAX_QUEUED: usize = 20_000;
-/// How often the indexer commits while it is behind. Every commit makes a segment that is
-/// merged again later: committing each time 50,000 events had been handed over (as the queue's
-/// bound once required) cost 14-18 % of the collector's CPU at 1M events, against committing
-/// each second. Search trails the index by up to this much more during a burst.
-const COMMIT_BEHIND: Duration = Duration::from_secs(1);
+/// How often the indexer commits while it is behind, by default (`[index] commit_behind_ms`).
+/// Every commit makes a segment that is merged again later, and larger segments take more memory
+/// to write and merge: at 10M events, 1 s took 93 s of CPU and 340 MiB of anonymous memory at
+/// the peak, 400 ms 100 s and 266 MiB (docs/BENCHMARKS.md). During a burst, search trails the
+/// WAL by up to this much more.
+pub const DEFAULT_COMMIT_BEHIND: Duration = Duration::from_secs(1);
 /// A partition writer that received nothing for this long is closed (its memory freed).
 pub const IDLE_CLOSE: Duration = Duration::from_secs(30);
 /// How often retention looks at the partitions.
@@ -108,6 +109,8 @@ pub struct IndexSettings {
     pub memory_bytes: usize,
     /// The nice value the indexing threads add to the collector's (0: the same priority).
     pub nice: i32,
+    /// How often to commit while behind (see [`DEFAULT_COMMIT_BEHIND`]).
+    pub commit_behind: Duration,
 }
 
 impl Default for IndexSettings {
@@ -116,6 +119,7 @@ impl Default for IndexSettings {
             retention: Retention::default(),
             memory_bytes: 4 * WRITER_HEAP,
             nice: DEFAULT_NICE,
+            commit_behind: DEFAULT_COMMIT_BEHIND,
         }
     }
 }
@@ -224,6 +228,7 @@ struct Indexer {
     max_writers: usize,
     heap: usize,
     retention: Retention,
+    commit_behind: Duration,
     stats: Arc<IndexStats>,
     wal_dir: PathBuf,
     wal: WalReader,
@@ -260,6 +265,7 @@ impl Indexer {
             max_writers,
             heap,
             retention: settings.retention,
+            commit_behind: settings.commit_behind,
             stats,
             wal: WalReader::new(wal_dir.clone(), start_lsn + 1),
             wal_dir,
@@ -299,7 +305,11 @@ impl Indexer {
             };
             let stopping = shutdown.is_cancelled();
             // Behind (`more`), commits come less often: each one makes a segment to merge.
-            let every = if more { COMMIT_BEHIND } else { COMMIT_EVERY };
+            let every = if more {
+                self.commit_behind
+            } else {
+                COMMIT_EVERY
+            };
             if self.pending_lsn > self.committed_lsn && (stopping || last_commit.elapsed() >= every)
             {
                 if let Err(e) = self.commit() {
@@ -315,7 +325,7 @@ impl Indexer {
             self.close_idle();
             if more {
                 // tantivy's queue is full: read on once it is half empty (or commit first).
-                let commit_in = COMMIT_BEHIND.saturating_sub(last_commit.elapsed());
+                let commit_in = self.commit_behind.saturating_sub(last_commit.elapsed());
                 self.queued.wait_until_at_most(MAX_QUEUED / 2, commit_in);
                 continue;
             }
@@ -589,6 +599,7 @@ mod tests {
             },
             memory_bytes: 15 << 20,
             nice: 0,
+            commit_behind: DEFAULT_COMMIT_BEHIND,
         };
         let stats = Arc::new(IndexStats::default());
         let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();

@@ -55,6 +55,21 @@ pub enum Unusable {
     SetAside,
 }
 
+impl Unusable {
+    /// The choice for a WAL that holds records `first_lsn..=last_lsn` (`last_lsn` 0: none).
+    /// Only a WAL that starts at the first record and holds some can rebuild a partition. An
+    /// empty one cannot: a standby that is to copy afresh (its primary trimmed what it needs)
+    /// starts with an empty WAL and its index intact, and deleting a partition there would lose
+    /// the days the primary no longer holds.
+    pub fn for_wal(first_lsn: u64, last_lsn: u64) -> Unusable {
+        if first_lsn <= 1 && last_lsn > 0 {
+            Unusable::Delete
+        } else {
+            Unusable::SetAside
+        }
+    }
+}
+
 /// The directory name of a day's partition (`2026-11-29`).
 pub fn dir_name(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
@@ -218,6 +233,14 @@ mod tests {
         let mut prepared = writer.prepare_commit().unwrap();
         prepared.set_payload(&format!(r#"{{"schema": {version}, "lsn": 7}}"#));
         prepared.commit().unwrap();
+    }
+
+    #[test]
+    fn only_a_wal_from_its_first_record_on_may_rebuild_a_partition() {
+        assert_eq!(Unusable::for_wal(1, 500), Unusable::Delete);
+        assert_eq!(Unusable::for_wal(40, 500), Unusable::SetAside, "trimmed");
+        // Empty: a fresh install (no partitions to judge), or a standby copying afresh.
+        assert_eq!(Unusable::for_wal(1, 0), Unusable::SetAside);
     }
 
     #[test]
