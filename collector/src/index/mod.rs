@@ -576,6 +576,68 @@ mod tests {
         catalog.all().iter().map(|p| (p.day, p.docs())).collect()
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backlog_many_times_tantivys_queue_is_indexed_whole_by_the_running_indexer() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        let index_dir = dir.path().join("index");
+        let (mut wal, _) = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+        // 48,000 events in records of 4,000: more than twice the queue's bound, so the indexer
+        // waits for tantivy's queue and commits on its behind cadence on the way.
+        let per_record = 4_000u64;
+        for r in 0..12u64 {
+            let mut payload = Vec::new();
+            for i in 0..per_record {
+                let seq = r * per_record + i;
+                let e = Event::log(
+                    EventId::new("a", seq),
+                    Utc::now(),
+                    "h",
+                    "s",
+                    "/x",
+                    format!("m{seq} queued"),
+                );
+                serde_json::to_writer(&mut payload, &e).unwrap();
+                payload.push(b'\n');
+            }
+            wal.append(RecordKind::Events, &payload).unwrap();
+        }
+        wal.sync().unwrap();
+        let settings = IndexSettings {
+            commit_behind: Duration::from_millis(250),
+            ..IndexSettings::default()
+        };
+        let (catalog, start_lsn) = Catalog::open(&index_dir, Unusable::Delete).unwrap();
+        let (_durable_tx, durable) = watch::channel(12);
+        let (indexed_tx, mut indexed) = watch::channel(start_lsn);
+        let shutdown = CancellationToken::new();
+        let thread = start(
+            catalog.clone(),
+            start_lsn,
+            settings,
+            Arc::new(IndexStats::default()),
+            wal_dir,
+            durable,
+            indexed_tx,
+            (
+                Arc::new(Recent::new(1 << 20)),
+                Arc::new(WalStats::default()),
+            ),
+            shutdown.clone(),
+        )
+        .unwrap();
+        tokio::time::timeout(Duration::from_secs(120), indexed.wait_for(|lsn| *lsn >= 12))
+            .await
+            .expect("indexed within 2 minutes")
+            .unwrap();
+        shutdown.cancel();
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        let docs: u64 = catalog.all().iter().map(|p| p.docs()).sum();
+        assert_eq!(docs, 12 * per_record);
+    }
+
     #[test]
     fn a_crash_between_commits_with_writers_evicted_replays_each_event_exactly_once() {
         let dir = tempfile::tempdir().unwrap();
