@@ -5,9 +5,9 @@
 //! The indexer thread follows the WAL up to its durable LSN, adds each event to its day's
 //! partition and commits at most every [`COMMIT_EVERY`] while there is something new, so that an
 //! acknowledged event is searchable well within a second. While it is behind, it commits every
-//! [`IndexSettings::commit_behind`] instead, and waits for tantivy's queue (`queued.rs`) between hand-overs. Each partition's commit carries the
-//! LSN it is complete through; `catalog.rs` explains how a restart replays exactly what each
-//! partition lacks.
+//! [`IndexSettings::commit_behind`] instead, and between hand-overs waits for tantivy's queue
+//! (`queued.rs`). Each partition's commit carries the LSN it is complete through; `catalog.rs`
+//! explains how a restart replays exactly what each partition lacks.
 //!
 //! Priority: the indexer thread, and with it tantivy's threads (they are started from it and
 //! inherit its nice value), runs at a lower CPU priority ([`IndexSettings::nice`]) than intake,

@@ -500,7 +500,7 @@ fn run(
                                 added.binary_search(&(pos - 1)).is_ok()
                             });
                         }
-                        recent.put(lsn, kept.into(), payload.len());
+                        recent.put(lsn, Arc::new(kept), payload.len());
                     }
                     Err(e) => {
                         // Not written: these identities are not held after all.

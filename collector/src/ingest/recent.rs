@@ -35,7 +35,7 @@ pub struct Recent {
 #[derive(Debug, Default)]
 struct Held {
     /// `(lsn, events, payload bytes)`, in LSN order.
-    records: VecDeque<(u64, Arc<[Event]>, usize)>,
+    records: VecDeque<(u64, Arc<Vec<Event>>, usize)>,
     bytes: usize,
 }
 
@@ -51,7 +51,7 @@ impl Recent {
 
     /// The events of record `lsn` (a payload of `payload_bytes`), one per line of its payload
     /// and in the same order.
-    pub fn put(&self, lsn: u64, events: Arc<[Event]>, payload_bytes: usize) {
+    pub fn put(&self, lsn: u64, events: Arc<Vec<Event>>, payload_bytes: usize) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.records.back().is_some_and(|(last, ..)| *last >= lsn) {
             // Not newer than what is held: the log was rewound (a new round does not share
@@ -76,14 +76,14 @@ impl Recent {
 
     /// The events of WAL record `rec`, one per line of its payload and in the same order, if
     /// they are still held; `None` (parse the lines) otherwise, or for a record of another kind.
-    pub fn events_of(&self, rec: &Record) -> Option<Arc<[Event]>> {
+    pub fn events_of(&self, rec: &Record) -> Option<Arc<Vec<Event>>> {
         self.events_for(&rec.head())
     }
 
     /// The same, from a record's header alone (so that a follower need not read the payload):
     /// the events are handed out only for the record the committer wrote them for, the one
     /// with this LSN, kind and payload length.
-    pub fn events_for(&self, head: &Head) -> Option<Arc<[Event]>> {
+    pub fn events_for(&self, head: &Head) -> Option<Arc<Vec<Event>>> {
         if head.kind != RecordKind::Events {
             return None;
         }
@@ -104,7 +104,7 @@ mod tests {
     use logwarden_core::EventId;
 
     /// The events held for an `Events` record `lsn` of any payload length.
-    fn get(r: &Recent, lsn: u64) -> Option<Arc<[Event]>> {
+    fn get(r: &Recent, lsn: u64) -> Option<Arc<Vec<Event>>> {
         let held = r.held.lock().unwrap();
         let len = held.records.iter().find(|(l, ..)| *l == lsn)?.2;
         drop(held);
@@ -115,10 +115,12 @@ mod tests {
         })
     }
 
-    fn events(n: u64) -> Arc<[Event]> {
-        (0..n)
-            .map(|i| Event::log(EventId::new("a", i), Utc::now(), "h", "s", "/x", "m".into()))
-            .collect()
+    fn events(n: u64) -> Arc<Vec<Event>> {
+        Arc::new(
+            (0..n)
+                .map(|i| Event::log(EventId::new("a", i), Utc::now(), "h", "s", "/x", "m".into()))
+                .collect(),
+        )
     }
 
     #[test]
