@@ -73,8 +73,9 @@ def search(conn, q, limit):
     return json.loads(r.read())
 
 
-def ingest_and_query(ev_path, raw_bytes, n, tmp, queries):
-    collector, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off")
+def ingest_and_query(ev_path, raw_bytes, n, tmp, queries, *flags):
+    collector, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off",
+                                      *flags)
     host, port = urllib.parse.urlparse(said["url"]).netloc.split(":")
     batches = []
     with open(ev_path, "rb") as f:

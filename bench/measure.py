@@ -1,6 +1,7 @@
 """What the benchmarks share: where the release binaries are, starting the collector, the
 generated workload, and the CPU time and peak memory of a process (read from /proc, so a peer is
 measured the same way)."""
+import glob
 import os
 import subprocess
 
@@ -34,6 +35,22 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def thread_cpu_seconds(pid):
+    """User + system CPU seconds of a live process per thread name (numbered names such as
+    merge_thread_3 counted together)."""
+    out = {}
+    for path in glob.glob(f"/proc/{pid}/task/*/stat"):
+        try:
+            with open(path) as f:
+                raw = f.read()
+        except OSError:
+            continue  # the thread ended
+        name = raw[raw.index("(") + 1:raw.rindex(")")].rstrip("0123456789-_")
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return out
 
 
 def peak_rss_mib(pid):

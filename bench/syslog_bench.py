@@ -4,8 +4,9 @@ the same N messages sent over one TCP connection (LF framing) to each, one after
 
 Collector: from the first byte sent until (a) its syslog counter (/metrics
 `logwarden_syslog_messages_total`) reaches N: every message parsed and durable in the WAL (fsynced),
-and (b) a search counts N: indexed too. rsyslog: until its output file has N
-lines. CPU seconds (utime+stime) and peak RSS (VmHWM) of each from /proc.
+with its CPU at that moment, in total and per thread, and (b) a search counts N: indexed too.
+rsyslog: until its output file has N lines. CPU seconds (utime+stime) and peak RSS (VmHWM) of
+each from /proc.
 
 Usage: bench/syslog_bench.py [--messages 1000000]
 Build first: cargo build --release --bins. Needs rsyslog (Debian's package).
@@ -20,7 +21,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from measure import cpu_seconds, peak_rss_mib, start_collector
+from measure import cpu_seconds, peak_rss_mib, start_collector, thread_cpu_seconds
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers",
                     "imtcp-omfile.conf")
@@ -56,21 +57,26 @@ def total(url, q):
         return json.load(r)["total"]
 
 
-def collector_run(data, n, tmp):
-    p, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "127.0.0.1:0")
+def collector_run(data, n, tmp, *flags):
+    p, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "127.0.0.1:0",
+                              *flags)
     url, addr = said["url"], said["syslog tcp"]
-    cpu0 = cpu_seconds(p.pid)
+    cpu0, threads0 = cpu_seconds(p.pid), thread_cpu_seconds(p.pid)
     t0 = time.monotonic()
     send(addr, data)
     while metric(url, "logwarden_syslog_messages_total") < n:
         time.sleep(0.02)
     received = time.monotonic() - t0
+    cpu_received = cpu_seconds(p.pid) - cpu0
+    threads = {k: round(v - threads0.get(k, 0.0), 2) for k, v in thread_cpu_seconds(p.pid).items()}
     while total(url, "benchline") < n:
         time.sleep(0.05)
     searchable = time.monotonic() - t0
     res = {"received_s": round(received, 2), "msgs_per_s_received": round(n / received),
+           "cpu_s_received": round(cpu_received, 2),
            "searchable_s": round(searchable, 2), "msgs_per_s_searchable": round(n / searchable),
-           "cpu_s": round(cpu_seconds(p.pid) - cpu0, 2), "peak_rss_mib": round(peak_rss_mib(p.pid))}
+           "cpu_s": round(cpu_seconds(p.pid) - cpu0, 2), "peak_rss_mib": round(peak_rss_mib(p.pid)),
+           "threads_cpu_s_received": {k: v for k, v in threads.items() if v >= 0.01}}
     p.terminate()
     p.wait()
     return res

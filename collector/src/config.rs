@@ -973,27 +973,26 @@ mod tests {
         let s = Settings::build(file, Overrides::default()).unwrap();
         assert_eq!((s.space.max_index_backlog_bytes, s.index.nice), (0, 0));
         assert_eq!(s.index.commit_behind, std::time::Duration::from_millis(400));
-        for bad in ["commit_behind_ms = 100", "commit_behind_ms = 70000"] {
+        for (bad, key, range) in [
+            (
+                "commit_behind_ms = 100",
+                "[index] commit_behind_ms",
+                "250 to 60000",
+            ),
+            (
+                "commit_behind_ms = 70000",
+                "[index] commit_behind_ms",
+                "250 to 60000",
+            ),
+            ("nice = 20", "[index] nice", "0 to 19"),
+            ("nice = -1", "[index] nice", "0 to 19"),
+        ] {
             let file: FileConfig = toml::from_str(&format!("[index]\n{bad}\n")).unwrap();
             let err = format!(
                 "{:#}",
                 Settings::build(file, Overrides::default()).unwrap_err()
             );
-            assert!(
-                err.contains("[index] commit_behind_ms") && err.contains("250 to 60000"),
-                "{err}"
-            );
-        }
-        for bad in ["nice = 20", "nice = -1"] {
-            let file: FileConfig = toml::from_str(&format!("[index]\n{bad}\n")).unwrap();
-            let err = format!(
-                "{:#}",
-                Settings::build(file, Overrides::default()).unwrap_err()
-            );
-            assert!(
-                err.contains("[index] nice") && err.contains("0 to 19"),
-                "{err}"
-            );
+            assert!(err.contains(key) && err.contains(range), "{err}");
         }
         let file: FileConfig =
             toml::from_str(&format!("[index]\nmax_backlog_mb = {}\n", u64::MAX)).unwrap();

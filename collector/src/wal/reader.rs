@@ -82,24 +82,18 @@ impl WalReader {
                 }
             }
             let (seg, pos) = self.current.as_mut().expect("opened above");
-            let decoded = match seg.head_at(*pos)? {
-                Headed::Head(raw, next) => {
-                    let head = raw.head();
-                    if (self.next_lsn..=upto).contains(&head.lsn)
-                        && let Some(t) = known(&head)
-                    {
-                        *pos = next;
-                        self.next_lsn = head.lsn + 1;
-                        return Ok(Some(Read::Known(head, t)));
-                    }
-                    match seg.payload_of(&raw)? {
-                        Some(rec) => Decoded::Record(rec, next),
-                        None => Decoded::Bad,
-                    }
+            let headed = seg.head_at(*pos)?;
+            if let Headed::Head(raw, next) = &headed {
+                let head = raw.head();
+                if (self.next_lsn..=upto).contains(&head.lsn)
+                    && let Some(t) = known(&head)
+                {
+                    *pos = *next;
+                    self.next_lsn = head.lsn + 1;
+                    return Ok(Some(Read::Known(head, t)));
                 }
-                Headed::End => Decoded::End,
-                Headed::Bad => Decoded::Bad,
-            };
+            }
+            let decoded = seg.read_on(headed)?;
             match decoded {
                 Decoded::Record(rec, next) => {
                     if rec.lsn > upto {

@@ -150,14 +150,7 @@ impl SegmentFile {
 
     /// Reads the record at `pos` (header first, then exactly its payload).
     pub fn decode_at(&self, pos: u64) -> Result<Decoded, WalError> {
-        Ok(match self.head_at(pos)? {
-            Headed::Head(head, next) => match self.payload_of(&head)? {
-                Some(rec) => Decoded::Record(rec, next),
-                None => Decoded::Bad,
-            },
-            Headed::End => Decoded::End,
-            Headed::Bad => Decoded::Bad,
-        })
+        self.read_on(self.head_at(pos)?)
     }
 
     /// Reads the header of the record at `pos`: its magic and length are checked, and the
@@ -182,12 +175,20 @@ impl SegmentFile {
         Ok(Headed::Head(RawHead { header, pos }, pos + total))
     }
 
-    /// Reads the payload of a record whose header [`head_at`](Self::head_at) read; `None` if
-    /// the CRC does not match (damage).
-    pub fn payload_of(&self, head: &RawHead) -> Result<Option<Record>, WalError> {
-        let mut payload = vec![0u8; head.head().len];
-        self.read_at(&mut payload, head.pos + RECORD_HEADER_LEN as u64)?;
-        Ok(record::from_parts(&head.header, payload))
+    /// Reads on from what [`head_at`](Self::head_at) found: a record's payload, whose CRC is
+    /// then checked (a mismatch is damage, `Bad`), or the end or damage as it was.
+    pub fn read_on(&self, headed: Headed) -> Result<Decoded, WalError> {
+        let (raw, next) = match headed {
+            Headed::Head(raw, next) => (raw, next),
+            Headed::End => return Ok(Decoded::End),
+            Headed::Bad => return Ok(Decoded::Bad),
+        };
+        let mut payload = vec![0u8; raw.head().len];
+        self.read_at(&mut payload, raw.pos + RECORD_HEADER_LEN as u64)?;
+        Ok(match record::from_parts(&raw.header, payload) {
+            Some(rec) => Decoded::Record(rec, next),
+            None => Decoded::Bad,
+        })
     }
 
     /// Finds the first offset at or after `from` where a valid record starts, if any. Only used
