@@ -14,18 +14,16 @@ fuzz_target!(|data: &[u8]| {
     let mut parser = Parser::new("tcp");
     let peer = "127.0.0.1:5514".parse().expect("address");
     for piece in stream.chunks(chunk) {
-        match framer.push(piece) {
-            Ok(frames) => {
-                for f in &frames {
-                    assert!(f.bytes.len() <= max, "frame over the limit");
-                    let _ = parser.parse(f, peer);
-                }
-            }
-            Err(_) => return,
+        let pushed = framer.push(piece, |f| {
+            assert!(f.bytes.len() <= max, "frame over the limit");
+            let _ = parser.parse(f, peer);
+        });
+        if pushed.is_err() {
+            return;
         }
     }
     if let Some(f) = framer.finish() {
         assert!(f.bytes.len() <= max, "frame over the limit");
-        let _ = parser.parse(&f, peer);
+        let _ = parser.parse(f, peer);
     }
 });

@@ -130,6 +130,15 @@ impl Origin {
         d
     }
 
+    /// A draft whose app the line itself names (a syslog tag) rather than the file. Not
+    /// [`Origin::draft`] and then the app replaced: that allocates the file's app only to free
+    /// it, twice per syslog line.
+    pub(crate) fn draft_with_app(&self, app: &str, message: String) -> Draft {
+        let mut d = Draft::plain(&self.source, message);
+        d.app.push_str(app);
+        d
+    }
+
     #[cfg(test)]
     pub(crate) fn for_test(path: &str, zone: Zone) -> Origin {
         Origin::new(

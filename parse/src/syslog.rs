@@ -114,10 +114,9 @@ fn fast(text: &str, origin: &mut Origin) -> Option<Draft> {
     let rest = rest.trim_start_matches(' ');
     let (app, pid, message) = tag(rest);
 
-    let mut draft = origin.draft(message.trim_end().to_owned());
+    let mut draft = origin.draft_with_app(app, message.trim_end().to_owned());
     draft.ts = ts;
     draft.host = host.map(str::to_owned);
-    draft.app = app.to_owned();
     if let Some(pid) = pid {
         draft.fields.insert("pid".into(), pid_value(pid));
     }
@@ -220,10 +219,12 @@ fn loose(text: &str, origin: &mut Origin) -> Option<Draft> {
     }
     .ok()?;
     let ts = msg.timestamp?;
-    let mut draft = origin.draft(msg.msg.trim_end().to_owned());
+    let mut draft = origin.draft_with_app(
+        msg.appname.unwrap_or_default(),
+        msg.msg.trim_end().to_owned(),
+    );
     draft.ts = Some(ts.with_timezone(&chrono::Utc));
     draft.host = msg.hostname.map(str::to_owned);
-    draft.app = msg.appname.unwrap_or_default().to_owned();
     match msg.procid {
         Some(ProcId::PID(p)) => {
             draft.fields.insert("pid".into(), p.into());

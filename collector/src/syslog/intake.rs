@@ -55,9 +55,9 @@ impl Parser {
         }
     }
 
-    pub fn parse(&mut self, frame: &Frame, peer: SocketAddr) -> Received {
-        let mut draft = self.lines.parse(&frame.bytes);
-        draft.source = "syslog".into();
+    pub fn parse(&mut self, frame: Frame<'_>, peer: SocketAddr) -> Received {
+        // Every draft's source is already `syslog`: the line parser's path.
+        let mut draft = self.lines.parse(frame.bytes);
         // A message without a host name is filed under its sender's address.
         if draft
             .host

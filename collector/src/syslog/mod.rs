@@ -147,10 +147,10 @@ async fn serve_udp(
             }
             if !msg.is_empty() {
                 let frame = Frame {
-                    bytes: msg[..msg.len().min(max)].to_vec(),
+                    bytes: &msg[..msg.len().min(max)],
                     truncated: msg.len() > max,
                 };
-                batch.push(parser.parse(&frame, peer));
+                batch.push(parser.parse(frame, peer));
             }
             next = if batch.len() < UDP_BATCH {
                 sock.try_recv_from(&mut buf).ok()
@@ -265,24 +265,17 @@ async fn serve_conn(
         if n == 0 {
             break;
         }
-        match framer.push(&buf[..n]) {
-            Ok(frames) => {
-                if frames.is_empty() {
-                    continue;
-                }
-                let batch = frames.iter().map(|f| parser.parse(f, peer)).collect();
-                // Waiting here is TCP's flow control: the sender slows down with the WAL.
-                if tx.send(batch).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing syslog connection");
-                return;
-            }
+        let mut batch = Vec::new();
+        if let Err(e) = framer.push(&buf[..n], |f| batch.push(parser.parse(f, peer))) {
+            tracing::warn!(%peer, error = %e, "closing syslog connection");
+            return;
+        }
+        // Waiting here is TCP's flow control: the sender slows down with the WAL.
+        if !batch.is_empty() && tx.send(batch).await.is_err() {
+            return;
         }
     }
     if let Some(f) = framer.finish() {
-        let _ = tx.send(vec![parser.parse(&f, peer)]).await;
+        let _ = tx.send(vec![parser.parse(f, peer)]).await;
     }
 }
