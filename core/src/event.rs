@@ -159,21 +159,12 @@ impl Serialize for EventId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Built directly rather than through `Display` (`collect_str` goes through `fmt`, a
         // visible cost when the collector serializes syslog events).
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut seq = self.seq;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (seq % 10) as u8;
-            seq /= 10;
-            if seq == 0 {
-                break;
-            }
-        }
-        let mut id = String::with_capacity(self.agent_id.len() + 1 + digits.len() - i);
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(self.seq);
+        let mut id = String::with_capacity(self.agent_id.len() + 1 + digits.len());
         id.push_str(&self.agent_id);
         id.push(':');
-        id.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+        id.push_str(digits);
         s.serialize_str(&id)
     }
 }

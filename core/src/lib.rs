@@ -9,6 +9,7 @@ pub mod draft;
 pub mod durable;
 pub mod event;
 pub mod health;
+pub mod json_line;
 pub mod seq;
 pub mod timestamp;
 pub mod tls;

@@ -79,7 +79,7 @@ fn fast(b: &[u8]) -> Option<DateTime<Utc>> {
 
 /// `t` as chrono's serde writes it, or `None` where chrono must (leap seconds, years outside
 /// 0-9999).
-fn format(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
+pub(crate) fn format(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
     fn put(buf: &mut [u8], mut v: u32) {
         for b in buf.iter_mut().rev() {
             *b = b'0' + (v % 10) as u8;

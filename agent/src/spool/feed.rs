@@ -79,7 +79,7 @@ impl Feed {
             Utc::now(),
         );
         event.clear();
-        serde_json::to_writer(&mut *event, &ev).expect("an event always serializes");
+        ev.write_json(event);
         let mut warned = false;
         loop {
             match self.writer.append(seq, item.origin.as_ref(), event, cancel) {

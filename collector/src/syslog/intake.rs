@@ -179,7 +179,7 @@ fn lines_of(events: &[Event]) -> Originals {
     let mut spans = Vec::with_capacity(events.len());
     for e in events {
         let start = body.len();
-        serde_json::to_writer(&mut body, e).expect("an event always serializes");
+        e.write_json(&mut body);
         spans.push(Some(start..body.len()));
         body.push(b'\n');
     }
