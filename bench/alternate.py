@@ -14,7 +14,7 @@ A peer is a directory holding a release `logwarden-collector` binary (a worktree
 own CARGO_TARGET_DIR, for instance), optionally followed by `:CONFIG.toml` for that run's
 `--config`. Prints one JSON line per run, then the median of each figure per peer.
 
-Usage: bench/alternate.py ingest|syslog [--events N] [--rounds R] PEER [PEER ...]
+Usage: bench/alternate.py ingest|syslog [--events N] [--rounds R] [--framing lf|octet] PEER [PEER ...]
 Example: bench/alternate.py ingest --events 1000000 --rounds 4 /tmp/base-target/release target/release
 """
 import argparse
@@ -42,6 +42,7 @@ def main():
     ap.add_argument("workload", choices=["ingest", "syslog"])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--framing", choices=["lf", "octet"], default="lf", help="syslog only")
     ap.add_argument("peers", nargs="+")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,7 +50,7 @@ def main():
             path, _, raw_bytes = index_bench.write_events(tmp, a.events, 128)
             work, run = (path, raw_bytes), ingest_run
         else:
-            work, run = syslog_bench.messages(a.events), syslog_run
+            work, run = syslog_bench.messages(a.events, a.framing), syslog_run
         results = {peer: [] for peer in a.peers}
         for _ in range(a.rounds):
             for peer in a.peers:

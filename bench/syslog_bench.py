@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Syslog TCP intake: the collector beside rsyslog imtcp -> omfile (shared/peers/imtcp-omfile.conf),
-the same N messages sent over one TCP connection (LF framing) to each, one after the other.
+the same N messages sent over one TCP connection (LF framing, or octet counting with
+`--framing octet`) to each, one after the other.
 
 Collector: from the first byte sent until (a) its syslog counter (/metrics
 `logwarden_syslog_messages_total`) reaches N: every message parsed and durable in the WAL (fsynced),
@@ -8,7 +9,7 @@ with its CPU at that moment, in total and per thread, and (b) a search counts N:
 rsyslog: until its output file has N lines. CPU seconds (utime+stime) and peak RSS (VmHWM) of
 each from /proc.
 
-Usage: bench/syslog_bench.py [--messages 1000000]
+Usage: bench/syslog_bench.py [--messages 1000000] [--framing lf|octet]
 Build first: cargo build --release --bins. Needs rsyslog (Debian's package).
 """
 import argparse
@@ -27,13 +28,16 @@ PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sha
                     "imtcp-omfile.conf")
 
 
-def messages(n):
+def messages(n, framing="lf"):
+    """N messages of 128 bytes, LF-terminated, or each preceded by its length (`octet`: RFC 6587
+    octet counting, as rsyslog's omfwd sends with `TCP_Framing="octet-counted"`)."""
     hosts = ["mbox1", "mbox2", "mta1", "ldap1"]
     apps = ["postfix/smtpd[2231]", "sshd[811]", "zmmailboxd[90]", "slapd[77]"]
     out = []
     for i in range(n):
         head = f"<22>Nov 29 10:{(i // 60) % 60:02d}:{i % 60:02d} {hosts[i % 4]} {apps[i % 4]}: benchline {i} "
-        out.append((head + "x" * max(0, 127 - len(head)) + "\n").encode())
+        msg = (head + "x" * max(0, 127 - len(head))).encode()
+        out.append(b"%d %s" % (len(msg), msg) if framing == "octet" else msg + b"\n")
     return b"".join(out)
 
 
@@ -126,10 +130,12 @@ def rsyslog_run(data, n, tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--framing", choices=["lf", "octet"], default="lf")
     a = ap.parse_args()
-    data = messages(a.messages)
+    data = messages(a.messages, a.framing)
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps({"messages": a.messages, "mb": round(len(data) / 1e6, 1)}), flush=True)
+        print(json.dumps({"messages": a.messages, "framing": a.framing,
+                          "mb": round(len(data) / 1e6, 1)}), flush=True)
         print(json.dumps({"rsyslog_imtcp_omfile": rsyslog_run(data, a.messages, tmp)}), flush=True)
         print(json.dumps({"collector": collector_run(data, a.messages, tmp)}), flush=True)
 
