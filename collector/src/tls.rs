@@ -148,8 +148,7 @@ mod tests {
         let ca = dir.path().join("clients-ca.pem");
         std::fs::write(&ca, "not a certificate\n").unwrap();
         let err = client_verifier(&ca, Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(
             err.contains("client CA") && err.contains("clients-ca.pem"),

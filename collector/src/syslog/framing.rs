@@ -113,7 +113,7 @@ impl Framer {
 
     fn skip_some<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
         if self.skip == usize::MAX {
-            match memchr(data) {
+            match find_lf(data) {
                 Some(i) => {
                     self.skip = 0;
                     &data[i + 1..]
@@ -129,7 +129,7 @@ impl Framer {
 
     fn frames_by_newline(&mut self, each: &mut impl FnMut(Frame<'_>)) {
         let mut start = 0;
-        while let Some(i) = memchr(&self.buf[start..]) {
+        while let Some(i) = find_lf(&self.buf[start..]) {
             let line = &self.buf[start..start + i];
             if !line.iter().all(u8::is_ascii_whitespace) {
                 let truncated = line.len() > self.max;
@@ -222,7 +222,7 @@ fn bad(bytes: &[u8]) -> FramingError {
     FramingError(String::from_utf8_lossy(&bytes[..bytes.len().min(20)]).into_owned())
 }
 
-fn memchr(hay: &[u8]) -> Option<usize> {
+fn find_lf(hay: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', hay)
 }
 
