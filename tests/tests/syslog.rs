@@ -1,5 +1,6 @@
 //! Plain syslog into the collector: real `logger` processes as senders, over UDP and TCP with
-//! both RFC 6587 framings, and a hostile sender beside a well-behaved one.
+//! both RFC 6587 framings, and a hostile sender beside a well-behaved one; and the collector
+//! process set up for bursts (no transparent huge pages).
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -222,4 +223,19 @@ fn a_sender_of_garbage_and_giant_frames_does_not_disturb_a_well_behaved_one() {
         giant["message"].as_str().unwrap().len() <= 64 * 1024,
         "cut at the 64 KiB default"
     );
+}
+
+/// The collector turns transparent huge pages off for itself (`collector/src/main.rs`): with
+/// them, a syslog burst spent a fifth of its CPU faulting in and zeroing 2 MiB pages
+/// (docs/BENCHMARKS.md, session 7).
+#[test]
+fn the_collector_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", collector.pid())).unwrap();
+    let thp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
 }
