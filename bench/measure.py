@@ -30,11 +30,16 @@ def start_collector(data_dir, *flags):
     raise RuntimeError(f"the collector exited before it was ready ({p.wait()})")
 
 
+def stat_cpu_seconds(raw):
+    """User + system CPU seconds from the text of a /proc stat file (a process's or a thread's)."""
+    fields = raw.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def cpu_seconds(pid):
     """User + system CPU seconds of a live process."""
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+        return stat_cpu_seconds(f.read())
 
 
 def thread_cpu_seconds(pid):
@@ -48,8 +53,7 @@ def thread_cpu_seconds(pid):
         except OSError:
             continue  # the thread ended
         name = raw[raw.index("(") + 1:raw.rindex(")")].rstrip("0123456789-_")
-        fields = raw.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+        out[name] = out.get(name, 0.0) + stat_cpu_seconds(raw)
     return out
 
 

@@ -48,7 +48,7 @@ impl Queued {
     pub fn wait_until_at_most(&self, most: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         // Polled: a wake-up from the indexing thread would cost it something for every
-        // hand-over, and a millisecond is nothing next to indexing 50,000 documents.
+        // hand-over, and a millisecond is nothing next to indexing the 10,000 it waits for.
         while self.len() > most {
             if Instant::now() >= deadline {
                 return false;

@@ -10,9 +10,10 @@
 //! header from the log, in order, and takes the events from here only for the record the
 //! committer wrote them for (same LSN, kind and payload length). The indexer still reads the
 //! payload, the JSON it stores as `_source`; the alert engine and the fleet view, which need
-//! only the events, skip it (`WalReader::next_unless_known`). What is not held (a follower that fell behind by more
-//! than [`Recent::new`]'s budget, a replay after a restart, records a standby copies from its
-//! primary) is parsed from the log as before, so nothing depends on this cache being complete.
+//! only the events, skip it (`WalReader::next_unless_known`). What is not held (a follower that
+//! fell behind by more than [`Recent::new`]'s budget, a replay after a restart, records a standby
+//! copies from its primary) is parsed from the log as before, so nothing depends on this cache
+//! being complete.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
