@@ -225,9 +225,8 @@ fn a_sender_of_garbage_and_giant_frames_does_not_disturb_a_well_behaved_one() {
     );
 }
 
-/// The collector turns transparent huge pages off for itself (`collector/src/main.rs`): with
-/// them, a syslog burst spent a fifth of its CPU faulting in and zeroing 2 MiB pages
-/// (docs/BENCHMARKS.md, session 7).
+/// The collector turns transparent huge pages off for itself (`collector/src/main.rs`): that
+/// cut the CPU of a syslog burst by about a fifth (docs/BENCHMARKS.md, session 7).
 #[test]
 fn the_collector_runs_without_transparent_huge_pages() {
     let dir = tempfile::tempdir().unwrap();
