@@ -239,7 +239,7 @@ async fn ingest(
     let limits = state.limits.clone();
     // Decompressing and parsing is CPU work: keep it off the async workers.
     let (checked, decoded) = tokio::task::spawn_blocking(move || {
-        let decoded = ingest::decode_body(encoding.as_deref(), &body, &limits)?;
+        let decoded = ingest::decode_body(encoding.as_deref(), body, &limits)?;
         let checked = ingest::check_lines(&decoded, &limits)?;
         Ok::<_, ingest::IngestError>((checked, decoded))
     })

@@ -72,7 +72,7 @@ pub enum CommitRequest {
 /// at all: the committer serializes the event; `Originals::default()` has none).
 #[derive(Default)]
 pub struct Originals {
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     pub spans: Vec<Option<std::ops::Range<usize>>>,
 }
 

@@ -14,6 +14,8 @@ pub mod retention;
 
 use std::io::Read;
 
+use bytes::Bytes;
+
 use logwarden_core::Event;
 use logwarden_core::wire::Rejected;
 
@@ -114,30 +116,33 @@ pub enum IngestError {
 /// Decompresses a body according to its `Content-Encoding`, within the limits.
 pub fn decode_body(
     encoding: Option<&str>,
-    body: &[u8],
+    body: Bytes,
     limits: &Limits,
-) -> Result<Vec<u8>, IngestError> {
+) -> Result<Bytes, IngestError> {
     if body.len() > limits.max_body_bytes {
         return Err(IngestError::TooLarge {
             what: "request body",
             limit: limits.max_body_bytes,
         });
     }
-    let (name, reader): (&'static str, Box<dyn Read + '_>) =
-        match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("identity") => return Ok(body.to_vec()),
-            Some("zstd") => (
-                "zstd",
-                Box::new(zstd::stream::read::Decoder::new(body).map_err(|e| {
-                    IngestError::BadCompression {
-                        encoding: "zstd",
-                        reason: e.to_string(),
-                    }
-                })?),
-            ),
-            Some("gzip") | Some("x-gzip") => ("gzip", Box::new(flate2::read::GzDecoder::new(body))),
-            Some(other) => return Err(IngestError::UnsupportedEncoding(other.to_owned())),
-        };
+    let encoding = encoding.map(|e| e.trim().to_ascii_lowercase());
+    let (name, reader): (&'static str, Box<dyn Read + '_>) = match encoding.as_deref() {
+        // Plain NDJSON, by far the most common, is used as it came: no copy of the body.
+        None | Some("") | Some("identity") => return Ok(body),
+        Some("zstd") => (
+            "zstd",
+            Box::new(zstd::stream::read::Decoder::new(&body[..]).map_err(|e| {
+                IngestError::BadCompression {
+                    encoding: "zstd",
+                    reason: e.to_string(),
+                }
+            })?),
+        ),
+        Some("gzip") | Some("x-gzip") => {
+            ("gzip", Box::new(flate2::read::GzDecoder::new(&body[..])))
+        }
+        Some(other) => return Err(IngestError::UnsupportedEncoding(other.to_owned())),
+    };
     let mut out = Vec::with_capacity(body.len() * 4);
     reader
         .take(limits.max_decoded_bytes as u64 + 1)
@@ -152,7 +157,7 @@ pub fn decode_body(
             limit: limits.max_decoded_bytes,
         });
     }
-    Ok(out)
+    Ok(out.into())
 }
 
 /// The events of a request that passed every check, with their line indexes, and the lines
@@ -193,7 +198,15 @@ pub fn write_received(out: &mut Vec<u8>, object: &[u8], received_json: &[u8]) {
 
 /// Parses and validates each non-empty NDJSON line.
 pub fn check_lines(body: &[u8], limits: &Limits) -> Result<Checked, IngestError> {
-    let mut checked = Checked::default();
+    // Sized once: grown line by line, the events of a 10,000-line request were copied over
+    // and over (a few per cent of ingest's CPU).
+    let most = (memchr::memchr_iter(b'\n', body).count() + 1).min(limits.max_lines);
+    let mut checked = Checked {
+        events: Vec::with_capacity(most),
+        lines: Vec::with_capacity(most),
+        spans: Vec::with_capacity(most),
+        rejected: Vec::new(),
+    };
     let lines = body
         .split(|&b| b == b'\n')
         .map(|l| l.trim_ascii())
@@ -349,14 +362,14 @@ mod tests {
         let plain = GOOD.repeat(10);
         let z = zstd::bulk::compress(plain.as_bytes(), 1).unwrap();
         assert_eq!(
-            decode_body(Some("zstd"), &z, &Limits::default()).unwrap(),
+            decode_body(Some("zstd"), z.into(), &Limits::default()).unwrap(),
             plain.as_bytes()
         );
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, plain.as_bytes()).unwrap();
         let gz = gz.finish().unwrap();
         assert_eq!(
-            decode_body(Some("gzip"), &gz, &Limits::default()).unwrap(),
+            decode_body(Some("gzip"), gz.into(), &Limits::default()).unwrap(),
             plain.as_bytes()
         );
 
@@ -366,14 +379,14 @@ mod tests {
             ..Limits::default()
         };
         assert!(bomb.len() < 1 << 20);
-        let err = decode_body(Some("zstd"), &bomb, &limits).unwrap_err();
+        let err = decode_body(Some("zstd"), bomb.into(), &limits).unwrap_err();
         assert!(matches!(err, IngestError::TooLarge { .. }), "{err}");
         assert!(matches!(
-            decode_body(Some("br"), b"x", &limits),
+            decode_body(Some("br"), Bytes::from_static(b"x"), &limits),
             Err(IngestError::UnsupportedEncoding(_))
         ));
         assert!(matches!(
-            decode_body(Some("gzip"), b"xx", &limits),
+            decode_body(Some("gzip"), Bytes::from_static(b"xx"), &limits),
             Err(IngestError::BadCompression { .. })
         ));
     }

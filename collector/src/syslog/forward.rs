@@ -81,7 +81,7 @@ impl Forwarder {
     }
 
     /// Sends `body`, the NDJSON lines of `messages` events.
-    async fn send(&self, body: Vec<u8>, messages: usize) -> Result<(), String> {
+    async fn send(&self, body: bytes::Bytes, messages: usize) -> Result<(), String> {
         let mut failures = 0u32;
         loop {
             let mut req = self

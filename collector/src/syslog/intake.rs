@@ -183,7 +183,10 @@ fn lines_of(events: &[Event]) -> Originals {
         spans.push(Some(start..body.len()));
         body.push(b'\n');
     }
-    Originals { body, spans }
+    Originals {
+        body: body.into(),
+        spans,
+    }
 }
 
 /// Waits until a batch is durable; counts it (`logwarden_syslog_messages_total`) or logs why not.
