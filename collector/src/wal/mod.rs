@@ -119,6 +119,9 @@ pub struct Recovery {
     pub truncated_tail: Option<(PathBuf, u64, u64)>,
 }
 
+/// The most bytes handed to the kernel in one `write` (see [`Wal::sync`]).
+const WRITE_PIECE: usize = 256 << 10;
+
 /// The writing side of the log. Not shared: one task owns it and does group commit.
 pub struct Wal {
     dir: PathBuf,
@@ -308,9 +311,13 @@ impl Wal {
         if self.pending.is_empty() {
             return Ok(self.durable_lsn);
         }
+        // In pieces: on Linux 6.18 and ext4, one write of a whole group (megabytes) cost the
+        // kernel about four times the CPU per byte of writes of 256 KiB (`bench/write_pieces.py`,
+        // docs/BENCHMARKS.md "Session 8").
         let res = self
-            .active
-            .write_all(&self.pending)
+            .pending
+            .chunks(WRITE_PIECE)
+            .try_for_each(|piece| self.active.write_all(piece))
             .and_then(|()| self.active.sync_data());
         if let Err(e) = res {
             self.poisoned = true;

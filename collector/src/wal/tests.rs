@@ -365,3 +365,39 @@ fn one_pass_finds_the_newest_record_of_each_kind_across_segments() {
     assert_eq!(find(5), (Some(2), None));
     assert_eq!(find(1), (None, None));
 }
+
+#[test]
+fn a_group_larger_than_one_write_piece_comes_back_whole() {
+    // `sync` hands a group to the kernel in pieces of WRITE_PIECE: records that straddle the
+    // pieces, and a record larger than a piece, must come back byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(64 << 20)).unwrap();
+    let big: Vec<u8> = (0..(2 * WRITE_PIECE + 12_345))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let mut written = Vec::new();
+    for i in 0..40u64 {
+        let p = if i == 7 {
+            big.clone()
+        } else {
+            vec![i as u8; WRITE_PIECE / 9 + i as usize]
+        };
+        wal.append(RecordKind::Events, &p).unwrap();
+        written.push(p);
+    }
+    assert!(
+        wal.pending.len() > 3 * WRITE_PIECE,
+        "one group over several pieces"
+    );
+    assert_eq!(wal.sync().unwrap(), 40);
+    drop(wal);
+    let (wal, rec) = Wal::open(dir.path(), opts(64 << 20)).unwrap();
+    assert_eq!((rec.last_lsn, wal.durable_lsn()), (40, 40));
+    let mut r = WalReader::new(dir.path().to_owned(), 1);
+    let mut n = 0;
+    while let Some(got) = r.next(u64::MAX).unwrap() {
+        assert_eq!(got.payload, written[n], "payload of record {}", got.lsn);
+        n += 1;
+    }
+    assert_eq!((n, r.skipped()), (40, 0));
+}
