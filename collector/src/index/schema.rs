@@ -153,10 +153,10 @@ pub fn document(f: &Fields, event: Indexed<'_>, json: &str, lsn: u64) -> Tantivy
     doc.add_text(f.source, &event.source);
     doc.add_text(f.message, &event.message);
     if !event.fields.is_empty() {
-        doc.add_field_value(
-            f.fields,
-            &tantivy::schema::OwnedValue::from(event.fields.into_owned()),
-        );
+        // tantivy reads a serde_json value as it is (with the same rules as its `OwnedValue`):
+        // converting to `OwnedValue` first allocated every key and value a second time.
+        let fields = serde_json::Value::Object(event.fields.into_owned());
+        doc.add_field_value(f.fields, &fields);
     }
     doc.add_text(f.raw, json);
     doc
