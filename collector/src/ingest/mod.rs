@@ -198,8 +198,8 @@ pub fn write_received(out: &mut Vec<u8>, object: &[u8], received_json: &[u8]) {
 
 /// Parses and validates each non-empty NDJSON line.
 pub fn check_lines(body: &[u8], limits: &Limits) -> Result<Checked, IngestError> {
-    // Sized once: grown line by line, the events of a 10,000-line request were copied over
-    // and over (a few per cent of ingest's CPU).
+    // Sized once: grown line by line, the events of a 10,000-line request were moved into a
+    // larger vector about fourteen times.
     let most = (memchr::memchr_iter(b'\n', body).count() + 1).min(limits.max_lines);
     let mut checked = Checked {
         events: Vec::with_capacity(most),
