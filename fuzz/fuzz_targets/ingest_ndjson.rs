@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         max_line_bytes: 1 << 12,
         max_lines: 200,
     };
-    if let Ok(decoded) = decode_body(encoding, body, &limits) {
+    if let Ok(decoded) = decode_body(encoding, body.to_vec().into(), &limits) {
         assert!(decoded.len() <= limits.max_decoded_bytes);
         if let Ok(checked) = check_lines(&decoded, &limits) {
             assert_eq!(checked.events.len(), checked.lines.len());
