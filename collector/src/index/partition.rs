@@ -133,9 +133,7 @@ impl Partition {
                         .as_deref()
                         .and_then(|p| serde_json::from_str::<CommitPayload>(p).ok());
                     match parsed {
-                        Some(p)
-                            if p.schema == schema::SCHEMA_VERSION && index.schema() == schema =>
-                        {
+                        Some(p) if schema::usable(p.schema, &index.schema()) => {
                             Some((index, p.lsn))
                         }
                         None if payload.is_none() => Some((index, 0)),
@@ -222,12 +220,17 @@ mod tests {
 
     /// A partition of `day` whose commit says schema version `version`.
     fn partition_of_version(root: &Path, day: NaiveDate, version: u32) {
+        partition_of(root, day, version, schema::build().0)
+    }
+
+    /// The same, its index made with `schema`.
+    fn partition_of(root: &Path, day: NaiveDate, version: u32, schema: tantivy::schema::Schema) {
         let dir = root.join(dir_name(day));
         if dir.exists() {
             std::fs::remove_dir_all(&dir).unwrap();
         }
         std::fs::create_dir_all(&dir).unwrap();
-        let index = Index::create_in_dir(&dir, schema::build().0).unwrap();
+        let index = Index::create_in_dir(&dir, schema).unwrap();
         let mut writer: tantivy::IndexWriter<tantivy::TantivyDocument> =
             index.writer_with_num_threads(1, 15_000_000).unwrap();
         let mut prepared = writer.prepare_commit().unwrap();
@@ -261,19 +264,56 @@ mod tests {
         assert!(matches!(p, Opened::Kept(ref p) if p.lsn() == 7));
         drop(p);
         // Another version, the WAL whole: emptied, to be rebuilt.
-        partition_of_version(root.path(), day, schema::SCHEMA_VERSION - 1);
+        partition_of_version(root.path(), day, 2);
         let p = Partition::open(root.path(), day, Unusable::Delete).unwrap();
         assert!(matches!(p, Opened::Rebuilt(ref p) if p.lsn() == 0));
         drop(p);
         assert!(kept(root.path()).is_empty());
         // Another version, the WAL trimmed: the old one is kept beside the new empty one.
-        partition_of_version(root.path(), day, schema::SCHEMA_VERSION - 1);
+        partition_of_version(root.path(), day, 2);
         let p = Partition::open(root.path(), day, Unusable::SetAside).unwrap();
         assert!(matches!(p, Opened::Rebuilt(ref p) if p.lsn() == 0 && p.docs() == 0));
         let kept = kept(root.path());
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert!(root.path().join(&kept[0]).join("meta.json").exists());
         assert_eq!(day_of_dir(&kept[0]), None, "not taken for a partition");
+    }
+
+    #[test]
+    fn a_version_3_partition_with_norms_is_kept_written_and_searched_as_it_is() {
+        let root = tempfile::tempdir().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let v3: tantivy::schema::Schema =
+            serde_json::from_str(include_str!("testdata/schema_v3.json")).unwrap();
+        partition_of(root.path(), day, 3, v3.clone());
+        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::SetAside).unwrap() else {
+            panic!("a version 3 partition was not kept");
+        };
+        assert_eq!(p.lsn(), 7);
+        assert!(p.index.schema() == v3, "its own schema, norms and all");
+        // Written with the current field handles and committed as the current version.
+        let mut writer: tantivy::IndexWriter<tantivy::TantivyDocument> =
+            p.index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let mut doc = tantivy::TantivyDocument::new();
+        doc.add_text(p.fields.message, "raid degraded on mbox3");
+        doc.add_text(p.fields.host, "mbox3");
+        writer.add_document(doc).unwrap();
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(&format!(
+            r#"{{"schema": {}, "lsn": 9}}"#,
+            schema::SCHEMA_VERSION
+        ));
+        prepared.commit().unwrap();
+        drop((writer, p));
+        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::SetAside).unwrap() else {
+            panic!("a version 3 partition committed by this version was not kept");
+        };
+        assert_eq!((p.lsn(), p.docs()), (9, 1));
+        let query = tantivy::query::QueryParser::for_index(&p.index, vec![p.fields.message])
+            .parse_query("degraded AND host:mbox3")
+            .unwrap();
+        let searcher = p.reader.searcher();
+        assert_eq!(searcher.search(&query, &tantivy::collector::Count).unwrap(), 1);
     }
 
     #[test]

@@ -26,12 +26,12 @@ use logwarden_core::event::{Kind, Severity};
 use serde::Deserialize;
 use tantivy::schema::{
     DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, JsonObjectOptions,
-    NumericOptions, STORED, STRING, Schema, TEXT, TextFieldIndexing,
+    NumericOptions, STORED, STRING, Schema, TEXT, TextFieldIndexing, TextOptions,
 };
 use tantivy::{DateTime, TantivyDocument};
 
 /// Bump when the schema or the way documents are built changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The fields of the schema, looked up once.
 #[derive(Debug, Clone)]
@@ -50,6 +50,29 @@ pub struct Fields {
 }
 
 pub fn build() -> (Schema, Fields) {
+    build_with(Norms::Off)
+}
+
+/// Whether text fields keep field norms (each document's token count per field), the input of
+/// BM25 scores. No search of the collector ranks by score: results come newest first and counts
+/// go by fast fields. Kept, they cost about 3 % of ingest CPU: tantivy records a norm per field
+/// and document, and, writing the postings of a field with norms, builds a BM25 weight for every
+/// term to store block-max scores (docs/BENCHMARKS.md, session 8). Schema version 3 kept them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Norms {
+    Kept,
+    Off,
+}
+
+fn build_with(norms: Norms) -> (Schema, Fields) {
+    let norms = norms == Norms::Kept;
+    let with_norms = |o: TextOptions| {
+        let indexing = o.get_indexing_options().cloned().map(|i| i.set_fieldnorms(norms));
+        match indexing {
+            Some(i) => o.set_indexing_options(i),
+            None => o,
+        }
+    };
     let mut b = Schema::builder();
     let ts = b.add_date_field(
         "ts",
@@ -57,18 +80,19 @@ pub fn build() -> (Schema, Fields) {
             .set_fast()
             .set_precision(DateTimePrecision::Microseconds),
     );
-    let mut keyword = |name: &str| b.add_text_field(name, STRING | FAST);
+    let mut keyword = |name: &str| b.add_text_field(name, with_norms(STRING | FAST));
     let host = keyword("host");
     let site = keyword("site");
     let app = keyword("app");
     let severity = keyword("severity");
     let kind = keyword("kind");
     let source = keyword("source");
-    let message = b.add_text_field("message", TEXT);
+    let message = b.add_text_field("message", with_norms(TEXT));
     let json = JsonObjectOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer("default")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+            .set_fieldnorms(norms),
     );
     let fields = b.add_json_field("fields", json);
     let lsn = b.add_u64_field("lsn", NumericOptions::default().set_fast());
@@ -88,6 +112,17 @@ pub fn build() -> (Schema, Fields) {
         raw,
     };
     (schema, f)
+}
+
+/// Whether a partition whose commits say schema version `version` and whose index has `schema`
+/// is used as it is. Besides the current version: version 3, which differs only in keeping field
+/// norms (scoring data no search reads), so its documents are built, written and searched alike
+/// and the same field handles fit it. A version 3 partition stays as it is (its new segments keep
+/// norms too); its next commit says the current version, so either version is taken with either
+/// schema.
+pub fn usable(version: u32, schema: &Schema) -> bool {
+    matches!(version, 3 | SCHEMA_VERSION)
+        && (*schema == build_with(Norms::Off).0 || *schema == build_with(Norms::Kept).0)
 }
 
 /// What the index takes from an event's JSON (a WAL line), borrowed from it where it can be:
@@ -166,6 +201,32 @@ pub fn document(f: &Fields, event: Indexed<'_>, json: &str, lsn: u64) -> Tantivy
 mod tests {
     use super::*;
     use logwarden_core::EventId;
+
+    #[test]
+    fn version_3_is_the_schema_with_norms_as_version_3_partitions_hold_it() {
+        // `testdata/schema_v3.json`: the schema as version 3 wrote it into each partition's
+        // `meta.json`, saved before norms were turned off.
+        let v3: Schema = serde_json::from_str(include_str!("testdata/schema_v3.json")).unwrap();
+        assert!(v3 == build_with(Norms::Kept).0);
+        assert!(v3 != build().0);
+        assert!(usable(3, &v3) && usable(SCHEMA_VERSION, &v3));
+        assert!(usable(3, &build().0) && usable(SCHEMA_VERSION, &build().0));
+        assert!(!usable(2, &v3) && !usable(SCHEMA_VERSION + 1, &build().0));
+        let mut other = Schema::builder();
+        other.add_text_field("message", TEXT);
+        assert!(!usable(SCHEMA_VERSION, &other.build()));
+        // No text field of the current schema keeps norms.
+        for (_, entry) in build().0.fields() {
+            let norms = match entry.field_type() {
+                tantivy::schema::FieldType::Str(o) => o.get_indexing_options().map(|i| i.fieldnorms()),
+                tantivy::schema::FieldType::JsonObject(o) => {
+                    o.get_text_indexing_options().map(|i| i.fieldnorms())
+                }
+                _ => None,
+            };
+            assert_ne!(norms, Some(true), "{}", entry.name());
+        }
+    }
 
     #[test]
     fn an_event_reads_back_as_it_was_written_and_escaped_strings_survive() {
