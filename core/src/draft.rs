@@ -2,6 +2,7 @@
 //! pipeline gives it its identity (`agent_id:seq`) and the host and site it happened on.
 
 use crate::{Event, EventId, Kind, Severity};
+use compact_str::CompactString;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -10,10 +11,10 @@ pub struct Draft {
     /// The time in the line, when it has one; the pipeline uses the read time otherwise.
     pub ts: Option<DateTime<Utc>>,
     /// The host named in the line (syslog lines carry one); the agent's host otherwise.
-    pub host: Option<String>,
+    pub host: Option<CompactString>,
     /// File path, `syslog` or `health`.
-    pub source: String,
-    pub app: String,
+    pub source: CompactString,
+    pub app: CompactString,
     pub severity: Severity,
     pub kind: Kind,
     pub message: String,
@@ -26,8 +27,8 @@ impl Draft {
         Draft {
             ts: None,
             host: None,
-            source: source.to_owned(),
-            app: String::new(),
+            source: source.into(),
+            app: CompactString::default(),
             severity: Severity::Info,
             kind: Kind::Log,
             message,
@@ -41,8 +42,8 @@ impl Draft {
             id,
             ts: self.ts.unwrap_or(now),
             received: None,
-            host: self.host.unwrap_or_else(|| host.to_owned()),
-            site: site.to_owned(),
+            host: self.host.unwrap_or_else(|| host.into()),
+            site: site.into(),
             source: self.source,
             app: self.app,
             severity: self.severity,

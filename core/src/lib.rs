@@ -16,4 +16,4 @@ pub mod tls;
 pub mod wire;
 
 pub use draft::Draft;
-pub use event::{Event, EventError, EventId, Kind, Severity};
+pub use event::{CompactString, Event, EventError, EventId, Kind, Severity};

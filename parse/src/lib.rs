@@ -37,7 +37,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use detect::Flavor;
-use logwarden_core::Draft;
+use logwarden_core::{CompactString, Draft};
 pub use time::{Zone, ZoneError};
 
 /// How the lines of a file are read.
@@ -87,9 +87,9 @@ pub struct ParseOptions {
 /// times are in, the year of BSD stamps.
 #[derive(Debug, Clone)]
 pub struct Origin {
-    source: String,
+    source: CompactString,
     /// The app of a Zimbra log4j file (`mailbox`, `audit`, ...), from its name; empty otherwise.
-    app: String,
+    app: CompactString,
     pub(crate) clock: time::Clock,
     pub(crate) years: time::YearGuess,
 }
@@ -108,12 +108,12 @@ impl Origin {
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.split('.').next())
                 .unwrap_or_default()
-                .to_owned(),
-            Some(Flavor::Jetty) => "mailboxd".to_owned(),
-            _ => String::new(),
+                .into(),
+            Some(Flavor::Jetty) => "mailboxd".into(),
+            _ => CompactString::default(),
         };
         Origin {
-            source: path.display().to_string(),
+            source: path.display().to_string().into(),
             app,
             clock: time::Clock::new(options.zone),
             years,

@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 use syslog_loose::{ProcId, Variant};
 
 use super::Origin;
+use logwarden_core::CompactString;
 use super::time::{Zone, digits, month, ymd_hms};
 use logwarden_core::Draft;
 use logwarden_core::Severity;
@@ -116,7 +117,7 @@ fn fast(text: &str, origin: &mut Origin) -> Option<Draft> {
 
     let mut draft = origin.draft_with_app(app, message.trim_end().to_owned());
     draft.ts = ts;
-    draft.host = host.map(str::to_owned);
+    draft.host = host.map(CompactString::from);
     if let Some(pid) = pid {
         draft.fields.insert("pid".into(), pid_value(pid));
     }
@@ -224,7 +225,7 @@ fn loose(text: &str, origin: &mut Origin) -> Option<Draft> {
         msg.msg.trim_end().to_owned(),
     );
     draft.ts = Some(ts.with_timezone(&chrono::Utc));
-    draft.host = msg.hostname.map(str::to_owned);
+    draft.host = msg.hostname.map(CompactString::from);
     match msg.procid {
         Some(ProcId::PID(p)) => {
             draft.fields.insert("pid".into(), p.into());

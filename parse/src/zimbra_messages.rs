@@ -222,7 +222,7 @@ mod tests {
 
     fn draft(app: &str, message: &str) -> Draft {
         let mut d = Draft::plain("/var/log/zimbra.log", message.to_owned());
-        d.app = app.to_owned();
+        d.app = app.into();
         enrich(&mut d);
         d
     }

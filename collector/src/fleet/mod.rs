@@ -99,7 +99,7 @@ impl Fleet {
 
     /// Keeps a health record if it is the newest of its check and subject.
     fn health(&mut self, event: Event) {
-        let Some(host) = self.hosts.get_mut(&event.host) else {
+        let Some(host) = self.hosts.get_mut(event.host.as_str()) else {
             return;
         };
         let Some(check) = event.fields.get("check").and_then(|c| c.as_str()) else {

@@ -9,12 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use logwarden_core::EventId;
+use logwarden_core::{CompactString, EventId};
 
 #[derive(Debug, Default)]
 pub struct DedupSet {
     /// agent id -> (first seq of a range -> last seq of it, inclusive)
-    agents: HashMap<String, BTreeMap<u64, u64>>,
+    agents: HashMap<CompactString, BTreeMap<u64, u64>>,
 }
 
 impl DedupSet {
@@ -88,7 +88,7 @@ impl DedupSet {
         }
         // Ranges of a checkpoint never overlap; merge anyway so that a bad one cannot corrupt
         // the set: drop every range inside [first, last] and widen to its neighbours.
-        let ranges = self.agents.entry(agent.to_owned()).or_default();
+        let ranges = self.agents.entry(agent.into()).or_default();
         let (mut lo, mut hi) = (first, last);
         let inside: Vec<(u64, u64)> = ranges
             .range(..=last.saturating_add(1))

@@ -172,8 +172,8 @@ impl Builtins {
             Kind::Heartbeat => {
                 let e = self
                     .heartbeats
-                    .entry(ev.host.clone())
-                    .or_insert_with(|| (ev.site.clone(), received, false));
+                    .entry(ev.host.to_string())
+                    .or_insert_with(|| (ev.site.to_string(), received, false));
                 e.1 = e.1.max(received);
                 if e.2 {
                     e.2 = false;

@@ -7,6 +7,7 @@
 //! match), a word or `"a phrase"` (in the message, ignoring case), or either prefixed with `-`
 //! or `NOT` to exclude. `OR` and parentheses are refused with a reason at start.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
@@ -133,17 +134,17 @@ impl Query {
 }
 
 /// The value of a field of an event, as text.
-fn field(ev: &Event, name: &str) -> Option<String> {
+fn field<'a>(ev: &'a Event, name: &str) -> Option<Cow<'a, str>> {
     Some(match name {
-        "host" => ev.host.clone(),
-        "site" => ev.site.clone(),
-        "app" => ev.app.clone(),
-        "source" => ev.source.clone(),
-        "severity" => ev.severity.as_str().to_owned(),
-        "kind" => ev.kind.as_str().to_owned(),
+        "host" => Cow::Borrowed(&ev.host),
+        "site" => Cow::Borrowed(&ev.site),
+        "app" => Cow::Borrowed(&ev.app),
+        "source" => Cow::Borrowed(&ev.source),
+        "severity" => Cow::Borrowed(ev.severity.as_str()),
+        "kind" => Cow::Borrowed(ev.kind.as_str()),
         other => match ev.fields.get(other.strip_prefix("fields.")?)? {
-            Value::String(s) => s.clone(),
-            v => v.to_string(),
+            Value::String(s) => Cow::Borrowed(s),
+            v => Cow::Owned(v.to_string()),
         },
     })
 }
@@ -196,7 +197,7 @@ impl UserRules {
             let values: Vec<String> = r
                 .group_by
                 .iter()
-                .map(|g| field(ev, g).unwrap_or_default())
+                .map(|g| field(ev, g).unwrap_or_default().into_owned())
                 .collect();
             let (labels, w, firing) = self
                 .windows

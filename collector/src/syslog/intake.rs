@@ -64,7 +64,7 @@ impl Parser {
             .as_deref()
             .is_none_or(|h| h.is_empty() || h == "-")
         {
-            draft.host = Some(peer.ip().to_string());
+            draft.host = Some(peer.ip().to_string().into());
         }
         if self.sender.as_ref().is_none_or(|(addr, _)| *addr != peer) {
             self.sender = Some((peer, peer.to_string().into()));
