@@ -2,8 +2,8 @@
 //! pipeline gives it its identity (`agent_id:seq`) and the host and site it happened on.
 
 use crate::{Event, EventId, Kind, Severity};
-use compact_str::CompactString;
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -28,8 +28,8 @@ use serde_json::{Map, Value};
 use syslog_loose::{ProcId, Variant};
 
 use super::Origin;
-use logwarden_core::CompactString;
 use super::time::{Zone, digits, month, ymd_hms};
+use logwarden_core::CompactString;
 use logwarden_core::Draft;
 use logwarden_core::Severity;
 

@@ -313,7 +313,10 @@ mod tests {
             .parse_query("degraded AND host:mbox3")
             .unwrap();
         let searcher = p.reader.searcher();
-        assert_eq!(searcher.search(&query, &tantivy::collector::Count).unwrap(), 1);
+        assert_eq!(
+            searcher.search(&query, &tantivy::collector::Count).unwrap(),
+            1
+        );
     }
 
     #[test]

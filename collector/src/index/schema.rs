@@ -55,11 +55,11 @@ pub fn build() -> (Schema, Fields) {
 
 /// Whether text fields keep field norms (each document's token count per field), the input of
 /// BM25 scores. No search of the collector ranks by score: results come newest first and counts
-/// go by fast fields. Kept, they cost about 3 % of ingest CPU: tantivy records a norm per field
+/// go by fast fields. Kept, they cost 2-3 % of ingest CPU: tantivy records a norm per field
 /// and document, and, writing the postings of a field with norms, builds a BM25 weight for every
-/// term to store block-max scores (docs/BENCHMARKS.md, session 8). Schema version 3 kept them.
+/// term to store block-max scores (docs/BENCHMARKS.md, sessions 8 and 9). Version 3 kept them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Norms {
+enum Norms {
     Kept,
     Off,
 }
@@ -67,7 +67,10 @@ pub enum Norms {
 fn build_with(norms: Norms) -> (Schema, Fields) {
     let norms = norms == Norms::Kept;
     let with_norms = |o: TextOptions| {
-        let indexing = o.get_indexing_options().cloned().map(|i| i.set_fieldnorms(norms));
+        let indexing = o
+            .get_indexing_options()
+            .cloned()
+            .map(|i| i.set_fieldnorms(norms));
         match indexing {
             Some(i) => o.set_indexing_options(i),
             None => o,
@@ -218,7 +221,9 @@ mod tests {
         // No text field of the current schema keeps norms.
         for (_, entry) in build().0.fields() {
             let norms = match entry.field_type() {
-                tantivy::schema::FieldType::Str(o) => o.get_indexing_options().map(|i| i.fieldnorms()),
+                tantivy::schema::FieldType::Str(o) => {
+                    o.get_indexing_options().map(|i| i.fieldnorms())
+                }
                 tantivy::schema::FieldType::JsonObject(o) => {
                     o.get_text_indexing_options().map(|i| i.fieldnorms())
                 }
