@@ -283,8 +283,7 @@ mod tests {
     fn a_version_3_partition_with_norms_is_kept_written_and_searched_as_it_is() {
         let root = tempfile::tempdir().unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
-        let v3: tantivy::schema::Schema =
-            serde_json::from_str(include_str!("testdata/schema_v3.json")).unwrap();
+        let v3 = schema::version_3();
         partition_of(root.path(), day, 3, v3.clone());
         let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::SetAside).unwrap() else {
             panic!("a version 3 partition was not kept");

@@ -66,15 +66,9 @@ enum Norms {
 
 fn build_with(norms: Norms) -> (Schema, Fields) {
     let norms = norms == Norms::Kept;
-    let with_norms = |o: TextOptions| {
-        let indexing = o
-            .get_indexing_options()
-            .cloned()
-            .map(|i| i.set_fieldnorms(norms));
-        match indexing {
-            Some(i) => o.set_indexing_options(i),
-            None => o,
-        }
+    let with_norms = |o: TextOptions| match o.get_indexing_options().cloned() {
+        Some(i) => o.set_indexing_options(i.set_fieldnorms(norms)),
+        None => o,
     };
     let mut b = Schema::builder();
     let ts = b.add_date_field(
@@ -126,6 +120,13 @@ fn build_with(norms: Norms) -> (Schema, Fields) {
 pub fn usable(version: u32, schema: &Schema) -> bool {
     matches!(version, 3 | SCHEMA_VERSION)
         && (*schema == build_with(Norms::Off).0 || *schema == build_with(Norms::Kept).0)
+}
+
+/// The schema as version 3 wrote it into each partition's `meta.json` (`testdata/schema_v3.json`,
+/// saved before norms were turned off).
+#[cfg(test)]
+pub(super) fn version_3() -> Schema {
+    serde_json::from_str(include_str!("testdata/schema_v3.json")).expect("the saved schema reads")
 }
 
 /// What the index takes from an event's JSON (a WAL line), borrowed from it where it can be:
@@ -207,9 +208,7 @@ mod tests {
 
     #[test]
     fn version_3_is_the_schema_with_norms_as_version_3_partitions_hold_it() {
-        // `testdata/schema_v3.json`: the schema as version 3 wrote it into each partition's
-        // `meta.json`, saved before norms were turned off.
-        let v3: Schema = serde_json::from_str(include_str!("testdata/schema_v3.json")).unwrap();
+        let v3 = version_3();
         assert!(v3 == build_with(Norms::Kept).0);
         assert!(v3 != build().0);
         assert!(usable(3, &v3) && usable(SCHEMA_VERSION, &v3));
