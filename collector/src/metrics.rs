@@ -437,7 +437,7 @@ mod tests {
             "message": "m",
         }))
         .expect("a valid event");
-        e.fields = fields.as_object().expect("an object").clone();
+        e.fields = fields.as_object().expect("an object").clone().into();
         e
     }
 

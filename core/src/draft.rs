@@ -1,10 +1,9 @@
 //! A draft event: what a source (a tailed file, a health probe) knows about an event before the
 //! pipeline gives it its identity (`agent_id:seq`) and the host and site it happened on.
 
-use crate::{Event, EventId, Kind, Severity};
+use crate::{Event, EventId, Fields, Kind, Severity};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
-use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
@@ -18,7 +17,7 @@ pub struct Draft {
     pub severity: Severity,
     pub kind: Kind,
     pub message: String,
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
 }
 
 impl Draft {
@@ -32,7 +31,7 @@ impl Draft {
             severity: Severity::Info,
             kind: Kind::Log,
             message,
-            fields: Map::new(),
+            fields: Fields::new(),
         }
     }
 

@@ -14,7 +14,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 pub use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+
+use crate::Fields;
 
 /// The largest message the model accepts (1 MiB). Bigger records are cut by whoever makes them
 /// (the agent's reader, the syslog listener) and flagged, so that no single record can take a
@@ -56,8 +57,8 @@ pub struct Event {
     #[serde(default)]
     pub kind: Kind,
     pub message: String,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub fields: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub fields: Fields,
 }
 
 impl Event {
@@ -81,7 +82,7 @@ impl Event {
             severity: Severity::Info,
             kind: Kind::Log,
             message,
-            fields: Map::new(),
+            fields: Fields::new(),
         }
     }
 

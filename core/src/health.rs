@@ -2,11 +2,13 @@
 //! virtual drive, mount or backup pair it is about). The agent uses it to print records; the
 //! collector's fleet view keeps the newest record per host, check and subject.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::Fields;
 
 /// The subject of a health record's `fields` (PRODUCT.md, "Health records"): `md2`,
 /// `/dev/sda`, `c0/v1`, `/var`, `/backup -> /opt/zimbra/store`. Empty when the check is unknown.
-pub fn subject(fields: &Map<String, Value>) -> String {
+pub fn subject(fields: &Fields) -> String {
     let s = |k: &str| fields.get(k).map(text).unwrap_or_default();
     match s("check").as_str() {
         "raid" => s("array"),
@@ -33,7 +35,7 @@ mod tests {
 
     #[test]
     fn each_check_names_its_subject() {
-        let f = |v: Value| v.as_object().unwrap().clone();
+        let f = |v: Value| Fields::from(v.as_object().unwrap().clone());
         assert_eq!(subject(&f(json!({"check": "raid", "array": "md2"}))), "md2");
         assert_eq!(
             subject(&f(

@@ -110,7 +110,7 @@ mod tests {
     use crate::event::{EventId, Kind, Severity};
     use chrono::TimeZone;
     use proptest::prelude::*;
-    use serde_json::{Map, json};
+    use serde_json::json;
 
     fn text() -> impl Strategy<Value = String> {
         // Mostly plain text, sometimes with quotes, backslashes, control characters, non-ASCII.
@@ -173,7 +173,7 @@ mod tests {
                         severity: Severity::ALL[sev],
                         kind: [Kind::Log, Kind::Health, Kind::Heartbeat][kind],
                         message,
-                        fields: fields.into_iter().collect::<Map<_, _>>(),
+                        fields: fields.into_iter().collect(),
                     }
                 },
             )

@@ -8,6 +8,7 @@ pub mod config_text;
 pub mod draft;
 pub mod durable;
 pub mod event;
+pub mod fields;
 pub mod health;
 pub mod json_line;
 pub mod seq;
@@ -17,3 +18,4 @@ pub mod wire;
 
 pub use draft::Draft;
 pub use event::{CompactString, Event, EventError, EventId, Kind, Severity};
+pub use fields::Fields;

@@ -110,7 +110,7 @@ fn context<'a>(mut s: &'a str, draft: &mut Draft) -> &'a str {
         };
         let key = if key == "name" { "account" } else { key };
         if !key.is_empty() {
-            draft.fields.insert(key.to_owned(), Value::from(value));
+            draft.fields.insert(key.into(), Value::from(value));
         }
         s = next;
     }
@@ -141,7 +141,7 @@ fn audit(message: &str, draft: &mut Draft) {
         if (k == "ip" || k == "oip" || k == "ua") && draft.fields.contains_key(k) {
             continue;
         }
-        draft.fields.insert(k.to_owned(), v.into());
+        draft.fields.insert(k.into(), v.into());
     }
 }
 
@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(d.severity, Severity::Info);
         assert_eq!(d.app, "mailbox");
         assert_eq!(
-            serde_json::Value::Object(d.fields),
+            d.fields.to_json(),
             json!({
                 "thread": "qtp1545357780-7135140:http://127.0.0.1:80/service/soap/AuthRequest",
                 "account": "pepe@domain.com",

@@ -40,7 +40,7 @@ fn worsen(draft: &mut Draft, s: Severity) {
 }
 
 fn set(draft: &mut Draft, k: &str, v: impl Into<Value>) {
-    draft.fields.insert(k.to_owned(), v.into());
+    draft.fields.insert(k.into(), v.into());
 }
 
 fn zimbramon(draft: &mut Draft) {

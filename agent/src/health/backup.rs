@@ -20,9 +20,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use logwarden_core::{Kind, Severity};
+use logwarden_core::{Fields, Kind, Severity};
 
 use super::lineage::Lineage;
 use crate::draft::Draft;
@@ -281,8 +281,8 @@ impl BackupStatus {
     }
 
     /// The `fields` of the record (PRODUCT.md, `check: backup`).
-    pub fn fields(&self) -> Map<String, Value> {
-        let mut f = Map::new();
+    pub fn fields(&self) -> Fields {
+        let mut f = Fields::new();
         f.insert("check".into(), json!("backup"));
         f.insert(
             "backup_dir".into(),
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(d.severity, Severity::Err);
         assert_eq!(d.fields["placement"], "same_array");
         assert_eq!(d.fields["freshness"], "missing");
-        assert_eq!(d.fields["newest_backup_age_s"], Value::Null);
+        assert_eq!(d.fields["newest_backup_age_s"], serde_json::Value::Null);
         assert!(d.fields["shared_devices"].as_array().unwrap().len() >= 5);
         assert_eq!(
             s.message(),

@@ -10,9 +10,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use logwarden_core::{Kind, Severity};
+use logwarden_core::{Fields, Kind, Severity};
 
 use super::mountinfo::Mount;
 use crate::draft::Draft;
@@ -145,9 +145,9 @@ impl FsStatus {
     }
 
     /// The `fields` of the record (PRODUCT.md, `check: filesystem`).
-    pub fn fields(&self) -> Map<String, Value> {
+    pub fn fields(&self) -> Fields {
         let u = &self.usage;
-        let mut f = Map::new();
+        let mut f = Fields::new();
         f.insert("check".into(), json!("filesystem"));
         f.insert("mount".into(), json!(self.mount.display().to_string()));
         f.insert("device".into(), json!(self.device));

@@ -178,7 +178,7 @@ impl Sink {
 
 /// The record sent when an array vanishes from mdstat (stopped with `mdadm --stop`, or gone).
 fn gone_draft(name: &str) -> Draft {
-    let mut fields = serde_json::Map::new();
+    let mut fields = logwarden_core::Fields::new();
     fields.insert("check".into(), "raid".into());
     fields.insert("array".into(), name.into());
     fields.insert("state".into(), "inactive".into());

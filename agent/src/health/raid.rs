@@ -21,9 +21,9 @@
 //!   complete array that still holds failed members or has a mismatch count; `notice` for a
 //!   resync or reshape; `info` otherwise.
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use logwarden_core::{Kind, Severity};
+use logwarden_core::{Fields, Kind, Severity};
 
 use super::mdstat::MdArray;
 use super::sysfs_md::MdSysfs;
@@ -294,8 +294,8 @@ impl RaidStatus {
     }
 
     /// The `fields` of the record (PRODUCT.md, "Health records", `check: raid`).
-    pub fn fields(&self) -> Map<String, Value> {
-        let mut f = Map::new();
+    pub fn fields(&self) -> Fields {
+        let mut f = Fields::new();
         f.insert("check".into(), json!("raid"));
         f.insert("array".into(), json!(self.array));
         f.insert("level".into(), json!(self.level));

@@ -26,9 +26,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use logwarden_core::{Kind, Severity};
+use logwarden_core::{Fields, Kind, Severity};
 
 use crate::draft::Draft;
 
@@ -417,8 +417,8 @@ impl SmartReport {
     }
 
     /// The `fields` of the record (PRODUCT.md, `check: smart`).
-    pub fn fields(&self) -> Map<String, Value> {
-        let mut f = Map::new();
+    pub fn fields(&self) -> Fields {
+        let mut f = Fields::new();
         f.insert("check".into(), json!("smart"));
         f.insert("device".into(), json!(self.device));
         f.insert("protocol".into(), json!(self.protocol));

@@ -16,9 +16,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use logwarden_core::{Kind, Severity};
+use logwarden_core::{Fields, Kind, Severity};
 
 use crate::draft::Draft;
 
@@ -253,8 +253,8 @@ impl VirtualDriveStatus {
     }
 
     /// The `fields` of the record (PRODUCT.md, `check: hwraid`).
-    pub fn fields(&self) -> Map<String, Value> {
-        let mut f = Map::new();
+    pub fn fields(&self) -> Fields {
+        let mut f = Fields::new();
         f.insert("check".into(), json!("hwraid"));
         f.insert("controller".into(), json!(self.controller));
         f.insert("virtual_drive".into(), json!(self.virtual_drive));

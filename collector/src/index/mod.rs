@@ -23,6 +23,7 @@
 //! writers' heaps.
 
 pub mod catalog;
+mod fields_value;
 pub mod partition;
 mod queued;
 pub mod retention;

@@ -151,7 +151,7 @@ pub struct Indexed<'a> {
     #[serde(borrow)]
     pub message: Cow<'a, str>,
     #[serde(default)]
-    pub fields: Cow<'a, serde_json::Map<String, serde_json::Value>>,
+    pub fields: Cow<'a, logwarden_core::Fields>,
 }
 
 impl<'a> From<&'a Event> for Indexed<'a> {
@@ -192,10 +192,12 @@ pub fn document(f: &Fields, event: Indexed<'_>, json: &str, lsn: u64) -> Tantivy
     doc.add_text(f.source, &event.source);
     doc.add_text(f.message, &event.message);
     if !event.fields.is_empty() {
-        // tantivy reads a serde_json value as it is (with the same rules as its `OwnedValue`):
-        // converting to `OwnedValue` first allocated every key and value a second time.
-        let fields = serde_json::Value::Object(event.fields.into_owned());
-        doc.add_field_value(f.fields, &fields);
+        // Read in place: converting to tantivy's `OwnedValue` (or to a JSON object) first copied
+        // every name and value.
+        doc.add_field_value(
+            f.fields,
+            super::fields_value::FieldsValue::Top(&event.fields),
+        );
     }
     doc.add_text(f.raw, json);
     doc

@@ -610,7 +610,7 @@ mod tests {
         );
         e.kind = Kind::Health;
         e.received = Some(Utc::now());
-        e.fields = fields.as_object().unwrap().clone();
+        e.fields = fields.as_object().unwrap().clone().into();
         e
     }
 

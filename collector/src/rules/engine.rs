@@ -1043,7 +1043,8 @@ mod tests {
         e.fields = json!({"auth": "failed", "ip": "203.0.113.9"})
             .as_object()
             .cloned()
-            .unwrap();
+            .unwrap()
+            .into();
         e
     }
 
@@ -1053,7 +1054,8 @@ mod tests {
             "disks_total": 8, "disks_working": 7, "disks_spare": 1, "redundancy_left": 1})
         .as_object()
         .cloned()
-        .unwrap();
+        .unwrap()
+        .into();
         e
     }
 

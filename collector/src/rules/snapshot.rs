@@ -351,7 +351,7 @@ mod tests {
         let mut e = Event::log(EventId::new("a", 1), now, host, "phx", "/x", message.into());
         e.kind = kind;
         e.received = Some(now);
-        e.fields = fields.as_object().cloned().unwrap_or_default();
+        e.fields = fields.as_object().cloned().unwrap_or_default().into();
         e
     }
 

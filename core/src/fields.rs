@@ -1,0 +1,251 @@
+//! An event's `fields`: its named values beyond the fixed ones (`pid`, `facility`, `sender`,
+//! `check`, `array`, ...).
+//!
+//! Held as one vector of `(name, value)` pairs sorted by name, with names of up to 24 bytes
+//! inline ([`CompactString`]). The JSON form, the order of iteration and the meaning of every
+//! method are those of the `serde_json::Map` this replaces (a B-tree): names sorted byte-wise,
+//! one value per name, the last one read kept when a JSON object repeats a name.
+//!
+//! Why not the B-tree: an event has a handful of fields, and the syslog intake makes and frees
+//! hundreds of thousands of events a second. For four fields the B-tree allocated a 600-byte node
+//! and four names, and compared names through pointers into scattered memory; making the map,
+//! looking in it (the alert rules read every event) and freeing it was a fifth of the
+//! collector's CPU in a syslog burst (docs/BENCHMARKS.md, session 10). Here it is one
+//! allocation, and a lookup is a binary search over contiguous pairs.
+
+use std::fmt;
+
+use compact_str::CompactString;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// An event's fields, sorted by name. See the module doc.
+#[derive(Clone, Default, PartialEq)]
+pub struct Fields {
+    /// Sorted by name, each name once.
+    entries: Vec<(CompactString, Value)>,
+}
+
+static NULL: Value = Value::Null;
+
+impl Fields {
+    pub fn new() -> Fields {
+        Fields::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.find(key).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Sets `key` to `value`; returns the value it replaces, if any.
+    pub fn insert(&mut self, key: CompactString, value: Value) -> Option<Value> {
+        // Names mostly come in order (parsers insert them so, JSON holds them so): append.
+        if self.entries.last().is_none_or(|(last, _)| *last < key) {
+            self.entries.push((key, value));
+            return None;
+        }
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.find(key).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    /// The fields in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// The fields as a JSON object.
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// `fields["name"]`: the value, or `null` when there is none (as a `serde_json::Value` indexes).
+impl std::ops::Index<&str> for Fields {
+    type Output = Value;
+
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl<K: Into<CompactString>> FromIterator<(K, Value)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Fields {
+        let mut f = Fields::new();
+        for (k, v) in iter {
+            f.insert(k.into(), v);
+        }
+        f
+    }
+}
+
+impl IntoIterator for Fields {
+    type Item = (CompactString, Value);
+    type IntoIter = std::vec::IntoIter<(CompactString, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = (&'a str, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (CompactString, Value)>,
+        fn(&'a (CompactString, Value)) -> (&'a str, &'a Value),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+impl From<serde_json::Map<String, Value>> for Fields {
+    fn from(m: serde_json::Map<String, Value>) -> Fields {
+        // The map is already sorted: each insert appends.
+        m.into_iter().collect()
+    }
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        struct FieldsVisitor;
+
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of fields")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut f = Fields {
+                    entries: Vec::with_capacity(map.size_hint().unwrap_or(0).min(64)),
+                };
+                while let Some((k, v)) = map.next_entry::<CompactString, Value>()? {
+                    f.insert(k, v);
+                }
+                Ok(f)
+            }
+        }
+
+        d.deserialize_map(FieldsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_are_kept_sorted_and_once_as_the_b_tree_kept_them() {
+        let mut f = Fields::new();
+        assert_eq!(f.insert("transport".into(), json!("tcp")), None);
+        assert_eq!(f.insert("pid".into(), json!(7)), None);
+        assert_eq!(f.insert("sender".into(), json!("10.0.0.5:514")), None);
+        assert_eq!(f.insert("pid".into(), json!(8)), Some(json!(7)));
+        assert_eq!(f.keys().collect::<Vec<_>>(), ["pid", "sender", "transport"]);
+        assert_eq!(f["pid"], 8);
+        assert_eq!(f["nothing"], Value::Null);
+        assert!(f.contains_key("sender") && !f.contains_key("send"));
+        assert_eq!(f.remove("sender"), Some(json!("10.0.0.5:514")));
+        assert_eq!(f.remove("sender"), None);
+        assert_eq!(f.len(), 2);
+        *f.get_mut("pid").unwrap() = json!(9);
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"pid":9,"transport":"tcp"}"#
+        );
+    }
+
+    #[test]
+    fn a_repeated_name_in_json_keeps_the_last_value_as_serde_json_does() {
+        let f: Fields = serde_json::from_str(r#"{"b":1,"a":2,"b":3}"#).unwrap();
+        let m: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"b":1,"a":2,"b":3}"#).unwrap();
+        assert_eq!(f, Fields::from(m));
+        assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"a":2,"b":3}"#);
+        let bad = serde_json::from_str::<Fields>("[1]").unwrap_err();
+        assert!(bad.to_string().contains("an object of fields"), "{bad}");
+    }
+
+    proptest! {
+        /// Any insertions and removals leave the same map, in the same JSON, as serde_json's.
+        #[test]
+        fn behaves_as_serde_json_map(
+            ops in prop::collection::vec(("[a-e]{0,3}|[a-z_.]{20,30}", any::<Option<i64>>()), 0..40)
+        ) {
+            let mut f = Fields::new();
+            let mut m = serde_json::Map::new();
+            for (k, v) in ops {
+                match v {
+                    Some(v) => {
+                        prop_assert_eq!(f.insert(k.as_str().into(), json!(v)), m.insert(k, json!(v)));
+                    }
+                    None => prop_assert_eq!(f.remove(&k), m.remove(&k)),
+                }
+            }
+            let json = serde_json::to_string(&f).unwrap();
+            prop_assert_eq!(&json, &serde_json::to_string(&m).unwrap());
+            prop_assert_eq!(f.to_json(), Value::Object(m.clone()));
+            prop_assert_eq!(serde_json::from_str::<Fields>(&json).unwrap(), Fields::from(m));
+        }
+    }
+}
