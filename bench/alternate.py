@@ -12,7 +12,8 @@ Workloads (the same code as the benchmarks they come from):
 
 A peer is a directory holding a release `logwarden-collector` binary (a worktree built with its
 own CARGO_TARGET_DIR, for instance), optionally followed by `:CONFIG.toml` for that run's
-`--config`. Prints one JSON line per run, then the median of each figure per peer.
+`--config`. Every other round runs the peers in reverse order. Prints one JSON line per run,
+then the median of each figure per peer.
 
 Usage: bench/alternate.py ingest|syslog [--events N] [--rounds R] [--framing lf|octet] PEER [PEER ...]
 Example: bench/alternate.py ingest --events 1000000 --rounds 4 /tmp/base-target/release target/release
@@ -52,8 +53,11 @@ def main():
         else:
             work, run = syslog_bench.messages(a.events, a.framing), syslog_run
         results = {peer: [] for peer in a.peers}
-        for _ in range(a.rounds):
-            for peer in a.peers:
+        for r in range(a.rounds):
+            # Every other round in reverse (A B, B A, ...): a run is slower after another (the
+            # disk still writing back the last one's data), and in a fixed order that fell on
+            # the same peer every round.
+            for peer in a.peers if r % 2 == 0 else a.peers[::-1]:
                 bin_dir, _, config = peer.partition(":")
                 measure.BIN = os.path.abspath(bin_dir)
                 flags = ["--config", os.path.abspath(config)] if config else []

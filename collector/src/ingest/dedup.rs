@@ -25,6 +25,13 @@ impl DedupSet {
             None => self.agents.entry(id.agent_id.clone()).or_default(),
         };
         let seq = id.seq;
+        // Nearly always the seq right after the agent's newest one: extend the last range.
+        if let Some(mut last) = ranges.last_entry()
+            && last.get().checked_add(1) == Some(seq)
+        {
+            *last.get_mut() = seq;
+            return true;
+        }
         let before = ranges.range(..=seq).next_back().map(|(s, e)| (*s, *e));
         if let Some((_, end)) = before
             && end >= seq
@@ -163,6 +170,32 @@ mod tests {
         }
         assert!(d.insert(&id(31)));
         assert!(d.insert(&EventId::new("b", 5)));
+    }
+
+    proptest::proptest! {
+        /// Any inserts and removals, mostly in order as agents send: the same answers as a set
+        /// of every seq.
+        #[test]
+        fn answers_as_a_set_of_every_seq_would(
+            ops in proptest::collection::vec((0u64..3, 0u64..40, proptest::bool::weighted(0.1)), 0..200)
+        ) {
+            let mut d = DedupSet::default();
+            let mut all = std::collections::BTreeSet::new();
+            let mut next = 0;
+            for (step, jump, remove) in ops {
+                // Mostly the next seq, sometimes a jump or a step back.
+                next = if step == 0 { jump } else { next + 1 };
+                if remove {
+                    d.remove(&id(next));
+                    all.remove(&next);
+                } else {
+                    proptest::prop_assert_eq!(d.insert(&id(next)), all.insert(next), "{}", next);
+                }
+            }
+            for s in 0..45 {
+                proptest::prop_assert_eq!(d.insert(&id(s)), all.insert(s), "{}", s);
+            }
+        }
     }
 
     #[test]
