@@ -68,10 +68,10 @@ fn main() {
             let now = chrono::Utc::now();
             let events: Vec<_> = batch
                 .into_iter()
-                .map(|r| {
+                .map(|draft| {
                     seq += 1;
                     let id = EventId::new("syslog@local", seq);
-                    r.draft.into_event(id, "", "local", now)
+                    draft.into_event(id, "", "local", now)
                 })
                 .collect();
             event += t.elapsed();

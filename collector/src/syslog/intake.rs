@@ -32,12 +32,6 @@ const IN_FLIGHT: usize = 4;
 const BATCH_WAIT: Duration = Duration::from_millis(20);
 const SEQ_HEADER: &str = "logwarden-collector syslog seq v1";
 
-/// A parsed message and who sent it.
-#[derive(Debug)]
-pub struct Received {
-    pub draft: Draft,
-}
-
 /// Turns frames from one sender into drafts. One per TCP connection, one per UDP socket.
 pub struct Parser {
     lines: LineParser,
@@ -55,7 +49,7 @@ impl Parser {
         }
     }
 
-    pub fn parse(&mut self, frame: Frame<'_>, peer: SocketAddr) -> Received {
+    pub fn parse(&mut self, frame: Frame<'_>, peer: SocketAddr) -> Draft {
         // Every draft's source is already `syslog`: the line parser's path.
         let mut draft = self.lines.parse(frame.bytes);
         // A message without a host name is filed under its sender's address.
@@ -78,7 +72,7 @@ impl Parser {
         if frame.truncated {
             draft.fields.insert("truncated".into(), true.into());
         }
-        Received { draft }
+        draft
     }
 }
 
@@ -97,14 +91,13 @@ pub struct Room {
 
 /// Runs until every sender of `rx` is gone, committing (or forwarding) what it receives.
 pub async fn run(
-    mut rx: mpsc::Receiver<Vec<Received>>,
+    mut rx: mpsc::Receiver<Vec<Draft>>,
     sink: Sink,
     mut seqs: SeqAllocator,
     site: String,
     room: Room,
 ) {
     let agent = format!("syslog@{site}");
-    let mut batch = Vec::with_capacity(BATCH);
     let mut in_flight = std::collections::VecDeque::new();
     loop {
         let first = match rx.try_recv() {
@@ -122,28 +115,15 @@ pub async fn run(
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
-        batch.extend(first);
+        // Each draft becomes its event as it arrives, straight into the batch.
+        let mut events = Vec::with_capacity(BATCH + first.len());
+        number(first, &mut events, &mut seqs, &agent, &site);
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
-        while batch.len() < BATCH {
+        while events.len() < BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => batch.extend(r),
+                Ok(Some(r)) => number(r, &mut events, &mut seqs, &agent, &site),
                 _ => break,
             }
-        }
-        let now = Utc::now();
-        let mut events = Vec::with_capacity(batch.len());
-        for r in batch.drain(..) {
-            let seq = match seqs.allocate() {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot number syslog messages; dropping this one");
-                    continue;
-                }
-            };
-            events.push(
-                r.draft
-                    .into_event(EventId::new(agent.as_str(), seq), "", &site, now),
-            );
         }
         // Out of room: hold this batch (TCP senders wait, UDP overflows and is counted) until
         // there is room again, rather than fail a WAL write.
@@ -168,6 +148,25 @@ pub async fn run(
     }
     while let Some(w) = in_flight.pop_front() {
         finish(w, &room.counters).await;
+    }
+}
+
+/// Gives each draft its identity (`syslog@<site>:<seq>`) and appends its event.
+fn number(
+    drafts: Vec<Draft>,
+    events: &mut Vec<Event>,
+    seqs: &mut SeqAllocator,
+    agent: &str,
+    site: &str,
+) {
+    let now = Utc::now();
+    for draft in drafts {
+        match seqs.allocate() {
+            Ok(seq) => events.push(draft.into_event(EventId::new(agent, seq), "", site, now)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot number syslog messages; dropping this one")
+            }
+        }
     }
 }
 

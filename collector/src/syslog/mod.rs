@@ -21,7 +21,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use framing::{Frame, Framer};
-use intake::{Parser, Received};
+use intake::Parser;
+use logwarden_core::Draft;
 
 /// Where and how to listen.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ pub async fn start(
     }
     // Parsed messages from every listener to the intake, a batch per read (one channel hand-over
     // per message cost as much as parsing it); closed when all listeners stop.
-    let (tx, rx) = mpsc::channel::<Vec<Received>>(CHANNEL_BATCHES);
+    let (tx, rx) = mpsc::channel::<Vec<Draft>>(CHANNEL_BATCHES);
     if let Some(addr) = settings.udp {
         let sock = UdpSocket::bind(addr)
             .await
@@ -119,7 +120,7 @@ const UDP_BATCH: usize = 256;
 
 async fn serve_udp(
     sock: UdpSocket,
-    tx: mpsc::Sender<Vec<Received>>,
+    tx: mpsc::Sender<Vec<Draft>>,
     max: usize,
     counters: Arc<crate::metrics::Counters>,
     shutdown: CancellationToken,
@@ -185,7 +186,7 @@ async fn serve_udp(
 async fn serve_tcp(
     listener: TcpListener,
     tls: Option<crate::tls::Acceptor>,
-    tx: mpsc::Sender<Vec<Received>>,
+    tx: mpsc::Sender<Vec<Draft>>,
     settings: SyslogSettings,
     shutdown: CancellationToken,
 ) {
@@ -239,7 +240,7 @@ async fn serve_conn(
     mut stream: impl tokio::io::AsyncRead + Unpin,
     transport: &'static str,
     peer: SocketAddr,
-    tx: mpsc::Sender<Vec<Received>>,
+    tx: mpsc::Sender<Vec<Draft>>,
     max: usize,
     idle: std::time::Duration,
     shutdown: CancellationToken,
