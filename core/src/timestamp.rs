@@ -17,7 +17,8 @@
 use chrono::{
     DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
 };
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::de::Visitor;
+use serde::{Deserializer, Serialize, Serializer};
 
 /// Reads an RFC 3339 timestamp as chrono's `DateTime<FixedOffset>` parser would, in UTC.
 pub fn parse(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
@@ -131,19 +132,51 @@ pub fn serialize_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S
     }
 }
 
-/// `#[serde(deserialize_with = "timestamp::deserialize")]` for a `DateTime<Utc>`.
+/// `#[serde(deserialize_with = "timestamp::deserialize")]` for a `DateTime<Utc>`. The text is
+/// read where it lies: through serde's `Cow<str>` it was copied into a `String` for every event
+/// (serde makes a `Cow` owned unless a derive borrows it).
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-    parse(&s).map_err(|e| serde::de::Error::custom(format!("timestamp {s:?}: {e}")))
+    d.deserialize_str(Timestamp)
 }
 
 /// The same for an `Option<DateTime<Utc>>` (with `#[serde(default)]`).
 pub fn deserialize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    match <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? {
-        None => Ok(None),
-        Some(s) => parse(&s)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("timestamp {s:?}: {e}"))),
+    d.deserialize_option(MaybeTimestamp)
+}
+
+struct Timestamp;
+
+impl<'de> Visitor<'de> for Timestamp {
+    type Value = DateTime<Utc>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an RFC 3339 timestamp")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<DateTime<Utc>, E> {
+        parse(s).map_err(|e| E::custom(format!("timestamp {s:?}: {e}")))
+    }
+}
+
+struct MaybeTimestamp;
+
+impl<'de> Visitor<'de> for MaybeTimestamp {
+    type Value = Option<DateTime<Utc>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an RFC 3339 timestamp or null")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        deserialize(d).map(Some)
     }
 }
 
@@ -228,5 +261,33 @@ mod tests {
                 "{want} reads back"
             );
         }
+    }
+
+    #[test]
+    fn fields_read_in_place_escaped_null_absent_and_wrong() {
+        #[derive(serde::Deserialize, Debug)]
+        struct T {
+            #[serde(deserialize_with = "deserialize")]
+            ts: DateTime<Utc>,
+            #[serde(default, deserialize_with = "deserialize_opt")]
+            received: Option<DateTime<Utc>>,
+        }
+        let want = Utc.with_ymd_and_hms(2026, 11, 29, 1, 2, 3).unwrap();
+        let t: T =
+            serde_json::from_str(r#"{"ts":"2026-11-29T01:02:03Z","received":null}"#).unwrap();
+        assert_eq!((t.ts, t.received), (want, None));
+        // An escaped character: serde_json hands over a decoded copy, not the input.
+        let t: T = serde_json::from_str(
+            r#"{"ts":"2026-11-29T01:02:0\u0033Z","received":"2026-11-29T01:02:03Z"}"#,
+        )
+        .unwrap();
+        assert_eq!((t.ts, t.received), (want, Some(want)));
+        let t: T = serde_json::from_str(r#"{"ts":"2026-11-29T01:02:03+00:00"}"#).unwrap();
+        assert_eq!((t.ts, t.received), (want, None));
+        let e = serde_json::from_str::<T>(r#"{"ts":"yesterday"}"#).unwrap_err();
+        assert!(e.to_string().contains(r#"timestamp "yesterday""#), "{e}");
+        let e =
+            serde_json::from_str::<T>(r#"{"ts":"2026-11-29T01:02:03Z","received":7}"#).unwrap_err();
+        assert!(e.to_string().contains("an RFC 3339 timestamp"), "{e}");
     }
 }
