@@ -75,7 +75,8 @@ impl Fields {
         self.position(key).is_some()
     }
 
-    /// Sets `key` to `value`; returns the value it replaces, if any.
+    /// Sets `key` to `value`; returns the value it replaces, if any. A name out of order moves
+    /// the entries after it: for many names from outside, [`Extend`] sorts once instead.
     pub fn insert(&mut self, key: CompactString, value: Value) -> Option<Value> {
         // Names mostly come in order (parsers insert them so, JSON holds them so): append.
         if self.entries.last().is_none_or(|(last, _)| *last < key) {
@@ -104,6 +105,22 @@ impl Fields {
         self.entries.iter().map(|(k, _)| k.as_str())
     }
 
+    /// Sorts entries appended out of order, and of a name given more than once keeps the value
+    /// given last (the sort is stable).
+    fn sort_keeping_last(&mut self) {
+        if self.entries.is_sorted_by(|a, b| a.0 < b.0) {
+            return;
+        }
+        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        self.entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+    }
+
     /// The fields as a JSON object.
     pub fn to_json(&self) -> Value {
         Value::Object(
@@ -124,12 +141,21 @@ impl std::ops::Index<&str> for Fields {
     }
 }
 
+/// Many fields at once, as if inserted one by one in order (the last value of a name wins), in
+/// one sort: names from outside (a JSON object, the pairs of a log line) may come in any order
+/// and any number, and inserting each out of order would move the tail of the vector every time.
+impl<K: Into<CompactString>> Extend<(K, Value)> for Fields {
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
+        self.entries
+            .extend(iter.into_iter().map(|(k, v)| (k.into(), v)));
+        self.sort_keeping_last();
+    }
+}
+
 impl<K: Into<CompactString>> FromIterator<(K, Value)> for Fields {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Fields {
         let mut f = Fields::new();
-        for (k, v) in iter {
-            f.insert(k.into(), v);
-        }
+        f.extend(iter);
         f
     }
 }
@@ -193,9 +219,10 @@ impl<'de> Deserialize<'de> for Fields {
                 let mut f = Fields {
                     entries: Vec::with_capacity(map.size_hint().unwrap_or(0).min(64)),
                 };
-                while let Some((k, v)) = map.next_entry::<CompactString, Value>()? {
-                    f.insert(k, v);
+                while let Some(entry) = map.next_entry()? {
+                    f.entries.push(entry);
                 }
+                f.sort_keeping_last();
                 Ok(f)
             }
         }
@@ -232,12 +259,28 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_name_in_json_keeps_the_last_value_as_serde_json_does() {
+    fn a_repeated_name_in_json_keeps_the_last_value_as_serde_json_does_in_any_order() {
         let f: Fields = serde_json::from_str(r#"{"b":1,"a":2,"b":3}"#).unwrap();
         let m: serde_json::Map<String, Value> =
             serde_json::from_str(r#"{"b":1,"a":2,"b":3}"#).unwrap();
         assert_eq!(f, Fields::from(m));
         assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"a":2,"b":3}"#);
+        // Many names, backwards and each twice: the last value of each, in order.
+        let mut json = String::from("{");
+        for i in (0..5000).rev() {
+            json += &format!(r#""k{i:05}":{i},"k{i:05}":{},"#, i + 1);
+        }
+        json.pop();
+        json.push('}');
+        let f: Fields = serde_json::from_str(&json).unwrap();
+        let m: serde_json::Map<String, Value> = serde_json::from_str(&json).unwrap();
+        assert_eq!(f.len(), 5000);
+        assert_eq!(f["k00007"], 8);
+        assert_eq!(f, Fields::from(m));
+        // Extending is inserting each in turn: the new value of a name already there wins.
+        let mut f: Fields = [("b", json!(1)), ("a", json!(2))].into_iter().collect();
+        f.extend([("c", json!(3)), ("a", json!(4)), ("a", json!(5))]);
+        assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"a":5,"b":1,"c":3}"#);
         let bad = serde_json::from_str::<Fields>("[1]").unwrap_err();
         assert!(bad.to_string().contains("an object of fields"), "{bad}");
     }

@@ -86,7 +86,15 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
 
 /// Reads `key=value;` pairs up to the closing `]` and returns what follows it. A value runs to
 /// its `;`, so brackets inside values (user agents) do not end the context early.
-fn context<'a>(mut s: &'a str, draft: &mut Draft) -> &'a str {
+fn context<'a>(s: &'a str, draft: &mut Draft) -> &'a str {
+    // Taken in at once: the pairs are the line's, in any order and number.
+    let mut pairs = Vec::new();
+    let rest = context_pairs(s, &mut pairs);
+    draft.fields.extend(pairs);
+    rest
+}
+
+fn context_pairs<'a>(mut s: &'a str, pairs: &mut Vec<(&'a str, Value)>) -> &'a str {
     loop {
         if let Some(after) = s.strip_prefix(']') {
             return after;
@@ -110,7 +118,7 @@ fn context<'a>(mut s: &'a str, draft: &mut Draft) -> &'a str {
         };
         let key = if key == "name" { "account" } else { key };
         if !key.is_empty() {
-            draft.fields.insert(key.into(), Value::from(value));
+            pairs.push((key, Value::from(value)));
         }
         s = next;
     }
@@ -181,6 +189,26 @@ mod tests {
             d.message,
             "cmd=Auth; account=pepe@domain.com; protocol=soap;"
         );
+    }
+
+    #[test]
+    fn a_context_of_many_pairs_out_of_order_is_taken_whole_and_the_last_of_a_name_wins() {
+        let mut ctx: Vec<String> = (0..20_000).rev().map(|i| format!("k{i:05}={i}")).collect();
+        ctx.push("ip=10.0.0.1".into());
+        ctx.push("k00007=again".into());
+        let d = parse_utc(&format!(
+            "2024-03-01 10:00:00,001 INFO  [ImapServer-7] [{};] imap - hello",
+            ctx.join(";")
+        ));
+        assert_eq!(
+            d.fields.len(),
+            20_000 + 3,
+            "the pairs, ip, thread and category"
+        );
+        assert_eq!(d.fields["k00007"], "again");
+        assert_eq!(d.fields["k19999"], "19999");
+        assert_eq!(d.fields["ip"], "10.0.0.1");
+        assert_eq!(d.message, "hello");
     }
 
     #[test]
