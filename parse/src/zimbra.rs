@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(d.severity, Severity::Info);
         assert_eq!(d.app, "mailbox");
         assert_eq!(
-            d.fields.to_json(),
+            serde_json::to_value(&d.fields).unwrap(),
             json!({
                 "thread": "qtp1545357780-7135140:http://127.0.0.1:80/service/soap/AuthRequest",
                 "account": "pepe@domain.com",

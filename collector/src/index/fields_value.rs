@@ -26,7 +26,7 @@ impl<'a> Value<'a> for FieldsValue<'a> {
 
     fn as_value(&self) -> ReferenceValue<'a, Self> {
         match *self {
-            FieldsValue::Top(fields) => ReferenceValue::Object(ObjectIter::Top(fields.into_iter())),
+            FieldsValue::Top(fields) => ReferenceValue::Object(ObjectIter::Top(fields.iter())),
             FieldsValue::Json(serde_json::Value::Array(items)) => {
                 ReferenceValue::Array(items.iter().map(FieldsValue::Json as fn(_) -> _))
             }
