@@ -155,13 +155,14 @@ struct Minute {
     stamp: Stamp,
     /// The chosen year's UTC time for second 0 of the minute.
     start: DateTime<Utc>,
-    /// The year of the reference time it was chosen at: the candidate years follow it.
-    year: i32,
-    /// The choice stands until `until`: before then, every later candidate year is still more
-    /// than two days ahead, even at its second 0. The reference time only moves forward
-    /// ([`YearGuess::now`] adds a monotonic clock's elapsed time), and the chosen year's second
-    /// 59 was within two days when the choice was made, so it stays within.
-    until: Option<DateTime<Utc>>,
+    /// The choice stands while the time since the guess was made ([`YearGuess::made`]) is below
+    /// this: until New Year (UTC) of the reference time, the candidate years follow its year;
+    /// and until every later candidate year is within two days, even at its second 0. The
+    /// reference time only moves forward ([`YearGuess::now`] adds a monotonic clock's elapsed
+    /// time), and the chosen year's second 59 was within two days when the choice was made, so
+    /// it stays within. Held as elapsed monotonic time so that a line of the same minute costs a
+    /// clock read and a comparison, not date arithmetic.
+    until: std::time::Duration,
 }
 
 impl YearGuess {
@@ -179,7 +180,12 @@ impl YearGuess {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.reference + Duration::from_std(self.made.elapsed()).unwrap_or_default()
+        self.at(self.made.elapsed())
+    }
+
+    /// The reference time once `elapsed` has passed since the guess was made.
+    fn at(&self, elapsed: std::time::Duration) -> DateTime<Utc> {
+        self.reference + Duration::from_std(elapsed).unwrap_or_default()
     }
 
     /// The year for a month and day alone, by the same rule as [`YearGuess::resolve`] but on
@@ -204,26 +210,23 @@ impl YearGuess {
         m: u32,
         s: u32,
     ) -> Option<DateTime<Utc>> {
-        let now = self.now();
-        self.resolve_at(now, clock, (month, day, h, m), s)
+        let elapsed = self.made.elapsed();
+        self.resolve_at(elapsed, clock, (month, day, h, m), s)
     }
 
-    /// [`YearGuess::resolve`] with the reference time given (never earlier than at the last
-    /// call): the same answer as [`YearGuess::choose`], from the minute's choice while it stands.
+    /// [`YearGuess::resolve`] once `elapsed` has passed since the guess was made (never less
+    /// than at the last call): the same answer as [`YearGuess::choose`], from the minute's choice
+    /// while it stands.
     fn resolve_at(
         &mut self,
-        now: DateTime<Utc>,
+        elapsed: std::time::Duration,
         clock: &mut Clock,
         stamp: Stamp,
         s: u32,
     ) -> Option<DateTime<Utc>> {
-        let stands = |last: &Minute| {
-            last.stamp == stamp
-                && last.year == now.year()
-                && last.until.is_none_or(|until| now < until)
-        };
+        let stands = |last: &Minute| last.stamp == stamp && elapsed < last.until;
         if !self.last.as_ref().is_some_and(stands) {
-            self.last = Self::minute(now, clock, stamp);
+            self.last = self.minute(elapsed, clock, stamp);
         }
         match self.last {
             // Within a minute the clock's offset is the same (it goes by the hour), so second
@@ -231,7 +234,7 @@ impl YearGuess {
             Some(last) if s < 60 => Some(last.start + Duration::seconds(i64::from(s))),
             // A second over 59 is no time at all, and a minute whose seconds fall in different
             // years has no one choice: from scratch.
-            _ => Self::choose(now, clock, stamp, s),
+            _ => Self::choose(self.at(elapsed), clock, stamp, s),
         }
     }
 
@@ -264,18 +267,37 @@ impl YearGuess {
             .map(|naive| clock.to_utc(naive))
     }
 
-    /// The choice for second 0 of a minute and the span of `now` it stands for (see [`Minute`]).
-    fn minute(now: DateTime<Utc>, clock: &mut Clock, stamp: Stamp) -> Option<Minute> {
+    /// The choice for second 0 of a minute, `elapsed` after the guess was made, and how long it
+    /// stands (see [`Minute`]).
+    fn minute(
+        &self,
+        elapsed: std::time::Duration,
+        clock: &mut Clock,
+        stamp: Stamp,
+    ) -> Option<Minute> {
+        let now = self.at(elapsed);
         let limit = now + Duration::days(2);
         // The nearest later candidate passed over (too far ahead), if any.
         let mut later = None;
         for start in Self::times(now, clock, stamp, 0) {
             if start + Duration::seconds(59) <= limit {
+                let new_year = NaiveDate::from_ymd_opt(now.year() + 1, 1, 1)
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc());
+                let until = [
+                    later.map(|t: DateTime<Utc>| t - Duration::days(2)),
+                    new_year,
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                // Past the end of chrono's calendar: choose again for every line.
+                .unwrap_or(now);
                 return Some(Minute {
                     stamp,
                     start,
-                    year: now.year(),
-                    until: later.map(|t: DateTime<Utc>| t - Duration::days(2)),
+                    // Past `now` by construction; were it not, zero: choose again next time.
+                    until: elapsed + (until - now).to_std().unwrap_or_default(),
                 });
             }
             if start <= limit {
@@ -457,7 +479,8 @@ mod tests {
             for (step_ms, which, second) in lines {
                 now += Duration::milliseconds(step_ms);
                 let (month, day, h, m) = stamps[which];
-                let got = guess.resolve_at(now, &mut cached, (month, day, h, m), second);
+                let elapsed = (now - guess.reference).to_std().unwrap();
+                let got = guess.resolve_at(elapsed, &mut cached, (month, day, h, m), second);
                 let want = YearGuess::choose(now, &mut fresh, (month, day, h, m), second);
                 proptest::prop_assert_eq!(got, want, "at {} for {:?} second {}", now, stamps[which], second);
             }
@@ -470,14 +493,14 @@ mod tests {
         let now = utc("2016-12-29T23:58:30Z");
         let mut g = YearGuess::new(now);
         // Dec 31 23:59 of 2016 is more than two days ahead: last year's.
-        let got = g.resolve_at(now, &mut c, (12, 31, 23, 59), 10);
+        let secs = std::time::Duration::from_secs;
+        let got = g.resolve_at(secs(0), &mut c, (12, 31, 23, 59), 10);
         assert_eq!(got, Some(utc("2015-12-31T23:59:10Z")));
         assert!(g.last.is_some(), "the minute is remembered");
-        let got = g.resolve_at(now + Duration::seconds(20), &mut c, (12, 31, 23, 59), 40);
+        let got = g.resolve_at(secs(20), &mut c, (12, 31, 23, 59), 40);
         assert_eq!(got, Some(utc("2015-12-31T23:59:40Z")));
         // A minute later it is within two days: this year's, though the minute is the same.
-        let later = now + Duration::seconds(90);
-        let got = g.resolve_at(later, &mut c, (12, 31, 23, 59), 40);
+        let got = g.resolve_at(secs(90), &mut c, (12, 31, 23, 59), 40);
         assert_eq!(got, Some(utc("2016-12-31T23:59:40Z")));
     }
 
