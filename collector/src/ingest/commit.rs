@@ -387,7 +387,6 @@ fn run(
     // Bytes of this collector's own records since the last checkpoint. Copied records do not
     // count: a standby never writes records of its own, it copies the primary's checkpoints.
     let mut own_bytes = 0u64;
-    let mut payload = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         // Everything that queued up while the last fsync ran goes into this group.
         let mut group = vec![first];
@@ -461,7 +460,6 @@ fn run(
                 }
             };
             let mut committed = Committed::default();
-            payload.clear();
             let now = Utc::now();
             let now_json = serde_json::to_vec(&now).expect("a time serializes");
             let mut added = Vec::new();
@@ -472,24 +470,28 @@ fn run(
                 }
                 added.push(pos);
                 event.received = Some(now);
-                let original = originals.spans.get(pos).cloned().flatten();
-                match original {
-                    Some(span) => {
-                        super::write_received(&mut payload, &originals.body[span], &now_json)
-                    }
-                    None => serde_json::to_writer(&mut payload, &event)
-                        .expect("an event always serializes"),
-                }
-                payload.push(b'\n');
-                committed.accepted += 1;
             }
+            committed.accepted = added.len() as u64;
             if committed.accepted > 0 {
-                bytes += payload.len();
-                own_bytes += payload.len() as u64;
-                match wal.append(RecordKind::Events, &payload) {
-                    Ok(lsn) => {
+                // The record's payload is written straight into the log's buffer.
+                let lines = |payload: &mut Vec<u8>| {
+                    for &pos in &added {
+                        match originals.spans.get(pos).cloned().flatten() {
+                            Some(span) => {
+                                super::write_received(payload, &originals.body[span], &now_json)
+                            }
+                            None => serde_json::to_writer(&mut *payload, &events[pos])
+                                .expect("an event always serializes"),
+                        }
+                        payload.push(b'\n');
+                    }
+                };
+                match wal.append_with(RecordKind::Events, lines) {
+                    Ok((lsn, payload_len)) => {
+                        bytes += payload_len;
+                        own_bytes += payload_len as u64;
                         committed.lsn = Some(lsn);
-                        stats.backlog.written(lsn, payload.len());
+                        stats.backlog.written(lsn, payload_len);
                         // The request is answered with counts only: its events can go to the
                         // followers as they are, without the duplicates.
                         let mut kept = std::mem::take(events);
@@ -500,7 +502,7 @@ fn run(
                                 added.binary_search(&(pos - 1)).is_ok()
                             });
                         }
-                        recent.put(lsn, Arc::new(kept), payload.len());
+                        recent.put(lsn, Arc::new(kept), payload_len);
                     }
                     Err(e) => {
                         // Not written: these identities are not held after all.

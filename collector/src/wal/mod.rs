@@ -246,23 +246,50 @@ impl Wal {
 
     /// Adds a record and returns its LSN. It is not durable until [`Wal::sync`] returns.
     pub fn append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<u64, WalError> {
-        if self.poisoned {
-            return Err(WalError::Poisoned);
-        }
         if payload.len() > MAX_PAYLOAD {
             return Err(WalError::TooLarge(payload.len()));
         }
-        let len = record::encoded_len(payload.len()) as u64;
+        self.append_with(kind, |out| out.extend_from_slice(payload))
+            .map(|(lsn, _)| lsn)
+    }
+
+    /// Adds a record whose payload `write` appends to the buffer it is given, and returns its
+    /// LSN and payload length. It is not durable until [`Wal::sync`] returns. The committer
+    /// writes its batches of events this way, straight into the buffer of what is pending:
+    /// built elsewhere and copied in, the copy was a sixth of the committer's time in a syslog
+    /// burst. `write` must only append.
+    pub fn append_with(
+        &mut self,
+        kind: RecordKind,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(u64, usize), WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        let mut start = self.pending.len();
+        self.pending.resize(start + record::RECORD_HEADER_LEN, 0);
+        write(&mut self.pending);
+        let payload_len = self.pending.len() - start - record::RECORD_HEADER_LEN;
+        if payload_len > MAX_PAYLOAD {
+            self.pending.truncate(start);
+            return Err(WalError::TooLarge(payload_len));
+        }
+        let len = record::encoded_len(payload_len) as u64;
         let has_records = self.active_len > segment::HEADER_LEN;
         if has_records && self.active_len + len > self.opts.segment_bytes {
+            // The record starts the next segment: out of the buffer while this one is sealed (a
+            // copy once per segment), then back.
+            let rec = self.pending.split_off(start);
             self.roll()?;
+            start = self.pending.len();
+            self.pending.extend_from_slice(&rec);
         }
         let lsn = self.next_lsn;
-        record::encode(&mut self.pending, lsn, kind, payload);
+        record::seal(&mut self.pending[start..], lsn, kind);
         self.next_lsn += 1;
         self.active_len += len;
         self.bytes += len;
-        Ok(lsn)
+        Ok((lsn, payload_len))
     }
 
     /// Adds a record copied from the primary's log, keeping its LSN (replication). The LSN must

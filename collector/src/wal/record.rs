@@ -118,16 +118,24 @@ pub fn event_lines(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 pub(super) fn encode(out: &mut Vec<u8>, lsn: u64, kind: RecordKind, payload: &[u8]) {
-    let len = (payload.len() as u32).to_le_bytes();
     let start = out.len();
-    out.extend_from_slice(&RECORD_MAGIC);
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&[0; 4]); // CRC, filled below
-    out.extend_from_slice(&lsn.to_le_bytes());
-    out.push(kind.to_byte());
+    out.resize(start + RECORD_HEADER_LEN, 0);
     out.extend_from_slice(payload);
-    let sum = crc(len, &[&out[start + 12..]]);
-    out[start + 8..start + 12].copy_from_slice(&sum.to_le_bytes());
+    seal(&mut out[start..], lsn, kind);
+}
+
+/// Fills in the header of `rec`: [`RECORD_HEADER_LEN`] bytes (their content does not matter)
+/// followed by the payload, which is all the rest of `rec` (at most [`MAX_PAYLOAD`] bytes).
+pub(super) fn seal(rec: &mut [u8], lsn: u64, kind: RecordKind) {
+    let payload_len = rec.len() - RECORD_HEADER_LEN;
+    debug_assert!(payload_len <= MAX_PAYLOAD);
+    let len = (payload_len as u32).to_le_bytes();
+    rec[..4].copy_from_slice(&RECORD_MAGIC);
+    rec[4..8].copy_from_slice(&len);
+    rec[12..20].copy_from_slice(&lsn.to_le_bytes());
+    rec[20] = kind.to_byte();
+    let sum = crc(len, &[&rec[12..]]);
+    rec[8..12].copy_from_slice(&sum.to_le_bytes());
 }
 
 /// What the first bytes of `buf` hold.

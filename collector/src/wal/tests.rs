@@ -227,7 +227,54 @@ fn an_oversized_payload_is_refused_without_poisoning() {
         Err(WalError::TooLarge(_))
     ));
     assert_eq!(wal.append(RecordKind::Events, b"ok").unwrap(), 1);
-    assert_eq!(wal.sync().unwrap(), 1);
+    // Written in place and found too large only then: taken out of the buffer again, and the
+    // records before and after it are whole.
+    assert!(matches!(
+        wal.append_with(RecordKind::Events, |out| out.resize(out.len() + MAX_PAYLOAD + 1, b'x')),
+        Err(WalError::TooLarge(n)) if n == MAX_PAYLOAD + 1
+    ));
+    assert_eq!(wal.append(RecordKind::Events, b"ok too").unwrap(), 2);
+    assert_eq!(wal.sync().unwrap(), 2);
+    let mut r = wal.reader(1);
+    assert_eq!(r.next(2).unwrap().unwrap().payload, b"ok");
+    assert_eq!(r.next(2).unwrap().unwrap().payload, b"ok too");
+    assert_eq!(r.next(2).unwrap(), None);
+}
+
+#[test]
+fn a_payload_written_in_place_makes_the_very_files_a_copied_one_makes() {
+    // Small segments, and groups of several records, so that records written in place start
+    // new segments in the middle of a group.
+    let (copied, in_place) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, _) = Wal::open(copied.path(), opts(300)).unwrap();
+    let (mut b, _) = Wal::open(in_place.path(), opts(300)).unwrap();
+    for i in 1..=40u64 {
+        let p = payload(i);
+        assert_eq!(a.append(RecordKind::Events, &p).unwrap(), i);
+        let (lsn, len) = b
+            .append_with(RecordKind::Events, |out| out.extend_from_slice(&p))
+            .unwrap();
+        assert_eq!((lsn, len), (i, p.len()));
+        if i % 3 == 0 {
+            a.sync().unwrap();
+            b.sync().unwrap();
+        }
+    }
+    a.sync().unwrap();
+    b.sync().unwrap();
+    assert!(a.segments() > 5, "only {} segments", a.segments());
+    let (pa, pb) = (segment_paths(copied.path()), segment_paths(in_place.path()));
+    assert_eq!(pa.len(), pb.len());
+    for (x, y) in pa.iter().zip(&pb) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert_eq!(
+            std::fs::read(x).unwrap(),
+            std::fs::read(y).unwrap(),
+            "{x:?}"
+        );
+    }
+    let (lsns, skipped) = read_all(in_place.path());
+    assert_eq!((lsns, skipped), ((1..=40).collect(), 0));
 }
 
 #[test]
