@@ -10,13 +10,14 @@ rsyslog: until its output file has N lines (polled as often as the collector's c
 what was added). CPU seconds (utime+stime) and peak RSS (VmHWM) of
 each from /proc.
 
-Usage: bench/syslog_bench.py [--messages 1000000] [--framing lf|octet]
+Usage: bench/syslog_bench.py [--messages 1000000] [--framing lf|octet] [--rounds R]
 Build first: cargo build --release --bins. Needs rsyslog (Debian's package).
 """
 import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -146,13 +147,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--framing", choices=["lf", "octet"], default="lf")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="pairs of runs; every other round runs the collector first")
     a = ap.parse_args()
     data = messages(a.messages, a.framing)
-    with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps({"messages": a.messages, "framing": a.framing,
-                          "mb": round(len(data) / 1e6, 1)}), flush=True)
-        print(json.dumps({"rsyslog_imtcp_omfile": rsyslog_run(data, a.messages, tmp)}), flush=True)
-        print(json.dumps({"collector": collector_run(data, a.messages, tmp)}), flush=True)
+    print(json.dumps({"messages": a.messages, "framing": a.framing,
+                      "mb": round(len(data) / 1e6, 1)}), flush=True)
+    ratios = []
+    for r in range(a.rounds):
+        # Each run in a fresh directory, and the order turned every other round: a run shares
+        # the disk with the write-back of the one before it.
+        runs = [("rsyslog_imtcp_omfile", rsyslog_run), ("collector", collector_run)]
+        got = {}
+        for name, run in runs if r % 2 == 0 else runs[::-1]:
+            with tempfile.TemporaryDirectory() as tmp:
+                got[name] = run(data, a.messages, tmp)
+            print(json.dumps({name: got[name]}), flush=True)
+        ratios.append(got["collector"]["msgs_per_s_received"] /
+                      got["rsyslog_imtcp_omfile"]["msgs_per_s"])
+    if a.rounds > 1:
+        print(json.dumps({"ratio_msgs_per_s": [round(x, 2) for x in ratios],
+                          "median": round(statistics.median(ratios), 2),
+                          "rounds_at_or_above_1": sum(x >= 1 for x in ratios)}), flush=True)
 
 
 if __name__ == "__main__":
