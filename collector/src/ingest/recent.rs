@@ -51,8 +51,16 @@ impl Recent {
     }
 
     /// The events of record `lsn` (a payload of `payload_bytes`), one per line of its payload
-    /// and in the same order.
-    pub fn put(&self, lsn: u64, events: Arc<Vec<Event>>, payload_bytes: usize) {
+    /// and in the same order. Returns the records let go to stay within the budget, for the
+    /// caller to free when it suits it: freeing a record's 2,000 events is about as costly as
+    /// writing the record, and the committer frees them after it has answered.
+    #[must_use = "the records let go are freed where they are dropped"]
+    pub fn put(
+        &self,
+        lsn: u64,
+        events: Arc<Vec<Event>>,
+        payload_bytes: usize,
+    ) -> Vec<Arc<Vec<Event>>> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.records.back().is_some_and(|(last, ..)| *last >= lsn) {
             // Not newer than what is held: the log was rewound (a new round does not share
@@ -69,10 +77,9 @@ impl Recent {
                 out.push(events);
             }
         }
-        // Freed after the lock is let go: freeing a record's 2,000 events is about as costly
-        // as writing the record, and the followers' lookups need not wait for it.
-        drop(held);
-        drop(out);
+        // Freed after the lock is let go (by the caller), so the followers' lookups need not
+        // wait for it.
+        out
     }
 
     /// The events of WAL record `rec`, one per line of its payload and in the same order, if
@@ -127,18 +134,20 @@ mod tests {
     #[test]
     fn the_newest_records_are_held_within_the_budget_and_older_ones_fall_out() {
         let r = Recent::new(100);
-        r.put(1, events(1), 60);
-        r.put(2, events(2), 30);
+        assert!(r.put(1, events(1), 60).is_empty());
+        assert!(r.put(2, events(2), 30).is_empty());
         assert_eq!(get(&r, 1).map(|e| e.len()), Some(1));
-        r.put(3, events(3), 30); // 120 > 100: record 1 goes
+        // 120 > 100: record 1 goes, handed back to be freed.
+        let gone = r.put(3, events(3), 30);
+        assert_eq!(gone.iter().map(|e| e.len()).collect::<Vec<_>>(), [1]);
         assert!(get(&r, 1).is_none());
         assert_eq!(get(&r, 2).map(|e| e.len()), Some(2));
         assert_eq!(get(&r, 3).map(|e| e.len()), Some(3));
         assert!(get(&r, 4).is_none());
-        r.put(4, events(1), 500); // over the budget alone: still held, as the only one
+        let _ = r.put(4, events(1), 500); // over the budget alone: still held, as the only one
         assert!(get(&r, 3).is_none());
         assert!(get(&r, 4).is_some());
-        r.put(2, events(2), 10); // a rewound log empties the cache
+        let _ = r.put(2, events(2), 10); // a rewound log empties the cache
         assert!(get(&r, 4).is_none());
         assert!(get(&r, 2).is_some());
     }
@@ -146,8 +155,8 @@ mod tests {
     #[test]
     fn events_are_only_used_for_the_record_they_were_written_as() {
         let r = Recent::new(100);
-        r.put(1, events(2), 6);
-        r.put(2, events(3), 9);
+        let _ = r.put(1, events(2), 6);
+        let _ = r.put(2, events(3), 9);
         let rec = |lsn, kind| Record {
             lsn,
             kind,
