@@ -432,6 +432,8 @@ impl IndexConfig {
             memory_bytes,
             nice: self.nice,
             commit_behind: std::time::Duration::from_millis(self.commit_behind_ms),
+            // (A bound too large to hold in bytes is refused where the bound is read.)
+            yield_below: self.max_backlog_mb.saturating_mul(1 << 20) / 2,
         })
     }
 }
@@ -965,6 +967,7 @@ mod tests {
     fn the_index_backlog_and_priority_come_from_the_file_and_bad_ones_are_named() {
         let s = Settings::build(FileConfig::default(), Overrides::default()).unwrap();
         assert_eq!(s.space.max_index_backlog_bytes, 256 << 20);
+        assert_eq!(s.index.yield_below, 128 << 20);
         assert_eq!(s.index.nice, crate::index::DEFAULT_NICE);
         assert_eq!(s.index.commit_behind, crate::index::DEFAULT_COMMIT_BEHIND);
         let file: FileConfig =
@@ -972,6 +975,7 @@ mod tests {
                 .unwrap();
         let s = Settings::build(file, Overrides::default()).unwrap();
         assert_eq!((s.space.max_index_backlog_bytes, s.index.nice), (0, 0));
+        assert_eq!(s.index.yield_below, 0, "no bound: the indexer never yields");
         assert_eq!(s.index.commit_behind, std::time::Duration::from_millis(400));
         for (bad, key, range) in [
             (

@@ -83,6 +83,8 @@ pub struct Positions {
     pub index_docs: u64,
     /// Bytes of events durable and not yet indexed (`ingest/backlog.rs`).
     pub index_backlog_bytes: u64,
+    /// Seconds the indexer left the CPU to a syslog burst (`ingest/backlog.rs`).
+    pub index_yielded_seconds: f64,
     /// 1 on the primary, 0 on a standby.
     pub primary: u64,
     pub epoch: u64,
@@ -277,6 +279,13 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "index_backlog_bytes",
         "Bytes of events durable but not yet searchable (bounded by [index] max_backlog_mb)",
         p.index_backlog_bytes,
+    );
+    let yielded = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+    yielded.inc_by(p.index_yielded_seconds);
+    reg.register(
+        "index_yielded_seconds",
+        "Seconds indexing paused to leave the CPU to a syslog burst (up to half of [index] max_backlog_mb)",
+        yielded,
     );
     plain_gauge(&mut reg, "index_docs", "Events in the index", p.index_docs);
     plain_gauge(

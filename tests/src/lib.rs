@@ -247,6 +247,18 @@ impl Collector {
             .collect()
     }
 
+    /// The value of a series without labels in `/metrics` (`None`: not there).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let text = self
+            .http()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .and_then(|r| r.text())
+            .expect("GET /metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     /// `GET /api/v1/search?q=QUERY&limit=1`: how many events match in all.
     pub fn count(&self, query: &str) -> u64 {
         self.search_api(query, 1)["total"]

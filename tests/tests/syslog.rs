@@ -225,6 +225,52 @@ fn a_sender_of_garbage_and_giant_frames_does_not_disturb_a_well_behaved_one() {
     );
 }
 
+/// A burst over one connection, faster than the intake: indexing leaves the CPU to the intake
+/// while it lasts (`ingest/backlog.rs`), and afterwards every message becomes searchable and
+/// indexing stops yielding.
+#[test]
+fn a_burst_faster_than_the_intake_goes_to_the_wal_first_then_all_of_it_is_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let addr = collector.syslog_tcp.clone().unwrap();
+    const N: u64 = 100_000;
+    let mut data = Vec::new();
+    for i in 0..N {
+        writeln!(
+            data,
+            "<14>Nov 29 10:{:02}:{:02} mta1 postfix/qmgr[12]: burstline {i} {}",
+            (i / 60) % 60,
+            i % 60,
+            "x".repeat(60)
+        )
+        .unwrap();
+    }
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(&data).unwrap();
+    drop(s);
+    let durable = |c: &Collector| c.metric("logwarden_syslog_messages_total").unwrap_or(0.0);
+    assert!(
+        wait_until(Duration::from_secs(120), || durable(&collector) == N as f64),
+        "durable: {} of {N}",
+        durable(&collector)
+    );
+    let yielded = || {
+        collector
+            .metric("logwarden_index_yielded_seconds_total")
+            .expect("the yield counter is in /metrics")
+    };
+    assert!(yielded() > 0.0, "indexing never yielded to the burst");
+    assert!(
+        wait_until(Duration::from_secs(180), || collector.count("burstline")
+            == N),
+        "searchable: {} of {N}",
+        collector.count("burstline")
+    );
+    let after = yielded();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_same("seconds yielded once the burst is over", after, yielded());
+}
+
 /// The collector turns transparent huge pages off for itself (`collector/src/main.rs`): that
 /// cut the CPU of a syslog burst by about a fifth (docs/BENCHMARKS.md, session 7).
 #[test]

@@ -441,6 +441,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         index_lsn: *state.indexed.borrow(),
         index_docs: state.searcher.docs(),
         index_backlog_bytes: state.wal_stats.backlog.bytes(),
+        index_yielded_seconds: state.wal_stats.backlog.yielded_seconds(),
         primary: u64::from(state.replication.role() == crate::replication::Role::Primary),
         epoch: state.replication.epoch(),
         replication_lag: state.replication.lag(*state.durable.borrow()),

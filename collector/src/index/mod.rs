@@ -80,6 +80,8 @@ const MIN_WRITER_HEAP: usize = 15_000_000;
 /// of the collector's CPU at 8, and about half of that at 16. Searches then see up to twice as
 /// many segments per partition, which a selective term query does not notice (docs/BENCHMARKS.md).
 const MERGE_FAN_IN: usize = 16;
+/// How long the indexer sleeps before it looks again whether to yield to the syslog intake.
+const YIELD_NAP: Duration = Duration::from_millis(5);
 /// Low enough that intake wins the CPU during a burst, not so low that indexing stalls when the
 /// machine is merely busy (at nice 10 a thread gets about a tenth of a contended core).
 pub const DEFAULT_NICE: i32 = 10;
@@ -112,6 +114,9 @@ pub struct IndexSettings {
     pub nice: i32,
     /// How often to commit while behind (see [`DEFAULT_COMMIT_BEHIND`]).
     pub commit_behind: Duration,
+    /// While a syslog burst outruns the intake, indexing pauses until the backlog reaches this
+    /// many bytes (half of `[index] max_backlog_mb`; 0: never; `ingest/backlog.rs`).
+    pub yield_below: u64,
 }
 
 impl Default for IndexSettings {
@@ -121,6 +126,7 @@ impl Default for IndexSettings {
             memory_bytes: 4 * WRITER_HEAP,
             nice: DEFAULT_NICE,
             commit_behind: DEFAULT_COMMIT_BEHIND,
+            yield_below: 0,
         }
     }
 }
@@ -230,6 +236,8 @@ struct Indexer {
     heap: usize,
     retention: Retention,
     commit_behind: Duration,
+    /// See [`IndexSettings::yield_below`].
+    yield_below: u64,
     stats: Arc<IndexStats>,
     wal_dir: PathBuf,
     wal: WalReader,
@@ -267,6 +275,7 @@ impl Indexer {
             heap,
             retention: settings.retention,
             commit_behind: settings.commit_behind,
+            yield_below: settings.yield_below,
             stats,
             wal: WalReader::new(wal_dir.clone(), start_lsn + 1),
             wal_dir,
@@ -293,6 +302,12 @@ impl Indexer {
                     tracing::error!(error = %e, "index retention failed; trying again later");
                 }
                 last_retention = Some(Instant::now());
+            }
+            while self.wal_stats.backlog.indexing_yields(self.yield_below)
+                && !shutdown.is_cancelled()
+            {
+                std::thread::sleep(YIELD_NAP);
+                self.wal_stats.backlog.yielded(YIELD_NAP);
             }
             let upto = *durable.borrow_and_update();
             let more = match self.add_upto(upto) {
@@ -663,6 +678,7 @@ mod tests {
             memory_bytes: 15 << 20,
             nice: 0,
             commit_behind: DEFAULT_COMMIT_BEHIND,
+            yield_below: 0,
         };
         let stats = Arc::new(IndexStats::default());
         let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();

@@ -14,14 +14,45 @@
 //! indexer, after each commit, says through which LSN it is complete. Records from before this
 //! start (a replay after a restart) carry no mark and are not counted: the backlog a collector
 //! starts with is the indexer's to work off, not a reason to refuse new events.
+//!
+//! Within the bound, a syslog burst goes first: while a listener finds its senders ahead of it
+//! (a TCP read fills its whole buffer, a UDP batch fills up), the indexer pauses until the
+//! backlog reaches half the bound ([`Backlog::indexing_yields`]). Even at nice 10 the indexer
+//! took a quarter of the CPU of a burst that the intake could not keep up with on two vCPUs;
+//! pausing it made the burst durable 10-20 % sooner, and it became searchable about 4 % later
+//! (docs/BENCHMARKS.md, session 11). Intake below the indexer's speed never fills a read, so
+//! indexing then keeps its 1 s.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// How long after a listener last found its senders ahead of it the indexer still yields.
+const PRESSED_FOR: Duration = Duration::from_millis(50);
 
 /// See the module doc.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Backlog {
     marks: Mutex<Marks>,
+    /// The clock of `pressed_at`.
+    start: Instant,
+    /// When a syslog listener last found its senders ahead of it, in milliseconds since `start`
+    /// plus one (0: never).
+    pressed_at: AtomicU64,
+    /// Milliseconds the indexer has yielded so far (`logwarden_index_yielded_seconds_total`).
+    yielded_ms: AtomicU64,
+}
+
+impl Default for Backlog {
+    fn default() -> Backlog {
+        Backlog {
+            marks: Mutex::default(),
+            start: Instant::now(),
+            pressed_at: AtomicU64::new(0),
+            yielded_ms: AtomicU64::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +91,33 @@ impl Backlog {
         let m = self.marks.lock().unwrap_or_else(|p| p.into_inner());
         m.written - m.indexed
     }
+
+    /// A syslog listener found more waiting than one read takes: its senders are ahead of the
+    /// intake.
+    pub fn intake_pressed(&self) {
+        self.pressed_at.store(self.now_ms(), Relaxed);
+    }
+
+    /// Whether the indexer should leave the CPU to the intake for now: a listener was pressed
+    /// within the last [`PRESSED_FOR`], and the backlog is below `below` bytes (0: never).
+    pub fn indexing_yields(&self, below: u64) -> bool {
+        let at = self.pressed_at.load(Relaxed);
+        at != 0 && self.now_ms() <= at + PRESSED_FOR.as_millis() as u64 && self.bytes() < below
+    }
+
+    /// The indexer yielded for `d`.
+    pub fn yielded(&self, d: Duration) {
+        self.yielded_ms.fetch_add(d.as_millis() as u64, Relaxed);
+    }
+
+    /// Seconds the indexer has yielded since the start.
+    pub fn yielded_seconds(&self) -> f64 {
+        self.yielded_ms.load(Relaxed) as f64 / 1000.0
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 + 1
+    }
 }
 
 #[cfg(test)]
@@ -83,5 +141,20 @@ mod tests {
         assert_eq!(b.bytes(), 0);
         b.written(12, 10);
         assert_eq!(b.bytes(), 10);
+    }
+
+    #[test]
+    fn indexing_yields_to_a_pressed_intake_for_a_moment_and_below_the_bound_only() {
+        let b = Backlog::default();
+        b.written(1, 100);
+        assert!(!b.indexing_yields(1000), "never pressed");
+        b.intake_pressed();
+        assert!(b.indexing_yields(1000));
+        assert!(!b.indexing_yields(100), "the backlog has reached the bound");
+        assert!(!b.indexing_yields(0), "no bound: never");
+        std::thread::sleep(PRESSED_FOR + Duration::from_millis(20));
+        assert!(!b.indexing_yields(1000), "the pressure is over");
+        b.intake_pressed();
+        assert!(b.indexing_yields(1000), "pressed again");
     }
 }

@@ -24,6 +24,8 @@ use framing::{Frame, Framer};
 use intake::Parser;
 use logwarden_core::Draft;
 
+use crate::ingest::commit::WalStats;
+
 /// Where and how to listen.
 #[derive(Debug, Clone)]
 pub struct SyslogSettings {
@@ -64,6 +66,10 @@ pub async fn start(
     // Parsed messages from every listener to the intake, a batch per read (one channel hand-over
     // per message cost as much as parsing it); closed when all listeners stop.
     let (tx, rx) = mpsc::channel::<Vec<Draft>>(CHANNEL_BATCHES);
+    let to_intake = ToIntake {
+        tx,
+        stats: room.wal_stats.clone(),
+    };
     if let Some(addr) = settings.udp {
         let sock = UdpSocket::bind(addr)
             .await
@@ -71,7 +77,7 @@ pub async fn start(
         bound.udp = Some(sock.local_addr()?);
         tasks.spawn(serve_udp(
             sock,
-            tx.clone(),
+            to_intake.clone(),
             settings.max_message_bytes,
             room.counters.clone(),
             shutdown.clone(),
@@ -85,7 +91,7 @@ pub async fn start(
         tasks.spawn(serve_tcp(
             listener,
             None,
-            tx.clone(),
+            to_intake.clone(),
             settings.clone(),
             shutdown.clone(),
         ));
@@ -99,12 +105,12 @@ pub async fn start(
         tasks.spawn(serve_tcp(
             listener,
             Some(acceptor),
-            tx.clone(),
+            to_intake.clone(),
             settings.clone(),
             shutdown.clone(),
         ));
     }
-    drop(tx);
+    drop(to_intake);
     let seqs = intake::seqs(&room.data_dir).context("opening the syslog seq lease")?;
     // The intake runs on a thread of its own, with a runtime of its own, rather than as a task
     // of the shared runtime. There, the connection task that filled a batch woke the intake on
@@ -141,9 +147,18 @@ const CHANNEL_BATCHES: usize = 64;
 /// Datagrams already queued on the socket that are read into one batch.
 const UDP_BATCH: usize = 256;
 
+/// A listener's way to the intake: the channel of parsed batches (closed when every listener
+/// is gone), and where to say that its senders are ahead of it (`ingest/backlog.rs`: indexing
+/// then leaves the CPU to the intake).
+#[derive(Clone)]
+struct ToIntake {
+    tx: mpsc::Sender<Vec<Draft>>,
+    stats: Arc<WalStats>,
+}
+
 async fn serve_udp(
     sock: UdpSocket,
-    tx: mpsc::Sender<Vec<Draft>>,
+    to: ToIntake,
     max: usize,
     counters: Arc<crate::metrics::Counters>,
     shutdown: CancellationToken,
@@ -185,10 +200,13 @@ async fn serve_udp(
         if batch.is_empty() {
             continue;
         }
+        if batch.len() == UDP_BATCH {
+            to.stats.backlog.intake_pressed();
+        }
         // UDP has no flow control: when the WAL cannot keep up, drop and count rather than
         // let the socket buffer drop silently.
         let n = batch.len() as u64;
-        if tx.try_send(batch).is_err() {
+        if to.tx.try_send(batch).is_err() {
             let before = dropped;
             dropped += n;
             counters
@@ -209,7 +227,7 @@ async fn serve_udp(
 async fn serve_tcp(
     listener: TcpListener,
     tls: Option<crate::tls::Acceptor>,
-    tx: mpsc::Sender<Vec<Draft>>,
+    to: ToIntake,
     settings: SyslogSettings,
     shutdown: CancellationToken,
 ) {
@@ -229,18 +247,18 @@ async fn serve_tcp(
             },
             _ = shutdown.cancelled() => break,
         };
-        let (tx, shutdown, max) = (tx.clone(), shutdown.clone(), settings.max_message_bytes);
+        let (to, shutdown, max) = (to.clone(), shutdown.clone(), settings.max_message_bytes);
         let tls = tls.clone();
         let idle = settings.idle_timeout;
         conns.spawn(async move {
             match tls {
-                None => serve_conn(stream, "tcp", peer, tx, max, idle, shutdown).await,
+                None => serve_conn(stream, "tcp", peer, to, max, idle, shutdown).await,
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(stream)) => {
-                            serve_conn(stream, "tls", peer, tx, max, idle, shutdown).await
+                            serve_conn(stream, "tls", peer, to, max, idle, shutdown).await
                         }
                         Ok(Err(e)) => {
                             tracing::warn!(%peer, error = %e, "syslog TLS handshake failed")
@@ -263,7 +281,7 @@ async fn serve_conn(
     mut stream: impl tokio::io::AsyncRead + Unpin,
     transport: &'static str,
     peer: SocketAddr,
-    tx: mpsc::Sender<Vec<Draft>>,
+    to: ToIntake,
     max: usize,
     idle: std::time::Duration,
     shutdown: CancellationToken,
@@ -289,17 +307,21 @@ async fn serve_conn(
         if n == 0 {
             break;
         }
+        if n == buf.len() {
+            // More was waiting than one read takes.
+            to.stats.backlog.intake_pressed();
+        }
         let mut batch = Vec::new();
         if let Err(e) = framer.push(&buf[..n], |f| batch.push(parser.parse(f, peer))) {
             tracing::warn!(%peer, error = %e, "closing syslog connection");
             return;
         }
         // Waiting here is TCP's flow control: the sender slows down with the WAL.
-        if !batch.is_empty() && tx.send(batch).await.is_err() {
+        if !batch.is_empty() && to.tx.send(batch).await.is_err() {
             return;
         }
     }
     if let Some(f) = framer.finish() {
-        let _ = tx.send(vec![parser.parse(f, peer)]).await;
+        let _ = to.tx.send(vec![parser.parse(f, peer)]).await;
     }
 }
