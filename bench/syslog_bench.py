@@ -96,9 +96,9 @@ def free_port():
 
 class Lines:
     """Counts the lines of a file as it grows, reading only what was added since the last call.
-    (Reading the whole output file at every poll, as this script did before session 11, took up to
-    a fifth of a core at the end of a run from rsyslog on this 2-vCPU machine, and understated its
-    rate by 10-25 %.)"""
+    (Reading the whole output file at every 50 ms poll, as this script did before session 11,
+    competed with rsyslog for this 2-vCPU machine and saw its end late: its rate came out about
+    12 % low, docs/BENCHMARKS.md.)"""
 
     def __init__(self, path):
         self.path, self.offset, self.count = path, 0, 0
