@@ -49,6 +49,7 @@ mod trim;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use reader::{Read, WalReader, first_lsn, newest_of_kind, newest_of_kinds, wait_for_durable};
 pub use record::{
@@ -122,12 +123,45 @@ pub struct Recovery {
 /// The most bytes handed to the kernel in one `write` (see [`Wal::sync`]).
 const WRITE_PIECE: usize = 256 << 10;
 
+/// What [`Wal::write_out`] wrote: the records through `lsn` are in `file`, and durable once it
+/// is fsynced. (Records in earlier segments were fsynced when their segment was sealed.)
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub lsn: u64,
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+impl Written {
+    /// Fsyncs the segment written to.
+    pub fn sync(&self) -> Result<(), WalError> {
+        self.file
+            .sync_data()
+            .map_err(|e| WalError::io(&self.path, e))
+    }
+
+    /// What a write of records through `lsn` into `file` says (tests of whoever syncs).
+    #[cfg(test)]
+    pub(crate) fn for_test(lsn: u64, file: File, path: &Path) -> Written {
+        Written {
+            lsn,
+            file: Arc::new(file),
+            path: path.to_owned(),
+        }
+    }
+
+    /// Whether `other` was written to the same segment (one fsync covers both).
+    pub fn same_segment(&self, other: &Written) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+    }
+}
+
 /// The writing side of the log. Not shared: one task owns it and does group commit.
 pub struct Wal {
     dir: PathBuf,
     opts: WalOptions,
-    /// The segment being appended to.
-    active: File,
+    /// The segment being appended to (shared with whoever fsyncs what [`Wal::write_out`] wrote).
+    active: Arc<File>,
     active_path: PathBuf,
     /// Bytes in the active segment, including `pending`.
     active_len: u64,
@@ -213,12 +247,12 @@ impl Wal {
             // Keep appending to the newest segment unless it is full.
             Some((path, len)) if len < opts.segment_bytes => {
                 let file = segment::open_append(&path)?;
-                (file, path, len)
+                (Arc::new(file), path, len)
             }
             _ => {
                 let (file, path) = segment::create(dir, next_lsn)?;
                 bytes += segment::HEADER_LEN;
-                (file, path, segment::HEADER_LEN)
+                (Arc::new(file), path, segment::HEADER_LEN)
             }
         };
         let listed = segment::list(dir)?;
@@ -320,7 +354,7 @@ impl Wal {
                     self.poisoned = true;
                 })?;
                 std::fs::remove_file(&empty).map_err(|e| WalError::io(&empty, e))?;
-                self.active = file;
+                self.active = Arc::new(file);
                 self.active_path = path;
             }
             if self.durable_lsn == 0 {
@@ -332,11 +366,23 @@ impl Wal {
 
     /// Writes what is pending and fsyncs it; returns the durable LSN. One call per group.
     pub fn sync(&mut self) -> Result<u64, WalError> {
+        let written = self.write_out()?;
+        if let Err(e) = written.sync() {
+            self.poisoned = true;
+            return Err(e);
+        }
+        self.durable_lsn = written.lsn;
+        Ok(self.durable_lsn)
+    }
+
+    /// Writes what is pending to the active segment without fsyncing it, and says what must be
+    /// fsynced for it to be durable ([`Written::sync`], which may run on another thread while
+    /// this log takes more records). Whoever does must call [`Wal::poison`] if that fails:
+    /// after a failed fsync the kernel may have dropped what it held, and a later fsync
+    /// could succeed without it.
+    pub fn write_out(&mut self) -> Result<Written, WalError> {
         if self.poisoned {
             return Err(WalError::Poisoned);
-        }
-        if self.pending.is_empty() {
-            return Ok(self.durable_lsn);
         }
         // In pieces: on Linux 6.18 and ext4, one write of a whole group (megabytes) cost the
         // kernel about four times the CPU per byte of writes of 256 KiB (`bench/write_pieces.py`,
@@ -344,15 +390,22 @@ impl Wal {
         let res = self
             .pending
             .chunks(WRITE_PIECE)
-            .try_for_each(|piece| self.active.write_all(piece))
-            .and_then(|()| self.active.sync_data());
+            .try_for_each(|piece| (&*self.active).write_all(piece));
         if let Err(e) = res {
             self.poisoned = true;
             return Err(WalError::io(&self.active_path, e));
         }
         self.pending.clear();
-        self.durable_lsn = self.next_lsn - 1;
-        Ok(self.durable_lsn)
+        Ok(Written {
+            lsn: self.next_lsn - 1,
+            file: self.active.clone(),
+            path: self.active_path.clone(),
+        })
+    }
+
+    /// Refuses every later append and sync (an fsync of what [`Wal::write_out`] wrote failed).
+    pub fn poison(&mut self) {
+        self.poisoned = true;
     }
 
     /// Seals the active segment (writing and syncing what is pending) and starts the next.
@@ -361,7 +414,7 @@ impl Wal {
         let (file, path) = segment::create(&self.dir, self.next_lsn).inspect_err(|_| {
             self.poisoned = true;
         })?;
-        self.active = file;
+        self.active = Arc::new(file);
         self.active_path = path;
         self.active_len = segment::HEADER_LEN;
         self.bytes += segment::HEADER_LEN;
