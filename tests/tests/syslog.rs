@@ -227,12 +227,35 @@ fn a_sender_of_garbage_and_giant_frames_does_not_disturb_a_well_behaved_one() {
 
 /// A burst over one connection, faster than the intake: indexing leaves the CPU to the intake
 /// while it lasts (`ingest/backlog.rs`), and afterwards every message becomes searchable and
-/// indexing stops yielding.
+/// indexing stops yielding. Meanwhile `/metrics` is asked for without pause: it used to read the
+/// durable LSN twice in one statement, and a WAL update between the two reads hung the whole
+/// runtime (in about one burst of six in a release build; a stress, not a proof).
 #[test]
 fn a_burst_faster_than_the_intake_goes_to_the_wal_first_then_all_of_it_is_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("collector"), &[]);
     let addr = collector.syslog_tcp.clone().unwrap();
+    let polling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let pollers: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, polling) = (format!("{}/metrics", collector.url), polling.clone());
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(20))
+                    .build()
+                    .unwrap();
+                let mut answered = 0u64;
+                while polling.load(std::sync::atomic::Ordering::Relaxed) {
+                    match http.get(&url).send().and_then(|r| r.error_for_status()) {
+                        Ok(_) => answered += 1,
+                        Err(e) => return Err(format!("after {answered} answers: {e}")),
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Ok(answered)
+            })
+        })
+        .collect();
     const N: u64 = 100_000;
     let mut data = Vec::new();
     for i in 0..N {
@@ -269,6 +292,14 @@ fn a_burst_faster_than_the_intake_goes_to_the_wal_first_then_all_of_it_is_indexe
     let after = yielded();
     std::thread::sleep(Duration::from_millis(500));
     assert_same("seconds yielded once the burst is over", after, yielded());
+    polling.store(false, std::sync::atomic::Ordering::Relaxed);
+    for p in pollers {
+        let answered = p.join().unwrap();
+        assert!(
+            answered.as_ref().is_ok_and(|n| *n > 0),
+            "GET /metrics during the burst: {answered:?}"
+        );
+    }
 }
 
 /// The collector turns transparent huge pages off for itself (`collector/src/main.rs`): that

@@ -61,6 +61,22 @@ pub struct AppState {
     pub replication: Arc<crate::replication::Replication>,
 }
 
+impl AppState {
+    /// The last durable LSN. Read through here, never as `*state.durable.borrow()` inside a
+    /// larger expression: the borrow holds the channel's read lock to the end of the statement,
+    /// and a second borrow in the same statement waits behind the committer's next update,
+    /// which waits for the first: `GET /metrics` read it twice in one statement, and in a
+    /// syslog burst polled every 20 ms it hung both tokio workers for good (session 11).
+    pub fn durable_lsn(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
+    /// The LSN through which the index is committed (read as [`AppState::durable_lsn`] is).
+    pub fn indexed_lsn(&self) -> u64 {
+        *self.indexed.borrow()
+    }
+}
+
 /// The routes, grouped by the role they need (crate::auth): a new route goes into the group of
 /// its role, and the check comes with it.
 pub fn app(state: AppState) -> Router {
@@ -261,7 +277,7 @@ async fn ingest(
             .map_err(|e| ApiError::internal("write-ahead log write failed", e))?
     };
     // Duplicates may sit in a record the standby does not hold yet: wait for the whole log.
-    let wait_for = committed.lsn.unwrap_or(*state.durable.borrow());
+    let wait_for = committed.lsn.unwrap_or(state.durable_lsn());
     let replicated = state.replication.wait_replicated(wait_for).await;
     if !replicated && state.replication.takes_ingest().is_err() {
         // Stepped down meanwhile and the standby may not hold this batch: an ack now could
@@ -287,7 +303,7 @@ async fn search_handler(
     let searcher = state.searcher.clone();
     // Read before searching: everything up to it is in the results, so a tail from here
     // misses nothing (it may repeat a few events committed meanwhile; clients skip known ids).
-    let indexed_lsn = *state.indexed.borrow();
+    let indexed_lsn = state.indexed_lsn();
     let mut resp =
         tokio::task::spawn_blocking(move || searcher.search(&params, chrono::Utc::now()))
             .await
@@ -297,8 +313,8 @@ async fn search_handler(
 }
 
 async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
-    let durable = *state.durable.borrow();
-    let indexed = *state.indexed.borrow();
+    let durable = state.durable_lsn();
+    let indexed = state.indexed_lsn();
     let repl = &state.replication;
     let lag = repl.lag(durable);
     let replication = repl.status(durable);
@@ -435,16 +451,16 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
     let positions = crate::metrics::Positions {
         wal_bytes: state.wal_stats.bytes.load(Relaxed),
         wal_segments: state.wal_stats.segments.load(Relaxed),
-        wal_durable_lsn: *state.durable.borrow(),
+        wal_durable_lsn: state.durable_lsn(),
         wal_first_lsn: state.wal_stats.first_lsn.load(Relaxed),
         wal_corrupt_records: state.corrupt_records,
-        index_lsn: *state.indexed.borrow(),
+        index_lsn: state.indexed_lsn(),
         index_docs: state.searcher.docs(),
         index_backlog_bytes: state.wal_stats.backlog.bytes(),
         index_yielded_seconds: state.wal_stats.backlog.yielded_seconds(),
         primary: u64::from(state.replication.role() == crate::replication::Role::Primary),
         epoch: state.replication.epoch(),
-        replication_lag: state.replication.lag(*state.durable.borrow()),
+        replication_lag: state.replication.lag(state.durable_lsn()),
         replication_degraded: u64::from(state.replication.degraded()),
     };
     let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);
