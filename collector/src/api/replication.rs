@@ -131,7 +131,8 @@ pub async fn wal_stream(
         ));
     }
     let mut durable = state.durable.clone();
-    repl.standby_asked(p.from, *durable.borrow());
+    // Read first, not inside the call: the borrow would hold the channel's lock through it.
+    repl.standby_asked(p.from, state.durable_lsn());
     if p.from > *durable.borrow_and_update() {
         let wait = Duration::from_millis(p.wait_ms.min(5000));
         tokio::select! {
