@@ -19,9 +19,9 @@
 //! (a TCP read fills its whole buffer, a UDP batch fills up), the indexer pauses until the
 //! backlog reaches half the bound ([`Backlog::indexing_yields`]). Even at nice 10 the indexer
 //! took a quarter of the CPU of a burst that the intake could not keep up with on two vCPUs;
-//! pausing it made the burst durable 10-20 % sooner, and it became searchable about 4 % later
-//! (docs/BENCHMARKS.md, session 11). Intake below the indexer's speed never fills a read, so
-//! indexing then keeps its 1 s.
+//! pausing it cut that burst's CPU by 14-17 %, made it durable a little sooner (ahead in 14 of
+//! 24 rounds) and searchable 1-7 % later (docs/BENCHMARKS.md, session 11). Intake below the
+//! indexer's speed never fills a read, so indexing then keeps its 1 s.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
