@@ -422,6 +422,9 @@ impl Wal {
         Ok(())
     }
 
+    /// The last LSN known durable here: at open, and after each [`Wal::sync`]. What
+    /// [`Wal::write_out`] wrote becomes durable where it is fsynced (the committer publishes
+    /// that itself), so read this before handing the log to the committer.
     pub fn durable_lsn(&self) -> u64 {
         self.durable_lsn
     }
