@@ -448,10 +448,11 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .response();
+    let durable = state.durable_lsn();
     let positions = crate::metrics::Positions {
         wal_bytes: state.wal_stats.bytes.load(Relaxed),
         wal_segments: state.wal_stats.segments.load(Relaxed),
-        wal_durable_lsn: state.durable_lsn(),
+        wal_durable_lsn: durable,
         wal_first_lsn: state.wal_stats.first_lsn.load(Relaxed),
         wal_corrupt_records: state.corrupt_records,
         index_lsn: state.indexed_lsn(),
@@ -460,7 +461,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         index_yielded_seconds: state.wal_stats.backlog.yielded_seconds(),
         primary: u64::from(state.replication.role() == crate::replication::Role::Primary),
         epoch: state.replication.epoch(),
-        replication_lag: state.replication.lag(state.durable_lsn()),
+        replication_lag: state.replication.lag(durable),
         replication_degraded: u64::from(state.replication.degraded()),
     };
     let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);

@@ -504,7 +504,7 @@ fn run(
         let mut group = vec![first];
         let mut bytes = 0;
         let mut answers: Vec<Answer> = Vec::new();
-        // Events the cache of recent ones let go, freed once the group is answered.
+        // Events the cache of recent ones let go, freed once the group is handed to the syncer.
         let mut let_go = Vec::new();
         let mut snapshots = Snapshots::default();
         let mut i = 0;
@@ -567,7 +567,7 @@ fn run(
                 CommitRequest::Trim {
                     floor, keep_bytes, ..
                 } => {
-                    // The new first LSN is published with the group's sync, below.
+                    // The new first LSN is published once the group is written, below.
                     let trimmed = wal.trim(*floor, *keep_bytes).map_err(|e| e.to_string());
                     answers.push(Answer::Trim(trimmed));
                     continue;

@@ -53,7 +53,7 @@ impl Recent {
     /// The events of record `lsn` (a payload of `payload_bytes`), one per line of its payload
     /// and in the same order. Returns the records let go to stay within the budget, for the
     /// caller to free when it suits it: freeing a record's 2,000 events is about as costly as
-    /// writing the record, and the committer frees them after it has answered.
+    /// writing the record, and the committer frees them once the group is handed on.
     #[must_use = "the records let go are freed where they are dropped"]
     pub fn put(
         &self,

@@ -278,7 +278,8 @@ impl Wal {
         Ok((wal, recovery))
     }
 
-    /// Adds a record and returns its LSN. It is not durable until [`Wal::sync`] returns.
+    /// Adds a record and returns its LSN. It is not durable until it is fsynced ([`Wal::sync`],
+    /// or [`Written::sync`] after [`Wal::write_out`]).
     pub fn append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<u64, WalError> {
         if payload.len() > MAX_PAYLOAD {
             return Err(WalError::TooLarge(payload.len()));
@@ -288,10 +289,10 @@ impl Wal {
     }
 
     /// Adds a record whose payload `write` appends to the buffer it is given, and returns its
-    /// LSN and payload length. It is not durable until [`Wal::sync`] returns. The committer
-    /// writes its batches of events this way, straight into the buffer of what is pending:
-    /// built elsewhere and copied in, the copy was a sixth of the committer's time in a syslog
-    /// burst. `write` must only append.
+    /// LSN and payload length; durable once fsynced, as [`Wal::append`]'s. The committer writes
+    /// its batches of events this way, straight into the buffer of what is pending: built
+    /// elsewhere and copied in, the copy was a sixth of the committer's time in a syslog burst.
+    /// `write` must only append.
     pub fn append_with(
         &mut self,
         kind: RecordKind,
