@@ -266,3 +266,53 @@ fn on_a_disk_running_short_the_wal_keeps_only_what_is_needed() {
     );
     assert_same("every event searchable", 24_000, c.count("filler"));
 }
+
+/// An upgrade that changes the index schema, once WAL retention has trimmed the WAL: a day whose
+/// records the WAL no longer holds is rebuilt from its own stored events (`_source`), and stays
+/// searchable whole (before, it was set aside, out of search). The upgrade is made by marking the
+/// day's last commit with an older schema version, as an older release would have written it.
+#[test]
+fn after_a_schema_change_a_day_the_wal_no_longer_holds_is_rebuilt_from_its_stored_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("collector.toml");
+    write_config(
+        &cfg,
+        "[wal]\nsegment_bytes = 1048576\nkeep_bytes = 1048576\n",
+    );
+    let mut c = Collector::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    // Three days back first, then enough of today for WAL retention to trim them.
+    ingest(&c, &events("u", 1, 500, 3));
+    for b in 0..8 {
+        c.ingest_ok(&logwarden_tests::filler_batch("bulk", b, &[]));
+    }
+    caught_up(&c);
+    assert!(
+        wait_until(Duration::from_secs(60), || c.wal_first_lsn() > 3),
+        "the WAL was not trimmed: {:?}",
+        c.status().map(|s| s["wal"].clone())
+    );
+    assert_same("the old day's events before", 500, c.count("day3"));
+    c.kill9();
+
+    let index = dir.path().join("data").join("index");
+    let meta = index.join(day_back(3)).join("meta.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let key = r#"\"schema\":"#;
+    let at = text.find(key).expect("the commit payload names its schema") + key.len();
+    let digits = text[at..].chars().take_while(char::is_ascii_digit).count();
+    std::fs::write(&meta, format!("{}2{}", &text[..at], &text[at + digits..])).unwrap();
+
+    c.restart();
+    caught_up(&c);
+    assert_same("the old day's events after", 500, c.count("day3"));
+    assert_same("today's events", 16_000, c.count("filler"));
+    let names: Vec<String> = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains('.') && n != "state.json")
+        .collect();
+    assert!(names.is_empty(), "left beside the partitions: {names:?}");
+}

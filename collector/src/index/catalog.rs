@@ -54,7 +54,8 @@ pub struct Catalog {
 impl Catalog {
     /// Opens the index directory `root`: removes what an interrupted drop left, opens every
     /// partition, and says from which LSN the WAL must be replayed. `unusable` says what becomes
-    /// of a partition that cannot be used as it is (set aside when the WAL was trimmed).
+    /// of a partition that cannot be used as it is (rebuilt from its stored events when the WAL
+    /// was trimmed).
     pub fn open(root: &Path, unusable: Unusable) -> Result<(Arc<Catalog>, u64), IndexError> {
         let io_err = |path: &Path| {
             let path = path.to_owned();
@@ -69,6 +70,7 @@ impl Catalog {
             std::fs::remove_dir_all(root).map_err(io_err(root))?;
         }
         std::fs::create_dir_all(root).map_err(io_err(root))?;
+        super::reindex::finish_interrupted(root)?;
         let state_path = root.join(STATE_FILE);
         let mut state = match std::fs::read(&state_path) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
@@ -159,7 +161,7 @@ impl Catalog {
         }
         // A directory of a day the catalog does not hold yet is not expected here: kept, not
         // deleted, if it cannot be used.
-        let p = match Partition::open(&self.root, day, Unusable::SetAside)? {
+        let p = match Partition::open(&self.root, day, Unusable::Reindex)? {
             Opened::Kept(p) | Opened::Rebuilt(p) => Arc::new(p),
         };
         tracing::info!(day = %day, "index partition created");

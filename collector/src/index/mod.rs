@@ -1,6 +1,7 @@
 //! The search index: tantivy indexes fed from the WAL, one partition per UTC day of the events'
-//! own time (`partition.rs`), kept together by the catalog (`catalog.rs`) and pruned by
-//! retention (`retention.rs`).
+//! own time (`partition.rs`), kept together by the catalog (`catalog.rs`), pruned by retention
+//! (`retention.rs`), and rebuilt from their own stored events after a schema change once the WAL
+//! no longer holds their days (`reindex.rs`).
 //!
 //! The indexer thread follows the WAL up to its durable LSN, adds each event to its day's
 //! partition and commits at most every [`COMMIT_EVERY`] while there is something new, so that an
@@ -26,6 +27,7 @@ pub mod catalog;
 mod fields_value;
 pub mod partition;
 mod queued;
+pub mod reindex;
 pub mod retention;
 pub mod schema;
 

@@ -40,8 +40,8 @@ pub struct Partition {
 pub enum Opened {
     /// Its commits were readable: it is complete through its LSN.
     Kept(Partition),
-    /// Another schema version or unreadable: it was emptied (or, when the WAL can no longer
-    /// rebuild it, set aside) and must be rebuilt from the WAL.
+    /// Unreadable, or of another schema version while the WAL holds all of its day: it was
+    /// emptied (or, unreadable and the WAL trimmed, set aside) and must be rebuilt from the WAL.
     Rebuilt(Partition),
 }
 
@@ -50,9 +50,10 @@ pub enum Opened {
 pub enum Unusable {
     /// Delete it: the WAL holds every record, and the replay rebuilds it.
     Delete,
-    /// The WAL was trimmed, so a replay would bring back only part of the day: move it to
+    /// The WAL was trimmed, so a replay would bring back only part of the day: rebuild it from
+    /// its own stored events (`reindex.rs`), or, where its commit cannot be read, move it to
     /// `<day>.kept-<time>/`, out of search but on disk, and say so.
-    SetAside,
+    Reindex,
 }
 
 impl Unusable {
@@ -65,7 +66,7 @@ impl Unusable {
         if first_lsn <= 1 && last_lsn > 0 {
             Unusable::Delete
         } else {
-            Unusable::SetAside
+            Unusable::Reindex
         }
     }
 }
@@ -125,6 +126,9 @@ impl Partition {
             path: dir.clone(),
             source,
         };
+        // A readable partition of another schema version, with the LSN its commit is complete
+        // through: it can be rebuilt from its stored events.
+        let mut stale = None;
         let existing = if dir.join("meta.json").exists() {
             match Index::open_in_dir(&dir) {
                 Ok(index) => {
@@ -140,8 +144,9 @@ impl Partition {
                         _ => {
                             tracing::warn!(
                                 partition = %dir.display(),
-                                "index partition of another schema version or with an unreadable commit; rebuilding it from the WAL"
+                                "index partition of another schema version or with an unreadable commit; rebuilding it"
                             );
+                            stale = parsed.map(|p| (index, p.lsn));
                             None
                         }
                     }
@@ -154,6 +159,11 @@ impl Partition {
         } else {
             None
         };
+        if let (Some((old, lsn)), Unusable::Reindex) = (stale, unusable) {
+            super::reindex::from_source(root, day, old, lsn)?;
+            // Now of the current version, complete through `lsn`: kept as it is.
+            return Partition::open(root, day, Unusable::Reindex);
+        }
         let rebuilt = existing.is_none() && dir.exists();
         let (index, lsn) = match existing {
             Some(found) => found,
@@ -161,7 +171,7 @@ impl Partition {
                 if dir.exists() {
                     match unusable {
                         Unusable::Delete => std::fs::remove_dir_all(&dir).map_err(io_err)?,
-                        Unusable::SetAside => {
+                        Unusable::Reindex => {
                             let aside = root.join(format!(
                                 "{}.kept-{}",
                                 dir_name(day),
@@ -171,7 +181,7 @@ impl Partition {
                             tracing::error!(
                                 partition = %dir.display(),
                                 kept = %aside.display(),
-                                "the WAL no longer holds all of this day's events (WAL retention), so the partition is set aside instead of deleted: its events are out of search until it is reindexed or removed"
+                                "the partition cannot be read and the WAL no longer holds all of this day's events (WAL retention), so it is set aside instead of deleted: its events are out of search until it is reindexed or removed"
                             );
                         }
                     }
@@ -241,13 +251,14 @@ mod tests {
     #[test]
     fn only_a_wal_from_its_first_record_on_may_rebuild_a_partition() {
         assert_eq!(Unusable::for_wal(1, 500), Unusable::Delete);
-        assert_eq!(Unusable::for_wal(40, 500), Unusable::SetAside, "trimmed");
+        assert_eq!(Unusable::for_wal(40, 500), Unusable::Reindex, "trimmed");
         // Empty: a fresh install (no partitions to judge), or a standby copying afresh.
-        assert_eq!(Unusable::for_wal(1, 0), Unusable::SetAside);
+        assert_eq!(Unusable::for_wal(1, 0), Unusable::Reindex);
     }
 
     #[test]
-    fn an_unusable_partition_is_deleted_while_the_wal_can_rebuild_it_and_set_aside_after() {
+    fn an_unusable_partition_is_deleted_while_the_wal_can_rebuild_it_and_reindexed_or_set_aside_after()
+     {
         let root = tempfile::tempdir().unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         let kept = |root: &Path| -> Vec<String> {
@@ -260,7 +271,7 @@ mod tests {
         };
         // The current version opens as it is.
         partition_of_version(root.path(), day, schema::SCHEMA_VERSION);
-        let p = Partition::open(root.path(), day, Unusable::SetAside).unwrap();
+        let p = Partition::open(root.path(), day, Unusable::Reindex).unwrap();
         assert!(matches!(p, Opened::Kept(ref p) if p.lsn() == 7));
         drop(p);
         // Another version, the WAL whole: emptied, to be rebuilt.
@@ -269,9 +280,20 @@ mod tests {
         assert!(matches!(p, Opened::Rebuilt(ref p) if p.lsn() == 0));
         drop(p);
         assert!(kept(root.path()).is_empty());
-        // Another version, the WAL trimmed: the old one is kept beside the new empty one.
+        // Another version, the WAL trimmed: rebuilt from its own stored events (`reindex.rs`),
+        // complete through its LSN.
         partition_of_version(root.path(), day, 2);
-        let p = Partition::open(root.path(), day, Unusable::SetAside).unwrap();
+        let p = Partition::open(root.path(), day, Unusable::Reindex).unwrap();
+        assert!(matches!(p, Opened::Kept(ref p) if p.lsn() == 7));
+        drop(p);
+        assert!(kept(root.path()).is_empty());
+        // A commit that cannot be read, the WAL trimmed: kept beside a new empty one.
+        let meta = root.path().join(dir_name(day)).join("meta.json");
+        let text = std::fs::read_to_string(&meta).unwrap();
+        let damaged = text.replace(r#"\"lsn\""#, r#"\"lsm\""#);
+        assert_ne!(text, damaged, "the payload is in meta.json: {text}");
+        std::fs::write(&meta, damaged).unwrap();
+        let p = Partition::open(root.path(), day, Unusable::Reindex).unwrap();
         assert!(matches!(p, Opened::Rebuilt(ref p) if p.lsn() == 0 && p.docs() == 0));
         let kept = kept(root.path());
         assert_eq!(kept.len(), 1, "{kept:?}");
@@ -285,7 +307,7 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         let v3 = schema::version_3();
         partition_of(root.path(), day, 3, v3.clone());
-        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::SetAside).unwrap() else {
+        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::Reindex).unwrap() else {
             panic!("a version 3 partition was not kept");
         };
         assert_eq!(p.lsn(), 7);
@@ -304,7 +326,7 @@ mod tests {
         ));
         prepared.commit().unwrap();
         drop((writer, p));
-        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::SetAside).unwrap() else {
+        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::Reindex).unwrap() else {
             panic!("a version 3 partition committed by this version was not kept");
         };
         assert_eq!((p.lsn(), p.docs()), (9, 1));

@@ -16,7 +16,8 @@
 //!
 //! [`SCHEMA_VERSION`] goes into every commit's payload; an index of another version is rebuilt
 //! from the WAL at start (the WAL is the source of truth, the index only a view of it), or, once
-//! WAL retention has trimmed the WAL, set aside (`partition.rs`, [`super::Unusable`]).
+//! WAL retention has trimmed the WAL, from its own `_source` documents (`reindex.rs`,
+//! [`super::Unusable`]). So `_source` must stay the event's JSON in every version.
 
 use std::borrow::Cow;
 
