@@ -190,6 +190,23 @@ fn searches_open_only_the_days_they_need_and_retention_drops_the_oldest_days() {
         dropped < *oldest_kept,
         "dropped through {dropped}, kept {oldest_kept}"
     );
+
+    // While it runs: today's new events take the index over the limit again, and a later look
+    // (every 10 s) drops the oldest day left, without a restart.
+    assert!(after.len() >= 2, "one day left: nothing to drop: {after:?}");
+    let today_before = after[&day_back(0)];
+    ingest(&c, &events("b", 0, 500, 0));
+    caught_up(&c);
+    assert!(
+        wait_until(Duration::from_secs(30), || partitions(&c).len()
+            < after.len()),
+        "nothing dropped for size while running: {:?} (today was {today_before:?})",
+        partitions(&c)
+    );
+    assert!(
+        partitions(&c).contains_key(&day_back(0)),
+        "today is never dropped"
+    );
 }
 
 #[test]

@@ -67,8 +67,11 @@ const MAX_QUEUED: usize = 20_000;
 pub const DEFAULT_COMMIT_BEHIND: Duration = Duration::from_secs(1);
 /// A partition writer that received nothing for this long is closed (its memory freed).
 pub const IDLE_CLOSE: Duration = Duration::from_secs(30);
-/// How often retention looks at the partitions.
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// How often retention looks at the partitions: how long the index may stay over
+/// `[index] max_bytes` before its oldest days go. A look costs a `stat` of each partition file
+/// (a few dozen per day), so it can be frequent; once a minute let a burst overshoot the limit
+/// by a minute of ingest.
+const RETENTION_EVERY: Duration = Duration::from_secs(10);
 /// Heap of one partition writer; tantivy needs at least 15 MB per writer thread. A writer
 /// flushes a segment each time its heap fills, and the merges that follow rewrite those
 /// segments: at 16 MiB a day's partition was flushed every ~50,000 events and about a third of
