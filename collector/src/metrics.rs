@@ -28,6 +28,9 @@ pub struct Counters {
     pub syslog_messages: AtomicU64,
     /// UDP messages dropped because the WAL could not keep up.
     pub syslog_dropped: AtomicU64,
+    /// Milliseconds the syslog intake held its senders off for want of room (the WAL, the disk
+    /// or the index backlog at its limit).
+    pub syslog_paused_ms: AtomicU64,
     /// Bytes of ingest request bodies as they arrived (compressed when they were).
     pub ingest_bytes: AtomicU64,
     /// Notifications per receiver (name, kind): how many were delivered and how many were
@@ -279,6 +282,13 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "index_backlog_bytes",
         "Bytes of events durable but not yet searchable (bounded by [index] max_backlog_mb)",
         p.index_backlog_bytes,
+    );
+    let paused = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+    paused.inc_by(c.syslog_paused_ms.load(Relaxed) as f64 / 1000.0);
+    reg.register(
+        "syslog_paused_seconds",
+        "Seconds the syslog intake held its senders off for want of room ([wal] max_bytes, min_free_bytes, [index] max_backlog_mb)",
+        paused,
     );
     let yielded = Counter::<f64, std::sync::atomic::AtomicU64>::default();
     yielded.inc_by(p.index_yielded_seconds);

@@ -87,17 +87,21 @@ pub(crate) fn format(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
             v /= 10;
         }
     }
-    let (year, nanos) = (t.year(), t.nanosecond());
+    // Read from the naive UTC value once: each accessor of a `DateTime` converts it to local
+    // time (adding the zero offset) again, which was most of this function's time.
+    let (date, time) = (t.date_naive(), t.time());
+    let (year, nanos) = (date.year(), time.nanosecond());
     if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
         return None;
     }
+    let secs = time.num_seconds_from_midnight();
     buf[..20].copy_from_slice(b"0000-00-00T00:00:00.");
     put(&mut buf[0..4], year as u32);
-    put(&mut buf[5..7], t.month());
-    put(&mut buf[8..10], t.day());
-    put(&mut buf[11..13], t.hour());
-    put(&mut buf[14..16], t.minute());
-    put(&mut buf[17..19], t.second());
+    put(&mut buf[5..7], date.month());
+    put(&mut buf[8..10], date.day());
+    put(&mut buf[11..13], secs / 3600);
+    put(&mut buf[14..16], secs / 60 % 60);
+    put(&mut buf[17..19], secs % 60);
     let mut end = 19;
     if nanos != 0 {
         let (digits, v) = if nanos % 1_000_000 == 0 {

@@ -304,6 +304,58 @@ fn a_burst_faster_than_the_intake_goes_to_the_wal_first_then_all_of_it_is_indexe
 
 /// The collector turns transparent huge pages off for itself (`collector/src/main.rs`): that
 /// cut the CPU of a syslog burst by about a fifth (docs/BENCHMARKS.md, session 7).
+/// A burst larger than `[index] max_backlog_mb` (1 MiB here, about 3,000 of these messages):
+/// the intake holds the sender off whenever the index is that far behind, resumes once it has
+/// caught up enough, and every message ends up durable and searchable, each once.
+#[test]
+fn a_burst_past_the_index_backlog_bound_holds_the_sender_off_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(&cfg, "[index]\nmax_backlog_mb = 1\n").unwrap();
+    let collector = Collector::start(
+        &dir.path().join("collector"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    const N: u64 = 30_000;
+    let mut data = Vec::new();
+    for i in 0..N {
+        writeln!(
+            data,
+            "<14>Nov 29 10:{:02}:{:02} mta1 postfix/qmgr[12]: heldline {i} {}",
+            (i / 60) % 60,
+            i % 60,
+            "x".repeat(60)
+        )
+        .unwrap();
+    }
+    let mut s = TcpStream::connect(collector.syslog_tcp.clone().unwrap()).unwrap();
+    s.write_all(&data).unwrap();
+    drop(s);
+    let durable = |c: &Collector| c.metric("logwarden_syslog_messages_total").unwrap_or(0.0);
+    assert!(
+        wait_until(Duration::from_secs(120), || durable(&collector) == N as f64),
+        "durable: {} of {N}",
+        durable(&collector)
+    );
+    let paused = collector
+        .metric("logwarden_syslog_paused_seconds_total")
+        .expect("the pause counter is in /metrics");
+    assert!(paused > 0.0, "the intake was never held off");
+    assert!(
+        wait_until(Duration::from_secs(120), || collector.count("heldline")
+            == N),
+        "searchable: {} of {N}",
+        collector.count("heldline")
+    );
+    for i in [0, N / 2, N - 1] {
+        assert_same(
+            &format!("copies of message {i}"),
+            1,
+            collector.count(&format!("\"heldline {i}\"")),
+        );
+    }
+}
+
 #[test]
 fn the_collector_runs_without_transparent_huge_pages() {
     let dir = tempfile::tempdir().unwrap();

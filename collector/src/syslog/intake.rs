@@ -30,6 +30,10 @@ const BATCH: usize = 2000;
 const IN_FLIGHT: usize = 4;
 /// The longest a message waits for its batch to fill.
 const BATCH_WAIT: Duration = Duration::from_millis(20);
+/// How often a paused intake looks for room again.
+const ROOM_POLL: Duration = Duration::from_millis(20);
+/// At most one "paused" warning this often.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 const SEQ_HEADER: &str = "logwarden-collector syslog seq v1";
 
 /// Turns frames from one sender into drafts. One per TCP connection, one per UDP socket.
@@ -99,6 +103,7 @@ pub async fn run(
 ) {
     let agent = format!("syslog@{site}");
     let mut in_flight = std::collections::VecDeque::new();
+    let mut last_warned = None;
     loop {
         let first = match rx.try_recv() {
             Ok(r) => r,
@@ -126,14 +131,22 @@ pub async fn run(
             }
         }
         // Out of room: hold this batch (TCP senders wait, UDP overflows and is counted) until
-        // there is room again, rather than fail a WAL write.
-        let mut waited = 0u64;
+        // there is room again, rather than fail a WAL write. Looked at often: the index makes
+        // room a batch at a time, and a second's sleep left the intake idle long after there
+        // was room (a burst past `[index] max_backlog_mb` went in at a pause and a rush).
+        let paused = std::time::Instant::now();
+        let mut held = false;
         while let Err(why) = room.limits.check(&room.wal_stats, &room.data_dir) {
-            if waited.is_power_of_two() {
+            if last_warned.is_none_or(|t: std::time::Instant| t.elapsed() >= WARN_EVERY) {
                 tracing::warn!(reason = why, "syslog intake paused");
+                last_warned = Some(std::time::Instant::now());
             }
-            waited += 1;
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            held = true;
+            tokio::time::sleep(ROOM_POLL).await;
+        }
+        if held {
+            let ms = paused.elapsed().as_millis() as u64;
+            room.counters.syslog_paused_ms.fetch_add(ms, Relaxed);
         }
         let n = events.len();
         let lines = lines_of(&events);
