@@ -38,13 +38,9 @@ pub const STANDBY_HOLD: Duration = Duration::from_secs(24 * 3600);
 /// How often the floor is looked at (cheap: a few atomics and a directory listing).
 const EVERY: Duration = Duration::from_secs(10);
 
-/// The LSN a `RulesSnapshot` payload says it reflects (its top-level `lsn`).
+/// The LSN a `RulesSnapshot` payload says it reflects (`rules/snapshot.rs`).
 pub fn rules_snapshot_lsn(payload: &[u8]) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Lsn {
-        lsn: u64,
-    }
-    serde_json::from_slice::<Lsn>(payload).ok().map(|l| l.lsn)
+    crate::rules::snapshot::Snapshot::payload_lsn(payload)
 }
 
 /// What each part has made safe: every value is the last LSN that part no longer needs to read

@@ -9,9 +9,17 @@
 //! holds, group timers, `Builtins::started`): a start from a snapshot sets those as a start from
 //! LSN 1 does.
 //!
-//! # Payload (version 1)
+//! # Payload
 //!
-//! JSON, one object:
+//! `LWRS`, the LSN the snapshot reflects (8 bytes, little-endian: the WAL trimmer reads it without
+//! decompressing), then one zstd frame of the JSON object below. The state is mostly repeated
+//! names and RFC 3339 times, which compress 5-10 times: a record holds at most 64 MiB, and a busy
+//! engine's state as bare JSON could pass that, leaving the trimmer held at the previous
+//! snapshot. Payloads written before (bare JSON, starting with `{`) are read as well.
+//!
+//! # The JSON object (version 1)
+//!
+//! One object:
 //!
 //! ```text
 //! {"v": 1,                      format version; another one is refused, never guessed at
@@ -64,6 +72,10 @@ use crate::wal::Record;
 
 /// The version written in every snapshot.
 pub const SNAPSHOT_VERSION: u32 = 1;
+/// What a compressed payload starts with (module doc).
+const MAGIC: &[u8; 4] = b"LWRS";
+/// zstd's default level: a 50 MB state takes about a tenth of a second.
+const ZSTD_LEVEL: i32 = 3;
 
 /// Why a snapshot record was not used (the engine then replays the whole WAL).
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +83,9 @@ pub enum SnapshotError {
     /// The payload is not JSON of the expected shape.
     #[error("rules snapshot is unreadable: {0}")]
     Unreadable(#[from] serde_json::Error),
+    /// The compressed payload does not decompress, or says another LSN outside than inside.
+    #[error("rules snapshot is unreadable: {0}")]
+    Damaged(String),
     /// Written by a collector with another snapshot version.
     #[error("rules snapshot has version {0}; this collector reads version {SNAPSHOT_VERSION}")]
     Version(u32),
@@ -240,7 +255,13 @@ pub fn capture(
 impl Snapshot {
     pub fn encode(&self) -> Vec<u8> {
         // Strings, numbers, maps with string keys: nothing here can fail to serialize.
-        serde_json::to_vec(self).expect("a rules snapshot always serializes")
+        let json = serde_json::to_vec(self).expect("a rules snapshot always serializes");
+        let mut out = Vec::with_capacity(MAGIC.len() + 8 + json.len() / 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.lsn.to_le_bytes());
+        zstd::stream::copy_encode(&json[..], &mut out, ZSTD_LEVEL)
+            .expect("compressing into a Vec cannot fail");
+        out
     }
 
     /// Reads a payload, refusing another version before looking at the rest (its layout may
@@ -250,11 +271,44 @@ impl Snapshot {
         struct Version {
             v: u32,
         }
-        let Version { v } = serde_json::from_slice(payload)?;
+        let (outside, json) = match payload.strip_prefix(MAGIC) {
+            Some(rest) => {
+                let lsn = header_lsn(rest)
+                    .ok_or_else(|| SnapshotError::Damaged("it ends in its header".into()))?;
+                let json = zstd::stream::decode_all(&rest[8..])
+                    .map_err(|e| SnapshotError::Damaged(e.to_string()))?;
+                (Some(lsn), std::borrow::Cow::Owned(json))
+            }
+            None => (None, std::borrow::Cow::Borrowed(payload)),
+        };
+        let Version { v } = serde_json::from_slice(&json)?;
         if v != SNAPSHOT_VERSION {
             return Err(SnapshotError::Version(v));
         }
-        Ok(serde_json::from_slice(payload)?)
+        let snap: Snapshot = serde_json::from_slice(&json)?;
+        if outside.is_some_and(|lsn| lsn != snap.lsn) {
+            return Err(SnapshotError::Damaged(format!(
+                "its header says lsn {}, its state {}",
+                outside.unwrap_or_default(),
+                snap.lsn
+            )));
+        }
+        Ok(snap)
+    }
+
+    /// The LSN a payload says it reflects, read from its header (or, written before snapshots
+    /// were compressed, from its JSON): all the WAL trimmer needs.
+    pub fn payload_lsn(payload: &[u8]) -> Option<u64> {
+        match payload.strip_prefix(MAGIC) {
+            Some(rest) => header_lsn(rest),
+            None => {
+                #[derive(Deserialize)]
+                struct Lsn {
+                    lsn: u64,
+                }
+                serde_json::from_slice::<Lsn>(payload).ok().map(|l| l.lsn)
+            }
+        }
     }
 
     /// Reads the payload of a `RulesSnapshot` record and checks its LSNs against the record's.
@@ -318,6 +372,11 @@ impl Snapshot {
             dropped_user_windows: user.restore(self.user),
         }
     }
+}
+
+/// The LSN in a compressed payload's header (after the magic).
+fn header_lsn(rest: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -512,15 +571,27 @@ mod tests {
         assert_eq!(q.table.alerts, p.table.alerts);
         assert_eq!(q.table.nflog, p.table.nflog);
 
-        // The trimmer reads `lsn` alone from the payload.
-        #[derive(Deserialize)]
-        struct LsnOnly {
-            lsn: u64,
+        // The trimmer reads `lsn` alone from the payload's header.
+        assert_eq!(Snapshot::payload_lsn(&bytes), Some(42));
+        let json = zstd::stream::decode_all(&bytes[12..]).unwrap();
+        let top: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!((&top["v"], &top["lsn"]), (&1.into(), &42.into()));
+        // Bare JSON, as written before snapshots were compressed, reads the same.
+        assert_eq!(Snapshot::decode(&json).unwrap(), snap);
+        assert_eq!(Snapshot::payload_lsn(&json), Some(42));
+        // Damage is an error, not a panic: a cut frame, a cut header, a header that disagrees.
+        for bad in [
+            &bytes[..bytes.len() - 3],
+            &bytes[..9],
+            &[&bytes[..4], &43u64.to_le_bytes()[..], &bytes[12..]].concat()[..],
+        ] {
+            assert!(
+                matches!(Snapshot::decode(bad), Err(SnapshotError::Damaged(_))),
+                "{:?}",
+                Snapshot::decode(bad).map(|_| ())
+            );
         }
-        let only: LsnOnly = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(only.lsn, 42);
-        let top: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(top["v"], 1);
+        assert_eq!(Snapshot::payload_lsn(&bytes[..9]), None);
     }
 
     /// Version 1 as released (`testdata/rules_snapshot_v1.json`, made from [`busy`]): a later
