@@ -230,11 +230,39 @@ fn a_sender_of_garbage_and_giant_frames_does_not_disturb_a_well_behaved_one() {
 /// indexing stops yielding. Meanwhile `/metrics` is asked for without pause: it used to read the
 /// durable LSN twice in one statement, and a WAL update between the two reads hung the whole
 /// runtime (in about one burst of six in a release build; a stress, not a proof).
+/// Sends `n` messages (`<word> <i> xxx...`, about 130 bytes) over one TCP connection at once and
+/// waits until the collector has made all of them durable.
+fn send_burst(collector: &Collector, word: &str, n: u64) {
+    let mut data = Vec::new();
+    for i in 0..n {
+        writeln!(
+            data,
+            "<14>Nov 29 10:{:02}:{:02} mta1 postfix/qmgr[12]: {word} {i} {}",
+            (i / 60) % 60,
+            i % 60,
+            "x".repeat(60)
+        )
+        .unwrap();
+    }
+    let mut s = TcpStream::connect(collector.syslog_tcp.as_deref().unwrap()).unwrap();
+    s.write_all(&data).unwrap();
+    drop(s);
+    let durable = || {
+        collector
+            .metric("logwarden_syslog_messages_total")
+            .unwrap_or(0.0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || durable() == n as f64),
+        "durable: {} of {n}",
+        durable()
+    );
+}
+
 #[test]
 fn a_burst_faster_than_the_intake_goes_to_the_wal_first_then_all_of_it_is_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("collector"), &[]);
-    let addr = collector.syslog_tcp.clone().unwrap();
     let polling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let pollers: Vec<_> = (0..3)
         .map(|_| {
@@ -257,26 +285,7 @@ fn a_burst_faster_than_the_intake_goes_to_the_wal_first_then_all_of_it_is_indexe
         })
         .collect();
     const N: u64 = 100_000;
-    let mut data = Vec::new();
-    for i in 0..N {
-        writeln!(
-            data,
-            "<14>Nov 29 10:{:02}:{:02} mta1 postfix/qmgr[12]: burstline {i} {}",
-            (i / 60) % 60,
-            i % 60,
-            "x".repeat(60)
-        )
-        .unwrap();
-    }
-    let mut s = TcpStream::connect(&addr).unwrap();
-    s.write_all(&data).unwrap();
-    drop(s);
-    let durable = |c: &Collector| c.metric("logwarden_syslog_messages_total").unwrap_or(0.0);
-    assert!(
-        wait_until(Duration::from_secs(120), || durable(&collector) == N as f64),
-        "durable: {} of {N}",
-        durable(&collector)
-    );
+    send_burst(&collector, "burstline", N);
     let yielded = || {
         collector
             .metric("logwarden_index_yielded_seconds_total")
@@ -317,26 +326,7 @@ fn a_burst_past_the_index_backlog_bound_holds_the_sender_off_and_loses_nothing()
         &["--config", cfg.to_str().unwrap()],
     );
     const N: u64 = 30_000;
-    let mut data = Vec::new();
-    for i in 0..N {
-        writeln!(
-            data,
-            "<14>Nov 29 10:{:02}:{:02} mta1 postfix/qmgr[12]: heldline {i} {}",
-            (i / 60) % 60,
-            i % 60,
-            "x".repeat(60)
-        )
-        .unwrap();
-    }
-    let mut s = TcpStream::connect(collector.syslog_tcp.clone().unwrap()).unwrap();
-    s.write_all(&data).unwrap();
-    drop(s);
-    let durable = |c: &Collector| c.metric("logwarden_syslog_messages_total").unwrap_or(0.0);
-    assert!(
-        wait_until(Duration::from_secs(120), || durable(&collector) == N as f64),
-        "durable: {} of {N}",
-        durable(&collector)
-    );
+    send_burst(&collector, "heldline", N);
     let paused = collector
         .metric("logwarden_syslog_paused_seconds_total")
         .expect("the pause counter is in /metrics");
