@@ -87,9 +87,10 @@ pub(crate) fn format(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
             v /= 10;
         }
     }
-    // Read from the naive UTC value once: each accessor of a `DateTime` converts it to local
-    // time (adding the zero offset) again, which was most of this function's time.
-    let (date, time) = (t.date_naive(), t.time());
+    // From the naive UTC value: each accessor of a `DateTime` (year, month, ..., second)
+    // converts it to local time again, adding the zero offset, six times per timestamp.
+    let utc = t.naive_utc();
+    let (date, time) = (utc.date(), utc.time());
     let (year, nanos) = (date.year(), time.nanosecond());
     if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
         return None;
