@@ -27,7 +27,7 @@ pub mod catalog;
 mod fields_value;
 pub mod partition;
 mod queued;
-pub mod reindex;
+mod reindex;
 pub mod retention;
 pub mod schema;
 
