@@ -147,6 +147,13 @@ fn plain_gauge(reg: &mut Registry, name: &str, help: &str, v: u64) {
     reg.register(name, help, g);
 }
 
+/// A counter of seconds (`<name>_total`), from a figure kept elsewhere.
+fn seconds(reg: &mut Registry, name: &str, help: &str, secs: f64) {
+    let c = Counter::<f64, AtomicU64>::default();
+    c.inc_by(secs);
+    reg.register(name, help, c);
+}
+
 /// The text exposition of everything.
 pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetResponse) -> String {
     let mut reg = Registry::with_prefix("logwarden");
@@ -283,19 +290,17 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "Bytes of events durable but not yet searchable (bounded by [index] max_backlog_mb)",
         p.index_backlog_bytes,
     );
-    let paused = Counter::<f64, std::sync::atomic::AtomicU64>::default();
-    paused.inc_by(c.syslog_paused_ms.load(Relaxed) as f64 / 1000.0);
-    reg.register(
+    seconds(
+        &mut reg,
         "syslog_paused_seconds",
         "Seconds the syslog intake held its senders off for want of room ([wal] max_bytes, min_free_bytes, [index] max_backlog_mb)",
-        paused,
+        c.syslog_paused_ms.load(Relaxed) as f64 / 1000.0,
     );
-    let yielded = Counter::<f64, std::sync::atomic::AtomicU64>::default();
-    yielded.inc_by(p.index_yielded_seconds);
-    reg.register(
+    seconds(
+        &mut reg,
         "index_yielded_seconds",
         "Seconds indexing paused to leave the CPU to a syslog burst (up to half of [index] max_backlog_mb)",
-        yielded,
+        p.index_yielded_seconds,
     );
     plain_gauge(&mut reg, "index_docs", "Events in the index", p.index_docs);
     plain_gauge(

@@ -16,5 +16,11 @@ pub fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory, so that the files created, renamed or removed in it stay so after a
+/// crash.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }

@@ -57,19 +57,15 @@ impl Catalog {
     /// of a partition that cannot be used as it is (rebuilt from its stored events when the WAL
     /// was trimmed).
     pub fn open(root: &Path, unusable: Unusable) -> Result<(Arc<Catalog>, u64), IndexError> {
-        let io_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| IndexError::Io { path, source }
-        };
         if root.join("meta.json").exists() {
             // The layout before partitions: one tantivy index right in `index/`.
             tracing::warn!(
                 index = %root.display(),
                 "index has the single-index layout of an older version; rebuilding it as day partitions from the WAL"
             );
-            std::fs::remove_dir_all(root).map_err(io_err(root))?;
+            std::fs::remove_dir_all(root).map_err(IndexError::io(root))?;
         }
-        std::fs::create_dir_all(root).map_err(io_err(root))?;
+        std::fs::create_dir_all(root).map_err(IndexError::io(root))?;
         super::reindex::finish_interrupted(root)?;
         let state_path = root.join(STATE_FILE);
         let mut state = match std::fs::read(&state_path) {
@@ -81,17 +77,17 @@ impl Catalog {
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(io_err(&state_path)(e)),
+            Err(e) => return Err(IndexError::io(&state_path)(e)),
         };
         state.version = STATE_VERSION;
         let mut partitions = BTreeMap::new();
         let mut rebuilt = false;
-        for entry in std::fs::read_dir(root).map_err(io_err(root))? {
-            let entry = entry.map_err(io_err(root))?;
+        for entry in std::fs::read_dir(root).map_err(IndexError::io(root))? {
+            let entry = entry.map_err(IndexError::io(root))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             if name.ends_with(".dropped") {
-                std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                std::fs::remove_dir_all(&path).map_err(IndexError::io(&path))?;
                 continue;
             }
             let Some(day) = partition::day_of_dir(&name) else {
@@ -99,7 +95,7 @@ impl Catalog {
             };
             if state.dropped_through.is_some_and(|d| day <= d) {
                 // Retention saved its decision but was interrupted before deleting.
-                std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                std::fs::remove_dir_all(&path).map_err(IndexError::io(&path))?;
                 continue;
             }
             let p = match Partition::open(root, day, unusable)? {

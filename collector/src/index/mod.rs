@@ -109,6 +109,22 @@ pub enum IndexError {
     },
 }
 
+impl IndexError {
+    /// For `map_err`: an I/O error at `path`.
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> IndexError {
+        let path = path.to_owned();
+        move |source| IndexError::Io { path, source }
+    }
+
+    /// For `map_err`: tantivy's error about the index at `path`.
+    pub(crate) fn tantivy(
+        path: &std::path::Path,
+    ) -> impl FnOnce(tantivy::TantivyError) -> IndexError {
+        let path = path.to_owned();
+        move |source| IndexError::Tantivy { path, source }
+    }
+}
+
 /// `[index]` of the configuration.
 #[derive(Debug, Clone)]
 pub struct IndexSettings {

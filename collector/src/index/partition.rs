@@ -76,6 +76,15 @@ pub fn dir_name(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 
+/// Where a partition that cannot be used is kept, out of search: `<day>.kept-<time>/`.
+pub(super) fn kept_dir(root: &Path, day: NaiveDate) -> PathBuf {
+    root.join(format!(
+        "{}.kept-{}",
+        dir_name(day),
+        Utc::now().format("%Y%m%dT%H%M%S")
+    ))
+}
+
 /// The day a partition directory is named for, or `None` for anything else.
 pub fn day_of_dir(name: &str) -> Option<NaiveDate> {
     if name.len() != 10 {
@@ -172,11 +181,7 @@ impl Partition {
                     match unusable {
                         Unusable::Delete => std::fs::remove_dir_all(&dir).map_err(io_err)?,
                         Unusable::Reindex => {
-                            let aside = root.join(format!(
-                                "{}.kept-{}",
-                                dir_name(day),
-                                Utc::now().format("%Y%m%dT%H%M%S")
-                            ));
+                            let aside = kept_dir(root, day);
                             std::fs::rename(&dir, &aside).map_err(io_err)?;
                             tracing::error!(
                                 partition = %dir.display(),

@@ -24,11 +24,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use tantivy::{Index, TantivyDocument};
 
 use super::IndexError;
-use super::partition::{CommitPayload, dir_name};
+use super::partition::{CommitPayload, dir_name, kept_dir};
 use super::schema::{self, Indexed, SCHEMA_VERSION};
 
 /// The new partition's writer heap (one thread): the same as one partition writer's default.
@@ -62,27 +62,20 @@ pub fn from_source(
 ) -> Result<Reindexed, IndexError> {
     let dir = root.join(dir_name(day));
     let building = side_dir(root, day, BUILDING);
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| IndexError::Io { path, source }
-    };
-    let tantivy_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| IndexError::Tantivy { path, source }
-    };
     if building.exists() {
-        std::fs::remove_dir_all(&building).map_err(io_err(&building))?;
+        std::fs::remove_dir_all(&building).map_err(IndexError::io(&building))?;
     }
-    std::fs::create_dir_all(&building).map_err(io_err(&building))?;
+    std::fs::create_dir_all(&building).map_err(IndexError::io(&building))?;
     let (new_schema, f) = schema::build();
-    let new = Index::create_in_dir(&building, new_schema).map_err(tantivy_err(&building))?;
+    let new =
+        Index::create_in_dir(&building, new_schema).map_err(IndexError::tantivy(&building))?;
     let mut writer: tantivy::IndexWriter<TantivyDocument> = new
         .writer_with_num_threads(1, HEAP)
-        .map_err(tantivy_err(&building))?;
+        .map_err(IndexError::tantivy(&building))?;
 
     let old_schema = old.schema();
     let source_field = old_schema.get_field("_source").ok();
-    let reader = old.reader().map_err(tantivy_err(&dir))?;
+    let reader = old.reader().map_err(IndexError::tantivy(&dir))?;
     let searcher = reader.searcher();
     let total = searcher.num_docs();
     tracing::info!(partition = %dir.display(), events = total, "reindexing the partition from its stored events (the WAL no longer holds all of its day)");
@@ -92,7 +85,7 @@ pub fn from_source(
     for segment in searcher.segment_readers() {
         let store = segment
             .get_store_reader(STORE_CACHE_BLOCKS)
-            .map_err(io_err(&dir))?;
+            .map_err(IndexError::io(&dir))?;
         let lsns = segment.fast_fields().u64("lsn").ok();
         for doc_id in segment.doc_ids_alive() {
             let stored: Option<TantivyDocument> = store.get(doc_id).ok();
@@ -108,7 +101,8 @@ pub fn from_source(
             let doc_lsn = lsns.as_ref().and_then(|c| c.first(doc_id)).unwrap_or(lsn);
             writer
                 .add_document(schema::document(&f, event, json, doc_lsn))
-                .map_err(tantivy_err(&building))?;
+                // The path is copied only on error: this runs per event.
+                .map_err(|e| IndexError::tantivy(&building)(e))?;
             events += 1;
             if last_said.elapsed() >= PROGRESS_EVERY {
                 last_said = Instant::now();
@@ -116,16 +110,18 @@ pub fn from_source(
             }
         }
     }
-    let mut prepared = writer.prepare_commit().map_err(tantivy_err(&building))?;
+    let mut prepared = writer
+        .prepare_commit()
+        .map_err(IndexError::tantivy(&building))?;
     let payload = CommitPayload {
         schema: SCHEMA_VERSION,
         lsn,
     };
     prepared.set_payload(&serde_json::to_string(&payload).expect("a payload serializes"));
-    prepared.commit().map_err(tantivy_err(&building))?;
+    prepared.commit().map_err(IndexError::tantivy(&building))?;
     writer
         .wait_merging_threads()
-        .map_err(tantivy_err(&building))?;
+        .map_err(IndexError::tantivy(&building))?;
     drop((searcher, reader, old));
 
     // The swap (module doc): `<day>` is never missing without the old one beside it. With
@@ -133,18 +129,14 @@ pub fn from_source(
     let aside = if unreadable == 0 {
         side_dir(root, day, REPLACED)
     } else {
-        root.join(format!(
-            "{}.kept-{}",
-            dir_name(day),
-            Utc::now().format("%Y%m%dT%H%M%S")
-        ))
+        kept_dir(root, day)
     };
-    std::fs::rename(&dir, &aside).map_err(io_err(&dir))?;
+    std::fs::rename(&dir, &aside).map_err(IndexError::io(&dir))?;
     sync_dir(root)?;
-    std::fs::rename(&building, &dir).map_err(io_err(&building))?;
+    std::fs::rename(&building, &dir).map_err(IndexError::io(&building))?;
     sync_dir(root)?;
     let outcome = if unreadable == 0 {
-        std::fs::remove_dir_all(&aside).map_err(io_err(&aside))?;
+        std::fs::remove_dir_all(&aside).map_err(IndexError::io(&aside))?;
         Reindexed::Whole { events }
     } else {
         tracing::error!(partition = %dir.display(), kept = %aside.display(), unreadable, "events of the partition could not be read back to reindex them: the old partition is kept, out of search");
@@ -170,12 +162,8 @@ fn side_dir(root: &Path, day: NaiveDate, what: &str) -> PathBuf {
 /// partition moved aside without its new one in place goes back (to be reindexed again), and
 /// unfinished new ones are removed.
 pub fn finish_interrupted(root: &Path) -> Result<(), IndexError> {
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| IndexError::Io { path, source }
-    };
     let mut names: Vec<(PathBuf, String)> = std::fs::read_dir(root)
-        .map_err(io_err(root))?
+        .map_err(IndexError::io(root))?
         .filter_map(Result::ok)
         .map(|e| (e.path(), e.file_name().to_string_lossy().into_owned()))
         .collect();
@@ -191,11 +179,11 @@ pub fn finish_interrupted(root: &Path) -> Result<(), IndexError> {
         match what {
             REPLACED if !root.join(day).exists() => {
                 tracing::warn!(partition = %root.join(day).display(), "a reindex of this partition was interrupted: it is reindexed again");
-                std::fs::rename(&path, root.join(day)).map_err(io_err(&path))?;
+                std::fs::rename(&path, root.join(day)).map_err(IndexError::io(&path))?;
                 sync_dir(root)?;
             }
             REPLACED | BUILDING => {
-                std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                std::fs::remove_dir_all(&path).map_err(IndexError::io(&path))?;
             }
             _ => {}
         }
@@ -205,12 +193,7 @@ pub fn finish_interrupted(root: &Path) -> Result<(), IndexError> {
 
 /// fsyncs a directory, so that renames in it survive a crash.
 fn sync_dir(dir: &Path) -> Result<(), IndexError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| IndexError::Io {
-            path: dir.to_owned(),
-            source,
-        })
+    logwarden_core::durable::sync_dir(dir).map_err(IndexError::io(dir))
 }
 
 #[cfg(test)]

@@ -134,18 +134,18 @@ pub async fn run(
         // there is room again, rather than fail a WAL write. Looked at often: the index makes
         // room a batch at a time, and a second's sleep left the intake idle long after there
         // was room (a burst past `[index] max_backlog_mb` went in at a pause and a rush).
-        let paused = std::time::Instant::now();
-        let mut held = false;
+        let mut paused = None;
         while let Err(why) = room.limits.check(&room.wal_stats, &room.data_dir) {
-            if last_warned.is_none_or(|t: std::time::Instant| t.elapsed() >= WARN_EVERY) {
+            let now = std::time::Instant::now();
+            paused.get_or_insert(now);
+            if last_warned.is_none_or(|t: std::time::Instant| now - t >= WARN_EVERY) {
                 tracing::warn!(reason = why, "syslog intake paused");
-                last_warned = Some(std::time::Instant::now());
+                last_warned = Some(now);
             }
-            held = true;
             tokio::time::sleep(ROOM_POLL).await;
         }
-        if held {
-            let ms = paused.elapsed().as_millis() as u64;
+        if let Some(since) = paused {
+            let ms = since.elapsed().as_millis() as u64;
             room.counters.syslog_paused_ms.fetch_add(ms, Relaxed);
         }
         let n = events.len();

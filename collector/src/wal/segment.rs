@@ -52,9 +52,7 @@ pub(super) fn create(dir: &Path, first_lsn: u64) -> Result<(File, PathBuf), WalE
     header.extend_from_slice(&first_lsn.to_le_bytes());
     file.write_all_at(&header, 0).map_err(io)?;
     file.sync_all().map_err(io)?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| WalError::io(dir, e))?;
+    logwarden_core::durable::sync_dir(dir).map_err(|e| WalError::io(dir, e))?;
     // Appends go after the header: reopen in append mode so that writes land at the end.
     Ok((open_append(&path)?, path))
 }

@@ -8,8 +8,6 @@
 //! stays one run of consecutive records: a reader that asks for a trimmed LSN starts at the
 //! oldest segment (`first_lsn` tells it where that is).
 
-use std::fs::File;
-
 use super::segment;
 use super::{Wal, WalError};
 
@@ -70,9 +68,7 @@ impl Wal {
         if n > 0 {
             done.first_lsn = sized[n].0;
             self.first_lsn = done.first_lsn;
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| WalError::io(&self.dir, e))?;
+            logwarden_core::durable::sync_dir(&self.dir).map_err(|e| WalError::io(&self.dir, e))?;
         }
         Ok(done)
     }
