@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Syslog TCP intake: the collector beside rsyslog imtcp -> omfile (shared/peers/imtcp-omfile.conf),
+"""Syslog TCP intake: the collector beside rsyslog imtcp -> omfile (bench/peers/imtcp-omfile.conf),
 the same N messages sent over one TCP connection (LF framing, or octet counting with
 `--framing octet`) to each, one after the other.
 
@@ -26,7 +26,7 @@ import urllib.request
 
 from measure import cpu_seconds, peak_rss_mib, start_collector, thread_cpu_seconds
 
-PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers",
+PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers",
                     "imtcp-omfile.conf")
 
 

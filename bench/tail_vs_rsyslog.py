@@ -6,7 +6,7 @@ Writes N syslog-like lines (~B bytes each) to a file, then, alternately in one r
     answers 200 with {"accepted": n, "epoch": 1} without indexing (compression "none");
     the clock stops when the sink has acknowledged N events.
   - rsyslogd (imfile -> omfwd, octet-counted TCP, tuned main_queue dequeueBatchSize=1024, as in
-    ../shared/peers/imfile-omfwd.conf) ships the same file to a TCP sink that counts lines; the
+    bench/peers/imfile-omfwd.conf) ships the same file to a TCP sink that counts lines; the
     clock stops when the sink has N lines.
 For each: wall time from the shipper's start, lines/s, CPU seconds per million lines (utime +
 stime from /proc/PID/stat) and peak RSS (VmHWM), and the sink's own CPU (it must not be the
@@ -147,7 +147,7 @@ def run_rsyslog(tmp, log, n):
     sink, port = start_sink("tcp", count)
     work = f"{tmp}/rsyslog-work"
     os.makedirs(work, exist_ok=True)
-    with open(os.path.join(ROOT, "..", "shared", "peers", "imfile-omfwd.conf")) as f:
+    with open(os.path.join(ROOT, "bench", "peers", "imfile-omfwd.conf")) as f:
         conf = f.read()
     conf = (conf.replace("WORKDIR", work).replace("FILE", log).replace("PORT", str(port))
             .replace('# main_queue(queue.dequeueBatchSize="1024")', 'main_queue(queue.dequeueBatchSize="1024")'))

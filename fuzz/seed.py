@@ -1,13 +1,11 @@
 #!/usr/bin/env python3
 """Writes the checked-in seed corpora of the fuzz targets (fuzz/corpus/<target>/) from
-../shared/fixtures, ../shared/corpus and the repo's own format testdata. Run from the repo root
+tests/data/fixtures, tests/data/corpus and the repo's own format testdata. Run from the repo root
 after a change of the fixtures: python3 fuzz/seed.py. Keeps each seed small (<= 4 KiB)."""
 import gzip, hashlib, json, os, pathlib, subprocess, sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-if not SHARED.exists():
-    SHARED = pathlib.Path("/work/shared")
+SHARED = ROOT / "tests" / "data"
 OUT = ROOT / "fuzz" / "corpus"
 CAP = 4096
 

@@ -1,4 +1,4 @@
-//! `logwarden-agent check` as a user runs it: the real binary on the shared fixtures and on a
+//! `logwarden-agent check` as a user runs it: the real binary on the fixtures in `tests/data/fixtures` and on a
 //! fake machine (a `/sys/block` tree and a mountinfo in a temp folder).
 
 use std::path::{Path, PathBuf};
@@ -6,8 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fixtures")
 }
 
 fn local() -> PathBuf {
@@ -42,7 +42,7 @@ fn ok(out: Output) -> Output {
 
 #[test]
 fn check_json_on_an_mdstat_prints_health_events_with_the_contract_fields() {
-    let f = shared().join("mdstat/raid1_failed_disk.txt");
+    let f = fixtures().join("mdstat/raid1_failed_disk.txt");
     let out = ok(agent(&[
         "check",
         "--json",
@@ -78,7 +78,7 @@ fn check_json_on_an_mdstat_prints_health_events_with_the_contract_fields() {
 
 #[test]
 fn every_mdstat_fixture_prints_the_records_written_beside_it() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared().join("mdstat"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("mdstat"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -144,7 +144,7 @@ fn an_unreadable_mdstat_exits_non_zero_naming_the_input() {
     assert!(stderr.contains("--mdstat /nonexistent/mdstat"), "{stderr}");
     assert!(out.stdout.is_empty());
     // A file that is not an mdstat is unreadable too.
-    let not = shared().join("smart/scsi_sas.json");
+    let not = fixtures().join("smart/scsi_sas.json");
     let out = agent(&["check", "--mdstat", not.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an mdstat"));
@@ -161,11 +161,11 @@ fn every_smart_and_storcli_fixture_gets_its_verdict() {
         "scsi_sas.json",
     ] {
         args.push("--smartctl-json".into());
-        args.push(shared().join("smart").join(f).display().to_string());
+        args.push(fixtures().join("smart").join(f).display().to_string());
     }
     args.push("--storcli-json".into());
     args.push(
-        shared()
+        fixtures()
             .join("hwraid/storcli_pd_offline_J.json")
             .display()
             .to_string(),

@@ -1,5 +1,5 @@
 //! `logwarden-agent parse` end to end, over every line of the real Zimbra lines in
-//! `../shared/fixtures/zimbra/` (see SOURCES.md there): the built binary is run on each file and
+//! `tests/data/fixtures/zimbra/` (see `tests/data/fixtures/SOURCES.md`): the built binary is run on each file and
 //! its NDJSON checked event by event, with the expected fields written out.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/zimbra")
+        .join("../tests/data/fixtures/zimbra")
         .join(name)
 }
 

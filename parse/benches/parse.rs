@@ -16,7 +16,7 @@ const ROUNDS: usize = 3;
 
 fn shared(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared")
+        .join("../tests/data")
         .join(rel)
 }
 

@@ -1,4 +1,4 @@
-//! The syslog parser against Loghub's ground truth (`../shared/corpus/loghub/`): for every line of
+//! The syslog parser against Loghub's ground truth (`tests/data/corpus/loghub/`): for every line of
 //! each 2,000-line set, host, program, PID, message and stamp must agree with the
 //! `_structured.csv` for at least 99.5% of lines. The figure and every miss are printed
 //! (`cargo test --test parse_loghub -- --nocapture`).
@@ -13,7 +13,7 @@ use logwarden_parse::{Format, LineParser, ParseOptions, Zone};
 
 fn corpus(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/loghub")
+        .join("../tests/data/corpus/loghub")
         .join(name)
 }
 

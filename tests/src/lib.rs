@@ -524,10 +524,10 @@ impl Drop for Agent {
     }
 }
 
-/// A file of the shared fixtures (`../shared/fixtures/...` beside the repository).
+/// A file of the test fixtures (`tests/data/fixtures/...`, sources in its SOURCES.md).
 pub fn fixture(rel: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
+        .join("data/fixtures")
         .join(rel);
     assert!(path.exists(), "fixture {} is missing", path.display());
     path

@@ -13,7 +13,7 @@
 //! unused devices: <none>
 //! ```
 //!
-//! What the parser copes with (all of it is in `shared/fixtures/mdstat/`):
+//! What the parser copes with (all of it is in `tests/data/fixtures/mdstat/`):
 //! - `active` and `inactive` arrays; `(read-only)` / `(auto-read-only)` after `active`;
 //! - member flags `(F)` failed, `(S)` spare, `(W)` write-mostly, `(J)` journal, `(R)` replacement;
 //! - arrays without `[n/m]` (raid0, linear, inactive arrays, containers);
@@ -305,7 +305,7 @@ pub(crate) mod tests {
 
     pub(crate) fn fixture(name: &str) -> String {
         let path = format!(
-            "{}/../../shared/fixtures/mdstat/{name}",
+            "{}/../tests/data/fixtures/mdstat/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))

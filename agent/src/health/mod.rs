@@ -11,7 +11,7 @@
 //! monitor.rs: the long-running probes of `logwarden-agent run` (spawn_probes)
 //! ```
 //!
-//! Pure parsers take text or paths, so tests run them on `shared/fixtures` and on fake
+//! Pure parsers take text or paths, so tests run them on `tests/data/fixtures` and on fake
 //! `/sys/block` trees built in temp folders.
 
 pub mod backup;

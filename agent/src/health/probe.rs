@@ -440,7 +440,7 @@ mod tests {
     fn fixtures() -> PathBuf {
         PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures"
+            "/../tests/data/fixtures"
         ))
     }
 

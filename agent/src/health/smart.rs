@@ -595,7 +595,7 @@ mod tests {
 
     fn fixture(name: &str) -> String {
         let path = format!(
-            "{}/../../shared/fixtures/smart/{name}",
+            "{}/../tests/data/fixtures/smart/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))

@@ -292,7 +292,7 @@ mod tests {
 
     fn shared(name: &str) -> String {
         let path = format!(
-            "{}/../../shared/fixtures/hwraid/{name}",
+            "{}/../tests/data/fixtures/hwraid/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
