@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::api::listener::HttpLimits;
 use crate::auth::ConfigTokens;
 use crate::ingest::Limits;
-use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
+use crate::notify::{Receiver, ReceiverKind, email::EmailSettings, smtp_tls};
 use crate::replication::{Mode, ReplicationSettings, Role};
 use crate::rules::EngineSettings;
 use crate::rules::user::{Query, UserRule};
@@ -259,6 +259,13 @@ pub struct ReceiverConfig {
     pub to: Vec<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// email: `starttls`, `tls` or `none` (notify::smtp_tls).
+    pub tls: Option<String>,
+    /// email: PEM CA certificates trusted besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// email: AUTH over `tls = "none"` (a relay on a trusted link).
+    #[serde(default)]
+    pub allow_plain_auth: bool,
     #[serde(default)]
     pub command: Vec<String>,
     pub timeout_s: Option<f64>,
@@ -605,13 +612,23 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
         },
         "email" => {
             let smtp = need(r.smtp.clone(), "smtp")?;
+            let has_credentials = r.username.is_some() || r.password.is_some();
+            let tls = smtp_tls::mode(r.tls.as_deref(), has_credentials, r.allow_plain_auth)
+                .map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?;
             let (host, port) = match smtp.rsplit_once(':') {
                 Some((h, p)) => (
                     h.to_owned(),
                     p.parse()
                         .with_context(|| format!("receiver {:?}: smtp port {p:?}", r.name))?,
                 ),
-                None => (smtp.clone(), 25),
+                None => (smtp.clone(), tls.default_port()),
+            };
+            let ca_pem = match &r.ca_file {
+                Some(p) => Some(
+                    smtp_tls::read_ca_file(p)
+                        .map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?,
+                ),
+                None => None,
             };
             if r.to.is_empty() {
                 bail!("receiver {:?} (email) needs `to`", r.name);
@@ -623,6 +640,8 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
                 to: r.to.clone(),
                 username: r.username.clone(),
                 password: r.password.clone(),
+                tls,
+                ca_pem,
             })
         }
         "command" => {

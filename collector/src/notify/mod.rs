@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod email;
 pub mod pagerduty;
 pub mod slack;
+pub mod smtp_tls;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -39,7 +40,12 @@ pub enum NotifyError {
     },
     /// The SMTP server refused the message or the conversation failed.
     #[error("SMTP to {server}: {reason}")]
-    Smtp { server: String, reason: String },
+    Smtp {
+        server: String,
+        reason: String,
+        /// A 5xx answer (or a setup that cannot work): sending again will not help.
+        permanent: bool,
+    },
     /// An address or the message could not be built.
     #[error("e-mail not built: {0}")]
     BadMessage(String),
@@ -56,6 +62,7 @@ impl NotifyError {
                 *status == 408 || *status == 429 || *status >= 500
             }
             NotifyError::BadMessage(_) => false,
+            NotifyError::Smtp { permanent, .. } => !permanent,
             _ => true,
         }
     }

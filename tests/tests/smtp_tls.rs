@@ -1,0 +1,177 @@
+//! End to end: the e-mail receiver against a real SMTP server (aiosmtpd from PyPI, started by
+//! `tests/peers/smtpd.py` on loopback) that demands STARTTLS before AUTH, or speaks TLS from the
+//! first byte, with a certificate made by the test. `scripts/test` installs aiosmtpd into
+//! `target/test-venv`; `LOGWARDEN_TEST_PYTHON` names another interpreter that has it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use logwarden_tests::{Collector, TestCerts, free_addr, wait_until};
+use serde_json::{Value, json};
+
+/// The Python interpreter with aiosmtpd.
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("LOGWARDEN_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: scripts/test makes it (python3 -m venv target/test-venv && \
+         target/test-venv/bin/pip install aiosmtpd==1.4.6), or set LOGWARDEN_TEST_PYTHON",
+        venv.display()
+    );
+    venv
+}
+
+/// A running aiosmtpd; killed on drop.
+struct SmtpServer {
+    child: Child,
+    addr: String,
+    out: PathBuf,
+}
+
+const USER: &str = "alerts";
+const PASSWORD: &str = "s3cret-pw";
+
+impl SmtpServer {
+    fn start(dir: &Path, mode: &str, certs: &TestCerts) -> SmtpServer {
+        let out = dir.join(format!("mail-{mode}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let addr = free_addr();
+        let port = addr.rsplit_once(':').unwrap().1.to_owned();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/smtpd.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args([mode, &port])
+            .arg(&certs.cert)
+            .arg(&certs.key)
+            .args([USER, PASSWORD])
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting aiosmtpd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "aiosmtpd did not start");
+        SmtpServer { child, addr, out }
+    }
+
+    /// The messages it accepted, as `smtpd.py` wrote them.
+    fn messages(&self) -> Vec<Value> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(&self.out).unwrap().map_while(Result::ok) {
+            if e.path().extension().is_some_and(|x| x == "json") {
+                v.push(serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap());
+            }
+        }
+        v
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smart_failing(seq: u64) -> String {
+    json!({
+        "id": format!("t:{seq}"),
+        "ts": chrono::Utc::now().to_rfc3339(),
+        "host": "mbox3", "site": "lab", "source": "health", "app": "smart",
+        "severity": "warning", "kind": "health", "message": "test record",
+        "fields": {"check": "smart", "device": "/dev/sdb", "verdict": "failing",
+                   "reasons": ["overall health FAILED"]},
+    })
+    .to_string()
+}
+
+fn email_receiver(name: &str, server: &SmtpServer, tls: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[alerts.receivers]]
+name = "{name}"
+type = "email"
+smtp = "{}"
+from = "logwarden@example.com"
+to = ["oncall@example.com"]
+username = "{USER}"
+password = "{PASSWORD}"
+tls = "{tls}"
+{extra}
+"#,
+        server.addr.replace("127.0.0.1", "localhost")
+    )
+}
+
+#[test]
+fn mail_goes_over_starttls_and_implicit_tls_with_auth_to_a_real_smtp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = TestCerts::make(dir.path());
+    let starttls = SmtpServer::start(dir.path(), "starttls", &certs);
+    let implicit = SmtpServer::start(dir.path(), "tls", &certs);
+    let ca = format!("ca_file = {:?}", certs.ca.display().to_string());
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[alerts]\ngroup_interval_s = 0.5\n{}{}",
+            email_receiver("starttls", &starttls, "starttls", &ca),
+            email_receiver("smtps", &implicit, "tls", &ca),
+        ),
+    )
+    .unwrap();
+    let c = Collector::start(&dir.path().join("c"), &["--config", cfg.to_str().unwrap()]);
+    c.ingest_ok(&[smart_failing(1)]);
+    for (what, server) in [("STARTTLS", &starttls), ("implicit TLS", &implicit)] {
+        assert!(
+            wait_until(Duration::from_secs(20), || !server.messages().is_empty()),
+            "no e-mail over {what}"
+        );
+        let m = &server.messages()[0];
+        assert_eq!(m["tls"], true, "{what}: {m}");
+        assert_eq!(m["login"], USER, "{what}: {m}");
+        assert_eq!(m["rcpt_tos"], json!(["oncall@example.com"]), "{what}");
+        let data = m["data"].as_str().unwrap();
+        for want in [
+            "Subject: [FIRING:1] SmartDiskFailing host=mbox3",
+            "/dev/sdb on mbox3 is failing",
+        ] {
+            assert!(
+                data.contains(want),
+                "{what}: e-mail lacks {want:?}:\n{data}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_password_in_clear_is_refused_at_config_time_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[alerts.receivers]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"127.0.0.1:25\"\n\
+         from = \"a@example.com\"\nto = [\"b@example.com\"]\nusername = \"u\"\npassword = \"p\"\n\
+         tls = \"none\"\n",
+    )
+    .unwrap();
+    let out = Command::new(logwarden_tests::bin("logwarden-collector"))
+        .args(["config", "check"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {err}");
+    assert!(
+        err.contains("c.toml") && err.contains("password in clear"),
+        "{err}"
+    );
+}
