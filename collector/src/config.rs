@@ -13,6 +13,8 @@ use serde::Deserialize;
 use crate::api::listener::HttpLimits;
 use crate::auth::ConfigTokens;
 use crate::ingest::Limits;
+use crate::notify::route::{Route, RouteTree, Timing};
+use crate::notify::route_config::{self, RouteConfig};
 use crate::notify::{Receiver, ReceiverKind, email::EmailSettings, smtp_tls};
 use crate::replication::{Mode, ReplicationSettings, Role};
 use crate::rules::EngineSettings;
@@ -213,6 +215,8 @@ pub struct AlertsConfig {
     pub auth_window_s: f64,
     pub log_quiet_s: f64,
     pub receivers: Vec<ReceiverConfig>,
+    /// The routing tree (notify::route_config); none: each receiver filters for itself.
+    pub route: Option<RouteConfig>,
     pub rules: Vec<RuleConfig>,
 }
 
@@ -237,6 +241,7 @@ impl Default for AlertsConfig {
             auth_window_s: b.auth_window.num_seconds() as f64,
             log_quiet_s: b.log_quiet.num_seconds() as f64,
             receivers: Vec::new(),
+            route: None,
             rules: Vec::new(),
         }
     }
@@ -556,7 +561,17 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
     let file: FileConfig = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
-    // What serde cannot see: queries of user rules, named by file and line.
+    // What serde cannot see: the routes' receivers and matchers, queries of user rules, named
+    // by file and line.
+    if let Some(route) = &file.alerts.route {
+        let names: Vec<&str> = file
+            .alerts
+            .receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        route_config::check(route, &names, path, text).map_err(|e| anyhow::anyhow!(e))?;
+    }
     for rule in &file.alerts.rules {
         if let Err(e) = Query::parse(rule.query.get_ref()) {
             let line = text[..rule.query.span().start.min(text.len())]
@@ -690,6 +705,37 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
     })
 }
 
+/// The routing tree: `[alerts.route]` with the `--webhook` receivers first (each `continue`), or
+/// without one, the flat form where each receiver filters for itself.
+fn route_tree(
+    route: Option<&RouteConfig>,
+    flag_routes: Vec<Route>,
+    e: &EngineSettings,
+) -> anyhow::Result<RouteTree> {
+    let defaults = Timing {
+        group_by: e.group_by.clone(),
+        group_wait: e.group_wait,
+        group_interval: e.group_interval,
+        repeat_interval: e.repeat_interval,
+    };
+    let Some(route) = route else {
+        return Ok(RouteTree::flat(&e.receivers, &defaults));
+    };
+    if let Some(r) = e
+        .receivers
+        .iter()
+        .find(|r| !r.severities.is_empty() || !r.matchers.is_empty())
+    {
+        bail!(
+            "[alerts.receivers] receiver {:?} has `severities` or `matchers`: with [alerts.route], filter in the routes instead",
+            r.name
+        );
+    }
+    let mut root = route.to_route()?;
+    root.routes.splice(0..0, flag_routes);
+    Ok(RouteTree::build(&root, &e.receivers, &defaults)?)
+}
+
 fn alert_settings(
     a: AlertsConfig,
     webhooks: Vec<String>,
@@ -730,15 +776,23 @@ fn alert_settings(
         }
         e.receivers.push(receiver(r)?);
     }
+    let mut flag_routes = Vec::new();
     for (i, url) in webhooks.into_iter().enumerate() {
+        let name = format!("webhook-{}", i + 1);
+        flag_routes.push(Route {
+            receiver: Some(name.clone()),
+            continue_: true,
+            ..Route::default()
+        });
         e.receivers.push(Receiver {
-            name: format!("webhook-{}", i + 1),
+            name,
             kind: ReceiverKind::Webhook { url },
             severities: vec![],
             matchers: vec![],
             send_resolved: true,
         });
     }
+    e.routes = Some(route_tree(a.route.as_ref(), flag_routes, &e)?);
     for r in a.rules {
         let query = Query::parse(r.query.get_ref())
             .map_err(|err| anyhow::anyhow!("rule {:?}: {err}", r.name))?;

@@ -7,6 +7,8 @@ pub mod command;
 pub mod dispatch;
 pub mod email;
 pub mod pagerduty;
+pub mod route;
+pub mod route_config;
 pub mod slack;
 pub mod smtp_tls;
 pub mod webhook;
@@ -15,9 +17,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use logwarden_core::wire::{AlertSeverity, AlertView, Matcher};
-
-use crate::rules::silence;
-use crate::rules::state::AlertRecord;
 
 /// Why a notification was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +97,7 @@ pub enum ReceiverKind {
 pub struct Receiver {
     pub name: String,
     pub kind: ReceiverKind,
-    /// Empty: every severity.
+    /// The flat form's filters (without `[alerts.route]`): empty: every severity.
     pub severities: Vec<AlertSeverity>,
     /// Every matcher must match the alert's labels (plus `alertname`, `severity`).
     pub matchers: Vec<Matcher>,
@@ -106,12 +105,6 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Routing: whether this receiver is told about `rec`.
-    pub fn wants(&self, rec: &AlertRecord) -> bool {
-        (self.severities.is_empty() || self.severities.contains(&rec.severity))
-            && self.matchers.iter().all(|m| silence::matches(m, rec))
-    }
-
     /// PagerDuty is told about acknowledgements; the others only stop getting repeats.
     pub fn tracks_acks(&self) -> bool {
         matches!(self.kind, ReceiverKind::PagerDuty { .. })

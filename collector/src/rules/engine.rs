@@ -51,6 +51,7 @@ use super::snapshot::{self, Snapshot};
 use super::state::{self, AlertRecord, AlertTable, StateChange};
 use super::user::UserRules;
 use crate::ingest::Committer;
+use crate::notify::route::{RouteTree, Timing};
 use crate::notify::{self, Receiver, RetryPolicy, dispatch};
 use crate::wal::{Read, Record, RecordKind, WalReader};
 
@@ -60,6 +61,10 @@ pub struct EngineSettings {
     pub builtin: BuiltinSettings,
     pub user_rules: Vec<super::user::UserRule>,
     pub receivers: Vec<Receiver>,
+    /// Which receivers an alert reaches (`[alerts.route]`); `None`: the flat form over
+    /// `receivers` with the timers below (notify::route).
+    pub routes: Option<RouteTree>,
+    /// Defaults of the routes' grouping and timers.
     pub group_by: Vec<String>,
     pub group_wait: Duration,
     pub group_interval: Duration,
@@ -77,6 +82,7 @@ impl Default for EngineSettings {
             builtin: BuiltinSettings::default(),
             user_rules: Vec::new(),
             receivers: Vec::new(),
+            routes: None,
             group_by: vec!["alertname".into(), "host".into()],
             group_wait: Duration::ZERO,
             group_interval: Duration::from_secs(300),
@@ -195,9 +201,25 @@ impl AlertsHandle {
 /// at one (so that the next start is short without waiting for the committer's next checkpoint).
 const START_SNAPSHOT_AFTER: u64 = 100_000;
 
+impl EngineSettings {
+    /// The routing tree: the configured one, or the flat form.
+    pub fn route_tree(&self) -> RouteTree {
+        self.routes.clone().unwrap_or_else(|| {
+            let defaults = Timing {
+                group_by: self.group_by.clone(),
+                group_wait: self.group_wait,
+                group_interval: self.group_interval,
+                repeat_interval: self.repeat_interval,
+            };
+            RouteTree::flat(&self.receivers, &defaults)
+        })
+    }
+}
+
 /// A delivery task's report.
 struct Delivered {
-    receiver: usize,
+    /// The route endpoint (index into the tree's endpoints).
+    endpoint: usize,
     group: String,
     firing: std::collections::BTreeSet<String>,
     resolved: std::collections::BTreeSet<String>,
@@ -223,7 +245,9 @@ pub struct Engine {
     desired: HashMap<String, Signal>,
     /// Alerts whose verdict is clear, and when they resolve if it stays so.
     holds: HashMap<String, Instant>,
+    /// Per (route endpoint, group).
     groups: HashMap<(usize, String), GroupTimer>,
+    routes: Arc<RouteTree>,
     /// Changes made but not yet written (one WAL record per batch of work).
     pending: Vec<StateChange>,
     /// The LSN of the last WAL record handled (applied, or a checkpoint acted on): every record
@@ -278,6 +302,7 @@ impl Engine {
         Engine {
             builtins: Builtins::new(settings.builtin.clone(), Utc::now()),
             user: UserRules::new(settings.user_rules.clone()),
+            routes: Arc::new(settings.route_tree()),
             settings: Arc::new(settings),
             committer,
             wal_dir,
@@ -748,15 +773,14 @@ impl Engine {
         let Some(entry) = self.table.alerts.get(key) else {
             return;
         };
-        for (i, r) in self.settings.receivers.iter().enumerate() {
-            if !r.wants(&entry.record) {
-                continue;
-            }
-            let (group, _) = dispatch::group_of(&self.settings.group_by, &entry.record);
+        let rec = &entry.record;
+        for i in self.routes.matching(&|l| silence::label(rec, l)) {
+            let ep = &self.routes.endpoints()[i];
+            let (group, _) = dispatch::group_of(ep, rec);
             let t = self.groups.entry((i, group)).or_default();
             let at = match t.last_flush {
-                None => now + self.settings.group_wait,
-                Some(last) => (last + self.settings.group_interval).max(now),
+                None => now + ep.timing.group_wait,
+                Some(last) => (last + ep.timing.group_interval).max(now),
             };
             t.next = Some(t.next.map_or(at, |n| n.min(at)));
         }
@@ -790,17 +814,18 @@ impl Engine {
 
     fn flush(&mut self, i: usize, group: String, now: Instant) {
         let settings = self.settings.clone();
-        let receiver = &settings.receivers[i];
+        let routes = self.routes.clone();
+        let ep = &routes.endpoints()[i];
+        let receiver = &settings.receivers[ep.receiver];
         let wall = Utc::now();
-        let repeat = chrono::Duration::from_std(settings.repeat_interval)
-            .unwrap_or(chrono::Duration::hours(4));
+        let wants = |rec: &AlertRecord| routes.reaches(i, &|l| silence::label(rec, l));
         let decision = dispatch::decide(
             &self.table,
             receiver,
-            &settings.group_by,
+            ep,
+            &wants,
             &group,
             wall,
-            repeat,
             &settings.external_url,
         );
         let t = self.groups.entry((i, group.clone())).or_default();
@@ -810,11 +835,11 @@ impl Engine {
         let unacked_firing = self.table.alerts.values().any(|e| {
             e.record.status == AlertStatus::Firing
                 && e.ack.is_none()
-                && receiver.wants(&e.record)
-                && dispatch::group_of(&settings.group_by, &e.record).0 == group
+                && wants(&e.record)
+                && dispatch::group_of(ep, &e.record).0 == group
         });
         if unacked_firing {
-            t.next = Some(now + settings.repeat_interval);
+            t.next = Some(now + ep.timing.repeat_interval);
         }
         let Some(d) = decision else { return };
         if !d.send {
@@ -831,8 +856,9 @@ impl Engine {
         let http = self.http.clone();
         let done = self.done_tx.clone();
         let counters = self.counters.clone();
+        let r = ep.receiver;
         tokio::spawn(async move {
-            let receiver = &settings.receivers[i];
+            let receiver = &settings.receivers[r];
             let result = notify::deliver(receiver, &http, &d.notification, &settings.retry)
                 .await
                 .map_err(|e| e.to_string());
@@ -845,7 +871,7 @@ impl Engine {
                     "notification not delivered; the group will be tried again"),
             }
             let _ = done.send(Delivered {
-                receiver: i,
+                endpoint: i,
                 group: d.notification.group_key.clone(),
                 firing: d.firing,
                 resolved: d.resolved,
@@ -856,17 +882,19 @@ impl Engine {
 
     fn delivered(&mut self, done: Delivered) {
         let now = Instant::now();
-        let interval = self.settings.group_interval;
+        let ep = &self.routes.endpoints()[done.endpoint];
+        let interval = ep.timing.group_interval;
+        let receiver = ep.receiver;
         let t = self
             .groups
-            .entry((done.receiver, done.group.clone()))
+            .entry((done.endpoint, done.group.clone()))
             .or_default();
         t.in_flight = false;
         match done.result {
             Ok(()) => {
                 // Whatever changed while it was in flight is looked at on the next flush.
                 t.next = Some(t.next.map_or(now, |n| n.min(now)));
-                let name = self.settings.receivers[done.receiver].name.clone();
+                let name = self.settings.receivers[receiver].name.clone();
                 self.change(StateChange::Notified {
                     receiver: name,
                     group: done.group,
