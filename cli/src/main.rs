@@ -6,6 +6,7 @@
 mod client;
 mod export;
 mod output;
+mod test_alert;
 
 use std::process::ExitCode;
 
@@ -135,8 +136,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Firing alerts, loudest first (exit 0 either way).
+    /// Firing alerts, loudest first (exit 0 either way); `alerts test` sends a test one.
     Alerts {
+        #[command(subcommand)]
+        command: Option<AlertsCommand>,
         /// Resolved alerts too.
         #[arg(long)]
         all: bool,
@@ -157,6 +160,24 @@ enum Command {
     Silence {
         #[command(subcommand)]
         command: SilenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Send a synthetic alert through the collector's routes to its real receivers and print
+    /// what each answered (it never enters the alert table). Exit 1 if any refused or none was
+    /// reached. Needs an admin token.
+    Test {
+        /// Only this receiver, whatever the routes say.
+        #[arg(long, value_name = "NAME")]
+        receiver: Option<String>,
+        /// The alert's labels: `k=v,...` (repeat or comma-separate); `alertname` defaults to
+        /// LogwardenTest, `severity` to warning.
+        #[arg(long, value_name = "K=V,...")]
+        labels: Vec<String>,
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
     },
 }
 
@@ -319,7 +340,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Alerts { all, output } => {
+        Command::Alerts {
+            command:
+                Some(AlertsCommand::Test {
+                    receiver,
+                    labels,
+                    output,
+                }),
+            ..
+        } => {
+            let mut map = std::collections::BTreeMap::new();
+            for part in labels.iter().flat_map(|l| l.split(',')) {
+                let part = part.trim();
+                if part.is_empty() {
+                    continue;
+                }
+                let (k, v) = part
+                    .split_once('=')
+                    .with_context(|| format!("label {part:?} is not name=value"))?;
+                map.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+            let resp = client.test_alert(&logwarden_core::wire::TestAlertRequest {
+                receiver,
+                labels: map,
+            })?;
+            test_alert::print(&mut out, &resp, output)?;
+            let ok = !resp.outcomes.is_empty() && resp.outcomes.iter().all(|o| o.sent);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Alerts {
+            command: None,
+            all,
+            output,
+        } => {
             let resp = client.alerts(all)?;
             output::alerts(&mut out, &resp.alerts, output)?;
             Ok(ExitCode::SUCCESS)

@@ -463,3 +463,41 @@ pub struct SilenceRequest {
 pub struct SilencesResponse {
     pub silences: Vec<Silence>,
 }
+
+/// `POST` sends a synthetic alert through the routing and the receivers, never into the alert
+/// table ([`TestAlertRequest`], admin role; `logwarden alerts test`).
+pub const ALERTS_TEST_PATH: &str = "/api/v1/alerts/test";
+
+/// A test notification: to `receiver` alone, or wherever the routes send `labels`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestAlertRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// The synthetic alert's labels; `alertname` (default `LogwardenTest`) and `severity`
+    /// (default `warning`) included.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// What each receiver said to the test notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestAlertResponse {
+    /// The synthetic alert as sent.
+    pub alert: AlertView,
+    pub outcomes: Vec<TestOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    pub receiver: String,
+    /// `webhook`, `slack`, `pagerduty`, `email`, `command`.
+    pub kind: String,
+    /// The route that chose it (its group key prefix), or `--receiver`.
+    pub route: String,
+    /// Whether the receiver took it.
+    pub sent: bool,
+    /// The peer's answer when it did not (status and body, the SMTP reply, the TLS error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}

@@ -175,3 +175,137 @@ fn a_password_in_clear_is_refused_at_config_time_with_the_file() {
         "{err}"
     );
 }
+
+/// `logwarden alerts test`: through the real routes to the real receivers, each outcome printed
+/// with the peer's answer, nothing left in the alert table; admin role only.
+#[test]
+fn alerts_test_sends_through_the_routes_and_prints_each_receivers_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = TestCerts::make(dir.path());
+    let starttls = SmtpServer::start(dir.path(), "starttls", &certs);
+    let implicit = SmtpServer::start(dir.path(), "tls", &certs);
+    let hook = logwarden_tests::HttpSink::start(0);
+    let ca = format!("ca_file = {:?}", certs.ca.display().to_string());
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{}{}{}
+[[alerts.receivers]]
+name = "hook"
+type = "webhook"
+url = "{}"
+
+[alerts.route]
+receiver = "hook"
+
+[[alerts.route.routes]]
+matchers = ["severity=critical"]
+receiver = "mail-ok"
+continue = true
+
+[[alerts.route.routes]]
+matchers = ["team=mail"]
+receiver = "mail-badpw"
+continue = true
+
+[[alerts.route.routes]]
+matchers = ['team=~"ma.*"']
+receiver = "mail-untrusted"
+"#,
+            email_receiver("mail-ok", &starttls, "starttls", &ca),
+            email_receiver("mail-badpw", &starttls, "starttls", &ca)
+                .replace(PASSWORD, "wrong-password"),
+            // No ca_file: the test CA is not among the system's roots.
+            email_receiver("mail-untrusted", &implicit, "tls", ""),
+            hook.url
+        ),
+    )
+    .unwrap();
+    let c = Collector::start(
+        &dir.path().join("c"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--admin-token",
+            "adm1n",
+            "--read-token",
+            "r3ad",
+        ],
+    );
+    let cli = |token: &str, args: &[&str]| {
+        let mut all = vec!["--token", token, "alerts", "test"];
+        all.extend_from_slice(args);
+        c.cli(&all)
+    };
+
+    // Through the routes: critical and team=mail reach the three mail receivers, not the root.
+    let out = cli(
+        "adm1n",
+        &["--labels", "severity=critical,team=mail,host=mbox3"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("logwarden alerts test said:\n{text}");
+    assert_eq!(out.status.code(), Some(1), "one refused: exit 1\n{text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("mail-ok").starts_with("sent "), "{text}");
+    let badpw = line("mail-badpw");
+    assert!(
+        badpw.starts_with("REFUSED") && badpw.contains("535"),
+        "the server's answer is printed: {badpw}"
+    );
+    let untrusted = line("mail-untrusted");
+    assert!(
+        untrusted.starts_with("REFUSED") && untrusted.to_lowercase().contains("certificate"),
+        "{untrusted}"
+    );
+    assert!(
+        !text.contains(" hook "),
+        "the root's receiver is not reached: {text}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || starttls.messages().len() == 1),
+        "the mail that was sent arrived"
+    );
+    let data = starttls.messages()[0]["data"].as_str().unwrap().to_owned();
+    assert!(data.contains("LogwardenTest"), "{data}");
+    assert!(
+        implicit.messages().is_empty(),
+        "nothing over an untrusted certificate"
+    );
+
+    // --receiver: that one alone, whatever the routes say.
+    let out = cli(
+        "adm1n",
+        &["--receiver", "hook", "--labels", "severity=info"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(wait_until(Duration::from_secs(5), || hook.posts().len() == 1));
+    let post = &hook.posts()[0].body;
+    assert_eq!(post["alerts"][0]["labels"]["alertname"], "LogwardenTest");
+
+    // An unknown receiver is an error naming the known ones; a read token is not enough.
+    let out = cli("adm1n", &["--receiver", "nope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no receiver named \"nope\""),
+        "{err}"
+    );
+    let out = cli("r3ad", &["--receiver", "hook"]);
+    assert!(!out.status.success(), "a read token sent a test");
+    assert_eq!(hook.posts().len(), 1);
+
+    // Nothing entered the alert table.
+    let out = c.cli(&["--token", "adm1n", "alerts", "--all", "-o", "json"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(!listed.contains("LogwardenTest"), "{listed}");
+}

@@ -112,7 +112,10 @@ fn smtp_reason(e: &lettre::transport::smtp::Error) -> String {
         }
         source = cause.source();
     }
-    s
+    // lettre's text and its cause's may repeat a part ("Connection error: Connection error").
+    let mut parts: Vec<&str> = s.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod route;
 pub mod route_config;
 pub mod slack;
 pub mod smtp_tls;
+pub mod test_send;
 pub mod webhook;
 
 use std::collections::BTreeMap;

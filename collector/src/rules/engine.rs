@@ -39,7 +39,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use logwarden_core::Event;
-use logwarden_core::wire::{Ack, AckRequest, AlertStatus, AlertView, Silence, SilenceRequest};
+use logwarden_core::wire::{
+    Ack, AckRequest, AlertStatus, AlertView, Silence, SilenceRequest, TestAlertRequest,
+    TestAlertResponse,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -137,6 +140,11 @@ enum Command {
     },
     /// A verdict on the collector itself (e.g. `ReplicationDegraded`), from outside the WAL.
     Signal(Signal),
+    /// `logwarden alerts test`: answered by a task of its own (notify::test_send).
+    Test {
+        req: TestAlertRequest,
+        reply: oneshot::Sender<Result<TestAlertResponse, notify::test_send::TestError>>,
+    },
 }
 
 /// The API's handle on the engine. Cheap to clone.
@@ -185,6 +193,15 @@ impl AlertsHandle {
 
     pub async fn silences(&self) -> Result<Vec<Silence>, EngineError> {
         self.ask(|reply| Command::Silences { reply }).await
+    }
+
+    /// Sends a synthetic alert through the routes and receivers now in force; the engine's
+    /// state is not touched (notify::test_send).
+    pub async fn test(
+        &self,
+        req: TestAlertRequest,
+    ) -> Result<Result<TestAlertResponse, notify::test_send::TestError>, EngineError> {
+        self.ask(|reply| Command::Test { req, reply }).await
     }
 
     /// Hands the engine a verdict about the collector itself (it is not in the WAL, so the
@@ -996,6 +1013,25 @@ impl Engine {
             Command::Signal(sig) => self.signal(sig, true),
             Command::Silences { reply } => {
                 let _ = reply.send(self.table.silences.values().cloned().collect());
+            }
+            Command::Test { req, reply } => {
+                // Off the engine's loop: a slow receiver must not hold up alerting.
+                let (settings, routes, http) = (
+                    self.settings.clone(),
+                    self.routes.clone(),
+                    self.http.clone(),
+                );
+                tokio::spawn(async move {
+                    let r = notify::test_send::run(
+                        req,
+                        &settings.receivers,
+                        &routes,
+                        &http,
+                        &settings.external_url,
+                    )
+                    .await;
+                    let _ = reply.send(r);
+                });
             }
         }
     }
