@@ -172,10 +172,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, overrides } => {
+            let flags = (*overrides).clone();
             let settings = match &config {
                 Some(path) => config::load_settings(path, *overrides)?,
                 None => Settings::build(config::FileConfig::default(), *overrides)?,
             };
+            let mut settings = settings;
+            settings.alerts.reloads = Some(logwarden_collector::reload::subscribe());
+            logwarden_collector::reload::started();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -195,6 +199,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::io::stdout().flush().ok();
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
+                tokio::spawn(logwarden_collector::reload::on_sighup(
+                    config.clone(),
+                    flags,
+                    settings.clone(),
+                ));
                 logwarden_collector::server::serve(listener, settings, shutdown).await
             })
         }

@@ -143,6 +143,14 @@ impl Builtins {
         }
     }
 
+    /// New thresholds from a config reload; what the events made is kept (windows take the new
+    /// spans, as at a restart).
+    pub fn reconfigure(&mut self, cfg: BuiltinSettings) {
+        let saved = self.save();
+        self.cfg = cfg;
+        self.restore(saved);
+    }
+
     /// Takes back what [`Builtins::save`] kept; windows get the spans the config gives now.
     pub fn restore(&mut self, saved: BuiltinsState) {
         self.heartbeats = saved

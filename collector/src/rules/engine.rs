@@ -32,6 +32,13 @@
 //! A firing verdict fires at once (or changes the severity); a clear verdict starts the
 //! `resolve_hold` timer, and the alert resolves only if no firing verdict came back meanwhile:
 //! an input that flaps gives one firing and, at the end, one resolved notification.
+//!
+//! # Reload
+//!
+//! A config reload (crate::reload) reaches the engine between two batches of work; see
+//! [`reload`] for what it keeps and what it changes.
+
+mod reload;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,6 +84,9 @@ pub struct EngineSettings {
     pub tick: Duration,
     pub external_url: String,
     pub retry: RetryPolicy,
+    /// Where reloaded settings come from (crate::reload; set by the binary, `None` in tests):
+    /// the engine takes the newest at start and each one that follows.
+    pub reloads: Option<watch::Receiver<Option<Arc<EngineSettings>>>>,
 }
 
 impl Default for EngineSettings {
@@ -94,6 +104,7 @@ impl Default for EngineSettings {
             tick: Duration::from_secs(1),
             external_url: "http://127.0.0.1:7070/".into(),
             retry: RetryPolicy::default(),
+            reloads: None,
         }
     }
 }
@@ -235,8 +246,11 @@ impl EngineSettings {
 
 /// A delivery task's report.
 struct Delivered {
-    /// The route endpoint (index into the tree's endpoints).
+    /// The route endpoint (index into the tree's endpoints of `generation`).
     endpoint: usize,
+    /// The routing tree it was sent under (a reload makes a new one).
+    generation: u64,
+    receiver_name: String,
     group: String,
     firing: std::collections::BTreeSet<String>,
     resolved: std::collections::BTreeSet<String>,
@@ -265,6 +279,10 @@ pub struct Engine {
     /// Per (route endpoint, group).
     groups: HashMap<(usize, String), GroupTimer>,
     routes: Arc<RouteTree>,
+    /// Bumped by each reload: deliveries of an older tree only update the log.
+    generation: u64,
+    /// (receiver, group key) being delivered, whatever the tree: never twice at once.
+    in_flight: std::collections::HashSet<(String, String)>,
     /// Changes made but not yet written (one WAL record per batch of work).
     pending: Vec<StateChange>,
     /// The LSN of the last WAL record handled (applied, or a checkpoint acted on): every record
@@ -297,6 +315,15 @@ pub fn start(
     counters: Arc<crate::metrics::Counters>,
 ) -> (AlertsHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    // Settings reloaded since the process started win over those it started with.
+    let latest = settings.reloads.as_ref().and_then(|r| r.borrow().clone());
+    let settings = match latest {
+        Some(new) => EngineSettings {
+            reloads: settings.reloads.clone(),
+            ..(*new).clone()
+        },
+        None => settings,
+    };
     let engine = Engine::new(settings, committer, wal_dir, counters);
     let task = tokio::spawn(engine.run(durable, rx, shutdown));
     (AlertsHandle { tx }, task)
@@ -320,6 +347,8 @@ impl Engine {
             builtins: Builtins::new(settings.builtin.clone(), Utc::now()),
             user: UserRules::new(settings.user_rules.clone()),
             routes: Arc::new(settings.route_tree()),
+            generation: 0,
+            in_flight: Default::default(),
             settings: Arc::new(settings),
             committer,
             wal_dir,
@@ -380,6 +409,10 @@ impl Engine {
             self.write_snapshot(start_lsn).await;
         }
         let mut next_tick = Instant::now() + self.settings.tick;
+        let mut reloads = self.settings.reloads.clone();
+        if let Some(r) = &mut reloads {
+            r.borrow_and_update();
+        }
         loop {
             let deadline = self.next_deadline().map_or(next_tick, |d| d.min(next_tick));
             tokio::select! {
@@ -393,6 +426,7 @@ impl Engine {
                 }
                 Some(cmd) = commands.recv() => self.command(cmd).await,
                 Some(done) = self.done_rx.recv() => self.delivered(done),
+                Some(new) = reload::next(&mut reloads) => self.reload(new),
                 _ = tokio::time::sleep_until(deadline) => {
                     let now = Instant::now();
                     if now >= next_tick {
@@ -834,6 +868,15 @@ impl Engine {
         let routes = self.routes.clone();
         let ep = &routes.endpoints()[i];
         let receiver = &settings.receivers[ep.receiver];
+        if self
+            .in_flight
+            .contains(&(receiver.name.clone(), group.clone()))
+        {
+            // A delivery of the same group from before a reload: look again once it is done.
+            let t = self.groups.entry((i, group)).or_default();
+            t.next = Some(now + Duration::from_millis(200));
+            return;
+        }
         let wall = Utc::now();
         let wants = |rec: &AlertRecord| routes.reaches(i, &|l| silence::label(rec, l));
         let decision = dispatch::decide(
@@ -870,6 +913,9 @@ impl Engine {
             return;
         }
         t.in_flight = true;
+        self.in_flight
+            .insert((receiver.name.clone(), d.notification.group_key.clone()));
+        let generation = self.generation;
         let http = self.http.clone();
         let done = self.done_tx.clone();
         let counters = self.counters.clone();
@@ -889,6 +935,8 @@ impl Engine {
             }
             let _ = done.send(Delivered {
                 endpoint: i,
+                generation,
+                receiver_name: receiver.name.clone(),
                 group: d.notification.group_key.clone(),
                 firing: d.firing,
                 resolved: d.resolved,
@@ -898,6 +946,22 @@ impl Engine {
     }
 
     fn delivered(&mut self, done: Delivered) {
+        self.in_flight
+            .remove(&(done.receiver_name.clone(), done.group.clone()));
+        if done.generation != self.generation {
+            // Sent under the routes before a reload: the log learns of it; the new routes'
+            // timers decide what comes next.
+            if done.result.is_ok() {
+                self.change(StateChange::Notified {
+                    receiver: done.receiver_name,
+                    group: done.group,
+                    firing: done.firing,
+                    resolved: done.resolved,
+                    at: Utc::now(),
+                });
+            }
+            return;
+        }
         let now = Instant::now();
         let ep = &self.routes.endpoints()[done.endpoint];
         let interval = ep.timing.group_interval;
