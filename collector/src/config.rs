@@ -217,6 +217,11 @@ pub struct AlertsConfig {
     pub receivers: Vec<ReceiverConfig>,
     /// The routing tree (notify::route_config); none: each receiver filters for itself.
     pub route: Option<RouteConfig>,
+    /// Beside the built-in ones (rules::inhibit). Checked with the file's text in `parse`.
+    pub inhibit_rules: Vec<crate::rules::inhibit::InhibitRuleConfig>,
+    /// The rules `parse` built from `inhibit_rules`.
+    #[serde(skip)]
+    pub inhibit_checked: Vec<crate::rules::inhibit::InhibitRule>,
     pub rules: Vec<RuleConfig>,
 }
 
@@ -242,6 +247,8 @@ impl Default for AlertsConfig {
             log_quiet_s: b.log_quiet.num_seconds() as f64,
             receivers: Vec::new(),
             route: None,
+            inhibit_rules: Vec::new(),
+            inhibit_checked: Vec::new(),
             rules: Vec::new(),
         }
     }
@@ -572,6 +579,14 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
             .collect();
         route_config::check(route, &names, path, text).map_err(|e| anyhow::anyhow!(e))?;
     }
+    let mut file = file;
+    file.alerts.inhibit_checked = file
+        .alerts
+        .inhibit_rules
+        .iter()
+        .map(|r| r.to_rule(path, text))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
     for rule in &file.alerts.rules {
         if let Err(e) = Query::parse(rule.query.get_ref()) {
             let line = text[..rule.query.span().start.min(text.len())]
@@ -793,6 +808,7 @@ fn alert_settings(
         });
     }
     e.routes = Some(route_tree(a.route.as_ref(), flag_routes, &e)?);
+    e.inhibit_rules = a.inhibit_checked;
     for r in a.rules {
         let query = Query::parse(r.query.get_ref())
             .map_err(|err| anyhow::anyhow!("rule {:?}: {err}", r.name))?;

@@ -70,6 +70,8 @@ use crate::wal::{Read, Record, RecordKind, WalReader};
 pub struct EngineSettings {
     pub builtin: BuiltinSettings,
     pub user_rules: Vec<super::user::UserRule>,
+    /// `[[alerts.inhibit_rules]]`, beside the built-in ones.
+    pub inhibit_rules: Vec<super::inhibit::InhibitRule>,
     pub receivers: Vec<Receiver>,
     /// Which receivers an alert reaches (`[alerts.route]`); `None`: the flat form over
     /// `receivers` with the timers below (notify::route).
@@ -94,6 +96,7 @@ impl Default for EngineSettings {
         EngineSettings {
             builtin: BuiltinSettings::default(),
             user_rules: Vec::new(),
+            inhibit_rules: Vec::new(),
             receivers: Vec::new(),
             routes: None,
             group_by: vec!["alertname".into(), "host".into()],
@@ -338,6 +341,7 @@ impl Engine {
         counters: Arc<crate::metrics::Counters>,
     ) -> Engine {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let inhibit_rules = super::inhibit::InhibitRules::with(settings.inhibit_rules.clone());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
@@ -352,7 +356,10 @@ impl Engine {
             settings: Arc::new(settings),
             committer,
             wal_dir,
-            table: AlertTable::default(),
+            table: AlertTable {
+                inhibit_rules,
+                ..AlertTable::default()
+            },
             desired: HashMap::new(),
             holds: HashMap::new(),
             groups: HashMap::new(),
@@ -790,7 +797,7 @@ impl Engine {
     /// Applies a change now and queues it for the WAL.
     fn change(&mut self, c: StateChange) {
         self.table.apply(&c);
-        let inhibits = matches!(&c, StateChange::Alert(r) if r.name == "AgentSilent" || r.name == "RaidArrayFailed");
+        let inhibits = matches!(&c, StateChange::Alert(r) if self.table.inhibit_rules.is_source(r));
         self.pending.push(c);
         if inhibits {
             // What it holds back may have to be sent (or not) now.

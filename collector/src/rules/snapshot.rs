@@ -365,6 +365,8 @@ impl Snapshot {
                     ((n.receiver, n.group), entry)
                 })
                 .collect(),
+            // Config, not state: the engine's rules stay.
+            inhibit_rules: table.inhibit_rules.clone(),
         };
         *desired = self.desired.into_iter().map(|s| (s.key(), s)).collect();
         builtins.restore(self.builtins);

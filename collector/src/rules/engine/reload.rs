@@ -79,6 +79,8 @@ impl Engine {
         for r in &new.receivers {
             self.counters.notified_none(&r.name, r.kind_name());
         }
+        self.table.inhibit_rules =
+            crate::rules::inhibit::InhibitRules::with(new.inhibit_rules.clone());
         self.routes = Arc::new(new.route_tree());
         self.settings = Arc::new(new);
         self.generation += 1;
