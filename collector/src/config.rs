@@ -312,6 +312,8 @@ pub struct RuleConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Put into the annotations as `runbook_url` (templates allowed, rules::template).
+    pub runbook_url: Option<String>,
 }
 
 fn one() -> u64 {
@@ -825,6 +827,15 @@ fn alert_settings(
                 r.name
             );
         }
+        let mut annotations = r.annotations;
+        if let Some(url) = r.runbook_url {
+            annotations.insert("runbook_url".into(), url);
+        }
+        for (k, t) in &annotations {
+            crate::rules::template::check(t).map_err(|err| {
+                anyhow::anyhow!("rule {:?}: annotation {k:?}: template {t:?}: {err}", r.name)
+            })?;
+        }
         e.user_rules.push(UserRule {
             name: r.name,
             query,
@@ -833,7 +844,7 @@ fn alert_settings(
             group_by: r.group_by,
             severity,
             labels: r.labels,
-            annotations: r.annotations,
+            annotations,
         });
     }
     Ok(e)

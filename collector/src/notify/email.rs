@@ -43,6 +43,9 @@ pub fn render(n: &Notification) -> (String, String) {
         );
         let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(body, "  labels: {}", labels.join(" "));
+        if let Some(url) = a.annotations.get("runbook_url").filter(|u| !u.is_empty()) {
+            let _ = writeln!(body, "  runbook: {url}");
+        }
         let _ = writeln!(
             body,
             "  since {}  id {}\n",

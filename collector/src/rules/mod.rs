@@ -20,6 +20,7 @@ pub mod inhibit;
 pub mod silence;
 pub mod snapshot;
 pub mod state;
+pub mod template;
 pub mod user;
 pub mod window;
 
