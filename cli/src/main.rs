@@ -185,12 +185,17 @@ enum AlertsCommand {
 enum SilenceCommand {
     /// Add one: `logwarden silence add alertname=RaidRebuilding host=mbox3 --duration 2h`.
     Add {
-        /// NAME=VALUE or NAME!=VALUE over labels, alertname and severity (all must match).
+        /// NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX over labels, alertname and
+        /// severity (all must match; a regex matches the whole value).
         #[arg(required = true)]
         matchers: Vec<String>,
-        /// How long (30m, 2h, 1d).
+        /// How long, from its start (30m, 2h, 1d).
         #[arg(long, default_value = "2h")]
         duration: String,
+        /// When it starts: RFC 3339 (`2026-12-06T01:00:00+01:00`) or `+DURATION` from now
+        /// (`+8h`); default now. Alerts are notified as usual until then.
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
         #[arg(long, default_value = "")]
         comment: String,
         #[arg(long, env = "USER", default_value = "")]
@@ -394,6 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             SilenceCommand::Add {
                 matchers,
                 duration,
+                start,
                 comment,
                 author,
             } => {
@@ -402,10 +408,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|m| m.parse::<Matcher>().map_err(anyhow::Error::msg))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let d = parse_duration(&duration)?;
+                let starts_at = match start.as_deref() {
+                    None => None,
+                    Some(t) => Some(match t.strip_prefix('+') {
+                        Some(rel) => chrono::Utc::now() + parse_duration(rel)?,
+                        None => chrono::DateTime::parse_from_rfc3339(t)
+                            .with_context(|| {
+                                format!("--start {t:?} is not RFC 3339 (2026-12-06T01:00:00+01:00) or +DURATION")
+                            })?
+                            .with_timezone(&chrono::Utc),
+                    }),
+                };
                 let s = client.add_silence(&SilenceRequest {
                     matchers,
-                    starts_at: None,
-                    ends_at: chrono::Utc::now() + d,
+                    starts_at,
+                    ends_at: starts_at.unwrap_or_else(chrono::Utc::now) + d,
                     author,
                     comment,
                 })?;

@@ -265,9 +265,18 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
         } else {
             "active"
         };
+        let from = if s.starts_at > now {
+            format!(
+                " from {}",
+                s.starts_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} {state:<7} {} until {} by {}{}",
+            "{} {state:<7} {}{from} until {} by {}{}",
             s.id,
             matchers.join(" "),
             s.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -1282,6 +1282,7 @@ mod tests {
                 name: "host".into(),
                 value: "mbox9".into(),
                 negative: false,
+                regex: false,
             }],
             starts_at: at(0),
             ends_at: at(7200),

@@ -522,6 +522,7 @@ mod tests {
                     name: "host".into(),
                     value: "mbox9".into(),
                     negative: false,
+                    regex: false,
                 }],
                 starts_at: now,
                 ends_at: now + Duration::hours(2),
