@@ -219,6 +219,8 @@ pub struct AlertsConfig {
     pub route: Option<RouteConfig>,
     /// Beside the built-in ones (rules::inhibit). Checked with the file's text in `parse`.
     pub inhibit_rules: Vec<crate::rules::inhibit::InhibitRuleConfig>,
+    /// Recurring maintenance windows (rules::maintenance).
+    pub maintenance: Vec<crate::rules::maintenance::WindowConfig>,
     /// The rules `parse` built from `inhibit_rules`.
     #[serde(skip)]
     pub inhibit_checked: Vec<crate::rules::inhibit::InhibitRule>,
@@ -249,6 +251,7 @@ impl Default for AlertsConfig {
             route: None,
             inhibit_rules: Vec::new(),
             inhibit_checked: Vec::new(),
+            maintenance: Vec::new(),
             rules: Vec::new(),
         }
     }
@@ -811,6 +814,16 @@ fn alert_settings(
     }
     e.routes = Some(route_tree(a.route.as_ref(), flag_routes, &e)?);
     e.inhibit_rules = a.inhibit_checked;
+    let mut window_names = std::collections::HashSet::new();
+    for w in &a.maintenance {
+        if !window_names.insert(w.name.clone()) {
+            bail!("[[alerts.maintenance]] name {:?} is used twice", w.name);
+        }
+        e.maintenance.push(
+            w.to_window()
+                .map_err(|err| anyhow::anyhow!("[[alerts.maintenance]] {err}"))?,
+        );
+    }
     for r in a.rules {
         let query = Query::parse(r.query.get_ref())
             .map_err(|err| anyhow::anyhow!("rule {:?}: {err}", r.name))?;

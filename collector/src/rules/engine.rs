@@ -72,6 +72,8 @@ pub struct EngineSettings {
     pub user_rules: Vec<super::user::UserRule>,
     /// `[[alerts.inhibit_rules]]`, beside the built-in ones.
     pub inhibit_rules: Vec<super::inhibit::InhibitRule>,
+    /// `[[alerts.maintenance]]`: weekly windows that silence what they match.
+    pub maintenance: Vec<super::maintenance::Window>,
     pub receivers: Vec<Receiver>,
     /// Which receivers an alert reaches (`[alerts.route]`); `None`: the flat form over
     /// `receivers` with the timers below (notify::route).
@@ -97,6 +99,7 @@ impl Default for EngineSettings {
             builtin: BuiltinSettings::default(),
             user_rules: Vec::new(),
             inhibit_rules: Vec::new(),
+            maintenance: Vec::new(),
             receivers: Vec::new(),
             routes: None,
             group_by: vec!["alertname".into(), "host".into()],
@@ -342,6 +345,7 @@ impl Engine {
     ) -> Engine {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let inhibit_rules = super::inhibit::InhibitRules::with(settings.inhibit_rules.clone());
+        let maintenance = super::maintenance::Windows(Arc::new(settings.maintenance.clone()));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
@@ -358,6 +362,7 @@ impl Engine {
             wal_dir,
             table: AlertTable {
                 inhibit_rules,
+                maintenance,
                 ..AlertTable::default()
             },
             desired: HashMap::new(),
@@ -786,7 +791,10 @@ impl Engine {
         let ended =
             self.table.silences.values().any(|s| {
                 s.ends_at <= wall && s.ends_at > wall - tick - chrono::Duration::seconds(1)
-            });
+            }) || self
+                .table
+                .maintenance
+                .any_closed(wall - tick - chrono::Duration::seconds(1), wall);
         if ended {
             for key in self.firing_keys() {
                 self.schedule_groups(&key, now);
@@ -1083,7 +1091,15 @@ impl Engine {
             }
             Command::Signal(sig) => self.signal(sig, true),
             Command::Silences { reply } => {
-                let _ = reply.send(self.table.silences.values().cloned().collect());
+                let windows = self.table.maintenance.0.iter();
+                let _ = reply.send(
+                    self.table
+                        .silences
+                        .values()
+                        .cloned()
+                        .chain(windows.filter_map(|w| w.as_silence(wall)))
+                        .collect(),
+                );
             }
             Command::Test { req, reply } => {
                 // Off the engine's loop: a slow receiver must not hold up alerting.

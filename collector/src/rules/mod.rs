@@ -17,6 +17,7 @@ pub mod alert;
 pub mod builtin;
 pub mod engine;
 pub mod inhibit;
+pub mod maintenance;
 pub mod silence;
 pub mod snapshot;
 pub mod state;

@@ -54,6 +54,7 @@ pub fn silenced_by(table: &AlertTable, rec: &AlertRecord, now: DateTime<Utc>) ->
         .active_silences(now)
         .filter(|s| s.matchers.iter().all(|m| matches(m, rec)))
         .map(|s| s.id.clone())
+        .chain(table.maintenance.silencing(rec, now))
         .collect()
 }
 

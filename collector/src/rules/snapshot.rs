@@ -367,6 +367,7 @@ impl Snapshot {
                 .collect(),
             // Config, not state: the engine's rules stay.
             inhibit_rules: table.inhibit_rules.clone(),
+            maintenance: table.maintenance.clone(),
         };
         *desired = self.desired.into_iter().map(|s| (s.key(), s)).collect();
         builtins.restore(self.builtins);

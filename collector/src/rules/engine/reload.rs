@@ -81,6 +81,8 @@ impl Engine {
         }
         self.table.inhibit_rules =
             crate::rules::inhibit::InhibitRules::with(new.inhibit_rules.clone());
+        self.table.maintenance =
+            crate::rules::maintenance::Windows(Arc::new(new.maintenance.clone()));
         self.routes = Arc::new(new.route_tree());
         self.settings = Arc::new(new);
         self.generation += 1;
