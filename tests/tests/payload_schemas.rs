@@ -4,30 +4,17 @@
 //! and the Slack messages of each.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use logwarden_tests::{Collector, HttpSink, event_line, wait_until};
 use serde_json::{Value, json};
 
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LOGWARDEN_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: scripts/test makes it (with jsonschema), or set LOGWARDEN_TEST_PYTHON",
-        venv.display()
-    );
-    venv
-}
-
 /// Validates every body against `schema`; panics with the validator's report otherwise.
 fn check(schema: &str, bodies: &[Value]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new(python())
+    let mut child = Command::new(logwarden_tests::test_python())
         .arg(root.join("peers/check_schema.py"))
         .arg(root.join("data/schemas").join(schema))
         .stdin(Stdio::piped())

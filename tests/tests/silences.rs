@@ -140,7 +140,8 @@ fn a_maintenance_window_from_the_config_silences_and_a_reload_that_removes_it_le
         .success();
     assert!(ok);
     assert!(
-        wait_until(Duration::from_secs(10), || hosts().contains(&"mbox1".to_owned())),
+        wait_until(Duration::from_secs(10), || hosts()
+            .contains(&"mbox1".to_owned())),
         "the window's alert was not sent once it was gone: {:?}",
         hosts()
     );

@@ -11,21 +11,6 @@ use std::time::Duration;
 use logwarden_tests::{Collector, TestCerts, free_addr, wait_until};
 use serde_json::{Value, json};
 
-/// The Python interpreter with aiosmtpd.
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LOGWARDEN_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: scripts/test makes it (python3 -m venv target/test-venv && \
-         target/test-venv/bin/pip install aiosmtpd==1.4.6), or set LOGWARDEN_TEST_PYTHON",
-        venv.display()
-    );
-    venv
-}
-
 /// A running aiosmtpd; killed on drop.
 struct SmtpServer {
     child: Child,
@@ -43,7 +28,7 @@ impl SmtpServer {
         let addr = free_addr();
         let port = addr.rsplit_once(':').unwrap().1.to_owned();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/smtpd.py");
-        let mut child = Command::new(python())
+        let mut child = Command::new(logwarden_tests::test_python())
             .arg(script)
             .args([mode, &port])
             .arg(&certs.cert)

@@ -49,39 +49,27 @@ impl PartialEq for RouteMatcher {
 impl std::str::FromStr for RouteMatcher {
     type Err = String;
 
-    /// `name=value`, `name!=value`, `name=~regex` or `name!~regex`; the value may be quoted.
+    /// `name=value`, `name!=value`, `name=~regex` or `name!~regex` (the silences' syntax,
+    /// `wire::Matcher`); the value may be quoted.
     fn from_str(s: &str) -> Result<RouteMatcher, String> {
-        let at = s.find(['=', '!']).ok_or_else(|| {
-            format!("matcher {s:?} is not NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX")
-        })?;
-        let (name, rest) = s.split_at(at);
-        let (op, value) = if let Some(v) = rest.strip_prefix("=~") {
-            (Op::Re, v)
-        } else if let Some(v) = rest.strip_prefix("!~") {
-            (Op::NotRe, v)
-        } else if let Some(v) = rest.strip_prefix("!=") {
-            (Op::Ne, v)
-        } else if let Some(v) = rest.strip_prefix('=') {
-            (Op::Eq, v)
-        } else {
-            return Err(format!(
-                "matcher {s:?} is not NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX"
-            ));
-        };
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(format!("matcher {s:?} has no label name"));
-        }
-        let value = value.trim();
-        let value = value
+        let m: logwarden_core::wire::Matcher = s.parse()?;
+        let value = m
+            .value
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
+            .unwrap_or(&m.value)
+            .to_owned();
+        let op = match (m.negative, m.regex) {
+            (false, false) => Op::Eq,
+            (true, false) => Op::Ne,
+            (false, true) => Op::Re,
+            (true, true) => Op::NotRe,
+        };
         let re = match op {
             Op::Re | Op::NotRe => {
                 Some(regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| {
-                    // regex's syntax errors draw a caret over several lines: keep the
-                    // last one, which says what is wrong.
+                    // regex's syntax errors draw a caret over several lines: keep the last
+                    // one, which says what is wrong.
                     let e = e.to_string();
                     let why = e
                         .lines()
@@ -94,9 +82,9 @@ impl std::str::FromStr for RouteMatcher {
             _ => None,
         };
         Ok(RouteMatcher {
-            name: name.to_owned(),
+            name: m.name,
             op,
-            value: value.to_owned(),
+            value,
             re,
         })
     }
