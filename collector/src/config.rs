@@ -205,6 +205,8 @@ pub struct AlertsConfig {
     pub repeat_interval_s: f64,
     pub resolve_hold_s: f64,
     pub external_url: Option<String>,
+    /// Where docs/alerts.md is served; built-in alerts link to their section.
+    pub runbook_base_url: Option<String>,
     pub admin_tokens: Vec<String>,
     pub fs_warn_percent: f64,
     pub fs_crit_percent: f64,
@@ -238,6 +240,7 @@ impl Default for AlertsConfig {
             repeat_interval_s: e.repeat_interval.as_secs_f64(),
             resolve_hold_s: e.resolve_hold.as_secs_f64(),
             external_url: None,
+            runbook_base_url: None,
             admin_tokens: Vec::new(),
             fs_warn_percent: b.fs_warn_percent,
             fs_crit_percent: b.fs_crit_percent,
@@ -814,6 +817,7 @@ fn alert_settings(
     }
     e.routes = Some(route_tree(a.route.as_ref(), flag_routes, &e)?);
     e.inhibit_rules = a.inhibit_checked;
+    e.runbook_base_url = a.runbook_base_url.filter(|u| !u.trim().is_empty());
     let mut window_names = std::collections::HashSet::new();
     for w in &a.maintenance {
         if !window_names.insert(w.name.clone()) {

@@ -62,6 +62,7 @@ fn slack_and_pagerduty_payloads_follow_their_documented_schemas() {
             r#"[alerts]
 resolve_hold_s = 1
 group_interval_s = 0.5
+runbook_base_url = "https://docs.example.net/logwarden/alerts.md"
 
 [[alerts.receivers]]
 name = "chat"
@@ -116,6 +117,17 @@ runbook_url = "https://wiki.example.net/runbooks/oom#{{{{ labels.host }}}}"
     assert_eq!(
         oom["payload"]["summary"],
         "mailboxd on h1 ran out of memory"
+    );
+    // A built-in alert links to its section of docs/alerts.md under runbook_base_url.
+    let disk = pd
+        .posts()
+        .into_iter()
+        .find(|p| p.body["payload"]["class"] == "SmartDiskFailing")
+        .unwrap()
+        .body;
+    assert_eq!(
+        disk["links"][0]["href"],
+        "https://docs.example.net/logwarden/alerts.md#smartdiskfailing-host-device--smartdiskwarning-host-device"
     );
 
     // Acknowledge the disk alert, then clear it.

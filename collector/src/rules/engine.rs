@@ -74,6 +74,8 @@ pub struct EngineSettings {
     pub inhibit_rules: Vec<super::inhibit::InhibitRule>,
     /// `[[alerts.maintenance]]`: weekly windows that silence what they match.
     pub maintenance: Vec<super::maintenance::Window>,
+    /// Where docs/alerts.md is served: built-in alerts link to their section (rules::runbook).
+    pub runbook_base_url: Option<String>,
     pub receivers: Vec<Receiver>,
     /// Which receivers an alert reaches (`[alerts.route]`); `None`: the flat form over
     /// `receivers` with the timers below (notify::route).
@@ -100,6 +102,7 @@ impl Default for EngineSettings {
             user_rules: Vec::new(),
             inhibit_rules: Vec::new(),
             maintenance: Vec::new(),
+            runbook_base_url: None,
             receivers: Vec::new(),
             routes: None,
             group_by: vec!["alertname".into(), "host".into()],
@@ -679,7 +682,13 @@ impl Engine {
         }
     }
 
-    fn signal(&mut self, s: Signal, act: bool) {
+    fn signal(&mut self, mut s: Signal, act: bool) {
+        if let (Some(base), Some(f)) = (&self.settings.runbook_base_url, &mut s.firing)
+            && !f.annotations.contains_key("runbook_url")
+            && let Some(url) = super::runbook::url(base, &s.name)
+        {
+            f.annotations.insert("runbook_url".into(), url);
+        }
         let key = s.key();
         self.desired.insert(key.clone(), s);
         if act {
