@@ -318,6 +318,21 @@ fn watch_open_file(
             }
         }
         wait_for_md_event(file, reread);
+        if replaced(file, &cfg.mdstat) {
+            // A file given as `mdstat` that was replaced by a rename: read the new one.
+            tracing::info!(path = %cfg.mdstat.display(), "mdstat was replaced; reopening");
+            return true;
+        }
+    }
+}
+
+/// Whether `path` now names another file than the open `file` (replaced by a rename). A path
+/// that does not exist for a moment is not a replacement: the open file is read on.
+fn replaced(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(now)) => (open.dev(), open.ino()) != (now.dev(), now.ino()),
+        _ => false,
     }
 }
 
@@ -543,6 +558,16 @@ mod tests {
             assert_eq!(next.draft.fields["state"], "degraded");
             assert!(took < Duration::from_secs(1), "took {took:?}");
             assert!(next.origin.is_none());
+
+            // Replaced by a rename (a new inode): the new file is read, not the old one.
+            let tmp = dir.path().join("mdstat.new");
+            std::fs::write(&tmp, CLEAN).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+            let next = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+                .await
+                .expect("the renamed-in mdstat was not read within 3 s")
+                .unwrap();
+            assert_eq!(next.draft.fields["state"], "clean");
             cancel.cancel();
             tokio::task::spawn_blocking(move || probes.join())
                 .await
