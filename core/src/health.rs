@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::Fields;
 
 /// The subject of a health record's `fields` (PRODUCT.md, "Health records"): `md2`,
-/// `/dev/sda`, `c0/v1`, `/var`, `/backup -> /opt/zimbra/store`. Empty when the check is unknown.
+/// `/dev/sda`, `c0/v1`, `/var`, `/backup -> /opt/zimbra/store`, a BMC's name (`redfish`). Empty when the check is unknown.
 pub fn subject(fields: &Fields) -> String {
     let s = |k: &str| fields.get(k).map(text).unwrap_or_default();
     match s("check").as_str() {
@@ -16,6 +16,7 @@ pub fn subject(fields: &Fields) -> String {
         "hwraid" => format!("c{}/v{}", s("controller"), s("virtual_drive")),
         "filesystem" => s("mount"),
         "backup" => format!("{} -> {}", s("backup_dir"), s("data_dir")),
+        "redfish" => s("bmc"),
         _ => String::new(),
     }
 }

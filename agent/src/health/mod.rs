@@ -9,6 +9,8 @@
 //!                                            backup.rs   placement + freshness
 //! probe.rs:   one pass of each probe (`logwarden-agent check`, and the monitor's timers)
 //! monitor.rs: the long-running probes of `logwarden-agent run` (spawn_probes)
+//! redfish.rs: a BMC's volumes and drives -> raid/smart records (redfish_client.rs reads
+//!             the BMC, redfish_poller.rs polls each BMC on its own thread)
 //! ```
 //!
 //! Pure parsers take text or paths, so tests run them on `tests/data/fixtures` and on fake
@@ -22,6 +24,9 @@ pub mod monitor;
 pub mod mountinfo;
 pub mod probe;
 pub mod raid;
+pub mod redfish;
+pub mod redfish_client;
+pub mod redfish_poller;
 pub mod smart;
 pub mod storcli;
 pub mod sysfs_md;
@@ -96,6 +101,9 @@ pub struct HealthConfig {
     pub zimbra_root: PathBuf,
     /// A backup older than this is `stale` (default 93600 = 26 h).
     pub backup_stale_after_s: u64,
+    /// `[[health.redfish]]`: BMCs to poll for the RAID volumes and drives of the servers under
+    /// the VMs (default none).
+    pub redfish: Vec<redfish::RedfishTarget>,
 }
 
 /// `[[health.backups]]`: one backup folder and the data folders it protects.
@@ -133,6 +141,7 @@ impl Default for HealthConfig {
             backups: Vec::new(),
             zimbra_root: "/opt/zimbra".into(),
             backup_stale_after_s: 26 * 3600,
+            redfish: Vec::new(),
         }
     }
 }
@@ -149,6 +158,9 @@ pub enum HealthConfigError {
     /// A backup rule with no data folder to compare against.
     #[error("[health] backup {0}: `data` lists no folder")]
     NoData(PathBuf),
+    /// A `[[health.redfish]]` entry that cannot work.
+    #[error("{0}")]
+    Redfish(String),
 }
 
 impl HealthConfig {
@@ -175,6 +187,9 @@ impl HealthConfig {
         }
         if let Some(r) = self.backups.iter().find(|r| r.data.is_empty()) {
             return Err(HealthConfigError::NoData(r.dir.clone()));
+        }
+        for t in &self.redfish {
+            t.validate().map_err(HealthConfigError::Redfish)?;
         }
         Ok(())
     }
@@ -240,7 +255,7 @@ pub fn render_table(drafts: &[Draft]) -> String {
             let check = s("check");
             let subject = logwarden_core::health::subject(f);
             let state = match check.as_str() {
-                "raid" | "hwraid" => s("state"),
+                "raid" | "hwraid" | "redfish" => s("state"),
                 "smart" => s("verdict"),
                 "filesystem" => d.severity.as_str().to_owned(),
                 "backup" => format!("{}/{}", s("placement"), s("freshness")),
