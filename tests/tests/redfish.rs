@@ -400,6 +400,17 @@ fn a_bmc_volume_losing_drives_during_a_rebuild_pages_degraded_rebuilding_failed_
     assert_eq!(post["alerts"][0]["labels"]["host"], "bmcstory");
     assert_eq!(post["alerts"][0]["labels"]["array"], STORY);
 
+    // `logwarden fleet` lists the BMC as a host of its own, with its failed volume.
+    let fleet = String::from_utf8_lossy(&collector.cli(&["fleet"]).stdout).into_owned();
+    let bmc_part = fleet
+        .split_once("bmcstory (site lab)")
+        .unwrap_or_else(|| panic!("no bmcstory in the fleet: {fleet}"))
+        .1;
+    assert!(
+        bmc_part.contains(&format!("raid       {STORY}")) && bmc_part.contains("failed"),
+        "{fleet}"
+    );
+
     // The slow BMC is a host of its own, unknown with its reason, never ok.
     assert!(
         wait_until(Duration::from_secs(20), || !collector
