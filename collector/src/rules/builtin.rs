@@ -427,7 +427,11 @@ fn raid(ev: &Event, out: &mut Vec<Signal>) {
     let host = ev.host.as_str();
     let l = labels([("host", host), ("array", array)]);
     let gone = ev.fields.get("gone").and_then(Value::as_bool) == Some(true);
-    let spares = if spare == 0 {
+    // Storage events from syslog (ESXi, ONTAP) mostly do not know the spares.
+    let spares_known = ev.fields.get("spares_known").and_then(Value::as_bool) != Some(false);
+    let spares = if !spares_known {
+        "spares unknown".to_owned()
+    } else if spare == 0 {
         "no spare".to_owned()
     } else {
         format!("{spare} spare")
@@ -475,8 +479,11 @@ fn raid(ev: &Event, out: &mut Vec<Signal>) {
         f.annotations.insert("progress".into(), format!("{p:.1}%"));
     }
     out.push(sig);
-    let redundant = matches!(level, "raid1" | "raid4" | "raid5" | "raid6" | "raid10");
-    let no_spare = redundant && spare == 0 && !failed && !gone;
+    let redundant = matches!(
+        level,
+        "raid1" | "raid4" | "raid5" | "raid6" | "raid10" | "raid_dp" | "raid_tec"
+    );
+    let no_spare = redundant && spare == 0 && spares_known && !failed && !gone;
     out.push(Signal::when(
         no_spare.then(|| {
             (
@@ -644,6 +651,25 @@ mod tests {
         assert_eq!(v["RaidArrayDegraded"], None, "failed, not degraded");
         let v = verdicts(&mut b, &raid_rec(8, 8, 2, 1, "clean"));
         assert!(v.values().all(Option::is_none), "{v:?}");
+    }
+
+    #[test]
+    fn a_filer_raid_group_without_known_spares_never_raises_no_spare_its_spares_record_does() {
+        let mut b = Builtins::new(BuiltinSettings::default(), Utc::now());
+        let rg = health(
+            json!({"check": "raid", "array": "/aggr1/plex0/rg0", "level": "raid_dp",
+            "state": "degraded", "disks_total": 2, "disks_working": 1, "disks_spare": 0,
+            "spares_known": false, "redundancy_left": 0, "sync_action": "idle"}),
+        );
+        let v = verdicts(&mut b, &rg);
+        assert_eq!(v["RaidArrayDegraded"], Some(Critical));
+        assert_eq!(v["RaidNoSpare"], None);
+        let spares = health(
+            json!({"check": "raid", "array": "spares", "level": "raid_dp", "state": "clean",
+            "disks_total": 1, "disks_working": 1, "disks_spare": 0, "spares_known": true,
+            "redundancy_left": 1, "sync_action": "idle"}),
+        );
+        assert_eq!(verdicts(&mut b, &spares)["RaidNoSpare"], Some(Info));
     }
 
     #[test]
