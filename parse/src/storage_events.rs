@@ -381,7 +381,8 @@ mod tests {
     /// Every line of the test data: its expected reading, or none.
     #[test]
     fn the_test_data_lines_read_as_their_expected_records() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fixtures/storage-events");
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fixtures/storage-events");
         let mut checked = 0;
         for file in ["esxi.log", "ontap.log"] {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
