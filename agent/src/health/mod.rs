@@ -17,6 +17,7 @@
 //! `/sys/block` trees built in temp folders.
 
 pub mod backup;
+pub mod filer;
 pub mod filesystem;
 pub mod lineage;
 pub mod mdstat;

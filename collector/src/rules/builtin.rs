@@ -563,7 +563,9 @@ fn backup(ev: &Event, out: &mut Vec<Signal>) {
     let l = labels([("host", &ev.host), ("backup_dir", b), ("data_dir", d)]);
     let placement = s(ev, "placement").unwrap_or("ok");
     let sev = match placement {
-        "same_array" | "same_disk" | "same_filesystem" | "unmounted_target" => Some(Critical),
+        "same_array" | "same_disk" | "same_filesystem" | "unmounted_target" | "same_filer" => {
+            Some(Critical)
+        }
         "unknown" => Some(Warning),
         _ => None,
     };
@@ -682,6 +684,8 @@ mod tests {
             )
         };
         let v = verdicts(&mut b, &rec("same_array", "ok"));
+        assert_eq!(v["BackupMisplaced"], Some(Critical));
+        let v = verdicts(&mut b, &rec("same_filer", "ok"));
         assert_eq!(v["BackupMisplaced"], Some(Critical));
         let v = verdicts(&mut b, &rec("unknown", "stale"));
         assert_eq!(v["BackupMisplaced"], Some(Warning));
