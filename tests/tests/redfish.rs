@@ -410,6 +410,7 @@ fn a_bmc_volume_losing_drives_during_a_rebuild_pages_degraded_rebuilding_failed_
         bmc_part.contains(&format!("raid       {STORY}")) && bmc_part.contains("failed"),
         "{fleet}"
     );
+    assert!(bmc_part.contains("  BMC, serves esx1\n"), "{fleet}");
 
     // The slow BMC is a host of its own, unknown with its reason, never ok.
     assert!(

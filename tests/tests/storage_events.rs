@@ -135,10 +135,17 @@ fn esxi_and_ontap_storage_events_raise_and_resolve_the_raid_alerts() {
     // The hypervisor and the filer are hosts of their own in the fleet, and the lines are
     // still searchable as they came.
     let fleet = String::from_utf8_lossy(&collector.cli(&["fleet"]).stdout).into_owned();
-    assert!(
-        fleet.contains("esx1.lab (site") && fleet.contains("filer1 (site"),
-        "{fleet}"
-    );
+    for (host, role) in [("esx1.lab", "hypervisor"), ("filer1", "filer")] {
+        let part = fleet
+            .split_once(&format!("{host} (site"))
+            .unwrap_or_else(|| panic!("no {host} in the fleet: {fleet}"))
+            .1;
+        assert_eq!(
+            part.lines().nth(1),
+            Some(&format!("  {role}")[..]),
+            "{fleet}"
+        );
+    }
     assert!(
         !collector
             .search("app:vobd AND \"All Paths Down\"")
