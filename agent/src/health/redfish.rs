@@ -24,7 +24,9 @@
 //!   rebuilding member takes the slot of a failed one when both are still linked, so
 //!   `disks_total` = members - min(failed, rebuilding), `disks_working` = working members.
 //! - A volume whose own `Status.Health` is `Warning` or `Critical` while every linked member
-//!   works (the BMC dropped the failed drive from the links) counts one disk missing.
+//!   works (the BMC dropped the failed drive from the links) counts one disk missing. A volume that
+//!   links no drives at all is `clean` `[0/0]` with its type's full redundancy when healthy,
+//!   `degraded` `[1/0]` with 0 left when not.
 //! - **`redundancy_left`** by `RAIDType` (or the older `VolumeType`): RAID1 (and RAID1Triple)
 //!   working - 1; RAID3/4/5, RAID1E, RAID10, RAID10E, RAID50: 1 - missing (the worst case for
 //!   spans); RAID6, RAID60, RAID10Triple: 2 - missing; RAID6TP: 3 - missing; RAID0 and
@@ -412,7 +414,12 @@ fn assess_volume(
         total += 1; // the BMC no longer links the drive it lost
     }
     let missing = total - working;
-    let mut redundancy_left = redundancy(&level, working, missing);
+    let mut redundancy_left = match (linked, unhealthy) {
+        // No member links at all (some BMCs): nothing to count; the volume's own word.
+        (0, false) => redundancy(&level, 2, 0),
+        (0, true) => 0,
+        _ => redundancy(&level, working, missing),
+    };
     let vstate = text(v, "/Status/State");
     if matches!(vstate, Some("Disabled" | "UnavailableOffline" | "Absent"))
         && health == Some("Critical")
@@ -881,6 +888,41 @@ pub(crate) mod tests {
         assert_eq!(
             (v.state, v.disks_total, v.disks_working),
             (RaidState::Degraded, 2, 1)
+        );
+    }
+
+    #[test]
+    fn a_volume_without_member_links_is_read_from_its_own_status() {
+        let mut docs = mockup();
+        docs.get_mut(V1).unwrap()["Links"] = json!({});
+        let r = assess(&target(), &walk_of(docs.clone()));
+        let v = vol(&r, "Systems/437XR1138R2/Storage/1/Volumes/1");
+        assert_eq!(
+            (v.state, v.redundancy_left, v.disks_total),
+            (RaidState::Clean, 1, 0)
+        );
+        set(
+            &mut docs,
+            V1,
+            "/Status",
+            json!({"State": "Enabled", "Health": "Critical"}),
+        );
+        let r = assess(&target(), &walk_of(docs.clone()));
+        let v = vol(&r, "Systems/437XR1138R2/Storage/1/Volumes/1");
+        assert_eq!(
+            (v.state, v.disks_total, v.disks_working),
+            (RaidState::Degraded, 1, 0)
+        );
+        set(
+            &mut docs,
+            V1,
+            "/Status",
+            json!({"State": "UnavailableOffline", "Health": "Critical"}),
+        );
+        let r = assess(&target(), &walk_of(docs));
+        assert_eq!(
+            vol(&r, "Systems/437XR1138R2/Storage/1/Volumes/1").state,
+            RaidState::Failed
         );
     }
 
