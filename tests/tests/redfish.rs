@@ -424,4 +424,22 @@ fn a_bmc_volume_losing_drives_during_a_rebuild_pages_degraded_rebuilding_failed_
             .search("host:bmcslow AND fields.state:ok")
             .is_empty()
     );
+    // ... and pages as BmcUnreadable; the readable BMC never did.
+    let unreadable = |host: &str| {
+        sink.posts()
+            .iter()
+            .flat_map(|p| p.body["alerts"].as_array().cloned().unwrap_or_default())
+            .filter(|a| {
+                a["labels"]["alertname"] == "BmcUnreadable"
+                    && a["status"] == "firing"
+                    && a["labels"]["host"] == host
+            })
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || unreadable("bmcslow") == 1),
+        "no BmcUnreadable for the slow BMC: {:?}",
+        sink.alerts("BmcUnreadable")
+    );
+    assert_eq!(unreadable("bmcstory"), 0);
 }

@@ -186,6 +186,7 @@ impl Builtins {
                 Some("smart") => smart(ev, out),
                 Some("backup") => backup(ev, out),
                 Some("filesystem") => self.filesystem(ev, out),
+                Some("redfish") => bmc(ev, out),
                 _ => {}
             },
             Kind::Log => {
@@ -496,6 +497,18 @@ fn raid(ev: &Event, out: &mut Vec<Signal>) {
     ));
 }
 
+/// `BmcUnreadable`: a BMC polled over Redfish that could not be read (its volumes' last records
+/// stand, so what it would say now is unknown).
+fn bmc(ev: &Event, out: &mut Vec<Signal>) {
+    let unknown = s(ev, "state") == Some("unknown");
+    let reason = s(ev, "reason").unwrap_or("no reason given");
+    out.push(Signal::when(
+        unknown.then(|| (Warning, format!("BMC {} cannot be read: {reason}", ev.host))),
+        "BmcUnreadable",
+        labels([("host", &ev.host)]),
+    ));
+}
+
 fn hwraid(ev: &Event, out: &mut Vec<Signal>) {
     let controller = s(ev, "controller").unwrap_or("");
     let Some(vd) = s(ev, "virtual_drive") else {
@@ -672,6 +685,20 @@ mod tests {
             "redundancy_left": 1, "sync_action": "idle"}),
         );
         assert_eq!(verdicts(&mut b, &spares)["RaidNoSpare"], Some(Info));
+    }
+
+    #[test]
+    fn an_unreadable_bmc_warns_until_it_is_read_again() {
+        let mut b = Builtins::new(BuiltinSettings::default(), Utc::now());
+        let rec = |state: &str| {
+            health(json!({"check": "redfish", "bmc": "bmc1", "state": state,
+                "reason": "GET /redfish/v1: no answer within 5 s"}))
+        };
+        assert_eq!(
+            verdicts(&mut b, &rec("unknown"))["BmcUnreadable"],
+            Some(Warning)
+        );
+        assert_eq!(verdicts(&mut b, &rec("ok"))["BmcUnreadable"], None);
     }
 
     #[test]
