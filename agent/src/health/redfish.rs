@@ -956,6 +956,128 @@ pub(crate) mod tests {
         assert_eq!(d(SPARE).verdict, "warning");
     }
 
+    /// A synthetic BMC: one storage, one volume of `level` over `n` drives, `failed` of them
+    /// failed (the first ones), a global spare that is standing by or (with `rebuild`) linked
+    /// into the volume and being rebuilt onto.
+    fn synthetic(level: &str, n: usize, failed: usize, rebuild: bool) -> Walk {
+        let st = "/redfish/v1/Systems/S/Storage/1";
+        let vol = format!("{st}/Volumes/1");
+        let drive = |i: usize| format!("/redfish/v1/Chassis/C/Drives/D{i}");
+        let mut docs = BTreeMap::new();
+        let mut members: Vec<Value> = (0..n).map(|i| json!({"@odata.id": drive(i)})).collect();
+        for i in 0..n {
+            let status = if i < failed {
+                json!({"State": "Disabled", "Health": "Critical"})
+            } else {
+                json!({"State": "Enabled", "Health": "OK"})
+            };
+            docs.insert(
+                drive(i),
+                json!({"Id": format!("D{i}"), "SerialNumber": format!("S{i}"), "Status": status}),
+            );
+        }
+        let spare = drive(n);
+        let rebuilding = rebuild && failed > 0;
+        docs.insert(
+            spare.clone(),
+            if rebuilding {
+                json!({"Id": "SP", "SerialNumber": "SP", "Status": {"State": "Enabled", "Health": "OK"},
+                    "HotspareType": "None",
+                    "Operations": [{"OperationName": "Rebuild", "PercentageComplete": 40}]})
+            } else {
+                json!({"Id": "SP", "SerialNumber": "SP", "Status": {"State": "Enabled", "Health": "OK"},
+                    "HotspareType": "Global"})
+            },
+        );
+        if rebuilding {
+            members.push(json!({"@odata.id": spare}));
+        }
+        let health = if failed > 0 { "Warning" } else { "OK" };
+        docs.insert(
+            vol.clone(),
+            json!({"Id": "1", "RAIDType": level, "Status": {"State": "Enabled", "Health": health},
+                "Links": {"Drives": members}}),
+        );
+        docs.insert(
+            format!("{st}/Volumes"),
+            json!({"Members": [{"@odata.id": vol}]}),
+        );
+        let all: Vec<Value> = (0..=n).map(|i| json!({"@odata.id": drive(i)})).collect();
+        docs.insert(
+            st.to_owned(),
+            json!({"Id": "1", "Drives": all, "Volumes": {"@odata.id": format!("{st}/Volumes")}}),
+        );
+        Walk {
+            docs,
+            storages: vec![st.to_owned()],
+            chassis_drives: vec![],
+            errors: vec![],
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Any RAID type, width, number of failed members and rebuild, against a model of what
+        /// the volume can lose: the state, the redundancy and the spares follow from the counts.
+        #[test]
+        fn volumes_of_any_shape_are_assessed_as_the_model_says(
+            kind in 0usize..4, extra in 0usize..6, failed_pick in 0usize..10, rebuild: bool,
+        ) {
+            let (level, min, tolerance) = [("RAID1", 2, None), ("RAID5", 3, Some(1)),
+                ("RAID6", 4, Some(2)), ("RAID10", 4, Some(1))][kind];
+            let n = min + extra;
+            let failed = failed_pick % (n + 1);
+            let tolerance = tolerance.unwrap_or(n as i64 - 1);
+            let r = assess(&target(), &synthetic(level, n, failed, rebuild));
+            let v = &r.volumes[0].raid;
+            let left = tolerance - failed as i64;
+            proptest::prop_assert_eq!(v.redundancy_left, left);
+            proptest::prop_assert_eq!(v.disks_total as usize, n);
+            proptest::prop_assert_eq!(v.disks_working as usize, n - failed);
+            let rebuilding = rebuild && failed > 0;
+            let want = if left < 0 {
+                RaidState::Failed
+            } else if rebuilding {
+                RaidState::Recovering
+            } else if failed > 0 {
+                RaidState::Degraded
+            } else {
+                RaidState::Clean
+            };
+            proptest::prop_assert_eq!(v.state, want);
+            proptest::prop_assert_eq!(v.disks_spare, u32::from(!rebuilding));
+            proptest::prop_assert_eq!(v.failed_devices.len(), failed);
+            // Never `clean` with a member down, whatever else holds.
+            proptest::prop_assert!(failed == 0 || v.state != RaidState::Clean);
+        }
+
+        /// Documents of the wrong shape (fields missing, of other types, null) never panic and
+        /// never make a volume with a failed member `clean`.
+        #[test]
+        fn malformed_documents_never_panic(
+            seed in proptest::collection::vec((0usize..6, 0usize..5), 0..12),
+        ) {
+            let mut w = synthetic("RAID5", 4, 1, false);
+            let keys: Vec<String> = w.docs.keys().cloned().collect();
+            let junk = [json!(null), json!(7), json!("x"), json!([1]), json!({})];
+            for (k, j) in seed {
+                let key = &keys[k % keys.len()];
+                let doc = w.docs.get_mut(key).unwrap();
+                let field = ["Status", "Links", "RAIDType", "Operations", "Members"][j % 5];
+                if let Some(o) = doc.as_object_mut() {
+                    o.insert(field.into(), junk[(k + j) % junk.len()].clone());
+                }
+            }
+            let r = assess(&target(), &w);
+            for v in &r.volumes {
+                let has_failed = !v.raid.failed_devices.is_empty();
+                proptest::prop_assert!(!has_failed || v.raid.state != RaidState::Clean);
+            }
+            let _ = r.drafts();
+        }
+    }
+
     #[test]
     fn names_urls_and_levels() {
         let t = RedfishTarget::new("https://admin@[::1]:8443/");
