@@ -103,7 +103,7 @@ pub fn spawn_counted_probes(
                 )
             })?,
     );
-    super::redfish_poller::spawn(config, &tx, &cancel)?;
+    super::redfish_poller::spawn(config, &tx, &cancel, &metrics)?;
     let cfg = config.clone();
     threads.push(
         std::thread::Builder::new()

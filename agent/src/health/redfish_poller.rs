@@ -15,6 +15,7 @@
 //! other sources stop, and a thread ends at its next send or sleep.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::HealthConfig;
 use super::redfish::RedfishTarget;
 use crate::draft::Draft;
+use crate::observe::AgentMetrics;
 use crate::pipeline::Item;
 
 /// Starts one detached thread per configured BMC.
@@ -30,9 +32,15 @@ pub fn spawn(
     cfg: &HealthConfig,
     tx: &mpsc::Sender<Item>,
     cancel: &CancellationToken,
+    metrics: &Arc<AgentMetrics>,
 ) -> std::io::Result<()> {
     for (i, target) in cfg.redfish.iter().enumerate() {
-        let (target, weak, cancel) = (target.clone(), tx.downgrade(), cancel.clone());
+        let (target, weak, cancel, metrics) = (
+            target.clone(),
+            tx.downgrade(),
+            cancel.clone(),
+            metrics.clone(),
+        );
         let (report, progress) = (
             Duration::from_secs(cfg.report_interval_s),
             Duration::from_secs(cfg.progress_interval_s),
@@ -40,7 +48,11 @@ pub fn spawn(
         std::thread::Builder::new()
             .name(format!("health-redfish-{i}"))
             .spawn(move || {
-                let out = WeakSink { tx: weak, cancel };
+                let out = WeakSink {
+                    tx: weak,
+                    cancel,
+                    metrics,
+                };
                 poll_loop(&target, &out, report, progress);
             })?;
     }
@@ -50,6 +62,8 @@ pub fn spawn(
 struct WeakSink {
     tx: mpsc::WeakSender<Item>,
     cancel: CancellationToken,
+    /// Counts polls that could not read everything (`logwarden_agent_probe_errors_total`).
+    metrics: Arc<AgentMetrics>,
 }
 
 impl WeakSink {
@@ -174,6 +188,9 @@ fn poll_loop(target: &RedfishTarget, out: &WeakSink, report: Duration, progress:
                 tracing::warn!(bmc = %reportage.bmc, problems = %reportage.problems.join("; "), "BMC not fully readable");
             }
             failures += 1;
+            out.metrics
+                .probe_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         for d in sent.due(Instant::now(), reportage.drafts(), report, progress) {
             if !out.send(d) {
