@@ -141,23 +141,7 @@ impl Sink {
     /// Sends one record, waiting while the channel is full; `false` when it is time to stop
     /// (cancelled, or the pipeline is gone).
     fn send(&self, draft: Draft) -> bool {
-        let mut item = Item {
-            draft,
-            origin: None,
-        };
-        loop {
-            match self.tx.try_send(item) {
-                Ok(()) => return true,
-                Err(TrySendError::Closed(_)) => return false,
-                Err(TrySendError::Full(back)) => {
-                    if self.cancel.is_cancelled() {
-                        return false;
-                    }
-                    item = back;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
+        send_waiting(&self.tx, &self.cancel, draft)
     }
 
     fn stopped(&self) -> bool {
@@ -174,6 +158,33 @@ impl Sink {
             std::thread::sleep((end - Instant::now()).min(Duration::from_millis(200)));
         }
         !self.stopped()
+    }
+}
+
+/// Sends one record from a probe thread, waiting while the channel is full (a thread may
+/// block, the pipeline's tasks may not); `false` when it is time to stop (cancelled, or the
+/// pipeline is gone).
+pub(super) fn send_waiting(
+    tx: &mpsc::Sender<Item>,
+    cancel: &CancellationToken,
+    draft: Draft,
+) -> bool {
+    let mut item = Item {
+        draft,
+        origin: None,
+    };
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if cancel.is_cancelled() {
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 

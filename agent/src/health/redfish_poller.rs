@@ -7,8 +7,7 @@
 //! volumes with a sync running every `progress_interval_s`, and everything every
 //! `report_interval_s`. After a failed poll it waits longer: the interval doubled per failure
 //! in a row, up to 16 times the interval but no more than 10 minutes (nor less than the
-//! interval); the first good poll
-//! goes back to the interval.
+//! interval); the first good poll goes back to the interval.
 //!
 //! The threads hold only a weak handle on the pipeline's channel (they are not joined at
 //! shutdown: a request to a slow BMC may take `timeout_s`), so the channel closes when the
@@ -18,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::HealthConfig;
@@ -68,26 +67,9 @@ struct WeakSink {
 
 impl WeakSink {
     fn send(&self, draft: Draft) -> bool {
-        let Some(tx) = self.tx.upgrade() else {
-            return false;
-        };
-        let mut item = Item {
-            draft,
-            origin: None,
-        };
-        loop {
-            match tx.try_send(item) {
-                Ok(()) => return true,
-                Err(TrySendError::Closed(_)) => return false,
-                Err(TrySendError::Full(back)) => {
-                    if self.cancel.is_cancelled() {
-                        return false;
-                    }
-                    item = back;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
+        self.tx
+            .upgrade()
+            .is_some_and(|tx| super::monitor::send_waiting(&tx, &self.cancel, draft))
     }
 
     fn stopped(&self) -> bool {
