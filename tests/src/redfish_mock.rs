@@ -2,7 +2,7 @@
 //! (`tests/data/fixtures/redfish/public-localstorage/`, each folder's `index.json` the body of
 //! `GET /redfish/v1/<folder>`), held in memory so that a test can change it between polls
 //! (drives failing, a rebuild), and made to misbehave: slow answers, a fixed status (401),
-//! malformed JSON, basic authentication required.
+//! malformed JSON, basic authentication required; over HTTP or HTTPS.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -56,10 +56,32 @@ pub fn mockup_docs() -> BTreeMap<String, Value> {
 }
 
 impl RedfishMock {
-    /// Serves the healthy mockup.
+    /// Serves the healthy mockup over plain HTTP.
     pub fn start() -> RedfishMock {
+        Self::start_with(None)
+    }
+
+    /// Serves the healthy mockup over HTTPS with this certificate and key (PEM files; see
+    /// [`crate::TestCerts`]).
+    pub fn start_tls(cert: &Path, key: &Path) -> RedfishMock {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .expect("reading the certificate")
+            .map(|c| c.expect("a PEM certificate"))
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(key).expect("reading the key");
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("a TLS server config");
+        Self::start_with(Some(Arc::new(config)))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> RedfishMock {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the mock BMC");
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(MockState {
             docs: mockup_docs(),
             ..MockState::default()
@@ -67,8 +89,16 @@ impl RedfishMock {
         let s = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                let s = s.clone();
-                std::thread::spawn(move || serve(stream, &s));
+                let (s, tls) = (s.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, &s),
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve(rustls::StreamOwned::new(conn, stream), &s);
+                    }
+                });
             }
         });
         RedfishMock { url, state }
@@ -130,8 +160,8 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-fn serve(mut stream: std::net::TcpStream, state: &Mutex<MockState>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+fn serve(stream: impl Read + Write, state: &Mutex<MockState>) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -202,7 +232,10 @@ fn serve(mut stream: std::net::TcpStream, state: &Mutex<MockState>) {
             "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
             body.len()
         );
-        if stream.write_all(head.as_bytes()).is_err() || stream.write_all(body.as_bytes()).is_err()
+        let out = reader.get_mut();
+        if out.write_all(head.as_bytes()).is_err()
+            || out.write_all(body.as_bytes()).is_err()
+            || out.flush().is_err()
         {
             return;
         }

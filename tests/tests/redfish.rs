@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use logwarden_tests::redfish_mock::RedfishMock;
-use logwarden_tests::{Agent, Collector, HttpSink, assert_same, bin, wait_until};
+use logwarden_tests::{Agent, Collector, HttpSink, TestCerts, assert_same, bin, wait_until};
 use serde_json::{Value, json};
 
 /// `check --json` with these arguments: exit code, records, stderr.
@@ -207,6 +207,46 @@ fn credentials_come_from_a_file_only_the_agent_can_read() {
         requests,
         "no request with a password others can read"
     );
+}
+
+#[test]
+fn tls_trusts_the_ca_file_or_an_explicit_insecure_flag_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = TestCerts::make(dir.path());
+    let bmc = RedfishMock::start_tls(&certs.cert, &certs.key);
+    let ca = certs.ca.to_str().unwrap();
+
+    let (code, records, stderr) = check(&["--redfish", &bmc.url, "--redfish-ca-file", ca]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(of_check(&records, "raid").len(), 3);
+
+    // The BMC's certificate is not signed by a CA the system trusts: refused, with the reason.
+    let (code, records, stderr) = check(&["--redfish", &bmc.url]);
+    assert_eq!(code, 1);
+    let r = &of_check(&records, "redfish")[0]["fields"];
+    assert_eq!(r["state"], "unknown");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("certificate"),
+        "{r} {stderr}"
+    );
+    assert!(of_check(&records, "raid").is_empty());
+
+    // Said explicitly: any certificate.
+    let (code, _, stderr) = check(&["--redfish", &bmc.url, "--redfish-insecure"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Both at once is refused as a usage error.
+    let (code, _, stderr) = check(&[
+        "--redfish",
+        &bmc.url,
+        "--redfish-insecure",
+        "--redfish-ca-file",
+        ca,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
 }
 
 const STORY: &str = "Systems/437XR1138R2/Storage/1/Volumes/1";
