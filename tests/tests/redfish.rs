@@ -225,6 +225,7 @@ fn tls_trusts_the_ca_file_or_an_explicit_insecure_flag_and_nothing_else() {
     assert_eq!(code, 1);
     let r = &of_check(&records, "redfish")[0]["fields"];
     assert_eq!(r["state"], "unknown");
+    println!("an unknown certificate: {}", r["reason"]);
     assert!(
         r["reason"]
             .as_str()
