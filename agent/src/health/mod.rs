@@ -312,6 +312,38 @@ mod tests {
     }
 
     #[test]
+    fn redfish_targets_are_read_and_what_cannot_work_is_refused_by_name() {
+        let cfg: HealthConfig = toml::from_str(
+            "[[redfish]]\nurl = \"https://idrac-esx1\"\nuser = \"monitor\"\n\
+             password_file = \"/etc/logwarden/idrac.pass\"\nserves = [\"esx1\"]\n",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        let t = &cfg.redfish[0];
+        assert_eq!((t.interval_s, t.timeout_s, t.insecure), (60, 5, false));
+        assert_eq!(t.host_name(), "idrac-esx1");
+        for (text, says) in [
+            ("url = \"idrac-esx1\"", "must start with https://"),
+            (
+                "url = \"https://b\"\ninsecure = true\nca_file = \"/ca.pem\"",
+                "exclude each other",
+            ),
+            (
+                "url = \"https://b\"\npassword_file = \"/p\"",
+                "password_file without user",
+            ),
+            ("url = \"https://b\"\ntimeout_s = 0", "above zero"),
+        ] {
+            let cfg: HealthConfig = toml::from_str(&format!("[[redfish]]\n{text}\n")).unwrap();
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let err = toml::from_str::<HealthConfig>("[[redfish]]\nurl = \"https://b\"\npasword = 1\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("pasword"), "{err}");
+    }
+
+    #[test]
     fn a_zero_interval_or_inverted_thresholds_are_refused() {
         let cfg = HealthConfig {
             report_interval_s: 0,
