@@ -9,6 +9,8 @@
 //!   RaidArrayDegraded, RaidArrayFailed, RaidRebuilding and RaidNoSpare fire for it exactly as
 //!   for an md array. `array` is the volume's path under `/redfish/v1/` (`Systems/S1/Storage/1/
 //!   Volumes/1`).
+//! - one `check: hwraid` per storage controller (`virtual_drive: "-"`), its `Status` and its
+//!   cache's, so HwRaidDegraded fires for a failed controller or a warning cache battery.
 //! - one `check: smart` per drive (the storage's `Drives` and `Chassis/*/Drives`, each once),
 //!   with the drive's own verdict as the BMC reports it (`Status.Health`, `FailurePredicted`,
 //!   `PredictedMediaLifeLeftPercent`), so SmartDiskFailing/SmartDiskWarning fire for it.
@@ -315,6 +317,21 @@ pub struct DriveStatus {
     pub reasons: Vec<String>,
 }
 
+/// A storage controller (`StorageControllers[]` of a `Storage`) as the BMC reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControllerStatus {
+    /// `Systems/S/Storage/1/StorageControllers/0`.
+    pub controller: String,
+    pub model: Option<String>,
+    pub health: Option<String>,
+    pub state: Option<String>,
+    /// `Status.Health` of its cache (`CacheSummary`), the battery-backed write cache.
+    pub cache_health: Option<String>,
+    /// `optimal`, `partially_degraded` (a warning, or its cache), `degraded` (critical),
+    /// `offline` (the hwraid vocabulary, so HwRaidDegraded fires for it).
+    pub verdict: &'static str,
+}
+
 /// Everything one poll of one BMC says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedfishReport {
@@ -323,6 +340,7 @@ pub struct RedfishReport {
     pub url: String,
     pub volumes: Vec<VolumeStatus>,
     pub drives: Vec<DriveStatus>,
+    pub controllers: Vec<ControllerStatus>,
     /// Why the poll was incomplete; empty when every document was read.
     pub problems: Vec<String>,
     pub serves: Vec<String>,
@@ -378,6 +396,41 @@ fn assess_drive(path: &str, d: &Value) -> DriveStatus {
         verdict,
         reasons: failing,
     }
+}
+
+fn assess_controllers(storage: &str, st: &Value) -> Vec<ControllerStatus> {
+    let Some(list) = st.get("StorageControllers").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let id = c
+                .get("MemberId")
+                .and_then(Value::as_str)
+                .map_or_else(|| i.to_string(), str::to_owned);
+            let health = text(c, "/Status/Health").map(str::to_owned);
+            let state = text(c, "/Status/State").map(str::to_owned);
+            let cache_health = text(c, "/CacheSummary/Status/Health").map(str::to_owned);
+            let verdict = match (state.as_deref(), health.as_deref()) {
+                (Some("Absent" | "Disabled" | "UnavailableOffline"), _) => "offline",
+                (_, Some("Critical")) => "degraded",
+                (_, Some("Warning")) => "partially_degraded",
+                _ if matches!(cache_health.as_deref(), Some("Warning" | "Critical")) => {
+                    "partially_degraded"
+                }
+                _ => "optimal",
+            };
+            ControllerStatus {
+                controller: format!("{}/StorageControllers/{id}", short(storage)),
+                model: text(c, "/Model").map(str::to_owned),
+                health,
+                state,
+                cache_health,
+                verdict,
+            }
+        })
+        .collect()
 }
 
 fn assess_volume(
@@ -503,12 +556,14 @@ fn assess_volume(
 pub fn assess(target: &RedfishTarget, walk: &Walk) -> RedfishReport {
     let mut problems = walk.errors.clone();
     let mut volumes = Vec::new();
+    let mut controllers = Vec::new();
     let mut drive_paths: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     for storage in &walk.storages {
         let Some(st) = walk.doc(storage) else {
             continue;
         };
+        controllers.extend(assess_controllers(storage, st));
         let drives = link_ids(st.get("Drives"));
         let vol_paths = walk
             .doc(&format!("{}/Volumes", strip_fragment(storage)))
@@ -571,6 +626,7 @@ pub fn assess(target: &RedfishTarget, walk: &Walk) -> RedfishReport {
         url: target.service_root(),
         volumes,
         drives,
+        controllers,
         problems,
         serves: target.serves.clone(),
     }
@@ -586,9 +642,46 @@ impl RedfishReport {
     /// and drives. An incomplete poll still sends the volumes it could read wholly.
     pub fn drafts(&self) -> Vec<Draft> {
         let mut out = vec![self.bmc_draft()];
+        out.extend(self.controllers.iter().map(|c| self.controller_draft(c)));
         out.extend(self.volumes.iter().map(|v| self.volume_draft(v)));
         out.extend(self.drives.iter().map(|d| self.drive_draft(d)));
         out
+    }
+
+    /// `check: hwraid`, the whole controller (`virtual_drive: "-"`).
+    fn controller_draft(&self, c: &ControllerStatus) -> Draft {
+        let mut f = Fields::new();
+        f.insert("check".into(), json!("hwraid"));
+        f.insert("controller".into(), json!(c.controller));
+        f.insert("virtual_drive".into(), json!("-"));
+        f.insert("state".into(), json!(c.verdict));
+        let said = format!(
+            "{}/{}",
+            c.state.as_deref().unwrap_or("?"),
+            c.health.as_deref().unwrap_or("?")
+        );
+        f.insert("controller_state".into(), json!(said));
+        if let Some(m) = &c.model {
+            f.insert("model".into(), json!(m));
+        }
+        if let Some(h) = &c.cache_health {
+            f.insert("cache_health".into(), json!(h));
+        }
+        self.common(&mut f);
+        let severity = match c.verdict {
+            "offline" | "degraded" => Severity::Crit,
+            "partially_degraded" => Severity::Warning,
+            _ => Severity::Info,
+        };
+        let mut message = format!("controller {} {}", c.controller, c.verdict);
+        if let Some(m) = &c.model {
+            message.push_str(&format!(" ({m})"));
+        }
+        message.push_str(&format!(": BMC says {said}"));
+        if let Some(h) = c.cache_health.as_deref().filter(|h| *h != "OK") {
+            message.push_str(&format!(", cache {h}"));
+        }
+        self.draft("hwraid", severity, message, f)
     }
 
     fn common(&self, f: &mut Fields) {
@@ -799,12 +892,39 @@ pub(crate) mod tests {
         assert_eq!((v2.level.as_str(), v2.redundancy_left), ("raid0", 0));
         assert_eq!(r.drives.len(), 4, "{:?}", r.drives);
         assert!(r.drives.iter().all(|d| d.verdict == "ok"));
+        assert_eq!(r.controllers.len(), 1);
+        assert_eq!(r.controllers[0].verdict, "optimal");
+        assert_eq!(
+            r.controllers[0].controller,
+            "Systems/437XR1138R2/Storage/1/StorageControllers/0"
+        );
         let drafts = r.drafts();
-        assert_eq!(drafts.len(), 1 + 3 + 4);
+        assert_eq!(drafts.len(), 1 + 1 + 3 + 4);
         assert!(drafts.iter().all(|d| d.host.as_deref() == Some("bmc1")));
         assert_eq!(drafts[0].fields["state"], "ok");
-        assert_eq!(drafts[1].fields["check"], "raid");
-        assert_eq!(drafts[1].fields["provider"], "redfish");
+        assert_eq!(drafts[1].fields["check"], "hwraid");
+        assert_eq!(drafts[2].fields["check"], "raid");
+        assert_eq!(drafts[2].fields["provider"], "redfish");
+
+        // A controller whose cache battery warns, then one that failed.
+        let mut docs = mockup();
+        set(
+            &mut docs,
+            S,
+            "/StorageControllers/0/CacheSummary/Status/Health",
+            json!("Warning"),
+        );
+        let r = assess(&target(), &walk_of(docs.clone()));
+        assert_eq!(r.controllers[0].verdict, "partially_degraded");
+        set(
+            &mut docs,
+            S,
+            "/StorageControllers/0/Status",
+            json!({"State": "UnavailableOffline", "Health": "Critical"}),
+        );
+        let r = assess(&target(), &walk_of(docs));
+        assert_eq!(r.controllers[0].verdict, "offline");
+        assert_eq!(r.drafts()[1].severity, Severity::Crit);
     }
 
     fn set(docs: &mut BTreeMap<String, Value>, path: &str, pointer: &str, v: Value) {
