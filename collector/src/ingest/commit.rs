@@ -817,6 +817,72 @@ mod tests {
         (c, h, rx)
     }
 
+    /// Issue 26 §3: requests that a full disk failed were neither kept nor remembered: once
+    /// there is room, the same events are taken (not called duplicates of what the log does not
+    /// hold), exactly once, by the same committer (no restart).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_fails_the_group_and_a_resend_once_there_is_room_is_taken_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let Some(disk) = crate::wal::tests::SmallDisk::mount(&tmp.path().join("disk"), "2m") else {
+            return;
+        };
+        let dir = disk.0.join("wal");
+        let (c, h, durable) = start(&dir);
+        let big = |seq: u64| {
+            let mut e = ev(seq);
+            e.message = format!("m{seq} {}", "x".repeat(4000));
+            e
+        };
+        let batch = |r: u64| (r * 100..r * 100 + 100).map(big).collect::<Vec<_>>();
+        let before = c.commit(batch(0), Originals::default()).await.unwrap();
+        assert_eq!(before.accepted, 100);
+        let ballast = disk.fill_leaving(0);
+        // Several requests at once (one group, mostly), and the last also holds events of the
+        // first: all fail, nothing of them is held.
+        let mut pending = Vec::new();
+        for r in 1..=4 {
+            let mut events = batch(r);
+            if r == 4 {
+                events.extend(batch(1).into_iter().take(10));
+            }
+            pending.push(c.submit(events, Originals::default()).await.unwrap());
+        }
+        for p in pending {
+            let e = p.await.unwrap_err();
+            assert!(e.contains("No space left"), "{e}");
+        }
+        std::fs::remove_file(ballast).unwrap();
+        for r in 1..=4 {
+            let got = c.commit(batch(r), Originals::default()).await.unwrap();
+            assert_eq!(
+                (got.accepted, got.duplicates.len()),
+                (100, 0),
+                "batch {r} after the disk was freed"
+            );
+        }
+        let again = c.commit(batch(2), Originals::default()).await.unwrap();
+        assert_eq!((again.accepted, again.duplicates.len()), (0, 100));
+        let upto = *durable.borrow();
+        drop(c);
+        tokio::task::spawn_blocking(move || h.join().unwrap())
+            .await
+            .unwrap();
+        // The log holds each event once, in records numbered without a gap.
+        let mut reader = crate::wal::WalReader::new(dir.clone(), 1);
+        let mut seen = std::collections::BTreeMap::new();
+        let mut lsns = Vec::new();
+        while let Some(rec) = reader.next(upto).unwrap() {
+            lsns.push(rec.lsn);
+            for line in crate::wal::event_lines(&rec.payload) {
+                let e: Event = serde_json::from_slice(line).unwrap();
+                *seen.entry(e.id.to_string()).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(lsns, (1..=upto).collect::<Vec<_>>());
+        assert_eq!(seen.len(), 500);
+        assert!(seen.values().all(|n| *n == 1));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn duplicates_are_caught_within_a_request_across_requests_and_across_restarts() {
         let dir = tempfile::tempdir().unwrap();

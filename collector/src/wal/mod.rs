@@ -510,4 +510,4 @@ impl Wal {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -450,11 +450,11 @@ fn a_group_larger_than_one_write_piece_comes_back_whole() {
 }
 
 /// A tmpfs mounted for one test (root only), unmounted when dropped.
-struct SmallDisk(PathBuf);
+pub(crate) struct SmallDisk(pub(crate) PathBuf);
 
 impl SmallDisk {
     /// `None`, said on stdout, where this machine refuses the mount.
-    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+    pub(crate) fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
         std::fs::create_dir_all(dir).unwrap();
         let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -477,7 +477,7 @@ impl SmallDisk {
     }
 
     /// Fills the disk, then frees about `leave` bytes of it again; returns the ballast.
-    fn fill_leaving(&self, leave: u64) -> PathBuf {
+    pub(crate) fn fill_leaving(&self, leave: u64) -> PathBuf {
         let path = self.0.join("ballast");
         let mut f = std::fs::File::create(&path).unwrap();
         let block = vec![0u8; 4096];
