@@ -99,7 +99,10 @@ pub fn check(q: &str) -> Result<(), String> {
                 }
             }
             '[' | '{' if !in_word && before != ':' && !after_in => {
-                return Err(no_range_on("message"));
+                return Err(format!(
+                    "brackets at byte {at} start a range, and a range needs one of the fields {} (to search for brackets, quote them: \"[error]\") (query range)",
+                    RANGE_FIELDS.join(", ")
+                ));
             }
             c if c.is_whitespace() || matches!(c, '[' | ']' | '{' | '}') => in_word = false,
             _ => {
@@ -239,11 +242,12 @@ mod tests {
             ("fields.account:[a TO z]", "fields.account"),
             ("fields.n:>5", "fields.n"),
             ("message:{a TO z}", "message"),
-            ("[a TO z]", "message"),
+            ("[a TO z]", "quote them"),
+            ("[error] disk", "quote them"),
         ] {
             match search(q) {
                 Err(crate::search::SearchError::BadParam(m)) => {
-                    assert!(m.contains(&format!("{field:?}")), "{q}: {m}")
+                    assert!(m.contains(field), "{q}: {m}")
                 }
                 other => panic!("{q}: {:?}", other.map_err(|e| e.to_string())),
             }
