@@ -44,15 +44,46 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Fills the file system under `dir` to the last block with a ballast file; returns its path.
-fn fill(dir: &Path) -> PathBuf {
+/// Fills the file system under `dir` with a ballast file, then gives `leave` bytes back (0:
+/// full to the last block; a few KiB: room for some writes and not others); returns its path.
+fn fill(dir: &Path, leave: u64) -> PathBuf {
     let path = dir.join("ballast");
     let mut f = File::create(&path).unwrap();
     let block = vec![0u8; 64 << 10];
     while f.write_all(&block).is_ok() {}
     let small = vec![0u8; 512];
     while f.write_all(&small).is_ok() {}
+    let len = f.metadata().unwrap().len();
+    f.set_len(len.saturating_sub(leave)).unwrap();
     path
+}
+
+/// The schedule's randomness: seeded from `LOGWARDEN_SEED` or the clock, printed, so that a
+/// failing schedule can be replayed.
+struct Schedule(u64);
+
+impl Schedule {
+    fn new(tag: &str) -> Schedule {
+        let seed = std::env::var("LOGWARDEN_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("{tag}: schedule seed {seed} (replay with LOGWARDEN_SEED={seed})");
+        Schedule(seed | 1)
+    }
+
+    /// A number in `0..n` (xorshift64).
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
 }
 
 /// What the sender thread saw.
@@ -143,21 +174,26 @@ fn fill_and_free(tag: &str, min_free_bytes: u64, rounds: u32) {
             );
         }
     };
+    let mut schedule = Schedule::new(tag);
     for round in 0..rounds {
+        // Events flow for 0.5-2.5 s, then the disk is full (or nearly: up to 1 MiB left, room
+        // for some writes and not others) for 1-4 s.
+        let (flow, hold) = (500 + schedule.below(2000), 1000 + schedule.below(3000));
+        let leave = [0, 0, 4 << 10, 64 << 10, 1 << 20][schedule.below(5) as usize];
         let t = Instant::now();
-        while t.elapsed() < Duration::from_millis(1500) {
+        while t.elapsed() < Duration::from_millis(flow) {
             check_floor(&c);
             std::thread::sleep(Duration::from_millis(100));
         }
-        let ballast = fill(&data);
+        let ballast = fill(&data, leave);
         let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(3) {
+        while t.elapsed() < Duration::from_millis(hold) {
             check_floor(&c);
             std::thread::sleep(Duration::from_millis(100));
         }
         std::fs::remove_file(&ballast).unwrap();
         println!(
-            "{tag}: round {round}: {} batches acknowledged so far",
+            "{tag}: round {round} (flow {flow} ms, full for {hold} ms, {leave} bytes left): {} batches acknowledged so far",
             sent.lock().unwrap().acked.len()
         );
     }
