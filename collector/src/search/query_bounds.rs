@@ -261,6 +261,64 @@ mod tests {
         }
     }
 
+    /// Random queries of the grammar's own pieces, up to the 4 KiB a query may have, seeded
+    /// (`LOGWARDEN_SEED` replays one): every one the bounds let through parses, is walked and
+    /// is dropped on the small stack. A stack overflow aborts the test run.
+    #[test]
+    fn random_queries_the_bounds_let_through_parse_on_a_small_stack() {
+        const PIECES: [&str; 24] = [
+            "(", "(", "(", ")", "\"", "-", "+", "!", "[", "]", "{", "}", ":", " AND ", " OR ",
+            " NOT ", " TO ", " IN ", "a", "b ", "fields.x", "ts", "*", " ",
+        ];
+        let seed = std::env::var("LOGWARDEN_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("seed {seed} (replay with LOGWARDEN_SEED={seed})");
+        let mut x = seed | 1;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let mut through = Vec::new();
+        for _ in 0..3_000 {
+            let len = [8, 64, 512, 2_000][next(4)];
+            let mut q = String::new();
+            while q.len() < len {
+                q.push_str(PIECES[next(PIECES.len())]);
+            }
+            if check(&q).is_ok() {
+                through.push(q);
+            }
+        }
+        println!("{} of 3000 passed the bounds", through.len());
+        assert!(!through.is_empty());
+        std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(move || {
+                let (schema, fields) = schema::build();
+                let mut parser =
+                    QueryParser::new(schema, vec![fields.message], TokenizerManager::default());
+                parser.set_conjunction_by_default();
+                for q in through {
+                    if let Ok(query) = parser.parse_query(&q) {
+                        let mut n = 0;
+                        query.query_terms(&mut |_, _| n += 1);
+                    }
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     #[test]
     fn whatever_the_bounds_let_through_parses_on_a_small_stack() {
         let max = MAX_DEPTH;
