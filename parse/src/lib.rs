@@ -232,6 +232,7 @@ impl LineParser {
         if !self.host_from_line
             && let Some(host) = draft.host.take()
         {
+            storage_events::under_reader_host(&mut draft, &host);
             draft.fields.insert("hostname".into(), host.as_str().into());
         }
         if lossy {

@@ -350,14 +350,35 @@ pub fn enrich(draft: &mut Draft) {
     set("spares_known", json!(f.spares.is_some()));
 }
 
+/// A storage record read from a file (an agent tailing a relay's log) is filed under the
+/// agent's host, not the one the line names (a line in a file cannot name its host): its
+/// subject then carries the sender's name, `esx1:datastore1`, so that two hypervisors' records
+/// stay apart.
+pub fn under_reader_host(draft: &mut Draft, line_host: &str) {
+    if draft.kind != Kind::Health || draft.fields.get("event").is_none() {
+        return;
+    }
+    if let Some(Value::String(array)) = draft.fields.get("array").cloned() {
+        draft
+            .fields
+            .insert("array".into(), json!(format!("{line_host}:{array}")));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Format, LineParser};
     use std::path::Path;
 
+    /// As the collector's syslog receiver parses: the sender names its host.
     fn parse(line: &str) -> Draft {
-        LineParser::new(Path::new("syslog"), Format::Syslog).parse(line.as_bytes())
+        let options = crate::ParseOptions {
+            host_from_line: true,
+            ..crate::ParseOptions::default()
+        };
+        LineParser::with_options(Path::new("syslog"), Format::Syslog, &options)
+            .parse(line.as_bytes())
     }
 
     fn summary(d: &Draft) -> (String, String, String, i64, i64) {
@@ -430,6 +451,20 @@ mod tests {
         assert_eq!(d.host.as_deref(), Some("filer1-01"));
         assert_eq!(d.fields["array"], "/aggr1/plex0/rg0");
         assert_eq!(d.severity, Severity::Crit);
+    }
+
+    #[test]
+    fn read_from_a_file_the_record_is_the_readers_and_its_subject_names_the_sender() {
+        let line = "Dec  5 10:00:00 esx1.lab vobd: [vob.storage.apd.start] Device or filesystem with identifier [8a5a1336-3d574c6d] has entered the All Paths Down state.";
+        let d = LineParser::new(Path::new("/var/log/remote/esx.log"), Format::Auto)
+            .parse(line.as_bytes());
+        assert_eq!(d.kind, Kind::Health);
+        assert_eq!(d.host, None, "the agent's host");
+        assert_eq!(d.fields["hostname"], "esx1.lab");
+        assert_eq!(d.fields["array"], "esx1.lab:8a5a1336-3d574c6d");
+        let d = LineParser::new(Path::new("/var/log/remote/esx.log"), Format::Auto)
+            .parse(b"Dec  5 10:00:00 mbox1 postfix/smtpd[1]: connect from x");
+        assert!(!d.fields.contains_key("array"));
     }
 
     #[test]
