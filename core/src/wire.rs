@@ -58,7 +58,8 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// `GET /api/v1/search?q=QUERY&since=..&until=..&limit=N`: newest first.
+/// `GET /api/v1/search?q=QUERY&since=..&until=..&limit=N&order=newest|oldest&after=CURSOR`:
+/// newest first (or oldest first), in a total order: time, then the event's place in the WAL.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchParams {
     /// tantivy query syntax over the event fields; empty or `*` matches everything.
@@ -72,6 +73,12 @@ pub struct SearchParams {
     pub until: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// `newest` (the default) or `oldest` first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// A `cursor` of an earlier answer (same query, range and order): only the events after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,10 +86,18 @@ pub struct SearchResponse {
     /// The WAL position the index held when the search began: a live tail continues from it.
     #[serde(default)]
     pub indexed_lsn: u64,
-    /// How many events matched in all (may exceed `hits.len()`).
+    /// How many events matched in all (may exceed `hits.len()`); with `after`, how many after
+    /// the cursor.
     pub total: u64,
-    /// The newest `limit` matches, newest first.
+    /// The first `limit` matches in the order asked for (newest first by default).
     pub hits: Vec<Event>,
+    /// Where each hit is in the total order (opaque), one per hit: the `after` for the events
+    /// after it, and the handle of `GET /api/v1/context`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<String>,
+    /// Pass as `after` for the next page; absent when this page holds the last match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// Time spent at the server, in microseconds.
     pub took_us: u64,
     /// Index partitions (days) the time range reached and the search opened.

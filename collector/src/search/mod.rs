@@ -1,7 +1,8 @@
 //! Answering searches: a query in tantivy's syntax over the event fields, a time range, the
-//! newest matches first.
+//! newest (or oldest) matches first in a total order, paged by cursor (`order.rs`).
 
 pub mod count;
+pub mod order;
 pub mod tail;
 pub mod time;
 
@@ -16,7 +17,7 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::Value;
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{DocAddress, Order, TantivyDocument, Term};
+use tantivy::{DocAddress, TantivyDocument, Term};
 
 use crate::index::{Catalog, Fields, Partition, schema};
 
@@ -154,31 +155,71 @@ impl Searcher {
                 "limit {limit} is over the maximum of {MAX_LIMIT} (result size)"
             )));
         }
-        let plan = self.plan(&params.q, &params.since, &params.until, now)?;
+        let direction =
+            order::Direction::parse(params.order.as_deref()).map_err(SearchError::BadParam)?;
+        let after = params
+            .after
+            .as_deref()
+            .map(order::Position::parse)
+            .transpose()
+            .map_err(SearchError::BadParam)?;
+        let mut plan = self.plan(&params.q, &params.since, &params.until, now)?;
+        // Days are searched in the order asked for: every event of a day comes before every
+        // event of the next one, so once `limit` hits are in, later days only add to the total.
+        if direction == order::Direction::OldestFirst {
+            plan.partitions.reverse();
+        }
+        // With a cursor: nothing of the days before its own, and on its day only what lies
+        // beyond it (a filter on the fast fields, needed on that day alone).
+        let beyond = after.map(|at| {
+            let query: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, plan.query.box_clone()),
+                (Occur::Must, order::beyond(&self.fields, at, direction)),
+            ]));
+            (at.day(), query)
+        });
+        if let Some((day, _)) = &beyond {
+            plan.partitions.retain(|p| match direction {
+                order::Direction::NewestFirst => p.day <= *day,
+                order::Direction::OldestFirst => p.day >= *day,
+            });
+        }
         let mut total = 0;
         let mut hits = Vec::with_capacity(limit.min(1000));
-        // Newest day first: every event of a day is newer than every event of an older day,
-        // so once `limit` hits are in, older partitions only add to the total.
+        let mut positions = Vec::with_capacity(limit.min(1000));
+        // The last hit taken, readable or not, and how many were taken.
+        let (mut last, mut taken) = (None, 0usize);
         for p in &plan.partitions {
+            let query = match &beyond {
+                Some((day, query)) if *day == p.day => query,
+                _ => &plan.query,
+            };
             let searcher = p.reader.searcher();
-            let wanted = limit - hits.len();
+            let wanted = limit - taken;
             if wanted == 0 {
-                total += searcher.search(&plan.query, &Count)?;
+                total += searcher.search(query, &Count)?;
                 continue;
             }
-            let top = TopDocs::with_limit(wanted)
-                .order_by_fast_field::<tantivy::DateTime>("ts", Order::Desc);
-            let (n, top) = searcher.search(&plan.query, &(Count, top))?;
+            let top = TopDocs::with_limit(wanted).order_by(order::sort_key(direction));
+            let (n, top) = searcher.search(query, &(Count, top))?;
             total += n;
-            for (_, addr) in top {
+            for (key, addr) in top {
+                let at = order::Position::of_key(&key);
+                (last, taken) = (Some(at), taken + 1);
                 if let Some(e) = self.stored_event(&searcher, addr)? {
                     hits.push(e);
+                    positions.push(at);
                 }
             }
         }
+        // More to come: the place of the last hit is where the next page starts. (A hit whose
+        // stored event is unreadable is logged and left out; the cursor still moves past it.)
+        let cursor = last.filter(|_| total > taken).map(|at| at.cursor());
         Ok(SearchResponse {
             indexed_lsn: 0, // set by the caller, who knows the index's position
             total: total as u64,
+            positions: positions.iter().map(order::Position::cursor).collect(),
+            cursor,
             hits,
             took_us: started.elapsed().as_micros() as u64,
             partitions: plan.partitions.len() as u64,
@@ -237,33 +278,54 @@ pub(crate) mod tests {
         e
     }
 
-    /// A searcher over partitions written directly (the indexer's own tests go through the WAL).
+    /// A searcher over partitions written directly (the indexer's own tests go through the WAL);
+    /// each event's WAL place is its seq (`lsn`) and line 0.
     pub(crate) fn searcher_with(events: &[Event]) -> (tempfile::TempDir, Searcher) {
+        let placed: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let place = schema::WalPlace {
+                    lsn: e.id.seq,
+                    pos: 0,
+                };
+                (e.clone(), place)
+            })
+            .collect();
+        searcher_with_places(&placed, 1)
+    }
+
+    /// The same with each event's WAL place given, committed in `commits` parts (segments).
+    pub(crate) fn searcher_with_places(
+        events: &[(Event, schema::WalPlace)],
+        commits: usize,
+    ) -> (tempfile::TempDir, Searcher) {
         let dir = tempfile::tempdir().unwrap();
         let (catalog, _) = Catalog::open(dir.path(), crate::index::Unusable::Delete).unwrap();
-        let mut by_day: std::collections::BTreeMap<_, Vec<&Event>> = Default::default();
-        for e in events {
+        let mut by_day: std::collections::BTreeMap<_, Vec<_>> = Default::default();
+        for (e, place) in events {
             by_day
                 .entry(crate::index::partition::day_of(e.ts))
                 .or_default()
-                .push(e);
+                .push((e, *place));
         }
         for (day, events) in by_day {
             let p = catalog.get_or_create(day).unwrap();
             let mut writer: tantivy::IndexWriter<TantivyDocument> =
                 p.index.writer_with_num_threads(1, 15_000_000).unwrap();
-            for e in events {
-                let json = serde_json::to_string(e).unwrap();
-                writer
-                    .add_document(schema::document(
+            let per_commit = events.len().div_ceil(commits.max(1));
+            for part in events.chunks(per_commit.max(1)) {
+                for (e, place) in part {
+                    let json = serde_json::to_string(e).unwrap();
+                    let doc = schema::document(
                         &p.fields,
                         schema::Indexed::parse(&json).unwrap(),
                         &json,
-                        e.id.seq,
-                    ))
-                    .unwrap();
+                        *place,
+                    );
+                    writer.add_document(doc).unwrap();
+                }
+                writer.commit().unwrap();
             }
-            writer.commit().unwrap();
             p.reader.reload().unwrap();
             p.set_lsn(u64::MAX);
         }
