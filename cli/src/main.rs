@@ -73,9 +73,15 @@ enum Command {
         /// Only events before: an RFC 3339 time or a duration back from now.
         #[arg(long)]
         until: Option<String>,
-        /// At most this many events (the newest).
+        /// At most this many events (the newest, or the oldest with --oldest-first).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Oldest first (the default is newest first).
+        #[arg(long, conflicts_with = "follow")]
+        oldest_first: bool,
+        /// The next page: the cursor the last page ended with (printed on stderr after it).
+        #[arg(long, value_name = "CURSOR", conflicts_with = "follow")]
+        after: Option<String>,
         /// text (readable), json (one event per line, as ingested), raw (the message only).
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
@@ -116,6 +122,9 @@ enum Command {
         /// Events asked for per request (at most 10000).
         #[arg(long, default_value_t = 5000)]
         page_size: usize,
+        /// Oldest first (the default is newest first).
+        #[arg(long)]
+        oldest_first: bool,
     },
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
@@ -210,19 +219,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             limit,
+            oldest_first,
+            after,
             output,
             follow,
         } => {
             let mut resp = client.search(&SearchParams {
                 q: query.clone(),
-                since,
-                until,
+                since: since.clone(),
+                until: until.clone(),
                 limit: Some(limit),
+                order: oldest_first.then(|| "oldest".into()),
+                after,
             })?;
             if follow {
                 // Like tail -f: the last lines in order, then what comes.
                 resp.hits.reverse();
-                output::hits(&mut out, &resp, output)?;
+                output::hits(&mut out, &resp, output, true)?;
                 let seen = resp.hits.iter().map(|e| e.id.clone()).collect();
                 client.follow(&query, resp.indexed_lsn, seen, |e| {
                     output::event(&mut out, e, output)?;
@@ -231,12 +244,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
                 return Ok(ExitCode::SUCCESS);
             }
-            output::hits(&mut out, &resp, output)?;
-            Ok(if resp.hits.is_empty() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            output::hits(&mut out, &resp, output, oldest_first)?;
+            if resp.hits.is_empty() {
+                eprintln!(
+                    "logwarden: {}",
+                    output::no_match(&query, since.as_deref(), until.as_deref())
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Count {
             query,
@@ -263,12 +279,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             page_size,
+            oldest_first,
         } => {
             let export = export::Export {
                 query,
                 since,
                 until,
                 page_size,
+                oldest_first,
             };
             let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
             let n = export::run(&client, &export, &mut buffered)?;

@@ -50,18 +50,48 @@ pub fn event(out: &mut impl Write, e: &Event, format: Format) -> anyhow::Result<
     Ok(())
 }
 
-pub fn hits(out: &mut impl Write, resp: &SearchResponse, format: Format) -> anyhow::Result<()> {
+/// The hits, and on stderr (text only) how many more there are and how to get them.
+pub fn hits(
+    out: &mut impl Write,
+    resp: &SearchResponse,
+    format: Format,
+    oldest_first: bool,
+) -> anyhow::Result<()> {
     for e in &resp.hits {
         event(out, e, format)?;
     }
     if format == Format::Text && resp.total as usize > resp.hits.len() {
+        let next = match &resp.cursor {
+            Some(c) => format!("next page: --after {c}"),
+            None => "--limit for more".into(),
+        };
         eprintln!(
-            "({} of {} matching events shown, newest first; --limit for more)",
+            "({} of {} matching events shown, {} first; {next})",
             resp.hits.len(),
-            resp.total
+            resp.total,
+            if oldest_first { "oldest" } else { "newest" },
         );
     }
     Ok(())
+}
+
+/// What an empty search says on stderr: the query and the time it looked at, in the words the
+/// user gave them (`no events match 'app:x' in the last 7d`).
+pub fn no_match(query: &str, since: Option<&str>, until: Option<&str>) -> String {
+    let is_duration =
+        |s: &str| s.trim().starts_with(|c: char| c.is_ascii_digit()) && !s.contains(':');
+    let at = |s: &str| match is_duration(s) {
+        true => format!("{} ago", s.trim()),
+        false => s.trim().to_owned(),
+    };
+    let range = match (since, until) {
+        (Some(s), None) if is_duration(s) => format!("in the last {}", s.trim()),
+        (Some(s), None) => format!("since {}", at(s)),
+        (None, Some(u)) => format!("before {}", at(u)),
+        (Some(s), Some(u)) => format!("from {} to {}", at(s), at(u)),
+        (None, None) => "in all the index holds".into(),
+    };
+    format!("no events match {query:?} {range}")
 }
 
 pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyhow::Result<()> {
@@ -280,4 +310,29 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_search_says_what_it_looked_for_and_when() {
+        assert_eq!(
+            no_match("app:x", Some("7d"), None),
+            "no events match \"app:x\" in the last 7d"
+        );
+        assert_eq!(
+            no_match("*", Some("2026-12-01T00:00:00Z"), Some("1h")),
+            "no events match \"*\" from 2026-12-01T00:00:00Z to 1h ago"
+        );
+        assert_eq!(
+            no_match("a", None, Some("2026-12-01T00:00:00Z")),
+            "no events match \"a\" before 2026-12-01T00:00:00Z"
+        );
+        assert_eq!(
+            no_match("a", None, None),
+            "no events match \"a\" in all the index holds"
+        );
+    }
 }
