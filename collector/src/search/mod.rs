@@ -5,6 +5,7 @@ pub mod count;
 pub mod order;
 pub mod tail;
 pub mod time;
+pub mod words;
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -65,6 +66,8 @@ impl Searcher {
             QueryParser::new(schema, vec![fields.message], TokenizerManager::default());
         // Several words mean all of them, as in every log search tool.
         parser.set_conjunction_by_default();
+        // `field:/regex/`, bounded by `words.rs`.
+        parser.allow_regexes();
         Searcher {
             catalog,
             parser: Arc::new(parser),
@@ -99,12 +102,16 @@ impl Searcher {
         let text_query: Box<dyn Query> = if q.is_empty() || q == "*" {
             Box::new(AllQuery)
         } else {
+            let bad = |reason: String| SearchError::BadQuery {
+                query: q.to_owned(),
+                reason,
+            };
+            let ast = tantivy::query_grammar::parse_query(q)
+                .map_err(|_| bad("it does not parse (unbalanced quotes or parentheses, or a field without a value?)".into()))?;
+            let ast = words::rewrite(ast).map_err(bad)?;
             self.parser
-                .parse_query(q)
-                .map_err(|e| SearchError::BadQuery {
-                    query: q.to_owned(),
-                    reason: e.to_string(),
-                })?
+                .build_query_from_user_input_ast(ast)
+                .map_err(|e| bad(e.to_string()))?
         };
         let mut terms = 0usize;
         text_query.query_terms(&mut |_, _| terms += 1);
