@@ -97,7 +97,8 @@ enum Command {
         since: Option<String>,
         #[arg(long)]
         until: Option<String>,
-        /// host, site, app, severity, kind or source: the most frequent values.
+        /// host, site, app, severity, kind, source or fields.NAME: the most frequent values, the
+        /// rest as (other); two comma separated (host,app) count pairs.
         #[arg(long, conflicts_with = "every")]
         by: Option<String>,
         /// A bucket width (5m, 1h, 1d): a histogram.

@@ -269,11 +269,21 @@ pub fn count(out: &mut impl Write, c: &CountResponse, format: Format) -> anyhow:
         return Ok(());
     }
     writeln!(out, "{} events", c.total)?;
-    let width = c.buckets.iter().map(|b| b.key.len()).max().unwrap_or(0);
+    let other = c.other.filter(|n| *n > 0);
+    let width = c
+        .buckets
+        .iter()
+        .map(|b| b.key.chars().count())
+        .chain(other.map(|_| "(other)".len()))
+        .max()
+        .unwrap_or(0);
     let most = c.buckets.iter().map(|b| b.count).max().unwrap_or(0).max(1);
     for b in &c.buckets {
         let bar = "#".repeat(((b.count * 40).div_ceil(most)) as usize);
         writeln!(out, "{:<width$}  {:>10}  {bar}", b.key, b.count)?;
+    }
+    if let Some(n) = other {
+        writeln!(out, "{:<width$}  {n:>10}", "(other)")?;
     }
     Ok(())
 }

@@ -246,7 +246,8 @@ pub struct CountParams {
     pub since: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
-    /// One of the keyword fields: host, site, app, severity, kind, source.
+    /// A keyword field (host, site, app, severity, kind, source) or `fields.NAME`; two, comma
+    /// separated (`host,app`), count pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
     /// A bucket width like `5m`, `1h`, `1d`.
@@ -265,12 +266,19 @@ pub struct CountResponse {
     /// Per value of `by` (largest first) or per time bucket (oldest first, keys in RFC 3339).
     #[serde(default)]
     pub buckets: Vec<CountBucket>,
+    /// With `by`: the events in none of the buckets (other values, or no value at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CountBucket {
+    /// The value (with two `by` fields, both joined by a space).
     pub key: String,
     pub count: u64,
+    /// With two `by` fields: the value of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// `GET /api/v1/tail?q=QUERY[&after=LSN]`: a never-ending NDJSON stream of the events matching

@@ -5,7 +5,7 @@
 //! | `ts` | date, fast (microseconds) | time ranges (tantivy runs a range on a fast field from the column); newest-first sorting |
 //! | `host` `site` `app` `severity` `kind` `source` | raw string, indexed + fast | exact filters (`app:sshd`), and counts by field |
 //! | `message` | text with positions | words and phrases (`"RAID degraded"`) |
-//! | `fields` | JSON, text with positions | `fields.account:alice@example.com` |
+//! | `fields` | JSON, text with positions, fast (values as they are) | `fields.account:alice@example.com`; counts by any field (`count --by fields.ip`) and field discovery from the columns |
 //! | `lsn` | u64, fast | the WAL record that holds the event: live tail asks "what came after N" (a range, so from the column) |
 //! | `pos` | u64, fast | the event's line in that WAL record (0, 1, ...): with `ts` and `lsn`, a total order of events (`search::order`) |
 //! | `_source` | stored only | the event as JSON, returned by search |
@@ -23,7 +23,8 @@
 //! (which holds the same WAL records) and after any rebuild.
 //!
 //! Versions: 3 kept field norms; 4 dropped them; 5 added `pos` (the tie-break of the total order:
-//! paging by cursor through any number of events that share a timestamp).
+//! paging by cursor through any number of events that share a timestamp) and made `fields` fast
+//! (a column per field name: counts by any field).
 
 use std::borrow::Cow;
 
@@ -81,12 +82,15 @@ pub fn build() -> (Schema, Fields) {
     let kind = keyword("kind");
     let source = keyword("source");
     let message = b.add_text_field("message", no_norms(TEXT));
-    let json = JsonObjectOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("default")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
-            .set_fieldnorms(false),
-    );
+    let json = JsonObjectOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("default")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                .set_fieldnorms(false),
+        )
+        // A column per field name, values as they are ("raw"): terms aggregations on `fields.x`.
+        .set_fast("raw");
     let fields = b.add_json_field("fields", json);
     let lsn = b.add_u64_field("lsn", NumericOptions::default().set_fast());
     let raw = b.add_text_field("_source", STORED);
