@@ -4,6 +4,7 @@
 //! error (printed as one line on stderr).
 
 mod client;
+mod context;
 mod export;
 mod output;
 
@@ -82,6 +83,18 @@ enum Command {
         /// The next page: the cursor the last page ended with (printed on stderr after it).
         #[arg(long, value_name = "CURSOR", conflicts_with = "follow")]
         after: Option<String>,
+        /// Each hit with N events before and after it from the same host and source (text:
+        /// the hit marked `>`, groups parted by `--`).
+        #[arg(
+            short = 'C',
+            long = "context",
+            value_name = "N",
+            conflicts_with = "follow"
+        )]
+        context: Option<usize>,
+        /// Text: begin each line with the event's position, for `logwarden context`.
+        #[arg(long, conflicts_with = "follow")]
+        positions: bool,
         /// text (readable), json (one event per line, as ingested), raw (the message only).
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
@@ -126,6 +139,19 @@ enum Command {
         /// Oldest first (the default is newest first).
         #[arg(long)]
         oldest_first: bool,
+    },
+    /// The events around one, from the same host and source, in order: POSITION is what
+    /// `search --positions` prints first on each line (or the API's `positions`).
+    Context {
+        position: String,
+        /// Events before it.
+        #[arg(short = 'B', long, default_value_t = 5)]
+        before: usize,
+        /// Events after it.
+        #[arg(short = 'A', long, default_value_t = 5)]
+        after: usize,
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
     },
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
@@ -222,6 +248,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             oldest_first,
             after,
+            context,
+            positions,
             output,
             follow,
         } => {
@@ -245,7 +273,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
                 return Ok(ExitCode::SUCCESS);
             }
-            output::hits(&mut out, &resp, output, oldest_first)?;
+            match context {
+                Some(n) => {
+                    for (i, p) in resp.positions.iter().enumerate() {
+                        if i > 0 {
+                            context::separator(&mut out, output)?;
+                        }
+                        context::print(&mut out, &context::fetch(&client, p, n, n)?, output)?;
+                    }
+                    output::remaining(&resp, output, oldest_first);
+                }
+                None if positions && output == Format::Text => {
+                    for (e, p) in resp.hits.iter().zip(&resp.positions) {
+                        write!(out, "{p} ")?;
+                        output::event(&mut out, e, output)?;
+                    }
+                    output::remaining(&resp, output, oldest_first);
+                }
+                None => output::hits(&mut out, &resp, output, oldest_first)?,
+            }
             if resp.hits.is_empty() {
                 eprintln!(
                     "logwarden: {}",
@@ -292,6 +338,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
             let n = export::run(&client, &export, &mut buffered)?;
             eprintln!("logwarden: exported {n} events");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Context {
+            position,
+            before,
+            after,
+            output,
+        } => {
+            let c = context::fetch(&client, &position, before, after)?;
+            context::print(&mut out, &c, output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Fleet { output } => {

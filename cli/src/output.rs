@@ -60,6 +60,12 @@ pub fn hits(
     for e in &resp.hits {
         event(out, e, format)?;
     }
+    remaining(resp, format, oldest_first);
+    Ok(())
+}
+
+/// On stderr (text only), when more matched than were shown: how many, and the next page.
+pub fn remaining(resp: &SearchResponse, format: Format, oldest_first: bool) {
     if format == Format::Text && resp.total as usize > resp.hits.len() {
         let next = match &resp.cursor {
             Some(c) => format!("next page: --after {c}"),
@@ -72,7 +78,6 @@ pub fn hits(
             if oldest_first { "oldest" } else { "newest" },
         );
     }
-    Ok(())
 }
 
 /// What an empty search says on stderr: the query and the time it looked at, in the words the

@@ -17,6 +17,7 @@ pub const STATUS_PATH: &str = "/api/v1/status";
 pub const FLEET_PATH: &str = "/api/v1/fleet";
 pub const COUNT_PATH: &str = "/api/v1/count";
 pub const TAIL_PATH: &str = "/api/v1/tail";
+pub const CONTEXT_PATH: &str = "/api/v1/context";
 
 /// Where the CLI and the agent look for a collector when told nothing else.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -103,6 +104,27 @@ pub struct SearchResponse {
     /// Index partitions (days) the time range reached and the search opened.
     #[serde(default)]
     pub partitions: u64,
+}
+
+/// `GET /api/v1/context?at=POSITION&before=N&after=N`: the events around one (a position from a
+/// search's `positions`) from the same host and source, in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextParams {
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextResponse {
+    /// Up to `before` events just before the hit, oldest first.
+    pub before: Vec<Event>,
+    pub hit: Event,
+    /// Up to `after` events just after it, oldest first.
+    pub after: Vec<Event>,
+    pub took_us: u64,
 }
 
 /// `GET /api/v1/status`: what the collector is and how far behind each stage is.

@@ -94,6 +94,32 @@ fn aliases_families_any_case_and_counts_by_any_field() {
         vec!["MBOX2 postfix/qmgr", "mbox1 postfix/smtpd"],
         keys,
     );
+    // Context: a hit's position, then the events around it from its host and source; -C N for
+    // every hit.
+    let out = ok_stdout(&c.cli(&["search", "\"timeout 12\"", "--positions"]));
+    let position = out
+        .split_whitespace()
+        .next()
+        .expect("a position")
+        .to_owned();
+    let out = ok_stdout(&c.cli(&["context", &position, "-B", "2", "-A", "1"]));
+    let messages: Vec<&str> = out
+        .lines()
+        .map(|l| l.rsplit("timeout ").next().unwrap())
+        .collect();
+    assert_same(
+        "context of 12 (mbox1)",
+        vec!["6", "9", "12", "15"],
+        messages,
+    );
+    assert!(out.lines().nth(2).unwrap().starts_with("> "), "{out}");
+    let out = ok_stdout(&c.cli(&["search", "\"timeout 12\" OR \"timeout 13\"", "-C", "1"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_same("groups", 7, lines.len());
+    assert_same("separator", "--", lines[3]);
+    let out = c.cli(&["context", "1.5.6.7"]);
+    assert_same("exit code", Some(2), out.status.code());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no event at position"));
     // A field no event has: said, exit 2.
     let out = c.cli(&["count", "*", "--by", "fields.nope"]);
     assert_same("exit code", Some(2), out.status.code());

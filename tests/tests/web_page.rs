@@ -206,7 +206,8 @@ fn with_read_tokens_the_page_asks_for_one_and_then_shows_the_fleet() {
 }
 
 /// The search list loads more by cursor: 450 events of one second are listed 200 at a time,
-/// every one once, newest first (the order of the WAL, reversed), and "Load more" then hides.
+/// every one once, newest first (the order of the WAL, reversed), and "Load more" then hides;
+/// a click on a hit shows the events around it.
 #[test]
 fn the_search_list_loads_more_by_cursor_through_events_of_one_second() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,4 +241,18 @@ fn the_search_list_loads_more_by_cursor_through_events_of_one_second() {
         .collect();
     let expected: Vec<String> = (0..450u64).rev().map(|s| format!("paged {s}")).collect();
     assert!(shown == expected, "rows: {shown:?}");
+    // The third row is "paged 447": five before it and the two after, oldest first.
+    let context: Vec<&str> = result["context"]
+        .as_array()
+        .expect("context")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let expected: Vec<String> = (442..450u64).map(|s| format!("paged {s}")).collect();
+    assert!(context == expected, "context: {context:?}");
+    assert_same(
+        "marked",
+        "paged 447",
+        result["marked"].as_str().unwrap_or(""),
+    );
 }

@@ -1,6 +1,7 @@
 //! Answering searches: a query in tantivy's syntax over the event fields, a time range, the
 //! newest (or oldest) matches first in a total order, paged by cursor (`order.rs`).
 
+pub mod context;
 pub mod count;
 pub mod order;
 pub mod tail;
@@ -39,6 +40,9 @@ pub enum SearchError {
     /// `since`, `until` or `limit` is not acceptable (400).
     #[error("{0}")]
     BadParam(String),
+    /// What was asked for is not there (404).
+    #[error("{0}")]
+    NotFound(String),
     /// The index failed (500).
     #[error("index error: {0}")]
     Index(#[from] tantivy::TantivyError),
@@ -50,6 +54,15 @@ pub struct Searcher {
     catalog: Arc<Catalog>,
     parser: Arc<QueryParser>,
     fields: Fields,
+}
+
+/// One page of a search: the hits, their positions, how many matched after the cursor, and the
+/// position the next page starts after (none on the last page).
+pub(crate) struct Page {
+    pub hits: Vec<Event>,
+    pub positions: Vec<order::Position>,
+    pub total: usize,
+    pub cursor: Option<order::Position>,
 }
 
 /// A query ready to run: the tantivy query (text AND time range) and the partitions that the
@@ -170,7 +183,28 @@ impl Searcher {
             .map(order::Position::parse)
             .transpose()
             .map_err(SearchError::BadParam)?;
-        let mut plan = self.plan(&params.q, &params.since, &params.until, now)?;
+        let plan = self.plan(&params.q, &params.since, &params.until, now)?;
+        let partitions = plan.partitions.len() as u64;
+        let page = self.page(plan, direction, after, limit)?;
+        Ok(SearchResponse {
+            indexed_lsn: 0, // set by the caller, who knows the index's position
+            total: page.total as u64,
+            positions: page.positions.iter().map(order::Position::cursor).collect(),
+            cursor: page.cursor.map(|at| at.cursor()),
+            hits: page.hits,
+            took_us: started.elapsed().as_micros() as u64,
+            partitions,
+        })
+    }
+
+    /// The first `limit` events of `plan` in `direction`, after the position `after`.
+    pub(crate) fn page(
+        &self,
+        mut plan: Plan,
+        direction: order::Direction,
+        after: Option<order::Position>,
+        limit: usize,
+    ) -> Result<Page, SearchError> {
         // Days are searched in the order asked for: every event of a day comes before every
         // event of the next one, so once `limit` hits are in, later days only add to the total.
         if direction == order::Direction::OldestFirst {
@@ -221,15 +255,11 @@ impl Searcher {
         }
         // More to come: the place of the last hit is where the next page starts. (A hit whose
         // stored event is unreadable is logged and left out; the cursor still moves past it.)
-        let cursor = last.filter(|_| total > taken).map(|at| at.cursor());
-        Ok(SearchResponse {
-            indexed_lsn: 0, // set by the caller, who knows the index's position
-            total: total as u64,
-            positions: positions.iter().map(order::Position::cursor).collect(),
-            cursor,
+        Ok(Page {
             hits,
-            took_us: started.elapsed().as_micros() as u64,
-            partitions: plan.partitions.len() as u64,
+            positions,
+            total,
+            cursor: last.filter(|_| total > taken),
         })
     }
 
