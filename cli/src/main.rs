@@ -123,6 +123,42 @@ enum Command {
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
+    /// The extracted fields (fields.NAME) the matching events have, most frequent first, with
+    /// how many have each.
+    Fields {
+        /// The query; '*' (the default) for every event.
+        #[arg(default_value = "*")]
+        query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long, default_value = "1d")]
+        since: String,
+        /// Only events before: an RFC 3339 time or a duration back from now.
+        #[arg(long)]
+        until: Option<String>,
+        /// text or json.
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// The most frequent values of a field (host, app, ... or fields.NAME) among the matching
+    /// events, the rest as (other): `count --by FIELD` by another name.
+    Values {
+        field: String,
+        /// The query; '*' (the default) for every event.
+        #[arg(default_value = "*")]
+        query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long, default_value = "1d")]
+        since: String,
+        /// Only events before: an RFC 3339 time or a duration back from now.
+        #[arg(long)]
+        until: Option<String>,
+        /// How many values (default 20).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// text or json.
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
     /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
     /// on stderr when it is a terminal).
     Export {
@@ -338,6 +374,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
             let n = export::run(&client, &export, &mut buffered)?;
             eprintln!("logwarden: exported {n} events");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fields {
+            query,
+            since,
+            until,
+            output,
+        } => {
+            let resp = client.fields(&logwarden_core::wire::FieldsParams {
+                q: query,
+                since: Some(since),
+                until,
+            })?;
+            output::fields(&mut out, &resp, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Values {
+            field,
+            query,
+            since,
+            until,
+            limit,
+            output,
+        } => {
+            let resp = client.count(&CountParams {
+                q: query,
+                since: Some(since),
+                until,
+                by: Some(field),
+                every: None,
+                limit: Some(limit),
+            })?;
+            output::count(&mut out, &resp, output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Context {

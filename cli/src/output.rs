@@ -7,7 +7,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use logwarden_core::Event;
 use logwarden_core::wire::{AlertStatus, AlertView, Silence};
-use logwarden_core::wire::{CountResponse, FleetResponse, SearchResponse, StatusResponse};
+use logwarden_core::wire::{
+    CountResponse, FieldsResponse, FleetResponse, SearchResponse, StatusResponse,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -289,6 +291,26 @@ pub fn count(out: &mut impl Write, c: &CountResponse, format: Format) -> anyhow:
     }
     if let Some(n) = other {
         writeln!(out, "{:<width$}  {n:>10}", "(other)")?;
+    }
+    Ok(())
+}
+
+/// `fields`: one line per field name with how many of the matching events have it.
+pub fn fields(out: &mut impl Write, f: &FieldsResponse, format: Format) -> anyhow::Result<()> {
+    if format != Format::Text {
+        serde_json::to_writer(&mut *out, f)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{} events", f.total)?;
+    let width = f
+        .fields
+        .iter()
+        .map(|b| b.key.chars().count())
+        .max()
+        .unwrap_or(0);
+    for b in &f.fields {
+        writeln!(out, "{:<width$}  {:>10}", b.key, b.count)?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ pub const FLEET_PATH: &str = "/api/v1/fleet";
 pub const COUNT_PATH: &str = "/api/v1/count";
 pub const TAIL_PATH: &str = "/api/v1/tail";
 pub const CONTEXT_PATH: &str = "/api/v1/context";
+pub const FIELDS_PATH: &str = "/api/v1/fields";
 
 /// Where the CLI and the agent look for a collector when told nothing else.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -124,6 +125,28 @@ pub struct ContextResponse {
     pub hit: Event,
     /// Up to `after` events just after it, oldest first.
     pub after: Vec<Event>,
+    pub took_us: u64,
+}
+
+/// `GET /api/v1/fields?q=QUERY&since=..&until=..`: the extracted fields (`fields.NAME`) the
+/// matching events have, with how many have each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldsParams {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldsResponse {
+    /// Matching events in all.
+    pub total: u64,
+    /// Most frequent first.
+    pub fields: Vec<CountBucket>,
+    pub partitions: u64,
     pub took_us: u64,
 }
 

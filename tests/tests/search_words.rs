@@ -120,6 +120,16 @@ fn aliases_families_any_case_and_counts_by_any_field() {
     let out = c.cli(&["context", "1.5.6.7"]);
     assert_same("exit code", Some(2), out.status.code());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no event at position"));
+    // Field discovery: the names there are, and a field's most frequent values.
+    let out = ok_stdout(&c.cli(&["fields", "app:sshd", "--since", "30d"]));
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_same(
+        "fields",
+        vec![vec!["10", "events"], vec!["fields.ip", "10"]],
+        rows,
+    );
+    let out = ok_stdout(&c.cli(&["values", "host", "--since", "30d", "--limit", "1"]));
+    assert!(out.contains("(other)") && out.lines().count() == 3, "{out}");
     // A field no event has: said, exit 2.
     let out = c.cli(&["count", "*", "--by", "fields.nope"]);
     assert_same("exit code", Some(2), out.status.code());

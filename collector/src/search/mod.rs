@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod count;
+pub mod fields;
 pub mod order;
 pub mod tail;
 pub mod time;
