@@ -239,7 +239,7 @@ enum SilenceCommand {
         /// NAME=VALUE or NAME!=VALUE over labels, alertname and severity (all must match).
         #[arg(required = true)]
         matchers: Vec<String>,
-        /// How long (30m, 2h, 1d).
+        /// How long (30m, 2h, 1d, 1h30m; a bare number has no unit and is refused).
         #[arg(long, default_value = "2h")]
         duration: String,
         #[arg(long, default_value = "")]
@@ -513,18 +513,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `30m`, `2h`, `1d`, `90s`.
+/// `30m`, `2h`, `1d`, `1h30m`: the one duration parser (`logwarden_core::duration`).
 fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .with_context(|| format!("duration {s:?} is not like 30m, 2h, 1d"))?;
-    let d = match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" | "" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
-        _ => anyhow::bail!("duration {s:?} is not like 30m, 2h, 1d"),
-    };
-    Ok(d)
+    let d = logwarden_core::duration::parse_duration(s).map_err(anyhow::Error::msg)?;
+    chrono::Duration::from_std(d).with_context(|| format!("duration {s:?} is too long"))
 }

@@ -122,7 +122,10 @@ fn aliases_families_any_case_and_counts_by_any_field() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no event at position"));
     // Field discovery: the names there are, and a field's most frequent values.
     let out = ok_stdout(&c.cli(&["fields", "app:sshd", "--since", "30d"]));
-    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_same(
         "fields",
         vec![vec!["10", "events"], vec!["fields.ip", "10"]],
