@@ -112,15 +112,16 @@ impl Position {
 /// The sort key tantivy computes for each hit: `(ts, lsn, pos)`.
 pub type SortKey = (Option<tantivy::DateTime>, Option<u64>, Option<u64>);
 
-/// What `TopDocs::order_by` takes to rank hits in the total order: by `ts`, then `lsn`, then
-/// `pos`, each in `direction` (the later keys are read only for hits that tie on the earlier).
-pub fn sort_key(
-    direction: Direction,
-) -> (
+/// How tantivy ranks hits by [`SortKey`]: each fast field with its direction.
+pub type SortBy = (
     (SortByStaticFastValue<tantivy::DateTime>, Order),
     (SortByStaticFastValue<u64>, Order),
     (SortByStaticFastValue<u64>, Order),
-) {
+);
+
+/// What `TopDocs::order_by` takes to rank hits in the total order: by `ts`, then `lsn`, then
+/// `pos`, each in `direction` (the later keys are read only for hits that tie on the earlier).
+pub fn sort_key(direction: Direction) -> SortBy {
     let o = direction.tantivy();
     (
         (SortByStaticFastValue::for_field("ts"), o),
