@@ -194,6 +194,16 @@ pub fn fleet(
             h.last_seen
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )?;
+        // A BMC, hypervisor or filer: what it is, and who depends on it where configured.
+        let fields = || h.checks.iter().map(|e| &e.fields);
+        if let Some(role) = logwarden_core::health::host_role(fields()) {
+            let serves = logwarden_core::health::serves(fields());
+            if serves.is_empty() {
+                writeln!(out, "  {role}")?;
+            } else {
+                writeln!(out, "  {role}, serves {}", serves.join(", "))?;
+            }
+        }
         let mut checks: Vec<_> = h.checks.iter().collect();
         checks.sort_by_key(|e| e.severity);
         for e in checks {
