@@ -255,6 +255,7 @@ fn the_search_list_loads_more_by_cursor_through_events_of_one_second() {
         "paged 447",
         result["marked"].as_str().unwrap_or(""),
     );
+}
 
 /// A BMC (health records from the agent's Redfish poller) and a hypervisor (its storage events
 /// by syslog) are hosts of their own on the page, named as such, the BMC with what it serves;
