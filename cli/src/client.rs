@@ -10,6 +10,9 @@ use logwarden_core::wire::{
     PromoteResponse, SEARCH_PATH, SILENCES_PATH, STATUS_PATH, SearchParams, SearchResponse,
     Silence, SilenceRequest, SilencesResponse, StatusResponse, TAIL_PATH, TailParams,
 };
+use logwarden_core::wire::{
+    CONTEXT_PATH, ContextParams, ContextResponse, FIELDS_PATH, FieldsParams, FieldsResponse,
+};
 use reqwest::blocking::{Client as Http, Response};
 
 pub struct Client {
@@ -120,6 +123,16 @@ impl Client {
             each(&event)?;
         }
         anyhow::bail!("{server} ended the live tail (collector stopping?)")
+    }
+
+    pub fn context(&self, params: &ContextParams) -> anyhow::Result<ContextResponse> {
+        let url = self.base.join(CONTEXT_PATH)?;
+        self.read(self.http.get(url).query(params).send())
+    }
+
+    pub fn fields(&self, params: &FieldsParams) -> anyhow::Result<FieldsResponse> {
+        let url = self.base.join(FIELDS_PATH)?;
+        self.read(self.http.get(url).query(params).send())
     }
 
     pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {

@@ -2,7 +2,9 @@
 //! apart from any socket, so that tests can call it directly.
 
 mod alerts;
+mod context;
 mod error;
+mod fields;
 pub mod listener;
 mod replication;
 
@@ -97,6 +99,8 @@ pub fn app(state: AppState) -> Router {
         .route(STATUS_PATH, get(status_handler))
         .route(FLEET_PATH, get(fleet_handler))
         .route(COUNT_PATH, get(count_handler))
+        .route(logwarden_core::wire::CONTEXT_PATH, get(context::context))
+        .route(logwarden_core::wire::FIELDS_PATH, get(fields::fields))
         .route(TAIL_PATH, get(tail_handler))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
