@@ -874,6 +874,7 @@ impl Settings {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let replication_tokens = replication.token.iter().cloned().collect();
         Ok(Settings {
             index,
             tls,
@@ -890,6 +891,7 @@ impl Settings {
                 ingest: tokens,
                 read: read_tokens,
                 admin: admin_tokens,
+                replication: replication_tokens,
             },
             http,
             body_timeout,

@@ -86,8 +86,9 @@ enum TokenCommand {
     Add {
         /// Who holds it: an agent's host name, a person, a dashboard.
         name: String,
-        /// What it allows: `ingest` (agents), `read` (search and status) or `admin` (ack,
-        /// silence, promote, and everything else).
+        /// What it allows: `ingest` (agents), `read` (search and status), `replication` (the
+        /// peer collector: WAL pull, handover) or `admin` (ack, silence, promote, and
+        /// everything else).
         #[arg(long, default_value = "ingest")]
         role: logwarden_collector::auth::Role,
     },

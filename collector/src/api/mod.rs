@@ -82,19 +82,34 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let ingest = Router::new()
         .route(INGEST_PATH, post(ingest_handler))
-        // The standby's pull of the log: a peer collector, holding a token of the ingest role
-        // (or admin).
-        .route(
-            crate::replication::follow::WAL_STREAM_PATH,
-            get(replication::wal_stream),
-        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_ingest,
         ));
+    // The peer collector's calls: the standby's pull of the log (a POST: it reports the
+    // standby's progress, which releases acks) and the primary's part of a switchover.
+    let peer_calls = Router::new()
+        .route(
+            crate::replication::follow::WAL_STREAM_PATH,
+            post(replication::wal_stream),
+        )
+        .route(
+            crate::replication::handover::HANDOVER_PATH,
+            post(replication::handover),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_replication,
+        ));
+    // The status: for readers, and for the peer collector's watch of the epoch.
+    let status = Router::new()
+        .route(STATUS_PATH, get(status_handler))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_status,
+        ));
     let read = Router::new()
         .route(SEARCH_PATH, get(search_handler))
-        .route(STATUS_PATH, get(status_handler))
         .route(FLEET_PATH, get(fleet_handler))
         .route(COUNT_PATH, get(count_handler))
         .route(TAIL_PATH, get(tail_handler))
@@ -103,10 +118,6 @@ pub fn app(state: AppState) -> Router {
         .route(SILENCES_PATH, get(alerts::silences))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
     let admin = Router::new()
-        .route(
-            crate::replication::handover::HANDOVER_PATH,
-            post(replication::handover),
-        )
         .route(PROMOTE_PATH, post(replication::promote))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
         .route(SILENCES_PATH, post(alerts::add_silence))
@@ -119,6 +130,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index_page))
         .merge(ingest)
+        .merge(peer_calls)
+        .merge(status)
         .merge(read)
         .merge(admin)
         .with_state(state)
@@ -126,21 +139,31 @@ pub fn app(state: AppState) -> Router {
 
 /// Middleware: the call needs the ingest role.
 pub async fn require_ingest(state: State<AppState>, req: Request, next: Next) -> Response {
-    authorize(Role::Ingest, state, req, next).await
+    authorize(&[Role::Ingest], state, req, next).await
 }
 
 /// Middleware: the call needs the read role (or admin).
 pub async fn require_read(state: State<AppState>, req: Request, next: Next) -> Response {
-    authorize(Role::Read, state, req, next).await
+    authorize(&[Role::Read], state, req, next).await
+}
+
+/// Middleware: the call is the peer collector's (or admin's).
+pub async fn require_replication(state: State<AppState>, req: Request, next: Next) -> Response {
+    authorize(&[Role::Replication], state, req, next).await
+}
+
+/// Middleware: the status, for readers and the peer collector.
+pub async fn require_status(state: State<AppState>, req: Request, next: Next) -> Response {
+    authorize(&[Role::Read, Role::Replication], state, req, next).await
 }
 
 /// Middleware: the call changes state and needs the admin role (ack, silence, promote).
 pub async fn require_admin(state: State<AppState>, req: Request, next: Next) -> Response {
-    authorize(Role::Admin, state, req, next).await
+    authorize(&[Role::Admin], state, req, next).await
 }
 
 async fn authorize(
-    role: Role,
+    roles: &[Role],
     State(state): State<AppState>,
     req: Request,
     next: Next,
@@ -150,11 +173,11 @@ async fn authorize(
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    match state.auth.check(role, peer, bearer(req.headers())) {
+    match state.auth.check_any(roles, peer, bearer(req.headers())) {
         Ok(_) => next.run(req).await,
         Err(denied) => {
             state.counters.auth_refused.fetch_add(1, Relaxed);
-            if role == Role::Ingest {
+            if roles[0] == Role::Ingest {
                 state.counters.ingest_refused.fetch_add(1, Relaxed);
             }
             ApiError::new(denied.status, denied.message).into_response()

@@ -1,10 +1,11 @@
-//! Who may call what. Every HTTP call needs one of three roles (docs/security.md):
+//! Who may call what. Every HTTP call needs one of four roles (docs/security.md):
 //!
 //! | role | calls | tokens |
 //! |---|---|---|
-//! | ingest | `POST /api/v1/ingest` | `tokens` (config, plain), tokens file entries `ingest`, admin tokens |
-//! | read | search, count, tail, status, fleet, alerts and silences lists, `/metrics`, `/` | `read_tokens` (config), tokens file entries `read`, admin tokens |
-//! | admin | ack, silence, expire (and promote) | `[alerts] admin_tokens` (config), tokens file entries `admin` |
+//! | ingest | `POST /api/v1/ingest` | `tokens` (config, plain), tokens file entries `ingest`, admin and replication tokens |
+//! | read | search, count, tail, status, fleet, alerts and silences lists, `/metrics` | `read_tokens` (config), tokens file entries `read`, admin tokens |
+//! | replication | the standby's pull of the WAL, the handover (and status, forwarded syslog ingest) | `[replication] token` (config), tokens file entries `replication`, admin tokens |
+//! | admin | ack, silence, expire, promote | `[alerts] admin_tokens` (config), tokens file entries `admin` |
 //!
 //! A role with no token configured for it is *open*, but to loopback clients only: a
 //! collector with no tokens at all can be tried on one machine and refuses the network. The
@@ -33,6 +34,8 @@ pub enum Role {
     Ingest,
     /// Searching and looking (on-call engineers, dashboards).
     Read,
+    /// The peer collector: pulls the WAL, hands over, reads the status, forwards syslog.
+    Replication,
     /// Everything, including the calls that change state (ack, silence, promote).
     Admin,
 }
@@ -42,13 +45,15 @@ impl Role {
         match self {
             Role::Ingest => "ingest",
             Role::Read => "read",
+            Role::Replication => "replication",
             Role::Admin => "admin",
         }
     }
 
-    /// Whether a token of role `self` may make a call that needs `need`.
+    /// Whether a token of role `self` may make a call that needs `need`. A replication token
+    /// also ingests: a standby forwards the syslog it receives to the primary's ingest API.
     fn grants(self, need: Role) -> bool {
-        self == need || self == Role::Admin
+        self == need || self == Role::Admin || (self == Role::Replication && need == Role::Ingest)
     }
 }
 
@@ -65,9 +70,10 @@ impl FromStr for Role {
         match s {
             "ingest" => Ok(Role::Ingest),
             "read" => Ok(Role::Read),
+            "replication" => Ok(Role::Replication),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "role {other:?} is not one of ingest, read or admin"
+                "role {other:?} is not one of ingest, read, replication or admin"
             )),
         }
     }
@@ -120,6 +126,9 @@ pub struct ConfigTokens {
     pub ingest: Vec<String>,
     pub read: Vec<String>,
     pub admin: Vec<String>,
+    /// `[replication] token`: what this collector sends to its peer is also what it accepts
+    /// from it (a pair configured alike shares one secret).
+    pub replication: Vec<String>,
 }
 
 impl Auth {
@@ -133,6 +142,13 @@ impl Auth {
             (&config.ingest, Role::Ingest, "tokens"),
             (&config.read, Role::Read, "read_tokens"),
             (&config.admin, Role::Admin, "admin_tokens"),
+            // Last: the pair's shared secret may also be listed as an ingest token (the way
+            // older versions accepted it); the replication role, which also ingests, wins.
+            (
+                &config.replication,
+                Role::Replication,
+                "[replication] token",
+            ),
         ] {
             for (i, t) in list.iter().enumerate() {
                 fixed.insert(tokens_file::hash(t), format!("{what}[{i}]"), role);
@@ -220,12 +236,24 @@ impl Auth {
         peer: Option<IpAddr>,
         bearer: Option<&str>,
     ) -> Result<Option<String>, Denied> {
+        self.check_any(&[need], peer, bearer)
+    }
+
+    /// As [`Auth::check`], for a call that any of `needs` opens (the first one decides a call
+    /// without a token: `GET /api/v1/status` needs read, or replication for the peer's watch).
+    pub fn check_any(
+        &self,
+        needs: &[Role],
+        peer: Option<IpAddr>,
+        bearer: Option<&str>,
+    ) -> Result<Option<String>, Denied> {
+        let need = needs[0];
         let file = self.file_set();
         if let Some(t) = bearer {
             let h = tokens_file::hash(t);
             if let Some((name, role)) = file.by_hash.get(&h).or_else(|| self.fixed.by_hash.get(&h))
             {
-                return if role.grants(need) {
+                return if needs.iter().any(|&n| role.grants(n)) {
                     Ok(Some(name.clone()))
                 } else {
                     Err(Denied {
@@ -313,6 +341,7 @@ mod tests {
                 ingest: vec!["agent".into()],
                 read: vec![],
                 admin: vec!["boss".into()],
+                replication: vec![],
             },
             None,
         )
@@ -331,6 +360,38 @@ mod tests {
         assert_eq!(status(a.check(Role::Admin, LOOP, Some("agent"))), 403);
         assert_eq!(status(a.check(Role::Admin, LOOP, None)), 401);
         assert_eq!(status(a.check(Role::Admin, LOOP, Some("boss"))), 200);
+    }
+
+    #[test]
+    fn the_replication_role_opens_the_peer_calls_and_ingest_never_replication() {
+        let a = Auth::new(
+            &ConfigTokens {
+                ingest: vec!["agent".into(), "pair".into()],
+                replication: vec!["pair".into()],
+                ..ConfigTokens::default()
+            },
+            None,
+        )
+        .unwrap();
+        // The pair's shared secret, once listed as an ingest token, is the replication role.
+        assert_eq!(status(a.check(Role::Replication, FAR, Some("pair"))), 200);
+        assert_eq!(status(a.check(Role::Ingest, FAR, Some("pair"))), 200);
+        assert_eq!(status(a.check(Role::Read, FAR, Some("pair"))), 403);
+        assert_eq!(status(a.check(Role::Admin, FAR, Some("pair"))), 403);
+        let d = a.check(Role::Replication, FAR, Some("agent")).unwrap_err();
+        assert_eq!(d.status, StatusCode::FORBIDDEN);
+        assert!(
+            d.message.contains("needs the replication role"),
+            "{}",
+            d.message
+        );
+        assert_eq!(status(a.check(Role::Replication, LOOP, None)), 401);
+        // The status: read or replication.
+        let status_roles = [Role::Read, Role::Replication];
+        assert_eq!(status(a.check_any(&status_roles, FAR, Some("pair"))), 200);
+        assert_eq!(status(a.check_any(&status_roles, FAR, Some("agent"))), 403);
+        assert_eq!(status(a.check_any(&status_roles, LOOP, None)), 200);
+        assert_eq!(status(a.check_any(&status_roles, FAR, None)), 403);
     }
 
     #[test]

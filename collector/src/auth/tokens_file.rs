@@ -237,7 +237,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("line 2") && err.contains("ingest, read or admin"),
+            err.contains("line 2") && err.contains("ingest, read, replication or admin"),
             "{err}"
         );
     }
