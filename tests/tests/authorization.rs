@@ -373,3 +373,60 @@ fn a_claimed_standby_progress_past_the_primarys_log_keeps_it_degraded() {
         status["replication"]["state"].as_str().unwrap_or(""),
     );
 }
+
+/// Issue 26 §5: an agent's token sent `VICTIM:last+1 ..` ids, and the victim's next lines
+/// were dropped as duplicates without a word. A token made by `token add NAME` may only send
+/// ids of agent NAME (`NAME-*:SEQ`, as agents make them); a batch with another agent's id is
+/// refused whole (403 naming the id) and counted.
+#[test]
+fn an_agent_token_cannot_send_another_agents_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("c");
+    let mbox1 = token_add(&data, "mbox1.phx", "ingest", &[]);
+    let victim = token_add(&data, "mbox2.phx", "ingest", &[]);
+    // A plain token of the config (shared by a relay of several hosts) is bound to no agent.
+    let collector = Collector::start(&data, &["--token", "relay-secret"]);
+    let send = |token: &str, lines: &[String]| {
+        collector.ingest(
+            lines.join("\n").into_bytes(),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+    };
+    let victim_id = "mbox2.phx-0a0b0c0d";
+    let forged: Vec<String> = (5..=7)
+        .map(|seq| event_line(victim_id, seq, "forged"))
+        .collect();
+    let mut batch = vec![event_line("mbox1.phx-01020304", 1, "own")];
+    batch.extend(forged);
+    let (status, body) = send(&mbox1, &batch);
+    let error = body["error"].as_str().unwrap_or("");
+    assert!(
+        status == 403 && error.contains("mbox2.phx-0a0b0c0d:5") && error.contains("mbox1.phx"),
+        "a batch with another agent's ids: {status} {body}"
+    );
+    assert_same(
+        "logwarden_ingest_id_refused_total",
+        Some(1.0),
+        collector.metric("logwarden_ingest_id_refused_total"),
+    );
+    // The victim's own lines are taken, none a "duplicate" of the forgery.
+    let own: Vec<String> = (5..=7)
+        .map(|seq| event_line(victim_id, seq, "genuine"))
+        .collect();
+    let (status, body) = send(&victim, &own);
+    assert_same("the victim's batch", 200, status);
+    assert_same("accepted", 3, body["accepted"].as_u64().unwrap_or(0));
+    // Nothing of the refused batch was stored, and the agent's own ids pass.
+    let (status, body) = send(&mbox1, &[event_line("mbox1.phx-01020304", 1, "own")]);
+    assert_same(
+        "the agent's own id",
+        (200, 1),
+        (status, body["accepted"].as_u64().unwrap_or(0)),
+    );
+    let (status, _) = send(
+        "relay-secret",
+        &[event_line("host9-0a0b0c0d", 1, "relayed")],
+    );
+    assert_same("an unbound token", 200, status);
+    assert_same("forged events searchable", 0, collector.count("forged"));
+}

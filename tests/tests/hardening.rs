@@ -54,7 +54,7 @@ fn calls_without_or_with_a_wrong_token_are_refused_and_each_role_opens_only_its_
         "tokens are stored hashed:\n{tokens}"
     );
     let collector = Collector::start(&data, &[]);
-    let line = || event_line("a", 1, "tokened").into_bytes();
+    let line = || event_line("mbox1-0a0b0c0d", 1, "tokened").into_bytes();
 
     let (status, resp) = collector.ingest(line(), &[]);
     assert_same("ingest without a token", 401, status);
@@ -133,7 +133,7 @@ fn a_revoked_token_stops_working_without_a_restart() {
     let send = |seq| {
         collector
             .ingest(
-                event_line("m7", seq, "before revoke").into_bytes(),
+                event_line("mbox7", seq, "before revoke").into_bytes(),
                 &[("authorization", &bearer(&token))],
             )
             .0
@@ -142,7 +142,7 @@ fn a_revoked_token_stops_working_without_a_restart() {
     // existed): wait for a call without a token to be refused.
     assert!(
         wait_until(Duration::from_secs(5), || collector
-            .ingest(event_line("m7", 9, "no token").into_bytes(), &[])
+            .ingest(event_line("mbox7", 9, "no token").into_bytes(), &[])
             .0
             == 401),
         "the token added to the running collector was not taken up"
@@ -161,7 +161,7 @@ fn a_revoked_token_stops_working_without_a_restart() {
     );
     println!("revoked token refused after {:?}", revoked_at.elapsed());
     let (status, resp) = collector.ingest(
-        event_line("m7", 3, "after revoke").into_bytes(),
+        event_line("mbox7", 3, "after revoke").into_bytes(),
         &[("authorization", &bearer(&token))],
     );
     assert_same("status after revoke", 401, status);

@@ -174,7 +174,14 @@ async fn authorize(
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     match state.auth.check_any(roles, peer, bearer(req.headers())) {
-        Ok(_) => next.run(req).await,
+        Ok(grant) => {
+            // The ingest handler checks the ids of a bound token (crate::auth::binding).
+            let mut req = req;
+            if let Some(g) = grant {
+                req.extensions_mut().insert(g);
+            }
+            next.run(req).await
+        }
         Err(denied) => {
             state.counters.auth_refused.fetch_add(1, Relaxed);
             if roles[0] == Role::Ingest {
@@ -199,6 +206,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 async fn ingest_handler(
     State(state): State<AppState>,
+    grant: Option<axum::Extension<crate::auth::Grant>>,
     headers: HeaderMap,
     body: Body,
 ) -> axum::response::Response {
@@ -211,7 +219,7 @@ async fn ingest_handler(
         counters.ingest_refused.fetch_add(1, Relaxed);
         return replication::not_now(why);
     }
-    let answer = ingest(state, headers, body).await;
+    let answer = ingest(state, grant.map(|g| g.0), headers, body).await;
     match &answer {
         Ok(Json(r)) => {
             counters.ingest_accepted.fetch_add(r.accepted, Relaxed);
@@ -231,6 +239,7 @@ async fn ingest_handler(
 
 async fn ingest(
     state: AppState,
+    grant: Option<crate::auth::Grant>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
@@ -284,6 +293,14 @@ async fn ingest(
     })
     .await
     .map_err(|e| ApiError::internal("ingest worker failed", e))??;
+    if let Some(g) = &grant
+        && let Some(bound) = &g.agent
+        && let Err(why) =
+            crate::auth::binding::check(&g.name, bound, &checked.events, &checked.lines)
+    {
+        state.counters.ingest_id_refused.fetch_add(1, Relaxed);
+        return Err(ApiError::new(StatusCode::FORBIDDEN, why));
+    }
     let lines = checked.lines;
     let rejected: Vec<Rejected> = checked.rejected;
     let committed = if checked.events.is_empty() {

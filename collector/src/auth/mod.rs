@@ -15,6 +15,7 @@
 //! Tokens are compared by their SHA-256, looked up in a map: the presented token is hashed
 //! whatever it is, so the time taken does not depend on how much of it matched.
 
+pub mod binding;
 pub mod tokens_file;
 
 use std::collections::HashMap;
@@ -79,19 +80,28 @@ impl FromStr for Role {
     }
 }
 
+/// Who a call was allowed for: the token's name and role, and the agent its ids are bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub name: String,
+    pub role: Role,
+    /// An ingest token's agent (tokens file `agent=`): only ids of that agent may be sent.
+    pub agent: Option<String>,
+}
+
 /// A set of tokens by hash, with their names and roles.
 #[derive(Debug, Default, Clone)]
 struct TokenSet {
-    by_hash: HashMap<String, (String, Role)>,
+    by_hash: HashMap<String, Grant>,
 }
 
 impl TokenSet {
-    fn insert(&mut self, hash: String, name: String, role: Role) {
-        self.by_hash.insert(hash, (name, role));
+    fn insert(&mut self, hash: String, name: String, role: Role, agent: Option<String>) {
+        self.by_hash.insert(hash, Grant { name, role, agent });
     }
 
     fn has_role(&self, role: Role) -> bool {
-        self.by_hash.values().any(|(_, r)| *r == role)
+        self.by_hash.values().any(|g| g.role == role)
     }
 }
 
@@ -151,7 +161,7 @@ impl Auth {
             ),
         ] {
             for (i, t) in list.iter().enumerate() {
-                fixed.insert(tokens_file::hash(t), format!("{what}[{i}]"), role);
+                fixed.insert(tokens_file::hash(t), format!("{what}[{i}]"), role, None);
             }
         }
         let auth = Auth {
@@ -178,7 +188,7 @@ impl Auth {
         let entries = tokens_file::read(path)?;
         let mut set = TokenSet::default();
         for (name, e) in entries {
-            set.insert(e.hash, name, e.role);
+            set.insert(e.hash, name, e.role, e.agent);
         }
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = (now, Arc::new(set));
         Ok(true)
@@ -229,13 +239,13 @@ impl Auth {
     }
 
     /// Decides a call that needs `need`, from a client at `peer` (None: unknown) presenting
-    /// `bearer`. Ok holds the name of the token used (None for an open role).
+    /// `bearer`. Ok holds the token used (None for an open role).
     pub fn check(
         &self,
         need: Role,
         peer: Option<IpAddr>,
         bearer: Option<&str>,
-    ) -> Result<Option<String>, Denied> {
+    ) -> Result<Option<Grant>, Denied> {
         self.check_any(&[need], peer, bearer)
     }
 
@@ -246,15 +256,15 @@ impl Auth {
         needs: &[Role],
         peer: Option<IpAddr>,
         bearer: Option<&str>,
-    ) -> Result<Option<String>, Denied> {
+    ) -> Result<Option<Grant>, Denied> {
         let need = needs[0];
         let file = self.file_set();
         if let Some(t) = bearer {
             let h = tokens_file::hash(t);
-            if let Some((name, role)) = file.by_hash.get(&h).or_else(|| self.fixed.by_hash.get(&h))
-            {
+            if let Some(grant) = file.by_hash.get(&h).or_else(|| self.fixed.by_hash.get(&h)) {
+                let (name, role) = (&grant.name, grant.role);
                 return if needs.iter().any(|&n| role.grants(n)) {
-                    Ok(Some(name.clone()))
+                    Ok(Some(grant.clone()))
                 } else {
                     Err(Denied {
                         status: StatusCode::FORBIDDEN,
@@ -314,7 +324,7 @@ mod tests {
     const LOOP: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     const FAR: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)));
 
-    fn status(r: Result<Option<String>, Denied>) -> u16 {
+    fn status(r: Result<Option<Grant>, Denied>) -> u16 {
         match r {
             Ok(_) => 200,
             Err(d) => d.status.as_u16(),
@@ -413,14 +423,18 @@ mod tests {
     fn a_revoked_file_token_stops_working_on_reload_and_a_broken_file_keeps_the_old_set() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        let t = tokens_file::add(&path, "mbox1", Role::Ingest).unwrap();
+        let t = tokens_file::add(&path, "mbox1", Role::Ingest, Some("mbox1")).unwrap();
         let a = Auth::new(&ConfigTokens::default(), Some(path.clone())).unwrap();
         assert_eq!(status(a.check(Role::Ingest, FAR, Some(&t))), 200);
         assert_eq!(
             a.check(Role::Ingest, FAR, Some(&t)).unwrap(),
-            Some("mbox1".into())
+            Some(Grant {
+                name: "mbox1".into(),
+                role: Role::Ingest,
+                agent: Some("mbox1".into())
+            })
         );
-        let other = tokens_file::add(&path, "mbox2", Role::Ingest).unwrap();
+        let other = tokens_file::add(&path, "mbox2", Role::Ingest, None).unwrap();
         tokens_file::revoke(&path, "mbox1").unwrap();
         assert!(a.reload().unwrap());
         assert_eq!(status(a.check(Role::Ingest, FAR, Some(&t))), 401);

@@ -2,7 +2,7 @@
 //! `logwarden promote` (docs/failover.md has the whole design).
 //!
 //! ```text
-//! primary:  ingest -> committer -> WAL --GET /replication/wal?from=LSN (long poll)--> standby
+//! primary:  ingest -> committer -> WAL --POST /replication/wal?from=LSN (long poll)--> standby
 //!           ack to the agent once the standby asked past the batch's LSN (sync mode)
 //! standby:  follow -> committer (same LSNs) -> WAL -> index, fleet (as on a primary)
 //! ```
