@@ -5,6 +5,7 @@ mod alerts;
 mod error;
 pub mod listener;
 mod replication;
+mod write_timeout;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -59,6 +60,10 @@ pub struct AppState {
     pub counters: Arc<crate::metrics::Counters>,
     /// Role, epoch and the state of replication with the peer collector.
     pub replication: Arc<crate::replication::Replication>,
+    /// The memory all ingest bodies may hold at once (`[limits] max_memory_bytes`).
+    pub memory: crate::ingest::budget::MemoryBudget,
+    /// Live tails open at once, apart from the connection slots (`[limits] max_tail_streams`).
+    pub tails: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -260,6 +265,19 @@ async fn ingest(
     if declared.is_some_and(|n| n > state.limits.max_body_bytes) {
         return Err(too_large());
     }
+    // Room in the memory budget for the body before a byte of it is read; the decompressed
+    // form reserves more as it grows. Held until the answer.
+    let mut reservation = state
+        .memory
+        .reserve(
+            declared.unwrap_or(state.limits.max_body_bytes),
+            crate::ingest::budget::WAIT,
+        )
+        .await
+        .map_err(|spent| {
+            state.counters.memory_refused.fetch_add(1, Relaxed);
+            ApiError::from(IngestError::Busy(spent))
+        })?;
     // A body that trickles in (slow-loris) holds a connection: it must arrive in time.
     let body = tokio::time::timeout(
         state.body_timeout,
@@ -285,14 +303,20 @@ async fn ingest(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let limits = state.limits.clone();
-    // Decompressing and parsing is CPU work: keep it off the async workers.
-    let (checked, decoded) = tokio::task::spawn_blocking(move || {
-        let decoded = ingest::decode_body(encoding.as_deref(), body, &limits)?;
-        let checked = ingest::check_lines(&decoded, &limits)?;
-        Ok::<_, ingest::IngestError>((checked, decoded))
+    // Decompressing and parsing is CPU work: keep it off the async workers. The reservation
+    // comes back to be held until the answer.
+    let (result, _reservation) = tokio::task::spawn_blocking(move || {
+        let result =
+            ingest::decode_body_within(encoding.as_deref(), body, &limits, Some(&mut reservation))
+                .and_then(|decoded| Ok((ingest::check_lines(&decoded, &limits)?, decoded)));
+        (result, reservation)
     })
     .await
-    .map_err(|e| ApiError::internal("ingest worker failed", e))??;
+    .map_err(|e| ApiError::internal("ingest worker failed", e))?;
+    if let Err(IngestError::Busy(_)) = &result {
+        state.counters.memory_refused.fetch_add(1, Relaxed);
+    }
+    let (checked, decoded) = result?;
     if let Some(g) = &grant
         && let Some(bound) = &g.agent
         && let Err(why) =
@@ -420,11 +444,33 @@ async fn count_handler(
 /// How often a silent tail sends a blank line, which also notices a client that went away.
 const TAIL_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// What a live tail may hold for a reader that has not taken it yet; past it the reader is
+/// too slow and the tail ends (the reader sees the stream end and can resume with `after`).
+const TAIL_BUFFER_BYTES: usize = 4 << 20;
+
 async fn tail_handler(
     State(state): State<AppState>,
+    conn: Option<axum::Extension<listener::ConnSlot>>,
     Query(params): Query<TailParams>,
 ) -> Result<axum::response::Response, ApiError> {
     state.searcher.check_query(&params.q)?;
+    // Tails have slots of their own: this one gives its connection's slot back, so that
+    // readers can never take the slots agents need.
+    let Ok(tail_slot) = state.tails.clone().try_acquire_owned() else {
+        state
+            .counters
+            .client_connections_refused
+            .fetch_add(1, Relaxed);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the collector has as many live tails open as it allows ([limits] max_tail_streams); retry later",
+        ));
+    };
+    if let Some(axum::Extension(slot)) = conn {
+        slot.release();
+    }
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counters = state.counters.clone();
     let mut indexed = state.indexed.clone();
     let mut last = params.after.unwrap_or(*indexed.borrow_and_update());
     // NDJSON chunks to the client; the task stops when the client is gone (a send fails) or
@@ -432,7 +478,9 @@ async fn tail_handler(
     let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(64);
     let searcher = state.searcher.clone();
     let shutdown = state.shutdown.clone();
+    let held = queued.clone();
     tokio::spawn(async move {
+        let _tail_slot = tail_slot;
         loop {
             let now = *indexed.borrow_and_update();
             if now > last {
@@ -453,8 +501,26 @@ async fn tail_handler(
                         "live tail skipped events over its per-commit limit"
                     );
                 }
-                if !chunk.is_empty() && tx.send(chunk.into()).await.is_err() {
-                    return;
+                if !chunk.is_empty() {
+                    // Never waits for the reader: one that left more than the buffer untaken
+                    // is dropped, not buffered without end.
+                    let before = held.fetch_add(chunk.len(), Relaxed);
+                    if before > 0 && before + chunk.len() > TAIL_BUFFER_BYTES {
+                        counters.tail_dropped.fetch_add(1, Relaxed);
+                        tracing::warn!(
+                            untaken = before,
+                            "live tail dropped: its reader takes events slower than they come"
+                        );
+                        return;
+                    }
+                    match tx.try_send(chunk.into()) {
+                        Ok(()) => {}
+                        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                            counters.tail_dropped.fetch_add(1, Relaxed);
+                            return;
+                        }
+                        Err(_) => return,
+                    }
                 }
                 last = now;
             }
@@ -469,13 +535,20 @@ async fn tail_handler(
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let queued = queued.clone();
+        async move {
+            let b = rx.recv().await?;
+            queued.fetch_sub(b.len().min(queued.load(Relaxed)), Relaxed);
+            Some((Ok::<_, std::convert::Infallible>(b), rx))
+        }
     });
     Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            // The connection gave its slot back: it ends with the tail.
+            (header::CONNECTION, "close"),
+        ],
         Body::from_stream(stream),
     )
         .into_response())

@@ -6,6 +6,7 @@
 //! number of lines) refuse the request as a whole, with 413 and the limit named.
 
 pub mod backlog;
+pub mod budget;
 pub mod checkpoint;
 pub mod commit;
 pub mod dedup;
@@ -111,6 +112,9 @@ pub enum IngestError {
         encoding: &'static str,
         reason: String,
     },
+    /// The memory budget of all requests is spent (503, retry).
+    #[error(transparent)]
+    Busy(#[from] budget::Spent),
 }
 
 /// Decompresses a body according to its `Content-Encoding`, within the limits.
@@ -118,6 +122,17 @@ pub fn decode_body(
     encoding: Option<&str>,
     body: Bytes,
     limits: &Limits,
+) -> Result<Bytes, IngestError> {
+    decode_body_within(encoding, body, limits, None)
+}
+
+/// As [`decode_body`], growing `reservation` (the memory budget, `budget.rs`) before the
+/// decompressed buffer grows.
+pub fn decode_body_within(
+    encoding: Option<&str>,
+    body: Bytes,
+    limits: &Limits,
+    mut reservation: Option<&mut budget::Reservation>,
 ) -> Result<Bytes, IngestError> {
     if body.len() > limits.max_body_bytes {
         return Err(IngestError::TooLarge {
@@ -143,14 +158,39 @@ pub fn decode_body(
         }
         Some(other) => return Err(IngestError::UnsupportedEncoding(other.to_owned())),
     };
-    let mut out = Vec::with_capacity(body.len() * 4);
-    reader
-        .take(limits.max_decoded_bytes as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| IngestError::BadCompression {
-            encoding: name,
-            reason: e.to_string(),
-        })?;
+    let bad = |e: std::io::Error| IngestError::BadCompression {
+        encoding: name,
+        reason: e.to_string(),
+    };
+    let mut reader = reader.take(limits.max_decoded_bytes as u64 + 1);
+    let mut out: Vec<u8> = Vec::new();
+    // Grown by hand, reserving first: the buffer never holds more than the budget granted.
+    let mut want = (body.len() * 4).clamp(64 << 10, limits.max_decoded_bytes + 1);
+    loop {
+        if out.len() == out.capacity() {
+            if let Some(r) = reservation.as_deref_mut() {
+                r.grow_to(body.len() + want)?;
+            }
+            out.reserve_exact(want - out.len());
+            want = (want * 2)
+                .min(limits.max_decoded_bytes + 1)
+                .max(out.len() + 1);
+        }
+        let start = out.len();
+        let room = out.capacity() - start;
+        out.resize(start + room, 0);
+        let n = loop {
+            match reader.read(&mut out[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(bad(e)),
+            }
+        };
+        out.truncate(start + n);
+        if n == 0 {
+            break;
+        }
+    }
     if out.len() > limits.max_decoded_bytes {
         return Err(IngestError::TooLarge {
             what: "decompressed request body",
