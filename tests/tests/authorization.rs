@@ -430,3 +430,65 @@ fn an_agent_token_cannot_send_another_agents_ids() {
     assert_same("an unbound token", 200, status);
     assert_same("forged events searchable", 0, collector.count("forged"));
 }
+
+/// Issue 26 §7: `--token` values showed in `ps`. Every program takes its tokens from a file
+/// (or the environment) instead: the collector's `--token-file`/`--read-token-file`, the
+/// agent's and the CLI's `--token-file`; none of them shows the token in its command line.
+#[test]
+fn tokens_come_from_files_and_never_show_in_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest_file, read_file) = (dir.path().join("ingest.tok"), dir.path().join("read.tok"));
+    std::fs::write(&ingest_file, "# agents\nlw_agent_secret_1\n").unwrap();
+    std::fs::write(&read_file, "lw_reader_secret_2\n").unwrap();
+    let collector = Collector::start(
+        &dir.path().join("c"),
+        &[
+            "--token-file",
+            ingest_file.to_str().unwrap(),
+            "--read-token-file",
+            read_file.to_str().unwrap(),
+        ],
+    );
+    let cmdline = |pid: u32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let shows = |pid: u32| {
+        let c = cmdline(pid);
+        c.windows(9).any(|w| w == b"lw_agent_" || w == b"lw_reader")
+    };
+    assert!(
+        !shows(collector.pid()),
+        "the collector's command line shows a token"
+    );
+    let (status, _) = collector.ingest(event_line("x", 1, "no token").into_bytes(), &[]);
+    assert_same("ingest without a token", 401, status);
+
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let mut agent = logwarden_tests::Agent::start_with(
+        &dir.path().join("agent"),
+        &collector.url,
+        &[log.to_str().unwrap()],
+        &["--token-file", ingest_file.to_str().unwrap()],
+    );
+    std::fs::write(&log, "tokenfromfile shipped by the agent\n").unwrap();
+    let count = || {
+        let out = collector.cli(&[
+            "--token-file",
+            read_file.to_str().unwrap(),
+            "count",
+            "tokenfromfile",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || count().starts_with('1')),
+        "the agent's line, counted with the CLI's --token-file: {:?}",
+        count()
+    );
+    let out = collector.cli(&["count", "tokenfromfile"]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "the CLI without a token is refused"
+    );
+    let _ = agent.stop();
+}
