@@ -492,3 +492,166 @@ fn tokens_come_from_files_and_never_show_in_the_command_line() {
     );
     let _ = agent.stop();
 }
+
+/// A network namespace this test creates, joined to this one by a veth pair: a client in it
+/// is not on loopback. Removed (with its veth pair) on drop.
+struct Netns {
+    name: String,
+    host_ip: String,
+}
+
+impl Netns {
+    fn create() -> Netns {
+        let id = std::process::id() % 250 + 1;
+        let name = format!("lw-auth-{}", std::process::id());
+        let (host_if, ns_if) = (format!("lwh{id}"), format!("lwn{id}"));
+        let host_ip = format!("10.251.{id}.1");
+        let ns_ip = format!("10.251.{id}.2");
+        let sh = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("running ip");
+            assert!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&["netns", "add", &name]);
+        let ns = Netns {
+            name: name.clone(),
+            host_ip: host_ip.clone(),
+        };
+        sh(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ]);
+        sh(&["link", "set", &ns_if, "netns", &name]);
+        sh(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_if]);
+        sh(&["link", "set", &host_if, "up"]);
+        let in_ns = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", &name, "ip"];
+            all.extend(args);
+            sh(&all);
+        };
+        in_ns(&["addr", "add", &format!("{ns_ip}/30"), "dev", &ns_if]);
+        in_ns(&["link", "set", &ns_if, "up"]);
+        in_ns(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `curl` from inside the namespace: the status.
+    fn call(&self, method: &str, url: &str, body: &str, token: Option<&str>) -> u16 {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, "curl", "-s", "-o", "/dev/null"])
+            .args([
+                "-w",
+                "%{http_code}",
+                "-m",
+                "10",
+                "-X",
+                method,
+                "--data-binary",
+                body,
+            ])
+            .args(["-H", "x-logwarden-standby: test"]);
+        if body == "{}" {
+            cmd.args(["-H", "content-type: application/json"]);
+        }
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("authorization: Bearer {t}")]);
+        }
+        let out = cmd
+            .arg(url)
+            .output()
+            .expect("running curl in the namespace");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
+    }
+}
+
+/// The role table again, from a client that is not on loopback (a network namespace this
+/// test creates): with tokens every role opens exactly its calls; without any token every call
+/// but the page is refused (403), where loopback clients are served. Needs root (`ip netns`);
+/// set LOGWARDEN_TESTS_NO_NETNS=1 to skip it on a machine without.
+#[test]
+fn the_role_table_holds_from_a_network_namespace_too() {
+    if std::env::var_os("LOGWARDEN_TESTS_NO_NETNS").is_some() {
+        eprintln!("SKIPPED by LOGWARDEN_TESTS_NO_NETNS: the role table from a network namespace");
+        return;
+    }
+    let ns = Netns::create();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("tokened");
+    let tokens = [
+        (R::Ingest, token_add(&data, "mbox1", "ingest", &[])),
+        (R::Read, token_add(&data, "grafana", "read", &[])),
+        (
+            R::Replication,
+            token_add(&data, "site-b", "replication", &[]),
+        ),
+        (R::Admin, token_add(&data, "oncall", "admin", &[])),
+    ];
+    let listen = format!("{}:0", ns.host_ip);
+    let collector = Collector::start_at(&data, &listen, &[]);
+    let mut wrong = Vec::new();
+    let mut seq = 0;
+    let body = |route: &Route, seq: u64| {
+        if route.body == "LINE" {
+            event_line("mbox1-0a0b0c0d", seq, "tokened")
+        } else {
+            route.body.to_owned()
+        }
+    };
+    for route in table() {
+        let url = format!("{}{}", collector.url, route.path);
+        let public = route.roles == ALL;
+        for (role, token) in tokens
+            .iter()
+            .map(|(r, t)| (Some(*r), Some(t.as_str())))
+            .chain([(None, None)])
+        {
+            seq += 1;
+            let got = ns.call(route.method, &url, &body(&route, seq), token);
+            let ok = match role {
+                Some(r) if route.roles.contains(&r) => got != 401 && got != 403 && got != 0,
+                Some(_) => got == 403,
+                None if public => got == 200,
+                None => got == 401,
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{} {} with {role:?}: {got}",
+                    route.method, route.path
+                ));
+            }
+        }
+    }
+    drop(collector);
+    let open = Collector::start_at(&dir.path().join("open"), &listen, &[]);
+    for route in table() {
+        seq += 1;
+        let url = format!("{}{}", open.url, route.path);
+        let got = ns.call(route.method, &url, &body(&route, seq), None);
+        let want = if route.roles == ALL { 200 } else { 403 };
+        if got != want {
+            wrong.push(format!(
+                "{} {} without tokens from the namespace: {got}, not {want}",
+                route.method, route.path
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "calls from the namespace against the role table:\n{}",
+        wrong.join("\n")
+    );
+}
