@@ -165,14 +165,12 @@ fn tail_readers_that_never_read_are_dropped_not_buffered() {
 }
 
 /// 1,024 open tails left every ingest answered 429: tails now hold slots of their own
-/// (`max_tail_streams`) and give their connection's slot back.
+/// (`max_tail_streams`, 64) and give their connection's slot back; the 65th is refused.
 #[test]
 fn tail_streams_never_take_the_agents_slots() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        "[limits]\nmax_connections = 4\nmax_tail_streams = 6\n",
-    );
+    // Four connection slots; tails have their own 64 (`max_tail_streams`, the default).
+    let cfg = config(dir.path(), "[limits]\nmax_connections = 4\n");
     let collector = Collector::start(&dir.path().join("c"), &["--config", &cfg]);
     let open_tail = || {
         let mut s = TcpStream::connect(&collector.addr).unwrap();
@@ -182,16 +180,20 @@ fn tail_streams_never_take_the_agents_slots() {
         s.read_exact(&mut head).unwrap();
         (String::from_utf8_lossy(&head).into_owned(), s)
     };
-    let tails: Vec<_> = (0..6).map(|_| open_tail()).collect();
-    for (head, _) in &tails {
-        assert_same("a tail's status line", "HTTP/1.1 200", head.as_str());
+    let tails: Vec<_> = (0..64).map(|_| open_tail()).collect();
+    for (i, (head, _)) in tails.iter().enumerate() {
+        assert_same(
+            &format!("tail {i}'s status line"),
+            "HTTP/1.1 200",
+            head.as_str(),
+        );
     }
     let (head, _) = open_tail();
-    assert_same("a seventh tail", "HTTP/1.1 429", head.as_str());
-    // Six tails open, four connection slots: agents still get every one of them.
+    assert_same("a 65th tail", "HTTP/1.1 429", head.as_str());
+    // 64 tails open, four connection slots: agents still get every one of them.
     for seq in 1..=8 {
         let (status, _) = collector.ingest(event_line("a", seq, "beside tails").into_bytes(), &[]);
-        assert_same("ingest beside six open tails", 200, status);
+        assert_same("ingest beside 64 open tails", 200, status);
     }
 }
 
