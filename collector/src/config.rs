@@ -329,7 +329,8 @@ pub struct LimitsConfig {
     /// Seconds a response may wait for the client to take a write before the connection is
     /// dropped.
     pub write_timeout_s: f64,
-    /// Bytes all ingest bodies and their decompressed forms may hold at once.
+    /// Bytes all ingest bodies, their decompressed forms and live tails' queued chunks may
+    /// hold at once.
     pub max_memory_bytes: usize,
 }
 

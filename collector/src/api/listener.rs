@@ -51,7 +51,7 @@ pub struct HttpLimits {
     pub max_tail_streams: usize,
     /// How long a write to a client may wait before the connection is dropped.
     pub write_timeout: Duration,
-    /// The memory budget of ingest bodies (`ingest::budget`).
+    /// The memory budget of ingest bodies and tail buffers (`ingest::budget`).
     pub max_memory_bytes: usize,
 }
 

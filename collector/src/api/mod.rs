@@ -475,7 +475,13 @@ async fn tail_handler(
     let mut last = params.after.unwrap_or(*indexed.borrow_and_update());
     // NDJSON chunks to the client; the task stops when the client is gone (a send fails) or
     // the collector stops (the index channel closes).
-    let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(64);
+    // Each chunk carries its share of the memory budget until the reader takes it.
+    type Chunk = (
+        axum::body::Bytes,
+        Option<crate::ingest::budget::Reservation>,
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(64);
+    let memory = state.memory.clone();
     let searcher = state.searcher.clone();
     let shutdown = state.shutdown.clone();
     let held = queued.clone();
@@ -513,7 +519,14 @@ async fn tail_handler(
                         );
                         return;
                     }
-                    match tx.try_send(chunk.into()) {
+                    let Ok(share) = memory.try_reserve(chunk.len()) else {
+                        counters.tail_dropped.fetch_add(1, Relaxed);
+                        tracing::warn!(
+                            "live tail dropped: the memory budget ([limits] max_memory_bytes) is spent"
+                        );
+                        return;
+                    };
+                    match tx.try_send((chunk.into(), Some(share))) {
                         Ok(()) => {}
                         Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
                             counters.tail_dropped.fetch_add(1, Relaxed);
@@ -528,7 +541,7 @@ async fn tail_handler(
                 r = indexed.changed() => if r.is_err() { return },
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(TAIL_KEEPALIVE) => {
-                    if tx.send(axum::body::Bytes::from_static(b"\n")).await.is_err() {
+                    if tx.send((axum::body::Bytes::from_static(b"\n"), None)).await.is_err() {
                         return;
                     }
                 }
@@ -538,7 +551,8 @@ async fn tail_handler(
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
         let queued = queued.clone();
         async move {
-            let b = rx.recv().await?;
+            let (b, share) = rx.recv().await?;
+            drop(share);
             queued.fetch_sub(b.len().min(queued.load(Relaxed)), Relaxed);
             Some((Ok::<_, std::convert::Infallible>(b), rx))
         }

@@ -1,5 +1,6 @@
-//! One memory budget for what ingest requests hold at once: their bodies as they arrive and
-//! their decompressed form (`[limits] max_memory_bytes`). Each request's own limits
+//! One memory budget for what requests hold at once: ingest bodies as they arrive, their
+//! decompressed form, and what live tails hold for readers that have not taken it yet
+//! (`[limits] max_memory_bytes`). Each request's own limits
 //! (`max_body_bytes`, `max_decoded_bytes`) bound one request; this bounds them all together,
 //! so that 60 parallel compression bombs, each refused alone at 413, cannot take the collector
 //! to gigabytes between them (issue 26 §6).
@@ -8,7 +9,9 @@
 //! `max_body_bytes` without one) and reserves again as its decompressed form grows, before
 //! the buffer grows. A reservation that cannot be had within [`WAIT`] refuses the request with
 //! 503 (agents keep the batch and retry, against the next collector if they know one); it is
-//! given back when the request ends.
+//! given back when the request ends. A live tail reserves each chunk it queues for its reader
+//! without waiting, and gives it back once the reader took it; a tail that finds no room is
+//! ended (its reader is too slow for the memory there is).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +62,17 @@ impl MemoryBudget {
     /// Bytes free now.
     pub fn available(&self) -> usize {
         self.permits.available_permits() * UNIT
+    }
+
+    /// Reserves `bytes` if they are free now (a live tail's chunk: it never waits).
+    pub fn try_reserve(&self, bytes: usize) -> Result<Reservation, Spent> {
+        match self.permits.clone().try_acquire_many_owned(units(bytes)) {
+            Ok(p) => Ok(Reservation {
+                budget: self.clone(),
+                held: Some(p),
+            }),
+            Err(_) => Err(Spent { limit: self.bytes }),
+        }
     }
 
     /// Reserves `bytes`, waiting up to `wait` for them.
