@@ -10,6 +10,7 @@ pub mod budget;
 pub mod checkpoint;
 pub mod commit;
 pub mod dedup;
+pub mod future;
 pub mod recent;
 pub mod retention;
 
