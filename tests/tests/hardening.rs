@@ -119,8 +119,14 @@ fn calls_without_or_with_a_wrong_token_are_refused_and_each_role_opens_only_its_
     args.extend(silence);
     let out = collector.cli(&args);
     assert_same("silence with the admin token", Some(0), out.status.code());
-    let out = collector.cli(&["--token", &reader, "search", "tokened", "-o", "json"]);
-    assert_same("CLI search with the read token", Some(0), out.status.code());
+    // Exit 1 means "nothing found": the event may not be indexed yet on a loaded machine.
+    let search = || collector.cli(&["--token", &reader, "search", "tokened", "-o", "json"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || search().status.code()
+            == Some(0)),
+        "CLI search with the read token: {:?}",
+        search()
+    );
 }
 
 #[test]
