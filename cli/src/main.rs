@@ -35,6 +35,10 @@ struct Cli {
     /// for acks and silences, when the collector has tokens.
     #[arg(long, global = true, env = "LOGWARDEN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the token (one line), so that it does not show in `ps`; wins over
+    /// `--token` and `LOGWARDEN_TOKEN`.
+    #[arg(long, global = true, env = "LOGWARDEN_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// PEM CA certificate(s) to trust for an https:// collector, besides the system's roots.
     #[arg(long, global = true, env = "LOGWARDEN_CA_FILE", value_name = "FILE")]
     ca_file: Option<std::path::PathBuf>,
@@ -295,12 +299,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let identity = cli.client_cert.as_deref().zip(cli.client_key.as_deref());
-    let client = Client::new(
-        &cli.server,
-        cli.token.clone(),
-        cli.ca_file.as_deref(),
-        identity,
-    )?;
+    let token = match &cli.token_file {
+        Some(path) => Some(logwarden_core::token_file::read_token(path)?),
+        None => cli.token.clone(),
+    };
+    let client = Client::new(&cli.server, token, cli.ca_file.as_deref(), identity)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Search {

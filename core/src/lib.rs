@@ -15,6 +15,7 @@ pub mod json_line;
 pub mod seq;
 pub mod timestamp;
 pub mod tls;
+pub mod token_file;
 pub mod wire;
 
 pub use draft::Draft;

@@ -51,6 +51,7 @@ impl From<IngestError> for ApiError {
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::BadCompression { .. } => StatusCode::BAD_REQUEST,
+            IngestError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())
     }
