@@ -90,11 +90,14 @@ impl Watched {
     }
 
     /// Reads one chunk and hands every complete record to `emit`. `emit` returning false stops
-    /// (the pipeline is gone).
+    /// (the pipeline is gone). `progress` says how far another file with the same content (a
+    /// copy, or the original of this copy) was read: what lies before it was handed out there,
+    /// and is skipped here.
     pub fn read_some(
         &mut self,
         max_line: usize,
         window: Window,
+        progress: &dyn Fn(Fingerprint) -> Option<u64>,
         emit: &mut dyn FnMut(&Watched, Line<'_>) -> bool,
     ) -> std::io::Result<Option<ReadOutcome>> {
         let len = self.file.metadata()?.len();
@@ -109,6 +112,19 @@ impl Watched {
         if self.fp.len > 0 && !self.fp.matches(&self.file, window)? {
             return Ok(Some(ReadOutcome::Truncated { read_to: pos }));
         }
+        if self.fp.is_partial(window) && pos < window.skip + window.len as u64 {
+            self.fp = Fingerprint::of(&self.file, window)?;
+        }
+        if let Some(p) = progress(self.fp)
+            && p > self.buf_start
+        {
+            let to = p.min(len);
+            self.skip_to(to)?;
+            if to == len {
+                return Ok(Some(ReadOutcome::Eof));
+            }
+        }
+        let pos = self.read_pos();
         let old = self.buf.len();
         let want = ((len - pos) as usize).min(READ_CHUNK);
         self.buf.resize(old + want, 0);
@@ -124,9 +140,6 @@ impl Watched {
             return Ok(Some(ReadOutcome::Eof));
         }
         self.last_data = Instant::now();
-        if self.fp.is_partial(window) && pos < window.skip + window.len as u64 {
-            self.fp = Fingerprint::of(&self.file, window)?;
-        }
         if !self.split(old, max_line, emit) {
             return Ok(None);
         }
@@ -244,6 +257,19 @@ impl Watched {
         }
     }
 
+    /// Goes on at `to`: what lies before it was handed out from another file with the same
+    /// content (held bytes and a record being joined included).
+    fn skip_to(&mut self, to: u64) -> std::io::Result<()> {
+        self.buf.clear();
+        self.long = None;
+        if let Some(j) = self.joiner.as_mut() {
+            let _ = j.flush();
+        }
+        self.buf_start = to;
+        std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(to))?;
+        Ok(())
+    }
+
     /// Starts the file again at 0 after a truncation (what was held back is dropped: the
     /// caller has flushed it or recovered it from the rotated copy).
     pub fn restart_at_zero(&mut self, window: Window) -> std::io::Result<()> {
@@ -275,7 +301,7 @@ mod tests {
     fn collect(w: &mut Watched, max: usize) -> Vec<(String, u64, bool)> {
         let mut out = Vec::new();
         while let Some(ReadOutcome::Data(_)) = w
-            .read_some(max, Window::default(), &mut |_, l| {
+            .read_some(max, Window::default(), &|_| None, &mut |_, l| {
                 out.push((
                     String::from_utf8_lossy(l.text).into_owned(),
                     l.end,
