@@ -26,6 +26,7 @@
 //! with `read_from = "end"` for the files present at start.
 
 pub mod checkpoint;
+pub mod complaints;
 pub mod discover;
 pub mod fingerprint;
 pub mod ledger;
@@ -82,6 +83,8 @@ pub struct Tailer {
     /// The acknowledged places, pruned with the ledger.
     checkpoints: Option<Arc<tokio::sync::Mutex<Checkpoints>>>,
     last_prune: Instant,
+    /// Problems with files and globs, said once.
+    complaints: complaints::Complaints,
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
     /// Where lines read and offsets are counted for `/metrics` and `status`.
@@ -101,6 +104,7 @@ impl Tailer {
             ledger: Ledger::new(known),
             checkpoints: None,
             last_prune: Instant::now(),
+            complaints: Default::default(),
             started: false,
             metrics: Default::default(),
         }
@@ -148,7 +152,19 @@ impl Tailer {
 
     /// Matches the globs, opens new files and notices rotated ones.
     fn discover(&mut self) {
-        let found = self.discovery.scan();
+        let scan = self.discovery.scan();
+        for s in &scan.skipped {
+            self.complaints
+                .warn(&s.path.display().to_string(), s.kind, &s.detail);
+        }
+        for glob in &scan.empty {
+            self.complaints.warn(
+                glob,
+                "no match",
+                "no file matches this glob (yet): it is looked at again at every scan",
+            );
+        }
+        let found = scan.found;
         let mut at_path: HashMap<&Path, FileKey> = HashMap::with_capacity(found.len());
         for f in &found {
             at_path.insert(&f.path, f.key);
@@ -170,6 +186,7 @@ impl Tailer {
             let present: HashSet<FileKey> = found.iter().map(|f| f.key).collect();
             self.prune(&present);
         }
+        self.complaints.pass_done();
     }
 
     /// Forgets the contents that no file holds any more: kept are the contents of every file
@@ -205,7 +222,11 @@ impl Tailer {
         let file = match File::open(&f.path) {
             Ok(file) => file,
             Err(e) => {
-                tracing::warn!(path = %f.path.display(), error = %e, "cannot open file");
+                self.complaints.warn(
+                    &f.path.display().to_string(),
+                    "unreadable",
+                    &format!("cannot open it: {e}; nothing of it is read until it can be"),
+                );
                 self.count_read_error();
                 return;
             }
@@ -230,7 +251,11 @@ impl Tailer {
         let fp = match Fingerprint::of(&file, window) {
             Ok(fp) => fp,
             Err(e) => {
-                tracing::warn!(path = %f.path.display(), error = %e, "cannot read file");
+                self.complaints.warn(
+                    &f.path.display().to_string(),
+                    "unreadable",
+                    &format!("cannot read it: {e}; nothing of it is read until it can be"),
+                );
                 self.count_read_error();
                 return;
             }
@@ -240,6 +265,10 @@ impl Tailer {
             self.ledger.note(f.key, fp, &f.path, f.len);
             tracing::info!(path = %f.path.display(), "compressed file (by its first bytes): not read");
             return;
+        }
+        if looks_binary(&file) {
+            tracing::warn!(path = %f.path.display(),
+                "binary content (NUL bytes in its first 4 KiB): read as text anyway, each line shipped with invalid UTF-8 replaced; exclude it if it is not a log");
         }
         let offset = match self.ledger.resume(f.key, &file, f.len, window) {
             Resume::Same { offset } => {
@@ -350,8 +379,12 @@ impl Tailer {
                 Ok(true)
             }
             Err(e) => {
-                let path = &self.files[&key].w.path;
-                tracing::warn!(path = %path.display(), error = %e, "read failed");
+                let path = self.files[&key].w.path.display().to_string();
+                self.complaints.warn(
+                    &path,
+                    "read failed",
+                    &format!("reading failed: {e}; tried again"),
+                );
                 self.count_read_error();
                 Ok(false)
             }
@@ -482,6 +515,14 @@ fn is_compressed(file: &File) -> bool {
     let mut head = [0u8; 6];
     let n = file.read_at(&mut head, 0).unwrap_or(0);
     MAGIC.iter().any(|m| head[..n].starts_with(m))
+}
+
+/// Whether a file's first 4 KiB hold a NUL byte (text logs do not).
+fn looks_binary(file: &File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 4096];
+    let n = file.read_at(&mut head, 0).unwrap_or(0);
+    memchr::memchr(0, &head[..n]).is_some()
 }
 
 /// Whether `candidate` sits beside `original` with a name that extends its name

@@ -41,6 +41,8 @@ pub struct Watched {
     pub rotated: Option<Instant>,
     /// When data was last read from it.
     pub last_data: Instant,
+    /// Lines cut at the length limit so far (the first is logged, then every 1,000th).
+    long_lines: u64,
 }
 
 /// What one read found.
@@ -74,6 +76,7 @@ impl Watched {
             joiner: multiline.map(Joiner::new),
             rotated: None,
             last_data: Instant::now(),
+            long_lines: 0,
         })
     }
 
@@ -165,6 +168,7 @@ impl Watched {
                 let line = &buf[start..nl];
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let (line, truncated) = if line.len() > max_line {
+                    self.note_long_line(self.buf_start + start as u64, max_line);
                     (&line[..max_line], true)
                 } else {
                     (line, false)
@@ -185,6 +189,7 @@ impl Watched {
             self.buf = buf;
             self.buf.clear();
         } else if rest.len() > max_line {
+            self.note_long_line(self.buf_start + start as u64, max_line);
             self.long = Some(rest[..max_line].to_vec());
             self.buf_start += buf.len() as u64;
             self.buf = buf;
@@ -196,6 +201,16 @@ impl Watched {
             self.buf = buf;
         }
         true
+    }
+
+    /// Logs a line over the length limit (the first of this file, then every 1,000th).
+    fn note_long_line(&mut self, at: u64, max_line: usize) {
+        self.long_lines += 1;
+        if self.long_lines % 1000 == 1 {
+            tracing::warn!(path = %self.path.display(), offset = at, max_line_bytes = max_line,
+                long_lines = self.long_lines,
+                "a line longer than max_line_bytes: its first max_line_bytes are shipped with truncated=true, the rest up to its newline is skipped");
+        }
     }
 
     /// Sends a line through the joiner (if any) to `emit`.
