@@ -490,3 +490,99 @@ fn every_line_is_stored_exactly_once_through_random_rotations_restarts_and_outag
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The schedule of issue 25 as reported: 200,000 numbered lines through 8 rotations (one every
+/// 23,000 lines; odd ones copytruncate, even ones rename-and-create; older files shifted up, none
+/// deleted), glob `app.log*`, the agent killed at 40 % and started again, the collector killed at
+/// 70 % and back after 3 s. Before content identity, 69,000 lines were stored twice. A few
+/// minutes on a busy machine: run by `scripts/soak` (`--ignored`), not in every test run.
+#[test]
+#[ignore = "200,000 lines: run by scripts/soak"]
+fn the_reported_200k_line_schedule_stores_every_line_once() {
+    const N: u64 = 200_000;
+    const BUCKET: u64 = 5_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let (cdir, adir, dir) = (
+        tmp.path().join("collector"),
+        tmp.path().join("agent"),
+        tmp.path().join("logs"),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = |i: u64| {
+        format!(
+            "big200k big200kb{} n{i:07} lorem ipsum dolor sit amet",
+            i / BUCKET
+        )
+    };
+    let mut w = World {
+        dir: dir.clone(),
+        word: "big200k".into(),
+        out: open_append(&dir.join("app.log")),
+        next: 0,
+        window: Vec::new(),
+        rng: Rng(1),
+    };
+    let mut collector = Collector::start(&cdir, &[]);
+    let mut agent = Some(start_agent(&dir, &adir, &collector.url));
+    let mut rotations = 0;
+    let mut text = String::new();
+    for i in 0..N {
+        text.push_str(&line(i));
+        text.push('\n');
+        if text.len() > 64 * 1024 || (i + 1) % 23_000 == 0 {
+            w.out.write_all(text.as_bytes()).unwrap();
+            text.clear();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if (i + 1) % 23_000 == 0 {
+            rotations += 1;
+            w.shift();
+            if rotations % 2 == 1 {
+                std::fs::copy(w.path(0), w.path(1)).unwrap();
+                w.out.set_len(0).unwrap();
+            } else {
+                std::fs::rename(w.path(0), w.path(1)).unwrap();
+                w.out = open_append(&w.path(0));
+            }
+        }
+        if i + 1 == N * 4 / 10 {
+            agent.take().unwrap().kill9();
+            std::thread::sleep(Duration::from_millis(500));
+            agent = Some(start_agent(&dir, &adir, &collector.url));
+        }
+        if i + 1 == N * 7 / 10 {
+            collector.kill9();
+            std::thread::sleep(Duration::from_secs(3));
+            collector.restart();
+        }
+    }
+    w.out.write_all(text.as_bytes()).unwrap();
+    println!("{rotations} rotations");
+    let mut last = (u64::MAX, Instant::now());
+    wait_until(Duration::from_secs(600), || {
+        let n = collector.count("big200k");
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        n >= N && last.1.elapsed() > Duration::from_secs(5)
+    });
+    let mut seen: HashMap<u64, u32> = HashMap::new();
+    for b in 0..N.div_ceil(BUCKET) {
+        for hit in collector.hits(&format!("big200kb{b}"), 10_000) {
+            let msg = hit["message"].as_str().unwrap_or("");
+            if let Some(i) = msg
+                .split(' ')
+                .nth(2)
+                .and_then(|t| t.strip_prefix('n'))
+                .and_then(|t| t.parse::<u64>().ok())
+            {
+                *seen.entry(i).or_default() += 1;
+            }
+        }
+    }
+    drop(agent);
+    let missing = (0..N).filter(|i| !seen.contains_key(i)).count();
+    let duplicated: u64 = seen.values().map(|&k| u64::from(k) - 1).sum();
+    println!("200k schedule: {N} written, {missing} missing, {duplicated} duplicated");
+    assert_eq!((missing, duplicated), (0, 0));
+}
