@@ -54,7 +54,10 @@ pub async fn run(
         collectors = ?settings.collectors.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         spooled = spool.pending, torn = spool.stats.torn, damaged = spool.stats.damaged,
         "agent starting");
-    let known = resume_points(&checkpoints, &spool.resume);
+    let (journal_cursors, known): (Vec<Known>, Vec<Known>) =
+        resume_points(&checkpoints, &spool.resume)
+            .into_iter()
+            .partition(|k| k.key.dev == crate::journald::JOURNAL_DEV);
     let metrics = Arc::new(crate::observe::AgentMetrics::default());
     metrics
         .recovered
@@ -70,6 +73,19 @@ pub async fn run(
     let stop_reading = CancellationToken::new();
     let give_up = CancellationToken::new();
 
+    for src in &settings.journald {
+        let key = crate::journald::source_key(src);
+        let cursor = journal_cursors
+            .iter()
+            .find(|k| k.key == key)
+            .map(|k| k.path.to_string_lossy().into_owned());
+        tokio::spawn(crate::journald::run(
+            src.clone(),
+            cursor,
+            item_tx.clone(),
+            stop_reading.clone(),
+        ));
+    }
     let item_tx_heartbeat = item_tx.clone();
     let item_tx_probes = item_tx.clone();
     let checkpoints = Arc::new(Mutex::new(checkpoints));
@@ -227,6 +243,9 @@ pub fn resume_points(
             path: s.path.clone(),
         });
         e.offset = e.offset.max(s.end);
+        // The spool's last record is newer than the acknowledged one: its path (a journal
+        // source's cursor) is where reading resumes.
+        e.path.clone_from(&s.path);
     }
     known.into_values().collect()
 }

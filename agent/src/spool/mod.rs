@@ -40,6 +40,9 @@
 //!     8   u16         origin length, 0 for events that come from no file (health, heartbeat)
 //!     10  origin:     u64 dev | u64 inode | u32 fingerprint length | u32 fingerprint CRC |
 //!                     u64 offset after the record's last line | path bytes (informative)
+//!                     (a journal source, `journald/`: dev = 2^64-1, inode = a hash of the
+//!                     source's settings, fingerprint 0, offset = the entry's time in µs, path
+//!                     bytes = the entry's cursor, where reading resumes)
 //!     ..  event       one JSON object (the wire format of core/src/wire.rs), no newline
 //! ```
 //!

@@ -144,10 +144,14 @@ impl Checkpoints {
         self.entries.iter().map(|((k, _), a)| (k, a))
     }
 
-    /// The acknowledged place of each inode's newest content (for status views).
+    /// The acknowledged place of each inode's newest content (for status views; journal
+    /// sources, whose `path` is a cursor, are left out).
     pub fn files(&self) -> impl Iterator<Item = (&FileKey, &Acked)> {
         let mut newest: HashMap<&FileKey, &Acked> = HashMap::new();
         for (k, a) in self.entries() {
+            if k.dev == crate::journald::JOURNAL_DEV {
+                continue;
+            }
             let e = newest.entry(k).or_insert(a);
             if (a.stamp, a.offset) > (e.stamp, e.offset) {
                 *e = a;

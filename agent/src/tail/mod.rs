@@ -212,8 +212,10 @@ impl Tailer {
         });
         if let Some(cp) = &self.checkpoints {
             let ledger = &self.ledger;
-            cp.blocking_lock()
-                .retain(|key, a| ledger.entries().any(|k| k.key == *key && k.fp == a.fp));
+            cp.blocking_lock().retain(|key, a| {
+                key.dev == crate::journald::JOURNAL_DEV
+                    || ledger.entries().any(|k| k.key == *key && k.fp == a.fp)
+            });
         }
     }
 
