@@ -1,6 +1,6 @@
 //! Bad input under the agent's globs, end to end: a FIFO, a directory, a symlink loop, a file
-//! without read permission, a glob that matches nothing, a binary file and a 50 MB line with no
-//! newline. Each problem is said once in the agent's log (not at every scan), naming the path
+//! without read permission, a glob that matches nothing, a binary file, a gzip file with a
+//! `.log` name and a 50 MB line with no newline. Each problem is said once in the agent's log (not at every scan), naming the path
 //! and the problem; the agent goes on; nothing readable is lost: the good file, the binary
 //! file's lines, the head of the long line (flagged `truncated`) and the line after it, and the
 //! unreadable file's lines once it is made readable.
@@ -54,12 +54,19 @@ fn fifos_directories_loops_unreadable_binary_and_huge_lines_are_named_once_and_l
     std::fs::create_dir(logs.join("folder.log")).unwrap();
     std::os::unix::fs::symlink(logs.join("loop1.log"), logs.join("loop2.log")).unwrap();
     std::os::unix::fs::symlink(logs.join("loop2.log"), logs.join("loop1.log")).unwrap();
+    // Compressed content under a name the glob takes: never read as text.
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(logs.join("packed.log")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(b"badinput packed n1\n").unwrap();
+    gz.finish().unwrap();
     let secret = logs.join("secret.log");
     std::fs::write(&secret, "badinput secret n1\nbadinput secret n2\n").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
     if root {
         chown(&adir, NOBODY);
-        for f in ["good.log", "binary.log", "long.log"] {
+        for f in ["good.log", "binary.log", "long.log", "packed.log"] {
             chown(&logs.join(f), NOBODY);
         }
     }
@@ -147,6 +154,11 @@ fn fifos_directories_loops_unreadable_binary_and_huge_lines_are_named_once_and_l
             lines[0]
         );
     }
+    let compressed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("packed.log") && l.contains("compressed"))
+        .collect();
+    assert_eq!(compressed.len(), 1, "packed.log: {compressed:?}");
     // Unreadable for the agent's user: said once, not at every scan.
     assert_eq!(
         warned("secret.log"),
@@ -167,4 +179,5 @@ fn fifos_directories_loops_unreadable_binary_and_huge_lines_are_named_once_and_l
     // Nothing was read twice.
     assert_eq!(collector.count("badinput good"), 100);
     assert_eq!(collector.count("badinput binary"), 1);
+    assert_eq!(collector.count("badinput packed"), 0);
 }

@@ -11,7 +11,9 @@
 //!   are marked: they are the one loss that no reader can avoid);
 //! - delaycompress (`app.log.2` compressed to `app.log.2.gz`) and deletion of the oldest file;
 //! - the agent killed with SIGKILL and started again later; the collector killed with SIGKILL,
-//!   away for a while, and started again.
+//!   away for a while, and started again;
+//! - for half the seeds, the smallest spool (256 KiB, `block`): during an outage it fills up and
+//!   reading stops until acknowledgements free it.
 //!
 //! The oracle: once everything has arrived, every line written is stored exactly once, except the
 //! lines written inside a copytruncate window, which may be stored once or not at all. Files are
@@ -291,9 +293,16 @@ struct Outcome {
     log: Vec<String>,
 }
 
+/// Starts the agent on `app.log*`, with the config beside its data folder when there is one.
 fn start_agent(dir: &Path, adir: &Path, url: &str) -> Agent {
     let glob = format!("{}/app.log*", dir.display());
-    Agent::start_with(adir, url, &[&glob], &["--metrics-listen", "127.0.0.1:0"])
+    let config = adir.with_extension("toml");
+    let config = config.display().to_string();
+    let mut extra = vec!["--metrics-listen", "127.0.0.1:0"];
+    if Path::new(&config).exists() {
+        extra.extend(["--config", &config]);
+    }
+    Agent::start_with(adir, url, &[&glob], &extra)
 }
 
 /// Runs one seed's schedule against a fresh collector and agent and checks the result.
@@ -316,9 +325,17 @@ fn run_seed(seed: u64) -> Outcome {
         window: Vec::new(),
         rng: Rng(seed ^ 0x5eed),
     };
+    let mut log = Vec::new();
+    if Rng(seed ^ 0x5b001).chance(50) {
+        std::fs::write(
+            adir.with_extension("toml"),
+            "[spool]\nmax_bytes = 262144\npolicy = \"block\"\n",
+        )
+        .unwrap();
+        log.push("(agent spool: 256 KiB, block)".into());
+    }
     let mut collector = Collector::start(&cdir, &[]);
     let mut agent = Some(start_agent(&dir, &adir, &collector.url));
-    let mut log = Vec::new();
     for step in &steps {
         let mut note = format!("{step:?}");
         match *step {

@@ -85,6 +85,8 @@ pub struct Tailer {
     last_prune: Instant,
     /// Problems with files and globs, said once.
     complaints: complaints::Complaints,
+    /// Files found to be compressed (by their first bytes), with their length then.
+    compressed: HashMap<FileKey, u64>,
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
     /// Where lines read and offsets are counted for `/metrics` and `status`.
@@ -105,6 +107,7 @@ impl Tailer {
             checkpoints: None,
             last_prune: Instant::now(),
             complaints: Default::default(),
+            compressed: HashMap::new(),
             started: false,
             metrics: Default::default(),
         }
@@ -184,6 +187,7 @@ impl Tailer {
         if self.last_prune.elapsed() >= PRUNE_EVERY {
             self.last_prune = Instant::now();
             let present: HashSet<FileKey> = found.iter().map(|f| f.key).collect();
+            self.compressed.retain(|k, _| present.contains(k));
             self.prune(&present);
         }
         self.complaints.pass_done();
@@ -220,6 +224,9 @@ impl Tailer {
     }
 
     fn open(&mut self, f: &Found) {
+        if self.compressed.get(&f.key) == Some(&f.len) {
+            return;
+        }
         let window = self.cfg.fingerprint;
         let file = match File::open(&f.path) {
             Ok(file) => file,
@@ -263,11 +270,12 @@ impl Tailer {
             }
         };
         if is_compressed(&file) {
-            // Noted at its end, so that it is looked at once, not at every scan.
-            self.ledger.note(f.key, fp, &f.path, f.len);
+            // Remembered with its length, so that it is looked at again only if it changes.
+            self.compressed.insert(f.key, f.len);
             tracing::info!(path = %f.path.display(), "compressed file (by its first bytes): not read");
             return;
         }
+        self.compressed.remove(&f.key);
         if looks_binary(&file) {
             tracing::warn!(path = %f.path.display(),
                 "binary content (NUL bytes in its first 4 KiB): read as text anyway, each line shipped with invalid UTF-8 replaced; exclude it if it is not a log");
