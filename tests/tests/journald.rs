@@ -2,8 +2,10 @@
 //! package of that name, which `scripts/test` installs) writes journal files from export-format
 //! text into a folder the test owns, and the agent reads that folder with `--journald=DIR`
 //! (`journalctl --directory`). Checked: the field mapping (host, app, severity, pid, unit, time),
-//! following new entries, and exactly once across a SIGKILL of the agent (the cursor resumes
-//! after what was spooled; the checkpoint takes it only after the ack).
+//! following new entries, exactly once across a SIGKILL of the agent (the cursor resumes after
+//! what was spooled), and the checkpoint taking a cursor only after the ack (it stays put while
+//! the collector is away, and the entries read meanwhile go once, from the spool, after a
+//! SIGKILL).
 //!
 //! Without `journalctl` or `systemd-journal-remote` the test says so and checks nothing.
 
@@ -87,17 +89,12 @@ fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill
     );
     std::fs::create_dir_all(&jdir).unwrap();
     write_journal(&jdir, "first", 0..40);
-    let collector = Collector::start(&cdir, &[]);
+    let mut collector = Collector::start(&cdir, &[]);
     let none = tmp.path().join("no-such.log");
     let journald = format!("--journald={}", jdir.display());
-    let start = || {
-        Agent::start_with(
-            &adir,
-            &collector.url,
-            &[none.to_str().unwrap()],
-            &[&journald],
-        )
-    };
+    // The collector restarts on the same address: its URL stays.
+    let url = collector.url.clone();
+    let start = || Agent::start_with(&adir, &url, &[none.to_str().unwrap()], &[&journald]);
     let mut agent = start();
     assert!(
         wait_until(Duration::from_secs(60), || collector.count("journaltest")
@@ -132,13 +129,51 @@ fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill
         "followed entries: {}",
         collector.count("journaltest")
     );
+    // The checkpoint holds the cursor of the last acknowledged entry (n0099, by its time)...
+    let acked = |adir: &Path| -> Option<u64> {
+        let cp: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(adir.join("checkpoints.json")).ok()?).ok()?;
+        cp["files"]
+            .as_array()?
+            .iter()
+            .find(|f| f["dev"].as_u64() == Some(u64::MAX))?["offset"]
+            .as_u64()
+    };
+    let last = BASE_US + 99 * 1_000_000;
+    assert!(
+        wait_until(Duration::from_secs(30), || acked(&adir) == Some(last)),
+        "checkpointed journal place {:?}, wanted {last}",
+        acked(&adir)
+    );
+    // ...and does not move while the collector is away, though new entries are read (spooled).
+    collector.kill9();
+    write_journal(&jdir, "fourth", 100..120);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(acked(&adir), Some(last), "the cursor moved without an ack");
+    // Killed with those entries only in the spool: they go once, from the spool, after the
+    // restart; the journal is not read again before them.
+    agent.kill9();
+    collector.restart();
+    let mut agent = start();
+    assert!(
+        wait_until(Duration::from_secs(60), || collector.count("journaltest")
+            >= 120),
+        "after the outage: {}",
+        collector.count("journaltest")
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || acked(&adir)
+            == Some(BASE_US + 119 * 1_000_000)),
+        "the cursor did not move on after the acks: {:?}",
+        acked(&adir)
+    );
     std::thread::sleep(Duration::from_secs(2));
     agent.stop();
     let seen = found(&collector);
-    let missing: Vec<u64> = (0..100).filter(|i| !seen.contains_key(i)).collect();
-    let twice: Vec<u64> = (0..100).filter(|i| seen.get(i) > Some(&1)).collect();
+    let missing: Vec<u64> = (0..120).filter(|i| !seen.contains_key(i)).collect();
+    let twice: Vec<u64> = (0..120).filter(|i| seen.get(i) > Some(&1)).collect();
     assert!(
-        missing.is_empty() && twice.is_empty() && seen.len() == 100,
+        missing.is_empty() && twice.is_empty() && seen.len() == 120,
         "missing {missing:?}, duplicated {twice:?}"
     );
 }
