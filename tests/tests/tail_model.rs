@@ -262,19 +262,16 @@ fn agent_reads(agent: &Agent) -> Option<HashMap<u64, u64>> {
     Some(out)
 }
 
-/// Waits until the agent has read `path` to its end, or knows its content without reading it
-/// (a copy of what it read); gives up after 30 s with a note (the check at the end then says
-/// whether anything was lost).
+/// Waits until the agent has read `path` to its end (or skipped to it: a copy of what it read);
+/// gives up after 30 s with a note (the check at the end then says whether anything was lost).
 fn wait_read(agent: &Agent, path: &Path, log: &mut Vec<String>) {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(path) else {
         return;
     };
     let (ino, len) = (meta.ino(), meta.len());
-    // Two scans, so that a file the agent skips as a known copy has been looked at.
-    std::thread::sleep(Duration::from_millis(600));
     let ok = wait_until(Duration::from_secs(30), || {
-        agent_reads(agent).is_some_and(|r| r.get(&ino).is_none_or(|&off| off >= len))
+        agent_reads(agent).is_some_and(|r| r.get(&ino).is_some_and(|&off| off >= len))
     });
     if !ok {
         log.push(format!(
@@ -302,7 +299,13 @@ fn start_agent(dir: &Path, adir: &Path, url: &str) -> Agent {
     if Path::new(&config).exists() {
         extra.extend(["--config", &config]);
     }
-    Agent::start_with(adir, url, &[&glob], &extra)
+    Agent::start_logged(
+        adir,
+        url,
+        &[&glob],
+        &extra,
+        Some(&adir.with_extension("log")),
+    )
 }
 
 /// Runs one seed's schedule against a fresh collector and agent and checks the result.
@@ -397,7 +400,10 @@ fn run_seed(seed: u64) -> Outcome {
             Step::CollectorKill => collector.kill9(),
             Step::CollectorStart => collector.restart(),
         }
-        log.push(note);
+        log.push(format!(
+            "{} {note}",
+            chrono::Utc::now().format("%H:%M:%S%.3f")
+        ));
     }
     // Everything should now arrive: wait for the lines, then for quiet (late duplicates).
     let written = w.next;
@@ -431,6 +437,14 @@ fn run_seed(seed: u64) -> Outcome {
     let window_lost = w.window.iter().filter(|i| !seen.contains_key(i)).count() as u64;
     let mut duplicated: Vec<(u64, u32)> = seen.into_iter().filter(|&(_, k)| k > 1).collect();
     duplicated.sort();
+    if !missing.is_empty() || !duplicated.is_empty() {
+        // Kept for a look: the logs, the agent's data and its log (agent.log).
+        let kept = tmp.keep();
+        log.push(format!(
+            "  (folders and the agent's log kept in {})",
+            kept.display()
+        ));
+    }
     Outcome {
         written,
         missing,
@@ -480,7 +494,7 @@ fn every_line_is_stored_exactly_once_through_random_rotations_restarts_and_outag
                         t.2 += dup;
                     }
                     if !o.missing.is_empty() || dup > 0 {
-                        failures.lock().unwrap().push(format!(
+                        let text = format!(
                             "seed {seed} FAILED: {} missing (first {:?}), {dup} duplicated (first {:?})\n\
                              replay: LOGWARDEN_MODEL_SEED={seed} cargo test -p logwarden-tests --test tail_model -- --nocapture\n\
                              schedule:\n  {}",
@@ -488,7 +502,9 @@ fn every_line_is_stored_exactly_once_through_random_rotations_restarts_and_outag
                             &o.missing[..o.missing.len().min(10)],
                             &o.duplicated[..o.duplicated.len().min(10)],
                             o.log.join("\n  ")
-                        ));
+                        );
+                        println!("{text}");
+                        failures.lock().unwrap().push(text);
                     }
                 }
             });

@@ -323,6 +323,7 @@ impl Tailer {
         match Watched::new(f.path.clone(), file, f.key, fp, offset, multiline) {
             Ok(w) => {
                 tracing::info!(path = %f.path.display(), offset, "tailing");
+                self.metrics.read(f.key, &f.path, 0, offset);
                 let parser = self.discovery.parser_for(&f.path);
                 self.files.insert(f.key, Entry { w, parser });
             }
@@ -357,6 +358,7 @@ impl Tailer {
         match Watched::new(copy_path.clone(), copy, copy_key, fp, from, multiline) {
             Ok(mut w) => {
                 w.rotated = Some(Instant::now());
+                self.metrics.read(copy_key, &copy_path, 0, from);
                 let parser = self.discovery.parser_for(path);
                 self.files.insert(copy_key, Entry { w, parser });
             }
@@ -371,6 +373,7 @@ impl Tailer {
         let ledger = &self.ledger;
         let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
         let (mut last, mut lines) = (None, 0);
+        let start = w.buf_start;
         let progress = |fp| ledger.progress(key, fp);
         let outcome = w.read_some(max_line, window, &progress, &mut |w, line| {
             last = Some(line.end);
@@ -379,6 +382,10 @@ impl Tailer {
         });
         if let Some(end) = last {
             self.note(key, end, lines);
+        } else if self.files[&key].w.buf_start > start {
+            // Skipped (read from a copy or the original of this copy): shown as read.
+            let w = &self.files[&key].w;
+            self.metrics.read(key, &w.path, 0, w.buf_start);
         }
         match outcome {
             Ok(None) => Err(Closed),
