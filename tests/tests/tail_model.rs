@@ -281,6 +281,31 @@ fn wait_read(agent: &Agent, path: &Path, log: &mut Vec<String>) {
     }
 }
 
+/// Before a file is deleted or compressed: waits until the agent has read it and everything
+/// written so far is stored (a file is gone for good only once its lines are acknowledged, as
+/// logrotate deletes files days old; lines read but not yet in the spool die with a SIGKILL).
+/// False when the agent or the collector is away: the step is then skipped.
+fn settled(
+    agent: &Option<Agent>,
+    collector: Option<&Collector>,
+    w: &World,
+    path: &Path,
+    log: &mut Vec<String>,
+) -> bool {
+    let (Some(agent), Some(collector)) = (agent, collector) else {
+        return false;
+    };
+    wait_read(agent, path, log);
+    let want = w.next - w.window.len() as u64;
+    if !wait_until(Duration::from_secs(30), || collector.count(&w.word) >= want) {
+        log.push(format!(
+            "  (not all {want} lines were stored after 30 s: {})",
+            collector.count(&w.word)
+        ));
+    }
+    true
+}
+
 /// What one seed found.
 struct Outcome {
     written: u64,
@@ -339,6 +364,7 @@ fn run_seed(seed: u64) -> Outcome {
     }
     let mut collector = Collector::start(&cdir, &[]);
     let mut agent = Some(start_agent(&dir, &adir, &collector.url));
+    let mut collector_up = true;
     for step in &steps {
         let mut note = format!("{step:?}");
         match *step {
@@ -361,10 +387,17 @@ fn run_seed(seed: u64) -> Outcome {
             }
             Step::Compress => {
                 let p2 = w.path(2);
-                if let Some(a) = &agent
-                    && p2.exists()
-                {
-                    wait_read(a, &p2, &mut log);
+                if !p2.exists() {
+                    note.push_str(" (nothing to do)");
+                } else if !settled(
+                    &agent,
+                    collector_up.then_some(&collector),
+                    &w,
+                    &p2,
+                    &mut log,
+                ) {
+                    note.push_str(" (skipped: the agent or the collector is away)");
+                } else {
                     let text = std::fs::read(&p2).unwrap();
                     let mut gz = flate2::write::GzEncoder::new(
                         File::create(w.gz(2)).unwrap(),
@@ -373,17 +406,17 @@ fn run_seed(seed: u64) -> Outcome {
                     gz.write_all(&text).unwrap();
                     gz.finish().unwrap();
                     std::fs::remove_file(&p2).unwrap();
-                } else {
-                    note.push_str(" (nothing to do)");
                 }
             }
             Step::DeleteOldest => {
                 let h = w.highest();
-                if h > 4 {
-                    let (p, g) = (w.path(h), w.gz(h));
-                    if let Some(a) = &agent {
-                        wait_read(a, &p, &mut log);
-                    }
+                let (p, g) = (w.path(h), w.gz(h));
+                if h > 4
+                    && p.exists()
+                    && !settled(&agent, collector_up.then_some(&collector), &w, &p, &mut log)
+                {
+                    note.push_str(" (skipped: the agent or the collector is away)");
+                } else if h > 4 {
                     let _ = std::fs::remove_file(&p);
                     let _ = std::fs::remove_file(&g);
                     note = format!("DeleteOldest app.log.{h}");
@@ -397,8 +430,14 @@ fn run_seed(seed: u64) -> Outcome {
                 }
             }
             Step::AgentStart => agent = Some(start_agent(&dir, &adir, &collector.url)),
-            Step::CollectorKill => collector.kill9(),
-            Step::CollectorStart => collector.restart(),
+            Step::CollectorKill => {
+                collector.kill9();
+                collector_up = false;
+            }
+            Step::CollectorStart => {
+                collector.restart();
+                collector_up = true;
+            }
         }
         log.push(format!(
             "{} {note}",
