@@ -7,6 +7,7 @@
 pub mod config_text;
 pub mod draft;
 pub mod durable;
+pub mod duration;
 pub mod event;
 pub mod fields;
 pub mod health;

@@ -62,6 +62,7 @@ impl From<SearchError> for ApiError {
             SearchError::BadQuery { .. } | SearchError::BadParam(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
             }
+            SearchError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             SearchError::Index(inner) => ApiError::internal("search failed", inner),
         }
     }

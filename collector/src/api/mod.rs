@@ -2,7 +2,9 @@
 //! apart from any socket, so that tests can call it directly.
 
 mod alerts;
+mod context;
 mod error;
+mod fields;
 pub mod listener;
 mod replication;
 
@@ -97,6 +99,8 @@ pub fn app(state: AppState) -> Router {
         .route(STATUS_PATH, get(status_handler))
         .route(FLEET_PATH, get(fleet_handler))
         .route(COUNT_PATH, get(count_handler))
+        .route(logwarden_core::wire::CONTEXT_PATH, get(context::context))
+        .route(logwarden_core::wire::FIELDS_PATH, get(fields::fields))
         .route(TAIL_PATH, get(tail_handler))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
@@ -109,6 +113,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(PROMOTE_PATH, post(replication::promote))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route(logwarden_core::wire::ALERTS_TEST_PATH, post(alerts::test))
         .route(SILENCES_PATH, post(alerts::add_silence))
         .route(
             "/api/v1/silences/{id}",
@@ -463,6 +468,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         epoch: state.replication.epoch(),
         replication_lag: state.replication.lag(durable),
         replication_degraded: u64::from(state.replication.degraded()),
+        events_future_clamped: state.wal_stats.future_clamped.load(Relaxed),
     };
     let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);
     (
