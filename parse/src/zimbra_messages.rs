@@ -30,7 +30,14 @@ pub fn enrich(draft: &mut Draft) {
         "zimbramon" => zimbramon(draft),
         "saslauthd" => saslauthd(draft),
         "slapd" => slapd(draft),
-        a if a.starts_with("postfix") => postfix(draft),
+        a if a.starts_with("postfix") => {
+            if !super::postfix::enrich(draft) {
+                postfix(draft)
+            }
+        }
+        "amavis" | "amavisd" | "amavisd-new" => {
+            super::amavis::enrich(draft);
+        }
         _ => {}
     }
 }
