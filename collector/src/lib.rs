@@ -14,5 +14,6 @@ pub mod rules;
 pub mod search;
 pub mod server;
 pub mod syslog;
+pub mod trace;
 pub mod tls;
 pub mod wal;

@@ -13,6 +13,7 @@ pub mod health;
 pub mod json_line;
 pub mod seq;
 pub mod timestamp;
+pub mod trace;
 pub mod tls;
 pub mod wire;
 

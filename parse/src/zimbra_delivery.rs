@@ -5,10 +5,11 @@
 //! | category - message | fields |
 //! |---|---|
 //! | `lmtp - Delivering message: size=840 bytes, nrcpts=2, sender=alice@example.org, msgid=<x@example.org>` | `size` (n), `nrcpt` (n), `from`, `message_id` |
+//! | `smtp - Sending message to MTA at mta2.example.com, port 25: Message-ID=<x@example.com>, replyType=r` | `relay`, `message_id`, `from` (the context's account) |
 //! | `mailop - Adding Message: id=258, Message-ID=<x@example.org>, parentId=-1, folderId=2, folderName=Inbox.` | `item_id` (n), `message_id`, `folder_id` (n), `folder`; on an LMTP thread also `to` (the context's account: the recipient) |
 //!
-//! The formats are Zimbra's `ZimbraLmtpBackend.logEnvelope` and `Mailbox.addMessage`'s log
-//! line. Only lines of those two categories are looked at.
+//! The formats are Zimbra's `ZimbraLmtpBackend.logEnvelope`, `MailSender.logMessage` and
+//! `Mailbox.addMessage`'s log line. Only lines of those three categories are looked at.
 
 use logwarden_core::Draft;
 use serde_json::Value;
@@ -39,6 +40,24 @@ pub fn enrich(category: &str, message: &str, draft: &mut Draft) {
                         "msgid" if !v.is_empty() => set(draft, "message_id", v),
                         _ => {}
                     }
+                }
+            }
+        }
+        "smtp" => {
+            // `Sending message to MTA at HOST, port 25: Message-ID=<x>, replyType=r` (older:
+            // `at HOST: Message-ID=...`)
+            if let Some(rest) = message.strip_prefix("Sending message to MTA at ")
+                && let Some((relay, rest)) = rest.split_once(": ")
+            {
+                set(draft, "relay", relay.split(", port").next().unwrap_or(relay));
+                for (k, v) in pairs(rest) {
+                    if k == "Message-ID" && !v.is_empty() {
+                        set(draft, "message_id", v);
+                    }
+                }
+                if let Some(account) = draft.fields.get("account").and_then(Value::as_str) {
+                    let account = account.to_owned();
+                    set(draft, "from", account);
                 }
             }
         }
@@ -106,6 +125,16 @@ mod tests {
         assert_eq!(d.fields["nrcpt"], 2);
         assert_eq!(d.fields["from"], "alice@example.org");
         assert_eq!(d.fields["message_id"], "<20261205.1a2b@mail.example.org>");
+    }
+
+    #[test]
+    fn sending_to_the_mta_names_relay_sender_and_message_id() {
+        let d = parse(
+            "2026-12-04 10:04:58,120 INFO  [qtp1-211:https://10.0.0.21:443/service/soap/SendMsgRequest] [name=bob@example.com;mid=7;ip=198.51.100.30;] smtp - Sending message to MTA at mta2.example.com, port 25: Message-ID=<c3.20261204@example.com>, replyType=r",
+        );
+        assert_eq!(d.fields["relay"], "mta2.example.com");
+        assert_eq!(d.fields["message_id"], "<c3.20261204@example.com>");
+        assert_eq!(d.fields["from"], "bob@example.com");
     }
 
     #[test]
