@@ -6,6 +6,7 @@
 mod client;
 mod export;
 mod output;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -117,6 +118,12 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         page_size: usize,
     },
+    /// Follow a message across the fleet: by queue id, message-id or address.
+    ///
+    /// A timeline, one line per hop (time, delay since the previous hop, host, component,
+    /// queue id, what happened), then each recipient's final status. By address: its
+    /// messages newest first, one line each. Exits 1 when nothing matches, 2 on a malformed id.
+    Trace(trace::TraceArgs),
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
         #[arg(short = 'o', long = "output", default_value = "text")]
@@ -275,6 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("logwarden: exported {n} events");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Trace(args) => trace::run(&client, args, &mut out),
         Command::Fleet { output } => {
             let fleet = client.fleet()?;
             output::fleet(&mut out, &fleet, output, chrono::Utc::now())?;

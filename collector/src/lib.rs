@@ -14,6 +14,6 @@ pub mod rules;
 pub mod search;
 pub mod server;
 pub mod syslog;
-pub mod trace;
 pub mod tls;
+pub mod trace;
 pub mod wal;

@@ -13,8 +13,8 @@ pub mod health;
 pub mod json_line;
 pub mod seq;
 pub mod timestamp;
-pub mod trace;
 pub mod tls;
+pub mod trace;
 pub mod wire;
 
 pub use draft::Draft;

@@ -91,17 +91,16 @@ fn read(daemon: &str, msg: &str, draft: &mut Draft) -> bool {
 /// letters and digits. `NOQUEUE` is not one.
 fn queue_id(msg: &str) -> Option<(&str, &str)> {
     let b = msg.as_bytes();
-    let n = b
-        .iter()
-        .take(21)
-        .position(|c| !c.is_ascii_alphanumeric())?;
+    let n = b.iter().take(21).position(|c| !c.is_ascii_alphanumeric())?;
     if !(5..=20).contains(&n) || b.get(n + 1) != Some(&b' ') || b[n] != b':' {
         return None;
     }
     let qid = &msg[..n];
     // Short ids are upper-case hex; long ones mix cases and always hold a digit. Words such as
     // `warning:` or `statistics:` are neither.
-    let short = qid.bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
+    let short = qid
+        .bytes()
+        .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
     let long = n >= 12 && qid.bytes().any(|c| c.is_ascii_digit());
     (short || long).then(|| (qid, &msg[n + 2..]))
 }
@@ -190,7 +189,9 @@ fn status_text(rest: &str, draft: &mut Draft) {
 
 /// `sender non-delivery notification: 5E6F71C0C3` (also `delay`, `delivery status`, `success`).
 fn notification(rest: &str, draft: &mut Draft) {
-    let Some(what) = rest.strip_prefix("sender ").or_else(|| rest.strip_prefix("postmaster "))
+    let Some(what) = rest
+        .strip_prefix("sender ")
+        .or_else(|| rest.strip_prefix("postmaster "))
     else {
         return;
     };
@@ -395,7 +396,10 @@ mod tests {
             ("postfix/smtpd", "NOQUEUE: x"),
             ("postfix/qmgr", "ABCD: short"),
             ("postfix/qmgr", "ÄÖÜÄÖÜ: x"),
-            ("postfix/smtpd", "warning: unknown[1.2.3.4]: SASL LOGIN authentication failed"),
+            (
+                "postfix/smtpd",
+                "warning: unknown[1.2.3.4]: SASL LOGIN authentication failed",
+            ),
             ("postfix/anvil", "statistics: max connection rate 1/60s"),
         ] {
             let mut d = Draft::plain("/x", m.to_owned());

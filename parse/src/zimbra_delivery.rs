@@ -49,7 +49,11 @@ pub fn enrich(category: &str, message: &str, draft: &mut Draft) {
             if let Some(rest) = message.strip_prefix("Sending message to MTA at ")
                 && let Some((relay, rest)) = rest.split_once(": ")
             {
-                set(draft, "relay", relay.split(", port").next().unwrap_or(relay));
+                set(
+                    draft,
+                    "relay",
+                    relay.split(", port").next().unwrap_or(relay),
+                );
                 for (k, v) in pairs(rest) {
                     if k == "Message-ID" && !v.is_empty() {
                         set(draft, "message_id", v);

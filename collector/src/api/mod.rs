@@ -5,6 +5,7 @@ mod alerts;
 mod error;
 pub mod listener;
 mod replication;
+mod trace;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -101,6 +102,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))
+        .route(logwarden_core::trace::TRACE_PATH, get(trace::trace))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
     let admin = Router::new()
         .route(

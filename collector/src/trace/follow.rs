@@ -123,10 +123,9 @@ pub fn instances(mut events: Vec<Event>) -> Vec<Instance> {
             Some(last) => {
                 !last.open()
                     || (starts
-                        && last
-                            .events
-                            .iter()
-                            .any(|x| x.fields.contains_key("client") || x.fields.contains_key("uid")))
+                        && last.events.iter().any(|x| {
+                            x.fields.contains_key("client") || x.fields.contains_key("uid")
+                        }))
             }
         };
         if new {

@@ -127,8 +127,12 @@ impl Lookup {
             )
         };
         let r = RangeQuery::new(
-            range.since.map_or(Bound::Unbounded, |t| Bound::Included(term(t))),
-            range.until.map_or(Bound::Unbounded, |t| Bound::Excluded(term(t))),
+            range
+                .since
+                .map_or(Bound::Unbounded, |t| Bound::Included(term(t))),
+            range
+                .until
+                .map_or(Bound::Unbounded, |t| Bound::Excluded(term(t))),
         );
         Box::new(BooleanQuery::new(vec![
             (Occur::Must, q),

@@ -51,7 +51,9 @@ pub fn classify(q: &str) -> Result<TraceTarget, String> {
     if q.len() > 998 {
         return bad("it is longer than a header line may be");
     }
-    if q.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
+    if q.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
         return bad("it holds spaces, quotes or control characters");
     }
     if q.starts_with('<') {

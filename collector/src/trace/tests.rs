@@ -102,10 +102,7 @@ fn assert_hops_are_exactly(m: &TracedMessage, ids: &[&str], expected: usize) {
     );
 }
 
-fn recipient<'a>(
-    m: &'a TracedMessage,
-    addr: &str,
-) -> &'a logwarden_core::trace::RecipientStatus {
+fn recipient<'a>(m: &'a TracedMessage, addr: &str) -> &'a logwarden_core::trace::RecipientStatus {
     m.recipients
         .iter()
         .find(|r| r.address == addr)
@@ -130,7 +127,11 @@ fn one_message_through_amavis_a_second_queue_and_lmtp_into_the_mailbox() {
     assert_eq!(m.recipients.len(), 1);
     let bob = recipient(&m, "bob@example.com");
     assert_eq!(
-        (bob.status.as_str(), bob.host.as_deref(), bob.folder.as_deref()),
+        (
+            bob.status.as_str(),
+            bob.host.as_deref(),
+            bob.folder.as_deref()
+        ),
         ("delivered", Some("mbox1"), Some("Inbox"))
     );
     assert_eq!(m.status, "delivered");
@@ -212,7 +213,11 @@ fn bounced_with_a_notification() {
     assert_eq!(nobody.status, "bounced");
     assert_eq!(nobody.dsn.as_deref(), Some("5.1.1"));
     assert!(nobody.detail.as_deref().unwrap().contains("User unknown"));
-    assert_eq!(m.recipients.len(), 1, "the notification's recipient is not the message's");
+    assert_eq!(
+        m.recipients.len(),
+        1,
+        "the notification's recipient is not the message's"
+    );
     assert_eq!(m.status, "bounced");
     let notification: Vec<_> = m.hops.iter().filter(|h| h.notification).collect();
     // Its cleanup, qmgr, lmtp, removed on mta2 and the two lines on mbox1.
@@ -245,8 +250,14 @@ fn a_queue_id_reused_an_hour_later_is_two_messages() {
     assert_hops_are_exactly(older, &["9F0E1D2C03"], 5 + 2);
     assert!(newer.hops.iter().all(|h| h.ts > at("2026-12-04T11:30:00Z")));
     assert!(older.hops.iter().all(|h| h.ts < at("2026-12-04T11:30:00Z")));
-    assert_eq!(recipient(newer, "erin@example.com").host.as_deref(), Some("mbox2"));
-    assert_eq!(recipient(older, "bob@example.com").host.as_deref(), Some("mbox1"));
+    assert_eq!(
+        recipient(newer, "erin@example.com").host.as_deref(),
+        Some("mbox2")
+    );
+    assert_eq!(
+        recipient(older, "bob@example.com").host.as_deref(),
+        Some("mbox1")
+    );
     // By message-id: only that one.
     assert_eq!(f.one("<e1.20261204@sender.example.org>").hops, older.hops);
 }
@@ -288,7 +299,15 @@ fn nothing_found_and_malformed_queries() {
     let f = fixture();
     assert!(f.trace("ABCDEF0123").messages.is_empty());
     assert!(f.trace("nobody@nowhere.example").messages.is_empty());
-    for bad in ["", "a b", "x", "<unclosed", "@example.com", "4A1B2C3D01!", "\"q\""] {
+    for bad in [
+        "",
+        "a b",
+        "x",
+        "<unclosed",
+        "@example.com",
+        "4A1B2C3D01!",
+        "\"q\"",
+    ] {
         let params = TraceParams {
             q: bad.into(),
             ..TraceParams::default()

@@ -28,10 +28,8 @@ pub fn assemble(found: Found) -> Option<TracedMessage> {
     if tagged.is_empty() {
         return None;
     }
-    let roles: std::collections::HashMap<String, Role> = tagged
-        .iter()
-        .map(|(e, r)| (e.id.to_string(), *r))
-        .collect();
+    let roles: std::collections::HashMap<String, Role> =
+        tagged.iter().map(|(e, r)| (e.id.to_string(), *r)).collect();
     let mut events: Vec<Event> = tagged.into_iter().map(|(e, _)| e).collect();
     sort_events(&mut events);
     queues.sort();
@@ -221,10 +219,7 @@ fn relay_host(relay: &str) -> &str {
 /// Each recipient's last word, by time: a delivery into a mailbox stays; otherwise the latest
 /// delivery attempt says it (a `sent` into the content filter, followed by nothing, is still
 /// `queued`).
-fn recipients<'a>(
-    events: impl Iterator<Item = &'a Event>,
-    queued: bool,
-) -> Vec<RecipientStatus> {
+fn recipients<'a>(events: impl Iterator<Item = &'a Event>, queued: bool) -> Vec<RecipientStatus> {
     let mut by_addr: BTreeMap<String, RecipientStatus> = BTreeMap::new();
     let mut expired_at = None;
     let mut queues_seen: Vec<String> = Vec::new();
@@ -307,7 +302,10 @@ fn recipients<'a>(
             r.status = "expired".into();
         } else if r.status == "deferred" && !queued {
             // Deferred and then gone from the queue without another word: say what is known.
-            r.detail = r.detail.take().map(|d| format!("{d} (no later attempt logged)"));
+            r.detail = r
+                .detail
+                .take()
+                .map(|d| format!("{d} (no later attempt logged)"));
         }
     }
     out
