@@ -9,7 +9,11 @@
 //! - the message-id (`cleanup`, amavis, Zimbra's LMTP and mailop lines): every queue on every
 //!   host that logged it, the instance whose time holds that line;
 //! - `queued_as` (amavis, and the `queued as X` of a delivery's reply): the instance of X that
-//!   starts nearest to that line, within a minute before (clocks differ) and an hour after;
+//!   starts nearest to that line, within a minute before (clocks differ) and an hour after, and
+//!   whose message-id is the same when both are known;
+//! - content-filter verdicts name the queue they took the message from (`Queue-ID`); amavis may
+//!   run on a host of its own, so a verdict joins an instance by time and by message-id (by host
+//!   when either has none);
 //! - `notification_id` (bounce): the notification's queue, marked as the notification;
 //! - upstream, from a notification's queue to the message that caused it, so that a trace
 //!   started anywhere shows the whole story.
@@ -56,6 +60,20 @@ impl Instance {
             .events
             .iter()
             .any(|e| str_field(e, "status") == Some("removed"))
+    }
+
+    /// The message-id its `cleanup` logged.
+    pub fn message_id(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| str_field(e, "message_id"))
+    }
+
+    /// Whether this instance may be the one a link expects: the same message-id when both
+    /// are known (a queue id on another host, or reused, is another message).
+    fn agrees(&self, mid: Option<&str>) -> bool {
+        match (self.message_id(), mid) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => true,
+        }
     }
 
     /// Whether `t` falls within this instance (with a little slack for clocks and stamps
@@ -144,6 +162,29 @@ pub fn instances(mut events: Vec<Event>) -> Vec<Instance> {
     all
 }
 
+/// The use of a queue id a link at `at` names: the one starting nearest to it, within a minute
+/// before (clocks differ) and an hour after, with message-id `mid` when both are known; on
+/// `prefer` if there is one there, else on any host.
+fn nearest(
+    list: &[Instance],
+    prefer: &str,
+    at: DateTime<Utc>,
+    mid: Option<&str>,
+) -> Option<Instance> {
+    let window = |i: &&Instance| {
+        i.start() >= at - Duration::seconds(60)
+            && i.start() <= at + Duration::hours(1)
+            && i.agrees(mid)
+    };
+    let distance = |i: &&Instance| (i.start() - at).num_milliseconds().abs();
+    list.iter()
+        .filter(window)
+        .filter(|i| i.host.eq_ignore_ascii_case(prefer))
+        .min_by_key(distance)
+        .or_else(|| list.iter().filter(window).min_by_key(distance))
+        .cloned()
+}
+
 /// What one message was found to be made of.
 #[derive(Debug, Default, Clone)]
 pub struct Found {
@@ -176,11 +217,12 @@ enum Work {
         at: DateTime<Utc>,
     },
     /// The instance of `qid` that starts nearest after `at` (`queued_as`, a notification),
-    /// on `prefer` if it has one.
+    /// on `prefer` if it has one, carrying message-id `mid` when that is known.
     Next {
         prefer: String,
         qid: String,
         at: DateTime<Utc>,
+        mid: Option<String>,
     },
     MessageId(String),
 }
@@ -232,30 +274,46 @@ impl<'a> Follower<'a> {
     }
 
     /// The instance a notification was made for: the queue whose bounce line names `inst`.
+    /// A queue that was received (`client=`, `uid=`) is no notification; and the bounce line
+    /// must name this very use of the id (the nearest one to it, as [`Work::Next`] picks), not
+    /// an earlier or later one.
     fn parent(&mut self, inst: &Instance) -> Result<Option<Instance>, SearchError> {
+        let received = inst
+            .events
+            .iter()
+            .any(|e| e.fields.contains_key("client") || e.fields.contains_key("uid"));
+        if received {
+            return Ok(None);
+        }
         let start = inst.start();
-        let events = self
+        let mut bounces = self
             .lookup
             .by_field("notification_id", &inst.qid, self.range)?;
-        let Some(e) = events
-            .iter()
-            .filter(|e| e.host.eq_ignore_ascii_case(&inst.host))
-            .filter(|e| (e.ts - start).num_seconds().abs() <= 60)
-            .min_by_key(|e| (e.ts - start).num_milliseconds().abs())
-        else {
-            return Ok(None);
-        };
-        let (Some(qid), host, at) = (str_field(e, "queue_id"), e.host.to_string(), e.ts) else {
-            return Ok(None);
-        };
-        let qid = qid.to_owned();
-        let found = self
-            .queue(&qid)?
-            .0
-            .iter()
-            .find(|i| i.host.eq_ignore_ascii_case(&host) && i.holds(at))
-            .cloned();
-        Ok(found)
+        bounces.retain(|e| {
+            e.host.eq_ignore_ascii_case(&inst.host) && (e.ts - start).num_seconds().abs() <= 60
+        });
+        bounces.sort_by_key(|e| (e.ts - start).num_milliseconds().abs());
+        for e in bounces {
+            let names_this = nearest(&self.queue(&inst.qid)?.0, &inst.host, e.ts, None)
+                .is_some_and(|i| i.key() == inst.key());
+            let Some(qid) = str_field(&e, "queue_id") else {
+                continue;
+            };
+            if !names_this {
+                continue;
+            }
+            let (qid, host, at) = (qid.to_owned(), e.host.to_string(), e.ts);
+            let found = self
+                .queue(&qid)?
+                .0
+                .iter()
+                .find(|i| i.host.eq_ignore_ascii_case(&host) && i.holds(at))
+                .cloned();
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// The message an instance belongs to, from its root (the message whose bounce made it, if
@@ -337,6 +395,7 @@ impl<'a> Follower<'a> {
                                                 prefer: e.host.to_string(),
                                                 qid: next.to_owned(),
                                                 at: e.ts,
+                                                mid: Some(mid.clone()),
                                             },
                                             role,
                                         ));
@@ -357,21 +416,14 @@ impl<'a> Follower<'a> {
                         .cloned();
                     (inst, verdicts.clone())
                 }
-                Work::Next { prefer, qid, at } => {
+                Work::Next {
+                    prefer,
+                    qid,
+                    at,
+                    mid,
+                } => {
                     let (list, verdicts) = self.queue(&qid)?;
-                    let window = |i: &&Instance| {
-                        i.start() >= at - Duration::seconds(60)
-                            && i.start() <= at + Duration::hours(1)
-                    };
-                    let distance = |i: &&Instance| (i.start() - at).num_milliseconds().abs();
-                    let inst = list
-                        .iter()
-                        .filter(window)
-                        .filter(|i| i.host.eq_ignore_ascii_case(&prefer))
-                        .min_by_key(distance)
-                        .or_else(|| list.iter().filter(window).min_by_key(distance))
-                        .cloned();
-                    (inst, verdicts.clone())
+                    (nearest(list, &prefer, at, mid.as_deref()), verdicts.clone())
                 }
             };
             let Some(inst) = inst else { continue };
@@ -385,7 +437,14 @@ impl<'a> Follower<'a> {
                 inst.end() + Duration::seconds(60)
             };
             for v in verdicts {
-                if v.ts >= inst.start() - Duration::seconds(60)
+                // amavis names the queue it took the message from; it may run on a host of its
+                // own, so the message-id (or, without one, the host) must agree too.
+                let ours = match (str_field(&v, "message_id"), inst.message_id()) {
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                    _ => v.host.eq_ignore_ascii_case(&inst.host),
+                };
+                if ours
+                    && v.ts >= inst.start() - Duration::seconds(60)
                     && v.ts <= window_end
                     && seen_events.insert(v.id.to_string())
                 {
@@ -395,6 +454,7 @@ impl<'a> Follower<'a> {
                                 prefer: v.host.to_string(),
                                 qid: next.to_owned(),
                                 at: v.ts,
+                                mid: str_field(&v, "message_id").map(str::to_owned),
                             },
                             role,
                         ));
@@ -405,6 +465,7 @@ impl<'a> Follower<'a> {
                     found.others.push((v, role));
                 }
             }
+            let inst_mid = inst.message_id().map(str::to_owned);
             for e in &inst.events {
                 seen_events.insert(e.id.to_string());
                 if let Some(mid) = str_field(e, "message_id") {
@@ -416,6 +477,7 @@ impl<'a> Follower<'a> {
                             prefer: e.host.to_string(),
                             qid: next.to_owned(),
                             at: e.ts,
+                            mid: inst_mid.clone(),
                         },
                         role,
                     ));
@@ -426,6 +488,7 @@ impl<'a> Follower<'a> {
                             prefer: e.host.to_string(),
                             qid: n.to_owned(),
                             at: e.ts,
+                            mid: None,
                         },
                         Role::Notification,
                     ));

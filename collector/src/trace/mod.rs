@@ -201,4 +201,6 @@ fn follow_seed(follower: &mut Follower<'_>, seed: &Event) -> Result<Found, Searc
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;

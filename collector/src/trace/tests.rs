@@ -295,6 +295,33 @@ fn an_address_lists_its_messages_newest_first() {
 }
 
 #[test]
+fn rejected_and_blocked_mail_says_so() {
+    let f = fixture();
+    let m = f.one("AB12CD34EF");
+    assert_eq!(m.status, "blocked");
+    let carol = recipient(&m, "carol@example.com");
+    assert_eq!(carol.status, "blocked");
+    assert_eq!(carol.detail.as_deref(), Some("SPAM (content filter)"));
+    let r = f.trace("carol@example.com");
+    let got: Vec<_> = r
+        .messages
+        .iter()
+        .map(|m| (m.status.as_str(), m.from.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("blocked", "offers@spam.example.biz"),
+            ("rejected", "promo@spam.example.biz"),
+            ("delivered", "frank@partner.example.net"),
+        ]
+    );
+    let rejected = &r.messages[1];
+    assert_eq!(rejected.hops.len(), 1);
+    assert_eq!(rejected.recipients[0].dsn.as_deref(), Some("5.7.1"));
+}
+
+#[test]
 fn nothing_found_and_malformed_queries() {
     let f = fixture();
     assert!(f.trace("ABCDEF0123").messages.is_empty());
