@@ -67,11 +67,12 @@ fn lines(rel: &str) -> usize {
         .count()
 }
 
+/// Waits until the collector holds `n` log events (the agents' heartbeats are not counted).
 fn wait_for_total(c: &Collector, n: u64) {
     assert!(
-        wait_until(Duration::from_secs(120), || c.count("*") >= n),
-        "the collector holds {} events, not {n}",
-        c.count("*")
+        wait_until(Duration::from_secs(120), || c.count("kind:log") >= n),
+        "the collector holds {} log events, not {n}",
+        c.count("kind:log")
     );
 }
 
@@ -359,5 +360,67 @@ fn each_scenario_is_traced_to_its_own_hops_across_hosts_and_arrival_order() {
     assert!(
         stderr.contains("\"not an id\" is not a queue id"),
         "{stderr}"
+    );
+}
+
+fn firing(c: &Collector) -> Vec<Value> {
+    let out = c.cli(&["alerts", "-o", "json"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn mail_deferred_for_an_hour_fires_and_delivery_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A short resolve hold (default 120 s) so that the clear shows within the test.
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(&cfg, "[alerts]\nresolve_hold_s = 1.5\n").unwrap();
+    let collector = Collector::start(
+        &dir.path().join("collector"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let mut s = TcpStream::connect(collector.syslog_tcp.as_deref().unwrap()).unwrap();
+    // Deferred half a minute after arrival: nothing yet. Then again 90 minutes after.
+    for (ts, delay) in [("10:00:30", 30), ("11:30:00", 5400)] {
+        writeln!(
+            s,
+            "<22>2026-12-04T{ts}+00:00 mta2 postfix/smtp[4003]: 6C1A2B3C07: to=<grace@remote.example.net>, relay=none, delay={delay}, delays=0.01/0/30/0, dsn=4.4.1, status=deferred (connect to mx.remote.example.net[198.51.100.7]:25: Connection timed out)"
+        )
+        .unwrap();
+    }
+    s.flush().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || firing(&collector).iter().any(
+            |a| a["name"] == "MailDeferred"
+                && a["labels"]["domain"] == "remote.example.net"
+                && a["labels"]["host"] == "mta2"
+        )),
+        "no MailDeferred: {:?}",
+        firing(&collector)
+    );
+    let a = firing(&collector)
+        .into_iter()
+        .find(|a| a["name"] == "MailDeferred")
+        .unwrap();
+    assert_eq!(a["severity"], "warning");
+    assert!(
+        a.to_string().contains("Connection timed out"),
+        "the reason is in the alert: {a}"
+    );
+    // The retry gets through: resolved.
+    writeln!(
+        s,
+        "<22>2026-12-04T11:45:00+00:00 mta2 postfix/smtp[4004]: 6C1A2B3C07: to=<grace@remote.example.net>, relay=mx.remote.example.net[198.51.100.7]:25, delay=6300, delays=6299/0.01/0.4/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4kQ9ZP1xYz)"
+    )
+    .unwrap();
+    s.flush().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || !firing(&collector)
+            .iter()
+            .any(|a| a["name"] == "MailDeferred" && a["status"] == "firing")),
+        "MailDeferred did not resolve: {:?}",
+        firing(&collector)
     );
 }
