@@ -424,3 +424,81 @@ fn mail_deferred_for_an_hour_fires_and_delivery_clears_it() {
         firing(&collector)
     );
 }
+
+/// Runs `browser/trace.mjs` with node against Debian's Chromium; its one JSON line.
+fn run_browser(url: &str) -> Value {
+    let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    assert!(
+        browser.join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules is missing: scripts/test runs `npm ci` there"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: scripts/test installs Debian's chromium"
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
+    let out = Command::new("node")
+        .arg(browser.join("trace.mjs"))
+        .arg(url)
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("running node (scripts/test installs nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
+}
+
+#[test]
+fn the_web_page_traces_a_clicked_mail_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("collector"), &[]);
+    let mut agents = Vec::new();
+    let mut total = 0;
+    for (host, file) in [
+        ("mbox1", "mbox1/mailbox.log"),
+        ("mbox2", "mbox2/mailbox.log"),
+        ("mta1", "mta1/zimbra.log"),
+        ("mta2", "mta2/zimbra.log"),
+    ] {
+        agents.push(HostAgent::start(
+            dir.path(),
+            &collector.url,
+            host,
+            &corpus(file),
+        ));
+        total += lines(file) as u64;
+    }
+    wait_for_total(&collector, total);
+    let got = run_browser(&collector.url);
+    let clicked = &got["clicked"];
+    assert_eq!(clicked["messages"], 1, "{got:#}");
+    assert_eq!(clicked["hops"], 13, "{got:#}");
+    assert_eq!(
+        clicked["hosts"],
+        serde_json::json!(["mbox1", "mta1"]),
+        "{got:#}"
+    );
+    let recipients = clicked["recipients"].as_array().unwrap();
+    assert_eq!(recipients.len(), 1);
+    let bob = recipients[0].as_str().unwrap();
+    assert!(
+        bob.starts_with("bob@example.com delivered mbox1 folder Inbox"),
+        "{bob}"
+    );
+    let bounced = &got["bounced"];
+    assert_eq!(bounced["notification"], 6, "{got:#}");
+    assert!(
+        bounced["recipients"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("nobody@remote.example.net bounced"),
+        "{got:#}"
+    );
+    assert_eq!(got["nothing"]["messages"], 0);
+}
