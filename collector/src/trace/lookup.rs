@@ -20,8 +20,9 @@ use tantivy::{Order, TantivyDocument, Term};
 use crate::index::{Catalog, Fields, schema};
 use crate::search::SearchError;
 
-/// Most events one lookup reads. A queue id reused all month long, or an address with a
-/// thousand messages, stops here; the trace says it is truncated.
+/// Most events one lookup reads per day of the range, the newest. A queue id reused all month
+/// long, or an address with a thousand messages a day, stops here; the trace says it is
+/// truncated.
 pub const MAX_EVENTS_PER_LOOKUP: usize = 5_000;
 
 /// Words of a value looked up (the longest ones).
@@ -96,8 +97,12 @@ impl Lookup {
         for p in self.catalog.overlapping(range.since, range.until) {
             let searcher = p.reader.searcher();
             let top = TopDocs::with_limit(MAX_EVENTS_PER_LOOKUP)
-                .order_by_fast_field::<tantivy::DateTime>("ts", Order::Asc);
-            for (_, addr) in searcher.search(&query, &top)? {
+                .order_by_fast_field::<tantivy::DateTime>("ts", Order::Desc);
+            let hits = searcher.search(&query, &top)?;
+            if hits.len() >= MAX_EVENTS_PER_LOOKUP {
+                self.truncated = true;
+            }
+            for (_, addr) in hits {
                 let doc: TantivyDocument = searcher.doc(addr)?;
                 let Some(json) = doc.get_first(self.fields.raw).and_then(|v| v.as_str()) else {
                     continue;
@@ -109,9 +114,7 @@ impl Lookup {
                 }
             }
         }
-        if out.len() >= MAX_EVENTS_PER_LOOKUP {
-            self.truncated = true;
-        }
+        // Oldest first, as the follower cuts queue ids into their uses in time order.
         out.sort_by_key(|e| e.ts);
         Ok(out)
     }

@@ -6,8 +6,9 @@
 //! - [`follow`]: from a starting point to every queue, host and mailbox the message reached.
 //! - [`timeline`]: the hops in words and each recipient's final status.
 //!
-//! `q` is read as a message-id when it is `<...>`, as an address when it holds an `@`, and as a
-//! queue id when it is 5 to 20 letters and digits; anything else is refused (400). A queue id
+//! `q` is read as a message-id when it is `<...>`, as an address when it holds an `@` (and, when
+//! no address matches, as a message-id pasted without its `<>`), and as a queue id when it is 5
+//! to 20 letters and digits; anything else is refused (400). A queue id
 //! may name several messages over time (ids are reused once a message leaves the queue): each
 //! is its own answer. An address lists the messages from or to it, newest first.
 
@@ -91,7 +92,7 @@ pub fn trace(
 ) -> Result<TraceResponse, TraceError> {
     let started = Instant::now();
     let q = params.q.trim();
-    let target = classify(q).map_err(TraceError::BadParam)?;
+    let mut target = classify(q).map_err(TraceError::BadParam)?;
     let limit = params.limit.unwrap_or(DEFAULT_TRACE_LIMIT);
     if limit == 0 || limit > MAX_TRACE_LIMIT {
         return Err(TraceError::BadParam(format!(
@@ -138,6 +139,13 @@ pub fn trace(
             let mut all = Vec::new();
             for field in ["from", "to", "orig_to"] {
                 all.extend(lookup.by_field(field, q, seed_range)?);
+            }
+            if all.is_empty() {
+                // A message-id pasted without its <>.
+                all = lookup.by_field("message_id", &format!("<{q}>"), seed_range)?;
+                if !all.is_empty() {
+                    target = TraceTarget::MessageId;
+                }
             }
             all
         }

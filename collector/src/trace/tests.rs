@@ -258,8 +258,12 @@ fn a_queue_id_reused_an_hour_later_is_two_messages() {
         recipient(older, "bob@example.com").host.as_deref(),
         Some("mbox1")
     );
-    // By message-id: only that one.
+    // By message-id: only that one; also pasted without its <>.
     assert_eq!(f.one("<e1.20261204@sender.example.org>").hops, older.hops);
+    let r = f.trace("e1.20261204@sender.example.org");
+    assert_eq!(r.target, TraceTarget::MessageId);
+    assert_eq!(r.messages.len(), 1);
+    assert_eq!(r.messages[0].hops, older.hops);
 }
 
 #[test]
