@@ -92,12 +92,17 @@ impl Instance {
     }
 }
 
+/// A line that starts a queue file: `smtpd`'s `client=` or `pickup`'s `uid=`.
+fn receives(e: &Event) -> bool {
+    e.fields.contains_key("client") || e.fields.contains_key("uid")
+}
+
 /// The order of lines logged in the same instant, as postfix writes them: receive, cleanup,
 /// queue, filter, deliver, notify, remove.
 pub fn rank(e: &Event) -> u8 {
     let f = |k| e.fields.contains_key(k);
     let status = str_field(e, "status");
-    if f("client") || f("uid") {
+    if receives(e) {
         0
     } else if e.app.ends_with("cleanup") {
         1
@@ -135,16 +140,9 @@ pub fn instances(mut events: Vec<Event>) -> Vec<Instance> {
         let list = by_host
             .entry((e.host.as_str().to_ascii_lowercase(), qid.clone()))
             .or_default();
-        let starts = e.fields.contains_key("client") || e.fields.contains_key("uid");
         let new = match list.last() {
             None => true,
-            Some(last) => {
-                !last.open()
-                    || (starts
-                        && last.events.iter().any(|x| {
-                            x.fields.contains_key("client") || x.fields.contains_key("uid")
-                        }))
-            }
+            Some(last) => !last.open() || (receives(&e) && last.events.iter().any(receives)),
         };
         if new {
             list.push(Instance {
@@ -194,13 +192,6 @@ pub struct Found {
 }
 
 impl Found {
-    /// Whether this message holds the instance of `qid` on `host` at `t`.
-    pub fn holds(&self, host: &str, qid: &str, t: DateTime<Utc>) -> bool {
-        self.instances
-            .iter()
-            .any(|(i, _)| i.qid == qid && i.host.eq_ignore_ascii_case(host) && i.holds(t))
-    }
-
     pub fn has_event(&self, id: &str) -> bool {
         self.instances
             .iter()
@@ -264,6 +255,22 @@ impl<'a> Follower<'a> {
         Ok(&self.queues[qid])
     }
 
+    /// The use of `qid` on `host` that holds `at`.
+    pub fn within(
+        &mut self,
+        qid: &str,
+        host: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Instance>, SearchError> {
+        Ok(self
+            .queue(qid)?
+            .0
+            .iter()
+            .filter(|i| i.host.eq_ignore_ascii_case(host) && i.holds(at))
+            .min_by_key(|i| (i.start() - at).num_milliseconds().abs())
+            .cloned())
+    }
+
     fn message_id(&mut self, mid: &str) -> Result<Vec<Event>, SearchError> {
         let key = mid.to_ascii_lowercase();
         if !self.message_ids.contains_key(&key) {
@@ -278,11 +285,7 @@ impl<'a> Follower<'a> {
     /// must name this very use of the id (the nearest one to it, as [`Work::Next`] picks), not
     /// an earlier or later one.
     fn parent(&mut self, inst: &Instance) -> Result<Option<Instance>, SearchError> {
-        let received = inst
-            .events
-            .iter()
-            .any(|e| e.fields.contains_key("client") || e.fields.contains_key("uid"));
-        if received {
+        if inst.events.iter().any(receives) {
             return Ok(None);
         }
         let start = inst.start();
@@ -302,13 +305,7 @@ impl<'a> Follower<'a> {
             if !names_this {
                 continue;
             }
-            let (qid, host, at) = (qid.to_owned(), e.host.to_string(), e.ts);
-            let found = self
-                .queue(&qid)?
-                .0
-                .iter()
-                .find(|i| i.host.eq_ignore_ascii_case(&host) && i.holds(at))
-                .cloned();
+            let found = self.within(qid, &e.host, e.ts)?;
             if found.is_some() {
                 return Ok(found);
             }
@@ -345,13 +342,7 @@ impl<'a> Follower<'a> {
             && let Some(qid) = str_field(e, "queue_id")
         {
             let (qid, host, at) = (qid.to_owned(), e.host.to_string(), e.ts);
-            let inst = self
-                .queue(&qid)?
-                .0
-                .iter()
-                .find(|i| i.host.eq_ignore_ascii_case(&host) && i.holds(at))
-                .cloned();
-            if let Some(inst) = inst {
+            if let Some(inst) = self.within(&qid, &host, at)? {
                 return self.from_instance(inst);
             }
         }
@@ -408,13 +399,8 @@ impl<'a> Follower<'a> {
                     continue;
                 }
                 Work::Within { host, qid, at } => {
-                    let (list, verdicts) = self.queue(&qid)?;
-                    let inst = list
-                        .iter()
-                        .filter(|i| i.host.eq_ignore_ascii_case(&host) && i.holds(at))
-                        .min_by_key(|i| (i.start() - at).num_milliseconds().abs())
-                        .cloned();
-                    (inst, verdicts.clone())
+                    let inst = self.within(&qid, &host, at)?;
+                    (inst, self.queue(&qid)?.1.clone())
                 }
                 Work::Next {
                     prefer,

@@ -31,7 +31,7 @@ use crate::search::time::parse_time;
 use follow::{Follower, Found};
 use lookup::{Lookup, Range};
 
-/// How far back a trace looks when not told (`since`).
+/// How far back a trace looks when not told (`since`): from `until`, or from now.
 pub const DEFAULT_SINCE_DAYS: i64 = 30;
 
 /// A string field of an event.
@@ -105,8 +105,9 @@ pub fn trace(
             .map(|s| parse_time(s, now).map_err(TraceError::BadParam))
             .transpose()
     };
-    let since = time(&params.since)?.unwrap_or(now - Duration::days(DEFAULT_SINCE_DAYS));
     let until = time(&params.until)?;
+    let since =
+        time(&params.since)?.unwrap_or(until.unwrap_or(now) - Duration::days(DEFAULT_SINCE_DAYS));
     if until.is_some_and(|u| u <= since) {
         return Err(TraceError::BadParam(format!(
             "since {since} is not before until {}",
