@@ -152,7 +152,7 @@ pub fn trace(
         }
     };
     seeds.retain(on_host);
-    seeds.sort_by(|a, b| b.ts.cmp(&a.ts));
+    seeds.sort_by_key(|e| std::cmp::Reverse(e.ts));
 
     let mut follower = Follower::new(&mut lookup, follow_range);
     let mut messages: Vec<(TracedMessage, Found)> = Vec::new();
@@ -173,7 +173,7 @@ pub fn trace(
     }
     truncated |= follower.truncated();
     let mut messages: Vec<TracedMessage> = messages.into_iter().map(|(m, _)| m).collect();
-    messages.sort_by(|a, b| b.first_seen.cmp(&a.first_seen));
+    messages.sort_by_key(|m| std::cmp::Reverse(m.first_seen));
     Ok(TraceResponse {
         query: q.to_owned(),
         target,
