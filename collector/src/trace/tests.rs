@@ -299,6 +299,41 @@ fn an_address_lists_its_messages_newest_first() {
 }
 
 #[test]
+fn picked_up_deferred_then_expired() {
+    let f = fixture();
+    let m = f.one("C0DE5A1B2C");
+    assert_eq!(m.queues, ["mta2/C0DE5A1B2C", "mta2/D1E2F3A4B5"]);
+    assert_eq!(m.from.as_deref(), Some("backup-report@mta2.example.com"));
+    let ops = recipient(&m, "ops@partner.example.net");
+    assert_eq!(ops.status, "expired");
+    assert!(
+        ops.detail
+            .as_deref()
+            .unwrap()
+            .contains("Connection refused")
+    );
+    assert_eq!(m.status, "expired");
+    assert_eq!(m.recipients.len(), 1);
+    assert!(m.hops[0].what.starts_with("picked up from uid 1000"));
+    assert_eq!(m.hops.iter().filter(|h| h.notification).count(), 4);
+    let expired = m
+        .hops
+        .iter()
+        .position(|h| h.what.starts_with("expired"))
+        .unwrap();
+    let removed = m
+        .hops
+        .iter()
+        .position(|h| {
+            h.what == "removed from the queue" && h.queue_id.as_deref() == Some("C0DE5A1B2C")
+        })
+        .unwrap();
+    assert!(expired < removed);
+    // An hour in the deferred queue shows as the delay before the expiry.
+    assert!(m.hops[expired].delay_s.unwrap() > 3590.0);
+}
+
+#[test]
 fn rejected_and_blocked_mail_says_so() {
     let f = fixture();
     let m = f.one("AB12CD34EF");

@@ -41,17 +41,14 @@ pub fn assemble(found: Found) -> Option<TracedMessage> {
         .filter(|e| is_message(e))
         .find_map(|e| str_field(e, "message_id"))
         .map(str::to_owned);
-    let from = events
-        .iter()
-        .filter(|e| is_message(e) && e.app.starts_with("postfix"))
-        .find_map(|e| str_field(e, "from"))
-        .or_else(|| {
-            events
-                .iter()
-                .filter(|e| is_message(e))
-                .find_map(|e| str_field(e, "from"))
-        })
-        .map(str::to_owned);
+    // The envelope sender as qmgr queued it (pickup's is unqualified), else as anything said it.
+    let from_of = |qmgr_only: bool| {
+        events
+            .iter()
+            .filter(|e| is_message(e) && (!qmgr_only || e.app.ends_with("qmgr")))
+            .find_map(|e| str_field(e, "from"))
+    };
+    let from = from_of(true).or_else(|| from_of(false)).map(str::to_owned);
 
     let mut hops = Vec::with_capacity(events.len());
     let mut prev = None;
