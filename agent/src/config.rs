@@ -281,6 +281,10 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// A file holding the token (one line), so that it does not show in `ps`; wins over
+    /// `--token` and `LOGWARDEN_TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// PEM CA certificate(s) to trust for `https://` collectors, besides the system's roots.
     #[arg(long, value_name = "FILE", env = "LOGWARDEN_CA_FILE")]
     pub ca_file: Option<PathBuf>,
@@ -462,7 +466,11 @@ impl Settings {
             health.backups = backup_rules(flags.backup, flags.data)?;
         }
         health.validate()?;
-        let token = match (flags.token, file.token, file.token_file) {
+        let flag_token = match &flags.token_file {
+            Some(path) => Some(logwarden_core::token_file::read_token(path)?),
+            None => flags.token,
+        };
+        let token = match (flag_token, file.token, file.token_file) {
             (Some(t), _, _) => Some(t),
             (None, Some(_), Some(_)) => bail!("token and token_file are both set: keep one"),
             (None, Some(t), None) => Some(t),

@@ -10,6 +10,9 @@ use logwarden_core::wire::{
     PromoteResponse, SEARCH_PATH, SILENCES_PATH, STATUS_PATH, SearchParams, SearchResponse,
     Silence, SilenceRequest, SilencesResponse, StatusResponse, TAIL_PATH, TailParams,
 };
+use logwarden_core::wire::{
+    CONTEXT_PATH, ContextParams, ContextResponse, FIELDS_PATH, FieldsParams, FieldsResponse,
+};
 use reqwest::blocking::{Client as Http, Response};
 
 pub struct Client {
@@ -130,6 +133,16 @@ impl Client {
         self.read(self.http.get(url).query(params).send())
     }
 
+    pub fn context(&self, params: &ContextParams) -> anyhow::Result<ContextResponse> {
+        let url = self.base.join(CONTEXT_PATH)?;
+        self.read(self.http.get(url).query(params).send())
+    }
+
+    pub fn fields(&self, params: &FieldsParams) -> anyhow::Result<FieldsResponse> {
+        let url = self.base.join(FIELDS_PATH)?;
+        self.read(self.http.get(url).query(params).send())
+    }
+
     pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {
         let url = self.base.join(COUNT_PATH)?;
         self.read(self.http.get(url).query(params).send())
@@ -173,6 +186,15 @@ impl Client {
 
     pub fn add_silence(&self, req: &SilenceRequest) -> anyhow::Result<Silence> {
         let url = self.base.join(SILENCES_PATH)?;
+        self.read(self.http.post(url).json(req).send())
+    }
+
+    /// `logwarden alerts test`.
+    pub fn test_alert(
+        &self,
+        req: &logwarden_core::wire::TestAlertRequest,
+    ) -> anyhow::Result<logwarden_core::wire::TestAlertResponse> {
+        let url = self.base.join(logwarden_core::wire::ALERTS_TEST_PATH)?;
         self.read(self.http.post(url).json(req).send())
     }
 

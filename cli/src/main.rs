@@ -4,8 +4,10 @@
 //! error (printed as one line on stderr).
 
 mod client;
+mod context;
 mod export;
 mod output;
+mod test_alert;
 mod trace;
 
 use std::process::ExitCode;
@@ -34,6 +36,10 @@ struct Cli {
     /// for acks and silences, when the collector has tokens.
     #[arg(long, global = true, env = "LOGWARDEN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the token (one line), so that it does not show in `ps`; wins over
+    /// `--token` and `LOGWARDEN_TOKEN`.
+    #[arg(long, global = true, env = "LOGWARDEN_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// PEM CA certificate(s) to trust for an https:// collector, besides the system's roots.
     #[arg(long, global = true, env = "LOGWARDEN_CA_FILE", value_name = "FILE")]
     ca_file: Option<std::path::PathBuf>,
@@ -74,9 +80,27 @@ enum Command {
         /// Only events before: an RFC 3339 time or a duration back from now.
         #[arg(long)]
         until: Option<String>,
-        /// At most this many events (the newest).
+        /// At most this many events (the newest, or the oldest with --oldest-first).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Oldest first (the default is newest first).
+        #[arg(long, conflicts_with = "follow")]
+        oldest_first: bool,
+        /// The next page: the cursor the last page ended with (printed on stderr after it).
+        #[arg(long, value_name = "CURSOR", conflicts_with = "follow")]
+        after: Option<String>,
+        /// Each hit with N events before and after it from the same host and source (text:
+        /// the hit marked `>`, groups parted by `--`).
+        #[arg(
+            short = 'C',
+            long = "context",
+            value_name = "N",
+            conflicts_with = "follow"
+        )]
+        context: Option<usize>,
+        /// Text: begin each line with the event's position, for `logwarden context`.
+        #[arg(long, conflicts_with = "follow")]
+        positions: bool,
         /// text (readable), json (one event per line, as ingested), raw (the message only).
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
@@ -92,7 +116,8 @@ enum Command {
         since: Option<String>,
         #[arg(long)]
         until: Option<String>,
-        /// host, site, app, severity, kind or source: the most frequent values.
+        /// host, site, app, severity, kind, source or fields.NAME: the most frequent values, the
+        /// rest as (other); two comma separated (host,app) count pairs.
         #[arg(long, conflicts_with = "every")]
         by: Option<String>,
         /// A bucket width (5m, 1h, 1d): a histogram.
@@ -101,6 +126,42 @@ enum Command {
         /// With --by: how many values (default 10).
         #[arg(long)]
         limit: Option<usize>,
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// The extracted fields (fields.NAME) the matching events have, most frequent first, with
+    /// how many have each.
+    Fields {
+        /// The query; '*' (the default) for every event.
+        #[arg(default_value = "*")]
+        query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long, default_value = "1d")]
+        since: String,
+        /// Only events before: an RFC 3339 time or a duration back from now.
+        #[arg(long)]
+        until: Option<String>,
+        /// text or json.
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// The most frequent values of a field (host, app, ... or fields.NAME) among the matching
+    /// events, the rest as (other): `count --by FIELD` by another name.
+    Values {
+        field: String,
+        /// The query; '*' (the default) for every event.
+        #[arg(default_value = "*")]
+        query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long, default_value = "1d")]
+        since: String,
+        /// Only events before: an RFC 3339 time or a duration back from now.
+        #[arg(long)]
+        until: Option<String>,
+        /// How many values (default 20).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// text or json.
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
@@ -117,6 +178,22 @@ enum Command {
         /// Events asked for per request (at most 10000).
         #[arg(long, default_value_t = 5000)]
         page_size: usize,
+        /// Oldest first (the default is newest first).
+        #[arg(long)]
+        oldest_first: bool,
+    },
+    /// The events around one, from the same host and source, in order: POSITION is what
+    /// `search --positions` prints first on each line (or the API's `positions`).
+    Context {
+        position: String,
+        /// Events before it.
+        #[arg(short = 'B', long, default_value_t = 5)]
+        before: usize,
+        /// Events after it.
+        #[arg(short = 'A', long, default_value_t = 5)]
+        after: usize,
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
     },
     /// Follow a message across the fleet: by queue id, message-id or address.
     ///
@@ -142,8 +219,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Firing alerts, loudest first (exit 0 either way).
+    /// Firing alerts, loudest first (exit 0 either way); `alerts test` sends a test one.
     Alerts {
+        #[command(subcommand)]
+        command: Option<AlertsCommand>,
         /// Resolved alerts too.
         #[arg(long)]
         all: bool,
@@ -168,15 +247,38 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AlertsCommand {
+    /// Send a synthetic alert through the collector's routes to its real receivers and print
+    /// what each answered (it never enters the alert table). Exit 1 if any refused or none was
+    /// reached. Needs an admin token.
+    Test {
+        /// Only this receiver, whatever the routes say.
+        #[arg(long, value_name = "NAME")]
+        receiver: Option<String>,
+        /// The alert's labels: `k=v,...` (repeat or comma-separate); `alertname` defaults to
+        /// LogwardenTest, `severity` to warning.
+        #[arg(long, value_name = "K=V,...")]
+        labels: Vec<String>,
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+}
+
+#[derive(Subcommand)]
 enum SilenceCommand {
     /// Add one: `logwarden silence add alertname=RaidRebuilding host=mbox3 --duration 2h`.
     Add {
-        /// NAME=VALUE or NAME!=VALUE over labels, alertname and severity (all must match).
+        /// NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX over labels, alertname and
+        /// severity (all must match; a regex matches the whole value).
         #[arg(required = true)]
         matchers: Vec<String>,
-        /// How long (30m, 2h, 1d).
+        /// How long, from its start (30m, 2h, 1d, 1h30m; a bare number has no unit and is refused).
         #[arg(long, default_value = "2h")]
         duration: String,
+        /// When it starts: RFC 3339 (`2026-12-06T01:00:00+01:00`) or `+DURATION` from now
+        /// (`+8h`); default now. Alerts are notified as usual until then.
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
         #[arg(long, default_value = "")]
         comment: String,
         #[arg(long, env = "USER", default_value = "")]
@@ -204,12 +306,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let identity = cli.client_cert.as_deref().zip(cli.client_key.as_deref());
-    let client = Client::new(
-        &cli.server,
-        cli.token.clone(),
-        cli.ca_file.as_deref(),
-        identity,
-    )?;
+    let token = match &cli.token_file {
+        Some(path) => Some(logwarden_core::token_file::read_token(path)?),
+        None => cli.token.clone(),
+    };
+    let client = Client::new(&cli.server, token, cli.ca_file.as_deref(), identity)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Search {
@@ -217,19 +318,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             limit,
+            oldest_first,
+            after,
+            context,
+            positions,
             output,
             follow,
         } => {
             let mut resp = client.search(&SearchParams {
                 q: query.clone(),
-                since,
-                until,
+                since: since.clone(),
+                until: until.clone(),
                 limit: Some(limit),
+                order: oldest_first.then(|| "oldest".into()),
+                after,
             })?;
             if follow {
                 // Like tail -f: the last lines in order, then what comes.
                 resp.hits.reverse();
-                output::hits(&mut out, &resp, output)?;
+                output::hits(&mut out, &resp, output, true)?;
                 let seen = resp.hits.iter().map(|e| e.id.clone()).collect();
                 client.follow(&query, resp.indexed_lsn, seen, |e| {
                     output::event(&mut out, e, output)?;
@@ -238,12 +345,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
                 return Ok(ExitCode::SUCCESS);
             }
-            output::hits(&mut out, &resp, output)?;
-            Ok(if resp.hits.is_empty() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            match context {
+                Some(n) => {
+                    for (i, p) in resp.positions.iter().enumerate() {
+                        if i > 0 {
+                            context::separator(&mut out, output)?;
+                        }
+                        context::print(&mut out, &context::fetch(&client, p, n, n)?, output)?;
+                    }
+                    output::remaining(&resp, output, oldest_first);
+                }
+                None if positions && output == Format::Text => {
+                    for (e, p) in resp.hits.iter().zip(&resp.positions) {
+                        write!(out, "{p} ")?;
+                        output::event(&mut out, e, output)?;
+                    }
+                    output::remaining(&resp, output, oldest_first);
+                }
+                None => output::hits(&mut out, &resp, output, oldest_first)?,
+            }
+            if resp.hits.is_empty() {
+                eprintln!(
+                    "logwarden: {}",
+                    output::no_match(&query, since.as_deref(), until.as_deref())
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Count {
             query,
@@ -270,12 +398,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             page_size,
+            oldest_first,
         } => {
             let export = export::Export {
                 query,
                 since,
                 until,
                 page_size,
+                oldest_first,
             };
             let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
             let n = export::run(&client, &export, &mut buffered)?;
@@ -283,6 +413,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(args) => trace::run(&client, args, &mut out),
+        Command::Fields {
+            query,
+            since,
+            until,
+            output,
+        } => {
+            let resp = client.fields(&logwarden_core::wire::FieldsParams {
+                q: query,
+                since: Some(since),
+                until,
+            })?;
+            output::fields(&mut out, &resp, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Values {
+            field,
+            query,
+            since,
+            until,
+            limit,
+            output,
+        } => {
+            let resp = client.count(&CountParams {
+                q: query,
+                since: Some(since),
+                until,
+                by: Some(field),
+                every: None,
+                limit: Some(limit),
+            })?;
+            output::count(&mut out, &resp, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Context {
+            position,
+            before,
+            after,
+            output,
+        } => {
+            let c = context::fetch(&client, &position, before, after)?;
+            context::print(&mut out, &c, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Fleet { output } => {
             let fleet = client.fleet()?;
             output::fleet(&mut out, &fleet, output, chrono::Utc::now())?;
@@ -327,7 +500,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Alerts { all, output } => {
+        Command::Alerts {
+            command:
+                Some(AlertsCommand::Test {
+                    receiver,
+                    labels,
+                    output,
+                }),
+            ..
+        } => {
+            let mut map = std::collections::BTreeMap::new();
+            for part in labels.iter().flat_map(|l| l.split(',')) {
+                let part = part.trim();
+                if part.is_empty() {
+                    continue;
+                }
+                let (k, v) = part
+                    .split_once('=')
+                    .with_context(|| format!("label {part:?} is not name=value"))?;
+                map.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+            let resp = client.test_alert(&logwarden_core::wire::TestAlertRequest {
+                receiver,
+                labels: map,
+            })?;
+            test_alert::print(&mut out, &resp, output)?;
+            let ok = !resp.outcomes.is_empty() && resp.outcomes.iter().all(|o| o.sent);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Alerts {
+            command: None,
+            all,
+            output,
+        } => {
             let resp = client.alerts(all)?;
             output::alerts(&mut out, &resp.alerts, output)?;
             Ok(ExitCode::SUCCESS)
@@ -345,6 +554,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             SilenceCommand::Add {
                 matchers,
                 duration,
+                start,
                 comment,
                 author,
             } => {
@@ -353,10 +563,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|m| m.parse::<Matcher>().map_err(anyhow::Error::msg))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let d = parse_duration(&duration)?;
+                let starts_at = match start.as_deref() {
+                    None => None,
+                    Some(t) => Some(match t.strip_prefix('+') {
+                        Some(rel) => chrono::Utc::now() + parse_duration(rel)?,
+                        None => chrono::DateTime::parse_from_rfc3339(t)
+                            .with_context(|| {
+                                format!("--start {t:?} is not RFC 3339 (2026-12-06T01:00:00+01:00) or +DURATION")
+                            })?
+                            .with_timezone(&chrono::Utc),
+                    }),
+                };
                 let s = client.add_silence(&SilenceRequest {
                     matchers,
-                    starts_at: None,
-                    ends_at: chrono::Utc::now() + d,
+                    starts_at,
+                    ends_at: starts_at.unwrap_or_else(chrono::Utc::now) + d,
                     author,
                     comment,
                 })?;
@@ -377,18 +598,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `30m`, `2h`, `1d`, `90s`.
+/// `30m`, `2h`, `1d`, `1h30m`: the one duration parser (`logwarden_core::duration`).
 fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .with_context(|| format!("duration {s:?} is not like 30m, 2h, 1d"))?;
-    let d = match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" | "" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
-        _ => anyhow::bail!("duration {s:?} is not like 30m, 2h, 1d"),
-    };
-    Ok(d)
+    let d = logwarden_core::duration::parse_duration(s).map_err(anyhow::Error::msg)?;
+    chrono::Duration::from_std(d).with_context(|| format!("duration {s:?} is too long"))
 }

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use crate::api::listener::HttpLimits;
 use crate::auth::ConfigTokens;
 use crate::ingest::Limits;
-use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
+use crate::notify::route::{Route, RouteTree, Timing};
+use crate::notify::route_config::{self, RouteConfig};
+use crate::notify::{Receiver, ReceiverKind, email::EmailSettings, smtp_tls};
 use crate::replication::{Mode, ReplicationSettings, Role};
 use crate::rules::EngineSettings;
 use crate::rules::user::{Query, UserRule};
@@ -160,6 +162,8 @@ pub struct SyslogConfig {
     pub tls: String,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// TCP connections one sender address may hold at once; more are closed at once.
+    pub max_connections_per_client: usize,
     /// A TCP connection that sends nothing for this long is closed.
     pub idle_timeout_s: f64,
 }
@@ -188,6 +192,7 @@ impl Default for SyslogConfig {
             tls: DEFAULT_SYSLOG_TLS.into(),
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
+            max_connections_per_client: 64,
             idle_timeout_s: 600.0,
         }
     }
@@ -203,6 +208,8 @@ pub struct AlertsConfig {
     pub repeat_interval_s: f64,
     pub resolve_hold_s: f64,
     pub external_url: Option<String>,
+    /// Where docs/alerts.md is served; built-in alerts link to their section.
+    pub runbook_base_url: Option<String>,
     pub admin_tokens: Vec<String>,
     pub fs_warn_percent: f64,
     pub fs_crit_percent: f64,
@@ -214,6 +221,15 @@ pub struct AlertsConfig {
     pub log_quiet_s: f64,
     pub deferred_after_s: f64,
     pub receivers: Vec<ReceiverConfig>,
+    /// The routing tree (notify::route_config); none: each receiver filters for itself.
+    pub route: Option<RouteConfig>,
+    /// Beside the built-in ones (rules::inhibit). Checked with the file's text in `parse`.
+    pub inhibit_rules: Vec<crate::rules::inhibit::InhibitRuleConfig>,
+    /// Recurring maintenance windows (rules::maintenance).
+    pub maintenance: Vec<crate::rules::maintenance::WindowConfig>,
+    /// The rules `parse` built from `inhibit_rules`.
+    #[serde(skip)]
+    pub inhibit_checked: Vec<crate::rules::inhibit::InhibitRule>,
     pub rules: Vec<RuleConfig>,
 }
 
@@ -228,6 +244,7 @@ impl Default for AlertsConfig {
             repeat_interval_s: e.repeat_interval.as_secs_f64(),
             resolve_hold_s: e.resolve_hold.as_secs_f64(),
             external_url: None,
+            runbook_base_url: None,
             admin_tokens: Vec::new(),
             fs_warn_percent: b.fs_warn_percent,
             fs_crit_percent: b.fs_crit_percent,
@@ -239,6 +256,10 @@ impl Default for AlertsConfig {
             log_quiet_s: b.log_quiet.num_seconds() as f64,
             deferred_after_s: b.deferred_after.num_seconds() as f64,
             receivers: Vec::new(),
+            route: None,
+            inhibit_rules: Vec::new(),
+            inhibit_checked: Vec::new(),
+            maintenance: Vec::new(),
             rules: Vec::new(),
         }
     }
@@ -261,6 +282,13 @@ pub struct ReceiverConfig {
     pub to: Vec<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// email: `starttls`, `tls` or `none` (notify::smtp_tls).
+    pub tls: Option<String>,
+    /// email: PEM CA certificates trusted besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// email: AUTH over `tls = "none"` (a relay on a trusted link).
+    #[serde(default)]
+    pub allow_plain_auth: bool,
     #[serde(default)]
     pub command: Vec<String>,
     pub timeout_s: Option<f64>,
@@ -295,6 +323,8 @@ pub struct RuleConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Put into the annotations as `runbook_url` (templates allowed, rules::template).
+    pub runbook_url: Option<String>,
 }
 
 fn one() -> u64 {
@@ -321,6 +351,16 @@ pub struct LimitsConfig {
     pub header_timeout_s: f64,
     /// Seconds an ingest body may take to arrive after its headers.
     pub body_timeout_s: f64,
+    /// HTTP connections one client address may hold open at once; more are answered 429.
+    pub max_connections_per_client: usize,
+    /// Live tails open at once, apart from `max_connections` (readers never lock agents out).
+    pub max_tail_streams: usize,
+    /// Seconds a response may wait for the client to take a write before the connection is
+    /// dropped.
+    pub write_timeout_s: f64,
+    /// Bytes all ingest bodies, their decompressed forms and live tails' queued chunks may
+    /// hold at once.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -334,6 +374,10 @@ impl Default for LimitsConfig {
             max_connections: HttpLimits::default().max_connections,
             header_timeout_s: HttpLimits::default().header_timeout.as_secs_f64(),
             body_timeout_s: 60.0,
+            max_connections_per_client: HttpLimits::default().max_connections_per_client,
+            max_tail_streams: HttpLimits::default().max_tail_streams,
+            write_timeout_s: HttpLimits::default().write_timeout.as_secs_f64(),
+            max_memory_bytes: HttpLimits::default().max_memory_bytes,
         }
     }
 }
@@ -385,6 +429,9 @@ pub struct IndexConfig {
     pub nice: i32,
     /// While the index trails the WAL, it commits this often (milliseconds, 250 to 60,000).
     pub commit_behind_ms: u64,
+    /// Events claiming a time more than this many seconds after their arrival are moved to
+    /// it (`ingest/future.rs`; 0: kept as they are).
+    pub max_future_s: u64,
 }
 
 impl Default for IndexConfig {
@@ -400,6 +447,7 @@ impl Default for IndexConfig {
             max_backlog_mb: DEFAULT_MAX_BACKLOG_MB,
             nice: d.nice,
             commit_behind_ms: d.commit_behind.as_millis() as u64,
+            max_future_s: crate::ingest::future::DEFAULT_MAX_FUTURE_S,
         }
     }
 }
@@ -436,6 +484,15 @@ impl IndexConfig {
             commit_behind: std::time::Duration::from_millis(self.commit_behind_ms),
             // (A bound too large to hold in bytes is refused where the bound is read.)
             yield_below: self.max_backlog_mb.saturating_mul(1 << 20) / 2,
+            max_future: match self.max_future_s {
+                0 => None,
+                s => Some(
+                    i64::try_from(s)
+                        .ok()
+                        .and_then(chrono::Duration::try_seconds)
+                        .with_context(|| format!("[index] max_future_s = {s} is too large"))?,
+                ),
+            },
         })
     }
 }
@@ -453,6 +510,15 @@ pub struct Overrides {
     /// A bearer token accepted for ingest (repeat). Replaces the file's `tokens`.
     #[arg(long = "token", value_name = "TOKEN")]
     pub tokens: Vec<String>,
+    /// A file of ingest tokens, one a line (repeat): as `--token`, without showing in `ps`.
+    #[arg(long = "token-file", value_name = "FILE")]
+    pub token_files: Vec<PathBuf>,
+    /// A file of read tokens, one a line (repeat): as `--read-token`.
+    #[arg(long = "read-token-file", value_name = "FILE")]
+    pub read_token_files: Vec<PathBuf>,
+    /// A file of admin tokens, one a line (repeat): as `--admin-token`.
+    #[arg(long = "admin-token-file", value_name = "FILE")]
+    pub admin_token_files: Vec<PathBuf>,
     /// Syslog UDP address (default 127.0.0.1:5514), or `off`.
     #[arg(long, value_name = "ADDR")]
     pub syslog_udp: Option<String>,
@@ -551,7 +617,25 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
     let file: FileConfig = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
-    // What serde cannot see: queries of user rules, named by file and line.
+    // What serde cannot see: the routes' receivers and matchers, queries of user rules, named
+    // by file and line.
+    if let Some(route) = &file.alerts.route {
+        let names: Vec<&str> = file
+            .alerts
+            .receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        route_config::check(route, &names, path, text).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let mut file = file;
+    file.alerts.inhibit_checked = file
+        .alerts
+        .inhibit_rules
+        .iter()
+        .map(|r| r.to_rule(path, text))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
     for rule in &file.alerts.rules {
         if let Err(e) = Query::parse(rule.query.get_ref()) {
             let line = text[..rule.query.span().start.min(text.len())]
@@ -607,13 +691,23 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
         },
         "email" => {
             let smtp = need(r.smtp.clone(), "smtp")?;
+            let has_credentials = r.username.is_some() || r.password.is_some();
+            let tls = smtp_tls::mode(r.tls.as_deref(), has_credentials, r.allow_plain_auth)
+                .map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?;
             let (host, port) = match smtp.rsplit_once(':') {
                 Some((h, p)) => (
                     h.to_owned(),
                     p.parse()
                         .with_context(|| format!("receiver {:?}: smtp port {p:?}", r.name))?,
                 ),
-                None => (smtp.clone(), 25),
+                None => (smtp.clone(), tls.default_port()),
+            };
+            let ca_pem = match &r.ca_file {
+                Some(p) => Some(
+                    smtp_tls::read_ca_file(p)
+                        .map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?,
+                ),
+                None => None,
             };
             if r.to.is_empty() {
                 bail!("receiver {:?} (email) needs `to`", r.name);
@@ -625,6 +719,8 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
                 to: r.to.clone(),
                 username: r.username.clone(),
                 password: r.password.clone(),
+                tls,
+                ca_pem,
             })
         }
         "command" => {
@@ -673,6 +769,37 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
     })
 }
 
+/// The routing tree: `[alerts.route]` with the `--webhook` receivers first (each `continue`), or
+/// without one, the flat form where each receiver filters for itself.
+fn route_tree(
+    route: Option<&RouteConfig>,
+    flag_routes: Vec<Route>,
+    e: &EngineSettings,
+) -> anyhow::Result<RouteTree> {
+    let defaults = Timing {
+        group_by: e.group_by.clone(),
+        group_wait: e.group_wait,
+        group_interval: e.group_interval,
+        repeat_interval: e.repeat_interval,
+    };
+    let Some(route) = route else {
+        return Ok(RouteTree::flat(&e.receivers, &defaults));
+    };
+    if let Some(r) = e
+        .receivers
+        .iter()
+        .find(|r| !r.severities.is_empty() || !r.matchers.is_empty())
+    {
+        bail!(
+            "[alerts.receivers] receiver {:?} has `severities` or `matchers`: with [alerts.route], filter in the routes instead",
+            r.name
+        );
+    }
+    let mut root = route.to_route()?;
+    root.routes.splice(0..0, flag_routes);
+    Ok(RouteTree::build(&root, &e.receivers, &defaults)?)
+}
+
 fn alert_settings(
     a: AlertsConfig,
     webhooks: Vec<String>,
@@ -714,14 +841,34 @@ fn alert_settings(
         }
         e.receivers.push(receiver(r)?);
     }
+    let mut flag_routes = Vec::new();
     for (i, url) in webhooks.into_iter().enumerate() {
+        let name = format!("webhook-{}", i + 1);
+        flag_routes.push(Route {
+            receiver: Some(name.clone()),
+            continue_: true,
+            ..Route::default()
+        });
         e.receivers.push(Receiver {
-            name: format!("webhook-{}", i + 1),
+            name,
             kind: ReceiverKind::Webhook { url },
             severities: vec![],
             matchers: vec![],
             send_resolved: true,
         });
+    }
+    e.routes = Some(route_tree(a.route.as_ref(), flag_routes, &e)?);
+    e.inhibit_rules = a.inhibit_checked;
+    e.runbook_base_url = a.runbook_base_url.filter(|u| !u.trim().is_empty());
+    let mut window_names = std::collections::HashSet::new();
+    for w in &a.maintenance {
+        if !window_names.insert(w.name.clone()) {
+            bail!("[[alerts.maintenance]] name {:?} is used twice", w.name);
+        }
+        e.maintenance.push(
+            w.to_window()
+                .map_err(|err| anyhow::anyhow!("[[alerts.maintenance]] {err}"))?,
+        );
     }
     for r in a.rules {
         let query = Query::parse(r.query.get_ref())
@@ -739,6 +886,15 @@ fn alert_settings(
                 r.name
             );
         }
+        let mut annotations = r.annotations;
+        if let Some(url) = r.runbook_url {
+            annotations.insert("runbook_url".into(), url);
+        }
+        for (k, t) in &annotations {
+            crate::rules::template::check(t).map_err(|err| {
+                anyhow::anyhow!("rule {:?}: annotation {k:?}: template {t:?}: {err}", r.name)
+            })?;
+        }
         e.user_rules.push(UserRule {
             name: r.name,
             query,
@@ -747,7 +903,7 @@ fn alert_settings(
             group_by: r.group_by,
             severity,
             labels: r.labels,
-            annotations: r.annotations,
+            annotations,
         });
     }
     Ok(e)
@@ -769,10 +925,11 @@ impl Settings {
         let listen: SocketAddr = listen
             .parse()
             .with_context(|| format!("listen address {listen:?} is not IP:PORT"))?;
-        let tokens = if flags.tokens.is_empty() {
+        let tokens = tokens_from(flags.tokens, &flags.token_files, "LOGWARDEN_INGEST_TOKEN")?;
+        let tokens = if tokens.is_empty() {
             file.tokens
         } else {
-            flags.tokens
+            tokens
         };
         if tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty token is not allowed");
@@ -783,8 +940,17 @@ impl Settings {
             || l.max_line_bytes == 0
             || l.max_lines == 0
             || l.max_connections == 0
+            || l.max_connections_per_client == 0
+            || l.max_tail_streams == 0
         {
             bail!("[limits] values must be above zero");
+        }
+        if l.max_memory_bytes < l.max_body_bytes.saturating_add(l.max_decoded_bytes) {
+            bail!(
+                "[limits] max_memory_bytes ({}) must hold at least one largest request: max_body_bytes + max_decoded_bytes ({})",
+                l.max_memory_bytes,
+                l.max_body_bytes.saturating_add(l.max_decoded_bytes)
+            );
         }
         let timeout = |key: &str, v: f64| -> anyhow::Result<Duration> {
             if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
@@ -795,14 +961,21 @@ impl Settings {
         let http = HttpLimits {
             max_connections: l.max_connections,
             header_timeout: timeout("[limits] header_timeout_s", l.header_timeout_s)?,
+            max_connections_per_client: l.max_connections_per_client,
+            max_tail_streams: l.max_tail_streams,
+            write_timeout: timeout("[limits] write_timeout_s", l.write_timeout_s)?,
+            max_memory_bytes: l.max_memory_bytes,
         };
         let body_timeout = timeout("[limits] body_timeout_s", l.body_timeout_s)?;
         let sys = file.syslog;
         let udp = flags.syslog_udp.unwrap_or(sys.udp);
         let tcp = flags.syslog_tcp.unwrap_or(sys.tcp);
-        if sys.max_message_bytes < 480 || sys.max_connections == 0 {
+        if sys.max_message_bytes < 480
+            || sys.max_connections == 0
+            || sys.max_connections_per_client == 0
+        {
             bail!(
-                "[syslog] max_message_bytes must be at least 480 (RFC 3164) and max_connections above zero"
+                "[syslog] max_message_bytes must be at least 480 (RFC 3164), max_connections and max_connections_per_client above zero"
             );
         }
         let client_ca = flags.tls_client_ca.or(file.tls.client_ca_file);
@@ -838,6 +1011,7 @@ impl Settings {
             },
             max_message_bytes: sys.max_message_bytes,
             max_connections: sys.max_connections,
+            max_connections_per_client: sys.max_connections_per_client,
             idle_timeout: timeout("[syslog] idle_timeout_s", sys.idle_timeout_s)?,
         };
         if file.wal.segment_bytes < 1 << 20 {
@@ -849,12 +1023,20 @@ impl Settings {
             max => file.wal.keep_bytes.min(max / 2),
         };
         let mut admin_tokens = file.alerts.admin_tokens.clone();
-        admin_tokens.extend(flags.admin_tokens);
+        admin_tokens.extend(tokens_from(
+            flags.admin_tokens,
+            &flags.admin_token_files,
+            "LOGWARDEN_ADMIN_TOKEN",
+        )?);
         if admin_tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty admin token is not allowed");
         }
         let mut read_tokens = file.read_tokens;
-        read_tokens.extend(flags.read_tokens);
+        read_tokens.extend(tokens_from(
+            flags.read_tokens,
+            &flags.read_token_files,
+            "LOGWARDEN_READ_TOKEN",
+        )?);
         if read_tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty read token is not allowed");
         }
@@ -877,6 +1059,7 @@ impl Settings {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let replication_tokens = replication.token.iter().cloned().collect();
         Ok(Settings {
             index,
             tls,
@@ -893,6 +1076,7 @@ impl Settings {
                 ingest: tokens,
                 read: read_tokens,
                 admin: admin_tokens,
+                replication: replication_tokens,
             },
             http,
             body_timeout,
@@ -916,6 +1100,21 @@ impl Settings {
     }
 }
 
+/// The tokens of a role given outside the config file: its flag's values, the lines of its
+/// token files, and its environment variable (files and the environment keep tokens out of
+/// `ps`).
+fn tokens_from(flag: Vec<String>, files: &[PathBuf], env: &str) -> anyhow::Result<Vec<String>> {
+    let mut tokens = flag;
+    for f in files {
+        tokens.extend(logwarden_core::token_file::read_tokens(f)?);
+    }
+    if let Ok(t) = std::env::var(env)
+        && !t.trim().is_empty()
+    {
+        tokens.push(t.trim().to_owned());
+    }
+    Ok(tokens)
+}
 #[cfg(test)]
 mod tests {
     use super::*;

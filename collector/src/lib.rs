@@ -9,6 +9,8 @@ pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod per_client;
+pub mod reload;
 pub mod replication;
 pub mod rules;
 pub mod search;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use logwarden_collector::auth::tokens_file;
+use logwarden_collector::auth::{Role, tokens_file};
 use logwarden_collector::config::{self, Overrides, Settings};
 use tokio_util::sync::CancellationToken;
 
@@ -86,10 +86,18 @@ enum TokenCommand {
     Add {
         /// Who holds it: an agent's host name, a person, a dashboard.
         name: String,
-        /// What it allows: `ingest` (agents), `read` (search and status) or `admin` (ack,
-        /// silence, promote, and everything else).
+        /// What it allows: `ingest` (agents), `read` (search and status), `replication` (the
+        /// peer collector: WAL pull, handover) or `admin` (ack, silence, promote, and
+        /// everything else).
         #[arg(long, default_value = "ingest")]
         role: logwarden_collector::auth::Role,
+        /// An ingest token may only send ids of this agent (`AGENT:SEQ` or `AGENT-*:SEQ`, as
+        /// the agent makes them from its host name). Default: NAME.
+        #[arg(long, value_name = "AGENT", conflicts_with = "any_agent")]
+        agent: Option<String>,
+        /// An ingest token that may send any agent's ids (shared by several agents).
+        #[arg(long)]
+        any_agent: bool,
     },
     /// Remove a token; it stops working at once, without a restart.
     Revoke { name: String },
@@ -128,6 +136,25 @@ impl TokensPlace {
 enum ConfigCommand {
     /// Validate a config file without starting.
     Check { file: PathBuf },
+    /// The routing tree (`[alerts.route]`).
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Print the receivers an alert with these labels reaches, one a line, with the route that
+    /// chose each and its grouping and timers (Alertmanager's `amtool config routes test`).
+    Test {
+        /// The collector's config file (default: the embedded defaults).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// `name=value` labels, `alertname` and `severity` included (also comma-separated).
+        #[arg(value_name = "LABEL", required = true)]
+        labels: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -153,10 +180,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, overrides } => {
+            let flags = (*overrides).clone();
             let settings = match &config {
                 Some(path) => config::load_settings(path, *overrides)?,
                 None => Settings::build(config::FileConfig::default(), *overrides)?,
             };
+            let mut settings = settings;
+            settings.alerts.reloads = Some(logwarden_collector::reload::subscribe());
+            logwarden_collector::reload::started();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -176,6 +207,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::io::stdout().flush().ok();
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
+                tokio::spawn(logwarden_collector::reload::on_sighup(
+                    config.clone(),
+                    flags,
+                    settings.clone(),
+                ));
                 logwarden_collector::server::serve(listener, settings, shutdown).await
             })
         }
@@ -204,13 +240,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok", file.display());
             Ok(())
         }
+        Command::Config {
+            command:
+                ConfigCommand::Routes {
+                    command: RoutesCommand::Test { config, labels },
+                },
+        } => {
+            let settings = match &config {
+                Some(path) => config::load_settings(path, Overrides::default())?,
+                None => Settings::build(config::FileConfig::default(), Overrides::default())?,
+            };
+            let labels = logwarden_collector::notify::route::parse_labels(&labels)
+                .map_err(anyhow::Error::msg)?;
+            let alerts = &settings.alerts;
+            let tree = alerts.route_tree();
+            let reached = tree.matching(&|l| labels.get(l).map(String::as_str));
+            if reached.is_empty() {
+                eprintln!("no receiver: these labels reach no route with a receiver");
+            }
+            for i in reached {
+                println!("{}", tree.describe(i, &alerts.receivers));
+            }
+            Ok(())
+        }
         Command::Token { command, place } => {
             let path = place.path()?;
             match command {
-                TokenCommand::Add { name, role } => {
-                    let token = tokens_file::add(&path, &name, role)?;
+                TokenCommand::Add {
+                    name,
+                    role,
+                    agent,
+                    any_agent,
+                } => {
+                    let agent = (!any_agent).then(|| agent.unwrap_or_else(|| name.clone()));
+                    let token = tokens_file::add(&path, &name, role, agent.as_deref())?;
+                    let bound = match agent.filter(|_| role == Role::Ingest) {
+                        Some(a) => format!(" (ids of agent {a:?} only: {a}-*:SEQ)"),
+                        None => String::new(),
+                    };
                     eprintln!(
-                        "added {role} token {name:?} to {}; it is shown only now:",
+                        "added {role} token {name:?}{bound} to {}; it is shown only now:",
                         path.display()
                     );
                     println!("{token}");
@@ -221,7 +290,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 TokenCommand::List => {
                     for (name, e) in tokens_file::read(&path)? {
-                        println!("{name}\t{}", e.role);
+                        match e.agent {
+                            Some(a) => println!("{name}\t{}\tagent={a}", e.role),
+                            None => println!("{name}\t{}", e.role),
+                        }
                     }
                 }
             }

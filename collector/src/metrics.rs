@@ -40,6 +40,15 @@ pub struct Counters {
     pub auth_refused: AtomicU64,
     /// HTTP connections answered 429 because `[limits] max_connections` were open.
     pub connections_refused: AtomicU64,
+    /// Ingest batches refused (403) for an id outside their token's agent (auth::binding).
+    pub ingest_id_refused: AtomicU64,
+    /// Requests refused (503) because the memory budget for bodies was spent.
+    pub memory_refused: AtomicU64,
+    /// Live tails ended because their reader fell too far behind.
+    pub tail_dropped: AtomicU64,
+    /// Connections refused for their client's share (`max_connections_per_client`, HTTP and
+    /// syslog TCP) or the tail streams' own cap.
+    pub client_connections_refused: AtomicU64,
 }
 
 /// What became of a receiver's notifications.
@@ -95,6 +104,8 @@ pub struct Positions {
     pub replication_lag: Option<u64>,
     /// 1 while a sync primary acknowledges without its standby.
     pub replication_degraded: u64,
+    /// Events moved to their arrival time for claiming one too far ahead (`ingest/future.rs`).
+    pub events_future_clamped: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -231,9 +242,40 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
     );
     counter(
         &mut reg,
+        "ingest_id_refused",
+        "Ingest batches refused (403) for an event id outside their token's agent",
+        &c.ingest_id_refused,
+    );
+    counter(
+        &mut reg,
+        "memory_budget_refused",
+        "Requests refused (503) because [limits] max_memory_bytes was spent",
+        &c.memory_refused,
+    );
+    counter(
+        &mut reg,
+        "tail_streams_dropped",
+        "Live tails ended because their reader fell too far behind",
+        &c.tail_dropped,
+    );
+    counter(
+        &mut reg,
+        "client_connections_refused",
+        "Connections refused over a client's share (HTTP, syslog TCP) or the tail streams' cap",
+        &c.client_connections_refused,
+    );
+    counter(
+        &mut reg,
         "syslog_messages",
         "Syslog messages received",
         &c.syslog_messages,
+    );
+    let clamped = Counter::<u64>::default();
+    clamped.inc_by(p.events_future_clamped);
+    reg.register(
+        "events_future_clamped",
+        "Events (agent and syslog) dated further ahead than [index] max_future_s, moved to the time they arrived",
+        clamped,
     );
     counter(
         &mut reg,
@@ -444,6 +486,21 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
             }
         }
     }
+    // Prometheus' own names for its config reloads (crate::reload).
+    let (reload_ok, reload_at) = crate::reload::status();
+    plain_gauge(
+        &mut reg,
+        "config_last_reload_successful",
+        "Whether the last config reload (SIGHUP) succeeded",
+        reload_ok as u64,
+    );
+    let at = Gauge::<f64, AtomicU64>::default();
+    at.set(reload_at);
+    reg.register(
+        "config_last_reload_success_timestamp_seconds",
+        "When the config was last loaded successfully (the start, or a reload)",
+        at,
+    );
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
     out

@@ -7,6 +7,7 @@
 pub mod config_text;
 pub mod draft;
 pub mod durable;
+pub mod duration;
 pub mod event;
 pub mod fields;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod json_line;
 pub mod seq;
 pub mod timestamp;
 pub mod tls;
+pub mod token_file;
 pub mod trace;
 pub mod wire;
 

@@ -6,7 +6,8 @@
 //! - [`nginx`]: nginx access logs (combined and Zimbra's proxy format).
 //! - [`syslog`]: RFC 3164 and RFC 5424 files and lines, with [`zimbra_messages`] reading
 //!   Zimbra's own messages inside them (service status, queue, disk, LDAP, auth failures),
-//!   [`postfix`] and [`amavis`] reading the delivery path of a message (queue ids, message-ids,
+//!   [`storage_events`] the storage events of ESXi hosts and ONTAP filers (health records), and
+//!   [`postfix`] and [`amavis`] the delivery path of a message (queue ids, message-ids,
 //!   recipients, statuses) for `logwarden trace`.
 //! - [`zimbra_delivery`]: the LMTP delivery and `Adding Message` lines of `mailbox.log`.
 //! - `plain`: anything else, kept whole as the message.
@@ -30,6 +31,7 @@ pub mod jetty;
 pub mod join;
 pub mod nginx;
 pub mod postfix;
+pub mod storage_events;
 pub mod syslog;
 pub mod time;
 pub mod zimbra;
@@ -87,6 +89,11 @@ pub struct ParseOptions {
     /// than two days after it. Default: the file's modification time (now when it has none),
     /// moving on with the clock while the parser lives.
     pub reference: Option<DateTime<Utc>>,
+    /// Whether a line's own host name (syslog's HOSTNAME) becomes the event's `host`. Only for
+    /// a syslog receiver, whose senders name themselves; a file's lines cannot (an application
+    /// could write any name into its log): their host name goes to `fields.hostname`, and the
+    /// event's `host` is the agent's (issue 26 §7).
+    pub host_from_line: bool,
 }
 
 /// What every parser needs to know about the file: where the lines come from, the zone their
@@ -152,6 +159,7 @@ impl Origin {
             &ParseOptions {
                 zone,
                 reference: Some(Utc::now()),
+                ..ParseOptions::default()
             },
         )
     }
@@ -168,6 +176,8 @@ pub struct LineParser {
     /// The flavor of the last line [`LineParser::starts_record`] saw start a record: under
     /// `auto`, lines of no known format continue a record only after a log4j or Jetty one.
     last_start: Cell<Flavor>,
+    /// See [`ParseOptions::host_from_line`].
+    host_from_line: bool,
 }
 
 impl LineParser {
@@ -193,6 +203,7 @@ impl LineParser {
             origin: Origin::new(path, options),
             hint,
             last_start: Cell::new(hint),
+            host_from_line: options.host_from_line,
         }
     }
 
@@ -224,6 +235,12 @@ impl LineParser {
             Err(_) => (String::from_utf8_lossy(line), true),
         };
         let mut draft = self.parse_text(&text);
+        if !self.host_from_line
+            && let Some(host) = draft.host.take()
+        {
+            storage_events::under_reader_host(&mut draft, &host);
+            draft.fields.insert("hostname".into(), host.as_str().into());
+        }
         if lossy {
             draft.fields.insert("invalid_utf8".into(), true.into());
         }
@@ -265,6 +282,7 @@ impl LineParser {
             Flavor::Syslog => {
                 let mut d = syslog::parse(text, o)?;
                 zimbra_messages::enrich(&mut d);
+                storage_events::enrich(&mut d);
                 Some(d)
             }
             Flavor::Plain => None,
@@ -288,8 +306,34 @@ mod tests {
                         .unwrap()
                         .with_timezone(&Utc),
                 ),
+                ..ParseOptions::default()
             },
         )
+    }
+
+    #[test]
+    fn a_line_in_a_file_cannot_set_its_events_host_only_a_syslog_receivers_can() {
+        use logwarden_core::EventId;
+        let line = b"2026-12-05T10:00:00Z victim sshd[1]: Accepted password for root";
+        for format in [Format::Auto, Format::Syslog] {
+            let mut p = utc_parser("/var/log/app.log", format);
+            let d = p.parse(line);
+            assert_eq!((d.app.as_str(), d.host.as_deref()), ("sshd", None));
+            assert_eq!(d.fields["hostname"], "victim");
+            let e = d.into_event(EventId::new("a", 1), "mbox1.phx", "phx", Utc::now());
+            assert_eq!(e.host, "mbox1.phx", "{format:?}");
+        }
+        let mut receiver = LineParser::with_options(
+            Path::new("syslog"),
+            Format::Syslog,
+            &ParseOptions {
+                host_from_line: true,
+                ..ParseOptions::default()
+            },
+        );
+        let d = receiver.parse(line);
+        assert_eq!(d.host.as_deref(), Some("victim"));
+        assert!(!d.fields.contains_key("hostname"));
     }
 
     #[test]

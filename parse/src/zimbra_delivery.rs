@@ -114,6 +114,7 @@ mod tests {
             &ParseOptions {
                 zone: Zone::Utc,
                 reference: None,
+                host_from_line: false,
             },
         );
         p.parse(line.as_bytes())

@@ -204,3 +204,125 @@ fn with_read_tokens_the_page_asks_for_one_and_then_shows_the_fleet() {
         "no search hit shown: {result}"
     );
 }
+
+/// The search list loads more by cursor: 450 events of one second are listed 200 at a time,
+/// every one once, newest first (the order of the WAL, reversed), and "Load more" then hides;
+/// a click on a hit shows the events around it.
+#[test]
+fn the_search_list_loads_more_by_cursor_through_events_of_one_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path(), &[]);
+    let lines: Vec<String> = (0..450u64)
+        .map(|seq| {
+            serde_json::json!({
+                "id": format!("w:{seq}"), "ts": "2026-12-01T00:00:00Z", "host": "h1",
+                "source": "/var/log/test.log", "app": "test", "severity": "info",
+                "message": format!("paged {seq}"),
+            })
+            .to_string()
+        })
+        .collect();
+    collector.ingest_ok(&lines);
+    assert!(wait_until(Duration::from_secs(30), || collector
+        .count("paged")
+        == 450));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let result = run_browser(
+        "search_more.mjs",
+        &[collector.url.as_str(), "paged", shots.to_str().unwrap()],
+    );
+    assert_same("pages", 3, result["pages"].as_u64().unwrap_or(0));
+    let shown: Vec<&str> = result["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let expected: Vec<String> = (0..450u64).rev().map(|s| format!("paged {s}")).collect();
+    assert!(shown == expected, "rows: {shown:?}");
+    // The third row is "paged 447": five before it and the two after, oldest first.
+    let context: Vec<&str> = result["context"]
+        .as_array()
+        .expect("context")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let expected: Vec<String> = (442..450u64).map(|s| format!("paged {s}")).collect();
+    assert!(context == expected, "context: {context:?}");
+    assert_same(
+        "marked",
+        "paged 447",
+        result["marked"].as_str().unwrap_or(""),
+    );
+}
+
+/// A BMC (health records from the agent's Redfish poller) and a hypervisor (its storage events
+/// by syslog) are hosts of their own on the page, named as such, the BMC with what it serves;
+/// an agent's host has no such line.
+#[test]
+fn the_page_names_bmcs_and_hypervisors_and_what_they_serve() {
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules is missing: scripts/test runs `npm ci` there"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("c"), &[]);
+    let now = chrono::Utc::now().to_rfc3339();
+    let health = |seq: u64, host: &str, fields: Value| {
+        serde_json::json!({"id": format!("roles:{seq}"), "ts": now, "host": host, "site": "lab",
+            "source": "health", "app": "raid", "severity": "info", "kind": "health",
+            "message": format!("record {seq}"), "fields": fields})
+        .to_string()
+    };
+    collector.ingest_ok(&[
+        health(
+            1,
+            "bmc-esx1",
+            serde_json::json!({"check": "redfish", "bmc": "bmc-esx1", "state": "ok",
+                "provider": "redfish", "serves": ["esx1", "mbox1"]}),
+        ),
+        health(
+            2,
+            "esx1",
+            serde_json::json!({"check": "raid", "array": "naa.1", "state": "clean",
+                "provider": "esxi", "level": "multipath"}),
+        ),
+        health(
+            3,
+            "mbox1",
+            serde_json::json!({"check": "raid", "array": "md0", "state": "clean"}),
+        ),
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            reqwest::blocking::get(format!("{}/api/v1/fleet", collector.url))
+                .and_then(|r| r.json::<Value>())
+                .is_ok_and(|v| v["hosts"].as_array().is_some_and(|h| h.len() == 3))
+        }),
+        "the three hosts never reached the fleet"
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let got = run_browser(
+        "fleet_roles.mjs",
+        &[
+            collector.url.as_str(),
+            shots.to_str().unwrap(),
+            "bmc-esx1",
+            "esx1",
+            "mbox1",
+        ],
+    );
+    assert_same(
+        "BMC",
+        "BMC, serves esx1, mbox1",
+        got["bmc-esx1"]["role"].as_str().unwrap_or(""),
+    );
+    assert_same(
+        "hypervisor",
+        "hypervisor",
+        got["esx1"]["role"].as_str().unwrap_or(""),
+    );
+    assert!(got["mbox1"]["role"].is_null(), "{got}");
+}

@@ -4,7 +4,8 @@
 //! The query is a subset of the search syntax, evaluated on each event as it is read from the
 //! WAL (no index round trip): space-separated terms that must all hold (`AND` may be written),
 //! each `field:value` (`host`, `site`, `app`, `source`, `severity`, `kind`, `fields.NAME`; exact
-//! match), a word or `"a phrase"` (in the message, ignoring case), or either prefixed with `-`
+//! match, but as in search: `severity` takes the usual aliases (`error`, `warn`, ...), `app:postfix`
+//! also matches `postfix/*`, `host` ignores case), a word or `"a phrase"` (in the message, ignoring case), or either prefixed with `-`
 //! or `NOT` to exclude. `OR` and parentheses are refused with a reason at start.
 
 use std::borrow::Cow;
@@ -43,6 +44,10 @@ pub enum QueryError {
         "field {0:?} is not one of host, site, app, source, severity, kind, message, fields.NAME"
     )]
     UnknownField(String),
+    #[error(
+        "severity {0:?} is not a severity; use one of emerg, alert, crit, err (error), warning (warn), notice, info, debug"
+    )]
+    UnknownSeverity(String),
 }
 
 impl Query {
@@ -107,6 +112,10 @@ impl Query {
                     }
                     if f == "message" {
                         Term::Text(v.to_lowercase())
+                    } else if f == "severity" {
+                        let s = logwarden_core::Severity::from_loose_name(v)
+                            .ok_or_else(|| QueryError::UnknownSeverity(v.to_owned()))?;
+                        Term::Field(f.to_owned(), s.as_str().to_owned())
                     } else {
                         Term::Field(f.to_owned(), v.to_owned())
                     }
@@ -126,7 +135,15 @@ impl Query {
         self.0.iter().all(|(neg, t)| {
             let hit = match t {
                 Term::Text(w) => ev.message.to_lowercase().contains(w.as_str()),
-                Term::Field(f, v) => field(ev, f).is_some_and(|x| x == *v),
+                Term::Field(f, v) => field(ev, f).is_some_and(|x| match f.as_str() {
+                    "host" => x.to_lowercase() == v.to_lowercase(),
+                    "app" => {
+                        x == *v
+                            || x.strip_prefix(v.as_str())
+                                .is_some_and(|r| r.starts_with('/'))
+                    }
+                    _ => x == *v,
+                }),
             };
             hit != *neg
         })
@@ -147,6 +164,31 @@ fn field<'a>(ev: &'a Event, name: &str) -> Option<Cow<'a, str>> {
             v => Cow::Owned(v.to_string()),
         },
     })
+}
+
+/// The rule's annotations with their templates filled in (rules::template); a name without a
+/// value renders empty, with a warning.
+fn render_annotations(
+    r: &UserRule,
+    labels: &BTreeMap<String, String>,
+    count: u64,
+    ev: &Event,
+) -> BTreeMap<String, String> {
+    let event = |f: &str| match f {
+        "message" => Some(Cow::Borrowed(ev.message.as_str())),
+        other => field(ev, other),
+    };
+    r.annotations
+        .iter()
+        .map(|(k, t)| {
+            let (text, missing) = super::template::render(t, labels, count, &event);
+            if !missing.is_empty() {
+                tracing::warn!(rule = %r.name, annotation = %k, missing = %missing.join(", "),
+                    "annotation template refers to what the alert does not have; rendered empty");
+            }
+            (k.clone(), text)
+        })
+        .collect()
 }
 
 /// The labels of one group of a rule: the rule's own plus the `group_by` values.
@@ -206,7 +248,7 @@ impl UserRules {
             let count = w.add(ev.ts, ev.received.unwrap_or(ev.ts), 1);
             if count >= r.threshold && !*firing {
                 *firing = true;
-                let mut annotations = r.annotations.clone();
+                let mut annotations = render_annotations(r, labels, count, ev);
                 annotations.entry("summary".into()).or_insert_with(|| {
                     format!(
                         "{}: {count} events matching the rule within {} s",
@@ -324,6 +366,28 @@ mod tests {
     }
 
     #[test]
+    fn severities_apps_and_hosts_match_as_in_search() {
+        let mut e = ev("postfix/smtpd", "lost connection");
+        e.severity = logwarden_core::Severity::Err;
+        e.host = "MBOX3".into();
+        for q in [
+            "severity:error",
+            "severity:ERR",
+            "app:postfix",
+            "host:mbox3",
+        ] {
+            assert!(Query::parse(q).unwrap().matches(&e), "{q}");
+        }
+        for q in ["severity:warn", "app:post", "app:postfix/qmgr", "host:mbox"] {
+            assert!(!Query::parse(q).unwrap().matches(&e), "{q}");
+        }
+        assert_eq!(
+            Query::parse("severity:loud"),
+            Err(QueryError::UnknownSeverity("loud".into()))
+        );
+    }
+
+    #[test]
     fn a_rule_fires_at_its_threshold_per_group() {
         let rule = UserRule {
             name: "Oom".into(),
@@ -345,5 +409,32 @@ mod tests {
         let mut out = Vec::new();
         u.on_tick(Utc::now() + Duration::seconds(61), &mut out);
         assert!(out[0].firing.is_none());
+    }
+
+    #[test]
+    fn annotations_are_rendered_from_labels_count_and_the_event() {
+        let rule = UserRule {
+            name: "Oom".into(),
+            query: Query::parse("oom").unwrap(),
+            threshold: 2,
+            window: Duration::seconds(60),
+            group_by: vec!["host".into()],
+            severity: AlertSeverity::Warning,
+            labels: BTreeMap::from([("team".into(), "mail".into())]),
+            annotations: BTreeMap::from([
+                (
+                    "summary".into(),
+                    "{{ value }} OOMs on {{ labels.host }} ({{ event.app }}): {{ event.message }}{{ labels.nope }}".into(),
+                ),
+                ("runbook_url".into(), "https://wiki.example/oom#{{labels.team}}".into()),
+            ]),
+        };
+        let mut u = UserRules::new(vec![rule]);
+        let mut out = Vec::new();
+        u.on_event(&ev("mailboxd", "OOM one"), &mut out);
+        u.on_event(&ev("mailboxd", "OOM two"), &mut out);
+        let a = &out[0].firing.as_ref().unwrap().annotations;
+        assert_eq!(a["summary"], "2 OOMs on mbox3 (mailboxd): OOM two");
+        assert_eq!(a["runbook_url"], "https://wiki.example/oom#mail");
     }
 }

@@ -415,6 +415,7 @@ fn run(seed: u64, messages: usize) {
     let options = ParseOptions {
         zone: Zone::Utc,
         reference: Some(now),
+        host_from_line: true,
     };
     let mut syslog =
         LineParser::with_options(Path::new("/var/log/zimbra.log"), Format::Syslog, &options);

@@ -30,6 +30,8 @@ pub(crate) fn corpus_events(order: &[&str]) -> Vec<Event> {
                 &ParseOptions {
                     zone: Zone::Utc,
                     reference: Some(now),
+                    // As the syslog intake reads them; the folder's host is the same.
+                    host_from_line: true,
                 },
             );
             let text = std::fs::read_to_string(&path).unwrap();
