@@ -125,6 +125,14 @@ impl Client {
         anyhow::bail!("{server} ended the live tail (collector stopping?)")
     }
 
+    pub fn trace(
+        &self,
+        params: &logwarden_core::trace::TraceParams,
+    ) -> anyhow::Result<logwarden_core::trace::TraceResponse> {
+        let url = self.base.join(logwarden_core::trace::TRACE_PATH)?;
+        self.read(self.http.get(url).query(params).send())
+    }
+
     pub fn context(&self, params: &ContextParams) -> anyhow::Result<ContextResponse> {
         let url = self.base.join(CONTEXT_PATH)?;
         self.read(self.http.get(url).query(params).send())

@@ -8,6 +8,7 @@ mod context;
 mod export;
 mod output;
 mod test_alert;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -194,6 +195,12 @@ enum Command {
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
+    /// Follow a message across the fleet: by queue id, message-id or address.
+    ///
+    /// A timeline, one line per hop (time, delay since the previous hop, host, component,
+    /// queue id, what happened), then each recipient's final status. By address: its
+    /// messages newest first, one line each. Exits 1 when nothing matches, 2 on a malformed id.
+    Trace(trace::TraceArgs),
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
         #[arg(short = 'o', long = "output", default_value = "text")]
@@ -405,6 +412,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("logwarden: exported {n} events");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Trace(args) => trace::run(&client, args, &mut out),
         Command::Fields {
             query,
             since,

@@ -219,6 +219,7 @@ pub struct AlertsConfig {
     pub auth_failures: u64,
     pub auth_window_s: f64,
     pub log_quiet_s: f64,
+    pub deferred_after_s: f64,
     pub receivers: Vec<ReceiverConfig>,
     /// The routing tree (notify::route_config); none: each receiver filters for itself.
     pub route: Option<RouteConfig>,
@@ -253,6 +254,7 @@ impl Default for AlertsConfig {
             auth_failures: b.auth_failures,
             auth_window_s: b.auth_window.num_seconds() as f64,
             log_quiet_s: b.log_quiet.num_seconds() as f64,
+            deferred_after_s: b.deferred_after.num_seconds() as f64,
             receivers: Vec::new(),
             route: None,
             inhibit_rules: Vec::new(),
@@ -823,6 +825,7 @@ fn alert_settings(
     e.builtin.auth_failures = a.auth_failures;
     e.builtin.auth_window = chrono("auth_window_s", a.auth_window_s)?;
     e.builtin.log_quiet = chrono("log_quiet_s", a.log_quiet_s)?;
+    e.builtin.deferred_after = chrono("deferred_after_s", a.deferred_after_s)?;
     e.group_by = a.group_by;
     e.group_wait = secs("group_wait_s", a.group_wait_s)?;
     e.group_interval = secs("group_interval_s", a.group_interval_s)?;

@@ -17,4 +17,5 @@ pub mod search;
 pub mod server;
 pub mod syslog;
 pub mod tls;
+pub mod trace;
 pub mod wal;

@@ -16,6 +16,7 @@ pub mod seq;
 pub mod timestamp;
 pub mod tls;
 pub mod token_file;
+pub mod trace;
 pub mod wire;
 
 pub use draft::Draft;

@@ -7,6 +7,7 @@ mod error;
 mod fields;
 pub mod listener;
 mod replication;
+mod trace;
 mod write_timeout;
 
 use std::sync::Arc;
@@ -125,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))
+        .route(logwarden_core::trace::TRACE_PATH, get(trace::trace))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
     let admin = Router::new()
         .route(PROMOTE_PATH, post(replication::promote))
