@@ -89,7 +89,10 @@ impl DataLock {
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(DataLock { _file: file, path: lock })
+        Ok(DataLock {
+            _file: file,
+            path: lock,
+        })
     }
 
     /// The lock file's path.
@@ -114,8 +117,14 @@ mod tests {
         let err = DataLock::acquire(&dir.join("data"), "logwarden-agent").unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, DataLockError::Held { .. }), "{msg}");
-        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
-        assert!(msg.contains(&dir.join("data").display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&dir.join("data").display().to_string()),
+            "{msg}"
+        );
         drop(first);
         // Released: the next one gets it, and a pid left in the file is only overwritten.
         let again = DataLock::acquire(&dir.join("data"), "logwarden-agent").unwrap();

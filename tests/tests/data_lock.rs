@@ -25,8 +25,13 @@ fn second(program: &str, args: &[&str], data_dir: &Path) -> (Option<i32>, String
     if !exited {
         let _ = child.kill();
     }
-    let out = child.wait_with_output().expect("reaping the second process");
-    assert!(exited, "the second {program} on one data folder kept running");
+    let out = child
+        .wait_with_output()
+        .expect("reaping the second process");
+    assert!(
+        exited,
+        "the second {program} on one data folder kept running"
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
