@@ -14,7 +14,7 @@ use logwarden_core::wire::{CountParams, DEFAULT_SERVER, SearchParams};
 use std::io::Write;
 
 use anyhow::Context;
-use logwarden_core::wire::{AckRequest, Matcher, SilenceRequest};
+use logwarden_core::wire::{AckRequest, ForgetRequest, Matcher, SilenceRequest};
 
 use client::Client;
 use output::Format;
@@ -121,6 +121,8 @@ enum Command {
     Fleet {
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
+        #[command(subcommand)]
+        command: Option<FleetCommand>,
     },
     /// The collector's role, epoch, WAL and index state.
     Status {
@@ -157,6 +159,19 @@ enum Command {
     Silence {
         #[command(subcommand)]
         command: SilenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Retire a host stopped on purpose (admin): its alerts (AgentSilent among them) resolve
+    /// and it leaves the fleet view until it sends anything again.
+    Forget {
+        /// The host, as `logwarden fleet` shows it.
+        host: String,
+        /// Who retires it (default: $USER).
+        #[arg(long, env = "USER", default_value = "")]
+        author: String,
     },
 }
 
@@ -275,7 +290,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("logwarden: exported {n} events");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fleet { output } => {
+        Command::Fleet {
+            command: Some(FleetCommand::Forget { host, author }),
+            ..
+        } => {
+            let done = client.forget(&host, &ForgetRequest { author })?;
+            write!(
+                out,
+                "forgot {}: it leaves the fleet view until it reports again",
+                done.host
+            )?;
+            match done.resolved.as_slice() {
+                [] => writeln!(out, "; none of its alerts was firing")?,
+                resolved => {
+                    writeln!(out, "; resolved:")?;
+                    for a in resolved {
+                        writeln!(out, "  {} {} ({})", a.id, a.name, a.severity)?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet {
+            output,
+            command: None,
+        } => {
             let fleet = client.fleet()?;
             output::fleet(&mut out, &fleet, output, chrono::Utc::now())?;
             Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod error;
+mod fleet;
 pub mod listener;
 mod replication;
 
@@ -109,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(PROMOTE_PATH, post(replication::promote))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/api/v1/fleet/{host}/forget", post(fleet::forget))
         .route(SILENCES_PATH, post(alerts::add_silence))
         .route(
             "/api/v1/silences/{id}",

@@ -39,10 +39,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use logwarden_core::Event;
-use logwarden_core::wire::{Ack, AckRequest, AlertStatus, AlertView, Silence, SilenceRequest};
+use logwarden_core::wire::{
+    Ack, AckRequest, AlertStatus, AlertView, ForgetResponse, Silence, SilenceRequest,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+mod forget;
 
 use super::alert::Signal;
 use super::builtin::{BuiltinSettings, Builtins};
@@ -131,6 +135,12 @@ enum Command {
     },
     /// A verdict on the collector itself (e.g. `ReplicationDegraded`), from outside the WAL.
     Signal(Signal),
+    /// `logwarden fleet forget HOST` (`forget.rs`).
+    Forget {
+        host: String,
+        author: String,
+        reply: oneshot::Sender<Result<ForgetResponse, EngineError>>,
+    },
 }
 
 /// The API's handle on the engine. Cheap to clone.
@@ -175,6 +185,20 @@ impl AlertsHandle {
     pub async fn expire_silence(&self, id: String) -> Result<Silence, EngineError> {
         self.ask(|reply| Command::ExpireSilence { id, reply })
             .await?
+    }
+
+    /// Retires a host: a `HostForgotten` record, its alerts resolved (see `forget.rs`).
+    pub async fn forget(
+        &self,
+        host: String,
+        author: String,
+    ) -> Result<ForgetResponse, EngineError> {
+        self.ask(|reply| Command::Forget {
+            host,
+            author,
+            reply,
+        })
+        .await?
     }
 
     pub async fn silences(&self) -> Result<Vec<Silence>, EngineError> {
@@ -242,6 +266,8 @@ pub struct Engine {
     done_rx: mpsc::UnboundedReceiver<Delivered>,
     /// Where notification outcomes are counted for `/metrics`.
     counters: Arc<crate::metrics::Counters>,
+    /// Forgets written and not yet answered (`forget.rs`).
+    forgets: Vec<forget::Forgotten>,
 }
 
 /// Starts the engine task. It replays the WAL up to the current durable LSN, then follows it.
@@ -294,6 +320,7 @@ impl Engine {
             done_tx,
             done_rx,
             counters,
+            forgets: Vec::new(),
         }
     }
 
@@ -361,7 +388,8 @@ impl Engine {
                     self.flush_due(now);
                 }
             }
-            self.commit_pending().await;
+            let written = self.commit_pending().await;
+            self.answer_forgets(written);
         }
         tracing::info!("alert engine stopped");
     }
@@ -569,6 +597,7 @@ impl Engine {
                     }
                 }
             }
+            RecordKind::HostForgotten => self.host_forgotten(&rec, replaying),
             // Snapshots (this engine's, or the old primary's on a promoted standby) are read at
             // start only; checkpoints are handled in `follow`.
             _ => {}
@@ -966,6 +995,11 @@ impl Engine {
                 let _ = reply.send(res);
             }
             Command::Signal(sig) => self.signal(sig, true),
+            Command::Forget {
+                host,
+                author,
+                reply,
+            } => self.write_forget(host, author, wall, reply).await,
             Command::Silences { reply } => {
                 let _ = reply.send(self.table.silences.values().cloned().collect());
             }
