@@ -147,7 +147,8 @@ enum Command {
     },
     /// Acknowledge an alert: no more repeats until it resolves or changes severity.
     Ack {
-        /// The alert's id (first column of `logwarden alerts`).
+        /// The alert's id (first column of `logwarden alerts`), or enough of its first digits
+        /// to tell it from the other firing alerts.
         id: String,
         #[arg(long, default_value = "")]
         comment: String,
