@@ -5,6 +5,8 @@
 
 mod client;
 mod export;
+#[cfg(test)]
+mod help_texts;
 mod output;
 
 use std::process::ExitCode;
@@ -87,8 +89,10 @@ enum Command {
     Count {
         /// The query; '*' counts everything.
         query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// Only events before: an RFC 3339 time or a duration back from now.
         #[arg(long)]
         until: Option<String>,
         /// host, site, app, severity, kind or source: the most frequent values.
@@ -100,7 +104,8 @@ enum Command {
         /// With --by: how many values (default 10).
         #[arg(long)]
         limit: Option<usize>,
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
@@ -108,6 +113,7 @@ enum Command {
     Export {
         /// The query; '*' exports everything.
         query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
         /// Only events before (default: the time the export starts).
@@ -119,14 +125,16 @@ enum Command {
     },
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
         #[command(subcommand)]
         command: Option<FleetCommand>,
     },
     /// The collector's role, epoch, WAL and index state.
     Status {
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// Planned switchover: the standby becomes primary after it has copied everything the
@@ -142,7 +150,8 @@ enum Command {
         /// Resolved alerts too.
         #[arg(long)]
         all: bool,
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// Acknowledge an alert: no more repeats until it resolves or changes severity.
@@ -150,6 +159,7 @@ enum Command {
         /// The alert's id (first column of `logwarden alerts`), or enough of its first digits
         /// to tell it from the other firing alerts.
         id: String,
+        /// Why, or what is being done about it (shown with the alert).
         #[arg(long, default_value = "")]
         comment: String,
         /// Who acks (default: $USER).
@@ -186,18 +196,24 @@ enum SilenceCommand {
         /// How long (30m, 2h, 1d).
         #[arg(long, default_value = "2h")]
         duration: String,
+        /// Why (shown with the silence and the alerts it holds back).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Who silences (default: $USER).
         #[arg(long, env = "USER", default_value = "")]
         author: String,
     },
     /// List silences (active and expired).
     List {
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// End a silence now.
-    Expire { id: String },
+    Expire {
+        /// The silence's id (first column of `logwarden silence list`).
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
