@@ -304,7 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
             let n = export::run(&client, &export, &mut buffered)?;
-            eprintln!("logwarden: exported {n} events");
+            eprintln!("logwarden: exported {} events", indicatif::HumanCount(n));
             Ok(ExitCode::SUCCESS)
         }
         Command::Fleet {
