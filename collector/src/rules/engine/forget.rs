@@ -151,3 +151,118 @@ pub(super) struct Forgotten {
     /// Set once the record was read back and applied.
     answer: Option<ForgetResponse>,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use logwarden_core::wire::AlertSeverity;
+    use logwarden_core::{Event, EventId, Kind};
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::ingest::Committer;
+    use crate::rules::alert::labels;
+    use crate::rules::engine::EngineSettings;
+    use crate::wal::{Wal, WalOptions};
+
+    /// An engine that knows host `old1` (a heartbeat) and `live1`, and whose table holds
+    /// AgentSilent firing for both.
+    fn engine(dir: &std::path::Path) -> Engine {
+        let (wal, _) = Wal::open(dir, WalOptions::default()).unwrap();
+        let (tx, _rx) = watch::channel(wal.durable_lsn());
+        let (committer, _thread) =
+            Committer::start(wal, tx, Default::default(), Default::default()).unwrap();
+        let mut e = Engine::new(
+            EngineSettings::default(),
+            committer,
+            dir.to_owned(),
+            Arc::new(Default::default()),
+        );
+        let long_ago = Utc::now() - chrono::Duration::hours(1);
+        for host in ["old1", "live1"] {
+            let mut hb = Event::log(EventId::new(host, 1), long_ago, host, "phx", "", "".into());
+            hb.kind = Kind::Heartbeat;
+            hb.received = Some(long_ago);
+            e.events(std::iter::once(&hb), true);
+            let sig = Signal::fire(
+                "AgentSilent",
+                labels([("host", host)]),
+                AlertSeverity::Critical,
+                format!("no heartbeat from {host}"),
+            );
+            let key = sig.key();
+            e.desired.insert(key.clone(), sig.clone());
+            e.table
+                .apply(&StateChange::Alert(crate::rules::state::AlertRecord {
+                    key,
+                    name: sig.name.clone(),
+                    severity: AlertSeverity::Critical,
+                    status: AlertStatus::Firing,
+                    labels: sig.labels.clone(),
+                    annotations: BTreeMap::new(),
+                    starts_at: long_ago,
+                    ends_at: None,
+                    updated_at: long_ago,
+                }));
+        }
+        e
+    }
+
+    fn record(lsn: u64, host: &str) -> Record {
+        Record {
+            lsn,
+            kind: RecordKind::HostForgotten,
+            payload: Forget::new(host.into(), "test".into(), Utc::now()).encode(),
+        }
+    }
+
+    fn status(e: &Engine, host: &str) -> AlertStatus {
+        let key = crate::rules::alert_key("AgentSilent", &labels([("host", host)]));
+        e.table.alerts[&key].record.status
+    }
+
+    /// The hosts the heartbeat rule calls silent an hour from now (each once: the rule then
+    /// holds it as firing).
+    fn watched(e: &mut Engine) -> Vec<String> {
+        let mut out = Vec::new();
+        e.builtins
+            .on_tick(Utc::now() + chrono::Duration::hours(1), &mut out);
+        out.iter().map(|s| s.labels["host"].clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn live_the_hosts_alerts_resolve_at_once_and_it_is_no_longer_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        e.host_forgotten(&record(7, "old1"), false);
+        assert_eq!(status(&e, "old1"), AlertStatus::Resolved);
+        assert_eq!(status(&e, "live1"), AlertStatus::Firing);
+        assert!(
+            e.pending.iter().any(|c| matches!(c, StateChange::Alert(r)
+                if r.labels["host"] == "old1" && r.status == AlertStatus::Resolved)),
+            "the resolve is queued for the WAL"
+        );
+        assert_eq!(watched(&mut e), vec!["live1".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_that_lacks_the_resolve_resolves_after_the_hold() {
+        // The collector died after writing the forget and before its AlertState record: the
+        // replay clears the verdicts, and reconcile resolves the alert after resolve_hold.
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        e.host_forgotten(&record(7, "old1"), true);
+        assert_eq!(
+            status(&e, "old1"),
+            AlertStatus::Firing,
+            "replay acts on nothing"
+        );
+        assert_eq!(watched(&mut e), vec!["live1".to_owned()]);
+        e.reconcile();
+        let later = Instant::now() + e.settings.resolve_hold + std::time::Duration::from_secs(1);
+        e.expire_holds(later);
+        assert_eq!(status(&e, "old1"), AlertStatus::Resolved);
+        assert_eq!(status(&e, "live1"), AlertStatus::Firing);
+    }
+}
