@@ -383,6 +383,9 @@ pub struct IndexConfig {
     pub nice: i32,
     /// While the index trails the WAL, it commits this often (milliseconds, 250 to 60,000).
     pub commit_behind_ms: u64,
+    /// Events claiming a time more than this many seconds after their arrival are moved to
+    /// it (`ingest/future.rs`; 0: kept as they are).
+    pub max_future_s: u64,
 }
 
 impl Default for IndexConfig {
@@ -398,6 +401,7 @@ impl Default for IndexConfig {
             max_backlog_mb: DEFAULT_MAX_BACKLOG_MB,
             nice: d.nice,
             commit_behind_ms: d.commit_behind.as_millis() as u64,
+            max_future_s: crate::ingest::future::DEFAULT_MAX_FUTURE_S,
         }
     }
 }
@@ -434,6 +438,15 @@ impl IndexConfig {
             commit_behind: std::time::Duration::from_millis(self.commit_behind_ms),
             // (A bound too large to hold in bytes is refused where the bound is read.)
             yield_below: self.max_backlog_mb.saturating_mul(1 << 20) / 2,
+            max_future: match self.max_future_s {
+                0 => None,
+                s => Some(
+                    i64::try_from(s)
+                        .ok()
+                        .and_then(chrono::Duration::try_seconds)
+                        .with_context(|| format!("[index] max_future_s = {s} is too large"))?,
+                ),
+            },
         })
     }
 }

@@ -95,6 +95,8 @@ pub struct Positions {
     pub replication_lag: Option<u64>,
     /// 1 while a sync primary acknowledges without its standby.
     pub replication_degraded: u64,
+    /// Events moved to their arrival time for claiming one too far ahead (`ingest/future.rs`).
+    pub events_future_clamped: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -234,6 +236,13 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "syslog_messages",
         "Syslog messages received",
         &c.syslog_messages,
+    );
+    let clamped = Counter::<u64>::default();
+    clamped.inc_by(p.events_future_clamped);
+    reg.register(
+        "events_future_clamped",
+        "Events (agent and syslog) dated further ahead than [index] max_future_s, moved to the time they arrived",
+        clamped,
     );
     counter(
         &mut reg,

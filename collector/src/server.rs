@@ -158,8 +158,13 @@ async fn serve_round(
     let (indexed_tx, indexed_rx) = watch::channel(index_lsn);
     let wal_stats = Arc::new(WalStats::default());
     let epochs = crate::ingest::commit::EpochHistory::default();
-    let (committer, committer_thread) =
-        Committer::start(wal, durable_tx, wal_stats.clone(), epochs.clone())?;
+    let (committer, committer_thread) = Committer::start_with(
+        wal,
+        durable_tx,
+        wal_stats.clone(),
+        epochs.clone(),
+        settings.index.max_future,
+    )?;
     let repl = Arc::new(Replication::new(
         settings.replication.clone(),
         settings.site.clone(),

@@ -37,6 +37,7 @@ fn bench(name: &str, path: &str, format: Format, lines: &[Vec<u8>]) {
     let options = ParseOptions {
         zone: Zone::Local,
         reference: None,
+        ..ParseOptions::default()
     };
     let mut best = f64::MAX;
     let mut bytes = 0usize;

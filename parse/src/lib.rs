@@ -81,6 +81,11 @@ pub struct ParseOptions {
     /// than two days after it. Default: the file's modification time (now when it has none),
     /// moving on with the clock while the parser lives.
     pub reference: Option<DateTime<Utc>>,
+    /// Whether a line's own host name (syslog's HOSTNAME) becomes the event's `host`. Only for
+    /// a syslog receiver, whose senders name themselves; a file's lines cannot (an application
+    /// could write any name into its log): their host name goes to `fields.hostname`, and the
+    /// event's `host` is the agent's (issue 26 §7).
+    pub host_from_line: bool,
 }
 
 /// What every parser needs to know about the file: where the lines come from, the zone their
@@ -146,6 +151,7 @@ impl Origin {
             &ParseOptions {
                 zone,
                 reference: Some(Utc::now()),
+                ..ParseOptions::default()
             },
         )
     }
@@ -162,6 +168,8 @@ pub struct LineParser {
     /// The flavor of the last line [`LineParser::starts_record`] saw start a record: under
     /// `auto`, lines of no known format continue a record only after a log4j or Jetty one.
     last_start: Cell<Flavor>,
+    /// See [`ParseOptions::host_from_line`].
+    host_from_line: bool,
 }
 
 impl LineParser {
@@ -187,6 +195,7 @@ impl LineParser {
             origin: Origin::new(path, options),
             hint,
             last_start: Cell::new(hint),
+            host_from_line: options.host_from_line,
         }
     }
 
@@ -218,6 +227,11 @@ impl LineParser {
             Err(_) => (String::from_utf8_lossy(line), true),
         };
         let mut draft = self.parse_text(&text);
+        if !self.host_from_line
+            && let Some(host) = draft.host.take()
+        {
+            draft.fields.insert("hostname".into(), host.as_str().into());
+        }
         if lossy {
             draft.fields.insert("invalid_utf8".into(), true.into());
         }
@@ -282,8 +296,34 @@ mod tests {
                         .unwrap()
                         .with_timezone(&Utc),
                 ),
+                ..ParseOptions::default()
             },
         )
+    }
+
+    #[test]
+    fn a_line_in_a_file_cannot_set_its_events_host_only_a_syslog_receivers_can() {
+        use logwarden_core::EventId;
+        let line = b"2026-12-05T10:00:00Z victim sshd[1]: Accepted password for root";
+        for format in [Format::Auto, Format::Syslog] {
+            let mut p = utc_parser("/var/log/app.log", format);
+            let d = p.parse(line);
+            assert_eq!((d.app.as_str(), d.host.as_deref()), ("sshd", None));
+            assert_eq!(d.fields["hostname"], "victim");
+            let e = d.into_event(EventId::new("a", 1), "mbox1.phx", "phx", Utc::now());
+            assert_eq!(e.host, "mbox1.phx", "{format:?}");
+        }
+        let mut receiver = LineParser::with_options(
+            Path::new("syslog"),
+            Format::Syslog,
+            &ParseOptions {
+                host_from_line: true,
+                ..ParseOptions::default()
+            },
+        );
+        let d = receiver.parse(line);
+        assert_eq!(d.host.as_deref(), Some("victim"));
+        assert!(!d.fields.contains_key("hostname"));
     }
 
     #[test]

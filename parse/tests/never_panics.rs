@@ -48,6 +48,7 @@ fn parse_all(bytes: &[u8]) {
             &ParseOptions {
                 zone: Zone::Local,
                 reference: None,
+                ..ParseOptions::default()
             },
         );
         let _ = p.starts_record(bytes);

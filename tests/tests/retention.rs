@@ -333,3 +333,101 @@ fn after_a_schema_change_a_day_the_wal_no_longer_holds_is_rebuilt_from_its_store
         .collect();
     assert!(names.is_empty(), "left beside the partitions: {names:?}");
 }
+
+/// RFC 3339 time of `date -d SPEC` (UTC), e.g. `+20 hours`.
+fn date_at(spec: &str) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", spec, "+%Y-%m-%dT%H:%M:%S.%6NZ"])
+        .output()
+        .expect("date runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Issue 26 §4: an event from a clock ahead made its own "newest" partition, size retention
+/// then dropped today and set `dropped_through` to today, and every later event of today was
+/// acknowledged and never indexed; one request with 3,000 future days made 3,000 partitions.
+/// Now: events further ahead than `[index] max_future_s` (a day) are moved to their arrival,
+/// counted; size retention drops days before today only.
+#[test]
+fn size_retention_never_drops_today_and_events_from_far_ahead_are_moved_to_their_arrival() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("collector.toml");
+    write_config(&cfg, "[index]\nmax_bytes = 1\n");
+    let c = Collector::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let line = |seq: u64, ts: &str, message: &str| {
+        serde_json::json!({
+            "id": format!("ahead:{seq}"), "ts": ts, "host": "mbox1", "site": "lab",
+            "source": "/var/log/x.log", "app": "x", "severity": "info", "kind": "log",
+            "message": message,
+        })
+        .to_string()
+    };
+    // 3,024 distinct days far ahead, one request.
+    let mut far = Vec::new();
+    for y in 2100..2109 {
+        for m in 1..=12 {
+            for d in 1..=28 {
+                let ts = format!("{y}-{m:02}-{d:02}T12:00:00Z");
+                far.push(line(far.len() as u64 + 1, &ts, "wombat far ahead"));
+            }
+        }
+    }
+    ingest(&c, &far);
+    ingest(
+        &c,
+        &[
+            line(10_001, &chrono_like_now_minus_days(2), "wombat old"),
+            line(10_002, &chrono_like_now_minus_days(0), "wombat today"),
+            // Ahead, but within the day allowed: kept as it claims (tomorrow, mostly).
+            line(10_003, &date_at("+20 hours"), "wombat soon"),
+        ],
+    );
+    caught_up(&c);
+    assert_same(
+        "events moved back from far ahead",
+        Some(3024.0),
+        c.metric("logwarden_events_future_clamped_total"),
+    );
+    let hit = &c.hits("wombat AND far", 1)[0];
+    assert!(
+        hit["fields"]["original_ts"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("21")),
+        "{hit}"
+    );
+    // Retention looks every 10 s: the day before yesterday goes, today and later stay.
+    let old = day_back(2);
+    assert!(
+        wait_until(Duration::from_secs(30), || !partitions(&c)
+            .contains_key(&old)),
+        "the oldest day was not dropped for size: {:?}",
+        partitions(&c)
+    );
+    let days = partitions(&c);
+    assert!(
+        days.len() <= 2,
+        "one partition per future day? {:?}",
+        days.keys()
+    );
+    assert!(
+        days.contains_key(&day_back(0)),
+        "today was dropped: {days:?}"
+    );
+    assert_same("today's events", 3025, c.count("wombat AND (far OR today)"));
+    assert_same("the event from 20 h ahead", 1, c.count("wombat AND soon"));
+    let dropped = status(&c)["index"]["dropped_through"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(dropped < day_back(0), "dropped through {dropped}");
+    // Later events of today are indexed.
+    ingest(
+        &c,
+        &[line(10_004, &chrono_like_now_minus_days(0), "wombat later")],
+    );
+    caught_up(&c);
+    assert_same("today's later event", 1, c.count("wombat AND later"));
+}

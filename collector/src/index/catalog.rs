@@ -139,8 +139,15 @@ impl Catalog {
         let first = since.map(partition::day_of);
         // `until` is excluded: an `until` at midnight does not need that day.
         let last = until.map(|t| partition::day_of(t - chrono::Duration::microseconds(1)));
+        let (first, last) = (
+            first.unwrap_or(NaiveDate::MIN),
+            last.unwrap_or(NaiveDate::MAX),
+        );
+        if first > last {
+            return Vec::new(); // an empty range (`until` at or before `since`)
+        }
         self.read()
-            .range(first.unwrap_or(NaiveDate::MIN)..=last.unwrap_or(NaiveDate::MAX))
+            .range(first..=last)
             .rev()
             .map(|(_, p)| p.clone())
             .collect()

@@ -138,6 +138,8 @@ pub struct IndexSettings {
     /// While a syslog burst outruns the intake, indexing pauses until the backlog reaches this
     /// many bytes (half of `[index] max_backlog_mb`; 0: never; `ingest/backlog.rs`).
     pub yield_below: u64,
+    /// Events dated further ahead of their arrival are moved to it (`ingest/future.rs`).
+    pub max_future: Option<chrono::Duration>,
 }
 
 impl Default for IndexSettings {
@@ -148,6 +150,9 @@ impl Default for IndexSettings {
             nice: DEFAULT_NICE,
             commit_behind: DEFAULT_COMMIT_BEHIND,
             yield_below: 0,
+            max_future: chrono::Duration::try_seconds(
+                crate::ingest::future::DEFAULT_MAX_FUTURE_S as i64,
+            ),
         }
     }
 }
@@ -243,9 +248,10 @@ impl OpenWriter {
         let mut prepared = self.writer.prepare_commit().map_err(tantivy_err)?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(tantivy_err)?;
-        self.partition.reader.reload().map_err(tantivy_err)?;
+        // Committed: replay must skip these records in this partition, whatever fails next.
         self.partition.set_lsn(self.through);
         self.dirty = false;
+        self.partition.reader.reload().map_err(tantivy_err)?;
         Ok(())
     }
 }
@@ -350,9 +356,13 @@ impl Indexer {
             if self.pending_lsn > self.committed_lsn && (stopping || last_commit.elapsed() >= every)
             {
                 if let Err(e) = self.commit() {
-                    tracing::error!(error = %e, "index commit failed; retrying");
-                    // Not at once: behind, the loop would otherwise spin on the failing commit.
-                    std::thread::sleep(COMMIT_EVERY);
+                    tracing::error!(error = %e, "index commit failed; indexing again from the last commit in 1 s");
+                    // What tantivy held uncommitted may be lost with the failure (a segment
+                    // that could not be written): the records after the last commit are read
+                    // again, so the next commit holds every one of their documents.
+                    self.rewind();
+                    // Not at once: the loop would otherwise spin on a disk that is still full.
+                    std::thread::sleep(Duration::from_secs(1));
                 }
                 last_commit = Instant::now();
             }
@@ -380,8 +390,16 @@ impl Indexer {
     /// the WAL again from the last commit, so that no event is added twice or skipped.
     fn rewind(&mut self) {
         // Dropping a writer discards what it did not commit; partitions committed past
-        // `committed_lsn` (a closed writer) skip those records by their own LSN.
-        self.writers.clear();
+        // `committed_lsn` (a closed writer) skip those records by their own LSN, read again
+        // from their last commit on disk (a commit whose error came after its `meta.json` was
+        // written holds what it says).
+        for (_, w) in std::mem::take(&mut self.writers) {
+            let partition = w.partition.clone();
+            drop(w);
+            if let Some(lsn) = partition::committed_lsn(&partition.index) {
+                partition.set_lsn(lsn);
+            }
+        }
         self.wal = WalReader::new(self.wal_dir.clone(), self.committed_lsn + 1);
         self.pending_lsn = self.committed_lsn;
     }
@@ -459,9 +477,11 @@ impl Indexer {
                 .map(|(event, json)| schema::document(fields, event, json, lsn))
                 .collect();
             let ops = queued.hand_over(docs).into_iter().map(UserOperation::Add);
-            if let Err(e) = w.writer.run(ops) {
-                tracing::error!(lsn, error = %e, "events not indexed");
-            }
+            // A writer whose indexing thread failed (a segment it could not write) refuses
+            // documents: the caller reads again from the last commit with a new writer.
+            w.writer
+                .run(ops)
+                .map_err(IndexError::tantivy(&w.partition.dir))?;
             w.through = lsn;
             w.dirty = true;
             w.last_used = Instant::now();
@@ -548,7 +568,8 @@ impl Indexer {
     /// Drops the partitions past the maximum age, then the oldest ones while the index is over
     /// its size.
     fn apply_retention(&mut self) -> Result<(), IndexError> {
-        let mut through = self.retention.expired_through(Utc::now());
+        let now = Utc::now();
+        let mut through = self.retention.expired_through(now);
         let sizes: Vec<(NaiveDate, u64)> = self
             .catalog
             .all()
@@ -556,7 +577,10 @@ impl Indexer {
             .filter(|p| through.is_none_or(|t| p.day > t))
             .map(|p| (p.day, p.bytes()))
             .collect();
-        through = through.max(self.retention.over_size_through(&sizes));
+        through = through.max(
+            self.retention
+                .over_size_through(&sizes, partition::day_of(now)),
+        );
         let Some(through) = through else {
             return Ok(());
         };
@@ -700,6 +724,7 @@ mod tests {
             nice: 0,
             commit_behind: DEFAULT_COMMIT_BEHIND,
             yield_below: 0,
+            max_future: None,
         };
         let stats = Arc::new(IndexStats::default());
         let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();

@@ -103,6 +103,17 @@ pub fn start_of(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(NaiveTime::MIN).and_utc()
 }
 
+/// The LSN the last commit of `index` on disk says it is complete through (`None`: unreadable).
+pub(super) fn committed_lsn(index: &Index) -> Option<u64> {
+    let payload = index.load_metas().ok()?.payload;
+    match payload {
+        None => Some(0),
+        Some(p) => serde_json::from_str::<CommitPayload>(&p)
+            .ok()
+            .map(|p| p.lsn),
+    }
+}
+
 impl Partition {
     pub fn lsn(&self) -> u64 {
         self.lsn.load(Ordering::Acquire)

@@ -9,8 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub struct Retention {
     /// Days are dropped once all of their events are older than this (`None`: kept by age).
     pub max_age: Option<chrono::Duration>,
-    /// The partitions together may hold at most this many bytes (0: no limit). The newest
-    /// partition is never dropped for size: it is where today's events go.
+    /// The partitions together may hold at most this many bytes (0: no limit). Only days
+    /// before today are dropped for size, oldest first: today's partition is where new events
+    /// go, and a day after today (an event from a clock ahead) is no reason to drop today.
     pub max_bytes: u64,
 }
 
@@ -32,15 +33,19 @@ impl Retention {
     }
 
     /// Given each partition's day and size, oldest first, the newest day to drop so that the
-    /// rest fits in `max_bytes`.
-    pub fn over_size_through(&self, sizes: &[(NaiveDate, u64)]) -> Option<NaiveDate> {
+    /// rest fits in `max_bytes`: never `today` or a later day (by the events' own time), even
+    /// if the rest does not fit without them.
+    pub fn over_size_through(
+        &self,
+        sizes: &[(NaiveDate, u64)],
+        today: NaiveDate,
+    ) -> Option<NaiveDate> {
         if self.max_bytes == 0 {
             return None;
         }
         let mut total: u64 = sizes.iter().map(|(_, b)| b).sum();
         let mut through = None;
-        // Never the newest one.
-        for (day, bytes) in sizes.iter().take(sizes.len().saturating_sub(1)) {
+        for (day, bytes) in sizes.iter().take_while(|(day, _)| *day < today) {
             if total <= self.max_bytes {
                 break;
             }
@@ -78,21 +83,43 @@ mod tests {
     }
 
     #[test]
-    fn size_drops_the_oldest_days_until_the_rest_fits_but_never_the_newest() {
+    fn size_drops_the_oldest_days_until_the_rest_fits_but_never_today_or_later() {
         let sizes = [
             (day("2026-11-26"), 100),
             (day("2026-11-27"), 100),
             (day("2026-11-28"), 100),
             (day("2026-11-29"), 100),
         ];
+        let today = day("2026-11-29");
         let r = |max_bytes| Retention {
             max_age: None,
             max_bytes,
         };
-        assert_eq!(r(0).over_size_through(&sizes), None);
-        assert_eq!(r(400).over_size_through(&sizes), None);
-        assert_eq!(r(399).over_size_through(&sizes), Some(day("2026-11-26")));
-        assert_eq!(r(200).over_size_through(&sizes), Some(day("2026-11-27")));
-        assert_eq!(r(1).over_size_through(&sizes), Some(day("2026-11-28")));
+        assert_eq!(r(0).over_size_through(&sizes, today), None);
+        assert_eq!(r(400).over_size_through(&sizes, today), None);
+        assert_eq!(
+            r(399).over_size_through(&sizes, today),
+            Some(day("2026-11-26"))
+        );
+        assert_eq!(
+            r(200).over_size_through(&sizes, today),
+            Some(day("2026-11-27"))
+        );
+        assert_eq!(
+            r(1).over_size_through(&sizes, today),
+            Some(day("2026-11-28"))
+        );
+        // An event from a clock a year ahead made a partition after today: today stays, and
+        // so does the future day; only the days before today go.
+        let ahead = [
+            (day("2026-11-28"), 100),
+            (day("2026-11-29"), 100),
+            (day("2027-11-29"), 10),
+        ];
+        assert_eq!(
+            r(150).over_size_through(&ahead, today),
+            Some(day("2026-11-28"))
+        );
+        assert_eq!(r(1).over_size_through(&ahead[1..], today), None);
     }
 }

@@ -125,6 +125,9 @@ pub struct WalStats {
     pub first_lsn: std::sync::atomic::AtomicU64,
     /// The part whose hold is the lowest, as retention last saw it (`retention.rs`).
     pub held_by: std::sync::Mutex<Option<&'static str>>,
+    /// Events moved to their arrival time for claiming one beyond `[index] max_future_s`
+    /// (`future.rs`).
+    pub future_clamped: std::sync::atomic::AtomicU64,
 }
 
 /// The handle ingest handlers use.
@@ -145,6 +148,18 @@ impl Committer {
         durable: watch::Sender<u64>,
         stats: std::sync::Arc<WalStats>,
         epochs: EpochHistory,
+    ) -> Result<(Committer, JoinHandle<()>), WalError> {
+        Committer::start_with(wal, durable, stats, epochs, None)
+    }
+
+    /// [`Committer::start`], with events that claim a time more than `max_future` after their
+    /// arrival moved to it (`future.rs`; `None`: kept as they are).
+    pub fn start_with(
+        wal: Wal,
+        durable: watch::Sender<u64>,
+        stats: std::sync::Arc<WalStats>,
+        epochs: EpochHistory,
+        max_future: Option<chrono::Duration>,
     ) -> Result<(Committer, JoinHandle<()>), WalError> {
         // One pass over the newest segments finds both snapshots.
         let [checkpoint, rules] = crate::wal::newest_of_kinds(
@@ -180,7 +195,7 @@ impl Committer {
         };
         let handle = std::thread::Builder::new()
             .name("wal-committer".into())
-            .spawn(move || run(wal, dedup, rx, syncing, stats, epochs, held))
+            .spawn(move || run(wal, dedup, rx, syncing, (stats, epochs, held), max_future))
             .map_err(|e| thread_error("committer thread", e))?;
         Ok((Committer { tx, recent }, handle))
     }
@@ -420,6 +435,47 @@ fn sync_and_answer(
     }
 }
 
+/// Whether a WAL error is the log's (the disk), not the request's (a record too large).
+fn is_io(e: &WalError) -> bool {
+    !matches!(e, WalError::TooLarge(_))
+}
+
+/// What a group wrote, to take back if the log fails before it is written whole: a full disk
+/// fails the write, the log forgets the records it held ([`Wal::next_lsn`] goes back), and the
+/// committer forgets them too, so that a resend of their events is taken again and not called
+/// a duplicate of something the log does not hold.
+#[derive(Default)]
+struct Undo {
+    /// Why the log failed in this group (the rest of the group is not written).
+    failed: Option<String>,
+    /// Event records: the LSN and the events added.
+    events: Vec<(u64, Arc<Vec<Event>>)>,
+    /// The LSNs of other records.
+    records: Vec<u64>,
+}
+
+impl Undo {
+    fn log_failed(&mut self, e: &WalError) {
+        if is_io(e) && self.failed.is_none() {
+            self.failed = Some(e.to_string());
+        }
+    }
+
+    /// Forgets the identities of the records from `lsn` on (the log no longer holds them) and
+    /// the epochs they started.
+    fn forget(&self, lsn: u64, dedup: &mut DedupSet, epochs: &EpochHistory) {
+        for (_, events) in self.events.iter().filter(|(l, _)| *l >= lsn) {
+            for e in events.iter() {
+                dedup.remove(&e.id);
+            }
+        }
+        if self.records.iter().any(|l| *l >= lsn) {
+            let mut history = epochs.write().unwrap_or_else(|p| p.into_inner());
+            history.retain(|(_, l)| *l < lsn);
+        }
+    }
+}
+
 /// Turns a group's answers into `msg` (nothing of it is durable).
 fn fail(answers: &mut [Answer], msg: &str) {
     for a in answers.iter_mut() {
@@ -486,10 +542,10 @@ fn run(
     mut dedup: DedupSet,
     mut rx: mpsc::Receiver<CommitRequest>,
     syncing: Syncing,
-    stats: Arc<WalStats>,
-    epochs: EpochHistory,
-    recent: Arc<Recent>,
+    (stats, epochs, recent): (Arc<WalStats>, EpochHistory, Arc<Recent>),
+    max_future: Option<chrono::Duration>,
 ) {
+    let mut future_warner = super::future::Warner::default();
     stats.segments.store(wal.segments(), Relaxed);
     stats.bytes.store(wal.bytes(), Relaxed);
     let checkpoint_every = checkpoint::interval(wal.segment_bytes());
@@ -507,6 +563,8 @@ fn run(
         // Events the cache of recent ones let go, freed once the group is handed to the syncer.
         let mut let_go = Vec::new();
         let mut snapshots = Snapshots::default();
+        // The records of this group so far, to forget again if a write fails (see `Undo`).
+        let mut undo = Undo::default();
         let mut i = 0;
         loop {
             if i == group.len() {
@@ -520,6 +578,15 @@ fn run(
             }
             let req = &mut group[i];
             i += 1;
+            if let Some(msg) = &undo.failed {
+                // The log failed earlier in this group: nothing more of it is written.
+                answers.push(match req {
+                    CommitRequest::Events { .. } => Answer::Events(Err(msg.clone())),
+                    CommitRequest::Trim { .. } => Answer::Trim(Err(msg.clone())),
+                    _ => Answer::Record(Err(msg.clone())),
+                });
+                continue;
+            }
             let (events, originals) = match req {
                 CommitRequest::Events {
                     events, originals, ..
@@ -531,8 +598,12 @@ fn run(
                     if !matches!(kind, RecordKind::Checkpoint | RecordKind::RulesSnapshot) {
                         own_bytes += payload.len() as u64;
                     }
-                    let lsn = wal.append(*kind, payload).map_err(|e| e.to_string());
+                    let lsn = wal.append(*kind, payload).map_err(|e| {
+                        undo.log_failed(&e);
+                        e.to_string()
+                    });
                     if let Ok(lsn) = lsn {
+                        undo.records.push(lsn);
                         snapshots.saw(lsn, *kind, payload);
                         let rec = Record {
                             lsn,
@@ -551,6 +622,13 @@ fn run(
                     for rec in records.iter() {
                         bytes += rec.payload.len();
                         if let Err(e) = wal.append_at(rec.lsn, rec.kind, &rec.payload) {
+                            if is_io(&e) {
+                                // The identities of the copied records already taken cannot
+                                // be told apart again: as before, a standby whose disk fails
+                                // stops until a restart reads its log afresh.
+                                wal.poison();
+                                undo.log_failed(&e);
+                            }
                             result = Err(e.to_string());
                             break;
                         }
@@ -577,6 +655,8 @@ fn run(
             let now = Utc::now();
             let now_json = serde_json::to_vec(&now).expect("a time serializes");
             let mut added = Vec::new();
+            // Of those, the ones moved back from the future: written as they are now.
+            let mut clamped = Vec::new();
             for (pos, event) in events.iter_mut().enumerate() {
                 if !dedup.insert(&event.id) {
                     committed.duplicates.push(pos);
@@ -584,13 +664,25 @@ fn run(
                 }
                 added.push(pos);
                 event.received = Some(now);
+                if let Some(max) = max_future
+                    && super::future::clamp(event, now, max)
+                {
+                    clamped.push(pos);
+                }
+            }
+            if let (Some(&first), Some(max)) = (clamped.first(), max_future) {
+                stats
+                    .future_clamped
+                    .fetch_add(clamped.len() as u64, Relaxed);
+                future_warner.clamped(clamped.len() as u64, &events[first], max);
             }
             committed.accepted = added.len() as u64;
             if committed.accepted > 0 {
                 // The record's payload is written straight into the log's buffer.
                 let lines = |payload: &mut Vec<u8>| {
                     for &pos in &added {
-                        match originals.spans.get(pos).cloned().flatten() {
+                        let span = originals.spans.get(pos).cloned().flatten();
+                        match span.filter(|_| clamped.binary_search(&pos).is_err()) {
                             Some(span) => {
                                 super::write_received(payload, &originals.body[span], &now_json)
                             }
@@ -616,13 +708,16 @@ fn run(
                                 added.binary_search(&(pos - 1)).is_ok()
                             });
                         }
-                        let_go.extend(recent.put(lsn, Arc::new(kept), payload_len));
+                        let kept = Arc::new(kept);
+                        undo.events.push((lsn, kept.clone()));
+                        let_go.extend(recent.put(lsn, kept, payload_len));
                     }
                     Err(e) => {
                         // Not written: these identities are not held after all.
                         for pos in added {
                             dedup.remove(&events[pos].id);
                         }
+                        undo.log_failed(&e);
                         answers.push(Answer::Events(Err(e.to_string())));
                         continue;
                     }
@@ -640,10 +735,17 @@ fn run(
                     snapshots.checkpoint = Some(lsn);
                     own_bytes = 0;
                 }
-                Err(e) => tracing::error!(error = %e, "WAL checkpoint not written"),
+                Err(e) => {
+                    tracing::error!(error = %e, "WAL checkpoint not written");
+                    undo.log_failed(&e);
+                }
             }
         }
-        match wal.write_out() {
+        let written = match &undo.failed {
+            Some(msg) => Err(msg.clone()),
+            None => wal.write_out().map_err(|e| e.to_string()),
+        };
+        match written {
             Ok(written) => {
                 stats.first_lsn.store(wal.first_lsn(), Relaxed);
                 stats.segments.store(wal.segments(), Relaxed);
@@ -666,7 +768,16 @@ fn run(
             }
             Err(e) => {
                 tracing::error!(error = %e, "WAL write failed: nothing of this group is acknowledged");
-                fail(&mut answers, &e.to_string());
+                // What the failed write held is not in the log: its identities and epochs
+                // are not held either, and its LSNs go to the next records.
+                undo.forget(wal.next_lsn(), &mut dedup, &epochs);
+                if snapshots
+                    .checkpoint
+                    .is_some_and(|lsn| lsn >= wal.next_lsn())
+                {
+                    own_bytes = checkpoint_every; // the next group writes one
+                }
+                fail(&mut answers, &e);
                 answer(group, answers);
             }
         }
@@ -704,6 +815,72 @@ mod tests {
         let (tx, rx) = watch::channel(wal.durable_lsn());
         let (c, h) = Committer::start(wal, tx, Default::default(), Default::default()).unwrap();
         (c, h, rx)
+    }
+
+    /// Issue 26 §3: requests that a full disk failed were neither kept nor remembered: once
+    /// there is room, the same events are taken (not called duplicates of what the log does not
+    /// hold), exactly once, by the same committer (no restart).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_fails_the_group_and_a_resend_once_there_is_room_is_taken_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let Some(disk) = crate::wal::tests::SmallDisk::mount(&tmp.path().join("disk"), "2m") else {
+            return;
+        };
+        let dir = disk.0.join("wal");
+        let (c, h, durable) = start(&dir);
+        let big = |seq: u64| {
+            let mut e = ev(seq);
+            e.message = format!("m{seq} {}", "x".repeat(4000));
+            e
+        };
+        let batch = |r: u64| (r * 100..r * 100 + 100).map(big).collect::<Vec<_>>();
+        let before = c.commit(batch(0), Originals::default()).await.unwrap();
+        assert_eq!(before.accepted, 100);
+        let ballast = disk.fill_leaving(0);
+        // Several requests at once (one group, mostly), and the last also holds events of the
+        // first: all fail, nothing of them is held.
+        let mut pending = Vec::new();
+        for r in 1..=4 {
+            let mut events = batch(r);
+            if r == 4 {
+                events.extend(batch(1).into_iter().take(10));
+            }
+            pending.push(c.submit(events, Originals::default()).await.unwrap());
+        }
+        for p in pending {
+            let e = p.await.unwrap_err();
+            assert!(e.contains("No space left"), "{e}");
+        }
+        std::fs::remove_file(ballast).unwrap();
+        for r in 1..=4 {
+            let got = c.commit(batch(r), Originals::default()).await.unwrap();
+            assert_eq!(
+                (got.accepted, got.duplicates.len()),
+                (100, 0),
+                "batch {r} after the disk was freed"
+            );
+        }
+        let again = c.commit(batch(2), Originals::default()).await.unwrap();
+        assert_eq!((again.accepted, again.duplicates.len()), (0, 100));
+        let upto = *durable.borrow();
+        drop(c);
+        tokio::task::spawn_blocking(move || h.join().unwrap())
+            .await
+            .unwrap();
+        // The log holds each event once, in records numbered without a gap.
+        let mut reader = crate::wal::WalReader::new(dir.clone(), 1);
+        let mut seen = std::collections::BTreeMap::new();
+        let mut lsns = Vec::new();
+        while let Some(rec) = reader.next(upto).unwrap() {
+            lsns.push(rec.lsn);
+            for line in crate::wal::event_lines(&rec.payload) {
+                let e: Event = serde_json::from_slice(line).unwrap();
+                *seen.entry(e.id.to_string()).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(lsns, (1..=upto).collect::<Vec<_>>());
+        assert_eq!(seen.len(), 500);
+        assert!(seen.values().all(|n| *n == 1));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ pub mod backlog;
 pub mod checkpoint;
 pub mod commit;
 pub mod dedup;
+pub mod future;
 pub mod recent;
 pub mod retention;
 

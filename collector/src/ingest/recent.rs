@@ -63,8 +63,8 @@ impl Recent {
     ) -> Vec<Arc<Vec<Event>>> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.records.back().is_some_and(|(last, ..)| *last >= lsn) {
-            // Not newer than what is held: the log was rewound (a new round does not share
-            // this cache, so this is only a guard).
+            // Not newer than what is held: a failed write gave its LSNs back to the log
+            // (`wal/mod.rs`), and what was held for them is not what they hold now.
             held.records.clear();
             held.bytes = 0;
         }

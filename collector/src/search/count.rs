@@ -11,6 +11,7 @@ use tantivy::aggregation::{AggregationLimitsGuard, DistributedAggregationCollect
 use tantivy::collector::Count;
 
 use super::{SearchError, Searcher, time};
+use crate::index::partition::start_of;
 
 /// The fields `by` accepts: the keyword fields kept as fast columns (see `index::schema`).
 pub const BY_FIELDS: [&str; 6] = ["host", "site", "app", "severity", "kind", "source"];
@@ -53,20 +54,32 @@ impl Searcher {
                         "every {every:?} must be at least 1s"
                     )));
                 }
-                let since = p
-                    .since
-                    .as_deref()
-                    .map(|s| time::parse_time(s, now))
-                    .transpose();
-                let since = since.map_err(SearchError::BadParam)?;
-                if let Some(since) = since
-                    && (now - since).num_seconds() / secs > MAX_BUCKETS
-                {
+                // The buckets span `since` (or the oldest day searched) to `until` (or now),
+                // and no further: unbounded, one bucket per `every` over all the data answered
+                // a 37-byte request (`every=1s`) with megabytes.
+                let bound = |s: &Option<String>| {
+                    s.as_deref()
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| time::parse_time(s, now))
+                        .transpose()
+                        .map_err(SearchError::BadParam)
+                };
+                let to = bound(&p.until)?.unwrap_or(now);
+                let from = bound(&p.since)?
+                    .or_else(|| plan.partitions.last().map(|p| start_of(p.day)))
+                    .unwrap_or(to)
+                    .min(to);
+                let buckets = (to - from).num_seconds() / secs;
+                if buckets > MAX_BUCKETS {
                     return Err(SearchError::BadParam(format!(
-                        "every {every:?} makes more than {MAX_BUCKETS} buckets; use a wider one"
+                        "every {every:?} from {from} to {to} makes {buckets} buckets, more than {MAX_BUCKETS}; use a wider every or a shorter since/until"
                     )));
                 }
-                serde_json::json!({"c": {"date_histogram": {"field": "ts", "fixed_interval": format!("{secs}s")}}})
+                serde_json::json!({"c": {"date_histogram": {
+                    "field": "ts",
+                    "fixed_interval": format!("{secs}s"),
+                    "hard_bounds": {"min": from.timestamp_millis(), "max": to.timestamp_millis()},
+                }}})
             }
             (None, None) => {
                 let mut total = 0;

@@ -2,6 +2,7 @@
 //! newest matches first.
 
 pub mod count;
+mod query_bounds;
 pub mod tail;
 pub mod time;
 
@@ -95,6 +96,7 @@ impl Searcher {
                 q.len()
             )));
         }
+        query_bounds::check(q).map_err(SearchError::BadParam)?;
         let text_query: Box<dyn Query> = if q.is_empty() || q == "*" {
             Box::new(AllQuery)
         } else {
@@ -120,6 +122,13 @@ impl Searcher {
         };
         let since = bound(since)?;
         let until = bound(until)?;
+        if let (Some(s), Some(u)) = (since, until)
+            && s > u
+        {
+            return Err(SearchError::BadParam(format!(
+                "since {s} is later than until {u}"
+            )));
+        }
         let partitions = self.catalog.overlapping(since, until);
         let query = if since.is_none() && until.is_none() {
             text_query

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::Utc;
 use logwarden_core::seq::SeqAllocator;
 use logwarden_core::{Draft, Event, EventId};
-use logwarden_parse::{Format, LineParser};
+use logwarden_parse::{Format, LineParser, ParseOptions};
 use tokio::sync::mpsc;
 
 use super::forward::{Sink, Written};
@@ -47,7 +47,15 @@ pub struct Parser {
 impl Parser {
     pub fn new(transport: &'static str) -> Parser {
         Parser {
-            lines: LineParser::new(Path::new("syslog"), Format::Syslog),
+            // Senders name themselves: the line's host name is the event's host.
+            lines: LineParser::with_options(
+                Path::new("syslog"),
+                Format::Syslog,
+                &ParseOptions {
+                    host_from_line: true,
+                    ..ParseOptions::default()
+                },
+            ),
             transport,
             sender: None,
         }

@@ -33,8 +33,13 @@
 //! - A damaged record with valid records after it (bit rot, a bad sector) is not a crash
 //!   artefact: it is reported (logged and counted), skipped by finding the next record magic with
 //!   a valid CRC, and never stops the collector.
-//! - A failed write or fsync poisons the log: every later append fails until a restart, because
-//!   after a failed fsync the kernel may have dropped the dirty pages and retrying would lie.
+//! - A failed fsync poisons the log: every later append fails until a restart, because after a
+//!   failed fsync the kernel may have dropped the dirty pages and retrying would lie. A failed
+//!   *write* (a full disk) does not: what it wrote in part is cut off again (the segment is
+//!   truncated to where the write began), its records are forgotten (their LSNs are given to
+//!   the next records), and the log goes on once the disk has room. Only if that cut fails is
+//!   the log poisoned. A segment that cannot be created is removed again and the active one
+//!   goes on growing until one can.
 //! - Segment creation is header, fsync file, fsync directory, so a new segment survives a crash.
 //! - The oldest segments are deleted whole once nothing needs them (`trim.rs`): the log then
 //!   starts at a later LSN, and a reader asked for an earlier one starts there. What the
@@ -168,6 +173,8 @@ pub struct Wal {
     /// Encoded records not yet written: one write per group commit.
     pending: Vec<u8>,
     next_lsn: u64,
+    /// The last LSN handed to the kernel whole: a failed write goes back to it.
+    written_lsn: u64,
     durable_lsn: u64,
     /// The first LSN the log holds (or will: `next_lsn` of an empty log).
     first_lsn: u64,
@@ -269,6 +276,7 @@ impl Wal {
             active_len,
             pending: Vec::new(),
             next_lsn,
+            written_lsn: recovery.last_lsn,
             durable_lsn: recovery.last_lsn,
             first_lsn,
             segments,
@@ -393,15 +401,41 @@ impl Wal {
             .chunks(WRITE_PIECE)
             .try_for_each(|piece| (&*self.active).write_all(piece));
         if let Err(e) = res {
-            self.poisoned = true;
-            return Err(WalError::io(&self.active_path, e));
+            let err = WalError::io(&self.active_path, e);
+            self.undo_pending(&err);
+            return Err(err);
         }
         self.pending.clear();
+        self.written_lsn = self.next_lsn - 1;
         Ok(Written {
             lsn: self.next_lsn - 1,
             file: self.active.clone(),
             path: self.active_path.clone(),
         })
+    }
+
+    /// After a failed write: cuts the active segment back to where the write began and forgets
+    /// the records that were pending (their LSNs go to the next records). Poisons the log if
+    /// the cut fails, since the segment would then end in a part of a record.
+    fn undo_pending(&mut self, why: &WalError) {
+        let pending = self.pending.len() as u64;
+        let keep = self.active_len.saturating_sub(pending);
+        if let Err(e) = self.active.set_len(keep) {
+            tracing::error!(segment = %self.active_path.display(), error = %e, write_error = %why,
+                "cannot cut a failed WAL write off again; the WAL refuses writes until a restart");
+            self.poisoned = true;
+        }
+        tracing::warn!(segment = %self.active_path.display(), error = %why, forgotten = self.next_lsn - 1 - self.written_lsn,
+            "WAL write failed; its records are not kept and the WAL goes on from LSN {}", self.written_lsn + 1);
+        self.pending.clear();
+        self.active_len = keep;
+        self.bytes = self.bytes.saturating_sub(pending);
+        self.next_lsn = self.written_lsn + 1;
+    }
+
+    /// The LSN the next record gets (after a failed write: the first of the forgotten ones).
+    pub fn next_lsn(&self) -> u64 {
+        self.next_lsn
     }
 
     /// Refuses every later append and sync (an fsync of what [`Wal::write_out`] wrote failed).
@@ -412,9 +446,25 @@ impl Wal {
     /// Seals the active segment (writing and syncing what is pending) and starts the next.
     fn roll(&mut self) -> Result<(), WalError> {
         self.sync()?;
-        let (file, path) = segment::create(&self.dir, self.next_lsn).inspect_err(|_| {
-            self.poisoned = true;
-        })?;
+        let (file, path) = match segment::create(&self.dir, self.next_lsn) {
+            Ok(created) => created,
+            Err(e) => {
+                // A segment file left behind, even empty, would be taken for where the next
+                // records are: it goes, and the active segment stays active (over its size)
+                // until a new one can be made.
+                let left = self.dir.join(segment::name(self.next_lsn));
+                match std::fs::remove_file(&left) {
+                    Ok(()) => {}
+                    Err(r) if r.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(r) => {
+                        tracing::error!(segment = %left.display(), error = %r,
+                            "cannot remove a WAL segment whose creation failed; the WAL refuses writes until a restart");
+                        self.poisoned = true;
+                    }
+                }
+                return Err(e);
+            }
+        };
         self.active = Arc::new(file);
         self.active_path = path;
         self.active_len = segment::HEADER_LEN;
@@ -460,4 +510,4 @@ impl Wal {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

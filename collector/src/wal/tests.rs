@@ -448,3 +448,163 @@ fn a_group_larger_than_one_write_piece_comes_back_whole() {
     }
     assert_eq!((n, r.skipped()), (40, 0));
 }
+
+/// A tmpfs mounted for one test (root only), unmounted when dropped.
+pub(crate) struct SmallDisk(pub(crate) PathBuf);
+
+impl SmallDisk {
+    /// `None`, said on stdout, where this machine refuses the mount.
+    pub(crate) fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk(dir.to_owned())),
+            Ok(o) => {
+                println!(
+                    "SKIPPED: cannot mount a tmpfs here ({}); the full-disk case was not run",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                println!("SKIPPED: cannot run mount ({e}); the full-disk case was not run");
+                None
+            }
+        }
+    }
+
+    /// Fills the disk, then frees about `leave` bytes of it again; returns the ballast.
+    pub(crate) fn fill_leaving(&self, leave: u64) -> PathBuf {
+        let path = self.0.join("ballast");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(leave)).unwrap();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Issue 26 §3: a full disk at every write point of the log (a group's write cut short at any
+/// byte, a new segment that cannot be created) fails what was not yet written, poisons
+/// nothing, and once the disk has room the log goes on: every record that was synced is read
+/// back once, in order, with no gap and no damage, also after a reopen.
+#[test]
+fn a_full_disk_fails_the_write_without_poisoning_and_the_log_goes_on_once_there_is_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("disk"), "2m") else {
+        return;
+    };
+    let dir = disk.0.join("wal");
+    // Small segments: the disk fills at segment creation too.
+    let (mut wal, _) = Wal::open(&dir, opts(24 << 10)).unwrap();
+    let mut kept: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+    let mut unsynced: Vec<(u64, Vec<u8>)> = Vec::new();
+    let (mut failed_writes, mut failed_appends) = (0, 0);
+    let mut attempt = 0u64;
+    // How much room the ballast leaves: nothing, less than a record, a few records, a segment.
+    for leave in [700u64, 0, 3_000, 9_000, 30_000, 0, 5_000, 26_000] {
+        let ballast = disk.fill_leaving(leave);
+        let mut failed = false;
+        if leave == 0 {
+            // Nothing pending, no room: a record too large for the active segment needs a new
+            // one, and creating it fails.
+            wal.sync().unwrap();
+            let big = vec![b'y'; 30 << 10];
+            let e = wal.append(RecordKind::Events, &big).unwrap_err();
+            assert!(matches!(e, WalError::Io { .. }), "{e}");
+            failed_appends += 1;
+            failed = true;
+        }
+        for i in 0..400u64 {
+            if failed {
+                break;
+            }
+            attempt += 1;
+            let body = format!("{attempt}:{}", "x".repeat(200 + (i as usize * 37) % 2_500));
+            match wal.append(RecordKind::Events, body.as_bytes()) {
+                Ok(lsn) => unsynced.push((lsn, body.into_bytes())),
+                Err(e) => {
+                    assert!(matches!(e, WalError::Io { .. }), "{e}");
+                    failed_appends += 1;
+                    failed = true;
+                }
+            }
+            if !failed && i % 3 == 2 {
+                match wal.sync() {
+                    Ok(durable) => {
+                        assert_eq!(Some(durable), unsynced.last().map(|r| r.0));
+                        kept.extend(unsynced.drain(..));
+                    }
+                    Err(e) => {
+                        assert!(matches!(e, WalError::Io { .. }), "{e}");
+                        failed_writes += 1;
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                break;
+            }
+        }
+        assert!(failed, "the disk with {leave} bytes left never filled");
+        // A segment that could not be created failed after the records before it were
+        // synced (they stay); a failed write forgot what it held: the next record takes the
+        // first LSN the log does not hold.
+        let next = wal.next_lsn();
+        kept.extend(unsynced.drain(..).filter(|(lsn, _)| *lsn < next));
+        assert_eq!(
+            next,
+            kept.keys().next_back().map_or(1, |l| l + 1),
+            "leave {leave}"
+        );
+        std::fs::remove_file(ballast).unwrap();
+        // Room again: the log goes on, no restart.
+        for _ in 0..5 {
+            attempt += 1;
+            let body = format!("{attempt}:after");
+            let lsn = wal.append(RecordKind::Events, body.as_bytes()).unwrap();
+            kept.insert(lsn, body.into_bytes());
+        }
+        wal.sync()
+            .expect("the log writes again once the disk has room");
+    }
+    println!("{failed_writes} writes and {failed_appends} segment creations failed");
+    assert!(failed_writes > 0 && failed_appends > 0);
+    let read = |dir: &Path| {
+        let mut r = WalReader::new(dir.to_owned(), 1);
+        let mut got = std::collections::BTreeMap::new();
+        while let Some(rec) = r.next(u64::MAX).unwrap() {
+            assert!(got.insert(rec.lsn, rec.payload).is_none());
+        }
+        (got, r.skipped())
+    };
+    let (got, skipped) = read(&dir);
+    assert_eq!(skipped, 0);
+    assert!(
+        got == kept,
+        "{} records read, {} kept",
+        got.len(),
+        kept.len()
+    );
+    drop(wal);
+    let (_, recovery) = Wal::open(&dir, opts(24 << 10)).unwrap();
+    assert!(
+        recovery.corrupt.is_empty() && recovery.truncated_tail.is_none(),
+        "{recovery:?}"
+    );
+    assert_eq!(recovery.last_lsn, *kept.keys().next_back().unwrap());
+    assert!(read(&dir).0 == kept);
+}
