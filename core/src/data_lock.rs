@@ -86,9 +86,12 @@ impl DataLock {
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        // The pid is for the message only: on a full disk it may not be written (a second
+        // process then says "pid unknown"), and the collector must still start there.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()));
         Ok(DataLock {
             _file: file,
             path: lock,
