@@ -54,8 +54,8 @@ enum Command {
     },
     /// Probe disk and RAID health once and print the health records (NDJSON with --json).
     /// Exits 0 when every check was readable, 1 when one was not (named on stderr).
-    /// With no source flag (--mdstat, --smartctl-json, --storcli-json, --backup) it probes
-    /// this machine.
+    /// With no source flag (--mdstat, --smartctl-json, --storcli-json, --backup, --redfish)
+    /// it probes this machine.
     Check {
         /// One event per line as NDJSON, as the agent would ship them.
         #[arg(long)]
@@ -85,6 +85,8 @@ enum Command {
         /// An fstab to read instead of /etc/fstab (for unmounted backup targets).
         #[arg(long, value_name = "FILE")]
         fstab: Option<PathBuf>,
+        #[command(flatten)]
+        redfish: RedfishArgs,
     },
     /// Inspect this machine (Zimbra services, logs, arrays, SMART, backups) and write a config.
     ///
@@ -115,6 +117,61 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+/// `check --redfish`: BMCs to read once (the user and TLS flags apply to each).
+#[derive(clap::Args)]
+struct RedfishArgs {
+    /// A BMC's Redfish service (`https://bmc`, `/redfish/v1` added) to read the RAID volumes and
+    /// drives of (repeat).
+    #[arg(long = "redfish", value_name = "URL")]
+    urls: Vec<String>,
+    /// User for the BMC.
+    #[arg(long = "redfish-user", value_name = "USER", requires = "urls")]
+    user: Option<String>,
+    /// File holding the BMC password (first line), mode 0600.
+    #[arg(long = "redfish-password-file", value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
+    /// PEM file of the CA (or the BMC's own certificate) to trust.
+    #[arg(long = "redfish-ca-file", value_name = "FILE", requires = "urls")]
+    ca_file: Option<PathBuf>,
+    /// Accept any certificate (a factory self-signed one).
+    #[arg(
+        long = "redfish-insecure",
+        requires = "urls",
+        conflicts_with = "ca_file"
+    )]
+    insecure: bool,
+    /// Seconds one request may take (default 5).
+    #[arg(
+        long = "redfish-timeout",
+        value_name = "SECS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    timeout: u64,
+}
+
+impl RedfishArgs {
+    fn targets(&self) -> anyhow::Result<Vec<health::redfish::RedfishTarget>> {
+        self.urls
+            .iter()
+            .map(|u| {
+                let t = health::redfish::RedfishTarget {
+                    user: self.user.clone(),
+                    password_file: self.password_file.clone(),
+                    ca_file: self.ca_file.clone(),
+                    insecure: self.insecure,
+                    timeout_s: self.timeout,
+                    ..health::redfish::RedfishTarget::new(u)
+                };
+                t.validate().map_err(|e| {
+                    anyhow::anyhow!(e.replace("[[health.redfish]] url", "--redfish"))
+                })?;
+                Ok(t)
+            })
+            .collect()
+    }
 }
 
 #[derive(Subcommand)]
@@ -174,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             mountinfo,
             fstab,
+            redfish,
         } => {
             let backups = config::backup_rules(backup, data)?
                 .into_iter()
@@ -187,6 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 backups,
                 mountinfo,
                 fstab,
+                redfish: redfish.targets()?,
             };
             check(&sources, json)
         }

@@ -309,8 +309,11 @@ fn a_physical_mailbox_server_gets_smart_storcli_and_its_arrays_and_a_separate_ba
         "/proc/cpuinfo",
         "flags\t\t: fpu vme de pse lahf_lm\n",
     );
-    let mdstat =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/fixtures/mdstat/raid6_unindented.txt")).unwrap();
+    let mdstat = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/fixtures/mdstat/raid6_unindented.txt"
+    ))
+    .unwrap();
     write(&root, "/proc/mdstat", &mdstat);
     write(
         &root,

@@ -178,6 +178,15 @@ impl Client {
         self.read(self.http.post(url).json(req).send())
     }
 
+    /// `logwarden alerts test`.
+    pub fn test_alert(
+        &self,
+        req: &logwarden_core::wire::TestAlertRequest,
+    ) -> anyhow::Result<logwarden_core::wire::TestAlertResponse> {
+        let url = self.base.join(logwarden_core::wire::ALERTS_TEST_PATH)?;
+        self.read(self.http.post(url).json(req).send())
+    }
+
     pub fn expire_silence(&self, id: &str) -> anyhow::Result<Silence> {
         let url = self.base.join(&format!("{SILENCES_PATH}/{id}"))?;
         self.read(self.http.delete(url).send())

@@ -35,6 +35,7 @@ fn commands_that_print_no_events_refuse_raw_output() {
         &["logwarden", "status", "-o", "raw"],
         &["logwarden", "alerts", "-o", "raw"],
         &["logwarden", "silence", "list", "-o", "raw"],
+        &["logwarden", "alerts", "test", "-o", "raw"],
     ] {
         let err = match Cli::try_parse_from(args) {
             Ok(_) => panic!("{args:?} was accepted"),

@@ -8,6 +8,7 @@ mod export;
 #[cfg(test)]
 mod help_texts;
 mod output;
+mod test_alert;
 
 use std::process::ExitCode;
 
@@ -145,8 +146,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Firing alerts, loudest first (exit 0 either way).
+    /// Firing alerts, loudest first (exit 0 either way); `alerts test` sends a test one.
     Alerts {
+        #[command(subcommand)]
+        command: Option<AlertsCommand>,
         /// Resolved alerts too.
         #[arg(long)]
         all: bool,
@@ -187,15 +190,39 @@ enum FleetCommand {
 }
 
 #[derive(Subcommand)]
+enum AlertsCommand {
+    /// Send a synthetic alert through the collector's routes to its real receivers and print
+    /// what each answered (it never enters the alert table). Exit 1 if any refused or none was
+    /// reached. Needs an admin token.
+    Test {
+        /// Only this receiver, whatever the routes say.
+        #[arg(long, value_name = "NAME")]
+        receiver: Option<String>,
+        /// The alert's labels: `k=v,...` (repeat or comma-separate); `alertname` defaults to
+        /// LogwardenTest, `severity` to warning.
+        #[arg(long, value_name = "K=V,...")]
+        labels: Vec<String>,
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
+        output: Format,
+    },
+}
+
+#[derive(Subcommand)]
 enum SilenceCommand {
     /// Add one: `logwarden silence add alertname=RaidRebuilding host=mbox3 --duration 2h`.
     Add {
-        /// NAME=VALUE or NAME!=VALUE over labels, alertname and severity (all must match).
+        /// NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX over labels, alertname and
+        /// severity (all must match; a regex matches the whole value).
         #[arg(required = true)]
         matchers: Vec<String>,
-        /// How long (30m, 2h, 1d).
+        /// How long, from its start (30m, 2h, 1d).
         #[arg(long, default_value = "2h")]
         duration: String,
+        /// When it starts: RFC 3339 (`2026-12-06T01:00:00+01:00`) or `+DURATION` from now
+        /// (`+8h`); default now. Alerts are notified as usual until then.
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
         /// Why (shown with the silence and the alerts it holds back).
         #[arg(long, default_value = "")]
         comment: String,
@@ -375,7 +402,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Alerts { all, output } => {
+        Command::Alerts {
+            command:
+                Some(AlertsCommand::Test {
+                    receiver,
+                    labels,
+                    output,
+                }),
+            ..
+        } => {
+            let mut map = std::collections::BTreeMap::new();
+            for part in labels.iter().flat_map(|l| l.split(',')) {
+                let part = part.trim();
+                if part.is_empty() {
+                    continue;
+                }
+                let (k, v) = part
+                    .split_once('=')
+                    .with_context(|| format!("label {part:?} is not name=value"))?;
+                map.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+            let resp = client.test_alert(&logwarden_core::wire::TestAlertRequest {
+                receiver,
+                labels: map,
+            })?;
+            test_alert::print(&mut out, &resp, output)?;
+            let ok = !resp.outcomes.is_empty() && resp.outcomes.iter().all(|o| o.sent);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Alerts {
+            command: None,
+            all,
+            output,
+        } => {
             let resp = client.alerts(all)?;
             output::alerts(&mut out, &resp.alerts, output)?;
             Ok(ExitCode::SUCCESS)
@@ -393,6 +456,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             SilenceCommand::Add {
                 matchers,
                 duration,
+                start,
                 comment,
                 author,
             } => {
@@ -401,10 +465,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|m| m.parse::<Matcher>().map_err(anyhow::Error::msg))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let d = parse_duration(&duration)?;
+                let starts_at = match start.as_deref() {
+                    None => None,
+                    Some(t) => Some(match t.strip_prefix('+') {
+                        Some(rel) => chrono::Utc::now() + parse_duration(rel)?,
+                        None => chrono::DateTime::parse_from_rfc3339(t)
+                            .with_context(|| {
+                                format!("--start {t:?} is not RFC 3339 (2026-12-06T01:00:00+01:00) or +DURATION")
+                            })?
+                            .with_timezone(&chrono::Utc),
+                    }),
+                };
                 let s = client.add_silence(&SilenceRequest {
                     matchers,
-                    starts_at: None,
-                    ends_at: chrono::Utc::now() + d,
+                    starts_at,
+                    ends_at: starts_at.unwrap_or_else(chrono::Utc::now) + d,
                     author,
                     comment,
                 })?;

@@ -170,6 +170,16 @@ pub fn fleet(
             h.last_seen
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )?;
+        // A BMC, hypervisor or filer: what it is, and who depends on it where configured.
+        let fields = || h.checks.iter().map(|e| &e.fields);
+        if let Some(role) = logwarden_core::health::host_role(fields()) {
+            let serves = logwarden_core::health::serves(fields());
+            if serves.is_empty() {
+                writeln!(out, "  {role}")?;
+            } else {
+                writeln!(out, "  {role}, serves {}", serves.join(", "))?;
+            }
+        }
         let mut checks: Vec<_> = h.checks.iter().collect();
         checks.sort_by_key(|e| e.severity);
         for e in checks {
@@ -278,9 +288,18 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
         } else {
             "active"
         };
+        let from = if s.starts_at > now {
+            format!(
+                " from {}",
+                s.starts_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} {state:<7} {} until {} by {}{}",
+            "{} {state:<7} {}{from} until {} by {}{}",
             s.id,
             matchers.join(" "),
             s.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

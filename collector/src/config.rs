@@ -13,7 +13,9 @@ use serde::Deserialize;
 use crate::api::listener::HttpLimits;
 use crate::auth::ConfigTokens;
 use crate::ingest::Limits;
-use crate::notify::{Receiver, ReceiverKind, email::EmailSettings};
+use crate::notify::route::{Route, RouteTree, Timing};
+use crate::notify::route_config::{self, RouteConfig};
+use crate::notify::{Receiver, ReceiverKind, email::EmailSettings, smtp_tls};
 use crate::replication::{Mode, ReplicationSettings, Role};
 use crate::rules::EngineSettings;
 use crate::rules::user::{Query, UserRule};
@@ -203,6 +205,8 @@ pub struct AlertsConfig {
     pub repeat_interval_s: f64,
     pub resolve_hold_s: f64,
     pub external_url: Option<String>,
+    /// Where docs/alerts.md is served; built-in alerts link to their section.
+    pub runbook_base_url: Option<String>,
     pub admin_tokens: Vec<String>,
     pub fs_warn_percent: f64,
     pub fs_crit_percent: f64,
@@ -213,6 +217,15 @@ pub struct AlertsConfig {
     pub auth_window_s: f64,
     pub log_quiet_s: f64,
     pub receivers: Vec<ReceiverConfig>,
+    /// The routing tree (notify::route_config); none: each receiver filters for itself.
+    pub route: Option<RouteConfig>,
+    /// Beside the built-in ones (rules::inhibit). Checked with the file's text in `parse`.
+    pub inhibit_rules: Vec<crate::rules::inhibit::InhibitRuleConfig>,
+    /// Recurring maintenance windows (rules::maintenance).
+    pub maintenance: Vec<crate::rules::maintenance::WindowConfig>,
+    /// The rules `parse` built from `inhibit_rules`.
+    #[serde(skip)]
+    pub inhibit_checked: Vec<crate::rules::inhibit::InhibitRule>,
     pub rules: Vec<RuleConfig>,
 }
 
@@ -227,6 +240,7 @@ impl Default for AlertsConfig {
             repeat_interval_s: e.repeat_interval.as_secs_f64(),
             resolve_hold_s: e.resolve_hold.as_secs_f64(),
             external_url: None,
+            runbook_base_url: None,
             admin_tokens: Vec::new(),
             fs_warn_percent: b.fs_warn_percent,
             fs_crit_percent: b.fs_crit_percent,
@@ -237,6 +251,10 @@ impl Default for AlertsConfig {
             auth_window_s: b.auth_window.num_seconds() as f64,
             log_quiet_s: b.log_quiet.num_seconds() as f64,
             receivers: Vec::new(),
+            route: None,
+            inhibit_rules: Vec::new(),
+            inhibit_checked: Vec::new(),
+            maintenance: Vec::new(),
             rules: Vec::new(),
         }
     }
@@ -259,6 +277,13 @@ pub struct ReceiverConfig {
     pub to: Vec<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// email: `starttls`, `tls` or `none` (notify::smtp_tls).
+    pub tls: Option<String>,
+    /// email: PEM CA certificates trusted besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// email: AUTH over `tls = "none"` (a relay on a trusted link).
+    #[serde(default)]
+    pub allow_plain_auth: bool,
     #[serde(default)]
     pub command: Vec<String>,
     pub timeout_s: Option<f64>,
@@ -293,6 +318,8 @@ pub struct RuleConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Put into the annotations as `runbook_url` (templates allowed, rules::template).
+    pub runbook_url: Option<String>,
 }
 
 fn one() -> u64 {
@@ -562,7 +589,25 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
     let file: FileConfig = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
-    // What serde cannot see: queries of user rules, named by file and line.
+    // What serde cannot see: the routes' receivers and matchers, queries of user rules, named
+    // by file and line.
+    if let Some(route) = &file.alerts.route {
+        let names: Vec<&str> = file
+            .alerts
+            .receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        route_config::check(route, &names, path, text).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let mut file = file;
+    file.alerts.inhibit_checked = file
+        .alerts
+        .inhibit_rules
+        .iter()
+        .map(|r| r.to_rule(path, text))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
     for rule in &file.alerts.rules {
         if let Err(e) = Query::parse(rule.query.get_ref()) {
             let line = text[..rule.query.span().start.min(text.len())]
@@ -618,13 +663,23 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
         },
         "email" => {
             let smtp = need(r.smtp.clone(), "smtp")?;
+            let has_credentials = r.username.is_some() || r.password.is_some();
+            let tls = smtp_tls::mode(r.tls.as_deref(), has_credentials, r.allow_plain_auth)
+                .map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?;
             let (host, port) = match smtp.rsplit_once(':') {
                 Some((h, p)) => (
                     h.to_owned(),
                     p.parse()
                         .with_context(|| format!("receiver {:?}: smtp port {p:?}", r.name))?,
                 ),
-                None => (smtp.clone(), 25),
+                None => (smtp.clone(), tls.default_port()),
+            };
+            let ca_pem = match &r.ca_file {
+                Some(p) => Some(
+                    smtp_tls::read_ca_file(p)
+                        .map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?,
+                ),
+                None => None,
             };
             if r.to.is_empty() {
                 bail!("receiver {:?} (email) needs `to`", r.name);
@@ -636,6 +691,8 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
                 to: r.to.clone(),
                 username: r.username.clone(),
                 password: r.password.clone(),
+                tls,
+                ca_pem,
             })
         }
         "command" => {
@@ -684,6 +741,37 @@ fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
     })
 }
 
+/// The routing tree: `[alerts.route]` with the `--webhook` receivers first (each `continue`), or
+/// without one, the flat form where each receiver filters for itself.
+fn route_tree(
+    route: Option<&RouteConfig>,
+    flag_routes: Vec<Route>,
+    e: &EngineSettings,
+) -> anyhow::Result<RouteTree> {
+    let defaults = Timing {
+        group_by: e.group_by.clone(),
+        group_wait: e.group_wait,
+        group_interval: e.group_interval,
+        repeat_interval: e.repeat_interval,
+    };
+    let Some(route) = route else {
+        return Ok(RouteTree::flat(&e.receivers, &defaults));
+    };
+    if let Some(r) = e
+        .receivers
+        .iter()
+        .find(|r| !r.severities.is_empty() || !r.matchers.is_empty())
+    {
+        bail!(
+            "[alerts.receivers] receiver {:?} has `severities` or `matchers`: with [alerts.route], filter in the routes instead",
+            r.name
+        );
+    }
+    let mut root = route.to_route()?;
+    root.routes.splice(0..0, flag_routes);
+    Ok(RouteTree::build(&root, &e.receivers, &defaults)?)
+}
+
 fn alert_settings(
     a: AlertsConfig,
     webhooks: Vec<String>,
@@ -724,14 +812,34 @@ fn alert_settings(
         }
         e.receivers.push(receiver(r)?);
     }
+    let mut flag_routes = Vec::new();
     for (i, url) in webhooks.into_iter().enumerate() {
+        let name = format!("webhook-{}", i + 1);
+        flag_routes.push(Route {
+            receiver: Some(name.clone()),
+            continue_: true,
+            ..Route::default()
+        });
         e.receivers.push(Receiver {
-            name: format!("webhook-{}", i + 1),
+            name,
             kind: ReceiverKind::Webhook { url },
             severities: vec![],
             matchers: vec![],
             send_resolved: true,
         });
+    }
+    e.routes = Some(route_tree(a.route.as_ref(), flag_routes, &e)?);
+    e.inhibit_rules = a.inhibit_checked;
+    e.runbook_base_url = a.runbook_base_url.filter(|u| !u.trim().is_empty());
+    let mut window_names = std::collections::HashSet::new();
+    for w in &a.maintenance {
+        if !window_names.insert(w.name.clone()) {
+            bail!("[[alerts.maintenance]] name {:?} is used twice", w.name);
+        }
+        e.maintenance.push(
+            w.to_window()
+                .map_err(|err| anyhow::anyhow!("[[alerts.maintenance]] {err}"))?,
+        );
     }
     for r in a.rules {
         let query = Query::parse(r.query.get_ref())
@@ -749,6 +857,15 @@ fn alert_settings(
                 r.name
             );
         }
+        let mut annotations = r.annotations;
+        if let Some(url) = r.runbook_url {
+            annotations.insert("runbook_url".into(), url);
+        }
+        for (k, t) in &annotations {
+            crate::rules::template::check(t).map_err(|err| {
+                anyhow::anyhow!("rule {:?}: annotation {k:?}: template {t:?}: {err}", r.name)
+            })?;
+        }
         e.user_rules.push(UserRule {
             name: r.name,
             query,
@@ -757,7 +874,7 @@ fn alert_settings(
             group_by: r.group_by,
             severity,
             labels: r.labels,
-            annotations: r.annotations,
+            annotations,
         });
     }
     Ok(e)

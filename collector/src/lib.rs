@@ -9,6 +9,7 @@ pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod reload;
 pub mod replication;
 pub mod rules;
 pub mod search;

@@ -129,6 +129,25 @@ impl TokensPlace {
 enum ConfigCommand {
     /// Validate a config file without starting.
     Check { file: PathBuf },
+    /// The routing tree (`[alerts.route]`).
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Print the receivers an alert with these labels reaches, one a line, with the route that
+    /// chose each and its grouping and timers (Alertmanager's `amtool config routes test`).
+    Test {
+        /// The collector's config file (default: the embedded defaults).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// `name=value` labels, `alertname` and `severity` included (also comma-separated).
+        #[arg(value_name = "LABEL", required = true)]
+        labels: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,6 +173,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, overrides } => {
+            let flags = (*overrides).clone();
             let settings = match &config {
                 Some(path) => config::load_settings(path, *overrides)?,
                 None => Settings::build(config::FileConfig::default(), *overrides)?,
@@ -161,6 +181,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Before anything in the folder is read, and before the port: one collector per
             // data folder, and the message says which process holds it.
             let _lock = DataLock::acquire(&settings.data_dir, "logwarden-collector")?;
+            let mut settings = settings;
+            settings.alerts.reloads = Some(logwarden_collector::reload::subscribe());
+            logwarden_collector::reload::started();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -180,6 +203,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::io::stdout().flush().ok();
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
+                tokio::spawn(logwarden_collector::reload::on_sighup(
+                    config.clone(),
+                    flags,
+                    settings.clone(),
+                ));
                 logwarden_collector::server::serve(listener, settings, shutdown).await
             })
         }
@@ -207,6 +235,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             config::load_settings(&file, Overrides::default())?;
             println!("{}: ok", file.display());
+            Ok(())
+        }
+        Command::Config {
+            command:
+                ConfigCommand::Routes {
+                    command: RoutesCommand::Test { config, labels },
+                },
+        } => {
+            let settings = match &config {
+                Some(path) => config::load_settings(path, Overrides::default())?,
+                None => Settings::build(config::FileConfig::default(), Overrides::default())?,
+            };
+            let labels = logwarden_collector::notify::route::parse_labels(&labels)
+                .map_err(anyhow::Error::msg)?;
+            let alerts = &settings.alerts;
+            let tree = alerts.route_tree();
+            let reached = tree.matching(&|l| labels.get(l).map(String::as_str));
+            if reached.is_empty() {
+                eprintln!("no receiver: these labels reach no route with a receiver");
+            }
+            for i in reached {
+                println!("{}", tree.describe(i, &alerts.receivers));
+            }
             Ok(())
         }
         Command::Token { command, place } => {

@@ -453,6 +453,21 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
             }
         }
     }
+    // Prometheus' own names for its config reloads (crate::reload).
+    let (reload_ok, reload_at) = crate::reload::status();
+    plain_gauge(
+        &mut reg,
+        "config_last_reload_successful",
+        "Whether the last config reload (SIGHUP) succeeded",
+        reload_ok as u64,
+    );
+    let at = Gauge::<f64, AtomicU64>::default();
+    at.set(reload_at);
+    reg.register(
+        "config_last_reload_success_timestamp_seconds",
+        "When the config was last loaded successfully (the start, or a reload)",
+        at,
+    );
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
     out

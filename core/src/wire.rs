@@ -409,27 +409,41 @@ pub struct AckRequest {
     pub comment: String,
 }
 
-/// A label matcher of a silence: `name=value` or `name!=value` (exact, not regex).
+/// A label matcher of a silence: `name=value`, `name!=value`, or with `regex`, `name=~regex`
+/// and `name!~regex` (anchored at both ends, as Alertmanager's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matcher {
     pub name: String,
     pub value: String,
-    /// `!=` instead of `=`.
+    /// `!=` (or `!~`) instead of `=` (or `=~`).
     #[serde(default)]
     pub negative: bool,
+    /// `value` is a regular expression.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub regex: bool,
 }
 
 impl std::str::FromStr for Matcher {
     type Err = String;
 
-    /// `name=value` or `name!=value`.
+    /// `name=value`, `name!=value`, `name=~regex` or `name!~regex`.
     fn from_str(s: &str) -> Result<Matcher, String> {
-        let (name, value, negative) = if let Some((n, v)) = s.split_once("!=") {
-            (n, v, true)
-        } else if let Some((n, v)) = s.split_once('=') {
-            (n, v, false)
+        let at = s.find(['=', '!']).ok_or_else(|| {
+            format!("matcher {s:?} is not NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX")
+        })?;
+        let (name, rest) = s.split_at(at);
+        let (value, negative, regex) = if let Some(v) = rest.strip_prefix("=~") {
+            (v, false, true)
+        } else if let Some(v) = rest.strip_prefix("!~") {
+            (v, true, true)
+        } else if let Some(v) = rest.strip_prefix("!=") {
+            (v, true, false)
+        } else if let Some(v) = rest.strip_prefix('=') {
+            (v, false, false)
         } else {
-            return Err(format!("matcher {s:?} is not NAME=VALUE or NAME!=VALUE"));
+            return Err(format!(
+                "matcher {s:?} is not NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX"
+            ));
         };
         let name = name.trim();
         if name.is_empty() {
@@ -439,13 +453,19 @@ impl std::str::FromStr for Matcher {
             name: name.to_owned(),
             value: value.trim().to_owned(),
             negative,
+            regex,
         })
     }
 }
 
 impl std::fmt::Display for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let op = if self.negative { "!=" } else { "=" };
+        let op = match (self.negative, self.regex) {
+            (false, false) => "=",
+            (true, false) => "!=",
+            (false, true) => "=~",
+            (true, true) => "!~",
+        };
         write!(f, "{}{op}{}", self.name, self.value)
     }
 }
@@ -481,4 +501,42 @@ pub struct SilenceRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SilencesResponse {
     pub silences: Vec<Silence>,
+}
+
+/// `POST` sends a synthetic alert through the routing and the receivers, never into the alert
+/// table ([`TestAlertRequest`], admin role; `logwarden alerts test`).
+pub const ALERTS_TEST_PATH: &str = "/api/v1/alerts/test";
+
+/// A test notification: to `receiver` alone, or wherever the routes send `labels`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestAlertRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// The synthetic alert's labels; `alertname` (default `LogwardenTest`) and `severity`
+    /// (default `warning`) included.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// What each receiver said to the test notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestAlertResponse {
+    /// The synthetic alert as sent.
+    pub alert: AlertView,
+    pub outcomes: Vec<TestOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    pub receiver: String,
+    /// `webhook`, `slack`, `pagerduty`, `email`, `command`.
+    pub kind: String,
+    /// The route that chose it (its group key prefix), or `--receiver`.
+    pub route: String,
+    /// Whether the receiver took it.
+    pub sent: bool,
+    /// The peer's answer when it did not (status and body, the SMTP reply, the TLS error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
 }

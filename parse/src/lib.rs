@@ -5,7 +5,8 @@
 //! - [`jetty`]: `zmmailboxd.out`, Jetty's own lines.
 //! - [`nginx`]: nginx access logs (combined and Zimbra's proxy format).
 //! - [`syslog`]: RFC 3164 and RFC 5424 files and lines, with [`zimbra_messages`] reading
-//!   Zimbra's own messages inside them (service status, queue, disk, LDAP, auth failures).
+//!   Zimbra's own messages inside them (service status, queue, disk, LDAP, auth failures) and
+//!   [`storage_events`] the storage events of ESXi hosts and ONTAP filers (health records).
 //! - `plain`: anything else, kept whole as the message.
 //! - [`detect`]: `auto`, the file name's guess and a per-line sniff.
 //! - [`time`]: timestamps, the zone of lines that have none, the year of BSD stamps.
@@ -25,6 +26,7 @@ pub mod detect;
 pub mod jetty;
 pub mod join;
 pub mod nginx;
+pub mod storage_events;
 pub mod syslog;
 pub mod time;
 pub mod zimbra;
@@ -230,6 +232,7 @@ impl LineParser {
         if !self.host_from_line
             && let Some(host) = draft.host.take()
         {
+            storage_events::under_reader_host(&mut draft, &host);
             draft.fields.insert("hostname".into(), host.as_str().into());
         }
         if lossy {
@@ -273,6 +276,7 @@ impl LineParser {
             Flavor::Syslog => {
                 let mut d = syslog::parse(text, o)?;
                 zimbra_messages::enrich(&mut d);
+                storage_events::enrich(&mut d);
                 Some(d)
             }
             Flavor::Plain => None,

@@ -4,6 +4,8 @@
 //! The binaries are taken from the same target folder as the test itself, so build them first:
 //! `cargo build --workspace --bins` (the test script does).
 
+pub mod redfish_mock;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -323,6 +325,23 @@ impl Drop for Collector {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The Python interpreter of the tests' own virtualenv (aiosmtpd, jsonschema), which
+/// `scripts/test` makes in `target/test-venv`; `LOGWARDEN_TEST_PYTHON` names another.
+pub fn test_python() -> PathBuf {
+    if let Ok(p) = std::env::var("LOGWARDEN_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: scripts/test makes it (python3 -m venv target/test-venv && \
+         target/test-venv/bin/pip install aiosmtpd==1.4.6 jsonschema==4.23.0 \
+         rfc3339-validator==0.1.4), or set LOGWARDEN_TEST_PYTHON",
+        venv.display()
+    );
+    venv
 }
 
 /// A loopback address with a port that was free a moment ago.

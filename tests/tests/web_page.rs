@@ -204,3 +204,73 @@ fn with_read_tokens_the_page_asks_for_one_and_then_shows_the_fleet() {
         "no search hit shown: {result}"
     );
 }
+
+/// A BMC (health records from the agent's Redfish poller) and a hypervisor (its storage events
+/// by syslog) are hosts of their own on the page, named as such, the BMC with what it serves;
+/// an agent's host has no such line.
+#[test]
+fn the_page_names_bmcs_and_hypervisors_and_what_they_serve() {
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules is missing: scripts/test runs `npm ci` there"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("c"), &[]);
+    let now = chrono::Utc::now().to_rfc3339();
+    let health = |seq: u64, host: &str, fields: Value| {
+        serde_json::json!({"id": format!("roles:{seq}"), "ts": now, "host": host, "site": "lab",
+            "source": "health", "app": "raid", "severity": "info", "kind": "health",
+            "message": format!("record {seq}"), "fields": fields})
+        .to_string()
+    };
+    collector.ingest_ok(&[
+        health(
+            1,
+            "bmc-esx1",
+            serde_json::json!({"check": "redfish", "bmc": "bmc-esx1", "state": "ok",
+                "provider": "redfish", "serves": ["esx1", "mbox1"]}),
+        ),
+        health(
+            2,
+            "esx1",
+            serde_json::json!({"check": "raid", "array": "naa.1", "state": "clean",
+                "provider": "esxi", "level": "multipath"}),
+        ),
+        health(
+            3,
+            "mbox1",
+            serde_json::json!({"check": "raid", "array": "md0", "state": "clean"}),
+        ),
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            reqwest::blocking::get(format!("{}/api/v1/fleet", collector.url))
+                .and_then(|r| r.json::<Value>())
+                .is_ok_and(|v| v["hosts"].as_array().is_some_and(|h| h.len() == 3))
+        }),
+        "the three hosts never reached the fleet"
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let got = run_browser(
+        "fleet_roles.mjs",
+        &[
+            collector.url.as_str(),
+            shots.to_str().unwrap(),
+            "bmc-esx1",
+            "esx1",
+            "mbox1",
+        ],
+    );
+    assert_same(
+        "BMC",
+        "BMC, serves esx1, mbox1",
+        got["bmc-esx1"]["role"].as_str().unwrap_or(""),
+    );
+    assert_same(
+        "hypervisor",
+        "hypervisor",
+        got["esx1"]["role"].as_str().unwrap_or(""),
+    );
+    assert!(got["mbox1"]["role"].is_null(), "{got}");
+}

@@ -6,6 +6,9 @@
 //!   mount) as a mount point, but nothing is mounted there, so the backups are silently
 //!   filling the file system underneath;
 //! - `same_filesystem`: both on one file system (same device numbers);
+//! - `same_filer`: both on network file systems served by one file server (the same server
+//!   name in the NFS or SMB source, or the same exported volume under two names): the filer
+//!   going takes both ([`filer`](super::filer));
 //! - `ok`: either side is on a network file system (another machine), and they differ;
 //! - `unknown`: either side could not be followed down to its disks: never `ok` by default;
 //! - `same_array`: they share an md array (two LVM volumes of one array, say);
@@ -24,6 +27,7 @@ use serde_json::json;
 
 use logwarden_core::{Fields, Kind, Severity};
 
+use super::filer;
 use super::lineage::Lineage;
 use crate::draft::Draft;
 
@@ -51,6 +55,7 @@ pub enum Placement {
     SameDisk,
     UnmountedTarget,
     Unknown,
+    SameFiler,
 }
 
 impl Placement {
@@ -62,6 +67,7 @@ impl Placement {
             Placement::SameDisk => "same_disk",
             Placement::UnmountedTarget => "unmounted_target",
             Placement::Unknown => "unknown",
+            Placement::SameFiler => "same_filer",
         }
     }
 }
@@ -135,6 +141,29 @@ pub fn placement(backup: &Lineage, data: &Lineage, fstab_points: &[PathBuf]) -> 
                 backup.mount.source
             ),
         );
+    }
+    if backup.is_network() && data.is_network() {
+        let b = filer::server_and_volume(&backup.mount.fstype, &backup.mount.source);
+        let d = filer::server_and_volume(&data.mount.fstype, &data.mount.source);
+        if let (Some((bs, bv)), Some((ds, dv))) = (b, d) {
+            let shared = vec![backup.mount.source.clone(), data.mount.source.clone()];
+            if bs == ds {
+                return verdict(
+                    Placement::SameFiler,
+                    shared,
+                    format!("both served by the file server {bs}"),
+                );
+            }
+            if bv == dv && bv != "/" {
+                return verdict(
+                    Placement::SameFiler,
+                    shared,
+                    format!(
+                        "both of the exported volume {bv} (from {bs} and {ds}: one filer under two names?)"
+                    ),
+                );
+            }
+        }
     }
     if backup.is_network() || data.is_network() {
         return verdict(
@@ -461,6 +490,25 @@ mod tests {
         ]);
         let v = place(&m, &mounts, "/backup", "/opt/zimbra/store", &[]);
         assert_eq!(v.placement, Placement::Ok, "{v:?}");
+    }
+
+    #[test]
+    fn data_and_backup_from_one_filer_are_same_filer_from_two_filers_ok() {
+        let m = machine();
+        let mounts = m.mountinfo(&[
+            ("/opt/zimbra", "0:60", "nfs4", "filer1:/vol/zimbra"),
+            ("/backup", "0:61", "nfs4", "FILER1:/vol/backup"),
+            ("/backup2", "0:62", "cifs", "//filer2/backup"),
+            ("/backup3", "0:63", "nfs", "10.0.0.5:/vol/zimbra/backup"),
+        ]);
+        let v = place(&m, &mounts, "/backup", "/opt/zimbra/store", &[]);
+        assert_eq!(v.placement, Placement::SameFiler, "{v:?}");
+        assert!(v.reason.contains("filer1"), "{v:?}");
+        let v = place(&m, &mounts, "/backup2", "/opt/zimbra/store", &[]);
+        assert_eq!(v.placement, Placement::Ok, "{v:?}");
+        let v = place(&m, &mounts, "/backup3", "/opt/zimbra/store", &[]);
+        assert_eq!(v.placement, Placement::SameFiler, "{v:?}");
+        assert!(v.reason.contains("/vol/zimbra"), "{v:?}");
     }
 
     #[test]

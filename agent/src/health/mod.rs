@@ -9,12 +9,15 @@
 //!                                            backup.rs   placement + freshness
 //! probe.rs:   one pass of each probe (`logwarden-agent check`, and the monitor's timers)
 //! monitor.rs: the long-running probes of `logwarden-agent run` (spawn_probes)
+//! redfish.rs: a BMC's volumes and drives -> raid/smart records (redfish_client.rs reads
+//!             the BMC, redfish_poller.rs polls each BMC on its own thread)
 //! ```
 //!
 //! Pure parsers take text or paths, so tests run them on `tests/data/fixtures` and on fake
 //! `/sys/block` trees built in temp folders.
 
 pub mod backup;
+pub mod filer;
 pub mod filesystem;
 pub mod lineage;
 pub mod mdstat;
@@ -22,6 +25,9 @@ pub mod monitor;
 pub mod mountinfo;
 pub mod probe;
 pub mod raid;
+pub mod redfish;
+pub mod redfish_client;
+pub mod redfish_poller;
 pub mod smart;
 pub mod storcli;
 pub mod sysfs_md;
@@ -96,6 +102,9 @@ pub struct HealthConfig {
     pub zimbra_root: PathBuf,
     /// A backup older than this is `stale` (default 93600 = 26 h).
     pub backup_stale_after_s: u64,
+    /// `[[health.redfish]]`: BMCs to poll for the RAID volumes and drives of the servers under
+    /// the VMs (default none).
+    pub redfish: Vec<redfish::RedfishTarget>,
 }
 
 /// `[[health.backups]]`: one backup folder and the data folders it protects.
@@ -133,6 +142,7 @@ impl Default for HealthConfig {
             backups: Vec::new(),
             zimbra_root: "/opt/zimbra".into(),
             backup_stale_after_s: 26 * 3600,
+            redfish: Vec::new(),
         }
     }
 }
@@ -149,6 +159,9 @@ pub enum HealthConfigError {
     /// A backup rule with no data folder to compare against.
     #[error("[health] backup {0}: `data` lists no folder")]
     NoData(PathBuf),
+    /// A `[[health.redfish]]` entry that cannot work.
+    #[error("{0}")]
+    Redfish(String),
 }
 
 impl HealthConfig {
@@ -175,6 +188,9 @@ impl HealthConfig {
         }
         if let Some(r) = self.backups.iter().find(|r| r.data.is_empty()) {
             return Err(HealthConfigError::NoData(r.dir.clone()));
+        }
+        for t in &self.redfish {
+            t.validate().map_err(HealthConfigError::Redfish)?;
         }
         Ok(())
     }
@@ -240,7 +256,7 @@ pub fn render_table(drafts: &[Draft]) -> String {
             let check = s("check");
             let subject = logwarden_core::health::subject(f);
             let state = match check.as_str() {
-                "raid" | "hwraid" => s("state"),
+                "raid" | "hwraid" | "redfish" => s("state"),
                 "smart" => s("verdict"),
                 "filesystem" => d.severity.as_str().to_owned(),
                 "backup" => format!("{}/{}", s("placement"), s("freshness")),
@@ -293,6 +309,38 @@ mod tests {
         );
         let err = toml::from_str::<HealthConfig>("smart_intervl = 1\n").unwrap_err();
         assert!(err.to_string().contains("smart_intervl"), "{err}");
+    }
+
+    #[test]
+    fn redfish_targets_are_read_and_what_cannot_work_is_refused_by_name() {
+        let cfg: HealthConfig = toml::from_str(
+            "[[redfish]]\nurl = \"https://idrac-esx1\"\nuser = \"monitor\"\n\
+             password_file = \"/etc/logwarden/idrac.pass\"\nserves = [\"esx1\"]\n",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        let t = &cfg.redfish[0];
+        assert_eq!((t.interval_s, t.timeout_s, t.insecure), (60, 5, false));
+        assert_eq!(t.host_name(), "idrac-esx1");
+        for (text, says) in [
+            ("url = \"idrac-esx1\"", "must start with https://"),
+            (
+                "url = \"https://b\"\ninsecure = true\nca_file = \"/ca.pem\"",
+                "exclude each other",
+            ),
+            (
+                "url = \"https://b\"\npassword_file = \"/p\"",
+                "password_file without user",
+            ),
+            ("url = \"https://b\"\ntimeout_s = 0", "above zero"),
+        ] {
+            let cfg: HealthConfig = toml::from_str(&format!("[[redfish]]\n{text}\n")).unwrap();
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let err = toml::from_str::<HealthConfig>("[[redfish]]\nurl = \"https://b\"\npasword = 1\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("pasword"), "{err}");
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub fn spawn_counted_probes(
                 )
             })?,
     );
+    super::redfish_poller::spawn(config, &tx, &cancel, &metrics)?;
     let cfg = config.clone();
     threads.push(
         std::thread::Builder::new()
@@ -140,23 +141,7 @@ impl Sink {
     /// Sends one record, waiting while the channel is full; `false` when it is time to stop
     /// (cancelled, or the pipeline is gone).
     fn send(&self, draft: Draft) -> bool {
-        let mut item = Item {
-            draft,
-            origin: None,
-        };
-        loop {
-            match self.tx.try_send(item) {
-                Ok(()) => return true,
-                Err(TrySendError::Closed(_)) => return false,
-                Err(TrySendError::Full(back)) => {
-                    if self.cancel.is_cancelled() {
-                        return false;
-                    }
-                    item = back;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
+        send_waiting(&self.tx, &self.cancel, draft)
     }
 
     fn stopped(&self) -> bool {
@@ -173,6 +158,33 @@ impl Sink {
             std::thread::sleep((end - Instant::now()).min(Duration::from_millis(200)));
         }
         !self.stopped()
+    }
+}
+
+/// Sends one record from a probe thread, waiting while the channel is full (a thread may
+/// block, the pipeline's tasks may not); `false` when it is time to stop (cancelled, or the
+/// pipeline is gone).
+pub(super) fn send_waiting(
+    tx: &mpsc::Sender<Item>,
+    cancel: &CancellationToken,
+    draft: Draft,
+) -> bool {
+    let mut item = Item {
+        draft,
+        origin: None,
+    };
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if cancel.is_cancelled() {
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 
@@ -318,6 +330,21 @@ fn watch_open_file(
             }
         }
         wait_for_md_event(file, reread);
+        if replaced(file, &cfg.mdstat) {
+            // A file given as `mdstat` that was replaced by a rename: read the new one.
+            tracing::info!(path = %cfg.mdstat.display(), "mdstat was replaced; reopening");
+            return true;
+        }
+    }
+}
+
+/// Whether `path` now names another file than the open `file` (replaced by a rename). A path
+/// that does not exist for a moment is not a replacement: the open file is read on.
+fn replaced(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(now)) => (open.dev(), open.ino()) != (now.dev(), now.ino()),
+        _ => false,
     }
 }
 
@@ -543,6 +570,16 @@ mod tests {
             assert_eq!(next.draft.fields["state"], "degraded");
             assert!(took < Duration::from_secs(1), "took {took:?}");
             assert!(next.origin.is_none());
+
+            // Replaced by a rename (a new inode): the new file is read, not the old one.
+            let tmp = dir.path().join("mdstat.new");
+            std::fs::write(&tmp, CLEAN).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+            let next = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+                .await
+                .expect("the renamed-in mdstat was not read within 3 s")
+                .unwrap();
+            assert_eq!(next.draft.fields["state"], "clean");
             cancel.cancel();
             tokio::task::spawn_blocking(move || probes.join())
                 .await

@@ -13,6 +13,8 @@ use super::lineage::{self, BlockIndex};
 use super::mdstat::{self, MdstatError};
 use super::mountinfo::{self, Mount, MountinfoError};
 use super::raid::{self, RaidStatus};
+use super::redfish::{self, RedfishReport, RedfishTarget};
+use super::redfish_client::RedfishClient;
 use super::smart::{self, SmartError, SmartHistory, SmartOutcome, SmartPolicy};
 use super::storcli::{self, StorcliError, VirtualDriveStatus};
 use super::sysfs_md;
@@ -269,6 +271,8 @@ pub struct CheckSources {
     pub backups: Vec<(PathBuf, PathBuf)>,
     pub mountinfo: Option<PathBuf>,
     pub fstab: Option<PathBuf>,
+    /// BMCs to read over Redfish (`--redfish URL`).
+    pub redfish: Vec<RedfishTarget>,
 }
 
 impl CheckSources {
@@ -278,6 +282,7 @@ impl CheckSources {
             && self.smartctl_json.is_empty()
             && self.storcli_json.is_empty()
             && self.backups.is_empty()
+            && self.redfish.is_empty()
     }
 }
 
@@ -294,6 +299,18 @@ fn problem(input: impl Into<String>, e: &ProbeError) -> Problem {
     Problem {
         input: input.into(),
         error: e.to_string(),
+    }
+}
+
+/// One poll of one BMC; a client that cannot be built (password or CA file) is the reason.
+pub fn redfish_once(t: &RedfishTarget) -> RedfishReport {
+    match RedfishClient::new(t) {
+        Ok(c) => redfish::assess(t, &c.walk()),
+        Err(e) => {
+            let mut r = redfish::assess(t, &redfish::Walk::default());
+            r.problems.push(e.to_string());
+            r
+        }
     }
 }
 
@@ -384,6 +401,35 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
                 .extend(vds.iter().map(VirtualDriveStatus::to_draft)),
             Err(e) => rep.problems.push(problem("hwraid", &e)),
         }
+    }
+
+    // BMCs, all at once: a dead or slow one costs its timeout, not the others'.
+    let reports: Vec<RedfishReport> = std::thread::scope(|s| {
+        let handles: Vec<_> = src
+            .redfish
+            .iter()
+            .map(|t| s.spawn(move || redfish_once(t)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&src.redfish)
+            .map(|(h, t)| {
+                h.join().unwrap_or_else(|_| {
+                    let mut r = redfish::assess(t, &redfish::Walk::default());
+                    r.problems.push("the poll panicked".into());
+                    r
+                })
+            })
+            .collect()
+    });
+    for r in reports {
+        if !r.complete() {
+            rep.problems.push(Problem {
+                input: format!("--redfish {}", r.url),
+                error: r.problems.join("; "),
+            });
+        }
+        rep.drafts.extend(r.drafts());
     }
 
     // File systems and backups both need the mounts.

@@ -14,7 +14,9 @@
 //! - **`state`**, first match wins: an inactive IMSM/DDF container is `inactive` and fine; any
 //!   other inactive array is `inactive` (it serves no data: reported like a failure);
 //!   `redundancy_left` < 0 is `failed`; then `reshaping`, `recovering` (a recovery running or
-//!   waiting), `degraded` (missing disks), `resyncing`, `checking` (`check` or `repair`),
+//!   waiting; but a sync that only waits, `resync=PENDING`, on an array missing disks with no
+//!   spare rebuilds nothing: `degraded`, the waiting sync kept in `sync_action`/`sync_waiting`),
+//!   `degraded` (missing disks), `resyncing`, `checking` (`check` or `repair`),
 //!   `clean`.
 //! - **Severity**: `crit` for failed and inactive arrays and for any array with missing disks
 //!   and no redundancy left; `err` for missing disks with redundancy left; `warning` for a
@@ -147,42 +149,17 @@ pub fn assess(a: &MdArray, sysfs: Option<&MdSysfs>) -> RaidStatus {
     });
     let sync_waiting = a.sync.as_ref().and_then(|s| s.waiting.clone());
 
-    let state = if !a.active {
-        RaidState::Inactive
-    } else if redundancy < 0 {
-        RaidState::Failed
-    } else if sync_action == "reshape" {
-        RaidState::Reshaping
-    } else if sync_action == "recovery" || (missing > 0 && sync_action == "resync") {
-        // md reports the rebuild onto a spare of a degraded array as `recovery`; a resync of a
-        // degraded array (raid1 re-adding a member) is a rebuild too.
-        if missing > 0 {
-            RaidState::Recovering
-        } else {
-            RaidState::Resyncing
-        }
-    } else if missing > 0 {
-        RaidState::Degraded
-    } else if sync_action == "resync" {
-        RaidState::Resyncing
-    } else if sync_action == "check" || sync_action == "repair" {
-        RaidState::Checking
-    } else {
-        RaidState::Clean
-    };
+    let rebuild_waits = sync_waiting.is_some() && spares.is_empty();
+    let state = decide_state(a.active, redundancy, missing, &sync_action, rebuild_waits);
 
     let mismatch_cnt = sysfs.and_then(|s| s.mismatch_cnt);
-    let severity = match state {
-        RaidState::Inactive if container => Severity::Info,
-        RaidState::Inactive | RaidState::Failed => Severity::Crit,
-        _ if missing > 0 && redundancy <= 0 => Severity::Crit,
-        _ if missing > 0 => Severity::Err,
-        _ if !failed.is_empty() || mismatch_cnt.is_some_and(|m| m > 0 && level != "raid1") => {
-            Severity::Warning
-        }
-        RaidState::Resyncing | RaidState::Reshaping => Severity::Notice,
-        _ => Severity::Info,
-    };
+    let severity = decide_severity(
+        state,
+        container,
+        missing,
+        redundancy,
+        !failed.is_empty() || mismatch_cnt.is_some_and(|m| m > 0 && level != "raid1"),
+    );
 
     RaidStatus {
         array: a.name.clone(),
@@ -202,6 +179,64 @@ pub fn assess(a: &MdArray, sysfs: Option<&MdSysfs>) -> RaidStatus {
         read_only: a.read_only.clone(),
         mismatch_cnt,
         array_state: sysfs.and_then(|s| s.array_state.clone()),
+    }
+}
+
+/// The `state` rule (module doc), shared by md arrays and the volumes a BMC reports
+/// ([`super::redfish_volume`]): `missing` disks, the `sync_action` running (`idle` when none),
+/// and whether that sync only waits (`resync=PENDING`) with no spare to rebuild onto, in which
+/// case nothing is rebuilding and an array missing disks is `degraded`, not `recovering`.
+pub fn decide_state(
+    active: bool,
+    redundancy: i64,
+    missing: u32,
+    sync_action: &str,
+    rebuild_waits: bool,
+) -> RaidState {
+    if !active {
+        RaidState::Inactive
+    } else if redundancy < 0 {
+        RaidState::Failed
+    } else if sync_action == "reshape" {
+        RaidState::Reshaping
+    } else if missing > 0 && rebuild_waits {
+        RaidState::Degraded
+    } else if sync_action == "recovery" || (missing > 0 && sync_action == "resync") {
+        // md reports the rebuild onto a spare of a degraded array as `recovery`; a resync of a
+        // degraded array (raid1 re-adding a member) is a rebuild too.
+        if missing > 0 {
+            RaidState::Recovering
+        } else {
+            RaidState::Resyncing
+        }
+    } else if missing > 0 {
+        RaidState::Degraded
+    } else if sync_action == "resync" {
+        RaidState::Resyncing
+    } else if sync_action == "check" || sync_action == "repair" {
+        RaidState::Checking
+    } else {
+        RaidState::Clean
+    }
+}
+
+/// The severity rule (module doc). `container`: an IMSM/DDF container, whose inactivity is
+/// normal; `suspect`: a complete array that still holds failed members or has mismatches.
+pub fn decide_severity(
+    state: RaidState,
+    container: bool,
+    missing: u32,
+    redundancy: i64,
+    suspect: bool,
+) -> Severity {
+    match state {
+        RaidState::Inactive if container => Severity::Info,
+        RaidState::Inactive | RaidState::Failed => Severity::Crit,
+        _ if missing > 0 && redundancy <= 0 => Severity::Crit,
+        _ if missing > 0 => Severity::Err,
+        _ if suspect => Severity::Warning,
+        RaidState::Resyncing | RaidState::Reshaping => Severity::Notice,
+        _ => Severity::Info,
     }
 }
 
@@ -449,6 +484,21 @@ mod tests {
                 Crit,
             )],
         );
+    }
+
+    #[test]
+    fn a_pending_resync_with_a_missing_member_and_no_spare_is_degraded_not_recovering() {
+        let text = "Personalities : [raid1]\nmd5 : active raid1 sda1[0]\n      100 blocks super 1.2 [2/1] [U_]\n      resync=PENDING\n\nunused devices: <none>\n";
+        let a = &mdstat::parse(text).unwrap().arrays[0];
+        let st = assess(a, None);
+        assert_eq!(st.state, RaidState::Degraded);
+        assert_eq!(st.sync_action, "resync");
+        assert_eq!(st.sync_waiting.as_deref(), Some("pending"));
+        assert_eq!(st.severity, Severity::Crit);
+        // The same with a spare waiting to be rebuilt onto is a recovery about to run.
+        let text = text.replace("sda1[0]", "sda1[0] sdc1[2](S)");
+        let a = &mdstat::parse(&text).unwrap().arrays[0];
+        assert_eq!(assess(a, None).state, RaidState::Recovering);
     }
 
     #[test]

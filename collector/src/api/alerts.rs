@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use logwarden_core::wire::{
     AckRequest, AlertView, AlertsParams, AlertsResponse, Silence, SilenceRequest, SilencesResponse,
+    TestAlertRequest, TestAlertResponse,
 };
 
 use super::{ApiError, AppState};
@@ -90,4 +91,18 @@ pub async fn expire_silence(
     Path(id): Path<String>,
 ) -> Result<Json<Silence>, ApiError> {
     Ok(Json(state.alerts.expire_silence(id).await?))
+}
+
+/// `logwarden alerts test`: a synthetic alert through the routes to the receivers (admin role).
+pub async fn test(
+    State(state): State<AppState>,
+    body: Option<Json<TestAlertRequest>>,
+) -> Result<Json<TestAlertResponse>, ApiError> {
+    let req = body.map(|Json(b)| b).unwrap_or_default();
+    state
+        .alerts
+        .test(req)
+        .await?
+        .map(Json)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
 }

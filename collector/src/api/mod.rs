@@ -111,6 +111,7 @@ pub fn app(state: AppState) -> Router {
         .route(PROMOTE_PATH, post(replication::promote))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
         .route("/api/v1/fleet/{host}/forget", post(fleet::forget))
+        .route(logwarden_core::wire::ALERTS_TEST_PATH, post(alerts::test))
         .route(SILENCES_PATH, post(alerts::add_silence))
         .route(
             "/api/v1/silences/{id}",

@@ -1,9 +1,10 @@
 //! When to notify: Alertmanager's grouping and notification-log logic, as pure functions of the
 //! alert table.
 //!
-//! A receiver sees alerts in groups (by `group_by` labels, default `alertname` and `host`). When
-//! a group is flushed, [`decide`] compares what would be sent with the notification log entry of
-//! (receiver, group), which holds what was last sent:
+//! A receiver sees alerts in groups, per route that reaches it (by the route's `group_by`
+//! labels, default `alertname` and `host`). When a group is flushed, [`decide`] compares what
+//! would be sent with the notification log entry of (receiver, group), which holds what was last
+//! sent:
 //!
 //! - an *entry* per firing alert is `id@severity` (plus `@acked` for receivers that are told
 //!   about acks, PagerDuty): a new alert, or one that changed severity, is an entry the log has
@@ -20,18 +21,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{AlertStatus, AlertView};
 
+use super::route::Endpoint;
 use super::{Notification, Receiver};
 use crate::rules::silence::label;
 use crate::rules::state::{AlertEntry, AlertRecord, AlertTable};
 
-/// The group of `rec` under `group_by`: Alertmanager's group key text and the group labels.
-pub fn group_of(group_by: &[String], rec: &AlertRecord) -> (String, BTreeMap<String, String>) {
-    let labels: BTreeMap<String, String> = group_by
+/// The group of `rec` at a route endpoint: Alertmanager's group key text (the route's prefix,
+/// then the group labels) and the group labels.
+pub fn group_of(ep: &Endpoint, rec: &AlertRecord) -> (String, BTreeMap<String, String>) {
+    let labels: BTreeMap<String, String> = ep
+        .timing
+        .group_by
         .iter()
         .filter_map(|l| label(rec, l).map(|v| (l.clone(), v.to_owned())))
         .collect();
     let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    (format!("{{}}:{{{}}}", inner.join(",")), labels)
+    (format!("{}:{{{}}}", ep.key_prefix, inner.join(",")), labels)
 }
 
 /// The notification-log entry of a firing alert for `receiver`.
@@ -59,16 +64,19 @@ pub struct Decision {
     pub resolved: BTreeSet<String>,
 }
 
-/// Decides what a flush of `group` for `receiver` sends, if anything.
+/// Decides what a flush of `group` for `receiver`, reached through route endpoint `ep` by the
+/// alerts `wants` says, sends, if anything.
 pub fn decide(
     table: &AlertTable,
     receiver: &Receiver,
-    group_by: &[String],
+    ep: &Endpoint,
+    wants: &dyn Fn(&AlertRecord) -> bool,
     group: &str,
     now: DateTime<Utc>,
-    repeat_interval: chrono::Duration,
     external_url: &str,
 ) -> Option<Decision> {
+    let repeat_interval =
+        chrono::Duration::from_std(ep.timing.repeat_interval).unwrap_or(chrono::Duration::hours(4));
     let prev = table
         .nflog
         .get(&(receiver.name.clone(), group.to_owned()))
@@ -79,10 +87,10 @@ pub fn decide(
     let mut resolved: Vec<(&AlertEntry, AlertView)> = Vec::new();
     let mut group_labels = BTreeMap::new();
     for e in table.alerts.values() {
-        if !receiver.wants(&e.record) {
+        if !wants(&e.record) {
             continue;
         }
-        let (g, labels) = group_of(group_by, &e.record);
+        let (g, labels) = group_of(ep, &e.record);
         if g != group {
             continue;
         }
@@ -164,22 +172,23 @@ mod tests {
         }
     }
 
-    fn group_by() -> Vec<String> {
-        vec!["alertname".into(), "host".into()]
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            receiver: 0,
+            key_prefix: "{}".into(),
+            timing: crate::notify::route::Timing {
+                group_by: vec!["alertname".into(), "host".into()],
+                group_wait: std::time::Duration::ZERO,
+                group_interval: std::time::Duration::from_secs(300),
+                repeat_interval: std::time::Duration::from_secs(4 * 3600),
+            },
+        }
     }
 
     const G: &str = "{}:{alertname=\"RaidArrayDegraded\",host=\"mbox3\"}";
 
     fn flush(t: &mut AlertTable, r: &Receiver, now: DateTime<Utc>) -> Option<Decision> {
-        let d = decide(
-            t,
-            r,
-            &group_by(),
-            G,
-            now,
-            chrono::Duration::hours(4),
-            "http://c/",
-        )?;
+        let d = decide(t, r, &endpoint(), &|_| true, G, now, "http://c/")?;
         t.apply(&StateChange::Notified {
             receiver: r.name.clone(),
             group: G.into(),
@@ -193,7 +202,7 @@ mod tests {
     #[test]
     fn the_group_key_is_alertmanagers() {
         let (g, l) = group_of(
-            &group_by(),
+            &endpoint(),
             &rec(AlertSeverity::Warning, AlertStatus::Firing),
         );
         assert_eq!(g, G);

@@ -1,8 +1,7 @@
 //! E-mail over SMTP (lettre): a plain-text message a person can read on a phone, one line per
 //! alert with its summary, labels and id, and how to acknowledge it.
 //!
-//! This build speaks plain SMTP (no STARTTLS or TLS): point it at a local relay (the mail
-//! server's own MTA on port 25, or a relay on loopback) that does the rest.
+//! The connection is secured as [`super::smtp_tls`] says (`starttls`, `tls` or `none`).
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::smtp_tls::{self, SmtpTls};
 use super::{Notification, NotifyError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,9 +21,12 @@ pub struct EmailSettings {
     pub port: u16,
     pub from: String,
     pub to: Vec<String>,
-    /// Optional SMTP AUTH (only over a connection you trust: this build has no TLS).
+    /// Optional SMTP AUTH (never over `SmtpTls::None` unless the config allows it).
     pub username: Option<String>,
     pub password: Option<String>,
+    pub tls: SmtpTls,
+    /// PEM certificates trusted besides the system's roots (`ca_file`, read at config time).
+    pub ca_pem: Option<String>,
 }
 
 /// Subject and body of the message.
@@ -40,6 +43,9 @@ pub fn render(n: &Notification) -> (String, String) {
         );
         let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(body, "  labels: {}", labels.join(" "));
+        if let Some(url) = a.annotations.get("runbook_url").filter(|u| !u.is_empty()) {
+            let _ = writeln!(body, "  runbook: {url}");
+        }
         let _ = writeln!(
             body,
             "  since {}  id {}\n",
@@ -70,8 +76,17 @@ pub async fn send(s: &EmailSettings, n: &Notification) -> Result<(), NotifyError
         .header(ContentType::TEXT_PLAIN)
         .body(body)
         .map_err(|e| bad(&e))?;
+    let server = format!("{}:{}", s.host, s.port);
+    let tls = smtp_tls::lettre_tls(s.tls, &s.host, s.ca_pem.as_deref()).map_err(|e| {
+        NotifyError::Smtp {
+            server: server.clone(),
+            reason: format!("TLS setup: {e}"),
+            permanent: true,
+        }
+    })?;
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
         .port(s.port)
+        .tls(tls)
         .timeout(Some(Duration::from_secs(30)));
     if let (Some(u), Some(p)) = (&s.username, &s.password) {
         transport = transport.credentials(Credentials::new(u.clone(), p.clone()));
@@ -82,9 +97,28 @@ pub async fn send(s: &EmailSettings, n: &Notification) -> Result<(), NotifyError
         .await
         .map(|_| ())
         .map_err(|e| NotifyError::Smtp {
-            server: format!("{}:{}", s.host, s.port),
-            reason: e.to_string(),
+            server,
+            reason: smtp_reason(&e),
+            permanent: e.is_permanent(),
         })
+}
+
+/// The error with its causes (a TLS failure says why the certificate was refused).
+fn smtp_reason(e: &lettre::transport::smtp::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    // lettre's text and its cause's may repeat a part ("Connection error: Connection error").
+    let mut parts: Vec<&str> = s.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -7,16 +7,17 @@ pub mod command;
 pub mod dispatch;
 pub mod email;
 pub mod pagerduty;
+pub mod route;
+pub mod route_config;
 pub mod slack;
+pub mod smtp_tls;
+pub mod test_send;
 pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use logwarden_core::wire::{AlertSeverity, AlertView, Matcher};
-
-use crate::rules::silence;
-use crate::rules::state::AlertRecord;
 
 /// Why a notification was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +40,12 @@ pub enum NotifyError {
     },
     /// The SMTP server refused the message or the conversation failed.
     #[error("SMTP to {server}: {reason}")]
-    Smtp { server: String, reason: String },
+    Smtp {
+        server: String,
+        reason: String,
+        /// A 5xx answer (or a setup that cannot work): sending again will not help.
+        permanent: bool,
+    },
     /// An address or the message could not be built.
     #[error("e-mail not built: {0}")]
     BadMessage(String),
@@ -56,6 +62,7 @@ impl NotifyError {
                 *status == 408 || *status == 429 || *status >= 500
             }
             NotifyError::BadMessage(_) => false,
+            NotifyError::Smtp { permanent, .. } => !permanent,
             _ => true,
         }
     }
@@ -91,7 +98,7 @@ pub enum ReceiverKind {
 pub struct Receiver {
     pub name: String,
     pub kind: ReceiverKind,
-    /// Empty: every severity.
+    /// The flat form's filters (without `[alerts.route]`): empty: every severity.
     pub severities: Vec<AlertSeverity>,
     /// Every matcher must match the alert's labels (plus `alertname`, `severity`).
     pub matchers: Vec<Matcher>,
@@ -99,12 +106,6 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Routing: whether this receiver is told about `rec`.
-    pub fn wants(&self, rec: &AlertRecord) -> bool {
-        (self.severities.is_empty() || self.severities.contains(&rec.severity))
-            && self.matchers.iter().all(|m| silence::matches(m, rec))
-    }
-
     /// PagerDuty is told about acknowledgements; the others only stop getting repeats.
     pub fn tracks_acks(&self) -> bool {
         matches!(self.kind, ReceiverKind::PagerDuty { .. })

@@ -66,14 +66,19 @@ pub fn event(routing_key: &str, a: &AlertView, external_url: &str) -> Value {
     if let Some(c) = component {
         payload["component"] = json!(c);
     }
-    json!({
+    let mut event = json!({
         "routing_key": routing_key,
         "event_action": "trigger",
         "dedup_key": a.id,
         "payload": payload,
         "client": "logwarden",
         "client_url": external_url,
-    })
+    });
+    // Events API v2's `links`: the rule's runbook, one click from the incident.
+    if let Some(url) = a.annotations.get("runbook_url").filter(|u| !u.is_empty()) {
+        event["links"] = json!([{ "href": url, "text": "Runbook" }]);
+    }
+    event
 }
 
 pub async fn send(

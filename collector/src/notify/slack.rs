@@ -30,7 +30,10 @@ pub fn body(n: &Notification) -> Value {
                 "color": color,
                 "title": title,
                 "title_link": format!("{}#alert={}", n.external_url, a.id),
-                "text": format!("{summary}\n{}\nid {}", labels.join(" "), a.id),
+                "text": match a.annotations.get("runbook_url").filter(|u| !u.is_empty()) {
+                    Some(url) => format!("{summary}\n{}\nid {}\n<{url}|Runbook>", labels.join(" "), a.id),
+                    None => format!("{summary}\n{}\nid {}", labels.join(" "), a.id),
+                },
                 "fallback": format!("{title}: {summary}"),
                 "ts": a.updated_at.timestamp(),
             })

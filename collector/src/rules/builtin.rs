@@ -143,6 +143,14 @@ impl Builtins {
         }
     }
 
+    /// New thresholds from a config reload; what the events made is kept (windows take the new
+    /// spans, as at a restart).
+    pub fn reconfigure(&mut self, cfg: BuiltinSettings) {
+        let saved = self.save();
+        self.cfg = cfg;
+        self.restore(saved);
+    }
+
     /// Takes back what [`Builtins::save`] kept; windows get the spans the config gives now.
     pub fn restore(&mut self, saved: BuiltinsState) {
         self.heartbeats = saved
@@ -194,6 +202,7 @@ impl Builtins {
                 Some("smart") => smart(ev, out),
                 Some("backup") => backup(ev, out),
                 Some("filesystem") => self.filesystem(ev, out),
+                Some("redfish") => bmc(ev, out),
                 _ => {}
             },
             Kind::Log => {
@@ -435,7 +444,11 @@ fn raid(ev: &Event, out: &mut Vec<Signal>) {
     let host = ev.host.as_str();
     let l = labels([("host", host), ("array", array)]);
     let gone = ev.fields.get("gone").and_then(Value::as_bool) == Some(true);
-    let spares = if spare == 0 {
+    // Storage events from syslog (ESXi, ONTAP) mostly do not know the spares.
+    let spares_known = ev.fields.get("spares_known").and_then(Value::as_bool) != Some(false);
+    let spares = if !spares_known {
+        "spares unknown".to_owned()
+    } else if spare == 0 {
         "no spare".to_owned()
     } else {
         format!("{spare} spare")
@@ -483,8 +496,11 @@ fn raid(ev: &Event, out: &mut Vec<Signal>) {
         f.annotations.insert("progress".into(), format!("{p:.1}%"));
     }
     out.push(sig);
-    let redundant = matches!(level, "raid1" | "raid4" | "raid5" | "raid6" | "raid10");
-    let no_spare = redundant && spare == 0 && !failed && !gone;
+    let redundant = matches!(
+        level,
+        "raid1" | "raid4" | "raid5" | "raid6" | "raid10" | "raid_dp" | "raid_tec"
+    );
+    let no_spare = redundant && spare == 0 && spares_known && !failed && !gone;
     out.push(Signal::when(
         no_spare.then(|| {
             (
@@ -494,6 +510,18 @@ fn raid(ev: &Event, out: &mut Vec<Signal>) {
         }),
         "RaidNoSpare",
         l,
+    ));
+}
+
+/// `BmcUnreadable`: a BMC polled over Redfish that could not be read (its volumes' last records
+/// stand, so what it would say now is unknown).
+fn bmc(ev: &Event, out: &mut Vec<Signal>) {
+    let unknown = s(ev, "state") == Some("unknown");
+    let reason = s(ev, "reason").unwrap_or("no reason given");
+    out.push(Signal::when(
+        unknown.then(|| (Warning, format!("BMC {} cannot be read: {reason}", ev.host))),
+        "BmcUnreadable",
+        labels([("host", &ev.host)]),
     ));
 }
 
@@ -564,7 +592,9 @@ fn backup(ev: &Event, out: &mut Vec<Signal>) {
     let l = labels([("host", &ev.host), ("backup_dir", b), ("data_dir", d)]);
     let placement = s(ev, "placement").unwrap_or("ok");
     let sev = match placement {
-        "same_array" | "same_disk" | "same_filesystem" | "unmounted_target" => Some(Critical),
+        "same_array" | "same_disk" | "same_filesystem" | "unmounted_target" | "same_filer" => {
+            Some(Critical)
+        }
         "unknown" => Some(Warning),
         _ => None,
     };
@@ -655,6 +685,39 @@ mod tests {
     }
 
     #[test]
+    fn a_filer_raid_group_without_known_spares_never_raises_no_spare_its_spares_record_does() {
+        let mut b = Builtins::new(BuiltinSettings::default(), Utc::now());
+        let rg = health(
+            json!({"check": "raid", "array": "/aggr1/plex0/rg0", "level": "raid_dp",
+            "state": "degraded", "disks_total": 2, "disks_working": 1, "disks_spare": 0,
+            "spares_known": false, "redundancy_left": 0, "sync_action": "idle"}),
+        );
+        let v = verdicts(&mut b, &rg);
+        assert_eq!(v["RaidArrayDegraded"], Some(Critical));
+        assert_eq!(v["RaidNoSpare"], None);
+        let spares = health(
+            json!({"check": "raid", "array": "spares", "level": "raid_dp", "state": "clean",
+            "disks_total": 1, "disks_working": 1, "disks_spare": 0, "spares_known": true,
+            "redundancy_left": 1, "sync_action": "idle"}),
+        );
+        assert_eq!(verdicts(&mut b, &spares)["RaidNoSpare"], Some(Info));
+    }
+
+    #[test]
+    fn an_unreadable_bmc_warns_until_it_is_read_again() {
+        let mut b = Builtins::new(BuiltinSettings::default(), Utc::now());
+        let rec = |state: &str| {
+            health(json!({"check": "redfish", "bmc": "bmc1", "state": state,
+                "reason": "GET /redfish/v1: no answer within 5 s"}))
+        };
+        assert_eq!(
+            verdicts(&mut b, &rec("unknown"))["BmcUnreadable"],
+            Some(Warning)
+        );
+        assert_eq!(verdicts(&mut b, &rec("ok"))["BmcUnreadable"], None);
+    }
+
+    #[test]
     fn backup_placement_and_freshness_have_their_severities() {
         let mut b = Builtins::new(BuiltinSettings::default(), Utc::now());
         let rec = |placement: &str, freshness: &str| {
@@ -664,6 +727,8 @@ mod tests {
             )
         };
         let v = verdicts(&mut b, &rec("same_array", "ok"));
+        assert_eq!(v["BackupMisplaced"], Some(Critical));
+        let v = verdicts(&mut b, &rec("same_filer", "ok"));
         assert_eq!(v["BackupMisplaced"], Some(Critical));
         let v = verdicts(&mut b, &rec("unknown", "stale"));
         assert_eq!(v["BackupMisplaced"], Some(Warning));

@@ -32,6 +32,13 @@
 //! A firing verdict fires at once (or changes the severity); a clear verdict starts the
 //! `resolve_hold` timer, and the alert resolves only if no firing verdict came back meanwhile:
 //! an input that flaps gives one firing and, at the end, one resolved notification.
+//!
+//! # Reload
+//!
+//! A config reload (crate::reload) reaches the engine between two batches of work; see
+//! [`reload`] for what it keeps and what it changes.
+
+mod reload;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +48,7 @@ use chrono::Utc;
 use logwarden_core::Event;
 use logwarden_core::wire::{
     Ack, AckRequest, AlertStatus, AlertView, ForgetResponse, Silence, SilenceRequest,
+    TestAlertRequest, TestAlertResponse,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -55,6 +63,7 @@ use super::snapshot::{self, Snapshot};
 use super::state::{self, AlertRecord, AlertTable, StateChange};
 use super::user::UserRules;
 use crate::ingest::Committer;
+use crate::notify::route::{RouteTree, Timing};
 use crate::notify::{self, Receiver, RetryPolicy, dispatch};
 use crate::wal::{Read, Record, RecordKind, WalReader};
 
@@ -63,7 +72,17 @@ use crate::wal::{Read, Record, RecordKind, WalReader};
 pub struct EngineSettings {
     pub builtin: BuiltinSettings,
     pub user_rules: Vec<super::user::UserRule>,
+    /// `[[alerts.inhibit_rules]]`, beside the built-in ones.
+    pub inhibit_rules: Vec<super::inhibit::InhibitRule>,
+    /// `[[alerts.maintenance]]`: weekly windows that silence what they match.
+    pub maintenance: Vec<super::maintenance::Window>,
+    /// Where docs/alerts.md is served: built-in alerts link to their section (rules::runbook).
+    pub runbook_base_url: Option<String>,
     pub receivers: Vec<Receiver>,
+    /// Which receivers an alert reaches (`[alerts.route]`); `None`: the flat form over
+    /// `receivers` with the timers below (notify::route).
+    pub routes: Option<RouteTree>,
+    /// Defaults of the routes' grouping and timers.
     pub group_by: Vec<String>,
     pub group_wait: Duration,
     pub group_interval: Duration,
@@ -73,6 +92,9 @@ pub struct EngineSettings {
     pub tick: Duration,
     pub external_url: String,
     pub retry: RetryPolicy,
+    /// Where reloaded settings come from (crate::reload; set by the binary, `None` in tests):
+    /// the engine takes the newest at start and each one that follows.
+    pub reloads: Option<watch::Receiver<Option<Arc<EngineSettings>>>>,
 }
 
 impl Default for EngineSettings {
@@ -80,7 +102,11 @@ impl Default for EngineSettings {
         EngineSettings {
             builtin: BuiltinSettings::default(),
             user_rules: Vec::new(),
+            inhibit_rules: Vec::new(),
+            maintenance: Vec::new(),
+            runbook_base_url: None,
             receivers: Vec::new(),
+            routes: None,
             group_by: vec!["alertname".into(), "host".into()],
             group_wait: Duration::ZERO,
             group_interval: Duration::from_secs(300),
@@ -89,6 +115,7 @@ impl Default for EngineSettings {
             tick: Duration::from_secs(1),
             external_url: "http://127.0.0.1:7070/".into(),
             retry: RetryPolicy::default(),
+            reloads: None,
         }
     }
 }
@@ -140,6 +167,11 @@ enum Command {
         host: String,
         author: String,
         reply: oneshot::Sender<Result<ForgetResponse, EngineError>>,
+    },
+    /// `logwarden alerts test`: answered by a task of its own (notify::test_send).
+    Test {
+        req: TestAlertRequest,
+        reply: oneshot::Sender<Result<TestAlertResponse, notify::test_send::TestError>>,
     },
 }
 
@@ -205,6 +237,15 @@ impl AlertsHandle {
         self.ask(|reply| Command::Silences { reply }).await
     }
 
+    /// Sends a synthetic alert through the routes and receivers now in force; the engine's
+    /// state is not touched (notify::test_send).
+    pub async fn test(
+        &self,
+        req: TestAlertRequest,
+    ) -> Result<Result<TestAlertResponse, notify::test_send::TestError>, EngineError> {
+        self.ask(|reply| Command::Test { req, reply }).await
+    }
+
     /// Hands the engine a verdict about the collector itself (it is not in the WAL, so the
     /// sender repeats its current verdict after every start).
     pub async fn signal(&self, s: Signal) -> Result<(), EngineError> {
@@ -219,9 +260,28 @@ impl AlertsHandle {
 /// at one (so that the next start is short without waiting for the committer's next checkpoint).
 const START_SNAPSHOT_AFTER: u64 = 100_000;
 
+impl EngineSettings {
+    /// The routing tree: the configured one, or the flat form.
+    pub fn route_tree(&self) -> RouteTree {
+        self.routes.clone().unwrap_or_else(|| {
+            let defaults = Timing {
+                group_by: self.group_by.clone(),
+                group_wait: self.group_wait,
+                group_interval: self.group_interval,
+                repeat_interval: self.repeat_interval,
+            };
+            RouteTree::flat(&self.receivers, &defaults)
+        })
+    }
+}
+
 /// A delivery task's report.
 struct Delivered {
-    receiver: usize,
+    /// The route endpoint (index into the tree's endpoints of `generation`).
+    endpoint: usize,
+    /// The routing tree it was sent under (a reload makes a new one).
+    generation: u64,
+    receiver_name: String,
     group: String,
     firing: std::collections::BTreeSet<String>,
     resolved: std::collections::BTreeSet<String>,
@@ -247,7 +307,13 @@ pub struct Engine {
     desired: HashMap<String, Signal>,
     /// Alerts whose verdict is clear, and when they resolve if it stays so.
     holds: HashMap<String, Instant>,
+    /// Per (route endpoint, group).
     groups: HashMap<(usize, String), GroupTimer>,
+    routes: Arc<RouteTree>,
+    /// Bumped by each reload: deliveries of an older tree only update the log.
+    generation: u64,
+    /// (receiver, group key) being delivered, whatever the tree: never twice at once.
+    in_flight: std::collections::HashSet<(String, String)>,
     /// Changes made but not yet written (one WAL record per batch of work).
     pending: Vec<StateChange>,
     /// The LSN of the last WAL record handled (applied, or a checkpoint acted on): every record
@@ -282,6 +348,15 @@ pub fn start(
     counters: Arc<crate::metrics::Counters>,
 ) -> (AlertsHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    // Settings reloaded since the process started win over those it started with.
+    let latest = settings.reloads.as_ref().and_then(|r| r.borrow().clone());
+    let settings = match latest {
+        Some(new) => EngineSettings {
+            reloads: settings.reloads.clone(),
+            ..(*new).clone()
+        },
+        None => settings,
+    };
     let engine = Engine::new(settings, committer, wal_dir, counters);
     let task = tokio::spawn(engine.run(durable, rx, shutdown));
     (AlertsHandle { tx }, task)
@@ -296,6 +371,8 @@ impl Engine {
         counters: Arc<crate::metrics::Counters>,
     ) -> Engine {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let inhibit_rules = super::inhibit::InhibitRules::with(settings.inhibit_rules.clone());
+        let maintenance = super::maintenance::Windows(Arc::new(settings.maintenance.clone()));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
@@ -304,10 +381,17 @@ impl Engine {
         Engine {
             builtins: Builtins::new(settings.builtin.clone(), Utc::now()),
             user: UserRules::new(settings.user_rules.clone()),
+            routes: Arc::new(settings.route_tree()),
+            generation: 0,
+            in_flight: Default::default(),
             settings: Arc::new(settings),
             committer,
             wal_dir,
-            table: AlertTable::default(),
+            table: AlertTable {
+                inhibit_rules,
+                maintenance,
+                ..AlertTable::default()
+            },
             desired: HashMap::new(),
             holds: HashMap::new(),
             groups: HashMap::new(),
@@ -365,6 +449,10 @@ impl Engine {
             self.write_snapshot(start_lsn).await;
         }
         let mut next_tick = Instant::now() + self.settings.tick;
+        let mut reloads = self.settings.reloads.clone();
+        if let Some(r) = &mut reloads {
+            r.borrow_and_update();
+        }
         loop {
             let deadline = self.next_deadline().map_or(next_tick, |d| d.min(next_tick));
             tokio::select! {
@@ -378,6 +466,7 @@ impl Engine {
                 }
                 Some(cmd) = commands.recv() => self.command(cmd).await,
                 Some(done) = self.done_rx.recv() => self.delivered(done),
+                Some(new) = reload::next(&mut reloads) => self.reload(new),
                 _ = tokio::time::sleep_until(deadline) => {
                     let now = Instant::now();
                     if now >= next_tick {
@@ -620,7 +709,13 @@ impl Engine {
         }
     }
 
-    fn signal(&mut self, s: Signal, act: bool) {
+    fn signal(&mut self, mut s: Signal, act: bool) {
+        if let (Some(base), Some(f)) = (&self.settings.runbook_base_url, &mut s.firing)
+            && !f.annotations.contains_key("runbook_url")
+            && let Some(url) = super::runbook::url(base, &s.name)
+        {
+            f.annotations.insert("runbook_url".into(), url);
+        }
         let key = s.key();
         self.desired.insert(key.clone(), s);
         if act {
@@ -732,7 +827,10 @@ impl Engine {
         let ended =
             self.table.silences.values().any(|s| {
                 s.ends_at <= wall && s.ends_at > wall - tick - chrono::Duration::seconds(1)
-            });
+            }) || self
+                .table
+                .maintenance
+                .any_closed(wall - tick - chrono::Duration::seconds(1), wall);
         if ended {
             for key in self.firing_keys() {
                 self.schedule_groups(&key, now);
@@ -743,7 +841,7 @@ impl Engine {
     /// Applies a change now and queues it for the WAL.
     fn change(&mut self, c: StateChange) {
         self.table.apply(&c);
-        let inhibits = matches!(&c, StateChange::Alert(r) if r.name == "AgentSilent" || r.name == "RaidArrayFailed");
+        let inhibits = matches!(&c, StateChange::Alert(r) if self.table.inhibit_rules.is_source(r));
         self.pending.push(c);
         if inhibits {
             // What it holds back may have to be sent (or not) now.
@@ -777,15 +875,14 @@ impl Engine {
         let Some(entry) = self.table.alerts.get(key) else {
             return;
         };
-        for (i, r) in self.settings.receivers.iter().enumerate() {
-            if !r.wants(&entry.record) {
-                continue;
-            }
-            let (group, _) = dispatch::group_of(&self.settings.group_by, &entry.record);
+        let rec = &entry.record;
+        for i in self.routes.matching(&|l| silence::label(rec, l)) {
+            let ep = &self.routes.endpoints()[i];
+            let (group, _) = dispatch::group_of(ep, rec);
             let t = self.groups.entry((i, group)).or_default();
             let at = match t.last_flush {
-                None => now + self.settings.group_wait,
-                Some(last) => (last + self.settings.group_interval).max(now),
+                None => now + ep.timing.group_wait,
+                Some(last) => (last + ep.timing.group_interval).max(now),
             };
             t.next = Some(t.next.map_or(at, |n| n.min(at)));
         }
@@ -819,17 +916,27 @@ impl Engine {
 
     fn flush(&mut self, i: usize, group: String, now: Instant) {
         let settings = self.settings.clone();
-        let receiver = &settings.receivers[i];
+        let routes = self.routes.clone();
+        let ep = &routes.endpoints()[i];
+        let receiver = &settings.receivers[ep.receiver];
+        if self
+            .in_flight
+            .contains(&(receiver.name.clone(), group.clone()))
+        {
+            // A delivery of the same group from before a reload: look again once it is done.
+            let t = self.groups.entry((i, group)).or_default();
+            t.next = Some(now + Duration::from_millis(200));
+            return;
+        }
         let wall = Utc::now();
-        let repeat = chrono::Duration::from_std(settings.repeat_interval)
-            .unwrap_or(chrono::Duration::hours(4));
+        let wants = |rec: &AlertRecord| routes.reaches(i, &|l| silence::label(rec, l));
         let decision = dispatch::decide(
             &self.table,
             receiver,
-            &settings.group_by,
+            ep,
+            &wants,
             &group,
             wall,
-            repeat,
             &settings.external_url,
         );
         let t = self.groups.entry((i, group.clone())).or_default();
@@ -839,11 +946,11 @@ impl Engine {
         let unacked_firing = self.table.alerts.values().any(|e| {
             e.record.status == AlertStatus::Firing
                 && e.ack.is_none()
-                && receiver.wants(&e.record)
-                && dispatch::group_of(&settings.group_by, &e.record).0 == group
+                && wants(&e.record)
+                && dispatch::group_of(ep, &e.record).0 == group
         });
         if unacked_firing {
-            t.next = Some(now + settings.repeat_interval);
+            t.next = Some(now + ep.timing.repeat_interval);
         }
         let Some(d) = decision else { return };
         if !d.send {
@@ -857,11 +964,15 @@ impl Engine {
             return;
         }
         t.in_flight = true;
+        self.in_flight
+            .insert((receiver.name.clone(), d.notification.group_key.clone()));
+        let generation = self.generation;
         let http = self.http.clone();
         let done = self.done_tx.clone();
         let counters = self.counters.clone();
+        let r = ep.receiver;
         tokio::spawn(async move {
-            let receiver = &settings.receivers[i];
+            let receiver = &settings.receivers[r];
             let result = notify::deliver(receiver, &http, &d.notification, &settings.retry)
                 .await
                 .map_err(|e| e.to_string());
@@ -874,7 +985,9 @@ impl Engine {
                     "notification not delivered; the group will be tried again"),
             }
             let _ = done.send(Delivered {
-                receiver: i,
+                endpoint: i,
+                generation,
+                receiver_name: receiver.name.clone(),
                 group: d.notification.group_key.clone(),
                 firing: d.firing,
                 resolved: d.resolved,
@@ -884,18 +997,36 @@ impl Engine {
     }
 
     fn delivered(&mut self, done: Delivered) {
+        self.in_flight
+            .remove(&(done.receiver_name.clone(), done.group.clone()));
+        if done.generation != self.generation {
+            // Sent under the routes before a reload: the log learns of it; the new routes'
+            // timers decide what comes next.
+            if done.result.is_ok() {
+                self.change(StateChange::Notified {
+                    receiver: done.receiver_name,
+                    group: done.group,
+                    firing: done.firing,
+                    resolved: done.resolved,
+                    at: Utc::now(),
+                });
+            }
+            return;
+        }
         let now = Instant::now();
-        let interval = self.settings.group_interval;
+        let ep = &self.routes.endpoints()[done.endpoint];
+        let interval = ep.timing.group_interval;
+        let receiver = ep.receiver;
         let t = self
             .groups
-            .entry((done.receiver, done.group.clone()))
+            .entry((done.endpoint, done.group.clone()))
             .or_default();
         t.in_flight = false;
         match done.result {
             Ok(()) => {
                 // Whatever changed while it was in flight is looked at on the next flush.
                 t.next = Some(t.next.map_or(now, |n| n.min(now)));
-                let name = self.settings.receivers[done.receiver].name.clone();
+                let name = self.settings.receivers[receiver].name.clone();
                 self.change(StateChange::Notified {
                     receiver: name,
                     group: done.group,
@@ -1001,7 +1132,34 @@ impl Engine {
                 reply,
             } => self.write_forget(host, author, wall, reply).await,
             Command::Silences { reply } => {
-                let _ = reply.send(self.table.silences.values().cloned().collect());
+                let windows = self.table.maintenance.0.iter();
+                let _ = reply.send(
+                    self.table
+                        .silences
+                        .values()
+                        .cloned()
+                        .chain(windows.filter_map(|w| w.as_silence(wall)))
+                        .collect(),
+                );
+            }
+            Command::Test { req, reply } => {
+                // Off the engine's loop: a slow receiver must not hold up alerting.
+                let (settings, routes, http) = (
+                    self.settings.clone(),
+                    self.routes.clone(),
+                    self.http.clone(),
+                );
+                tokio::spawn(async move {
+                    let r = notify::test_send::run(
+                        req,
+                        &settings.receivers,
+                        &routes,
+                        &http,
+                        &settings.external_url,
+                    )
+                    .await;
+                    let _ = reply.send(r);
+                });
             }
         }
     }
@@ -1181,6 +1339,7 @@ mod tests {
                 name: "host".into(),
                 value: "mbox9".into(),
                 negative: false,
+                regex: false,
             }],
             starts_at: at(0),
             ends_at: at(7200),

@@ -17,9 +17,12 @@ pub mod alert;
 pub mod builtin;
 pub mod engine;
 pub mod inhibit;
+pub mod maintenance;
+pub mod runbook;
 pub mod silence;
 pub mod snapshot;
 pub mod state;
+pub mod template;
 pub mod user;
 pub mod window;
 

@@ -1,10 +1,12 @@
 //! Silences: label matchers over a time range that keep matching alerts from being notified.
-//! An alert is matched on its labels plus `alertname` and `severity`, as in Alertmanager.
+//! An alert is matched on its labels plus `alertname` and `severity`, as in Alertmanager, with
+//! `=`, `!=`, `=~` and `!~` (a regex anchored at both ends; a missing label is the empty string).
 
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{Matcher, Silence, SilenceRequest};
 
 use super::state::{AlertRecord, AlertTable};
+use crate::notify::route::RouteMatcher;
 
 /// Why a silence was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -18,6 +20,9 @@ pub enum SilenceError {
     /// A matcher with an empty label name.
     #[error("matcher {0} has an empty label name")]
     EmptyName(String),
+    /// A `=~`/`!~` matcher whose regex does not compile.
+    #[error("{0}")]
+    BadRegex(String),
 }
 
 /// The value of label `name` of an alert, counting `alertname` and `severity`.
@@ -30,8 +35,17 @@ pub fn label<'a>(rec: &'a AlertRecord, name: &str) -> Option<&'a str> {
 }
 
 pub fn matches(m: &Matcher, rec: &AlertRecord) -> bool {
+    if m.regex {
+        // Checked when the silence was made; one that does not compile matches nothing.
+        return route_matcher(m).is_ok_and(|r| r.matches(label(rec, &m.name)));
+    }
     let equal = label(rec, &m.name).unwrap_or("") == m.value;
     equal != m.negative
+}
+
+/// The routes' matcher for a regex matcher (compiles it).
+fn route_matcher(m: &Matcher) -> Result<RouteMatcher, String> {
+    m.to_string().parse::<RouteMatcher>()
 }
 
 /// The ids of the silences in force at `now` that match `rec`.
@@ -40,6 +54,7 @@ pub fn silenced_by(table: &AlertTable, rec: &AlertRecord, now: DateTime<Utc>) ->
         .active_silences(now)
         .filter(|s| s.matchers.iter().all(|m| matches(m, rec)))
         .map(|s| s.id.clone())
+        .chain(table.maintenance.silencing(rec, now))
         .collect()
 }
 
@@ -50,6 +65,9 @@ pub fn build(req: SilenceRequest, now: DateTime<Utc>) -> Result<Silence, Silence
     }
     if let Some(m) = req.matchers.iter().find(|m| m.name.trim().is_empty()) {
         return Err(SilenceError::EmptyName(m.to_string()));
+    }
+    for m in req.matchers.iter().filter(|m| m.regex) {
+        route_matcher(m).map_err(SilenceError::BadRegex)?;
     }
     let starts_at = req.starts_at.unwrap_or(now);
     if req.ends_at <= starts_at || req.ends_at <= now {
@@ -107,6 +125,10 @@ mod tests {
             ("severity=critical", false),
             ("mount=/opt", false),
             ("mount!=/opt", true),
+            ("host=~mbox[0-9]+", true),
+            ("host=~mbox", false),
+            ("alertname!~Raid.*", true),
+            ("mount=~", true),
         ] {
             assert_eq!(matches(&m.parse().unwrap(), &r), want, "{m}");
         }
@@ -127,5 +149,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(build(req, now), Err(SilenceError::BadRange));
+    }
+
+    #[test]
+    fn a_regex_that_does_not_compile_is_refused() {
+        let now = Utc::now();
+        let req = SilenceRequest {
+            matchers: vec!["host=~mbox[".parse().unwrap()],
+            ends_at: now + chrono::Duration::hours(1),
+            ..Default::default()
+        };
+        let e = build(req, now).unwrap_err().to_string();
+        assert!(e.contains("regex does not compile"), "{e}");
     }
 }

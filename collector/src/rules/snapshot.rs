@@ -365,6 +365,9 @@ impl Snapshot {
                     ((n.receiver, n.group), entry)
                 })
                 .collect(),
+            // Config, not state: the engine's rules stay.
+            inhibit_rules: table.inhibit_rules.clone(),
+            maintenance: table.maintenance.clone(),
         };
         *desired = self.desired.into_iter().map(|s| (s.key(), s)).collect();
         builtins.restore(self.builtins);
@@ -520,6 +523,7 @@ mod tests {
                     name: "host".into(),
                     value: "mbox9".into(),
                     negative: false,
+                    regex: false,
                 }],
                 starts_at: now,
                 ends_at: now + Duration::hours(2),

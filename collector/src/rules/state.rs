@@ -127,6 +127,10 @@ pub struct AlertTable {
     pub silences: BTreeMap<String, Silence>,
     /// Keyed by (receiver, group key).
     pub nflog: HashMap<(String, String), NflogEntry>,
+    /// From the config, not the WAL: which firing alerts hold back which (rules::inhibit).
+    pub inhibit_rules: super::inhibit::InhibitRules,
+    /// From the config too: recurring maintenance windows (rules::maintenance).
+    pub maintenance: super::maintenance::Windows,
 }
 
 impl AlertTable {

@@ -149,6 +149,31 @@ fn field<'a>(ev: &'a Event, name: &str) -> Option<Cow<'a, str>> {
     })
 }
 
+/// The rule's annotations with their templates filled in (rules::template); a name without a
+/// value renders empty, with a warning.
+fn render_annotations(
+    r: &UserRule,
+    labels: &BTreeMap<String, String>,
+    count: u64,
+    ev: &Event,
+) -> BTreeMap<String, String> {
+    let event = |f: &str| match f {
+        "message" => Some(Cow::Borrowed(ev.message.as_str())),
+        other => field(ev, other),
+    };
+    r.annotations
+        .iter()
+        .map(|(k, t)| {
+            let (text, missing) = super::template::render(t, labels, count, &event);
+            if !missing.is_empty() {
+                tracing::warn!(rule = %r.name, annotation = %k, missing = %missing.join(", "),
+                    "annotation template refers to what the alert does not have; rendered empty");
+            }
+            (k.clone(), text)
+        })
+        .collect()
+}
+
 /// The labels of one group of a rule: the rule's own plus the `group_by` values.
 fn group_labels(r: &UserRule, values: &[String]) -> BTreeMap<String, String> {
     let mut l = r.labels.clone();
@@ -206,7 +231,7 @@ impl UserRules {
             let count = w.add(ev.ts, ev.received.unwrap_or(ev.ts), 1);
             if count >= r.threshold && !*firing {
                 *firing = true;
-                let mut annotations = r.annotations.clone();
+                let mut annotations = render_annotations(r, labels, count, ev);
                 annotations.entry("summary".into()).or_insert_with(|| {
                     format!(
                         "{}: {count} events matching the rule within {} s",
@@ -345,5 +370,32 @@ mod tests {
         let mut out = Vec::new();
         u.on_tick(Utc::now() + Duration::seconds(61), &mut out);
         assert!(out[0].firing.is_none());
+    }
+
+    #[test]
+    fn annotations_are_rendered_from_labels_count_and_the_event() {
+        let rule = UserRule {
+            name: "Oom".into(),
+            query: Query::parse("oom").unwrap(),
+            threshold: 2,
+            window: Duration::seconds(60),
+            group_by: vec!["host".into()],
+            severity: AlertSeverity::Warning,
+            labels: BTreeMap::from([("team".into(), "mail".into())]),
+            annotations: BTreeMap::from([
+                (
+                    "summary".into(),
+                    "{{ value }} OOMs on {{ labels.host }} ({{ event.app }}): {{ event.message }}{{ labels.nope }}".into(),
+                ),
+                ("runbook_url".into(), "https://wiki.example/oom#{{labels.team}}".into()),
+            ]),
+        };
+        let mut u = UserRules::new(vec![rule]);
+        let mut out = Vec::new();
+        u.on_event(&ev("mailboxd", "OOM one"), &mut out);
+        u.on_event(&ev("mailboxd", "OOM two"), &mut out);
+        let a = &out[0].firing.as_ref().unwrap().annotations;
+        assert_eq!(a["summary"], "2 OOMs on mbox3 (mailboxd): OOM two");
+        assert_eq!(a["runbook_url"], "https://wiki.example/oom#mail");
     }
 }
