@@ -50,6 +50,10 @@ for name in ("Linux_2k.log", "OpenSSH_2k.log"):
         body = p.read_bytes().splitlines()[:15]
         put("syslog_frames", bytes([0x34]) + b"\n".join(body) + b"\n")
         put("syslog_frames", bytes([0x07]) + b"".join(b"%d %s" % (len(l), l) for l in body))
+# The mail corpus (tests/data/mail): postfix and amavis delivery lines, Zimbra's LMTP and mailop.
+for host in ("mta1", "mta2"):
+    put("syslog_line", lines(SHARED / "mail" / host / "zimbra.log", 20))
+put("zimbra_line", lines(SHARED / "mail" / "mbox1" / "mailbox.log", 12))
 put("syslog_line", b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 [exampleSDID@32473 iut=\"3\"] 'su root' failed\n")
 put("syslog_frames", b"\x10<13>Mar 16 12:00:02 h app[1]: hello\r\n<13>x\n")
 

@@ -33,6 +33,9 @@ pub struct FileConfig {
     pub client_key_file: Option<PathBuf>,
     #[serde(default)]
     pub files: Vec<FileRule>,
+    /// `[[journald]]`: journals to read (docs/configuration.md).
+    #[serde(default)]
+    pub journald: Vec<JournaldConfig>,
     /// Seconds between heartbeats (`kind: heartbeat` events that say the agent is alive).
     pub heartbeat_secs: Option<u64>,
     #[serde(default)]
@@ -49,6 +52,19 @@ pub struct FileConfig {
     /// `[metrics]`: the agent's own `/metrics` and `/status` listener.
     #[serde(default)]
     pub metrics: MetricsConfig,
+}
+
+/// One `[[journald]]` table, as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournaldConfig {
+    /// A journal directory (`journalctl --directory`); the system journal when absent.
+    pub directory: Option<PathBuf>,
+    /// journalctl matches (`FIELD=value`), e.g. `["_SYSTEMD_UNIT=postfix.service"]`.
+    #[serde(default)]
+    pub matches: Vec<String>,
+    /// `beginning` (default) or `end`: where the very first start reads from.
+    pub read_from: Option<String>,
 }
 
 /// `[metrics]`, as written.
@@ -247,6 +263,7 @@ pub struct Settings {
     /// Client certificate and key (PEM) for mutual TLS.
     pub client_identity: Option<crate::ship::ClientIdentity>,
     pub files: Vec<FileRule>,
+    pub journald: Vec<crate::journald::JournalSource>,
     pub heartbeat: Duration,
     pub max_events: usize,
     pub max_bytes: usize,
@@ -281,6 +298,10 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// A file holding the token (one line), so that it does not show in `ps`; wins over
+    /// `--token` and `LOGWARDEN_TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// PEM CA certificate(s) to trust for `https://` collectors, besides the system's roots.
     #[arg(long, value_name = "FILE", env = "LOGWARDEN_CA_FILE")]
     pub ca_file: Option<PathBuf>,
@@ -303,6 +324,10 @@ pub struct Overrides {
     /// Serve the agent's `/metrics` and `/status` on ADDR (e.g. 127.0.0.1:9102).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Read the systemd journal (or, with `=DIR`, the journal in DIR). Replaces the file's
+    /// [[journald]] when given.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub journald: Option<PathBuf>,
 }
 
 /// Reads and parses a config file, naming it in every error.
@@ -414,6 +439,36 @@ impl Settings {
                     .with_context(|| format!("exclude glob {g:?} of {:?}", rule.path))?;
             }
         }
+        let journald = match flags.journald {
+            Some(dir) => vec![crate::journald::JournalSource {
+                directory: (!dir.as_os_str().is_empty()).then_some(dir),
+                matches: Vec::new(),
+                read_from_end: false,
+            }],
+            None => file
+                .journald
+                .iter()
+                .map(|j| {
+                    let read_from_end = match j.read_from.as_deref() {
+                        None | Some("beginning") => false,
+                        Some("end") => true,
+                        Some(other) => bail!(
+                            "[[journald]] read_from {other:?}: must be \"beginning\" or \"end\""
+                        ),
+                    };
+                    for m in &j.matches {
+                        if !m.contains('=') && m != "+" {
+                            bail!("[[journald]] match {m:?}: must be FIELD=value (or \"+\" between groups)");
+                        }
+                    }
+                    Ok(crate::journald::JournalSource {
+                        directory: j.directory.clone(),
+                        matches: j.matches.clone(),
+                        read_from_end,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        };
         let t = file.tail;
         let read_from_end = match t.read_from.as_str() {
             "beginning" => false,
@@ -462,7 +517,11 @@ impl Settings {
             health.backups = backup_rules(flags.backup, flags.data)?;
         }
         health.validate()?;
-        let token = match (flags.token, file.token, file.token_file) {
+        let flag_token = match &flags.token_file {
+            Some(path) => Some(logwarden_core::token_file::read_token(path)?),
+            None => flags.token,
+        };
+        let token = match (flag_token, file.token, file.token_file) {
             (Some(t), _, _) => Some(t),
             (None, Some(_), Some(_)) => bail!("token and token_file are both set: keep one"),
             (None, Some(t), None) => Some(t),
@@ -509,6 +568,7 @@ impl Settings {
             ca_file,
             client_identity,
             files,
+            journald,
             heartbeat,
             max_events: batch.max_events,
             max_bytes: batch.max_bytes,

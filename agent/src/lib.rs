@@ -1,4 +1,4 @@
-//! logwarden's agent. Data flows one way: source (tailed files, health probes) -> parse ->
+//! logwarden's agent. Data flows one way: source (tailed files, the journal, health probes) -> parse ->
 //! draft -> identity (`agent_id:seq`) -> batch -> ship, and acknowledgements flow back to the
 //! checkpoints. See docs/architecture.md.
 
@@ -7,6 +7,7 @@ pub mod durable;
 pub mod health;
 pub mod identity;
 pub mod init;
+pub mod journald;
 pub mod observe;
 pub mod pipeline;
 pub mod ship;

@@ -24,6 +24,7 @@ use crate::ship::Shipper;
 use crate::spool::feed::Feed;
 use crate::spool::record::Origin;
 use crate::spool::{Limits, Spool};
+use crate::tail::fingerprint::Fingerprint;
 use crate::tail::{FileKey, Known, Tailer, checkpoint::Checkpoints};
 
 /// What a source hands to the pipeline.
@@ -53,7 +54,10 @@ pub async fn run(
         collectors = ?settings.collectors.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         spooled = spool.pending, torn = spool.stats.torn, damaged = spool.stats.damaged,
         "agent starting");
-    let known = resume_points(&checkpoints, &spool.resume);
+    let (journal_cursors, known): (Vec<Known>, Vec<Known>) =
+        resume_points(&checkpoints, &spool.resume)
+            .into_iter()
+            .partition(|k| k.key.dev == crate::journald::JOURNAL_DEV);
     let metrics = Arc::new(crate::observe::AgentMetrics::default());
     metrics
         .recovered
@@ -69,9 +73,25 @@ pub async fn run(
     let stop_reading = CancellationToken::new();
     let give_up = CancellationToken::new();
 
+    for src in &settings.journald {
+        let key = crate::journald::source_key(src);
+        let cursor = journal_cursors
+            .iter()
+            .find(|k| k.key == key)
+            .map(|k| k.path.to_string_lossy().into_owned());
+        tokio::spawn(crate::journald::run(
+            src.clone(),
+            cursor,
+            item_tx.clone(),
+            stop_reading.clone(),
+        ));
+    }
     let item_tx_heartbeat = item_tx.clone();
     let item_tx_probes = item_tx.clone();
-    let tailer = Tailer::new(settings.tail.clone(), known).with_metrics(metrics.clone());
+    let checkpoints = Arc::new(Mutex::new(checkpoints));
+    let tailer = Tailer::new(settings.tail.clone(), known)
+        .with_metrics(metrics.clone())
+        .with_checkpoints(checkpoints.clone());
     let tail_cancel = stop_reading.clone();
     let tail_thread = std::thread::Builder::new()
         .name("tailer".into())
@@ -121,7 +141,6 @@ pub async fn run(
         .spawn(move || feed.run(item_rx, feed_cancel))
         .context("starting the spool writer thread")?;
 
-    let checkpoints = Arc::new(Mutex::new(checkpoints));
     let shipper = Shipper::new(&settings)?.with_metrics(metrics.clone());
     // The listener is bound before shipping starts, so a wrong address stops the start.
     let stop_listener = CancellationToken::new();
@@ -196,18 +215,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Where each known file resumes: the later of its acknowledged offset and the end of its
-/// last spooled line (for the same content; the spool's is newer when they differ).
+/// Where each known content resumes: the later of its acknowledged offset and the end of its
+/// last spooled line, per inode and content.
 pub fn resume_points(
     checkpoints: &Checkpoints,
-    spooled: &HashMap<FileKey, crate::spool::Spooled>,
-) -> HashMap<FileKey, Known> {
-    let mut known: HashMap<FileKey, Known> = checkpoints
-        .files()
+    spooled: &HashMap<(FileKey, Fingerprint), crate::spool::Spooled>,
+) -> Vec<Known> {
+    let mut known: HashMap<(FileKey, Fingerprint), Known> = checkpoints
+        .entries()
         .map(|(k, a)| {
             (
-                *k,
+                (*k, a.fp),
                 Known {
+                    key: *k,
                     fp: a.fp,
                     offset: a.offset,
                     path: a.path.clone(),
@@ -215,22 +235,19 @@ pub fn resume_points(
             )
         })
         .collect();
-    for (k, s) in spooled {
-        match known.get_mut(k) {
-            Some(kn) if kn.fp == s.fp => kn.offset = kn.offset.max(s.end),
-            _ => {
-                known.insert(
-                    *k,
-                    Known {
-                        fp: s.fp,
-                        offset: s.end,
-                        path: s.path.clone(),
-                    },
-                );
-            }
-        }
+    for (&(k, fp), s) in spooled {
+        let e = known.entry((k, fp)).or_insert_with(|| Known {
+            key: k,
+            fp,
+            offset: 0,
+            path: s.path.clone(),
+        });
+        e.offset = e.offset.max(s.end);
+        // The spool's last record is newer than the acknowledged one: its path (a journal
+        // source's cursor) is where reading resumes.
+        e.path.clone_from(&s.path);
     }
-    known
+    known.into_values().collect()
 }
 
 /// Sends a heartbeat at start and every `every` until `stop`: the collector's proof that this

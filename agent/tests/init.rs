@@ -474,3 +474,29 @@ fn backup_and_data_flags_configure_the_check_on_any_machine() {
         "{err}"
     );
 }
+
+#[test]
+fn a_machine_whose_system_log_is_only_the_journal_gets_a_journald_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    mkdir(&root, "/var/log/journal");
+    write(&root, "/sys/class/dmi/id/sys_vendor", "QEMU\n");
+    let (text, report) = dry_run(&root, &[]);
+    let cfg: toml::Value = toml::from_str(&text).unwrap();
+    assert!(files(&cfg).is_empty(), "{text}");
+    assert_eq!(
+        cfg["journald"].as_array().map(|a| a.len()),
+        Some(1),
+        "{text}"
+    );
+    assert!(
+        report.contains("the journal (/var/log/journal) is read instead"),
+        "{report}"
+    );
+    config_check(dir.path(), &text);
+    // With a syslog file, the journal is left alone.
+    write(&root, "/var/log/syslog", "");
+    let (text, _) = dry_run(&root, &[]);
+    let cfg: toml::Value = toml::from_str(&text).unwrap();
+    assert!(cfg.get("journald").is_none(), "{text}");
+}

@@ -11,6 +11,9 @@ use logwarden_core::wire::{
     SearchParams, SearchResponse, Silence, SilenceRequest, SilencesResponse, StatusResponse,
     TAIL_PATH, TailParams,
 };
+use logwarden_core::wire::{
+    CONTEXT_PATH, ContextParams, ContextResponse, FIELDS_PATH, FieldsParams, FieldsResponse,
+};
 use reqwest::blocking::{Client as Http, Response};
 
 pub struct Client {
@@ -121,6 +124,24 @@ impl Client {
             each(&event)?;
         }
         anyhow::bail!("{server} ended the live tail (collector stopping?)")
+    }
+
+    pub fn trace(
+        &self,
+        params: &logwarden_core::trace::TraceParams,
+    ) -> anyhow::Result<logwarden_core::trace::TraceResponse> {
+        let url = self.base.join(logwarden_core::trace::TRACE_PATH)?;
+        self.read(self.http.get(url).query(params).send())
+    }
+
+    pub fn context(&self, params: &ContextParams) -> anyhow::Result<ContextResponse> {
+        let url = self.base.join(CONTEXT_PATH)?;
+        self.read(self.http.get(url).query(params).send())
+    }
+
+    pub fn fields(&self, params: &FieldsParams) -> anyhow::Result<FieldsResponse> {
+        let url = self.base.join(FIELDS_PATH)?;
+        self.read(self.http.get(url).query(params).send())
     }
 
     pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {

@@ -1,18 +1,16 @@
-//! `logwarden export QUERY`: every matching event as NDJSON on stdout, newest first, paged
-//! through the search API; a progress bar on stderr when it is a terminal.
+//! `logwarden export QUERY`: every matching event as NDJSON on stdout, newest (or oldest) first,
+//! paged through the search API; a progress bar on stderr when it is a terminal.
 //!
-//! Paging: each page asks for the events before the oldest one of the last page (`until`,
-//! exclusive, at the index's microsecond precision), plus that microsecond itself, skipping the
-//! ids already written there. `until` is fixed at the start, so events that arrive meanwhile
-//! do not shift the pages.
+//! Paging: each answer ends with a cursor (the last event's place in the collector's total
+//! order: time, then its place in the WAL), and the next page asks for what comes after it, so
+//! no number of events at one timestamp stops it. `until` is fixed at the start, so events that
+//! arrive meanwhile do not shift the pages.
 
-use std::collections::HashSet;
 use std::io::Write;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{SecondsFormat, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use logwarden_core::EventId;
 use logwarden_core::wire::SearchParams;
 
 use crate::client::Client;
@@ -22,11 +20,7 @@ pub struct Export {
     pub since: Option<String>,
     pub until: Option<String>,
     pub page_size: usize,
-}
-
-/// The time the index keeps for an event: microseconds.
-fn indexed(ts: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(ts.timestamp_micros()).unwrap_or(ts)
+    pub oldest_first: bool,
 }
 
 /// Writes every matching event to `out`; returns how many.
@@ -34,7 +28,7 @@ pub fn run(client: &Client, e: &Export, out: &mut impl Write) -> anyhow::Result<
     if e.page_size == 0 || e.page_size > 10_000 {
         bail!("--page-size must be 1 to 10000");
     }
-    let mut until = e
+    let until = e
         .until
         .clone()
         .unwrap_or_else(|| Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true));
@@ -59,61 +53,35 @@ pub fn run(client: &Client, e: &Export, out: &mut impl Write) -> anyhow::Result<
         )
         .progress_chars("=> "),
     );
-    // The ids written at the oldest microsecond so far: the next page starts there again.
-    let mut edge: Option<(DateTime<Utc>, HashSet<EventId>)> = None;
     let mut written = 0u64;
-    let mut first = true;
+    let mut after = None;
     loop {
         let page = client.search(&SearchParams {
             q: e.query.clone(),
             since: e.since.clone(),
             until: Some(until.clone()),
             limit: Some(e.page_size),
+            order: Some(if e.oldest_first { "oldest" } else { "newest" }.into()),
+            after: after.take(),
         })?;
-        if first {
+        if written == 0 {
             bar.set_length(page.total);
-            first = false;
         }
-        let mut new = 0;
         for ev in &page.hits {
-            if edge
-                .as_ref()
-                .is_some_and(|(t, ids)| indexed(ev.ts) == *t && ids.contains(&ev.id))
-            {
-                continue;
-            }
             serde_json::to_writer(&mut *out, ev).context("writing to stdout")?;
             out.write_all(b"\n").context("writing to stdout")?;
-            new += 1;
         }
-        written += new;
-        bar.inc(new);
-        let Some(oldest) = page.hits.last() else {
-            break;
-        };
-        if page.hits.len() < e.page_size {
-            break;
+        written += page.hits.len() as u64;
+        bar.inc(page.hits.len() as u64);
+        match page.cursor {
+            Some(cursor) => after = Some(cursor),
+            None if page.total > page.hits.len() as u64 => bail!(
+                "the collector answered {} of {} events without a cursor to go on from: it is older than this client",
+                page.hits.len(),
+                page.total
+            ),
+            None => break,
         }
-        let at = indexed(oldest.ts);
-        if new == 0 {
-            bail!(
-                "more than {} events at {} alone: use a larger --page-size",
-                e.page_size,
-                at.to_rfc3339_opts(SecondsFormat::Micros, true)
-            );
-        }
-        let mut ids = match edge.take() {
-            Some((t, ids)) if t == at => ids,
-            _ => HashSet::new(),
-        };
-        ids.extend(
-            page.hits
-                .iter()
-                .filter(|ev| indexed(ev.ts) == at)
-                .map(|ev| ev.id.clone()),
-        );
-        edge = Some((at, ids));
-        until = (at + TimeDelta::microseconds(1)).to_rfc3339_opts(SecondsFormat::Micros, true);
     }
     out.flush().context("writing to stdout")?;
     bar.finish_and_clear();
@@ -137,14 +105,5 @@ mod tests {
         assert_eq!(rate(13_834.1306), "13,834/s");
         assert_eq!(rate(0.4), "0/s");
         assert_eq!(rate(1_234_567.5), "1,234,568/s");
-    }
-
-    #[test]
-    fn index_time_drops_the_nanoseconds() {
-        let t: DateTime<Utc> = "2026-03-01T10:00:00.123456789Z".parse().unwrap();
-        assert_eq!(
-            indexed(t).to_rfc3339_opts(SecondsFormat::Nanos, true),
-            "2026-03-01T10:00:00.123456000Z"
-        );
     }
 }

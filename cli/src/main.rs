@@ -4,11 +4,13 @@
 //! error (printed as one line on stderr).
 
 mod client;
+mod context;
 mod export;
 #[cfg(test)]
 mod help_texts;
 mod output;
 mod test_alert;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,10 @@ struct Cli {
     /// for acks and silences, when the collector has tokens.
     #[arg(long, global = true, env = "LOGWARDEN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the token (one line), so that it does not show in `ps`; wins over
+    /// `--token` and `LOGWARDEN_TOKEN`.
+    #[arg(long, global = true, env = "LOGWARDEN_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// PEM CA certificate(s) to trust for an https:// collector, besides the system's roots.
     #[arg(long, global = true, env = "LOGWARDEN_CA_FILE", value_name = "FILE")]
     ca_file: Option<std::path::PathBuf>,
@@ -76,9 +82,27 @@ enum Command {
         /// Only events before: an RFC 3339 time or a duration back from now.
         #[arg(long)]
         until: Option<String>,
-        /// At most this many events (the newest).
+        /// At most this many events (the newest, or the oldest with --oldest-first).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Oldest first (the default is newest first).
+        #[arg(long, conflicts_with = "follow")]
+        oldest_first: bool,
+        /// The next page: the cursor the last page ended with (printed on stderr after it).
+        #[arg(long, value_name = "CURSOR", conflicts_with = "follow")]
+        after: Option<String>,
+        /// Each hit with N events before and after it from the same host and source (text:
+        /// the hit marked `>`, groups parted by `--`).
+        #[arg(
+            short = 'C',
+            long = "context",
+            value_name = "N",
+            conflicts_with = "follow"
+        )]
+        context: Option<usize>,
+        /// Text: begin each line with the event's position, for `logwarden context`.
+        #[arg(long, conflicts_with = "follow")]
+        positions: bool,
         /// text (readable), json (one event per line, as ingested), raw (the message only).
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
@@ -96,7 +120,8 @@ enum Command {
         /// Only events before: an RFC 3339 time or a duration back from now.
         #[arg(long)]
         until: Option<String>,
-        /// host, site, app, severity, kind or source: the most frequent values.
+        /// host, site, app, severity, kind, source or fields.NAME: the most frequent values, the
+        /// rest as (other); two comma separated (host,app) count pairs.
         #[arg(long, conflicts_with = "every")]
         by: Option<String>,
         /// A bucket width (5m, 1h, 1d): a histogram.
@@ -107,6 +132,42 @@ enum Command {
         limit: Option<usize>,
         /// text (readable) or json (the API's answer).
         #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
+        output: Format,
+    },
+    /// The extracted fields (fields.NAME) the matching events have, most frequent first, with
+    /// how many have each.
+    Fields {
+        /// The query; '*' (the default) for every event.
+        #[arg(default_value = "*")]
+        query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long, default_value = "1d")]
+        since: String,
+        /// Only events before: an RFC 3339 time or a duration back from now.
+        #[arg(long)]
+        until: Option<String>,
+        /// text or json.
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// The most frequent values of a field (host, app, ... or fields.NAME) among the matching
+    /// events, the rest as (other): `count --by FIELD` by another name.
+    Values {
+        field: String,
+        /// The query; '*' (the default) for every event.
+        #[arg(default_value = "*")]
+        query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long, default_value = "1d")]
+        since: String,
+        /// Only events before: an RFC 3339 time or a duration back from now.
+        #[arg(long)]
+        until: Option<String>,
+        /// How many values (default 20).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// text or json.
+        #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
     /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
@@ -123,7 +184,29 @@ enum Command {
         /// Events asked for per request (at most 10000).
         #[arg(long, default_value_t = 5000)]
         page_size: usize,
+        /// Oldest first (the default is newest first).
+        #[arg(long)]
+        oldest_first: bool,
     },
+    /// The events around one, from the same host and source, in order: POSITION is what
+    /// `search --positions` prints first on each line (or the API's `positions`).
+    Context {
+        position: String,
+        /// Events before it.
+        #[arg(short = 'B', long, default_value_t = 5)]
+        before: usize,
+        /// Events after it.
+        #[arg(short = 'A', long, default_value_t = 5)]
+        after: usize,
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: Format,
+    },
+    /// Follow a message across the fleet: by queue id, message-id or address.
+    ///
+    /// A timeline, one line per hop (time, delay since the previous hop, host, component,
+    /// queue id, what happened), then each recipient's final status. By address: its
+    /// messages newest first, one line each. Exits 1 when nothing matches, 2 on a malformed id.
+    Trace(trace::TraceArgs),
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
         /// text (readable) or json (the API's answer).
@@ -216,7 +299,7 @@ enum SilenceCommand {
         /// severity (all must match; a regex matches the whole value).
         #[arg(required = true)]
         matchers: Vec<String>,
-        /// How long, from its start (30m, 2h, 1d).
+        /// How long, from its start (30m, 2h, 1d, 1h30m; a bare number has no unit and is refused).
         #[arg(long, default_value = "2h")]
         duration: String,
         /// When it starts: RFC 3339 (`2026-12-06T01:00:00+01:00`) or `+DURATION` from now
@@ -256,12 +339,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let identity = cli.client_cert.as_deref().zip(cli.client_key.as_deref());
-    let client = Client::new(
-        &cli.server,
-        cli.token.clone(),
-        cli.ca_file.as_deref(),
-        identity,
-    )?;
+    let token = match &cli.token_file {
+        Some(path) => Some(logwarden_core::token_file::read_token(path)?),
+        None => cli.token.clone(),
+    };
+    let client = Client::new(&cli.server, token, cli.ca_file.as_deref(), identity)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Search {
@@ -269,19 +351,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             limit,
+            oldest_first,
+            after,
+            context,
+            positions,
             output,
             follow,
         } => {
             let mut resp = client.search(&SearchParams {
                 q: query.clone(),
-                since,
-                until,
+                since: since.clone(),
+                until: until.clone(),
                 limit: Some(limit),
+                order: oldest_first.then(|| "oldest".into()),
+                after,
             })?;
             if follow {
                 // Like tail -f: the last lines in order, then what comes.
                 resp.hits.reverse();
-                output::hits(&mut out, &resp, output)?;
+                output::hits(&mut out, &resp, output, true)?;
                 let seen = resp.hits.iter().map(|e| e.id.clone()).collect();
                 client.follow(&query, resp.indexed_lsn, seen, |e| {
                     output::event(&mut out, e, output)?;
@@ -290,12 +378,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
                 return Ok(ExitCode::SUCCESS);
             }
-            output::hits(&mut out, &resp, output)?;
-            Ok(if resp.hits.is_empty() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            match context {
+                Some(n) => {
+                    for (i, p) in resp.positions.iter().enumerate() {
+                        if i > 0 {
+                            context::separator(&mut out, output)?;
+                        }
+                        context::print(&mut out, &context::fetch(&client, p, n, n)?, output)?;
+                    }
+                    output::remaining(&resp, output, oldest_first);
+                }
+                None if positions && output == Format::Text => {
+                    for (e, p) in resp.hits.iter().zip(&resp.positions) {
+                        write!(out, "{p} ")?;
+                        output::event(&mut out, e, output)?;
+                    }
+                    output::remaining(&resp, output, oldest_first);
+                }
+                None => output::hits(&mut out, &resp, output, oldest_first)?,
+            }
+            if resp.hits.is_empty() {
+                eprintln!(
+                    "logwarden: {}",
+                    output::no_match(&query, since.as_deref(), until.as_deref())
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Count {
             query,
@@ -322,16 +431,62 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             page_size,
+            oldest_first,
         } => {
             let export = export::Export {
                 query,
                 since,
                 until,
                 page_size,
+                oldest_first,
             };
             let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
             let n = export::run(&client, &export, &mut buffered)?;
             eprintln!("logwarden: exported {} events", indicatif::HumanCount(n));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trace(args) => trace::run(&client, args, &mut out),
+        Command::Fields {
+            query,
+            since,
+            until,
+            output,
+        } => {
+            let resp = client.fields(&logwarden_core::wire::FieldsParams {
+                q: query,
+                since: Some(since),
+                until,
+            })?;
+            output::fields(&mut out, &resp, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Values {
+            field,
+            query,
+            since,
+            until,
+            limit,
+            output,
+        } => {
+            let resp = client.count(&CountParams {
+                q: query,
+                since: Some(since),
+                until,
+                by: Some(field),
+                every: None,
+                limit: Some(limit),
+            })?;
+            output::count(&mut out, &resp, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Context {
+            position,
+            before,
+            after,
+            output,
+        } => {
+            let c = context::fetch(&client, &position, before, after)?;
+            context::print(&mut out, &c, output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Fleet {
@@ -500,18 +655,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `30m`, `2h`, `1d`, `90s`.
+/// `30m`, `2h`, `1d`, `1h30m`: the one duration parser (`logwarden_core::duration`).
 fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .with_context(|| format!("duration {s:?} is not like 30m, 2h, 1d"))?;
-    let d = match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" | "" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
-        _ => anyhow::bail!("duration {s:?} is not like 30m, 2h, 1d"),
-    };
-    Ok(d)
+    let d = logwarden_core::duration::parse_duration(s).map_err(anyhow::Error::msg)?;
+    chrono::Duration::from_std(d).with_context(|| format!("duration {s:?} is too long"))
 }

@@ -7,7 +7,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use logwarden_core::Event;
 use logwarden_core::wire::{AlertStatus, AlertView, Silence};
-use logwarden_core::wire::{CountResponse, FleetResponse, SearchResponse, StatusResponse};
+use logwarden_core::wire::{
+    CountResponse, FieldsResponse, FleetResponse, SearchResponse, StatusResponse,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -63,18 +65,53 @@ pub fn event(out: &mut impl Write, e: &Event, format: Format) -> anyhow::Result<
     Ok(())
 }
 
-pub fn hits(out: &mut impl Write, resp: &SearchResponse, format: Format) -> anyhow::Result<()> {
+/// The hits, and on stderr (text only) how many more there are and how to get them.
+pub fn hits(
+    out: &mut impl Write,
+    resp: &SearchResponse,
+    format: Format,
+    oldest_first: bool,
+) -> anyhow::Result<()> {
     for e in &resp.hits {
         event(out, e, format)?;
     }
+    remaining(resp, format, oldest_first);
+    Ok(())
+}
+
+/// On stderr (text only), when more matched than were shown: how many, and the next page.
+pub fn remaining(resp: &SearchResponse, format: Format, oldest_first: bool) {
     if format == Format::Text && resp.total as usize > resp.hits.len() {
+        let next = match &resp.cursor {
+            Some(c) => format!("next page: --after {c}"),
+            None => "--limit for more".into(),
+        };
         eprintln!(
-            "({} of {} matching events shown, newest first; --limit for more)",
+            "({} of {} matching events shown, {} first; {next})",
             resp.hits.len(),
-            resp.total
+            resp.total,
+            if oldest_first { "oldest" } else { "newest" },
         );
     }
-    Ok(())
+}
+
+/// What an empty search says on stderr: the query and the time it looked at, in the words the
+/// user gave them (`no events match 'app:x' in the last 7d`).
+pub fn no_match(query: &str, since: Option<&str>, until: Option<&str>) -> String {
+    let is_duration =
+        |s: &str| s.trim().starts_with(|c: char| c.is_ascii_digit()) && !s.contains(':');
+    let at = |s: &str| match is_duration(s) {
+        true => format!("{} ago", s.trim()),
+        false => s.trim().to_owned(),
+    };
+    let range = match (since, until) {
+        (Some(s), None) if is_duration(s) => format!("in the last {}", s.trim()),
+        (Some(s), None) => format!("since {}", at(s)),
+        (None, Some(u)) => format!("before {}", at(u)),
+        (Some(s), Some(u)) => format!("from {} to {}", at(s), at(u)),
+        (None, None) => "in all the index holds".into(),
+    };
+    format!("no events match {query:?} {range}")
 }
 
 pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyhow::Result<()> {
@@ -262,11 +299,41 @@ pub fn count(out: &mut impl Write, c: &CountResponse, format: Format) -> anyhow:
         return Ok(());
     }
     writeln!(out, "{} events", c.total)?;
-    let width = c.buckets.iter().map(|b| b.key.len()).max().unwrap_or(0);
+    let other = c.other.filter(|n| *n > 0);
+    let width = c
+        .buckets
+        .iter()
+        .map(|b| b.key.chars().count())
+        .chain(other.map(|_| "(other)".len()))
+        .max()
+        .unwrap_or(0);
     let most = c.buckets.iter().map(|b| b.count).max().unwrap_or(0).max(1);
     for b in &c.buckets {
         let bar = "#".repeat(((b.count * 40).div_ceil(most)) as usize);
         writeln!(out, "{:<width$}  {:>10}  {bar}", b.key, b.count)?;
+    }
+    if let Some(n) = other {
+        writeln!(out, "{:<width$}  {n:>10}", "(other)")?;
+    }
+    Ok(())
+}
+
+/// `fields`: one line per field name with how many of the matching events have it.
+pub fn fields(out: &mut impl Write, f: &FieldsResponse, format: Format) -> anyhow::Result<()> {
+    if format != Format::Text {
+        serde_json::to_writer(&mut *out, f)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{} events", f.total)?;
+    let width = f
+        .fields
+        .iter()
+        .map(|b| b.key.chars().count())
+        .max()
+        .unwrap_or(0);
+    for b in &f.fields {
+        writeln!(out, "{:<width$}  {:>10}", b.key, b.count)?;
     }
     Ok(())
 }
@@ -312,4 +379,29 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_search_says_what_it_looked_for_and_when() {
+        assert_eq!(
+            no_match("app:x", Some("7d"), None),
+            "no events match \"app:x\" in the last 7d"
+        );
+        assert_eq!(
+            no_match("*", Some("2026-12-01T00:00:00Z"), Some("1h")),
+            "no events match \"*\" from 2026-12-01T00:00:00Z to 1h ago"
+        );
+        assert_eq!(
+            no_match("a", None, Some("2026-12-01T00:00:00Z")),
+            "no events match \"a\" before 2026-12-01T00:00:00Z"
+        );
+        assert_eq!(
+            no_match("a", None, None),
+            "no events match \"a\" in all the index holds"
+        );
+    }
 }

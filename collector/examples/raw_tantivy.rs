@@ -34,7 +34,10 @@ fn main() -> anyhow::Result<()> {
             &fields,
             event,
             line,
-            i as u64 + 1,
+            schema::WalPlace {
+                lsn: i as u64 + 1,
+                pos: 0,
+            },
         )));
         if batch.len() == 1000 {
             writer.run(std::mem::take(&mut batch))?;

@@ -162,6 +162,8 @@ pub struct SyslogConfig {
     pub tls: String,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// TCP connections one sender address may hold at once; more are closed at once.
+    pub max_connections_per_client: usize,
     /// A TCP connection that sends nothing for this long is closed.
     pub idle_timeout_s: f64,
 }
@@ -190,6 +192,7 @@ impl Default for SyslogConfig {
             tls: DEFAULT_SYSLOG_TLS.into(),
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
+            max_connections_per_client: 64,
             idle_timeout_s: 600.0,
         }
     }
@@ -216,6 +219,7 @@ pub struct AlertsConfig {
     pub auth_failures: u64,
     pub auth_window_s: f64,
     pub log_quiet_s: f64,
+    pub deferred_after_s: f64,
     pub receivers: Vec<ReceiverConfig>,
     /// The routing tree (notify::route_config); none: each receiver filters for itself.
     pub route: Option<RouteConfig>,
@@ -250,6 +254,7 @@ impl Default for AlertsConfig {
             auth_failures: b.auth_failures,
             auth_window_s: b.auth_window.num_seconds() as f64,
             log_quiet_s: b.log_quiet.num_seconds() as f64,
+            deferred_after_s: b.deferred_after.num_seconds() as f64,
             receivers: Vec::new(),
             route: None,
             inhibit_rules: Vec::new(),
@@ -346,6 +351,16 @@ pub struct LimitsConfig {
     pub header_timeout_s: f64,
     /// Seconds an ingest body may take to arrive after its headers.
     pub body_timeout_s: f64,
+    /// HTTP connections one client address may hold open at once; more are answered 429.
+    pub max_connections_per_client: usize,
+    /// Live tails open at once, apart from `max_connections` (readers never lock agents out).
+    pub max_tail_streams: usize,
+    /// Seconds a response may wait for the client to take a write before the connection is
+    /// dropped.
+    pub write_timeout_s: f64,
+    /// Bytes all ingest bodies, their decompressed forms and live tails' queued chunks may
+    /// hold at once.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -359,6 +374,10 @@ impl Default for LimitsConfig {
             max_connections: HttpLimits::default().max_connections,
             header_timeout_s: HttpLimits::default().header_timeout.as_secs_f64(),
             body_timeout_s: 60.0,
+            max_connections_per_client: HttpLimits::default().max_connections_per_client,
+            max_tail_streams: HttpLimits::default().max_tail_streams,
+            write_timeout_s: HttpLimits::default().write_timeout.as_secs_f64(),
+            max_memory_bytes: HttpLimits::default().max_memory_bytes,
         }
     }
 }
@@ -491,6 +510,15 @@ pub struct Overrides {
     /// A bearer token accepted for ingest (repeat). Replaces the file's `tokens`.
     #[arg(long = "token", value_name = "TOKEN")]
     pub tokens: Vec<String>,
+    /// A file of ingest tokens, one a line (repeat): as `--token`, without showing in `ps`.
+    #[arg(long = "token-file", value_name = "FILE")]
+    pub token_files: Vec<PathBuf>,
+    /// A file of read tokens, one a line (repeat): as `--read-token`.
+    #[arg(long = "read-token-file", value_name = "FILE")]
+    pub read_token_files: Vec<PathBuf>,
+    /// A file of admin tokens, one a line (repeat): as `--admin-token`.
+    #[arg(long = "admin-token-file", value_name = "FILE")]
+    pub admin_token_files: Vec<PathBuf>,
     /// Syslog UDP address (default 127.0.0.1:5514), or `off`.
     #[arg(long, value_name = "ADDR")]
     pub syslog_udp: Option<String>,
@@ -797,6 +825,7 @@ fn alert_settings(
     e.builtin.auth_failures = a.auth_failures;
     e.builtin.auth_window = chrono("auth_window_s", a.auth_window_s)?;
     e.builtin.log_quiet = chrono("log_quiet_s", a.log_quiet_s)?;
+    e.builtin.deferred_after = chrono("deferred_after_s", a.deferred_after_s)?;
     e.group_by = a.group_by;
     e.group_wait = secs("group_wait_s", a.group_wait_s)?;
     e.group_interval = secs("group_interval_s", a.group_interval_s)?;
@@ -896,10 +925,11 @@ impl Settings {
         let listen: SocketAddr = listen
             .parse()
             .with_context(|| format!("listen address {listen:?} is not IP:PORT"))?;
-        let tokens = if flags.tokens.is_empty() {
+        let tokens = tokens_from(flags.tokens, &flags.token_files, "LOGWARDEN_INGEST_TOKEN")?;
+        let tokens = if tokens.is_empty() {
             file.tokens
         } else {
-            flags.tokens
+            tokens
         };
         if tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty token is not allowed");
@@ -910,8 +940,17 @@ impl Settings {
             || l.max_line_bytes == 0
             || l.max_lines == 0
             || l.max_connections == 0
+            || l.max_connections_per_client == 0
+            || l.max_tail_streams == 0
         {
             bail!("[limits] values must be above zero");
+        }
+        if l.max_memory_bytes < l.max_body_bytes.saturating_add(l.max_decoded_bytes) {
+            bail!(
+                "[limits] max_memory_bytes ({}) must hold at least one largest request: max_body_bytes + max_decoded_bytes ({})",
+                l.max_memory_bytes,
+                l.max_body_bytes.saturating_add(l.max_decoded_bytes)
+            );
         }
         let timeout = |key: &str, v: f64| -> anyhow::Result<Duration> {
             if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
@@ -922,14 +961,21 @@ impl Settings {
         let http = HttpLimits {
             max_connections: l.max_connections,
             header_timeout: timeout("[limits] header_timeout_s", l.header_timeout_s)?,
+            max_connections_per_client: l.max_connections_per_client,
+            max_tail_streams: l.max_tail_streams,
+            write_timeout: timeout("[limits] write_timeout_s", l.write_timeout_s)?,
+            max_memory_bytes: l.max_memory_bytes,
         };
         let body_timeout = timeout("[limits] body_timeout_s", l.body_timeout_s)?;
         let sys = file.syslog;
         let udp = flags.syslog_udp.unwrap_or(sys.udp);
         let tcp = flags.syslog_tcp.unwrap_or(sys.tcp);
-        if sys.max_message_bytes < 480 || sys.max_connections == 0 {
+        if sys.max_message_bytes < 480
+            || sys.max_connections == 0
+            || sys.max_connections_per_client == 0
+        {
             bail!(
-                "[syslog] max_message_bytes must be at least 480 (RFC 3164) and max_connections above zero"
+                "[syslog] max_message_bytes must be at least 480 (RFC 3164), max_connections and max_connections_per_client above zero"
             );
         }
         let client_ca = flags.tls_client_ca.or(file.tls.client_ca_file);
@@ -965,6 +1011,7 @@ impl Settings {
             },
             max_message_bytes: sys.max_message_bytes,
             max_connections: sys.max_connections,
+            max_connections_per_client: sys.max_connections_per_client,
             idle_timeout: timeout("[syslog] idle_timeout_s", sys.idle_timeout_s)?,
         };
         if file.wal.segment_bytes < 1 << 20 {
@@ -976,12 +1023,20 @@ impl Settings {
             max => file.wal.keep_bytes.min(max / 2),
         };
         let mut admin_tokens = file.alerts.admin_tokens.clone();
-        admin_tokens.extend(flags.admin_tokens);
+        admin_tokens.extend(tokens_from(
+            flags.admin_tokens,
+            &flags.admin_token_files,
+            "LOGWARDEN_ADMIN_TOKEN",
+        )?);
         if admin_tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty admin token is not allowed");
         }
         let mut read_tokens = file.read_tokens;
-        read_tokens.extend(flags.read_tokens);
+        read_tokens.extend(tokens_from(
+            flags.read_tokens,
+            &flags.read_token_files,
+            "LOGWARDEN_READ_TOKEN",
+        )?);
         if read_tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("an empty read token is not allowed");
         }
@@ -1004,6 +1059,7 @@ impl Settings {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let replication_tokens = replication.token.iter().cloned().collect();
         Ok(Settings {
             index,
             tls,
@@ -1020,6 +1076,7 @@ impl Settings {
                 ingest: tokens,
                 read: read_tokens,
                 admin: admin_tokens,
+                replication: replication_tokens,
             },
             http,
             body_timeout,
@@ -1043,6 +1100,21 @@ impl Settings {
     }
 }
 
+/// The tokens of a role given outside the config file: its flag's values, the lines of its
+/// token files, and its environment variable (files and the environment keep tokens out of
+/// `ps`).
+fn tokens_from(flag: Vec<String>, files: &[PathBuf], env: &str) -> anyhow::Result<Vec<String>> {
+    let mut tokens = flag;
+    for f in files {
+        tokens.extend(logwarden_core::token_file::read_tokens(f)?);
+    }
+    if let Ok(t) = std::env::var(env)
+        && !t.trim().is_empty()
+    {
+        tokens.push(t.trim().to_owned());
+    }
+    Ok(tokens)
+}
 #[cfg(test)]
 mod tests {
     use super::*;

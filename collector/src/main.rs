@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use logwarden_collector::auth::tokens_file;
+use logwarden_collector::auth::{Role, tokens_file};
 use logwarden_collector::config::{self, Overrides, Settings};
 use logwarden_core::data_lock::DataLock;
 use tokio_util::sync::CancellationToken;
@@ -87,10 +87,18 @@ enum TokenCommand {
     Add {
         /// Who holds it: an agent's host name, a person, a dashboard.
         name: String,
-        /// What it allows: `ingest` (agents), `read` (search and status) or `admin` (ack,
-        /// silence, promote, and everything else).
+        /// What it allows: `ingest` (agents), `read` (search and status), `replication` (the
+        /// peer collector: WAL pull, handover) or `admin` (ack, silence, promote, and
+        /// everything else).
         #[arg(long, default_value = "ingest")]
         role: logwarden_collector::auth::Role,
+        /// An ingest token may only send ids of this agent (`AGENT:SEQ` or `AGENT-*:SEQ`, as
+        /// the agent makes them from its host name). Default: NAME.
+        #[arg(long, value_name = "AGENT", conflicts_with = "any_agent")]
+        agent: Option<String>,
+        /// An ingest token that may send any agent's ids (shared by several agents).
+        #[arg(long)]
+        any_agent: bool,
     },
     /// Remove a token; it stops working at once, without a restart.
     Revoke { name: String },
@@ -263,10 +271,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { command, place } => {
             let path = place.path()?;
             match command {
-                TokenCommand::Add { name, role } => {
-                    let token = tokens_file::add(&path, &name, role)?;
+                TokenCommand::Add {
+                    name,
+                    role,
+                    agent,
+                    any_agent,
+                } => {
+                    let agent = (!any_agent).then(|| agent.unwrap_or_else(|| name.clone()));
+                    let token = tokens_file::add(&path, &name, role, agent.as_deref())?;
+                    let bound = match agent.filter(|_| role == Role::Ingest) {
+                        Some(a) => format!(" (ids of agent {a:?} only: {a}-*:SEQ)"),
+                        None => String::new(),
+                    };
                     eprintln!(
-                        "added {role} token {name:?} to {}; it is shown only now:",
+                        "added {role} token {name:?}{bound} to {}; it is shown only now:",
                         path.display()
                     );
                     println!("{token}");
@@ -277,7 +295,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 TokenCommand::List => {
                     for (name, e) in tokens_file::read(&path)? {
-                        println!("{name}\t{}", e.role);
+                        match e.agent {
+                            Some(a) => println!("{name}\t{}\tagent={a}", e.role),
+                            None => println!("{name}\t{}", e.role),
+                        }
                     }
                 }
             }

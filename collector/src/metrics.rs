@@ -40,6 +40,15 @@ pub struct Counters {
     pub auth_refused: AtomicU64,
     /// HTTP connections answered 429 because `[limits] max_connections` were open.
     pub connections_refused: AtomicU64,
+    /// Ingest batches refused (403) for an id outside their token's agent (auth::binding).
+    pub ingest_id_refused: AtomicU64,
+    /// Requests refused (503) because the memory budget for bodies was spent.
+    pub memory_refused: AtomicU64,
+    /// Live tails ended because their reader fell too far behind.
+    pub tail_dropped: AtomicU64,
+    /// Connections refused for their client's share (`max_connections_per_client`, HTTP and
+    /// syslog TCP) or the tail streams' own cap.
+    pub client_connections_refused: AtomicU64,
 }
 
 /// What became of a receiver's notifications.
@@ -230,6 +239,30 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "http_connections_refused",
         "HTTP connections answered 429 over [limits] max_connections",
         &c.connections_refused,
+    );
+    counter(
+        &mut reg,
+        "ingest_id_refused",
+        "Ingest batches refused (403) for an event id outside their token's agent",
+        &c.ingest_id_refused,
+    );
+    counter(
+        &mut reg,
+        "memory_budget_refused",
+        "Requests refused (503) because [limits] max_memory_bytes was spent",
+        &c.memory_refused,
+    );
+    counter(
+        &mut reg,
+        "tail_streams_dropped",
+        "Live tails ended because their reader fell too far behind",
+        &c.tail_dropped,
+    );
+    counter(
+        &mut reg,
+        "client_connections_refused",
+        "Connections refused over a client's share (HTTP, syslog TCP) or the tail streams' cap",
+        &c.client_connections_refused,
     );
     counter(
         &mut reg,

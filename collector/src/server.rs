@@ -293,6 +293,8 @@ async fn serve_round(
         searcher: Searcher::new(catalog),
         index_stats,
         limits: settings.limits.clone(),
+        memory: crate::ingest::budget::MemoryBudget::new(settings.http.max_memory_bytes),
+        tails: Arc::new(tokio::sync::Semaphore::new(settings.http.max_tail_streams)),
         body_timeout: settings.body_timeout,
         site: settings.site.clone(),
         durable: durable_rx,

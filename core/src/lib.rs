@@ -8,6 +8,7 @@ pub mod config_text;
 pub mod data_lock;
 pub mod draft;
 pub mod durable;
+pub mod duration;
 pub mod event;
 pub mod fields;
 pub mod health;
@@ -15,6 +16,8 @@ pub mod json_line;
 pub mod seq;
 pub mod timestamp;
 pub mod tls;
+pub mod token_file;
+pub mod trace;
 pub mod wire;
 
 pub use draft::Draft;

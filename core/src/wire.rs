@@ -17,6 +17,8 @@ pub const STATUS_PATH: &str = "/api/v1/status";
 pub const FLEET_PATH: &str = "/api/v1/fleet";
 pub const COUNT_PATH: &str = "/api/v1/count";
 pub const TAIL_PATH: &str = "/api/v1/tail";
+pub const CONTEXT_PATH: &str = "/api/v1/context";
+pub const FIELDS_PATH: &str = "/api/v1/fields";
 
 /// Where the CLI and the agent look for a collector when told nothing else.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -58,7 +60,8 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// `GET /api/v1/search?q=QUERY&since=..&until=..&limit=N`: newest first.
+/// `GET /api/v1/search?q=QUERY&since=..&until=..&limit=N&order=newest|oldest&after=CURSOR`:
+/// newest first (or oldest first), in a total order: time, then the event's place in the WAL.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchParams {
     /// tantivy query syntax over the event fields; empty or `*` matches everything.
@@ -72,6 +75,12 @@ pub struct SearchParams {
     pub until: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// `newest` (the default) or `oldest` first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// A `cursor` of an earlier answer (same query, range and order): only the events after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,15 +88,66 @@ pub struct SearchResponse {
     /// The WAL position the index held when the search began: a live tail continues from it.
     #[serde(default)]
     pub indexed_lsn: u64,
-    /// How many events matched in all (may exceed `hits.len()`).
+    /// How many events matched in all (may exceed `hits.len()`); with `after`, how many after
+    /// the cursor.
     pub total: u64,
-    /// The newest `limit` matches, newest first.
+    /// The first `limit` matches in the order asked for (newest first by default).
     pub hits: Vec<Event>,
+    /// Where each hit is in the total order (opaque), one per hit: the `after` for the events
+    /// after it, and the handle of `GET /api/v1/context`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<String>,
+    /// Pass as `after` for the next page; absent when this page holds the last match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// Time spent at the server, in microseconds.
     pub took_us: u64,
     /// Index partitions (days) the time range reached and the search opened.
     #[serde(default)]
     pub partitions: u64,
+}
+
+/// `GET /api/v1/context?at=POSITION&before=N&after=N`: the events around one (a position from a
+/// search's `positions`) from the same host and source, in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextParams {
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextResponse {
+    /// Up to `before` events just before the hit, oldest first.
+    pub before: Vec<Event>,
+    pub hit: Event,
+    /// Up to `after` events just after it, oldest first.
+    pub after: Vec<Event>,
+    pub took_us: u64,
+}
+
+/// `GET /api/v1/fields?q=QUERY&since=..&until=..`: the extracted fields (`fields.NAME`) the
+/// matching events have, with how many have each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldsParams {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldsResponse {
+    /// Matching events in all.
+    pub total: u64,
+    /// Most frequent first.
+    pub fields: Vec<CountBucket>,
+    pub partitions: u64,
+    pub took_us: u64,
 }
 
 /// `GET /api/v1/status`: what the collector is and how far behind each stage is.
@@ -250,7 +310,8 @@ pub struct CountParams {
     pub since: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
-    /// One of the keyword fields: host, site, app, severity, kind, source.
+    /// A keyword field (host, site, app, severity, kind, source) or `fields.NAME`; two, comma
+    /// separated (`host,app`), count pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
     /// A bucket width like `5m`, `1h`, `1d`.
@@ -269,12 +330,19 @@ pub struct CountResponse {
     /// Per value of `by` (largest first) or per time bucket (oldest first, keys in RFC 3339).
     #[serde(default)]
     pub buckets: Vec<CountBucket>,
+    /// With `by`: the events in none of the buckets (other values, or no value at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CountBucket {
+    /// The value (with two `by` fields, both joined by a space).
     pub key: String,
     pub count: u64,
+    /// With two `by` fields: the value of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// `GET /api/v1/tail?q=QUERY[&after=LSN]`: a never-ending NDJSON stream of the events matching

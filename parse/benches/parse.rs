@@ -75,6 +75,13 @@ fn main() {
         .iter()
         .flat_map(|f| lines_of(&format!("fixtures/{f}"), |_| true))
         .collect();
+    // The mail corpus: postfix's delivery path and amavis verdicts (issue 29's fields), and
+    // Zimbra's LMTP/mailop lines.
+    let mail_syslog: Vec<Vec<u8>> = ["mail/mta1/zimbra.log", "mail/mta2/zimbra.log"]
+        .iter()
+        .flat_map(|f| lines_of(f, |_| true))
+        .collect();
+    let mail_log4j = lines_of("mail/mbox1/mailbox.log", |_| true);
     let jetty = lines_of("fixtures/zimbra/misc_saslauthd_mailboxdout_sync.log", |l| {
         l.contains(":WARN:")
     });
@@ -111,6 +118,18 @@ fn main() {
         "/var/log/zimbra.log",
         Format::Syslog,
         &zimbra_syslog,
+    );
+    bench(
+        "syslog postfix+amavis delivery lines",
+        "/var/log/zimbra.log",
+        Format::Syslog,
+        &mail_syslog,
+    );
+    bench(
+        "zimbra log4j LMTP/mailop lines",
+        "/opt/zimbra/log/mailbox.log",
+        Format::Zimbra,
+        &mail_log4j,
     );
     bench(
         "syslog RFC 5424 (syslog_loose)",

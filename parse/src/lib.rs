@@ -5,8 +5,11 @@
 //! - [`jetty`]: `zmmailboxd.out`, Jetty's own lines.
 //! - [`nginx`]: nginx access logs (combined and Zimbra's proxy format).
 //! - [`syslog`]: RFC 3164 and RFC 5424 files and lines, with [`zimbra_messages`] reading
-//!   Zimbra's own messages inside them (service status, queue, disk, LDAP, auth failures) and
-//!   [`storage_events`] the storage events of ESXi hosts and ONTAP filers (health records).
+//!   Zimbra's own messages inside them (service status, queue, disk, LDAP, auth failures),
+//!   [`storage_events`] the storage events of ESXi hosts and ONTAP filers (health records), and
+//!   [`postfix`] and [`amavis`] the delivery path of a message (queue ids, message-ids,
+//!   recipients, statuses) for `logwarden trace`.
+//! - [`zimbra_delivery`]: the LMTP delivery and `Adding Message` lines of `mailbox.log`.
 //! - `plain`: anything else, kept whole as the message.
 //! - [`detect`]: `auto`, the file name's guess and a per-line sniff.
 //! - [`time`]: timestamps, the zone of lines that have none, the year of BSD stamps.
@@ -22,14 +25,17 @@
 //! line begins a new record, and gives [`join::RecordJoiner`] the answer; the joiner hands back
 //! whole records to parse. `logwarden-agent parse` does this; the tailer can do the same.
 
+pub mod amavis;
 pub mod detect;
 pub mod jetty;
 pub mod join;
 pub mod nginx;
+pub mod postfix;
 pub mod storage_events;
 pub mod syslog;
 pub mod time;
 pub mod zimbra;
+pub mod zimbra_delivery;
 pub mod zimbra_messages;
 
 use std::cell::Cell;

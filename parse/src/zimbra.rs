@@ -75,6 +75,8 @@ pub fn parse(text: &str, origin: &mut Origin) -> Option<Draft> {
             let message = &rest[i + 3..];
             if category == "security" {
                 audit(message, &mut draft);
+            } else if matches!(category, "lmtp" | "mailop" | "smtp") {
+                super::zimbra_delivery::enrich(category, message, &mut draft);
             }
             draft.message = [message, more].concat();
             draft.fields.insert("category".into(), category.into());

@@ -30,8 +30,18 @@ pub fn enrich(draft: &mut Draft) {
         "zimbramon" => zimbramon(draft),
         "saslauthd" => saslauthd(draft),
         "slapd" => slapd(draft),
-        a if a.starts_with("postfix") => postfix(draft),
+        a if a.starts_with("postfix") => postfix_line(draft),
+        "amavis" | "amavisd" | "amavisd-new" => {
+            super::amavis::enrich(draft);
+        }
         _ => {}
+    }
+}
+
+/// The delivery path first (docs/trace.md); warnings and fatal lines when it is not.
+fn postfix_line(draft: &mut Draft) {
+    if !super::postfix::enrich(draft) {
+        postfix(draft)
     }
 }
 

@@ -21,6 +21,15 @@ const SEEDS: &[&str] = &[
     "<165>1 2003-10-11T22:14:15.003Z host app 1234 ID47 [id@1 a=\"1\"] msg",
     "<34>Oct 11 22:14:15 mymachine su: 'su root' failed",
     "2024-05-01T10:00:00.123456+02:00 mbox3 slapd[7019]: slapd starting",
+    "2026-12-04T10:00:02.020000+00:00 mta1 postfix/smtp[2011]: 4A1B2C3D01: to=<bob@example.com>, orig_to=<b@example.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=1.4, delays=0.1/0/0.01/1.3, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 7C1D2E3F02)",
+    "Dec  4 10:00:00 mta1 postfix/qmgr[1500]: 4A1B2C3D01: from=<alice@sender.example.org>, size=1834, nrcpt=1 (queue active)",
+    "Dec  4 10:00:00 mta1 postfix/smtpd[2002]: NOQUEUE: reject: RCPT from unknown[203.0.113.9]: 554 5.7.1 <x@y>: Relay access denied; from=<a@b> to=<x@y> proto=ESMTP helo=<h>",
+    "Dec  4 10:20:01 mta2 postfix/bounce[4013]: 7D2B3C4D08: sender non-delivery notification: 8E3C4D5E09",
+    "Dec  4 10:00:00 mta1 postfix/postscreen[2001]: CONNECT from [203.0.113.5]:40712 to [192.0.2.10]:25",
+    "Dec  4 10:00:02 mta1 amavis[3001]: (03001-01) Passed CLEAN {RelayedInbound}, [203.0.113.5]:40712 [203.0.113.5] <a@b> -> <c@d>,<e@f>, Queue-ID: 4A1B2C3D01, Message-ID: <a1@b>, mail_id: Q, Hits: -1.9, size: 1834, queued_as: 7C1D2E3F02, 1310 ms",
+    "2026-12-04 10:00:02,150 INFO  [LmtpServer-3] [ip=10.0.0.11;] lmtp - Delivering message: size=2410 bytes, nrcpts=1, sender=a@b, msgid=<a1@b>",
+    "2026-12-04 10:00:02,240 INFO  [LmtpServer-3] [name=bob@example.com;mid=7;] mailop - Adding Message: id=301, Message-ID=<a1@b>, parentId=-1, folderId=2, folderName=Inbox.",
+    "2026-12-04 10:04:58,120 INFO  [qtp1-211:https://x/service/soap/SendMsgRequest] [name=bob@example.com;] smtp - Sending message to MTA at mta2.example.com, port 25: Message-ID=<c3@x>, replyType=r",
     "203.0.113.7:51234 - - [15/Jan/2021:15:57:32 +0100]  \"POST /service/soap HTTP/1.1\" 200 1167 \"-\" \"ua\" \"10.0.0.5:8443\"",
 ];
 

@@ -468,6 +468,18 @@ impl Agent {
         files: &[&str],
         extra: &[&str],
     ) -> Agent {
+        Self::start_logged(data_dir, collector_url, files, extra, None)
+    }
+
+    /// Like [`Agent::start_with`], with the agent's log appended to `log` (when given) instead
+    /// of the test's stderr.
+    pub fn start_logged(
+        data_dir: &Path,
+        collector_url: &str,
+        files: &[&str],
+        extra: &[&str],
+        log: Option<&Path>,
+    ) -> Agent {
         let mut cmd = Command::new(bin("logwarden-agent"));
         cmd.arg("run")
             .arg("--collector")
@@ -490,7 +502,16 @@ impl Agent {
             } else {
                 Stdio::null()
             })
-            .stderr(Stdio::inherit())
+            .stderr(match log {
+                Some(p) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .expect("opening the agent's log file"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("starting logwarden-agent");
         let mut metrics = None;

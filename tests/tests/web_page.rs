@@ -205,6 +205,58 @@ fn with_read_tokens_the_page_asks_for_one_and_then_shows_the_fleet() {
     );
 }
 
+/// The search list loads more by cursor: 450 events of one second are listed 200 at a time,
+/// every one once, newest first (the order of the WAL, reversed), and "Load more" then hides;
+/// a click on a hit shows the events around it.
+#[test]
+fn the_search_list_loads_more_by_cursor_through_events_of_one_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path(), &[]);
+    let lines: Vec<String> = (0..450u64)
+        .map(|seq| {
+            serde_json::json!({
+                "id": format!("w:{seq}"), "ts": "2026-12-01T00:00:00Z", "host": "h1",
+                "source": "/var/log/test.log", "app": "test", "severity": "info",
+                "message": format!("paged {seq}"),
+            })
+            .to_string()
+        })
+        .collect();
+    collector.ingest_ok(&lines);
+    assert!(wait_until(Duration::from_secs(30), || collector
+        .count("paged")
+        == 450));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let result = run_browser(
+        "search_more.mjs",
+        &[collector.url.as_str(), "paged", shots.to_str().unwrap()],
+    );
+    assert_same("pages", 3, result["pages"].as_u64().unwrap_or(0));
+    let shown: Vec<&str> = result["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let expected: Vec<String> = (0..450u64).rev().map(|s| format!("paged {s}")).collect();
+    assert!(shown == expected, "rows: {shown:?}");
+    // The third row is "paged 447": five before it and the two after, oldest first.
+    let context: Vec<&str> = result["context"]
+        .as_array()
+        .expect("context")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let expected: Vec<String> = (442..450u64).map(|s| format!("paged {s}")).collect();
+    assert!(context == expected, "context: {context:?}");
+    assert_same(
+        "marked",
+        "paged 447",
+        result["marked"].as_str().unwrap_or(""),
+    );
+}
+
 /// A BMC (health records from the agent's Redfish poller) and a hypervisor (its storage events
 /// by syslog) are hosts of their own on the page, named as such, the BMC with what it serves;
 /// an agent's host has no such line.

@@ -88,6 +88,8 @@ pub struct Inspection {
     pub files: Vec<LogFile>,
     /// System logs looked for and not found.
     pub missing_system_logs: Vec<&'static str>,
+    /// The journal's folder, when there is no syslog file: it is read instead (`[[journald]]`).
+    pub journal_only: Option<&'static str>,
     pub backup: Option<backups::Plan>,
     pub previews: Vec<(PathBuf, backups::Preview)>,
     /// `--token-file` names a file this machine does not have (yet).
@@ -99,6 +101,9 @@ const SYSTEM_LOGS: [(&[&str], &str); 2] = [
     (&["/var/log/syslog", "/var/log/messages"], "system log"),
     (&["/var/log/auth.log", "/var/log/secure"], "logins and sudo"),
 ];
+
+/// Where journald keeps the journal: persistent, then volatile.
+const JOURNAL_DIRS: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
 
 pub fn inspect(m: &Machine, args: &InitArgs) -> Inspection {
     let platform = platform::detect(m);
@@ -134,6 +139,12 @@ pub fn inspect(m: &Machine, args: &InitArgs) -> Inspection {
             }
         }
     }
+    // No syslog file (Debian 12, RHEL 9 without rsyslog): the journal is the system log.
+    let journal_only = if missing_system_logs.contains(&SYSTEM_LOGS[0].0[0]) {
+        JOURNAL_DIRS.into_iter().find(|d| m.is_dir(d))
+    } else {
+        None
+    };
     let backup = backups::plan(m, zimbra.as_ref(), args.backup.as_deref(), &args.data);
     let previews = backup
         .as_ref()
@@ -146,6 +157,7 @@ pub fn inspect(m: &Machine, args: &InitArgs) -> Inspection {
         disks: disks::detect(m),
         files,
         missing_system_logs,
+        journal_only,
         backup,
         previews,
         token_file_missing: args.token_file.as_ref().is_some_and(|t| !m.exists(t)),

@@ -62,6 +62,12 @@ pub fn config(found: &Inspection, args: &InitArgs) -> String {
     }
     let _ = writeln!(t, "data_dir = {}", quote_path(&args.data_dir));
 
+    if let Some(dir) = found.journal_only {
+        let _ = writeln!(
+            t,
+            "\n# No syslog file, but a journal in {dir}: the system log is read from the journal.\n[[journald]]"
+        );
+    }
     if found.files.is_empty() {
         let _ = writeln!(
             t,
@@ -185,9 +191,14 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
         seen.push(format!("log {} ({})", f.path, format_name(f.format)));
     }
     for p in &found.missing_system_logs {
-        unseen.push(format!(
-            "no {p} or its equivalent: is syslog only in the journal? (install rsyslog for a file to tail)"
-        ));
+        match found.journal_only {
+            Some(dir) if *p == "/var/log/syslog" => seen.push(format!(
+                "no {p} or its equivalent: the journal ({dir}) is read instead ([[journald]])"
+            )),
+            _ => unseen.push(format!(
+                "no {p} or its equivalent: is syslog only in the journal? (install rsyslog for a file to tail)"
+            )),
+        }
     }
 
     let d = &found.disks;

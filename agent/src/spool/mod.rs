@@ -40,6 +40,9 @@
 //!     8   u16         origin length, 0 for events that come from no file (health, heartbeat)
 //!     10  origin:     u64 dev | u64 inode | u32 fingerprint length | u32 fingerprint CRC |
 //!                     u64 offset after the record's last line | path bytes (informative)
+//!                     (a journal source, `journald/`: dev = 2^64-1, inode = a hash of the
+//!                     source's settings, fingerprint 0, offset = the entry's time in µs, path
+//!                     bytes = the entry's cursor, where reading resumes)
 //!     ..  event       one JSON object (the wire format of core/src/wire.rs), no newline
 //! ```
 //!
@@ -182,8 +185,8 @@ pub struct Spooled {
 pub struct Spool {
     pub writer: SpoolWriter,
     pub reader: SpoolReader,
-    /// Per file: the end of its last spooled line.
-    pub resume: HashMap<FileKey, Spooled>,
+    /// Per inode and content: the end of its last spooled line.
+    pub resume: HashMap<(FileKey, crate::tail::fingerprint::Fingerprint), Spooled>,
     pub stats: SpoolStats,
     /// Records recovered that are not acknowledged yet (they are sent again).
     pub pending: u64,
@@ -218,7 +221,7 @@ impl Spool {
         let numbers =
             list_segments(&cfg.dir).with_context(|| format!("listing {}", cfg.dir.display()))?;
         let mut state = State::default();
-        let mut resume: HashMap<FileKey, Spooled> = HashMap::new();
+        let mut resume = HashMap::new();
         let mut pending = 0;
         let newest = numbers.last().copied();
         for &n in &numbers {
@@ -336,11 +339,14 @@ impl Spool {
     }
 }
 
-fn note_origin(resume: &mut HashMap<FileKey, Spooled>, o: Origin) {
-    // Records are in spool order, so a later record of the same file is the later position,
-    // whether or not the file was truncated in between (then its fingerprint changed).
+fn note_origin(
+    resume: &mut HashMap<(FileKey, crate::tail::fingerprint::Fingerprint), Spooled>,
+    o: Origin,
+) {
+    // Records are in spool order, so a later record of the same content is the later position
+    // (a truncated file has another fingerprint: its old content keeps its own place).
     resume.insert(
-        o.file,
+        (o.file, o.fp),
         Spooled {
             fp: o.fp,
             path: o.path,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::record::{self, Decoded, Origin};
 use super::{Position, SEGMENT_HEADER, Shared, segment_path};
 use crate::tail::FileKey;
+use crate::tail::fingerprint::Fingerprint;
 
 /// Bytes read from a segment at a time.
 const CHUNK: usize = 1 << 20;
@@ -20,10 +21,12 @@ pub struct ReadBatch {
     /// NDJSON, one event per line.
     pub body: Vec<u8>,
     pub events: usize,
-    /// For each file with lines in the batch: the origin of its last record.
-    pub origins: HashMap<FileKey, Origin>,
-    /// For each file with lines in the batch: how many records it has.
-    pub lines: HashMap<FileKey, u64>,
+    /// For each file content (inode and fingerprint: a truncated file's old and new content
+    /// are two) with lines in the batch: the origin of its last record. Each one's checkpoint
+    /// moves when the batch is acknowledged.
+    pub origins: HashMap<(FileKey, Fingerprint), Origin>,
+    /// The same keys: how many records each has.
+    pub lines: HashMap<(FileKey, Fingerprint), u64>,
     /// The spool position after the batch: once the batch is acknowledged, everything before
     /// it is.
     pub end: Position,
@@ -190,8 +193,8 @@ impl SpoolReader {
                     batch.body.push(b'\n');
                     batch.events += 1;
                     if let Some(o) = r.origin {
-                        *batch.lines.entry(o.file).or_default() += 1;
-                        batch.origins.insert(o.file, o);
+                        *batch.lines.entry((o.file, o.fp)).or_default() += 1;
+                        batch.origins.insert((o.file, o.fp), o);
                     }
                     at += len;
                 }

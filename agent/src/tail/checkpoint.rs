@@ -3,17 +3,21 @@
 //! is acknowledged (the spool may delete what lies before it).
 //!
 //! File `checkpoints.json` in the data directory, saved atomically (temp file, fsync, rename;
-//! see `durable`), version 2:
+//! see `durable`), version 3:
 //!
 //! ```json
 //! {"version":2,"spool":{"segment":S,"offset":O},
 //!  "files":[{"dev":D,"ino":I,"fp_len":L,"fp_crc":C,"path":"/var/log/x","offset":N}]}
 //! ```
 //!
-//! `fp_len`/`fp_crc` are the file's fingerprint (`fingerprint.rs`): a file found on the same
-//! inode but with other first bytes is another file. Version 1 (the walking skeleton's, no
-//! fingerprint, no spool) is still read: its files get an empty fingerprint, which matches any
-//! content.
+//! `fp_len`/`fp_crc` are the content's fingerprint (`fingerprint.rs`). An entry is kept per
+//! *content seen on an inode*: an inode that was truncated and written again (copytruncate) has
+//! one entry for its old content and one for its new, so that a copy of the old content (the
+//! `x.log.1` beside it) is still known after a restart and read only past what was read of the
+//! original (see `ledger.rs`). Entries whose content no file holds any more are dropped
+//! ([`Checkpoints::retain`], called by the tailer). Version 2 (one entry per inode) has the same
+//! fields and is read as it is; version 1 (the walking skeleton's, no fingerprint, no spool) is
+//! still read: its files get an empty fingerprint, which matches any content of that inode.
 //!
 //! Offsets only move when an ingest request holding the lines is acknowledged. Where reading
 //! resumes after a restart is the later of this offset and the end of the file's last line in
@@ -31,7 +35,7 @@ use super::fingerprint::Fingerprint;
 use crate::durable::save_atomically;
 use crate::spool::Position;
 
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
@@ -59,21 +63,25 @@ struct OnDisk {
     files: Vec<Entry>,
 }
 
-/// One file's acknowledged place.
+/// One content's acknowledged place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acked {
     pub fp: Fingerprint,
     pub path: PathBuf,
     pub offset: u64,
+    /// When it was last acknowledged (a counter, not saved): the newest entry of an inode is its
+    /// current content.
+    stamp: u64,
 }
 
 /// The acknowledged offsets, in memory, and where they are saved.
 #[derive(Debug)]
 pub struct Checkpoints {
     path: PathBuf,
-    entries: HashMap<FileKey, Acked>,
+    entries: HashMap<(FileKey, Fingerprint), Acked>,
     spool: Position,
     dirty: bool,
+    stamp: u64,
 }
 
 impl Checkpoints {
@@ -85,9 +93,9 @@ impl Checkpoints {
             Ok(bytes) => {
                 let disk: OnDisk = serde_json::from_slice(&bytes)
                     .with_context(|| format!("checkpoint file {} is damaged", path.display()))?;
-                if disk.version != VERSION && disk.version != 1 {
+                if !(1..=VERSION).contains(&disk.version) {
                     bail!(
-                        "checkpoint file {} has version {}; this build reads 1 and {VERSION}",
+                        "checkpoint file {} has version {}; this build reads 1 to {VERSION}",
                         path.display(),
                         disk.version
                     );
@@ -97,18 +105,21 @@ impl Checkpoints {
                     offset: disk.spool.offset,
                 };
                 for e in disk.files {
+                    let fp = Fingerprint {
+                        len: e.fp_len,
+                        crc: e.fp_crc,
+                    };
+                    let key = FileKey {
+                        dev: e.dev,
+                        ino: e.ino,
+                    };
                     entries.insert(
-                        FileKey {
-                            dev: e.dev,
-                            ino: e.ino,
-                        },
+                        (key, fp),
                         Acked {
-                            fp: Fingerprint {
-                                len: e.fp_len,
-                                crc: e.fp_crc,
-                            },
+                            fp,
                             path: e.path,
                             offset: e.offset,
+                            stamp: 0,
                         },
                     );
                 }
@@ -124,17 +135,36 @@ impl Checkpoints {
             entries,
             spool,
             dirty: false,
+            stamp: 0,
         })
     }
 
-    /// The acknowledged place of every file seen.
-    pub fn files(&self) -> impl Iterator<Item = (&FileKey, &Acked)> {
-        self.entries.iter()
+    /// The acknowledged place of every content seen on every inode.
+    pub fn entries(&self) -> impl Iterator<Item = (&FileKey, &Acked)> {
+        self.entries.iter().map(|((k, _), a)| (k, a))
     }
 
-    /// The acknowledged offset of a file, if it was seen before.
+    /// The acknowledged place of each inode's newest content (for status views; journal
+    /// sources, whose `path` is a cursor, are left out).
+    pub fn files(&self) -> impl Iterator<Item = (&FileKey, &Acked)> {
+        let mut newest: HashMap<&FileKey, &Acked> = HashMap::new();
+        for (k, a) in self.entries() {
+            if k.dev == crate::journald::JOURNAL_DEV {
+                continue;
+            }
+            let e = newest.entry(k).or_insert(a);
+            if (a.stamp, a.offset) > (e.stamp, e.offset) {
+                *e = a;
+            }
+        }
+        newest.into_iter()
+    }
+
+    /// The acknowledged offset of an inode's newest content, if it was seen before.
     pub fn offset(&self, key: FileKey) -> Option<u64> {
-        self.entries.get(&key).map(|a| a.offset)
+        self.files()
+            .find(|(k, _)| **k == key)
+            .map(|(_, a)| a.offset)
     }
 
     /// Everything in the spool before this position is acknowledged.
@@ -142,26 +172,36 @@ impl Checkpoints {
         self.spool
     }
 
-    /// Records that lines of `key` up to `offset` are acknowledged. Acks come in spool order,
-    /// so an ack with another fingerprint (the file was truncated and rewritten, or the inode
-    /// reused) replaces the entry; with the same one the offset only moves forward.
+    /// Records that lines of `key`'s content `fp` up to `offset` are acknowledged. Another
+    /// fingerprint on the same inode (the file was truncated and rewritten, or its short start
+    /// grew) is another entry: the old content's place stays known while a copy of it may exist.
+    /// An entry of a version 1 file (no fingerprint) is taken over by the first ack.
     pub fn ack(&mut self, key: FileKey, fp: Fingerprint, path: &Path, offset: u64) {
-        match self.entries.get_mut(&key) {
-            Some(a) if a.fp == fp || a.fp.len == 0 => {
-                if offset > a.offset || a.path != path || a.fp != fp {
+        self.stamp += 1;
+        if fp.len > 0
+            && let Some(mut old) = self.entries.remove(&(key, Fingerprint::default()))
+        {
+            old.fp = fp;
+            old.offset = old.offset.max(offset);
+            self.entries.insert((key, fp), old);
+        }
+        match self.entries.get_mut(&(key, fp)) {
+            Some(a) => {
+                if offset > a.offset || a.path != path {
                     a.offset = a.offset.max(offset);
-                    a.fp = fp;
                     path.clone_into(&mut a.path);
                     self.dirty = true;
                 }
+                a.stamp = self.stamp;
             }
-            _ => {
+            None => {
                 self.entries.insert(
-                    key,
+                    (key, fp),
                     Acked {
                         fp,
                         path: path.to_owned(),
                         offset,
+                        stamp: self.stamp,
                     },
                 );
                 self.dirty = true;
@@ -177,10 +217,10 @@ impl Checkpoints {
         }
     }
 
-    /// Forgets files that no longer exist anywhere (kept small across many rotations).
+    /// Forgets contents that no longer exist anywhere (kept small across many rotations).
     pub fn retain(&mut self, mut keep: impl FnMut(&FileKey, &Acked) -> bool) {
         let before = self.entries.len();
-        self.entries.retain(|k, a| keep(k, a));
+        self.entries.retain(|(k, _), a| keep(k, a));
         self.dirty |= self.entries.len() != before;
     }
 
@@ -192,7 +232,7 @@ impl Checkpoints {
         let mut files: Vec<Entry> = self
             .entries
             .iter()
-            .map(|(k, a)| Entry {
+            .map(|((k, _), a)| Entry {
                 dev: k.dev,
                 ino: k.ino,
                 fp_len: a.fp.len,
@@ -201,7 +241,9 @@ impl Checkpoints {
                 offset: a.offset,
             })
             .collect();
-        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.ino.cmp(&b.ino)));
+        files.sort_by(|a, b| {
+            (&a.path, a.ino, a.offset, a.fp_crc).cmp(&(&b.path, b.ino, b.offset, b.fp_crc))
+        });
         let bytes = serde_json::to_vec(&OnDisk {
             version: VERSION,
             spool: SpoolPos {
@@ -247,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_fingerprint_on_the_same_inode_starts_over() {
+    fn a_new_fingerprint_on_the_same_inode_is_a_new_content_and_the_old_one_stays_known() {
         let dir = tempfile::tempdir().unwrap();
         let key = FileKey { dev: 1, ino: 2 };
         let mut c = Checkpoints::load(dir.path()).unwrap();
@@ -255,6 +297,11 @@ mod tests {
         let other = Fingerprint { len: 20, crc: 1 };
         c.ack(key, other, Path::new("/var/log/a"), 30);
         assert_eq!(c.offset(key), Some(30));
+        c.save().unwrap();
+        let c = Checkpoints::load(dir.path()).unwrap();
+        let mut all: Vec<(u32, u64)> = c.entries().map(|(_, a)| (a.fp.len, a.offset)).collect();
+        all.sort();
+        assert_eq!(all, vec![(20, 30), (256, 100)]);
     }
 
     #[test]

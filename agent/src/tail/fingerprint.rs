@@ -1,15 +1,17 @@
-//! File identity beyond the inode: a CRC of the first bytes of a file.
+//! File identity by content: a CRC of the first bytes of a file.
 //!
 //! A file is known by `(dev, inode)` while it exists, but an inode is reused as soon as a file
-//! is deleted, and copytruncate keeps the inode while replacing the content. So each checkpoint
-//! also keeps a [`Fingerprint`]: the CRC-32 of the bytes `[skip, skip + window)` (`skip` jumps
-//! over a fixed header that every file of a kind starts with). A file shorter than that window
-//! is fingerprinted over what it has, and the length is kept with the CRC: a later check reads
-//! the same number of bytes, so a file that grew still matches, and one whose first bytes
-//! changed (truncated and rewritten, or a new file on a reused inode) does not.
+//! is deleted, copytruncate keeps the inode while replacing the content, and a copy holds the
+//! same content under another inode. So each place read is kept with a [`Fingerprint`]: the
+//! CRC-32 of the bytes `[skip, skip + window)` (`skip` jumps over a fixed header that every file
+//! of a kind starts with). A file shorter than that window is fingerprinted over its complete
+//! lines (all of it when it has no newline yet), and the length is kept with the CRC: a later
+//! check reads the same number of bytes, so a file that grew still matches, and one whose first
+//! bytes changed (truncated and rewritten, or a new file on a reused inode) does not. Cutting
+//! at a line end makes a copy taken while a line was being written match what was read.
 //!
-//! Two files with the same first bytes are still told apart by their inodes; the fingerprint
-//! only says whether an inode still holds the file that was read.
+//! How the fingerprint identifies a content across inodes (copies, renames) is the module doc of
+//! `ledger.rs`.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -45,10 +47,29 @@ impl Default for Window {
 impl Fingerprint {
     /// Fingerprints as much of the window as the file has.
     pub fn of(file: &File, w: Window) -> std::io::Result<Fingerprint> {
-        Self::of_len(file, w.skip, w.len)
+        let (buf, got) = Self::read(file, w.skip, w.len)?;
+        let len = if got < w.len as usize {
+            memchr::memrchr(b'\n', &buf[..got]).map_or(got, |i| i + 1)
+        } else {
+            got
+        };
+        Ok(Fingerprint {
+            len: len as u32,
+            crc: crc32fast::hash(&buf[..len]),
+        })
     }
 
-    fn of_len(file: &File, skip: u64, want: u32) -> std::io::Result<Fingerprint> {
+    /// The CRC of exactly the `want` bytes after `skip` (of fewer when the file is shorter, so
+    /// that it cannot match a fingerprint of `want` bytes).
+    pub fn of_exactly(file: &File, skip: u64, want: u32) -> std::io::Result<Fingerprint> {
+        let (buf, got) = Self::read(file, skip, want)?;
+        Ok(Fingerprint {
+            len: got as u32,
+            crc: crc32fast::hash(&buf[..got]),
+        })
+    }
+
+    fn read(file: &File, skip: u64, want: u32) -> std::io::Result<(Vec<u8>, usize)> {
         let mut buf = vec![0u8; want as usize];
         let mut got = 0;
         while got < buf.len() {
@@ -57,15 +78,12 @@ impl Fingerprint {
                 n => got += n,
             }
         }
-        Ok(Fingerprint {
-            len: got as u32,
-            crc: crc32fast::hash(&buf[..got]),
-        })
+        Ok((buf, got))
     }
 
     /// Whether `file` still starts with the bytes this fingerprint was taken of.
     pub fn matches(&self, file: &File, w: Window) -> std::io::Result<bool> {
-        let now = Self::of_len(file, w.skip, self.len)?;
+        let now = Self::of_exactly(file, w.skip, self.len)?;
         Ok(now == *self)
     }
 
@@ -94,6 +112,9 @@ mod tests {
         f.write_all(&[b'x'; 500]).unwrap();
         assert!(fp.matches(&r, w).unwrap());
         assert_eq!(Fingerprint::of(&r, w).unwrap().len, 256);
+        // Short of the window: only complete lines count.
+        std::fs::write(&path, b"one\ntwo\nthr").unwrap();
+        assert_eq!(Fingerprint::of(&r, w).unwrap().len, 8);
         f.set_len(0).unwrap();
         std::fs::write(&path, b"other line\n").unwrap();
         assert!(!fp.matches(&r, w).unwrap());

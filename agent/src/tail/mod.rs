@@ -1,5 +1,6 @@
 //! Tailing files without losing or repeating a line: find the files the globs match
-//! (`discover.rs`), know each one by inode and fingerprint (`fingerprint.rs`), read its new lines
+//! (`discover.rs`), know each content by its fingerprint and what was read of it
+//! (`fingerprint.rs`, `ledger.rs`: the identity rule), read its new lines
 //! (`watch.rs`, with `multiline.rs` joining stack traces), and hand each record, parsed, to the
 //! pipeline with the offset where it ends. The offsets come back as checkpoints
 //! (`checkpoint.rs`) once the collector has acknowledged the lines.
@@ -9,27 +10,34 @@
 //!   kept open and read to its end, with no time cap; it is let go once it has been quiet for
 //!   [`ROTATE_GRACE`] (a writer that reopens late still gets its last lines read). The new file
 //!   is found by the next scan and read from its start.
-//! - **copytruncate**: the file is shorter than what was read. The lines after the last one
-//!   handed out are looked for in the copy (a file beside it whose name starts with its name
-//!   and whose first bytes have the same fingerprint) and read from there; if there is no copy,
-//!   the possible loss is logged. The truncated file is then read from 0.
+//! - **copytruncate**: the file is shorter than what was read (or its first bytes changed). The
+//!   copy beside it holds the old content: it is read from where the original was read to, and
+//!   only that (the ledger knows the content by its fingerprint, whatever the copy's name or
+//!   inode, also after a restart). A copy that does not match the globs is looked for beside
+//!   the file (a name extending its name). The truncated file is then read from 0. Lines written
+//!   between the copy and the truncation that were not read before are lost: no reader can see
+//!   them (logged when no copy is found).
 //! - **deleted**: read to its end through the open handle, then let go.
-//! - `*.gz` and other compressed files are never read.
+//! - `*.gz` and other compressed files (by name or by their first bytes) are never read.
 //!
-//! Where a file starts: the later of its acknowledged checkpoint and the end of its last line
-//! in the disk spool ([`Known`]), if the inode still has the same fingerprint; a file never
-//! seen starts at 0, or at its end with `read_from = "end"` for the files present at start.
+//! Where a file starts ([`ledger::Resume`]): for a content already read, the later of its
+//! acknowledged checkpoint and the end of its last line in the disk spool, on this inode or on
+//! another one holding the same content (a copy); a content never seen starts at 0, or at its end
+//! with `read_from = "end"` for the files present at start.
 
 pub mod checkpoint;
+pub mod complaints;
 pub mod discover;
 pub mod fingerprint;
+pub mod ledger;
 pub mod multiline;
 pub mod wake;
 pub mod watch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -39,28 +47,24 @@ use crate::config::TailSettings;
 use crate::parse::LineParser;
 use crate::pipeline::Item;
 use crate::spool::record::Origin;
+use checkpoint::Checkpoints;
 use discover::{Discovery, Found};
 use fingerprint::{Fingerprint, Window};
+pub use ledger::Known;
+use ledger::{Ledger, Resume};
 use watch::{Line, ReadOutcome, Watched};
 
 /// How long a rotated or deleted file must have been quiet (at its end) before it is let go.
 pub const ROTATE_GRACE: Duration = Duration::from_secs(2);
 const IDLE_SLEEP: Duration = Duration::from_millis(20);
+/// How often contents no file holds any more are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// A file's identity while it exists: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileKey {
     pub dev: u64,
     pub ino: u64,
-}
-
-/// Where reading a file resumes: the end of its last line that was spooled (or acknowledged),
-/// for the content that has this fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Known {
-    pub fp: Fingerprint,
-    pub offset: u64,
-    pub path: PathBuf,
 }
 
 struct Entry {
@@ -74,7 +78,15 @@ pub struct Tailer {
     wake: wake::Wake,
     cfg: TailSettings,
     files: HashMap<FileKey, Entry>,
-    known: HashMap<FileKey, Known>,
+    /// What was read of every content seen.
+    ledger: Ledger,
+    /// The acknowledged places, pruned with the ledger.
+    checkpoints: Option<Arc<tokio::sync::Mutex<Checkpoints>>>,
+    last_prune: Instant,
+    /// Problems with files and globs, said once.
+    complaints: complaints::Complaints,
+    /// Files found to be compressed (by their first bytes), with their length then.
+    compressed: HashMap<FileKey, u64>,
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
     /// Where lines read and offsets are counted for `/metrics` and `status`.
@@ -85,13 +97,17 @@ pub struct Tailer {
 struct Closed;
 
 impl Tailer {
-    pub fn new(cfg: TailSettings, known: HashMap<FileKey, Known>) -> Tailer {
+    pub fn new(cfg: TailSettings, known: Vec<Known>) -> Tailer {
         Tailer {
             discovery: Discovery::new(&cfg.rules),
             wake: wake::Wake::new(cfg.rules.iter().map(|r| r.path.as_str())),
             cfg,
             files: HashMap::new(),
-            known,
+            ledger: Ledger::new(known),
+            checkpoints: None,
+            last_prune: Instant::now(),
+            complaints: Default::default(),
+            compressed: HashMap::new(),
             started: false,
             metrics: Default::default(),
         }
@@ -101,6 +117,12 @@ impl Tailer {
     /// nobody reads).
     pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::observe::AgentMetrics>) -> Tailer {
         self.metrics = metrics;
+        self
+    }
+
+    /// Forgets the checkpoints of contents no file holds any more, as the ledger does.
+    pub fn with_checkpoints(mut self, cp: Arc<tokio::sync::Mutex<Checkpoints>>) -> Tailer {
+        self.checkpoints = Some(cp);
         self
     }
 
@@ -133,7 +155,19 @@ impl Tailer {
 
     /// Matches the globs, opens new files and notices rotated ones.
     fn discover(&mut self) {
-        let found = self.discovery.scan();
+        let scan = self.discovery.scan();
+        for s in &scan.skipped {
+            self.complaints
+                .warn(&s.path.display().to_string(), s.kind, &s.detail);
+        }
+        for glob in &scan.empty {
+            self.complaints.warn(
+                glob,
+                "no match",
+                "no file matches this glob (yet): it is looked at again at every scan",
+            );
+        }
+        let found = scan.found;
         let mut at_path: HashMap<&Path, FileKey> = HashMap::with_capacity(found.len());
         for f in &found {
             at_path.insert(&f.path, f.key);
@@ -150,14 +184,58 @@ impl Tailer {
             }
         }
         self.started = true;
+        if self.last_prune.elapsed() >= PRUNE_EVERY {
+            self.last_prune = Instant::now();
+            let present: HashSet<FileKey> = found.iter().map(|f| f.key).collect();
+            self.compressed.retain(|k, _| present.contains(k));
+            self.prune(&present);
+        }
+        self.complaints.pass_done();
+    }
+
+    /// Forgets the contents that no file holds any more: kept are the contents of every file
+    /// open (or found but not open), and every content such a file starts with.
+    fn prune(&mut self, present: &HashSet<FileKey>) {
+        let files = &self.files;
+        let skip = self.cfg.fingerprint.skip;
+        let mut crc: HashMap<(FileKey, u32), Option<Fingerprint>> = HashMap::new();
+        self.ledger.retain(|k| {
+            if present.contains(&k.key) && !files.contains_key(&k.key) {
+                return true;
+            }
+            files.values().any(|e| {
+                e.w.fp == k.fp
+                    || (k.fp.len > 0 && k.fp.len < e.w.fp.len && {
+                        let now = crc.entry((e.w.key, k.fp.len)).or_insert_with(|| {
+                            Fingerprint::of_exactly(&e.w.file, skip, k.fp.len).ok()
+                        });
+                        *now == Some(k.fp)
+                    })
+                    || (k.fp.len == 0 && k.key == e.w.key)
+            })
+        });
+        if let Some(cp) = &self.checkpoints {
+            let ledger = &self.ledger;
+            cp.blocking_lock().retain(|key, a| {
+                key.dev == crate::journald::JOURNAL_DEV
+                    || ledger.entries().any(|k| k.key == *key && k.fp == a.fp)
+            });
+        }
     }
 
     fn open(&mut self, f: &Found) {
+        if self.compressed.get(&f.key) == Some(&f.len) {
+            return;
+        }
         let window = self.cfg.fingerprint;
         let file = match File::open(&f.path) {
             Ok(file) => file,
             Err(e) => {
-                tracing::warn!(path = %f.path.display(), error = %e, "cannot open file");
+                self.complaints.warn(
+                    &f.path.display().to_string(),
+                    "unreadable",
+                    &format!("cannot open it: {e}; nothing of it is read until it can be"),
+                );
                 self.count_read_error();
                 return;
             }
@@ -182,54 +260,59 @@ impl Tailer {
         let fp = match Fingerprint::of(&file, window) {
             Ok(fp) => fp,
             Err(e) => {
-                tracing::warn!(path = %f.path.display(), error = %e, "cannot read file");
+                self.complaints.warn(
+                    &f.path.display().to_string(),
+                    "unreadable",
+                    &format!("cannot read it: {e}; nothing of it is read until it can be"),
+                );
                 self.count_read_error();
                 return;
             }
         };
-        let offset = match self.known.get(&f.key) {
-            Some(k) if k.fp.len == 0 || k.fp.matches(&file, window).unwrap_or(false) => {
+        if is_compressed(&file) {
+            // Remembered with its length, so that it is looked at again only if it changes.
+            self.compressed.insert(f.key, f.len);
+            tracing::info!(path = %f.path.display(), "compressed file (by its first bytes): not read");
+            return;
+        }
+        self.compressed.remove(&f.key);
+        if looks_binary(&file) {
+            tracing::warn!(path = %f.path.display(),
+                "binary content (NUL bytes in its first 4 KiB): read as text anyway, each line shipped with invalid UTF-8 replaced; exclude it if it is not a log");
+        }
+        let offset = match self.ledger.resume(f.key, &file, f.len, window) {
+            Resume::Same { offset } => {
                 if old {
                     return;
                 }
-                if k.offset <= f.len {
-                    k.offset
-                } else {
-                    let from = k.offset;
-                    tracing::warn!(path = %f.path.display(), checkpoint = from, len = f.len,
-                        "file is shorter than where reading stopped (truncated while the agent was stopped)");
-                    self.recover_from_copy(&f.path, f.key, fp, from);
-                    0
-                }
+                offset
             }
-            Some(k) => {
-                tracing::info!(path = %f.path.display(), was = %k.path.display(), known = ?k.fp, now = ?fp,
-                    "same inode, other content: a new file; reading from its start");
-                let from = k.offset;
-                if k.path == f.path {
+            Resume::Copy { offset, of } => {
+                self.ledger.note(f.key, fp, &f.path, offset);
+                if old {
+                    return;
+                }
+                tracing::info!(path = %f.path.display(), of = %of.display(), offset,
+                    "a copy of a file already read: reading only what it did not have");
+                offset
+            }
+            Resume::Replaced { was } => {
+                tracing::info!(path = %f.path.display(), was = %was.path.display(), known = ?was.fp, now = ?fp,
+                    "same inode, other content (truncated or replaced while the agent was stopped): reading from its start");
+                if was.path == f.path {
                     // Copytruncate while the agent was stopped: the copy may hold the rest.
-                    let old_fp = k.fp;
-                    self.recover_from_copy(&f.path, f.key, old_fp, from);
+                    self.recover_from_copy(&f.path, f.key, was.fp, was.offset);
                 }
                 0
             }
-            None => {
+            Resume::New => {
                 if old {
                     // Too old to read; remember its end so that lines added later are read.
-                    self.known.insert(
-                        f.key,
-                        Known {
-                            fp,
-                            offset: f.len,
-                            path: f.path.clone(),
-                        },
-                    );
+                    self.ledger.note(f.key, fp, &f.path, f.len);
                     return;
                 }
-                if self.is_copy_of_watched(&f.path, &file) {
-                    return; // its lines are read from the original (see recover_from_copy)
-                }
                 if !self.started && self.cfg.read_from_end {
+                    self.ledger.note(f.key, fp, &f.path, f.len);
                     f.len
                 } else {
                     0
@@ -240,23 +323,12 @@ impl Tailer {
         match Watched::new(f.path.clone(), file, f.key, fp, offset, multiline) {
             Ok(w) => {
                 tracing::info!(path = %f.path.display(), offset, "tailing");
+                self.metrics.read(f.key, &f.path, 0, offset);
                 let parser = self.discovery.parser_for(&f.path);
                 self.files.insert(f.key, Entry { w, parser });
             }
             Err(e) => tracing::warn!(path = %f.path.display(), error = %e, "cannot seek file"),
         }
-    }
-
-    /// Whether `path` is a copy (same directory, name extending the name, same fingerprint) of
-    /// a file being read: copytruncate's copy, found before the truncation was seen.
-    fn is_copy_of_watched(&self, path: &Path, file: &File) -> bool {
-        let window = self.cfg.fingerprint;
-        self.files.values().any(|e| {
-            e.w.rotated.is_none()
-                && e.w.fp.len > 0
-                && is_sibling_copy(&e.w.path, path)
-                && e.w.fp.matches(file, window).unwrap_or(false)
-        })
     }
 
     /// After `path` (fingerprint `fp`) was truncated when `from` bytes of it were handed out:
@@ -269,14 +341,14 @@ impl Tailer {
             return;
         };
         if self.files.contains_key(&copy_key) {
-            return;
+            return; // open: it skips what the original handed out (Ledger::progress)
         }
-        if let Some(k) = self.known.get(&copy_key)
-            && k.fp == fp
-            && k.offset >= from
-        {
-            return; // already read
-        }
+        let len = copy.metadata().map_or(from, |m| m.len());
+        let from = match self.ledger.resume(copy_key, &copy, len, window) {
+            Resume::Same { offset } | Resume::Copy { offset, .. } => offset,
+            Resume::Replaced { .. } | Resume::New => from,
+        };
+        self.ledger.note(copy_key, fp, &copy_path, from);
         tracing::info!(path = %path.display(), copy = %copy_path.display(), from,
             "file truncated (copytruncate): reading its last lines from the copy");
         let multiline = self
@@ -286,6 +358,7 @@ impl Tailer {
         match Watched::new(copy_path.clone(), copy, copy_key, fp, from, multiline) {
             Ok(mut w) => {
                 w.rotated = Some(Instant::now());
+                self.metrics.read(copy_key, &copy_path, 0, from);
                 let parser = self.discovery.parser_for(path);
                 self.files.insert(copy_key, Entry { w, parser });
             }
@@ -297,15 +370,22 @@ impl Tailer {
     fn read_file(&mut self, key: FileKey, tx: &mpsc::Sender<Item>) -> Result<bool, Closed> {
         let max_line = self.cfg.max_line_bytes;
         let window = self.cfg.fingerprint;
+        let ledger = &self.ledger;
         let Entry { w, parser } = self.files.get_mut(&key).expect("key from the map");
         let (mut last, mut lines) = (None, 0);
-        let outcome = w.read_some(max_line, window, &mut |w, line| {
+        let start = w.buf_start;
+        let progress = |fp| ledger.progress(key, fp);
+        let outcome = w.read_some(max_line, window, &progress, &mut |w, line| {
             last = Some(line.end);
             lines += 1;
             send(w, parser, line, tx)
         });
         if let Some(end) = last {
             self.note(key, end, lines);
+        } else if self.files[&key].w.buf_start > start {
+            // Skipped (read from a copy or the original of this copy): shown as read.
+            let w = &self.files[&key].w;
+            self.metrics.read(key, &w.path, 0, w.buf_start);
         }
         match outcome {
             Ok(None) => Err(Closed),
@@ -316,8 +396,12 @@ impl Tailer {
                 Ok(true)
             }
             Err(e) => {
-                let path = &self.files[&key].w.path;
-                tracing::warn!(path = %path.display(), error = %e, "read failed");
+                let path = self.files[&key].w.path.display().to_string();
+                self.complaints.warn(
+                    &path,
+                    "read failed",
+                    &format!("reading failed: {e}; tried again"),
+                );
                 self.count_read_error();
                 Ok(false)
             }
@@ -356,25 +440,7 @@ impl Tailer {
     fn note(&mut self, key: FileKey, end: u64, lines: u64) {
         let e = &self.files[&key];
         self.metrics.read(key, &e.w.path, lines, end);
-        match self.known.get_mut(&key) {
-            Some(k) => {
-                k.offset = end;
-                k.fp = e.w.fp;
-                if k.path != e.w.path {
-                    k.path.clone_from(&e.w.path);
-                }
-            }
-            None => {
-                self.known.insert(
-                    key,
-                    Known {
-                        fp: e.w.fp,
-                        offset: end,
-                        path: e.w.path.clone(),
-                    },
-                );
-            }
-        }
+        self.ledger.note(key, e.w.fp, &e.w.path, end);
     }
 
     fn truncated(
@@ -392,15 +458,6 @@ impl Tailer {
         if let Err(err) = e.w.restart_at_zero(window) {
             tracing::warn!(path = %path.display(), error = %err, "cannot seek truncated file");
         }
-        let new_fp = e.w.fp;
-        self.known.insert(
-            key,
-            Known {
-                fp: new_fp,
-                offset: 0,
-                path: path.clone(),
-            },
-        );
         self.recover_from_copy(&path, key, fp, from);
         Ok(())
     }
@@ -459,6 +516,30 @@ fn send(w: &Watched, parser: &mut LineParser, line: Line<'_>, tx: &mpsc::Sender<
         origin: Some(origin),
     })
     .is_ok()
+}
+
+/// Whether a file starts like a compressed one (gzip, zstd, xz, bzip2, lz4): never read as text,
+/// whatever its name.
+fn is_compressed(file: &File) -> bool {
+    use std::os::unix::fs::FileExt;
+    const MAGIC: [&[u8]; 5] = [
+        &[0x1f, 0x8b],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        &[0xfd, b'7', b'z', b'X', b'Z', 0],
+        b"BZh",
+        &[0x04, 0x22, 0x4d, 0x18],
+    ];
+    let mut head = [0u8; 6];
+    let n = file.read_at(&mut head, 0).unwrap_or(0);
+    MAGIC.iter().any(|m| head[..n].starts_with(m))
+}
+
+/// Whether a file's first 4 KiB hold a NUL byte (text logs do not).
+fn looks_binary(file: &File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 4096];
+    let n = file.read_at(&mut head, 0).unwrap_or(0);
+    memchr::memchr(0, &head[..n]).is_some()
 }
 
 /// Whether `candidate` sits beside `original` with a name that extends its name

@@ -41,6 +41,8 @@ pub struct Watched {
     pub rotated: Option<Instant>,
     /// When data was last read from it.
     pub last_data: Instant,
+    /// Lines cut at the length limit so far (the first is logged, then every 1,000th).
+    long_lines: u64,
 }
 
 /// What one read found.
@@ -74,6 +76,7 @@ impl Watched {
             joiner: multiline.map(Joiner::new),
             rotated: None,
             last_data: Instant::now(),
+            long_lines: 0,
         })
     }
 
@@ -90,11 +93,14 @@ impl Watched {
     }
 
     /// Reads one chunk and hands every complete record to `emit`. `emit` returning false stops
-    /// (the pipeline is gone).
+    /// (the pipeline is gone). `progress` says how far another file with the same content (a
+    /// copy, or the original of this copy) was read: what lies before it was handed out there,
+    /// and is skipped here.
     pub fn read_some(
         &mut self,
         max_line: usize,
         window: Window,
+        progress: &dyn Fn(Fingerprint) -> Option<u64>,
         emit: &mut dyn FnMut(&Watched, Line<'_>) -> bool,
     ) -> std::io::Result<Option<ReadOutcome>> {
         let len = self.file.metadata()?.len();
@@ -109,6 +115,19 @@ impl Watched {
         if self.fp.len > 0 && !self.fp.matches(&self.file, window)? {
             return Ok(Some(ReadOutcome::Truncated { read_to: pos }));
         }
+        if self.fp.is_partial(window) && pos < window.skip + window.len as u64 {
+            self.fp = Fingerprint::of(&self.file, window)?;
+        }
+        if let Some(p) = progress(self.fp)
+            && p > self.buf_start
+        {
+            let to = p.min(len);
+            self.skip_to(to)?;
+            if to == len {
+                return Ok(Some(ReadOutcome::Eof));
+            }
+        }
+        let pos = self.read_pos();
         let old = self.buf.len();
         let want = ((len - pos) as usize).min(READ_CHUNK);
         self.buf.resize(old + want, 0);
@@ -124,9 +143,6 @@ impl Watched {
             return Ok(Some(ReadOutcome::Eof));
         }
         self.last_data = Instant::now();
-        if self.fp.is_partial(window) && pos < window.skip + window.len as u64 {
-            self.fp = Fingerprint::of(&self.file, window)?;
-        }
         if !self.split(old, max_line, emit) {
             return Ok(None);
         }
@@ -152,6 +168,7 @@ impl Watched {
                 let line = &buf[start..nl];
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let (line, truncated) = if line.len() > max_line {
+                    self.note_long_line(self.buf_start + start as u64, max_line);
                     (&line[..max_line], true)
                 } else {
                     (line, false)
@@ -172,6 +189,7 @@ impl Watched {
             self.buf = buf;
             self.buf.clear();
         } else if rest.len() > max_line {
+            self.note_long_line(self.buf_start + start as u64, max_line);
             self.long = Some(rest[..max_line].to_vec());
             self.buf_start += buf.len() as u64;
             self.buf = buf;
@@ -183,6 +201,16 @@ impl Watched {
             self.buf = buf;
         }
         true
+    }
+
+    /// Logs a line over the length limit (the first of this file, then every 1,000th).
+    fn note_long_line(&mut self, at: u64, max_line: usize) {
+        self.long_lines += 1;
+        if self.long_lines % 1000 == 1 {
+            tracing::warn!(path = %self.path.display(), offset = at, max_line_bytes = max_line,
+                long_lines = self.long_lines,
+                "a line longer than max_line_bytes: its first max_line_bytes are shipped with truncated=true, the rest up to its newline is skipped");
+        }
     }
 
     /// Sends a line through the joiner (if any) to `emit`.
@@ -244,6 +272,19 @@ impl Watched {
         }
     }
 
+    /// Goes on at `to`: what lies before it was handed out from another file with the same
+    /// content (held bytes and a record being joined included).
+    fn skip_to(&mut self, to: u64) -> std::io::Result<()> {
+        self.buf.clear();
+        self.long = None;
+        if let Some(j) = self.joiner.as_mut() {
+            let _ = j.flush();
+        }
+        self.buf_start = to;
+        std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(to))?;
+        Ok(())
+    }
+
     /// Starts the file again at 0 after a truncation (what was held back is dropped: the
     /// caller has flushed it or recovered it from the rotated copy).
     pub fn restart_at_zero(&mut self, window: Window) -> std::io::Result<()> {
@@ -275,7 +316,7 @@ mod tests {
     fn collect(w: &mut Watched, max: usize) -> Vec<(String, u64, bool)> {
         let mut out = Vec::new();
         while let Some(ReadOutcome::Data(_)) = w
-            .read_some(max, Window::default(), &mut |_, l| {
+            .read_some(max, Window::default(), &|_| None, &mut |_, l| {
                 out.push((
                     String::from_utf8_lossy(l.text).into_owned(),
                     l.end,

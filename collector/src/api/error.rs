@@ -51,6 +51,7 @@ impl From<IngestError> for ApiError {
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::BadCompression { .. } => StatusCode::BAD_REQUEST,
+            IngestError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())
     }
@@ -62,6 +63,7 @@ impl From<SearchError> for ApiError {
             SearchError::BadQuery { .. } | SearchError::BadParam(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
             }
+            SearchError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             SearchError::Index(inner) => ApiError::internal("search failed", inner),
         }
     }

@@ -6,10 +6,16 @@
 //! Over `max_connections`, a new connection is still accepted and answered `429` naming the
 //! limit (so an agent backs off and retries instead of hanging), up to [`OVERFLOW`] such
 //! answers at once; past that, connections wait in the kernel's backlog.
+//!
+//! One client address holds at most `max_connections_per_client` of the slots (more are
+//! answered 429 the same way, or closed when the 429 answers are all busy), so idle
+//! connections from one host cannot lock the others out. A live tail gives its slot back and
+//! holds one of `max_tail_streams` instead ([`ConnSlot`]): readers never take agents' slots.
+//! Every write to a client waits at most `write_timeout` (`write_timeout.rs`).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::write_timeout::WriteTimeout;
+use crate::per_client::PerClient;
 use crate::tls::Acceptor;
 
 /// Connections answered 429 at once, beyond `max_connections`.
@@ -36,6 +44,15 @@ pub struct HttpLimits {
     /// How long a request's headers may take to arrive, from the connection's start or the
     /// end of the previous response: also the idle timeout of keep-alive connections.
     pub header_timeout: Duration,
+    /// Connections one client address may hold at once (within `max_connections`).
+    pub max_connections_per_client: usize,
+    /// Live tails open at once; a tail gives its connection's slot back and holds one of
+    /// these instead, so readers never take the slots agents need.
+    pub max_tail_streams: usize,
+    /// How long a write to a client may wait before the connection is dropped.
+    pub write_timeout: Duration,
+    /// The memory budget of ingest bodies and tail buffers (`ingest::budget`).
+    pub max_memory_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -43,6 +60,10 @@ impl Default for HttpLimits {
         HttpLimits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
+            max_connections_per_client: 256,
+            max_tail_streams: 64,
+            write_timeout: Duration::from_secs(30),
+            max_memory_bytes: 256 << 20,
         }
     }
 }
@@ -62,6 +83,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let overflow = Arc::new(Semaphore::new(OVERFLOW));
+    let per_client = PerClient::default();
     let conns = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -89,23 +111,48 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = WriteTimeout::new(stream, limits.write_timeout);
         let (tls, shutdown) = (tls.clone(), shutdown.clone());
+        // A client over its share is refused like a connection over the limit.
+        let (slot, counted) = match slot {
+            Slot::Served(permit) => {
+                match per_client.admit(peer.ip(), limits.max_connections_per_client) {
+                    Some(c) => (Slot::Served(permit), Some(c)),
+                    None => {
+                        drop(permit);
+                        counters.client_connections_refused.fetch_add(1, Relaxed);
+                        match overflow.clone().try_acquire_owned() {
+                            Ok(p) => (Slot::OverShare(p), None),
+                            // Every 429 answer is busy: close at once.
+                            Err(_) => continue,
+                        }
+                    }
+                }
+            }
+            refused => (refused, None),
+        };
+        let over_share = matches!(slot, Slot::OverShare(_));
         match slot {
             Slot::Served(permit) => {
                 let app = app.clone();
                 let http = http.clone();
+                let conn_slot = ConnSlot(Arc::new(Mutex::new(Some(permit))));
                 conns.spawn(async move {
                     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                         req.extensions_mut().insert(ConnectInfo(peer));
+                        req.extensions_mut().insert(conn_slot.clone());
                         app.clone().oneshot(req)
                     });
                     serve_stream(stream, tls, &http, service, peer, shutdown).await;
-                    drop(permit);
+                    drop(counted);
                 });
             }
-            Slot::Refused(permit) => {
-                counters.connections_refused.fetch_add(1, Relaxed);
+            Slot::Refused(permit) | Slot::OverShare(permit) => {
+                if !over_share {
+                    counters.connections_refused.fetch_add(1, Relaxed);
+                }
                 let max = limits.max_connections;
+                let share = limits.max_connections_per_client;
                 let mut http = hyper::server::conn::http1::Builder::new();
                 http.timer(TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(2))
@@ -113,7 +160,11 @@ pub async fn serve(
                 conns.spawn(async move {
                     let service =
                         hyper::service::service_fn(move |_req: Request<Incoming>| async move {
-                            Ok::<_, std::convert::Infallible>(too_many(max))
+                            Ok::<_, std::convert::Infallible>(if over_share {
+                                too_many_from_one(share)
+                            } else {
+                                too_many(max)
+                            })
                         });
                     serve_stream(stream, tls, &http, service, peer, shutdown).await;
                     drop(permit);
@@ -127,12 +178,26 @@ pub async fn serve(
 
 enum Slot {
     Served(OwnedSemaphorePermit),
+    /// Over `max_connections`: answered 429.
     Refused(OwnedSemaphorePermit),
+    /// Over the client's share: answered 429 (holding a 429 answer's permit).
+    OverShare(OwnedSemaphorePermit),
+}
+
+/// A connection's slot among `max_connections`, in every request's extensions: a live tail
+/// gives it back ([`ConnSlot::release`]) and holds a tail slot instead.
+#[derive(Clone, Debug)]
+pub struct ConnSlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl ConnSlot {
+    pub fn release(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 /// Serves one connection, after its TLS handshake when `tls` is set.
 async fn serve_stream<S>(
-    stream: TcpStream,
+    stream: WriteTimeout<TcpStream>,
     tls: Option<Acceptor>,
     http: &hyper::server::conn::http1::Builder,
     service: S,
@@ -190,9 +255,19 @@ async fn run_conn<I, S>(
 }
 
 fn too_many(max: usize) -> Response<axum::body::Body> {
-    let body = serde_json::json!({
-        "error": format!("the collector has {max} connections open, its limit ([limits] max_connections); retry later")
-    });
+    refusal(format!(
+        "the collector has {max} connections open, its limit ([limits] max_connections); retry later"
+    ))
+}
+
+fn too_many_from_one(max: usize) -> Response<axum::body::Body> {
+    refusal(format!(
+        "this client has {max} connections open, its share ([limits] max_connections_per_client); retry later"
+    ))
+}
+
+fn refusal(message: String) -> Response<axum::body::Body> {
+    let body = serde_json::json!({ "error": message });
     Response::builder()
         .status(StatusCode::TOO_MANY_REQUESTS)
         .header(header::CONTENT_TYPE, "application/json")

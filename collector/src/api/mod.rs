@@ -2,10 +2,14 @@
 //! apart from any socket, so that tests can call it directly.
 
 mod alerts;
+mod context;
 mod error;
+mod fields;
 mod fleet;
 pub mod listener;
 mod replication;
+mod trace;
+mod write_timeout;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -60,6 +64,10 @@ pub struct AppState {
     pub counters: Arc<crate::metrics::Counters>,
     /// Role, epoch and the state of replication with the peer collector.
     pub replication: Arc<crate::replication::Replication>,
+    /// The memory all ingest bodies may hold at once (`[limits] max_memory_bytes`).
+    pub memory: crate::ingest::budget::MemoryBudget,
+    /// Live tails open at once, apart from the connection slots (`[limits] max_tail_streams`).
+    pub tails: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -83,31 +91,45 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let ingest = Router::new()
         .route(INGEST_PATH, post(ingest_handler))
-        // The standby's pull of the log: a peer collector, holding a token of the ingest role
-        // (or admin).
-        .route(
-            crate::replication::follow::WAL_STREAM_PATH,
-            get(replication::wal_stream),
-        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_ingest,
         ));
-    let read = Router::new()
-        .route(SEARCH_PATH, get(search_handler))
-        .route(STATUS_PATH, get(status_handler))
-        .route(FLEET_PATH, get(fleet_handler))
-        .route(COUNT_PATH, get(count_handler))
-        .route(TAIL_PATH, get(tail_handler))
-        .route("/metrics", get(metrics_handler))
-        .route(ALERTS_PATH, get(alerts::list))
-        .route(SILENCES_PATH, get(alerts::silences))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
-    let admin = Router::new()
+    // The peer collector's calls: the standby's pull of the log (a POST: it reports the
+    // standby's progress, which releases acks) and the primary's part of a switchover.
+    let peer_calls = Router::new()
+        .route(
+            crate::replication::follow::WAL_STREAM_PATH,
+            post(replication::wal_stream),
+        )
         .route(
             crate::replication::handover::HANDOVER_PATH,
             post(replication::handover),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_replication,
+        ));
+    // The status: for readers, and for the peer collector's watch of the epoch.
+    let status = Router::new()
+        .route(STATUS_PATH, get(status_handler))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_status,
+        ));
+    let read = Router::new()
+        .route(SEARCH_PATH, get(search_handler))
+        .route(FLEET_PATH, get(fleet_handler))
+        .route(COUNT_PATH, get(count_handler))
+        .route(logwarden_core::wire::CONTEXT_PATH, get(context::context))
+        .route(logwarden_core::wire::FIELDS_PATH, get(fields::fields))
+        .route(TAIL_PATH, get(tail_handler))
+        .route("/metrics", get(metrics_handler))
+        .route(ALERTS_PATH, get(alerts::list))
+        .route(SILENCES_PATH, get(alerts::silences))
+        .route(logwarden_core::trace::TRACE_PATH, get(trace::trace))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
+    let admin = Router::new()
         .route(PROMOTE_PATH, post(replication::promote))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
         .route("/api/v1/fleet/{host}/forget", post(fleet::forget))
@@ -122,6 +144,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index_page))
         .merge(ingest)
+        .merge(peer_calls)
+        .merge(status)
         .merge(read)
         .merge(admin)
         .with_state(state)
@@ -129,21 +153,31 @@ pub fn app(state: AppState) -> Router {
 
 /// Middleware: the call needs the ingest role.
 pub async fn require_ingest(state: State<AppState>, req: Request, next: Next) -> Response {
-    authorize(Role::Ingest, state, req, next).await
+    authorize(&[Role::Ingest], state, req, next).await
 }
 
 /// Middleware: the call needs the read role (or admin).
 pub async fn require_read(state: State<AppState>, req: Request, next: Next) -> Response {
-    authorize(Role::Read, state, req, next).await
+    authorize(&[Role::Read], state, req, next).await
+}
+
+/// Middleware: the call is the peer collector's (or admin's).
+pub async fn require_replication(state: State<AppState>, req: Request, next: Next) -> Response {
+    authorize(&[Role::Replication], state, req, next).await
+}
+
+/// Middleware: the status, for readers and the peer collector.
+pub async fn require_status(state: State<AppState>, req: Request, next: Next) -> Response {
+    authorize(&[Role::Read, Role::Replication], state, req, next).await
 }
 
 /// Middleware: the call changes state and needs the admin role (ack, silence, promote).
 pub async fn require_admin(state: State<AppState>, req: Request, next: Next) -> Response {
-    authorize(Role::Admin, state, req, next).await
+    authorize(&[Role::Admin], state, req, next).await
 }
 
 async fn authorize(
-    role: Role,
+    roles: &[Role],
     State(state): State<AppState>,
     req: Request,
     next: Next,
@@ -153,11 +187,18 @@ async fn authorize(
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    match state.auth.check(role, peer, bearer(req.headers())) {
-        Ok(_) => next.run(req).await,
+    match state.auth.check_any(roles, peer, bearer(req.headers())) {
+        Ok(grant) => {
+            // The ingest handler checks the ids of a bound token (crate::auth::binding).
+            let mut req = req;
+            if let Some(g) = grant {
+                req.extensions_mut().insert(g);
+            }
+            next.run(req).await
+        }
         Err(denied) => {
             state.counters.auth_refused.fetch_add(1, Relaxed);
-            if role == Role::Ingest {
+            if roles[0] == Role::Ingest {
                 state.counters.ingest_refused.fetch_add(1, Relaxed);
             }
             ApiError::new(denied.status, denied.message).into_response()
@@ -179,6 +220,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 async fn ingest_handler(
     State(state): State<AppState>,
+    grant: Option<axum::Extension<crate::auth::Grant>>,
     headers: HeaderMap,
     body: Body,
 ) -> axum::response::Response {
@@ -191,7 +233,7 @@ async fn ingest_handler(
         counters.ingest_refused.fetch_add(1, Relaxed);
         return replication::not_now(why);
     }
-    let answer = ingest(state, headers, body).await;
+    let answer = ingest(state, grant.map(|g| g.0), headers, body).await;
     match &answer {
         Ok(Json(r)) => {
             counters.ingest_accepted.fetch_add(r.accepted, Relaxed);
@@ -211,6 +253,7 @@ async fn ingest_handler(
 
 async fn ingest(
     state: AppState,
+    grant: Option<crate::auth::Grant>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
@@ -231,6 +274,19 @@ async fn ingest(
     if declared.is_some_and(|n| n > state.limits.max_body_bytes) {
         return Err(too_large());
     }
+    // Room in the memory budget for the body before a byte of it is read; the decompressed
+    // form reserves more as it grows. Held until the answer.
+    let mut reservation = state
+        .memory
+        .reserve(
+            declared.unwrap_or(state.limits.max_body_bytes),
+            crate::ingest::budget::WAIT,
+        )
+        .await
+        .map_err(|spent| {
+            state.counters.memory_refused.fetch_add(1, Relaxed);
+            ApiError::from(IngestError::Busy(spent))
+        })?;
     // A body that trickles in (slow-loris) holds a connection: it must arrive in time.
     let body = tokio::time::timeout(
         state.body_timeout,
@@ -256,14 +312,28 @@ async fn ingest(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let limits = state.limits.clone();
-    // Decompressing and parsing is CPU work: keep it off the async workers.
-    let (checked, decoded) = tokio::task::spawn_blocking(move || {
-        let decoded = ingest::decode_body(encoding.as_deref(), body, &limits)?;
-        let checked = ingest::check_lines(&decoded, &limits)?;
-        Ok::<_, ingest::IngestError>((checked, decoded))
+    // Decompressing and parsing is CPU work: keep it off the async workers. The reservation
+    // comes back to be held until the answer.
+    let (result, _reservation) = tokio::task::spawn_blocking(move || {
+        let result =
+            ingest::decode_body_within(encoding.as_deref(), body, &limits, Some(&mut reservation))
+                .and_then(|decoded| Ok((ingest::check_lines(&decoded, &limits)?, decoded)));
+        (result, reservation)
     })
     .await
-    .map_err(|e| ApiError::internal("ingest worker failed", e))??;
+    .map_err(|e| ApiError::internal("ingest worker failed", e))?;
+    if let Err(IngestError::Busy(_)) = &result {
+        state.counters.memory_refused.fetch_add(1, Relaxed);
+    }
+    let (checked, decoded) = result?;
+    if let Some(g) = &grant
+        && let Some(bound) = &g.agent
+        && let Err(why) =
+            crate::auth::binding::check(&g.name, bound, &checked.events, &checked.lines)
+    {
+        state.counters.ingest_id_refused.fetch_add(1, Relaxed);
+        return Err(ApiError::new(StatusCode::FORBIDDEN, why));
+    }
     let lines = checked.lines;
     let rejected: Vec<Rejected> = checked.rejected;
     let committed = if checked.events.is_empty() {
@@ -383,19 +453,49 @@ async fn count_handler(
 /// How often a silent tail sends a blank line, which also notices a client that went away.
 const TAIL_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// What a live tail may hold for a reader that has not taken it yet; past it the reader is
+/// too slow and the tail ends (the reader sees the stream end and can resume with `after`).
+const TAIL_BUFFER_BYTES: usize = 4 << 20;
+
 async fn tail_handler(
     State(state): State<AppState>,
+    conn: Option<axum::Extension<listener::ConnSlot>>,
     Query(params): Query<TailParams>,
 ) -> Result<axum::response::Response, ApiError> {
     state.searcher.check_query(&params.q)?;
+    // Tails have slots of their own: this one gives its connection's slot back, so that
+    // readers can never take the slots agents need.
+    let Ok(tail_slot) = state.tails.clone().try_acquire_owned() else {
+        state
+            .counters
+            .client_connections_refused
+            .fetch_add(1, Relaxed);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the collector has as many live tails open as it allows ([limits] max_tail_streams); retry later",
+        ));
+    };
+    if let Some(axum::Extension(slot)) = conn {
+        slot.release();
+    }
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counters = state.counters.clone();
     let mut indexed = state.indexed.clone();
     let mut last = params.after.unwrap_or(*indexed.borrow_and_update());
     // NDJSON chunks to the client; the task stops when the client is gone (a send fails) or
     // the collector stops (the index channel closes).
-    let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(64);
+    // Each chunk carries its share of the memory budget until the reader takes it.
+    type Chunk = (
+        axum::body::Bytes,
+        Option<crate::ingest::budget::Reservation>,
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(64);
+    let memory = state.memory.clone();
     let searcher = state.searcher.clone();
     let shutdown = state.shutdown.clone();
+    let held = queued.clone();
     tokio::spawn(async move {
+        let _tail_slot = tail_slot;
         loop {
             let now = *indexed.borrow_and_update();
             if now > last {
@@ -416,8 +516,33 @@ async fn tail_handler(
                         "live tail skipped events over its per-commit limit"
                     );
                 }
-                if !chunk.is_empty() && tx.send(chunk.into()).await.is_err() {
-                    return;
+                if !chunk.is_empty() {
+                    // Never waits for the reader: one that left more than the buffer untaken
+                    // is dropped, not buffered without end.
+                    let before = held.fetch_add(chunk.len(), Relaxed);
+                    if before > 0 && before + chunk.len() > TAIL_BUFFER_BYTES {
+                        counters.tail_dropped.fetch_add(1, Relaxed);
+                        tracing::warn!(
+                            untaken = before,
+                            "live tail dropped: its reader takes events slower than they come"
+                        );
+                        return;
+                    }
+                    let Ok(share) = memory.try_reserve(chunk.len()) else {
+                        counters.tail_dropped.fetch_add(1, Relaxed);
+                        tracing::warn!(
+                            "live tail dropped: the memory budget ([limits] max_memory_bytes) is spent"
+                        );
+                        return;
+                    };
+                    match tx.try_send((chunk.into(), Some(share))) {
+                        Ok(()) => {}
+                        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                            counters.tail_dropped.fetch_add(1, Relaxed);
+                            return;
+                        }
+                        Err(_) => return,
+                    }
                 }
                 last = now;
             }
@@ -425,20 +550,28 @@ async fn tail_handler(
                 r = indexed.changed() => if r.is_err() { return },
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(TAIL_KEEPALIVE) => {
-                    if tx.send(axum::body::Bytes::from_static(b"\n")).await.is_err() {
+                    if tx.send((axum::body::Bytes::from_static(b"\n"), None)).await.is_err() {
                         return;
                     }
                 }
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let queued = queued.clone();
+        async move {
+            let (b, share) = rx.recv().await?;
+            drop(share);
+            queued.fetch_sub(b.len().min(queued.load(Relaxed)), Relaxed);
+            Some((Ok::<_, std::convert::Infallible>(b), rx))
+        }
     });
     Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            // The connection gave its slot back: it ends with the tail.
+            (header::CONNECTION, "close"),
+        ],
         Body::from_stream(stream),
     )
         .into_response())

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::replication::handover::{self, HandoverError};
-use crate::replication::{DURABLE_HEADER, EPOCH_HEADER, NotNow, PRIMARY_HEADER, Role, source};
+use crate::replication::{
+    DURABLE_HEADER, EPOCH_HEADER, NotNow, PRIMARY_HEADER, Role, STANDBY_HEADER, source,
+};
 
 impl From<HandoverError> for ApiError {
     fn from(e: HandoverError) -> ApiError {
@@ -77,16 +79,38 @@ fn one() -> u64 {
     1
 }
 
-/// `GET /api/v1/replication/wal?from=LSN&epoch=E&log_epoch=L&wait_ms=MS`.
+/// `POST /api/v1/replication/wal?from=LSN&epoch=E&log_epoch=L&wait_ms=MS`, with the
+/// standby's site in `x-logwarden-standby`.
+///
+/// A POST, because `from` changes the primary's state: it says what the standby holds, which
+/// releases sync acks and ends `ReplicationDegraded`. The header is one a browser cannot send
+/// to another origin without a preflight (which the collector never grants), so a page open
+/// on the collector's host cannot forge the standby's progress either. Nothing else changes
+/// here: an asker at a higher epoch is refused, and the primary learns of that epoch from its
+/// own watch of its configured peer (`handover::watch_peer`), never from whoever asks.
 pub async fn wal_stream(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(p): Query<StreamParams>,
 ) -> Result<Response, ApiError> {
     let repl = state.replication.clone();
+    if headers.get(STANDBY_HEADER).is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a replication request names the standby's site in the {STANDBY_HEADER} header"
+            ),
+        ));
+    }
     if p.epoch > repl.epoch() {
-        // The asker was promoted after us: we are fenced.
-        repl.step_down(p.epoch)
-            .map_err(|e| ApiError::internal("saving the failover state", e))?;
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "you are at epoch {}, past this collector's epoch {}: it is not the primary of your epoch (it steps down once its own peer or witness says so)",
+                p.epoch,
+                repl.epoch()
+            ),
+        ));
     }
     if repl.role() != Role::Primary {
         return Ok(not_now(NotNow::Standby {
@@ -114,6 +138,19 @@ pub async fn wal_stream(
                 ),
             ));
         }
+    }
+    let held = state.durable_lsn();
+    if p.from.saturating_sub(1) > held {
+        // Believed, this would end ReplicationDegraded and release acks for records the
+        // standby cannot hold: a primary never takes progress past its own log.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "from={} claims LSN {} is held, but this primary's log ends at LSN {held}",
+                p.from,
+                p.from - 1
+            ),
+        ));
     }
     let dir = state.data_dir.join("wal");
     let first = crate::wal::first_lsn(&dir)

@@ -1,10 +1,11 @@
-//! Who may call what. Every HTTP call needs one of three roles (docs/security.md):
+//! Who may call what. Every HTTP call needs one of four roles (docs/security.md):
 //!
 //! | role | calls | tokens |
 //! |---|---|---|
-//! | ingest | `POST /api/v1/ingest` | `tokens` (config, plain), tokens file entries `ingest`, admin tokens |
-//! | read | search, count, tail, status, fleet, alerts and silences lists, `/metrics`, `/` | `read_tokens` (config), tokens file entries `read`, admin tokens |
-//! | admin | ack, silence, expire (and promote) | `[alerts] admin_tokens` (config), tokens file entries `admin` |
+//! | ingest | `POST /api/v1/ingest` | `tokens` (config, plain), tokens file entries `ingest`, admin and replication tokens |
+//! | read | search, count, tail, status, fleet, alerts and silences lists, `/metrics` | `read_tokens` (config), tokens file entries `read`, admin tokens |
+//! | replication | the standby's pull of the WAL, the handover (and status, forwarded syslog ingest) | `[replication] token` (config), tokens file entries `replication`, admin tokens |
+//! | admin | ack, silence, expire, promote | `[alerts] admin_tokens` (config), tokens file entries `admin` |
 //!
 //! A role with no token configured for it is *open*, but to loopback clients only: a
 //! collector with no tokens at all can be tried on one machine and refuses the network. The
@@ -14,6 +15,7 @@
 //! Tokens are compared by their SHA-256, looked up in a map: the presented token is hashed
 //! whatever it is, so the time taken does not depend on how much of it matched.
 
+pub mod binding;
 pub mod tokens_file;
 
 use std::collections::HashMap;
@@ -33,6 +35,8 @@ pub enum Role {
     Ingest,
     /// Searching and looking (on-call engineers, dashboards).
     Read,
+    /// The peer collector: pulls the WAL, hands over, reads the status, forwards syslog.
+    Replication,
     /// Everything, including the calls that change state (ack, silence, promote).
     Admin,
 }
@@ -42,13 +46,15 @@ impl Role {
         match self {
             Role::Ingest => "ingest",
             Role::Read => "read",
+            Role::Replication => "replication",
             Role::Admin => "admin",
         }
     }
 
-    /// Whether a token of role `self` may make a call that needs `need`.
+    /// Whether a token of role `self` may make a call that needs `need`. A replication token
+    /// also ingests: a standby forwards the syslog it receives to the primary's ingest API.
     fn grants(self, need: Role) -> bool {
-        self == need || self == Role::Admin
+        self == need || self == Role::Admin || (self == Role::Replication && need == Role::Ingest)
     }
 }
 
@@ -65,27 +71,37 @@ impl FromStr for Role {
         match s {
             "ingest" => Ok(Role::Ingest),
             "read" => Ok(Role::Read),
+            "replication" => Ok(Role::Replication),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "role {other:?} is not one of ingest, read or admin"
+                "role {other:?} is not one of ingest, read, replication or admin"
             )),
         }
     }
 }
 
+/// Who a call was allowed for: the token's name and role, and the agent its ids are bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub name: String,
+    pub role: Role,
+    /// An ingest token's agent (tokens file `agent=`): only ids of that agent may be sent.
+    pub agent: Option<String>,
+}
+
 /// A set of tokens by hash, with their names and roles.
 #[derive(Debug, Default, Clone)]
 struct TokenSet {
-    by_hash: HashMap<String, (String, Role)>,
+    by_hash: HashMap<String, Grant>,
 }
 
 impl TokenSet {
-    fn insert(&mut self, hash: String, name: String, role: Role) {
-        self.by_hash.insert(hash, (name, role));
+    fn insert(&mut self, hash: String, name: String, role: Role, agent: Option<String>) {
+        self.by_hash.insert(hash, Grant { name, role, agent });
     }
 
     fn has_role(&self, role: Role) -> bool {
-        self.by_hash.values().any(|(_, r)| *r == role)
+        self.by_hash.values().any(|g| g.role == role)
     }
 }
 
@@ -120,6 +136,9 @@ pub struct ConfigTokens {
     pub ingest: Vec<String>,
     pub read: Vec<String>,
     pub admin: Vec<String>,
+    /// `[replication] token`: what this collector sends to its peer is also what it accepts
+    /// from it (a pair configured alike shares one secret).
+    pub replication: Vec<String>,
 }
 
 impl Auth {
@@ -133,9 +152,16 @@ impl Auth {
             (&config.ingest, Role::Ingest, "tokens"),
             (&config.read, Role::Read, "read_tokens"),
             (&config.admin, Role::Admin, "admin_tokens"),
+            // Last: the pair's shared secret may also be listed as an ingest token (the way
+            // older versions accepted it); the replication role, which also ingests, wins.
+            (
+                &config.replication,
+                Role::Replication,
+                "[replication] token",
+            ),
         ] {
             for (i, t) in list.iter().enumerate() {
-                fixed.insert(tokens_file::hash(t), format!("{what}[{i}]"), role);
+                fixed.insert(tokens_file::hash(t), format!("{what}[{i}]"), role, None);
             }
         }
         let auth = Auth {
@@ -162,7 +188,7 @@ impl Auth {
         let entries = tokens_file::read(path)?;
         let mut set = TokenSet::default();
         for (name, e) in entries {
-            set.insert(e.hash, name, e.role);
+            set.insert(e.hash, name, e.role, e.agent);
         }
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = (now, Arc::new(set));
         Ok(true)
@@ -213,20 +239,32 @@ impl Auth {
     }
 
     /// Decides a call that needs `need`, from a client at `peer` (None: unknown) presenting
-    /// `bearer`. Ok holds the name of the token used (None for an open role).
+    /// `bearer`. Ok holds the token used (None for an open role).
     pub fn check(
         &self,
         need: Role,
         peer: Option<IpAddr>,
         bearer: Option<&str>,
-    ) -> Result<Option<String>, Denied> {
+    ) -> Result<Option<Grant>, Denied> {
+        self.check_any(&[need], peer, bearer)
+    }
+
+    /// As [`Auth::check`], for a call that any of `needs` opens (the first one decides a call
+    /// without a token: `GET /api/v1/status` needs read, or replication for the peer's watch).
+    pub fn check_any(
+        &self,
+        needs: &[Role],
+        peer: Option<IpAddr>,
+        bearer: Option<&str>,
+    ) -> Result<Option<Grant>, Denied> {
+        let need = needs[0];
         let file = self.file_set();
         if let Some(t) = bearer {
             let h = tokens_file::hash(t);
-            if let Some((name, role)) = file.by_hash.get(&h).or_else(|| self.fixed.by_hash.get(&h))
-            {
-                return if role.grants(need) {
-                    Ok(Some(name.clone()))
+            if let Some(grant) = file.by_hash.get(&h).or_else(|| self.fixed.by_hash.get(&h)) {
+                let (name, role) = (&grant.name, grant.role);
+                return if needs.iter().any(|&n| role.grants(n)) {
+                    Ok(Some(grant.clone()))
                 } else {
                     Err(Denied {
                         status: StatusCode::FORBIDDEN,
@@ -286,7 +324,7 @@ mod tests {
     const LOOP: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     const FAR: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)));
 
-    fn status(r: Result<Option<String>, Denied>) -> u16 {
+    fn status(r: Result<Option<Grant>, Denied>) -> u16 {
         match r {
             Ok(_) => 200,
             Err(d) => d.status.as_u16(),
@@ -313,6 +351,7 @@ mod tests {
                 ingest: vec!["agent".into()],
                 read: vec![],
                 admin: vec!["boss".into()],
+                replication: vec![],
             },
             None,
         )
@@ -334,6 +373,38 @@ mod tests {
     }
 
     #[test]
+    fn the_replication_role_opens_the_peer_calls_and_ingest_never_replication() {
+        let a = Auth::new(
+            &ConfigTokens {
+                ingest: vec!["agent".into(), "pair".into()],
+                replication: vec!["pair".into()],
+                ..ConfigTokens::default()
+            },
+            None,
+        )
+        .unwrap();
+        // The pair's shared secret, once listed as an ingest token, is the replication role.
+        assert_eq!(status(a.check(Role::Replication, FAR, Some("pair"))), 200);
+        assert_eq!(status(a.check(Role::Ingest, FAR, Some("pair"))), 200);
+        assert_eq!(status(a.check(Role::Read, FAR, Some("pair"))), 403);
+        assert_eq!(status(a.check(Role::Admin, FAR, Some("pair"))), 403);
+        let d = a.check(Role::Replication, FAR, Some("agent")).unwrap_err();
+        assert_eq!(d.status, StatusCode::FORBIDDEN);
+        assert!(
+            d.message.contains("needs the replication role"),
+            "{}",
+            d.message
+        );
+        assert_eq!(status(a.check(Role::Replication, LOOP, None)), 401);
+        // The status: read or replication.
+        let status_roles = [Role::Read, Role::Replication];
+        assert_eq!(status(a.check_any(&status_roles, FAR, Some("pair"))), 200);
+        assert_eq!(status(a.check_any(&status_roles, FAR, Some("agent"))), 403);
+        assert_eq!(status(a.check_any(&status_roles, LOOP, None)), 200);
+        assert_eq!(status(a.check_any(&status_roles, FAR, None)), 403);
+    }
+
+    #[test]
     fn admin_calls_are_refused_when_only_ingest_tokens_exist() {
         let a = Auth::new(
             &ConfigTokens {
@@ -352,14 +423,18 @@ mod tests {
     fn a_revoked_file_token_stops_working_on_reload_and_a_broken_file_keeps_the_old_set() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        let t = tokens_file::add(&path, "mbox1", Role::Ingest).unwrap();
+        let t = tokens_file::add(&path, "mbox1", Role::Ingest, Some("mbox1")).unwrap();
         let a = Auth::new(&ConfigTokens::default(), Some(path.clone())).unwrap();
         assert_eq!(status(a.check(Role::Ingest, FAR, Some(&t))), 200);
         assert_eq!(
             a.check(Role::Ingest, FAR, Some(&t)).unwrap(),
-            Some("mbox1".into())
+            Some(Grant {
+                name: "mbox1".into(),
+                role: Role::Ingest,
+                agent: Some("mbox1".into())
+            })
         );
-        let other = tokens_file::add(&path, "mbox2", Role::Ingest).unwrap();
+        let other = tokens_file::add(&path, "mbox2", Role::Ingest, None).unwrap();
         tokens_file::revoke(&path, "mbox1").unwrap();
         assert!(a.reload().unwrap());
         assert_eq!(status(a.check(Role::Ingest, FAR, Some(&t))), 401);

@@ -5,12 +5,16 @@
 //!
 //! ```text
 //! # logwarden-collector tokens v1
-//! # NAME ROLE SHA256-HEX (edit with `logwarden-collector token add|revoke|list`)
-//! mbox1.phx ingest 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//! # NAME ROLE SHA256-HEX [agent=PREFIX] (edit with `logwarden-collector token add|revoke|list`)
+//! mbox1.phx ingest 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 agent=mbox1.phx
 //! oncall admin 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752
 //! ```
 //!
 //! The first line is the version tag; lines starting with `#` and blank lines are comments.
+//! The optional fourth field binds an ingest token to one agent: it may only send event ids
+//! whose agent part is PREFIX or starts with `PREFIX-` (an agent's generated id is
+//! `<host>-<8 hex digits>`). Lines of three fields (files written before the binding existed)
+//! are unbound and keep working.
 //! Only the SHA-256 of a token is stored, so the file gives nothing away to whoever reads it;
 //! the token itself is printed once, by `token add`. Saves go through
 //! `save_atomically`, so the watcher sees either the old file or the new one.
@@ -58,6 +62,8 @@ pub struct Entry {
     pub role: Role,
     /// SHA-256 of the token, 64 lowercase hex digits.
     pub hash: String,
+    /// The agent whose ids the token may send (ingest tokens; `None`: any agent).
+    pub agent: Option<String>,
 }
 
 /// The hash under which a token is stored and looked up.
@@ -112,14 +118,30 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, Entry>, TokensF
             continue;
         }
         let parts: Vec<&str> = line.split_whitespace().collect();
-        let [name, role, hash] = parts[..] else {
-            return Err(syntax(
-                n,
-                format!(
-                    "expected NAME ROLE SHA256-HEX, found {} fields",
-                    parts.len()
-                ),
-            ));
+        let (name, role, hash, agent) = match parts[..] {
+            [name, role, hash] => (name, role, hash, None),
+            [name, role, hash, bound] => match bound.strip_prefix("agent=") {
+                Some(prefix) if !prefix.is_empty() && !prefix.contains(':') => {
+                    (name, role, hash, Some(prefix.to_owned()))
+                }
+                _ => {
+                    return Err(syntax(
+                        n,
+                        format!(
+                            "expected agent=PREFIX (no ':') as the fourth field, found {bound:?}"
+                        ),
+                    ));
+                }
+            },
+            _ => {
+                return Err(syntax(
+                    n,
+                    format!(
+                        "expected NAME ROLE SHA256-HEX [agent=PREFIX], found {} fields",
+                        parts.len()
+                    ),
+                ));
+            }
         };
         let role: Role = role.parse().map_err(|e: String| syntax(n, e))?;
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -131,6 +153,7 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, Entry>, TokensF
         let entry = Entry {
             role,
             hash: hash.to_ascii_lowercase(),
+            agent,
         };
         if entries.insert(name.to_owned(), entry).is_some() {
             return Err(syntax(n, format!("the name {name:?} appears twice")));
@@ -141,10 +164,13 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, Entry>, TokensF
 
 fn render(entries: &BTreeMap<String, Entry>) -> String {
     let mut out = format!(
-        "{HEADER}\n# NAME ROLE SHA256-HEX (edit with `logwarden-collector token add|revoke|list`)\n"
+        "{HEADER}\n# NAME ROLE SHA256-HEX [agent=PREFIX] (edit with `logwarden-collector token add|revoke|list`)\n"
     );
     for (name, e) in entries {
-        out.push_str(&format!("{name} {} {}\n", e.role, e.hash));
+        match &e.agent {
+            Some(a) => out.push_str(&format!("{name} {} {} agent={a}\n", e.role, e.hash)),
+            None => out.push_str(&format!("{name} {} {}\n", e.role, e.hash)),
+        }
     }
     out
 }
@@ -158,10 +184,21 @@ fn save(path: &Path, entries: &BTreeMap<String, Entry>) -> Result<(), TokensFile
     })
 }
 
-/// Adds a new token named `name` and returns it: the only time it is ever shown.
-pub fn add(path: &Path, name: &str, role: Role) -> Result<String, TokensFileError> {
+/// Adds a new token named `name` and returns it: the only time it is ever shown. An ingest
+/// token is bound to the agent `agent` (see the module doc; `None`: any agent).
+pub fn add(
+    path: &Path,
+    name: &str,
+    role: Role,
+    agent: Option<&str>,
+) -> Result<String, TokensFileError> {
     if name.is_empty() || name.contains(char::is_whitespace) || name.contains('#') {
         return Err(TokensFileError::BadName(name.to_owned()));
+    }
+    if let Some(a) = agent
+        && (a.is_empty() || a.contains(char::is_whitespace) || a.contains([':', '#']))
+    {
+        return Err(TokensFileError::BadName(a.to_owned()));
     }
     let mut entries = read(path)?;
     if entries.contains_key(name) {
@@ -173,6 +210,7 @@ pub fn add(path: &Path, name: &str, role: Role) -> Result<String, TokensFileErro
         Entry {
             role,
             hash: hash(&token),
+            agent: agent.filter(|_| role == Role::Ingest).map(str::to_owned),
         },
     );
     save(path, &entries)?;
@@ -196,7 +234,7 @@ mod tests {
     fn added_tokens_are_stored_hashed_and_revoked_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        let t = add(&path, "mbox1", Role::Ingest).unwrap();
+        let t = add(&path, "mbox1", Role::Ingest, None).unwrap();
         assert!(t.starts_with("lw_") && t.len() == 67);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&t), "the token itself is never written");
@@ -204,7 +242,7 @@ mod tests {
         let e = read(&path).unwrap();
         assert_eq!(e["mbox1"].role, Role::Ingest);
         assert!(matches!(
-            add(&path, "mbox1", Role::Read),
+            add(&path, "mbox1", Role::Read, None),
             Err(TokensFileError::Exists(_))
         ));
         revoke(&path, "mbox1").unwrap();
@@ -237,7 +275,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("line 2") && err.contains("ingest, read or admin"),
+            err.contains("line 2") && err.contains("ingest, read, replication or admin"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_binding_is_kept_and_files_without_one_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, format!("{HEADER}\nold ingest {}\n", hash("x"))).unwrap();
+        add(&path, "mbox1.phx", Role::Ingest, Some("mbox1.phx")).unwrap();
+        add(&path, "grafana", Role::Read, Some("ignored")).unwrap();
+        let e = read(&path).unwrap();
+        assert_eq!(e["old"].agent, None, "a line of three fields is unbound");
+        assert_eq!(e["mbox1.phx"].agent.as_deref(), Some("mbox1.phx"));
+        assert_eq!(e["grafana"].agent, None, "only ingest tokens are bound");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(" agent=mbox1.phx\n"), "{text}");
+        let err = parse(
+            Path::new("t"),
+            &format!("{HEADER}\nx ingest {} host=y\n", hash("x")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("agent=PREFIX"),
             "{err}"
         );
     }

@@ -426,7 +426,7 @@ impl Indexer {
     /// Adds the events of a WAL record to their days' partitions.
     fn add_record(&mut self, rec: &Record) -> Result<(), IndexError> {
         let lsn = rec.lsn;
-        let mut by_day: BTreeMap<NaiveDate, Vec<(schema::Indexed, &str)>> = BTreeMap::new();
+        let mut by_day: BTreeMap<NaiveDate, Vec<(schema::Indexed, &str, u64)>> = BTreeMap::new();
         let parsed = self.recent.as_ref().and_then(|r| r.events_of(rec));
         let lines = crate::wal::event_lines(&rec.payload);
         for (i, line) in lines.enumerate() {
@@ -442,7 +442,7 @@ impl Indexer {
                 Ok(event) => by_day
                     .entry(partition::day_of(event.ts))
                     .or_default()
-                    .push((event, json)),
+                    .push((event, json, i as u64)),
                 Err(e) => {
                     tracing::error!(lsn, error = %e, "unreadable event in the WAL; not indexed")
                 }
@@ -474,7 +474,9 @@ impl Indexer {
             let fields = &w.partition.fields;
             let docs = events
                 .into_iter()
-                .map(|(event, json)| schema::document(fields, event, json, lsn))
+                .map(|(event, json, pos)| {
+                    schema::document(fields, event, json, schema::WalPlace { lsn, pos })
+                })
                 .collect();
             let ops = queued.hand_over(docs).into_iter().map(UserOperation::Add);
             // A writer whose indexing thread failed (a segment it could not write) refuses

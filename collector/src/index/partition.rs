@@ -318,42 +318,38 @@ mod tests {
     }
 
     #[test]
-    fn a_version_3_partition_with_norms_is_kept_written_and_searched_as_it_is() {
+    fn partitions_of_versions_3_and_4_without_pos_are_rebuilt_in_the_current_schema() {
         let root = tempfile::tempdir().unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
-        let v3 = schema::version_3();
-        partition_of(root.path(), day, 3, v3.clone());
-        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::Reindex).unwrap() else {
-            panic!("a version 3 partition was not kept");
+        let v4 = {
+            // Version 4 was the current schema less `pos`.
+            let v3 = schema::version_3();
+            let mut b = tantivy::schema::Schema::builder();
+            for (_, entry) in schema::build().0.fields() {
+                if entry.name() != "pos" {
+                    b.add_field(entry.clone());
+                }
+            }
+            let v4 = b.build();
+            assert!(v4 != v3 && v4 != schema::build().0);
+            v4
         };
-        assert_eq!(p.lsn(), 7);
-        assert!(p.index.schema() == v3, "its own schema, norms and all");
-        // Written with the current field handles and committed as the current version.
-        let mut writer: tantivy::IndexWriter<tantivy::TantivyDocument> =
-            p.index.writer_with_num_threads(1, 15_000_000).unwrap();
-        let mut doc = tantivy::TantivyDocument::new();
-        doc.add_text(p.fields.message, "raid degraded on mbox3");
-        doc.add_text(p.fields.host, "mbox3");
-        writer.add_document(doc).unwrap();
-        let mut prepared = writer.prepare_commit().unwrap();
-        prepared.set_payload(&format!(
-            r#"{{"schema": {}, "lsn": 9}}"#,
-            schema::SCHEMA_VERSION
-        ));
-        prepared.commit().unwrap();
-        drop((writer, p));
-        let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::Reindex).unwrap() else {
-            panic!("a version 3 partition committed by this version was not kept");
-        };
-        assert_eq!((p.lsn(), p.docs()), (9, 1));
-        let query = tantivy::query::QueryParser::for_index(&p.index, vec![p.fields.message])
-            .parse_query("degraded AND host:mbox3")
-            .unwrap();
-        let searcher = p.reader.searcher();
-        assert_eq!(
-            searcher.search(&query, &tantivy::collector::Count).unwrap(),
-            1
-        );
+        for (version, old) in [(3, schema::version_3()), (4, v4)] {
+            partition_of(root.path(), day, version, old);
+            let Opened::Kept(p) = Partition::open(root.path(), day, Unusable::Reindex).unwrap()
+            else {
+                panic!("version {version} was not rebuilt from its stored events");
+            };
+            assert_eq!(p.lsn(), 7, "version {version}");
+            assert!(p.index.schema() == schema::build().0, "version {version}");
+            drop(p);
+            partition_of(root.path(), day, version, schema::build().0);
+            let p = Partition::open(root.path(), day, Unusable::Delete).unwrap();
+            assert!(
+                matches!(p, Opened::Rebuilt(ref p) if p.lsn() == 0),
+                "version {version} with the WAL whole: emptied for a rebuild from the WAL"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! event of the partition is at or below). The new partition is committed as complete through the
 //! old commit's LSN, so a replay of what the WAL still holds adds nothing twice.
 //!
+//! `pos` (the event's line in its WAL record, the last key of the total order) is copied as it
+//! is. Versions before 5 have none: the events of one record are then numbered 0, 1, ... in the
+//! order the old partition holds them, which is the order of the record (a record's events of
+//! one day went to tantivy in one hand-over, in order, into one segment, and merges keep the order
+//! of documents). The order of events is so the same as before; the numbers may differ from a
+//! standby's where a record had events of several days (its line numbers skip the other days').
+//!
 //! On disk, so that a crash at any point leaves something the next start can finish:
 //!
 //! 1. the new index is built and committed in `<day>.reindex/` (a leftover one is incomplete:
@@ -82,11 +89,14 @@ pub fn from_source(
     let started = Instant::now();
     let mut last_said = started;
     let (mut events, mut unreadable) = (0u64, 0u64);
+    // Per LSN, the next `pos` for documents of versions without one (module doc).
+    let mut next_pos: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     for segment in searcher.segment_readers() {
         let store = segment
             .get_store_reader(STORE_CACHE_BLOCKS)
             .map_err(IndexError::io(&dir))?;
         let lsns = segment.fast_fields().u64("lsn").ok();
+        let places = segment.fast_fields().u64("pos").ok();
         for doc_id in segment.doc_ids_alive() {
             let stored: Option<TantivyDocument> = store.get(doc_id).ok();
             let json = stored.as_ref().zip(source_field).and_then(|(d, field)| {
@@ -99,8 +109,15 @@ pub fn from_source(
                 continue;
             };
             let doc_lsn = lsns.as_ref().and_then(|c| c.first(doc_id)).unwrap_or(lsn);
+            let numbered = next_pos.entry(doc_lsn).or_insert(0);
+            let pos = places
+                .as_ref()
+                .and_then(|c| c.first(doc_id))
+                .unwrap_or(*numbered);
+            *numbered += 1;
+            let place = schema::WalPlace { lsn: doc_lsn, pos };
             writer
-                .add_document(schema::document(&f, event, json, doc_lsn))
+                .add_document(schema::document(&f, event, json, place))
                 // The path is copied only on error: this runs per event.
                 .map_err(|e| IndexError::tantivy(&building)(e))?;
             events += 1;
@@ -213,28 +230,26 @@ mod tests {
         )
     }
 
-    /// A partition of `day` as an older release wrote it: version 3's schema (norms kept), its
-    /// commit saying schema version 2 (which this release cannot use), complete through LSN 9.
-    /// Each `(lsn, _source)` becomes a document; a `_source` that is not an event is stored as
-    /// it is.
+    /// A partition of `day` as an older release wrote it: version 3's schema (norms kept, no
+    /// `pos`), its commit saying schema version 2 (which this release cannot use), complete
+    /// through LSN 9. Each `(lsn, _source)` becomes a document, in order, with only what a
+    /// rebuild reads (`lsn` and `_source`); a `_source` that is not an event is stored as it is.
     fn old_partition(root: &Path, docs: &[(u64, String)]) {
         let dir = root.join(dir_name(day()));
         std::fs::create_dir_all(&dir).unwrap();
-        let index = Index::create_in_dir(&dir, schema::version_3()).unwrap();
-        let (_, f) = schema::build();
+        let v3 = schema::version_3();
+        let (lsn_field, raw) = (
+            v3.get_field("lsn").unwrap(),
+            v3.get_field("_source").unwrap(),
+        );
+        let index = Index::create_in_dir(&dir, v3).unwrap();
         let mut writer: tantivy::IndexWriter<TantivyDocument> =
             index.writer_with_num_threads(1, 15_000_000).unwrap();
         for (lsn, json) in docs {
-            let doc = match Indexed::parse(json) {
-                Ok(e) => schema::document(&f, e, json, *lsn),
-                Err(_) => {
-                    let mut d = TantivyDocument::default();
-                    d.add_u64(f.lsn, *lsn);
-                    d.add_text(f.raw, json);
-                    d
-                }
-            };
-            writer.add_document(doc).unwrap();
+            let mut d = TantivyDocument::default();
+            d.add_u64(lsn_field, *lsn);
+            d.add_text(raw, json);
+            writer.add_document(d).unwrap();
         }
         let mut prepared = writer.prepare_commit().unwrap();
         prepared.set_payload(r#"{"schema": 2, "lsn": 9}"#);
@@ -262,8 +277,10 @@ mod tests {
     #[test]
     fn a_partition_of_another_version_is_rebuilt_from_its_stored_events_once_the_wal_is_trimmed() {
         let root = tempfile::tempdir().unwrap();
-        let docs: Vec<(u64, String)> = (1..=3)
-            .map(|n| (n + 4, event_json(n, &format!("raid degraded disk{n}"))))
+        // Two events of record 5, one of record 6.
+        let docs: Vec<(u64, String)> = [(1, 5), (2, 5), (3, 6)]
+            .into_iter()
+            .map(|(n, lsn)| (lsn, event_json(n, &format!("raid degraded disk{n}"))))
             .collect();
         old_partition(root.path(), &docs);
         let Opened::Kept(p) = Partition::open(root.path(), day(), Unusable::Reindex).unwrap()
@@ -279,26 +296,69 @@ mod tests {
         assert_eq!(count(&p, "degraded AND host:mbox2"), 1);
         assert_eq!(count(&p, "fields.account:\"user3@example.com\""), 1);
         assert_eq!(count(&p, "app:postfix AND severity:warning"), 3);
-        // Each document keeps the LSN of its WAL record, and its `_source` as it was.
-        let searcher = p.reader.searcher();
-        let mut seen = Vec::new();
-        for segment in searcher.segment_readers() {
-            let lsns = segment.fast_fields().u64("lsn").unwrap();
-            let store = segment.get_store_reader(1).unwrap();
-            for id in segment.doc_ids_alive() {
-                let doc: TantivyDocument = store.get(id).unwrap();
-                use tantivy::schema::Value;
-                let json = doc.get_first(p.fields.raw).unwrap().as_str().unwrap();
-                seen.push((lsns.first(id).unwrap(), json.to_owned()));
-            }
-        }
-        seen.sort();
-        assert_eq!(seen, docs);
+        // Each document keeps the LSN of its WAL record, and its `_source` as it was; the old
+        // version had no `pos`: a record's events are numbered in the order they were held.
+        let numbered = vec![
+            (5, 0, docs[0].1.clone()),
+            (5, 1, docs[1].1.clone()),
+            (6, 0, docs[2].1.clone()),
+        ];
+        assert_eq!(placed(&p), numbered);
         assert!(others(root.path()).is_empty(), "{:?}", others(root.path()));
         drop(p);
         // Opened again: as it is.
         let again = Partition::open(root.path(), day(), Unusable::Reindex).unwrap();
         assert!(matches!(again, Opened::Kept(ref p) if p.lsn() == 9 && p.docs() == 3));
+        drop(again);
+        // Rebuilt again from a partition that has `pos` (as the next version will): copied.
+        let dir = root.path().join(dir_name(day()));
+        let index = Index::open_in_dir(&dir).unwrap();
+        let (_, f) = schema::build();
+        let mut writer: tantivy::IndexWriter<TantivyDocument> =
+            index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let extra = event_json(4, "late");
+        let place = schema::WalPlace { lsn: 5, pos: 7 };
+        writer
+            .add_document(schema::document(
+                &f,
+                Indexed::parse(&extra).unwrap(),
+                &extra,
+                place,
+            ))
+            .unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+        assert_eq!(
+            from_source(root.path(), day(), index, 9).unwrap(),
+            Reindexed::Whole { events: 4 }
+        );
+        let Opened::Kept(p) = Partition::open(root.path(), day(), Unusable::Reindex).unwrap()
+        else {
+            panic!("not kept");
+        };
+        let mut with_extra = numbered;
+        with_extra.insert(2, (5, 7, extra));
+        assert_eq!(placed(&p), with_extra, "every (lsn, pos) as it was");
+    }
+
+    /// Every document's `(lsn, pos, _source)`, sorted.
+    fn placed(p: &Partition) -> Vec<(u64, u64, String)> {
+        let searcher = p.reader.searcher();
+        let mut seen = Vec::new();
+        for segment in searcher.segment_readers() {
+            let lsns = segment.fast_fields().u64("lsn").unwrap();
+            let places = segment.fast_fields().u64("pos").unwrap();
+            let store = segment.get_store_reader(1).unwrap();
+            for id in segment.doc_ids_alive() {
+                let doc: TantivyDocument = store.get(id).unwrap();
+                use tantivy::schema::Value;
+                let json = doc.get_first(p.fields.raw).unwrap().as_str().unwrap();
+                let place = (lsns.first(id).unwrap(), places.first(id).unwrap());
+                seen.push((place.0, place.1, json.to_owned()));
+            }
+        }
+        seen.sort();
+        seen
     }
 
     #[test]

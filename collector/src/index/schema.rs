@@ -5,8 +5,9 @@
 //! | `ts` | date, fast (microseconds) | time ranges (tantivy runs a range on a fast field from the column); newest-first sorting |
 //! | `host` `site` `app` `severity` `kind` `source` | raw string, indexed + fast | exact filters (`app:sshd`), and counts by field |
 //! | `message` | text with positions | words and phrases (`"RAID degraded"`) |
-//! | `fields` | JSON, text with positions | `fields.account:alice@example.com` |
+//! | `fields` | JSON, text with positions, fast (values as they are) | `fields.account:alice@example.com`; counts by any field (`count --by fields.ip`) and field discovery from the columns |
 //! | `lsn` | u64, fast | the WAL record that holds the event: live tail asks "what came after N" (a range, so from the column) |
+//! | `pos` | u64, fast | the event's line in that WAL record (0, 1, ...): with `ts` and `lsn`, a total order of events (`search::order`) |
 //! | `_source` | stored only | the event as JSON, returned by search |
 //!
 //! What is left out, and why: the event id, `ts` and `lsn` are not in the inverted index. Each is
@@ -17,7 +18,13 @@
 //! [`SCHEMA_VERSION`] goes into every commit's payload; an index of another version is rebuilt
 //! from the WAL at start (the WAL is the source of truth, the index only a view of it), or, once
 //! WAL retention has trimmed the WAL, from its own `_source` documents (`reindex.rs`,
-//! [`super::Unusable`]). So `_source` must stay the event's JSON in every version.
+//! [`super::Unusable`]). So `_source` must stay the event's JSON in every version, and `lsn` and
+//! `pos` are copied from the old documents: the order `(ts, lsn, pos)` is the same on a standby
+//! (which holds the same WAL records) and after any rebuild.
+//!
+//! Versions: 3 kept field norms; 4 dropped them; 5 added `pos` (the tie-break of the total order:
+//! paging by cursor through any number of events that share a timestamp) and made `fields` fast
+//! (a column per field name: counts by any field).
 
 use std::borrow::Cow;
 
@@ -32,7 +39,7 @@ use tantivy::schema::{
 use tantivy::{DateTime, TantivyDocument};
 
 /// Bump when the schema or the way documents are built changes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The fields of the schema, looked up once.
 #[derive(Debug, Clone)]
@@ -47,28 +54,17 @@ pub struct Fields {
     pub message: Field,
     pub fields: Field,
     pub lsn: Field,
+    pub pos: Field,
     pub raw: Field,
 }
 
+/// The schema. Text fields keep no field norms (each document's token count per field, the input
+/// of BM25 scores): no search of the collector ranks by score (results come in time order and
+/// counts go by fast fields), and kept they cost 2-3 % of ingest CPU (docs/BENCHMARKS.md,
+/// sessions 8 and 9). Version 3 kept them.
 pub fn build() -> (Schema, Fields) {
-    build_with(Norms::Off)
-}
-
-/// Whether text fields keep field norms (each document's token count per field), the input of
-/// BM25 scores. No search of the collector ranks by score: results come newest first and counts
-/// go by fast fields. Kept, they cost 2-3 % of ingest CPU: tantivy records a norm per field
-/// and document, and, writing the postings of a field with norms, builds a BM25 weight for every
-/// term to store block-max scores (docs/BENCHMARKS.md, sessions 8 and 9). Version 3 kept them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Norms {
-    Kept,
-    Off,
-}
-
-fn build_with(norms: Norms) -> (Schema, Fields) {
-    let norms = norms == Norms::Kept;
-    let with_norms = |o: TextOptions| match o.get_indexing_options().cloned() {
-        Some(i) => o.set_indexing_options(i.set_fieldnorms(norms)),
+    let no_norms = |o: TextOptions| match o.get_indexing_options().cloned() {
+        Some(i) => o.set_indexing_options(i.set_fieldnorms(false)),
         None => o,
     };
     let mut b = Schema::builder();
@@ -78,23 +74,28 @@ fn build_with(norms: Norms) -> (Schema, Fields) {
             .set_fast()
             .set_precision(DateTimePrecision::Microseconds),
     );
-    let mut keyword = |name: &str| b.add_text_field(name, with_norms(STRING | FAST));
+    let mut keyword = |name: &str| b.add_text_field(name, no_norms(STRING | FAST));
     let host = keyword("host");
     let site = keyword("site");
     let app = keyword("app");
     let severity = keyword("severity");
     let kind = keyword("kind");
     let source = keyword("source");
-    let message = b.add_text_field("message", with_norms(TEXT));
-    let json = JsonObjectOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("default")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
-            .set_fieldnorms(norms),
-    );
+    let message = b.add_text_field("message", no_norms(TEXT));
+    let json = JsonObjectOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("default")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                .set_fieldnorms(false),
+        )
+        // A column per field name, values as they are ("raw"): terms aggregations on `fields.x`.
+        .set_fast("raw");
     let fields = b.add_json_field("fields", json);
     let lsn = b.add_u64_field("lsn", NumericOptions::default().set_fast());
     let raw = b.add_text_field("_source", STORED);
+    // Last, so that every other field keeps the number it had in versions 3 and 4.
+    let pos = b.add_u64_field("pos", NumericOptions::default().set_fast());
     let schema = b.build();
     let f = Fields {
         ts,
@@ -107,20 +108,17 @@ fn build_with(norms: Norms) -> (Schema, Fields) {
         message,
         fields,
         lsn,
+        pos,
         raw,
     };
     (schema, f)
 }
 
 /// Whether a partition whose commits say schema version `version` and whose index has `schema`
-/// is used as it is. Besides the current version: version 3, which differs only in keeping field
-/// norms (scoring data no search reads), so its documents are built, written and searched alike
-/// and the same field handles fit it. A version 3 partition stays as it is (its new segments keep
-/// norms too); its next commit says the current version, so either version is taken with either
-/// schema.
+/// is used as it is: only the current version (versions 3 and 4 lack `pos`, the tie-break of the
+/// total order, and are rebuilt).
 pub fn usable(version: u32, schema: &Schema) -> bool {
-    matches!(version, 3 | SCHEMA_VERSION)
-        && (*schema == build_with(Norms::Off).0 || *schema == build_with(Norms::Kept).0)
+    version == SCHEMA_VERSION && *schema == build().0
 }
 
 /// The schema as version 3 wrote it into each partition's `meta.json` (`testdata/schema_v3.json`,
@@ -178,11 +176,19 @@ impl<'a> Indexed<'a> {
     }
 }
 
-/// The document for an event from WAL record `lsn`; `json` is the event's own JSON (stored as
+/// Where an event is in the WAL: its record's LSN and its line in that record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WalPlace {
+    pub lsn: u64,
+    pub pos: u64,
+}
+
+/// The document for an event at `place` in the WAL; `json` is the event's own JSON (stored as
 /// `_source`), `event` what [`Indexed::parse`] read from it.
-pub fn document(f: &Fields, event: Indexed<'_>, json: &str, lsn: u64) -> TantivyDocument {
+pub fn document(f: &Fields, event: Indexed<'_>, json: &str, place: WalPlace) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
-    doc.add_u64(f.lsn, lsn);
+    doc.add_u64(f.lsn, place.lsn);
+    doc.add_u64(f.pos, place.pos);
     let micros = event.ts.timestamp_micros();
     doc.add_date(f.ts, DateTime::from_timestamp_micros(micros));
     doc.add_text(f.host, &event.host);
@@ -210,13 +216,17 @@ mod tests {
     use logwarden_core::EventId;
 
     #[test]
-    fn version_3_is_the_schema_with_norms_as_version_3_partitions_hold_it() {
+    fn only_the_current_version_is_usable_and_keeps_no_norms() {
         let v3 = version_3();
-        assert!(v3 == build_with(Norms::Kept).0);
         assert!(v3 != build().0);
-        assert!(usable(3, &v3) && usable(SCHEMA_VERSION, &v3));
-        assert!(usable(3, &build().0) && usable(SCHEMA_VERSION, &build().0));
-        assert!(!usable(2, &v3) && !usable(SCHEMA_VERSION + 1, &build().0));
+        assert!(!usable(3, &v3) && !usable(SCHEMA_VERSION, &v3), "no pos");
+        assert!(!usable(4, &build().0), "a version 4 partition lacks pos");
+        assert!(usable(SCHEMA_VERSION, &build().0));
+        assert!(!usable(SCHEMA_VERSION + 1, &build().0));
+        // Every field of version 3 keeps its number; pos comes after them.
+        for (field, entry) in v3.fields() {
+            assert_eq!(build().0.get_field(entry.name()).unwrap(), field);
+        }
         let mut other = Schema::builder();
         other.add_text_field("message", TEXT);
         assert!(!usable(SCHEMA_VERSION, &other.build()));

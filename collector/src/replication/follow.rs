@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{DURABLE_HEADER, EPOCH_HEADER, Next, Replication};
+use super::{DURABLE_HEADER, EPOCH_HEADER, Next, Replication, STANDBY_HEADER};
 use crate::ingest::Committer;
 use crate::wal::decode_stream;
 
@@ -90,12 +90,15 @@ async fn pull_once(
     committer: &Committer,
     from: u64,
 ) -> Result<(), Pull> {
-    let mut req = http.get(url.clone()).query(&[
-        ("from", from),
-        ("epoch", repl.epoch()),
-        ("log_epoch", repl.log_epoch()),
-        ("wait_ms", POLL_WAIT.as_millis() as u64),
-    ]);
+    let mut req = http
+        .post(url.clone())
+        .header(STANDBY_HEADER, repl.site.as_str())
+        .query(&[
+            ("from", from),
+            ("epoch", repl.epoch()),
+            ("log_epoch", repl.log_epoch()),
+            ("wait_ms", POLL_WAIT.as_millis() as u64),
+        ]);
     if let Some(t) = &repl.settings.token {
         req = req.bearer_auth(t);
     }

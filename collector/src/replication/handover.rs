@@ -50,10 +50,12 @@ pub async fn hand_over(
             "this collector is not the primary".into(),
         ));
     }
-    if epoch <= repl.epoch() {
+    // The standby asks for the epoch after the one both hold: anything else is a confusion
+    // or a forgery, and a far epoch, once saved, would fence this collector for good.
+    if Some(epoch) != super::next_epoch(repl.epoch()) {
         return Err(HandoverError::Refused(format!(
-            "epoch {epoch} is not above this collector's epoch {}",
-            repl.epoch()
+            "a handover is to the next epoch ({}), not to epoch {epoch}",
+            repl.epoch().saturating_add(1)
         )));
     }
     let started = std::time::Instant::now();
@@ -96,7 +98,12 @@ pub async fn promote(
             "this collector is already the primary".into(),
         ));
     }
-    let epoch = repl.epoch() + 1;
+    let epoch = super::next_epoch(repl.epoch()).ok_or_else(|| {
+        HandoverError::Refused(format!(
+            "epoch {} is the last one; it cannot be raised (fix failover.json by hand)",
+            repl.epoch()
+        ))
+    })?;
     let mut handed_over_at = None;
     if !force {
         let peer = repl
@@ -111,7 +118,9 @@ pub async fn promote(
             .post(url)
             .query(&[("epoch", epoch)])
             .timeout(CATCH_UP * 3);
-        if let Some(t) = token.or(repl.settings.token.as_deref()) {
+        // The pair's own token first: it has the replication role on the primary, where the
+        // caller's admin token may not exist.
+        if let Some(t) = repl.settings.token.as_deref().or(token) {
             req = req.bearer_auth(t);
         }
         let resp = req.send().await.map_err(|e| {

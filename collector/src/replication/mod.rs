@@ -2,7 +2,7 @@
 //! `logwarden promote` (docs/failover.md has the whole design).
 //!
 //! ```text
-//! primary:  ingest -> committer -> WAL --GET /replication/wal?from=LSN (long poll)--> standby
+//! primary:  ingest -> committer -> WAL --POST /replication/wal?from=LSN (long poll)--> standby
 //!           ack to the agent once the standby asked past the batch's LSN (sync mode)
 //! standby:  follow -> committer (same LSNs) -> WAL -> index, fleet (as on a primary)
 //! ```
@@ -34,6 +34,26 @@ use state::FailoverState;
 pub const PRIMARY_HEADER: &str = "x-logwarden-primary";
 pub const EPOCH_HEADER: &str = "x-logwarden-epoch";
 pub const DURABLE_HEADER: &str = "x-logwarden-durable-lsn";
+/// The standby's site, sent with every pull of the WAL (a header a browser cannot send to
+/// another origin unasked: see `api::replication::wal_stream`).
+pub const STANDBY_HEADER: &str = "x-logwarden-standby";
+
+/// How far past its own epoch a collector believes an epoch it hears of (from its peer, the
+/// witness or a handover). Each promotion raises the epoch by one, so a real pair never gets
+/// near it; a number far beyond is a bug or a forgery, and believing it could fence a primary
+/// for good or, near `u64::MAX`, wrap the next promotion around to 0.
+pub const MAX_EPOCH_STEP: u64 = 100;
+
+/// Whether `epoch`, heard of while at `ours`, is one to believe (see [`MAX_EPOCH_STEP`]).
+pub fn epoch_within_reach(ours: u64, epoch: u64) -> bool {
+    epoch <= ours.saturating_add(MAX_EPOCH_STEP) && epoch < u64::MAX
+}
+
+/// The epoch after `epoch`; `None` once epochs are used up (never in practice: a refusal, not a
+/// wrap to 0 that agents would take for a stale primary).
+pub fn next_epoch(epoch: u64) -> Option<u64> {
+    epoch.checked_add(1).filter(|&e| e < u64::MAX)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -287,6 +307,12 @@ impl Replication {
         let st = self.state();
         if epoch <= st.epoch {
             return Ok(());
+        }
+        if !epoch_within_reach(st.epoch, epoch) {
+            return Err(state::StateError::EpochOutOfReach {
+                epoch,
+                ours: st.epoch,
+            });
         }
         // Nothing acknowledged from here on: fencing must not wait for the restart.
         self.draining.store(true, Relaxed);
@@ -670,5 +696,28 @@ mod tests {
             FailoverState::load(dir.path()).unwrap(),
             Some(FailoverState::new(Role::Standby, 3))
         );
+    }
+
+    #[tokio::test]
+    async fn an_epoch_far_beyond_is_refused_and_epochs_never_wrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = repl(dir.path(), Mode::Async);
+        for far in [1 + MAX_EPOCH_STEP + 1, 999_999, u64::MAX] {
+            let err = r.step_down(far).unwrap_err().to_string();
+            assert!(err.contains("refused"), "{err}");
+        }
+        assert_eq!(r.takes_ingest(), Ok(()), "still the primary");
+        assert_eq!(r.next(), None);
+        assert_eq!(
+            FailoverState::load(dir.path()).unwrap(),
+            None,
+            "nothing saved"
+        );
+        r.step_down(1 + MAX_EPOCH_STEP).unwrap();
+        assert_eq!(r.epoch(), 1 + MAX_EPOCH_STEP);
+        assert_eq!(next_epoch(7), Some(8));
+        assert_eq!(next_epoch(u64::MAX - 1), None);
+        assert_eq!(next_epoch(u64::MAX), None);
+        assert!(!epoch_within_reach(u64::MAX - 1, u64::MAX));
     }
 }

@@ -1,4 +1,4 @@
-//! The primary's side of replication: what one `GET /api/v1/replication/wal` answers.
+//! The primary's side of replication: what one `POST /api/v1/replication/wal` answers.
 //!
 //! The answer is the durable records from `from` on, encoded exactly as in the WAL files (see
 //! `wal`), so the CRC of each record travels with it and the standby checks it again.

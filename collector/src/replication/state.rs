@@ -34,6 +34,13 @@ pub enum StateError {
         "failover state {path} is unreadable ({reason}); fix or remove it (removing makes the configured role count again)"
     )]
     Bad { path: PathBuf, reason: String },
+    /// An epoch heard of is far beyond this collector's own (`super::MAX_EPOCH_STEP`): not
+    /// saved, nothing changes.
+    #[error(
+        "epoch {epoch} is more than {} past this collector's epoch {ours}; refused (a bug or a forgery, not a failover)",
+        super::MAX_EPOCH_STEP
+    )]
+    EpochOutOfReach { epoch: u64, ours: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,6 +114,9 @@ impl Witness {
     fn renew(&self, r: &LeaseRequest) -> Result<LeaseAnswer, std::io::Error> {
         let mut l = self.lease.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
+        if let Some(why) = Self::out_of_reach(&l, r) {
+            return Ok(Self::answer(&l, false, Some(why)));
+        }
         if r.epoch < l.saved.epoch || (r.epoch == l.saved.epoch && r.site != l.saved.holder) {
             let why = format!("epoch {} belongs to {}", l.saved.epoch, l.saved.holder);
             return Ok(Self::answer(&l, false, Some(why)));
@@ -123,6 +126,19 @@ impl Witness {
         }
         l.until = now + Duration::from_millis(r.lease_ms);
         Ok(Self::answer(&l, true, None))
+    }
+
+    /// Why an epoch far past the one held is refused (`super::MAX_EPOCH_STEP`): granted, it
+    /// would be the epoch every collector then believes, up to a wrap at `u64::MAX`.
+    fn out_of_reach(l: &Lease, r: &LeaseRequest) -> Option<String> {
+        (!super::epoch_within_reach(l.saved.epoch, r.epoch)).then(|| {
+            format!(
+                "epoch {} is more than {} past the epoch held ({})",
+                r.epoch,
+                super::MAX_EPOCH_STEP,
+                l.saved.epoch
+            )
+        })
     }
 
     /// Gives `r.epoch` to `r.site`, durably before anyone hears of it.
@@ -141,6 +157,9 @@ impl Witness {
     fn claim(&self, r: &LeaseRequest) -> Result<LeaseAnswer, std::io::Error> {
         let mut l = self.lease.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
+        if let Some(why) = Self::out_of_reach(&l, r) {
+            return Ok(Self::answer(&l, false, Some(why)));
+        }
         if r.epoch <= l.saved.epoch {
             let why = format!(
                 "epoch {} is already granted to {}",
@@ -294,9 +313,16 @@ pub async fn take_over_when_primary_gone(repl: Arc<super::Replication>) {
         if silent < repl.settings.failover_timeout {
             continue;
         }
+        let Some(epoch) = super::next_epoch(repl.epoch()) else {
+            tracing::error!(
+                epoch = repl.epoch(),
+                "epochs are used up: no takeover (fix failover.json by hand)"
+            );
+            return;
+        };
         let req = LeaseRequest {
             site: repl.site.clone(),
-            epoch: repl.epoch() + 1,
+            epoch,
             lease_ms: repl.settings.failover_timeout.as_millis() as u64,
         };
         match ask(&http, &base, CLAIM_PATH, &req).await {
@@ -330,6 +356,19 @@ mod tests {
             site: site.into(),
             epoch,
             lease_ms: 100,
+        }
+    }
+
+    #[test]
+    fn an_epoch_far_past_the_one_held_is_neither_claimed_nor_renewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Witness::open(dir.path()).unwrap();
+        assert!(w.renew(&req("a", 1)).unwrap().granted);
+        for far in [2 + crate::replication::MAX_EPOCH_STEP, u64::MAX] {
+            let c = w.claim(&req("b", far)).unwrap();
+            assert!(!c.granted && c.epoch == 1, "{c:?}");
+            assert!(c.reason.unwrap().contains("past the epoch held"));
+            assert!(!w.renew(&req("b", far)).unwrap().granted);
         }
     }
 

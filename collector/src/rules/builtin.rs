@@ -19,6 +19,11 @@ use super::alert::{Signal, labels};
 use super::snapshot::{BuiltinsState, CountState, HeartbeatState, QuietState};
 use super::window::Window;
 
+/// `MailDeferred` resolves after this long without a deferral of that host and domain: twice
+/// postfix's longest retry interval (`maximal_backoff_time`, 4000 s), so that a queue still
+/// retrying keeps it firing between attempts.
+const DEFERRED_QUIET: Duration = Duration::seconds(8000);
+
 /// The span `mass_delete_per_minute` counts over.
 const DELETE_WINDOW: Duration = Duration::seconds(60);
 
@@ -38,6 +43,8 @@ pub struct BuiltinSettings {
     /// A log alert that no line clears (`MailQueueDown`, `LdapUnreachable`) resolves after this
     /// long without another line saying the same.
     pub log_quiet: Duration,
+    /// `MailDeferred`: a message still deferred this long after it arrived (postfix's `delay`).
+    pub deferred_after: Duration,
 }
 
 impl Default for BuiltinSettings {
@@ -51,6 +58,7 @@ impl Default for BuiltinSettings {
             auth_failures: 20,
             auth_window: Duration::seconds(300),
             log_quiet: Duration::seconds(600),
+            deferred_after: Duration::seconds(3600),
         }
     }
 }
@@ -207,6 +215,7 @@ impl Builtins {
             },
             Kind::Log => {
                 self.services(ev, received, out);
+                self.mail_deferred(ev, received, out);
                 self.auth_failure(ev, received, out);
                 self.mass_delete(ev, received, out);
             }
@@ -250,8 +259,13 @@ impl Builtins {
                 !w.is_empty() || *firing
             });
         }
-        let quiet = self.cfg.log_quiet;
+        let log_quiet = self.cfg.log_quiet;
         self.quiet.retain(|_, (sig, last)| {
+            let quiet = if sig.name == "MailDeferred" {
+                DEFERRED_QUIET
+            } else {
+                log_quiet
+            };
             if now - *last > quiet {
                 out.push(Signal::clear(&sig.name, sig.labels.clone()));
                 false
@@ -328,6 +342,57 @@ impl Builtins {
             let sig = Signal::clear(name, labels([("host", &ev.host)]));
             self.quiet.remove(&sig.key());
             out.push(sig);
+        }
+    }
+
+    /// `MailDeferred [host, domain]`: postfix still deferring mail to a domain longer than
+    /// `deferred_after` after the message arrived (the delivery line's `delay`). Resolves when
+    /// that host delivers (or bounces) mail to the domain, or after [`DEFERRED_QUIET`].
+    fn mail_deferred(&mut self, ev: &Event, received: DateTime<Utc>, out: &mut Vec<Signal>) {
+        if !ev.app.starts_with("postfix") {
+            return;
+        }
+        let (Some(status), Some(to)) = (s(ev, "status"), s(ev, "to")) else {
+            return;
+        };
+        let domain = to
+            .rsplit_once('@')
+            .map_or("(local)".to_owned(), |(_, d)| d.to_ascii_lowercase());
+        let l = labels([("host", ev.host.as_str()), ("domain", domain.as_str())]);
+        match status {
+            "deferred" => {
+                let delay = n(ev, "delay").unwrap_or(0.0);
+                if delay < self.cfg.deferred_after.num_seconds() as f64 {
+                    return;
+                }
+                let mut sig = Signal::fire(
+                    "MailDeferred",
+                    l,
+                    Warning,
+                    format!(
+                        "mail to {domain} deferred on {} for {:.0} min: {}",
+                        ev.host,
+                        delay / 60.0,
+                        s(ev, "status_text").unwrap_or("no reason logged")
+                    ),
+                );
+                if let Some(f) = sig.firing.as_mut() {
+                    for k in ["queue_id", "to", "relay", "dsn"] {
+                        if let Some(v) = s(ev, k) {
+                            f.annotations.insert(k.into(), v.to_owned());
+                        }
+                    }
+                }
+                self.quiet.insert(sig.key(), (sig.clone(), received));
+                out.push(sig);
+            }
+            "sent" | "bounced" => {
+                let sig = Signal::clear("MailDeferred", l);
+                if self.quiet.remove(&sig.key()).is_some() {
+                    out.push(sig);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -804,6 +869,61 @@ mod tests {
         assert_eq!(
             (out[0].name.as_str(), out[0].firing.is_none()),
             ("MailQueueDown", true)
+        );
+    }
+
+    #[test]
+    fn mail_deferred_fires_past_the_threshold_and_clears_on_delivery_or_quiet() {
+        let mut b = Builtins::new(BuiltinSettings::default(), Utc::now());
+        let line = |status: &str, delay: f64, to: &str| {
+            log(
+                "postfix/smtp",
+                "6C1A2B3C07: to=<...>",
+                json!({"queue_id": "6C1A2B3C07", "to": to, "status": status, "delay": delay,
+                       "dsn": "4.4.1", "status_text": "connect to mx.remote.example.net[198.51.100.7]:25: Connection timed out"}),
+            )
+        };
+        // Deferred, but not for long yet.
+        assert!(
+            !verdicts(&mut b, &line("deferred", 30.0, "grace@remote.example.net"))
+                .contains_key("MailDeferred")
+        );
+        let mut out = Vec::new();
+        b.on_event(
+            &line("deferred", 3700.0, "grace@Remote.example.net"),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].labels,
+            labels([("host", "mbox3"), ("domain", "remote.example.net")])
+        );
+        let f = out[0].firing.as_ref().unwrap();
+        assert_eq!(f.severity, Warning);
+        let summary = &f.annotations["summary"];
+        assert!(
+            summary.contains("deferred on mbox3 for 62 min"),
+            "{summary}"
+        );
+        assert_eq!(f.annotations["queue_id"], "6C1A2B3C07");
+        // Mail to another domain changes nothing; delivery to this one clears it.
+        assert!(
+            !verdicts(&mut b, &line("sent", 1.0, "x@other.example")).contains_key("MailDeferred")
+        );
+        assert_eq!(
+            verdicts(&mut b, &line("sent", 4000.0, "grace@remote.example.net"))["MailDeferred"],
+            None
+        );
+        // Fired again, it clears after the quiet period when no line says anything more.
+        let mut out = Vec::new();
+        b.on_event(&line("deferred", 7200.0, "h@remote.example.net"), &mut out);
+        let mut out = Vec::new();
+        b.on_tick(Utc::now() + Duration::seconds(4100), &mut out);
+        assert!(out.is_empty(), "still within postfix's retry interval");
+        b.on_tick(Utc::now() + Duration::seconds(8100), &mut out);
+        assert_eq!(
+            (out[0].name.as_str(), out[0].firing.is_none()),
+            ("MailDeferred", true)
         );
     }
 

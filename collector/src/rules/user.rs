@@ -4,7 +4,8 @@
 //! The query is a subset of the search syntax, evaluated on each event as it is read from the
 //! WAL (no index round trip): space-separated terms that must all hold (`AND` may be written),
 //! each `field:value` (`host`, `site`, `app`, `source`, `severity`, `kind`, `fields.NAME`; exact
-//! match), a word or `"a phrase"` (in the message, ignoring case), or either prefixed with `-`
+//! match, but as in search: `severity` takes the usual aliases (`error`, `warn`, ...), `app:postfix`
+//! also matches `postfix/*`, `host` ignores case), a word or `"a phrase"` (in the message, ignoring case), or either prefixed with `-`
 //! or `NOT` to exclude. `OR` and parentheses are refused with a reason at start.
 
 use std::borrow::Cow;
@@ -43,6 +44,10 @@ pub enum QueryError {
         "field {0:?} is not one of host, site, app, source, severity, kind, message, fields.NAME"
     )]
     UnknownField(String),
+    #[error(
+        "severity {0:?} is not a severity; use one of emerg, alert, crit, err (error), warning (warn), notice, info, debug"
+    )]
+    UnknownSeverity(String),
 }
 
 impl Query {
@@ -107,6 +112,10 @@ impl Query {
                     }
                     if f == "message" {
                         Term::Text(v.to_lowercase())
+                    } else if f == "severity" {
+                        let s = logwarden_core::Severity::from_loose_name(v)
+                            .ok_or_else(|| QueryError::UnknownSeverity(v.to_owned()))?;
+                        Term::Field(f.to_owned(), s.as_str().to_owned())
                     } else {
                         Term::Field(f.to_owned(), v.to_owned())
                     }
@@ -126,7 +135,15 @@ impl Query {
         self.0.iter().all(|(neg, t)| {
             let hit = match t {
                 Term::Text(w) => ev.message.to_lowercase().contains(w.as_str()),
-                Term::Field(f, v) => field(ev, f).is_some_and(|x| x == *v),
+                Term::Field(f, v) => field(ev, f).is_some_and(|x| match f.as_str() {
+                    "host" => x.to_lowercase() == v.to_lowercase(),
+                    "app" => {
+                        x == *v
+                            || x.strip_prefix(v.as_str())
+                                .is_some_and(|r| r.starts_with('/'))
+                    }
+                    _ => x == *v,
+                }),
             };
             hit != *neg
         })
@@ -346,6 +363,28 @@ mod tests {
             Err(QueryError::UnknownField("foo".into()))
         );
         assert_eq!(Query::parse("  "), Err(QueryError::Empty));
+    }
+
+    #[test]
+    fn severities_apps_and_hosts_match_as_in_search() {
+        let mut e = ev("postfix/smtpd", "lost connection");
+        e.severity = logwarden_core::Severity::Err;
+        e.host = "MBOX3".into();
+        for q in [
+            "severity:error",
+            "severity:ERR",
+            "app:postfix",
+            "host:mbox3",
+        ] {
+            assert!(Query::parse(q).unwrap().matches(&e), "{q}");
+        }
+        for q in ["severity:warn", "app:post", "app:postfix/qmgr", "host:mbox"] {
+            assert!(!Query::parse(q).unwrap().matches(&e), "{q}");
+        }
+        assert_eq!(
+            Query::parse("severity:loud"),
+            Err(QueryError::UnknownSeverity("loud".into()))
+        );
     }
 
     #[test]

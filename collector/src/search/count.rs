@@ -1,7 +1,9 @@
-//! Counting: how many events match, by the values of a keyword field (tantivy's terms
-//! aggregation on its fast column) or over time (a date histogram on `ts`). Each partition the
-//! time range reaches is aggregated on its own and the partial results merged, as tantivy's
-//! distributed aggregations do across indexes.
+//! Counting: how many events match, by the values of a field (tantivy's terms aggregation on its
+//! fast column: the keyword fields, or `fields.NAME` in the fast JSON field; two fields make
+//! pairs, a terms aggregation under another) or over time (a date histogram on `ts`). Each
+//! partition the time range reaches is aggregated on its own and the partial results merged, as
+//! tantivy's distributed aggregations do across indexes. Counts by value come with `other`: the
+//! events in none of the top buckets.
 
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{CountBucket, CountParams, CountResponse};
@@ -13,10 +15,14 @@ use tantivy::collector::Count;
 use super::{SearchError, Searcher, time};
 use crate::index::partition::start_of;
 
-/// The fields `by` accepts: the keyword fields kept as fast columns (see `index::schema`).
+/// The fields `by` accepts besides `fields.NAME`: the keyword fields kept as fast columns (see
+/// `index::schema`).
 pub const BY_FIELDS: [&str; 6] = ["host", "site", "app", "severity", "kind", "source"];
 pub const DEFAULT_TERMS: usize = 10;
 pub const MAX_TERMS: usize = 1000;
+/// Most pairs asked for with two `by` fields (each level keeps that many values: the buckets
+/// grow as its square).
+pub const MAX_PAIRS: usize = 200;
 /// A histogram of more buckets than this is refused: ask for a wider `every` or a shorter range.
 pub const MAX_BUCKETS: i64 = 10_000;
 
@@ -30,20 +36,27 @@ impl Searcher {
                     "give either by or every, not both".into(),
                 ));
             }
-            (Some(field), None) => {
-                if !BY_FIELDS.contains(&field.as_str()) {
-                    return Err(SearchError::BadParam(format!(
-                        "count by {field:?} is not possible; use one of {}",
-                        BY_FIELDS.join(", ")
-                    )));
-                }
+            (Some(by), None) => {
+                let fields = by_fields(by)?;
                 let size = p.limit.unwrap_or(DEFAULT_TERMS);
-                if size == 0 || size > MAX_TERMS {
+                let most = if fields.len() == 1 {
+                    MAX_TERMS
+                } else {
+                    MAX_PAIRS
+                };
+                if size == 0 || size > most {
                     return Err(SearchError::BadParam(format!(
-                        "limit must be 1 to {MAX_TERMS}"
+                        "limit must be 1 to {most} when counting by {by}"
                     )));
                 }
-                serde_json::json!({"c": {"terms": {"field": field, "size": size}}})
+                self.check_columns(&plan, &fields)?;
+                let mut agg =
+                    serde_json::json!({"c": {"terms": {"field": fields[0], "size": size}}});
+                if let Some(second) = fields.get(1) {
+                    agg["c"]["aggs"] =
+                        serde_json::json!({"c": {"terms": {"field": second, "size": size}}});
+                }
+                agg
             }
             (None, Some(every)) => {
                 let width = time::parse_duration(every)
@@ -90,6 +103,7 @@ impl Searcher {
                     total,
                     buckets: Vec::new(),
                     partitions,
+                    other: None,
                 });
             }
         };
@@ -115,37 +129,108 @@ impl Searcher {
                 total: 0,
                 buckets: Vec::new(),
                 partitions,
+                other: p.by.as_ref().map(|_| 0),
             });
         };
         let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
         let json =
             serde_json::to_value(&result).map_err(|e| SearchError::BadParam(e.to_string()))?;
-        let buckets = json["c"]["buckets"]
-            .as_array()
-            .map(|bs| {
-                bs.iter()
-                    .filter_map(|b| {
-                        let key = b.get("key_as_string").or_else(|| b.get("key"))?;
-                        let key = key
-                            .as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| key.to_string());
-                        Some(CountBucket {
-                            key,
-                            count: b.get("doc_count")?.as_u64()?,
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut buckets = Vec::new();
+        for b in json["c"]["buckets"].as_array().into_iter().flatten() {
+            let (Some(key), Some(count)) = (bucket_key(b), b["doc_count"].as_u64()) else {
+                continue;
+            };
+            match b["c"]["buckets"].as_array() {
+                None => buckets.push(CountBucket {
+                    key,
+                    count,
+                    keys: Vec::new(),
+                }),
+                Some(inner) => {
+                    for i in inner {
+                        let (Some(second), Some(count)) = (bucket_key(i), i["doc_count"].as_u64())
+                        else {
+                            continue;
+                        };
+                        buckets.push(CountBucket {
+                            key: format!("{key} {second}"),
+                            count,
+                            keys: vec![key.clone(), second],
+                        });
+                    }
+                }
+            }
+        }
+        let other = p.by.as_ref().map(|_| {
+            // Pairs: the largest of every first value's; the top `limit` of them.
+            buckets.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+            buckets.truncate(p.limit.unwrap_or(DEFAULT_TERMS));
+            (total as u64).saturating_sub(buckets.iter().map(|b| b.count).sum())
+        });
         Ok(CountResponse {
             total: total as u64,
             buckets,
             partitions,
+            other,
         })
+    }
+
+    /// A `fields.NAME` to count by must be a column of some partition in the range: else the
+    /// name is not one any event has (a typo, most likely), which is said rather than answered
+    /// with nothing.
+    fn check_columns(&self, plan: &super::Plan, fields: &[String]) -> Result<(), SearchError> {
+        for f in fields.iter().filter(|f| f.starts_with("fields.")) {
+            let mut found = false;
+            'partitions: for part in &plan.partitions {
+                for segment in part.reader.searcher().segment_readers() {
+                    if !segment.fast_fields().dynamic_column_handles(f)?.is_empty() {
+                        found = true;
+                        break 'partitions;
+                    }
+                }
+            }
+            if !found && !plan.partitions.is_empty() {
+                return Err(SearchError::BadParam(format!(
+                    "count by {f:?}: no event in the time range has that field (`logwarden fields` lists those there are)"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
+/// `host`, `fields.ip`, `host,app`: one or two fields, each a keyword field or `fields.NAME`.
+fn by_fields(by: &str) -> Result<Vec<String>, SearchError> {
+    let fields: Vec<String> = by.split(',').map(|f| f.trim().to_owned()).collect();
+    if fields.len() > 2 {
+        return Err(SearchError::BadParam(format!(
+            "count by {by:?}: at most two fields (pairs of values)"
+        )));
+    }
+    for f in &fields {
+        let json = f.strip_prefix("fields.").is_some_and(|n| !n.is_empty());
+        if !json && !BY_FIELDS.contains(&f.as_str()) {
+            return Err(SearchError::BadParam(format!(
+                "count by {f:?} is not possible; use one of {} or fields.NAME",
+                BY_FIELDS.join(", ")
+            )));
+        }
+    }
+    Ok(fields)
+}
+
+/// A bucket's key as text: strings as they are, whole numbers without a fraction.
+fn bucket_key(b: &serde_json::Value) -> Option<String> {
+    let key = b.get("key_as_string").or_else(|| b.get("key"))?;
+    Some(match key {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    })
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,9 +296,90 @@ mod tests {
                 ("2026-11-29T11:00:00Z".into(), 1)
             ]
         );
+        assert_eq!(by.other, Some(0));
         assert!(
             matches!(s.count(&p(Some("message"), None), now), Err(SearchError::BadParam(m)) if m.contains("host"))
         );
         assert!(s.count(&p(Some("app"), Some("1h")), now).is_err());
+    }
+
+    #[test]
+    fn counts_by_any_field_pairs_and_the_rest_as_other() {
+        let mut events = Vec::new();
+        // ip 10.0.0.1 x5, .2 x3, .3 x1, and one event without an ip; ports as numbers.
+        let ips = ["1", "1", "1", "1", "1", "2", "2", "2", "3"];
+        for (i, ip) in ips.iter().enumerate() {
+            let mut e = event(
+                i as u64,
+                "2026-11-29T10:00:00Z",
+                if i % 2 == 0 { "sshd" } else { "postfix/smtpd" },
+                Severity::Info,
+                "connect",
+                None,
+            );
+            e.host = if i < 6 { "mbox1" } else { "mbox2" }.into();
+            e.fields.insert("ip".into(), format!("10.0.0.{ip}").into());
+            e.fields
+                .insert("port".into(), serde_json::json!(22 + (i % 2) as u64));
+            events.push(e);
+        }
+        events.push(event(
+            99,
+            "2026-11-29T10:00:00Z",
+            "x",
+            Severity::Info,
+            "no ip",
+            None,
+        ));
+        let (_dir, s) = searcher_with(&events);
+        let now = DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let count = |q: &str, by: &str, limit: usize| {
+            s.count(
+                &CountParams {
+                    q: q.into(),
+                    by: Some(by.into()),
+                    limit: Some(limit),
+                    ..CountParams::default()
+                },
+                now,
+            )
+        };
+        let pairs = |r: &CountResponse| -> Vec<(String, u64)> {
+            r.buckets.iter().map(|b| (b.key.clone(), b.count)).collect()
+        };
+        let r = count("*", "fields.ip", 2).unwrap();
+        assert_eq!(
+            pairs(&r),
+            vec![("10.0.0.1".into(), 5), ("10.0.0.2".into(), 3)]
+        );
+        assert_eq!(
+            (r.total, r.other),
+            (10, Some(2)),
+            ".3 and the event without an ip"
+        );
+        let r = count("connect AND app:sshd", "fields.port", 10).unwrap();
+        assert_eq!(pairs(&r), vec![("22".into(), 5)], "numbers as numbers");
+        let r = count("*", "host,app", 3).unwrap();
+        assert_eq!(
+            pairs(&r),
+            vec![
+                ("mbox1 postfix/smtpd".into(), 3),
+                ("mbox1 sshd".into(), 3),
+                ("mbox2 sshd".into(), 2),
+            ]
+        );
+        assert_eq!(r.buckets[0].keys, vec!["mbox1", "postfix/smtpd"]);
+        assert_eq!(r.other, Some(2), "mbox2's postfix/smtpd, mbox3's x");
+        let bad = |by: &str, why: &str| match count("*", by, 10) {
+            Err(SearchError::BadParam(m)) => assert!(m.contains(why), "{by}: {m}"),
+            other => panic!("{by}: {:?}", other.map(|r| r.total)),
+        };
+        bad("fields.nope", "no event in the time range has that field");
+        bad("message", "\"message\" is not possible");
+        bad("fields.", "\"fields.\" is not possible");
+        bad("host,app,site", "at most two fields");
+        assert!(count("*", "host,app", MAX_PAIRS + 1).is_err());
     }
 }

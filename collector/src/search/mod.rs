@@ -1,10 +1,14 @@
 //! Answering searches: a query in tantivy's syntax over the event fields, a time range, the
-//! newest matches first.
+//! newest (or oldest) matches first in a total order, paged by cursor (`order.rs`).
 
+pub mod context;
 pub mod count;
+pub mod fields;
+pub mod order;
 mod query_bounds;
 pub mod tail;
 pub mod time;
+pub mod words;
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::Value;
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{DocAddress, Order, TantivyDocument, Term};
+use tantivy::{DocAddress, TantivyDocument, Term};
 
 use crate::index::{Catalog, Fields, Partition, schema};
 
@@ -38,6 +42,9 @@ pub enum SearchError {
     /// `since`, `until` or `limit` is not acceptable (400).
     #[error("{0}")]
     BadParam(String),
+    /// What was asked for is not there (404).
+    #[error("{0}")]
+    NotFound(String),
     /// The index failed (500).
     #[error("index error: {0}")]
     Index(#[from] tantivy::TantivyError),
@@ -49,6 +56,15 @@ pub struct Searcher {
     catalog: Arc<Catalog>,
     parser: Arc<QueryParser>,
     fields: Fields,
+}
+
+/// One page of a search: the hits, their positions, how many matched after the cursor, and the
+/// position the next page starts after (none on the last page).
+pub(crate) struct Page {
+    pub hits: Vec<Event>,
+    pub positions: Vec<order::Position>,
+    pub total: usize,
+    pub cursor: Option<order::Position>,
 }
 
 /// A query ready to run: the tantivy query (text AND time range) and the partitions that the
@@ -65,6 +81,8 @@ impl Searcher {
             QueryParser::new(schema, vec![fields.message], TokenizerManager::default());
         // Several words mean all of them, as in every log search tool.
         parser.set_conjunction_by_default();
+        // `field:/regex/`, bounded by `words.rs`.
+        parser.allow_regexes();
         Searcher {
             catalog,
             parser: Arc::new(parser),
@@ -100,12 +118,16 @@ impl Searcher {
         let text_query: Box<dyn Query> = if q.is_empty() || q == "*" {
             Box::new(AllQuery)
         } else {
+            let bad = |reason: String| SearchError::BadQuery {
+                query: q.to_owned(),
+                reason,
+            };
+            let ast = tantivy::query_grammar::parse_query(q)
+                .map_err(|_| bad("it does not parse (unbalanced quotes or parentheses, or a field without a value?)".into()))?;
+            let ast = words::rewrite(ast).map_err(bad)?;
             self.parser
-                .parse_query(q)
-                .map_err(|e| SearchError::BadQuery {
-                    query: q.to_owned(),
-                    reason: e.to_string(),
-                })?
+                .build_query_from_user_input_ast(ast)
+                .map_err(|e| bad(e.to_string()))?
         };
         let mut terms = 0usize;
         text_query.query_terms(&mut |_, _| terms += 1);
@@ -163,34 +185,91 @@ impl Searcher {
                 "limit {limit} is over the maximum of {MAX_LIMIT} (result size)"
             )));
         }
+        let direction =
+            order::Direction::parse(params.order.as_deref()).map_err(SearchError::BadParam)?;
+        let after = params
+            .after
+            .as_deref()
+            .map(order::Position::parse)
+            .transpose()
+            .map_err(SearchError::BadParam)?;
         let plan = self.plan(&params.q, &params.since, &params.until, now)?;
+        let partitions = plan.partitions.len() as u64;
+        let page = self.page(plan, direction, after, limit)?;
+        Ok(SearchResponse {
+            indexed_lsn: 0, // set by the caller, who knows the index's position
+            total: page.total as u64,
+            positions: page.positions.iter().map(order::Position::cursor).collect(),
+            cursor: page.cursor.map(|at| at.cursor()),
+            hits: page.hits,
+            took_us: started.elapsed().as_micros() as u64,
+            partitions,
+        })
+    }
+
+    /// The first `limit` events of `plan` in `direction`, after the position `after`.
+    pub(crate) fn page(
+        &self,
+        mut plan: Plan,
+        direction: order::Direction,
+        after: Option<order::Position>,
+        limit: usize,
+    ) -> Result<Page, SearchError> {
+        // Days are searched in the order asked for: every event of a day comes before every
+        // event of the next one, so once `limit` hits are in, later days only add to the total.
+        if direction == order::Direction::OldestFirst {
+            plan.partitions.reverse();
+        }
+        // With a cursor: nothing of the days before its own, and on its day only what lies
+        // beyond it (a filter on the fast fields, needed on that day alone).
+        let beyond = after.map(|at| {
+            let query: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, plan.query.box_clone()),
+                (Occur::Must, order::beyond(&self.fields, at, direction)),
+            ]));
+            (at.day(), query)
+        });
+        if let Some((day, _)) = &beyond {
+            plan.partitions.retain(|p| match direction {
+                order::Direction::NewestFirst => p.day <= *day,
+                order::Direction::OldestFirst => p.day >= *day,
+            });
+        }
         let mut total = 0;
         let mut hits = Vec::with_capacity(limit.min(1000));
-        // Newest day first: every event of a day is newer than every event of an older day,
-        // so once `limit` hits are in, older partitions only add to the total.
+        let mut positions = Vec::with_capacity(limit.min(1000));
+        // The last hit taken, readable or not, and how many were taken.
+        let (mut last, mut taken) = (None, 0usize);
         for p in &plan.partitions {
+            let query = match &beyond {
+                Some((day, query)) if *day == p.day => query,
+                _ => &plan.query,
+            };
             let searcher = p.reader.searcher();
-            let wanted = limit - hits.len();
+            let wanted = limit - taken;
             if wanted == 0 {
-                total += searcher.search(&plan.query, &Count)?;
+                total += searcher.search(query, &Count)?;
                 continue;
             }
-            let top = TopDocs::with_limit(wanted)
-                .order_by_fast_field::<tantivy::DateTime>("ts", Order::Desc);
-            let (n, top) = searcher.search(&plan.query, &(Count, top))?;
+            let top = TopDocs::with_limit(wanted).order_by(order::sort_key(direction));
+            let (n, top) = searcher.search(query, &(Count, top))?;
             total += n;
-            for (_, addr) in top {
+            for (key, addr) in top {
+                let at = order::Position::of_key(&key);
+                (last, taken) = (Some(at), taken + 1);
                 if let Some(e) = self.stored_event(&searcher, addr)? {
                     hits.push(e);
+                    positions.push(at);
                 }
             }
         }
-        Ok(SearchResponse {
-            indexed_lsn: 0, // set by the caller, who knows the index's position
-            total: total as u64,
+        // More to come: the place of the last hit is where the next page starts. (A hit whose
+        // stored event is unreadable is logged and left out; the cursor still moves past it.)
+        Ok(Page {
             hits,
-            took_us: started.elapsed().as_micros() as u64,
-            partitions: plan.partitions.len() as u64,
+            positions,
+            total,
+            cursor: last.filter(|_| total > taken),
         })
     }
 
@@ -246,33 +325,54 @@ pub(crate) mod tests {
         e
     }
 
-    /// A searcher over partitions written directly (the indexer's own tests go through the WAL).
+    /// A searcher over partitions written directly (the indexer's own tests go through the WAL);
+    /// each event's WAL place is its seq (`lsn`) and line 0.
     pub(crate) fn searcher_with(events: &[Event]) -> (tempfile::TempDir, Searcher) {
+        let placed: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let place = schema::WalPlace {
+                    lsn: e.id.seq,
+                    pos: 0,
+                };
+                (e.clone(), place)
+            })
+            .collect();
+        searcher_with_places(&placed, 1)
+    }
+
+    /// The same with each event's WAL place given, committed in `commits` parts (segments).
+    pub(crate) fn searcher_with_places(
+        events: &[(Event, schema::WalPlace)],
+        commits: usize,
+    ) -> (tempfile::TempDir, Searcher) {
         let dir = tempfile::tempdir().unwrap();
         let (catalog, _) = Catalog::open(dir.path(), crate::index::Unusable::Delete).unwrap();
-        let mut by_day: std::collections::BTreeMap<_, Vec<&Event>> = Default::default();
-        for e in events {
+        let mut by_day: std::collections::BTreeMap<_, Vec<_>> = Default::default();
+        for (e, place) in events {
             by_day
                 .entry(crate::index::partition::day_of(e.ts))
                 .or_default()
-                .push(e);
+                .push((e, *place));
         }
         for (day, events) in by_day {
             let p = catalog.get_or_create(day).unwrap();
             let mut writer: tantivy::IndexWriter<TantivyDocument> =
                 p.index.writer_with_num_threads(1, 15_000_000).unwrap();
-            for e in events {
-                let json = serde_json::to_string(e).unwrap();
-                writer
-                    .add_document(schema::document(
+            let per_commit = events.len().div_ceil(commits.max(1));
+            for part in events.chunks(per_commit.max(1)) {
+                for (e, place) in part {
+                    let json = serde_json::to_string(e).unwrap();
+                    let doc = schema::document(
                         &p.fields,
                         schema::Indexed::parse(&json).unwrap(),
                         &json,
-                        e.id.seq,
-                    ))
-                    .unwrap();
+                        *place,
+                    );
+                    writer.add_document(doc).unwrap();
+                }
+                writer.commit().unwrap();
             }
-            writer.commit().unwrap();
             p.reader.reload().unwrap();
             p.set_lsn(u64::MAX);
         }

@@ -1,4 +1,4 @@
-//! Reading the times a user types: `15m`, `2h`, `7d` back from now, or an RFC 3339 time.
+//! Reading the times a user types: `15m`, `2h`, `7d`, `1h30m` back from now, or an RFC 3339 time.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -9,45 +9,16 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = parse_duration(s).map_err(|why| {
-        format!("time {s:?} is neither a duration like 15m, 2h, 7d nor an RFC 3339 time ({why})")
-    })?;
+    let d = parse_duration(s)
+        .map_err(|why| format!("time {s:?} is neither a duration nor an RFC 3339 time: {why}"))?;
     now.checked_sub_signed(d)
         .ok_or_else(|| format!("time {s:?} reaches before the start of the calendar"))
 }
 
-/// `1h30m` -> 90 minutes. Units: s, m, h, d, w.
+/// `1h30m` -> 90 minutes: the one duration parser (`logwarden_core::duration`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s.is_empty() {
-        return Err("empty".into());
-    }
-    let mut total = Duration::zero();
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let n: i64 = digits
-            .parse()
-            .map_err(|_| format!("a number must come before unit {c:?}"))?;
-        digits.clear();
-        let unit = match c {
-            's' => Duration::try_seconds(n),
-            'm' => Duration::try_minutes(n),
-            'h' => Duration::try_hours(n),
-            'd' => Duration::try_days(n),
-            'w' => Duration::try_weeks(n),
-            other => return Err(format!("unknown unit {other:?}; use s, m, h, d or w")),
-        };
-        total = unit
-            .and_then(|u| total.checked_add(&u))
-            .ok_or_else(|| "too long".to_owned())?;
-    }
-    if !digits.is_empty() {
-        return Err(format!("{digits} has no unit; use s, m, h, d or w"));
-    }
-    Ok(total)
+    let d = logwarden_core::duration::parse_duration(s)?;
+    Duration::from_std(d).map_err(|_| format!("duration {s:?} is too long"))
 }
 
 #[cfg(test)]

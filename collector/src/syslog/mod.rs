@@ -12,6 +12,7 @@ pub mod intake;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::Context;
 use tokio::io::AsyncReadExt;
@@ -37,6 +38,9 @@ pub struct SyslogSettings {
     pub max_message_bytes: usize,
     /// TCP connections open at once; more wait to be accepted.
     pub max_connections: usize,
+    /// TCP connections one sender address may hold; more are closed at once (idle
+    /// connections from one host never lock the others out).
+    pub max_connections_per_client: usize,
     /// A TCP connection that sends nothing for this long is closed (a sender reconnects).
     pub idle_timeout: std::time::Duration,
 }
@@ -93,6 +97,7 @@ pub async fn start(
             None,
             to_intake.clone(),
             settings.clone(),
+            room.counters.clone(),
             shutdown.clone(),
         ));
     }
@@ -107,6 +112,7 @@ pub async fn start(
             Some(acceptor),
             to_intake.clone(),
             settings.clone(),
+            room.counters.clone(),
             shutdown.clone(),
         ));
     }
@@ -229,9 +235,11 @@ async fn serve_tcp(
     tls: Option<crate::tls::Acceptor>,
     to: ToIntake,
     settings: SyslogSettings,
+    counters: Arc<crate::metrics::Counters>,
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let per_client = crate::per_client::PerClient::default();
     let mut conns = JoinSet::new();
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -246,6 +254,11 @@ async fn serve_tcp(
                 }
             },
             _ = shutdown.cancelled() => break,
+        };
+        let Some(counted) = per_client.admit(peer.ip(), settings.max_connections_per_client) else {
+            counters.client_connections_refused.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "syslog connection closed: its sender holds [syslog] max_connections_per_client");
+            continue;
         };
         let (to, shutdown, max) = (to.clone(), shutdown.clone(), settings.max_message_bytes);
         let tls = tls.clone();
@@ -267,7 +280,7 @@ async fn serve_tcp(
                     }
                 }
             }
-            drop(permit);
+            drop((permit, counted));
         });
         while conns.try_join_next().is_some() {}
     }

@@ -1,0 +1,188 @@
+//! Context around a hit (Graylog's "surrounding messages"): the events just before and just
+//! after one event, from the same host and source, in the total order (`order.rs`). The event is
+//! named by its position (a search answer's `positions`), which also is where the two searches
+//! start: the newest events before it and the oldest after it, each a page of the usual search.
+
+use std::time::Instant;
+
+use chrono::Duration;
+use logwarden_core::wire::{ContextParams, ContextResponse};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DateTime, Term};
+
+use super::order::{Direction, Position};
+use super::{Plan, SearchError, Searcher};
+
+pub const DEFAULT_LINES: usize = 5;
+/// Most events asked for on either side.
+pub const MAX_LINES: usize = 1000;
+
+impl Searcher {
+    pub fn context(&self, p: &ContextParams) -> Result<ContextResponse, SearchError> {
+        let started = Instant::now();
+        let at = Position::parse(&p.at).map_err(SearchError::BadParam)?;
+        let lines = |n: Option<usize>, side: &str| match n.unwrap_or(DEFAULT_LINES) {
+            n if n <= MAX_LINES => Ok(n),
+            n => Err(SearchError::BadParam(format!(
+                "{side} {n} is over the maximum of {MAX_LINES}"
+            ))),
+        };
+        let (before, after) = (lines(p.before, "before")?, lines(p.after, "after")?);
+        let (hit, host, source) = self.event_at(at)?.ok_or_else(|| {
+            SearchError::NotFound(format!(
+                "no event at position {:?} (it may have been dropped by retention)",
+                p.at
+            ))
+        })?;
+        let f = &self.fields;
+        let term = |field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        // The day before and after the hit's are enough for "just before" and "just after".
+        let plan = || Plan {
+            query: Box::new(BooleanQuery::new(vec![
+                (Occur::Must, term(f.host, &host)),
+                (Occur::Must, term(f.source, &source)),
+            ])),
+            partitions: self.catalog.overlapping(
+                Some(at.time() - Duration::days(1)),
+                Some(at.time() + Duration::days(1)),
+            ),
+        };
+        let mut earlier = self.page(plan(), Direction::NewestFirst, Some(at), before)?;
+        earlier.hits.reverse();
+        let later = self.page(plan(), Direction::OldestFirst, Some(at), after)?;
+        Ok(ContextResponse {
+            before: earlier.hits,
+            hit,
+            after: later.hits,
+            took_us: started.elapsed().as_micros() as u64,
+        })
+    }
+
+    /// The event at `at`, with its host and source as indexed.
+    fn event_at(
+        &self,
+        at: Position,
+    ) -> Result<Option<(logwarden_core::Event, String, String)>, SearchError> {
+        let Some(partition) = self.catalog.get(at.day()) else {
+            return Ok(None);
+        };
+        let f = &self.fields;
+        let exactly = |t: Term| -> Box<dyn Query> {
+            Box::new(RangeQuery::new(
+                std::ops::Bound::Included(t.clone()),
+                std::ops::Bound::Included(t),
+            ))
+        };
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                exactly(Term::from_field_date(
+                    f.ts,
+                    DateTime::from_timestamp_micros(at.ts),
+                )),
+            ),
+            (Occur::Must, exactly(Term::from_field_u64(f.lsn, at.lsn))),
+            (Occur::Must, exactly(Term::from_field_u64(f.pos, at.pos))),
+        ]);
+        let searcher = partition.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let Some((_, addr)) = top.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(self.stored_event(&searcher, addr)?.map(|e| {
+            let (host, source) = (e.host.to_string(), e.source.to_string());
+            (e, host, source)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::schema::WalPlace;
+    use crate::search::tests::{event, searcher_with_places};
+    use logwarden_core::Severity;
+    use logwarden_core::wire::SearchParams;
+
+    #[test]
+    fn the_events_around_a_hit_come_from_its_host_and_source_in_order() {
+        // Host h1 and h2 interleaved in one second and the next, one of h1 from another file.
+        let mut events = Vec::new();
+        for seq in 0..40u64 {
+            let ts = if seq < 25 {
+                "2026-11-29T23:59:59Z"
+            } else {
+                "2026-11-30T00:00:00Z"
+            };
+            let mut e = event(seq, ts, "x", Severity::Info, &format!("line {seq}"), None);
+            e.host = if seq % 2 == 0 { "h1" } else { "h2" }.into();
+            if seq == 20 {
+                e.source = "/var/log/other".into();
+            }
+            events.push((e, WalPlace { lsn: 7, pos: seq }));
+        }
+        let (_dir, s) = searcher_with_places(&events, 3);
+        let found = s
+            .search(
+                &SearchParams {
+                    q: "24".into(),
+                    ..SearchParams::default()
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        assert_eq!(found.hits[0].id.seq, 24);
+        let at = found.positions[0].clone();
+        let c = s
+            .context(&ContextParams {
+                at: at.clone(),
+                before: Some(3),
+                after: Some(2),
+            })
+            .unwrap();
+        let seqs = |v: &[logwarden_core::Event]| v.iter().map(|e| e.id.seq).collect::<Vec<_>>();
+        assert_eq!(c.hit.id.seq, 24);
+        assert_eq!(
+            seqs(&c.before),
+            vec![16, 18, 22],
+            "h1, same file, oldest first"
+        );
+        assert_eq!(seqs(&c.after), vec![26, 28], "across midnight");
+        let c = s
+            .context(&ContextParams {
+                at,
+                before: Some(100),
+                after: Some(0),
+            })
+            .unwrap();
+        assert_eq!(c.before.len(), 11, "all of h1's in that file before it");
+        assert!(c.after.is_empty());
+        let missing = Position::parse(&found.positions[0])
+            .map(|p| Position { pos: 99, ..p })
+            .unwrap();
+        let err = s
+            .context(&ContextParams {
+                at: missing.cursor(),
+                ..ContextParams::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, SearchError::NotFound(_)), "{err}");
+        let err = s
+            .context(&ContextParams {
+                at: "nope".into(),
+                ..ContextParams::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, SearchError::BadParam(m) if m.contains("\"nope\"")),
+            "{err}"
+        );
+    }
+}
