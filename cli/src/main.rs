@@ -153,6 +153,7 @@ enum Command {
     /// The most frequent values of a field (host, app, ... or fields.NAME) among the matching
     /// events, the rest as (other): `count --by FIELD` by another name.
     Values {
+        /// The field whose most frequent values are listed (host, app, fields.x, ...).
         field: String,
         /// The query; '*' (the default) for every event.
         #[arg(default_value = "*")]
@@ -191,6 +192,7 @@ enum Command {
     /// The events around one, from the same host and source, in order: POSITION is what
     /// `search --positions` prints first on each line (or the API's `positions`).
     Context {
+        /// The event's position, as `search --positions` prints it.
         position: String,
         /// Events before it.
         #[arg(short = 'B', long, default_value_t = 5)]
@@ -198,6 +200,7 @@ enum Command {
         /// Events after it.
         #[arg(short = 'A', long, default_value_t = 5)]
         after: usize,
+        /// text (readable), json (one event per line), raw (the message only), as for search.
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
