@@ -12,6 +12,7 @@ use logwarden_agent::health::{self, CheckSources, HealthConfig};
 use logwarden_agent::parse::join::{Record, RecordJoiner};
 use logwarden_agent::parse::{Format, LineParser, ParseOptions, Zone};
 use logwarden_core::EventId;
+use logwarden_core::data_lock::DataLock;
 use tokio_util::sync::CancellationToken;
 
 /// How long a stopping agent goes on shipping what it has spooled. Short: the spool is on disk
@@ -205,6 +206,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(path) => config::load_settings(path, overrides)?,
                 None => Settings::build(config::FileConfig::default(), overrides)?,
             };
+            // Before anything in the folder is read: one agent per data folder (and spool).
+            let _locks = lock_data_folders(&settings)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -260,6 +263,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Locks the data folder, and the spool folder too when it is elsewhere; held until exit.
+fn lock_data_folders(settings: &Settings) -> anyhow::Result<Vec<DataLock>> {
+    let mut locks = vec![DataLock::acquire(&settings.data_dir, "logwarden-agent")?];
+    if !settings.spool.dir.starts_with(&settings.data_dir) {
+        locks.push(DataLock::acquire(&settings.spool.dir, "logwarden-agent")?);
+    }
+    Ok(locks)
 }
 
 /// `status`: from the running agent's listener, or from the data dir.

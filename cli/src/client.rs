@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use logwarden_core::wire::{
     ALERTS_PATH, AckRequest, AlertView, AlertsParams, AlertsResponse, COUNT_PATH, CountParams,
-    CountResponse, ErrorBody, FLEET_PATH, FleetResponse, PROMOTE_PATH, PromoteParams,
-    PromoteResponse, SEARCH_PATH, SILENCES_PATH, STATUS_PATH, SearchParams, SearchResponse,
-    Silence, SilenceRequest, SilencesResponse, StatusResponse, TAIL_PATH, TailParams,
+    CountResponse, ErrorBody, FLEET_PATH, FleetResponse, ForgetRequest, ForgetResponse,
+    PROMOTE_PATH, PromoteParams, PromoteResponse, SEARCH_PATH, SILENCES_PATH, STATUS_PATH,
+    SearchParams, SearchResponse, Silence, SilenceRequest, SilencesResponse, StatusResponse,
+    TAIL_PATH, TailParams,
 };
 use logwarden_core::wire::{
     CONTEXT_PATH, ContextParams, ContextResponse, FIELDS_PATH, FieldsParams, FieldsResponse,
@@ -176,6 +177,15 @@ impl Client {
 
     pub fn ack(&self, id: &str, req: &AckRequest) -> anyhow::Result<AlertView> {
         let url = self.base.join(&format!("{ALERTS_PATH}/{id}/ack"))?;
+        self.read(self.http.post(url).json(req).send())
+    }
+
+    pub fn forget(&self, host: &str, req: &ForgetRequest) -> anyhow::Result<ForgetResponse> {
+        let mut url = self.base.join(FLEET_PATH)?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("{} cannot take a path", self.base))?
+            .push(host)
+            .push("forget");
         self.read(self.http.post(url).json(req).send())
     }
 

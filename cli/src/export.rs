@@ -42,9 +42,15 @@ pub fn run(client: &Client, e: &Export, out: &mut impl Write) -> anyhow::Result<
     );
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} exporting [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
+            "{spinner} exporting [{bar:40}] {human_pos}/{human_len} events ({rate}, {eta} left)",
         )
         .context("progress bar template")?
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&rate(s.per_sec()));
+            },
+        )
         .progress_chars("=> "),
     );
     let mut written = 0u64;
@@ -80,4 +86,24 @@ pub fn run(client: &Client, e: &Export, out: &mut impl Write) -> anyhow::Result<
     out.flush().context("writing to stdout")?;
     bar.finish_and_clear();
     Ok(written)
+}
+
+/// Events per second as people read them: `13,834/s`, not `13,834.1306/s`.
+fn rate(per_sec: f64) -> String {
+    format!(
+        "{}/s",
+        indicatif::HumanCount(per_sec.round().max(0.0) as u64)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_a_whole_number_with_thousands_separators() {
+        assert_eq!(rate(13_834.1306), "13,834/s");
+        assert_eq!(rate(0.4), "0/s");
+        assert_eq!(rate(1_234_567.5), "1,234,568/s");
+    }
 }

@@ -6,6 +6,8 @@
 mod client;
 mod context;
 mod export;
+#[cfg(test)]
+mod help_texts;
 mod output;
 mod test_alert;
 mod trace;
@@ -17,7 +19,7 @@ use logwarden_core::wire::{CountParams, DEFAULT_SERVER, SearchParams};
 use std::io::Write;
 
 use anyhow::Context;
-use logwarden_core::wire::{AckRequest, Matcher, SilenceRequest};
+use logwarden_core::wire::{AckRequest, ForgetRequest, Matcher, SilenceRequest};
 
 use client::Client;
 use output::Format;
@@ -112,8 +114,10 @@ enum Command {
     Count {
         /// The query; '*' counts everything.
         query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// Only events before: an RFC 3339 time or a duration back from now.
         #[arg(long)]
         until: Option<String>,
         /// host, site, app, severity, kind, source or fields.NAME: the most frequent values, the
@@ -126,7 +130,8 @@ enum Command {
         /// With --by: how many values (default 10).
         #[arg(long)]
         limit: Option<usize>,
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// The extracted fields (fields.NAME) the matching events have, most frequent first, with
@@ -148,6 +153,7 @@ enum Command {
     /// The most frequent values of a field (host, app, ... or fields.NAME) among the matching
     /// events, the rest as (other): `count --by FIELD` by another name.
     Values {
+        /// The field whose most frequent values are listed (host, app, fields.x, ...).
         field: String,
         /// The query; '*' (the default) for every event.
         #[arg(default_value = "*")]
@@ -170,6 +176,7 @@ enum Command {
     Export {
         /// The query; '*' exports everything.
         query: String,
+        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
         /// Only events before (default: the time the export starts).
@@ -185,6 +192,7 @@ enum Command {
     /// The events around one, from the same host and source, in order: POSITION is what
     /// `search --positions` prints first on each line (or the API's `positions`).
     Context {
+        /// The event's position, as `search --positions` prints it.
         position: String,
         /// Events before it.
         #[arg(short = 'B', long, default_value_t = 5)]
@@ -192,6 +200,7 @@ enum Command {
         /// Events after it.
         #[arg(short = 'A', long, default_value_t = 5)]
         after: usize,
+        /// text (readable), json (one event per line), raw (the message only), as for search.
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
     },
@@ -203,12 +212,16 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Every host: last seen, and the newest state of its arrays, disks, file systems, backups.
     Fleet {
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
+        #[command(subcommand)]
+        command: Option<FleetCommand>,
     },
     /// The collector's role, epoch, WAL and index state.
     Status {
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// Planned switchover: the standby becomes primary after it has copied everything the
@@ -226,13 +239,16 @@ enum Command {
         /// Resolved alerts too.
         #[arg(long)]
         all: bool,
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// Acknowledge an alert: no more repeats until it resolves or changes severity.
     Ack {
-        /// The alert's id (first column of `logwarden alerts`).
+        /// The alert's id (first column of `logwarden alerts`), or enough of its first digits
+        /// to tell it from the other firing alerts.
         id: String,
+        /// Why, or what is being done about it (shown with the alert).
         #[arg(long, default_value = "")]
         comment: String,
         /// Who acks (default: $USER).
@@ -243,6 +259,19 @@ enum Command {
     Silence {
         #[command(subcommand)]
         command: SilenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Retire a host stopped on purpose (admin): its alerts (AgentSilent among them) resolve
+    /// and it leaves the fleet view until it sends anything again.
+    Forget {
+        /// The host, as `logwarden fleet` shows it.
+        host: String,
+        /// Who retires it (default: $USER).
+        #[arg(long, env = "USER", default_value = "")]
+        author: String,
     },
 }
 
@@ -259,7 +288,8 @@ enum AlertsCommand {
         /// LogwardenTest, `severity` to warning.
         #[arg(long, value_name = "K=V,...")]
         labels: Vec<String>,
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
 }
@@ -279,18 +309,24 @@ enum SilenceCommand {
         /// (`+8h`); default now. Alerts are notified as usual until then.
         #[arg(long, value_name = "TIME")]
         start: Option<String>,
+        /// Why (shown with the silence and the alerts it holds back).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Who silences (default: $USER).
         #[arg(long, env = "USER", default_value = "")]
         author: String,
     },
     /// List silences (active and expired).
     List {
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        /// text (readable) or json (the API's answer).
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// End a silence now.
-    Expire { id: String },
+    Expire {
+        /// The silence's id (first column of `logwarden silence list`).
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -409,7 +445,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
             let n = export::run(&client, &export, &mut buffered)?;
-            eprintln!("logwarden: exported {n} events");
+            eprintln!("logwarden: exported {} events", indicatif::HumanCount(n));
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(args) => trace::run(&client, args, &mut out),
@@ -456,7 +492,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             context::print(&mut out, &c, output)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fleet { output } => {
+        Command::Fleet {
+            command: Some(FleetCommand::Forget { host, author }),
+            ..
+        } => {
+            let done = client.forget(&host, &ForgetRequest { author })?;
+            write!(
+                out,
+                "forgot {}: it leaves the fleet view until it reports again",
+                done.host
+            )?;
+            match done.resolved.as_slice() {
+                [] => writeln!(out, "; none of its alerts was firing")?,
+                resolved => {
+                    writeln!(out, "; resolved:")?;
+                    for a in resolved {
+                        writeln!(out, "  {} {} ({})", a.id, a.name, a.severity)?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet {
+            output,
+            command: None,
+        } => {
             let fleet = client.fleet()?;
             output::fleet(&mut out, &fleet, output, chrono::Utc::now())?;
             Ok(ExitCode::SUCCESS)

@@ -31,6 +31,19 @@ impl FromStr for Format {
     }
 }
 
+/// `-o` of the commands that print no events (count, fleet, status, alerts, silences): any
+/// format but `raw`, which is an event's message alone.
+pub fn summary_format(s: &str) -> Result<Format, String> {
+    match s.parse()? {
+        Format::Raw => Err(
+            "raw prints the messages of events, and this command prints none: \
+                            use text or json"
+                .to_owned(),
+        ),
+        f => Ok(f),
+    }
+}
+
 /// One event in the chosen format.
 pub fn event(out: &mut impl Write, e: &Event, format: Format) -> anyhow::Result<()> {
     match format {

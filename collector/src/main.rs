@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use logwarden_collector::auth::{Role, tokens_file};
 use logwarden_collector::config::{self, Overrides, Settings};
+use logwarden_core::data_lock::DataLock;
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc rather than glibc's allocator. Events are allocated on one thread (a connection,
@@ -185,6 +186,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => config::load_settings(path, *overrides)?,
                 None => Settings::build(config::FileConfig::default(), *overrides)?,
             };
+            // Before anything in the folder is read, and before the port: one collector per
+            // data folder, and the message says which process holds it.
+            let _lock = DataLock::acquire(&settings.data_dir, "logwarden-collector")?;
             let mut settings = settings;
             settings.alerts.reloads = Some(logwarden_collector::reload::subscribe());
             logwarden_collector::reload::started();
@@ -216,6 +220,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Witness { listen, data_dir } => {
+            let _lock = DataLock::acquire(&data_dir, "logwarden-collector witness")?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

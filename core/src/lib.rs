@@ -5,6 +5,7 @@
 //! the names follow the contract in PRODUCT.md ("Event" and "HTTP API").
 
 pub mod config_text;
+pub mod data_lock;
 pub mod draft;
 pub mod durable;
 pub mod duration;

@@ -280,6 +280,25 @@ pub struct HostHealth {
     pub checks: Vec<Event>,
 }
 
+/// `POST /api/v1/fleet/{host}/forget` (admin): retire a host stopped on purpose. Its alerts
+/// resolve and it leaves the fleet view until it sends anything again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ForgetRequest {
+    /// Who retires it (kept in the WAL record).
+    #[serde(default)]
+    pub author: String,
+}
+
+/// The answer to [`ForgetRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForgetResponse {
+    pub host: String,
+    /// The WAL record that holds the forget.
+    pub lsn: u64,
+    /// The host's alerts that were firing and are now resolved.
+    pub resolved: Vec<AlertView>,
+}
+
 /// `GET /api/v1/count?q=QUERY&since=..&until=..&by=FIELD&every=DUR&limit=N`: the number of
 /// matching events in all, by the values of a field (`by`, the `limit` largest) or over time
 /// (`every`, a histogram).

@@ -94,6 +94,12 @@ try {
   const filled = await page.locator('#histogram svg rect:not([height="0"])').count();
   if (bars < 48 || filled < 1) fail(`histogram has ${bars} buckets, ${filled} with events`);
 
+  // Times in the search list to the millisecond, as the CLI prints them: never nanoseconds.
+  await page.locator('#hits td.ts').first().waitFor({ state: 'attached', timeout: 15000 });
+  const times = await page.locator('#hits td.ts').allTextContents();
+  const long = times.filter((t) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?(Z|[+-]\d\d:\d\d)$/.test(t));
+  if (long.length) fail(`event times not to the millisecond: ${long.slice(0, 3).join(', ')}`);
+
   await page.screenshot({ path: join(shots, 'dashboard-after-ack.png'), fullPage: true });
 
   // Readable on a phone: nothing wider than the screen.

@@ -536,6 +536,11 @@ impl Agent {
         Agent { child, metrics }
     }
 
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(&mut self) {
         self.child.kill().expect("SIGKILL the agent");

@@ -57,7 +57,7 @@ fn export_writes_every_match_once_across_pages_that_split_equal_timestamps() {
     assert_same("events written", 2503, lines.len());
     assert_same("distinct ids", 2503, ids.len());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("exported 2503 events"), "{stderr}");
+    assert!(stderr.contains("exported 2,503 events"), "{stderr}");
     // Not a terminal: no progress bar drawn.
     assert!(
         !stderr.contains('\r') && !stderr.contains("exporting"),

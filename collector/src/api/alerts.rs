@@ -40,7 +40,37 @@ pub async fn ack(
     body: Option<Json<AckRequest>>,
 ) -> Result<Json<AlertView>, ApiError> {
     let req = body.map(|Json(b)| b).unwrap_or_default();
+    let id = unique_firing(&state, id).await?;
     Ok(Json(state.alerts.ack(id, req).await?))
+}
+
+/// An alert id, or a prefix of one (as `git` takes commits): the one firing alert whose id
+/// starts with it. An ambiguous prefix is refused with the ids it matches; a prefix of no
+/// firing alert is passed on whole, for the engine's "no firing alert" answer.
+async fn unique_firing(state: &AppState, prefix: String) -> Result<String, ApiError> {
+    if prefix.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty alert id"));
+    }
+    let firing = state.alerts.list(false).await?;
+    let matches: Vec<&AlertView> = firing
+        .iter()
+        .filter(|a| a.id.starts_with(&prefix))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Ok(prefix),
+        many => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "alert id prefix {prefix:?} is ambiguous: {} firing alerts start with it ({}); give more digits",
+                many.len(),
+                many.iter()
+                    .map(|a| format!("{} {}", a.id, a.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 pub async fn silences(State(state): State<AppState>) -> Result<Json<SilencesResponse>, ApiError> {

@@ -5,6 +5,7 @@ mod alerts;
 mod context;
 mod error;
 mod fields;
+mod fleet;
 pub mod listener;
 mod replication;
 mod trace;
@@ -131,6 +132,7 @@ pub fn app(state: AppState) -> Router {
     let admin = Router::new()
         .route(PROMOTE_PATH, post(replication::promote))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/api/v1/fleet/{host}/forget", post(fleet::forget))
         .route(logwarden_core::wire::ALERTS_TEST_PATH, post(alerts::test))
         .route(SILENCES_PATH, post(alerts::add_silence))
         .route(

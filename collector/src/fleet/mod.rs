@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub mod forget;
+
 use crate::ingest::Recent;
 use crate::wal::{Read, RecordKind, WalReader};
 
@@ -139,6 +141,21 @@ impl Fleet {
     pub fn lsn(&self) -> u64 {
         self.lsn
     }
+
+    /// Whether the view holds `host` (as written).
+    pub fn has_host(&self, host: &str) -> bool {
+        self.hosts.contains_key(host)
+    }
+
+    /// The hosts the view holds, sorted.
+    pub fn host_names(&self) -> impl Iterator<Item = &str> {
+        self.hosts.keys().map(String::as_str)
+    }
+
+    /// Drops a host until it reports again (`logwarden fleet forget`).
+    pub fn forget(&mut self, host: &str) -> bool {
+        self.hosts.remove(host).is_some()
+    }
 }
 
 /// What the view needs of every event. Most events are log lines, of which it keeps only when
@@ -239,6 +256,14 @@ fn follow(
             }
             Read::Record(rec) => rec,
         };
+        if rec.kind == RecordKind::HostForgotten {
+            match forget::Forget::decode(&rec.payload) {
+                Ok(forget) => {
+                    f.forget(&forget.host);
+                }
+                Err(e) => tracing::error!(lsn = rec.lsn, error = %e, "forget record skipped"),
+            }
+        }
         if rec.kind == RecordKind::Events {
             for line in crate::wal::event_lines(&rec.payload) {
                 let seen = match serde_json::from_slice::<Seen>(line) {
@@ -341,5 +366,28 @@ mod tests {
         assert_eq!(Fleet::load(&path).lsn(), 0);
         std::fs::write(&path, "garbage").unwrap();
         assert_eq!(Fleet::load(&path).lsn(), 0);
+    }
+
+    #[test]
+    fn a_forgotten_host_leaves_the_view_and_comes_back_with_its_next_event() {
+        let mut f = Fleet::default();
+        f.apply(&health(
+            1,
+            "mbox3",
+            "2026-11-29T10:00:00Z",
+            "md0",
+            "degraded",
+        ));
+        f.apply(&health(2, "mta1", "2026-11-29T10:00:00Z", "md0", "clean"));
+        assert!(f.forget("mbox3"));
+        assert!(!f.forget("mbox3"));
+        let hosts: Vec<String> = f.response().hosts.into_iter().map(|h| h.host).collect();
+        assert_eq!(hosts, vec!["mta1".to_owned()]);
+        // Back as new: nothing of what it said before the forget.
+        f.apply(&health(3, "mbox3", "2026-11-29T10:05:00Z", "md1", "clean"));
+        let r = f.response();
+        let mbox3 = r.hosts.iter().find(|h| h.host == "mbox3").unwrap();
+        assert_eq!(mbox3.checks.len(), 1);
+        assert_eq!(mbox3.checks[0].fields["array"], "md1");
     }
 }

@@ -181,6 +181,14 @@ impl Builtins {
             .collect();
     }
 
+    /// Drops what the rules keep of a host retired with `logwarden fleet forget`: its
+    /// heartbeats (so no `AgentSilent` until it sends one again) and its quiet log alerts.
+    pub fn forget_host(&mut self, host: &str) {
+        self.heartbeats.remove(host);
+        self.quiet
+            .retain(|_, (sig, _)| sig.labels.get("host").map(String::as_str) != Some(host));
+    }
+
     /// The verdicts one event gives.
     pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Signal>) {
         let received = ev.received.unwrap_or(ev.ts);

@@ -47,12 +47,14 @@ use std::time::Duration;
 use chrono::Utc;
 use logwarden_core::Event;
 use logwarden_core::wire::{
-    Ack, AckRequest, AlertStatus, AlertView, Silence, SilenceRequest, TestAlertRequest,
-    TestAlertResponse,
+    Ack, AckRequest, AlertStatus, AlertView, ForgetResponse, Silence, SilenceRequest,
+    TestAlertRequest, TestAlertResponse,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+mod forget;
 
 use super::alert::Signal;
 use super::builtin::{BuiltinSettings, Builtins};
@@ -160,6 +162,12 @@ enum Command {
     },
     /// A verdict on the collector itself (e.g. `ReplicationDegraded`), from outside the WAL.
     Signal(Signal),
+    /// `logwarden fleet forget HOST` (`forget.rs`).
+    Forget {
+        host: String,
+        author: String,
+        reply: oneshot::Sender<Result<ForgetResponse, EngineError>>,
+    },
     /// `logwarden alerts test`: answered by a task of its own (notify::test_send).
     Test {
         req: TestAlertRequest,
@@ -209,6 +217,20 @@ impl AlertsHandle {
     pub async fn expire_silence(&self, id: String) -> Result<Silence, EngineError> {
         self.ask(|reply| Command::ExpireSilence { id, reply })
             .await?
+    }
+
+    /// Retires a host: a `HostForgotten` record, its alerts resolved (see `forget.rs`).
+    pub async fn forget(
+        &self,
+        host: String,
+        author: String,
+    ) -> Result<ForgetResponse, EngineError> {
+        self.ask(|reply| Command::Forget {
+            host,
+            author,
+            reply,
+        })
+        .await?
     }
 
     pub async fn silences(&self) -> Result<Vec<Silence>, EngineError> {
@@ -310,6 +332,8 @@ pub struct Engine {
     done_rx: mpsc::UnboundedReceiver<Delivered>,
     /// Where notification outcomes are counted for `/metrics`.
     counters: Arc<crate::metrics::Counters>,
+    /// Forgets written and not yet answered (`forget.rs`).
+    forgets: Vec<forget::Forgotten>,
 }
 
 /// Starts the engine task. It replays the WAL up to the current durable LSN, then follows it.
@@ -380,6 +404,7 @@ impl Engine {
             done_tx,
             done_rx,
             counters,
+            forgets: Vec::new(),
         }
     }
 
@@ -452,7 +477,8 @@ impl Engine {
                     self.flush_due(now);
                 }
             }
-            self.commit_pending().await;
+            let written = self.commit_pending().await;
+            self.answer_forgets(written);
         }
         tracing::info!("alert engine stopped");
     }
@@ -660,6 +686,7 @@ impl Engine {
                     }
                 }
             }
+            RecordKind::HostForgotten => self.host_forgotten(&rec, replaying),
             // Snapshots (this engine's, or the old primary's on a promoted standby) are read at
             // start only; checkpoints are handled in `follow`.
             _ => {}
@@ -1099,6 +1126,11 @@ impl Engine {
                 let _ = reply.send(res);
             }
             Command::Signal(sig) => self.signal(sig, true),
+            Command::Forget {
+                host,
+                author,
+                reply,
+            } => self.write_forget(host, author, wall, reply).await,
             Command::Silences { reply } => {
                 let windows = self.table.maintenance.0.iter();
                 let _ = reply.send(

@@ -22,6 +22,9 @@ pub enum RecordKind {
     /// The rules engine's state (alert table, rule windows, heartbeats) as of the LSN the
     /// payload names, so that the engine's start replays from there (`rules/snapshot.rs`).
     RulesSnapshot,
+    /// A host retired with `logwarden fleet forget` (`fleet/forget.rs`): the fleet view and the
+    /// rules drop it until it reports again.
+    HostForgotten,
     /// A kind written by a newer version: kept and skipped by this one.
     Unknown(u8),
 }
@@ -34,6 +37,7 @@ impl RecordKind {
             RecordKind::Epoch => 3,
             RecordKind::Checkpoint => 4,
             RecordKind::RulesSnapshot => 5,
+            RecordKind::HostForgotten => 6,
             RecordKind::Unknown(b) => b,
         }
     }
@@ -45,6 +49,7 @@ impl RecordKind {
             3 => RecordKind::Epoch,
             4 => RecordKind::Checkpoint,
             5 => RecordKind::RulesSnapshot,
+            6 => RecordKind::HostForgotten,
             other => RecordKind::Unknown(other),
         }
     }
