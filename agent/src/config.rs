@@ -326,8 +326,9 @@ pub struct Overrides {
     pub metrics_listen: Option<String>,
     /// Read the systemd journal (or, with `=DIR`, the journal in DIR). Replaces the file's
     /// [[journald]] when given.
+    /// (A string, not a path: clap refuses an empty path, and a bare `--journald` is one.)
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    pub journald: Option<PathBuf>,
+    pub journald: Option<String>,
 }
 
 /// Reads and parses a config file, naming it in every error.
@@ -441,7 +442,7 @@ impl Settings {
         }
         let journald = match flags.journald {
             Some(dir) => vec![crate::journald::JournalSource {
-                directory: (!dir.as_os_str().is_empty()).then_some(dir),
+                directory: (!dir.is_empty()).then(|| PathBuf::from(dir)),
                 matches: Vec::new(),
                 read_from_end: false,
             }],
