@@ -326,7 +326,7 @@ pub struct Overrides {
     pub metrics_listen: Option<String>,
     /// Read the systemd journal (or, with `=DIR`, the journal in DIR). Replaces the file's
     /// [[journald]] when given.
-    /// (A string, not a path: clap refuses an empty path, and a bare `--journald` is one.)
+    // A string, not a path: clap refuses an empty path, and a bare `--journald` is one.
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
     pub journald: Option<String>,
 }
