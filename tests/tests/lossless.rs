@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use logwarden_tests::{Agent, Collector, assert_same, wait_until};
+use logwarden_tests::{Agent, Collector, Tmpfs, assert_same, wait_until};
 
 /// Lines per bucket word: one search returns a whole bucket (the API returns 10,000 at most).
 const BUCKET: u64 = 4000;
@@ -239,33 +239,6 @@ fn a_full_spool_with_block_pauses_reading_and_loses_nothing() {
     assert!(agent.is_running(), "the agent must keep running");
     collector.restart();
     verify_exact(&collector, "wombatblock", 20_000, Duration::from_secs(90));
-}
-
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-        }
-        Ok(Tmpfs(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// Fills the file system under `dir` with a ballast file; returns its path.
