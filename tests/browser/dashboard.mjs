@@ -8,9 +8,7 @@
 // usage: node dashboard.mjs URL ALERT_NAME ADMIN_TOKEN SCREENSHOT_DIR
 // Prints one JSON line ({"acked_id": ...}) on success; exits 1 with the reason otherwise.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openPage } from './chromium.mjs';
 import { join } from 'node:path';
 
 const [url, alertName, token, shots] = process.argv.slice(2);
@@ -18,23 +16,10 @@ if (!url || !alertName || !token || !shots) {
   console.error('usage: node dashboard.mjs URL ALERT_NAME ADMIN_TOKEN SCREENSHOT_DIR');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-// A fresh profile each run; the machine has no network beyond loopback, so everything that
-// would phone home is off.
-const profile = mkdtempSync(join(tmpdir(), 'logwarden-chromium-'));
-
 function fail(why) { throw new Error(why); }
 
-// A persistent context is how playwright passes --user-data-dir.
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { page, close } = await openPage();
 let code = 0;
-const page = browser.pages()[0] || await browser.newPage();
 try {
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(url)) external.push(r.url()); });
@@ -118,7 +103,6 @@ try {
   await page.screenshot({ path: join(shots, 'dashboard-failure.png'), fullPage: true }).catch(() => {});
   code = 1;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(code);

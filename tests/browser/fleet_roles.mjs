@@ -5,9 +5,7 @@
 // Prints one JSON line ({"HOST": {"role": text or null, "seen": text}, ...}) on success; exits 1
 // with the reason otherwise.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openPage } from './chromium.mjs';
 import { join } from 'node:path';
 
 const [url, shots, ...hosts] = process.argv.slice(2);
@@ -16,16 +14,8 @@ if (!url || !shots || !hosts.length) {
   process.exit(2);
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'logwarden-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { page, close } = await openPage();
 let code = 0;
-const page = browser.pages()[0] || await browser.newPage();
 try {
   await page.goto(url, { waitUntil: 'load' });
   const out = {};
@@ -45,7 +35,6 @@ try {
   await page.screenshot({ path: join(shots, 'dashboard-fleet-roles-failure.png'), fullPage: true }).catch(() => {});
   code = 1;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(code);

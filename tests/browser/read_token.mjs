@@ -6,9 +6,7 @@
 // Prints one JSON line ({"hosts": n, "hits": n, "refused": n}) on success; exits 1 with the
 // reason otherwise.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openPage } from './chromium.mjs';
 import { join } from 'node:path';
 
 const [url, token, shots] = process.argv.slice(2);
@@ -18,16 +16,8 @@ if (!url || !token || !shots) {
 }
 function fail(why) { throw new Error(why); }
 
-const profile = mkdtempSync(join(tmpdir(), 'logwarden-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { page, close } = await openPage();
 let code = 0;
-const page = browser.pages()[0] || await browser.newPage();
 try {
   // Every API call the page makes, with whether it carried the token.
   const calls = [];
@@ -72,7 +62,6 @@ try {
   await page.screenshot({ path: join(shots, 'dashboard-read-token-failure.png'), fullPage: true }).catch(() => {});
   code = 1;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(code);

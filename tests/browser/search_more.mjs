@@ -7,9 +7,7 @@
 // Prints one JSON line ({"rows": n, "pages": n, "messages": [...], "context": [...], "marked":
 // "..."}) on success; exits 1 with the reason otherwise.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openPage } from './chromium.mjs';
 import { join } from 'node:path';
 
 const [url, query, shots] = process.argv.slice(2);
@@ -19,16 +17,8 @@ if (!url || !query || !shots) {
 }
 function fail(why) { throw new Error(why); }
 
-const profile = mkdtempSync(join(tmpdir(), 'logwarden-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { page, close } = await openPage();
 let code = 0;
-const page = browser.pages()[0] || await browser.newPage();
 try {
   await page.goto(url, { waitUntil: 'load' });
   await page.fill('#search input[name=q]', query);
@@ -58,7 +48,6 @@ try {
   await page.screenshot({ path: join(shots, 'search-more-failure.png'), fullPage: true }).catch(() => {});
   code = 1;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(code);

@@ -6,9 +6,8 @@
 // Prints one JSON line ({"clicked": {...}, "bounced": {...}}) on success; exits 1 with the reason
 // otherwise.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openPage } from './chromium.mjs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [url, shots] = process.argv.slice(2);
@@ -18,16 +17,8 @@ if (!url || !shots) {
 }
 mkdirSync(shots, { recursive: true });
 
-const profile = mkdtempSync(join(tmpdir(), 'logwarden-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { page, close } = await openPage();
 let code = 0;
-const page = browser.pages()[0] || await browser.newPage();
 
 async function shown() {
   return page.evaluate(() => ({
@@ -71,7 +62,6 @@ try {
   try { await page.screenshot({ path: join(shots, 'trace-failed.png'), fullPage: true }); } catch {}
   code = 1;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(code);
