@@ -835,3 +835,19 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+/// A heartbeat of `host` (agent id `HOST-agent`, seq `seq`), as an agent sends it, dated now.
+pub fn heartbeat(host: &str, seq: u64) -> String {
+    serde_json::json!({
+        "id": format!("{host}-agent:{seq}"),
+        "ts": chrono::Utc::now().to_rfc3339(),
+        "host": host,
+        "site": "lab",
+        "source": "logwarden-agent",
+        "app": "logwarden-agent",
+        "severity": "info",
+        "kind": "heartbeat",
+        "message": "heartbeat",
+    })
+    .to_string()
+}

@@ -4,23 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use logwarden_tests::{Collector, ok_stdout, wait_until};
-use serde_json::{Value, json};
-
-fn heartbeat(host: &str) -> String {
-    json!({
-        "id": format!("{host}-agent:1"),
-        "ts": chrono::Utc::now().to_rfc3339(),
-        "host": host,
-        "site": "lab",
-        "source": "logwarden-agent",
-        "app": "logwarden-agent",
-        "severity": "info",
-        "kind": "heartbeat",
-        "message": "heartbeat",
-    })
-    .to_string()
-}
+use logwarden_tests::{Collector, heartbeat, ok_stdout, wait_until};
+use serde_json::Value;
 
 /// Firing alerts: id -> acked.
 fn firing(c: &Collector) -> BTreeMap<String, bool> {
@@ -48,7 +33,7 @@ fn ack_takes_a_unique_prefix_and_refuses_an_ambiguous_one() {
     );
     // 17 silent agents: 17 ids of 16 hex digits, so at least two share their first digit.
     let hosts: Vec<String> = (0..17).map(|i| format!("host{i:02}")).collect();
-    c.ingest_ok(&hosts.iter().map(|h| heartbeat(h)).collect::<Vec<_>>());
+    c.ingest_ok(&hosts.iter().map(|h| heartbeat(h, 1)).collect::<Vec<_>>());
     assert!(
         wait_until(Duration::from_secs(30), || firing(&c).len() == 17),
         "17 AgentSilent alerts: {:?}",

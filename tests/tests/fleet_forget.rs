@@ -4,24 +4,8 @@
 
 use std::time::Duration;
 
-use logwarden_tests::{Collector, HttpSink, ok_stdout, wait_until};
-use serde_json::{Value, json};
-
-/// A heartbeat of `host`, as an agent sends it.
-fn heartbeat(host: &str, seq: u64) -> String {
-    json!({
-        "id": format!("{host}-agent:{seq}"),
-        "ts": chrono::Utc::now().to_rfc3339(),
-        "host": host,
-        "site": "lab",
-        "source": "logwarden-agent",
-        "app": "logwarden-agent",
-        "severity": "info",
-        "kind": "heartbeat",
-        "message": "heartbeat",
-    })
-    .to_string()
-}
+use logwarden_tests::{Collector, HttpSink, heartbeat, ok_stdout, wait_until};
+use serde_json::Value;
 
 /// The alerts `logwarden alerts --all -o json` lists, as (name, host, status).
 fn alerts(c: &Collector) -> Vec<(String, String, String, String)> {
