@@ -660,6 +660,5 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `30m`, `2h`, `1d`, `1h30m`: the one duration parser (`logwarden_core::duration`).
 fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
-    let d = logwarden_core::duration::parse_duration(s).map_err(anyhow::Error::msg)?;
-    chrono::Duration::from_std(d).with_context(|| format!("duration {s:?} is too long"))
+    logwarden_core::duration::parse_chrono(s).map_err(anyhow::Error::msg)
 }

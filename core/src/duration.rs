@@ -12,6 +12,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("duration {s:?} is not like 30s, 15m, 2h, 7d, 1w or 1h30m ({e})"))
 }
 
+/// The same, as the `chrono::Duration` that time arithmetic on event stamps takes.
+pub fn parse_chrono(s: &str) -> Result<chrono::Duration, String> {
+    let d = parse_duration(s)?;
+    chrono::Duration::from_std(d).map_err(|_| format!("duration {:?} is too long", s.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

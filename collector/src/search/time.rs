@@ -1,6 +1,6 @@
 //! Reading the times a user types: `15m`, `2h`, `7d`, `1h30m` back from now, or an RFC 3339 time.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// Parses `s` as a duration back from `now` (`30s`, `15m`, `2h`, `7d`, `1w`, or several units
 /// run together like `1h30m`) or as an RFC 3339 time.
@@ -16,10 +16,7 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
 }
 
 /// `1h30m` -> 90 minutes: the one duration parser (`logwarden_core::duration`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = logwarden_core::duration::parse_duration(s)?;
-    Duration::from_std(d).map_err(|_| format!("duration {s:?} is too long"))
-}
+pub use logwarden_core::duration::parse_chrono as parse_duration;
 
 #[cfg(test)]
 mod tests {
