@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn the_rate_is_a_whole_number_with_thousands_separators() {
-        assert_eq!(rate(13_834.1306), "13,834/s");
+        assert_eq!(rate(13_834.130_6), "13,834/s");
         assert_eq!(rate(0.4), "0/s");
         assert_eq!(rate(1_234_567.5), "1,234,568/s");
     }
