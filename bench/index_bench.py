@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.parse
 
-from measure import ROOT, cpu_seconds, peak_rss_mib, rss_parts_mib, start_collector
+from measure import BIN, ROOT, cpu_seconds, peak_rss_mib, rss_parts_mib, start_collector
 
 HOSTS = ["mbox1", "mbox2", "mta1", "ldap1"]
 APPS = ["postfix/smtpd", "sshd", "mailbox", "slapd"]
@@ -152,7 +152,7 @@ def ingest_and_query(ev_path, raw_bytes, n, tmp, queries, *flags):
 
 
 def raw_tantivy(ev_path, raw_bytes, tmp):
-    exe = os.path.join(ROOT, "target", "release", "examples", "raw_tantivy")
+    exe = os.path.join(BIN, "examples", "raw_tantivy")
     t0 = time.monotonic()
     p = subprocess.Popen([exe, ev_path, f"{tmp}/raw-index", "64"], stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
@@ -201,7 +201,7 @@ def main():
         ingest, query = ingest_and_query(ev_path, raw_bytes, a.events, tmp, a.queries)
         print(json.dumps({"collector_ingest_to_searchable": ingest}), flush=True)
         print(json.dumps({"collector_query_needle_100_hits": query}), flush=True)
-        if os.path.exists(os.path.join(ROOT, "target", "release", "examples", "raw_tantivy")):
+        if os.path.exists(os.path.join(BIN, "examples", "raw_tantivy")):
             print(json.dumps({"raw_tantivy": raw_tantivy(ev_path, raw_bytes, tmp)}), flush=True)
         else:
             print(json.dumps({"raw_tantivy": "not built: cargo build --release -p logwarden-collector --example raw_tantivy"}), flush=True)

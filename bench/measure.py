@@ -6,7 +6,9 @@ import os
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")
+# LOGWARDEN_BIN_DIR runs a benchmark on other builds (e.g. a worktree of an older commit built
+# with its own CARGO_TARGET_DIR), for a before/after comparison in one run.
+BIN = os.environ.get("LOGWARDEN_BIN_DIR") or os.path.join(ROOT, "target", "release")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
