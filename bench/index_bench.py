@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.parse
 
-from measure import BIN, ROOT, cpu_seconds, peak_rss_mib, rss_parts_mib, start_collector
+from measure import BIN, cpu_seconds, peak_rss_mib, rss_parts_mib, start_collector
 
 HOSTS = ["mbox1", "mbox2", "mta1", "ldap1"]
 APPS = ["postfix/smtpd", "sshd", "mailbox", "slapd"]
