@@ -23,8 +23,8 @@ use logwarden_core::wire::{AlertStatus, AlertView};
 
 use super::route::Endpoint;
 use super::{Notification, Receiver};
-use crate::rules::silence::label;
-use crate::rules::state::{AlertEntry, AlertRecord, AlertTable};
+use crate::rules::record::{AlertRecord, label};
+use crate::rules::state::{AlertEntry, AlertTable};
 
 /// The group of `rec` at a route endpoint: Alertmanager's group key text (the route's prefix,
 /// then the group labels) and the group labels.

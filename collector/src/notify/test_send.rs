@@ -13,8 +13,7 @@ use logwarden_core::wire::{
 
 use super::route::RouteTree;
 use super::{Notification, Receiver, dispatch, send_once};
-use crate::rules::silence;
-use crate::rules::state::AlertRecord;
+use crate::rules::record::{self, AlertRecord};
 
 /// The name of the synthetic alert unless `alertname` says otherwise.
 pub const TEST_ALERTNAME: &str = "LogwardenTest";
@@ -106,7 +105,7 @@ pub async fn run(
             targets.push((i, "--receiver".to_owned(), group, labels));
         }
         None => {
-            for e in routes.matching(&|l| silence::label(&rec, l)) {
+            for e in routes.matching(&|l| record::label(&rec, l)) {
                 let ep = &routes.endpoints()[e];
                 let (group, labels) = dispatch::group_of(ep, &rec);
                 targets.push((ep.receiver, ep.key_prefix.clone(), group, labels));

@@ -58,9 +58,10 @@ mod forget;
 
 use super::alert::Signal;
 use super::builtin::{BuiltinSettings, Builtins};
+use super::record::{self, AlertRecord};
 use super::silence::{self, SilenceError};
 use super::snapshot::{self, Snapshot};
-use super::state::{self, AlertRecord, AlertTable, StateChange};
+use super::state::{self, AlertTable, StateChange};
 use super::user::UserRules;
 use crate::ingest::Committer;
 use crate::notify::route::{RouteTree, Timing};
@@ -876,7 +877,7 @@ impl Engine {
             return;
         };
         let rec = &entry.record;
-        for i in self.routes.matching(&|l| silence::label(rec, l)) {
+        for i in self.routes.matching(&|l| record::label(rec, l)) {
             let ep = &self.routes.endpoints()[i];
             let (group, _) = dispatch::group_of(ep, rec);
             let t = self.groups.entry((i, group)).or_default();
@@ -929,7 +930,7 @@ impl Engine {
             return;
         }
         let wall = Utc::now();
-        let wants = |rec: &AlertRecord| routes.reaches(i, &|l| silence::label(rec, l));
+        let wants = |rec: &AlertRecord| routes.reaches(i, &|l| record::label(rec, l));
         let decision = dispatch::decide(
             &self.table,
             receiver,

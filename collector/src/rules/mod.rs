@@ -18,6 +18,7 @@ pub mod builtin;
 pub mod engine;
 pub mod inhibit;
 pub mod maintenance;
+pub mod record;
 pub mod runbook;
 pub mod silence;
 pub mod snapshot;

@@ -194,7 +194,7 @@ mod tests {
             let key = sig.key();
             e.desired.insert(key.clone(), sig.clone());
             e.table
-                .apply(&StateChange::Alert(crate::rules::state::AlertRecord {
+                .apply(&StateChange::Alert(crate::rules::record::AlertRecord {
                     key,
                     name: sig.name.clone(),
                     severity: AlertSeverity::Critical,
