@@ -58,14 +58,16 @@ mod forget;
 
 use super::alert::Signal;
 use super::builtin::{BuiltinSettings, Builtins};
+use super::dispatch;
 use super::record::{self, AlertRecord};
 use super::silence::{self, SilenceError};
 use super::snapshot::{self, Snapshot};
 use super::state::{self, AlertTable, StateChange};
+use super::test_send;
 use super::user::UserRules;
 use crate::ingest::Committer;
 use crate::notify::route::{RouteTree, Timing};
-use crate::notify::{self, Receiver, RetryPolicy, dispatch};
+use crate::notify::{self, Receiver, RetryPolicy};
 use crate::wal::{Read, Record, RecordKind, WalReader};
 
 /// Everything the engine is configured with (`[alerts]`).
@@ -169,10 +171,10 @@ enum Command {
         author: String,
         reply: oneshot::Sender<Result<ForgetResponse, EngineError>>,
     },
-    /// `logwarden alerts test`: answered by a task of its own (notify::test_send).
+    /// `logwarden alerts test`: answered by a task of its own (test_send).
     Test {
         req: TestAlertRequest,
-        reply: oneshot::Sender<Result<TestAlertResponse, notify::test_send::TestError>>,
+        reply: oneshot::Sender<Result<TestAlertResponse, test_send::TestError>>,
     },
 }
 
@@ -239,11 +241,11 @@ impl AlertsHandle {
     }
 
     /// Sends a synthetic alert through the routes and receivers now in force; the engine's
-    /// state is not touched (notify::test_send).
+    /// state is not touched (test_send).
     pub async fn test(
         &self,
         req: TestAlertRequest,
-    ) -> Result<Result<TestAlertResponse, notify::test_send::TestError>, EngineError> {
+    ) -> Result<Result<TestAlertResponse, test_send::TestError>, EngineError> {
         self.ask(|reply| Command::Test { req, reply }).await
     }
 
@@ -1151,7 +1153,7 @@ impl Engine {
                     self.http.clone(),
                 );
                 tokio::spawn(async move {
-                    let r = notify::test_send::run(
+                    let r = test_send::run(
                         req,
                         &settings.receivers,
                         &routes,

@@ -15,6 +15,7 @@
 
 pub mod alert;
 pub mod builtin;
+pub mod dispatch;
 pub mod engine;
 pub mod inhibit;
 pub mod maintenance;
@@ -24,6 +25,7 @@ pub mod silence;
 pub mod snapshot;
 pub mod state;
 pub mod template;
+pub mod test_send;
 pub mod user;
 pub mod window;
 

@@ -94,7 +94,7 @@ pub fn decode(payload: &[u8]) -> Result<Vec<StateChange>, StateError> {
 /// What the notification log holds for one (receiver, group).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NflogEntry {
-    /// Entries of the firing alerts sent (see [`crate::notify::dispatch`]).
+    /// Entries of the firing alerts sent (see [`super::dispatch`]).
     pub firing: BTreeSet<String>,
     pub resolved: BTreeSet<String>,
     pub at: Option<DateTime<Utc>>,

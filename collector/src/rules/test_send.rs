@@ -2,6 +2,9 @@
 //! receivers, once each (no retries), with what each one answered. Nothing of it reaches the
 //! alert table, the notification log or the WAL: a test is not an incident, and a real alert
 //! with the same labels later is paged as usual.
+//!
+//! It lives in `rules/` because it decides like a delivery does (the routes an alert's labels
+//! reach, its group at each: [`super::dispatch::group_of`]); `notify` only carries it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,8 +14,9 @@ use logwarden_core::wire::{
     AlertSeverity, AlertStatus, AlertView, TestAlertRequest, TestAlertResponse, TestOutcome,
 };
 
-use super::route::RouteTree;
-use super::{Notification, Receiver, dispatch, send_once};
+use super::dispatch;
+use crate::notify::route::RouteTree;
+use crate::notify::{Notification, Receiver, send_once};
 use crate::rules::record::{self, AlertRecord};
 
 /// The name of the synthetic alert unless `alertname` says otherwise.
