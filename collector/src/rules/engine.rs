@@ -58,12 +58,12 @@
 mod commands;
 mod delivery;
 mod forget;
+mod group;
+mod handle;
 mod judge;
 mod lifecycle;
 mod reload;
 mod replay;
-#[cfg(test)]
-mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,15 +76,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::alert::Signal;
 use super::builtin::{BuiltinSettings, Builtins};
-use super::silence::SilenceError;
 use super::state::{AlertTable, StateChange};
 use super::user::UserRules;
 use crate::ingest::Committer;
 use crate::notify::route::{RouteTree, Timing};
 use crate::notify::{Receiver, RetryPolicy};
-pub use commands::AlertsHandle;
-use commands::Command;
-use delivery::{Delivered, GroupTimer};
+use group::{Delivered, GroupTimer};
+pub use handle::{AlertsHandle, EngineError};
+use handle::{Command, Forgotten};
 
 /// Everything the engine is configured with (`[alerts]`).
 #[derive(Debug, Clone)]
@@ -137,24 +136,6 @@ impl Default for EngineSettings {
             reloads: None,
         }
     }
-}
-
-/// Errors the API can get back from the engine.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// No alert has this id (or it is not firing, for an ack).
-    #[error("no firing alert with id {0}")]
-    NoSuchAlert(String),
-    #[error("no silence with id {0}")]
-    NoSuchSilence(String),
-    #[error(transparent)]
-    Silence(#[from] SilenceError),
-    /// The WAL refused the change.
-    #[error("alert state not written: {0}")]
-    Wal(String),
-    /// The engine has stopped (shutdown).
-    #[error("the alert engine has stopped")]
-    Stopped,
 }
 
 impl EngineSettings {
@@ -210,7 +191,7 @@ pub struct Engine {
     /// Where notification outcomes are counted for `/metrics`.
     counters: Arc<crate::metrics::Counters>,
     /// Forgets written and not yet answered (`forget.rs`).
-    forgets: Vec<forget::Forgotten>,
+    forgets: Vec<Forgotten>,
 }
 
 /// Starts the engine task. It replays the WAL up to the current durable LSN, then follows it.
@@ -313,7 +294,7 @@ impl Engine {
                 }
                 Some(cmd) = commands.recv() => self.command(cmd).await,
                 Some(done) = self.done_rx.recv() => self.delivered(done),
-                Some(new) = reload::next(&mut reloads) => self.reload(new),
+                Some(new) = next_reload(&mut reloads) => self.reload(new),
                 _ = tokio::time::sleep_until(deadline) => {
                     let now = Instant::now();
                     if now >= next_tick {
@@ -339,3 +320,24 @@ impl Engine {
         }
     }
 }
+
+/// The next reloaded settings; never, without a source (or once it is gone).
+async fn next_reload(
+    reloads: &mut Option<watch::Receiver<Option<Arc<EngineSettings>>>>,
+) -> Option<EngineSettings> {
+    loop {
+        let Some(r) = reloads else {
+            return std::future::pending().await;
+        };
+        if r.changed().await.is_err() {
+            *reloads = None;
+            continue;
+        }
+        if let Some(new) = r.borrow_and_update().clone() {
+            return Some((*new).clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,142 +1,19 @@
-//! The API's side of the engine: [`AlertsHandle`] (cheap to clone, held by the API, replication
-//! and the server), the [`Command`]s it sends over the engine's channel, and the engine's
-//! handling of each, one named step per command. Commands run on the engine's task between two
-//! batches of work, so they see and change the same table as the lifecycle; those the API waits
-//! on (ack, silences) are written to the WAL before the answer ([`Engine::write_now`]).
+//! The engine's handling of the API's commands (`handle.rs` has the handle and the commands),
+//! one named step per command. Commands run on the engine's task between two batches of work,
+//! so they see and change the same table as the lifecycle; those the API waits on (ack,
+//! silences) are written to the WAL before the answer ([`Engine::write_now`]).
 
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{
-    Ack, AckRequest, AlertStatus, AlertView, ForgetResponse, Silence, SilenceRequest,
-    TestAlertRequest, TestAlertResponse,
+    Ack, AckRequest, AlertStatus, AlertView, Silence, SilenceRequest, TestAlertRequest,
 };
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{Engine, EngineError};
-use crate::rules::alert::Signal;
+use super::Engine;
+use super::handle::{Command, EngineError, TestReply};
 use crate::rules::silence;
 use crate::rules::state::StateChange;
 use crate::rules::test_send;
-
-/// Requests from the API to the engine; each carries its reply channel.
-pub(super) enum Command {
-    List {
-        all: bool,
-        reply: oneshot::Sender<Vec<AlertView>>,
-    },
-    Ack {
-        id: String,
-        req: AckRequest,
-        reply: oneshot::Sender<Result<AlertView, EngineError>>,
-    },
-    AddSilence {
-        req: SilenceRequest,
-        reply: oneshot::Sender<Result<Silence, EngineError>>,
-    },
-    ExpireSilence {
-        id: String,
-        reply: oneshot::Sender<Result<Silence, EngineError>>,
-    },
-    Silences {
-        reply: oneshot::Sender<Vec<Silence>>,
-    },
-    /// A verdict on the collector itself (e.g. `ReplicationDegraded`), from outside the WAL.
-    Signal(Signal),
-    /// `logwarden fleet forget HOST` (`forget.rs`).
-    Forget {
-        host: String,
-        author: String,
-        reply: oneshot::Sender<Result<ForgetResponse, EngineError>>,
-    },
-    /// `logwarden alerts test`: answered by a task of its own (test_send).
-    Test {
-        req: TestAlertRequest,
-        reply: TestReply,
-    },
-}
-
-type TestReply = oneshot::Sender<Result<TestAlertResponse, test_send::TestError>>;
-
-/// The API's handle on the engine. Cheap to clone.
-#[derive(Clone)]
-pub struct AlertsHandle {
-    /// Commands to the engine task; it stops reading them at shutdown.
-    pub(super) tx: mpsc::Sender<Command>,
-}
-
-impl AlertsHandle {
-    /// A handle with no engine behind it (a standby runs none): every call answers
-    /// [`EngineError::Stopped`].
-    pub fn none() -> AlertsHandle {
-        let (tx, _) = mpsc::channel(1);
-        AlertsHandle { tx }
-    }
-
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| EngineError::Stopped)?;
-        rx.await.map_err(|_| EngineError::Stopped)
-    }
-
-    pub async fn list(&self, all: bool) -> Result<Vec<AlertView>, EngineError> {
-        self.ask(|reply| Command::List { all, reply }).await
-    }
-
-    pub async fn ack(&self, id: String, req: AckRequest) -> Result<AlertView, EngineError> {
-        self.ask(|reply| Command::Ack { id, req, reply }).await?
-    }
-
-    pub async fn add_silence(&self, req: SilenceRequest) -> Result<Silence, EngineError> {
-        self.ask(|reply| Command::AddSilence { req, reply }).await?
-    }
-
-    pub async fn expire_silence(&self, id: String) -> Result<Silence, EngineError> {
-        self.ask(|reply| Command::ExpireSilence { id, reply })
-            .await?
-    }
-
-    /// Retires a host: a `HostForgotten` record, its alerts resolved (see `forget.rs`).
-    pub async fn forget(
-        &self,
-        host: String,
-        author: String,
-    ) -> Result<ForgetResponse, EngineError> {
-        self.ask(|reply| Command::Forget {
-            host,
-            author,
-            reply,
-        })
-        .await?
-    }
-
-    pub async fn silences(&self) -> Result<Vec<Silence>, EngineError> {
-        self.ask(|reply| Command::Silences { reply }).await
-    }
-
-    /// Sends a synthetic alert through the routes and receivers now in force; the engine's
-    /// state is not touched (test_send).
-    pub async fn test(
-        &self,
-        req: TestAlertRequest,
-    ) -> Result<Result<TestAlertResponse, test_send::TestError>, EngineError> {
-        self.ask(|reply| Command::Test { req, reply }).await
-    }
-
-    /// Hands the engine a verdict about the collector itself (it is not in the WAL, so the
-    /// sender repeats its current verdict after every start).
-    pub async fn signal(&self, s: Signal) -> Result<(), EngineError> {
-        self.tx
-            .send(Command::Signal(s))
-            .await
-            .map_err(|_| EngineError::Stopped)
-    }
-}
 
 impl Engine {
     pub(super) async fn command(&mut self, cmd: Command) {

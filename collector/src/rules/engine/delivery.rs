@@ -15,31 +15,11 @@ use logwarden_core::wire::AlertStatus;
 use tokio::time::Instant;
 
 use super::Engine;
+use super::group::Delivered;
 use crate::notify;
 use crate::rules::dispatch;
 use crate::rules::record::{self, AlertRecord};
 use crate::rules::state::StateChange;
-
-/// A delivery task's report.
-pub(super) struct Delivered {
-    /// The route endpoint (index into the tree's endpoints of `generation`).
-    endpoint: usize,
-    /// The routing tree it was sent under (a reload makes a new one).
-    generation: u64,
-    receiver_name: String,
-    group: String,
-    firing: std::collections::BTreeSet<String>,
-    resolved: std::collections::BTreeSet<String>,
-    result: Result<(), String>,
-}
-
-/// The flush timer of one (receiver, group).
-#[derive(Default)]
-pub(super) struct GroupTimer {
-    next: Option<Instant>,
-    last_flush: Option<Instant>,
-    in_flight: bool,
-}
 
 impl Engine {
     /// Makes sure each group holding alert `key` (per receiver that wants it) gets a flush.
