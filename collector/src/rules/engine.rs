@@ -20,10 +20,13 @@
 //!   applied to the table and written as `AlertState` records;
 //! - `delivery.rs`: the group timers, `rules::dispatch` deciding what a flush sends, the tasks
 //!   that hand it to `crate::notify`, and what they report;
-//! - `commands.rs`: the API's handle and each command (list, ack, silences, test);
+//! - `commands.rs`: each command of the API (list, ack, silences, test), one step each;
 //! - `forget.rs` (`logwarden fleet forget`) and `reload.rs` (a config reload).
 //!
-//! This file holds what they share: the settings, the `Engine` value and its main loop.
+//! This file holds what they share: the settings, the `Engine` value and its main loop. Two
+//! leaves hold the types the value and the API need: `handle.rs` (the API's [`AlertsHandle`],
+//! its commands and errors) and `group.rs` (a group's timer, a delivery's report). The job
+//! files use this file and the leaves; this file names none of them.
 //!
 //! # Restart
 //!
