@@ -4,9 +4,10 @@
 //!
 //! It owns where the engine is in the log (`applied_lsn`, `restored_alert_state_lsn`) and the
 //! snapshot records (`RecordKind::RulesSnapshot`, format in `rules/snapshot.rs`): they are
-//! written by [`Engine::write_snapshot`] only, here. What a record *means* is the other jobs'
-//! business: events go to the rules (`judge.rs`), `AlertState` records to the table
-//! (`lifecycle.rs`), `HostForgotten` to `forget.rs`.
+//! written by [`Engine::write_snapshot`] only, here. Records are handed on by kind: events to
+//! the rules (`judge.rs`), `HostForgotten` to `forget.rs`; `AlertState` records are applied to
+//! the table here, during the start replay only (live, the engine wrote them and applied them
+//! then, `lifecycle.rs`).
 
 use logwarden_core::Event;
 use tokio::time::Instant;
