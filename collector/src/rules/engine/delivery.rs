@@ -121,11 +121,17 @@ impl Engine {
         t.in_flight = true;
         self.in_flight
             .insert((receiver.name.clone(), d.notification.group_key.clone()));
+        self.spawn_delivery(i, ep.receiver, d);
+    }
+
+    /// Hands a decided notification to `crate::notify` on a task of its own; its report comes
+    /// back as a [`Delivered`].
+    fn spawn_delivery(&self, i: usize, r: usize, d: dispatch::Decision) {
+        let settings = self.settings.clone();
         let generation = self.generation;
         let http = self.http.clone();
         let done = self.done_tx.clone();
         let counters = self.counters.clone();
-        let r = ep.receiver;
         tokio::spawn(async move {
             let receiver = &settings.receivers[r];
             let result = notify::deliver(receiver, &http, &d.notification, &settings.retry)
