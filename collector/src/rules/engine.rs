@@ -14,7 +14,7 @@
 //!
 //! - `replay.rs`: the start (restore the newest rules snapshot, replay the WAL after it without
 //!   acting, reconcile), following the log live, writing snapshots at the committer's
-//!   checkpoints ([`Engine::write_snapshot`]);
+//!   checkpoints (`Engine::write_snapshot`);
 //! - `judge.rs`: events and ticks shown to the rules, the latest verdict per alert;
 //! - `lifecycle.rs`: verdicts into firing/resolved alerts (with the resolve hold), every change
 //!   applied to the table and written as `AlertState` records;
