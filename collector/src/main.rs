@@ -210,7 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("logwarden-collector listening on {scheme}://{addr}");
                 std::io::stdout().flush().ok();
                 let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
+                tokio::spawn(logwarden_core::signal::stop_on_signal(shutdown.clone()));
                 tokio::spawn(logwarden_collector::reload::on_sighup(
                     config.clone(),
                     flags,
@@ -233,7 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("logwarden-collector listening on http://{addr}");
                 std::io::stdout().flush().ok();
                 let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
+                tokio::spawn(logwarden_core::signal::stop_on_signal(shutdown.clone()));
                 logwarden_collector::replication::witness::serve(listener, &data_dir, shutdown)
                     .await
             })
@@ -305,19 +305,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
-    shutdown.cancel();
 }
