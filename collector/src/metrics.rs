@@ -168,7 +168,33 @@ fn seconds(reg: &mut Registry, name: &str, help: &str, secs: f64) {
 /// The text exposition of everything.
 pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetResponse) -> String {
     let mut reg = Registry::with_prefix("logwarden");
+    // The text lists the families in the order they are registered: the order the text had
+    // before it was rendered by family (pinned by the tests below), so a new family goes
+    // after its neighbours rather than reordering what scrapes and diffs of it show.
+    ingest(&mut reg, c);
+    notifications(&mut reg, c);
+    http(&mut reg, c);
+    syslog(&mut reg, c, p);
+    wal(&mut reg, p);
+    index(&mut reg, c, p);
+    replication(&mut reg, p);
+    alert_table(&mut reg, alerts);
+    fleet_health(&mut reg, fleet);
+    config_reload(&mut reg, crate::reload::status());
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
+    out
+}
 
+/// A counter (`<name>_total`) from a figure kept elsewhere.
+fn counter(reg: &mut Registry, name: &str, help: &str, n: u64) {
+    let k = Counter::<u64>::default();
+    k.inc_by(n);
+    reg.register(name, help, k);
+}
+
+/// Agent events by outcome, and what the ingest endpoint refused or received whole.
+fn ingest(reg: &mut Registry, c: &Counters) {
     let events = Family::<Result_, Counter>::default();
     reg.register(
         "ingest_events",
@@ -186,23 +212,22 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
             })
             .inc_by(n.load(Relaxed));
     }
-    let counter = |reg: &mut Registry, name: &str, help: &str, n: &AtomicU64| {
-        let k = Counter::<u64>::default();
-        k.inc_by(n.load(Relaxed));
-        reg.register(name, help, k);
-    };
     counter(
-        &mut reg,
+        reg,
         "ingest_refused_requests",
         "Ingest requests refused whole (401, 413, 429)",
-        &c.ingest_refused,
+        c.ingest_refused.load(Relaxed),
     );
     counter(
-        &mut reg,
+        reg,
         "ingest_bytes",
         "Bytes of ingest request bodies received (as sent, compressed or not)",
-        &c.ingest_bytes,
+        c.ingest_bytes.load(Relaxed),
     );
+}
+
+/// Notifications delivered and given up on, per receiver.
+fn notifications(reg: &mut Registry, c: &Counters) {
     let sent = Family::<ReceiverLabels, Counter>::default();
     reg.register(
         "notifications_sent",
@@ -228,146 +253,157 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         sent.get_or_create(&l).inc_by(d.sent);
         failed.get_or_create(&l).inc_by(d.failed);
     }
+}
+
+/// Calls and connections refused at the HTTP door: for their token, over a limit or a share.
+fn http(reg: &mut Registry, c: &Counters) {
+    for (name, help, n) in [
+        (
+            "http_unauthorized_requests",
+            "HTTP calls refused for a missing, wrong or revoked token (401, 403)",
+            &c.auth_refused,
+        ),
+        (
+            "http_connections_refused",
+            "HTTP connections answered 429 over [limits] max_connections",
+            &c.connections_refused,
+        ),
+        (
+            "ingest_id_refused",
+            "Ingest batches refused (403) for an event id outside their token's agent",
+            &c.ingest_id_refused,
+        ),
+        (
+            "memory_budget_refused",
+            "Requests refused (503) because [limits] max_memory_bytes was spent",
+            &c.memory_refused,
+        ),
+        (
+            "tail_streams_dropped",
+            "Live tails ended because their reader fell too far behind",
+            &c.tail_dropped,
+        ),
+        (
+            "client_connections_refused",
+            "Connections refused over a client's share (HTTP, syslog TCP) or the tail streams' cap",
+            &c.client_connections_refused,
+        ),
+    ] {
+        counter(reg, name, help, n.load(Relaxed));
+    }
+}
+
+/// Syslog messages received and dropped; between them, the events of both intakes moved to
+/// their arrival time (its place in the text since it was added).
+fn syslog(reg: &mut Registry, c: &Counters, p: &Positions) {
     counter(
-        &mut reg,
-        "http_unauthorized_requests",
-        "HTTP calls refused for a missing, wrong or revoked token (401, 403)",
-        &c.auth_refused,
-    );
-    counter(
-        &mut reg,
-        "http_connections_refused",
-        "HTTP connections answered 429 over [limits] max_connections",
-        &c.connections_refused,
-    );
-    counter(
-        &mut reg,
-        "ingest_id_refused",
-        "Ingest batches refused (403) for an event id outside their token's agent",
-        &c.ingest_id_refused,
-    );
-    counter(
-        &mut reg,
-        "memory_budget_refused",
-        "Requests refused (503) because [limits] max_memory_bytes was spent",
-        &c.memory_refused,
-    );
-    counter(
-        &mut reg,
-        "tail_streams_dropped",
-        "Live tails ended because their reader fell too far behind",
-        &c.tail_dropped,
-    );
-    counter(
-        &mut reg,
-        "client_connections_refused",
-        "Connections refused over a client's share (HTTP, syslog TCP) or the tail streams' cap",
-        &c.client_connections_refused,
-    );
-    counter(
-        &mut reg,
+        reg,
         "syslog_messages",
         "Syslog messages received",
-        &c.syslog_messages,
-    );
-    let clamped = Counter::<u64>::default();
-    clamped.inc_by(p.events_future_clamped);
-    reg.register(
-        "events_future_clamped",
-        "Events (agent and syslog) dated further ahead than [index] max_future_s, moved to the time they arrived",
-        clamped,
+        c.syslog_messages.load(Relaxed),
     );
     counter(
-        &mut reg,
+        reg,
+        "events_future_clamped",
+        "Events (agent and syslog) dated further ahead than [index] max_future_s, moved to the time they arrived",
+        p.events_future_clamped,
+    );
+    counter(
+        reg,
         "syslog_dropped_messages",
         "Syslog UDP messages dropped under overload",
-        &c.syslog_dropped,
+        c.syslog_dropped.load(Relaxed),
     );
+}
 
+/// The write-ahead log's size and positions.
+fn wal(reg: &mut Registry, p: &Positions) {
+    for (name, help, v) in [
+        ("wal_bytes", "Bytes in the write-ahead log", p.wal_bytes),
+        (
+            "wal_segments",
+            "Segment files of the write-ahead log",
+            p.wal_segments,
+        ),
+        (
+            "wal_first_lsn",
+            "First record the WAL still holds (older ones were trimmed)",
+            p.wal_first_lsn,
+        ),
+        (
+            "wal_durable_lsn",
+            "Last fsynced WAL record",
+            p.wal_durable_lsn,
+        ),
+        (
+            "wal_corrupt_records",
+            "Damaged WAL records skipped at start",
+            p.wal_corrupt_records,
+        ),
+    ] {
+        plain_gauge(reg, name, help, v);
+    }
+}
+
+/// How far the index trails the WAL, and the back-pressure between intake and indexing
+/// (the syslog intake held off, the indexer yielding), then the index's size.
+fn index(reg: &mut Registry, c: &Counters, p: &Positions) {
+    plain_gauge(reg, "index_lsn", "Last WAL record searchable", p.index_lsn);
     plain_gauge(
-        &mut reg,
-        "wal_bytes",
-        "Bytes in the write-ahead log",
-        p.wal_bytes,
-    );
-    plain_gauge(
-        &mut reg,
-        "wal_segments",
-        "Segment files of the write-ahead log",
-        p.wal_segments,
-    );
-    plain_gauge(
-        &mut reg,
-        "wal_first_lsn",
-        "First record the WAL still holds (older ones were trimmed)",
-        p.wal_first_lsn,
-    );
-    plain_gauge(
-        &mut reg,
-        "wal_durable_lsn",
-        "Last fsynced WAL record",
-        p.wal_durable_lsn,
-    );
-    plain_gauge(
-        &mut reg,
-        "wal_corrupt_records",
-        "Damaged WAL records skipped at start",
-        p.wal_corrupt_records,
-    );
-    plain_gauge(
-        &mut reg,
-        "index_lsn",
-        "Last WAL record searchable",
-        p.index_lsn,
-    );
-    plain_gauge(
-        &mut reg,
+        reg,
         "index_lag_records",
         "WAL records not yet searchable",
         p.wal_durable_lsn.saturating_sub(p.index_lsn),
     );
     plain_gauge(
-        &mut reg,
+        reg,
         "index_backlog_bytes",
         "Bytes of events durable but not yet searchable (bounded by [index] max_backlog_mb)",
         p.index_backlog_bytes,
     );
     seconds(
-        &mut reg,
+        reg,
         "syslog_paused_seconds",
         "Seconds the syslog intake held its senders off for want of room ([wal] max_bytes, min_free_bytes, [index] max_backlog_mb)",
         c.syslog_paused_ms.load(Relaxed) as f64 / 1000.0,
     );
     seconds(
-        &mut reg,
+        reg,
         "index_yielded_seconds",
         "Seconds indexing paused to leave the CPU to a syslog burst (up to half of [index] max_backlog_mb)",
         p.index_yielded_seconds,
     );
-    plain_gauge(&mut reg, "index_docs", "Events in the index", p.index_docs);
+    plain_gauge(reg, "index_docs", "Events in the index", p.index_docs);
+}
+
+/// This collector's role and epoch; the standby's lag only where replication is configured.
+fn replication(reg: &mut Registry, p: &Positions) {
     plain_gauge(
-        &mut reg,
+        reg,
         "primary",
         "1 when this collector is the primary, 0 when the standby",
         p.primary,
     );
-    plain_gauge(&mut reg, "epoch", "Failover epoch", p.epoch);
+    plain_gauge(reg, "epoch", "Failover epoch", p.epoch);
     if let Some(lag) = p.replication_lag {
         plain_gauge(
-            &mut reg,
+            reg,
             "replication_lag_records",
             "WAL records the standby is behind",
             lag,
         );
         plain_gauge(
-            &mut reg,
+            reg,
             "replication_degraded",
             "1 while the primary acknowledges without its standby (sync mode)",
             p.replication_degraded,
         );
     }
+}
 
-    let by_state = gauge::<AlertLabels>(&mut reg, "alerts", "Alerts by name, severity and state");
+/// Alerts counted by name, severity, state and what was done about them.
+fn alert_table(reg: &mut Registry, alerts: &[AlertView]) {
+    let by_state = gauge::<AlertLabels>(reg, "alerts", "Alerts by name, severity and state");
     for a in alerts {
         let handling = if a.ack.is_some() {
             "acked"
@@ -387,48 +423,48 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
             })
             .inc();
     }
+}
 
+/// The fleet view: when each host was last heard from and its newest health records (RAID,
+/// SMART, backups, file systems), one series per host and subject.
+fn fleet_health(reg: &mut Registry, fleet: &FleetResponse) {
     let seen = gauge::<HostLabels>(
-        &mut reg,
+        reg,
         "host_last_seen_timestamp_seconds",
         "When each host last sent anything",
     );
     let degraded = gauge::<Subject>(
-        &mut reg,
+        reg,
         "raid_degraded",
         "1 when an md array is not clean/active",
     );
     let redundancy = gauge::<Subject>(
-        &mut reg,
+        reg,
         "raid_redundancy_left",
         "Disks an md array can still lose",
     );
     let hwraid = gauge::<Subject>(
-        &mut reg,
+        reg,
         "hwraid_degraded",
         "1 when a controller's virtual drive is not optimal",
     );
     let smart = gauge::<Subject>(
-        &mut reg,
+        reg,
         "smart_verdict",
         "SMART verdict per disk: 0 ok, 1 warning, 2 failing",
     );
     let misplaced = gauge::<Subject>(
-        &mut reg,
+        reg,
         "backup_misplaced",
         "1 when a backup can die with its data (placement not ok)",
     );
-    let backup_age = gauge::<Subject>(&mut reg, "backup_age_seconds", "Age of the newest backup");
+    let backup_age = gauge::<Subject>(reg, "backup_age_seconds", "Age of the newest backup");
     let stale = gauge::<Subject>(
-        &mut reg,
+        reg,
         "backup_stale",
         "1 when the newest backup is older than allowed, or there is none",
     );
-    let fs_used = gauge::<Subject>(
-        &mut reg,
-        "filesystem_used_percent",
-        "Space used per file system",
-    );
+    let fs_used = gauge::<Subject>(reg, "filesystem_used_percent", "Space used per file system");
     for h in &fleet.hosts {
         seen.get_or_create(&HostLabels {
             host: h.host.clone(),
@@ -486,10 +522,13 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
             }
         }
     }
-    // Prometheus' own names for its config reloads (crate::reload).
-    let (reload_ok, reload_at) = crate::reload::status();
+}
+
+/// Prometheus' own names for its config reloads (crate::reload): whether the last one took,
+/// and when the config was last loaded.
+fn config_reload(reg: &mut Registry, (reload_ok, reload_at): (bool, f64)) {
     plain_gauge(
-        &mut reg,
+        reg,
         "config_last_reload_successful",
         "Whether the last config reload (SIGHUP) succeeded",
         reload_ok as u64,
@@ -501,9 +540,6 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
         "When the config was last loaded successfully (the start, or a reload)",
         at,
     );
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
-    out
 }
 
 #[cfg(test)]
