@@ -149,7 +149,10 @@ async fn decide_role(settings: &Settings) -> anyhow::Result<FailoverState> {
 ///
 /// The committer ties the stop order together: it drains and stops only once every handle to
 /// it is dropped, so every part that holds one (HTTP's handlers, the syslog intake, the role's
-/// tasks, the engine) must be gone first.
+/// tasks, the engine) must be gone first. Parts 3 to 5 do not use one another: they start
+/// inside out and stop outside in, so the doors that take input from outside (HTTP, then
+/// syslog) close first. Inside the log, the readers start after the committer (they take its
+/// cache of recent events) and stop after it (they follow it to its last record).
 struct Round {
     /// The role and epoch of this round.
     failover: FailoverState,
