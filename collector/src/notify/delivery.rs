@@ -63,8 +63,11 @@ pub async fn deliver(
                     .retry_after()
                     .map(|d| d.min(Duration::from_secs(300)))
                     .unwrap_or(backoff);
-                tracing::warn!(receiver = %receiver.name, attempt, error = %e,
-                    wait_ms = wait.as_millis() as u64, "notification failed; retrying");
+                // The target this line had before it moved out of notify/mod.rs, so that the
+                // log line reads as before.
+                tracing::warn!(target: "logwarden_collector::notify", receiver = %receiver.name,
+                    attempt, error = %e, wait_ms = wait.as_millis() as u64,
+                    "notification failed; retrying");
                 tokio::time::sleep(wait).await;
                 backoff = (backoff * 2).min(policy.max_backoff);
                 attempt += 1;
