@@ -102,7 +102,7 @@ impl Default for TailConfig {
             ignore_older_secs: 0,
             max_line_bytes: 64 * 1024,
             multiline_timeout_ms: 1000,
-            fingerprint_bytes: crate::tail::fingerprint::DEFAULT_WINDOW,
+            fingerprint_bytes: crate::source::fingerprint::DEFAULT_WINDOW,
             fingerprint_skip_bytes: 0,
             scan_ms: 250,
         }
@@ -179,7 +179,7 @@ pub struct TailSettings {
     pub ignore_older: Option<Duration>,
     pub max_line_bytes: usize,
     pub multiline_timeout: Duration,
-    pub fingerprint: crate::tail::fingerprint::Window,
+    pub fingerprint: crate::source::fingerprint::Window,
     pub scan_interval: Duration,
 }
 
@@ -556,7 +556,7 @@ impl Settings {
                     .then(|| Duration::from_secs(t.ignore_older_secs)),
                 max_line_bytes: t.max_line_bytes,
                 multiline_timeout: Duration::from_millis(t.multiline_timeout_ms),
-                fingerprint: crate::tail::fingerprint::Window {
+                fingerprint: crate::source::fingerprint::Window {
                     skip: t.fingerprint_skip_bytes,
                     len: t.fingerprint_bytes,
                 },

@@ -21,20 +21,11 @@ use crate::config::Settings;
 use crate::draft::Draft;
 use crate::identity;
 use crate::ship::Shipper;
+use crate::source::fingerprint::Fingerprint;
+use crate::source::{FileKey, Item};
 use crate::spool::feed::Feed;
-use crate::spool::record::Origin;
 use crate::spool::{Limits, Spool};
-use crate::tail::fingerprint::Fingerprint;
-use crate::tail::{FileKey, Known, Tailer, checkpoint::Checkpoints};
-
-/// What a source hands to the pipeline.
-#[derive(Debug)]
-pub struct Item {
-    pub draft: Draft,
-    /// For a file record: the file and where its last line ends, so that reading can resume
-    /// after it and its checkpoint can move once it is acked.
-    pub origin: Option<Origin>,
-}
+use crate::tail::{Known, Tailer, checkpoint::Checkpoints};
 
 /// Runs the agent until `shutdown` fires, then ships what it can within `drain` (the rest
 /// stays in the spool for the next start) and saves checkpoints.
@@ -57,7 +48,7 @@ pub async fn run(
     let (journal_cursors, known): (Vec<Known>, Vec<Known>) =
         resume_points(&checkpoints, &spool.resume)
             .into_iter()
-            .partition(|k| k.key.dev == crate::journald::JOURNAL_DEV);
+            .partition(|k| k.key.dev == crate::source::JOURNAL_DEV);
     let metrics = Arc::new(crate::observe::AgentMetrics::default());
     metrics
         .recovered

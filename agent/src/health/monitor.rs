@@ -50,7 +50,7 @@ use super::smart::SmartHistory;
 use super::{HealthConfig, filesystem, storcli};
 use crate::draft::Draft;
 use crate::observe::AgentMetrics;
-use crate::pipeline::Item;
+use crate::source::Item;
 
 /// The running probe threads.
 #[derive(Debug)]

@@ -24,7 +24,7 @@ use super::HealthConfig;
 use super::redfish::RedfishTarget;
 use crate::draft::Draft;
 use crate::observe::AgentMetrics;
-use crate::pipeline::Item;
+use crate::source::Item;
 
 /// Starts one detached thread per configured BMC.
 pub fn spawn(

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::source::FileKey;
 use crate::spool::UsageHandle;
-use crate::tail::FileKey;
 use crate::tail::checkpoint::Checkpoints;
 
 /// Lines read and shipped for one path since the agent started.

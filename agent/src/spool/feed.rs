@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::SpoolWriter;
 use super::writer::AppendError;
 use crate::identity::SeqAllocator;
-use crate::pipeline::Item;
+use crate::source::Item;
 
 const GROUP_EVENTS: usize = 8192;
 const GROUP_BYTES: usize = 4 << 20;

@@ -77,9 +77,9 @@ use anyhow::Context;
 pub use reader::{Limits, ReadBatch, SpoolReader};
 pub use writer::SpoolWriter;
 
-use record::{Decoded, Origin};
+use record::Decoded;
 
-use crate::tail::FileKey;
+use crate::source::{FileKey, Origin, Position};
 
 pub const SEGMENT_MAGIC: [u8; 4] = *b"LWSP";
 pub const VERSION: u32 = 1;
@@ -109,13 +109,6 @@ impl SpoolConfig {
     pub fn segment_bytes(&self) -> u64 {
         (self.max_bytes / 4).clamp(64 << 10, 8 << 20)
     }
-}
-
-/// A place in the spool: segment number and byte offset in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Position {
-    pub segment: u64,
-    pub offset: u64,
 }
 
 /// Counters, for logs and tests.
@@ -176,7 +169,7 @@ impl Shared {
 /// Where reading resumes for one file, as found in the spool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spooled {
-    pub fp: crate::tail::fingerprint::Fingerprint,
+    pub fp: crate::source::fingerprint::Fingerprint,
     pub path: PathBuf,
     pub end: u64,
 }
@@ -186,7 +179,7 @@ pub struct Spool {
     pub writer: SpoolWriter,
     pub reader: SpoolReader,
     /// Per inode and content: the end of its last spooled line.
-    pub resume: HashMap<(FileKey, crate::tail::fingerprint::Fingerprint), Spooled>,
+    pub resume: HashMap<(FileKey, crate::source::fingerprint::Fingerprint), Spooled>,
     pub stats: SpoolStats,
     /// Records recovered that are not acknowledged yet (they are sent again).
     pub pending: u64,
@@ -340,7 +333,7 @@ impl Spool {
 }
 
 fn note_origin(
-    resume: &mut HashMap<(FileKey, crate::tail::fingerprint::Fingerprint), Spooled>,
+    resume: &mut HashMap<(FileKey, crate::source::fingerprint::Fingerprint), Spooled>,
     o: Origin,
 ) {
     // Records are in spool order, so a later record of the same content is the later position

@@ -30,10 +30,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::FileKey;
-use super::fingerprint::Fingerprint;
 use crate::durable::save_atomically;
-use crate::spool::Position;
+use crate::source::FileKey;
+use crate::source::Position;
+use crate::source::fingerprint::Fingerprint;
 
 const VERSION: u32 = 3;
 
@@ -149,7 +149,7 @@ impl Checkpoints {
     pub fn files(&self) -> impl Iterator<Item = (&FileKey, &Acked)> {
         let mut newest: HashMap<&FileKey, &Acked> = HashMap::new();
         for (k, a) in self.entries() {
-            if k.dev == crate::journald::JOURNAL_DEV {
+            if k.dev == crate::source::JOURNAL_DEV {
                 continue;
             }
             let e = newest.entry(k).or_insert(a);

@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::FileKey;
-use super::fingerprint::{Fingerprint, Window};
+use crate::source::FileKey;
+use crate::source::fingerprint::{Fingerprint, Window};
 
 /// Where reading a content resumes: the end of its last line that was spooled (or acknowledged).
 #[derive(Debug, Clone, PartialEq, Eq)]

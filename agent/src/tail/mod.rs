@@ -28,7 +28,6 @@
 pub mod checkpoint;
 pub mod complaints;
 pub mod discover;
-pub mod fingerprint;
 pub mod ledger;
 pub mod multiline;
 pub mod wake;
@@ -45,11 +44,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::TailSettings;
 use crate::parse::LineParser;
-use crate::pipeline::Item;
-use crate::spool::record::Origin;
+use crate::source::fingerprint::{Fingerprint, Window};
+use crate::source::{FileKey, Item, Origin};
 use checkpoint::Checkpoints;
 use discover::{Discovery, Found};
-use fingerprint::{Fingerprint, Window};
 pub use ledger::Known;
 use ledger::{Ledger, Resume};
 use watch::{Line, ReadOutcome, Watched};
@@ -59,13 +57,6 @@ pub const ROTATE_GRACE: Duration = Duration::from_secs(2);
 const IDLE_SLEEP: Duration = Duration::from_millis(20);
 /// How often contents no file holds any more are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
-
-/// A file's identity while it exists: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileKey {
-    pub dev: u64,
-    pub ino: u64,
-}
 
 struct Entry {
     w: Watched,
@@ -217,7 +208,7 @@ impl Tailer {
         if let Some(cp) = &self.checkpoints {
             let ledger = &self.ledger;
             cp.blocking_lock().retain(|key, a| {
-                key.dev == crate::journald::JOURNAL_DEV
+                key.dev == crate::source::JOURNAL_DEV
                     || ledger.entries().any(|k| k.key == *key && k.fp == a.fp)
             });
         }
