@@ -49,7 +49,7 @@ pub async fn run(
         resume_points(&checkpoints, &spool.resume)
             .into_iter()
             .partition(|k| k.key.dev == crate::source::JOURNAL_DEV);
-    let metrics = Arc::new(crate::observe::AgentMetrics::default());
+    let metrics = Arc::new(crate::observe::metrics::AgentMetrics::default());
     metrics
         .recovered
         .store(spool.pending, std::sync::atomic::Ordering::Relaxed);

@@ -30,7 +30,7 @@ pub struct Feed {
     pub seqs: SeqAllocator,
     pub writer: SpoolWriter,
     /// Counts events spooled and failed writes.
-    pub metrics: std::sync::Arc<crate::observe::AgentMetrics>,
+    pub metrics: std::sync::Arc<crate::observe::metrics::AgentMetrics>,
 }
 
 impl Feed {

@@ -81,7 +81,7 @@ pub struct Tailer {
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
     /// Where lines read and offsets are counted for `/metrics` and `status`.
-    metrics: std::sync::Arc<crate::observe::AgentMetrics>,
+    metrics: std::sync::Arc<crate::observe::metrics::AgentMetrics>,
 }
 
 /// The pipeline has shut down.
@@ -106,7 +106,10 @@ impl Tailer {
 
     /// Counts lines read and offsets per file into `metrics` (by default into a private set
     /// nobody reads).
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::observe::AgentMetrics>) -> Tailer {
+    pub fn with_metrics(
+        mut self,
+        metrics: std::sync::Arc<crate::observe::metrics::AgentMetrics>,
+    ) -> Tailer {
         self.metrics = metrics;
         self
     }
