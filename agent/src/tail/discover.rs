@@ -8,7 +8,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use crate::config::{FileRule, Multiline};
+use super::settings::{FileRule, Multiline};
 use crate::parse::{Format, LineParser, ParseOptions, Zone};
 use crate::source::FileKey;
 

@@ -30,6 +30,7 @@ pub mod complaints;
 pub mod discover;
 pub mod ledger;
 pub mod multiline;
+pub mod settings;
 pub mod wake;
 pub mod watch;
 
@@ -42,7 +43,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::TailSettings;
 use crate::parse::LineParser;
 use crate::source::fingerprint::{Fingerprint, Window};
 use crate::source::{FileKey, Item, Origin};
@@ -50,6 +50,7 @@ use checkpoint::Checkpoints;
 use discover::{Discovery, Found};
 pub use ledger::Known;
 use ledger::{Ledger, Resume};
+use settings::TailSettings;
 use watch::{Line, ReadOutcome, Watched};
 
 /// How long a rotated or deleted file must have been quiet (at its end) before it is let go.
