@@ -256,117 +256,21 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
 impl Settings {
     /// Merges the flags over the file and checks everything.
     pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
-        let collectors = if flags.collectors.is_empty() {
-            file.collectors
-        } else {
-            flags.collectors
-        };
-        let collectors = if collectors.is_empty() {
-            vec![logwarden_core::wire::DEFAULT_SERVER.to_owned()]
-        } else {
-            collectors
-        };
-        let collectors = collectors
-            .iter()
-            .map(|u| {
-                let url = reqwest::Url::parse(u).with_context(|| format!("collector URL {u:?}"))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    bail!("collector URL {u:?}: scheme must be http or https");
-                }
-                Ok(url)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let collectors = collector_urls(flags.collectors, file.collectors)?;
         let ca_file = flags.ca_file.or(file.ca_file);
         if let Some(path) = &ca_file {
             // Read now so that `config check` and the start name a bad file.
             logwarden_core::tls::read_ca_file(path)?;
         }
-        let client_identity = match (
+        let client_identity = client_identity(
             flags.client_cert.or(file.client_cert_file),
             flags.client_key.or(file.client_key_file),
-        ) {
-            (Some(cert), Some(key)) => {
-                let id = crate::ship::ClientIdentity { cert, key };
-                // Read now so that `config check` and the start name a bad file.
-                id.load()?;
-                Some(id)
-            }
-            (None, None) => None,
-            _ => anyhow::bail!("client_cert_file and client_key_file go together: set both"),
-        };
-        let files = if !flags.files.is_empty() {
-            flags
-                .files
-                .into_iter()
-                .map(|path| FileRule {
-                    path,
-                    format: Format::Auto,
-                    tz: Zone::Local,
-                    exclude: Vec::new(),
-                    multiline: Multiline::Auto,
-                })
-                .collect()
-        } else if !file.files.is_empty() {
-            file.files
-        } else {
-            DEFAULT_FILES
-                .iter()
-                .map(|p| FileRule {
-                    path: (*p).to_owned(),
-                    format: Format::Auto,
-                    tz: Zone::Local,
-                    exclude: Vec::new(),
-                    multiline: Multiline::Auto,
-                })
-                .collect()
-        };
-        for rule in &files {
-            glob::Pattern::new(&rule.path).with_context(|| format!("file glob {:?}", rule.path))?;
-            for g in &rule.exclude {
-                glob::Pattern::new(g)
-                    .with_context(|| format!("exclude glob {g:?} of {:?}", rule.path))?;
-            }
-        }
-        let journald = match flags.journald {
-            Some(dir) => vec![crate::journald::JournalSource {
-                directory: (!dir.is_empty()).then(|| PathBuf::from(dir)),
-                matches: Vec::new(),
-                read_from_end: false,
-            }],
-            None => file
-                .journald
-                .iter()
-                .map(|j| {
-                    let read_from_end = match j.read_from.as_deref() {
-                        None | Some("beginning") => false,
-                        Some("end") => true,
-                        Some(other) => bail!(
-                            "[[journald]] read_from {other:?}: must be \"beginning\" or \"end\""
-                        ),
-                    };
-                    for m in &j.matches {
-                        if !m.contains('=') && m != "+" {
-                            bail!("[[journald]] match {m:?}: must be FIELD=value (or \"+\" between groups)");
-                        }
-                    }
-                    Ok(crate::journald::JournalSource {
-                        directory: j.directory.clone(),
-                        matches: j.matches.clone(),
-                        read_from_end,
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        };
+        )?;
+        let files = file_rules(flags.files, file.files)?;
+        let journald = journal_sources(flags.journald, &file.journald)?;
         let tail = file.tail.settings(files.clone())?;
         let sp = file.spool;
-        let policy = match sp.policy.as_str() {
-            "block" => crate::spool::FullPolicy::Block,
-            "drop_oldest" => crate::spool::FullPolicy::DropOldest,
-            other => bail!("[spool] policy {other:?} is not one of block, drop_oldest"),
-        };
-        if sp.max_bytes < 256 << 10 {
-            bail!("[spool] max_bytes must be at least 262144 (256 KiB)");
-        }
+        let policy = spool_policy(&sp)?;
         let host = match flags.host.or(file.host) {
             Some(h) if h.trim().is_empty() => bail!("host name is empty"),
             Some(h) => h,
@@ -381,12 +285,7 @@ impl Settings {
         if batch.max_events == 0 || batch.max_bytes == 0 {
             bail!("[batch] max_events and max_bytes must be above zero");
         }
-        let compression = match batch.compression.as_str() {
-            "zstd" => Compression::Zstd,
-            "gzip" => Compression::Gzip,
-            "none" => Compression::None,
-            other => bail!("[batch] compression {other:?} is not one of zstd, gzip, none"),
-        };
+        let compression = compression(&batch.compression)?;
         let mut health = file.health;
         if let Some(mdstat) = flags.mdstat {
             health.mdstat = mdstat;
@@ -395,18 +294,7 @@ impl Settings {
             health.backups = backup_rules(flags.backup, flags.data)?;
         }
         health.validate()?;
-        let flag_token = match &flags.token_file {
-            Some(path) => Some(logwarden_core::token_file::read_token(path)?),
-            None => flags.token,
-        };
-        let token = match (flag_token, file.token, file.token_file) {
-            (Some(t), _, _) => Some(t),
-            (None, Some(_), Some(_)) => bail!("token and token_file are both set: keep one"),
-            (None, Some(t), None) => Some(t),
-            (None, None, Some(path)) => Some(read_token_file(&path)?),
-            (None, None, None) => None,
-        }
-        .filter(|t| !t.is_empty());
+        let token = token(flags.token, flags.token_file, file.token, file.token_file)?;
         let metrics_listen = flags
             .metrics_listen
             .or(file.metrics.listen)
@@ -444,6 +332,164 @@ impl Settings {
             metrics_listen,
         })
     }
+}
+
+/// The collectors' URLs: the flags' over the file's, [`DEFAULT_SERVER`] when neither names one.
+///
+/// [`DEFAULT_SERVER`]: logwarden_core::wire::DEFAULT_SERVER
+fn collector_urls(flags: Vec<String>, file: Vec<String>) -> anyhow::Result<Vec<reqwest::Url>> {
+    let collectors = if flags.is_empty() { file } else { flags };
+    let collectors = if collectors.is_empty() {
+        vec![logwarden_core::wire::DEFAULT_SERVER.to_owned()]
+    } else {
+        collectors
+    };
+    collectors
+        .iter()
+        .map(|u| {
+            let url = reqwest::Url::parse(u).with_context(|| format!("collector URL {u:?}"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("collector URL {u:?}: scheme must be http or https");
+            }
+            Ok(url)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+}
+
+/// The client certificate and key for mutual TLS: both or neither, read now.
+fn client_identity(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<crate::ship::ClientIdentity>> {
+    Ok(match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let id = crate::ship::ClientIdentity { cert, key };
+            // Read now so that `config check` and the start name a bad file.
+            id.load()?;
+            Some(id)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("client_cert_file and client_key_file go together: set both"),
+    })
+}
+
+/// The files to tail: `--file` flags, else the file's `[[files]]`, else [`DEFAULT_FILES`];
+/// every glob checked.
+fn file_rules(flags: Vec<String>, file: Vec<FileRule>) -> anyhow::Result<Vec<FileRule>> {
+    let files = if !flags.is_empty() {
+        flags
+            .into_iter()
+            .map(|path| FileRule {
+                path,
+                format: Format::Auto,
+                tz: Zone::Local,
+                exclude: Vec::new(),
+                multiline: Multiline::Auto,
+            })
+            .collect()
+    } else if !file.is_empty() {
+        file
+    } else {
+        DEFAULT_FILES
+            .iter()
+            .map(|p| FileRule {
+                path: (*p).to_owned(),
+                format: Format::Auto,
+                tz: Zone::Local,
+                exclude: Vec::new(),
+                multiline: Multiline::Auto,
+            })
+            .collect()
+    };
+    for rule in &files {
+        glob::Pattern::new(&rule.path).with_context(|| format!("file glob {:?}", rule.path))?;
+        for g in &rule.exclude {
+            glob::Pattern::new(g)
+                .with_context(|| format!("exclude glob {g:?} of {:?}", rule.path))?;
+        }
+    }
+    Ok(files)
+}
+
+/// The journals to read: `--journald[=DIR]`, else the file's `[[journald]]`, checked.
+fn journal_sources(
+    flag: Option<String>,
+    file: &[JournaldConfig],
+) -> anyhow::Result<Vec<crate::journald::JournalSource>> {
+    Ok(match flag {
+        Some(dir) => vec![crate::journald::JournalSource {
+            directory: (!dir.is_empty()).then(|| PathBuf::from(dir)),
+            matches: Vec::new(),
+            read_from_end: false,
+        }],
+        None => file
+            .iter()
+            .map(|j| {
+                let read_from_end = match j.read_from.as_deref() {
+                    None | Some("beginning") => false,
+                    Some("end") => true,
+                    Some(other) => bail!(
+                        "[[journald]] read_from {other:?}: must be \"beginning\" or \"end\""
+                    ),
+                };
+                for m in &j.matches {
+                    if !m.contains('=') && m != "+" {
+                        bail!("[[journald]] match {m:?}: must be FIELD=value (or \"+\" between groups)");
+                    }
+                }
+                Ok(crate::journald::JournalSource {
+                    directory: j.directory.clone(),
+                    matches: j.matches.clone(),
+                    read_from_end,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    })
+}
+
+/// `[spool] policy`, with `max_bytes` checked.
+fn spool_policy(sp: &SpoolFileConfig) -> anyhow::Result<crate::spool::FullPolicy> {
+    let policy = match sp.policy.as_str() {
+        "block" => crate::spool::FullPolicy::Block,
+        "drop_oldest" => crate::spool::FullPolicy::DropOldest,
+        other => bail!("[spool] policy {other:?} is not one of block, drop_oldest"),
+    };
+    if sp.max_bytes < 256 << 10 {
+        bail!("[spool] max_bytes must be at least 262144 (256 KiB)");
+    }
+    Ok(policy)
+}
+
+/// `[batch] compression`.
+fn compression(name: &str) -> anyhow::Result<Compression> {
+    Ok(match name {
+        "zstd" => Compression::Zstd,
+        "gzip" => Compression::Gzip,
+        "none" => Compression::None,
+        other => bail!("[batch] compression {other:?} is not one of zstd, gzip, none"),
+    })
+}
+
+/// The token: `--token-file`, else `--token` (or `LOGWARDEN_TOKEN`), else the file's `token`
+/// or `token_file` (not both); none when empty.
+fn token(
+    flag: Option<String>,
+    flag_file: Option<PathBuf>,
+    file: Option<String>,
+    file_file: Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    let flag_token = match &flag_file {
+        Some(path) => Some(logwarden_core::token_file::read_token(path)?),
+        None => flag,
+    };
+    Ok(match (flag_token, file, file_file) {
+        (Some(t), _, _) => Some(t),
+        (None, Some(_), Some(_)) => bail!("token and token_file are both set: keep one"),
+        (None, Some(t), None) => Some(t),
+        (None, None, Some(path)) => Some(read_token_file(&path)?),
+        (None, None, None) => None,
+    }
+    .filter(|t| !t.is_empty()))
 }
 
 /// The token in `path`: its first line, without surrounding white space.
