@@ -10,7 +10,7 @@
 //!  "files":[{"dev":D,"ino":I,"fp_len":L,"fp_crc":C,"path":"/var/log/x","offset":N}]}
 //! ```
 //!
-//! `fp_len`/`fp_crc` are the content's fingerprint (`fingerprint.rs`). An entry is kept per
+//! `fp_len`/`fp_crc` are the content's fingerprint (`source/fingerprint.rs`). An entry is kept per
 //! *content seen on an inode*: an inode that was truncated and written again (copytruncate) has
 //! one entry for its old content and one for its new, so that a copy of the old content (the
 //! `x.log.1` beside it) is still known after a restart and read only past what was read of the

@@ -1,6 +1,6 @@
 //! Tailing files without losing or repeating a line: find the files the globs match
 //! (`discover.rs`), know each content by its fingerprint and what was read of it
-//! (`fingerprint.rs`, `ledger.rs`: the identity rule), read its new lines
+//! (`source/fingerprint.rs`, `ledger.rs`: the identity rule), read its new lines
 //! (`watch.rs`, with `multiline.rs` joining stack traces), and hand each record, parsed, to the
 //! pipeline with the offset where it ends. The offsets come back as checkpoints
 //! (`checkpoint.rs`) once the collector has acknowledged the lines.
