@@ -1,6 +1,11 @@
 //! The agent's configuration: the TOML file (every key in docs/configuration.md), the command
 //! line flags that override it, and their validation into [`Settings`], the runtime form the
 //! rest of the agent takes. Everything is checked here, before any file or socket is opened.
+//!
+//! The sections that belong to one part live beside it, as written and with their checks:
+//! `[tail]` and `[[files]]` in `tail/settings.rs`, `[spool]` in `spool/settings.rs`,
+//! `[[journald]]` in `journald/settings.rs`, `[health]` in `health/mod.rs`. This file holds
+//! the rest and assembles them, flags over file, into [`Settings`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +14,9 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::health::{BackupRule, HealthConfig};
+use crate::journald::settings::JournaldConfig;
 use crate::parse::{Format, Zone};
+use crate::spool::settings::SpoolFileConfig;
 use crate::tail::settings::{FileRule, Multiline, TailConfig, TailSettings};
 
 /// The file, as written. Unknown keys are refused (serde names them, toml gives the line).
@@ -55,47 +62,12 @@ pub struct FileConfig {
     pub metrics: MetricsConfig,
 }
 
-/// One `[[journald]]` table, as written.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JournaldConfig {
-    /// A journal directory (`journalctl --directory`); the system journal when absent.
-    pub directory: Option<PathBuf>,
-    /// journalctl matches (`FIELD=value`), e.g. `["_SYSTEMD_UNIT=postfix.service"]`.
-    #[serde(default)]
-    pub matches: Vec<String>,
-    /// `beginning` (default) or `end`: where the very first start reads from.
-    pub read_from: Option<String>,
-}
-
 /// `[metrics]`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `ADDR:PORT` to serve `/metrics` and `/status` on (e.g. `127.0.0.1:9102`); off when absent.
     pub listen: Option<String>,
-}
-
-/// `[spool]`, as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SpoolFileConfig {
-    /// Where the segments are; default `<data_dir>/spool`.
-    pub dir: Option<PathBuf>,
-    /// Bound on the spool's size on disk.
-    pub max_bytes: u64,
-    /// `block` or `drop_oldest`.
-    pub policy: String,
-}
-
-impl Default for SpoolFileConfig {
-    fn default() -> SpoolFileConfig {
-        SpoolFileConfig {
-            dir: None,
-            max_bytes: 256 << 20,
-            policy: "block".into(),
-        }
-    }
 }
 
 /// `[batch]`: how events are grouped into ingest requests.
@@ -270,7 +242,7 @@ impl Settings {
         let journald = journal_sources(flags.journald, &file.journald)?;
         let tail = file.tail.settings(files.clone())?;
         let sp = file.spool;
-        let policy = spool_policy(&sp)?;
+        let policy = sp.full_policy()?;
         let host = match flags.host.or(file.host) {
             Some(h) if h.trim().is_empty() => bail!("host name is empty"),
             Some(h) => h,
@@ -424,40 +396,9 @@ fn journal_sources(
         }],
         None => file
             .iter()
-            .map(|j| {
-                let read_from_end = match j.read_from.as_deref() {
-                    None | Some("beginning") => false,
-                    Some("end") => true,
-                    Some(other) => bail!(
-                        "[[journald]] read_from {other:?}: must be \"beginning\" or \"end\""
-                    ),
-                };
-                for m in &j.matches {
-                    if !m.contains('=') && m != "+" {
-                        bail!("[[journald]] match {m:?}: must be FIELD=value (or \"+\" between groups)");
-                    }
-                }
-                Ok(crate::journald::JournalSource {
-                    directory: j.directory.clone(),
-                    matches: j.matches.clone(),
-                    read_from_end,
-                })
-            })
+            .map(JournaldConfig::source)
             .collect::<anyhow::Result<Vec<_>>>()?,
     })
-}
-
-/// `[spool] policy`, with `max_bytes` checked.
-fn spool_policy(sp: &SpoolFileConfig) -> anyhow::Result<crate::spool::FullPolicy> {
-    let policy = match sp.policy.as_str() {
-        "block" => crate::spool::FullPolicy::Block,
-        "drop_oldest" => crate::spool::FullPolicy::DropOldest,
-        other => bail!("[spool] policy {other:?} is not one of block, drop_oldest"),
-    };
-    if sp.max_bytes < 256 << 10 {
-        bail!("[spool] max_bytes must be at least 262144 (256 KiB)");
-    }
-    Ok(policy)
 }
 
 /// `[batch] compression`.

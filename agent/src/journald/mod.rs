@@ -27,6 +27,7 @@
 //! after a pause, from the last cursor handed out.
 
 pub mod export;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -66,6 +66,7 @@
 pub mod feed;
 mod reader;
 pub mod record;
+pub mod settings;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap};
