@@ -9,7 +9,6 @@
 //! headers; the shipper moves to that URL at once (adding it to its list if it was not given)
 //! and raises the epoch it trusts, so that a stale primary's ack is never counted.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,8 @@ use reqwest::StatusCode;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Compression, Settings};
+use super::settings::Compression;
+use crate::config::Settings;
 use crate::observe::metrics::{AgentMetrics, ShipError};
 use crate::spool::{Limits, SpoolReader};
 use crate::tail::checkpoint::Checkpoints;
@@ -64,27 +64,6 @@ enum Attempt {
 /// Headers by which a standby names the primary and its epoch (collector's `replication`).
 const PRIMARY_HEADER: &str = "x-logwarden-primary";
 const EPOCH_HEADER: &str = "x-logwarden-epoch";
-
-/// The agent's client certificate and key (PEM files) for collectors that demand mutual TLS.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClientIdentity {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-impl ClientIdentity {
-    /// Reads both files (a missing or wrong one is named).
-    pub fn load(&self) -> anyhow::Result<reqwest::Identity> {
-        let pem = logwarden_core::tls::read_client_identity(&self.cert, &self.key)?;
-        reqwest::Identity::from_pem(&pem).with_context(|| {
-            format!(
-                "client certificate {} with key {}",
-                self.cert.display(),
-                self.key.display()
-            )
-        })
-    }
-}
 
 impl Shipper {
     pub fn new(settings: &Settings) -> anyhow::Result<Shipper> {
