@@ -263,7 +263,7 @@ impl Spool {
                             pending += 1;
                         }
                         if let Some(o) = r.origin {
-                            note_origin(&mut resume, o);
+                            note_origin(&mut resume, o.to_origin());
                         }
                         at += len;
                     }

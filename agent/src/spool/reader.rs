@@ -183,6 +183,9 @@ impl SpoolReader {
             break;
         }
         let mut at = 0;
+        // The origin of the last records, while they come from one content, and how many:
+        // the batch's maps are updated once per run of records rather than per record.
+        let mut run: Option<(Origin, u64)> = None;
         while at < self.chunk.len() {
             if batch.events >= limits.max_events || batch.body.len() >= limits.max_bytes {
                 break;
@@ -193,8 +196,20 @@ impl SpoolReader {
                     batch.body.push(b'\n');
                     batch.events += 1;
                     if let Some(o) = r.origin {
-                        *batch.lines.entry((o.file, o.fp)).or_default() += 1;
-                        batch.origins.insert((o.file, o.fp), o);
+                        match &mut run {
+                            Some((last, n)) if last.file == o.file && last.fp == o.fp => {
+                                last.end = o.end;
+                                if last.path.as_os_str().as_encoded_bytes() != o.path {
+                                    last.path = o.to_origin().path;
+                                }
+                                *n += 1;
+                            }
+                            _ => {
+                                if let Some((last, n)) = run.replace((o.to_origin(), 1)) {
+                                    note_run(batch, last, n);
+                                }
+                            }
+                        }
                     }
                     at += len;
                 }
@@ -214,7 +229,18 @@ impl SpoolReader {
                 }
             }
         }
+        if let Some((last, n)) = run {
+            note_run(batch, last, n);
+        }
         self.pos.offset += at as u64;
         true
     }
+}
+
+/// Counts `n` records of one content into `batch`, `last` being the origin of the last one.
+/// Runs come in spool order, so the origin kept per content is its latest.
+fn note_run(batch: &mut ReadBatch, last: Origin, n: u64) {
+    let key = (last.file, last.fp);
+    *batch.lines.entry(key).or_default() += n;
+    batch.origins.insert(key, last);
 }
