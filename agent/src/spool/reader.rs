@@ -12,8 +12,9 @@ use super::{Position, SEGMENT_HEADER, Shared, segment_path};
 use crate::tail::FileKey;
 use crate::tail::fingerprint::Fingerprint;
 
-/// Bytes read from a segment at a time.
-const CHUNK: usize = 1 << 20;
+/// Bytes read from a segment at a time: a few reads per batch (1 MiB at most); a record
+/// larger than this is read whole.
+const CHUNK: usize = 256 << 10;
 
 /// Events read from the spool, ready to ship as one request.
 #[derive(Debug, Default)]
