@@ -20,13 +20,11 @@ use crate::auth::Auth;
 use crate::config::Settings;
 use crate::fleet::{self, Fleet};
 use crate::index;
-use crate::ingest::Committer;
-use crate::ingest::commit::WalStats;
 use crate::replication::state::FailoverState;
-use crate::replication::{EpochRecord, Next, Replication, Role};
+use crate::replication::{Next, Replication, Role};
 use crate::rules::AlertsHandle;
 use crate::search::Searcher;
-use crate::wal::{RecordKind, Wal};
+use crate::wal::{Committer, EpochRecord, RecordKind, Wal, WalStats};
 
 /// Runs the collector on an already-bound listener until `shutdown` fires.
 pub async fn serve(
@@ -157,7 +155,7 @@ async fn serve_round(
     // The last LSN searchable: set by the indexer after each commit.
     let (indexed_tx, indexed_rx) = watch::channel(index_lsn);
     let wal_stats = Arc::new(WalStats::default());
-    let epochs = crate::ingest::commit::EpochHistory::default();
+    let epochs = crate::wal::EpochHistory::default();
     let (committer, committer_thread) = Committer::start_with(
         wal,
         durable_tx,
@@ -263,9 +261,9 @@ async fn serve_round(
             repl.clone(),
         ));
     }
-    role_tasks.spawn(crate::ingest::retention::run(
+    role_tasks.spawn(crate::retention::run(
         committer.clone(),
-        crate::ingest::retention::Sources {
+        crate::retention::Sources {
             stats: wal_stats.clone(),
             indexed: indexed_rx.clone(),
             fleet_saved,

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod forget;
 
-use crate::ingest::Recent;
+use crate::wal::Recent;
 use crate::wal::{Read, RecordKind, WalReader};
 
 const VERSION: u32 = 1;

@@ -1,18 +1,12 @@
-//! Ingest: turning the body of `POST /api/v1/ingest` into checked events, and making them
-//! durable through the [`Committer`].
+//! Ingest: turning the body of `POST /api/v1/ingest` into checked events, ready for the WAL's
+//! committer (`wal/commit`), which makes them durable; and the checks on room (`SpaceLimits`)
+//! and memory (`budget.rs`) that a request passes first.
 //!
 //! A request is judged line by line: a bad line is rejected with its index and reason and never
 //! sinks the others. Only limits on the whole request (its size, compressed or not, and its
 //! number of lines) refuse the request as a whole, with 413 and the limit named.
 
-pub mod backlog;
 pub mod budget;
-pub mod checkpoint;
-pub mod commit;
-pub mod dedup;
-pub mod future;
-pub mod recent;
-pub mod retention;
 
 use std::io::Read;
 
@@ -20,9 +14,6 @@ use bytes::Bytes;
 
 use logwarden_core::Event;
 use logwarden_core::wire::Rejected;
-
-pub use commit::{Committed, Committer};
-pub use recent::Recent;
 
 /// Limits on what one ingest request may carry.
 #[derive(Debug, Clone)]
@@ -56,13 +47,17 @@ pub struct SpaceLimits {
     pub max_wal_bytes: u64,
     /// Least free space left on the data directory's file system.
     pub min_free_bytes: u64,
-    /// Most bytes of events durable but not yet indexed (0: no limit; `backlog.rs`).
+    /// Most bytes of events durable but not yet indexed (0: no limit; `wal/backlog.rs`).
     pub max_index_backlog_bytes: u64,
 }
 
 impl SpaceLimits {
     /// `Err` with the reason when a new batch must wait.
-    pub fn check(&self, wal: &commit::WalStats, data_dir: &std::path::Path) -> Result<(), String> {
+    pub fn check(
+        &self,
+        wal: &crate::wal::WalStats,
+        data_dir: &std::path::Path,
+    ) -> Result<(), String> {
         let wal_bytes = wal.bytes.load(std::sync::atomic::Ordering::Relaxed);
         if self.max_wal_bytes > 0 && wal_bytes >= self.max_wal_bytes {
             return Err(format!(
@@ -221,7 +216,7 @@ pub struct Checked {
     /// `lines[i]` is the index of `events[i]` among the request's non-empty lines.
     pub lines: Vec<usize>,
     /// `spans[i]`: where `events[i]`'s own JSON object is in the body, when the WAL can take it
-    /// as it came (see [`write_received`]); `None` when it must be written again (it carried a
+    /// as it came (see [`crate::wal::write_received`]); `None` when it must be written again (it carried a
     /// `received` of its own, which the collector replaces).
     pub spans: Vec<Option<std::ops::Range<usize>>>,
     pub rejected: Vec<Rejected>,
@@ -234,19 +229,6 @@ pub struct Checked {
 fn may_name_received(line: &[u8]) -> bool {
     memchr::memmem::find(line, b"received").is_some()
         || memchr::memmem::find(line, br"\u").is_some()
-}
-
-/// Writes an event's JSON object as the WAL keeps it: `object` (one accepted event, exactly as
-/// ingest parsed it, without a `received` key) with `"received":` and `received_json` (a
-/// serialized timestamp) put first. Writing the bytes that were parsed, instead of serializing
-/// the parsed event again, saved most of the WAL committer's CPU; every reader of the WAL parses
-/// the line with the same `Event` rules that accepted it.
-pub fn write_received(out: &mut Vec<u8>, object: &[u8], received_json: &[u8]) {
-    debug_assert_eq!(object.first(), Some(&b'{'));
-    out.extend_from_slice(b"{\"received\":");
-    out.extend_from_slice(received_json);
-    out.push(b',');
-    out.extend_from_slice(&object[1..]);
 }
 
 /// Parses and validates each non-empty NDJSON line.
@@ -309,6 +291,7 @@ pub fn check_lines(body: &[u8], limits: &Limits) -> Result<Checked, IngestError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wal::write_received;
 
     const GOOD: &str =
         r#"{"id":"a:1","ts":"2026-01-01T00:00:00Z","host":"h","source":"s","message":"m"}"#;
@@ -321,7 +304,7 @@ mod tests {
             min_free_bytes: 0,
             max_index_backlog_bytes: 1000,
         };
-        let wal = commit::WalStats::default();
+        let wal = crate::wal::WalStats::default();
         wal.backlog.written(1, 999);
         assert!(limits.check(&wal, dir.path()).is_ok());
         wal.backlog.written(2, 1);

@@ -62,9 +62,9 @@ use super::silence::{self, SilenceError};
 use super::snapshot::{self, Snapshot};
 use super::state::{self, AlertRecord, AlertTable, StateChange};
 use super::user::UserRules;
-use crate::ingest::Committer;
 use crate::notify::route::{RouteTree, Timing};
 use crate::notify::{self, Receiver, RetryPolicy, dispatch};
+use crate::wal::Committer;
 use crate::wal::{Read, Record, RecordKind, WalReader};
 
 /// Everything the engine is configured with (`[alerts]`).
@@ -1187,9 +1187,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ingest::commit::Originals;
     use crate::rules::alert::{alert_key, labels};
     use crate::rules::user::{Query, UserRule};
+    use crate::wal::Originals;
     use crate::wal::{Wal, WalOptions};
 
     fn settings() -> EngineSettings {

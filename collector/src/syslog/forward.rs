@@ -11,8 +11,7 @@ use logwarden_core::Event;
 use logwarden_core::wire::INGEST_PATH;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::Committer;
-use crate::ingest::commit::{Originals, Pending};
+use crate::wal::{Committer, Originals, Pending};
 
 /// The intake's destination.
 pub enum Sink {

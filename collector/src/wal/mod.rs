@@ -46,7 +46,14 @@
 //!   collector's parts need from the start of the log is kept in snapshot records
 //!   (`Checkpoint`, `RulesSnapshot`) instead.
 
+pub mod backlog;
+pub mod checkpoint;
+pub mod commit;
+pub mod dedup;
+pub mod epoch;
+pub mod future;
 mod reader;
+pub mod recent;
 mod record;
 mod segment;
 mod trim;
@@ -56,9 +63,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use commit::{Committed, Committer, Originals, Pending, WalStats};
+pub use epoch::{EpochHistory, EpochRecord};
 pub use reader::{Read, WalReader, first_lsn, newest_of_kind, newest_of_kinds, wait_for_durable};
+pub use recent::Recent;
 pub use record::{
     Head, MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record, event_lines,
+    write_received,
 };
 /// The record decoder that recovery and readers use, public for the fuzz target `wal_record`.
 pub use record::{Parsed as ParsedRecord, parse as decode_record};

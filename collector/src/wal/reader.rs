@@ -63,7 +63,7 @@ impl WalReader {
     /// Like [`next`](Self::next), but first asks `known` about the record's header: when it
     /// returns something, the payload is neither read nor CRC-checked, and the record comes
     /// back as [`Read::Known`]. The followers use this for records whose events they take from
-    /// the committer (`ingest/recent.rs`), which is most of them: reading and checking each
+    /// the committer (`recent.rs`), which is most of them: reading and checking each
     /// payload again was most of what the alert engine and the fleet view cost under load.
     pub fn next_unless_known<T>(
         &mut self,

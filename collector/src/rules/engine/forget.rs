@@ -161,9 +161,9 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::ingest::Committer;
     use crate::rules::alert::labels;
     use crate::rules::engine::EngineSettings;
+    use crate::wal::Committer;
     use crate::wal::{Wal, WalOptions};
 
     /// An engine that knows host `old1` (a heartbeat) and `live1`, and whose table holds

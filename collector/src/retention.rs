@@ -25,16 +25,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::Committer;
-use super::commit::WalStats;
 use crate::replication::Replication;
+use crate::wal::{Committer, WalStats};
 
 /// `[wal] keep_bytes` by default: 4 GiB, about a day of a busy site's events here, and 64
 /// segments of the default size.
 pub const DEFAULT_KEEP_BYTES: u64 = 4 << 30;
-/// How long a primary keeps what its standby has not copied yet while the standby is away, by
-/// default (`[replication] standby_wal_hold_s`).
-pub const STANDBY_HOLD: Duration = Duration::from_secs(24 * 3600);
 /// How often the floor is looked at (cheap: a few atomics and a directory listing).
 const EVERY: Duration = Duration::from_secs(10);
 

@@ -34,8 +34,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::checkpoint;
 use super::dedup::DedupSet;
+use super::epoch::{EpochHistory, EpochRecord};
 use super::recent::Recent;
-use crate::wal::{Record, RecordKind, Trimmed, Wal, WalError, Written};
+use super::{Record, RecordKind, Trimmed, Wal, WalError, Written};
 
 /// Most bytes of WAL records written per fsync, so that one group does not wait too long.
 const GROUP_BYTES: usize = 16 << 20;
@@ -169,7 +170,7 @@ impl Committer {
         )?;
         let (dedup, checkpoint_lsn) = rebuild(&wal, checkpoint, &epochs)?;
         stats.checkpoint_lsn.store(checkpoint_lsn, Relaxed);
-        let rules_lsn = rules.and_then(|r| super::retention::rules_snapshot_lsn(&r.payload));
+        let rules_lsn = rules.and_then(|r| crate::retention::rules_snapshot_lsn(&r.payload));
         stats.rules_lsn.store(rules_lsn.unwrap_or(0), Relaxed);
         stats.first_lsn.store(wal.first_lsn(), Relaxed);
         let (tx, rx) = mpsc::channel(1024);
@@ -275,10 +276,6 @@ impl Committer {
     }
 }
 
-/// Where each epoch begins in the log: `(epoch, first LSN)`, oldest first. Epoch 1 begins at
-/// LSN 1 without a record; every later one with its `Epoch` record.
-pub type EpochHistory = std::sync::Arc<std::sync::RwLock<Vec<(u64, u64)>>>;
-
 /// Only the `id` of each event line: all deduplication needs from the WAL.
 #[derive(serde::Deserialize)]
 struct IdOnly {
@@ -343,7 +340,7 @@ fn take_record(dedup: &mut DedupSet, history: &mut Vec<(u64, u64)>, rec: &Record
                 }
             }
         }
-        RecordKind::Epoch => match crate::replication::EpochRecord::decode(&rec.payload) {
+        RecordKind::Epoch => match EpochRecord::decode(&rec.payload) {
             Ok(e) => {
                 if history.last().is_none_or(|&(last, _)| e.epoch > last) {
                     history.push((e.epoch, rec.lsn));
@@ -519,7 +516,7 @@ impl Snapshots {
         match kind {
             RecordKind::Checkpoint => self.checkpoint = Some(rec_lsn),
             RecordKind::RulesSnapshot => {
-                if let Some(lsn) = super::retention::rules_snapshot_lsn(payload) {
+                if let Some(lsn) = crate::retention::rules_snapshot_lsn(payload) {
                     self.rules = Some(lsn);
                 }
             }
