@@ -56,6 +56,7 @@ mod reader;
 pub mod recent;
 mod record;
 mod segment;
+pub mod stats;
 mod trim;
 
 use std::fs::File;
@@ -63,7 +64,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use commit::{Committed, Committer, Originals, Pending, WalStats};
+pub use commit::{Committed, Committer, Originals, Pending};
 pub use epoch::{EpochHistory, EpochRecord};
 pub use reader::{Read, WalReader, first_lsn, newest_of_kind, newest_of_kinds, wait_for_durable};
 pub use recent::Recent;
@@ -73,6 +74,7 @@ pub use record::{
 };
 /// The record decoder that recovery and readers use, public for the fuzz target `wal_record`.
 pub use record::{Parsed as ParsedRecord, parse as decode_record};
+pub use stats::WalStats;
 pub use trim::Trimmed;
 
 use segment::{Decoded, SegmentFile};

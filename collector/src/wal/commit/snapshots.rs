@@ -1,0 +1,37 @@
+//! The snapshot records a group wrote (`Checkpoint`, `RulesSnapshot`), published in
+//! [`WalStats`] once the group is durable: retention then lets the records before them go.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::wal::RecordKind;
+use crate::wal::stats::WalStats;
+
+/// Snapshot records written in a group, made known (in [`WalStats`]) once the group is durable.
+#[derive(Default)]
+pub(super) struct Snapshots {
+    pub(super) checkpoint: Option<u64>,
+    pub(super) rules: Option<u64>,
+}
+
+impl Snapshots {
+    pub(super) fn saw(&mut self, rec_lsn: u64, kind: RecordKind, payload: &[u8]) {
+        match kind {
+            RecordKind::Checkpoint => self.checkpoint = Some(rec_lsn),
+            RecordKind::RulesSnapshot => {
+                if let Some(lsn) = crate::retention::rules_snapshot_lsn(payload) {
+                    self.rules = Some(lsn);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn publish(&self, stats: &WalStats) {
+        if let Some(lsn) = self.checkpoint {
+            stats.checkpoint_lsn.store(lsn, Relaxed);
+        }
+        if let Some(lsn) = self.rules {
+            stats.rules_lsn.store(lsn, Relaxed);
+        }
+    }
+}
