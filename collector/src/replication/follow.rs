@@ -148,7 +148,7 @@ async fn pull_once(
         committer
             .commit_replicated(records)
             .await
-            .map_err(Pull::Failed)?;
+            .map_err(|e| Pull::Failed(e.to_string()))?;
     }
     repl.primary_heard(primary_durable.unwrap_or(0));
     Ok(())

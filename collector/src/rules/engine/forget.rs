@@ -46,7 +46,7 @@ impl Engine {
                 answer: None,
             }),
             Err(e) => {
-                let _ = reply.send(Err(EngineError::Wal(e)));
+                let _ = reply.send(Err(EngineError::Wal(e.to_string())));
             }
         }
     }

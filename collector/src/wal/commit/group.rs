@@ -11,7 +11,7 @@ use super::rebuild::take_record;
 use super::snapshots::Snapshots;
 use super::syncer::{Answer, Syncing, Unsynced, answer, fail};
 use super::undo::{Undo, is_io};
-use super::{CommitRequest, Committed};
+use super::{CommitError, CommitRequest, Committed};
 use crate::wal::checkpoint;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;
@@ -84,8 +84,9 @@ pub(super) fn run(
                         own_bytes += payload.len() as u64;
                     }
                     let lsn = wal.append(*kind, payload).map_err(|e| {
+                        let e = CommitError::from(e);
                         undo.log_failed(&e);
-                        e.to_string()
+                        e
                     });
                     if let Ok(lsn) = lsn {
                         undo.records.push(lsn);
@@ -107,14 +108,16 @@ pub(super) fn run(
                     for rec in records.iter() {
                         bytes += rec.payload.len();
                         if let Err(e) = wal.append_at(rec.lsn, rec.kind, &rec.payload) {
-                            if is_io(&e) {
+                            let io = is_io(&e);
+                            let e = CommitError::from(e);
+                            if io {
                                 // The identities of the copied records already taken cannot
                                 // be told apart again: as before, a standby whose disk fails
                                 // stops until a restart reads its log afresh.
                                 wal.poison();
                                 undo.log_failed(&e);
                             }
-                            result = Err(e.to_string());
+                            result = Err(e);
                             break;
                         }
                         take_record(&mut dedup, &mut history, rec);
@@ -131,7 +134,7 @@ pub(super) fn run(
                     floor, keep_bytes, ..
                 } => {
                     // The new first LSN is published once the group is written, below.
-                    let trimmed = wal.trim(*floor, *keep_bytes).map_err(|e| e.to_string());
+                    let trimmed = wal.trim(*floor, *keep_bytes).map_err(CommitError::from);
                     answers.push(Answer::Trim(trimmed));
                     continue;
                 }
@@ -204,8 +207,9 @@ pub(super) fn run(
                         for pos in added {
                             dedup.remove(&events[pos].id);
                         }
+                        let e = CommitError::from(e);
                         undo.log_failed(&e);
-                        answers.push(Answer::Events(Err(e.to_string())));
+                        answers.push(Answer::Events(Err(e)));
                         continue;
                     }
                 }
@@ -224,13 +228,13 @@ pub(super) fn run(
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "WAL checkpoint not written");
-                    undo.log_failed(&e);
+                    undo.log_failed(&e.into());
                 }
             }
         }
         let written = match &undo.failed {
             Some(msg) => Err(msg.clone()),
-            None => wal.write_out().map_err(|e| e.to_string()),
+            None => wal.write_out().map_err(CommitError::from),
         };
         match written {
             Ok(written) => {
@@ -245,7 +249,7 @@ pub(super) fn run(
                 };
                 if let Err(std::sync::mpsc::SendError(g)) = syncing.written.send(unsynced) {
                     // Only if the syncer panicked: nothing more can be made durable.
-                    let msg = "the WAL syncer has stopped".to_owned();
+                    let msg = CommitError::SyncerStopped;
                     tracing::error!("{msg}");
                     wal.poison();
                     let mut answers = g.answers;

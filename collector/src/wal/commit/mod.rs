@@ -24,6 +24,7 @@
 //! segment of its own records (`checkpoint.rs`); a start loads the newest one and reads only the
 //! records after it. It is also the one that deletes old segments, when `retention.rs` asks.
 
+mod error;
 mod group;
 mod rebuild;
 mod snapshots;
@@ -41,6 +42,7 @@ use super::epoch::EpochHistory;
 use super::recent::{self, Recent};
 use super::stats::WalStats;
 use super::{Record, RecordKind, Trimmed, Wal, WalError};
+pub use error::CommitError;
 use syncer::Syncing;
 
 /// Groups written and waiting for the syncer, at most: past it the committer waits.
@@ -55,7 +57,7 @@ pub enum CommitRequest {
         /// Their JSON as the caller has it (see `write_received`).
         originals: Originals,
         /// Answered once the new events are durable (or the write failed).
-        reply: oneshot::Sender<Result<Committed, String>>,
+        reply: oneshot::Sender<Result<Committed, CommitError>>,
     },
     /// One record written as it is: alert state from the rules engine (its payload is the
     /// engine's business) or a new epoch. Never deduplicated.
@@ -63,19 +65,19 @@ pub enum CommitRequest {
         kind: RecordKind,
         payload: Vec<u8>,
         /// Answered with the record's LSN once it is durable.
-        reply: oneshot::Sender<Result<u64, String>>,
+        reply: oneshot::Sender<Result<u64, CommitError>>,
     },
     /// Records copied from the primary, in LSN order, kept with their LSNs (standby only).
     Replicated {
         records: Vec<Record>,
         /// Answered with the durable LSN once they are all durable.
-        reply: oneshot::Sender<Result<u64, String>>,
+        reply: oneshot::Sender<Result<u64, CommitError>>,
     },
     /// Delete the oldest segments below `floor`, keeping `keep_bytes` (`retention.rs`).
     Trim {
         floor: u64,
         keep_bytes: u64,
-        reply: oneshot::Sender<Result<Trimmed, String>>,
+        reply: oneshot::Sender<Result<Trimmed, CommitError>>,
     },
 }
 
@@ -88,10 +90,10 @@ pub struct Originals {
 }
 
 /// The answer to a submitted request, once its events are durable (or the write failed).
-pub struct Pending(oneshot::Receiver<Result<Committed, String>>);
+pub struct Pending(oneshot::Receiver<Result<Committed, CommitError>>);
 
 impl std::future::Future for Pending {
-    type Output = Result<Committed, String>;
+    type Output = Result<Committed, CommitError>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
@@ -99,7 +101,7 @@ impl std::future::Future for Pending {
     ) -> std::task::Poll<Self::Output> {
         std::pin::Pin::new(&mut self.0)
             .poll(cx)
-            .map(|r| r.unwrap_or_else(|_| Err("the WAL committer has stopped".to_owned())))
+            .map(|r| r.unwrap_or(Err(CommitError::Stopped)))
     }
 }
 
@@ -188,14 +190,22 @@ impl Committer {
     }
 
     /// Sends events, with their JSON, to be made durable and waits for the answer.
-    pub async fn commit(&self, events: Vec<Event>, lines: Originals) -> Result<Committed, String> {
+    pub async fn commit(
+        &self,
+        events: Vec<Event>,
+        lines: Originals,
+    ) -> Result<Committed, CommitError> {
         self.submit(events, lines).await?.await
     }
 
     /// Queues events, with their JSON, to be made durable and returns at once; the answer comes
     /// from the returned [`Pending`]. Requests are written in the order they were submitted, so a
     /// caller may keep a few in flight (the syslog intake does) without reordering its events.
-    pub async fn submit(&self, events: Vec<Event>, lines: Originals) -> Result<Pending, String> {
+    pub async fn submit(
+        &self,
+        events: Vec<Event>,
+        lines: Originals,
+    ) -> Result<Pending, CommitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(CommitRequest::Events {
@@ -204,17 +214,21 @@ impl Committer {
                 reply,
             })
             .await
-            .map_err(|_| "the WAL committer has stopped".to_owned())?;
+            .map_err(|_| CommitError::Stopped)?;
         Ok(Pending(rx))
     }
 
     /// Writes one `AlertState` record and waits until it is durable; returns its LSN.
-    pub async fn commit_alert_state(&self, payload: Vec<u8>) -> Result<u64, String> {
+    pub async fn commit_alert_state(&self, payload: Vec<u8>) -> Result<u64, CommitError> {
         self.commit_record(RecordKind::AlertState, payload).await
     }
 
     /// Writes one record of `kind` and waits until it is durable; returns its LSN.
-    pub async fn commit_record(&self, kind: RecordKind, payload: Vec<u8>) -> Result<u64, String> {
+    pub async fn commit_record(
+        &self,
+        kind: RecordKind,
+        payload: Vec<u8>,
+    ) -> Result<u64, CommitError> {
         let (reply, rx) = oneshot::channel();
         self.send(CommitRequest::Record {
             kind,
@@ -222,22 +236,20 @@ impl Committer {
             reply,
         })
         .await?;
-        rx.await
-            .map_err(|_| "the WAL committer has stopped".to_owned())?
+        rx.await.map_err(|_| CommitError::Stopped)?
     }
 
     /// Writes records copied from the primary with their LSNs; returns the durable LSN.
-    pub async fn commit_replicated(&self, records: Vec<Record>) -> Result<u64, String> {
+    pub async fn commit_replicated(&self, records: Vec<Record>) -> Result<u64, CommitError> {
         let (reply, rx) = oneshot::channel();
         self.send(CommitRequest::Replicated { records, reply })
             .await?;
-        rx.await
-            .map_err(|_| "the WAL committer has stopped".to_owned())?
+        rx.await.map_err(|_| CommitError::Stopped)?
     }
 
     /// Deletes the oldest WAL segments whose records are all below `floor`, keeping at least
     /// `keep_bytes` (`retention.rs` decides the floor).
-    pub async fn trim(&self, floor: u64, keep_bytes: u64) -> Result<Trimmed, String> {
+    pub async fn trim(&self, floor: u64, keep_bytes: u64) -> Result<Trimmed, CommitError> {
         let (reply, rx) = oneshot::channel();
         self.send(CommitRequest::Trim {
             floor,
@@ -245,15 +257,11 @@ impl Committer {
             reply,
         })
         .await?;
-        rx.await
-            .map_err(|_| "the WAL committer has stopped".to_owned())?
+        rx.await.map_err(|_| CommitError::Stopped)?
     }
 
-    async fn send(&self, req: CommitRequest) -> Result<(), String> {
-        self.tx
-            .send(req)
-            .await
-            .map_err(|_| "the WAL committer has stopped".to_owned())
+    async fn send(&self, req: CommitRequest) -> Result<(), CommitError> {
+        self.tx.send(req).await.map_err(|_| CommitError::Stopped)
     }
 }
 

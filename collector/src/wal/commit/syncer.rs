@@ -8,15 +8,15 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 
 use super::snapshots::Snapshots;
-use super::{CommitRequest, Committed};
+use super::{CommitError, CommitRequest, Committed};
 use crate::wal::stats::WalStats;
 use crate::wal::{Trimmed, WalError, Written};
 
 /// The answer owed to one request of a group, in request order.
 pub(super) enum Answer {
-    Events(Result<Committed, String>),
-    Record(Result<u64, String>),
-    Trim(Result<Trimmed, String>),
+    Events(Result<Committed, CommitError>),
+    Record(Result<u64, CommitError>),
+    Trim(Result<Trimmed, CommitError>),
 }
 
 /// A group written and not yet fsynced: its requests, answered once it is.
@@ -50,7 +50,7 @@ pub(super) fn sync_and_answer(
         groups.extend(unsynced.try_iter());
         let mut failed = poisoned
             .load(Relaxed)
-            .then(|| WalError::Poisoned.to_string());
+            .then(|| CommitError::from(WalError::Poisoned));
         let mut synced: Option<&Written> = None;
         for g in &groups {
             if failed.is_some() || synced.is_some_and(|s| s.same_segment(&g.written)) {
@@ -61,7 +61,7 @@ pub(super) fn sync_and_answer(
                 Err(e) => {
                     tracing::error!(error = %e, "WAL fsync failed: nothing written since the last one is acknowledged");
                     poisoned.store(true, Relaxed);
-                    failed = Some(e.to_string());
+                    failed = Some(CommitError::from(e));
                 }
             }
         }
@@ -78,12 +78,12 @@ pub(super) fn sync_and_answer(
     }
 }
 
-/// Turns a group's answers into `msg` (nothing of it is durable).
-pub(super) fn fail(answers: &mut [Answer], msg: &str) {
+/// Turns a group's answers into `error` (nothing of it is durable).
+pub(super) fn fail(answers: &mut [Answer], error: &CommitError) {
     for a in answers.iter_mut() {
         match a {
-            Answer::Events(r) => *r = Err(msg.to_owned()),
-            Answer::Record(r) => *r = Err(msg.to_owned()),
+            Answer::Events(r) => *r = Err(error.clone()),
+            Answer::Record(r) => *r = Err(error.clone()),
             // Deleting old segments does not depend on the fsync.
             Answer::Trim(_) => {}
         }

@@ -55,7 +55,7 @@ async fn a_full_disk_fails_the_group_and_a_resend_once_there_is_room_is_taken_on
     }
     for p in pending {
         let e = p.await.unwrap_err();
-        assert!(e.contains("No space left"), "{e}");
+        assert!(e.to_string().contains("No space left"), "{e}");
     }
     std::fs::remove_file(ballast).unwrap();
     for r in 1..=4 {
@@ -141,7 +141,7 @@ fn unsynced(
     lsn: u64,
     file: std::fs::File,
     path: &std::path::Path,
-) -> (Unsynced, oneshot::Receiver<Result<u64, String>>) {
+) -> (Unsynced, oneshot::Receiver<Result<u64, CommitError>>) {
     let (reply, rx) = oneshot::channel();
     let group = vec![CommitRequest::Record {
         kind: RecordKind::AlertState,
@@ -177,8 +177,8 @@ fn the_syncer_answers_in_order_once_synced_and_fails_everything_after_a_failed_f
     // The first two are synced and answered in one go, in order.
     drop(tx);
     sync_and_answer(rx, durable_tx.clone(), &stats, &poisoned);
-    assert_eq!(a1.blocking_recv().unwrap(), Ok(1));
-    assert_eq!(a2.blocking_recv().unwrap(), Ok(2));
+    assert_eq!(a1.blocking_recv().unwrap().unwrap(), 1);
+    assert_eq!(a2.blocking_recv().unwrap().unwrap(), 2);
     assert_eq!(*durable.borrow(), 2);
     assert!(!poisoned.load(Relaxed));
     // Then an fsync fails: that group fails, and so does the next, though its own fsync

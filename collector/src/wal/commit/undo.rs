@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use logwarden_core::Event;
 
+use super::CommitError;
 use crate::wal::WalError;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;
@@ -20,7 +21,7 @@ pub(super) fn is_io(e: &WalError) -> bool {
 #[derive(Default)]
 pub(super) struct Undo {
     /// Why the log failed in this group (the rest of the group is not written).
-    pub(super) failed: Option<String>,
+    pub(super) failed: Option<CommitError>,
     /// Event records: the LSN and the events added.
     pub(super) events: Vec<(u64, Arc<Vec<Event>>)>,
     /// The LSNs of other records.
@@ -28,9 +29,12 @@ pub(super) struct Undo {
 }
 
 impl Undo {
-    pub(super) fn log_failed(&mut self, e: &WalError) {
-        if is_io(e) && self.failed.is_none() {
-            self.failed = Some(e.to_string());
+    pub(super) fn log_failed(&mut self, e: &CommitError) {
+        if let CommitError::Wal(w) = e
+            && is_io(w)
+            && self.failed.is_none()
+        {
+            self.failed = Some(e.clone());
         }
     }
 
