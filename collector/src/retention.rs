@@ -34,11 +34,6 @@ pub const DEFAULT_KEEP_BYTES: u64 = 4 << 30;
 /// How often the floor is looked at (cheap: a few atomics and a directory listing).
 const EVERY: Duration = Duration::from_secs(10);
 
-/// The LSN a `RulesSnapshot` payload says it reflects (`rules/snapshot.rs`).
-pub fn rules_snapshot_lsn(payload: &[u8]) -> Option<u64> {
-    crate::rules::snapshot::Snapshot::payload_lsn(payload)
-}
-
 /// What each part has made safe: every value is the last LSN that part no longer needs to read
 /// (0: it needs everything), except `checkpoint`, the LSN of the record it starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,12 +197,5 @@ mod tests {
             4 * gib,
             "min_free_bytes 0: never short"
         );
-    }
-
-    #[test]
-    fn the_rules_snapshot_lsn_is_read_from_its_payload() {
-        assert_eq!(rules_snapshot_lsn(br#"{"v":1,"lsn":42,"x":[1]}"#), Some(42));
-        assert_eq!(rules_snapshot_lsn(b"{}"), None);
-        assert_eq!(rules_snapshot_lsn(b"garbage"), None);
     }
 }

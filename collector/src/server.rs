@@ -161,7 +161,10 @@ async fn serve_round(
         durable_tx,
         wal_stats.clone(),
         epochs.clone(),
-        settings.index.max_future,
+        crate::wal::CommitterOptions {
+            max_future: settings.index.max_future,
+            rules_snapshot_lsn: crate::rules::snapshot::Snapshot::payload_lsn,
+        },
     )?;
     let repl = Arc::new(Replication::new(
         settings.replication.clone(),

@@ -64,7 +64,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use commit::{CommitError, Committed, Committer, Originals, Pending};
+pub use commit::{CommitError, Committed, Committer, CommitterOptions, Originals, Pending};
 pub use epoch::{EpochHistory, EpochRecord};
 pub use reader::{Read, WalReader, first_lsn, newest_of_kind, newest_of_kinds, wait_for_durable};
 pub use recent::Recent;

@@ -11,7 +11,7 @@ use super::rebuild::take_record;
 use super::snapshots::Snapshots;
 use super::syncer::{Answer, Syncing, Unsynced, answer, fail};
 use super::undo::{Undo, is_io};
-use super::{CommitError, CommitRequest, Committed};
+use super::{CommitError, CommitRequest, Committed, CommitterOptions};
 use crate::wal::checkpoint;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;
@@ -28,8 +28,9 @@ pub(super) fn run(
     mut rx: mpsc::Receiver<CommitRequest>,
     syncing: Syncing,
     (stats, epochs, recent): (Arc<WalStats>, EpochHistory, Arc<Recent>),
-    max_future: Option<chrono::Duration>,
+    options: CommitterOptions,
 ) {
+    let max_future = options.max_future;
     let mut future_warner = crate::wal::future::Warner::default();
     stats.segments.store(wal.segments(), Relaxed);
     stats.bytes.store(wal.bytes(), Relaxed);
@@ -76,7 +77,12 @@ pub(super) fn run(
                 CommitRequest::Events {
                     events, originals, ..
                 } => (events, &*originals),
-                CommitRequest::Record { kind, payload, .. } => {
+                CommitRequest::Record {
+                    kind,
+                    payload,
+                    reflects,
+                    ..
+                } => {
                     bytes += payload.len();
                     // Snapshots do not count towards the next checkpoint: a rules snapshot
                     // written after each checkpoint could otherwise call for the next one.
@@ -90,7 +96,7 @@ pub(super) fn run(
                     });
                     if let Ok(lsn) = lsn {
                         undo.records.push(lsn);
-                        snapshots.saw(lsn, *kind, payload);
+                        snapshots.saw(lsn, *kind, || *reflects);
                         let rec = Record {
                             lsn,
                             kind: *kind,
@@ -121,7 +127,9 @@ pub(super) fn run(
                             break;
                         }
                         take_record(&mut dedup, &mut history, rec);
-                        snapshots.saw(rec.lsn, rec.kind, &rec.payload);
+                        snapshots.saw(rec.lsn, rec.kind, || {
+                            (options.rules_snapshot_lsn)(&rec.payload)
+                        });
                         if rec.kind == RecordKind::Events {
                             stats.backlog.written(rec.lsn, rec.payload.len());
                         }

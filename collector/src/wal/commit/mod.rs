@@ -64,6 +64,9 @@ pub enum CommitRequest {
     Record {
         kind: RecordKind,
         payload: Vec<u8>,
+        /// For a `RulesSnapshot` of the engine's: the LSN whose state it holds, handed over by
+        /// the engine (the payload's format is the engine's business).
+        reflects: Option<u64>,
         /// Answered with the record's LSN once it is durable.
         reply: oneshot::Sender<Result<u64, CommitError>>,
     },
@@ -114,6 +117,29 @@ pub struct Committed {
     pub lsn: Option<u64>,
 }
 
+/// How the committer treats what it is sent, beyond what it always does.
+#[derive(Clone, Copy)]
+pub struct CommitterOptions {
+    /// Events that claim a time more than this after their arrival are moved to it
+    /// (`future.rs`; `None`: kept as they are).
+    pub max_future: Option<chrono::Duration>,
+    /// Reads the LSN a `RulesSnapshot` payload reflects, for the snapshots the engine did not
+    /// hand over itself ([`Committer::commit_rules_snapshot`]): the newest one in the log at
+    /// start, and those a standby copies from its primary. The format is the rules engine's; the
+    /// server passes its reader (`rules::snapshot::Snapshot::payload_lsn`). By default none is
+    /// read, and the rules engine holds the whole log until it writes a snapshot of its own.
+    pub rules_snapshot_lsn: fn(&[u8]) -> Option<u64>,
+}
+
+impl Default for CommitterOptions {
+    fn default() -> CommitterOptions {
+        CommitterOptions {
+            max_future: None,
+            rules_snapshot_lsn: |_| None,
+        }
+    }
+}
+
 /// The handle ingest handlers use.
 #[derive(Clone)]
 pub struct Committer {
@@ -133,17 +159,16 @@ impl Committer {
         stats: std::sync::Arc<WalStats>,
         epochs: EpochHistory,
     ) -> Result<(Committer, JoinHandle<()>), WalError> {
-        Committer::start_with(wal, durable, stats, epochs, None)
+        Committer::start_with(wal, durable, stats, epochs, CommitterOptions::default())
     }
 
-    /// [`Committer::start`], with events that claim a time more than `max_future` after their
-    /// arrival moved to it (`future.rs`; `None`: kept as they are).
+    /// [`Committer::start`], with [`CommitterOptions`].
     pub fn start_with(
         wal: Wal,
         durable: watch::Sender<u64>,
         stats: std::sync::Arc<WalStats>,
         epochs: EpochHistory,
-        max_future: Option<chrono::Duration>,
+        options: CommitterOptions,
     ) -> Result<(Committer, JoinHandle<()>), WalError> {
         // One pass over the newest segments finds both snapshots.
         let [checkpoint, rules] = crate::wal::newest_of_kinds(
@@ -153,7 +178,7 @@ impl Committer {
         )?;
         let (dedup, checkpoint_lsn) = rebuild::rebuild(&wal, checkpoint, &epochs)?;
         stats.checkpoint_lsn.store(checkpoint_lsn, Relaxed);
-        let rules_lsn = rules.and_then(|r| crate::retention::rules_snapshot_lsn(&r.payload));
+        let rules_lsn = rules.and_then(|r| (options.rules_snapshot_lsn)(&r.payload));
         stats.rules_lsn.store(rules_lsn.unwrap_or(0), Relaxed);
         stats.first_lsn.store(wal.first_lsn(), Relaxed);
         let (tx, rx) = mpsc::channel(1024);
@@ -179,7 +204,7 @@ impl Committer {
         };
         let handle = std::thread::Builder::new()
             .name("wal-committer".into())
-            .spawn(move || group::run(wal, dedup, rx, syncing, (stats, epochs, held), max_future))
+            .spawn(move || group::run(wal, dedup, rx, syncing, (stats, epochs, held), options))
             .map_err(|e| thread_error("committer thread", e))?;
         Ok((Committer { tx, recent }, handle))
     }
@@ -229,10 +254,32 @@ impl Committer {
         kind: RecordKind,
         payload: Vec<u8>,
     ) -> Result<u64, CommitError> {
+        self.write_record(kind, payload, None).await
+    }
+
+    /// Writes one `RulesSnapshot` record holding the engine's state as of LSN `reflects`, and
+    /// waits until it is durable; returns its LSN. Once it is, [`WalStats::rules_lsn`] is
+    /// `reflects`: retention lets the records up to it go.
+    pub async fn commit_rules_snapshot(
+        &self,
+        reflects: u64,
+        payload: Vec<u8>,
+    ) -> Result<u64, CommitError> {
+        self.write_record(RecordKind::RulesSnapshot, payload, Some(reflects))
+            .await
+    }
+
+    async fn write_record(
+        &self,
+        kind: RecordKind,
+        payload: Vec<u8>,
+        reflects: Option<u64>,
+    ) -> Result<u64, CommitError> {
         let (reply, rx) = oneshot::channel();
         self.send(CommitRequest::Record {
             kind,
             payload,
+            reflects,
             reply,
         })
         .await?;

@@ -14,11 +14,18 @@ pub(super) struct Snapshots {
 }
 
 impl Snapshots {
-    pub(super) fn saw(&mut self, rec_lsn: u64, kind: RecordKind, payload: &[u8]) {
+    /// Notes record `rec_lsn` of `kind` written; for a `RulesSnapshot`, `reflects` says which
+    /// LSN its state holds (handed over by the engine, or read by the server's reader).
+    pub(super) fn saw(
+        &mut self,
+        rec_lsn: u64,
+        kind: RecordKind,
+        reflects: impl FnOnce() -> Option<u64>,
+    ) {
         match kind {
             RecordKind::Checkpoint => self.checkpoint = Some(rec_lsn),
             RecordKind::RulesSnapshot => {
-                if let Some(lsn) = crate::retention::rules_snapshot_lsn(payload) {
+                if let Some(lsn) = reflects() {
                     self.rules = Some(lsn);
                 }
             }

@@ -146,6 +146,7 @@ fn unsynced(
     let group = vec![CommitRequest::Record {
         kind: RecordKind::AlertState,
         payload: Vec::new(),
+        reflects: None,
         reply,
     }];
     let g = Unsynced {
@@ -270,4 +271,52 @@ async fn concurrent_requests_share_fsyncs_and_each_event_is_taken_once() {
         accepted += t.await.unwrap().accepted;
     }
     assert_eq!(accepted, 50 + 8 * 50);
+}
+
+/// The LSN a rules snapshot reflects (retention's hold for the engine): handed over by the
+/// engine for its own snapshots, read by the reader the server passes for those found in the
+/// log at start and those a standby copies from its primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_lsn_is_handed_over_by_the_engine_or_read_by_the_servers_reader() {
+    use crate::rules::snapshot::Snapshot;
+    use std::sync::atomic::Ordering::Relaxed;
+    // The reader the server passes.
+    assert_eq!(
+        Snapshot::payload_lsn(br#"{"v":1,"lsn":42,"x":[1]}"#),
+        Some(42)
+    );
+    assert_eq!(Snapshot::payload_lsn(b"{}"), None);
+    assert_eq!(Snapshot::payload_lsn(b"garbage"), None);
+    let dir = tempfile::tempdir().unwrap();
+    let open = |dir: &std::path::Path| {
+        let (wal, _) = Wal::open(dir, WalOptions::default()).unwrap();
+        let (tx, _) = watch::channel(wal.durable_lsn());
+        let stats = Arc::new(WalStats::default());
+        let options = CommitterOptions {
+            max_future: None,
+            rules_snapshot_lsn: Snapshot::payload_lsn,
+        };
+        let (c, h) =
+            Committer::start_with(wal, tx, stats.clone(), Default::default(), options).unwrap();
+        (c, h, stats)
+    };
+    let (c, h, stats) = open(dir.path());
+    assert_eq!(stats.rules_lsn.load(Relaxed), 0, "no snapshot yet");
+    let copied = Record {
+        lsn: 1,
+        kind: RecordKind::RulesSnapshot,
+        payload: br#"{"v":1,"lsn":42}"#.to_vec(),
+    };
+    assert_eq!(c.commit_replicated(vec![copied]).await.unwrap(), 1);
+    assert_eq!(stats.rules_lsn.load(Relaxed), 42, "read from a copied one");
+    // The engine's own: the LSN it hands over counts, not what the payload may say.
+    let own = br#"{"v":1,"lsn":76}"#.to_vec();
+    assert_eq!(c.commit_rules_snapshot(77, own).await.unwrap(), 2);
+    assert_eq!(stats.rules_lsn.load(Relaxed), 77, "handed over");
+    drop(c);
+    tokio::task::spawn_blocking(move || h.join().unwrap())
+        .await
+        .unwrap();
+    let (_c, _h, stats) = open(dir.path());
+    assert_eq!(stats.rules_lsn.load(Relaxed), 76, "read at start");
 }
