@@ -1,6 +1,10 @@
 //! WAL retention: which records some part of the collector still needs, and the task that has
 //! the committer delete the segments below (`wal/trim.rs` does the deleting).
 //!
+//! It sits above the parts it asks, and none of them asks it anything: it reads the WAL's
+//! figures ([`WalStats`]), the indexer's and the fleet view's progress, and the standby's
+//! position ([`Replication::standby_position`]), and calls [`Committer::trim`].
+//!
 //! Every part that reads the log at start or catches up from it holds back the records it may
 //! still read (a *hold*); the lowest hold is the *floor*, and only whole segments below it go:
 //!

@@ -1,4 +1,19 @@
-//! The write-ahead log: the collector's source of truth.
+//! The write-ahead log: the collector's source of truth, and the bottom layer of the collector.
+//!
+//! This module is the log itself (`Wal`: segments, records, readers, trimming). Beside it, the
+//! parts that write it and keep what it implies, which import nothing from the layers above
+//! (ingest, index, rules, replication, retention, api, server):
+//!
+//! | file | what |
+//! |---|---|
+//! | `commit/` | the committer: the one writer, group commit, deduplication, the syncer; [`CommitError`] |
+//! | `dedup.rs` | the `(agent, seq)` identities held |
+//! | `checkpoint.rs` | the committer's state as a `Checkpoint` record |
+//! | `epoch.rs` | `Epoch` records and the epoch history |
+//! | `recent.rs` | the parsed events of the newest records, for the followers |
+//! | `backlog.rs` | how far the index trails the log |
+//! | `future.rs` | events dated too far ahead, moved to their arrival |
+//! | `stats.rs` | [`WalStats`], the figures status, metrics, ingest and retention read |
 //!
 //! Everything the collector accepts is appended here and fsynced before it is acknowledged;
 //! the index, the alert engine and (later) the standby site are all fed by reading it back. A

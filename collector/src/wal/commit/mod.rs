@@ -21,8 +21,17 @@
 //! log's epoch history (the `Epoch` records), which replication needs to spot a diverged peer.
 //!
 //! Its state (dedup set, epoch history) goes into the log as a `Checkpoint` record every half
-//! segment of its own records (`checkpoint.rs`); a start loads the newest one and reads only the
-//! records after it. It is also the one that deletes old segments, when `retention.rs` asks.
+//! segment of its own records (`wal/checkpoint.rs`); a start loads the newest one and reads only
+//! the records after it. It is also the one that deletes old segments, when retention
+//! (`collector/src/retention.rs`, above this layer) asks. Which LSN a rules snapshot reflects is
+//! handed over by the engine with the snapshot ([`Committer::commit_rules_snapshot`]); for the
+//! snapshots it did not write (found at start, copied on a standby), the reader in
+//! [`CommitterOptions`] says.
+//!
+//! Files: this one is the handle ([`Committer`]) and what is sent through it; `group.rs` the
+//! committer thread, one group at a time; `syncer.rs` the syncer thread and the answers;
+//! `undo.rs` what a failed group takes back; `snapshots.rs` the snapshot LSNs published once
+//! durable; `rebuild.rs` the state learnt from the log; `error.rs` [`CommitError`].
 
 mod error;
 mod group;
