@@ -43,8 +43,7 @@ use tantivy::indexer::UserOperation;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::wal::{Recent, WalStats};
-use crate::wal::{Record, RecordKind, WalReader};
+use crate::wal::{Recent, Record, RecordKind, WalReader, WalStats};
 pub use catalog::Catalog;
 pub use partition::{Partition, Unusable};
 use queued::{Queued, QueuedDoc};

@@ -64,8 +64,7 @@ use super::state::{self, AlertRecord, AlertTable, StateChange};
 use super::user::UserRules;
 use crate::notify::route::{RouteTree, Timing};
 use crate::notify::{self, Receiver, RetryPolicy, dispatch};
-use crate::wal::Committer;
-use crate::wal::{Read, Record, RecordKind, WalReader};
+use crate::wal::{Committer, Read, Record, RecordKind, WalReader};
 
 /// Everything the engine is configured with (`[alerts]`).
 #[derive(Debug, Clone)]
@@ -1185,8 +1184,7 @@ mod tests {
     use super::*;
     use crate::rules::alert::{alert_key, labels};
     use crate::rules::user::{Query, UserRule};
-    use crate::wal::Originals;
-    use crate::wal::{Wal, WalOptions};
+    use crate::wal::{Originals, Wal, WalOptions};
 
     fn settings() -> EngineSettings {
         EngineSettings {

@@ -163,8 +163,7 @@ mod tests {
     use super::*;
     use crate::rules::alert::labels;
     use crate::rules::engine::EngineSettings;
-    use crate::wal::Committer;
-    use crate::wal::{Wal, WalOptions};
+    use crate::wal::{Committer, Wal, WalOptions};
 
     /// An engine that knows host `old1` (a heartbeat) and `live1`, and whose table holds
     /// AgentSilent firing for both.
