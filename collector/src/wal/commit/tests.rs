@@ -320,3 +320,21 @@ async fn the_rules_lsn_is_handed_over_by_the_engine_or_read_by_the_servers_reade
     let (_c, _h, stats) = open(dir.path());
     assert_eq!(stats.rules_lsn.load(Relaxed), 76, "read at start");
 }
+
+/// The committer's errors say what they always said: callers pass the text on (an API answer's
+/// log line, a standby's pull error, the engine's `EngineError::Wal`).
+#[test]
+fn commit_errors_keep_their_messages() {
+    assert_eq!(
+        CommitError::Stopped.to_string(),
+        "the WAL committer has stopped"
+    );
+    assert_eq!(
+        CommitError::SyncerStopped.to_string(),
+        "the WAL syncer has stopped"
+    );
+    assert_eq!(
+        CommitError::from(WalError::Poisoned).to_string(),
+        WalError::Poisoned.to_string()
+    );
+}
