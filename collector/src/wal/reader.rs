@@ -8,9 +8,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::error::WalError;
 use super::record::Head;
+use super::record::{Record, RecordKind};
 use super::segment::{self, Decoded, Headed, SegmentFile};
-use super::{Record, WalError};
 
 /// What [`WalReader::next_unless_known`] hands out.
 #[derive(Debug)]
@@ -169,7 +170,7 @@ impl WalReader {
 /// The newest record of `kind` with an LSN at most `upto` (see [`newest_of_kinds`]).
 pub fn newest_of_kind(
     dir: &std::path::Path,
-    kind: super::RecordKind,
+    kind: RecordKind,
     upto: u64,
 ) -> Result<Option<Record>, WalError> {
     let [found] = newest_of_kinds(dir, [kind], upto)?;
@@ -182,7 +183,7 @@ pub fn newest_of_kind(
 /// or two segments, not the whole log.
 pub fn newest_of_kinds<const N: usize>(
     dir: &std::path::Path,
-    kinds: [super::RecordKind; N],
+    kinds: [RecordKind; N],
     upto: u64,
 ) -> Result<[Option<Record>; N], WalError> {
     let mut found: [Option<Record>; N] = std::array::from_fn(|_| None);

@@ -13,11 +13,13 @@ use chrono::Utc;
 use logwarden_core::Event;
 use tokio::sync::mpsc;
 
+use super::error::CommitError;
+use super::options::CommitterOptions;
 use super::rebuild::take_record;
+use super::request::{CommitRequest, Committed, Originals};
 use super::snapshots::Snapshots;
 use super::syncer::{Answer, Syncing, Unsynced, answer, fail};
 use super::undo::{Undo, is_io};
-use super::{CommitError, CommitRequest, Committed, CommitterOptions, Originals};
 use crate::wal::checkpoint;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;

@@ -28,14 +28,18 @@
 //! snapshots it did not write (found at start, copied on a standby), the reader in
 //! [`CommitterOptions`] says.
 //!
-//! Files: this one is the handle ([`Committer`]) and what is sent through it; `group.rs` the
-//! committer thread, one group at a time; `syncer.rs` the syncer thread and the answers;
-//! `undo.rs` what a failed group takes back; `snapshots.rs` the snapshot LSNs published once
-//! durable; `rebuild.rs` the state learnt from the log; `error.rs` [`CommitError`].
+//! Files: this one is the handle ([`Committer`]) and its start; `request.rs` what is sent
+//! through it and answered; `options.rs` how the server sets it up; `group.rs` the committer
+//! thread, one group at a time; `syncer.rs` the syncer thread and the answers; `undo.rs` what a
+//! failed group takes back; `snapshots.rs` the snapshot LSNs published once durable;
+//! `rebuild.rs` the state learnt from the log; `error.rs` [`CommitError`]. The files below this
+//! one import only each other and the log, never this one.
 
 mod error;
 mod group;
+mod options;
 mod rebuild;
+mod request;
 mod snapshots;
 mod syncer;
 mod undo;
@@ -52,54 +56,12 @@ use super::recent::{self, Recent};
 use super::stats::WalStats;
 use super::{Record, RecordKind, Trimmed, Wal, WalError};
 pub use error::CommitError;
+pub use options::CommitterOptions;
+pub use request::{CommitRequest, Committed, Originals};
 use syncer::Syncing;
 
 /// Groups written and waiting for the syncer, at most: past it the committer waits.
 const GROUPS_UNSYNCED: usize = 4;
-
-/// What the committer is asked to write.
-pub enum CommitRequest {
-    /// An ingest request once its lines are checked.
-    Events {
-        /// The valid events, in request order.
-        events: Vec<Event>,
-        /// Their JSON as the caller has it (see `write_received`).
-        originals: Originals,
-        /// Answered once the new events are durable (or the write failed).
-        reply: oneshot::Sender<Result<Committed, CommitError>>,
-    },
-    /// One record written as it is: alert state from the rules engine (its payload is the
-    /// engine's business) or a new epoch. Never deduplicated.
-    Record {
-        kind: RecordKind,
-        payload: Vec<u8>,
-        /// For a `RulesSnapshot` of the engine's: the LSN whose state it holds, handed over by
-        /// the engine (the payload's format is the engine's business).
-        reflects: Option<u64>,
-        /// Answered with the record's LSN once it is durable.
-        reply: oneshot::Sender<Result<u64, CommitError>>,
-    },
-    /// Records copied from the primary, in LSN order, kept with their LSNs (standby only).
-    Replicated {
-        records: Vec<Record>,
-        /// Answered with the durable LSN once they are all durable.
-        reply: oneshot::Sender<Result<u64, CommitError>>,
-    },
-    /// Delete the oldest segments below `floor`, keeping `keep_bytes` (`retention.rs`).
-    Trim {
-        floor: u64,
-        keep_bytes: u64,
-        reply: oneshot::Sender<Result<Trimmed, CommitError>>,
-    },
-}
-
-/// The request body and, for each event, where its own JSON object is in it (`None`, or no span
-/// at all: the committer serializes the event; `Originals::default()` has none).
-#[derive(Default)]
-pub struct Originals {
-    pub body: bytes::Bytes,
-    pub spans: Vec<Option<std::ops::Range<usize>>>,
-}
 
 /// The answer to a submitted request, once its events are durable (or the write failed).
 pub struct Pending(oneshot::Receiver<Result<Committed, CommitError>>);
@@ -114,38 +76,6 @@ impl std::future::Future for Pending {
         std::pin::Pin::new(&mut self.0)
             .poll(cx)
             .map(|r| r.unwrap_or(Err(CommitError::Stopped)))
-    }
-}
-
-/// The committer's answer.
-#[derive(Debug, Default)]
-pub struct Committed {
-    pub accepted: u64,
-    /// Positions in `CommitRequest::events` that the collector already held.
-    pub duplicates: Vec<usize>,
-    pub lsn: Option<u64>,
-}
-
-/// How the committer treats what it is sent, beyond what it always does.
-#[derive(Clone, Copy)]
-pub struct CommitterOptions {
-    /// Events that claim a time more than this after their arrival are moved to it
-    /// (`future.rs`; `None`: kept as they are).
-    pub max_future: Option<chrono::Duration>,
-    /// Reads the LSN a `RulesSnapshot` payload reflects, for the snapshots the engine did not
-    /// hand over itself ([`Committer::commit_rules_snapshot`]): the newest one in the log at
-    /// start, and those a standby copies from its primary. The format is the rules engine's; the
-    /// server passes its reader (`rules::snapshot::Snapshot::payload_lsn`). By default none is
-    /// read, and the rules engine holds the whole log until it writes a snapshot of its own.
-    pub rules_snapshot_lsn: fn(&[u8]) -> Option<u64>,
-}
-
-impl Default for CommitterOptions {
-    fn default() -> CommitterOptions {
-        CommitterOptions {
-            max_future: None,
-            rules_snapshot_lsn: |_| None,
-        }
     }
 }
 

@@ -7,8 +7,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use super::error::CommitError;
+use super::request::{CommitRequest, Committed};
 use super::snapshots::Snapshots;
-use super::{CommitError, CommitRequest, Committed};
 use crate::wal::stats::WalStats;
 use crate::wal::{Trimmed, WalError, Written};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use logwarden_core::Event;
 
-use super::CommitError;
+use super::error::CommitError;
 use crate::wal::WalError;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;
