@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use logwarden_core::Event;
 
-use crate::wal::{Head, Record, RecordKind};
+use crate::wal::record::{Head, Record, RecordKind};
 
 /// How much of the newest WAL records is kept parsed, counted in WAL payload bytes (the parsed
 /// events take about as much again). Followers are usually within a record or two of the head.

@@ -3,7 +3,9 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
+use super::log::WRITE_PIECE;
 use super::*;
 
 fn opts(segment_bytes: u64) -> WalOptions {

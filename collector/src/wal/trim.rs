@@ -9,7 +9,8 @@
 //! oldest segment (`first_lsn` tells it where that is).
 
 use super::segment;
-use super::{Wal, WalError};
+use crate::wal::error::WalError;
+use crate::wal::log::Wal;
 
 /// What a trim removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,9 @@ impl Wal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::{RecordKind, WalOptions, WalReader, first_lsn};
+    use crate::wal::log::WalOptions;
+    use crate::wal::reader::{WalReader, first_lsn};
+    use crate::wal::record::RecordKind;
 
     #[test]
     fn only_whole_segments_below_the_floor_go_oldest_first_and_keep_bytes_stay() {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::wal::WalError;
+use crate::wal::error::WalError;
 
 /// Why a request to the committer failed: nothing of it is durable, and the caller may send it
 /// again. The messages are the ones callers (and agents, in a 503's log line) always saw.

@@ -24,9 +24,10 @@ use crate::wal::checkpoint;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;
 use crate::wal::future;
+use crate::wal::log::Wal;
 use crate::wal::recent::Recent;
+use crate::wal::record::{Record, RecordKind};
 use crate::wal::stats::WalStats;
-use crate::wal::{Record, RecordKind, Wal};
 
 /// Most bytes of WAL records written per fsync, so that one group does not wait too long.
 const GROUP_BYTES: usize = 16 << 20;
@@ -245,9 +246,11 @@ impl Writer {
             for &pos in &added {
                 let span = originals.spans.get(pos).cloned().flatten();
                 match span.filter(|_| clamped.binary_search(&pos).is_err()) {
-                    Some(span) => {
-                        crate::wal::write_received(payload, &originals.body[span], &now_json)
-                    }
+                    Some(span) => crate::wal::record::write_received(
+                        payload,
+                        &originals.body[span],
+                        &now_json,
+                    ),
                     None => serde_json::to_writer(&mut *payload, &events[pos])
                         .expect("an event always serializes"),
                 }

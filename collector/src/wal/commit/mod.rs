@@ -110,7 +110,7 @@ impl Committer {
         options: CommitterOptions,
     ) -> Result<(Committer, JoinHandle<()>), WalError> {
         // One pass over the newest segments finds both snapshots.
-        let [checkpoint, rules] = crate::wal::newest_of_kinds(
+        let [checkpoint, rules] = crate::wal::reader::newest_of_kinds(
             wal.dir(),
             [RecordKind::Checkpoint, RecordKind::RulesSnapshot],
             wal.durable_lsn(),

@@ -4,7 +4,9 @@
 use crate::wal::checkpoint;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::{EpochHistory, EpochRecord};
-use crate::wal::{Record, RecordKind, Wal, WalError};
+use crate::wal::error::WalError;
+use crate::wal::log::Wal;
+use crate::wal::record::{Record, RecordKind};
 
 /// Only the `id` of each event line: all deduplication needs from the WAL.
 #[derive(serde::Deserialize)]
@@ -59,7 +61,7 @@ pub(super) fn rebuild(
 pub(super) fn take_record(dedup: &mut DedupSet, history: &mut Vec<(u64, u64)>, rec: &Record) {
     match rec.kind {
         RecordKind::Events => {
-            for line in crate::wal::event_lines(&rec.payload) {
+            for line in crate::wal::record::event_lines(&rec.payload) {
                 match serde_json::from_slice::<IdOnly>(line) {
                     Ok(e) => {
                         dedup.insert(&e.id);

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::wal::RecordKind;
+use crate::wal::record::RecordKind;
 use crate::wal::stats::WalStats;
 
 /// Snapshot records written in a group, made known (in [`WalStats`]) once the group is durable.

@@ -10,8 +10,10 @@ use tokio::sync::watch;
 use super::error::CommitError;
 use super::request::{CommitRequest, Committed};
 use super::snapshots::Snapshots;
+use crate::wal::error::WalError;
+use crate::wal::log::Written;
 use crate::wal::stats::WalStats;
-use crate::wal::{Trimmed, WalError, Written};
+use crate::wal::trim::Trimmed;
 
 /// The answer owed to one request of a group, in request order.
 pub(super) enum Answer {

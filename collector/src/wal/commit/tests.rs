@@ -1,7 +1,7 @@
 use super::snapshots::Snapshots;
 use super::syncer::{Answer, Unsynced, sync_and_answer};
 use super::*;
-use crate::wal::{WalOptions, Written};
+use crate::wal::log::{WalOptions, Written};
 use chrono::Utc;
 use logwarden_core::EventId;
 
@@ -79,7 +79,7 @@ async fn a_full_disk_fails_the_group_and_a_resend_once_there_is_room_is_taken_on
     let mut lsns = Vec::new();
     while let Some(rec) = reader.next(upto).unwrap() {
         lsns.push(rec.lsn);
-        for line in crate::wal::event_lines(&rec.payload) {
+        for line in crate::wal::record::event_lines(&rec.payload) {
             let e: Event = serde_json::from_slice(line).unwrap();
             *seen.entry(e.id.to_string()).or_insert(0) += 1;
         }

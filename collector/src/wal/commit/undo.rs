@@ -5,9 +5,9 @@ use std::sync::Arc;
 use logwarden_core::Event;
 
 use super::error::CommitError;
-use crate::wal::WalError;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;
+use crate::wal::error::WalError;
 
 /// Whether a WAL error is the log's (the disk), not the request's (a record too large).
 pub(super) fn is_io(e: &WalError) -> bool {
