@@ -277,6 +277,15 @@ async fn serve_round(
         round_stop.clone(),
     ));
 
+    // Cluster mode (docs/scale.md): publish ingest to JetStream, index the partitions held.
+    let cluster = match &settings.cluster {
+        Some(c) => Some(crate::cluster::Cluster::connect(c.clone()).await?),
+        None => None,
+    };
+    if let Some(c) = &cluster {
+        let shards = crate::cluster::shard::run(c.clone(), committer.clone(), round_stop.clone());
+        role_tasks.spawn(shards);
+    }
     let auth = Arc::new(
         Auth::new(&settings.tokens, Some(settings.tokens_file.clone())).with_context(|| {
             format!("reading the tokens file {}", settings.tokens_file.display())
@@ -307,6 +316,7 @@ async fn serve_round(
         data_dir: settings.data_dir.clone(),
         counters,
         replication: repl.clone(),
+        cluster,
     };
     let stop_syslog = CancellationToken::new();
     let room = crate::syslog::intake::Room {

@@ -1,0 +1,176 @@
+//! Leases in the JetStream key-value bucket `logwarden_leases` (replicated as the stream is).
+//!
+//! - `part.<p>` = the id of the collector that owns partition `p`. Taken with `create` (fails
+//!   when someone holds it), renewed with `update` at the revision last written (fails when
+//!   someone else took it), given up with a delete at that revision.
+//! - `member.<id>` = the partitions count of a running collector, written every tick.
+//!
+//! The bucket's `max_age` is the lease TTL: an entry not written again within it disappears,
+//! so the leases of a collector that died (kill -9, lost machine) free themselves.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use async_nats::jetstream::kv::{Store, UpdateErrorKind};
+use async_nats::jetstream::stream;
+use futures_util::StreamExt;
+
+use super::{ClusterSettings, LEASES};
+
+/// Finds the bucket, or creates it.
+///
+/// Created as the stream a bucket is (`KV_<bucket>`, the settings async-nats gives one)
+/// rather than with `create_key_value`, which first reads the account info in a form that
+/// nats-server 2.9 (Debian's) does not answer.
+pub async fn ensure_bucket(js: &jetstream::Context, s: &ClusterSettings) -> Result<Store, String> {
+    let failed = |e: &dyn std::fmt::Display| {
+        format!("cluster: the lease bucket {LEASES} is not available: {e}")
+    };
+    if let Ok(kv) = js.get_key_value(LEASES).await {
+        return Ok(kv);
+    }
+    let config = stream::Config {
+        name: format!("KV_{LEASES}"),
+        subjects: vec![format!("$KV.{LEASES}.>")],
+        max_messages_per_subject: 1,
+        max_age: s.lease_ttl,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        num_replicas: s.replicas,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    };
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| failed(&e))?;
+    js.get_key_value(LEASES).await.map_err(|e| failed(&e))
+}
+
+fn key(p: u32) -> String {
+    format!("part.{p}")
+}
+
+/// A partition this collector holds.
+#[derive(Debug)]
+pub struct Lease {
+    pub partition: u32,
+    revision: u64,
+    fresh: Fresh,
+}
+
+/// Whether a lease is still surely held: shared with the task reading the partition, which
+/// indexes nothing once it is not (another collector may have taken the partition).
+/// JetStream counts the TTL from the moment it stored the write, after the moment the write
+/// was sent, which is what this counts from.
+#[derive(Debug, Clone)]
+pub struct Fresh(Arc<Mutex<Instant>>);
+
+impl Fresh {
+    /// True until 3/4 of the TTL after the last renewal was sent.
+    pub fn holds(&self) -> bool {
+        self.0
+            .lock()
+            .map(|until| Instant::now() < *until)
+            .unwrap_or(false)
+    }
+
+    fn renewed(&self, sent: Instant, ttl: Duration) {
+        if let Ok(mut until) = self.0.lock() {
+            *until = sent + ttl * 3 / 4;
+        }
+    }
+}
+
+impl Lease {
+    pub fn fresh(&self) -> Fresh {
+        self.fresh.clone()
+    }
+}
+
+/// Takes partition `p` when nobody holds it.
+pub async fn take(kv: &Store, id: &str, p: u32, ttl: Duration) -> Option<Lease> {
+    let sent = Instant::now();
+    let revision = kv.create(key(p), id.to_owned().into()).await.ok()?;
+    let fresh = Fresh(Arc::new(Mutex::new(sent)));
+    fresh.renewed(sent, ttl);
+    Some(Lease {
+        partition: p,
+        revision,
+        fresh,
+    })
+}
+
+/// Why a lease was lost.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// Another collector holds it now.
+    TakenOver,
+    /// Not renewed for most of the TTL (NATS unreachable): another collector may take it.
+    Expiring,
+}
+
+/// Renews `lease`. A failed write that is not a conflict keeps the lease until 3/4 of the TTL
+/// has passed since the last renewal (a NATS node restarting, the client reconnecting).
+pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Result<(), Lost> {
+    let sent = Instant::now();
+    match kv
+        .update(key(lease.partition), id.to_owned().into(), lease.revision)
+        .await
+    {
+        Ok(revision) => {
+            lease.revision = revision;
+            lease.fresh.renewed(sent, ttl);
+            Ok(())
+        }
+        Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(Lost::TakenOver),
+        Err(e) => {
+            if !lease.fresh.holds() {
+                Err(Lost::Expiring)
+            } else {
+                tracing::warn!(partition = lease.partition, error = %e, "cluster: lease renewal failed; retrying");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Gives `lease` up (when it is still ours) so that another collector takes it at once.
+pub async fn release(kv: &Store, lease: Lease) {
+    if let Err(e) = kv
+        .delete_expect_revision(key(lease.partition), Some(lease.revision))
+        .await
+    {
+        tracing::info!(partition = lease.partition, error = %e, "cluster: lease not released (it expires by itself)");
+    }
+}
+
+/// Says that collector `id` is running, with its count of partitions.
+pub async fn heartbeat(kv: &Store, id: &str, partitions: u32) -> Result<(), String> {
+    kv.put(format!("member.{id}"), partitions.to_string().into())
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cluster: membership heartbeat failed: {e}"))
+}
+
+/// The ids of the running collectors: the member subjects the bucket's stream holds (one
+/// request; listing keys would start a consumer every tick).
+pub async fn members(kv: &Store) -> Result<Vec<String>, String> {
+    let prefix = format!("$KV.{LEASES}.member.");
+    let mut subjects = kv
+        .stream
+        .info_with_subjects(format!("{prefix}*"))
+        .await
+        .map_err(|e| format!("cluster: listing members failed: {e}"))?;
+    let mut out = Vec::new();
+    while let Some(s) = subjects.next().await {
+        let (subject, _) = s.map_err(|e| format!("cluster: listing members failed: {e}"))?;
+        if let Some(id) = subject.strip_prefix(&prefix) {
+            out.push(id.to_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,22 @@
+//! `GET /api/v1/cluster`: this collector's place in the cluster (its id, the partitions it
+//! owns). The cluster-wide view in `logwarden status` is not built yet (docs/scale.md).
+
+use serde_json::{Value, json};
+
+use super::Cluster;
+
+/// The path of the cluster status.
+pub const CLUSTER_PATH: &str = "/api/v1/cluster";
+
+/// What the endpoint answers; `{"enabled": false}` outside cluster mode.
+pub fn report(cluster: Option<&Cluster>) -> Value {
+    match cluster {
+        None => json!({ "enabled": false }),
+        Some(c) => json!({
+            "enabled": true,
+            "id": c.settings.id,
+            "partitions": c.settings.partitions,
+            "owned": c.owned(),
+        }),
+    }
+}
