@@ -277,15 +277,9 @@ async fn serve_round(
         round_stop.clone(),
     ));
 
-    // Cluster mode (docs/scale.md): publish ingest to JetStream, index the partitions held.
-    let cluster = match &settings.cluster {
-        Some(c) => Some(crate::cluster::Cluster::connect(c.clone()).await?),
-        None => None,
-    };
-    if let Some(c) = &cluster {
-        let shards = crate::cluster::shard::run(c.clone(), committer.clone(), round_stop.clone());
-        role_tasks.spawn(shards);
-    }
+    // Cluster mode (docs/scale.md): ingest published to JetStream, the partitions held indexed.
+    let cluster =
+        crate::cluster::start(&settings.cluster, &committer, &mut role_tasks, &round_stop).await?;
     let auth = Arc::new(
         Auth::new(&settings.tokens, Some(settings.tokens_file.clone())).with_context(|| {
             format!("reading the tokens file {}", settings.tokens_file.display())

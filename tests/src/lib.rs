@@ -6,6 +6,7 @@
 
 pub mod nats;
 pub mod redfish_mock;
+pub mod schedule;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -103,17 +103,18 @@ pub async fn take(kv: &Store, id: &str, p: u32, ttl: Duration) -> Option<Lease> 
     })
 }
 
-/// Why a lease was lost.
+/// The lease was lost: another collector holds the partition now.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lost {
-    /// Another collector holds it now.
-    TakenOver,
-    /// Not renewed for most of the TTL (NATS unreachable): another collector may take it.
-    Expiring,
-}
+pub struct Lost;
 
-/// Renews `lease`. A failed write that is not a conflict keeps the lease until 3/4 of the TTL
-/// has passed since the last renewal (a NATS node restarting, the client reconnecting).
+/// Renews `lease`.
+///
+/// - A write that fails for another reason than a conflict (a NATS node restarting, the
+///   bucket's stream electing a new leader: several seconds) keeps the lease here, to be
+///   renewed on the next tick; meanwhile [`Fresh`] turns false after 3/4 of the TTL and the
+///   partition's reader indexes nothing.
+/// - A conflict is either another owner, or our entry expired during such an outage with
+///   nobody taking it: then it is taken again, and the partition does not move.
 pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Result<(), Lost> {
     let sent = Instant::now();
     match kv
@@ -125,14 +126,19 @@ pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Re
             lease.fresh.renewed(sent, ttl);
             Ok(())
         }
-        Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(Lost::TakenOver),
+        Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+            let again = take(kv, id, lease.partition, ttl).await.ok_or(Lost)?;
+            tracing::info!(
+                partition = lease.partition,
+                "cluster: lease had expired, nobody had taken it: taken again"
+            );
+            lease.revision = again.revision;
+            lease.fresh.renewed(sent, ttl);
+            Ok(())
+        }
         Err(e) => {
-            if !lease.fresh.holds() {
-                Err(Lost::Expiring)
-            } else {
-                tracing::warn!(partition = lease.partition, error = %e, "cluster: lease renewal failed; retrying");
-                Ok(())
-            }
+            tracing::warn!(partition = lease.partition, error = %e, "cluster: lease renewal failed; retrying");
+            Ok(())
         }
     }
 }

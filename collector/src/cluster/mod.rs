@@ -44,6 +44,22 @@ pub fn partition_of(agent_id: &str, partitions: u32) -> u32 {
     crc32fast::hash(agent_id.as_bytes()) % partitions.max(1)
 }
 
+/// Connects to the cluster when `[cluster]` is set, and starts holding this collector's share
+/// of the partitions in `tasks` until `stop`.
+pub async fn start(
+    settings: &Option<ClusterSettings>,
+    committer: &crate::ingest::Committer,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<Arc<Cluster>>> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let cluster = Cluster::connect(settings.clone()).await?;
+    tasks.spawn(shard::run(cluster.clone(), committer.clone(), stop.clone()));
+    Ok(Some(cluster))
+}
+
 /// A collector's connection to the cluster. Cheap to share.
 pub struct Cluster {
     pub settings: ClusterSettings,
@@ -52,6 +68,8 @@ pub struct Cluster {
     ready: tokio::sync::OnceCell<jetstream::kv::Store>,
     /// The partitions this collector owns now (for status).
     owned: RwLock<BTreeSet<u32>>,
+    /// Room for events awaiting JetStream's ack (`stream.rs`).
+    inflight: tokio::sync::Semaphore,
 }
 
 impl Cluster {
@@ -76,6 +94,7 @@ impl Cluster {
             js,
             ready: tokio::sync::OnceCell::new(),
             owned: RwLock::new(BTreeSet::new()),
+            inflight: tokio::sync::Semaphore::new(stream::MAX_IN_FLIGHT),
         }))
     }
 

@@ -2,10 +2,11 @@
 //! (`lease.rs`), each read by a consumer task (`consumer.rs`).
 //!
 //! Every tick (a sixth of the lease TTL) a collector renews its leases and its membership,
-//! counts the running collectors, and moves toward `ceil(partitions / collectors)`: it gives
-//! up partitions above that share and takes free ones below it. The leases of a collector that
-//! died expire after the TTL and the others take them on their next tick, so its partitions
-//! move within TTL + one tick (6 s + 1 s by default).
+//! counts the running collectors, and, when it saw the same count on the tick before, moves
+//! toward `ceil(partitions / collectors)`: it gives up partitions above that share and takes
+//! free ones below it. The leases of a collector that died expire after the TTL and the others
+//! take them within two ticks, so its partitions move within TTL + two ticks (6 s + 2 s by
+//! default).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -43,8 +44,11 @@ async fn stop_all(held: Vec<Held>) -> Vec<Lease> {
 pub async fn run(cluster: Arc<Cluster>, committer: Committer, stop: CancellationToken) {
     let tick = (cluster.settings.lease_ttl / 6).max(Duration::from_millis(300));
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
+    // The count of members the last tick saw (None after a tick that failed).
+    let mut counted = None;
     loop {
-        if let Err(e) = step(&cluster, &committer, &mut held).await {
+        if let Err(e) = step(&cluster, &committer, &mut held, &mut counted).await {
+            counted = None;
             tracing::warn!(error = %e, "cluster: partition ownership not updated");
         }
         cluster.set_owned(held.keys().copied().collect());
@@ -65,6 +69,7 @@ async fn step(
     cluster: &Arc<Cluster>,
     committer: &Committer,
     held: &mut BTreeMap<u32, Held>,
+    counted: &mut Option<u32>,
 ) -> Result<(), String> {
     let kv = cluster.leases().await?.clone();
     let s = &cluster.settings;
@@ -76,21 +81,30 @@ async fn step(
             lease::renew(kv_ref, &s.id, &mut h.lease, s.lease_ttl).await,
         )
     });
-    let lost: Vec<(u32, lease::Lost)> = futures_util::future::join_all(renewals)
+    let lost: Vec<u32> = futures_util::future::join_all(renewals)
         .await
         .into_iter()
-        .filter_map(|(p, r)| r.err().map(|lost| (p, lost)))
+        .filter_map(|(p, r)| r.is_err().then_some(p))
         .collect();
     let lost: Vec<Held> = lost
         .into_iter()
-        .filter_map(|(p, lost)| {
-            tracing::warn!(partition = p, ?lost, "cluster: partition lost");
+        .filter_map(|p| {
+            tracing::warn!(
+                partition = p,
+                "cluster: partition lost to another collector"
+            );
             held.remove(&p)
         })
         .collect();
     stop_all(lost).await;
     lease::heartbeat(&kv, &s.id, s.partitions).await?;
     let members = lease::members(&kv).await?.len().max(1) as u32;
+    // Partitions move only on a count seen twice in a row: after an outage of the bucket,
+    // every member's entry may have expired, and the first to come back would otherwise take
+    // everything from collectors that have not written theirs again yet.
+    if counted.replace(members) != Some(members) {
+        return Ok(());
+    }
     let share = s.partitions.div_ceil(members) as usize;
     let mut extra = Vec::new();
     while held.len() > share {

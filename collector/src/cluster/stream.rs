@@ -3,9 +3,12 @@
 //! One message per event on `logwarden.events.<partition>` (the partition of its agent, so one
 //! agent's events keep their order), its payload the event's JSON, with the header
 //! `Nats-Msg-Id: <agent_id>:<seq>`: an event sent again within the stream's duplicate window
-//! is acknowledged as a duplicate and not stored twice. All publishes of a batch go out
-//! before their acks are awaited; the batch is acknowledged to the agent only when JetStream
-//! has acknowledged every event (stored on a quorum of the stream's replicas).
+//! is acknowledged as a duplicate and not stored twice. Publishes go out in windows of 256
+//! events whose acks are awaited together; the batch is acknowledged to the agent only when
+//! JetStream has acknowledged every event (stored on a quorum of the stream's replicas). A
+//! batch refused half-way is sent again whole by the agent: what was stored comes back as
+//! duplicates, and an event that failed between two stored ones lands after them in the
+//! stream (the WAL and index do not need an agent's events in order).
 
 use std::time::Duration;
 
@@ -15,6 +18,12 @@ use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, Stor
 use logwarden_core::Event;
 
 use super::{Cluster, ClusterSettings, STREAM, subject};
+
+/// Events published before their acks are awaited.
+const WINDOW: usize = 256;
+/// Events awaiting their acks in all requests at once: under async-nats' own limit (5,000),
+/// which makes a publish wait for room.
+pub const MAX_IN_FLIGHT: usize = 4096;
 use crate::ingest::Committed;
 
 /// Creates the stream, or checks the one there.
@@ -41,6 +50,28 @@ impl Cluster {
     /// the batch and sends it again) when any event is not acknowledged.
     pub async fn publish(&self, events: &[Event]) -> Result<Committed, String> {
         self.leases().await?;
+        let mut committed = Committed::default();
+        for (w, window) in events.chunks(WINDOW).enumerate() {
+            // Room for the whole window at once, or concurrent requests could each hold part
+            // of async-nats' pending-ack limit and wait for the rest for ever.
+            let _room = self
+                .inflight
+                .acquire_many(window.len() as u32)
+                .await
+                .map_err(|e| format!("cluster: {e}"))?;
+            self.publish_window(window, w * WINDOW, &mut committed)
+                .await?;
+        }
+        Ok(committed)
+    }
+
+    /// Publishes `events` (from position `first` of the batch) and awaits their acks.
+    async fn publish_window(
+        &self,
+        events: &[Event],
+        first: usize,
+        committed: &mut Committed,
+    ) -> Result<(), String> {
         let partitions = self.settings.partitions;
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
@@ -59,7 +90,6 @@ impl Cluster {
                 .map_err(|e| format!("cluster: publishing to JetStream failed: {e}"))?;
             acks.push(ack);
         }
-        let mut committed = Committed::default();
         for (i, ack) in acks.into_iter().enumerate() {
             let ack = tokio::time::timeout(Duration::from_secs(10), ack)
                 .await
@@ -68,11 +98,11 @@ impl Cluster {
                 })?
                 .map_err(|e| format!("cluster: JetStream did not acknowledge: {e}"))?;
             if ack.duplicate {
-                committed.duplicates.push(i);
+                committed.duplicates.push(first + i);
             } else {
                 committed.accepted += 1;
             }
         }
-        Ok(committed)
+        Ok(())
     }
 }
