@@ -7,13 +7,14 @@
 //! printed, not asserted (docs/scale.md).
 
 use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logwarden_tests::nats::NatsCluster;
 use logwarden_tests::schedule::Schedule;
-use logwarden_tests::{Collector, event_line, wait_until};
+use logwarden_tests::{Agent, Collector, event_line, wait_until};
 
 const PARTITIONS: u32 = 16;
 
@@ -391,4 +392,52 @@ fn large_concurrent_batches_are_published_whole() {
     let all = wait_until(Duration::from_secs(120), || c1.count("bigbatch") >= 12_000);
     assert!(all, "only {} of 12000 searchable", c1.count("bigbatch"));
     assert_eq!(c1.count("bigbatch"), 12_000, "indexed more than once");
+}
+
+/// A real agent tailing a file ships through a collector in cluster mode; while the NATS
+/// cluster has no quorum the collector refuses and the agent keeps the lines; once a node is
+/// back every line is searchable once.
+#[test]
+fn a_real_agent_spools_while_the_cluster_has_no_quorum() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let c1 = start_collector(dir.path(), "c1", &nats.urls());
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1])),
+        "c1 did not take the {PARTITIONS} partitions within 60 s: {:?}",
+        owned(&c1)
+    );
+    let log = dir.path().join("app.log");
+    let mut f = std::fs::File::create(&log).expect("log file");
+    for i in 0..100 {
+        writeln!(f, "before line {i} wombat").expect("write");
+    }
+    f.flush().expect("flush");
+    let _agent = Agent::start(
+        &dir.path().join("agent"),
+        &c1.url,
+        &[log.to_str().expect("utf-8 path")],
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || c1.count("wombat") == 100),
+        "the first 100 lines not searchable: {}",
+        c1.count("wombat")
+    );
+
+    nats.nodes[1].kill9();
+    nats.nodes[2].kill9();
+    for i in 0..100 {
+        writeln!(f, "during line {i} wombat").expect("write");
+    }
+    f.flush().expect("flush");
+    // The agent tries and is refused for a while: nothing new is searchable.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(c1.count("wombat"), 100, "indexed without quorum");
+
+    nats.nodes[1].restart();
+    nats.nodes[2].restart();
+    let all = wait_until(Duration::from_secs(120), || c1.count("wombat") >= 200);
+    assert!(all, "only {} of 200 lines searchable", c1.count("wombat"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c1.count("wombat"), 200, "a line indexed twice");
 }
