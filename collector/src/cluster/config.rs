@@ -133,6 +133,29 @@ mod tests {
         assert_eq!(s.lease_ttl, Duration::from_secs(6));
     }
 
+    /// The whole config file: `[cluster]` absent is today's collector; set, it is checked, and
+    /// it excludes a replication peer.
+    #[test]
+    fn in_the_config_file() {
+        use crate::config::{Overrides, Settings, parse};
+        let build = |text: &str| {
+            let file = parse(std::path::Path::new("c.toml"), text)?;
+            Settings::build(file, Overrides::default())
+        };
+        assert!(build("").unwrap().cluster.is_none());
+        let s = build("site = \"a\"\n[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n").unwrap();
+        assert_eq!(s.cluster.map(|c| c.id), Some("a".to_owned()));
+        let both = "site = \"a\"\n[replication]\npeer = \"http://127.0.0.1:1\"\n\
+                    [cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n";
+        let e = format!("{:#}", build(both).unwrap_err());
+        assert!(e.contains("exclude each other"), "{e}");
+        let e = format!(
+            "{:#}",
+            build("[cluster]\nnats = [\"x\"]\nbogus = 1\n").unwrap_err()
+        );
+        assert!(e.contains("bogus"), "{e}");
+    }
+
     #[test]
     fn bad_values_are_named() {
         for (text, needle) in [

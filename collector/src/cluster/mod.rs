@@ -130,11 +130,12 @@ mod tests {
 
     #[test]
     fn partition_is_stable_and_in_range() {
-        // Fixed values: a change would move agents between partitions on upgrade.
-        assert_eq!(
-            partition_of("agent-1", 16),
-            crc32fast::hash(b"agent-1") % 16
-        );
+        // Fixed values (CRC-32 as Python's zlib.crc32 computes it): a change would move agents
+        // between partitions on upgrade, and docs/scale.md and the tests name the function.
+        assert_eq!(partition_of("agent-1", 16), 9);
+        assert_eq!(partition_of("agent-0", 16), 15);
+        assert_eq!(partition_of("mail-vm-042", 16), 14);
+        assert_eq!(partition_of("mail-vm-042", 7), 2);
         for i in 0..1000 {
             let id = format!("agent-{i}");
             assert!(partition_of(&id, 7) < 7);
