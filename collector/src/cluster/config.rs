@@ -12,7 +12,8 @@ use serde::Deserialize;
 pub struct ClusterConfig {
     /// The NATS servers to connect to (any of them; the client fails over between them).
     pub nats: Vec<String>,
-    /// This collector's name in the cluster: unique per collector (default: the site name).
+    /// This collector's name in the cluster: unique per collector (default: the site name; one
+    /// of the two must be set).
     #[serde(default)]
     pub id: Option<String>,
     /// Partitions of the event stream: agents are spread over them, one agent on one partition.
@@ -72,6 +73,12 @@ impl ClusterConfig {
         for url in &self.nats {
             url.parse::<async_nats::ServerAddr>()
                 .with_context(|| format!("[cluster] nats: {url:?} is not a NATS server address"))?;
+        }
+        if self.id.is_none() && site == "default" {
+            // Two collectors both called "default" would share their consumers and leases.
+            bail!(
+                "[cluster] id is not set, nor is `site`: give each collector of the cluster its own id"
+            );
         }
         let id = self.id.unwrap_or_else(|| site.to_owned());
         if id.is_empty()
@@ -143,6 +150,11 @@ mod tests {
             Settings::build(file, Overrides::default())
         };
         assert!(build("").unwrap().cluster.is_none());
+        let e = format!(
+            "{:#}",
+            build("[cluster]\nnats = [\"nats://a:1\"]\n").unwrap_err()
+        );
+        assert!(e.contains("[cluster] id is not set"), "{e}");
         let s = build("site = \"a\"\n[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n").unwrap();
         assert_eq!(s.cluster.map(|c| c.id), Some("a".to_owned()));
         let both = "site = \"a\"\n[replication]\npeer = \"http://127.0.0.1:1\"\n\
