@@ -58,6 +58,20 @@ fn owned(c: &Collector) -> Vec<u32> {
     }
 }
 
+/// Whether every partition `c` owns has a consumer that reported nothing pending in the
+/// stream (`GET /api/v1/cluster`, `pending`).
+fn caught_up(c: &Collector) -> bool {
+    let answer = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/cluster", c.url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>());
+    let Ok(v) = answer else { return false };
+    let owned = v["owned"].as_array().map_or(0, Vec::len);
+    let pending = v["pending"].as_object().cloned().unwrap_or_default();
+    owned > 0 && pending.len() == owned && pending.values().all(|n| n.as_u64() == Some(0))
+}
+
 /// Whether `collectors` own every partition, each exactly once, and each collector some.
 fn balanced(collectors: &[&Collector]) -> bool {
     let mut all = Vec::new();
@@ -258,6 +272,12 @@ fn acknowledged_events_survive_a_collector_and_a_nats_node_killed() {
         "cluster: the survivors' indexes hold {} events in all for {} distinct (copies of partitions given up)",
         held(&survivors, "clusterload"),
         acked.len()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || survivors
+            .iter()
+            .all(|c| caught_up(c))),
+        "a survivor's status does not say it has read all of its partitions"
     );
     let unknown: Vec<&String> = seen
         .keys()

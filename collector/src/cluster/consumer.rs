@@ -95,7 +95,13 @@ async fn consume(
                 None => break,
             }
         }
+        // What the stream holds past the last message delivered (status).
+        let pending = match messages.last() {
+            None => 0,
+            Some(m) => m.info().map(|i| i.pending).unwrap_or(0),
+        };
         if messages.is_empty() {
+            cluster.set_pending(p, pending);
             continue;
         }
         let mut events = Vec::with_capacity(messages.len());
@@ -128,6 +134,7 @@ async fn consume(
         for m in messages {
             m.ack().await.map_err(|e| format!("ack: {e}"))?;
         }
+        cluster.set_pending(p, pending);
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub mod shard;
 pub mod status;
 pub mod stream;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -68,6 +68,9 @@ pub struct Cluster {
     ready: tokio::sync::OnceCell<jetstream::kv::Store>,
     /// The partitions this collector owns now (for status).
     owned: RwLock<BTreeSet<u32>>,
+    /// Per partition read here: events in the stream not yet delivered to this collector, as
+    /// its consumer last said (for status).
+    pending: RwLock<BTreeMap<u32, u64>>,
     /// Room for events awaiting JetStream's ack (`stream.rs`).
     inflight: tokio::sync::Semaphore,
 }
@@ -94,6 +97,7 @@ impl Cluster {
             js,
             ready: tokio::sync::OnceCell::new(),
             owned: RwLock::new(BTreeSet::new()),
+            pending: RwLock::new(BTreeMap::new()),
             inflight: tokio::sync::Semaphore::new(stream::MAX_IN_FLIGHT),
         }))
     }
@@ -118,8 +122,32 @@ impl Cluster {
     }
 
     fn set_owned(&self, owned: BTreeSet<u32>) {
+        if let Ok(mut pending) = self.pending.write() {
+            pending.retain(|p, _| owned.contains(p));
+        }
         if let Ok(mut o) = self.owned.write() {
             *o = owned;
+        }
+    }
+
+    /// Events of the partitions owned not yet delivered here, by partition (those whose
+    /// consumer has not reported yet are missing).
+    pub fn pending(&self) -> BTreeMap<u32, u64> {
+        let owned = self.owned();
+        self.pending
+            .read()
+            .map(|p| {
+                p.iter()
+                    .filter(|(k, _)| owned.contains(k))
+                    .map(|(&k, &v)| (k, v))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn set_pending(&self, partition: u32, n: u64) {
+        if let Ok(mut p) = self.pending.write() {
+            p.insert(partition, n);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/cluster`: this collector's place in the cluster (its id, the partitions it
-//! owns). The cluster-wide view in `logwarden status` is not built yet (docs/scale.md).
+//! owns, and how far behind the stream its reading of each is). The cluster-wide view in `logwarden status` is not built yet (docs/scale.md).
 
 use serde_json::{Value, json};
 
@@ -17,6 +17,8 @@ pub fn report(cluster: Option<&Cluster>) -> Value {
             "id": c.settings.id,
             "partitions": c.settings.partitions,
             "owned": c.owned(),
+            // Per partition owned: events in the stream not yet delivered to this collector.
+            "pending": c.pending(),
         }),
     }
 }
