@@ -53,7 +53,7 @@ pub struct FileConfig {
     pub replication: ReplicationConfig,
     /// `[cluster]`: cluster mode on NATS JetStream (absent: a single collector or a pair).
     #[serde(default)]
-    pub cluster: Option<crate::cluster::ClusterConfig>,
+    pub cluster: Option<crate::cluster::config::ClusterConfig>,
 }
 
 /// `[replication]`: the standby site (docs/failover.md).
@@ -593,7 +593,7 @@ pub struct Settings {
     pub syslog: crate::syslog::SyslogSettings,
     pub alerts: EngineSettings,
     pub replication: ReplicationSettings,
-    pub cluster: Option<crate::cluster::ClusterSettings>,
+    pub cluster: Option<crate::cluster::config::ClusterSettings>,
 }
 
 /// `"off"` (or empty) disables a listener; anything else must be IP:PORT.

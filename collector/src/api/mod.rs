@@ -69,7 +69,7 @@ pub struct AppState {
     /// Live tails open at once, apart from the connection slots (`[limits] max_tail_streams`).
     pub tails: Arc<tokio::sync::Semaphore>,
     /// Cluster mode: ingest is published to JetStream (crate::cluster).
-    pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    pub cluster: Option<Arc<crate::cluster::member::Member>>,
 }
 
 impl AppState {

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use logwarden_core::Event;
 
 use super::lease::Fresh;
-use super::{Cluster, STREAM, subject};
+use super::member::Member;
+use super::names::{STREAM, subject};
 use crate::ingest::Committer;
 use crate::ingest::commit::Originals;
 
@@ -26,7 +27,7 @@ const BATCH: usize = 1000;
 
 /// Reads partition `p` into `committer` until `stop` fires, reconnecting after errors.
 pub async fn run(
-    cluster: Arc<Cluster>,
+    cluster: Arc<Member>,
     p: u32,
     committer: Committer,
     fresh: Fresh,
@@ -43,7 +44,7 @@ pub async fn run(
     }
 }
 
-async fn open(cluster: &Cluster, p: u32) -> Result<PullConsumer, String> {
+async fn open(cluster: &Member, p: u32) -> Result<PullConsumer, String> {
     let name = format!("{}-p{p}", cluster.settings.id);
     let stream = cluster
         .jetstream()
@@ -68,7 +69,7 @@ async fn open(cluster: &Cluster, p: u32) -> Result<PullConsumer, String> {
 }
 
 async fn consume(
-    cluster: &Cluster,
+    cluster: &Member,
     p: u32,
     committer: &Committer,
     fresh: &Fresh,

@@ -16,7 +16,8 @@ use async_nats::jetstream::kv::{Store, UpdateErrorKind};
 use async_nats::jetstream::stream;
 use futures_util::StreamExt;
 
-use super::{ClusterSettings, LEASES};
+use super::config::ClusterSettings;
+use super::names::LEASES;
 
 /// Finds the bucket, or creates it.
 ///

@@ -15,8 +15,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::Cluster;
 use super::lease::{self, Lease};
+use super::member::Member;
 use crate::ingest::Committer;
 
 /// A partition held: its lease and the task reading it.
@@ -41,7 +41,7 @@ async fn stop_all(held: Vec<Held>) -> Vec<Lease> {
 }
 
 /// Holds this collector's share of the partitions until `stop` fires, then gives them up.
-pub async fn run(cluster: Arc<Cluster>, committer: Committer, stop: CancellationToken) {
+pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationToken) {
     let tick = (cluster.settings.lease_ttl / 6).max(Duration::from_millis(300));
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
     // The count of members the last tick saw (None after a tick that failed).
@@ -66,7 +66,7 @@ pub async fn run(cluster: Arc<Cluster>, committer: Committer, stop: Cancellation
 
 /// One tick: renew, count, give up or take.
 async fn step(
-    cluster: &Arc<Cluster>,
+    cluster: &Arc<Member>,
     committer: &Committer,
     held: &mut BTreeMap<u32, Held>,
     counted: &mut Option<u32>,
@@ -123,7 +123,7 @@ async fn step(
     futures_util::future::join_all(released).await;
     // Each collector starts looking at its own place, so that they do not all race for the
     // same free partition.
-    let start = super::partition_of(&s.id, s.partitions);
+    let start = super::names::partition_of(&s.id, s.partitions);
     for i in 0..s.partitions {
         if held.len() >= share {
             break;

@@ -3,13 +3,13 @@
 
 use serde_json::{Value, json};
 
-use super::Cluster;
+use super::member::Member;
 
 /// The path of the cluster status.
 pub const CLUSTER_PATH: &str = "/api/v1/cluster";
 
 /// What the endpoint answers; `{"enabled": false}` outside cluster mode.
-pub fn report(cluster: Option<&Cluster>) -> Value {
+pub fn report(cluster: Option<&Member>) -> Value {
     match cluster {
         None => json!({ "enabled": false }),
         Some(c) => json!({

@@ -17,14 +17,15 @@ use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, Stor
 
 use logwarden_core::Event;
 
-use super::{Cluster, ClusterSettings, STREAM, subject};
+use super::config::ClusterSettings;
+use super::names::{STREAM, partition_of, subject};
+use crate::ingest::Committed;
 
 /// Events published before their acks are awaited.
 const WINDOW: usize = 256;
 /// Events awaiting their acks in all requests at once: under async-nats' own limit (5,000),
 /// which makes a publish wait for room.
 pub const MAX_IN_FLIGHT: usize = 4096;
-use crate::ingest::Committed;
 
 /// Creates the stream, or checks the one there.
 pub async fn ensure(js: &jetstream::Context, s: &ClusterSettings) -> Result<(), String> {
@@ -45,64 +46,64 @@ pub async fn ensure(js: &jetstream::Context, s: &ClusterSettings) -> Result<(), 
         .map_err(|e| format!("cluster: the JetStream stream {STREAM} is not available: {e}"))
 }
 
-impl Cluster {
-    /// Publishes `events` and waits for JetStream's acks. `Err` (answered 503: the agent keeps
-    /// the batch and sends it again) when any event is not acknowledged.
-    pub async fn publish(&self, events: &[Event]) -> Result<Committed, String> {
-        self.leases().await?;
-        let mut committed = Committed::default();
-        for (w, window) in events.chunks(WINDOW).enumerate() {
-            // Room for the whole window at once, or concurrent requests could each hold part
-            // of async-nats' pending-ack limit and wait for the rest for ever.
-            let _room = self
-                .inflight
-                .acquire_many(window.len() as u32)
-                .await
-                .map_err(|e| format!("cluster: {e}"))?;
-            self.publish_window(window, w * WINDOW, &mut committed)
-                .await?;
-        }
-        Ok(committed)
+/// Publishes `events` and waits for JetStream's acks, holding room in `inflight` for each
+/// window. `Err` (answered 503: the agent keeps the batch and sends it again) when any event
+/// is not acknowledged.
+pub async fn publish(
+    js: &jetstream::Context,
+    partitions: u32,
+    inflight: &tokio::sync::Semaphore,
+    events: &[Event],
+) -> Result<Committed, String> {
+    let mut committed = Committed::default();
+    for (w, window) in events.chunks(WINDOW).enumerate() {
+        // Room for the whole window at once, or concurrent requests could each hold part
+        // of async-nats' pending-ack limit and wait for the rest for ever.
+        let _room = inflight
+            .acquire_many(window.len() as u32)
+            .await
+            .map_err(|e| format!("cluster: {e}"))?;
+        publish_window(js, partitions, window, w * WINDOW, &mut committed).await?;
     }
+    Ok(committed)
+}
 
-    /// Publishes `events` (from position `first` of the batch) and awaits their acks.
-    async fn publish_window(
-        &self,
-        events: &[Event],
-        first: usize,
-        committed: &mut Committed,
-    ) -> Result<(), String> {
-        let partitions = self.settings.partitions;
-        let mut acks = Vec::with_capacity(events.len());
-        for event in events {
-            let payload = serde_json::to_vec(event)
-                .map_err(|e| format!("cluster: event {} does not encode: {e}", event.id))?;
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(
-                async_nats::header::NATS_MESSAGE_ID,
-                event.id.to_string().as_str(),
-            );
-            let p = super::partition_of(&event.id.agent_id, partitions);
-            let ack = self
-                .js
-                .publish_with_headers(subject(p), headers, payload.into())
-                .await
-                .map_err(|e| format!("cluster: publishing to JetStream failed: {e}"))?;
-            acks.push(ack);
-        }
-        for (i, ack) in acks.into_iter().enumerate() {
-            let ack = tokio::time::timeout(Duration::from_secs(10), ack)
-                .await
-                .map_err(|_| {
-                    "cluster: JetStream did not acknowledge within 10 s (no quorum?)".to_owned()
-                })?
-                .map_err(|e| format!("cluster: JetStream did not acknowledge: {e}"))?;
-            if ack.duplicate {
-                committed.duplicates.push(first + i);
-            } else {
-                committed.accepted += 1;
-            }
-        }
-        Ok(())
+/// Publishes `events` (from position `first` of the batch) and awaits their acks.
+async fn publish_window(
+    js: &jetstream::Context,
+    partitions: u32,
+    events: &[Event],
+    first: usize,
+    committed: &mut Committed,
+) -> Result<(), String> {
+    let mut acks = Vec::with_capacity(events.len());
+    for event in events {
+        let payload = serde_json::to_vec(event)
+            .map_err(|e| format!("cluster: event {} does not encode: {e}", event.id))?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            event.id.to_string().as_str(),
+        );
+        let p = partition_of(&event.id.agent_id, partitions);
+        let ack = js
+            .publish_with_headers(subject(p), headers, payload.into())
+            .await
+            .map_err(|e| format!("cluster: publishing to JetStream failed: {e}"))?;
+        acks.push(ack);
     }
+    for (i, ack) in acks.into_iter().enumerate() {
+        let ack = tokio::time::timeout(Duration::from_secs(10), ack)
+            .await
+            .map_err(|_| {
+                "cluster: JetStream did not acknowledge within 10 s (no quorum?)".to_owned()
+            })?
+            .map_err(|e| format!("cluster: JetStream did not acknowledge: {e}"))?;
+        if ack.duplicate {
+            committed.duplicates.push(first + i);
+        } else {
+            committed.accepted += 1;
+        }
+    }
+    Ok(())
 }
