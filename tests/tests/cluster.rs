@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use logwarden_tests::nats::NatsCluster;
 use logwarden_tests::schedule::Schedule;
-use logwarden_tests::{Agent, Collector, event_line, wait_until};
+use logwarden_tests::{Agent, Collector, event_line, ok_stdout, wait_until};
 
 const PARTITIONS: u32 = 16;
 
@@ -342,6 +342,11 @@ fn without_quorum_ingest_is_refused_and_nothing_is_lost() {
     );
     let first = batch("agent-q", 0);
     post(&c1.url, &first).expect("ingest with the cluster whole");
+    let status = ok_stdout(&c1.cli(&["status"]));
+    assert!(
+        status.contains("cluster     c1: owns 16 of 16 partitions (0, 1, 2,"),
+        "logwarden status shows the cluster: {status}"
+    );
 
     nats.nodes[1].kill9();
     nats.nodes[2].kill9();

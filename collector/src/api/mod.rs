@@ -402,6 +402,7 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
     let lag = repl.lag(durable);
     let replication = repl.status(durable);
     Json(StatusResponse {
+        cluster: state.cluster.as_deref().map(crate::cluster::status::of),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         role: repl.role().as_str().into(),
         site: state.site.clone(),

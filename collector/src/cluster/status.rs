@@ -1,24 +1,38 @@
-//! `GET /api/v1/cluster`: this collector's place in the cluster (its id, the partitions it
-//! owns, and how far behind the stream its reading of each is). The cluster-wide view in `logwarden status` is not built yet (docs/scale.md).
+//! This collector's place in the cluster (its id, the partitions it owns, and how far behind
+//! the stream its reading of each is), in `GET /api/v1/cluster` and in the status
+//! (`logwarden status`). A view of the whole cluster (every collector, the stream's state) is
+//! not built yet (docs/scale.md).
 
 use serde_json::{Value, json};
+
+use logwarden_core::wire::ClusterStatus;
 
 use super::member::Member;
 
 /// The path of the cluster status.
 pub const CLUSTER_PATH: &str = "/api/v1/cluster";
 
-/// What the endpoint answers; `{"enabled": false}` outside cluster mode.
-pub fn report(cluster: Option<&Member>) -> Value {
-    match cluster {
+/// This collector's place in the cluster, for status.
+pub fn of(member: &Member) -> ClusterStatus {
+    ClusterStatus {
+        id: member.settings.id.clone(),
+        partitions: member.settings.partitions,
+        owned: member.owned().into_iter().collect(),
+        pending: member.pending(),
+    }
+}
+
+/// What the endpoint answers: [`ClusterStatus`] with `"enabled": true`, or
+/// `{"enabled": false}` outside cluster mode.
+pub fn report(member: Option<&Member>) -> Value {
+    match member {
         None => json!({ "enabled": false }),
-        Some(c) => json!({
-            "enabled": true,
-            "id": c.settings.id,
-            "partitions": c.settings.partitions,
-            "owned": c.owned(),
-            // Per partition owned: events in the stream not yet delivered to this collector.
-            "pending": c.pending(),
-        }),
+        Some(m) => {
+            let mut v = serde_json::to_value(of(m)).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("enabled".into(), true.into());
+            }
+            v
+        }
     }
 }
