@@ -19,10 +19,10 @@ use logwarden_tests::{Agent, Collector, event_line, ok_stdout, wait_until};
 const PARTITIONS: u32 = 16;
 
 /// Writes a collector config for cluster mode.
-fn config(dir: &Path, id: &str, nats: &[String]) -> PathBuf {
+fn config(dir: &Path, id: &str, nats: &[String], partitions: u32) -> PathBuf {
     let urls: Vec<String> = nats.iter().map(|u| format!("{u:?}")).collect();
     let text = format!(
-        "[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {PARTITIONS}\nreplicas = 3\nlease_ttl = \"6s\"\n",
+        "[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {partitions}\nreplicas = 3\nlease_ttl = \"6s\"\n",
         urls.join(", ")
     );
     let path = dir.join(format!("{id}.toml"));
@@ -31,9 +31,13 @@ fn config(dir: &Path, id: &str, nats: &[String]) -> PathBuf {
 }
 
 fn start_collector(dir: &Path, id: &str, nats: &[String]) -> Collector {
+    start_with_partitions(dir, id, nats, PARTITIONS)
+}
+
+fn start_with_partitions(dir: &Path, id: &str, nats: &[String], partitions: u32) -> Collector {
     let data = dir.join(id);
     std::fs::create_dir_all(&data).expect("data dir");
-    let cfg = config(dir, id, nats);
+    let cfg = config(dir, id, nats, partitions);
     Collector::start(&data, &["--config", cfg.to_str().expect("utf-8 path")])
 }
 
@@ -465,4 +469,27 @@ fn a_real_agent_spools_while_the_cluster_has_no_quorum() {
     assert!(all, "only {} of 200 lines searchable", c1.count("wombat"));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(c1.count("wombat"), 200, "a line indexed twice");
+}
+
+/// A collector configured with another count of partitions joins: neither it nor the others
+/// move a partition (it would cut the stream another way), and the first keeps all of its own.
+#[test]
+fn a_collector_with_another_partition_count_takes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let c1 = start_collector(dir.path(), "c1", &nats.urls());
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1])),
+        "c1 did not take the {PARTITIONS} partitions within 60 s: {:?}",
+        owned(&c1)
+    );
+    let c2 = start_with_partitions(dir.path(), "c2", &nats.urls(), 8);
+    // Several lease TTLs: time enough to have balanced, were the counts the same.
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(owned(&c2), Vec::<u32>::new(), "c2 took partitions");
+    assert_eq!(
+        owned(&c1),
+        (0..PARTITIONS).collect::<Vec<_>>(),
+        "c1 gave some up"
+    );
 }

@@ -3,7 +3,9 @@
 //! - `part.<p>` = the id of the collector that owns partition `p`. Taken with `create` (fails
 //!   when someone holds it), renewed with `update` at the revision last written (fails when
 //!   someone else took it), given up with a delete at that revision.
-//! - `member.<id>` = the partitions count of a running collector, written every tick.
+//! - `member.<id>.<partitions>` for every running collector, written every tick: the key
+//!   carries the collector's count of partitions, so that one listing finds a collector that
+//!   disagrees.
 //!
 //! The bucket's `max_age` is the lease TTL: an entry not written again within it disappears,
 //! so the leases of a collector that died (kill -9, lost machine) free themselves.
@@ -156,26 +158,30 @@ pub async fn release(kv: &Store, lease: Lease) {
 
 /// Says that collector `id` is running, with its count of partitions.
 pub async fn heartbeat(kv: &Store, id: &str, partitions: u32) -> Result<(), String> {
-    kv.put(format!("member.{id}"), partitions.to_string().into())
+    kv.put(format!("member.{id}.{partitions}"), bytes::Bytes::new())
         .await
         .map(|_| ())
         .map_err(|e| format!("cluster: membership heartbeat failed: {e}"))
 }
 
-/// The ids of the running collectors: the member subjects the bucket's stream holds (one
-/// request; listing keys would start a consumer every tick).
-pub async fn members(kv: &Store) -> Result<Vec<String>, String> {
+/// The running collectors, as (id, count of partitions): the member subjects the bucket's
+/// stream holds (one request; listing keys would start a consumer every tick).
+pub async fn members(kv: &Store) -> Result<Vec<(String, u32)>, String> {
     let prefix = format!("$KV.{LEASES}.member.");
     let mut subjects = kv
         .stream
-        .info_with_subjects(format!("{prefix}*"))
+        .info_with_subjects(format!("{prefix}*.*"))
         .await
         .map_err(|e| format!("cluster: listing members failed: {e}"))?;
     let mut out = Vec::new();
     while let Some(s) = subjects.next().await {
         let (subject, _) = s.map_err(|e| format!("cluster: listing members failed: {e}"))?;
-        if let Some(id) = subject.strip_prefix(&prefix) {
-            out.push(id.to_owned());
+        if let Some((id, n)) = subject
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.rsplit_once('.'))
+            .and_then(|(id, n)| Some((id.to_owned(), n.parse().ok()?)))
+        {
+            out.push((id, n));
         }
     }
     out.sort();

@@ -98,7 +98,16 @@ async fn step(
         .collect();
     stop_all(lost).await;
     lease::heartbeat(&kv, &s.id, s.partitions).await?;
-    let members = lease::members(&kv).await?.len().max(1) as u32;
+    let members = lease::members(&kv).await?;
+    if let Some((other, n)) = members.iter().find(|(_, n)| *n != s.partitions) {
+        // Two ways of cutting the stream would index agents twice or not at all: hold what
+        // is held, take nothing, until the configurations agree.
+        return Err(format!(
+            "collector {other} has {n} partitions and this one {}: every collector of a cluster needs the same [cluster] partitions; none taken meanwhile",
+            s.partitions
+        ));
+    }
+    let members = members.len().max(1) as u32;
     // Partitions move only on a count seen twice in a row: after an outage of the bucket,
     // every member's entry may have expired, and the first to come back would otherwise take
     // everything from collectors that have not written theirs again yet.
