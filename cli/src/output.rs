@@ -180,6 +180,18 @@ pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyho
     if let Some(p) = &s.primary {
         writeln!(out, "primary     {p}")?;
     }
+    if let Some(c) = &s.cluster {
+        let owned: Vec<String> = c.owned.iter().map(u32::to_string).collect();
+        writeln!(
+            out,
+            "cluster     {}: owns {} of {} partitions ({}), {} events pending",
+            c.id,
+            c.owned.len(),
+            c.partitions,
+            owned.join(", "),
+            c.pending.values().sum::<u64>()
+        )?;
+    }
     match &s.replication {
         Some(r) => {
             let contact = r

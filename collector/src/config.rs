@@ -51,6 +51,9 @@ pub struct FileConfig {
     pub alerts: AlertsConfig,
     #[serde(default)]
     pub replication: ReplicationConfig,
+    /// `[cluster]`: cluster mode on NATS JetStream (absent: a single collector or a pair).
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::config::ClusterConfig>,
 }
 
 /// `[replication]`: the standby site (docs/failover.md).
@@ -590,6 +593,7 @@ pub struct Settings {
     pub syslog: crate::syslog::SyslogSettings,
     pub alerts: EngineSettings,
     pub replication: ReplicationSettings,
+    pub cluster: Option<crate::cluster::config::ClusterSettings>,
 }
 
 /// `"off"` (or empty) disables a listener; anything else must be IP:PORT.
@@ -1060,7 +1064,19 @@ impl Settings {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let replication_tokens = replication.token.iter().cloned().collect();
+        let cluster_site = flags
+            .site
+            .as_deref()
+            .or(file.site.as_deref())
+            .unwrap_or("default");
+        let cluster = file.cluster.map(|c| c.build(cluster_site)).transpose()?;
+        if cluster.is_some() && replication.peer.is_some() {
+            bail!(
+                "[cluster] and a [replication] peer exclude each other: a cluster keeps its copies in JetStream"
+            );
+        }
         Ok(Settings {
+            cluster,
             index,
             tls,
             replication,

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod fleet;
 pub mod index;

@@ -255,7 +255,7 @@ impl Round {
         let primary = failover.role == Role::Primary;
         let (alerts, engine) =
             start_engine(settings, primary, &committer, &durable_rx, counters.clone());
-        let role_tasks = start_role_tasks(
+        let mut role_tasks = start_role_tasks(
             settings,
             primary,
             &repl,
@@ -272,6 +272,9 @@ impl Round {
             ),
             &end,
         );
+        // Cluster mode (docs/scale.md): ingest published to JetStream, partitions held indexed.
+        let cluster =
+            crate::cluster::start(&settings.cluster, &committer, &mut role_tasks, &end).await?;
 
         let (auth, stop_auth) = start_auth(settings)?;
         let state = AppState {
@@ -295,6 +298,7 @@ impl Round {
             data_dir: settings.data_dir.clone(),
             counters,
             replication: repl.clone(),
+            cluster,
         };
         let syslog = start_syslog(settings, primary, &repl, &state, &end).await?;
         let round = Round {

@@ -169,6 +169,23 @@ pub struct StatusResponse {
     /// Replication with the peer collector; absent when none is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationStatus>,
+    /// This collector's place in a cluster (docs/scale.md); absent outside cluster mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// The cluster part of [`StatusResponse`], also `GET /api/v1/cluster` (docs/scale.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// This collector's id in the cluster.
+    pub id: String,
+    /// Partitions of the event stream in all.
+    pub partitions: u32,
+    /// The partitions this collector owns now.
+    pub owned: Vec<u32>,
+    /// Per partition owned: events in the stream not yet delivered to this collector, as its
+    /// consumer last reported (absent until it has).
+    pub pending: std::collections::BTreeMap<u32, u64>,
 }
 
 /// The replication part of [`StatusResponse`] (docs/failover.md).

@@ -4,7 +4,9 @@
 //! The binaries are taken from the same target folder as the test itself, so build them first:
 //! `cargo build --workspace --bins` (the test script does).
 
+pub mod nats;
 pub mod redfish_mock;
+pub mod schedule;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

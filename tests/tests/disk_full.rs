@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use logwarden_tests::schedule::Schedule;
 use logwarden_tests::{Collector, Tmpfs, filler_batch, wait_until};
 
 /// Fills the file system under `dir` with a ballast file, then gives `leave` bytes back (0:
@@ -29,34 +30,6 @@ fn fill(dir: &Path, leave: u64) -> PathBuf {
     let len = f.metadata().unwrap().len();
     f.set_len(len.saturating_sub(leave)).unwrap();
     path
-}
-
-/// The schedule's randomness: seeded from `LOGWARDEN_SEED` or the clock, printed, so that a
-/// failing schedule can be replayed.
-struct Schedule(u64);
-
-impl Schedule {
-    fn new(tag: &str) -> Schedule {
-        let seed = std::env::var("LOGWARDEN_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        println!("{tag}: schedule seed {seed} (replay with LOGWARDEN_SEED={seed})");
-        Schedule(seed | 1)
-    }
-
-    /// A number in `0..n` (xorshift64).
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// What the sender thread saw.

@@ -68,6 +68,8 @@ pub struct AppState {
     pub memory: crate::ingest::budget::MemoryBudget,
     /// Live tails open at once, apart from the connection slots (`[limits] max_tail_streams`).
     pub tails: Arc<tokio::sync::Semaphore>,
+    /// Cluster mode: ingest is published to JetStream (crate::cluster).
+    pub cluster: Option<Arc<crate::cluster::member::Member>>,
 }
 
 impl AppState {
@@ -124,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route(logwarden_core::wire::CONTEXT_PATH, get(context::context))
         .route(logwarden_core::wire::FIELDS_PATH, get(fields::fields))
         .route(TAIL_PATH, get(tail_handler))
+        .route(crate::cluster::status::CLUSTER_PATH, get(cluster_handler))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))
@@ -338,6 +341,9 @@ async fn ingest(
     let rejected: Vec<Rejected> = checked.rejected;
     let committed = if checked.events.is_empty() {
         crate::wal::Committed::default()
+    } else if let Some(cluster) = &state.cluster {
+        let published = cluster.publish(&checked.events).await;
+        published.map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why))?
     } else {
         let originals = crate::wal::Originals {
             body: decoded,
@@ -369,6 +375,10 @@ async fn ingest(
     }))
 }
 
+async fn cluster_handler(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(crate::cluster::status::report(state.cluster.as_deref()))
+}
+
 async fn search_handler(
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,
@@ -392,6 +402,7 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
     let lag = repl.lag(durable);
     let replication = repl.status(durable);
     Json(StatusResponse {
+        cluster: state.cluster.as_deref().map(crate::cluster::status::of),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         role: repl.role().as_str().into(),
         site: state.site.clone(),

@@ -1,0 +1,141 @@
+//! The owner's reading of one partition: a durable pull consumer `<id>-p<partition>` of its
+//! own, from the start of what the stream holds, into the local WAL. Messages are
+//! acknowledged once the WAL has them durable; one delivered again (an ack lost with a
+//! collector or a NATS node) is dropped by the WAL's `(agent_id, seq)` de-duplication.
+//!
+//! A collector that takes over a partition has no position in it yet: its consumer starts at
+//! the oldest event the stream still holds, which rebuilds that partition's index on the new
+//! owner. A collector that owned it before continues from where its own consumer stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use logwarden_core::Event;
+
+use super::lease::Fresh;
+use super::member::Member;
+use super::names::{STREAM, subject};
+use crate::wal::Committer;
+use crate::wal::Originals;
+
+/// Most messages taken in one fetch (one WAL record).
+const BATCH: usize = 1000;
+
+/// Reads partition `p` into `committer` until `stop` fires, reconnecting after errors.
+pub async fn run(
+    cluster: Arc<Member>,
+    p: u32,
+    committer: Committer,
+    fresh: Fresh,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        if let Err(e) = consume(&cluster, p, &committer, &fresh, &stop).await {
+            tracing::warn!(partition = p, error = %e, "cluster: reading the partition failed; retrying");
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+async fn open(cluster: &Member, p: u32) -> Result<PullConsumer, String> {
+    let name = format!("{}-p{p}", cluster.settings.id);
+    let stream = cluster
+        .jetstream()
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| format!("stream {STREAM}: {e}"))?;
+    stream
+        .get_or_create_consumer(
+            &name,
+            pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: subject(p),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: (BATCH * 4) as i64,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("consumer {name}: {e}"))
+}
+
+async fn consume(
+    cluster: &Member,
+    p: u32,
+    committer: &Committer,
+    fresh: &Fresh,
+    stop: &CancellationToken,
+) -> Result<(), String> {
+    let consumer = open(cluster, p).await?;
+    while !stop.is_cancelled() {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(BATCH)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await
+            .map_err(|e| format!("fetch: {e}"))?;
+        let mut messages = Vec::new();
+        loop {
+            let next = tokio::select! {
+                // Given up or lost: what was fetched and not acknowledged comes again later.
+                _ = stop.cancelled() => return Ok(()),
+                next = batch.next() => next,
+            };
+            match next {
+                Some(m) => messages.push(m.map_err(|e| format!("fetch: {e}"))?),
+                None => break,
+            }
+        }
+        // What the stream holds past the last message delivered (status).
+        let pending = match messages.last() {
+            None => 0,
+            Some(m) => m.info().map(|i| i.pending).unwrap_or(0),
+        };
+        if messages.is_empty() {
+            cluster.set_pending(p, pending);
+            continue;
+        }
+        let mut events = Vec::with_capacity(messages.len());
+        for m in &messages {
+            match serde_json::from_slice::<Event>(&m.payload) {
+                Ok(e) => events.push(e),
+                // Published by a collector after it checked the line: only a foreign publisher
+                // on our subjects gets here. Acknowledged, or it would come back for ever.
+                Err(e) => {
+                    tracing::error!(partition = p, subject = %m.subject, error = %e, "cluster: a message of the stream is not an event; skipped")
+                }
+            }
+        }
+        // The lease may have passed to another collector meanwhile: index nothing then (the
+        // messages stay unacknowledged on this collector's own consumer).
+        if !fresh.holds() {
+            return Err("the lease was not renewed in time; not indexing".into());
+        }
+        if !events.is_empty() {
+            let n = events.len();
+            let originals = Originals {
+                body: bytes::Bytes::new(),
+                spans: vec![None; n],
+            };
+            committer
+                .commit(events, originals)
+                .await
+                .map_err(|e| format!("write-ahead log write failed: {e}"))?;
+        }
+        for m in messages {
+            m.ack().await.map_err(|e| format!("ack: {e}"))?;
+        }
+        cluster.set_pending(p, pending);
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Cluster mode on NATS JetStream (issue 32, docs/scale.md): several collectors share one
+//! fleet through a replicated JetStream stream instead of a protocol of their own.
+//!
+//! - `names.rs`: the stream, the bucket, the subjects, the partition of an agent.
+//! - `member.rs`: this collector's connection to the cluster and what it owns.
+//! - `stream.rs`: a collector publishes each accepted agent batch to the stream, one message
+//!   per event on the subject of the agent's partition, de-duplicated by `Nats-Msg-Id`
+//!   (`agent_id:seq`), and acknowledges the agent only after JetStream's publish ack.
+//! - `lease.rs`: ownership of a partition is a lease in a JetStream key-value bucket.
+//! - `shard.rs`: each collector holds a fair share of the partitions and takes over those of a
+//!   collector that stopped renewing its leases.
+//! - `consumer.rs`: the owner of a partition reads it through its own durable consumer into its
+//!   local WAL, from which its index and fleet view follow as for a single collector.
+//!
+//! Not yet here (docs/scale.md): search fanned out to every owner, one alert engine for the
+//! cluster, the cluster in `logwarden status`. Syslog received by a collector stays local.
+
+pub mod config;
+pub mod consumer;
+pub mod lease;
+pub mod member;
+pub mod names;
+pub mod shard;
+pub mod status;
+pub mod stream;
+
+use std::sync::Arc;
+
+use config::ClusterSettings;
+use member::Member;
+
+/// Connects to the cluster when `[cluster]` is set, and starts holding this collector's share
+/// of the partitions in `tasks` until `stop`.
+pub async fn start(
+    settings: &Option<ClusterSettings>,
+    committer: &crate::wal::Committer,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<Arc<Member>>> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let cluster = Member::connect(settings.clone()).await?;
+    tasks.spawn(shard::run(cluster.clone(), committer.clone(), stop.clone()));
+    Ok(Some(cluster))
+}

@@ -1,0 +1,143 @@
+//! A JetStream cluster of real `nats-server` processes (Debian's package; scripts/test installs
+//! it) on free loopback ports, each node with its own store under a temporary folder, for the
+//! cluster-mode tests. Nodes are killed with SIGKILL and started again on the same ports and
+//! store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_addr, wait_until};
+
+/// Where Debian installs the server.
+pub fn nats_server() -> PathBuf {
+    for p in ["/usr/sbin/nats-server", "/usr/bin/nats-server"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!(
+        "nats-server is not installed: scripts/test installs Debian's package (apt-get install nats-server)"
+    );
+}
+
+/// One node of the cluster.
+pub struct NatsNode {
+    pub name: String,
+    /// Clients connect here (`nats://127.0.0.1:PORT`).
+    pub url: String,
+    /// The monitoring endpoint (`http://127.0.0.1:PORT`).
+    pub monitor: String,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsNode {
+    fn spawn(&mut self) {
+        let child = Command::new(nats_server())
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nats-server");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: the node's Raft groups lose a member without warning.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("SIGKILL nats-server");
+            c.wait().expect("reap nats-server");
+        }
+    }
+
+    /// Starts the node again on its ports and store after [`NatsNode::kill9`].
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// `GET /jsz` of the monitoring endpoint.
+    pub fn jsz(&self) -> Option<serde_json::Value> {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/jsz", self.monitor))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .ok()?
+            .json()
+            .ok()
+    }
+}
+
+impl Drop for NatsNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A JetStream cluster of `n` nodes, started and with a meta leader elected.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsNode>,
+}
+
+impl NatsCluster {
+    pub fn start(dir: &Path, n: usize) -> NatsCluster {
+        let client: Vec<String> = (0..n).map(|_| free_addr()).collect();
+        let route: Vec<String> = (0..n).map(|_| free_addr()).collect();
+        let monitor: Vec<String> = (0..n).map(|_| free_addr()).collect();
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let name = format!("n{}", i + 1);
+            let store = dir.join(&name);
+            std::fs::create_dir_all(&store).expect("creating the node's store");
+            let routes: Vec<String> = route
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, r)| format!("\"nats-route://{r}\""))
+                .collect();
+            let text = format!(
+                "server_name: {name}\nlisten: \"{}\"\nhttp: \"{}\"\n\
+                 jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 1GB }}\n\
+                 cluster {{ name: logwarden-test, listen: \"{}\", routes: [{}] }}\n",
+                client[i],
+                monitor[i],
+                store.display(),
+                route[i],
+                routes.join(", ")
+            );
+            let config = dir.join(format!("{name}.conf"));
+            std::fs::write(&config, text).expect("writing the node's config");
+            let mut node = NatsNode {
+                name,
+                url: format!("nats://{}", client[i]),
+                monitor: format!("http://{}", monitor[i]),
+                config,
+                child: None,
+            };
+            node.spawn();
+            nodes.push(node);
+        }
+        let cluster = NatsCluster { nodes };
+        assert!(
+            wait_until(Duration::from_secs(60), || cluster.meta_leader().is_some()),
+            "the NATS cluster elected no JetStream meta leader within 60 s"
+        );
+        cluster
+    }
+
+    /// The client URLs of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url.clone()).collect()
+    }
+
+    /// The JetStream meta leader, as a running node reports it.
+    pub fn meta_leader(&self) -> Option<String> {
+        self.nodes.iter().find_map(|n| {
+            let jsz = n.jsz()?;
+            let leader = jsz["meta_cluster"]["leader"].as_str()?;
+            (!leader.is_empty()).then(|| leader.to_owned())
+        })
+    }
+}

@@ -1,0 +1,495 @@
+//! Cluster mode on NATS JetStream (docs/scale.md, issue 32) with real `nats-server` processes
+//! (a 3-node JetStream cluster on loopback) and real collectors, killed with SIGKILL.
+//!
+//! Search is not fanned out yet: the tests ask every surviving collector for the partitions it
+//! owns and add up, which is what a fan-out will do, to check that each acknowledged event is
+//! searchable exactly once. Copies a collector keeps of partitions it gave up are counted and
+//! printed, not asserted (docs/scale.md).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logwarden_tests::nats::NatsCluster;
+use logwarden_tests::schedule::Schedule;
+use logwarden_tests::{Agent, Collector, event_line, ok_stdout, wait_until};
+
+const PARTITIONS: u32 = 16;
+
+/// Writes a collector config for cluster mode.
+fn config(dir: &Path, id: &str, nats: &[String], partitions: u32) -> PathBuf {
+    let urls: Vec<String> = nats.iter().map(|u| format!("{u:?}")).collect();
+    let text = format!(
+        "[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {partitions}\nreplicas = 3\nlease_ttl = \"6s\"\n",
+        urls.join(", ")
+    );
+    let path = dir.join(format!("{id}.toml"));
+    std::fs::write(&path, text).expect("writing the collector config");
+    path
+}
+
+fn start_collector(dir: &Path, id: &str, nats: &[String]) -> Collector {
+    start_with_partitions(dir, id, nats, PARTITIONS)
+}
+
+fn start_with_partitions(dir: &Path, id: &str, nats: &[String], partitions: u32) -> Collector {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).expect("data dir");
+    let cfg = config(dir, id, nats, partitions);
+    Collector::start(&data, &["--config", cfg.to_str().expect("utf-8 path")])
+}
+
+/// The partitions a collector says it owns (`GET /api/v1/cluster`); empty when it does not answer.
+fn owned(c: &Collector) -> Vec<u32> {
+    let answer = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/cluster", c.url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>());
+    match answer {
+        Ok(v) => v["owned"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_u64())
+                    .map(|p| p as u32)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whether every partition `c` owns has a consumer that reported nothing pending in the
+/// stream (`GET /api/v1/cluster`, `pending`).
+fn caught_up(c: &Collector) -> bool {
+    let answer = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/cluster", c.url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>());
+    let Ok(v) = answer else { return false };
+    let owned = v["owned"].as_array().map_or(0, Vec::len);
+    let pending = v["pending"].as_object().cloned().unwrap_or_default();
+    owned > 0 && pending.len() == owned && pending.values().all(|n| n.as_u64() == Some(0))
+}
+
+/// Whether `collectors` own every partition, each exactly once, and each collector some.
+fn balanced(collectors: &[&Collector]) -> bool {
+    let mut all = Vec::new();
+    for c in collectors {
+        let o = owned(c);
+        if o.is_empty() {
+            return false;
+        }
+        all.extend(o);
+    }
+    all.sort_unstable();
+    all == (0..PARTITIONS).collect::<Vec<_>>()
+}
+
+/// Batch `b` of agent `agent`: 25 events, seqs `b*25+1 ..= b*25+25`, each with its identity in
+/// the message.
+fn batch(agent: &str, b: u64) -> Vec<String> {
+    (b * 25 + 1..=b * 25 + 25)
+        .map(|seq| event_line(agent, seq, &format!("clusterload {agent} {seq}")))
+        .collect()
+}
+
+/// POSTs a batch; `Ok` when every line was acknowledged (accepted or already held).
+fn post(url: &str, lines: &[String]) -> Result<(), String> {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{url}/api/v1/ingest"))
+        .timeout(Duration::from_secs(30))
+        .body(lines.join("\n"))
+        .send()
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().map_err(|e| format!("{url}: {e}"))?;
+    if status != 200 {
+        return Err(format!("{url}: {status} {body}"));
+    }
+    let acked = body["accepted"].as_u64().unwrap_or(0)
+        + body["duplicates"].as_array().map_or(0, |d| d.len() as u64);
+    if acked != lines.len() as u64 {
+        return Err(format!(
+            "{url}: only {acked} of {} acknowledged: {body}",
+            lines.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The ids of the events with `word` that `c` finds (with repeats, if any).
+fn found(c: &Collector, word: &str) -> Vec<String> {
+    c.hits(word, 10_000)
+        .iter()
+        .map(|h| h["id"].as_str().expect("hit id").to_owned())
+        .collect()
+}
+
+/// The partition of an agent, as docs/scale.md gives it: CRC-32 of its id modulo the count.
+fn partition_of(agent: &str) -> u32 {
+    crc32fast::hash(agent.as_bytes()) % PARTITIONS
+}
+
+/// Events with `word` found on `collectors`, as id -> how many times, each collector asked
+/// only for the partitions it owns (what a fan-out search does: a collector keeps the events
+/// of a partition it gave up in its index, docs/scale.md).
+fn census(collectors: &[&Collector], word: &str) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for c in collectors {
+        let owns = owned(c);
+        for id in found(c, word) {
+            let agent = id.rsplit_once(':').map_or(id.as_str(), |(a, _)| a);
+            if owns.contains(&partition_of(agent)) {
+                *seen.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
+/// Events with `word` held in the indexes of `collectors` in all, owned or not.
+fn held(collectors: &[&Collector], word: &str) -> usize {
+    collectors.iter().map(|c| found(c, word).len()).sum()
+}
+
+/// Under load from 12 agents posting to all three collectors from two threads, kill -9 one
+/// collector and one NATS node (which ones, and when, from a seeded schedule): the dead
+/// collector's partitions are taken over within 15 s, and every event that was acknowledged is
+/// searchable on the survivors exactly once.
+#[test]
+fn acknowledged_events_survive_a_collector_and_a_nats_node_killed() {
+    let mut schedule = Schedule::new("cluster");
+    let victim = schedule.below(3) as usize;
+    let node = schedule.below(3) as usize;
+    let kill_after = 600 + schedule.below(2400) as usize;
+    println!(
+        "cluster: kill c{} and n{} after {kill_after} events acknowledged",
+        victim + 1,
+        node + 1
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let mut collectors: Vec<Collector> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| start_collector(dir.path(), id, &urls))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(
+            &collectors.iter().collect::<Vec<_>>()
+        )),
+        "the three collectors did not share the {PARTITIONS} partitions within 60 s: {:?}",
+        collectors.iter().map(owned).collect::<Vec<_>>()
+    );
+
+    // The load: 12 agents, 16 batches each, from two threads (6 agents each) posting
+    // round-robin; a batch that is not acknowledged goes to the next collector, as an agent
+    // would send it again.
+    let targets = Arc::new(Mutex::new(
+        collectors.iter().map(|c| c.url.clone()).collect::<Vec<_>>(),
+    ));
+    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let refused = Arc::new(Mutex::new(Vec::<String>::new()));
+    let load: Vec<_> = (0..2)
+        .map(|t| {
+            let (targets, acked, refused) = (targets.clone(), acked.clone(), refused.clone());
+            let agents: Vec<String> = (0..6).map(|i| format!("agent-{}", t * 6 + i)).collect();
+            std::thread::spawn(move || load_agents(&agents, t, &targets, &acked, &refused))
+        })
+        .collect();
+
+    assert!(
+        wait_until(Duration::from_secs(120), || acked.lock().unwrap().len()
+            >= kill_after),
+        "the load did not get going"
+    );
+    collectors[victim].kill9();
+    nats.nodes[node].kill9();
+    let killed = Instant::now();
+    targets.lock().unwrap().remove(victim);
+    collectors.remove(victim);
+    let survivors: Vec<&Collector> = collectors.iter().collect();
+    let moved = wait_until(Duration::from_secs(60), || balanced(&survivors));
+    let took = killed.elapsed();
+    assert!(
+        moved,
+        "the dead collector's partitions were not taken over within 60 s"
+    );
+    println!(
+        "cluster: partitions re-owned {:.1} s after the kill",
+        took.as_secs_f64()
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "the dead collector's partitions moved after {:.1} s, over the 15 s promised",
+        took.as_secs_f64()
+    );
+    for l in load {
+        l.join().expect("a load thread");
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 12 * 16 * 25);
+    println!(
+        "cluster: {} events acknowledged, {} posts refused or failed on the way",
+        acked.len(),
+        refused.lock().unwrap().len()
+    );
+
+    // A batch sent again, to another collector: JetStream drops it by its Nats-Msg-Id.
+    let (status, body) = survivors[1].ingest(batch("agent-0", 0).join("\n").into_bytes(), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 0, "{body}");
+    assert_eq!(
+        body["duplicates"].as_array().map(Vec::len),
+        Some(25),
+        "{body}"
+    );
+
+    // Every acknowledged event searchable on the survivors, exactly once.
+    let start = Instant::now();
+    let complete = wait_until(Duration::from_secs(120), || {
+        census(&survivors, "clusterload").len() >= acked.len()
+    });
+    println!(
+        "cluster: all searchable {:.1} s after the load ended",
+        start.elapsed().as_secs_f64()
+    );
+    let seen = census(&survivors, "clusterload");
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !seen.contains_key(*id))
+        .take(5)
+        .collect();
+    assert!(
+        complete && missing.is_empty(),
+        "acknowledged but not searchable, e.g. {missing:?}"
+    );
+    let twice: Vec<(&String, &usize)> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "indexed more than once, e.g. {twice:?}");
+    println!(
+        "cluster: the survivors' indexes hold {} events in all for {} distinct (copies of partitions given up)",
+        held(&survivors, "clusterload"),
+        acked.len()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || survivors
+            .iter()
+            .all(|c| caught_up(c))),
+        "a survivor's status does not say it has read all of its partitions"
+    );
+    let unknown: Vec<&String> = seen
+        .keys()
+        .filter(|id| !acked.contains(*id))
+        .take(5)
+        .collect();
+    assert!(unknown.is_empty(), "found but never sent: {unknown:?}");
+}
+
+/// Posts 16 batches of each of `agents`, in order per agent, each until it is acknowledged
+/// (trying the next of `targets` after a failure), and records the acknowledged events.
+fn load_agents(
+    agents: &[String],
+    first: usize,
+    targets: &Mutex<Vec<String>>,
+    acked: &Mutex<BTreeSet<String>>,
+    refused: &Mutex<Vec<String>>,
+) {
+    let mut turn = first;
+    for b in 0..16u64 {
+        for agent in agents {
+            let lines = batch(agent, b);
+            let start = Instant::now();
+            loop {
+                let url = {
+                    let t = targets.lock().unwrap();
+                    t[turn % t.len()].clone()
+                };
+                turn += 1;
+                match post(&url, &lines) {
+                    Ok(()) => break,
+                    Err(e) => {
+                        refused.lock().unwrap().push(e);
+                        assert!(
+                            start.elapsed() < Duration::from_secs(120),
+                            "batch {b} of {agent} not acknowledged in 120 s"
+                        );
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+            let mut a = acked.lock().unwrap();
+            for seq in b * 25 + 1..=b * 25 + 25 {
+                a.insert(format!("{agent}:{seq}"));
+            }
+        }
+    }
+}
+
+/// With two of three NATS nodes gone (no quorum) ingest answers 503 with the reason and
+/// acknowledges nothing; once a node is back, the batch sent again is acknowledged and
+/// searchable once.
+#[test]
+fn without_quorum_ingest_is_refused_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let c1 = start_collector(dir.path(), "c1", &nats.urls());
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1])),
+        "c1 did not take the {PARTITIONS} partitions within 60 s: {:?}",
+        owned(&c1)
+    );
+    let first = batch("agent-q", 0);
+    post(&c1.url, &first).expect("ingest with the cluster whole");
+    let status = ok_stdout(&c1.cli(&["status"]));
+    assert!(
+        status.contains("cluster     c1: owns 16 of 16 partitions (0, 1, 2,"),
+        "logwarden status shows the cluster: {status}"
+    );
+
+    nats.nodes[1].kill9();
+    nats.nodes[2].kill9();
+    let second = batch("agent-q", 1);
+    let (status, body) = c1.ingest(second.join("\n").into_bytes(), &[]);
+    assert_eq!(status, 503, "{body}");
+    let why = body["error"].as_str().unwrap_or_default();
+    assert!(why.contains("cluster:"), "the reason is named: {body}");
+
+    nats.nodes[1].restart();
+    let start = Instant::now();
+    let mut last = String::new();
+    let back = wait_until(Duration::from_secs(90), || match post(&c1.url, &second) {
+        Ok(()) => true,
+        Err(e) => {
+            last = e;
+            false
+        }
+    });
+    assert!(
+        back,
+        "ingest did not recover with 2 of 3 nodes in 90 s: {last}"
+    );
+    eprintln!(
+        "cluster: ingest back {:.1} s after the node restarted",
+        start.elapsed().as_secs_f64()
+    );
+    let all: BTreeSet<String> = (1..=50).map(|s| format!("agent-q:{s}")).collect();
+    let ok = wait_until(Duration::from_secs(60), || {
+        census(&[&c1], "clusterload").len() >= all.len()
+    });
+    let seen = census(&[&c1], "clusterload");
+    assert!(ok, "not all searchable: {} of {}", seen.len(), all.len());
+    assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), all);
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "indexed more than once: {seen:?}"
+    );
+}
+
+/// Two requests of 6,000 events each at once (together over async-nats' 5,000 publishes
+/// awaiting acks): both are acknowledged, and the 12,000 events are searchable once.
+#[test]
+fn large_concurrent_batches_are_published_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let c1 = start_collector(dir.path(), "c1", &nats.urls());
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1])),
+        "c1 did not take the {PARTITIONS} partitions within 60 s: {:?}",
+        owned(&c1)
+    );
+    let posts: Vec<_> = ["agent-big-1", "agent-big-2"]
+        .iter()
+        .map(|agent| {
+            let url = c1.url.clone();
+            let lines: Vec<String> = (1..=6000)
+                .map(|seq| event_line(agent, seq, &format!("bigbatch {agent} {seq}")))
+                .collect();
+            std::thread::spawn(move || post(&url, &lines))
+        })
+        .collect();
+    for p in posts {
+        p.join()
+            .expect("a post thread")
+            .expect("a large batch acknowledged");
+    }
+    let all = wait_until(Duration::from_secs(120), || c1.count("bigbatch") >= 12_000);
+    assert!(all, "only {} of 12000 searchable", c1.count("bigbatch"));
+    assert_eq!(c1.count("bigbatch"), 12_000, "indexed more than once");
+}
+
+/// A real agent tailing a file ships through a collector in cluster mode; while the NATS
+/// cluster has no quorum the collector refuses and the agent keeps the lines; once a node is
+/// back every line is searchable once.
+#[test]
+fn a_real_agent_spools_while_the_cluster_has_no_quorum() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let c1 = start_collector(dir.path(), "c1", &nats.urls());
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1])),
+        "c1 did not take the {PARTITIONS} partitions within 60 s: {:?}",
+        owned(&c1)
+    );
+    let log = dir.path().join("app.log");
+    let mut f = std::fs::File::create(&log).expect("log file");
+    for i in 0..100 {
+        writeln!(f, "before line {i} wombat").expect("write");
+    }
+    f.flush().expect("flush");
+    let _agent = Agent::start(
+        &dir.path().join("agent"),
+        &c1.url,
+        &[log.to_str().expect("utf-8 path")],
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || c1.count("wombat") == 100),
+        "the first 100 lines not searchable: {}",
+        c1.count("wombat")
+    );
+
+    nats.nodes[1].kill9();
+    nats.nodes[2].kill9();
+    for i in 0..100 {
+        writeln!(f, "during line {i} wombat").expect("write");
+    }
+    f.flush().expect("flush");
+    // The agent tries and is refused for a while: nothing new is searchable.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(c1.count("wombat"), 100, "indexed without quorum");
+
+    nats.nodes[1].restart();
+    nats.nodes[2].restart();
+    let all = wait_until(Duration::from_secs(120), || c1.count("wombat") >= 200);
+    assert!(all, "only {} of 200 lines searchable", c1.count("wombat"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c1.count("wombat"), 200, "a line indexed twice");
+}
+
+/// A collector configured with another count of partitions joins: neither it nor the others
+/// move a partition (it would cut the stream another way), and the first keeps all of its own.
+#[test]
+fn a_collector_with_another_partition_count_takes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let c1 = start_collector(dir.path(), "c1", &nats.urls());
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1])),
+        "c1 did not take the {PARTITIONS} partitions within 60 s: {:?}",
+        owned(&c1)
+    );
+    let c2 = start_with_partitions(dir.path(), "c2", &nats.urls(), 8);
+    // Several lease TTLs: time enough to have balanced, were the counts the same.
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(owned(&c2), Vec::<u32>::new(), "c2 took partitions");
+    assert_eq!(
+        owned(&c1),
+        (0..PARTITIONS).collect::<Vec<_>>(),
+        "c1 gave some up"
+    );
+}
