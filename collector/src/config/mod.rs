@@ -1,0 +1,399 @@
+//! The collector's configuration: the TOML file (every key in docs/configuration.md), the
+//! flags that override it, and their validation into [`Settings`].
+//!
+//! One file per section of the file (`[limits]`, `[wal]`, `[index]`, `[tls]`, `[syslog]`,
+//! `[alerts]` with its receivers and routes, `[replication]`), each turning its part of the file
+//! into the settings type of the part it configures; this file reads the text and assembles the
+//! sections into [`Settings`]. The sections never name this file, only the leaves beside them
+//! (`overrides`, `listen`, `tokens`).
+
+mod alerts;
+mod index;
+mod limits;
+mod listen;
+mod overrides;
+mod receivers;
+mod replication;
+mod routes;
+mod syslog;
+mod tls;
+mod tokens;
+mod wal;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use logwarden_core::config_text;
+use serde::Deserialize;
+
+pub use alerts::{AlertsConfig, RuleConfig};
+pub use index::IndexConfig;
+pub use limits::LimitsConfig;
+pub use listen::DEFAULT_LISTEN;
+pub use overrides::Overrides;
+pub use receivers::ReceiverConfig;
+pub use replication::ReplicationConfig;
+pub use syslog::{DEFAULT_SYSLOG, DEFAULT_SYSLOG_TLS, SyslogConfig};
+pub use tls::TlsConfig;
+pub use wal::WalConfig;
+
+use crate::api::listener::HttpLimits;
+use crate::auth::ConfigTokens;
+use crate::ingest::Limits;
+use crate::notify::route_config;
+use crate::replication::ReplicationSettings;
+use crate::rules::EngineSettings;
+use crate::rules::user::Query;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// HTTP API address (`127.0.0.1:7070`).
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// This collector's site name, shown in status.
+    pub site: Option<String>,
+    /// Bearer tokens accepted for ingest, in plain text (kept for existing configs; the
+    /// tokens file stores them hashed). None and none in the tokens file: loopback only.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Bearer tokens for the read calls (search, count, tail, status, fleet, alerts list).
+    #[serde(default)]
+    pub read_tokens: Vec<String>,
+    /// Named, hashed tokens edited by `logwarden-collector token` (default `<data_dir>/tokens`).
+    pub tokens_file: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub wal: WalConfig,
+    #[serde(default)]
+    pub index: IndexConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub syslog: SyslogConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub site: String,
+    /// The plain tokens of the config and flags, by role.
+    pub tokens: ConfigTokens,
+    /// Hashed, named tokens, re-read while running.
+    pub tokens_file: PathBuf,
+    pub limits: Limits,
+    pub http: HttpLimits,
+    /// How long an ingest body may take to arrive.
+    pub body_timeout: Duration,
+    pub wal: crate::wal::WalOptions,
+    /// `[wal] keep_bytes`: what WAL retention trims down to (0: never).
+    pub wal_keep_bytes: u64,
+    pub space: crate::ingest::SpaceLimits,
+    pub index: crate::index::IndexSettings,
+    /// The certificate and key when TLS is on.
+    pub tls: Option<crate::tls::TlsFiles>,
+    pub syslog: crate::syslog::SyslogSettings,
+    pub alerts: EngineSettings,
+    pub replication: ReplicationSettings,
+}
+
+pub const DEFAULT_DATA_DIR: &str = "./logwarden-data";
+
+pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    parse(path, &text)
+}
+
+/// Parses the text of a config file; `path` only names it in errors. (The fuzz target
+/// `collector_config` feeds it arbitrary text.)
+pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
+    let file: FileConfig = toml::from_str(text)
+        .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
+    // What serde cannot see: the routes' receivers and matchers, queries of user rules, named
+    // by file and line.
+    if let Some(route) = &file.alerts.route {
+        let names: Vec<&str> = file
+            .alerts
+            .receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        route_config::check(route, &names, path, text).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let mut file = file;
+    file.alerts.inhibit_checked = file
+        .alerts
+        .inhibit_rules
+        .iter()
+        .map(|r| r.to_rule(path, text))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for rule in &file.alerts.rules {
+        if let Err(e) = Query::parse(rule.query.get_ref()) {
+            let line = text[..rule.query.span().start.min(text.len())]
+                .matches('\n')
+                .count()
+                + 1;
+            bail!(
+                "config file {}, line {line}: rule {:?}: query {:?}: {e}",
+                path.display(),
+                rule.name,
+                rule.query.get_ref()
+            );
+        }
+    }
+    Ok(file)
+}
+
+/// Reads, parses and checks a config file with the flags over it: every error names the file,
+/// and the line and key where the check can tell (`config check` and `run` use this).
+pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let file = parse(path, &text)?;
+    Settings::build(file, flags)
+        .map_err(|e| anyhow::anyhow!(config_text::locate(path, &text, &format!("{e:#}"))))
+}
+
+impl Settings {
+    pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
+        let replication = file.replication.build(&flags)?;
+        if replication.peer.is_some() && flags.site.is_none() && file.site.is_none() {
+            // The witness tells the two collectors apart by their site names.
+            bail!(
+                "a collector with a peer needs its own site name: set `site` or --site (a different one on each collector)"
+            );
+        }
+        let listen = flags
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("listen address {listen:?} is not IP:PORT"))?;
+        let ingest_tokens = tokens::ingest(file.tokens, &flags)?;
+        let limits = file.limits.build()?;
+        let tls = file.tls.build(&flags)?;
+        let syslog = file.syslog.build(&flags, tls.as_ref())?;
+        file.wal.check()?;
+        let tokens = tokens::config_tokens(
+            ingest_tokens,
+            file.read_tokens,
+            file.alerts.admin_tokens.clone(),
+            &replication,
+            &flags,
+        )?;
+        let alerts = alerts::build(file.alerts, flags.webhooks, listen)?;
+        let mut index_config = file.index;
+        if let Some(days) = flags.retention_days {
+            index_config.retention_days = days;
+        }
+        let index = index_config.settings()?;
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        Ok(Settings {
+            index,
+            tls,
+            replication,
+            alerts,
+            listen,
+            tokens_file: flags
+                .tokens_file
+                .or(file.tokens_file)
+                .unwrap_or_else(|| data_dir.join("tokens")),
+            data_dir,
+            site: flags.site.or(file.site).unwrap_or_else(|| "default".into()),
+            tokens,
+            http: limits.http,
+            body_timeout: limits.body_timeout,
+            limits: limits.ingest,
+            wal: crate::wal::WalOptions {
+                segment_bytes: file.wal.segment_bytes,
+            },
+            wal_keep_bytes: file.wal.keep_bytes(),
+            space: crate::ingest::SpaceLimits {
+                max_wal_bytes: file.wal.max_bytes,
+                min_free_bytes: file.wal.min_free_bytes,
+                max_index_backlog_bytes: index_config.max_backlog_bytes()?,
+            },
+            syslog,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::Mode;
+
+    #[test]
+    fn unknown_key_is_refused_with_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\n[limits]\nmax_bodybytes = 1\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", load(&path).unwrap_err());
+        assert!(
+            err.contains("collector.toml")
+                && err.contains("line 3")
+                && err.contains("max_bodybytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn index_retention_comes_from_the_file_and_the_flag_overrides_it() {
+        let file: FileConfig =
+            toml::from_str("[index]\nretention_days = 5\nmax_bytes = 1000\n").unwrap();
+        let s = Settings::build(file, Overrides::default()).unwrap();
+        assert_eq!(s.index.retention.max_age, Some(chrono::Duration::days(5)));
+        assert_eq!(s.index.retention.max_bytes, 1000);
+        let file: FileConfig = toml::from_str("[index]\nretention_days = 5\n").unwrap();
+        let flags = Overrides {
+            retention_days: Some(0),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Settings::build(file, flags)
+                .unwrap()
+                .index
+                .retention
+                .max_age,
+            None
+        );
+        let file: FileConfig = toml::from_str("[index]\nmemory_mb = 8\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::build(file, Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("memory_mb"), "{err}");
+    }
+
+    #[test]
+    fn the_index_backlog_and_priority_come_from_the_file_and_bad_ones_are_named() {
+        let s = Settings::build(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(s.space.max_index_backlog_bytes, 256 << 20);
+        assert_eq!(s.index.yield_below, 128 << 20);
+        assert_eq!(s.index.nice, crate::index::DEFAULT_NICE);
+        assert_eq!(s.index.commit_behind, crate::index::DEFAULT_COMMIT_BEHIND);
+        let file: FileConfig =
+            toml::from_str("[index]\nmax_backlog_mb = 0\nnice = 0\ncommit_behind_ms = 400\n")
+                .unwrap();
+        let s = Settings::build(file, Overrides::default()).unwrap();
+        assert_eq!((s.space.max_index_backlog_bytes, s.index.nice), (0, 0));
+        assert_eq!(s.index.yield_below, 0, "no bound: the indexer never yields");
+        assert_eq!(s.index.commit_behind, std::time::Duration::from_millis(400));
+        for (bad, key, range) in [
+            (
+                "commit_behind_ms = 100",
+                "[index] commit_behind_ms",
+                "250 to 60000",
+            ),
+            (
+                "commit_behind_ms = 70000",
+                "[index] commit_behind_ms",
+                "250 to 60000",
+            ),
+            ("nice = 20", "[index] nice", "0 to 19"),
+            ("nice = -1", "[index] nice", "0 to 19"),
+        ] {
+            let file: FileConfig = toml::from_str(&format!("[index]\n{bad}\n")).unwrap();
+            let err = format!(
+                "{:#}",
+                Settings::build(file, Overrides::default()).unwrap_err()
+            );
+            assert!(err.contains(key) && err.contains(range), "{err}");
+        }
+        let file: FileConfig =
+            toml::from_str(&format!("[index]\nmax_backlog_mb = {}\n", u64::MAX)).unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::build(file, Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("max_backlog_mb"), "{err}");
+    }
+
+    #[test]
+    fn wal_retention_defaults_follow_max_bytes_and_a_bad_hold_is_named() {
+        let build = |toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, Overrides::default()).map_err(|e| format!("{e:#}"))
+        };
+        let s = build("").unwrap();
+        assert_eq!(s.wal_keep_bytes, 4 << 30);
+        assert_eq!(
+            s.replication.standby_wal_hold,
+            std::time::Duration::from_secs(86_400)
+        );
+        // Trimming must get well under the size at which ingest stops.
+        assert_eq!(
+            build("[wal]\nmax_bytes = 1000\n").unwrap().wal_keep_bytes,
+            500
+        );
+        let s = build("[wal]\nkeep_bytes = 0\n[replication]\nstandby_wal_hold_s = 2.5\n").unwrap();
+        assert_eq!(s.wal_keep_bytes, 0);
+        assert_eq!(
+            s.replication.standby_wal_hold,
+            std::time::Duration::from_millis(2500)
+        );
+        let err = build("[replication]\nstandby_wal_hold_s = -1\n").unwrap_err();
+        assert!(err.contains("standby_wal_hold_s"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_listen_address_is_named() {
+        let flags = Overrides {
+            listen: Some("localhost".into()),
+            ..Overrides::default()
+        };
+        let err = format!(
+            "{:#}",
+            Settings::build(FileConfig::default(), flags).unwrap_err()
+        );
+        assert!(err.contains("\"localhost\""), "{err}");
+    }
+
+    #[test]
+    fn replication_settings_are_checked_and_named() {
+        let build = |flags: Overrides, toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, flags).map_err(|e| format!("{e:#}"))
+        };
+        let standby = Overrides {
+            role: Some("standby".into()),
+            ..Overrides::default()
+        };
+        let err = build(standby, "").unwrap_err();
+        assert!(err.contains("needs the primary's URL"), "{err}");
+        let peer = Overrides {
+            peer: Some("http://127.0.0.1:7071".into()),
+            ..Overrides::default()
+        };
+        let err = build(peer.clone(), "").unwrap_err();
+        assert!(err.contains("own site name"), "{err}");
+        let err = build(
+            peer.clone(),
+            "site = \"a\"\n[replication]\nmode = \"semi\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("\"semi\""), "{err}");
+        let ok = build(peer, "site = \"a\"\n[replication]\nmode = \"async\"\n").unwrap();
+        assert_eq!(ok.replication.mode, Mode::Async);
+        assert_eq!(ok.replication.failover_timeout, Duration::from_secs(10));
+    }
+}
