@@ -241,7 +241,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
-            config::load_settings(&file, Overrides::default())?;
+            let checked = config::check(&file, Overrides::default())?;
+            for note in &checked.deprecations {
+                println!("{note}");
+            }
             println!("{}: ok", file.display());
             Ok(())
         }

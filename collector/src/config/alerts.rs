@@ -1,43 +1,51 @@
 //! `[alerts]`: the rules engine's thresholds and timers, its receivers, routes, inhibitions,
 //! maintenance windows and user rules, checked into [`EngineSettings`].
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use super::receivers::{ReceiverConfig, receiver};
 use super::routes::route_tree;
+use super::user_rules::{self, RuleConfig};
 use crate::notify::route::Route;
 use crate::notify::route_config::RouteConfig;
 use crate::notify::{Receiver, ReceiverKind};
 use crate::rules::EngineSettings;
-use crate::rules::user::{Query, UserRule};
 
 /// `[alerts]`: the rules engine, its thresholds and timers, receivers and user rules.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
     pub group_by: Vec<String>,
-    pub group_wait_s: f64,
-    pub group_interval_s: f64,
-    pub repeat_interval_s: f64,
-    pub resolve_hold_s: f64,
+    pub group_wait: Option<ConfigDuration>,
+    pub group_interval: Option<ConfigDuration>,
+    pub repeat_interval: Option<ConfigDuration>,
+    pub resolve_hold: Option<ConfigDuration>,
     pub external_url: Option<String>,
     /// Where docs/alerts.md is served; built-in alerts link to their section.
     pub runbook_base_url: Option<String>,
     pub admin_tokens: Vec<String>,
     pub fs_warn_percent: f64,
     pub fs_crit_percent: f64,
-    pub heartbeat_interval_s: f64,
+    pub heartbeat_interval: Option<ConfigDuration>,
     pub silent_intervals: u32,
     pub mass_delete_per_minute: u64,
     pub auth_failures: u64,
-    pub auth_window_s: f64,
-    pub log_quiet_s: f64,
-    pub deferred_after_s: f64,
+    pub auth_window: Option<ConfigDuration>,
+    pub log_quiet: Option<ConfigDuration>,
+    pub deferred_after: Option<ConfigDuration>,
+    /// Deprecated: the durations above in seconds (`group_wait_s`, ...).
+    pub group_wait_s: Option<f64>,
+    pub group_interval_s: Option<f64>,
+    pub repeat_interval_s: Option<f64>,
+    pub resolve_hold_s: Option<f64>,
+    pub heartbeat_interval_s: Option<f64>,
+    pub auth_window_s: Option<f64>,
+    pub log_quiet_s: Option<f64>,
+    pub deferred_after_s: Option<f64>,
     pub receivers: Vec<ReceiverConfig>,
     /// The routing tree (notify::route_config); none: each receiver filters for itself.
     pub route: Option<RouteConfig>,
@@ -57,22 +65,30 @@ impl Default for AlertsConfig {
         let b = &e.builtin;
         AlertsConfig {
             group_by: e.group_by.clone(),
-            group_wait_s: e.group_wait.as_secs_f64(),
-            group_interval_s: e.group_interval.as_secs_f64(),
-            repeat_interval_s: e.repeat_interval.as_secs_f64(),
-            resolve_hold_s: e.resolve_hold.as_secs_f64(),
+            group_wait: None,
+            group_interval: None,
+            repeat_interval: None,
+            resolve_hold: None,
             external_url: None,
             runbook_base_url: None,
             admin_tokens: Vec::new(),
             fs_warn_percent: b.fs_warn_percent,
             fs_crit_percent: b.fs_crit_percent,
-            heartbeat_interval_s: b.heartbeat_interval.num_milliseconds() as f64 / 1000.0,
+            heartbeat_interval: None,
             silent_intervals: b.silent_intervals,
             mass_delete_per_minute: b.mass_delete_per_minute,
             auth_failures: b.auth_failures,
-            auth_window_s: b.auth_window.num_seconds() as f64,
-            log_quiet_s: b.log_quiet.num_seconds() as f64,
-            deferred_after_s: b.deferred_after.num_seconds() as f64,
+            auth_window: None,
+            log_quiet: None,
+            deferred_after: None,
+            group_wait_s: None,
+            group_interval_s: None,
+            repeat_interval_s: None,
+            resolve_hold_s: None,
+            heartbeat_interval_s: None,
+            auth_window_s: None,
+            log_quiet_s: None,
+            deferred_after_s: None,
             receivers: Vec::new(),
             route: None,
             inhibit_rules: Vec::new(),
@@ -83,43 +99,93 @@ impl Default for AlertsConfig {
     }
 }
 
-/// `[[alerts.rules]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    pub name: String,
-    pub query: toml::Spanned<String>,
-    #[serde(default = "one")]
-    pub threshold: u64,
-    #[serde(default = "five_minutes")]
-    pub window_s: f64,
-    #[serde(default)]
-    pub group_by: Vec<String>,
-    #[serde(default = "warning")]
-    pub severity: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    /// Put into the annotations as `runbook_url` (templates allowed, rules::template).
-    pub runbook_url: Option<String>,
-}
-
-fn one() -> u64 {
-    1
-}
-fn five_minutes() -> f64 {
-    300.0
-}
-fn warning() -> String {
-    "warning".into()
-}
-
-pub(super) fn secs(what: &str, v: f64) -> anyhow::Result<Duration> {
-    if !v.is_finite() || v < 0.0 {
-        bail!("[alerts] {what} must be a number of seconds, 0 or more");
+impl AlertsConfig {
+    /// The duration keys, each with its deprecated spelling in seconds.
+    pub(super) fn duration_keys(&self) -> [DurationKey<'_>; 8] {
+        let s = "[alerts]";
+        [
+            DurationKey::new(
+                s,
+                "group_wait",
+                self.group_wait,
+                "group_wait_s",
+                self.group_wait_s,
+            ),
+            DurationKey::new(
+                s,
+                "group_interval",
+                self.group_interval,
+                "group_interval_s",
+                self.group_interval_s,
+            ),
+            DurationKey::new(
+                s,
+                "repeat_interval",
+                self.repeat_interval,
+                "repeat_interval_s",
+                self.repeat_interval_s,
+            ),
+            DurationKey::new(
+                s,
+                "resolve_hold",
+                self.resolve_hold,
+                "resolve_hold_s",
+                self.resolve_hold_s,
+            ),
+            DurationKey::new(
+                s,
+                "heartbeat_interval",
+                self.heartbeat_interval,
+                "heartbeat_interval_s",
+                self.heartbeat_interval_s,
+            ),
+            DurationKey::new(
+                s,
+                "auth_window",
+                self.auth_window,
+                "auth_window_s",
+                self.auth_window_s,
+            ),
+            DurationKey::new(
+                s,
+                "log_quiet",
+                self.log_quiet,
+                "log_quiet_s",
+                self.log_quiet_s,
+            ),
+            DurationKey::new(
+                s,
+                "deferred_after",
+                self.deferred_after,
+                "deferred_after_s",
+                self.deferred_after_s,
+            ),
+        ]
     }
-    Ok(Duration::from_secs_f64(v))
+
+    /// The timers of the engine and the built-in rules, over the defaults in `e`.
+    fn timers(&self, e: &mut EngineSettings) -> anyhow::Result<()> {
+        let [
+            group_wait,
+            group_interval,
+            repeat_interval,
+            resolve_hold,
+            heartbeat_interval,
+            auth_window,
+            log_quiet,
+            deferred_after,
+        ] = self.duration_keys();
+        e.group_wait = group_wait.or(e.group_wait)?;
+        e.group_interval = group_interval.or(e.group_interval)?;
+        e.repeat_interval = repeat_interval.or(e.repeat_interval)?;
+        e.resolve_hold = resolve_hold.or(e.resolve_hold)?;
+        let b = &mut e.builtin;
+        b.heartbeat_interval = heartbeat_interval.chrono_or(b.heartbeat_interval)?;
+        b.auth_window = auth_window.chrono_or(b.auth_window)?;
+        b.log_quiet = log_quiet.chrono_or(b.log_quiet)?;
+        b.deferred_after = deferred_after.chrono_or(b.deferred_after)?;
+        Ok(())
+    }
 }
 
 pub(super) fn build(
@@ -136,23 +202,13 @@ pub(super) fn build(
             "[alerts] silent_intervals, mass_delete_per_minute and auth_failures must be above zero"
         );
     }
-    let chrono = |what: &str, v: f64| -> anyhow::Result<chrono::Duration> {
-        Ok(chrono::Duration::from_std(secs(what, v)?)?)
-    };
+    a.timers(&mut e)?;
     e.builtin.fs_warn_percent = a.fs_warn_percent;
     e.builtin.fs_crit_percent = a.fs_crit_percent;
-    e.builtin.heartbeat_interval = chrono("heartbeat_interval_s", a.heartbeat_interval_s)?;
     e.builtin.silent_intervals = a.silent_intervals;
     e.builtin.mass_delete_per_minute = a.mass_delete_per_minute;
     e.builtin.auth_failures = a.auth_failures;
-    e.builtin.auth_window = chrono("auth_window_s", a.auth_window_s)?;
-    e.builtin.log_quiet = chrono("log_quiet_s", a.log_quiet_s)?;
-    e.builtin.deferred_after = chrono("deferred_after_s", a.deferred_after_s)?;
     e.group_by = a.group_by;
-    e.group_wait = secs("group_wait_s", a.group_wait_s)?;
-    e.group_interval = secs("group_interval_s", a.group_interval_s)?;
-    e.repeat_interval = secs("repeat_interval_s", a.repeat_interval_s)?;
-    e.resolve_hold = secs("resolve_hold_s", a.resolve_hold_s)?;
     e.external_url = a
         .external_url
         .unwrap_or_else(|| format!("http://{listen}/"));
@@ -193,40 +249,7 @@ pub(super) fn build(
         );
     }
     for r in a.rules {
-        let query = Query::parse(r.query.get_ref())
-            .map_err(|err| anyhow::anyhow!("rule {:?}: {err}", r.name))?;
-        let severity =
-            logwarden_core::wire::AlertSeverity::parse(&r.severity).with_context(|| {
-                format!(
-                    "rule {:?}: severity {:?} is not info, warning or critical",
-                    r.name, r.severity
-                )
-            })?;
-        if r.name.trim().is_empty() || r.threshold == 0 {
-            bail!(
-                "rule {:?}: a name and a threshold above zero are needed",
-                r.name
-            );
-        }
-        let mut annotations = r.annotations;
-        if let Some(url) = r.runbook_url {
-            annotations.insert("runbook_url".into(), url);
-        }
-        for (k, t) in &annotations {
-            crate::rules::template::check(t).map_err(|err| {
-                anyhow::anyhow!("rule {:?}: annotation {k:?}: template {t:?}: {err}", r.name)
-            })?;
-        }
-        e.user_rules.push(UserRule {
-            name: r.name,
-            query,
-            threshold: r.threshold,
-            window: chrono("window_s", r.window_s)?,
-            group_by: r.group_by,
-            severity,
-            labels: r.labels,
-            annotations,
-        });
+        e.user_rules.push(user_rules::build(r)?);
     }
     Ok(e)
 }

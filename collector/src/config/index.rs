@@ -1,6 +1,9 @@
 //! `[index]`: retention, indexing memory and priority, checked into [`IndexSettings`].
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use crate::index::IndexSettings;
@@ -27,9 +30,11 @@ pub struct IndexConfig {
     pub nice: i32,
     /// While the index trails the WAL, it commits this often (milliseconds, 250 to 60,000).
     pub commit_behind_ms: u64,
-    /// Events claiming a time more than this many seconds after their arrival are moved to
-    /// it (`ingest/future.rs`; 0: kept as they are).
-    pub max_future_s: u64,
+    /// Events claiming a time more than this long after their arrival are moved to it
+    /// (`ingest/future.rs`; `"0s"`: kept as they are).
+    pub max_future: Option<ConfigDuration>,
+    /// Deprecated: `max_future` in whole seconds.
+    pub max_future_s: Option<u64>,
 }
 
 impl Default for IndexConfig {
@@ -45,7 +50,8 @@ impl Default for IndexConfig {
             max_backlog_mb: DEFAULT_MAX_BACKLOG_MB,
             nice: d.nice,
             commit_behind_ms: d.commit_behind.as_millis() as u64,
-            max_future_s: crate::ingest::future::DEFAULT_MAX_FUTURE_S,
+            max_future: None,
+            max_future_s: None,
         }
     }
 }
@@ -82,16 +88,32 @@ impl IndexConfig {
             commit_behind: std::time::Duration::from_millis(self.commit_behind_ms),
             // (A bound too large to hold in bytes is refused where the bound is read.)
             yield_below: self.max_backlog_mb.saturating_mul(1 << 20) / 2,
-            max_future: match self.max_future_s {
-                0 => None,
-                s => Some(
-                    i64::try_from(s)
-                        .ok()
-                        .and_then(chrono::Duration::try_seconds)
-                        .with_context(|| format!("[index] max_future_s = {s} is too large"))?,
-                ),
-            },
+            max_future: self.max_future()?,
         })
+    }
+
+    /// The duration key, with its deprecated spelling in seconds.
+    pub(super) fn duration_keys(&self) -> [DurationKey<'_>; 1] {
+        [DurationKey::new(
+            "[index]",
+            "max_future",
+            self.max_future,
+            "max_future_s",
+            self.max_future_s.map(|s| s as f64),
+        )]
+    }
+
+    fn max_future(&self) -> anyhow::Result<Option<chrono::Duration>> {
+        let [key] = self.duration_keys();
+        let default = Duration::from_secs(crate::ingest::future::DEFAULT_MAX_FUTURE_S);
+        match key.or(default)? {
+            d if d.is_zero() => Ok(None),
+            d => {
+                Ok(Some(chrono::Duration::from_std(d).with_context(|| {
+                    format!("{} is too large", key.written())
+                })?))
+            }
+        }
     }
 
     /// `max_backlog_mb` in bytes.

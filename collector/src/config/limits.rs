@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::bail;
+use logwarden_core::config_duration::{self, ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use crate::api::listener::HttpLimits;
@@ -19,17 +20,23 @@ pub struct LimitsConfig {
     pub max_lines: usize,
     /// HTTP connections open at once; more are answered 429.
     pub max_connections: usize,
-    /// Seconds a request's headers may take (also the keep-alive idle timeout).
-    pub header_timeout_s: f64,
-    /// Seconds an ingest body may take to arrive after its headers.
-    pub body_timeout_s: f64,
+    /// How long a request's headers may take (also the keep-alive idle timeout).
+    pub header_timeout: Option<ConfigDuration>,
+    /// Deprecated: `header_timeout` in seconds.
+    pub header_timeout_s: Option<f64>,
+    /// How long an ingest body may take to arrive after its headers.
+    pub body_timeout: Option<ConfigDuration>,
+    /// Deprecated: `body_timeout` in seconds.
+    pub body_timeout_s: Option<f64>,
     /// HTTP connections one client address may hold open at once; more are answered 429.
     pub max_connections_per_client: usize,
     /// Live tails open at once, apart from `max_connections` (readers never lock agents out).
     pub max_tail_streams: usize,
-    /// Seconds a response may wait for the client to take a write before the connection is
+    /// How long a response may wait for the client to take a write before the connection is
     /// dropped.
-    pub write_timeout_s: f64,
+    pub write_timeout: Option<ConfigDuration>,
+    /// Deprecated: `write_timeout` in seconds.
+    pub write_timeout_s: Option<f64>,
     /// Bytes all ingest bodies, their decompressed forms and live tails' queued chunks may
     /// hold at once.
     pub max_memory_bytes: usize,
@@ -44,11 +51,14 @@ impl Default for LimitsConfig {
             max_line_bytes: d.max_line_bytes,
             max_lines: d.max_lines,
             max_connections: HttpLimits::default().max_connections,
-            header_timeout_s: HttpLimits::default().header_timeout.as_secs_f64(),
-            body_timeout_s: 60.0,
+            header_timeout: None,
+            header_timeout_s: None,
+            body_timeout: None,
+            body_timeout_s: None,
             max_connections_per_client: HttpLimits::default().max_connections_per_client,
             max_tail_streams: HttpLimits::default().max_tail_streams,
-            write_timeout_s: HttpLimits::default().write_timeout.as_secs_f64(),
+            write_timeout: None,
+            write_timeout_s: None,
             max_memory_bytes: HttpLimits::default().max_memory_bytes,
         }
     }
@@ -62,7 +72,37 @@ pub(super) struct LimitsSettings {
     pub body_timeout: Duration,
 }
 
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl LimitsConfig {
+    /// The duration keys, each with its deprecated spelling in seconds.
+    pub(super) fn duration_keys(&self) -> [DurationKey<'_>; 3] {
+        let s = "[limits]";
+        [
+            DurationKey::new(
+                s,
+                "header_timeout",
+                self.header_timeout,
+                "header_timeout_s",
+                self.header_timeout_s,
+            ),
+            DurationKey::new(
+                s,
+                "body_timeout",
+                self.body_timeout,
+                "body_timeout_s",
+                self.body_timeout_s,
+            ),
+            DurationKey::new(
+                s,
+                "write_timeout",
+                self.write_timeout,
+                "write_timeout_s",
+                self.write_timeout_s,
+            ),
+        ]
+    }
+
     pub(super) fn build(&self) -> anyhow::Result<LimitsSettings> {
         let l = self;
         if l.max_body_bytes == 0
@@ -82,12 +122,14 @@ impl LimitsConfig {
                 l.max_body_bytes.saturating_add(l.max_decoded_bytes)
             );
         }
+        let [header_timeout, body_timeout, write_timeout] = self.duration_keys();
+        let defaults = HttpLimits::default();
         let http = HttpLimits {
             max_connections: l.max_connections,
-            header_timeout: timeout("[limits] header_timeout_s", l.header_timeout_s)?,
+            header_timeout: connection_timeout(header_timeout, defaults.header_timeout)?,
             max_connections_per_client: l.max_connections_per_client,
             max_tail_streams: l.max_tail_streams,
-            write_timeout: timeout("[limits] write_timeout_s", l.write_timeout_s)?,
+            write_timeout: connection_timeout(write_timeout, defaults.write_timeout)?,
             max_memory_bytes: l.max_memory_bytes,
         };
         Ok(LimitsSettings {
@@ -98,15 +140,20 @@ impl LimitsConfig {
                 max_lines: l.max_lines,
             },
             http,
-            body_timeout: timeout("[limits] body_timeout_s", l.body_timeout_s)?,
+            body_timeout: connection_timeout(body_timeout, DEFAULT_BODY_TIMEOUT)?,
         })
     }
 }
 
-/// A connection timeout: above 0, at most a day.
-pub(super) fn timeout(key: &str, v: f64) -> anyhow::Result<Duration> {
-    if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
-        bail!("{key} must be a number of seconds above 0 (at most a day), not {v}");
+/// A connection timeout (`default` when the file has none): above 0, at most a day.
+pub(super) fn connection_timeout(key: DurationKey, default: Duration) -> anyhow::Result<Duration> {
+    let d = key.or(default)?;
+    if d.is_zero() || d > Duration::from_secs(86_400) {
+        bail!(
+            "{} must be above 0 (at most a day), not {}",
+            key.written(),
+            config_duration::format(d)
+        );
     }
-    Ok(Duration::from_secs_f64(v))
+    Ok(d)
 }

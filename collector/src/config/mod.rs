@@ -18,6 +18,7 @@ mod routes;
 mod syslog;
 mod tls;
 mod tokens;
+mod user_rules;
 mod wal;
 
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ use anyhow::{Context, bail};
 use logwarden_core::config_text;
 use serde::Deserialize;
 
-pub use alerts::{AlertsConfig, RuleConfig};
+pub use alerts::AlertsConfig;
 pub use index::IndexConfig;
 pub use limits::LimitsConfig;
 pub use listen::DEFAULT_LISTEN;
@@ -37,6 +38,7 @@ pub use receivers::ReceiverConfig;
 pub use replication::ReplicationConfig;
 pub use syslog::{DEFAULT_SYSLOG, DEFAULT_SYSLOG_TLS, SyslogConfig};
 pub use tls::TlsConfig;
+pub use user_rules::RuleConfig;
 pub use wal::WalConfig;
 
 use crate::api::listener::HttpLimits;
@@ -155,13 +157,65 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
 }
 
 /// Reads, parses and checks a config file with the flags over it: every error names the file,
-/// and the line and key where the check can tell (`config check` and `run` use this).
+/// and the line and key where the check can tell (`run` and a reload use this). Each deprecated
+/// key the file uses is logged as a warning.
 pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> {
+    let checked = check(path, flags)?;
+    for note in &checked.deprecations {
+        tracing::warn!("{note}");
+    }
+    Ok(checked.settings)
+}
+
+/// A config file that passed its checks.
+pub struct Checked {
+    pub settings: Settings,
+    /// One line per deprecated key the file uses, with its file and line, and the key's new
+    /// spelling with the value converted.
+    pub deprecations: Vec<String>,
+}
+
+/// As [`load_settings`], with the deprecated keys returned instead of logged (`config check`
+/// prints them).
+pub fn check(path: &Path, flags: Overrides) -> anyhow::Result<Checked> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     let file = parse(path, &text)?;
-    Settings::build(file, flags)
-        .map_err(|e| anyhow::anyhow!(config_text::locate(path, &text, &format!("{e:#}"))))
+    let deprecations = file
+        .deprecations()
+        .iter()
+        .map(|note| config_text::locate(path, &text, note))
+        .collect();
+    let settings = Settings::build(file, flags)
+        .map_err(|e| anyhow::anyhow!(config_text::locate(path, &text, &format!("{e:#}"))))?;
+    Ok(Checked {
+        settings,
+        deprecations,
+    })
+}
+
+impl FileConfig {
+    /// For each duration key written the old way (`group_wait_s = 30`), a line saying so with
+    /// its new spelling (`group_wait = "30s"`).
+    pub fn deprecations(&self) -> Vec<String> {
+        let a = &self.alerts;
+        let sections = [
+            self.limits.duration_keys().to_vec(),
+            self.syslog.duration_keys().to_vec(),
+            self.index.duration_keys().to_vec(),
+            a.duration_keys().to_vec(),
+            self.replication.duration_keys().to_vec(),
+        ];
+        let receivers = a.receivers.iter().flat_map(|r| r.duration_keys());
+        let rules = a.rules.iter().flat_map(|r| r.duration_keys());
+        sections
+            .into_iter()
+            .flatten()
+            .chain(receivers)
+            .chain(rules)
+            .filter_map(|k| k.deprecation())
+            .collect()
+    }
 }
 
 impl Settings {
@@ -395,5 +449,59 @@ mod tests {
         let ok = build(peer, "site = \"a\"\n[replication]\nmode = \"async\"\n").unwrap();
         assert_eq!(ok.replication.mode, Mode::Async);
         assert_eq!(ok.replication.failover_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn old_duration_keys_in_seconds_give_the_same_settings_as_the_new_spelling_and_are_named() {
+        let old = "[limits]\nheader_timeout_s = 5\nbody_timeout_s = 0.5\nwrite_timeout_s = 20\n\
+            [syslog]\nidle_timeout_s = 600\n[index]\nmax_future_s = 3600\n\
+            [alerts]\ngroup_wait_s = 30\ngroup_interval_s = 300\nrepeat_interval_s = 14400\n\
+            resolve_hold_s = 90\nheartbeat_interval_s = 45\nauth_window_s = 120\nlog_quiet_s = 7200\n\
+            deferred_after_s = 1800\n\
+            [replication]\nsync_timeout_s = 2.5\nfailover_timeout_s = 15\nstandby_wal_hold_s = 86400\n\
+            [[alerts.receivers]]\nname = \"run\"\ntype = \"command\"\ncommand = [\"true\"]\ntimeout_s = 10\n\
+            [[alerts.rules]]\nname = \"r\"\nquery = \"app:postfix\"\nwindow_s = 60\n";
+        let new = "[limits]\nheader_timeout = \"5s\"\nbody_timeout = \"500ms\"\nwrite_timeout = \"20s\"\n\
+            [syslog]\nidle_timeout = \"10m\"\n[index]\nmax_future = \"1h\"\n\
+            [alerts]\ngroup_wait = \"30s\"\ngroup_interval = \"5m\"\nrepeat_interval = \"4h\"\n\
+            resolve_hold = \"90s\"\nheartbeat_interval = \"45s\"\nauth_window = \"2m\"\nlog_quiet = \"2h\"\n\
+            deferred_after = \"30m\"\n\
+            [replication]\nsync_timeout = \"2500ms\"\nfailover_timeout = \"15s\"\nstandby_wal_hold = \"1d\"\n\
+            [[alerts.receivers]]\nname = \"run\"\ntype = \"command\"\ncommand = [\"true\"]\ntimeout = \"10s\"\n\
+            [[alerts.rules]]\nname = \"r\"\nquery = \"app:postfix\"\nwindow = \"1m\"\n";
+        let settings = |text: &str| {
+            let file = parse(Path::new("c.toml"), text).unwrap();
+            let notes = file.deprecations();
+            (Settings::build(file, Overrides::default()).unwrap(), notes)
+        };
+        let (from_old, notes) = settings(old);
+        let (from_new, none) = settings(new);
+        assert_eq!(format!("{from_old:?}"), format!("{from_new:?}"));
+        assert_ne!(
+            format!("{from_new:?}"),
+            format!("{:?}", settings("").0),
+            "the values above are not all the defaults"
+        );
+        assert_eq!(notes.len(), 18, "{notes:#?}");
+        assert!(none.is_empty(), "{none:?}");
+        assert!(notes.contains(
+            &"[alerts] group_wait_s = 30 is deprecated: write group_wait = \"30s\"".to_owned()
+        ));
+        assert!(
+            notes.contains(
+                &"[limits] body_timeout_s = 0.5 is deprecated: write body_timeout = \"500ms\""
+                    .to_owned()
+            )
+        );
+
+        let both = Settings::build(
+            toml::from_str("[syslog]\nidle_timeout = \"1m\"\nidle_timeout_s = 60\n").unwrap(),
+            Overrides::default(),
+        );
+        let err = format!("{:#}", both.unwrap_err());
+        assert!(
+            err.contains("idle_timeout_s") && err.contains("keep only idle_timeout"),
+            "{err}"
+        );
     }
 }

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
-use super::alerts::secs;
 use crate::notify::{Receiver, ReceiverKind, email::EmailSettings, smtp_tls};
 
 /// `[[alerts.receivers]]`.
@@ -35,6 +35,9 @@ pub struct ReceiverConfig {
     pub allow_plain_auth: bool,
     #[serde(default)]
     pub command: Vec<String>,
+    /// command: how long the command may run (`"30s"`, the default).
+    pub timeout: Option<ConfigDuration>,
+    /// Deprecated: `timeout` in seconds.
     pub timeout_s: Option<f64>,
     #[serde(default)]
     pub severities: Vec<String>,
@@ -43,6 +46,19 @@ pub struct ReceiverConfig {
     pub matchers: Vec<String>,
     #[serde(default = "yes")]
     pub send_resolved: bool,
+}
+
+impl ReceiverConfig {
+    /// The duration key, with its deprecated spelling in seconds.
+    pub(super) fn duration_keys(&self) -> [DurationKey<'_>; 1] {
+        [DurationKey::new(
+            "[[alerts.receivers]]",
+            "timeout",
+            self.timeout,
+            "timeout_s",
+            self.timeout_s,
+        )]
+    }
 }
 
 fn yes() -> bool {
@@ -111,7 +127,7 @@ pub(super) fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
             }
             ReceiverKind::Command {
                 argv: r.command.clone(),
-                timeout: secs("timeout_s", r.timeout_s.unwrap_or(30.0))?,
+                timeout: r.duration_keys()[0].or(std::time::Duration::from_secs(30))?,
             }
         }
         other => bail!(

@@ -4,10 +4,14 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use super::overrides::Overrides;
 use crate::replication::{Mode, ReplicationSettings, Role};
+
+const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_FAILOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `[replication]`: the standby site (docs/failover.md).
 #[derive(Debug, Deserialize)]
@@ -19,15 +23,22 @@ pub struct ReplicationConfig {
     pub peer: Option<String>,
     /// `sync` or `async`.
     pub mode: String,
-    pub sync_timeout_s: f64,
+    /// How long a sync write waits for the standby's acknowledgement (`"5s"`).
+    pub sync_timeout: Option<ConfigDuration>,
+    /// Deprecated: `sync_timeout` in seconds.
+    pub sync_timeout_s: Option<f64>,
     /// Bearer token sent to the peer (one of its tokens).
     pub token: Option<String>,
     /// The witness's URL (`logwarden-collector witness`): turns on automatic failover.
     pub witness: Option<String>,
     /// How long the primary must be unreachable before the standby takes over.
-    pub failover_timeout_s: f64,
+    pub failover_timeout: Option<ConfigDuration>,
+    /// Deprecated: `failover_timeout` in seconds.
+    pub failover_timeout_s: Option<f64>,
     /// How long a primary keeps the WAL its standby has not copied while the standby is away.
-    pub standby_wal_hold_s: f64,
+    pub standby_wal_hold: Option<ConfigDuration>,
+    /// Deprecated: `standby_wal_hold` in seconds.
+    pub standby_wal_hold_s: Option<f64>,
 }
 
 impl Default for ReplicationConfig {
@@ -36,16 +47,47 @@ impl Default for ReplicationConfig {
             role: "primary".into(),
             peer: None,
             mode: "sync".into(),
-            sync_timeout_s: 5.0,
+            sync_timeout: None,
+            sync_timeout_s: None,
             token: None,
             witness: None,
-            failover_timeout_s: 10.0,
-            standby_wal_hold_s: crate::ingest::retention::STANDBY_HOLD.as_secs_f64(),
+            failover_timeout: None,
+            failover_timeout_s: None,
+            standby_wal_hold: None,
+            standby_wal_hold_s: None,
         }
     }
 }
 
 impl ReplicationConfig {
+    /// The duration keys, each with its deprecated spelling in seconds.
+    pub(super) fn duration_keys(&self) -> [DurationKey<'_>; 3] {
+        let s = "[replication]";
+        [
+            DurationKey::new(
+                s,
+                "sync_timeout",
+                self.sync_timeout,
+                "sync_timeout_s",
+                self.sync_timeout_s,
+            ),
+            DurationKey::new(
+                s,
+                "failover_timeout",
+                self.failover_timeout,
+                "failover_timeout_s",
+                self.failover_timeout_s,
+            ),
+            DurationKey::new(
+                s,
+                "standby_wal_hold",
+                self.standby_wal_hold,
+                "standby_wal_hold_s",
+                self.standby_wal_hold_s,
+            ),
+        ]
+    }
+
     pub(super) fn build(self, flags: &Overrides) -> anyhow::Result<ReplicationSettings> {
         let role = match flags.role.as_deref().unwrap_or(&self.role) {
             "primary" => Role::Primary,
@@ -75,32 +117,31 @@ impl ReplicationConfig {
         if witness.is_some() && peer.is_none() {
             bail!("[replication] witness is set but peer is not: a witness needs two collectors");
         }
+        let [sync_timeout, failover_timeout, standby_wal_hold] = self.duration_keys();
+        let failover = failover_timeout.or(DEFAULT_FAILOVER_TIMEOUT)?;
         // The witness, after a restart, waits 60 s (longer than any lease) before it grants.
-        if !self.failover_timeout_s.is_finite() || !(1.0..=60.0).contains(&self.failover_timeout_s)
-        {
-            bail!("[replication] failover_timeout_s must be a number of seconds from 1 to 60");
+        if !(1.0..=60.0).contains(&failover.as_secs_f64()) {
+            bail!(
+                "{} must be from 1 to 60 seconds",
+                failover_timeout.written()
+            );
         }
         if role == Role::Standby && peer.is_none() {
             bail!("a standby needs the primary's URL: [replication] peer or --peer");
         }
-        if !self.sync_timeout_s.is_finite() || self.sync_timeout_s <= 0.0 {
-            bail!("[replication] sync_timeout_s must be a number of seconds above 0");
+        let sync = sync_timeout.or(DEFAULT_SYNC_TIMEOUT)?;
+        if sync.is_zero() {
+            bail!("{} must be above 0", sync_timeout.written());
         }
-        let standby_wal_hold =
-            Duration::try_from_secs_f64(self.standby_wal_hold_s).map_err(|_| {
-                anyhow::anyhow!(
-                    "[replication] standby_wal_hold_s = {} is not a number of seconds (0 or more)",
-                    self.standby_wal_hold_s
-                )
-            })?;
+        let standby_wal_hold = standby_wal_hold.or(crate::ingest::retention::STANDBY_HOLD)?;
         Ok(ReplicationSettings {
             role,
             peer,
             mode,
-            sync_timeout: Duration::from_secs_f64(self.sync_timeout_s),
+            sync_timeout: sync,
             token: self.token,
             witness,
-            failover_timeout: Duration::from_secs_f64(self.failover_timeout_s),
+            failover_timeout: failover,
             standby_wal_hold,
         })
     }

@@ -1,10 +1,13 @@
 //! `[syslog]`: the plain syslog listeners (UDP, TCP, and TLS when `[tls]` has a certificate),
 //! checked into [`SyslogSettings`].
 
+use std::time::Duration;
+
 use anyhow::bail;
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
-use super::limits::timeout;
+use super::limits::connection_timeout;
 use super::listen::listener_addr;
 use super::overrides::Overrides;
 use crate::syslog::SyslogSettings;
@@ -24,8 +27,10 @@ pub struct SyslogConfig {
     pub max_connections: usize,
     /// TCP connections one sender address may hold at once; more are closed at once.
     pub max_connections_per_client: usize,
-    /// A TCP connection that sends nothing for this long is closed.
-    pub idle_timeout_s: f64,
+    /// A TCP connection that sends nothing for this long is closed (`"10m"`).
+    pub idle_timeout: Option<ConfigDuration>,
+    /// Deprecated: `idle_timeout` in seconds.
+    pub idle_timeout_s: Option<f64>,
 }
 
 pub const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
@@ -40,12 +45,26 @@ impl Default for SyslogConfig {
             max_message_bytes: 64 * 1024,
             max_connections: 1024,
             max_connections_per_client: 64,
-            idle_timeout_s: 600.0,
+            idle_timeout: None,
+            idle_timeout_s: None,
         }
     }
 }
 
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl SyslogConfig {
+    /// The duration key, with its deprecated spelling in seconds.
+    pub(super) fn duration_keys(&self) -> [DurationKey<'_>; 1] {
+        [DurationKey::new(
+            "[syslog]",
+            "idle_timeout",
+            self.idle_timeout,
+            "idle_timeout_s",
+            self.idle_timeout_s,
+        )]
+    }
+
     /// The listeners of the file or the flags; syslog over TLS only with a certificate.
     pub(super) fn build(
         self,
@@ -60,6 +79,8 @@ impl SyslogConfig {
                 "[syslog] max_message_bytes must be at least 480 (RFC 3164), max_connections and max_connections_per_client above zero"
             );
         }
+        let [idle_timeout] = self.duration_keys();
+        let idle_timeout = connection_timeout(idle_timeout, DEFAULT_IDLE_TIMEOUT)?;
         let udp = flags.syslog_udp.clone().unwrap_or(self.udp);
         let tcp = flags.syslog_tcp.clone().unwrap_or(self.tcp);
         let syslog_tls = flags.syslog_tls.clone().unwrap_or(self.tls);
@@ -75,7 +96,7 @@ impl SyslogConfig {
             max_message_bytes: self.max_message_bytes,
             max_connections: self.max_connections,
             max_connections_per_client: self.max_connections_per_client,
-            idle_timeout: timeout("[syslog] idle_timeout_s", self.idle_timeout_s)?,
+            idle_timeout,
         })
     }
 }
