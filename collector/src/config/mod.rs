@@ -208,11 +208,13 @@ impl FileConfig {
         ];
         let receivers = a.receivers.iter().flat_map(|r| r.duration_keys());
         let rules = a.rules.iter().flat_map(|r| r.duration_keys());
+        let routes = a.route.iter().flat_map(|r| r.all_duration_keys());
         sections
             .into_iter()
             .flatten()
             .chain(receivers)
             .chain(rules)
+            .chain(routes)
             .filter_map(|k| k.deprecation())
             .collect()
     }
@@ -460,7 +462,9 @@ mod tests {
             deferred_after_s = 1800\n\
             [replication]\nsync_timeout_s = 2.5\nfailover_timeout_s = 15\nstandby_wal_hold_s = 86400\n\
             [[alerts.receivers]]\nname = \"run\"\ntype = \"command\"\ncommand = [\"true\"]\ntimeout_s = 10\n\
-            [[alerts.rules]]\nname = \"r\"\nquery = \"app:postfix\"\nwindow_s = 60\n";
+            [[alerts.rules]]\nname = \"r\"\nquery = \"app:postfix\"\nwindow_s = 60\n\
+            [alerts.route]\nreceiver = \"run\"\nrepeat_interval_s = 3600\n\
+            [[alerts.route.routes]]\nreceiver = \"run\"\ngroup_wait_s = 10\n";
         let new = "[limits]\nheader_timeout = \"5s\"\nbody_timeout = \"500ms\"\nwrite_timeout = \"20s\"\n\
             [syslog]\nidle_timeout = \"10m\"\n[index]\nmax_future = \"1h\"\n\
             [alerts]\ngroup_wait = \"30s\"\ngroup_interval = \"5m\"\nrepeat_interval = \"4h\"\n\
@@ -468,7 +472,9 @@ mod tests {
             deferred_after = \"30m\"\n\
             [replication]\nsync_timeout = \"2500ms\"\nfailover_timeout = \"15s\"\nstandby_wal_hold = \"1d\"\n\
             [[alerts.receivers]]\nname = \"run\"\ntype = \"command\"\ncommand = [\"true\"]\ntimeout = \"10s\"\n\
-            [[alerts.rules]]\nname = \"r\"\nquery = \"app:postfix\"\nwindow = \"1m\"\n";
+            [[alerts.rules]]\nname = \"r\"\nquery = \"app:postfix\"\nwindow = \"1m\"\n\
+            [alerts.route]\nreceiver = \"run\"\nrepeat_interval = \"1h\"\n\
+            [[alerts.route.routes]]\nreceiver = \"run\"\ngroup_wait = \"10s\"\n";
         let settings = |text: &str| {
             let file = parse(Path::new("c.toml"), text).unwrap();
             let notes = file.deprecations();
@@ -482,7 +488,7 @@ mod tests {
             format!("{:?}", settings("").0),
             "the values above are not all the defaults"
         );
-        assert_eq!(notes.len(), 18, "{notes:#?}");
+        assert_eq!(notes.len(), 20, "{notes:#?}");
         assert!(none.is_empty(), "{none:?}");
         assert!(notes.contains(
             &"[alerts] group_wait_s = 30 is deprecated: write group_wait = \"30s\"".to_owned()
