@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use crate::health::{BackupRule, HealthConfig};
@@ -36,7 +37,9 @@ pub struct FileConfig {
     /// `[[journald]]`: journals to read (docs/configuration.md).
     #[serde(default)]
     pub journald: Vec<JournaldConfig>,
-    /// Seconds between heartbeats (`kind: heartbeat` events that say the agent is alive).
+    /// Time between heartbeats (`kind: heartbeat` events that say the agent is alive): `"30s"`.
+    pub heartbeat: Option<ConfigDuration>,
+    /// Deprecated: `heartbeat` in whole seconds.
     pub heartbeat_secs: Option<u64>,
     #[serde(default)]
     pub batch: BatchConfig,
@@ -81,8 +84,10 @@ pub struct MetricsConfig {
 pub struct TailConfig {
     /// `beginning` or `end`: where a file found at start and never seen before is read from.
     pub read_from: String,
-    /// Files not modified for this many seconds are not read (0: no limit).
-    pub ignore_older_secs: u64,
+    /// Files not modified for this long are not read (`"7d"`; `"0s"` or absent: no limit).
+    pub ignore_older: Option<ConfigDuration>,
+    /// Deprecated: `ignore_older` in whole seconds.
+    pub ignore_older_secs: Option<u64>,
     /// A longer line is cut to this many bytes, flagged `truncated`.
     pub max_line_bytes: usize,
     /// A joined (multiline) record is handed out after this long without a new line.
@@ -99,7 +104,8 @@ impl Default for TailConfig {
     fn default() -> TailConfig {
         TailConfig {
             read_from: "beginning".into(),
-            ignore_older_secs: 0,
+            ignore_older: None,
+            ignore_older_secs: None,
             max_line_bytes: 64 * 1024,
             multiline_timeout_ms: 1000,
             fingerprint_bytes: crate::tail::fingerprint::DEFAULT_WINDOW,
@@ -339,18 +345,64 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 }
 
 /// Reads, parses and checks a config file with the flags over it: every error names the file,
-/// and the line and key where the check can tell (`config check` and `run` use this).
+/// and the line and key where the check can tell (`run` uses this). Each deprecated key the
+/// file uses is logged as a warning.
 pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> {
+    let checked = check(path, flags)?;
+    for note in &checked.deprecations {
+        tracing::warn!("{note}");
+    }
+    Ok(checked.settings)
+}
+
+/// A config file that passed its checks.
+pub struct Checked {
+    pub settings: Settings,
+    /// One line per deprecated key the file uses, with its file and line, and the key's new
+    /// spelling with the value converted.
+    pub deprecations: Vec<String>,
+}
+
+/// As [`load_settings`], with the deprecated keys returned instead of logged (`config check`
+/// prints them).
+pub fn check(path: &Path, flags: Overrides) -> anyhow::Result<Checked> {
+    use logwarden_core::config_text::locate;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     let file = parse(path, &text)?;
-    Settings::build(file, flags).map_err(|e| {
-        anyhow::anyhow!(logwarden_core::config_text::locate(
-            path,
-            &text,
-            &format!("{e:#}")
-        ))
+    let deprecations = file
+        .duration_keys()
+        .iter()
+        .filter_map(|k| Some(locate(path, &text, &k.deprecation()?)))
+        .collect();
+    let settings = Settings::build(file, flags)
+        .map_err(|e| anyhow::anyhow!(locate(path, &text, &format!("{e:#}"))))?;
+    Ok(Checked {
+        settings,
+        deprecations,
     })
+}
+
+impl FileConfig {
+    /// The duration keys, each with its deprecated spelling in whole seconds.
+    pub fn duration_keys(&self) -> [DurationKey<'_>; 2] {
+        [
+            DurationKey::new(
+                "",
+                "heartbeat",
+                self.heartbeat,
+                "heartbeat_secs",
+                self.heartbeat_secs.map(|s| s as f64),
+            ),
+            DurationKey::new(
+                "[tail]",
+                "ignore_older",
+                self.tail.ignore_older,
+                "ignore_older_secs",
+                self.tail.ignore_older_secs.map(|s| s as f64),
+            ),
+        ]
+    }
 }
 
 /// Parses the text of a config file; `path` only names it in errors. (The fuzz target
@@ -369,6 +421,12 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
 impl Settings {
     /// Merges the flags over the file and checks everything.
     pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
+        let [heartbeat_key, ignore_older] = file.duration_keys();
+        let heartbeat = heartbeat_key.or(Duration::from_secs(30))?;
+        if heartbeat.is_zero() {
+            bail!("{} must be above zero", heartbeat_key.written());
+        }
+        let ignore_older = Some(ignore_older.or(Duration::ZERO)?).filter(|d| !d.is_zero());
         let collectors = if flags.collectors.is_empty() {
             file.collectors
         } else {
@@ -496,10 +554,6 @@ impl Settings {
             None => gethostname::gethostname().to_string_lossy().into_owned(),
         };
         let site = flags.site.or(file.site).unwrap_or_else(|| "default".into());
-        let heartbeat = Duration::from_secs(file.heartbeat_secs.unwrap_or(30));
-        if heartbeat.is_zero() {
-            bail!("heartbeat_secs must be above zero");
-        }
         let batch = file.batch;
         if batch.max_events == 0 || batch.max_bytes == 0 {
             bail!("[batch] max_events and max_bytes must be above zero");
@@ -552,8 +606,7 @@ impl Settings {
             tail: TailSettings {
                 rules: files.clone(),
                 read_from_end,
-                ignore_older: (t.ignore_older_secs > 0)
-                    .then(|| Duration::from_secs(t.ignore_older_secs)),
+                ignore_older,
                 max_line_bytes: t.max_line_bytes,
                 multiline_timeout: Duration::from_millis(t.multiline_timeout_ms),
                 fingerprint: crate::tail::fingerprint::Window {
@@ -682,5 +735,52 @@ mod tests {
             Settings::build(FileConfig::default(), flags).unwrap_err()
         );
         assert!(err.contains("ftp://x"), "{err}");
+    }
+
+    #[test]
+    fn old_duration_keys_in_seconds_give_the_same_settings_as_the_new_spelling_and_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("host = \"a\"\n{text}")).unwrap();
+            check(&path, Overrides::default()).unwrap()
+        };
+        let old = write(
+            "old.toml",
+            "heartbeat_secs = 90\n[tail]\nignore_older_secs = 604800\n",
+        );
+        let new = write(
+            "new.toml",
+            "heartbeat = \"90s\"\n[tail]\nignore_older = \"7d\"\n",
+        );
+        let default = write("default.toml", "");
+        assert_eq!(format!("{:?}", old.settings), format!("{:?}", new.settings));
+        assert_ne!(
+            format!("{:?}", new.settings),
+            format!("{:?}", default.settings)
+        );
+        assert_eq!(new.settings.heartbeat, Duration::from_secs(90));
+        assert!(new.deprecations.is_empty(), "{:?}", new.deprecations);
+        let file = dir.path().join("old.toml").display().to_string();
+        assert_eq!(
+            old.deprecations,
+            [
+                format!(
+                    "config file {file}, line 2: heartbeat_secs = 90 is deprecated: write heartbeat = \"1m 30s\""
+                ),
+                format!(
+                    "config file {file}, line 4: [tail] ignore_older_secs = 604800 is deprecated: write ignore_older = \"7days\""
+                ),
+            ]
+        );
+        let both: FileConfig = toml::from_str("heartbeat = \"1m\"\nheartbeat_secs = 60\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::build(both, Overrides::default()).unwrap_err()
+        );
+        assert!(
+            err.contains("heartbeat_secs and heartbeat are both given"),
+            "{err}"
+        );
     }
 }
