@@ -158,6 +158,17 @@ enum RoutesCommand {
     },
 }
 
+/// `config check FILE`: the file checked whole without starting anything; one line per
+/// deprecated key it uses, then `FILE: ok`.
+fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
+    let checked = config::check(file, Overrides::default())?;
+    for note in &checked.deprecations {
+        println!("{note}");
+    }
+    println!("{}: ok", file.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     no_transparent_huge_pages();
     let cli = Cli::parse();
@@ -240,14 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config {
             command: ConfigCommand::Check { file },
-        } => {
-            let checked = config::check(&file, Overrides::default())?;
-            for note in &checked.deprecations {
-                println!("{note}");
-            }
-            println!("{}: ok", file.display());
-            Ok(())
-        }
+        } => config_check(&file),
         Command::Config {
             command:
                 ConfigCommand::Routes {
