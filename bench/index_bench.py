@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.parse
 
-from measure import ROOT, cpu_seconds, peak_rss_mib, rss_parts_mib, start_collector
+from measure import BIN, cpu_seconds, post_ndjson, peak_rss_mib, rss_parts_mib, start_collector
 
 HOSTS = ["mbox1", "mbox2", "mta1", "ldap1"]
 APPS = ["postfix/smtpd", "sshd", "mailbox", "slapd"]
@@ -77,12 +77,6 @@ def ingest_and_query(ev_path, raw_bytes, n, tmp, queries, *flags):
     collector, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off",
                                       *flags)
     host, port = urllib.parse.urlparse(said["url"]).netloc.split(":")
-    batches = []
-    with open(ev_path, "rb") as f:
-        lines = f.readlines()
-    for i in range(0, len(lines), 10000):
-        batches.append(b"".join(lines[i:i + 10000]))
-    del lines
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     cpu0 = cpu_seconds(collector.pid)
     t0 = time.monotonic()
@@ -93,25 +87,7 @@ def ingest_and_query(ev_path, raw_bytes, n, tmp, queries, *flags):
         anon, file = rss_parts_mib(collector.pid)
         peak_anon, peak_file = max(peak_anon, anon), max(peak_file, file)
 
-    refused = 0
-    for i, body in enumerate(batches):
-        while True:
-            try:
-                conn.request("POST", "/api/v1/ingest", body=body, headers={"Content-Type": "application/x-ndjson"})
-                r = conn.getresponse()
-                r.read()
-                if r.status != 429:
-                    break
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # a 429 sent before the body was read closes the connection
-            # The index trails by [index] max_backlog_mb: wait and send again, as an agent does.
-            refused += 1
-            conn.close()
-            sample()
-            time.sleep(0.05)
-        assert r.status == 200, r.status
-        if i % 10 == 0:
-            sample()
+    refused = post_ndjson(said["url"], ev_path, sample=sample)
     acked = time.monotonic() - t0
     while search(conn, "*", 0)["total"] < n:  # a count only: no sorting in the measured time
         sample()
@@ -152,7 +128,7 @@ def ingest_and_query(ev_path, raw_bytes, n, tmp, queries, *flags):
 
 
 def raw_tantivy(ev_path, raw_bytes, tmp):
-    exe = os.path.join(ROOT, "target", "release", "examples", "raw_tantivy")
+    exe = os.path.join(BIN, "examples", "raw_tantivy")
     t0 = time.monotonic()
     p = subprocess.Popen([exe, ev_path, f"{tmp}/raw-index", "64"], stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
@@ -201,7 +177,7 @@ def main():
         ingest, query = ingest_and_query(ev_path, raw_bytes, a.events, tmp, a.queries)
         print(json.dumps({"collector_ingest_to_searchable": ingest}), flush=True)
         print(json.dumps({"collector_query_needle_100_hits": query}), flush=True)
-        if os.path.exists(os.path.join(ROOT, "target", "release", "examples", "raw_tantivy")):
+        if os.path.exists(os.path.join(BIN, "examples", "raw_tantivy")):
             print(json.dumps({"raw_tantivy": raw_tantivy(ev_path, raw_bytes, tmp)}), flush=True)
         else:
             print(json.dumps({"raw_tantivy": "not built: cargo build --release -p logwarden-collector --example raw_tantivy"}), flush=True)

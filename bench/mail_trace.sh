@@ -6,11 +6,12 @@
 #   cargo build --release -p logwarden-collector -p logwarden --bins && bench/mail_trace.sh [MESSAGES]
 set -euo pipefail
 W=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${LOGWARDEN_BIN_DIR:-$W/target/release}  # another build: LOGWARDEN_BIN_DIR=DIR
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 D=$T/data
 python3 "$W/bench/mail_trace_gen.py" "${1:-77000}" > "$T/lines.txt"
-"$W/target/release/logwarden-collector" run --listen 127.0.0.1:0 --data-dir "$D" --syslog-udp 127.0.0.1:0 --syslog-tcp 127.0.0.1:0 --syslog-tls 127.0.0.1:0 --retention-days 0 > $T/c.out 2>$T/c.err &
+"$BIN/logwarden-collector" run --listen 127.0.0.1:0 --data-dir "$D" --syslog-udp 127.0.0.1:0 --syslog-tcp 127.0.0.1:0 --syslog-tls 127.0.0.1:0 --retention-days 0 > $T/c.out 2>$T/c.err &
 echo $! > $T/c.pid
 for i in $(seq 50); do grep -q ready $T/c.out 2>/dev/null && break; sleep 0.2; done
 URL=$(sed -n 's/^logwarden-collector listening on //p' $T/c.out)
@@ -32,7 +33,7 @@ for name in ('mta1', 'mta2'):
 s.close()
 PY
 want=$(( $(wc -l < "$T/lines.txt") + $(cat "$W"/tests/data/mail/mta*/zimbra.log | wc -l) ))
-L="$W/target/release/logwarden --server $URL"
+L="$BIN/logwarden --server $URL"
 while true; do
   n=$(curl -s "$URL/api/v1/search?q=*&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
   [ "$n" -ge "$want" ] && break

@@ -2,11 +2,16 @@
 generated workload, and the CPU time and peak memory of a process (read from /proc, so a peer is
 measured the same way)."""
 import glob
+import http.client
 import os
 import subprocess
+import time
+import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")
+# LOGWARDEN_BIN_DIR runs a benchmark on other builds (e.g. a worktree of an older commit built
+# with its own CARGO_TARGET_DIR), for a before/after comparison in one run.
+BIN = os.environ.get("LOGWARDEN_BIN_DIR") or os.path.join(ROOT, "target", "release")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -85,3 +90,40 @@ def write_lines(path, n, width):
         for i in range(n):
             head = f"Nov 29 10:{(i // 60) % 60:02d}:{i % 60:02d} {hosts[i % 4]} {apps[i % 4]}: benchline {i} "
             f.write(head + "x" * max(0, width - len(head) - 1) + "\n")
+
+
+def post_ndjson(url, ev_path, batch=10000, sample=lambda: None):
+    """POSTs the events of `ev_path` (NDJSON) to the collector at `url` in batches of `batch` lines
+    over one keep-alive connection, read from the file as they go. A batch answered 429 (the index
+    trails by [index] max_backlog_mb) is sent again after 50 ms, as an agent would; `sample()` is
+    called every 10 batches and while waiting. Returns how many batches were refused."""
+    host, port = urllib.parse.urlparse(url).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    refused = 0
+    with open(ev_path, "rb") as f:
+        i = 0
+        while True:
+            lines = [line for _, line in zip(range(batch), f)]
+            if not lines:
+                break
+            body = b"".join(lines)
+            while True:
+                try:
+                    conn.request("POST", "/api/v1/ingest", body=body,
+                                 headers={"Content-Type": "application/x-ndjson"})
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 429:
+                        break
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a 429 sent before the body was read closes the connection
+                refused += 1
+                conn.close()
+                sample()
+                time.sleep(0.05)
+            assert r.status == 200, r.status
+            if i % 10 == 0:
+                sample()
+            i += 1
+    conn.close()
+    return refused

@@ -32,7 +32,7 @@ pub fn print(out: &mut impl Write, c: &ContextResponse, format: Format) -> anyho
         output::event(out, e, format)?;
     }
     if format == Format::Text {
-        write!(out, "> ")?;
+        write!(out, "{} ", crate::display::bold(">"))?;
     }
     output::event(out, &c.hit, format)?;
     for e in &c.after {

@@ -5,6 +5,7 @@
 
 mod client;
 mod context;
+mod display;
 mod export;
 #[cfg(test)]
 mod help_texts;
@@ -63,6 +64,26 @@ struct Cli {
         requires = "client_cert"
     )]
     client_key: Option<std::path::PathBuf>,
+    /// The zone times are shown in: UTC (the default), local (this machine's), or a tz
+    /// database name such as Europe/Berlin (daylight saving included). Times typed in
+    /// --since/--until without an offset are not affected: give them with one.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGWARDEN_TZ",
+        value_name = "ZONE",
+        default_value = "UTC"
+    )]
+    tz: display::Zone,
+    /// Colour in text answers: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    color: display::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,9 +124,14 @@ enum Command {
         /// Text: begin each line with the event's position, for `logwarden context`.
         #[arg(long, conflicts_with = "follow")]
         positions: bool,
-        /// text (readable), json (one event per line, as ingested), raw (the message only).
+        /// text (readable), json (one event per line, as ingested), raw (the message only),
+        /// csv (a header, then one row per event: the columns of --fields).
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
+        /// With -o csv: the columns, comma separated: ts, received, id, host, site, source, app,
+        /// severity, kind, message, fields.NAME (default ts,host,app,severity,message).
+        #[arg(long, value_name = "COLUMNS", default_value = display::DEFAULT_COLUMNS)]
+        fields: String,
         /// Print the newest matches oldest first, then new matches as they arrive (Ctrl-C stops).
         #[arg(short = 'f', long, conflicts_with = "until")]
         follow: bool,
@@ -147,7 +173,7 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
         /// text or json.
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// The most frequent values of a field (host, app, ... or fields.NAME) among the matching
@@ -168,7 +194,7 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// text or json.
-        #[arg(short = 'o', long = "output", default_value = "text")]
+        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
         output: Format,
     },
     /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
@@ -200,9 +226,12 @@ enum Command {
         /// Events after it.
         #[arg(short = 'A', long, default_value_t = 5)]
         after: usize,
-        /// text (readable), json (one event per line), raw (the message only), as for search.
+        /// text (readable), json (one event per line), raw (the message only), csv, as for search.
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: Format,
+        /// With -o csv: the columns, as for search.
+        #[arg(long, value_name = "COLUMNS", default_value = display::DEFAULT_COLUMNS)]
+        fields: String,
     },
     /// Follow a message across the fleet: by queue id, message-id or address.
     ///
@@ -341,6 +370,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let columns = match &cli.command {
+        Command::Search {
+            fields, output: o, ..
+        }
+        | Command::Context {
+            fields, output: o, ..
+        } => {
+            if *o != Format::Csv && fields != display::DEFAULT_COLUMNS {
+                anyhow::bail!("--fields chooses the columns of -o csv: add -o csv");
+            }
+            display::Column::parse_list(fields).map_err(anyhow::Error::msg)?
+        }
+        _ => Vec::new(),
+    };
+    display::init(display::Display {
+        zone: cli.tz,
+        color: cli.color.enabled(),
+        columns,
+    });
     let identity = cli.client_cert.as_deref().zip(cli.client_key.as_deref());
     let token = match &cli.token_file {
         Some(path) => Some(logwarden_core::token_file::read_token(path)?),
@@ -360,6 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             positions,
             output,
             follow,
+            fields: _,
         } => {
             let mut resp = client.search(&SearchParams {
                 q: query.clone(),
@@ -383,6 +432,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match context {
                 Some(n) => {
+                    output::header(&mut out, output)?;
                     for (i, p) in resp.positions.iter().enumerate() {
                         if i > 0 {
                             context::separator(&mut out, output)?;
@@ -487,8 +537,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             before,
             after,
             output,
+            fields: _,
         } => {
             let c = context::fetch(&client, &position, before, after)?;
+            output::header(&mut out, output)?;
             context::print(&mut out, &c, output)?;
             Ok(ExitCode::SUCCESS)
         }

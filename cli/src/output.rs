@@ -1,21 +1,25 @@
 //! Printing answers: `text` for a terminal, `json` for scripts (events exactly as ingested),
-//! `raw` for piping messages on.
+//! `raw` for piping messages on, `csv` for spreadsheets (the columns of `--fields`). Times in
+//! text and csv are shown in the zone of `--tz`, colour as `--color` says (`display`).
 
 use std::io::Write;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use logwarden_core::Event;
 use logwarden_core::wire::{AlertStatus, AlertView, Silence};
 use logwarden_core::wire::{
     CountResponse, FieldsResponse, FleetResponse, SearchResponse, StatusResponse,
 };
 
+use crate::display;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
     Raw,
+    Csv,
 }
 
 impl FromStr for Format {
@@ -26,22 +30,33 @@ impl FromStr for Format {
             "text" => Ok(Format::Text),
             "json" => Ok(Format::Json),
             "raw" => Ok(Format::Raw),
-            other => Err(format!("output {other:?} is not one of text, json, raw")),
+            "csv" => Ok(Format::Csv),
+            other => Err(format!(
+                "output {other:?} is not one of text, json, raw, csv"
+            )),
         }
     }
 }
 
-/// `-o` of the commands that print no events (count, fleet, status, alerts, silences): any
-/// format but `raw`, which is an event's message alone.
+/// `-o` of the commands that print no events (count, fleet, status, alerts, silences): text
+/// or json; `raw` and `csv` are shapes of events.
 pub fn summary_format(s: &str) -> Result<Format, String> {
     match s.parse()? {
-        Format::Raw => Err(
-            "raw prints the messages of events, and this command prints none: \
-                            use text or json"
-                .to_owned(),
-        ),
+        f @ (Format::Raw | Format::Csv) => Err(format!(
+            "{} prints events, and this command prints none: use text or json",
+            if f == Format::Raw { "raw" } else { "csv" }
+        )),
         f => Ok(f),
     }
+}
+
+/// Before the first event of a csv answer: the names of its columns.
+pub fn header(out: &mut impl Write, format: Format) -> anyhow::Result<()> {
+    if format == Format::Csv {
+        let names: Vec<String> = display::columns().iter().map(|c| c.name()).collect();
+        out.write_all(display::csv_record(&names).as_bytes())?;
+    }
+    Ok(())
 }
 
 /// One event in the chosen format.
@@ -52,13 +67,18 @@ pub fn event(out: &mut impl Write, e: &Event, format: Format) -> anyhow::Result<
             writeln!(out)?;
         }
         Format::Raw => writeln!(out, "{}", e.message)?,
+        Format::Csv => {
+            let zone = display::zone();
+            let cells: Vec<String> = display::columns().iter().map(|c| c.cell(e, zone)).collect();
+            out.write_all(display::csv_record(&cells).as_bytes())?;
+        }
         Format::Text => writeln!(
             out,
             "{} {} {} {} {}",
-            e.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            display::dim(&display::time(e.ts, SecondsFormat::Millis)),
             e.host,
             if e.app.is_empty() { "-" } else { &e.app },
-            e.severity,
+            display::severity(e.severity.as_str(), e.severity),
             e.message
         )?,
     }
@@ -72,6 +92,7 @@ pub fn hits(
     format: Format,
     oldest_first: bool,
 ) -> anyhow::Result<()> {
+    header(out, format)?;
     for e in &resp.hits {
         event(out, e, format)?;
     }
@@ -204,8 +225,7 @@ pub fn fleet(
             "{} (site {}), last seen {} ({ago} s ago)",
             h.host,
             if h.site.is_empty() { "-" } else { &h.site },
-            h.last_seen
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            display::time(h.last_seen, SecondsFormat::Secs)
         )?;
         // A BMC, hypervisor or filer: what it is, and who depends on it where configured.
         let fields = || h.checks.iter().map(|e| &e.fields);
@@ -227,8 +247,8 @@ pub fn fleet(
                 .unwrap_or("-");
             writeln!(
                 out,
-                "  {:<8} {:<10} {:<24} {}",
-                e.severity.as_str(),
+                "  {} {:<10} {:<24} {}",
+                display::severity(&format!("{:<8}", e.severity.as_str()), e.severity),
                 check,
                 logwarden_core::health::subject(&e.fields),
                 e.message
@@ -276,8 +296,7 @@ pub fn alerts(out: &mut impl Write, alerts: &[AlertView], format: Format) -> any
             a.severity,
             a.name,
             labels.join(" "),
-            a.starts_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            display::time(a.starts_at, SecondsFormat::Secs),
             if flags.is_empty() {
                 String::new()
             } else {
@@ -356,11 +375,7 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
             "active"
         };
         let from = if s.starts_at > now {
-            format!(
-                " from {}",
-                s.starts_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )
+            format!(" from {}", display::time(s.starts_at, SecondsFormat::Secs))
         } else {
             String::new()
         };
@@ -369,7 +384,7 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
             "{} {state:<7} {}{from} until {} by {}{}",
             s.id,
             matchers.join(" "),
-            s.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            display::time(s.ends_at, SecondsFormat::Secs),
             s.author,
             if s.comment.is_empty() {
                 String::new()

@@ -70,7 +70,7 @@ pub fn run(client: &Client, args: TraceArgs, out: &mut impl Write) -> anyhow::Re
 }
 
 fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::display::time(t, SecondsFormat::Millis)
 }
 
 fn opt(s: &Option<String>) -> &str {
