@@ -4,8 +4,11 @@
 //! One file per section of the file (`[limits]`, `[wal]`, `[index]`, `[tls]`, `[syslog]`,
 //! `[alerts]` with its receivers and routes, `[replication]`), each turning its part of the file
 //! into the settings type of the part it configures; this file reads the text and assembles the
-//! sections into [`Settings`]. The sections never name this file, only the leaves beside them
-//! (`overrides`, `listen`, `tokens`).
+//! sections into [`Settings`]. The section files never name this one (the flags are in
+//! `overrides.rs`, shared helpers in `listen.rs` and `tokens.rs`), so the folder has no import
+//! circle. Durations (`group_wait = "30s"`, with the old `group_wait_s = 30` as a deprecated
+//! alias) go through `logwarden_core::config_duration`: each section lists its duration keys
+//! once, for its checks and for [`FileConfig::deprecations`].
 
 mod alerts;
 mod index;

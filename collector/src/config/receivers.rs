@@ -61,6 +61,9 @@ impl ReceiverConfig {
     }
 }
 
+/// How long a command receiver may run when the file does not say.
+const DEFAULT_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn yes() -> bool {
     true
 }
@@ -125,9 +128,10 @@ pub(super) fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
                     r.name
                 );
             }
+            let [timeout] = r.duration_keys();
             ReceiverKind::Command {
                 argv: r.command.clone(),
-                timeout: r.duration_keys()[0].or(std::time::Duration::from_secs(30))?,
+                timeout: timeout.or(DEFAULT_COMMAND_TIMEOUT)?,
             }
         }
         other => bail!(
