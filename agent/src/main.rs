@@ -214,7 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("starting the async runtime")?;
             rt.block_on(async {
                 let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
+                tokio::spawn(logwarden_core::signal::stop_on_signal(shutdown.clone()));
                 logwarden_agent::pipeline::run(settings, shutdown, SHUTDOWN_DRAIN).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -404,19 +404,4 @@ fn parse(format: Format, zone: Zone, file: Option<PathBuf>) -> anyhow::Result<()
     }
     out.flush()?;
     Ok(())
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
-    shutdown.cancel();
 }

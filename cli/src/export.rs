@@ -15,11 +15,21 @@ use logwarden_core::wire::SearchParams;
 
 use crate::client::Client;
 
+#[derive(clap::Args)]
 pub struct Export {
+    /// The query; '*' exports everything.
     pub query: String,
+    /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
+    #[arg(long)]
     pub since: Option<String>,
+    /// Only events before (default: the time the export starts).
+    #[arg(long)]
     pub until: Option<String>,
+    /// Events asked for per request (at most 10000).
+    #[arg(long, default_value_t = 5000)]
     pub page_size: usize,
+    /// Oldest first (the default is newest first).
+    #[arg(long)]
     pub oldest_first: bool,
 }
 

@@ -10,17 +10,19 @@ mod export;
 #[cfg(test)]
 mod help_texts;
 mod output;
+mod promote;
+mod search;
+mod silence;
 mod test_alert;
 mod trace;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use logwarden_core::wire::{CountParams, DEFAULT_SERVER, SearchParams};
+use logwarden_core::wire::{CountParams, DEFAULT_SERVER};
 use std::io::Write;
 
-use anyhow::Context;
-use logwarden_core::wire::{AckRequest, ForgetRequest, Matcher, SilenceRequest};
+use logwarden_core::wire::{AckRequest, ForgetRequest};
 
 use client::Client;
 use output::Format;
@@ -94,48 +96,7 @@ enum Command {
     ///
     /// Examples: 'app:sshd AND severity:err', 'host:mbox3 "RAID degraded"',
     /// 'fields.account:alice@example.com'. Exits 1 when nothing matches.
-    Search {
-        /// The query; '*' matches everything.
-        query: String,
-        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
-        #[arg(long)]
-        since: Option<String>,
-        /// Only events before: an RFC 3339 time or a duration back from now.
-        #[arg(long)]
-        until: Option<String>,
-        /// At most this many events (the newest, or the oldest with --oldest-first).
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// Oldest first (the default is newest first).
-        #[arg(long, conflicts_with = "follow")]
-        oldest_first: bool,
-        /// The next page: the cursor the last page ended with (printed on stderr after it).
-        #[arg(long, value_name = "CURSOR", conflicts_with = "follow")]
-        after: Option<String>,
-        /// Each hit with N events before and after it from the same host and source (text:
-        /// the hit marked `>`, groups parted by `--`).
-        #[arg(
-            short = 'C',
-            long = "context",
-            value_name = "N",
-            conflicts_with = "follow"
-        )]
-        context: Option<usize>,
-        /// Text: begin each line with the event's position, for `logwarden context`.
-        #[arg(long, conflicts_with = "follow")]
-        positions: bool,
-        /// text (readable), json (one event per line, as ingested), raw (the message only),
-        /// csv (a header, then one row per event: the columns of --fields).
-        #[arg(short = 'o', long = "output", default_value = "text")]
-        output: Format,
-        /// With -o csv: the columns, comma separated: ts, received, id, host, site, source, app,
-        /// severity, kind, message, fields.NAME (default ts,host,app,severity,message).
-        #[arg(long, value_name = "COLUMNS", default_value = display::DEFAULT_COLUMNS)]
-        fields: String,
-        /// Print the newest matches oldest first, then new matches as they arrive (Ctrl-C stops).
-        #[arg(short = 'f', long, conflicts_with = "until")]
-        follow: bool,
-    },
+    Search(search::SearchArgs),
     /// Count matching events: in all, by a field's values (--by), or over time (--every).
     Count {
         /// The query; '*' counts everything.
@@ -199,22 +160,7 @@ enum Command {
     },
     /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
     /// on stderr when it is a terminal).
-    Export {
-        /// The query; '*' exports everything.
-        query: String,
-        /// Only events at or after: a duration back from now (15m, 2h, 7d) or an RFC 3339 time.
-        #[arg(long)]
-        since: Option<String>,
-        /// Only events before (default: the time the export starts).
-        #[arg(long)]
-        until: Option<String>,
-        /// Events asked for per request (at most 10000).
-        #[arg(long, default_value_t = 5000)]
-        page_size: usize,
-        /// Oldest first (the default is newest first).
-        #[arg(long)]
-        oldest_first: bool,
-    },
+    Export(export::Export),
     /// The events around one, from the same host and source, in order: POSITION is what
     /// `search --positions` prints first on each line (or the API's `positions`).
     Context {
@@ -287,7 +233,7 @@ enum Command {
     /// Silences: keep matching alerts from being notified for a while.
     Silence {
         #[command(subcommand)]
-        command: SilenceCommand,
+        command: silence::SilenceCommand,
     },
 }
 
@@ -323,41 +269,6 @@ enum AlertsCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum SilenceCommand {
-    /// Add one: `logwarden silence add alertname=RaidRebuilding host=mbox3 --duration 2h`.
-    Add {
-        /// NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX over labels, alertname and
-        /// severity (all must match; a regex matches the whole value).
-        #[arg(required = true)]
-        matchers: Vec<String>,
-        /// How long, from its start (30m, 2h, 1d, 1h30m; a bare number has no unit and is refused).
-        #[arg(long, default_value = "2h")]
-        duration: String,
-        /// When it starts: RFC 3339 (`2026-12-06T01:00:00+01:00`) or `+DURATION` from now
-        /// (`+8h`); default now. Alerts are notified as usual until then.
-        #[arg(long, value_name = "TIME")]
-        start: Option<String>,
-        /// Why (shown with the silence and the alerts it holds back).
-        #[arg(long, default_value = "")]
-        comment: String,
-        /// Who silences (default: $USER).
-        #[arg(long, env = "USER", default_value = "")]
-        author: String,
-    },
-    /// List silences (active and expired).
-    List {
-        /// text (readable) or json (the API's answer).
-        #[arg(short = 'o', long = "output", default_value = "text", value_parser = output::summary_format)]
-        output: Format,
-    },
-    /// End a silence now.
-    Expire {
-        /// The silence's id (first column of `logwarden silence list`).
-        id: String,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -370,18 +281,127 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let columns = match &cli.command {
-        Command::Search {
-            fields, output: o, ..
-        }
-        | Command::Context {
-            fields, output: o, ..
+    let client = setup(&cli)?;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Search(args) => return search::run(&client, args, &mut out),
+        Command::Count {
+            query,
+            since,
+            until,
+            by,
+            every,
+            limit,
+            output,
         } => {
-            if *o != Format::Csv && fields != display::DEFAULT_COLUMNS {
-                anyhow::bail!("--fields chooses the columns of -o csv: add -o csv");
-            }
-            display::Column::parse_list(fields).map_err(anyhow::Error::msg)?
+            let params = CountParams {
+                q: query,
+                since,
+                until,
+                by,
+                every,
+                limit,
+            };
+            output::count(&mut out, &client.count(&params)?, output)?
         }
+        Command::Export(export) => {
+            let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
+            let n = export::run(&client, &export, &mut buffered)?;
+            eprintln!("logwarden: exported {} events", indicatif::HumanCount(n));
+        }
+        Command::Trace(args) => return trace::run(&client, args, &mut out),
+        Command::Fields {
+            query,
+            since,
+            until,
+            output,
+        } => {
+            let params = logwarden_core::wire::FieldsParams {
+                q: query,
+                since: Some(since),
+                until,
+            };
+            output::fields(&mut out, &client.fields(&params)?, output)?
+        }
+        Command::Values {
+            field,
+            query,
+            since,
+            until,
+            limit,
+            output,
+        } => {
+            let params = CountParams {
+                q: query,
+                since: Some(since),
+                until,
+                by: Some(field),
+                every: None,
+                limit: Some(limit),
+            };
+            output::count(&mut out, &client.count(&params)?, output)?
+        }
+        Command::Context {
+            position,
+            before,
+            after,
+            output,
+            fields: _,
+        } => {
+            let c = context::fetch(&client, &position, before, after)?;
+            output::header(&mut out, output)?;
+            context::print(&mut out, &c, output)?
+        }
+        Command::Fleet {
+            command: Some(FleetCommand::Forget { host, author }),
+            ..
+        } => fleet_forget(&client, &host, author, &mut out)?,
+        Command::Fleet {
+            output,
+            command: None,
+        } => output::fleet(&mut out, &client.fleet()?, output, chrono::Utc::now())?,
+        Command::Status { output } => output::status(&mut out, &client.status()?, output)?,
+        Command::Promote { force } => promote::run(&client, &cli.server, force, &mut out)?,
+        Command::Alerts {
+            command:
+                Some(AlertsCommand::Test {
+                    receiver,
+                    labels,
+                    output,
+                }),
+            ..
+        } => return test_alert::run(&client, receiver, &labels, output, &mut out),
+        Command::Alerts {
+            command: None,
+            all,
+            output,
+        } => output::alerts(&mut out, &client.alerts(all)?.alerts, output)?,
+        Command::Ack {
+            id,
+            comment,
+            author,
+        } => {
+            let a = client.ack(&id, &AckRequest { author, comment })?;
+            writeln!(out, "acknowledged {} {} ({})", a.id, a.name, a.severity)?
+        }
+        Command::Silence { command } => silence::run(&client, command, &mut out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The columns `--fields` names, refused unless the output is csv.
+fn csv_columns(fields: &str, output: Format) -> anyhow::Result<Vec<display::Column>> {
+    if output != Format::Csv && fields != display::DEFAULT_COLUMNS {
+        anyhow::bail!("--fields chooses the columns of -o csv: add -o csv");
+    }
+    display::Column::parse_list(fields).map_err(anyhow::Error::msg)
+}
+
+/// How answers look (`display`) and the client of the collector, from the global flags.
+fn setup(cli: &Cli) -> anyhow::Result<Client> {
+    let columns = match &cli.command {
+        Command::Search(a) => csv_columns(&a.fields, a.output)?,
+        Command::Context { fields, output, .. } => csv_columns(fields, *output)?,
         _ => Vec::new(),
     };
     display::init(display::Display {
@@ -394,323 +414,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(path) => Some(logwarden_core::token_file::read_token(path)?),
         None => cli.token.clone(),
     };
-    let client = Client::new(&cli.server, token, cli.ca_file.as_deref(), identity)?;
-    let mut out = std::io::stdout().lock();
-    match cli.command {
-        Command::Search {
-            query,
-            since,
-            until,
-            limit,
-            oldest_first,
-            after,
-            context,
-            positions,
-            output,
-            follow,
-            fields: _,
-        } => {
-            let mut resp = client.search(&SearchParams {
-                q: query.clone(),
-                since: since.clone(),
-                until: until.clone(),
-                limit: Some(limit),
-                order: oldest_first.then(|| "oldest".into()),
-                after,
-            })?;
-            if follow {
-                // Like tail -f: the last lines in order, then what comes.
-                resp.hits.reverse();
-                output::hits(&mut out, &resp, output, true)?;
-                let seen = resp.hits.iter().map(|e| e.id.clone()).collect();
-                client.follow(&query, resp.indexed_lsn, seen, |e| {
-                    output::event(&mut out, e, output)?;
-                    std::io::Write::flush(&mut out)?;
-                    Ok(())
-                })?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            match context {
-                Some(n) => {
-                    output::header(&mut out, output)?;
-                    for (i, p) in resp.positions.iter().enumerate() {
-                        if i > 0 {
-                            context::separator(&mut out, output)?;
-                        }
-                        context::print(&mut out, &context::fetch(&client, p, n, n)?, output)?;
-                    }
-                    output::remaining(&resp, output, oldest_first);
-                }
-                None if positions && output == Format::Text => {
-                    for (e, p) in resp.hits.iter().zip(&resp.positions) {
-                        write!(out, "{p} ")?;
-                        output::event(&mut out, e, output)?;
-                    }
-                    output::remaining(&resp, output, oldest_first);
-                }
-                None => output::hits(&mut out, &resp, output, oldest_first)?,
-            }
-            if resp.hits.is_empty() {
-                eprintln!(
-                    "logwarden: {}",
-                    output::no_match(&query, since.as_deref(), until.as_deref())
-                );
-                return Ok(ExitCode::from(1));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Count {
-            query,
-            since,
-            until,
-            by,
-            every,
-            limit,
-            output,
-        } => {
-            let resp = client.count(&CountParams {
-                q: query,
-                since,
-                until,
-                by,
-                every,
-                limit,
-            })?;
-            output::count(&mut out, &resp, output)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Export {
-            query,
-            since,
-            until,
-            page_size,
-            oldest_first,
-        } => {
-            let export = export::Export {
-                query,
-                since,
-                until,
-                page_size,
-                oldest_first,
-            };
-            let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
-            let n = export::run(&client, &export, &mut buffered)?;
-            eprintln!("logwarden: exported {} events", indicatif::HumanCount(n));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Trace(args) => trace::run(&client, args, &mut out),
-        Command::Fields {
-            query,
-            since,
-            until,
-            output,
-        } => {
-            let resp = client.fields(&logwarden_core::wire::FieldsParams {
-                q: query,
-                since: Some(since),
-                until,
-            })?;
-            output::fields(&mut out, &resp, output)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Values {
-            field,
-            query,
-            since,
-            until,
-            limit,
-            output,
-        } => {
-            let resp = client.count(&CountParams {
-                q: query,
-                since: Some(since),
-                until,
-                by: Some(field),
-                every: None,
-                limit: Some(limit),
-            })?;
-            output::count(&mut out, &resp, output)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Context {
-            position,
-            before,
-            after,
-            output,
-            fields: _,
-        } => {
-            let c = context::fetch(&client, &position, before, after)?;
-            output::header(&mut out, output)?;
-            context::print(&mut out, &c, output)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Fleet {
-            command: Some(FleetCommand::Forget { host, author }),
-            ..
-        } => {
-            let done = client.forget(&host, &ForgetRequest { author })?;
-            write!(
-                out,
-                "forgot {}: it leaves the fleet view until it reports again",
-                done.host
-            )?;
-            match done.resolved.as_slice() {
-                [] => writeln!(out, "; none of its alerts was firing")?,
-                resolved => {
-                    writeln!(out, "; resolved:")?;
-                    for a in resolved {
-                        writeln!(out, "  {} {} ({})", a.id, a.name, a.severity)?;
-                    }
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Fleet {
-            output,
-            command: None,
-        } => {
-            let fleet = client.fleet()?;
-            output::fleet(&mut out, &fleet, output, chrono::Utc::now())?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Status { output } => {
-            let status = client.status()?;
-            output::status(&mut out, &status, output)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Promote { force } => {
-            let started = std::time::Instant::now();
-            let p = client.promote(force)?;
-            writeln!(
-                out,
-                "site {} is primary at epoch {} (it holds the old primary's log up to LSN {})",
-                p.site, p.epoch, p.durable_lsn
-            )?;
-            // The collectors restart their parts in their new roles: wait until this one shows it.
-            let deadline = started + std::time::Duration::from_secs(30);
-            loop {
-                if let Ok(s) = client.status()
-                    && s.epoch >= p.epoch
-                {
-                    writeln!(
-                        out,
-                        "{} is now {} (switchover took {:.2} s)",
-                        cli.server,
-                        s.role,
-                        started.elapsed().as_secs_f64()
-                    )?;
-                    break;
-                }
-                if std::time::Instant::now() > deadline {
-                    anyhow::bail!(
-                        "{} did not show epoch {} within 30 s; check `logwarden status` on both collectors",
-                        cli.server,
-                        p.epoch
-                    );
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Alerts {
-            command:
-                Some(AlertsCommand::Test {
-                    receiver,
-                    labels,
-                    output,
-                }),
-            ..
-        } => {
-            let mut map = std::collections::BTreeMap::new();
-            for part in labels.iter().flat_map(|l| l.split(',')) {
-                let part = part.trim();
-                if part.is_empty() {
-                    continue;
-                }
-                let (k, v) = part
-                    .split_once('=')
-                    .with_context(|| format!("label {part:?} is not name=value"))?;
-                map.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-            let resp = client.test_alert(&logwarden_core::wire::TestAlertRequest {
-                receiver,
-                labels: map,
-            })?;
-            test_alert::print(&mut out, &resp, output)?;
-            let ok = !resp.outcomes.is_empty() && resp.outcomes.iter().all(|o| o.sent);
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Command::Alerts {
-            command: None,
-            all,
-            output,
-        } => {
-            let resp = client.alerts(all)?;
-            output::alerts(&mut out, &resp.alerts, output)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Ack {
-            id,
-            comment,
-            author,
-        } => {
-            let a = client.ack(&id, &AckRequest { author, comment })?;
-            writeln!(out, "acknowledged {} {} ({})", a.id, a.name, a.severity)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Silence { command } => match command {
-            SilenceCommand::Add {
-                matchers,
-                duration,
-                start,
-                comment,
-                author,
-            } => {
-                let matchers = matchers
-                    .iter()
-                    .map(|m| m.parse::<Matcher>().map_err(anyhow::Error::msg))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                let d = parse_duration(&duration)?;
-                let starts_at = match start.as_deref() {
-                    None => None,
-                    Some(t) => Some(match t.strip_prefix('+') {
-                        Some(rel) => chrono::Utc::now() + parse_duration(rel)?,
-                        None => chrono::DateTime::parse_from_rfc3339(t)
-                            .with_context(|| {
-                                format!("--start {t:?} is not RFC 3339 (2026-12-06T01:00:00+01:00) or +DURATION")
-                            })?
-                            .with_timezone(&chrono::Utc),
-                    }),
-                };
-                let s = client.add_silence(&SilenceRequest {
-                    matchers,
-                    starts_at,
-                    ends_at: starts_at.unwrap_or_else(chrono::Utc::now) + d,
-                    author,
-                    comment,
-                })?;
-                writeln!(out, "{}", s.id)?;
-                Ok(ExitCode::SUCCESS)
-            }
-            SilenceCommand::List { output } => {
-                let resp = client.silences()?;
-                output::silences(&mut out, &resp.silences, output)?;
-                Ok(ExitCode::SUCCESS)
-            }
-            SilenceCommand::Expire { id } => {
-                let s = client.expire_silence(&id)?;
-                writeln!(out, "expired {}", s.id)?;
-                Ok(ExitCode::SUCCESS)
-            }
-        },
-    }
+    Client::new(&cli.server, token, cli.ca_file.as_deref(), identity)
 }
 
-/// `30m`, `2h`, `1d`, `1h30m`: the one duration parser (`logwarden_core::duration`).
-fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
-    logwarden_core::duration::parse_chrono(s).map_err(anyhow::Error::msg)
+/// `fleet forget HOST`: retire a host stopped on purpose, and say which of its alerts resolved.
+fn fleet_forget(
+    client: &Client,
+    host: &str,
+    author: String,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let done = client.forget(host, &ForgetRequest { author })?;
+    write!(
+        out,
+        "forgot {}: it leaves the fleet view until it reports again",
+        done.host
+    )?;
+    match done.resolved.as_slice() {
+        [] => writeln!(out, "; none of its alerts was firing")?,
+        resolved => {
+            writeln!(out, "; resolved:")?;
+            for a in resolved {
+                writeln!(out, "  {} {} ({})", a.id, a.name, a.severity)?;
+            }
+        }
+    }
+    Ok(())
 }

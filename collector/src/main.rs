@@ -191,64 +191,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { config, overrides } => {
-            let flags = (*overrides).clone();
-            let settings = match &config {
-                Some(path) => config::load_settings(path, *overrides)?,
-                None => Settings::build(config::FileConfig::default(), *overrides)?,
-            };
-            // Before anything in the folder is read, and before the port: one collector per
-            // data folder, and the message says which process holds it.
-            let _lock = DataLock::acquire(&settings.data_dir, "logwarden-collector")?;
-            let mut settings = settings;
-            settings.alerts.reloads = Some(logwarden_collector::reload::subscribe());
-            logwarden_collector::reload::started();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind(settings.listen)
-                    .await
-                    .with_context(|| format!("listening on {}", settings.listen))?;
-                let addr = listener.local_addr()?;
-                // Scripts and tests read this line to find the port.
-                let scheme = if settings.tls.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                println!("logwarden-collector listening on {scheme}://{addr}");
-                std::io::stdout().flush().ok();
-                let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
-                tokio::spawn(logwarden_collector::reload::on_sighup(
-                    config.clone(),
-                    flags,
-                    settings.clone(),
-                ));
-                logwarden_collector::server::serve(listener, settings, shutdown).await
-            })
-        }
-        Command::Witness { listen, data_dir } => {
-            let _lock = DataLock::acquire(&data_dir, "logwarden-collector witness")?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind(&listen)
-                    .await
-                    .with_context(|| format!("listening on {listen}"))?;
-                let addr = listener.local_addr()?;
-                println!("logwarden-collector listening on http://{addr}");
-                std::io::stdout().flush().ok();
-                let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
-                logwarden_collector::replication::witness::serve(listener, &data_dir, shutdown)
-                    .await
-            })
-        }
+        Command::Run { config, overrides } => serve(config, *overrides),
+        Command::Witness { listen, data_dir } => witness(&listen, &data_dir),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(&file),
@@ -257,74 +201,126 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ConfigCommand::Routes {
                     command: RoutesCommand::Test { config, labels },
                 },
-        } => {
-            let settings = match &config {
-                Some(path) => config::load_settings(path, Overrides::default())?,
-                None => Settings::build(config::FileConfig::default(), Overrides::default())?,
-            };
-            let labels = logwarden_collector::notify::route::parse_labels(&labels)
-                .map_err(anyhow::Error::msg)?;
-            let alerts = &settings.alerts;
-            let tree = alerts.route_tree();
-            let reached = tree.matching(&|l| labels.get(l).map(String::as_str));
-            if reached.is_empty() {
-                eprintln!("no receiver: these labels reach no route with a receiver");
-            }
-            for i in reached {
-                println!("{}", tree.describe(i, &alerts.receivers));
-            }
-            Ok(())
-        }
-        Command::Token { command, place } => {
-            let path = place.path()?;
-            match command {
-                TokenCommand::Add {
-                    name,
-                    role,
-                    agent,
-                    any_agent,
-                } => {
-                    let agent = (!any_agent).then(|| agent.unwrap_or_else(|| name.clone()));
-                    let token = tokens_file::add(&path, &name, role, agent.as_deref())?;
-                    let bound = match agent.filter(|_| role == Role::Ingest) {
-                        Some(a) => format!(" (ids of agent {a:?} only: {a}-*:SEQ)"),
-                        None => String::new(),
-                    };
-                    eprintln!(
-                        "added {role} token {name:?}{bound} to {}; it is shown only now:",
-                        path.display()
-                    );
-                    println!("{token}");
-                }
-                TokenCommand::Revoke { name } => {
-                    tokens_file::revoke(&path, &name)?;
-                    eprintln!("revoked token {name:?} in {}", path.display());
-                }
-                TokenCommand::List => {
-                    for (name, e) in tokens_file::read(&path)? {
-                        match e.agent {
-                            Some(a) => println!("{name}\t{}\tagent={a}", e.role),
-                            None => println!("{name}\t{}", e.role),
-                        }
-                    }
-                }
-            }
-            Ok(())
-        }
+        } => routes_test(config, &labels),
+        Command::Token { command, place } => token(command, place),
     }
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
+/// `run`: the collector, until SIGINT or SIGTERM.
+fn serve(config: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+    let flags = overrides.clone();
+    let settings = match &config {
+        Some(path) => config::load_settings(path, overrides)?,
+        None => Settings::build(config::FileConfig::default(), overrides)?,
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
+    // Before anything in the folder is read, and before the port: one collector per
+    // data folder, and the message says which process holds it.
+    let _lock = DataLock::acquire(&settings.data_dir, "logwarden-collector")?;
+    let mut settings = settings;
+    settings.alerts.reloads = Some(logwarden_collector::reload::subscribe());
+    logwarden_collector::reload::started();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        // Scripts and tests read this line to find the port.
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("logwarden-collector listening on {scheme}://{addr}");
+        std::io::stdout().flush().ok();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(logwarden_core::signal::stop_on_signal(shutdown.clone()));
+        tokio::spawn(logwarden_collector::reload::on_sighup(
+            config.clone(),
+            flags,
+            settings.clone(),
+        ));
+        logwarden_collector::server::serve(listener, settings, shutdown).await
+    })
+}
+
+/// `witness`: the third site's judge of epochs, until SIGINT or SIGTERM.
+fn witness(listen: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let _lock = DataLock::acquire(data_dir, "logwarden-collector witness")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("logwarden-collector listening on http://{addr}");
+        std::io::stdout().flush().ok();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(logwarden_core::signal::stop_on_signal(shutdown.clone()));
+        logwarden_collector::replication::witness::serve(listener, data_dir, shutdown).await
+    })
+}
+
+/// `config routes test`: the receivers these labels reach.
+fn routes_test(config: Option<PathBuf>, labels: &[String]) -> anyhow::Result<()> {
+    let settings = match &config {
+        Some(path) => config::load_settings(path, Overrides::default())?,
+        None => Settings::build(config::FileConfig::default(), Overrides::default())?,
+    };
+    let labels =
+        logwarden_collector::notify::route::parse_labels(labels).map_err(anyhow::Error::msg)?;
+    let alerts = &settings.alerts;
+    let tree = alerts.route_tree();
+    let reached = tree.matching(&|l| labels.get(l).map(String::as_str));
+    if reached.is_empty() {
+        eprintln!("no receiver: these labels reach no route with a receiver");
     }
-    shutdown.cancel();
+    for i in reached {
+        println!("{}", tree.describe(i, &alerts.receivers));
+    }
+    Ok(())
+}
+
+/// `token add|revoke|list`: edits or reads the tokens file.
+fn token(command: TokenCommand, place: TokensPlace) -> anyhow::Result<()> {
+    let path = place.path()?;
+    match command {
+        TokenCommand::Add {
+            name,
+            role,
+            agent,
+            any_agent,
+        } => {
+            let agent = (!any_agent).then(|| agent.unwrap_or_else(|| name.clone()));
+            let token = tokens_file::add(&path, &name, role, agent.as_deref())?;
+            let bound = match agent.filter(|_| role == Role::Ingest) {
+                Some(a) => format!(" (ids of agent {a:?} only: {a}-*:SEQ)"),
+                None => String::new(),
+            };
+            eprintln!(
+                "added {role} token {name:?}{bound} to {}; it is shown only now:",
+                path.display()
+            );
+            println!("{token}");
+        }
+        TokenCommand::Revoke { name } => {
+            tokens_file::revoke(&path, &name)?;
+            eprintln!("revoked token {name:?} in {}", path.display());
+        }
+        TokenCommand::List => {
+            for (name, e) in tokens_file::read(&path)? {
+                match e.agent {
+                    Some(a) => println!("{name}\t{}\tagent={a}", e.role),
+                    None => println!("{name}\t{}", e.role),
+                }
+            }
+        }
+    }
+    Ok(())
 }

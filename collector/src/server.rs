@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
@@ -86,6 +87,26 @@ async fn serve_round(
     shutdown: &CancellationToken,
     counters: Arc<crate::metrics::Counters>,
 ) -> anyhow::Result<Option<Next>> {
+    let failover = decide_role(settings).await?;
+    tracing::info!(
+        role = failover.role.as_str(),
+        epoch = failover.epoch,
+        "starting"
+    );
+    let (round, state) = Round::start(settings, failover, shutdown, counters).await?;
+    round.announce(settings, &state);
+    round.serve_http(listener, settings, state).await?;
+    let repl = round.stop().await;
+    if shutdown.is_cancelled() {
+        tracing::info!("collector stopped");
+        return Ok(None);
+    }
+    Ok(repl.next())
+}
+
+/// The role and epoch this round serves in: the saved ones (the configured role at the very
+/// first start), unless a primary finds its peer at a higher epoch.
+async fn decide_role(settings: &Settings) -> anyhow::Result<FailoverState> {
     let mut failover = match FailoverState::load(&settings.data_dir)? {
         Some(s) => s,
         None => {
@@ -107,13 +128,291 @@ async fn serve_round(
         failover = FailoverState::new(Role::Standby, epoch);
         failover.save(&settings.data_dir)?;
     }
-    tracing::info!(
-        role = failover.role.as_str(),
-        epoch = failover.epoch,
-        "starting"
-    );
-    let wal_dir = settings.data_dir.join("wal");
-    let (wal, recovery) = Wal::open(&wal_dir, settings.wal.clone())
+    Ok(failover)
+}
+
+/// The parts of one round, each with what stops it, in the order they start. Each part is
+/// started on the parts before it, and stopped only once no part after it uses it, so
+/// [`Round::stop`] goes the other way:
+///
+/// 1. the log: the committer (the WAL's only writer) and its readers, the indexer and the
+///    fleet view. Everything else writes through the committer or reads what it made durable.
+/// 2. the alert engine (a primary only): follows the log and writes alert state through the
+///    committer.
+/// 3. the role's tasks (replication, the witness, WAL retention): read the log's positions and
+///    the engine's alerts, and write through the committer.
+/// 4. the tokens file watcher: HTTP checks each call's token against what it reads.
+/// 5. the syslog listeners: commit what they receive through the committer (or forward it to
+///    the primary).
+/// 6. HTTP (not held here: [`Round::serve_http`] runs it until the round ends), last, once
+///    everything it serves exists.
+///
+/// The committer ties the stop order together: it drains and stops only once every handle to
+/// it is dropped, so every part that holds one (HTTP's handlers, the syslog intake, the role's
+/// tasks, the engine) must be gone first. Parts 3 to 5 do not use one another: they start
+/// inside out and stop outside in, so the doors that take input from outside (HTTP, then
+/// syslog) close first. Inside the log, the readers start after the committer (they take its
+/// cache of recent events) and stop after it (they follow it to its last record).
+struct Round {
+    /// The role and epoch of this round.
+    failover: FailoverState,
+    /// Role, epoch and peer; what comes after this round ([`Replication::next`]).
+    repl: Arc<Replication>,
+    /// Fires on shutdown or on a role change (see [`round_stop`]): HTTP, the role's tasks and
+    /// a standby's syslog forwarder end on it.
+    end: CancellationToken,
+    log: Log,
+    engine: Engine,
+    /// Replication, the witness and WAL retention: they end on `end`.
+    role_tasks: JoinSet<()>,
+    /// Stops the tokens file watcher.
+    stop_auth: CancellationToken,
+    syslog: Syslog,
+}
+
+/// The WAL's writer and the two threads that follow what it makes durable.
+struct Log {
+    /// Ends once every `Committer` handle is dropped, after writing what it was handed.
+    committer_thread: std::thread::JoinHandle<()>,
+    stop_indexer: CancellationToken,
+    indexer_thread: std::thread::JoinHandle<()>,
+    stop_fleet: CancellationToken,
+    fleet_thread: std::thread::JoinHandle<()>,
+}
+
+/// The alert engine's task (a primary's only) and what stops it.
+struct Engine {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The syslog listeners and the intake behind them.
+struct Syslog {
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+    /// The addresses they listen on, for the lines scripts and tests read.
+    bound: crate::syslog::Bound,
+}
+
+impl Round {
+    /// Opens the WAL and the index and starts every part but HTTP, in order; returns the state
+    /// HTTP serves from.
+    async fn start(
+        settings: &Settings,
+        failover: FailoverState,
+        shutdown: &CancellationToken,
+        counters: Arc<crate::metrics::Counters>,
+    ) -> anyhow::Result<(Round, AppState)> {
+        let wal_dir = settings.data_dir.join("wal");
+        let (wal, recovery) = open_wal(&wal_dir, settings)?;
+        let (durable_lsn, first_lsn) = (wal.durable_lsn(), wal.first_lsn());
+        let (catalog, index_lsn) = open_index(settings, durable_lsn, first_lsn)?;
+
+        // The last fsynced LSN: set by the committer, followed by the indexer and status.
+        let (durable_tx, durable_rx) = watch::channel(durable_lsn);
+        // The last LSN searchable: set by the indexer after each commit.
+        let (indexed_tx, indexed_rx) = watch::channel(index_lsn);
+        let wal_stats = Arc::new(WalStats::default());
+        let epochs = crate::ingest::commit::EpochHistory::default();
+        let (committer, committer_thread) = Committer::start_with(
+            wal,
+            durable_tx,
+            wal_stats.clone(),
+            epochs.clone(),
+            settings.index.max_future,
+        )?;
+        let repl = Arc::new(Replication::new(
+            settings.replication.clone(),
+            settings.site.clone(),
+            settings.data_dir.clone(),
+            failover,
+            epochs,
+        ));
+        // Written before anything reads the log or takes a request, so that the new epoch's
+        // first record is its epoch record.
+        begin_epoch(settings, failover, &repl, &committer).await?;
+        let end = round_stop(shutdown, &repl);
+
+        let (index_stats, stop_indexer, indexer_thread) = start_indexer(
+            settings,
+            catalog.clone(),
+            index_lsn,
+            &committer,
+            (&wal_stats, &durable_rx, indexed_tx),
+        )?;
+        let fleet_saved = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (fleet, stop_fleet, fleet_thread) =
+            start_fleet(settings, &committer, &durable_rx, fleet_saved.clone())?;
+        let log = Log {
+            committer_thread,
+            stop_indexer,
+            indexer_thread,
+            stop_fleet,
+            fleet_thread,
+        };
+
+        let primary = failover.role == Role::Primary;
+        let (alerts, engine) =
+            start_engine(settings, primary, &committer, &durable_rx, counters.clone());
+        let role_tasks = start_role_tasks(
+            settings,
+            primary,
+            &repl,
+            &alerts,
+            &committer,
+            &durable_rx,
+            retention_sources(
+                settings,
+                primary,
+                &repl,
+                &wal_stats,
+                &indexed_rx,
+                fleet_saved,
+            ),
+            &end,
+        );
+
+        let (auth, stop_auth) = start_auth(settings)?;
+        let state = AppState {
+            alerts,
+            auth,
+            committer,
+            searcher: Searcher::new(catalog),
+            index_stats,
+            limits: settings.limits.clone(),
+            memory: crate::ingest::budget::MemoryBudget::new(settings.http.max_memory_bytes),
+            tails: Arc::new(tokio::sync::Semaphore::new(settings.http.max_tail_streams)),
+            body_timeout: settings.body_timeout,
+            site: settings.site.clone(),
+            durable: durable_rx,
+            indexed: indexed_rx,
+            wal_stats,
+            corrupt_records: recovery.corrupt.len() as u64,
+            fleet,
+            shutdown: end.clone(),
+            space: settings.space.clone(),
+            data_dir: settings.data_dir.clone(),
+            counters,
+            replication: repl.clone(),
+        };
+        let syslog = start_syslog(settings, primary, &repl, &state, &end).await?;
+        let round = Round {
+            failover,
+            repl,
+            end,
+            log,
+            engine,
+            role_tasks,
+            stop_auth,
+            syslog,
+        };
+        Ok((round, state))
+    }
+
+    /// The lines scripts and tests read to find the syslog ports and to know the collector is
+    /// up, and the warning an open collector deserves.
+    fn announce(&self, settings: &Settings, state: &AppState) {
+        let bound = &self.syslog.bound;
+        if let Some(a) = bound.udp {
+            println!("logwarden-collector syslog udp on {a}");
+        }
+        if let Some(a) = bound.tcp {
+            println!("logwarden-collector syslog tcp on {a}");
+        }
+        if let Some(a) = bound.tls {
+            println!("logwarden-collector syslog tls on {a}");
+        }
+        println!("logwarden-collector ready");
+        println!(
+            "logwarden-collector role {} epoch {}",
+            self.failover.role.as_str(),
+            self.failover.epoch
+        );
+        std::io::Write::flush(&mut std::io::stdout()).ok();
+
+        if state.auth.is_open() {
+            tracing::warn!(
+                tokens_file = %settings.tokens_file.display(),
+                "no tokens configured: only clients on this machine (loopback) are served; add one with `logwarden-collector token add NAME`"
+            );
+        }
+    }
+
+    /// HTTP, the last part to start and the first to stop: until the round ends.
+    async fn serve_http(
+        &self,
+        listener: TcpListener,
+        settings: &Settings,
+        state: AppState,
+    ) -> anyhow::Result<()> {
+        let tls = match &settings.tls {
+            Some(files) => Some(files.acceptor(&[b"http/1.1"])?),
+            None => None,
+        };
+        let counters = state.counters.clone();
+        api::listener::serve(
+            listener,
+            api::app(state),
+            tls,
+            settings.http.clone(),
+            counters,
+            self.end.clone(),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Once HTTP has stopped: the other parts in the reverse of their start, so that nothing
+    /// accepted is left unwritten. Returns the replication state, which says what comes next.
+    async fn stop(self) -> Arc<Replication> {
+        // Syslog listeners stop, and the intake commits what it holds and lets go of the
+        // committer.
+        let mut syslog = self.syslog;
+        syslog.stop.cancel();
+        while syslog.tasks.join_next().await.is_some() {}
+        self.stop_auth.cancel();
+        // They end on `end`, which fired before HTTP ended; retention and a standby's
+        // follower let go of their committer handles.
+        let mut role_tasks = self.role_tasks;
+        while role_tasks.join_next().await.is_some() {}
+        // The engine drops its committer handle (deliveries in flight are abandoned: their
+        // notification log entry was not written, so the restarted collector sends them again).
+        self.engine.stop.cancel();
+        if let Some(t) = self.engine.task {
+            let _ = t.await;
+        }
+        self.log.stop().await;
+        self.repl
+    }
+}
+
+impl Log {
+    /// Every handler (and so every committer handle) is gone: the committer drains and stops;
+    /// then the indexer and the fleet view, which follow what it made durable up to its last
+    /// record, save what they have. The readers start after the committer (they read its cache
+    /// of recent events) and stop after it (nothing comes after its last record).
+    async fn stop(self) {
+        let committer_thread = self.committer_thread;
+        tokio::task::spawn_blocking(move || committer_thread.join())
+            .await
+            .ok();
+        self.stop_indexer.cancel();
+        self.stop_fleet.cancel();
+        let (indexer_thread, fleet_thread) = (self.indexer_thread, self.fleet_thread);
+        tokio::task::spawn_blocking(move || {
+            let _ = indexer_thread.join();
+            let _ = fleet_thread.join();
+        })
+        .await
+        .ok();
+    }
+}
+
+fn open_wal(
+    wal_dir: &std::path::Path,
+    settings: &Settings,
+) -> anyhow::Result<(Wal, crate::wal::Recovery)> {
+    let (wal, recovery) = Wal::open(wal_dir, settings.wal.clone())
         .with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
     tracing::info!(
         last_lsn = recovery.last_lsn,
@@ -121,8 +420,16 @@ async fn serve_round(
         torn_tail = recovery.truncated_tail.is_some(),
         "WAL opened"
     );
-    let (durable_lsn, first_lsn) = (wal.durable_lsn(), wal.first_lsn());
+    Ok((wal, recovery))
+}
 
+/// Opens the index, with what the WAL can still rebuild, and says how it stands against the
+/// WAL. Returns the catalog and the LSN the index is complete through.
+fn open_index(
+    settings: &Settings,
+    durable_lsn: u64,
+    first_lsn: u64,
+) -> anyhow::Result<(Arc<index::Catalog>, u64)> {
     let index_dir = settings.data_dir.join("index");
     // Once the WAL was trimmed (or while it is empty), it cannot rebuild a whole partition.
     let unusable = index::Unusable::for_wal(first_lsn, durable_lsn);
@@ -151,172 +458,222 @@ async fn serve_round(
             index_lsn + 1
         );
     }
+    Ok((catalog, index_lsn))
+}
 
-    // The last fsynced LSN: set by the committer, followed by the indexer and status.
-    let (durable_tx, durable_rx) = watch::channel(durable_lsn);
-    // The last LSN searchable: set by the indexer after each commit.
-    let (indexed_tx, indexed_rx) = watch::channel(index_lsn);
-    let wal_stats = Arc::new(WalStats::default());
-    let epochs = crate::ingest::commit::EpochHistory::default();
-    let (committer, committer_thread) = Committer::start_with(
-        wal,
-        durable_tx,
-        wal_stats.clone(),
-        epochs.clone(),
-        settings.index.max_future,
-    )?;
-    let repl = Arc::new(Replication::new(
-        settings.replication.clone(),
-        settings.site.clone(),
-        settings.data_dir.clone(),
-        failover,
-        epochs,
-    ));
-    let primary = failover.role == Role::Primary;
-    if primary && failover.epoch > repl.log_epoch() {
-        // A promotion: the new epoch begins here in the log, and the standby learns it from it.
-        let record = EpochRecord {
-            epoch: failover.epoch,
-            site: settings.site.clone(),
-        };
-        let lsn = committer
-            .commit_record(RecordKind::Epoch, record.encode())
-            .await
-            .map_err(anyhow::Error::msg)
-            .context("writing the epoch record")?;
-        tracing::info!(epoch = failover.epoch, lsn, "epoch record written");
-    }
-    // This round ends on shutdown or on a role change.
-    let round_stop = CancellationToken::new();
-    {
-        let (round_stop, shutdown, restart) =
-            (round_stop.clone(), shutdown.clone(), repl.restart.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = shutdown.cancelled() => restart.cancel(),
-                _ = restart.cancelled() => {}
-            }
-            round_stop.cancel();
-        });
-    }
-
-    let stop_indexer = CancellationToken::new();
+/// The indexer thread, from where the index is complete through. Returns its counters, what
+/// stops it and its thread.
+fn start_indexer(
+    settings: &Settings,
+    catalog: Arc<index::Catalog>,
+    index_lsn: u64,
+    committer: &Committer,
+    (wal_stats, durable, indexed): (&Arc<WalStats>, &watch::Receiver<u64>, watch::Sender<u64>),
+) -> anyhow::Result<(
+    Arc<index::IndexStats>,
+    CancellationToken,
+    std::thread::JoinHandle<()>,
+)> {
+    let stop = CancellationToken::new();
     let index_stats = Arc::new(index::IndexStats::default());
-    let indexer_thread = index::start(
-        catalog.clone(),
+    let thread = index::start(
+        catalog,
         index_lsn,
         settings.index.clone(),
         index_stats.clone(),
-        wal_dir.clone(),
-        durable_rx.clone(),
-        indexed_tx,
+        settings.data_dir.join("wal"),
+        durable.clone(),
+        indexed,
         (committer.recent(), wal_stats.clone()),
-        stop_indexer.clone(),
+        stop.clone(),
     )?;
+    Ok((index_stats, stop, thread))
+}
 
+/// The fleet view, loaded from its last snapshot, and the thread that follows the WAL for it
+/// and saves it (its saved LSN in `saved`, for retention).
+fn start_fleet(
+    settings: &Settings,
+    committer: &Committer,
+    durable: &watch::Receiver<u64>,
+    saved: Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<(
+    fleet::SharedFleet,
+    CancellationToken,
+    std::thread::JoinHandle<()>,
+)> {
     let fleet_path = settings.data_dir.join("fleet.json");
     let fleet = Arc::new(std::sync::RwLock::new(Fleet::load(&fleet_path)));
-    let stop_fleet = CancellationToken::new();
-    let fleet_saved = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let fleet_thread = fleet::start(
+    let stop = CancellationToken::new();
+    let thread = fleet::start(
         fleet.clone(),
         fleet_path,
         settings.data_dir.join("wal"),
-        durable_rx.clone(),
+        durable.clone(),
         committer.recent(),
-        fleet_saved.clone(),
-        stop_fleet.clone(),
+        saved,
+        stop.clone(),
     )
     .context("starting the fleet view")?;
-    // The rules engine follows the WAL like the indexer and writes alert state through the
-    // committer; it holds a committer handle, so it must stop before the committer can drain.
-    // Only a primary runs it: a standby's alert state is the primary's, copied with the WAL.
-    let stop_engine = CancellationToken::new();
-    let (alerts, engine_task) = if primary {
-        let (h, t) = crate::rules::engine::start(
-            settings.alerts.clone(),
-            committer.clone(),
-            settings.data_dir.join("wal"),
-            durable_rx.clone(),
-            stop_engine.clone(),
-            counters.clone(),
-        );
-        (h, Some(t))
-    } else {
-        (AlertsHandle::none(), None)
+    Ok((fleet, stop, thread))
+}
+
+/// A promotion: the new epoch begins here in the log, and the standby learns it from it.
+async fn begin_epoch(
+    settings: &Settings,
+    failover: FailoverState,
+    repl: &Replication,
+    committer: &Committer,
+) -> anyhow::Result<()> {
+    if failover.role != Role::Primary || failover.epoch <= repl.log_epoch() {
+        return Ok(());
+    }
+    let record = EpochRecord {
+        epoch: failover.epoch,
+        site: settings.site.clone(),
     };
-    let mut role_tasks = tokio::task::JoinSet::new();
+    let lsn = committer
+        .commit_record(RecordKind::Epoch, record.encode())
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("writing the epoch record")?;
+    tracing::info!(epoch = failover.epoch, lsn, "epoch record written");
+    Ok(())
+}
+
+/// The token that ends this round: on shutdown or on a role change.
+fn round_stop(shutdown: &CancellationToken, repl: &Replication) -> CancellationToken {
+    let round_stop = CancellationToken::new();
+    let (stop, shutdown, restart) = (round_stop.clone(), shutdown.clone(), repl.restart.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.cancelled() => restart.cancel(),
+            _ = restart.cancelled() => {}
+        }
+        stop.cancel();
+    });
+    round_stop
+}
+
+/// The rules engine follows the WAL like the indexer and writes alert state through the
+/// committer; it holds a committer handle, so it must stop before the committer can drain.
+/// Only a primary runs it: a standby's alert state is the primary's, copied with the WAL.
+fn start_engine(
+    settings: &Settings,
+    primary: bool,
+    committer: &Committer,
+    durable: &watch::Receiver<u64>,
+    counters: Arc<crate::metrics::Counters>,
+) -> (AlertsHandle, Engine) {
+    let stop = CancellationToken::new();
+    if !primary {
+        return (AlertsHandle::none(), Engine { stop, task: None });
+    }
+    let (alerts, task) = crate::rules::engine::start(
+        settings.alerts.clone(),
+        committer.clone(),
+        settings.data_dir.join("wal"),
+        durable.clone(),
+        stop.clone(),
+        counters,
+    );
+    let engine = Engine {
+        stop,
+        task: Some(task),
+    };
+    (alerts, engine)
+}
+
+/// What WAL retention asks before it trims: how far each reader of the log has got.
+fn retention_sources(
+    settings: &Settings,
+    primary: bool,
+    repl: &Arc<Replication>,
+    wal_stats: &Arc<WalStats>,
+    indexed: &watch::Receiver<u64>,
+    fleet_saved: Arc<std::sync::atomic::AtomicU64>,
+) -> crate::ingest::retention::Sources {
+    crate::ingest::retention::Sources {
+        stats: wal_stats.clone(),
+        indexed: indexed.clone(),
+        fleet_saved,
+        replication: (primary && repl.settings.peer.is_some()).then(|| repl.clone()),
+        data_dir: settings.data_dir.clone(),
+        min_free_bytes: settings.space.min_free_bytes,
+    }
+}
+
+/// A primary reports a degraded standby, watches its peer and keeps the witness's lease; a
+/// standby follows the primary's WAL and takes over when the primary is gone. Both trim the
+/// WAL. All of them end on `end` (retention) or on the replication restart that fires it.
+#[allow(clippy::too_many_arguments)]
+fn start_role_tasks(
+    settings: &Settings,
+    primary: bool,
+    repl: &Arc<Replication>,
+    alerts: &AlertsHandle,
+    committer: &Committer,
+    durable: &watch::Receiver<u64>,
+    retention: crate::ingest::retention::Sources,
+    end: &CancellationToken,
+) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
     if primary {
-        role_tasks.spawn(crate::replication::report_degraded(
+        tasks.spawn(crate::replication::report_degraded(
             repl.clone(),
             alerts.clone(),
         ));
-        role_tasks.spawn(crate::replication::handover::watch_peer(repl.clone()));
-        role_tasks.spawn(crate::replication::witness::keep_lease(repl.clone()));
+        tasks.spawn(crate::replication::handover::watch_peer(repl.clone()));
+        tasks.spawn(crate::replication::witness::keep_lease(repl.clone()));
     } else {
-        role_tasks.spawn(crate::replication::follow::run(
+        tasks.spawn(crate::replication::follow::run(
             repl.clone(),
             committer.clone(),
-            durable_rx.clone(),
+            durable.clone(),
         ));
-        role_tasks.spawn(crate::replication::witness::take_over_when_primary_gone(
+        tasks.spawn(crate::replication::witness::take_over_when_primary_gone(
             repl.clone(),
         ));
     }
-    role_tasks.spawn(crate::ingest::retention::run(
+    tasks.spawn(crate::ingest::retention::run(
         committer.clone(),
-        crate::ingest::retention::Sources {
-            stats: wal_stats.clone(),
-            indexed: indexed_rx.clone(),
-            fleet_saved,
-            replication: (primary && repl.settings.peer.is_some()).then(|| repl.clone()),
-            data_dir: settings.data_dir.clone(),
-            min_free_bytes: settings.space.min_free_bytes,
-        },
+        retention,
         settings.wal_keep_bytes,
-        round_stop.clone(),
+        end.clone(),
     ));
+    tasks
+}
 
+/// The tokens, and a watcher that re-reads the tokens file: a revoked token stops working
+/// within a second, without a restart.
+fn start_auth(settings: &Settings) -> anyhow::Result<(Arc<Auth>, CancellationToken)> {
     let auth = Arc::new(
         Auth::new(&settings.tokens, Some(settings.tokens_file.clone())).with_context(|| {
             format!("reading the tokens file {}", settings.tokens_file.display())
         })?,
     );
-    // A revoked token stops working within this long, without a restart.
-    let stop_auth = CancellationToken::new();
+    let stop = CancellationToken::new();
     auth.clone()
-        .watch(std::time::Duration::from_secs(1), stop_auth.clone());
-    let state = AppState {
-        alerts,
-        auth: auth.clone(),
-        committer,
-        searcher: Searcher::new(catalog),
-        index_stats,
-        limits: settings.limits.clone(),
-        memory: crate::ingest::budget::MemoryBudget::new(settings.http.max_memory_bytes),
-        tails: Arc::new(tokio::sync::Semaphore::new(settings.http.max_tail_streams)),
-        body_timeout: settings.body_timeout,
-        site: settings.site.clone(),
-        durable: durable_rx,
-        indexed: indexed_rx,
-        wal_stats,
-        corrupt_records: recovery.corrupt.len() as u64,
-        fleet,
-        shutdown: round_stop.clone(),
-        space: settings.space.clone(),
-        data_dir: settings.data_dir.clone(),
-        counters,
-        replication: repl.clone(),
-    };
-    let stop_syslog = CancellationToken::new();
+        .watch(std::time::Duration::from_secs(1), stop.clone());
+    Ok((auth, stop))
+}
+
+/// The syslog listeners. Syslog senders cannot be redirected: a standby takes their messages
+/// and passes them on to the primary (docs/failover.md).
+async fn start_syslog(
+    settings: &Settings,
+    primary: bool,
+    repl: &Replication,
+    state: &AppState,
+    round_stop: &CancellationToken,
+) -> anyhow::Result<Syslog> {
+    let stop = CancellationToken::new();
     let room = crate::syslog::intake::Room {
         limits: settings.space.clone(),
         wal_stats: state.wal_stats.clone(),
         data_dir: settings.data_dir.clone(),
         counters: state.counters.clone(),
     };
-    // Syslog senders cannot be redirected: a standby takes their messages and passes them on
-    // to the primary (docs/failover.md).
     let sink = match (primary, repl.settings.peer.as_ref()) {
         (false, Some(peer)) => crate::syslog::forward::Sink::Primary(
             crate::syslog::forward::Forwarder::new(
@@ -329,79 +686,7 @@ async fn serve_round(
         ),
         _ => crate::syslog::forward::Sink::Wal(state.committer.clone()),
     };
-    let (bound, mut syslog_tasks) = crate::syslog::start(
-        &settings.syslog,
-        sink,
-        room,
-        &settings.site,
-        stop_syslog.clone(),
-    )
-    .await?;
-    // Scripts and tests read these lines to find the ports and to know the collector is up.
-    if let Some(a) = bound.udp {
-        println!("logwarden-collector syslog udp on {a}");
-    }
-    if let Some(a) = bound.tcp {
-        println!("logwarden-collector syslog tcp on {a}");
-    }
-    if let Some(a) = bound.tls {
-        println!("logwarden-collector syslog tls on {a}");
-    }
-    println!("logwarden-collector ready");
-    println!(
-        "logwarden-collector role {} epoch {}",
-        failover.role.as_str(),
-        failover.epoch
-    );
-    std::io::Write::flush(&mut std::io::stdout()).ok();
-
-    if auth.is_open() {
-        tracing::warn!(
-            tokens_file = %settings.tokens_file.display(),
-            "no tokens configured: only clients on this machine (loopback) are served; add one with `logwarden-collector token add NAME`"
-        );
-    }
-    let tls = match &settings.tls {
-        Some(files) => Some(files.acceptor(&[b"http/1.1"])?),
-        None => None,
-    };
-    let counters = state.counters.clone();
-    api::listener::serve(
-        listener,
-        api::app(state),
-        tls,
-        settings.http.clone(),
-        counters,
-        round_stop.clone(),
-    )
-    .await;
-    stop_auth.cancel();
-
-    while role_tasks.join_next().await.is_some() {}
-    // Syslog listeners stop, and the intake commits what it holds and lets go of the committer.
-    stop_syslog.cancel();
-    while syslog_tasks.join_next().await.is_some() {}
-    // The engine drops its committer handle (deliveries in flight are abandoned: their
-    // notification log entry was not written, so the restarted collector sends them again).
-    stop_engine.cancel();
-    if let Some(t) = engine_task {
-        let _ = t.await;
-    }
-    // Every handler (and so every committer handle) is gone: the committer drains and stops.
-    tokio::task::spawn_blocking(move || committer_thread.join())
-        .await
-        .ok();
-    stop_indexer.cancel();
-    stop_fleet.cancel();
-    tokio::task::spawn_blocking(move || {
-        let _ = indexer_thread.join();
-        let _ = fleet_thread.join();
-    })
-    .await
-    .ok();
-    if shutdown.is_cancelled() {
-        tracing::info!("collector stopped");
-        return Ok(None);
-    }
-    Ok(repl.next())
+    let (bound, tasks) =
+        crate::syslog::start(&settings.syslog, sink, room, &settings.site, stop.clone()).await?;
+    Ok(Syslog { stop, tasks, bound })
 }

@@ -15,6 +15,8 @@ pub mod fields;
 pub mod health;
 pub mod json_line;
 pub mod seq;
+#[cfg(feature = "signal")]
+pub mod signal;
 pub mod timestamp;
 pub mod tls;
 pub mod token_file;

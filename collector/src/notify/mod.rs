@@ -1,17 +1,20 @@
-//! Notifications: who is told about which alerts ([`Receiver`], routing by severity and labels),
-//! what they are sent ([`Notification`], one per group of alerts), how each kind of receiver
-//! is spoken to (one file each), and delivery at least once ([`deliver`]: retries with backoff,
-//! `Retry-After` honoured). When to send is decided by [`dispatch`] from the notification log.
+//! Notifications as transports: who a receiver is ([`Receiver`]), what one is sent
+//! ([`Notification`], one per group of alerts), how each kind of receiver is spoken to (one file
+//! each: [`webhook`], [`slack`], [`pagerduty`], [`email`], [`command`]), delivery at least once
+//! ([`deliver`]: retries with backoff, `Retry-After` honoured) and the routing tree ([`route`]:
+//! which receivers a set of labels reaches, a pure function of the labels).
+//!
+//! Nothing here knows the alert table: *when* to send, and what, is decided in `rules/`
+//! (`rules::dispatch` from the notification log, the engine's delivery timers), which calls
+//! into this module. Calls go one way, rules -> notify.
 
 pub mod command;
-pub mod dispatch;
 pub mod email;
 pub mod pagerduty;
 pub mod route;
 pub mod route_config;
 pub mod slack;
 pub mod smtp_tls;
-pub mod test_send;
 pub mod webhook;
 
 use std::collections::BTreeMap;

@@ -13,11 +13,47 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use logwarden_core::wire::AlertSeverity::{Critical, Info, Warning};
 use logwarden_core::{Event, Kind};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::alert::{Signal, labels};
-use super::snapshot::{BuiltinsState, CountState, HeartbeatState, QuietState};
-use super::window::Window;
+use super::window::{Window, WindowState};
+
+/// The built-in rules' state ([`Builtins::save`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuiltinsState {
+    pub heartbeats: Vec<HeartbeatState>,
+    /// Per account.
+    pub deletes: Vec<CountState>,
+    /// Per source IP.
+    pub auth: Vec<CountState>,
+    pub quiet: Vec<QuietState>,
+}
+
+/// A host that sent heartbeats: when it last did, and whether `AgentSilent` fires for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatState {
+    pub host: String,
+    pub site: String,
+    pub last: DateTime<Utc>,
+    pub silent: bool,
+}
+
+/// A rate count of a built-in rule: its key (account, IP), labels, window and whether it fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountState {
+    pub key: String,
+    pub labels: BTreeMap<String, String>,
+    pub window: WindowState,
+    pub firing: bool,
+}
+
+/// A firing log alert that resolves after a quiet period, and when its last line came.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuietState {
+    pub signal: Signal,
+    pub last: DateTime<Utc>,
+}
 
 /// `MailDeferred` resolves after this long without a deferral of that host and domain: twice
 /// postfix's longest retry interval (`maximal_backoff_time`, 4000 s), so that a queue still

@@ -15,8 +15,7 @@ use std::sync::Arc;
 
 use logwarden_core::wire::AlertStatus;
 
-use super::silence::label;
-use super::state::{AlertRecord, AlertTable};
+use super::record::{AlertRecord, label};
 use crate::notify::route::RouteMatcher;
 
 /// One inhibition rule.
@@ -114,33 +113,42 @@ impl InhibitRuleConfig {
     }
 }
 
-/// The key of a firing alert that inhibits `rec`, if any.
-pub fn inhibited_by(table: &AlertTable, rec: &AlertRecord) -> Option<String> {
-    for rule in table.inhibit_rules.0.iter() {
-        if !rule.is_target(rec) {
-            continue;
+impl InhibitRules {
+    /// The key of an alert of `alerts` (the whole table) that inhibits `rec`, if any.
+    pub fn inhibitor<'a>(
+        &self,
+        alerts: impl Iterator<Item = &'a AlertRecord> + Clone,
+        rec: &AlertRecord,
+    ) -> Option<String> {
+        for rule in self.0.iter() {
+            if !rule.is_target(rec) {
+                continue;
+            }
+            let found = alerts.clone().find(|s| {
+                s.key != rec.key
+                    && s.status == AlertStatus::Firing
+                    && rule.is_source(s)
+                    && rule.equal.iter().all(|l| label(s, l) == label(rec, l))
+            });
+            if let Some(s) = found {
+                return Some(s.key.clone());
+            }
         }
-        let found = table.alerts.values().find(|e| {
-            let s = &e.record;
-            s.key != rec.key
-                && s.status == AlertStatus::Firing
-                && rule.is_source(s)
-                && rule.equal.iter().all(|l| label(s, l) == label(rec, l))
-        });
-        if let Some(e) = found {
-            return Some(e.record.key.clone());
-        }
+        None
     }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::state::StateChange;
+    use crate::rules::state::{AlertTable, StateChange};
     use chrono::Utc;
     use logwarden_core::wire::AlertSeverity;
     use std::collections::BTreeMap;
+
+    fn inhibited_by(t: &AlertTable, rec: &AlertRecord) -> Option<String> {
+        t.inhibited_by(rec)
+    }
 
     fn rec(name: &str, key: &str, labels: &[(&str, &str)], status: AlertStatus) -> AlertRecord {
         let t = Utc::now();

@@ -14,7 +14,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, 
 use chrono_tz::Tz;
 use logwarden_core::wire::{Matcher, Silence};
 
-use super::state::AlertRecord;
+use super::record::AlertRecord;
 
 /// One window.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{Matcher, Silence, SilenceRequest};
 
-use super::state::{AlertRecord, AlertTable};
+use super::record::{AlertRecord, label};
 use crate::notify::route::RouteMatcher;
 
 /// Why a silence was refused.
@@ -25,15 +25,6 @@ pub enum SilenceError {
     BadRegex(String),
 }
 
-/// The value of label `name` of an alert, counting `alertname` and `severity`.
-pub fn label<'a>(rec: &'a AlertRecord, name: &str) -> Option<&'a str> {
-    match name {
-        "alertname" => Some(&rec.name),
-        "severity" => Some(rec.severity.as_str()),
-        other => rec.labels.get(other).map(String::as_str),
-    }
-}
-
 pub fn matches(m: &Matcher, rec: &AlertRecord) -> bool {
     if m.regex {
         // Checked when the silence was made; one that does not compile matches nothing.
@@ -46,16 +37,6 @@ pub fn matches(m: &Matcher, rec: &AlertRecord) -> bool {
 /// The routes' matcher for a regex matcher (compiles it).
 fn route_matcher(m: &Matcher) -> Result<RouteMatcher, String> {
     m.to_string().parse::<RouteMatcher>()
-}
-
-/// The ids of the silences in force at `now` that match `rec`.
-pub fn silenced_by(table: &AlertTable, rec: &AlertRecord, now: DateTime<Utc>) -> Vec<String> {
-    table
-        .active_silences(now)
-        .filter(|s| s.matchers.iter().all(|m| matches(m, rec)))
-        .map(|s| s.id.clone())
-        .chain(table.maintenance.silencing(rec, now))
-        .collect()
 }
 
 /// Checks a request and makes the silence (with a fresh id).

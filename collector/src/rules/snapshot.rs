@@ -57,17 +57,17 @@
 //! - A user rule's window names the rule by name, `nth` (its place among rules of that name)
 //!   and `group_by`; a window whose rule the config no longer has that way is dropped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{Ack, Silence};
 use serde::{Deserialize, Serialize};
 
 use super::alert::Signal;
-use super::builtin::Builtins;
-use super::state::{AlertEntry, AlertRecord, AlertTable, NflogEntry};
-use super::user::UserRules;
-use super::window::Entry;
+use super::builtin::{Builtins, BuiltinsState};
+use super::record::AlertRecord;
+use super::state::{AlertEntry, AlertTable, NflogEntry};
+use super::user::{UserRules, UserWindowState};
 use crate::wal::Record;
 
 /// The version written in every snapshot.
@@ -138,65 +138,6 @@ pub struct NflogState {
     pub resolved: BTreeSet<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
-}
-
-/// The built-in rules' state ([`Builtins::save`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BuiltinsState {
-    pub heartbeats: Vec<HeartbeatState>,
-    /// Per account.
-    pub deletes: Vec<CountState>,
-    /// Per source IP.
-    pub auth: Vec<CountState>,
-    pub quiet: Vec<QuietState>,
-}
-
-/// A host that sent heartbeats: when it last did, and whether `AgentSilent` fires for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HeartbeatState {
-    pub host: String,
-    pub site: String,
-    pub last: DateTime<Utc>,
-    pub silent: bool,
-}
-
-/// A rate count of a built-in rule: its key (account, IP), labels, window and whether it fires.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CountState {
-    pub key: String,
-    pub labels: BTreeMap<String, String>,
-    pub window: WindowState,
-    pub firing: bool,
-}
-
-/// A firing log alert that resolves after a quiet period, and when its last line came.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QuietState {
-    pub signal: Signal,
-    pub last: DateTime<Utc>,
-}
-
-/// A window without its span ([`super::window::Window::save`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WindowState {
-    pub entries: Vec<Entry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest: Option<DateTime<Utc>>,
-}
-
-/// One group's window of a user rule ([`UserRules::save`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserWindowState {
-    /// The rule's name, and its place among the config's rules of that name (0 for the first).
-    pub rule: String,
-    pub nth: usize,
-    /// The rule's `group_by` when the snapshot was taken: counts grouped by other fields do
-    /// not carry over.
-    pub group_by: Vec<String>,
-    /// The group's values of `group_by`.
-    pub group: Vec<String>,
-    pub window: WindowState,
-    pub firing: bool,
 }
 
 /// What a restore did not carry over.
@@ -394,6 +335,7 @@ mod tests {
     use logwarden_core::wire::{AlertSeverity, AlertStatus, Matcher};
     use logwarden_core::{Event, EventId, Kind};
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn oom_rule(name: &str, group_by: &[&str]) -> UserRule {
         UserRule {

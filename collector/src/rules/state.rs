@@ -19,29 +19,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use logwarden_core::wire::{Ack, AlertSeverity, AlertStatus, AlertView, Silence};
+use logwarden_core::wire::{Ack, AlertStatus, AlertView, Silence};
 use serde::{Deserialize, Serialize};
+
+use super::record::AlertRecord;
+use super::silence;
 
 /// The version written in every payload.
 pub const STATE_VERSION: u32 = 1;
 /// Resolved alerts kept for `logwarden alerts --all` (the oldest go first).
 const KEEP_RESOLVED: usize = 1000;
-
-/// One alert as the WAL keeps it: enough to show it and to notify about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertRecord {
-    /// The dedup key (see [`crate::rules::alert_key`]).
-    pub key: String,
-    pub name: String,
-    pub severity: AlertSeverity,
-    pub status: AlertStatus,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub starts_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// A durable decision of the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +94,7 @@ pub fn decode(payload: &[u8]) -> Result<Vec<StateChange>, StateError> {
 /// What the notification log holds for one (receiver, group).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NflogEntry {
-    /// Entries of the firing alerts sent (see [`crate::notify::dispatch`]).
+    /// Entries of the firing alerts sent (see [`super::dispatch`]).
     pub firing: BTreeSet<String>,
     pub resolved: BTreeSet<String>,
     pub at: Option<DateTime<Utc>>,
@@ -219,6 +206,22 @@ impl AlertTable {
             .filter(move |s| s.starts_at <= now && now < s.ends_at)
     }
 
+    /// The ids of the silences in force at `now` that match `rec`, then the maintenance
+    /// windows open at `now` that do.
+    pub fn silenced_by(&self, rec: &AlertRecord, now: DateTime<Utc>) -> Vec<String> {
+        self.active_silences(now)
+            .filter(|s| s.matchers.iter().all(|m| silence::matches(m, rec)))
+            .map(|s| s.id.clone())
+            .chain(self.maintenance.silencing(rec, now))
+            .collect()
+    }
+
+    /// The key of a firing alert that inhibits `rec`, if any (rules::inhibit).
+    pub fn inhibited_by(&self, rec: &AlertRecord) -> Option<String> {
+        self.inhibit_rules
+            .inhibitor(self.alerts.values().map(|e| &e.record), rec)
+    }
+
     /// The API's view of one alert, with its silences and inhibition worked out.
     pub fn view(&self, entry: &AlertEntry, now: DateTime<Utc>) -> AlertView {
         let r = &entry.record;
@@ -233,8 +236,8 @@ impl AlertTable {
             ends_at: r.ends_at,
             updated_at: r.updated_at,
             ack: entry.ack.clone(),
-            silenced_by: super::silence::silenced_by(self, r, now),
-            inhibited_by: super::inhibit::inhibited_by(self, r),
+            silenced_by: self.silenced_by(r, now),
+            inhibited_by: self.inhibited_by(r),
         }
     }
 }
@@ -242,6 +245,7 @@ impl AlertTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logwarden_core::wire::AlertSeverity;
 
     fn rec(sev: AlertSeverity, status: AlertStatus) -> AlertRecord {
         let t = Utc::now();

@@ -14,11 +14,26 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use logwarden_core::Event;
 use logwarden_core::wire::AlertSeverity;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::alert::{Firing, Signal};
-use super::snapshot::UserWindowState;
-use super::window::Window;
+use super::window::{Window, WindowState};
+
+/// One group's window of a user rule ([`UserRules::save`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserWindowState {
+    /// The rule's name, and its place among the config's rules of that name (0 for the first).
+    pub rule: String,
+    pub nth: usize,
+    /// The rule's `group_by` when the snapshot was taken: counts grouped by other fields do
+    /// not carry over.
+    pub group_by: Vec<String>,
+    /// The group's values of `group_by`.
+    pub group: Vec<String>,
+    pub window: WindowState,
+    pub firing: bool,
+}
 
 /// One term of a query.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,8 +10,15 @@
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::snapshot::WindowState;
+/// A window without its span ([`Window::save`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowState {
+    pub entries: Vec<Entry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<DateTime<Utc>>,
+}
 
 /// One entry of a window: (event time, received time, count).
 pub type Entry = (DateTime<Utc>, DateTime<Utc>, u64);

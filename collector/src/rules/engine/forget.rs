@@ -14,16 +14,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{AlertStatus, ForgetResponse};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Engine, EngineError};
+use super::Engine;
+use super::handle::{EngineError, ForgetReply, Forgotten};
 use crate::fleet::forget::Forget;
 use crate::rules::alert::Signal;
 use crate::rules::state::StateChange;
 use crate::wal::{Record, RecordKind};
-
-type Reply = oneshot::Sender<Result<ForgetResponse, EngineError>>;
 
 impl Engine {
     /// The API's command: writes the record; the answer waits for the engine to read it.
@@ -32,7 +30,7 @@ impl Engine {
         host: String,
         author: String,
         at: DateTime<Utc>,
-        reply: Reply,
+        reply: ForgetReply,
     ) {
         let payload = Forget::new(host, author, at).encode();
         match self
@@ -143,15 +141,6 @@ impl Engine {
     }
 }
 
-/// A forget written and not yet answered.
-pub(super) struct Forgotten {
-    /// Its record.
-    lsn: u64,
-    reply: Reply,
-    /// Set once the record was read back and applied.
-    answer: Option<ForgetResponse>,
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -194,7 +183,7 @@ mod tests {
             let key = sig.key();
             e.desired.insert(key.clone(), sig.clone());
             e.table
-                .apply(&StateChange::Alert(crate::rules::state::AlertRecord {
+                .apply(&StateChange::Alert(crate::rules::record::AlertRecord {
                     key,
                     name: sig.name.clone(),
                     severity: AlertSeverity::Critical,

@@ -17,30 +17,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use logwarden_core::wire::AlertStatus;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Engine, EngineSettings};
 use crate::rules::alert::Signal;
 use crate::rules::user::UserRules;
-
-/// The next reloaded settings; never, without a source (or once it is gone).
-pub(super) async fn next(
-    reloads: &mut Option<watch::Receiver<Option<Arc<EngineSettings>>>>,
-) -> Option<EngineSettings> {
-    loop {
-        let Some(r) = reloads else {
-            return std::future::pending().await;
-        };
-        if r.changed().await.is_err() {
-            *reloads = None;
-            continue;
-        }
-        if let Some(new) = r.borrow_and_update().clone() {
-            return Some((*new).clone());
-        }
-    }
-}
 
 impl Engine {
     pub(super) fn reload(&mut self, new: EngineSettings) {

@@ -2,6 +2,9 @@
 //! receivers, once each (no retries), with what each one answered. Nothing of it reaches the
 //! alert table, the notification log or the WAL: a test is not an incident, and a real alert
 //! with the same labels later is paged as usual.
+//!
+//! It lives in `rules/` because it decides like a delivery does (the routes an alert's labels
+//! reach, its group at each: [`super::dispatch::group_of`]); `notify` only carries it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,10 +14,10 @@ use logwarden_core::wire::{
     AlertSeverity, AlertStatus, AlertView, TestAlertRequest, TestAlertResponse, TestOutcome,
 };
 
-use super::route::RouteTree;
-use super::{Notification, Receiver, dispatch, send_once};
-use crate::rules::silence;
-use crate::rules::state::AlertRecord;
+use super::dispatch;
+use crate::notify::route::RouteTree;
+use crate::notify::{Notification, Receiver, send_once};
+use crate::rules::record::{self, AlertRecord};
 
 /// The name of the synthetic alert unless `alertname` says otherwise.
 pub const TEST_ALERTNAME: &str = "LogwardenTest";
@@ -106,7 +109,7 @@ pub async fn run(
             targets.push((i, "--receiver".to_owned(), group, labels));
         }
         None => {
-            for e in routes.matching(&|l| silence::label(&rec, l)) {
+            for e in routes.matching(&|l| record::label(&rec, l)) {
                 let ep = &routes.endpoints()[e];
                 let (group, labels) = dispatch::group_of(ep, &rec);
                 targets.push((ep.receiver, ep.key_prefix.clone(), group, labels));

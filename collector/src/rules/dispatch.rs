@@ -15,16 +15,19 @@
 //!
 //! Because the log is rebuilt from the WAL, a restarted collector makes the same decisions: no
 //! second page for an alert already sent, and its resolve still goes out.
+//!
+//! The engine's group timers (`engine/delivery.rs`) call [`decide`] and hand what it says to
+//! send to `crate::notify`, which only carries it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{AlertStatus, AlertView};
 
-use super::route::Endpoint;
-use super::{Notification, Receiver};
-use crate::rules::silence::label;
-use crate::rules::state::{AlertEntry, AlertRecord, AlertTable};
+use super::record::{AlertRecord, label};
+use super::state::{AlertEntry, AlertTable};
+use crate::notify::route::Endpoint;
+use crate::notify::{Notification, Receiver};
 
 /// The group of `rec` at a route endpoint: Alertmanager's group key text (the route's prefix,
 /// then the group labels) and the group labels.
