@@ -486,6 +486,13 @@ mod tests {
         let (from_old, notes) = settings(old);
         let (from_new, none) = settings(new);
         assert_eq!(format!("{from_old:?}"), format!("{from_new:?}"));
+        assert_eq!(from_old.http.write_timeout, Duration::from_secs(20));
+        assert_eq!(from_old.body_timeout, Duration::from_millis(500));
+        assert_eq!(from_old.alerts.group_wait, Duration::from_secs(30));
+        assert_eq!(
+            from_old.replication.sync_timeout,
+            Duration::from_millis(2500)
+        );
         assert_ne!(
             format!("{from_new:?}"),
             format!("{:?}", settings("").0),

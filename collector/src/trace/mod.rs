@@ -28,16 +28,11 @@ use logwarden_core::trace::{
 use crate::index::Catalog;
 use crate::search::SearchError;
 use crate::search::time::parse_time;
-use follow::{Follower, Found};
+use follow::{Follower, Found, str_field};
 use lookup::{Lookup, Range};
 
 /// How far back a trace looks when not told (`since`): from `until`, or from now.
 pub const DEFAULT_SINCE_DAYS: i64 = 30;
-
-/// A string field of an event.
-pub(crate) fn str_field<'e>(e: &'e Event, k: &str) -> Option<&'e str> {
-    e.fields.get(k).and_then(|v| v.as_str())
-}
 
 /// What `q` is, or why it is none of them.
 pub fn classify(q: &str) -> Result<TraceTarget, String> {
