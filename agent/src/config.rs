@@ -1,6 +1,11 @@
 //! The agent's configuration: the TOML file (every key in docs/configuration.md), the command
 //! line flags that override it, and their validation into [`Settings`], the runtime form the
 //! rest of the agent takes. Everything is checked here, before any file or socket is opened.
+//!
+//! The sections that belong to one part live beside it, as written and with their checks:
+//! `[tail]` and `[[files]]` in `tail/settings.rs`, `[spool]` in `spool/settings.rs`,
+//! `[[journald]]` in `journald/settings.rs`, `[health]` in `health/mod.rs`. This file holds
+//! the rest and assembles them, flags over file, into [`Settings`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +15,10 @@ use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use crate::health::{BackupRule, HealthConfig};
+use crate::journald::settings::JournaldConfig;
 use crate::parse::{Format, Zone};
+use crate::spool::settings::SpoolFileConfig;
+use crate::tail::settings::{FileRule, Multiline, TailConfig, TailSettings};
 
 /// The file, as written. Unknown keys are refused (serde names them, toml gives the line).
 #[derive(Debug, Default, Deserialize)]
@@ -57,164 +65,12 @@ pub struct FileConfig {
     pub metrics: MetricsConfig,
 }
 
-/// One `[[journald]]` table, as written.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JournaldConfig {
-    /// A journal directory (`journalctl --directory`); the system journal when absent.
-    pub directory: Option<PathBuf>,
-    /// journalctl matches (`FIELD=value`), e.g. `["_SYSTEMD_UNIT=postfix.service"]`.
-    #[serde(default)]
-    pub matches: Vec<String>,
-    /// `beginning` (default) or `end`: where the very first start reads from.
-    pub read_from: Option<String>,
-}
-
 /// `[metrics]`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `ADDR:PORT` to serve `/metrics` and `/status` on (e.g. `127.0.0.1:9102`); off when absent.
     pub listen: Option<String>,
-}
-
-/// `[tail]`, as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TailConfig {
-    /// `beginning` or `end`: where a file found at start and never seen before is read from.
-    pub read_from: String,
-    /// Files not modified for this long are not read (`"7d"`; `"0s"` or absent: no limit).
-    pub ignore_older: Option<ConfigDuration>,
-    /// Deprecated: `ignore_older` in whole seconds.
-    pub ignore_older_secs: Option<u64>,
-    /// A longer line is cut to this many bytes, flagged `truncated`.
-    pub max_line_bytes: usize,
-    /// A joined (multiline) record is handed out after this long without a new line.
-    pub multiline_timeout_ms: u64,
-    /// Bytes of a file's start fingerprinted to recognise it.
-    pub fingerprint_bytes: u32,
-    /// Header bytes skipped before the fingerprinted bytes.
-    pub fingerprint_skip_bytes: u64,
-    /// Milliseconds between two scans of the globs for new and rotated files.
-    pub scan_ms: u64,
-}
-
-impl Default for TailConfig {
-    fn default() -> TailConfig {
-        TailConfig {
-            read_from: "beginning".into(),
-            ignore_older: None,
-            ignore_older_secs: None,
-            max_line_bytes: 64 * 1024,
-            multiline_timeout_ms: 1000,
-            fingerprint_bytes: crate::tail::fingerprint::DEFAULT_WINDOW,
-            fingerprint_skip_bytes: 0,
-            scan_ms: 250,
-        }
-    }
-}
-
-/// `[spool]`, as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SpoolFileConfig {
-    /// Where the segments are; default `<data_dir>/spool`.
-    pub dir: Option<PathBuf>,
-    /// Bound on the spool's size on disk.
-    pub max_bytes: u64,
-    /// `block` or `drop_oldest`.
-    pub policy: String,
-}
-
-impl Default for SpoolFileConfig {
-    fn default() -> SpoolFileConfig {
-        SpoolFileConfig {
-            dir: None,
-            max_bytes: 256 << 20,
-            policy: "block".into(),
-        }
-    }
-}
-
-/// When the lines of a file are joined into multiline records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Multiline {
-    /// For Zimbra's Java logs: format `zimbra`, or a file named `mailbox.log*` or
-    /// `zmmailboxd.out*`.
-    #[default]
-    Auto,
-    /// Always: a line that does not start with a timestamp continues the previous record.
-    Timestamp,
-    /// Never: one line, one event.
-    None,
-}
-
-impl Multiline {
-    pub fn applies(self, path: &Path, format: Format) -> bool {
-        match self {
-            Multiline::Timestamp => true,
-            Multiline::None => false,
-            Multiline::Auto => {
-                format == Format::Zimbra
-                    || path.file_name().is_some_and(|n| {
-                        let n = n.to_string_lossy();
-                        n.starts_with("mailbox.log") || n.starts_with("zmmailboxd.out")
-                    })
-            }
-        }
-    }
-}
-
-fn multiline_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Multiline, D::Error> {
-    match String::deserialize(d)?.as_str() {
-        "auto" => Ok(Multiline::Auto),
-        "timestamp" => Ok(Multiline::Timestamp),
-        "none" => Ok(Multiline::None),
-        other => Err(serde::de::Error::custom(format!(
-            "multiline {other:?} is not one of auto, timestamp, none"
-        ))),
-    }
-}
-
-/// The validated `[tail]` and `[[files]]`: what the tailer runs with.
-#[derive(Debug, Clone)]
-pub struct TailSettings {
-    pub rules: Vec<FileRule>,
-    pub read_from_end: bool,
-    pub ignore_older: Option<Duration>,
-    pub max_line_bytes: usize,
-    pub multiline_timeout: Duration,
-    pub fingerprint: crate::tail::fingerprint::Window,
-    pub scan_interval: Duration,
-}
-
-/// One `[[files]]` table: a glob and how to read what it matches.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileRule {
-    pub path: String,
-    #[serde(default, deserialize_with = "from_str")]
-    pub format: Format,
-    /// Zone of times written without one (`local`, `utc`, `+02:00`); default `local`.
-    #[serde(default, deserialize_with = "from_str")]
-    pub tz: Zone,
-    /// Globs of paths (or file names) the include glob matches but that are not read.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// `auto`, `timestamp` or `none`.
-    #[serde(default, deserialize_with = "multiline_from_str")]
-    pub multiline: Multiline,
-}
-
-fn from_str<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    let s = String::deserialize(d)?;
-    s.parse().map_err(serde::de::Error::custom)
 }
 
 /// `[batch]`: how events are grouped into ingest requests.
@@ -384,24 +240,20 @@ pub fn check(path: &Path, flags: Overrides) -> anyhow::Result<Checked> {
 }
 
 impl FileConfig {
-    /// The duration keys, each with its deprecated spelling in whole seconds.
+    /// The duration keys of the whole file, each with its deprecated spelling in whole seconds.
     pub fn duration_keys(&self) -> [DurationKey<'_>; 2] {
-        [
-            DurationKey::new(
-                "",
-                "heartbeat",
-                self.heartbeat,
-                "heartbeat_secs",
-                self.heartbeat_secs.map(|s| s as f64),
-            ),
-            DurationKey::new(
-                "[tail]",
-                "ignore_older",
-                self.tail.ignore_older,
-                "ignore_older_secs",
-                self.tail.ignore_older_secs.map(|s| s as f64),
-            ),
-        ]
+        let [ignore_older] = self.tail.duration_keys();
+        [self.heartbeat_key(), ignore_older]
+    }
+
+    fn heartbeat_key(&self) -> DurationKey<'_> {
+        DurationKey::new(
+            "",
+            "heartbeat",
+            self.heartbeat,
+            "heartbeat_secs",
+            self.heartbeat_secs.map(|s| s as f64),
+        )
     }
 }
 
@@ -421,133 +273,26 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
 impl Settings {
     /// Merges the flags over the file and checks everything.
     pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
-        let [heartbeat_key, ignore_older] = file.duration_keys();
+        let heartbeat_key = file.heartbeat_key();
         let heartbeat = heartbeat_key.or(Duration::from_secs(30))?;
         if heartbeat.is_zero() {
             bail!("{} must be above zero", heartbeat_key.written());
         }
-        let ignore_older = Some(ignore_older.or(Duration::ZERO)?).filter(|d| !d.is_zero());
-        let collectors = if flags.collectors.is_empty() {
-            file.collectors
-        } else {
-            flags.collectors
-        };
-        let collectors = if collectors.is_empty() {
-            vec![logwarden_core::wire::DEFAULT_SERVER.to_owned()]
-        } else {
-            collectors
-        };
-        let collectors = collectors
-            .iter()
-            .map(|u| {
-                let url = reqwest::Url::parse(u).with_context(|| format!("collector URL {u:?}"))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    bail!("collector URL {u:?}: scheme must be http or https");
-                }
-                Ok(url)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let collectors = collector_urls(flags.collectors, file.collectors)?;
         let ca_file = flags.ca_file.or(file.ca_file);
         if let Some(path) = &ca_file {
             // Read now so that `config check` and the start name a bad file.
             logwarden_core::tls::read_ca_file(path)?;
         }
-        let client_identity = match (
+        let client_identity = client_identity(
             flags.client_cert.or(file.client_cert_file),
             flags.client_key.or(file.client_key_file),
-        ) {
-            (Some(cert), Some(key)) => {
-                let id = crate::ship::ClientIdentity { cert, key };
-                // Read now so that `config check` and the start name a bad file.
-                id.load()?;
-                Some(id)
-            }
-            (None, None) => None,
-            _ => anyhow::bail!("client_cert_file and client_key_file go together: set both"),
-        };
-        let files = if !flags.files.is_empty() {
-            flags
-                .files
-                .into_iter()
-                .map(|path| FileRule {
-                    path,
-                    format: Format::Auto,
-                    tz: Zone::Local,
-                    exclude: Vec::new(),
-                    multiline: Multiline::Auto,
-                })
-                .collect()
-        } else if !file.files.is_empty() {
-            file.files
-        } else {
-            DEFAULT_FILES
-                .iter()
-                .map(|p| FileRule {
-                    path: (*p).to_owned(),
-                    format: Format::Auto,
-                    tz: Zone::Local,
-                    exclude: Vec::new(),
-                    multiline: Multiline::Auto,
-                })
-                .collect()
-        };
-        for rule in &files {
-            glob::Pattern::new(&rule.path).with_context(|| format!("file glob {:?}", rule.path))?;
-            for g in &rule.exclude {
-                glob::Pattern::new(g)
-                    .with_context(|| format!("exclude glob {g:?} of {:?}", rule.path))?;
-            }
-        }
-        let journald = match flags.journald {
-            Some(dir) => vec![crate::journald::JournalSource {
-                directory: (!dir.is_empty()).then(|| PathBuf::from(dir)),
-                matches: Vec::new(),
-                read_from_end: false,
-            }],
-            None => file
-                .journald
-                .iter()
-                .map(|j| {
-                    let read_from_end = match j.read_from.as_deref() {
-                        None | Some("beginning") => false,
-                        Some("end") => true,
-                        Some(other) => bail!(
-                            "[[journald]] read_from {other:?}: must be \"beginning\" or \"end\""
-                        ),
-                    };
-                    for m in &j.matches {
-                        if !m.contains('=') && m != "+" {
-                            bail!("[[journald]] match {m:?}: must be FIELD=value (or \"+\" between groups)");
-                        }
-                    }
-                    Ok(crate::journald::JournalSource {
-                        directory: j.directory.clone(),
-                        matches: j.matches.clone(),
-                        read_from_end,
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        };
-        let t = file.tail;
-        let read_from_end = match t.read_from.as_str() {
-            "beginning" => false,
-            "end" => true,
-            other => bail!("[tail] read_from {other:?} is not one of beginning, end"),
-        };
-        if t.max_line_bytes < 16 || t.fingerprint_bytes == 0 || t.scan_ms == 0 {
-            bail!(
-                "[tail] max_line_bytes must be at least 16, fingerprint_bytes and scan_ms above zero"
-            );
-        }
+        )?;
+        let files = file_rules(flags.files, file.files)?;
+        let journald = journal_sources(flags.journald, &file.journald)?;
+        let tail = file.tail.settings(files.clone())?;
         let sp = file.spool;
-        let policy = match sp.policy.as_str() {
-            "block" => crate::spool::FullPolicy::Block,
-            "drop_oldest" => crate::spool::FullPolicy::DropOldest,
-            other => bail!("[spool] policy {other:?} is not one of block, drop_oldest"),
-        };
-        if sp.max_bytes < 256 << 10 {
-            bail!("[spool] max_bytes must be at least 262144 (256 KiB)");
-        }
+        let policy = sp.full_policy()?;
         let host = match flags.host.or(file.host) {
             Some(h) if h.trim().is_empty() => bail!("host name is empty"),
             Some(h) => h,
@@ -558,12 +303,7 @@ impl Settings {
         if batch.max_events == 0 || batch.max_bytes == 0 {
             bail!("[batch] max_events and max_bytes must be above zero");
         }
-        let compression = match batch.compression.as_str() {
-            "zstd" => Compression::Zstd,
-            "gzip" => Compression::Gzip,
-            "none" => Compression::None,
-            other => bail!("[batch] compression {other:?} is not one of zstd, gzip, none"),
-        };
+        let compression = compression(&batch.compression)?;
         let mut health = file.health;
         if let Some(mdstat) = flags.mdstat {
             health.mdstat = mdstat;
@@ -572,18 +312,7 @@ impl Settings {
             health.backups = backup_rules(flags.backup, flags.data)?;
         }
         health.validate()?;
-        let flag_token = match &flags.token_file {
-            Some(path) => Some(logwarden_core::token_file::read_token(path)?),
-            None => flags.token,
-        };
-        let token = match (flag_token, file.token, file.token_file) {
-            (Some(t), _, _) => Some(t),
-            (None, Some(_), Some(_)) => bail!("token and token_file are both set: keep one"),
-            (None, Some(t), None) => Some(t),
-            (None, None, Some(path)) => Some(read_token_file(&path)?),
-            (None, None, None) => None,
-        }
-        .filter(|t| !t.is_empty());
+        let token = token(flags.token, flags.token_file, file.token, file.token_file)?;
         let metrics_listen = flags
             .metrics_listen
             .or(file.metrics.listen)
@@ -603,18 +332,7 @@ impl Settings {
                 max_bytes: sp.max_bytes,
                 policy,
             },
-            tail: TailSettings {
-                rules: files.clone(),
-                read_from_end,
-                ignore_older,
-                max_line_bytes: t.max_line_bytes,
-                multiline_timeout: Duration::from_millis(t.multiline_timeout_ms),
-                fingerprint: crate::tail::fingerprint::Window {
-                    skip: t.fingerprint_skip_bytes,
-                    len: t.fingerprint_bytes,
-                },
-                scan_interval: Duration::from_millis(t.scan_ms),
-            },
+            tail,
             data_dir,
             host,
             site,
@@ -632,6 +350,133 @@ impl Settings {
             metrics_listen,
         })
     }
+}
+
+/// The collectors' URLs: the flags' over the file's, [`DEFAULT_SERVER`] when neither names one.
+///
+/// [`DEFAULT_SERVER`]: logwarden_core::wire::DEFAULT_SERVER
+fn collector_urls(flags: Vec<String>, file: Vec<String>) -> anyhow::Result<Vec<reqwest::Url>> {
+    let collectors = if flags.is_empty() { file } else { flags };
+    let collectors = if collectors.is_empty() {
+        vec![logwarden_core::wire::DEFAULT_SERVER.to_owned()]
+    } else {
+        collectors
+    };
+    collectors
+        .iter()
+        .map(|u| {
+            let url = reqwest::Url::parse(u).with_context(|| format!("collector URL {u:?}"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("collector URL {u:?}: scheme must be http or https");
+            }
+            Ok(url)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+}
+
+/// The client certificate and key for mutual TLS: both or neither, read now.
+fn client_identity(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<crate::ship::ClientIdentity>> {
+    Ok(match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let id = crate::ship::ClientIdentity { cert, key };
+            // Read now so that `config check` and the start name a bad file.
+            id.load()?;
+            Some(id)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("client_cert_file and client_key_file go together: set both"),
+    })
+}
+
+/// The files to tail: `--file` flags, else the file's `[[files]]`, else [`DEFAULT_FILES`];
+/// every glob checked.
+fn file_rules(flags: Vec<String>, file: Vec<FileRule>) -> anyhow::Result<Vec<FileRule>> {
+    let files = if !flags.is_empty() {
+        flags
+            .into_iter()
+            .map(|path| FileRule {
+                path,
+                format: Format::Auto,
+                tz: Zone::Local,
+                exclude: Vec::new(),
+                multiline: Multiline::Auto,
+            })
+            .collect()
+    } else if !file.is_empty() {
+        file
+    } else {
+        DEFAULT_FILES
+            .iter()
+            .map(|p| FileRule {
+                path: (*p).to_owned(),
+                format: Format::Auto,
+                tz: Zone::Local,
+                exclude: Vec::new(),
+                multiline: Multiline::Auto,
+            })
+            .collect()
+    };
+    for rule in &files {
+        glob::Pattern::new(&rule.path).with_context(|| format!("file glob {:?}", rule.path))?;
+        for g in &rule.exclude {
+            glob::Pattern::new(g)
+                .with_context(|| format!("exclude glob {g:?} of {:?}", rule.path))?;
+        }
+    }
+    Ok(files)
+}
+
+/// The journals to read: `--journald[=DIR]`, else the file's `[[journald]]`, checked.
+fn journal_sources(
+    flag: Option<String>,
+    file: &[JournaldConfig],
+) -> anyhow::Result<Vec<crate::journald::JournalSource>> {
+    Ok(match flag {
+        Some(dir) => vec![crate::journald::JournalSource {
+            directory: (!dir.is_empty()).then(|| PathBuf::from(dir)),
+            matches: Vec::new(),
+            read_from_end: false,
+        }],
+        None => file
+            .iter()
+            .map(JournaldConfig::source)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    })
+}
+
+/// `[batch] compression`.
+fn compression(name: &str) -> anyhow::Result<Compression> {
+    Ok(match name {
+        "zstd" => Compression::Zstd,
+        "gzip" => Compression::Gzip,
+        "none" => Compression::None,
+        other => bail!("[batch] compression {other:?} is not one of zstd, gzip, none"),
+    })
+}
+
+/// The token: `--token-file`, else `--token` (or `LOGWARDEN_TOKEN`), else the file's `token`
+/// or `token_file` (not both); none when empty.
+fn token(
+    flag: Option<String>,
+    flag_file: Option<PathBuf>,
+    file: Option<String>,
+    file_file: Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    let flag_token = match &flag_file {
+        Some(path) => Some(logwarden_core::token_file::read_token(path)?),
+        None => flag,
+    };
+    Ok(match (flag_token, file, file_file) {
+        (Some(t), _, _) => Some(t),
+        (None, Some(_), Some(_)) => bail!("token and token_file are both set: keep one"),
+        (None, Some(t), None) => Some(t),
+        (None, None, Some(path)) => Some(read_token_file(&path)?),
+        (None, None, None) => None,
+    }
+    .filter(|t| !t.is_empty()))
 }
 
 /// The token in `path`: its first line, without surrounding white space.

@@ -11,6 +11,7 @@ pub mod journald;
 pub mod observe;
 pub mod pipeline;
 pub mod ship;
+pub mod source;
 pub mod spool;
 pub mod tail;
 

@@ -21,20 +21,11 @@ use crate::config::Settings;
 use crate::draft::Draft;
 use crate::identity;
 use crate::ship::Shipper;
+use crate::source::fingerprint::Fingerprint;
+use crate::source::{FileKey, Item};
 use crate::spool::feed::Feed;
-use crate::spool::record::Origin;
 use crate::spool::{Limits, Spool};
-use crate::tail::fingerprint::Fingerprint;
-use crate::tail::{FileKey, Known, Tailer, checkpoint::Checkpoints};
-
-/// What a source hands to the pipeline.
-#[derive(Debug)]
-pub struct Item {
-    pub draft: Draft,
-    /// For a file record: the file and where its last line ends, so that reading can resume
-    /// after it and its checkpoint can move once it is acked.
-    pub origin: Option<Origin>,
-}
+use crate::tail::{Known, Tailer, checkpoint::Checkpoints};
 
 /// Runs the agent until `shutdown` fires, then ships what it can within `drain` (the rest
 /// stays in the spool for the next start) and saves checkpoints.
@@ -57,8 +48,8 @@ pub async fn run(
     let (journal_cursors, known): (Vec<Known>, Vec<Known>) =
         resume_points(&checkpoints, &spool.resume)
             .into_iter()
-            .partition(|k| k.key.dev == crate::journald::JOURNAL_DEV);
-    let metrics = Arc::new(crate::observe::AgentMetrics::default());
+            .partition(|k| k.key.dev == crate::source::JOURNAL_DEV);
+    let metrics = Arc::new(crate::observe::metrics::AgentMetrics::default());
     metrics
         .recovered
         .store(spool.pending, std::sync::atomic::Ordering::Relaxed);
@@ -73,19 +64,12 @@ pub async fn run(
     let stop_reading = CancellationToken::new();
     let give_up = CancellationToken::new();
 
-    for src in &settings.journald {
-        let key = crate::journald::source_key(src);
-        let cursor = journal_cursors
-            .iter()
-            .find(|k| k.key == key)
-            .map(|k| k.path.to_string_lossy().into_owned());
-        tokio::spawn(crate::journald::run(
-            src.clone(),
-            cursor,
-            item_tx.clone(),
-            stop_reading.clone(),
-        ));
-    }
+    spawn_journals(
+        &settings.journald,
+        &journal_cursors,
+        &item_tx,
+        &stop_reading,
+    );
     let item_tx_heartbeat = item_tx.clone();
     let item_tx_probes = item_tx.clone();
     let checkpoints = Arc::new(Mutex::new(checkpoints));
@@ -106,20 +90,7 @@ pub async fn run(
         stop_reading.clone(),
     ));
 
-    let probes = if settings.health.enabled {
-        Some(
-            crate::health::spawn_counted_probes(
-                &settings.health,
-                item_tx_probes,
-                stop_reading.clone(),
-                metrics.clone(),
-            )
-            .context("starting the health probes")?,
-        )
-    } else {
-        drop(item_tx_probes);
-        None
-    };
+    let probes = start_probes(&settings.health, item_tx_probes, &stop_reading, &metrics)?;
 
     let who = crate::observe::Identity {
         agent_id: agent_id.clone(),
@@ -144,28 +115,12 @@ pub async fn run(
     let shipper = Shipper::new(&settings)?.with_metrics(metrics.clone());
     // The listener is bound before shipping starts, so a wrong address stops the start.
     let stop_listener = CancellationToken::new();
-    let listener_task = match settings.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the metrics listener on {addr}"))?;
-            let bound = listener.local_addr().context("metrics listener address")?;
-            tracing::info!(%bound, "serving /metrics and /status");
-            // Scripts and tests read this line to find the port.
-            println!("logwarden-agent metrics on {bound}");
-            let observed = crate::observe::Observed {
-                metrics: metrics.clone(),
-                who: Arc::new(who),
-                checkpoints: checkpoints.clone(),
-            };
-            Some(tokio::spawn(crate::observe::listener::serve(
-                listener,
-                observed,
-                stop_listener.clone(),
-            )))
-        }
-        None => None,
+    let observed = crate::observe::Observed {
+        metrics: metrics.clone(),
+        who: Arc::new(who),
+        checkpoints: checkpoints.clone(),
     };
+    let listener_task = serve_observed(settings.metrics_listen, observed, &stop_listener).await?;
     let limits = Limits {
         max_events: settings.max_events,
         max_bytes: settings.max_bytes,
@@ -182,6 +137,99 @@ pub async fn run(
     shutdown.cancelled().await;
     tracing::info!("stopping: no more reading; shipping what was spooled");
     stop_reading.cancel();
+    drain_within(drain, tail_thread, probes, feed_thread, ship_task, &give_up).await;
+    stop_listener.cancel();
+    if let Some(t) = listener_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
+    }
+    checkpoints.lock().await.save()?;
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+/// Starts a reader for each `[[journald]]` source, from its saved cursor.
+fn spawn_journals(
+    sources: &[crate::journald::JournalSource],
+    journal_cursors: &[Known],
+    item_tx: &mpsc::Sender<Item>,
+    stop_reading: &CancellationToken,
+) {
+    for src in sources {
+        let key = crate::journald::source_key(src);
+        let cursor = journal_cursors
+            .iter()
+            .find(|k| k.key == key)
+            .map(|k| k.path.to_string_lossy().into_owned());
+        tokio::spawn(crate::journald::run(
+            src.clone(),
+            cursor,
+            item_tx.clone(),
+            stop_reading.clone(),
+        ));
+    }
+}
+
+/// Starts the health probes when `[health]` is enabled (else lets their sender go, so that the
+/// item channel can close).
+fn start_probes(
+    health: &crate::health::HealthConfig,
+    item_tx_probes: mpsc::Sender<Item>,
+    stop_reading: &CancellationToken,
+    metrics: &Arc<crate::observe::metrics::AgentMetrics>,
+) -> anyhow::Result<Option<crate::health::Probes>> {
+    Ok(if health.enabled {
+        Some(
+            crate::health::spawn_counted_probes(
+                health,
+                item_tx_probes,
+                stop_reading.clone(),
+                metrics.clone(),
+            )
+            .context("starting the health probes")?,
+        )
+    } else {
+        drop(item_tx_probes);
+        None
+    })
+}
+
+/// Binds `[metrics] listen` (when set) and serves `/metrics` and `/status` on it until
+/// `stop_listener`.
+async fn serve_observed(
+    listen: Option<std::net::SocketAddr>,
+    observed: crate::observe::Observed,
+    stop_listener: &CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    Ok(match listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener on {addr}"))?;
+            let bound = listener.local_addr().context("metrics listener address")?;
+            tracing::info!(%bound, "serving /metrics and /status");
+            // Scripts and tests read this line to find the port.
+            println!("logwarden-agent metrics on {bound}");
+            Some(tokio::spawn(crate::observe::listener::serve(
+                listener,
+                observed,
+                stop_listener.clone(),
+            )))
+        }
+        None => None,
+    })
+}
+
+/// Once reading has stopped: waits up to `drain` for the tailer, the probes and the feed to
+/// finish and the shipper to ship what was spooled; past it, tells the shipper to give up (the
+/// rest is sent from the spool at the next start).
+async fn drain_within(
+    drain: std::time::Duration,
+    tail_thread: std::thread::JoinHandle<()>,
+    probes: Option<crate::health::Probes>,
+    feed_thread: std::thread::JoinHandle<()>,
+    ship_task: tokio::task::JoinHandle<()>,
+    give_up: &CancellationToken,
+) {
     let drained = async {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = tail_thread.join();
@@ -206,13 +254,6 @@ pub async fn run(
         give_up.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drained).await;
     }
-    stop_listener.cancel();
-    if let Some(t) = listener_task {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
-    }
-    checkpoints.lock().await.save()?;
-    tracing::info!("agent stopped");
-    Ok(())
 }
 
 /// Where each known content resumes: the later of its acknowledged offset and the end of its

@@ -134,7 +134,7 @@ fn failing_a_member_of_a_real_md_array_is_reported_within_a_second() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         let cancel = CancellationToken::new();
         let probes = spawn_probes(&cfg, tx, cancel.clone()).unwrap();
-        let state_of = |item: &logwarden_agent::pipeline::Item| {
+        let state_of = |item: &logwarden_agent::source::Item| {
             (item.draft.fields.get("array").and_then(|v| v.as_str()) == Some(kernel_name.as_str()))
                 .then(|| item.draft.fields["state"].as_str().unwrap_or("").to_owned())
         };

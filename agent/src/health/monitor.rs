@@ -49,8 +49,8 @@ use super::raid::RaidStatus;
 use super::smart::SmartHistory;
 use super::{HealthConfig, filesystem, storcli};
 use crate::draft::Draft;
-use crate::observe::AgentMetrics;
-use crate::pipeline::Item;
+use crate::observe::metrics::AgentMetrics;
+use crate::source::Item;
 
 /// The running probe threads.
 #[derive(Debug)]

@@ -322,21 +322,30 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
         .sys_block
         .clone()
         .unwrap_or_else(|| cfg.sys_block.clone());
-    let mountinfo_path = src
-        .mountinfo
-        .clone()
-        .unwrap_or_else(|| cfg.mountinfo.clone());
-    let fstab = fstab_points(src.fstab.as_deref().unwrap_or(&cfg.fstab));
+    check_md(&mut rep, src, cfg, machine, &sys_block);
+    check_smart(&mut rep, src, cfg, machine);
+    check_hwraid(&mut rep, src, cfg, machine);
+    check_bmcs(&mut rep, src);
+    check_mounts(&mut rep, src, cfg, machine, &sys_block, now);
+    rep
+}
 
-    // md RAID.
+/// md RAID: `--mdstat`, else this machine's.
+fn check_md(
+    rep: &mut CheckReport,
+    src: &CheckSources,
+    cfg: &HealthConfig,
+    machine: bool,
+    sys_block: &Path,
+) {
     match (&src.mdstat, machine) {
-        (Some(p), _) => match raid(p, &sys_block) {
+        (Some(p), _) => match raid(p, sys_block) {
             Ok(arrays) => rep.drafts.extend(arrays.iter().map(RaidStatus::to_draft)),
             Err(e) => rep
                 .problems
                 .push(problem(format!("--mdstat {}", p.display()), &e)),
         },
-        (None, true) => match raid(&cfg.mdstat, &sys_block) {
+        (None, true) => match raid(&cfg.mdstat, sys_block) {
             Ok(arrays) if arrays.is_empty() => {
                 rep.notes.push("raid: no md arrays on this machine".into());
             }
@@ -355,8 +364,10 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
         },
         (None, false) => {}
     }
+}
 
-    // SMART.
+/// SMART: `--smartctl-json` files, and this machine's disks when `[health] smart` is on.
+fn check_smart(rep: &mut CheckReport, src: &CheckSources, cfg: &HealthConfig, machine: bool) {
     let mut history = SmartHistory::default();
     let policy = cfg.smart_policy();
     for p in &src.smartctl_json {
@@ -382,8 +393,10 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
             rep.problems.push(problem("smart", e));
         }
     }
+}
 
-    // Hardware RAID.
+/// Hardware RAID: `--storcli-json` files, and this machine's controller when `storcli` is set.
+fn check_hwraid(rep: &mut CheckReport, src: &CheckSources, cfg: &HealthConfig, machine: bool) {
     for p in &src.storcli_json {
         match storcli_file(p) {
             Ok(vds) => rep
@@ -402,8 +415,10 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
             Err(e) => rep.problems.push(problem("hwraid", &e)),
         }
     }
+}
 
-    // BMCs, all at once: a dead or slow one costs its timeout, not the others'.
+/// BMCs, all at once: a dead or slow one costs its timeout, not the others'.
+fn check_bmcs(rep: &mut CheckReport, src: &CheckSources) {
     let reports: Vec<RedfishReport> = std::thread::scope(|s| {
         let handles: Vec<_> = src
             .redfish
@@ -431,8 +446,22 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
         }
         rep.drafts.extend(r.drafts());
     }
+}
 
-    // File systems and backups both need the mounts.
+/// File systems and backups (both need the mounts).
+fn check_mounts(
+    rep: &mut CheckReport,
+    src: &CheckSources,
+    cfg: &HealthConfig,
+    machine: bool,
+    sys_block: &Path,
+    now: SystemTime,
+) {
+    let mountinfo_path = src
+        .mountinfo
+        .clone()
+        .unwrap_or_else(|| cfg.mountinfo.clone());
+    let fstab = fstab_points(src.fstab.as_deref().unwrap_or(&cfg.fstab));
     let pairs: Vec<(PathBuf, PathBuf)> = if !src.backups.is_empty() {
         src.backups.clone()
     } else if machine {
@@ -463,7 +492,7 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
                 let (statuses, errors) = backups(
                     &pairs,
                     &mounts,
-                    &sys_block,
+                    sys_block,
                     &fstab,
                     Duration::from_secs(cfg.backup_stale_after_s),
                     now,
@@ -476,7 +505,6 @@ pub fn check_once(src: &CheckSources, cfg: &HealthConfig, now: SystemTime) -> Ch
             }
         }
     }
-    rep
 }
 
 #[cfg(test)]

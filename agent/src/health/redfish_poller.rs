@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use super::HealthConfig;
 use super::redfish::RedfishTarget;
 use crate::draft::Draft;
-use crate::observe::AgentMetrics;
-use crate::pipeline::Item;
+use crate::observe::metrics::AgentMetrics;
+use crate::source::Item;
 
 /// Starts one detached thread per configured BMC.
 pub fn spawn(

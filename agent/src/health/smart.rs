@@ -202,6 +202,39 @@ pub fn parse(
         return Err(SmartError::Unreadable { device, reason });
     }
 
+    let (counts, failing_attrs) = read_counts(&v);
+
+    let temperature_c = v.pointer("/temperature/current").and_then(Value::as_i64);
+    let temperature_limit_c = ["drive_trip", "op_limit_max"]
+        .iter()
+        .find_map(|k| v.get("temperature")?.get(*k)?.as_i64())
+        .filter(|&t| t > 0);
+
+    let mut report = SmartReport {
+        device,
+        protocol,
+        model: ["model_name", "scsi_model_name"]
+            .iter()
+            .find_map(|k| v.get(*k)?.as_str())
+            .map(str::to_owned),
+        serial: v
+            .get("serial_number")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        passed,
+        exit_status,
+        counts,
+        temperature_c,
+        temperature_limit_c,
+        verdict: Verdict::Ok,
+        reasons: Vec::new(),
+    };
+    judge(&mut report, failing_attrs, previous, policy);
+    Ok(SmartOutcome::Report(Box::new(report)))
+}
+
+/// The counters that say a drive is wearing out, and the attributes failing now (ATA).
+fn read_counts(v: &Value) -> (SmartCounts, Vec<String>) {
     let mut counts = SmartCounts::default();
     let mut failing_attrs = Vec::new();
     if let Some(table) = v
@@ -239,12 +272,19 @@ pub fn parse(
         counts.media_errors = sum;
     }
 
-    let temperature_c = v.pointer("/temperature/current").and_then(Value::as_i64);
-    let temperature_limit_c = ["drive_trip", "op_limit_max"]
-        .iter()
-        .find_map(|k| v.get("temperature")?.get(*k)?.as_i64())
-        .filter(|&t| t > 0);
+    (counts, failing_attrs)
+}
 
+/// The verdict on `r` and why: failing (overall health, exit status bits, NVMe warnings,
+/// failing attributes) before warning (sector counts, rising media errors, wear, temperature).
+fn judge(
+    r: &mut SmartReport,
+    failing_attrs: Vec<String>,
+    previous: Option<&SmartCounts>,
+    policy: &SmartPolicy,
+) {
+    let (counts, passed, exit_status) = (r.counts, r.passed, r.exit_status);
+    let (temperature_c, temperature_limit_c) = (r.temperature_c, r.temperature_limit_c);
     let mut verdict = Verdict::Ok;
     let mut reasons = Vec::new();
     let mut fail = |reason: String| {
@@ -317,26 +357,8 @@ pub fn parse(
     if let Some(t) = temperature_c.filter(|&t| t > limit) {
         warn(format!("temperature {t} °C above {limit} °C"));
     }
-
-    Ok(SmartOutcome::Report(Box::new(SmartReport {
-        device,
-        protocol,
-        model: ["model_name", "scsi_model_name"]
-            .iter()
-            .find_map(|k| v.get(*k)?.as_str())
-            .map(str::to_owned),
-        serial: v
-            .get("serial_number")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        passed,
-        exit_status,
-        counts,
-        temperature_c,
-        temperature_limit_c,
-        verdict,
-        reasons,
-    })))
+    r.verdict = verdict;
+    r.reasons = reasons;
 }
 
 /// The count in an ATA attribute's raw value (see the module doc on packed values).

@@ -128,7 +128,28 @@ pub fn config(found: &Inspection, args: &InitArgs) -> String {
 pub fn report(found: &Inspection, args: &InitArgs) -> String {
     let mut seen: Vec<String> = Vec::new();
     let mut unseen: Vec<String> = Vec::new();
+    report_platform(found, &mut seen, &mut unseen);
+    report_zimbra(found, &mut seen, &mut unseen);
+    report_logs(found, &mut seen, &mut unseen);
+    report_disks(found, &mut seen, &mut unseen);
+    report_backups(found, &mut seen, &mut unseen);
+    report_flags(found, args, &mut unseen);
 
+    let mut out = String::from("Found:\n");
+    for s in &seen {
+        let _ = writeln!(out, "  {s}");
+    }
+    if !unseen.is_empty() {
+        out.push_str("Could not see, or needs a look:\n");
+        for s in &unseen {
+            let _ = writeln!(out, "  - {s}");
+        }
+    }
+    out
+}
+
+/// Physical, VM or container, and what a VM or container cannot see.
+fn report_platform(found: &Inspection, seen: &mut Vec<String>, unseen: &mut Vec<String>) {
     seen.push(format!("platform: {}", found.platform.describe()));
     match &found.platform {
         Platform::Physical => {}
@@ -141,7 +162,10 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
             "this is a container: the disks and arrays are the host's; monitor the host too".into(),
         ),
     }
+}
 
+/// Zimbra and its services, or why there is none.
+fn report_zimbra(found: &Inspection, seen: &mut Vec<String>, unseen: &mut Vec<String>) {
     match &found.zimbra {
         Some(z) => {
             let name = z
@@ -186,7 +210,10 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
             }
         }
     }
+}
 
+/// The log files found, and the system logs missing.
+fn report_logs(found: &Inspection, seen: &mut Vec<String>, unseen: &mut Vec<String>) {
     for f in &found.files {
         seen.push(format!("log {} ({})", f.path, format_name(f.format)));
     }
@@ -200,7 +227,10 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
             )),
         }
     }
+}
 
+/// md RAID, smartctl and the hardware RAID tool.
+fn report_disks(found: &Inspection, seen: &mut Vec<String>, unseen: &mut Vec<String>) {
     let d = &found.disks;
     match &d.md {
         Ok(a) if a.is_empty() => seen.push("md RAID: none (the md driver is loaded)".into()),
@@ -219,7 +249,10 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
             .push("no storcli/perccli: a hardware RAID controller, if any, is not watched".into()),
         None => {}
     }
+}
 
+/// The backup folder and its placement against the data.
+fn report_backups(found: &Inspection, seen: &mut Vec<String>, unseen: &mut Vec<String>) {
     match &found.backup {
         Some(plan) => {
             seen.push(format!(
@@ -267,7 +300,10 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
                 .into(),
         ),
     }
+}
 
+/// Flags left out that the operator may want.
+fn report_flags(found: &Inspection, args: &InitArgs, unseen: &mut Vec<String>) {
     if args.collectors.is_empty() {
         unseen.push("no --collector: the agent will send to http://127.0.0.1:7070".into());
     }
@@ -284,16 +320,4 @@ pub fn report(found: &Inspection, args: &InitArgs) -> String {
             tf.display()
         ));
     }
-
-    let mut out = String::from("Found:\n");
-    for s in &seen {
-        let _ = writeln!(out, "  {s}");
-    }
-    if !unseen.is_empty() {
-        out.push_str("Could not see, or needs a look:\n");
-        for s in &unseen {
-            let _ = writeln!(out, "  - {s}");
-        }
-    }
-    out
 }

@@ -27,6 +27,7 @@
 //! after a pause, from the last cursor handed out.
 
 pub mod export;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -37,14 +38,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::draft::Draft;
-use crate::pipeline::Item;
-use crate::spool::record::Origin;
-use crate::tail::FileKey;
-use crate::tail::fingerprint::Fingerprint;
+use crate::source::Item;
+use crate::source::Origin;
+use crate::source::fingerprint::Fingerprint;
+use crate::source::{FileKey, JOURNAL_DEV};
 use logwarden_core::Severity;
 
-/// The device number of journal sources' keys: no file has it.
-pub const JOURNAL_DEV: u64 = u64::MAX;
 /// Pause before `journalctl` is started again after it ended.
 const RESTART_PAUSE: Duration = Duration::from_secs(5);
 

@@ -59,9 +59,9 @@ fn gauge(reg: &mut Registry, name: &str, help: &str, v: u64) {
     reg.register(name, help, g);
 }
 
-pub fn render(s: &AgentStatus) -> String {
-    let mut reg = Registry::with_prefix("logwarden_agent");
-    family::<Gauge, Info>(&mut reg, "info", "This agent (always 1)")
+/// `info`: who this agent is.
+fn info(reg: &mut Registry, s: &AgentStatus) {
+    family::<Gauge, Info>(reg, "info", "This agent (always 1)")
         .get_or_create(&Info {
             agent_id: s.agent_id.clone(),
             host: s.host.clone(),
@@ -69,10 +69,13 @@ pub fn render(s: &AgentStatus) -> String {
             version: s.version.clone(),
         })
         .set(1);
+}
 
-    let read = family::<Counter, PathLabel>(&mut reg, "lines_read", "Lines read per file path");
+/// Lines read and shipped per path.
+fn paths(reg: &mut Registry, s: &AgentStatus) {
+    let read = family::<Counter, PathLabel>(reg, "lines_read", "Lines read per file path");
     let shipped = family::<Counter, PathLabel>(
-        &mut reg,
+        reg,
         "lines_shipped",
         "Lines acknowledged by a collector per file path",
     );
@@ -83,18 +86,22 @@ pub fn render(s: &AgentStatus) -> String {
         read.get_or_create(&l).inc_by(p.lines_read);
         shipped.get_or_create(&l).inc_by(p.lines_shipped);
     }
+}
+
+/// Where reading each tailed file stands, and how many there are.
+fn files(reg: &mut Registry, s: &AgentStatus) {
     let unread = family::<Gauge, PathLabel>(
-        &mut reg,
+        reg,
         "file_unread_bytes",
         "Bytes of a tailed file not read yet",
     );
     let unacked = family::<Gauge, PathLabel>(
-        &mut reg,
+        reg,
         "checkpoint_lag_bytes",
         "Bytes of a tailed file not acknowledged by a collector yet",
     );
     let offset = family::<Gauge, PathLabel>(
-        &mut reg,
+        reg,
         "file_read_offset_bytes",
         "Where reading a tailed file stands",
     );
@@ -111,67 +118,79 @@ pub fn render(s: &AgentStatus) -> String {
         }
     }
     gauge(
-        &mut reg,
+        reg,
         "files_tailed",
         "Files being tailed",
         s.files.len() as u64,
     );
+}
+
+/// What the spool holds and what it lost.
+fn spool(reg: &mut Registry, s: &AgentStatus) {
     gauge(
-        &mut reg,
+        reg,
         "spool_events",
         "Events in the spool not acknowledged yet",
         s.spool.events,
     );
     gauge(
-        &mut reg,
+        reg,
         "spool_bytes",
         "Bytes of spool segments on disk",
         s.spool.bytes,
     );
     gauge(
-        &mut reg,
+        reg,
         "spool_max_bytes",
         "The spool's size limit",
         s.spool.max_bytes,
     );
     gauge(
-        &mut reg,
+        reg,
         "spool_segments",
         "Spool segment files",
         s.spool.segments,
     );
     counter(
-        &mut reg,
+        reg,
         "spool_damaged_records",
         "Spool records found damaged and skipped",
         s.spool.damaged + s.spool.torn,
     );
     counter(
-        &mut reg,
+        reg,
         "spool_dropped_records",
         "Spool records deleted unsent because the spool was full (drop_oldest)",
         s.spool.dropped,
     );
+}
+
+/// Events spooled and shipped, batches shipped.
+fn shipping(reg: &mut Registry, s: &AgentStatus) {
     counter(
-        &mut reg,
+        reg,
         "events_spooled",
         "Events written to the spool",
         s.events_spooled,
     );
     counter(
-        &mut reg,
+        reg,
         "events_shipped",
         "Events acknowledged by a collector",
         s.events_shipped,
     );
     counter(
-        &mut reg,
+        reg,
         "batches_shipped",
         "Batches acknowledged by a collector",
         s.batches_shipped,
     );
+}
+
+/// Errors by reason.
+fn errors(reg: &mut Registry, s: &AgentStatus) {
     let errors = family::<Counter, Reason>(
-        &mut reg,
+        reg,
         "errors",
         "Things that went wrong, by reason (each retried unless it says dropped)",
     );
@@ -189,6 +208,16 @@ pub fn render(s: &AgentStatus) -> String {
             })
             .inc_by(n);
     }
+}
+
+pub fn render(s: &AgentStatus) -> String {
+    let mut reg = Registry::with_prefix("logwarden_agent");
+    info(&mut reg, s);
+    paths(&mut reg, s);
+    files(&mut reg, s);
+    spool(&mut reg, s);
+    shipping(&mut reg, s);
+    errors(&mut reg, s);
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
     out

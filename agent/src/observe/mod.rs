@@ -1,132 +1,29 @@
 //! The agent's view of itself: what it tails, how far it has read and been acknowledged, how
 //! much waits in the spool, and what went wrong. Counted where things happen (tailer, spool
-//! writer, shipper) into one [`AgentMetrics`]; read by the optional loopback listener
-//! (`[metrics] listen`, `listener.rs`) as Prometheus text (`exposition.rs`) and as the JSON
-//! [`AgentStatus`] that `logwarden-agent status` prints.
+//! writer, shipper) into one [`AgentMetrics`] (`metrics.rs`); read by the optional loopback
+//! listener (`[metrics] listen`, `listener.rs`) as Prometheus text (`exposition.rs`) and as the
+//! JSON [`AgentStatus`] that `logwarden-agent status` prints.
 //!
 //! Offsets per inode (a rotated file and its successor share a path for a while) and counts
 //! per path (so a counter never goes back when a rotated file is let go).
 
 pub mod exposition;
 pub mod listener;
+pub mod metrics;
 pub mod table;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spool::UsageHandle;
-use crate::tail::FileKey;
+use metrics::{AgentMetrics, Tailing, lock};
+
+use crate::source::FileKey;
 use crate::tail::checkpoint::Checkpoints;
 
-/// Lines read and shipped for one path since the agent started.
-#[derive(Debug, Default, Clone, Copy)]
-struct PathCounts {
-    read: u64,
-    shipped: u64,
-}
-
-/// A file being tailed now.
-#[derive(Debug, Clone)]
-struct Tailing {
-    path: PathBuf,
-    /// End of the last line handed to the spool.
-    read_offset: u64,
-}
-
-/// Why a batch was not taken, as the `reason` label of `agent_ship_errors_total`.
-#[derive(Debug, Clone, Copy)]
-pub enum ShipError {
-    Unreachable,
-    Refused,
-    /// An event over the collector's body limit, dropped.
-    TooLarge,
-}
-
-#[derive(Debug, Default)]
-pub struct AgentMetrics {
-    paths: Mutex<BTreeMap<PathBuf, PathCounts>>,
-    tailing: Mutex<HashMap<FileKey, Tailing>>,
-    /// Events written to the spool since start.
-    pub spooled: AtomicU64,
-    /// Events acknowledged by a collector since start.
-    pub shipped: AtomicU64,
-    pub batches: AtomicU64,
-    /// Unacknowledged events found in the spool at start (they are sent again).
-    pub recovered: AtomicU64,
-    ship_unreachable: AtomicU64,
-    ship_refused: AtomicU64,
-    ship_too_large: AtomicU64,
-    /// Failed writes to the spool (disk full, ...), each retried.
-    pub spool_write_errors: AtomicU64,
-    /// Files that could not be opened or read.
-    pub read_errors: AtomicU64,
-    /// Health probe runs that failed (mdstat unreadable, smartctl or storcli failing).
-    pub probe_errors: AtomicU64,
-    /// Set once the spool is open.
-    spool: OnceLock<UsageHandle>,
-}
-
 impl AgentMetrics {
-    pub fn set_spool(&self, usage: UsageHandle) {
-        let _ = self.spool.set(usage);
-    }
-
-    /// The tailer handed out `lines` lines of `key`, the last ending at `end`.
-    pub fn read(&self, key: FileKey, path: &Path, lines: u64, end: u64) {
-        {
-            let mut t = lock(&self.tailing);
-            let e = t.entry(key).or_insert_with(|| Tailing {
-                path: path.to_owned(),
-                read_offset: 0,
-            });
-            e.read_offset = end;
-            if e.path != path {
-                e.path = path.to_owned();
-            }
-        }
-        let mut p = lock(&self.paths);
-        match p.get_mut(path) {
-            Some(c) => c.read += lines,
-            None => {
-                p.insert(
-                    path.to_owned(),
-                    PathCounts {
-                        read: lines,
-                        shipped: 0,
-                    },
-                );
-            }
-        }
-    }
-
-    /// The tailer no longer reads `key` (a rotated file read to its end).
-    pub fn let_go(&self, key: FileKey) {
-        lock(&self.tailing).remove(&key);
-    }
-
-    /// A collector acknowledged a batch of `events`, `lines` of them from these paths.
-    pub fn acked<'a>(&self, events: usize, lines: impl Iterator<Item = (&'a Path, u64)>) {
-        self.shipped.fetch_add(events as u64, Relaxed);
-        self.batches.fetch_add(1, Relaxed);
-        let mut p = lock(&self.paths);
-        for (path, n) in lines {
-            p.entry(path.to_owned()).or_default().shipped += n;
-        }
-    }
-
-    pub fn ship_error(&self, e: ShipError) {
-        match e {
-            ShipError::Unreachable => &self.ship_unreachable,
-            ShipError::Refused => &self.ship_refused,
-            ShipError::TooLarge => &self.ship_too_large,
-        }
-        .fetch_add(1, Relaxed);
-    }
-
     /// Everything at once, with the acknowledged offsets from `checkpoints` and each file's
     /// size read now.
     pub fn status(&self, who: &Identity, checkpoints: &Checkpoints) -> AgentStatus {
@@ -205,10 +102,6 @@ fn size_of(path: &Path, key: FileKey) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     (m.dev() == key.dev && m.ino() == key.ino).then_some(m.len())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Who this agent is, for the status.

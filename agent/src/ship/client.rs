@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Compression, Settings};
-use crate::observe::{AgentMetrics, ShipError};
+use crate::observe::metrics::{AgentMetrics, ShipError};
 use crate::spool::{Limits, SpoolReader};
 use crate::tail::checkpoint::Checkpoints;
 

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::SpoolWriter;
 use super::writer::AppendError;
 use crate::identity::SeqAllocator;
-use crate::pipeline::Item;
+use crate::source::Item;
 
 const GROUP_EVENTS: usize = 8192;
 const GROUP_BYTES: usize = 4 << 20;
@@ -30,7 +30,7 @@ pub struct Feed {
     pub seqs: SeqAllocator,
     pub writer: SpoolWriter,
     /// Counts events spooled and failed writes.
-    pub metrics: std::sync::Arc<crate::observe::AgentMetrics>,
+    pub metrics: std::sync::Arc<crate::observe::metrics::AgentMetrics>,
 }
 
 impl Feed {

@@ -66,6 +66,7 @@
 pub mod feed;
 mod reader;
 pub mod record;
+pub mod settings;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -77,9 +78,9 @@ use anyhow::Context;
 pub use reader::{Limits, ReadBatch, SpoolReader};
 pub use writer::SpoolWriter;
 
-use record::{Decoded, Origin};
+use record::Decoded;
 
-use crate::tail::FileKey;
+use crate::source::{FileKey, Origin, Position};
 
 pub const SEGMENT_MAGIC: [u8; 4] = *b"LWSP";
 pub const VERSION: u32 = 1;
@@ -109,13 +110,6 @@ impl SpoolConfig {
     pub fn segment_bytes(&self) -> u64 {
         (self.max_bytes / 4).clamp(64 << 10, 8 << 20)
     }
-}
-
-/// A place in the spool: segment number and byte offset in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Position {
-    pub segment: u64,
-    pub offset: u64,
 }
 
 /// Counters, for logs and tests.
@@ -176,7 +170,7 @@ impl Shared {
 /// Where reading resumes for one file, as found in the spool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spooled {
-    pub fp: crate::tail::fingerprint::Fingerprint,
+    pub fp: crate::source::fingerprint::Fingerprint,
     pub path: PathBuf,
     pub end: u64,
 }
@@ -186,7 +180,7 @@ pub struct Spool {
     pub writer: SpoolWriter,
     pub reader: SpoolReader,
     /// Per inode and content: the end of its last spooled line.
-    pub resume: HashMap<(FileKey, crate::tail::fingerprint::Fingerprint), Spooled>,
+    pub resume: HashMap<(FileKey, crate::source::fingerprint::Fingerprint), Spooled>,
     pub stats: SpoolStats,
     /// Records recovered that are not acknowledged yet (they are sent again).
     pub pending: u64,
@@ -221,83 +215,30 @@ impl Spool {
         let numbers =
             list_segments(&cfg.dir).with_context(|| format!("listing {}", cfg.dir.display()))?;
         let mut state = State::default();
-        let mut resume = HashMap::new();
-        let mut pending = 0;
-        let newest = numbers.last().copied();
+        let mut scan = Recovery {
+            acked,
+            newest: numbers.last().copied(),
+            stats: SpoolStats::default(),
+            resume: HashMap::new(),
+            pending: 0,
+        };
         for &n in &numbers {
             let path = segment_path(&cfg.dir, n);
             if n < acked.segment {
                 remove(&path);
                 continue;
             }
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let header_ok = bytes.len() >= SEGMENT_HEADER as usize
-                && bytes[..4] == SEGMENT_MAGIC
-                && u32::from_le_bytes(bytes[4..8].try_into().expect("4")) == VERSION
-                && u64::from_le_bytes(bytes[8..16].try_into().expect("8")) == n;
-            if !header_ok {
-                if Some(n) != newest || bytes.len() >= SEGMENT_HEADER as usize {
-                    tracing::warn!(segment = %path.display(), "spool segment without a valid header; removed");
-                    state.stats.damaged += 1;
-                } else {
-                    tracing::info!(segment = %path.display(), "removing a spool segment whose creation was interrupted");
-                }
-                remove(&path);
-                continue;
+            if let Some(meta) = scan.segment(&path, n)? {
+                state.segments.insert(n, meta);
             }
-            let mut meta = SegmentMeta {
-                bytes: bytes.len() as u64,
-                records: 0,
-            };
-            let mut at = SEGMENT_HEADER as usize;
-            while at < bytes.len() {
-                match record::decode(&bytes[at..]) {
-                    Decoded::Record(r, len) => {
-                        meta.records += 1;
-                        if (Position {
-                            segment: n,
-                            offset: at as u64,
-                        }) >= acked
-                        {
-                            pending += 1;
-                        }
-                        if let Some(o) = r.origin {
-                            note_origin(&mut resume, o);
-                        }
-                        at += len;
-                    }
-                    Decoded::Incomplete if Some(n) == newest => {
-                        tracing::warn!(segment = %path.display(), offset = at, bytes = bytes.len() - at,
-                            "torn record at the end of the spool (the agent was killed while writing); cut off");
-                        state.stats.torn += 1;
-                        cut(&path, at as u64)?;
-                        meta.bytes = at as u64;
-                        break;
-                    }
-                    Decoded::Incomplete | Decoded::Damaged => {
-                        state.stats.damaged += 1;
-                        match record::resync(&bytes[at..]) {
-                            Some(skip) => {
-                                tracing::warn!(segment = %path.display(), offset = at, skipped = skip,
-                                    "damaged spool record skipped");
-                                at += skip;
-                            }
-                            None => {
-                                tracing::warn!(segment = %path.display(), offset = at,
-                                    "damaged spool data up to the end of the segment skipped");
-                                if Some(n) == newest {
-                                    cut(&path, at as u64)?;
-                                    meta.bytes = at as u64;
-                                }
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            state.segments.insert(n, meta);
         }
+        let Recovery {
+            stats,
+            resume,
+            pending,
+            ..
+        } = scan;
+        state.stats = stats;
         // Numbers never go back: not below a deleted, acknowledged segment either (the
         // acknowledged position may point into one).
         let next = state
@@ -339,8 +280,95 @@ impl Spool {
     }
 }
 
+/// What opening the spool learns from the segments it reads.
+struct Recovery {
+    /// Records before this were acknowledged.
+    acked: Position,
+    /// The newest segment: only there is a short end a torn write rather than damage.
+    newest: Option<u64>,
+    stats: SpoolStats,
+    /// Per file content, the end of its last spooled line.
+    resume: HashMap<(FileKey, crate::source::fingerprint::Fingerprint), Spooled>,
+    /// Records not acknowledged yet.
+    pending: u64,
+}
+
+impl Recovery {
+    /// Reads segment `n` at `path`: removes it when its header is not valid (`None`), else
+    /// counts its records, notes their origins, cuts a torn end off the newest segment and
+    /// skips damage, and returns its size and record count.
+    fn segment(&mut self, path: &Path, n: u64) -> anyhow::Result<Option<SegmentMeta>> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let header_ok = bytes.len() >= SEGMENT_HEADER as usize
+            && bytes[..4] == SEGMENT_MAGIC
+            && u32::from_le_bytes(bytes[4..8].try_into().expect("4")) == VERSION
+            && u64::from_le_bytes(bytes[8..16].try_into().expect("8")) == n;
+        if !header_ok {
+            if Some(n) != self.newest || bytes.len() >= SEGMENT_HEADER as usize {
+                tracing::warn!(segment = %path.display(), "spool segment without a valid header; removed");
+                self.stats.damaged += 1;
+            } else {
+                tracing::info!(segment = %path.display(), "removing a spool segment whose creation was interrupted");
+            }
+            remove(path);
+            return Ok(None);
+        }
+        let mut meta = SegmentMeta {
+            bytes: bytes.len() as u64,
+            records: 0,
+        };
+        let mut at = SEGMENT_HEADER as usize;
+        while at < bytes.len() {
+            match record::decode(&bytes[at..]) {
+                Decoded::Record(r, len) => {
+                    meta.records += 1;
+                    if (Position {
+                        segment: n,
+                        offset: at as u64,
+                    }) >= self.acked
+                    {
+                        self.pending += 1;
+                    }
+                    if let Some(o) = r.origin {
+                        note_origin(&mut self.resume, o);
+                    }
+                    at += len;
+                }
+                Decoded::Incomplete if Some(n) == self.newest => {
+                    tracing::warn!(segment = %path.display(), offset = at, bytes = bytes.len() - at,
+                        "torn record at the end of the spool (the agent was killed while writing); cut off");
+                    self.stats.torn += 1;
+                    cut(path, at as u64)?;
+                    meta.bytes = at as u64;
+                    break;
+                }
+                Decoded::Incomplete | Decoded::Damaged => {
+                    self.stats.damaged += 1;
+                    match record::resync(&bytes[at..]) {
+                        Some(skip) => {
+                            tracing::warn!(segment = %path.display(), offset = at, skipped = skip,
+                                "damaged spool record skipped");
+                            at += skip;
+                        }
+                        None => {
+                            tracing::warn!(segment = %path.display(), offset = at,
+                                "damaged spool data up to the end of the segment skipped");
+                            if Some(n) == self.newest {
+                                cut(path, at as u64)?;
+                                meta.bytes = at as u64;
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(meta))
+    }
+}
+
 fn note_origin(
-    resume: &mut HashMap<(FileKey, crate::tail::fingerprint::Fingerprint), Spooled>,
+    resume: &mut HashMap<(FileKey, crate::source::fingerprint::Fingerprint), Spooled>,
     o: Origin,
 ) {
     // Records are in spool order, so a later record of the same content is the later position

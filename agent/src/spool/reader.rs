@@ -7,10 +7,10 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::record::{self, Decoded, Origin};
+use super::record::{self, Decoded};
 use super::{Position, SEGMENT_HEADER, Shared, segment_path};
-use crate::tail::FileKey;
-use crate::tail::fingerprint::Fingerprint;
+use crate::source::fingerprint::Fingerprint;
+use crate::source::{FileKey, Origin};
 
 /// Bytes read from a segment at a time.
 const CHUNK: usize = 1 << 20;

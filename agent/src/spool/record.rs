@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::tail::FileKey;
-use crate::tail::fingerprint::Fingerprint;
+use crate::source::fingerprint::Fingerprint;
+use crate::source::{FileKey, Origin};
 
 /// `"LWSR"`: the start of every record, used to find the next record after damage.
 pub const MAGIC: [u8; 4] = *b"LWSR";
@@ -16,16 +16,6 @@ pub const HEADER_LEN: usize = 12;
 pub const MAX_BODY: usize = 16 << 20;
 /// Fixed part of an origin: dev, ino, fingerprint length and CRC, end offset.
 const ORIGIN_FIXED: usize = 8 + 8 + 4 + 4 + 8;
-
-/// Where a file record's lines came from: enough to resume the file after a crash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub file: FileKey,
-    pub fp: Fingerprint,
-    pub path: PathBuf,
-    /// Offset just after the last byte of the record's last line.
-    pub end: u64,
-}
 
 /// A decoded record, borrowing from the buffer it was read from.
 #[derive(Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::tail::fingerprint::Fingerprint;
+use crate::source::fingerprint::Fingerprint;
 
 fn cfg(dir: &Path, max_bytes: u64, policy: FullPolicy) -> SpoolConfig {
     SpoolConfig {

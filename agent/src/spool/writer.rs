@@ -28,11 +28,12 @@ fn whole_records(buf: &[u8], want: usize) -> (usize, u64) {
     (at.min(buf.len()), n)
 }
 
-use super::record::{self, Origin};
+use super::record;
 use super::{
     FullPolicy, Position, SEGMENT_HEADER, SEGMENT_MAGIC, SegmentMeta, Shared, SpoolConfig, VERSION,
     segment_path,
 };
+use crate::source::Origin;
 
 /// Why an append did not happen.
 #[derive(Debug, thiserror::Error)]

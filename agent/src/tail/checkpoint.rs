@@ -10,7 +10,7 @@
 //!  "files":[{"dev":D,"ino":I,"fp_len":L,"fp_crc":C,"path":"/var/log/x","offset":N}]}
 //! ```
 //!
-//! `fp_len`/`fp_crc` are the content's fingerprint (`fingerprint.rs`). An entry is kept per
+//! `fp_len`/`fp_crc` are the content's fingerprint (`source/fingerprint.rs`). An entry is kept per
 //! *content seen on an inode*: an inode that was truncated and written again (copytruncate) has
 //! one entry for its old content and one for its new, so that a copy of the old content (the
 //! `x.log.1` beside it) is still known after a restart and read only past what was read of the
@@ -30,10 +30,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::FileKey;
-use super::fingerprint::Fingerprint;
 use crate::durable::save_atomically;
-use crate::spool::Position;
+use crate::source::FileKey;
+use crate::source::Position;
+use crate::source::fingerprint::Fingerprint;
 
 const VERSION: u32 = 3;
 
@@ -149,7 +149,7 @@ impl Checkpoints {
     pub fn files(&self) -> impl Iterator<Item = (&FileKey, &Acked)> {
         let mut newest: HashMap<&FileKey, &Acked> = HashMap::new();
         for (k, a) in self.entries() {
-            if k.dev == crate::journald::JOURNAL_DEV {
+            if k.dev == crate::source::JOURNAL_DEV {
                 continue;
             }
             let e = newest.entry(k).or_insert(a);

@@ -8,9 +8,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use super::FileKey;
-use crate::config::{FileRule, Multiline};
+use super::settings::{FileRule, Multiline};
 use crate::parse::{Format, LineParser, ParseOptions, Zone};
+use crate::source::FileKey;
 
 /// Extensions of compressed rotations: never tailed.
 const COMPRESSED: [&str; 5] = ["gz", "bz2", "xz", "zst", "lz4"];

@@ -1,10 +1,10 @@
 //! What has been read of each content: the tailer's memory of file identity.
 //!
 //! # The identity rule
-//! A file's *content* is known by its fingerprint (`fingerprint.rs`): the CRC-32 of its first
-//! `fingerprint_bytes` (256) bytes after `fingerprint_skip_bytes`, or, while the file is shorter
-//! than that, of its complete lines. The ledger keeps, for every inode and every content seen on
-//! it, the offset after the last line read (handed to the spool). So:
+//! A file's *content* is known by its fingerprint (`source/fingerprint.rs`): the CRC-32 of its
+//! first `fingerprint_bytes` (256) bytes after `fingerprint_skip_bytes`, or, while the file is
+//! shorter than that, of its complete lines. The ledger keeps, for every inode and every content
+//! seen on it, the offset after the last line read (handed to the spool). So:
 //!
 //! - a **renamed** file is the same inode with the same content: it resumes where it was;
 //! - a **copy** (copytruncate's `x.log.1`, a file moved to another file system) is another inode
@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::FileKey;
-use super::fingerprint::{Fingerprint, Window};
+use crate::source::FileKey;
+use crate::source::fingerprint::{Fingerprint, Window};
 
 /// Where reading a content resumes: the end of its last line that was spooled (or acknowledged).
 #[derive(Debug, Clone, PartialEq, Eq)]

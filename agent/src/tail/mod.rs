@@ -1,6 +1,6 @@
 //! Tailing files without losing or repeating a line: find the files the globs match
 //! (`discover.rs`), know each content by its fingerprint and what was read of it
-//! (`fingerprint.rs`, `ledger.rs`: the identity rule), read its new lines
+//! (`source/fingerprint.rs`, `ledger.rs`: the identity rule), read its new lines
 //! (`watch.rs`, with `multiline.rs` joining stack traces), and hand each record, parsed, to the
 //! pipeline with the offset where it ends. The offsets come back as checkpoints
 //! (`checkpoint.rs`) once the collector has acknowledged the lines.
@@ -28,9 +28,9 @@
 pub mod checkpoint;
 pub mod complaints;
 pub mod discover;
-pub mod fingerprint;
 pub mod ledger;
 pub mod multiline;
+pub mod settings;
 pub mod wake;
 pub mod watch;
 
@@ -43,15 +43,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::TailSettings;
 use crate::parse::LineParser;
-use crate::pipeline::Item;
-use crate::spool::record::Origin;
+use crate::source::fingerprint::{Fingerprint, Window};
+use crate::source::{FileKey, Item, Origin};
 use checkpoint::Checkpoints;
 use discover::{Discovery, Found};
-use fingerprint::{Fingerprint, Window};
 pub use ledger::Known;
 use ledger::{Ledger, Resume};
+use settings::TailSettings;
 use watch::{Line, ReadOutcome, Watched};
 
 /// How long a rotated or deleted file must have been quiet (at its end) before it is let go.
@@ -59,13 +58,6 @@ pub const ROTATE_GRACE: Duration = Duration::from_secs(2);
 const IDLE_SLEEP: Duration = Duration::from_millis(20);
 /// How often contents no file holds any more are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
-
-/// A file's identity while it exists: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileKey {
-    pub dev: u64,
-    pub ino: u64,
-}
 
 struct Entry {
     w: Watched,
@@ -90,7 +82,7 @@ pub struct Tailer {
     /// Whether the first scan is done (`read_from` applies to the files found by it).
     started: bool,
     /// Where lines read and offsets are counted for `/metrics` and `status`.
-    metrics: std::sync::Arc<crate::observe::AgentMetrics>,
+    metrics: std::sync::Arc<crate::observe::metrics::AgentMetrics>,
 }
 
 /// The pipeline has shut down.
@@ -115,7 +107,10 @@ impl Tailer {
 
     /// Counts lines read and offsets per file into `metrics` (by default into a private set
     /// nobody reads).
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::observe::AgentMetrics>) -> Tailer {
+    pub fn with_metrics(
+        mut self,
+        metrics: std::sync::Arc<crate::observe::metrics::AgentMetrics>,
+    ) -> Tailer {
         self.metrics = metrics;
         self
     }
@@ -217,7 +212,7 @@ impl Tailer {
         if let Some(cp) = &self.checkpoints {
             let ledger = &self.ledger;
             cp.blocking_lock().retain(|key, a| {
-                key.dev == crate::journald::JOURNAL_DEV
+                key.dev == crate::source::JOURNAL_DEV
                     || ledger.entries().any(|k| k.key == *key && k.fp == a.fp)
             });
         }

@@ -11,9 +11,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::FileKey;
-use super::fingerprint::{Fingerprint, Window};
 use super::multiline::{Joined, Joiner};
+use crate::source::FileKey;
+use crate::source::fingerprint::{Fingerprint, Window};
 
 /// Bytes read from a file at a time.
 pub const READ_CHUNK: usize = 256 * 1024;

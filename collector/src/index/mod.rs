@@ -24,6 +24,7 @@
 //! writers' heaps.
 
 pub mod catalog;
+mod error;
 mod fields_value;
 pub mod partition;
 mod queued;
@@ -47,6 +48,7 @@ use crate::ingest::Recent;
 use crate::ingest::commit::WalStats;
 use crate::wal::{Record, RecordKind, WalReader};
 pub use catalog::Catalog;
+pub use error::IndexError;
 pub use partition::{Partition, Unusable};
 use queued::{Queued, QueuedDoc};
 pub use retention::Retention;
@@ -90,40 +92,6 @@ const YIELD_NAP: Duration = Duration::from_millis(5);
 /// Low enough that intake wins the CPU during a burst, not so low that indexing stalls when the
 /// machine is merely busy (at nice 10 a thread gets about a tenth of a contended core).
 pub const DEFAULT_NICE: i32 = 10;
-
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    /// tantivy refused to open, write or commit a partition.
-    #[error("index at {path}: {source}")]
-    Tantivy {
-        path: PathBuf,
-        #[source]
-        source: tantivy::TantivyError,
-    },
-    /// A file of the index directory could not be read, written or removed.
-    #[error("index at {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl IndexError {
-    /// For `map_err`: an I/O error at `path`.
-    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> IndexError {
-        let path = path.to_owned();
-        move |source| IndexError::Io { path, source }
-    }
-
-    /// For `map_err`: tantivy's error about the index at `path`.
-    pub(crate) fn tantivy(
-        path: &std::path::Path,
-    ) -> impl FnOnce(tantivy::TantivyError) -> IndexError {
-        let path = path.to_owned();
-        move |source| IndexError::Tantivy { path, source }
-    }
-}
 
 /// `[index]` of the configuration.
 #[derive(Debug, Clone)]

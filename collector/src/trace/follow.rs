@@ -23,13 +23,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use logwarden_core::Event;
 
+use super::field::str_field;
 use super::lookup::{Lookup, Range};
 use crate::search::SearchError;
-
-/// A string field of an event.
-pub(crate) fn str_field<'e>(e: &'e Event, k: &str) -> Option<&'e str> {
-    e.fields.get(k).and_then(|v| v.as_str())
-}
 
 /// Most index lookups made for one message.
 const MAX_LOOKUPS_PER_MESSAGE: usize = 100;
