@@ -31,7 +31,7 @@ pub struct IndexConfig {
     /// While the index trails the WAL, it commits this often (milliseconds, 250 to 60,000).
     pub commit_behind_ms: u64,
     /// Events claiming a time more than this long after their arrival are moved to it
-    /// (`ingest/future.rs`; `"0s"`: kept as they are).
+    /// (`wal/future.rs`; `"0s"`: kept as they are).
     pub max_future: Option<ConfigDuration>,
     /// Deprecated: `max_future` in whole seconds.
     pub max_future_s: Option<u64>,
@@ -105,7 +105,7 @@ impl IndexConfig {
 
     fn max_future(&self) -> anyhow::Result<Option<chrono::Duration>> {
         let [key] = self.duration_keys();
-        let default = Duration::from_secs(crate::ingest::future::DEFAULT_MAX_FUTURE_S);
+        let default = Duration::from_secs(crate::wal::future::DEFAULT_MAX_FUTURE_S);
         match key.or(default)? {
             d if d.is_zero() => Ok(None),
             d => {

@@ -133,7 +133,7 @@ impl ReplicationConfig {
         if sync.is_zero() {
             bail!("{} must be above 0", sync_timeout.written());
         }
-        let standby_wal_hold = standby_wal_hold.or(crate::ingest::retention::STANDBY_HOLD)?;
+        let standby_wal_hold = standby_wal_hold.or(crate::replication::STANDBY_HOLD)?;
         Ok(ReplicationSettings {
             role,
             peer,

@@ -23,7 +23,7 @@ impl Default for WalConfig {
             segment_bytes: crate::wal::WalOptions::default().segment_bytes,
             max_bytes: 0,
             min_free_bytes: 512 << 20,
-            keep_bytes: crate::ingest::retention::DEFAULT_KEEP_BYTES,
+            keep_bytes: crate::retention::DEFAULT_KEEP_BYTES,
         }
     }
 }
