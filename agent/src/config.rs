@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use crate::health::{BackupRule, HealthConfig};
@@ -45,7 +46,9 @@ pub struct FileConfig {
     /// `[[journald]]`: journals to read (docs/configuration.md).
     #[serde(default)]
     pub journald: Vec<JournaldConfig>,
-    /// Seconds between heartbeats (`kind: heartbeat` events that say the agent is alive).
+    /// Time between heartbeats (`kind: heartbeat` events that say the agent is alive): `"30s"`.
+    pub heartbeat: Option<ConfigDuration>,
+    /// Deprecated: `heartbeat` in whole seconds.
     pub heartbeat_secs: Option<u64>,
     #[serde(default)]
     pub batch: BatchConfig,
@@ -192,18 +195,60 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 }
 
 /// Reads, parses and checks a config file with the flags over it: every error names the file,
-/// and the line and key where the check can tell (`config check` and `run` use this).
+/// and the line and key where the check can tell (`run` uses this). Each deprecated key the
+/// file uses is logged as a warning.
 pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> {
+    let checked = check(path, flags)?;
+    for note in &checked.deprecations {
+        tracing::warn!("{note}");
+    }
+    Ok(checked.settings)
+}
+
+/// A config file that passed its checks.
+pub struct Checked {
+    pub settings: Settings,
+    /// One line per deprecated key the file uses, with its file and line, and the key's new
+    /// spelling with the value converted.
+    pub deprecations: Vec<String>,
+}
+
+/// As [`load_settings`], with the deprecated keys returned instead of logged (`config check`
+/// prints them).
+pub fn check(path: &Path, flags: Overrides) -> anyhow::Result<Checked> {
+    use logwarden_core::config_text::locate;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     let file = parse(path, &text)?;
-    Settings::build(file, flags).map_err(|e| {
-        anyhow::anyhow!(logwarden_core::config_text::locate(
-            path,
-            &text,
-            &format!("{e:#}")
-        ))
+    let deprecations = file
+        .duration_keys()
+        .iter()
+        .filter_map(|k| Some(locate(path, &text, &k.deprecation()?)))
+        .collect();
+    let settings = Settings::build(file, flags)
+        .map_err(|e| anyhow::anyhow!(locate(path, &text, &format!("{e:#}"))))?;
+    Ok(Checked {
+        settings,
+        deprecations,
     })
+}
+
+impl FileConfig {
+    /// The duration keys of the whole file, each with its deprecated spelling in whole seconds.
+    pub fn duration_keys(&self) -> [DurationKey<'_>; 2] {
+        let [ignore_older] = self.tail.duration_keys();
+        [self.heartbeat_key(), ignore_older]
+    }
+
+    fn heartbeat_key(&self) -> DurationKey<'_> {
+        DurationKey::new(
+            "",
+            "heartbeat",
+            self.heartbeat,
+            "heartbeat_secs",
+            self.heartbeat_secs.map(|s| s as f64),
+        )
+    }
 }
 
 /// Parses the text of a config file; `path` only names it in errors. (The fuzz target
@@ -222,6 +267,11 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
 impl Settings {
     /// Merges the flags over the file and checks everything.
     pub fn build(file: FileConfig, flags: Overrides) -> anyhow::Result<Settings> {
+        let heartbeat_key = file.heartbeat_key();
+        let heartbeat = heartbeat_key.or(Duration::from_secs(30))?;
+        if heartbeat.is_zero() {
+            bail!("{} must be above zero", heartbeat_key.written());
+        }
         let collectors = collector_urls(flags.collectors, file.collectors)?;
         let ca_file = flags.ca_file.or(file.ca_file);
         if let Some(path) = &ca_file {
@@ -243,10 +293,6 @@ impl Settings {
             None => gethostname::gethostname().to_string_lossy().into_owned(),
         };
         let site = flags.site.or(file.site).unwrap_or_else(|| "default".into());
-        let heartbeat = Duration::from_secs(file.heartbeat_secs.unwrap_or(30));
-        if heartbeat.is_zero() {
-            bail!("heartbeat_secs must be above zero");
-        }
         let batch = file.batch;
         if batch.max_events == 0 || batch.max_bytes == 0 {
             bail!("[batch] max_events and max_bytes must be above zero");
@@ -528,5 +574,52 @@ mod tests {
             Settings::build(FileConfig::default(), flags).unwrap_err()
         );
         assert!(err.contains("ftp://x"), "{err}");
+    }
+
+    #[test]
+    fn old_duration_keys_in_seconds_give_the_same_settings_as_the_new_spelling_and_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("host = \"a\"\n{text}")).unwrap();
+            check(&path, Overrides::default()).unwrap()
+        };
+        let old = write(
+            "old.toml",
+            "heartbeat_secs = 90\n[tail]\nignore_older_secs = 604800\n",
+        );
+        let new = write(
+            "new.toml",
+            "heartbeat = \"90s\"\n[tail]\nignore_older = \"7d\"\n",
+        );
+        let default = write("default.toml", "");
+        assert_eq!(format!("{:?}", old.settings), format!("{:?}", new.settings));
+        assert_ne!(
+            format!("{:?}", new.settings),
+            format!("{:?}", default.settings)
+        );
+        assert_eq!(new.settings.heartbeat, Duration::from_secs(90));
+        assert!(new.deprecations.is_empty(), "{:?}", new.deprecations);
+        let file = dir.path().join("old.toml").display().to_string();
+        assert_eq!(
+            old.deprecations,
+            [
+                format!(
+                    "config file {file}, line 2: heartbeat_secs = 90 is deprecated: write heartbeat = \"1m 30s\""
+                ),
+                format!(
+                    "config file {file}, line 4: [tail] ignore_older_secs = 604800 is deprecated: write ignore_older = \"7days\""
+                ),
+            ]
+        );
+        let both: FileConfig = toml::from_str("heartbeat = \"1m\"\nheartbeat_secs = 60\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Settings::build(both, Overrides::default()).unwrap_err()
+        );
+        assert!(
+            err.contains("heartbeat_secs and heartbeat are both given"),
+            "{err}"
+        );
     }
 }

@@ -258,7 +258,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
-            config::load_settings(&file, Overrides::default())?;
+            let checked = config::check(&file, Overrides::default())?;
+            for note in &checked.deprecations {
+                println!("{note}");
+            }
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }

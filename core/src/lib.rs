@@ -4,6 +4,7 @@
 //! Both sides of every wire depend on this crate, so a field renamed here is renamed everywhere;
 //! the names follow the contract in PRODUCT.md ("Event" and "HTTP API").
 
+pub mod config_duration;
 pub mod config_text;
 pub mod data_lock;
 pub mod draft;

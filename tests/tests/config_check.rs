@@ -64,3 +64,44 @@ fn agent_config_check_names_a_bad_value() {
         assert!(said.contains(want), "{want:?} not in: {said}");
     }
 }
+
+#[test]
+fn old_duration_keys_pass_with_one_deprecation_line_each_and_both_spellings_are_refused() {
+    let (code, said, _dir) = check(
+        "logwarden-collector",
+        "[alerts]\ngroup_wait_s = 30\n[replication]\nsync_timeout_s = 0.5\n",
+    );
+    assert_eq!(code, Some(0), "{said}");
+    for want in [
+        "line 2: [alerts] group_wait_s = 30 is deprecated: write group_wait = \"30s\"",
+        "line 4: [replication] sync_timeout_s = 0.5 is deprecated: write sync_timeout = \"500ms\"",
+        "x.toml: ok",
+    ] {
+        assert!(said.contains(want), "{want:?} not in: {said}");
+    }
+    let (code, said, _dir) = check("logwarden-collector", "[syslog]\nidle_timeout = \"10m\"\n");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(!said.contains("deprecated"), "{said}");
+    let (code, said, _dir) = check(
+        "logwarden-collector",
+        "[alerts]\ngroup_wait = \"30s\"\ngroup_wait_s = 30\n",
+    );
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("line 3") && said.contains("group_wait_s and group_wait are both given"),
+        "{said}"
+    );
+
+    let (code, said, _dir) = check("logwarden-agent", "heartbeat_secs = 30\n");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("line 1: heartbeat_secs = 30 is deprecated: write heartbeat = \"30s\""),
+        "{said}"
+    );
+    let (code, said, _dir) = check("logwarden-agent", "heartbeat = 30\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("line 1") && said.contains("\"30s\""),
+        "{said}"
+    );
+}

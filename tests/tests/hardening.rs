@@ -271,7 +271,7 @@ fn each_limit_is_answered_with_its_status_and_named() {
         b"POST /api/v1/ingest HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{\"id\":\"s",
     );
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("body_timeout_s"), "{answer}");
+    assert!(answer.contains("[limits] body_timeout"), "{answer}");
 
     // Slow-loris: headers that never finish are cut off after header_timeout_s.
     let mut slow = TcpStream::connect(&collector.addr).unwrap();

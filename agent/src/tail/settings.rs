@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
 use crate::parse::{Format, Zone};
@@ -16,8 +17,10 @@ use crate::parse::{Format, Zone};
 pub struct TailConfig {
     /// `beginning` or `end`: where a file found at start and never seen before is read from.
     pub read_from: String,
-    /// Files not modified for this many seconds are not read (0: no limit).
-    pub ignore_older_secs: u64,
+    /// Files not modified for this long are not read (`"7d"`; `"0s"` or absent: no limit).
+    pub ignore_older: Option<ConfigDuration>,
+    /// Deprecated: `ignore_older` in whole seconds.
+    pub ignore_older_secs: Option<u64>,
     /// A longer line is cut to this many bytes, flagged `truncated`.
     pub max_line_bytes: usize,
     /// A joined (multiline) record is handed out after this long without a new line.
@@ -34,7 +37,8 @@ impl Default for TailConfig {
     fn default() -> TailConfig {
         TailConfig {
             read_from: "beginning".into(),
-            ignore_older_secs: 0,
+            ignore_older: None,
+            ignore_older_secs: None,
             max_line_bytes: 64 * 1024,
             multiline_timeout_ms: 1000,
             fingerprint_bytes: crate::source::fingerprint::DEFAULT_WINDOW,
@@ -45,9 +49,22 @@ impl Default for TailConfig {
 }
 
 impl TailConfig {
+    /// The duration key, with its deprecated spelling in whole seconds.
+    pub fn duration_keys(&self) -> [DurationKey<'_>; 1] {
+        [DurationKey::new(
+            "[tail]",
+            "ignore_older",
+            self.ignore_older,
+            "ignore_older_secs",
+            self.ignore_older_secs.map(|s| s as f64),
+        )]
+    }
+
     /// Checks `[tail]` and pairs it with the `[[files]]` rules (`rules`) into what the tailer
     /// runs with.
     pub fn settings(self, rules: Vec<FileRule>) -> anyhow::Result<TailSettings> {
+        let [ignore_older] = self.duration_keys();
+        let ignore_older = Some(ignore_older.or(Duration::ZERO)?).filter(|d| !d.is_zero());
         let t = self;
         let read_from_end = match t.read_from.as_str() {
             "beginning" => false,
@@ -62,8 +79,7 @@ impl TailConfig {
         Ok(TailSettings {
             rules,
             read_from_end,
-            ignore_older: (t.ignore_older_secs > 0)
-                .then(|| Duration::from_secs(t.ignore_older_secs)),
+            ignore_older,
             max_line_bytes: t.max_line_bytes,
             multiline_timeout: Duration::from_millis(t.multiline_timeout_ms),
             fingerprint: crate::source::fingerprint::Window {

@@ -300,7 +300,7 @@ async fn ingest(
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
-                "the request body did not arrive within {} s ([limits] body_timeout_s)",
+                "the request body did not arrive within {} s ([limits] body_timeout)",
                 state.body_timeout.as_secs_f64()
             ),
         )

@@ -1,6 +1,6 @@
 //! A bound on how long a write to a client may wait: a client that stops reading (a live tail
 //! nobody reads, a stalled download) has its connection dropped after `[limits]
-//! write_timeout_s` instead of holding the response, its buffers and its slot for ever.
+//! write_timeout` instead of holding the response, its buffers and its slot for ever.
 //!
 //! The clock starts when a write (or flush) first has to wait and stops as soon as one goes
 //! through, so a slow but moving reader is never cut; only one that takes nothing for the
@@ -48,7 +48,7 @@ impl<S> WriteTimeout<S> {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "the client took nothing for {:?} ([limits] write_timeout_s)",
+                    "the client took nothing for {:?} ([limits] write_timeout)",
                     self.timeout
                 ),
             ))),

@@ -11,7 +11,7 @@
 //! matchers = ["severity=critical"]
 //! receiver = "pager"
 //! continue = true                   # and on to the next sibling
-//! repeat_interval_s = 3600
+//! repeat_interval = "1h"
 //!
 //! [[alerts.route.routes]]
 //! matchers = ["host=~\"mbox[0-9]+\"", "alertname!~\"Raid.*\""]
@@ -19,8 +19,8 @@
 //! ```
 
 use std::path::Path;
-use std::time::Duration;
 
+use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use logwarden_core::config_text;
 use serde::Deserialize;
 use toml::Spanned;
@@ -37,6 +37,10 @@ pub struct RouteConfig {
     #[serde(default, rename = "continue")]
     pub continue_: bool,
     pub group_by: Option<Vec<String>>,
+    pub group_wait: Option<ConfigDuration>,
+    pub group_interval: Option<ConfigDuration>,
+    pub repeat_interval: Option<ConfigDuration>,
+    /// Deprecated: the timers above in seconds.
     pub group_wait_s: Option<f64>,
     pub group_interval_s: Option<f64>,
     pub repeat_interval_s: Option<f64>,
@@ -77,17 +81,55 @@ pub fn check(
         .try_for_each(|c| check(c, receivers, path, text))
 }
 
-fn secs(what: &str, v: Option<f64>) -> anyhow::Result<Option<Duration>> {
-    match v {
-        None => Ok(None),
-        Some(v) if v.is_finite() && v >= 0.0 => Ok(Some(Duration::from_secs_f64(v))),
-        Some(_) => anyhow::bail!("[alerts.route] {what} must be a number of seconds, 0 or more"),
-    }
-}
+/// How messages name the root route's table and a child's.
+const ROOT: &str = "[alerts.route]";
+const CHILD: &str = "[[alerts.route.routes]]";
 
 impl RouteConfig {
+    /// The timers, each with its deprecated spelling in seconds (a timer not given is
+    /// inherited); `s` names the route's table in messages.
+    pub fn duration_keys<'a>(&'a self, s: &'a str) -> [DurationKey<'a>; 3] {
+        [
+            DurationKey::new(
+                s,
+                "group_wait",
+                self.group_wait,
+                "group_wait_s",
+                self.group_wait_s,
+            ),
+            DurationKey::new(
+                s,
+                "group_interval",
+                self.group_interval,
+                "group_interval_s",
+                self.group_interval_s,
+            ),
+            DurationKey::new(
+                s,
+                "repeat_interval",
+                self.repeat_interval,
+                "repeat_interval_s",
+                self.repeat_interval_s,
+            ),
+        ]
+    }
+
+    /// The timer keys of this route (the root, `[alerts.route]`) and all below it.
+    pub fn all_duration_keys(&self) -> Vec<DurationKey<'_>> {
+        fn walk<'a>(r: &'a RouteConfig, table: &'static str, out: &mut Vec<DurationKey<'a>>) {
+            out.extend(r.duration_keys(table));
+            for child in &r.routes {
+                walk(child, CHILD, out);
+            }
+        }
+        let mut keys = Vec::new();
+        walk(self, ROOT, &mut keys);
+        keys
+    }
+
     /// The route, its matchers compiled (a config that passed [`check`] converts).
     pub fn to_route(&self) -> anyhow::Result<Route> {
+        let [group_wait, group_interval, repeat_interval] = self.duration_keys(ROOT);
         Ok(Route {
             receiver: self.receiver.as_ref().map(|r| r.get_ref().clone()),
             matchers: self
@@ -102,9 +144,9 @@ impl RouteConfig {
             severities: Vec::new(),
             continue_: self.continue_,
             group_by: self.group_by.clone(),
-            group_wait: secs("group_wait_s", self.group_wait_s)?,
-            group_interval: secs("group_interval_s", self.group_interval_s)?,
-            repeat_interval: secs("repeat_interval_s", self.repeat_interval_s)?,
+            group_wait: group_wait.value()?,
+            group_interval: group_interval.value()?,
+            repeat_interval: repeat_interval.value()?,
             routes: self
                 .routes
                 .iter()

@@ -36,64 +36,8 @@ impl Searcher {
                     "give either by or every, not both".into(),
                 ));
             }
-            (Some(by), None) => {
-                let fields = by_fields(by)?;
-                let size = p.limit.unwrap_or(DEFAULT_TERMS);
-                let most = if fields.len() == 1 {
-                    MAX_TERMS
-                } else {
-                    MAX_PAIRS
-                };
-                if size == 0 || size > most {
-                    return Err(SearchError::BadParam(format!(
-                        "limit must be 1 to {most} when counting by {by}"
-                    )));
-                }
-                self.check_columns(&plan, &fields)?;
-                let mut agg =
-                    serde_json::json!({"c": {"terms": {"field": fields[0], "size": size}}});
-                if let Some(second) = fields.get(1) {
-                    agg["c"]["aggs"] =
-                        serde_json::json!({"c": {"terms": {"field": second, "size": size}}});
-                }
-                agg
-            }
-            (None, Some(every)) => {
-                let width = time::parse_duration(every)
-                    .map_err(|why| SearchError::BadParam(format!("every {every:?}: {why}")))?;
-                let secs = width.num_seconds();
-                if secs <= 0 {
-                    return Err(SearchError::BadParam(format!(
-                        "every {every:?} must be at least 1s"
-                    )));
-                }
-                // The buckets span `since` (or the oldest day searched) to `until` (or now),
-                // and no further: unbounded, one bucket per `every` over all the data answered
-                // a 37-byte request (`every=1s`) with megabytes.
-                let bound = |s: &Option<String>| {
-                    s.as_deref()
-                        .filter(|s| !s.trim().is_empty())
-                        .map(|s| time::parse_time(s, now))
-                        .transpose()
-                        .map_err(SearchError::BadParam)
-                };
-                let to = bound(&p.until)?.unwrap_or(now);
-                let from = bound(&p.since)?
-                    .or_else(|| plan.partitions.last().map(|p| start_of(p.day)))
-                    .unwrap_or(to)
-                    .min(to);
-                let buckets = (to - from).num_seconds() / secs;
-                if buckets > MAX_BUCKETS {
-                    return Err(SearchError::BadParam(format!(
-                        "every {every:?} from {from} to {to} makes {buckets} buckets, more than {MAX_BUCKETS}; use a wider every or a shorter since/until"
-                    )));
-                }
-                serde_json::json!({"c": {"date_histogram": {
-                    "field": "ts",
-                    "fixed_interval": format!("{secs}s"),
-                    "hard_bounds": {"min": from.timestamp_millis(), "max": to.timestamp_millis()},
-                }}})
-            }
+            (Some(by), None) => self.terms_request(&plan, by, p.limit)?,
+            (None, Some(every)) => histogram_request(&plan, p, every, now)?,
             (None, None) => {
                 let mut total = 0;
                 for part in &plan.partitions {
@@ -109,21 +53,7 @@ impl Searcher {
         };
         let aggs: Aggregations =
             serde_json::from_value(agg).expect("aggregation request is well formed");
-        let mut total = 0;
-        let mut merged: Option<IntermediateAggregationResults> = None;
-        for part in &plan.partitions {
-            let collector =
-                DistributedAggregationCollector::from_aggs(aggs.clone(), Default::default());
-            let (n, partial) = part
-                .reader
-                .searcher()
-                .search(&plan.query, &(Count, collector))?;
-            total += n;
-            match &mut merged {
-                Some(m) => m.merge_fruits(partial)?,
-                None => merged = Some(partial),
-            }
-        }
+        let (total, merged) = aggregate(&plan, &aggs)?;
         let Some(merged) = merged else {
             return Ok(CountResponse {
                 total: 0,
@@ -135,32 +65,7 @@ impl Searcher {
         let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
         let json =
             serde_json::to_value(&result).map_err(|e| SearchError::BadParam(e.to_string()))?;
-        let mut buckets = Vec::new();
-        for b in json["c"]["buckets"].as_array().into_iter().flatten() {
-            let (Some(key), Some(count)) = (bucket_key(b), b["doc_count"].as_u64()) else {
-                continue;
-            };
-            match b["c"]["buckets"].as_array() {
-                None => buckets.push(CountBucket {
-                    key,
-                    count,
-                    keys: Vec::new(),
-                }),
-                Some(inner) => {
-                    for i in inner {
-                        let (Some(second), Some(count)) = (bucket_key(i), i["doc_count"].as_u64())
-                        else {
-                            continue;
-                        };
-                        buckets.push(CountBucket {
-                            key: format!("{key} {second}"),
-                            count,
-                            keys: vec![key.clone(), second],
-                        });
-                    }
-                }
-            }
-        }
+        let mut buckets = buckets_of(&json);
         let other = p.by.as_ref().map(|_| {
             // Pairs: the largest of every first value's; the top `limit` of them.
             buckets.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
@@ -173,6 +78,34 @@ impl Searcher {
             partitions,
             other,
         })
+    }
+
+    /// The terms aggregation for `by` (one field, or a second under the first for pairs), with
+    /// `limit` checked against what each form allows.
+    fn terms_request(
+        &self,
+        plan: &super::Plan,
+        by: &str,
+        limit: Option<usize>,
+    ) -> Result<serde_json::Value, SearchError> {
+        let fields = by_fields(by)?;
+        let size = limit.unwrap_or(DEFAULT_TERMS);
+        let most = if fields.len() == 1 {
+            MAX_TERMS
+        } else {
+            MAX_PAIRS
+        };
+        if size == 0 || size > most {
+            return Err(SearchError::BadParam(format!(
+                "limit must be 1 to {most} when counting by {by}"
+            )));
+        }
+        self.check_columns(plan, &fields)?;
+        let mut agg = serde_json::json!({"c": {"terms": {"field": fields[0], "size": size}}});
+        if let Some(second) = fields.get(1) {
+            agg["c"]["aggs"] = serde_json::json!({"c": {"terms": {"field": second, "size": size}}});
+        }
+        Ok(agg)
     }
 
     /// A `fields.NAME` to count by must be a column of some partition in the range: else the
@@ -197,6 +130,104 @@ impl Searcher {
         }
         Ok(())
     }
+}
+
+/// The date histogram on `ts` for `every`, bounded to the range asked for.
+fn histogram_request(
+    plan: &super::Plan,
+    p: &CountParams,
+    every: &str,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, SearchError> {
+    let width = time::parse_duration(every)
+        .map_err(|why| SearchError::BadParam(format!("every {every:?}: {why}")))?;
+    let secs = width.num_seconds();
+    if secs <= 0 {
+        return Err(SearchError::BadParam(format!(
+            "every {every:?} must be at least 1s"
+        )));
+    }
+    // The buckets span `since` (or the oldest day searched) to `until` (or now), and no
+    // further: unbounded, one bucket per `every` over all the data answered a 37-byte request
+    // (`every=1s`) with megabytes.
+    let bound = |s: &Option<String>| {
+        s.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| time::parse_time(s, now))
+            .transpose()
+            .map_err(SearchError::BadParam)
+    };
+    let to = bound(&p.until)?.unwrap_or(now);
+    let from = bound(&p.since)?
+        .or_else(|| plan.partitions.last().map(|p| start_of(p.day)))
+        .unwrap_or(to)
+        .min(to);
+    let buckets = (to - from).num_seconds() / secs;
+    if buckets > MAX_BUCKETS {
+        return Err(SearchError::BadParam(format!(
+            "every {every:?} from {from} to {to} makes {buckets} buckets, more than {MAX_BUCKETS}; use a wider every or a shorter since/until"
+        )));
+    }
+    Ok(serde_json::json!({"c": {"date_histogram": {
+        "field": "ts",
+        "fixed_interval": format!("{secs}s"),
+        "hard_bounds": {"min": from.timestamp_millis(), "max": to.timestamp_millis()},
+    }}}))
+}
+
+/// Each partition aggregated on its own, the partial results merged: the events matched and
+/// the merged aggregation (`None`: no partition in the range).
+fn aggregate(
+    plan: &super::Plan,
+    aggs: &Aggregations,
+) -> Result<(usize, Option<IntermediateAggregationResults>), SearchError> {
+    let mut total = 0;
+    let mut merged: Option<IntermediateAggregationResults> = None;
+    for part in &plan.partitions {
+        let collector =
+            DistributedAggregationCollector::from_aggs(aggs.clone(), Default::default());
+        let (n, partial) = part
+            .reader
+            .searcher()
+            .search(&plan.query, &(Count, collector))?;
+        total += n;
+        match &mut merged {
+            Some(m) => m.merge_fruits(partial)?,
+            None => merged = Some(partial),
+        }
+    }
+    Ok((total, merged))
+}
+
+/// The buckets of the final result: one per value (or time), or one per pair of values.
+fn buckets_of(json: &serde_json::Value) -> Vec<CountBucket> {
+    let mut buckets = Vec::new();
+    for b in json["c"]["buckets"].as_array().into_iter().flatten() {
+        let (Some(key), Some(count)) = (bucket_key(b), b["doc_count"].as_u64()) else {
+            continue;
+        };
+        match b["c"]["buckets"].as_array() {
+            None => buckets.push(CountBucket {
+                key,
+                count,
+                keys: Vec::new(),
+            }),
+            Some(inner) => {
+                for i in inner {
+                    let (Some(second), Some(count)) = (bucket_key(i), i["doc_count"].as_u64())
+                    else {
+                        continue;
+                    };
+                    buckets.push(CountBucket {
+                        key: format!("{key} {second}"),
+                        count,
+                        keys: vec![key.clone(), second],
+                    });
+                }
+            }
+        }
+    }
+    buckets
 }
 
 /// `host`, `fields.ip`, `host,app`: one or two fields, each a keyword field or `fields.NAME`.

@@ -311,7 +311,7 @@ async fn serve_conn(
                     break;
                 }
                 Err(_) => {
-                    tracing::debug!(%peer, "closing syslog connection idle past [syslog] idle_timeout_s");
+                    tracing::debug!(%peer, "closing syslog connection idle past [syslog] idle_timeout");
                     break;
                 }
             },

@@ -350,51 +350,21 @@ impl<'a> Follower<'a> {
     }
 
     fn follow(&mut self, start: Vec<(Work, Role)>) -> Result<Found, SearchError> {
-        let mut found = Found::default();
-        let mut seen_instances: HashSet<(String, String, i64)> = HashSet::new();
-        let mut seen_mids: HashSet<String> = HashSet::new();
-        let mut seen_events: HashSet<String> = HashSet::new();
-        let mut todo: VecDeque<(Work, Role)> = start.into();
+        let mut walk = Walk {
+            todo: start.into(),
+            ..Walk::default()
+        };
         let budget_start = self.lookup.lookups;
-        while let Some((work, role)) = todo.pop_front() {
+        while let Some((work, role)) = walk.todo.pop_front() {
             if self.lookup.lookups - budget_start > MAX_LOOKUPS_PER_MESSAGE {
                 self.lookup.truncated = true;
                 break;
             }
             let (inst, verdicts) = match work {
                 Work::MessageId(mid) => {
-                    if !seen_mids.insert(mid.to_ascii_lowercase()) {
-                        continue;
-                    }
-                    for e in self.message_id(&mid)? {
-                        match str_field(&e, "queue_id") {
-                            Some(qid) if !e.fields.contains_key("verdict") => {
-                                todo.push_back((
-                                    Work::Within {
-                                        host: e.host.to_string(),
-                                        qid: qid.to_owned(),
-                                        at: e.ts,
-                                    },
-                                    role,
-                                ));
-                            }
-                            _ => {
-                                if seen_events.insert(e.id.to_string()) {
-                                    if let Some(next) = str_field(&e, "queued_as") {
-                                        todo.push_back((
-                                            Work::Next {
-                                                prefer: e.host.to_string(),
-                                                qid: next.to_owned(),
-                                                at: e.ts,
-                                                mid: Some(mid.clone()),
-                                            },
-                                            role,
-                                        ));
-                                    }
-                                    found.others.push((e, role));
-                                }
-                            }
-                        }
+                    if walk.seen_mids.insert(mid.to_ascii_lowercase()) {
+                        let lines = self.message_id(&mid)?;
+                        walk.message_id_lines(lines, &mid, role);
                     }
                     continue;
                 }
@@ -413,75 +383,134 @@ impl<'a> Follower<'a> {
                 }
             };
             let Some(inst) = inst else { continue };
-            if !seen_instances.insert(inst.key()) {
+            if !walk.seen_instances.insert(inst.key()) {
                 continue;
             }
-            // The content filter's verdicts on this instance, by time.
-            let window_end = if inst.open() {
-                DateTime::<Utc>::MAX_UTC
-            } else {
-                inst.end() + Duration::seconds(60)
-            };
-            for v in verdicts {
-                // amavis names the queue it took the message from; it may run on a host of its
-                // own, so the message-id (or, without one, the host) must agree too.
-                let ours = match (str_field(&v, "message_id"), inst.message_id()) {
-                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-                    _ => v.host.eq_ignore_ascii_case(&inst.host),
-                };
-                if ours
-                    && v.ts >= inst.start() - Duration::seconds(60)
-                    && v.ts <= window_end
-                    && seen_events.insert(v.id.to_string())
-                {
-                    if let Some(next) = str_field(&v, "queued_as") {
-                        todo.push_back((
-                            Work::Next {
-                                prefer: v.host.to_string(),
-                                qid: next.to_owned(),
-                                at: v.ts,
-                                mid: str_field(&v, "message_id").map(str::to_owned),
-                            },
-                            role,
-                        ));
-                    }
-                    if let Some(mid) = str_field(&v, "message_id") {
-                        todo.push_back((Work::MessageId(mid.to_owned()), role));
-                    }
-                    found.others.push((v, role));
-                }
-            }
-            let inst_mid = inst.message_id().map(str::to_owned);
-            for e in &inst.events {
-                seen_events.insert(e.id.to_string());
-                if let Some(mid) = str_field(e, "message_id") {
-                    todo.push_back((Work::MessageId(mid.to_owned()), role));
-                }
-                if let Some(next) = str_field(e, "queued_as") {
-                    todo.push_back((
-                        Work::Next {
-                            prefer: e.host.to_string(),
-                            qid: next.to_owned(),
+            walk.verdicts(&inst, verdicts, role);
+            walk.links_of(&inst, role);
+            walk.found.instances.push((inst, role));
+        }
+        Ok(walk.found)
+    }
+}
+
+/// One walk from a starting point: what it found, what it has seen, and the links still to
+/// follow (breadth first).
+#[derive(Default)]
+struct Walk {
+    found: Found,
+    seen_instances: HashSet<(String, String, i64)>,
+    seen_mids: HashSet<String>,
+    seen_events: HashSet<String>,
+    todo: VecDeque<(Work, Role)>,
+}
+
+impl Walk {
+    /// The lines that logged message-id `mid`: a queue's line leads to its instance; others
+    /// (amavis, LMTP, mailop) are found themselves, and lead on by their `queued_as`.
+    fn message_id_lines(&mut self, lines: Vec<Event>, mid: &str, role: Role) {
+        for e in lines {
+            match str_field(&e, "queue_id") {
+                Some(qid) if !e.fields.contains_key("verdict") => {
+                    self.todo.push_back((
+                        Work::Within {
+                            host: e.host.to_string(),
+                            qid: qid.to_owned(),
                             at: e.ts,
-                            mid: inst_mid.clone(),
                         },
                         role,
                     ));
                 }
-                if let Some(n) = str_field(e, "notification_id") {
-                    todo.push_back((
-                        Work::Next {
-                            prefer: e.host.to_string(),
-                            qid: n.to_owned(),
-                            at: e.ts,
-                            mid: None,
-                        },
-                        Role::Notification,
-                    ));
+                _ => {
+                    if self.seen_events.insert(e.id.to_string()) {
+                        if let Some(next) = str_field(&e, "queued_as") {
+                            self.todo.push_back((
+                                Work::Next {
+                                    prefer: e.host.to_string(),
+                                    qid: next.to_owned(),
+                                    at: e.ts,
+                                    mid: Some(mid.to_owned()),
+                                },
+                                role,
+                            ));
+                        }
+                        self.found.others.push((e, role));
+                    }
                 }
             }
-            found.instances.push((inst, role));
         }
-        Ok(found)
+    }
+
+    /// The content filter's verdicts on `inst`, by time, each leading on by its `queued_as`
+    /// and message-id.
+    fn verdicts(&mut self, inst: &Instance, verdicts: Vec<Event>, role: Role) {
+        let window_end = if inst.open() {
+            DateTime::<Utc>::MAX_UTC
+        } else {
+            inst.end() + Duration::seconds(60)
+        };
+        for v in verdicts {
+            // amavis names the queue it took the message from; it may run on a host of its
+            // own, so the message-id (or, without one, the host) must agree too.
+            let ours = match (str_field(&v, "message_id"), inst.message_id()) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                _ => v.host.eq_ignore_ascii_case(&inst.host),
+            };
+            if ours
+                && v.ts >= inst.start() - Duration::seconds(60)
+                && v.ts <= window_end
+                && self.seen_events.insert(v.id.to_string())
+            {
+                if let Some(next) = str_field(&v, "queued_as") {
+                    self.todo.push_back((
+                        Work::Next {
+                            prefer: v.host.to_string(),
+                            qid: next.to_owned(),
+                            at: v.ts,
+                            mid: str_field(&v, "message_id").map(str::to_owned),
+                        },
+                        role,
+                    ));
+                }
+                if let Some(mid) = str_field(&v, "message_id") {
+                    self.todo.push_back((Work::MessageId(mid.to_owned()), role));
+                }
+                self.found.others.push((v, role));
+            }
+        }
+    }
+
+    /// The links out of an instance's own lines: its message-id, the next queue
+    /// (`queued_as`) and the bounce notification it caused.
+    fn links_of(&mut self, inst: &Instance, role: Role) {
+        let inst_mid = inst.message_id().map(str::to_owned);
+        for e in &inst.events {
+            self.seen_events.insert(e.id.to_string());
+            if let Some(mid) = str_field(e, "message_id") {
+                self.todo.push_back((Work::MessageId(mid.to_owned()), role));
+            }
+            if let Some(next) = str_field(e, "queued_as") {
+                self.todo.push_back((
+                    Work::Next {
+                        prefer: e.host.to_string(),
+                        qid: next.to_owned(),
+                        at: e.ts,
+                        mid: inst_mid.clone(),
+                    },
+                    role,
+                ));
+            }
+            if let Some(n) = str_field(e, "notification_id") {
+                self.todo.push_back((
+                    Work::Next {
+                        prefer: e.host.to_string(),
+                        qid: n.to_owned(),
+                        at: e.ts,
+                        mid: None,
+                    },
+                    Role::Notification,
+                ));
+            }
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Events dated too far ahead of their arrival (`[index] max_future_s`, issue 26 §4).
+//! Events dated too far ahead of their arrival (`[index] max_future`, issue 26 §4).
 //!
 //! An agent with a clock years ahead, or a line whose stamp was misread, would otherwise make a
 //! day partition per distinct future day (one request made 3,000) and, as the newest day, steer
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use logwarden_core::Event;
 
-/// `[index] max_future_s` by default: a day. Clocks a few hours off, or a zone missing from a
+/// `[index] max_future` by default: a day. Clocks a few hours off, or a zone missing from a
 /// stamp (at most 14 hours), stay as they are.
 pub const DEFAULT_MAX_FUTURE_S: u64 = 24 * 3600;
 /// The least time between two warnings.
@@ -53,7 +53,7 @@ impl Warner {
             host = %example.host,
             claimed = example.fields.get("original_ts").and_then(|v| v.as_str()).unwrap_or(""),
             max_future_s = max_future.num_seconds(),
-            "events dated further ahead than [index] max_future_s were moved to the time they arrived (their own time is in fields.original_ts): check the sender's clock"
+            "events dated further ahead than [index] max_future were moved to the time they arrived (their own time is in fields.original_ts): check the sender's clock"
         );
         self.last = Some(Instant::now());
         self.since = 0;

@@ -7,13 +7,13 @@
 //! tokens) is read at start only: a change there is logged as needing a restart.
 //!
 //! `/metrics` has Prometheus' own pair: `logwarden_config_last_reload_successful` (1 or 0) and
-//! `logwarden_config_last_reload_success_timestamp_seconds` (the start counts as a reload).
+//! `logwarden_config_last_reload_success_timestamp_seconds` (the start counts as a reload), read
+//! from `status`, a leaf the metrics read without depending on the config.
 //!
 //! The newest accepted `[alerts]` settings are kept process-wide (a `watch` channel), so that an
 //! engine started later (a standby promoted) starts from them, not from the start's config.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 
 use tokio::sync::watch;
@@ -21,42 +21,17 @@ use tokio::sync::watch;
 use crate::config::{self, Overrides, Settings};
 use crate::rules::EngineSettings;
 
-struct State {
-    latest: watch::Sender<Option<Arc<EngineSettings>>>,
-    successful: AtomicBool,
-    /// Milliseconds since the epoch.
-    success_at_ms: AtomicU64,
-}
+mod status;
 
-static STATE: LazyLock<State> = LazyLock::new(|| State {
-    latest: watch::Sender::new(None),
-    successful: AtomicBool::new(true),
-    success_at_ms: AtomicU64::new(0),
-});
+pub use status::{started, status};
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The config the process started with counts as the first successful load.
-pub fn started() {
-    STATE.successful.store(true, Relaxed);
-    STATE.success_at_ms.store(now_ms(), Relaxed);
-}
-
-/// Whether the last reload succeeded, and when the last one that did happened (seconds).
-pub fn status() -> (bool, f64) {
-    (
-        STATE.successful.load(Relaxed),
-        STATE.success_at_ms.load(Relaxed) as f64 / 1000.0,
-    )
-}
+/// The newest accepted `[alerts]` settings.
+static LATEST: LazyLock<watch::Sender<Option<Arc<EngineSettings>>>> =
+    LazyLock::new(|| watch::Sender::new(None));
 
 /// The engine's view: the newest accepted settings (`None` until a reload).
 pub fn subscribe() -> watch::Receiver<Option<Arc<EngineSettings>>> {
-    STATE.latest.subscribe()
+    LATEST.subscribe()
 }
 
 /// Reads and checks the file again; on success hands its `[alerts]` to the engine.
@@ -64,7 +39,7 @@ pub fn reload(path: &std::path::Path, flags: Overrides, running: &Settings) -> a
     let result = config::load_settings(path, flags);
     match result {
         Err(e) => {
-            STATE.successful.store(false, Relaxed);
+            status::failed();
             Err(e)
         }
         Ok(new) => {
@@ -75,9 +50,8 @@ pub fn reload(path: &std::path::Path, flags: Overrides, running: &Settings) -> a
                     "config reload: these settings take effect at the next restart only"
                 );
             }
-            STATE.latest.send_replace(Some(Arc::new(new.alerts)));
-            STATE.successful.store(true, Relaxed);
-            STATE.success_at_ms.store(now_ms(), Relaxed);
+            LATEST.send_replace(Some(Arc::new(new.alerts)));
+            status::succeeded();
             Ok(())
         }
     }
