@@ -46,7 +46,7 @@ def write_events(tmp, n):
     with open(ev_path, "w") as ev, open(raw_path, "w") as raw:
         for i in range(n):
             ts = start + datetime.timedelta(seconds=span * i / n)
-            ip = ips[min(len(ips) - 1, int(rng.paretovariate(1.2)) - 1)]
+            ip = ips[min(len(ips) - 1, int((rng.paretovariate(1.0) - 1) * 20))]
             word = "needle" if i % every == every - 1 else "benchline"
             msg = f"{word} {i} connect from ip={ip} user=u{i % 5000} status=sent"
             raw.write(f"{ts:%b %d %H:%M:%S} {HOSTS[i % 4]} {APPS[i % 4]}: {msg}\n")
@@ -133,7 +133,8 @@ def main():
         assert hits["total"] == 100, hits["total"]
         ctx_took, ctx_wall = [], []
         for i in range(a.queries):
-            pos = hits["positions"][i % len(hits["positions"])]
+            # Hits newest first: the newest has no events after it, so it is left out.
+            pos = hits["positions"][1 + i % (len(hits["positions"]) - 1)]
             body, ms = get(url, "/api/v1/context", {"at": pos, "before": 5, "after": 5})
             assert len(body["before"]) == 5 and len(body["after"]) == 5, body
             ctx_took.append(body["took_us"] / 1000)

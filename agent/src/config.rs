@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::health::{BackupRule, HealthConfig};
 use crate::journald::settings::JournaldConfig;
 use crate::parse::{Format, Zone};
+use crate::ship::settings::Compression;
 use crate::spool::settings::SpoolFileConfig;
 use crate::tail::settings::{FileRule, Multiline, TailConfig, TailSettings};
 
@@ -102,13 +103,6 @@ pub const DEFAULT_FILES: [&str; 3] = [
     "/opt/zimbra/log/*.log",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Zstd,
-    Gzip,
-    None,
-}
-
 /// The validated settings the agent runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -120,7 +114,7 @@ pub struct Settings {
     /// Extra trusted CA certificates (PEM) for `https://` collectors.
     pub ca_file: Option<PathBuf>,
     /// Client certificate and key (PEM) for mutual TLS.
-    pub client_identity: Option<crate::ship::ClientIdentity>,
+    pub client_identity: Option<crate::ship::settings::ClientIdentity>,
     pub files: Vec<FileRule>,
     pub journald: Vec<crate::journald::JournalSource>,
     pub heartbeat: Duration,
@@ -332,10 +326,10 @@ fn collector_urls(flags: Vec<String>, file: Vec<String>) -> anyhow::Result<Vec<r
 fn client_identity(
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
-) -> anyhow::Result<Option<crate::ship::ClientIdentity>> {
+) -> anyhow::Result<Option<crate::ship::settings::ClientIdentity>> {
     Ok(match (cert, key) {
         (Some(cert), Some(key)) => {
-            let id = crate::ship::ClientIdentity { cert, key };
+            let id = crate::ship::settings::ClientIdentity { cert, key };
             // Read now so that `config check` and the start name a bad file.
             id.load()?;
             Some(id)

@@ -84,7 +84,7 @@ impl Default for ReplicationConfig {
             token: None,
             witness: None,
             failover_timeout_s: 10.0,
-            standby_wal_hold_s: crate::ingest::retention::STANDBY_HOLD.as_secs_f64(),
+            standby_wal_hold_s: crate::replication::STANDBY_HOLD.as_secs_f64(),
         }
     }
 }
@@ -402,7 +402,7 @@ impl Default for WalConfig {
             segment_bytes: crate::wal::WalOptions::default().segment_bytes,
             max_bytes: 0,
             min_free_bytes: 512 << 20,
-            keep_bytes: crate::ingest::retention::DEFAULT_KEEP_BYTES,
+            keep_bytes: crate::retention::DEFAULT_KEEP_BYTES,
         }
     }
 }
@@ -430,7 +430,7 @@ pub struct IndexConfig {
     /// While the index trails the WAL, it commits this often (milliseconds, 250 to 60,000).
     pub commit_behind_ms: u64,
     /// Events claiming a time more than this many seconds after their arrival are moved to
-    /// it (`ingest/future.rs`; 0: kept as they are).
+    /// it (`wal/future.rs`; 0: kept as they are).
     pub max_future_s: u64,
 }
 
@@ -447,7 +447,7 @@ impl Default for IndexConfig {
             max_backlog_mb: DEFAULT_MAX_BACKLOG_MB,
             nice: d.nice,
             commit_behind_ms: d.commit_behind.as_millis() as u64,
-            max_future_s: crate::ingest::future::DEFAULT_MAX_FUTURE_S,
+            max_future_s: crate::wal::future::DEFAULT_MAX_FUTURE_S,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod notify;
 pub mod per_client;
 pub mod reload;
 pub mod replication;
+pub mod retention;
 pub mod rules;
 pub mod search;
 pub mod server;

@@ -93,9 +93,9 @@ pub struct Positions {
     pub wal_corrupt_records: u64,
     pub index_lsn: u64,
     pub index_docs: u64,
-    /// Bytes of events durable and not yet indexed (`ingest/backlog.rs`).
+    /// Bytes of events durable and not yet indexed (`wal/backlog.rs`).
     pub index_backlog_bytes: u64,
-    /// Seconds the indexer left the CPU to a syslog burst (`ingest/backlog.rs`).
+    /// Seconds the indexer left the CPU to a syslog burst (`wal/backlog.rs`).
     pub index_yielded_seconds: f64,
     /// 1 on the primary, 0 on a standby.
     pub primary: u64,
@@ -104,7 +104,7 @@ pub struct Positions {
     pub replication_lag: Option<u64>,
     /// 1 while a sync primary acknowledges without its standby.
     pub replication_degraded: u64,
-    /// Events moved to their arrival time for claiming one too far ahead (`ingest/future.rs`).
+    /// Events moved to their arrival time for claiming one too far ahead (`wal/future.rs`).
     pub events_future_clamped: u64,
 }
 

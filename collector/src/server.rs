@@ -21,13 +21,11 @@ use crate::auth::Auth;
 use crate::config::Settings;
 use crate::fleet::{self, Fleet};
 use crate::index;
-use crate::ingest::Committer;
-use crate::ingest::commit::WalStats;
 use crate::replication::state::FailoverState;
-use crate::replication::{EpochRecord, Next, Replication, Role};
+use crate::replication::{Next, Replication, Role};
 use crate::rules::AlertsHandle;
 use crate::search::Searcher;
-use crate::wal::{RecordKind, Wal};
+use crate::wal::{Committer, EpochRecord, RecordKind, Wal, WalStats};
 
 /// Runs the collector on an already-bound listener until `shutdown` fires.
 pub async fn serve(
@@ -213,13 +211,16 @@ impl Round {
         // The last LSN searchable: set by the indexer after each commit.
         let (indexed_tx, indexed_rx) = watch::channel(index_lsn);
         let wal_stats = Arc::new(WalStats::default());
-        let epochs = crate::ingest::commit::EpochHistory::default();
+        let epochs = crate::wal::EpochHistory::default();
         let (committer, committer_thread) = Committer::start_with(
             wal,
             durable_tx,
             wal_stats.clone(),
             epochs.clone(),
-            settings.index.max_future,
+            crate::wal::CommitterOptions {
+                max_future: settings.index.max_future,
+                rules_snapshot_lsn: crate::rules::snapshot::Snapshot::payload_lsn,
+            },
         )?;
         let repl = Arc::new(Replication::new(
             settings.replication.clone(),
@@ -592,8 +593,8 @@ fn retention_sources(
     wal_stats: &Arc<WalStats>,
     indexed: &watch::Receiver<u64>,
     fleet_saved: Arc<std::sync::atomic::AtomicU64>,
-) -> crate::ingest::retention::Sources {
-    crate::ingest::retention::Sources {
+) -> crate::retention::Sources {
+    crate::retention::Sources {
         stats: wal_stats.clone(),
         indexed: indexed.clone(),
         fleet_saved,
@@ -614,7 +615,7 @@ fn start_role_tasks(
     alerts: &AlertsHandle,
     committer: &Committer,
     durable: &watch::Receiver<u64>,
-    retention: crate::ingest::retention::Sources,
+    retention: crate::retention::Sources,
     end: &CancellationToken,
 ) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
@@ -635,7 +636,7 @@ fn start_role_tasks(
             repl.clone(),
         ));
     }
-    tasks.spawn(crate::ingest::retention::run(
+    tasks.spawn(crate::retention::run(
         committer.clone(),
         retention,
         settings.wal_keep_bytes,

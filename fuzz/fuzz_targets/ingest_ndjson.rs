@@ -2,7 +2,8 @@
 //! within small limits, then NDJSON line checks.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use logwarden_collector::ingest::{Limits, check_lines, decode_body, write_received};
+use logwarden_collector::ingest::{Limits, check_lines, decode_body};
+use logwarden_collector::wal::write_received;
 use logwarden_core::Event;
 
 fuzz_target!(|data: &[u8]| {

@@ -180,10 +180,10 @@ fn pid_value(pid: &str) -> Value {
 
 /// The severity a message gives itself: postfix's `fatal:`, `warning:`..., and the like.
 pub fn severity_from_prefix(msg: &str) -> Option<Severity> {
-    let word = msg.split_once(':')?.0;
-    if word.len() > 8 {
-        return None;
-    }
+    // Only the first 9 bytes can hold the `:` of a word of up to 8: a line without one is not
+    // searched to its end.
+    let head = &msg.as_bytes()[..msg.len().min(9)];
+    let word = &msg[..memchr::memchr(b':', head)?];
     Some(match word {
         "panic" => Severity::Emerg,
         "fatal" => Severity::Crit,

@@ -226,7 +226,7 @@ fn a_sender_of_garbage_and_giant_frames_does_not_disturb_a_well_behaved_one() {
 }
 
 /// A burst over one connection, faster than the intake: indexing leaves the CPU to the intake
-/// while it lasts (`ingest/backlog.rs`), and afterwards every message becomes searchable and
+/// while it lasts (`wal/backlog.rs`), and afterwards every message becomes searchable and
 /// indexing stops yielding. Meanwhile `/metrics` is asked for without pause: it used to read the
 /// durable LSN twice in one statement, and a WAL update between the two reads hung the whole
 /// runtime (in about one burst of six in a release build; a stress, not a proof).

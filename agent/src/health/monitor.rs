@@ -46,8 +46,9 @@ use logwarden_core::{Kind, Severity};
 
 use super::probe;
 use super::raid::RaidStatus;
+use super::settings::HealthConfig;
 use super::smart::SmartHistory;
-use super::{HealthConfig, filesystem, storcli};
+use super::{filesystem, storcli};
 use crate::draft::Draft;
 use crate::observe::metrics::AgentMetrics;
 use crate::source::Item;

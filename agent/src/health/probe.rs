@@ -12,13 +12,14 @@ use super::filesystem::{self, FsPolicy, FsStatus, Usage};
 use super::lineage::{self, BlockIndex};
 use super::mdstat::{self, MdstatError};
 use super::mountinfo::{self, Mount, MountinfoError};
+use super::problem::Problem;
 use super::raid::{self, RaidStatus};
 use super::redfish::{self, RedfishReport, RedfishTarget};
 use super::redfish_client::RedfishClient;
+use super::settings::HealthConfig;
 use super::smart::{self, SmartError, SmartHistory, SmartOutcome, SmartPolicy};
 use super::storcli::{self, StorcliError, VirtualDriveStatus};
 use super::sysfs_md;
-use super::{HealthConfig, Problem};
 use crate::draft::Draft;
 
 /// What made a probe fail; each names the file, device or command it was reading.

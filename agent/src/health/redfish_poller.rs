@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::HealthConfig;
 use super::redfish::RedfishTarget;
+use super::settings::HealthConfig;
 use crate::draft::Draft;
 use crate::observe::metrics::AgentMetrics;
 use crate::source::Item;

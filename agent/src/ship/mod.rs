@@ -2,5 +2,6 @@
 //! each until the collector acknowledges it; the acknowledgements move the checkpoints.
 
 mod client;
+pub mod settings;
 
-pub use client::{ClientIdentity, Shipper, split_ndjson};
+pub use client::{Shipper, split_ndjson};

@@ -72,11 +72,14 @@ impl Feed {
                 }
             }
         };
+        // The clock only for drafts without a time of their own (a syslog line has one): it
+        // was 2 % of the agent's instructions per line (issue 25).
+        let now = item.draft.ts.unwrap_or_else(Utc::now);
         let ev = item.draft.into_event(
             EventId::new(self.agent_id.as_str(), seq),
             &self.host,
             &self.site,
-            Utc::now(),
+            now,
         );
         event.clear();
         ev.write_json(event);

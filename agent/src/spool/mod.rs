@@ -330,7 +330,7 @@ impl Recovery {
                         self.pending += 1;
                     }
                     if let Some(o) = r.origin {
-                        note_origin(&mut self.resume, o);
+                        note_origin(&mut self.resume, o.to_origin());
                     }
                     at += len;
                 }

@@ -12,8 +12,9 @@ use super::{Position, SEGMENT_HEADER, Shared, segment_path};
 use crate::source::fingerprint::Fingerprint;
 use crate::source::{FileKey, Origin};
 
-/// Bytes read from a segment at a time.
-const CHUNK: usize = 1 << 20;
+/// Bytes read from a segment at a time: a few reads per batch (1 MiB at most); a record
+/// larger than this is read whole.
+const CHUNK: usize = 256 << 10;
 
 /// Events read from the spool, ready to ship as one request.
 #[derive(Debug, Default)]
@@ -183,6 +184,9 @@ impl SpoolReader {
             break;
         }
         let mut at = 0;
+        // The origin of the last records, while they come from one content, and how many:
+        // the batch's maps are updated once per run of records rather than per record.
+        let mut run: Option<(Origin, u64)> = None;
         while at < self.chunk.len() {
             if batch.events >= limits.max_events || batch.body.len() >= limits.max_bytes {
                 break;
@@ -193,8 +197,20 @@ impl SpoolReader {
                     batch.body.push(b'\n');
                     batch.events += 1;
                     if let Some(o) = r.origin {
-                        *batch.lines.entry((o.file, o.fp)).or_default() += 1;
-                        batch.origins.insert((o.file, o.fp), o);
+                        match &mut run {
+                            Some((last, n)) if last.file == o.file && last.fp == o.fp => {
+                                last.end = o.end;
+                                if last.path.as_os_str().as_encoded_bytes() != o.path {
+                                    last.path = o.to_origin().path;
+                                }
+                                *n += 1;
+                            }
+                            _ => {
+                                if let Some((last, n)) = run.replace((o.to_origin(), 1)) {
+                                    note_run(batch, last, n);
+                                }
+                            }
+                        }
                     }
                     at += len;
                 }
@@ -214,7 +230,18 @@ impl SpoolReader {
                 }
             }
         }
+        if let Some((last, n)) = run {
+            note_run(batch, last, n);
+        }
         self.pos.offset += at as u64;
         true
     }
+}
+
+/// Counts `n` records of one content into `batch`, `last` being the origin of the last one.
+/// Runs come in spool order, so the origin kept per content is its latest.
+fn note_run(batch: &mut ReadBatch, last: Origin, n: u64) {
+    let key = (last.file, last.fp);
+    *batch.lines.entry(key).or_default() += n;
+    batch.origins.insert(key, last);
 }

@@ -17,11 +17,34 @@ pub const MAX_BODY: usize = 16 << 20;
 /// Fixed part of an origin: dev, ino, fingerprint length and CRC, end offset.
 const ORIGIN_FIXED: usize = 8 + 8 + 4 + 4 + 8;
 
+/// A record's origin as it lies in the buffer: [`OriginRef::to_origin`] makes the owned one.
+/// The reader meets the same file in record after record; borrowing the path saves it an
+/// allocation and a free per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginRef<'a> {
+    pub file: FileKey,
+    pub fp: Fingerprint,
+    pub end: u64,
+    /// The path's bytes (a journal source's cursor).
+    pub path: &'a [u8],
+}
+
+impl OriginRef<'_> {
+    pub fn to_origin(&self) -> Origin {
+        Origin {
+            file: self.file,
+            fp: self.fp,
+            path: path_from_bytes(self.path),
+            end: self.end,
+        }
+    }
+}
+
 /// A decoded record, borrowing from the buffer it was read from.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Record<'a> {
     pub seq: u64,
-    pub origin: Option<Origin>,
+    pub origin: Option<OriginRef<'a>>,
     /// The event as one JSON object, without a newline.
     pub event: &'a [u8],
 }
@@ -106,7 +129,7 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
     }
     let origin = (olen != 0).then(|| {
         let o = &body[10..10 + olen];
-        Origin {
+        OriginRef {
             file: FileKey {
                 dev: u64_at(o, 0),
                 ino: u64_at(o, 8),
@@ -116,7 +139,7 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
                 crc: u32_at(o, 20),
             },
             end: u64_at(o, 24),
-            path: path_from_bytes(&o[ORIGIN_FIXED..]),
+            path: &o[ORIGIN_FIXED..],
         }
     });
     Decoded::Record(
@@ -171,7 +194,7 @@ mod tests {
             panic!("not a record")
         };
         assert_eq!(
-            (r.seq, r.origin, r.event, n),
+            (r.seq, r.origin.map(|o| o.to_origin()), r.event, n),
             (42, Some(origin()), &br#"{"a":1}"#[..], first)
         );
         let Decoded::Record(r, _) = decode(&buf[first..]) else {

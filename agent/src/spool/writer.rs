@@ -59,6 +59,10 @@ pub struct SpoolWriter {
     /// Records encoded but not written yet, and how many.
     buf: Vec<u8>,
     buf_records: u64,
+    /// Bytes that can be appended without looking at the spool's size again: what was left
+    /// under `max_bytes` at the last look. Only this writer adds bytes (the reader's releases
+    /// only take away), so appends within it need no lock (issue 25).
+    room: u64,
 }
 
 impl SpoolWriter {
@@ -84,6 +88,7 @@ impl SpoolWriter {
             committed: 0,
             buf: Vec::with_capacity(1 << 20),
             buf_records: 0,
+            room: 0,
         })
     }
 
@@ -118,6 +123,10 @@ impl SpoolWriter {
     }
 
     fn make_room(&mut self, len: u64, cancel: &CancellationToken) -> Result<(), AppendError> {
+        if len <= self.room {
+            self.room -= len;
+            return Ok(());
+        }
         let max = self.cfg.max_bytes;
         let mut warned = false;
         loop {
@@ -132,6 +141,7 @@ impl SpoolWriter {
             // Always room for one record in an otherwise empty spool, however large.
             let only_current = st.segments.keys().all(|&n| n == self.current);
             if total + len <= max || (only_current && self.buf.is_empty()) {
+                self.room = max.saturating_sub(total + len);
                 return Ok(());
             }
             if !self.buf.is_empty() {
@@ -190,6 +200,8 @@ impl SpoolWriter {
 
     /// Closes the current segment; the next commit starts a new one.
     fn roll(&mut self) {
+        // The next segment's header is not counted in `room`.
+        self.room = 0;
         self.file = None;
         self.current += 1;
         self.committed = 0;

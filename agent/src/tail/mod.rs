@@ -506,11 +506,17 @@ fn send(w: &Watched, parser: &mut LineParser, line: Line<'_>, tx: &mpsc::Sender<
         path: w.path.clone(),
         end: line.end,
     };
-    tx.blocking_send(Item {
+    let item = Item {
         draft,
         origin: Some(origin),
-    })
-    .is_ok()
+    };
+    // `try_send` first: `blocking_send` sets up a parked-thread future per call, a tenth of
+    // the agent's instructions per line when the channel has room (nearly always; issue 25).
+    match tx.try_send(item) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(item)) => tx.blocking_send(item).is_ok(),
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
 }
 
 /// Whether a file starts like a compressed one (gzip, zstd, xz, bzip2, lz4): never read as text,

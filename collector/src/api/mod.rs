@@ -32,10 +32,10 @@ use tokio::sync::watch;
 pub use error::ApiError;
 
 use crate::auth::{Auth, Role};
-use crate::ingest::commit::WalStats;
-use crate::ingest::{self, Committer, IngestError, Limits};
+use crate::ingest::{self, IngestError, Limits};
 use crate::rules::AlertsHandle;
 use crate::search::Searcher;
+use crate::wal::{Committer, WalStats};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -337,9 +337,9 @@ async fn ingest(
     let lines = checked.lines;
     let rejected: Vec<Rejected> = checked.rejected;
     let committed = if checked.events.is_empty() {
-        ingest::Committed::default()
+        crate::wal::Committed::default()
     } else {
-        let originals = ingest::commit::Originals {
+        let originals = crate::wal::Originals {
             body: decoded,
             spans: checked.spans,
         };

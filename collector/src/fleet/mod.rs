@@ -24,8 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod forget;
 
-use crate::ingest::Recent;
-use crate::wal::{Read, RecordKind, WalReader};
+use crate::wal::{Read, Recent, RecordKind, WalReader};
 
 const VERSION: u32 = 1;
 const SAVE_EVERY: Duration = Duration::from_secs(2);

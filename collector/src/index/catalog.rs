@@ -29,7 +29,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::IndexError;
+use super::error::IndexError;
 use super::partition::{self, Opened, Partition, Unusable};
 
 const STATE_FILE: &str = "state.json";

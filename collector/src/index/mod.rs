@@ -13,7 +13,7 @@
 //! Priority: the indexer thread, and with it tantivy's threads (they are started from it and
 //! inherit its nice value), runs at a lower CPU priority ([`IndexSettings::nice`]) than intake,
 //! so that under a burst the CPU goes first to making events durable; the index catches up when
-//! intake slows, and `ingest/backlog.rs` bounds how far it may trail.
+//! intake slows, and `wal/backlog.rs` bounds how far it may trail.
 //!
 //! Memory: only a few partitions have a tantivy writer open at once (most events go to today's
 //! partition); each writer has a fixed heap, so indexing memory is bounded by
@@ -24,6 +24,7 @@
 //! writers' heaps.
 
 pub mod catalog;
+mod error;
 mod fields_value;
 pub mod partition;
 mod queued;
@@ -43,10 +44,9 @@ use tantivy::indexer::UserOperation;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::Recent;
-use crate::ingest::commit::WalStats;
-use crate::wal::{Record, RecordKind, WalReader};
+use crate::wal::{Recent, Record, RecordKind, WalReader, WalStats};
 pub use catalog::Catalog;
+pub use error::IndexError;
 pub use partition::{Partition, Unusable};
 use queued::{Queued, QueuedDoc};
 pub use retention::Retention;
@@ -91,40 +91,6 @@ const YIELD_NAP: Duration = Duration::from_millis(5);
 /// machine is merely busy (at nice 10 a thread gets about a tenth of a contended core).
 pub const DEFAULT_NICE: i32 = 10;
 
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    /// tantivy refused to open, write or commit a partition.
-    #[error("index at {path}: {source}")]
-    Tantivy {
-        path: PathBuf,
-        #[source]
-        source: tantivy::TantivyError,
-    },
-    /// A file of the index directory could not be read, written or removed.
-    #[error("index at {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl IndexError {
-    /// For `map_err`: an I/O error at `path`.
-    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> IndexError {
-        let path = path.to_owned();
-        move |source| IndexError::Io { path, source }
-    }
-
-    /// For `map_err`: tantivy's error about the index at `path`.
-    pub(crate) fn tantivy(
-        path: &std::path::Path,
-    ) -> impl FnOnce(tantivy::TantivyError) -> IndexError {
-        let path = path.to_owned();
-        move |source| IndexError::Tantivy { path, source }
-    }
-}
-
 /// `[index]` of the configuration.
 #[derive(Debug, Clone)]
 pub struct IndexSettings {
@@ -136,9 +102,9 @@ pub struct IndexSettings {
     /// How often to commit while behind (see [`DEFAULT_COMMIT_BEHIND`]).
     pub commit_behind: Duration,
     /// While a syslog burst outruns the intake, indexing pauses until the backlog reaches this
-    /// many bytes (half of `[index] max_backlog_mb`; 0: never; `ingest/backlog.rs`).
+    /// many bytes (half of `[index] max_backlog_mb`; 0: never; `wal/backlog.rs`).
     pub yield_below: u64,
-    /// Events dated further ahead of their arrival are moved to it (`ingest/future.rs`).
+    /// Events dated further ahead of their arrival are moved to it (`wal/future.rs`).
     pub max_future: Option<chrono::Duration>,
 }
 
@@ -151,7 +117,7 @@ impl Default for IndexSettings {
             commit_behind: DEFAULT_COMMIT_BEHIND,
             yield_below: 0,
             max_future: chrono::Duration::try_seconds(
-                crate::ingest::future::DEFAULT_MAX_FUTURE_S as i64,
+                crate::wal::future::DEFAULT_MAX_FUTURE_S as i64,
             ),
         }
     }
@@ -274,11 +240,11 @@ struct Indexer {
     pending_lsn: u64,
     /// Where searchers and status learn the committed LSN.
     indexed: watch::Sender<u64>,
-    /// The committer's parsed events of the newest records (`ingest/recent.rs`).
+    /// The committer's parsed events of the newest records (`wal/recent.rs`).
     recent: Option<Arc<Recent>>,
     /// Documents handed to tantivy and not yet taken by its indexing threads.
     queued: Queued,
-    /// Where the indexer reports its progress for the backlog bound (`ingest/backlog.rs`).
+    /// Where the indexer reports its progress for the backlog bound (`wal/backlog.rs`).
     wal_stats: Arc<WalStats>,
 }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
-use super::IndexError;
+use super::error::IndexError;
 use super::schema::{self, Fields};
 
 /// What each commit records (as JSON in tantivy's commit payload).

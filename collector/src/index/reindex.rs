@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use tantivy::{Index, TantivyDocument};
 
-use super::IndexError;
+use super::error::IndexError;
 use super::partition::{CommitPayload, dir_name, kept_dir};
 use super::schema::{self, Indexed, SCHEMA_VERSION};
 

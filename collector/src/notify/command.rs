@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::{Notification, NotifyError, webhook};
+use super::error::NotifyError;
+use super::notification::Notification;
+use super::webhook;
 
 pub async fn send(argv: &[String], timeout: Duration, n: &Notification) -> Result<(), NotifyError> {
     let program = argv.first().cloned().unwrap_or_default();

@@ -11,8 +11,9 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::error::NotifyError;
+use super::notification::Notification;
 use super::smtp_tls::{self, SmtpTls};
-use super::{Notification, NotifyError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmailSettings {

@@ -5,7 +5,9 @@
 use logwarden_core::wire::{AlertSeverity, AlertStatus, AlertView};
 use serde_json::{Value, json};
 
-use super::{Notification, NotifyError, check_response};
+use super::error::NotifyError;
+use super::notification::Notification;
+use super::response::check_response;
 
 /// PagerDuty's own endpoint (the `url` key overrides it, for a proxy or a test).
 pub const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";

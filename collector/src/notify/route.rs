@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use logwarden_core::wire::AlertSeverity;
 
-use super::Receiver;
+use super::receiver::Receiver;
 
 /// How a matcher compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,9 @@
 use logwarden_core::wire::{AlertSeverity, AlertStatus};
 use serde_json::{Value, json};
 
-use super::{Notification, NotifyError, check_response};
+use super::error::NotifyError;
+use super::notification::Notification;
+use super::response::check_response;
 
 pub fn body(n: &Notification) -> Value {
     let attachments: Vec<Value> = n

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use logwarden_core::wire::{AlertStatus, AlertView};
 use serde_json::{Value, json};
 
-use super::{Notification, NotifyError, check_response};
+use super::error::NotifyError;
+use super::notification::Notification;
+use super::response::check_response;
 
 /// Alertmanager writes this for "not ended yet".
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

@@ -7,8 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{DURABLE_HEADER, EPOCH_HEADER, Next, Replication, STANDBY_HEADER};
-use crate::ingest::Committer;
-use crate::wal::decode_stream;
+use crate::wal::{Committer, decode_stream};
 
 /// How long the primary may hold one request open when it has nothing new.
 const POLL_WAIT: Duration = Duration::from_secs(1);
@@ -148,7 +147,7 @@ async fn pull_once(
         committer
             .commit_replicated(records)
             .await
-            .map_err(Pull::Failed)?;
+            .map_err(|e| Pull::Failed(e.to_string()))?;
     }
     repl.primary_heard(primary_durable.unwrap_or(0));
     Ok(())

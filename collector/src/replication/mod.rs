@@ -26,8 +26,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::commit::EpochHistory;
+use crate::wal::EpochHistory;
 use state::FailoverState;
+
+/// How long a primary keeps what its standby has not copied yet while the standby is away, by
+/// default (`[replication] standby_wal_hold_s`; `retention.rs` holds the WAL for it).
+pub const STANDBY_HOLD: Duration = Duration::from_secs(24 * 3600);
 
 /// The HTTP headers by which a collector names the primary and its epoch (ingest answers of a
 /// standby, replication answers).
@@ -96,7 +100,7 @@ pub struct ReplicationSettings {
     pub witness: Option<reqwest::Url>,
     pub failover_timeout: Duration,
     /// A primary keeps the WAL its standby has not copied while the standby asked within this
-    /// long (`[replication] standby_wal_hold_s`; see `ingest/retention.rs`).
+    /// long (`[replication] standby_wal_hold_s`; see `retention.rs`).
     pub standby_wal_hold: Duration,
 }
 
@@ -110,26 +114,8 @@ impl Default for ReplicationSettings {
             token: None,
             witness: None,
             failover_timeout: Duration::from_secs(10),
-            standby_wal_hold: crate::ingest::retention::STANDBY_HOLD,
+            standby_wal_hold: STANDBY_HOLD,
         }
-    }
-}
-
-/// The payload of a WAL record of kind `Epoch` (3): JSON, so a later version can add fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: u64,
-    /// The site of the collector that became primary.
-    pub site: String,
-}
-
-impl EpochRecord {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an epoch record always serializes")
-    }
-
-    pub fn decode(payload: &[u8]) -> Result<EpochRecord, serde_json::Error> {
-        serde_json::from_slice(payload)
     }
 }
 

@@ -11,8 +11,7 @@ use logwarden_core::Event;
 use logwarden_core::wire::INGEST_PATH;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::Committer;
-use crate::ingest::commit::{Originals, Pending};
+use crate::wal::{Committer, Originals, Pending};
 
 /// The intake's destination.
 pub enum Sink {
@@ -28,7 +27,7 @@ impl Sink {
         match self {
             Sink::Wal(c) => match c.submit(events, lines).await {
                 Ok(pending) => Written::Wal(pending),
-                Err(e) => Written::Done(Err(e)),
+                Err(e) => Written::Done(Err(e.to_string())),
             },
             // The primary is written one batch at a time: each is retried until it is taken.
             Sink::Primary(f) => Written::Done(f.send(lines.body, events.len()).await),
@@ -45,7 +44,7 @@ pub enum Written {
 impl Written {
     pub async fn done(self) -> Result<(), String> {
         match self {
-            Written::Wal(pending) => pending.await.map(|_| ()),
+            Written::Wal(pending) => pending.await.map(|_| ()).map_err(|e| e.to_string()),
             Written::Done(r) => r,
         }
     }

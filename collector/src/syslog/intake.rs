@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::forward::{Sink, Written};
 use super::framing::Frame;
 use crate::ingest::SpaceLimits;
-use crate::ingest::commit::{Originals, WalStats};
+use crate::wal::{Originals, WalStats};
 
 /// Messages committed together: a batch is closed once it holds this many (or after
 /// [`BATCH_WAIT`]).

@@ -25,7 +25,7 @@ use framing::{Frame, Framer};
 use intake::Parser;
 use logwarden_core::Draft;
 
-use crate::ingest::commit::WalStats;
+use crate::wal::WalStats;
 
 /// Where and how to listen.
 #[derive(Debug, Clone)]
@@ -154,7 +154,7 @@ const CHANNEL_BATCHES: usize = 64;
 const UDP_BATCH: usize = 256;
 
 /// A listener's way to the intake: the channel of parsed batches (closed when every listener
-/// is gone), and where to say that its senders are ahead of it (`ingest/backlog.rs`: indexing
+/// is gone), and where to say that its senders are ahead of it (`wal/backlog.rs`: indexing
 /// then leaves the CPU to the intake).
 #[derive(Clone)]
 struct ToIntake {

@@ -23,8 +23,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use logwarden_core::Event;
 
+use super::field::str_field;
 use super::lookup::{Lookup, Range};
-use super::str_field;
 use crate::search::SearchError;
 
 /// Most index lookups made for one message.

@@ -2,6 +2,7 @@
 //! the parsers read out of postfix, amavis and Zimbra's mailbox log (docs/parsers.md, "Mail
 //! delivery").
 //!
+//! - [`field`]: reading a parser's field off an event (for [`follow`], [`timeline`] and this file).
 //! - [`lookup`]: index lookups by one field's value, checked exactly.
 //! - [`follow`]: from a starting point to every queue, host and mailbox the message reached.
 //! - [`timeline`]: the hops in words and each recipient's final status.
@@ -12,6 +13,7 @@
 //! may name several messages over time (ids are reused once a message leaves the queue): each
 //! is its own answer. An address lists the messages from or to it, newest first.
 
+pub mod field;
 pub mod follow;
 pub mod lookup;
 pub mod timeline;
@@ -28,16 +30,12 @@ use logwarden_core::trace::{
 use crate::index::Catalog;
 use crate::search::SearchError;
 use crate::search::time::parse_time;
+use field::str_field;
 use follow::{Follower, Found};
 use lookup::{Lookup, Range};
 
 /// How far back a trace looks when not told (`since`): from `until`, or from now.
 pub const DEFAULT_SINCE_DAYS: i64 = 30;
-
-/// A string field of an event.
-pub(crate) fn str_field<'e>(e: &'e Event, k: &str) -> Option<&'e str> {
-    e.fields.get(k).and_then(|v| v.as_str())
-}
 
 /// What `q` is, or why it is none of them.
 pub fn classify(q: &str) -> Result<TraceTarget, String> {

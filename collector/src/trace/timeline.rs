@@ -7,8 +7,8 @@ use logwarden_core::Event;
 use logwarden_core::trace::{Hop, RecipientStatus, TracedMessage};
 use serde_json::Value;
 
+use super::field::str_field;
 use super::follow::{Found, Role, sort_events};
-use super::str_field;
 
 /// The message's answer.
 pub fn assemble(found: Found) -> Option<TracedMessage> {

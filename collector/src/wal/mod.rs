@@ -1,4 +1,19 @@
-//! The write-ahead log: the collector's source of truth.
+//! The write-ahead log: the collector's source of truth, and the bottom layer of the collector.
+//!
+//! This module is the log itself (`Wal`: segments, records, readers, trimming). Beside it, the
+//! parts that write it and keep what it implies, which import nothing from the layers above
+//! (ingest, index, rules, replication, retention, api, server):
+//!
+//! | file | what |
+//! |---|---|
+//! | `commit/` | the committer: the one writer, group commit, deduplication, the syncer; [`CommitError`] |
+//! | `dedup.rs` | the `(agent, seq)` identities held |
+//! | `checkpoint.rs` | the committer's state as a `Checkpoint` record |
+//! | `epoch.rs` | `Epoch` records and the epoch history |
+//! | `recent.rs` | the parsed events of the newest records, for the followers |
+//! | `backlog.rs` | how far the index trails the log |
+//! | `future.rs` | events dated too far ahead, moved to their arrival |
+//! | `stats.rs` | [`WalStats`], the figures status, metrics, ingest and retention read |
 //!
 //! Everything the collector accepts is appended here and fsynced before it is acknowledged;
 //! the index, the alert engine and (later) the standby site are all fed by reading it back. A
@@ -46,9 +61,18 @@
 //!   collector's parts need from the start of the log is kept in snapshot records
 //!   (`Checkpoint`, `RulesSnapshot`) instead.
 
+pub mod backlog;
+pub mod checkpoint;
+pub mod commit;
+pub mod dedup;
+pub mod epoch;
+mod error;
+pub mod future;
 mod reader;
+pub mod recent;
 mod record;
 mod segment;
+pub mod stats;
 mod trim;
 
 use std::fs::File;
@@ -56,48 +80,21 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use commit::{CommitError, Committed, Committer, CommitterOptions, Originals, Pending};
+pub use epoch::{EpochHistory, EpochRecord};
+pub use error::WalError;
 pub use reader::{Read, WalReader, first_lsn, newest_of_kind, newest_of_kinds, wait_for_durable};
+pub use recent::Recent;
 pub use record::{
     Head, MAX_PAYLOAD, Record, RecordKind, decode_stream, encode_record, event_lines,
+    write_received,
 };
 /// The record decoder that recovery and readers use, public for the fuzz target `wal_record`.
 pub use record::{Parsed as ParsedRecord, parse as decode_record};
+pub use stats::WalStats;
 pub use trim::Trimmed;
 
 use segment::{Decoded, SegmentFile};
-
-/// Errors of the write-ahead log.
-#[derive(Debug, thiserror::Error)]
-pub enum WalError {
-    /// An I/O call on a WAL file or the directory failed.
-    #[error("WAL I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A segment header is missing, has the wrong magic or a version this build cannot read.
-    #[error("WAL segment {path} is not readable: {reason}")]
-    BadSegment { path: PathBuf, reason: String },
-    /// An earlier write or fsync failed; the collector must restart to recover from disk.
-    #[error("WAL is poisoned by an earlier failed write or fsync; restart the collector")]
-    Poisoned,
-    /// A replicated record does not come after the records held (a bug or a mixed-up peer).
-    #[error("replicated record LSN {lsn} is not after the log's end (next LSN {next})")]
-    OutOfOrder { lsn: u64, next: u64 },
-    /// The payload is over [`MAX_PAYLOAD`].
-    #[error("WAL record of {0} bytes is over the limit of {MAX_PAYLOAD} bytes")]
-    TooLarge(usize),
-}
-
-impl WalError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> WalError {
-        WalError::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
-}
 
 /// Tunables of the log.
 #[derive(Debug, Clone)]

@@ -8,9 +8,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::error::WalError;
 use super::record::Head;
+use super::record::{Record, RecordKind};
 use super::segment::{self, Decoded, Headed, SegmentFile};
-use super::{Record, WalError};
 
 /// What [`WalReader::next_unless_known`] hands out.
 #[derive(Debug)]
@@ -63,7 +64,7 @@ impl WalReader {
     /// Like [`next`](Self::next), but first asks `known` about the record's header: when it
     /// returns something, the payload is neither read nor CRC-checked, and the record comes
     /// back as [`Read::Known`]. The followers use this for records whose events they take from
-    /// the committer (`ingest/recent.rs`), which is most of them: reading and checking each
+    /// the committer (`recent.rs`), which is most of them: reading and checking each
     /// payload again was most of what the alert engine and the fleet view cost under load.
     pub fn next_unless_known<T>(
         &mut self,
@@ -169,7 +170,7 @@ impl WalReader {
 /// The newest record of `kind` with an LSN at most `upto` (see [`newest_of_kinds`]).
 pub fn newest_of_kind(
     dir: &std::path::Path,
-    kind: super::RecordKind,
+    kind: RecordKind,
     upto: u64,
 ) -> Result<Option<Record>, WalError> {
     let [found] = newest_of_kinds(dir, [kind], upto)?;
@@ -182,7 +183,7 @@ pub fn newest_of_kind(
 /// or two segments, not the whole log.
 pub fn newest_of_kinds<const N: usize>(
     dir: &std::path::Path,
-    kinds: [super::RecordKind; N],
+    kinds: [RecordKind; N],
     upto: u64,
 ) -> Result<[Option<Record>; N], WalError> {
     let mut found: [Option<Record>; N] = std::array::from_fn(|_| None);

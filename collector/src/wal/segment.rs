@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::WalError;
+use super::error::WalError;
 use super::record::{self, Head, Parsed, RECORD_HEADER_LEN, RECORD_MAGIC, Record};
 
 const SEGMENT_MAGIC: [u8; 4] = *b"LWAL";

@@ -1,6 +1,6 @@
 //! Trimming: deleting the oldest segments, whole, once nothing needs their records.
 //!
-//! What "needs" means is decided outside the log (`ingest/retention.rs` gathers what each part
+//! What "needs" means is decided outside the log (`retention.rs` gathers what each part
 //! of the collector still has to read); here the log is only told the *floor*, the lowest LSN
 //! still needed, and how many bytes it should keep at least. A segment goes only when every
 //! record in it is below the floor (its successor starts at or below it) and the log without it

@@ -44,7 +44,7 @@ impl Engine {
                 answer: None,
             }),
             Err(e) => {
-                let _ = reply.send(Err(EngineError::Wal(e)));
+                let _ = reply.send(Err(EngineError::Wal(e.to_string())));
             }
         }
     }
@@ -150,10 +150,9 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::ingest::Committer;
     use crate::rules::alert::labels;
     use crate::rules::engine::EngineSettings;
-    use crate::wal::{Wal, WalOptions};
+    use crate::wal::{Committer, Wal, WalOptions};
 
     /// An engine that knows host `old1` (a heartbeat) and `live1`, and whose table holds
     /// AgentSilent firing for both.

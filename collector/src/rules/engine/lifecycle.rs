@@ -144,7 +144,7 @@ impl Engine {
             .committer
             .commit_alert_state(payload)
             .await
-            .map_err(EngineError::Wal)?;
+            .map_err(|e| EngineError::Wal(e.to_string()))?;
         self.written_lsn = self.written_lsn.max(lsn);
         Ok(())
     }

@@ -229,11 +229,7 @@ impl Engine {
         );
         let payload = snap.encode();
         let bytes = payload.len();
-        match self
-            .committer
-            .commit_record(RecordKind::RulesSnapshot, payload)
-            .await
-        {
+        match self.committer.commit_rules_snapshot(lsn, payload).await {
             Ok(at) => tracing::info!(lsn, record_lsn = at, bytes, "rules snapshot written"),
             Err(e) => {
                 self.snapshot_failures += 1;

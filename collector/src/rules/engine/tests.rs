@@ -10,13 +10,12 @@ use logwarden_core::{Event, EventId, Kind};
 use serde_json::json;
 
 use super::*;
-use crate::ingest::commit::Originals;
 use crate::rules::alert::{alert_key, labels};
 use crate::rules::record::AlertRecord;
 use crate::rules::snapshot::{self, Snapshot};
 use crate::rules::state;
 use crate::rules::user::{Query, UserRule};
-use crate::wal::{Record, RecordKind, Wal, WalOptions};
+use crate::wal::{Originals, Record, RecordKind, Wal, WalOptions};
 
 fn settings() -> EngineSettings {
     EngineSettings {

@@ -1,6 +1,10 @@
 //! WAL retention: which records some part of the collector still needs, and the task that has
 //! the committer delete the segments below (`wal/trim.rs` does the deleting).
 //!
+//! It sits above the parts it asks, and none of them asks it anything: it reads the WAL's
+//! figures ([`WalStats`]), the indexer's and the fleet view's progress, and the standby's
+//! position ([`Replication::standby_position`]), and calls [`Committer::trim`].
+//!
 //! Every part that reads the log at start or catches up from it holds back the records it may
 //! still read (a *hold*); the lowest hold is the *floor*, and only whole segments below it go:
 //!
@@ -25,23 +29,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::Committer;
-use super::commit::WalStats;
 use crate::replication::Replication;
+use crate::wal::{Committer, WalStats};
 
 /// `[wal] keep_bytes` by default: 4 GiB, about a day of a busy site's events here, and 64
 /// segments of the default size.
 pub const DEFAULT_KEEP_BYTES: u64 = 4 << 30;
-/// How long a primary keeps what its standby has not copied yet while the standby is away, by
-/// default (`[replication] standby_wal_hold_s`).
-pub const STANDBY_HOLD: Duration = Duration::from_secs(24 * 3600);
 /// How often the floor is looked at (cheap: a few atomics and a directory listing).
 const EVERY: Duration = Duration::from_secs(10);
-
-/// The LSN a `RulesSnapshot` payload says it reflects (`rules/snapshot.rs`).
-pub fn rules_snapshot_lsn(payload: &[u8]) -> Option<u64> {
-    crate::rules::snapshot::Snapshot::payload_lsn(payload)
-}
 
 /// What each part has made safe: every value is the last LSN that part no longer needs to read
 /// (0: it needs everything), except `checkpoint`, the LSN of the record it starts from.
@@ -206,12 +201,5 @@ mod tests {
             4 * gib,
             "min_free_bytes 0: never short"
         );
-    }
-
-    #[test]
-    fn the_rules_snapshot_lsn_is_read_from_its_payload() {
-        assert_eq!(rules_snapshot_lsn(br#"{"v":1,"lsn":42,"x":[1]}"#), Some(42));
-        assert_eq!(rules_snapshot_lsn(b"{}"), None);
-        assert_eq!(rules_snapshot_lsn(b"garbage"), None);
     }
 }
