@@ -36,6 +36,30 @@ impl Searcher {
                 p.at
             ))
         })?;
+        let mut earlier = self.side(at, &host, &source, Direction::NewestFirst, before)?;
+        earlier.reverse();
+        let later = self.side(at, &host, &source, Direction::OldestFirst, after)?;
+        Ok(ContextResponse {
+            before: earlier,
+            hit,
+            after: later,
+            took_us: started.elapsed().as_micros() as u64,
+        })
+    }
+
+    /// Up to `n` events of `host` and `source` just before (`NewestFirst`) or just after
+    /// (`OldestFirst`) `at`, nearest first. Searched in widening time windows on that side of
+    /// the hit (a minute, an hour, then the day before or after): a busy host's day holds
+    /// millions of events, and ordering all of them to take the nearest five would cost far
+    /// more than the few that lie within a minute; a window that comes up short is widened.
+    fn side(
+        &self,
+        at: Position,
+        host: &str,
+        source: &str,
+        direction: Direction,
+        n: usize,
+    ) -> Result<Vec<logwarden_core::Event>, SearchError> {
         let f = &self.fields;
         let term = |field, value: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(
@@ -43,26 +67,39 @@ impl Searcher {
                 IndexRecordOption::Basic,
             ))
         };
-        // The day before and after the hit's are enough for "just before" and "just after".
-        let plan = || Plan {
-            query: Box::new(BooleanQuery::new(vec![
-                (Occur::Must, term(f.host, &host)),
-                (Occur::Must, term(f.source, &source)),
-            ])),
-            partitions: self.catalog.overlapping(
-                Some(at.time() - Duration::days(1)),
-                Some(at.time() + Duration::days(1)),
-            ),
+        let ts = |t: chrono::DateTime<chrono::Utc>| {
+            Term::from_field_date(f.ts, DateTime::from_timestamp_micros(t.timestamp_micros()))
         };
-        let mut earlier = self.page(plan(), Direction::NewestFirst, Some(at), before)?;
-        earlier.hits.reverse();
-        let later = self.page(plan(), Direction::OldestFirst, Some(at), after)?;
-        Ok(ContextResponse {
-            before: earlier.hits,
-            hit,
-            after: later.hits,
-            took_us: started.elapsed().as_micros() as u64,
-        })
+        let mut found = Vec::new();
+        for window in [Duration::minutes(1), Duration::hours(1), Duration::days(1)] {
+            // Bounds on the hit's side only: the cursor (`at`) cuts the rest exactly.
+            let (from, to) = match direction {
+                Direction::NewestFirst => (at.time() - window, at.time()),
+                Direction::OldestFirst => (at.time(), at.time() + window),
+            };
+            let plan = Plan {
+                query: Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, term(f.host, host)),
+                    (Occur::Must, term(f.source, source)),
+                    (
+                        Occur::Must,
+                        Box::new(RangeQuery::new(
+                            std::ops::Bound::Included(ts(from)),
+                            std::ops::Bound::Included(ts(to)),
+                        )),
+                    ),
+                ])),
+                // `overlapping` excludes its end: one microsecond more keeps the day of `to`.
+                partitions: self
+                    .catalog
+                    .overlapping(Some(from), Some(to + Duration::microseconds(1))),
+            };
+            found = self.page(plan, direction, Some(at), n)?.hits;
+            if found.len() >= n {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     /// The event at `at`, with its host and source as indexed.
@@ -184,5 +221,65 @@ mod tests {
             matches!(&err, SearchError::BadParam(m) if m.contains("\"nope\"")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn neighbours_hours_or_a_day_away_are_found_by_widening_the_window() {
+        // h1's lines: one the day before, two hours before the hit, one just before, the hit,
+        // one 50 minutes after; h2's lines around the hit must not count.
+        let times = [
+            ("2026-11-29T23:00:00Z", "h1"),
+            ("2026-11-30T10:00:00Z", "h1"),
+            ("2026-11-30T11:59:30Z", "h1"),
+            ("2026-11-30T11:59:59Z", "h2"),
+            ("2026-11-30T12:00:00Z", "h1"),
+            ("2026-11-30T12:00:01Z", "h2"),
+            ("2026-11-30T12:50:00Z", "h1"),
+        ];
+        let events: Vec<_> = times
+            .iter()
+            .enumerate()
+            .map(|(seq, (ts, host))| {
+                let msg = if seq == 4 {
+                    "the hit".to_owned()
+                } else {
+                    format!("line {seq}")
+                };
+                let mut e = event(seq as u64, ts, "x", Severity::Info, &msg, None);
+                e.host = (*host).into();
+                (
+                    e,
+                    WalPlace {
+                        lsn: 3,
+                        pos: seq as u64,
+                    },
+                )
+            })
+            .collect();
+        let (_dir, s) = searcher_with_places(&events, 2);
+        let found = s
+            .search(
+                &SearchParams {
+                    q: "hit".into(),
+                    ..SearchParams::default()
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        let c = s
+            .context(&ContextParams {
+                at: found.positions[0].clone(),
+                before: Some(5),
+                after: Some(5),
+            })
+            .unwrap();
+        let seqs = |v: &[logwarden_core::Event]| v.iter().map(|e| e.id.seq).collect::<Vec<_>>();
+        assert_eq!(c.hit.id.seq, 4);
+        assert_eq!(
+            seqs(&c.before),
+            vec![0, 1, 2],
+            "a minute, an hour, a day back"
+        );
+        assert_eq!(seqs(&c.after), vec![6], "50 minutes on");
     }
 }
