@@ -205,32 +205,23 @@ pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> 
     Ok(checked.settings)
 }
 
-/// A config file that passed its checks.
-pub struct Checked {
-    pub settings: Settings,
-    /// One line per deprecated key the file uses, with its file and line, and the key's new
-    /// spelling with the value converted.
-    pub deprecations: Vec<String>,
-}
+pub type Checked = logwarden_core::config_text::Checked<Settings>;
 
 /// As [`load_settings`], with the deprecated keys returned instead of logged (`config check`
 /// prints them).
 pub fn check(path: &Path, flags: Overrides) -> anyhow::Result<Checked> {
-    use logwarden_core::config_text::locate;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     let file = parse(path, &text)?;
-    let deprecations = file
+    let deprecations: Vec<String> = file
         .duration_keys()
         .iter()
-        .filter_map(|k| Some(locate(path, &text, &k.deprecation()?)))
+        .filter_map(|k| k.deprecation())
         .collect();
-    let settings = Settings::build(file, flags)
-        .map_err(|e| anyhow::anyhow!(locate(path, &text, &format!("{e:#}"))))?;
-    Ok(Checked {
-        settings,
-        deprecations,
+    logwarden_core::config_text::checked(path, &text, file, &deprecations, |f| {
+        Settings::build(f, flags)
     })
+    .map_err(anyhow::Error::msg)
 }
 
 impl FileConfig {

@@ -5,6 +5,35 @@
 use std::ops::Range;
 use std::path::Path;
 
+/// A config file that passed its checks.
+pub struct Checked<S> {
+    pub settings: S,
+    /// One line per deprecated key the file uses, with its file and line, and the key's new
+    /// spelling with the value converted.
+    pub deprecations: Vec<String>,
+}
+
+/// The last step of checking a config file, the same in the agent and the collector: `build`
+/// the parsed `file` into settings, with its error and each of the file's `deprecations` placed
+/// at their line of `text` ([`locate`]).
+pub fn checked<F, S, E: std::fmt::Display>(
+    path: &Path,
+    text: &str,
+    file: F,
+    deprecations: &[String],
+    build: impl FnOnce(F) -> Result<S, E>,
+) -> Result<Checked<S>, String> {
+    let deprecations = deprecations
+        .iter()
+        .map(|note| locate(path, text, note))
+        .collect();
+    let settings = build(file).map_err(|e| locate(path, text, &format!("{e:#}")))?;
+    Ok(Checked {
+        settings,
+        deprecations,
+    })
+}
+
 /// A TOML error (`message` and the byte `span` it points at, as the `toml` crate reports them)
 /// as one line naming the file, line, column and key, with a "did you mean" for unknown keys.
 pub fn describe(path: &Path, text: &str, message: &str, span: Option<Range<usize>>) -> String {

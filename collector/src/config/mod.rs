@@ -174,13 +174,7 @@ pub fn load_settings(path: &Path, flags: Overrides) -> anyhow::Result<Settings> 
     Ok(checked.settings)
 }
 
-/// A config file that passed its checks.
-pub struct Checked {
-    pub settings: Settings,
-    /// One line per deprecated key the file uses, with its file and line, and the key's new
-    /// spelling with the value converted.
-    pub deprecations: Vec<String>,
-}
+pub type Checked = config_text::Checked<Settings>;
 
 /// As [`load_settings`], with the deprecated keys returned instead of logged (`config check`
 /// prints them).
@@ -188,17 +182,11 @@ pub fn check(path: &Path, flags: Overrides) -> anyhow::Result<Checked> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     let file = parse(path, &text)?;
-    let deprecations = file
-        .deprecations()
-        .iter()
-        .map(|note| config_text::locate(path, &text, note))
-        .collect();
-    let settings = Settings::build(file, flags)
-        .map_err(|e| anyhow::anyhow!(config_text::locate(path, &text, &format!("{e:#}"))))?;
-    Ok(Checked {
-        settings,
-        deprecations,
+    let deprecations = file.deprecations();
+    config_text::checked(path, &text, file, &deprecations, |f| {
+        Settings::build(f, flags)
     })
+    .map_err(anyhow::Error::msg)
 }
 
 impl FileConfig {
