@@ -683,6 +683,7 @@ mod tests {
                     ],
                 },
             ],
+            ..FleetResponse::default()
         };
         (c, p, alerts, fleet)
     }
@@ -914,6 +915,7 @@ logwarden_config_last_reload_success_timestamp_seconds <masked>
                     ),
                 ],
             }],
+            ..FleetResponse::default()
         };
         let text = render(&c, &Positions::default(), &[], &fleet);
         for want in [

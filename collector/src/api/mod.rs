@@ -2,6 +2,7 @@
 //! apart from any socket, so that tests can call it directly.
 
 mod alerts;
+mod cluster;
 mod context;
 mod error;
 mod fields;
@@ -127,6 +128,8 @@ pub fn app(state: AppState) -> Router {
         .route(logwarden_core::wire::FIELDS_PATH, get(fields::fields))
         .route(TAIL_PATH, get(tail_handler))
         .route(crate::cluster::status::CLUSTER_PATH, get(cluster_handler))
+        .route(crate::cluster::owner::SEARCH_PATH, get(cluster::search))
+        .route(crate::cluster::owner::COUNT_PATH, get(cluster::count))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))
@@ -383,6 +386,11 @@ async fn search_handler(
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        return crate::cluster::fanout::search(cluster, params)
+            .await
+            .map(Json);
+    }
     let searcher = state.searcher.clone();
     // Read before searching: everything up to it is in the results, so a tail from here
     // misses nothing (it may repeat a few events committed meanwhile; clients skip known ids).
@@ -454,6 +462,11 @@ async fn count_handler(
     State(state): State<AppState>,
     Query(params): Query<CountParams>,
 ) -> Result<Json<CountResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        return crate::cluster::fanout::count(cluster, params)
+            .await
+            .map(Json);
+    }
     let searcher = state.searcher.clone();
     let resp = tokio::task::spawn_blocking(move || searcher.count(&params, chrono::Utc::now()))
         .await

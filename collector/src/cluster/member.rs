@@ -24,6 +24,10 @@ pub struct Member {
     /// Per partition read here: events in the stream not yet delivered to this collector, as
     /// its consumer last said (for status).
     pending: RwLock<BTreeMap<u32, u64>>,
+    /// The partitions owned whose consumer has reached the end of the stream once since they
+    /// were taken: before, their index is being rebuilt and answers for them would lack
+    /// events (`owner.rs` names them missing).
+    caught_up: RwLock<BTreeSet<u32>>,
     /// Room for events awaiting JetStream's ack (`stream.rs`).
     inflight: tokio::sync::Semaphore,
 }
@@ -51,6 +55,7 @@ impl Member {
             ready: tokio::sync::OnceCell::new(),
             owned: RwLock::new(BTreeSet::new()),
             pending: RwLock::new(BTreeMap::new()),
+            caught_up: RwLock::new(BTreeSet::new()),
             inflight: tokio::sync::Semaphore::new(stream::MAX_IN_FLIGHT),
         }))
     }
@@ -80,9 +85,22 @@ impl Member {
         self.owned.read().map(|o| o.clone()).unwrap_or_default()
     }
 
+    /// The partitions owned whose index has caught up with the stream once since taken.
+    pub fn caught_up(&self) -> BTreeSet<u32> {
+        self.caught_up.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Whether this collector owns partition `p` now.
+    pub fn owns(&self, p: u32) -> bool {
+        self.owned.read().is_ok_and(|o| o.contains(&p))
+    }
+
     pub(super) fn set_owned(&self, owned: BTreeSet<u32>) {
         if let Ok(mut pending) = self.pending.write() {
             pending.retain(|p, _| owned.contains(p));
+        }
+        if let Ok(mut caught_up) = self.caught_up.write() {
+            caught_up.retain(|p| owned.contains(p));
         }
         if let Ok(mut o) = self.owned.write() {
             *o = owned;
@@ -107,6 +125,12 @@ impl Member {
     pub(super) fn set_pending(&self, partition: u32, n: u64) {
         if let Ok(mut p) = self.pending.write() {
             p.insert(partition, n);
+        }
+        if n == 0
+            && self.owns(partition)
+            && let Ok(mut c) = self.caught_up.write()
+        {
+            c.insert(partition);
         }
     }
 }

@@ -17,9 +17,13 @@
 
 pub mod config;
 pub mod consumer;
+pub mod cursor;
+pub mod fanout;
 pub mod lease;
 pub mod member;
 pub mod names;
+pub mod owner;
+pub mod scope;
 pub mod shard;
 pub mod status;
 pub mod stream;

@@ -1,0 +1,332 @@
+//! Fanned-out reads in cluster mode (docs/scale.md, "Fan-out"; issue 32 §3): search, count
+//! and export asked of any collector ask the owner of every partition and merge, exactly once,
+//! and name the partitions whose owner did not answer. Real `nats-server` processes (a 3-node
+//! JetStream cluster on loopback), three real collectors, one killed with SIGKILL.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use logwarden_tests::nats::NatsCluster;
+use logwarden_tests::schedule::Schedule;
+use logwarden_tests::{Collector, wait_until};
+
+const PARTITIONS: u32 = 16;
+
+fn start_collector(dir: &Path, id: &str, nats: &[String]) -> Collector {
+    let urls: Vec<String> = nats.iter().map(|u| format!("{u:?}")).collect();
+    let text = format!(
+        "[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {PARTITIONS}\nreplicas = 3\nlease_ttl = \"6s\"\n",
+        urls.join(", ")
+    );
+    let cfg = dir.join(format!("{id}.toml"));
+    std::fs::write(&cfg, text).expect("writing the collector config");
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).expect("data dir");
+    Collector::start(&data, &["--config", cfg.to_str().expect("utf-8 path")])
+}
+
+fn get(c: &Collector, path: &str, query: &[(&str, &str)]) -> Option<serde_json::Value> {
+    reqwest::blocking::Client::new()
+        .get(format!("{}{path}", c.url))
+        .query(query)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .ok()?
+        .json()
+        .ok()
+}
+
+fn owned(c: &Collector) -> Vec<u32> {
+    get(c, "/api/v1/cluster", &[])
+        .and_then(|v| {
+            v["owned"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_u64())
+                    .map(|p| p as u32)
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn balanced(collectors: &[&Collector]) -> bool {
+    let mut all = Vec::new();
+    for c in collectors {
+        let o = owned(c);
+        if o.is_empty() {
+            return false;
+        }
+        all.extend(o);
+    }
+    all.sort_unstable();
+    all == (0..PARTITIONS).collect::<Vec<_>>()
+}
+
+/// The events: `agents` agents on hosts `vm-<n % 5>`, `per_agent` each, their times drawn by
+/// the schedule from five seconds (so that many share a timestamp across partitions).
+fn events(schedule: &mut Schedule, agents: usize, per_agent: u64) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for a in 0..agents {
+        let agent = format!("fan-agent-{a}");
+        for seq in 1..=per_agent {
+            let second = schedule.below(5);
+            let line = serde_json::json!({
+                "id": format!("{agent}:{seq}"),
+                "ts": format!("2026-11-29T10:00:0{second}Z"),
+                "host": format!("vm-{}", a % 5),
+                "site": "lab",
+                "source": "/var/log/test.log",
+                "app": "test",
+                "severity": "info",
+                "kind": "log",
+                "message": format!("fanword {agent} {seq}"),
+            })
+            .to_string();
+            out.push((format!("{agent}:{seq}"), line));
+        }
+    }
+    out
+}
+
+/// Posts `lines` in batches of 50, round-robin over `collectors`, each until acknowledged.
+fn post_all(collectors: &[&Collector], lines: &[String]) {
+    for (i, batch) in lines.chunks(50).enumerate() {
+        let start = Instant::now();
+        loop {
+            let c = collectors[i % collectors.len()];
+            let (status, body) = c.ingest(batch.join("\n").into_bytes(), &[]);
+            if status == 200 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "batch {i} not acknowledged in 120 s: {status} {body}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `logwarden export fanword` through `c` (page size `page`, `--oldest-first` or not): the
+/// ids in the order printed, the exit status and stderr.
+fn export(c: &Collector, page: usize, oldest: bool, extra: &[&str]) -> (Vec<String>, i32, String) {
+    let page = page.to_string();
+    let mut args = vec!["export", "fanword", "--page-size", &page];
+    if oldest {
+        args.push("--oldest-first");
+    }
+    args.extend(extra);
+    let out = c.cli(&args);
+    let ids = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("an NDJSON event");
+            v["id"].as_str().expect("an id").to_owned()
+        })
+        .collect();
+    (
+        ids,
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `GET /api/v1/count?q=fanword` through `c`: the total and the missing partitions.
+fn count(c: &Collector) -> Option<(u64, Vec<u64>)> {
+    let v = get(c, "/api/v1/count", &[("q", "fanword")])?;
+    let missing = v["missing_partitions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p.as_u64()).collect())
+        .unwrap_or_default();
+    Some((v["total"].as_u64()?, missing))
+}
+
+/// Whether every collector of `collectors` answers the complete count `n`, naming nothing
+/// missing.
+fn complete(collectors: &[&Collector], n: u64) -> bool {
+    collectors.iter().all(|c| count(c) == Some((n, Vec::new())))
+}
+
+/// Checks that an export through every collector of `collectors`, both ways and with an odd
+/// page size, holds every id of `sent` once, in time order, and the same on each.
+fn exports_agree(collectors: &[&Collector], sent: &BTreeMap<String, String>, page: usize) {
+    let ts_of = |id: &String| -> String {
+        let v: serde_json::Value = serde_json::from_str(&sent[id]).expect("sent line");
+        v["ts"].as_str().expect("ts").to_owned()
+    };
+    let mut first: Option<Vec<String>> = None;
+    for c in collectors {
+        for oldest in [true, false] {
+            let (ids, code, stderr) = export(c, page, oldest, &[]);
+            assert_eq!(code, 0, "export through {} failed: {stderr}", c.url);
+            let unique: BTreeSet<&String> = ids.iter().collect();
+            assert_eq!(
+                ids.len(),
+                unique.len(),
+                "an event exported twice through {}",
+                c.url
+            );
+            let expected: BTreeSet<&String> = sent.keys().collect();
+            assert_eq!(
+                unique, expected,
+                "the export through {} is not every event",
+                c.url
+            );
+            let times: Vec<String> = ids.iter().map(ts_of).collect();
+            let mut sorted = times.clone();
+            sorted.sort();
+            if !oldest {
+                sorted.reverse();
+            }
+            assert_eq!(times, sorted, "not in time order through {}", c.url);
+            let mut forward = ids.clone();
+            if !oldest {
+                forward.reverse();
+            }
+            match &first {
+                None => first = Some(forward),
+                Some(f) => assert_eq!(
+                    f, &forward,
+                    "the total order differs through {} (or between directions)",
+                    c.url
+                ),
+            }
+        }
+    }
+}
+
+/// Three collectors share 16 partitions; 12 agents' events (many sharing a timestamp) posted
+/// to all of them. Search, count and export through each collector give every event once, in
+/// one total order. A collector killed with SIGKILL: the survivors' answers name its
+/// partitions as missing (and the CLI says so and exits 3, 0 with --allow-partial) until they
+/// are re-owned and read again, then are complete and exactly once again.
+#[test]
+fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
+    let mut schedule = Schedule::new("cluster_fanout");
+    let victim = schedule.below(3) as usize;
+    let page = 7 + schedule.below(200) as usize;
+    println!(
+        "cluster_fanout: kill c{}, export pages of {page}",
+        victim + 1
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let mut collectors: Vec<Collector> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| start_collector(dir.path(), id, &urls))
+        .collect();
+    let all: Vec<&Collector> = collectors.iter().collect();
+    assert!(
+        wait_until(Duration::from_secs(90), || balanced(&all)),
+        "the three collectors did not share the {PARTITIONS} partitions within 90 s: {:?}",
+        all.iter().map(|c| owned(c)).collect::<Vec<_>>()
+    );
+    let sent: Vec<(String, String)> = events(&mut schedule, 12, 60);
+    let n = sent.len() as u64;
+    post_all(
+        &all,
+        &sent.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(),
+    );
+    let sent: BTreeMap<String, String> = sent.into_iter().collect();
+    let start = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(120), || complete(&all, n)),
+        "not every collector answered the complete count {n} within 120 s: {:?}",
+        all.iter().map(|c| count(c)).collect::<Vec<_>>()
+    );
+    println!(
+        "cluster_fanout: {n} events complete on every collector {:.1} s after the last post",
+        start.elapsed().as_secs_f64()
+    );
+
+    // Counts by value: summed over the owners, the same through each collector.
+    for c in &all {
+        let v = get(c, "/api/v1/count", &[("q", "fanword"), ("by", "host")]).expect("count by");
+        let by: BTreeMap<String, u64> = v["buckets"]
+            .as_array()
+            .expect("buckets")
+            .iter()
+            .map(|b| {
+                (
+                    b["key"].as_str().unwrap().to_owned(),
+                    b["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let expected: BTreeMap<String, u64> = (0..5)
+            .map(|h| (format!("vm-{h}"), if h < 2 { 3 * 60 } else { 2 * 60 }))
+            .collect();
+        assert_eq!(by, expected, "count by host through {}", c.url);
+        assert_eq!(v["other"], 0, "{v}");
+        // A search page: the newest 10 of all, with the total.
+        let s = get(c, "/api/v1/search", &[("q", "fanword"), ("limit", "10")]).expect("search");
+        assert_eq!(s["total"], n, "{s}");
+        assert_eq!(s["hits"].as_array().map(Vec::len), Some(10));
+        assert!(s.get("missing_partitions").is_none(), "{s}");
+    }
+    exports_agree(&all, &sent, page);
+
+    // A bad cursor is refused by name, not reported as a missing partition.
+    let bad = get(
+        all[0],
+        "/api/v1/search",
+        &[("q", "fanword"), ("after", "1.2.3.4")],
+    )
+    .expect("answer");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cursor \"1.2.3.4\""),
+        "{bad}"
+    );
+
+    let victim_owned = owned(&collectors[victim]);
+    collectors[victim].kill9();
+    let killed = Instant::now();
+    collectors.remove(victim);
+    let survivors: Vec<&Collector> = collectors.iter().collect();
+    // Right after the kill its partitions are still leased to it: named missing.
+    let (total, missing) = count(survivors[0]).expect("a survivor answers");
+    println!(
+        "cluster_fanout: {:.1} s after the kill: total {total} of {n}, missing {missing:?} (the victim owned {victim_owned:?})",
+        killed.elapsed().as_secs_f64()
+    );
+    assert!(
+        !missing.is_empty(),
+        "an answer right after the kill names nothing missing"
+    );
+    assert!(
+        total < n,
+        "the victim's events are not there, yet the total is {total}"
+    );
+    let out = survivors[1].cli(&["count", "fanword"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
+        assert!(stderr.contains("partial answer: partitions"), "{stderr}");
+        let allowed = survivors[1].cli(&["count", "fanword", "--allow-partial"]);
+        assert_eq!(
+            allowed.status.code(),
+            Some(0),
+            "--allow-partial: {allowed:?}"
+        );
+        assert!(String::from_utf8_lossy(&allowed.stderr).contains("partial answer"));
+    } else {
+        // Only when the partitions were already back (a very slow machine).
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        println!("cluster_fanout: the CLI's count came after the partitions were back");
+    }
+
+    assert!(
+        wait_until(Duration::from_secs(90), || complete(&survivors, n)),
+        "the survivors' answers were not complete again within 90 s: {:?}",
+        survivors.iter().map(|c| count(c)).collect::<Vec<_>>()
+    );
+    println!(
+        "cluster_fanout: complete again {:.1} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
+    exports_agree(&survivors, &sent, page);
+}
