@@ -14,9 +14,14 @@ use logwarden_tests::{Collector, wait_until};
 const PARTITIONS: u32 = 16;
 
 fn start_collector(dir: &Path, id: &str, nats: &[String]) -> Collector {
+    start_with(dir, id, nats, "", "")
+}
+
+/// A collector with `top` lines before `[cluster]` and `cluster` lines in it.
+fn start_with(dir: &Path, id: &str, nats: &[String], top: &str, cluster: &str) -> Collector {
     let urls: Vec<String> = nats.iter().map(|u| format!("{u:?}")).collect();
     let text = format!(
-        "[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {PARTITIONS}\nreplicas = 3\nlease_ttl = \"6s\"\n",
+        "{top}[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {PARTITIONS}\nreplicas = 3\nlease_ttl = \"6s\"\n{cluster}",
         urls.join(", ")
     );
     let cfg = dir.join(format!("{id}.toml"));
@@ -27,18 +32,32 @@ fn start_collector(dir: &Path, id: &str, nats: &[String]) -> Collector {
 }
 
 fn get(c: &Collector, path: &str, query: &[(&str, &str)]) -> Option<serde_json::Value> {
-    reqwest::blocking::Client::new()
+    get_as(c, path, query, None)
+}
+
+/// `GET path?query` with a bearer token when given.
+fn get_as(
+    c: &Collector,
+    path: &str,
+    query: &[(&str, &str)],
+    token: Option<&str>,
+) -> Option<serde_json::Value> {
+    let mut req = reqwest::blocking::Client::new()
         .get(format!("{}{path}", c.url))
         .query(query)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .ok()?
-        .json()
-        .ok()
+        .timeout(Duration::from_secs(30));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().ok()?.json().ok()
 }
 
 fn owned(c: &Collector) -> Vec<u32> {
-    get(c, "/api/v1/cluster", &[])
+    owned_as(c, None)
+}
+
+fn owned_as(c: &Collector, token: Option<&str>) -> Vec<u32> {
+    get_as(c, "/api/v1/cluster", &[], token)
         .and_then(|v| {
             v["owned"].as_array().map(|a| {
                 a.iter()
@@ -51,9 +70,13 @@ fn owned(c: &Collector) -> Vec<u32> {
 }
 
 fn balanced(collectors: &[&Collector]) -> bool {
+    balanced_as(collectors, None)
+}
+
+fn balanced_as(collectors: &[&Collector], token: Option<&str>) -> bool {
     let mut all = Vec::new();
     for c in collectors {
-        let o = owned(c);
+        let o = owned_as(c, token);
         if o.is_empty() {
             return false;
         }
@@ -265,6 +288,16 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
         assert_eq!(s["total"], n, "{s}");
         assert_eq!(s["hits"].as_array().map(Vec::len), Some(10));
         assert!(s.get("missing_partitions").is_none(), "{s}");
+        // The fleet view: every host once, from whichever owners hold its agents.
+        let f = get(c, "/api/v1/fleet", &[]).expect("fleet");
+        let hosts: Vec<&str> = f["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .filter_map(|h| h["host"].as_str())
+            .collect();
+        assert_eq!(hosts, ["vm-0", "vm-1", "vm-2", "vm-3", "vm-4"], "{f}");
+        assert!(f.get("missing_partitions").is_none(), "{f}");
     }
     exports_agree(&all, &sent, page);
 
@@ -286,8 +319,11 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
     let victim_owned = owned(&collectors[victim]);
     collectors[victim].kill9();
     let killed = Instant::now();
-    collectors.remove(victim);
-    let survivors: Vec<&Collector> = collectors.iter().collect();
+    let survivors: Vec<&Collector> = collectors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| (i != victim).then_some(c))
+        .collect();
     // Right after the kill its partitions are still leased to it: named missing.
     let (total, missing) = count(survivors[0]).expect("a survivor answers");
     println!(
@@ -301,6 +337,13 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
     assert!(
         total < n,
         "the victim's events are not there, yet the total is {total}"
+    );
+    let f = get(survivors[0], "/api/v1/fleet", &[]).expect("fleet");
+    assert!(
+        f["missing_partitions"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "the fleet view right after the kill names nothing missing: {f}"
     );
     let out = survivors[1].cli(&["count", "fanword"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -329,4 +372,97 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
         killed.elapsed().as_secs_f64()
     );
     exports_agree(&survivors, &sent, page);
+
+    // The victim comes back: the survivors give partitions up to it and keep their events in
+    // their indexes, hidden; answers stay exactly once.
+    collectors[victim].restart();
+    let all: Vec<&Collector> = collectors.iter().collect();
+    assert!(
+        wait_until(Duration::from_secs(90), || balanced(&all)),
+        "the three collectors did not share the partitions again within 90 s: {:?}",
+        all.iter().map(|c| owned(c)).collect::<Vec<_>>()
+    );
+    assert!(
+        wait_until(Duration::from_secs(90), || complete(&all, n)),
+        "not complete after the victim came back: {:?}",
+        all.iter().map(|c| count(c)).collect::<Vec<_>>()
+    );
+    let held: u64 = all
+        .iter()
+        .map(|c| {
+            c.status()
+                .and_then(|s| s["index"]["docs"].as_u64())
+                .unwrap_or(0)
+        })
+        .sum();
+    println!("cluster_fanout: the three indexes hold {held} events for {n} distinct");
+    assert!(
+        held > n,
+        "no collector holds a partition it gave up: the test did not check hiding"
+    );
+    exports_agree(&all, &sent, page);
+}
+
+/// Calls between collectors carry the read token of `[cluster] token_file`: with read tokens
+/// on both collectors, the one that has the file gets complete answers; the one without is
+/// refused (by the other and by itself: it asks its own API too), and its answers name every
+/// partition missing with the 401.
+#[test]
+fn calls_between_collectors_carry_the_read_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let token_file = dir.path().join("cluster-token");
+    std::fs::write(&token_file, "fan-secret\n").expect("token file");
+    let top = "read_tokens = [\"fan-secret\"]\n";
+    let with = format!(
+        "token_file = {:?}\n",
+        token_file.to_str().expect("utf-8 path")
+    );
+    let c1 = start_with(dir.path(), "c1", &urls, top, &with);
+    let c2 = start_with(dir.path(), "c2", &urls, top, "");
+    assert!(
+        wait_until(Duration::from_secs(90), || balanced_as(
+            &[&c1, &c2],
+            Some("fan-secret")
+        )),
+        "the two collectors did not share the partitions within 90 s"
+    );
+    let lines: Vec<String> = (0..8)
+        .flat_map(|a| {
+            (1..=10u64).map(move |seq| {
+                logwarden_tests::event_line(&format!("tok-agent-{a}"), seq, "tokenword")
+            })
+        })
+        .collect();
+    post_all(&[&c1, &c2], &lines);
+    let ask = |c: &Collector| {
+        get_as(
+            c,
+            "/api/v1/count",
+            &[("q", "tokenword")],
+            Some("fan-secret"),
+        )
+    };
+    let mut last = None;
+    let complete = wait_until(Duration::from_secs(90), || {
+        last = ask(&c1);
+        last.as_ref()
+            .is_some_and(|v| v["total"] == 80 && v.get("missing_partitions").is_none())
+    });
+    assert!(complete, "the collector with the token file: {last:?}");
+    let from_c2 = ask(&c2).expect("c2 answers");
+    let missing = from_c2["missing_partitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // Without the file it asks every owner, itself included, with no token: all refused.
+    let all: Vec<serde_json::Value> = (0..PARTITIONS).map(serde_json::Value::from).collect();
+    assert_eq!(missing, all, "c2 names every partition missing: {from_c2}");
+    let reasons = from_c2["missing_reasons"].to_string();
+    assert!(
+        reasons.contains("c1 (") && reasons.contains("401"),
+        "the reason is the refusal: {from_c2}"
+    );
+    assert_eq!(from_c2["total"], 0, "{from_c2}");
 }

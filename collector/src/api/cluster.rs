@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use logwarden_core::wire::{CountParams, CountResponse, SearchParams, SearchResponse};
+use logwarden_core::wire::{
+    CountParams, CountResponse, FleetResponse, SearchParams, SearchResponse,
+};
 
 use super::{ApiError, AppState};
 use crate::cluster::member::Member;
@@ -48,5 +50,22 @@ pub async fn count(
     })
     .await
     .map_err(|e| ApiError::internal("count worker failed", e))??;
+    Ok(Json(answer))
+}
+
+/// This collector's own fleet view, for the fan-out (`cluster/fleet.rs`); partitions asked for
+/// and not owned are named missing.
+pub async fn fleet(
+    State(state): State<AppState>,
+    Query(asked): Query<Asked>,
+) -> Result<Json<FleetResponse>, ApiError> {
+    let member = member(&state)?;
+    let mut answer = state
+        .fleet
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .response();
+    let holding = owner::Holding::of(&member);
+    (answer.missing_partitions, answer.missing_reasons) = owner::not_answered(&asked, &holding)?;
     Ok(Json(answer))
 }

@@ -130,6 +130,7 @@ pub fn app(state: AppState) -> Router {
         .route(crate::cluster::status::CLUSTER_PATH, get(cluster_handler))
         .route(crate::cluster::owner::SEARCH_PATH, get(cluster::search))
         .route(crate::cluster::owner::COUNT_PATH, get(cluster::count))
+        .route(crate::cluster::fleet::FLEET_PATH, get(cluster::fleet))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))
@@ -387,9 +388,11 @@ async fn search_handler(
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     if let Some(cluster) = &state.cluster {
-        return crate::cluster::fanout::search(cluster, params)
-            .await
-            .map(Json);
+        // `search -f` goes on with this collector's own tail (docs/scale.md).
+        let indexed_lsn = state.indexed_lsn();
+        let mut resp = crate::cluster::fanout::search(cluster, params).await?;
+        resp.indexed_lsn = indexed_lsn;
+        return Ok(Json(resp));
     }
     let searcher = state.searcher.clone();
     // Read before searching: everything up to it is in the results, so a tail from here
@@ -453,9 +456,12 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
     })
 }
 
-async fn fleet_handler(State(state): State<AppState>) -> Json<FleetResponse> {
+async fn fleet_handler(State(state): State<AppState>) -> Result<Json<FleetResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        return crate::cluster::fanout::fleet(cluster).await.map(Json);
+    }
     let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
-    Json(fleet.response())
+    Ok(Json(fleet.response()))
 }
 
 async fn count_handler(

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use logwarden_core::wire::{CountBucket, CountParams, CountResponse, SearchParams, SearchResponse};
+use logwarden_core::wire::{
+    CountBucket, CountParams, CountResponse, FleetResponse, SearchParams, SearchResponse,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -261,6 +263,22 @@ fn merge_search(
         missing_partitions: owners.missing.into_iter().collect(),
         missing_reasons: owners.reasons,
     }
+}
+
+/// The fleet views of every owner, merged (`fleet.rs`).
+pub async fn fleet(member: &Member) -> Result<FleetResponse, ApiError> {
+    let (answers, owners) = ask_all::<FleetResponse>(
+        member,
+        super::fleet::FLEET_PATH,
+        &Vec::<(String, String)>::new(),
+    )
+    .await?;
+    let mut merged = super::fleet::merge(answers);
+    merged.missing_partitions.extend(owners.missing);
+    merged.missing_partitions.sort_unstable();
+    merged.missing_partitions.dedup();
+    merged.missing_reasons.extend(owners.reasons);
+    Ok(merged)
 }
 
 /// A fanned-out count. Counts by value: each owner is asked for more values than wanted

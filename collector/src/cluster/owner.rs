@@ -117,6 +117,16 @@ fn split(asked: &Asked, h: &Holding) -> Result<Split, SearchError> {
     Ok(out)
 }
 
+/// The partitions asked that are not answered here, and why (for answers that are not
+/// split by partition: the fleet view).
+pub fn not_answered(
+    asked: &Asked,
+    holding: &Holding,
+) -> Result<(Vec<u32>, Vec<String>), SearchError> {
+    let s = split(asked, holding)?;
+    Ok((s.missing, s.reasons))
+}
+
 /// The search over the partitions asked that are owned here, in the cluster's order.
 pub fn search(
     searcher: &Searcher,
