@@ -11,10 +11,12 @@ use logwarden_core::wire::{FleetResponse, HostHealth};
 
 pub const FLEET_PATH: &str = "/api/v1/cluster/fleet";
 
+/// The newest record per check and subject.
+type Records = BTreeMap<(String, String), Event>;
+
 /// The owners' fleet views as one.
 pub fn merge(answers: Vec<FleetResponse>) -> FleetResponse {
-    let mut hosts: BTreeMap<String, (HostHealth, BTreeMap<(String, String), Event>)> =
-        BTreeMap::new();
+    let mut hosts: BTreeMap<String, (HostHealth, Records)> = BTreeMap::new();
     let mut merged = FleetResponse::default();
     for answer in answers {
         merged.missing_partitions.extend(answer.missing_partitions);
