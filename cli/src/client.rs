@@ -125,7 +125,9 @@ impl Client {
             }
             each(&event)?;
         }
-        anyhow::bail!("{server} ended the live tail (collector stopping?)")
+        anyhow::bail!(
+            "{server} ended the live tail (collector stopping? in a cluster, a partition moved: run it again)"
+        )
     }
 
     pub fn trace(

@@ -401,6 +401,107 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
         "no collector holds a partition it gave up: the test did not check hiding"
     );
     exports_agree(&all, &sent, page);
+
+    // The live tail through another collector: new events of every agent arrive, once each;
+    // when an owner dies the tail ends rather than go on without its partitions.
+    let through = &collectors[(victim + 1) % 3];
+    let mut tail = LiveTail::start(through, "tailword");
+    let mut warm = 0u64;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            warm += 1;
+            let line = logwarden_tests::event_line("tail-warm", warm, "tailword warm");
+            through.ingest(line.into_bytes(), &[]);
+            std::thread::sleep(Duration::from_millis(300));
+            !tail.ids().is_empty()
+        }),
+        "the live tail printed nothing within 60 s"
+    );
+    let fresh: Vec<String> = (0..10)
+        .flat_map(|a| {
+            (1..=10u64).map(move |seq| {
+                logwarden_tests::event_line(&format!("tail-agent-{a}"), seq, "tailword new")
+            })
+        })
+        .collect();
+    let all: Vec<&Collector> = collectors.iter().collect();
+    post_all(&all, &fresh);
+    let arrived = wait_until(Duration::from_secs(60), || {
+        tail.ids()
+            .iter()
+            .filter(|id| id.starts_with("tail-agent-"))
+            .count()
+            >= 100
+    });
+    let ids: Vec<String> = tail
+        .ids()
+        .into_iter()
+        .filter(|id| id.starts_with("tail-agent-"))
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert!(
+        arrived,
+        "the live tail showed {} of 100 new events",
+        unique.len()
+    );
+    assert_eq!(
+        ids.len(),
+        unique.len(),
+        "the live tail showed an event twice"
+    );
+    collectors[victim].kill9();
+    assert!(
+        tail.ends_within(Duration::from_secs(60)),
+        "the live tail went on after an owner died"
+    );
+}
+
+/// `logwarden search -f QUERY -o json` running, its events' ids collected as they come.
+struct LiveTail {
+    child: std::process::Child,
+    ids: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LiveTail {
+    fn start(c: &Collector, query: &str) -> LiveTail {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(logwarden_tests::bin("logwarden"))
+            .args([
+                "--server", &c.url, "search", "-f", query, "--limit", "1", "-o", "json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting logwarden search -f");
+        let out = child.stdout.take().expect("piped stdout");
+        let ids: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let seen = ids.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(id) = v["id"].as_str()
+                {
+                    seen.lock().unwrap().push(id.to_owned());
+                }
+            }
+        });
+        LiveTail { child, ids }
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.ids.lock().unwrap().clone()
+    }
+
+    /// Whether the process ends within `limit`.
+    fn ends_within(&mut self, limit: Duration) -> bool {
+        wait_until(limit, || matches!(self.child.try_wait(), Ok(Some(_))))
+    }
+}
+
+impl Drop for LiveTail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Calls between collectors carry the read token of `[cluster] token_file`: with read tokens

@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use logwarden_core::wire::{
-    CountParams, CountResponse, FleetResponse, SearchParams, SearchResponse,
+    CountParams, CountResponse, FleetResponse, SearchParams, SearchResponse, TailParams,
 };
 
 use super::{ApiError, AppState};
@@ -68,4 +69,68 @@ pub async fn fleet(
     let holding = owner::Holding::of(&member);
     (answer.missing_partitions, answer.missing_reasons) = owner::not_answered(&asked, &holding)?;
     Ok(Json(answer))
+}
+
+/// An owner's part of the cluster's live tail (`cluster/tail.rs`): this collector's own tail
+/// over the partitions asked while it owns them, from now.
+pub async fn tail(
+    State(state): State<AppState>,
+    conn: Option<axum::Extension<super::listener::ConnSlot>>,
+    Query(params): Query<TailParams>,
+    Query(asked): Query<Asked>,
+) -> Result<axum::response::Response, ApiError> {
+    let member = member(&state)?;
+    let asked = asked.read()?;
+    let mut own = state.clone();
+    own.searcher = state
+        .searcher
+        .scoped(crate::cluster::scope::asked_and_owned(member, asked));
+    // This collector's own tail, not the merged one.
+    own.cluster = None;
+    let params = TailParams {
+        q: params.q,
+        after: None,
+    };
+    super::tail_handler(State(own), conn, Query(params)).await
+}
+
+/// `GET /api/v1/tail`: in cluster mode every owner's tail merged, else this collector's.
+pub async fn any_tail(
+    State(state): State<AppState>,
+    conn: Option<axum::Extension<super::listener::ConnSlot>>,
+    Query(params): Query<TailParams>,
+) -> Result<axum::response::Response, ApiError> {
+    match state.cluster.clone() {
+        Some(member) => merged_tail(state, member, params).await,
+        None => super::tail_handler(State(state), conn, Query(params)).await,
+    }
+}
+
+/// The live tail in cluster mode: every owner's, merged (`cluster/tail.rs`), holding one of
+/// this collector's tail slots.
+async fn merged_tail(
+    state: AppState,
+    member: std::sync::Arc<Member>,
+    params: TailParams,
+) -> Result<axum::response::Response, ApiError> {
+    state.searcher.check_query(&params.q)?;
+    let Ok(slot) = state.tails.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the collector has as many live tails open as it allows ([limits] max_tail_streams); retry later",
+        ));
+    };
+    let rx = crate::cluster::tail::open(member, params, state.shutdown.clone()).await?;
+    let stream = futures_util::stream::unfold((rx, slot), |(mut rx, slot)| async move {
+        let b = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(b), (rx, slot)))
+    });
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-ndjson"),
+            (axum::http::header::CONNECTION, "close"),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -4,7 +4,7 @@
 mod alerts;
 mod cluster;
 mod context;
-mod error;
+pub mod error;
 mod fields;
 mod fleet;
 pub mod listener;
@@ -126,11 +126,12 @@ pub fn app(state: AppState) -> Router {
         .route(COUNT_PATH, get(count_handler))
         .route(logwarden_core::wire::CONTEXT_PATH, get(context::context))
         .route(logwarden_core::wire::FIELDS_PATH, get(fields::fields))
-        .route(TAIL_PATH, get(tail_handler))
+        .route(TAIL_PATH, get(cluster::any_tail))
         .route(crate::cluster::status::CLUSTER_PATH, get(cluster_handler))
         .route(crate::cluster::owner::SEARCH_PATH, get(cluster::search))
         .route(crate::cluster::owner::COUNT_PATH, get(cluster::count))
         .route(crate::cluster::fleet::FLEET_PATH, get(cluster::fleet))
+        .route(crate::cluster::tail::TAIL_PATH, get(cluster::tail))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))

@@ -29,7 +29,7 @@ use super::cursor::{self, ClusterPosition};
 use super::lease;
 use super::member::Member;
 use super::owner::{self, Asked};
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 use crate::search::count::{MAX_PAIRS, MAX_TERMS};
 use crate::search::order::Direction;
 use crate::search::{DEFAULT_LIMIT, MAX_LIMIT, time};
@@ -40,14 +40,14 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(20);
 /// Who to ask: per owner's URL, its id and the partitions the bucket gives it; and the
 /// partitions nobody can answer for now.
 #[derive(Debug, Default)]
-struct Owners {
-    by_url: BTreeMap<String, (String, Vec<u32>)>,
-    missing: BTreeSet<u32>,
-    reasons: Vec<String>,
+pub(super) struct Owners {
+    pub by_url: BTreeMap<String, (String, Vec<u32>)>,
+    pub missing: BTreeSet<u32>,
+    pub reasons: Vec<String>,
 }
 
 /// Reads who owns what from the lease bucket.
-async fn owners(member: &Member) -> Result<Owners, ApiError> {
+pub(super) async fn owners(member: &Member) -> Result<Owners, ApiError> {
     let unavailable = |why: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why);
     let kv = member.leases().await.map_err(unavailable)?;
     let n = member.settings.partitions;
@@ -99,7 +99,7 @@ fn client() -> &'static reqwest::Client {
 
 /// The read token sent to the others (`[cluster] token_file`), read at each call so that a
 /// changed file needs no restart.
-fn token(member: &Member) -> Result<Option<String>, ApiError> {
+pub(super) fn token(member: &Member) -> Result<Option<String>, ApiError> {
     let Some(path) = &member.settings.token_file else {
         return Ok(None);
     };

@@ -33,6 +33,7 @@ pub mod scope;
 pub mod shard;
 pub mod status;
 pub mod stream;
+pub mod tail;
 
 use std::sync::Arc;
 

@@ -40,7 +40,7 @@ impl Asked {
             .join(",")
     }
 
-    fn read(&self) -> Result<BTreeSet<u32>, SearchError> {
+    pub fn read(&self) -> Result<BTreeSet<u32>, SearchError> {
         self.partitions
             .split(',')
             .filter(|s| !s.trim().is_empty())

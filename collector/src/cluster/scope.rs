@@ -27,6 +27,16 @@ pub fn owned_now(member: Arc<Member>) -> AgentScope {
     Arc::new(move |agent: &str| member.owns(partition_of(agent, n)))
 }
 
+/// The agents of the partitions of `asked` that `member` owns at the time of each query (an
+/// owner's part of the cluster's live tail).
+pub fn asked_and_owned(member: Arc<Member>, asked: BTreeSet<u32>) -> AgentScope {
+    let n = member.settings.partitions;
+    Arc::new(move |agent: &str| {
+        let p = partition_of(agent, n);
+        asked.contains(&p) && member.owns(p)
+    })
+}
+
 /// The agents of `wanted` among `partitions` partitions.
 pub fn agents_of(partitions: u32, wanted: BTreeSet<u32>) -> AgentScope {
     Arc::new(move |agent: &str| wanted.contains(&partition_of(agent, partitions)))
