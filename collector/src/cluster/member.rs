@@ -13,6 +13,11 @@ use super::config::ClusterSettings;
 use super::{lease, stream};
 use crate::wal::Committed;
 
+/// A partition taken over counts as read (its answers complete, `owner.rs`) once its consumer
+/// has come this close to the end of the stream: within one fetch, as close as indexing ever is
+/// under steady load (an exact 0 might never come while agents keep sending).
+const CAUGHT_UP_WITHIN: u64 = 1000;
+
 /// A collector's connection to the cluster. Cheap to share.
 pub struct Member {
     pub settings: ClusterSettings,
@@ -24,9 +29,9 @@ pub struct Member {
     /// Per partition read here: events in the stream not yet delivered to this collector, as
     /// its consumer last said (for status).
     pending: RwLock<BTreeMap<u32, u64>>,
-    /// The partitions owned whose consumer has reached the end of the stream once since they
-    /// were taken: before, their index is being rebuilt and answers for them would lack
-    /// events (`owner.rs` names them missing).
+    /// The partitions owned whose consumer has come within [`CAUGHT_UP_WITHIN`] events of the
+    /// end of the stream once since they were taken: before, their index is being rebuilt and
+    /// answers for them would lack events (`owner.rs` names them missing).
     caught_up: RwLock<BTreeSet<u32>>,
     /// Room for events awaiting JetStream's ack (`stream.rs`).
     inflight: tokio::sync::Semaphore,
@@ -126,7 +131,7 @@ impl Member {
         if let Ok(mut p) = self.pending.write() {
             p.insert(partition, n);
         }
-        if n == 0
+        if n < CAUGHT_UP_WITHIN
             && self.owns(partition)
             && let Ok(mut c) = self.caught_up.write()
         {
