@@ -72,7 +72,8 @@ pub async fn fleet(
 }
 
 /// An owner's part of the cluster's live tail (`cluster/tail.rs`): this collector's own tail
-/// over the partitions asked while it owns them, from now.
+/// over the partitions asked while it owns them, from now; refused (503) while one of them is
+/// not owned or not read yet.
 pub async fn tail(
     State(state): State<AppState>,
     conn: Option<axum::Extension<super::listener::ConnSlot>>,
@@ -80,6 +81,14 @@ pub async fn tail(
     Query(asked): Query<Asked>,
 ) -> Result<axum::response::Response, ApiError> {
     let member = member(&state)?;
+    // A partition still being rebuilt would stream its old events as new ones.
+    let (missing, reasons) = owner::not_answered(&asked, &owner::Holding::of(&member))?;
+    if !missing.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cluster: partitions {missing:?}: {}", reasons.join("; ")),
+        ));
+    }
     let asked = asked.read()?;
     let mut own = state.clone();
     own.searcher = state
