@@ -264,6 +264,13 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
         start.elapsed().as_secs_f64()
     );
 
+    let mut expected_seconds: BTreeMap<String, u64> = BTreeMap::new();
+    for line in sent.values() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("sent line");
+        *expected_seconds
+            .entry(v["ts"].as_str().expect("ts").to_owned())
+            .or_default() += 1;
+    }
     // Counts by value: summed over the owners, the same through each collector.
     for c in &all {
         let v = get(c, "/api/v1/count", &[("q", "fanword"), ("by", "host")]).expect("count by");
@@ -283,6 +290,35 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
             .collect();
         assert_eq!(by, expected, "count by host through {}", c.url);
         assert_eq!(v["other"], 0, "{v}");
+        // A histogram: per second, summed over the owners.
+        let h = get(
+            c,
+            "/api/v1/count",
+            &[
+                ("q", "fanword"),
+                ("every", "1s"),
+                ("since", "2026-11-29T10:00:00Z"),
+                ("until", "2026-11-29T10:00:05Z"),
+            ],
+        )
+        .expect("histogram");
+        let per_second: BTreeMap<String, u64> = h["buckets"]
+            .as_array()
+            .expect("buckets")
+            .iter()
+            .filter(|b| b["count"].as_u64() > Some(0))
+            .map(|b| {
+                (
+                    b["key"].as_str().unwrap().to_owned(),
+                    b["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            per_second, expected_seconds,
+            "count --every 1s through {}",
+            c.url
+        );
         // A search page: the newest 10 of all, with the total.
         let s = get(c, "/api/v1/search", &[("q", "fanword"), ("limit", "10")]).expect("search");
         assert_eq!(s["total"], n, "{s}");
