@@ -337,6 +337,20 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
     }
     exports_agree(&all, &sent, page);
 
+    // Context around fanned-out hits: asked of each hit's partition owner.
+    let out = all[1].cli(&["search", "fanword", "-C", "1", "--limit", "2", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "search -C: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(
+        (2..=6).contains(&shown),
+        "search -C 1 of 2 hits printed {shown} events"
+    );
+
     // A bad cursor is refused by name, not reported as a missing partition.
     let bad = get(
         all[0],

@@ -6,7 +6,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use logwarden_core::wire::{
-    CountParams, CountResponse, FleetResponse, SearchParams, SearchResponse, TailParams,
+    ContextParams, ContextResponse, CountParams, CountResponse, FleetResponse, SearchParams,
+    SearchResponse, TailParams,
 };
 
 use super::{ApiError, AppState};
@@ -142,4 +143,26 @@ async fn merged_tail(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The owner's side of the context of a fanned-out hit: this collector's own context, while
+/// it owns the hit's partition and has read it.
+pub async fn context(
+    State(state): State<AppState>,
+    Query(params): Query<ContextParams>,
+    Query(asked): Query<Asked>,
+) -> Result<Json<ContextResponse>, ApiError> {
+    let member = member(&state)?;
+    let (missing, reasons) = owner::not_answered(&asked, &owner::Holding::of(&member))?;
+    if !missing.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cluster: partitions {missing:?}: {}", reasons.join("; ")),
+        ));
+    }
+    let searcher = state.searcher.clone();
+    let resp = tokio::task::spawn_blocking(move || searcher.context(&params))
+        .await
+        .map_err(|e| ApiError::internal("context worker failed", e))??;
+    Ok(Json(resp))
 }

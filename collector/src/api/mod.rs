@@ -132,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         .route(crate::cluster::owner::COUNT_PATH, get(cluster::count))
         .route(crate::cluster::fleet::FLEET_PATH, get(cluster::fleet))
         .route(crate::cluster::tail::TAIL_PATH, get(cluster::tail))
+        .route(crate::cluster::owner::CONTEXT_PATH, get(cluster::context))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))

@@ -20,7 +20,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{
-    CountBucket, CountParams, CountResponse, FleetResponse, SearchParams, SearchResponse,
+    ContextParams, ContextResponse, CountBucket, CountParams, CountResponse, FleetResponse,
+    SearchParams, SearchResponse,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -262,6 +263,47 @@ fn merge_search(
         partitions: days,
         missing_partitions: owners.missing.into_iter().collect(),
         missing_reasons: owners.reasons,
+    }
+}
+
+/// The context of a hit of a fanned-out search (its position a cluster cursor), asked of the
+/// owner of its partition now. Should the partition have moved since the search, the new
+/// owner holds the event at another place: 404, search again.
+pub async fn context(
+    member: &Member,
+    mut params: ContextParams,
+) -> Result<ContextResponse, ApiError> {
+    let unavailable = |why: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why);
+    let at = ClusterPosition::parse(&params.at)
+        .map_err(|why| ApiError::new(StatusCode::BAD_REQUEST, why))?;
+    let p = at.partition;
+    let kv = member.leases().await.map_err(unavailable)?;
+    let Some(id) = lease::owner(kv, p).await.map_err(unavailable)? else {
+        return Err(unavailable(format!(
+            "cluster: partition {p} has no owner now (being taken over); try again"
+        )));
+    };
+    let Some(url) = lease::url_of(kv, &id, member.settings.partitions)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Err(unavailable(format!(
+            "cluster: {id} owns partition {p} but publishes no address"
+        )));
+    };
+    params.at = crate::search::order::Position {
+        ts: at.ts,
+        lsn: at.lsn,
+        pos: at.pos,
+    }
+    .cursor();
+    let token = token(member)?;
+    match ask(&url, owner::CONTEXT_PATH, &params, &[p], token.as_deref()).await {
+        Ok(answer) => Ok(answer),
+        Err(Ok(refused)) => Err(refused),
+        Err(Err(why)) => Err(unavailable(format!(
+            "cluster: {id}, the owner of partition {p}, did not answer: {why}"
+        ))),
     }
 }
 

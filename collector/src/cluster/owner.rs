@@ -23,6 +23,7 @@ use crate::search::{DEFAULT_LIMIT, MAX_LIMIT, SearchError, Searcher};
 
 pub const SEARCH_PATH: &str = "/api/v1/cluster/search";
 pub const COUNT_PATH: &str = "/api/v1/cluster/count";
+pub const CONTEXT_PATH: &str = "/api/v1/cluster/context";
 
 /// The partitions asked for: `partitions=1,5,9`.
 #[derive(Debug, Clone, Default, Deserialize)]
