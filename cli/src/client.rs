@@ -145,7 +145,9 @@ impl Client {
 
     pub fn fields(&self, params: &FieldsParams) -> anyhow::Result<FieldsResponse> {
         let url = self.base.join(FIELDS_PATH)?;
-        self.read(self.http.get(url).query(params).send())
+        let r: FieldsResponse = self.read(self.http.get(url).query(params).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {

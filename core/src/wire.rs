@@ -155,6 +155,11 @@ pub struct FieldsResponse {
     pub fields: Vec<CountBucket>,
     pub partitions: u64,
     pub took_us: u64,
+    /// Cluster mode: partitions whose owner did not answer (as in [`SearchResponse`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 /// `GET /api/v1/status`: what the collector is and how far behind each stage is.

@@ -104,6 +104,7 @@ fn events(schedule: &mut Schedule, agents: usize, per_agent: u64) -> Vec<(String
                 "severity": "info",
                 "kind": "log",
                 "message": format!("fanword {agent} {seq}"),
+                "fields": {"queue": format!("Q{seq}")},
             })
             .to_string();
             out.push((format!("{agent}:{seq}"), line));
@@ -290,6 +291,16 @@ fn fanned_out_reads_are_complete_once_and_name_what_is_missing() {
             .collect();
         assert_eq!(by, expected, "count by host through {}", c.url);
         assert_eq!(v["other"], 0, "{v}");
+        // The fields the events have, counted over the owners.
+        let fl = get(
+            c,
+            "/api/v1/fields",
+            &[("q", "fanword"), ("since", "2026-11-29T00:00:00Z")],
+        )
+        .expect("fields");
+        assert_eq!(fl["total"], n, "{fl}");
+        assert_eq!(fl["fields"][0]["key"], "fields.queue", "{fl}");
+        assert_eq!(fl["fields"][0]["count"], n, "{fl}");
         // A histogram: per second, summed over the owners.
         let h = get(
             c,

@@ -6,8 +6,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use logwarden_core::wire::{
-    ContextParams, ContextResponse, CountParams, CountResponse, FleetResponse, SearchParams,
-    SearchResponse, TailParams,
+    ContextParams, ContextResponse, CountParams, CountResponse, FieldsParams, FieldsResponse,
+    FleetResponse, SearchParams, SearchResponse, TailParams,
 };
 
 use super::{ApiError, AppState};
@@ -165,4 +165,20 @@ pub async fn context(
         .await
         .map_err(|e| ApiError::internal("context worker failed", e))??;
     Ok(Json(resp))
+}
+
+pub async fn fields(
+    State(state): State<AppState>,
+    Query(params): Query<FieldsParams>,
+    Query(asked): Query<Asked>,
+) -> Result<Json<FieldsResponse>, ApiError> {
+    let member = member(&state)?;
+    let searcher = state.searcher.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let holding = owner::Holding::of(&member);
+        owner::fields(&searcher, &params, &asked, &holding, chrono::Utc::now())
+    })
+    .await
+    .map_err(|e| ApiError::internal("fields worker failed", e))??;
+    Ok(Json(answer))
 }

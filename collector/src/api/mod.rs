@@ -133,6 +133,7 @@ pub fn app(state: AppState) -> Router {
         .route(crate::cluster::fleet::FLEET_PATH, get(cluster::fleet))
         .route(crate::cluster::tail::TAIL_PATH, get(cluster::tail))
         .route(crate::cluster::owner::CONTEXT_PATH, get(cluster::context))
+        .route(crate::cluster::owner::FIELDS_PATH, get(cluster::fields))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))

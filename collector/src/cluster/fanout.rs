@@ -20,8 +20,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use logwarden_core::wire::{
-    ContextParams, ContextResponse, CountBucket, CountParams, CountResponse, FleetResponse,
-    SearchParams, SearchResponse,
+    ContextParams, ContextResponse, CountBucket, CountParams, CountResponse, FieldsParams,
+    FieldsResponse, FleetResponse, SearchParams, SearchResponse,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -305,6 +305,42 @@ pub async fn context(
             "cluster: {id}, the owner of partition {p}, did not answer: {why}"
         ))),
     }
+}
+
+/// The fields of the matching events over every owner: counts summed per name, most frequent
+/// first (each owner lists at most `MAX_FIELDS` names: past that, the merge may miss some).
+pub async fn fields(member: &Member, mut params: FieldsParams) -> Result<FieldsResponse, ApiError> {
+    let started = std::time::Instant::now();
+    (params.since, params.until) = absolute(&params.since, &params.until, Utc::now())?;
+    let (answers, mut owners) =
+        ask_all::<FieldsResponse>(member, owner::FIELDS_PATH, &params).await?;
+    let mut merged = FieldsResponse::default();
+    let mut by_name: BTreeMap<String, u64> = BTreeMap::new();
+    for a in answers {
+        merged.total += a.total;
+        merged.partitions = merged.partitions.max(a.partitions);
+        owners.missing.extend(a.missing_partitions);
+        owners.reasons.extend(a.missing_reasons);
+        for f in a.fields {
+            *by_name.entry(f.key).or_default() += f.count;
+        }
+    }
+    merged.fields = by_name
+        .into_iter()
+        .map(|(key, count)| CountBucket {
+            key,
+            count,
+            keys: Vec::new(),
+        })
+        .collect();
+    merged
+        .fields
+        .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    merged.fields.truncate(crate::search::fields::MAX_FIELDS);
+    merged.missing_partitions = owners.missing.into_iter().collect();
+    merged.missing_reasons = owners.reasons;
+    merged.took_us = started.elapsed().as_micros() as u64;
+    Ok(merged)
 }
 
 /// The fleet views of every owner, merged (`fleet.rs`).

@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use logwarden_core::Event;
-use logwarden_core::wire::{CountParams, CountResponse, SearchParams, SearchResponse};
+use logwarden_core::wire::{
+    CountParams, CountResponse, FieldsParams, FieldsResponse, SearchParams, SearchResponse,
+};
 use serde::Deserialize;
 
 use super::cursor::{self, ClusterPosition};
@@ -24,6 +26,7 @@ use crate::search::{DEFAULT_LIMIT, MAX_LIMIT, SearchError, Searcher};
 pub const SEARCH_PATH: &str = "/api/v1/cluster/search";
 pub const COUNT_PATH: &str = "/api/v1/cluster/count";
 pub const CONTEXT_PATH: &str = "/api/v1/cluster/context";
+pub const FIELDS_PATH: &str = "/api/v1/cluster/fields";
 
 /// The partitions asked for: `partitions=1,5,9`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -210,6 +213,22 @@ pub fn count(
     let split = split(asked, holding)?;
     let scoped = searcher.scoped(scope::agents_of(holding.partitions, split.answered));
     let mut answer = scoped.count(params, now)?;
+    answer.missing_partitions = split.missing;
+    answer.missing_reasons = split.reasons;
+    Ok(answer)
+}
+
+/// The fields of the events of the partitions asked that are owned here.
+pub fn fields(
+    searcher: &Searcher,
+    params: &FieldsParams,
+    asked: &Asked,
+    holding: &Holding,
+    now: DateTime<Utc>,
+) -> Result<FieldsResponse, SearchError> {
+    let split = split(asked, holding)?;
+    let scoped = searcher.scoped(scope::agents_of(holding.partitions, split.answered));
+    let mut answer = scoped.fields(&params.q, &params.since, &params.until, now)?;
     answer.missing_partitions = split.missing;
     answer.missing_reasons = split.reasons;
     Ok(answer)
