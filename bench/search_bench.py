@@ -108,6 +108,9 @@ def main():
             print(json.dumps({"events": a.events, "written_s": round(time.monotonic() - t, 1),
                               "raw_log_mb": round(os.path.getsize(raw_path) / 1e6, 1)}), flush=True)
         collector, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off")
+        # Stopped whatever happens below: a failed run must not leave it holding the data.
+        stack.callback(collector.wait)
+        stack.callback(collector.terminate)
         url = said["url"]
         t0 = time.monotonic()
         refused = 0 if reuse else post_ndjson(url, ev_path)
@@ -169,8 +172,6 @@ def main():
             took.append(body["took_us"] / 1000)
         print(json.dumps({"term_needle_100": {"server_p50_ms": pct(took, 50),
                                               "server_p99_ms": pct(took, 99)}}), flush=True)
-        collector.terminate()
-        collector.wait()
 
 
 if __name__ == "__main__":
