@@ -42,22 +42,9 @@ pub const DURABLE_HEADER: &str = "x-logwarden-durable-lsn";
 /// another origin unasked: see `api::replication::wal_stream`).
 pub const STANDBY_HEADER: &str = "x-logwarden-standby";
 
-/// How far past its own epoch a collector believes an epoch it hears of (from its peer, the
-/// witness or a handover). Each promotion raises the epoch by one, so a real pair never gets
-/// near it; a number far beyond is a bug or a forgery, and believing it could fence a primary
-/// for good or, near `u64::MAX`, wrap the next promotion around to 0.
-pub const MAX_EPOCH_STEP: u64 = 100;
-
-/// Whether `epoch`, heard of while at `ours`, is one to believe (see [`MAX_EPOCH_STEP`]).
-pub fn epoch_within_reach(ours: u64, epoch: u64) -> bool {
-    epoch <= ours.saturating_add(MAX_EPOCH_STEP) && epoch < u64::MAX
-}
-
-/// The epoch after `epoch`; `None` once epochs are used up (never in practice: a refusal, not a
-/// wrap to 0 that agents would take for a stale primary).
-pub fn next_epoch(epoch: u64) -> Option<u64> {
-    epoch.checked_add(1).filter(|&e| e < u64::MAX)
-}
+/// Epochs heard of are believed only within reach of this collector's own (agents apply the same
+/// bound; see `logwarden_core::epoch`).
+pub use logwarden_core::epoch::{MAX_EPOCH_STEP, epoch_within_reach, next_epoch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
