@@ -49,6 +49,9 @@ pub struct Counters {
     /// Connections refused for their client's share (`max_connections_per_client`, HTTP and
     /// syslog TCP) or the tail streams' own cap.
     pub client_connections_refused: AtomicU64,
+    /// Idle syslog TCP connections closed to let a new sender in (`[syslog] max_connections`
+    /// full).
+    pub syslog_connections_evicted: AtomicU64,
 }
 
 /// What became of a receiver's notifications.
@@ -314,6 +317,12 @@ fn syslog(reg: &mut Registry, c: &Counters, p: &Positions) {
         "Syslog UDP messages dropped under overload",
         c.syslog_dropped.load(Relaxed),
     );
+    counter(
+        reg,
+        "syslog_connections_evicted",
+        "Idle syslog TCP connections closed to let a new sender in ([syslog] max_connections full)",
+        c.syslog_connections_evicted.load(Relaxed),
+    );
 }
 
 /// The write-ahead log's size and positions.
@@ -577,6 +586,7 @@ mod tests {
             &c.memory_refused,
             &c.tail_dropped,
             &c.client_connections_refused,
+            &c.syslog_connections_evicted,
         ];
         for (i, n) in counters.into_iter().enumerate() {
             n.store(101 + i as u64 * 7, Relaxed);
@@ -780,6 +790,9 @@ logwarden_events_future_clamped_total 5
 # HELP logwarden_syslog_dropped_messages Syslog UDP messages dropped under overload.
 # TYPE logwarden_syslog_dropped_messages counter
 logwarden_syslog_dropped_messages_total 136
+# HELP logwarden_syslog_connections_evicted Idle syslog TCP connections closed to let a new sender in ([syslog] max_connections full).
+# TYPE logwarden_syslog_connections_evicted counter
+logwarden_syslog_connections_evicted_total 199
 # HELP logwarden_wal_bytes Bytes in the write-ahead log.
 # TYPE logwarden_wal_bytes gauge
 logwarden_wal_bytes 1048576
