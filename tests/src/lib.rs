@@ -360,9 +360,16 @@ pub struct Witness {
 
 impl Witness {
     pub fn start(data_dir: &Path) -> Witness {
+        Self::start_with(data_dir, &[], &[])
+    }
+
+    /// Like [`Witness::start`], with more flags and environment variables.
+    pub fn start_with(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Witness {
         let mut child = Command::new(bin("logwarden-collector"))
             .args(["witness", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

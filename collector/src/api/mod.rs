@@ -214,7 +214,7 @@ async fn index_page() -> impl IntoResponse {
 }
 
 /// The token of an `Authorization: Bearer ...` header, if there is one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -17,6 +17,7 @@ pub mod handover;
 pub mod source;
 pub mod state;
 pub mod witness;
+pub mod witness_tokens;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -85,6 +86,8 @@ pub struct ReplicationSettings {
     /// The witness's URL: with one, the standby promotes itself when the primary has been
     /// unreachable for `failover_timeout` and the witness agrees; without, failover is manual.
     pub witness: Option<reqwest::Url>,
+    /// Bearer token sent to the witness (`[replication] witness_token`); `None`: `token`.
+    pub witness_token: Option<String>,
     pub failover_timeout: Duration,
     /// A primary keeps the WAL its standby has not copied while the standby asked within this
     /// long (`[replication] standby_wal_hold_s`; see `retention.rs`).
@@ -100,6 +103,7 @@ impl Default for ReplicationSettings {
             sync_timeout: Duration::from_secs(5),
             token: None,
             witness: None,
+            witness_token: None,
             failover_timeout: Duration::from_secs(10),
             standby_wal_hold: STANDBY_HOLD,
         }
