@@ -107,6 +107,8 @@ pub struct Positions {
     pub replication_lag: Option<u64>,
     /// 1 while a sync primary acknowledges without its standby.
     pub replication_degraded: u64,
+    /// 1 while a standby cannot write the records it copies (its disk full).
+    pub replication_write_failing: u64,
     /// Events moved to their arrival time for claiming one too far ahead (`wal/future.rs`).
     pub events_future_clamped: u64,
 }
@@ -407,6 +409,12 @@ fn replication(reg: &mut Registry, p: &Positions) {
             "1 while the primary acknowledges without its standby (sync mode)",
             p.replication_degraded,
         );
+        plain_gauge(
+            reg,
+            "replication_standby_write_failing",
+            "1 while the standby cannot write the records it copies (its disk full); it retries by itself",
+            p.replication_write_failing,
+        );
     }
 }
 
@@ -609,6 +617,7 @@ mod tests {
             epoch: 4,
             replication_lag: Some(17),
             replication_degraded: 1,
+            replication_write_failing: 1,
             events_future_clamped: 5,
         };
         let alert = |name: &str, severity: &str, status: &str, extra: serde_json::Value| {
@@ -838,6 +847,9 @@ logwarden_replication_lag_records 17
 # HELP logwarden_replication_degraded 1 while the primary acknowledges without its standby (sync mode).
 # TYPE logwarden_replication_degraded gauge
 logwarden_replication_degraded 1
+# HELP logwarden_replication_standby_write_failing 1 while the standby cannot write the records it copies (its disk full); it retries by itself.
+# TYPE logwarden_replication_standby_write_failing gauge
+logwarden_replication_standby_write_failing 1
 # HELP logwarden_alerts Alerts by name, severity and state.
 # TYPE logwarden_alerts gauge
 logwarden_alerts{alertname="BackupStale",severity="warning",state="firing",handling="acked"} 1

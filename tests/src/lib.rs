@@ -846,6 +846,21 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Fills the file system under `dir` with a ballast file (another process's, as far as the
+/// collector can tell), then gives `leave` bytes back (0: full to the last block; a few KiB:
+/// room for some writes and not others); returns its path, to remove to free the disk.
+pub fn fill_disk(dir: &Path, leave: u64) -> PathBuf {
+    let path = dir.join("ballast");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 << 10];
+    while f.write_all(&block).is_ok() {}
+    let small = vec![0u8; 512];
+    while f.write_all(&small).is_ok() {}
+    let len = f.metadata().unwrap().len();
+    f.set_len(len.saturating_sub(leave)).unwrap();
+    path
+}
+
 /// A heartbeat of `host` (agent id `HOST-agent`, seq `seq`), as an agent sends it, dated now.
 pub fn heartbeat(host: &str, seq: u64) -> String {
     serde_json::json!({

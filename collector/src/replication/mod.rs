@@ -146,6 +146,8 @@ pub struct Replication {
     /// Standby: the primary's durable LSN as last heard, and when.
     primary_durable: AtomicU64,
     primary_seen: Mutex<Option<Instant>>,
+    /// Standby: why the records copied last could not be written here (`None`: they were).
+    write_failure: Mutex<Option<String>>,
     /// Primary with a witness: acknowledgements stop at this instant unless the lease is
     /// renewed (`None`: not confirmed yet).
     lease_until: Mutex<Option<Instant>>,
@@ -178,6 +180,7 @@ impl Replication {
             in_flight_done: Notify::new(),
             primary_durable: AtomicU64::new(0),
             primary_seen: Mutex::new(None),
+            write_failure: Mutex::new(None),
             lease_until: Mutex::new(None),
             started: Instant::now(),
             restart: CancellationToken::new(),
@@ -437,6 +440,19 @@ impl Replication {
         *self.primary_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
+    /// Standby: the copied records cannot be written here (`Some(why)`), or can again.
+    pub fn set_write_failure(&self, why: Option<String>) {
+        *self.write_failure.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
+    /// Standby: why copied records cannot be written here now, if they cannot.
+    pub fn write_failure(&self) -> Option<String> {
+        self.write_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn primary_seen(&self) -> Option<Duration> {
         self.primary_seen
             .lock()
@@ -462,6 +478,9 @@ impl Replication {
             Role::Standby => self.primary_seen(),
         };
         let advice = match (role, &self.settings.witness) {
+            (Role::Standby, _) if let Some(why) = self.write_failure() => Some(format!(
+                "cannot write the records copied from the primary here ({why}); it copies them again as soon as there is room (free disk space; no restart needed)"
+            )),
             (Role::Standby, None) => Some(format!(
                 "automatic failover is off (no witness); to switch over: logwarden --server <this collector> promote (add --force only if the primary at {peer} is down for good)"
             )),
@@ -495,6 +514,7 @@ impl Replication {
                 Some(d) if d < self.settings.sync_timeout => "streaming",
                 _ => "disconnected",
             },
+            Role::Standby if self.write_failure().is_some() => "write_failing",
             Role::Standby => match self.primary_seen() {
                 Some(d) if d < Duration::from_secs(3) => "streaming",
                 _ => "disconnected",
