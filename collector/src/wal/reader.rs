@@ -112,13 +112,6 @@ impl WalReader {
                     seg.refresh_len()?;
                     refreshed = true;
                 }
-                Decoded::End if seg.replaced()? => {
-                    // A segment whose creation failed (a full disk) was removed and may be
-                    // made again: the next records are in the new file, not in the segment
-                    // after it. Look for them afresh (records already read are skipped).
-                    self.current = None;
-                    refreshed = false;
-                }
                 Decoded::End => {
                     let first = seg.first_lsn;
                     match self.segment_after(first)? {

@@ -137,21 +137,6 @@ impl SegmentFile {
         })
     }
 
-    /// Whether the file at this segment's path is no longer the one open here: removed (a
-    /// segment whose creation failed on a full disk goes again) or made anew since.
-    pub fn replaced(&self) -> Result<bool, WalError> {
-        use std::os::unix::fs::MetadataExt;
-        let open = self
-            .file
-            .metadata()
-            .map_err(|e| WalError::io(&self.path, e))?;
-        Ok(match std::fs::metadata(&self.path) {
-            Ok(now) => (now.dev(), now.ino()) != (open.dev(), open.ino()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(WalError::io(&self.path, e)),
-        })
-    }
-
     pub fn refresh_len(&mut self) -> Result<(), WalError> {
         self.len = self
             .file
