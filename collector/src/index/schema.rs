@@ -8,12 +8,17 @@
 //! | `fields` | JSON, text with positions, fast (values as they are) | `fields.account:alice@example.com`; counts by any field (`count --by fields.ip`) and field discovery from the columns |
 //! | `lsn` | u64, fast | the WAL record that holds the event: live tail asks "what came after N" (a range, so from the column) |
 //! | `pos` | u64, fast | the event's line in that WAL record (0, 1, ...): with `ts` and `lsn`, a total order of events (`search::order`) |
+//! | `id_block` | raw string, indexed only (no column, not stored, no norms) | finding one event by its id (`agent:seq`, `logwarden context ID`): the block of [`ID_BLOCK`] seqs of one agent the id falls in ([`id_block`]) |
 //! | `_source` | stored only | the event as JSON, returned by search |
 //!
-//! What is left out, and why: the event id, `ts` and `lsn` are not in the inverted index. Each is
-//! (nearly) unique per event, so indexing them added a term per event to sort and write at every
-//! segment flush and merge, about a quarter of tantivy's cost for no query anybody types (ranges
-//! over `ts` and `lsn` use the fast fields; the id comes back in `_source`).
+//! What is left out, and why: `ts` and `lsn` are not in the inverted index. Each is (nearly)
+//! unique per event, so indexing them added a term per event to sort and write at every segment
+//! flush and merge (with the id, about a quarter of tantivy's cost in version 2) for no query
+//! anybody types: ranges over them use the fast fields. Nor is the event id, but since version 6
+//! the block of 64 seqs it falls in is (`id_block`, `agent:seq/64`): looking one event up by its id
+//! (`logwarden context ID`) takes that term's documents (at most 64: an id is in the WAL once)
+//! and keeps the one whose `_source` has the id. A term per block rather than per event costs a
+//! fifth of what indexing the id itself did (docs/BENCHMARKS.md, session 15).
 //!
 //! [`SCHEMA_VERSION`] goes into every commit's payload; an index of another version is rebuilt
 //! from the WAL at start (the WAL is the source of truth, the index only a view of it), or, once
@@ -24,7 +29,7 @@
 //!
 //! Versions: 3 kept field norms; 4 dropped them; 5 added `pos` (the tie-break of the total order:
 //! paging by cursor through any number of events that share a timestamp) and made `fields` fast
-//! (a column per field name: counts by any field).
+//! (a column per field name: counts by any field); 6 added `id_block` (context by event id).
 
 use std::borrow::Cow;
 
@@ -39,7 +44,7 @@ use tantivy::schema::{
 use tantivy::{DateTime, TantivyDocument};
 
 /// Bump when the schema or the way documents are built changes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The fields of the schema, looked up once.
 #[derive(Debug, Clone)]
@@ -56,6 +61,18 @@ pub struct Fields {
     pub lsn: Field,
     pub pos: Field,
     pub raw: Field,
+    pub id_block: Field,
+}
+
+/// How many seqs of one agent share an `id_block` term.
+pub const ID_BLOCK: u64 = 64;
+
+/// The `id_block` term of the event id `agent:seq`: `agent:<seq / 64>`. `None` for text that is
+/// not an id (no `:`, or no number after the last one).
+pub fn id_block(id: &str) -> Option<String> {
+    let (agent, seq) = id.rsplit_once(':')?;
+    let seq: u64 = seq.parse().ok()?;
+    Some(format!("{agent}:{}", seq / ID_BLOCK))
 }
 
 /// The schema. Text fields keep no field norms (each document's token count per field, the input
@@ -96,6 +113,8 @@ pub fn build() -> (Schema, Fields) {
     let raw = b.add_text_field("_source", STORED);
     // Last, so that every other field keeps the number it had in versions 3 and 4.
     let pos = b.add_u64_field("pos", NumericOptions::default().set_fast());
+    // After pos, for the same reason. Indexed only: a term per block of ids.
+    let id_block = b.add_text_field("id_block", no_norms(STRING));
     let schema = b.build();
     let f = Fields {
         ts,
@@ -110,13 +129,14 @@ pub fn build() -> (Schema, Fields) {
         lsn,
         pos,
         raw,
+        id_block,
     };
     (schema, f)
 }
 
 /// Whether a partition whose commits say schema version `version` and whose index has `schema`
 /// is used as it is: only the current version (versions 3 and 4 lack `pos`, the tie-break of the
-/// total order, and are rebuilt).
+/// total order, 5 lacks `id_block`: each is rebuilt).
 pub fn usable(version: u32, schema: &Schema) -> bool {
     version == SCHEMA_VERSION && *schema == build().0
 }
@@ -130,9 +150,12 @@ pub(super) fn version_3() -> Schema {
 
 /// What the index takes from an event's JSON (a WAL line), borrowed from it where it can be:
 /// parsing into [`logwarden_core::Event`] would allocate every string and the field map only for
-/// the document to copy them again. Keys it does not name (`id`, `received`) are skipped.
+/// the document to copy them again. Keys it does not name (`received`) are skipped.
 #[derive(Debug, Deserialize)]
 pub struct Indexed<'a> {
+    /// The event id as written (`agent:seq`); empty in a line without one (none is written so).
+    #[serde(borrow, default)]
+    pub id: Cow<'a, str>,
     #[serde(deserialize_with = "logwarden_core::timestamp::deserialize")]
     pub ts: chrono::DateTime<Utc>,
     #[serde(borrow)]
@@ -156,6 +179,7 @@ pub struct Indexed<'a> {
 impl<'a> From<&'a Event> for Indexed<'a> {
     fn from(e: &'a Event) -> Indexed<'a> {
         Indexed {
+            id: e.id.to_string().into(),
             ts: e.ts,
             host: e.host.as_str().into(),
             site: e.site.as_str().into(),
@@ -198,6 +222,9 @@ pub fn document(f: &Fields, event: Indexed<'_>, json: &str, place: WalPlace) -> 
     doc.add_text(f.kind, event.kind.as_str());
     doc.add_text(f.source, &event.source);
     doc.add_text(f.message, &event.message);
+    if let Some(block) = id_block(&event.id) {
+        doc.add_text(f.id_block, block);
+    }
     if !event.fields.is_empty() {
         // Read in place: converting to tantivy's `OwnedValue` (or to a JSON object) first copied
         // every name and value.
@@ -221,9 +248,13 @@ mod tests {
         assert!(v3 != build().0);
         assert!(!usable(3, &v3) && !usable(SCHEMA_VERSION, &v3), "no pos");
         assert!(!usable(4, &build().0), "a version 4 partition lacks pos");
+        assert!(
+            !usable(5, &build().0),
+            "a version 5 partition lacks id_block"
+        );
         assert!(usable(SCHEMA_VERSION, &build().0));
         assert!(!usable(SCHEMA_VERSION + 1, &build().0));
-        // Every field of version 3 keeps its number; pos comes after them.
+        // Every field of version 3 keeps its number; pos and id_block come after them.
         for (field, entry) in v3.fields() {
             assert_eq!(build().0.get_field(entry.name()).unwrap(), field);
         }
@@ -264,6 +295,7 @@ mod tests {
         e.received = Some(ts);
         let json = serde_json::to_string(&e).unwrap();
         let got = Indexed::parse(&json).unwrap();
+        assert_eq!(got.id, "a:b:7");
         assert_eq!(got.ts, ts);
         assert_eq!(got.host, "mbox1");
         assert_eq!(got.site, "");
@@ -287,5 +319,20 @@ mod tests {
         let got = Indexed::parse(min).unwrap();
         assert_eq!((got.severity, got.kind), (Severity::Info, Kind::Log));
         assert!(Indexed::parse(r#"{"host":"h"}"#).is_err());
+    }
+
+    #[test]
+    fn an_id_falls_in_the_block_of_64_seqs_of_its_agent() {
+        assert_eq!(id_block("mbox1-ag:0").as_deref(), Some("mbox1-ag:0"));
+        assert_eq!(id_block("mbox1-ag:63").as_deref(), Some("mbox1-ag:0"));
+        assert_eq!(id_block("mbox1-ag:64").as_deref(), Some("mbox1-ag:1"));
+        assert_eq!(
+            id_block("a:b:6400").as_deref(),
+            Some("a:b:100"),
+            "at the last colon"
+        );
+        assert_eq!(id_block("nocolon"), None);
+        assert_eq!(id_block("a:x"), None);
+        assert_eq!(id_block(""), None);
     }
 }

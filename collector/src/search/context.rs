@@ -1,11 +1,16 @@
 //! Context around a hit (Graylog's "surrounding messages"): the events just before and just
 //! after one event, from the same host and source, in the total order (`order.rs`). The event is
-//! named by its position (a search answer's `positions`), which also is where the two searches
+//! named by its position (a search answer's `positions`) or by its id (`agent:seq`: the events
+//! of its `id_block` term, at most 64, and of those the one with that id; `index::schema`); its
+//! position is where the two searches
 //! start: the newest events before it and the oldest after it, each a page of the usual search.
+//! The two spellings cannot be mistaken for each other: an id always holds a `:`, a position
+//! never does.
 
 use std::time::Instant;
 
 use chrono::Duration;
+use logwarden_core::EventId;
 use logwarden_core::wire::{ContextParams, ContextResponse};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
@@ -14,15 +19,40 @@ use tantivy::{DateTime, Term};
 
 use super::order::{Direction, Position};
 use super::{Plan, SearchError, Searcher};
+use crate::index::schema::{ID_BLOCK, id_block};
 
 pub const DEFAULT_LINES: usize = 5;
 /// Most events asked for on either side.
 pub const MAX_LINES: usize = 1000;
 
+/// What a context request names: a position in the order, or an event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Position(Position),
+    Id(EventId),
+}
+
+impl Target {
+    /// `1.<ts>.<lsn>.<pos>` (a position) or `AGENT:SEQ` (an id); the error names the text.
+    pub fn parse(at: &str) -> Result<Target, String> {
+        let at = at.trim();
+        if at.contains(':') {
+            return at.parse().map(Target::Id).map_err(|_| {
+                format!(
+                    "event id {at:?} is not valid: an id is AGENT:SEQ, as search prints it (-o json)"
+                )
+            });
+        }
+        Position::parse(at)
+            .map(Target::Position)
+            .map_err(|e| format!("{e}; or give the event's id (AGENT:SEQ)"))
+    }
+}
+
 impl Searcher {
     pub fn context(&self, p: &ContextParams) -> Result<ContextResponse, SearchError> {
         let started = Instant::now();
-        let at = Position::parse(&p.at).map_err(SearchError::BadParam)?;
+        let target = Target::parse(&p.at).map_err(SearchError::BadParam)?;
         let lines = |n: Option<usize>, side: &str| match n.unwrap_or(DEFAULT_LINES) {
             n if n <= MAX_LINES => Ok(n),
             n => Err(SearchError::BadParam(format!(
@@ -30,12 +60,22 @@ impl Searcher {
             ))),
         };
         let (before, after) = (lines(p.before, "before")?, lines(p.after, "after")?);
-        let (hit, host, source) = self.event_at(at)?.ok_or_else(|| {
-            SearchError::NotFound(format!(
-                "no event at position {:?} (it may have been dropped by retention)",
-                p.at
-            ))
+        let found = match &target {
+            Target::Position(at) => self.event_at(*at)?.map(|e| (e, *at)),
+            Target::Id(id) => self.event_by_id(id)?,
+        };
+        let (hit, at) = found.ok_or_else(|| {
+            SearchError::NotFound(match &target {
+                Target::Position(_) => format!(
+                    "no event at position {:?} (it may have been dropped by retention)",
+                    p.at.trim()
+                ),
+                Target::Id(id) => format!(
+                    "no event with id {id} (not sent, not indexed yet, or dropped by retention)"
+                ),
+            })
         })?;
+        let (host, source) = (hit.host.to_string(), hit.source.to_string());
         let mut earlier = self.side(at, &host, &source, Direction::NewestFirst, before)?;
         earlier.reverse();
         let later = self.side(at, &host, &source, Direction::OldestFirst, after)?;
@@ -102,11 +142,34 @@ impl Searcher {
         Ok(found)
     }
 
-    /// The event at `at`, with its host and source as indexed.
-    fn event_at(
+    /// The event with id `id` and its position: of the events of its `id_block` term (at most
+    /// [`ID_BLOCK`] in the whole index, since the WAL holds an id once, whatever days they
+    /// fall on), the one with that id.
+    fn event_by_id(
         &self,
-        at: Position,
-    ) -> Result<Option<(logwarden_core::Event, String, String)>, SearchError> {
+        id: &EventId,
+    ) -> Result<Option<(logwarden_core::Event, Position)>, SearchError> {
+        let id_text = id.to_string();
+        let Some(block) = id_block(&id_text) else {
+            return Ok(None);
+        };
+        let plan = Plan {
+            query: Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.id_block, &block),
+                IndexRecordOption::Basic,
+            )),
+            partitions: self.catalog.overlapping(None, None),
+        };
+        let page = self.page(plan, Direction::NewestFirst, None, ID_BLOCK as usize)?;
+        Ok(page
+            .hits
+            .into_iter()
+            .zip(page.positions)
+            .find(|(e, _)| e.id == *id))
+    }
+
+    /// The event at `at`.
+    fn event_at(&self, at: Position) -> Result<Option<logwarden_core::Event>, SearchError> {
         let Some(partition) = self.catalog.get(at.day()) else {
             return Ok(None);
         };
@@ -133,10 +196,7 @@ impl Searcher {
         let Some((_, addr)) = top.into_iter().next() else {
             return Ok(None);
         };
-        Ok(self.stored_event(&searcher, addr)?.map(|e| {
-            let (host, source) = (e.host.to_string(), e.source.to_string());
-            (e, host, source)
-        }))
+        self.stored_event(&searcher, addr)
     }
 }
 
@@ -201,6 +261,35 @@ mod tests {
             .unwrap();
         assert_eq!(c.before.len(), 11, "all of h1's in that file before it");
         assert!(c.after.is_empty());
+        // By its id: the same answer as by its position.
+        let by_id = |at: &str| {
+            s.context(&ContextParams {
+                at: at.into(),
+                before: Some(3),
+                after: Some(2),
+            })
+        };
+        let c = by_id(" a:24 ").unwrap();
+        assert_eq!(
+            (c.hit.id.seq, seqs(&c.before), seqs(&c.after)),
+            (24, vec![16, 18, 22], vec![26, 28])
+        );
+        // Every id, though the 40 share one id block that spans two days.
+        for seq in 0..40 {
+            assert_eq!(by_id(&format!("a:{seq}")).unwrap().hit.id.seq, seq);
+        }
+        let err = by_id("a:40").unwrap_err();
+        assert!(
+            matches!(&err, SearchError::NotFound(m) if m.contains("no event with id a:40")),
+            "{err}"
+        );
+        for bad in ["a:", ":24", "a:x24", "a b:1"] {
+            let err = by_id(bad).unwrap_err();
+            assert!(
+                matches!(&err, SearchError::BadParam(m) if m.contains("event id") && m.contains(bad)),
+                "{bad}: {err}"
+            );
+        }
         let missing = Position::parse(&found.positions[0])
             .map(|p| Position { pos: 99, ..p })
             .unwrap();
@@ -281,5 +370,49 @@ mod tests {
             "a minute, an hour, a day back"
         );
         assert_eq!(seqs(&c.after), vec![6], "50 minutes on");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Any agents (one holding colons), sparse seqs around block edges, any of three days,
+        /// any segments: each id finds its own event, and an id nobody sent is not found.
+        #[test]
+        fn every_id_finds_its_own_event_and_no_other(
+            spec in proptest::collection::btree_map(
+                (0usize..3, 0u64..300),
+                (0usize..3, proptest::bool::ANY),
+                1..120,
+            ),
+            commits in 1usize..4,
+            probes in proptest::collection::vec((0usize..3, 0u64..300), 1..20),
+        ) {
+            let agents = ["a", "mbox1:ag", "b"];
+            let days = ["2026-11-29T23:59:59Z", "2026-11-30T00:00:00Z", "2026-12-01T12:00:00Z"];
+            let mut events = Vec::new();
+            for (i, ((agent, seq), (day, other_host))) in spec.iter().enumerate() {
+                let mut e = event(*seq, days[*day], "x", Severity::Info, &format!("m{i}"), None);
+                e.id = logwarden_core::EventId::new(agents[*agent], *seq);
+                if *other_host {
+                    e.host = "h2".into();
+                }
+                events.push((e, WalPlace { lsn: 1 + i as u64, pos: 0 }));
+            }
+            let (_dir, s) = searcher_with_places(&events, commits);
+            let sent: std::collections::BTreeSet<(usize, u64)> = spec.keys().copied().collect();
+            for (agent, seq) in sent.iter().copied().chain(probes) {
+                let id = format!("{}:{seq}", agents[agent]);
+                let got = s.context(&ContextParams {
+                    at: id.clone(),
+                    before: Some(0),
+                    after: Some(0),
+                });
+                if sent.contains(&(agent, seq)) {
+                    let c = got.unwrap();
+                    proptest::prop_assert_eq!(c.hit.id.to_string(), id);
+                } else {
+                    proptest::prop_assert!(matches!(got, Err(SearchError::NotFound(_))), "{id}");
+                }
+            }
+        }
     }
 }
