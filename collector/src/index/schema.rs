@@ -2,7 +2,7 @@
 //!
 //! | field | tantivy type | why |
 //! |---|---|---|
-//! | `ts` | date, fast (microseconds) | time ranges (tantivy runs a range on a fast field from the column); newest-first sorting |
+//! | `ts` | date, fast (microseconds), indexed (whole seconds) | time ranges (tantivy runs a range on a fast field from the column); newest-first sorting; the inverted index finds the events of a few seconds without reading the column (context, exact positions: `search::nearest`) |
 //! | `host` `site` `app` `severity` `kind` `source` | raw string, indexed + fast | exact filters (`app:sshd`), and counts by field |
 //! | `message` | text with positions | words and phrases (`"RAID degraded"`) |
 //! | `fields` | JSON, text with positions, fast (values as they are) | `fields.account:alice@example.com`; counts by any field (`count --by fields.ip`) and field discovery from the columns |
@@ -11,14 +11,17 @@
 //! | `id_block` | raw string, indexed only (no column, not stored, no norms) | finding one event by its id (`agent:seq`, `logwarden context ID`): the block of [`ID_BLOCK`] seqs of one agent the id falls in ([`id_block`]) |
 //! | `_source` | stored only | the event as JSON, returned by search |
 //!
-//! What is left out, and why: `ts` and `lsn` are not in the inverted index. Each is (nearly)
-//! unique per event, so indexing them added a term per event to sort and write at every segment
-//! flush and merge (with the id, about a quarter of tantivy's cost in version 2) for no query
-//! anybody types: ranges over them use the fast fields. Nor is the event id, but since version 6
-//! the block of 64 seqs it falls in is (`id_block`, `agent:seq/64`): looking one event up by its id
-//! (`logwarden context ID`) takes that term's documents (at most 64: an id is in the WAL once)
-//! and keeps the one whose `_source` has the id. A term per block rather than per event costs a
-//! fifth of what indexing the id itself did (docs/BENCHMARKS.md, session 15).
+//! What is left out, and why: the event id, `lsn` and `ts` to the microsecond are not in the
+//! inverted index. Each is (nearly) unique per event, so indexing them added a term per event to
+//! sort and write at every segment flush and merge, about a quarter of tantivy's cost for no query
+//! anybody types (the id comes back in `_source`). `ts` at whole seconds is there since version
+//! 6: a busy host has many events per second, so it adds few terms, and a range on the column
+//! alone is a scan from the start of each segment (119 ms for the context of one hit at 10M).
+//! So is, since version 6, the block of 64 seqs an event id falls in (`id_block`,
+//! `agent:seq/64`): looking one event up by its id (`logwarden context ID`) takes that term's
+//! documents (at most 64: the WAL holds an id once) and keeps the one whose `_source` has the id.
+//! A term per 64 events rather than per event costs about a fifth of what indexing the id did
+//! (docs/BENCHMARKS.md, "Index schema 6: a term to find an event by its id").
 //!
 //! [`SCHEMA_VERSION`] goes into every commit's payload; an index of another version is rebuilt
 //! from the WAL at start (the WAL is the source of truth, the index only a view of it), or, once
@@ -29,7 +32,8 @@
 //!
 //! Versions: 3 kept field norms; 4 dropped them; 5 added `pos` (the tie-break of the total order:
 //! paging by cursor through any number of events that share a timestamp) and made `fields` fast
-//! (a column per field name: counts by any field); 6 added `id_block` (context by event id).
+//! (a column per field name: counts by any field); 6 indexed `ts` at whole seconds and added
+//! `id_block` (context by event id).
 
 use std::borrow::Cow;
 
@@ -89,6 +93,7 @@ pub fn build() -> (Schema, Fields) {
         "ts",
         DateOptions::default()
             .set_fast()
+            .set_indexed()
             .set_precision(DateTimePrecision::Microseconds),
     );
     let mut keyword = |name: &str| b.add_text_field(name, no_norms(STRING | FAST));
@@ -136,7 +141,7 @@ pub fn build() -> (Schema, Fields) {
 
 /// Whether a partition whose commits say schema version `version` and whose index has `schema`
 /// is used as it is: only the current version (versions 3 and 4 lack `pos`, the tie-break of the
-/// total order, 5 lacks `id_block`: each is rebuilt).
+/// total order, and 5 lacks `ts` in the inverted index and `id_block`; they are rebuilt).
 pub fn usable(version: u32, schema: &Schema) -> bool {
     version == SCHEMA_VERSION && *schema == build().0
 }

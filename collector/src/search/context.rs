@@ -1,22 +1,21 @@
 //! Context around a hit (Graylog's "surrounding messages"): the events just before and just
 //! after one event, from the same host and source, in the total order (`order.rs`). The event is
 //! named by its position (a search answer's `positions`) or by its id (`agent:seq`: the events
-//! of its `id_block` term, at most 64, and of those the one with that id; `index::schema`); its
-//! position is where the two searches
-//! start: the newest events before it and the oldest after it, each a page of the usual search.
-//! The two spellings cannot be mistaken for each other: an id always holds a `:`, a position
-//! never does.
+//! of its `id_block` term, at most 64, and of those the one with that id; `index::schema`). Its
+//! position is where the two searches start: the newest events before it and the oldest after it
+//! (`nearest.rs`). The two spellings cannot be mistaken for each other: an id always holds a
+//! `:`, a position never does.
 
 use std::time::Instant;
 
 use chrono::Duration;
 use logwarden_core::EventId;
 use logwarden_core::wire::{ContextParams, ContextResponse};
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, InvertedIndexRangeQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
+use super::nearest::Nearest;
 use super::order::{Direction, Position};
 use super::{Plan, SearchError, Searcher};
 use crate::index::schema::{ID_BLOCK, id_block};
@@ -61,7 +60,7 @@ impl Searcher {
         };
         let (before, after) = (lines(p.before, "before")?, lines(p.after, "after")?);
         let found = match &target {
-            Target::Position(at) => self.event_at(*at)?.map(|e| (e, *at)),
+            Target::Position(at) => self.event_at(*at)?.map(|(e, _, _)| (e, *at)),
             Target::Id(id) => self.event_by_id(id)?,
         };
         let (hit, at) = found.ok_or_else(|| {
@@ -90,8 +89,11 @@ impl Searcher {
     /// Up to `n` events of `host` and `source` just before (`NewestFirst`) or just after
     /// (`OldestFirst`) `at`, nearest first. Searched in widening time windows on that side of
     /// the hit (a minute, an hour, then the day before or after): a busy host's day holds
-    /// millions of events, and ordering all of them to take the nearest five would cost far
+    /// millions of events, and placing all of them to take the nearest five would cost far
     /// more than the few that lie within a minute; a window that comes up short is widened.
+    /// Each window is found through the inverted index (`ts` at whole seconds, so a little
+    /// wider than asked, which costs nothing: the nearest are still the nearest), and
+    /// [`Nearest`] places its documents exactly.
     fn side(
         &self,
         at: Position,
@@ -107,34 +109,41 @@ impl Searcher {
                 IndexRecordOption::Basic,
             ))
         };
-        let ts = |t: chrono::DateTime<chrono::Utc>| {
-            Term::from_field_date(f.ts, DateTime::from_timestamp_micros(t.timestamp_micros()))
-        };
         let mut found = Vec::new();
         for window in [Duration::minutes(1), Duration::hours(1), Duration::days(1)] {
-            // Bounds on the hit's side only: the cursor (`at`) cuts the rest exactly.
             let (from, to) = match direction {
                 Direction::NewestFirst => (at.time() - window, at.time()),
                 Direction::OldestFirst => (at.time(), at.time() + window),
             };
-            let plan = Plan {
-                query: Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, term(f.host, host)),
-                    (Occur::Must, term(f.source, source)),
-                    (
-                        Occur::Must,
-                        Box::new(RangeQuery::new(
-                            std::ops::Bound::Included(ts(from)),
-                            std::ops::Bound::Included(ts(to)),
-                        )),
-                    ),
-                ])),
-                // `overlapping` excludes its end: one microsecond more keeps the day of `to`.
-                partitions: self
-                    .catalog
-                    .overlapping(Some(from), Some(to + Duration::microseconds(1))),
-            };
-            found = self.page(plan, direction, Some(at), n)?.hits;
+            let query = BooleanQuery::new(vec![
+                (Occur::Must, term(f.host, host)),
+                (Occur::Must, term(f.source, source)),
+                (Occur::Must, seconds_between(f, from, to)),
+            ]);
+            // `overlapping` excludes its end: one microsecond more keeps the day of `to`.
+            let mut days = self
+                .catalog
+                .overlapping(Some(from), Some(to + Duration::microseconds(1)));
+            if direction == Direction::OldestFirst {
+                days.reverse();
+            }
+            // Days in the direction asked: every event of one comes before the next's.
+            found.clear();
+            for day in days {
+                let searcher = day.reader.searcher();
+                let want = Nearest {
+                    at,
+                    direction,
+                    inclusive: false,
+                    n: n - found.len(),
+                };
+                for (_, addr) in searcher.search(&query, &want)? {
+                    found.extend(self.stored_event(&searcher, addr)?);
+                }
+                if found.len() >= n {
+                    break;
+                }
+            }
             if found.len() >= n {
                 break;
             }
@@ -168,36 +177,51 @@ impl Searcher {
             .find(|(e, _)| e.id == *id))
     }
 
-    /// The event at `at`.
-    fn event_at(&self, at: Position) -> Result<Option<logwarden_core::Event>, SearchError> {
+    /// The event at `at`, with its host and source as indexed: the documents of its second
+    /// (from the inverted index), placed exactly.
+    fn event_at(
+        &self,
+        at: Position,
+    ) -> Result<Option<(logwarden_core::Event, String, String)>, SearchError> {
         let Some(partition) = self.catalog.get(at.day()) else {
             return Ok(None);
         };
-        let f = &self.fields;
-        let exactly = |t: Term| -> Box<dyn Query> {
-            Box::new(RangeQuery::new(
-                std::ops::Bound::Included(t.clone()),
-                std::ops::Bound::Included(t),
-            ))
-        };
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                exactly(Term::from_field_date(
-                    f.ts,
-                    DateTime::from_timestamp_micros(at.ts),
-                )),
-            ),
-            (Occur::Must, exactly(Term::from_field_u64(f.lsn, at.lsn))),
-            (Occur::Must, exactly(Term::from_field_u64(f.pos, at.pos))),
-        ]);
         let searcher = partition.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
-        let Some((_, addr)) = top.into_iter().next() else {
+        let query = seconds_between(&self.fields, at.time(), at.time());
+        let want = Nearest {
+            at,
+            direction: Direction::OldestFirst,
+            inclusive: true,
+            n: 1,
+        };
+        let Some((_, addr)) = searcher
+            .search(&query, &want)?
+            .into_iter()
+            .find(|(p, _)| *p == at)
+        else {
             return Ok(None);
         };
-        self.stored_event(&searcher, addr)
+        Ok(self.stored_event(&searcher, addr)?.map(|e| {
+            let (host, source) = (e.host.to_string(), e.source.to_string());
+            (e, host, source)
+        }))
     }
+}
+
+/// The events whose `ts` falls in the whole seconds from `from` to `to` (both included), from
+/// the inverted index (which holds `ts` at seconds: `index::schema`) rather than the column.
+fn seconds_between(
+    f: &crate::index::Fields,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Box<dyn Query> {
+    let ts = |t: chrono::DateTime<chrono::Utc>| {
+        Term::from_field_date(f.ts, DateTime::from_timestamp_micros(t.timestamp_micros()))
+    };
+    Box::new(InvertedIndexRangeQuery::new(
+        std::ops::Bound::Included(ts(from)),
+        std::ops::Bound::Included(ts(to)),
+    ))
 }
 
 #[cfg(test)]
