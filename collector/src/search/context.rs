@@ -215,8 +215,10 @@ fn seconds_between(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Box<dyn Query> {
+    // The index holds `ts` truncated to its second: so must the bounds, or a bound inside a
+    // second (an event at 12:00:00.5) would pass over that second's term.
     let ts = |t: chrono::DateTime<chrono::Utc>| {
-        Term::from_field_date(f.ts, DateTime::from_timestamp_micros(t.timestamp_micros()))
+        Term::from_field_date(f.ts, DateTime::from_timestamp_secs(t.timestamp()))
     };
     Box::new(InvertedIndexRangeQuery::new(
         std::ops::Bound::Included(ts(from)),
@@ -437,6 +439,64 @@ mod tests {
                     proptest::prop_assert!(matches!(got, Err(SearchError::NotFound(_))), "{id}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_hit_inside_a_second_is_found_by_position_and_its_neighbours_in_that_second_too() {
+        // h1's events all inside one second and the next, the hit in the middle; h2's between.
+        let times = [
+            ("2026-11-30T12:00:00.100Z", "h1"),
+            ("2026-11-30T12:00:00.200Z", "h2"),
+            ("2026-11-30T12:00:00.381556Z", "h1"),
+            ("2026-11-30T12:00:00.5Z", "h1"),
+            ("2026-11-30T12:00:00.700Z", "h1"),
+            ("2026-11-30T12:00:00.800Z", "h2"),
+            ("2026-11-30T12:00:00.999999Z", "h1"),
+            ("2026-11-30T12:00:01.25Z", "h1"),
+        ];
+        let events: Vec<_> = times
+            .iter()
+            .enumerate()
+            .map(|(i, (ts, host))| {
+                let msg = if i == 3 {
+                    "the hit".to_owned()
+                } else {
+                    format!("m{i}")
+                };
+                let mut e = event(i as u64, ts, "x", Severity::Info, &msg, None);
+                e.host = (*host).into();
+                (
+                    e,
+                    WalPlace {
+                        lsn: 9,
+                        pos: i as u64,
+                    },
+                )
+            })
+            .collect();
+        let (_dir, s) = searcher_with_places(&events, 2);
+        let found = s
+            .search(
+                &SearchParams {
+                    q: "hit".into(),
+                    ..SearchParams::default()
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        let seqs = |v: &[logwarden_core::Event]| v.iter().map(|e| e.id.seq).collect::<Vec<_>>();
+        for at in [found.positions[0].clone(), "a:3".to_owned()] {
+            let c = s
+                .context(&ContextParams {
+                    at: at.clone(),
+                    before: Some(5),
+                    after: Some(5),
+                })
+                .unwrap();
+            assert_eq!(c.hit.id.seq, 3, "{at}");
+            assert_eq!(seqs(&c.before), vec![0, 2], "{at}");
+            assert_eq!(seqs(&c.after), vec![4, 6, 7], "{at}");
         }
     }
 }
