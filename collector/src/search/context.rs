@@ -400,43 +400,82 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
-        /// Any agents (one holding colons), sparse seqs around block edges, any of three days,
-        /// any segments: each id finds its own event, and an id nobody sent is not found.
+        /// Any agents (one holding colons), sparse seqs around id-block edges, times that tie,
+        /// fall inside a second or across midnight, two hosts, any WAL places and segments:
+        /// by its id and by its position, each event's context is the model's (the nearest
+        /// events of its host before and after it in the total order), and an id nobody sent
+        /// is not found.
         #[test]
-        fn every_id_finds_its_own_event_and_no_other(
+        fn context_by_id_and_by_position_is_the_models_for_every_event(
             spec in proptest::collection::btree_map(
                 (0usize..3, 0u64..300),
-                (0usize..3, proptest::bool::ANY),
-                1..120,
+                (0usize..10, 0u64..8, proptest::bool::ANY),
+                1..80,
             ),
             commits in 1usize..4,
-            probes in proptest::collection::vec((0usize..3, 0u64..300), 1..20),
+            (before, after) in (0usize..6, 0usize..6),
+            probes in proptest::collection::vec((0usize..3, 0u64..300), 1..10),
         ) {
             let agents = ["a", "mbox1:ag", "b"];
-            let days = ["2026-11-29T23:59:59Z", "2026-11-30T00:00:00Z", "2026-12-01T12:00:00Z"];
+            // Micros after 2026-11-30T23:00:00Z; 3.6e9 is the next day's midnight.
+            let offsets: [i64; 10] = [
+                0, 1, 500_000, 999_999, 1_000_000, 59_000_000, 61_000_000,
+                3_600_000_000, 3_600_000_001, 7_000_000_000,
+            ];
+            let base = chrono::DateTime::parse_from_rfc3339("2026-11-30T23:00:00Z").unwrap();
             let mut events = Vec::new();
-            for (i, ((agent, seq), (day, other_host))) in spec.iter().enumerate() {
-                let mut e = event(*seq, days[*day], "x", Severity::Info, &format!("m{i}"), None);
+            for (i, ((agent, seq), (t, lsn, other_host))) in spec.iter().enumerate() {
+                let ts = (base + Duration::microseconds(offsets[*t])).to_rfc3339();
+                let mut e = event(*seq, &ts, "x", Severity::Info, &format!("m{i}"), None);
                 e.id = logwarden_core::EventId::new(agents[*agent], *seq);
                 if *other_host {
                     e.host = "h2".into();
                 }
-                events.push((e, WalPlace { lsn: 1 + i as u64, pos: 0 }));
+                events.push((e, WalPlace { lsn: *lsn, pos: i as u64 }));
             }
             let (_dir, s) = searcher_with_places(&events, commits);
-            let sent: std::collections::BTreeSet<(usize, u64)> = spec.keys().copied().collect();
-            for (agent, seq) in sent.iter().copied().chain(probes) {
-                let id = format!("{}:{seq}", agents[agent]);
-                let got = s.context(&ContextParams {
-                    at: id.clone(),
-                    before: Some(0),
-                    after: Some(0),
-                });
-                if sent.contains(&(agent, seq)) {
-                    let c = got.unwrap();
-                    proptest::prop_assert_eq!(c.hit.id.to_string(), id);
-                } else {
-                    proptest::prop_assert!(matches!(got, Err(SearchError::NotFound(_))), "{id}");
+            let place = |(e, p): &(logwarden_core::Event, WalPlace)| Position {
+                ts: e.ts.timestamp_micros(),
+                lsn: p.lsn,
+                pos: p.pos,
+            };
+            for hit in &events {
+                let at = place(hit);
+                let mut same: Vec<_> = events.iter().filter(|o| o.0.host == hit.0.host).collect();
+                same.sort_by_key(|o| place(o));
+                let ids = |v: &[&(logwarden_core::Event, WalPlace)]| {
+                    v.iter().map(|o| o.0.id.to_string()).collect::<Vec<_>>()
+                };
+                let older: Vec<_> = same.iter().copied().filter(|o| place(o) < at).collect();
+                let newer: Vec<_> = same.iter().copied().filter(|o| place(o) > at).collect();
+                let want = (
+                    ids(&older[older.len().saturating_sub(before)..]),
+                    ids(&newer[..after.min(newer.len())]),
+                );
+                for named in [hit.0.id.to_string(), at.cursor()] {
+                    let c = s
+                        .context(&ContextParams {
+                            at: named.clone(),
+                            before: Some(before),
+                            after: Some(after),
+                        })
+                        .unwrap();
+                    proptest::prop_assert_eq!(c.hit.id.to_string(), hit.0.id.to_string());
+                    let got = (
+                        c.before.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(),
+                        c.after.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(),
+                    );
+                    proptest::prop_assert_eq!(&got, &want, "{}", named);
+                }
+            }
+            for (agent, seq) in probes {
+                if !spec.contains_key(&(agent, seq)) {
+                    let id = format!("{}:{seq}", agents[agent]);
+                    let got = s.context(&ContextParams {
+                        at: id.clone(),
+                        ..ContextParams::default()
+                    });
+                    proptest::prop_assert!(matches!(got, Err(SearchError::NotFound(_))), "{}", id);
                 }
             }
         }
