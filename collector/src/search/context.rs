@@ -215,10 +215,11 @@ fn seconds_between(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Box<dyn Query> {
-    // The index holds `ts` truncated to its second: so must the bounds, or a bound inside a
-    // second (an event at 12:00:00.5) would pass over that second's term.
     let ts = |t: chrono::DateTime<chrono::Utc>| {
-        Term::from_field_date(f.ts, DateTime::from_timestamp_secs(t.timestamp()))
+        Term::from_field_date_for_search(
+            f.ts,
+            DateTime::from_timestamp_micros(t.timestamp_micros()),
+        )
     };
     Box::new(InvertedIndexRangeQuery::new(
         std::ops::Bound::Included(ts(from)),
@@ -341,15 +342,16 @@ mod tests {
     #[test]
     fn neighbours_hours_or_a_day_away_are_found_by_widening_the_window() {
         // h1's lines: one the day before, two hours before the hit, one just before, the hit,
-        // one 50 minutes after; h2's lines around the hit must not count.
+        // one 50 minutes after; h2's lines around the hit must not count. Times to the
+        // microsecond: the inverted index holds whole seconds, the order microseconds.
         let times = [
-            ("2026-11-29T23:00:00Z", "h1"),
-            ("2026-11-30T10:00:00Z", "h1"),
-            ("2026-11-30T11:59:30Z", "h1"),
-            ("2026-11-30T11:59:59Z", "h2"),
-            ("2026-11-30T12:00:00Z", "h1"),
-            ("2026-11-30T12:00:01Z", "h2"),
-            ("2026-11-30T12:50:00Z", "h1"),
+            ("2026-11-29T23:00:00.250000Z", "h1"),
+            ("2026-11-30T10:00:00.000001Z", "h1"),
+            ("2026-11-30T11:59:30.999999Z", "h1"),
+            ("2026-11-30T11:59:59.5Z", "h2"),
+            ("2026-11-30T12:00:00.123456Z", "h1"),
+            ("2026-11-30T12:00:01.7Z", "h2"),
+            ("2026-11-30T12:50:00.000002Z", "h1"),
         ];
         let events: Vec<_> = times
             .iter()
