@@ -126,13 +126,24 @@ fn seconds(v: Option<u64>) -> Option<f64> {
     v.map(|s| s as f64)
 }
 
-/// The duration a key gives, or `default`; zero is refused, naming the key as written.
+/// The longest timer taken: a year. Far beyond any use, and clear of the overflow of adding a
+/// huge duration to the clock (`Instant + Duration` panics).
+const MAX_TIMER: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The duration a key gives, or `default`; zero, or more than [`MAX_TIMER`], is refused,
+/// naming the key as written.
 fn timer(key: &DurationKey<'_>, default: Duration) -> Result<Duration, HealthConfigError> {
     let d = key
         .or(default)
         .map_err(|e| HealthConfigError::Duration(e.to_string()))?;
     if d.is_zero() {
         return Err(HealthConfigError::Zero(key.written()));
+    }
+    if d > MAX_TIMER {
+        return Err(HealthConfigError::Duration(format!(
+            "{} is longer than a year",
+            key.written()
+        )));
     }
     Ok(d)
 }
@@ -554,6 +565,16 @@ mod tests {
             ),
         ] {
             assert_eq!(settings(text).unwrap_err().to_string(), says, "{text}");
+        }
+        for text in [
+            "smart_interval = \"400d\"",
+            "smart_interval_s = 100000000000",
+        ] {
+            let err = settings(text).unwrap_err().to_string();
+            assert!(
+                err.contains("[health] smart_interval") && err.contains("longer than a year"),
+                "{err}"
+            );
         }
         let err = toml::from_str::<HealthFileConfig>("storcli_interval = 300\n").unwrap_err();
         assert!(err.to_string().contains("write \"300s\""), "{err}");
