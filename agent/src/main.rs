@@ -162,7 +162,7 @@ impl RedfishArgs {
                     password_file: self.password_file.clone(),
                     ca_file: self.ca_file.clone(),
                     insecure: self.insecure,
-                    timeout_s: self.timeout,
+                    timeout: std::time::Duration::from_secs(self.timeout),
                     ..health::redfish::RedfishTarget::new(u)
                 };
                 t.validate().map_err(|e| {

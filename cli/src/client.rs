@@ -16,6 +16,27 @@ use logwarden_core::wire::{
 };
 use reqwest::blocking::{Client as Http, Response};
 
+/// A 404: the server holds no such thing (an event id, a position). Its text is the usual line
+/// naming the server; `message` is the server's own words, for commands that exit 1 on it.
+#[derive(Debug)]
+pub struct NotFound {
+    server: String,
+    status: reqwest::StatusCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} answered {}: {}",
+            self.server, self.status, self.message
+        )
+    }
+}
+
+impl std::error::Error for NotFound {}
+
 pub struct Client {
     http: Http,
     /// For the live tail, which never ends: no overall timeout.
@@ -264,6 +285,14 @@ impl Client {
         let msg = serde_json::from_slice::<ErrorBody>(&bytes)
             .map(|b| b.error)
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(NotFound {
+                server: server.to_owned(),
+                status,
+                message: msg,
+            }
+            .into());
+        }
         bail!("{server} answered {status}: {msg}")
     }
 }

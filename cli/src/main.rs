@@ -166,10 +166,13 @@ enum Command {
     /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
     /// on stderr when it is a terminal).
     Export(export::Export),
-    /// The events around one, from the same host and source, in order: POSITION is what
-    /// `search --positions` prints first on each line (or the API's `positions`).
+    /// The events around one, from the same host and source, in order: the event's id
+    /// (AGENT:SEQ, as `search -o json` prints it) or its position (what `search --positions`
+    /// prints first on each line, or the API's `positions`). Exits 1 when no event has it, 2
+    /// when it is neither an id nor a position.
     Context {
-        /// The event's position, as `search --positions` prints it.
+        /// The event's id (AGENT:SEQ) or position (as `search --positions` prints it).
+        #[arg(value_name = "ID|POSITION")]
         position: String,
         /// Events before it.
         #[arg(short = 'B', long, default_value_t = 5)]
@@ -354,7 +357,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             fields: _,
         } => {
-            let c = context::fetch(&client, &position, before, after)?;
+            let c = match context::fetch(&client, &position, before, after) {
+                Err(e) if e.is::<client::NotFound>() => {
+                    let e = e.downcast::<client::NotFound>()?;
+                    eprintln!("logwarden: {}", e.message);
+                    return Ok(ExitCode::from(1));
+                }
+                c => c?,
+            };
             output::header(&mut out, output)?;
             context::print(&mut out, &c, output)?
         }

@@ -104,4 +104,30 @@ fn old_duration_keys_pass_with_one_deprecation_line_each_and_both_spellings_are_
         said.contains("line 1") && said.contains("\"30s\""),
         "{said}"
     );
+
+    // The health timers, and keys inside arrays of tables: each line names its own table.
+    let (code, said, _dir) = check(
+        "logwarden-agent",
+        "[health]\nsmart_interval_s = 3600\n\
+         [[health.redfish]]\nurl = \"https://bmc1\"\ntimeout_s = 9\n\
+         [[health.redfish]]\nurl = \"https://bmc2\"\ntimeout_s = 10\n",
+    );
+    assert_eq!(code, Some(0), "{said}");
+    for want in [
+        "line 2: [health] smart_interval_s = 3600 is deprecated: write smart_interval = \"1h\"",
+        "line 5: [[health.redfish]] timeout_s = 9 is deprecated: write timeout = \"9s\"",
+        "line 8: [[health.redfish]] timeout_s = 10 is deprecated: write timeout = \"10s\"",
+    ] {
+        assert!(said.contains(want), "{want:?} not in: {said}");
+    }
+    let (code, said, _dir) = check(
+        "logwarden-agent",
+        "[[health.redfish]]\nurl = \"https://bmc1\"\ninterval = \"1m\"\ninterval_s = 60\n",
+    );
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("line 4")
+            && said.contains("[[health.redfish]] interval_s and interval are both given"),
+        "{said}"
+    );
 }

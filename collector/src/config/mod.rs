@@ -520,4 +520,37 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn an_old_key_in_an_array_of_tables_is_named_with_the_line_of_its_own_element() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "[[alerts.receivers]]\nname = \"run\"\ntype = \"command\"\ncommand = [\"true\"]\n\
+            [[alerts.rules]]\nname = \"a\"\nquery = \"app:x\"\nwindow_s = 60\n\
+            [[alerts.rules]]\nname = \"b\"\nquery = \"app:y\"\nwindow = \"1m\"\n\
+            [[alerts.rules]]\nname = \"c\"\nquery = \"app:z\"\nwindow_s = 120\n\
+            [alerts.route]\nreceiver = \"run\"\n\
+            [[alerts.route.routes]]\nreceiver = \"run\"\ngroup_wait_s = 10\n\
+            [[alerts.route.routes.routes]]\nreceiver = \"run\"\ngroup_wait_s = 20\n";
+        std::fs::write(&path, text).unwrap();
+        let checked = check(&path, Overrides::default()).unwrap();
+        let file = path.display();
+        assert_eq!(
+            checked.deprecations,
+            [
+                format!(
+                    "config file {file}, line 8: [[alerts.rules]] window_s = 60 is deprecated: write window = \"1m\""
+                ),
+                format!(
+                    "config file {file}, line 16: [[alerts.rules]] window_s = 120 is deprecated: write window = \"2m\""
+                ),
+                format!(
+                    "config file {file}, line 21: [[alerts.route.routes]] group_wait_s = 10 is deprecated: write group_wait = \"10s\""
+                ),
+                format!(
+                    "config file {file}, line 24: [[alerts.route.routes.routes]] group_wait_s = 20 is deprecated: write group_wait = \"20s\""
+                ),
+            ]
+        );
+    }
 }
