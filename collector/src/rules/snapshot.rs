@@ -472,6 +472,8 @@ mod tests {
                 author: "me".into(),
                 comment: String::new(),
                 created_at: now,
+                every: None,
+                next_window: None,
             }),
             StateChange::Notified {
                 receiver: "ops".into(),
