@@ -50,7 +50,6 @@ use crate::ingest::Limits;
 use crate::notify::route_config;
 use crate::replication::ReplicationSettings;
 use crate::rules::EngineSettings;
-use crate::rules::user::Query;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,8 +126,8 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
     let file: FileConfig = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
-    // What serde cannot see: the routes' receivers and matchers, queries of user rules, named
-    // by file and line.
+    // What serde cannot see: the routes' receivers and matchers, queries and templates of user
+    // rules, named by file and line.
     if let Some(route) = &file.alerts.route {
         let names: Vec<&str> = file
             .alerts
@@ -146,20 +145,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
         .map(|r| r.to_rule(path, text))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!(e))?;
-    for rule in &file.alerts.rules {
-        if let Err(e) = Query::parse(rule.query.get_ref()) {
-            let line = text[..rule.query.span().start.min(text.len())]
-                .matches('\n')
-                .count()
-                + 1;
-            bail!(
-                "config file {}, line {line}: rule {:?}: query {:?}: {e}",
-                path.display(),
-                rule.name,
-                rule.query.get_ref()
-            );
-        }
-    }
+    user_rules::check_texts(&file.alerts.rules, path, text)?;
     Ok(file)
 }
 
