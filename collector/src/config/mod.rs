@@ -374,6 +374,34 @@ mod tests {
     }
 
     #[test]
+    fn the_relay_deferral_rate_comes_from_the_file_and_zero_is_refused() {
+        let build = |toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, Overrides::default()).map_err(|e| format!("{e:#}"))
+        };
+        let b = build("").unwrap().alerts.builtin;
+        assert_eq!(
+            (b.relay_deferrals, b.relay_deferral_window),
+            (20, chrono::Duration::minutes(10))
+        );
+        let b = build("[alerts]\nrelay_deferrals = 5\nrelay_deferral_window = \"90s\"\n")
+            .unwrap()
+            .alerts
+            .builtin;
+        assert_eq!(
+            (b.relay_deferrals, b.relay_deferral_window),
+            (5, chrono::Duration::seconds(90))
+        );
+        let e = build("[alerts]\nrelay_deferrals = 0\n").unwrap_err();
+        assert!(e.contains("relay_deferrals must be above zero"), "{e}");
+        let e = build("[alerts]\nrelay_deferral_window = \"0s\"\n").unwrap_err();
+        assert!(
+            e.contains("relay_deferral_window must be above zero"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn wal_retention_defaults_follow_max_bytes_and_a_bad_hold_is_named() {
         let build = |toml: &str| {
             let file: FileConfig = toml::from_str(toml).unwrap();
