@@ -310,3 +310,94 @@ fn a_weekly_window_from_the_cli_silences_only_while_open_and_survives_a_restart(
         "{list}"
     );
 }
+
+fn durable(c: &Collector) -> u64 {
+    c.status()
+        .map_or(0, |s| s["wal"]["durable_lsn"].as_u64().unwrap_or(0))
+}
+
+/// A weekly window made from the CLI on the primary is in the WAL's alert state, so the standby
+/// copies it: killed primary, promoted standby, and the window still holds back what it
+/// matches there.
+#[test]
+fn a_weekly_window_from_the_cli_holds_on_the_promoted_standby() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = HttpSink::start(0);
+    let (addr_a, addr_b) = (logwarden_tests::free_addr(), logwarden_tests::free_addr());
+    let start = |name: &str, role: &str, addr: &str, peer: &str| {
+        let peer = format!("http://{peer}");
+        let args = [
+            "--site",
+            name,
+            "--role",
+            role,
+            "--peer",
+            &peer,
+            "--webhook",
+            &sink.url,
+        ];
+        Collector::start_at(&dir.path().join(name), addr, &args)
+    };
+    let mut a = start("a", "primary", &addr_a, &addr_b);
+    let b = start("b", "standby", &addr_b, &addr_a);
+    let open_at = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%H:%M")
+        .to_string();
+    let id = ok_stdout(&a.cli(&[
+        "silence",
+        "add",
+        "host=mbox1",
+        "--every",
+        "mon,tue,wed,thu,fri,sat,sun",
+        "--at",
+        &open_at,
+        "--duration",
+        "3h",
+    ]))
+    .trim()
+    .to_owned();
+    assert!(
+        wait_until(Duration::from_secs(20), || durable(&b) >= durable(&a)
+            && durable(&a) > 0),
+        "the standby did not copy the primary's WAL: {} of {}",
+        durable(&b),
+        durable(&a)
+    );
+    a.kill9();
+    let out = b.cli(&["promote", "--force"]);
+    assert!(
+        out.status.success(),
+        "promote --force: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(Duration::from_secs(15), || b
+        .status()
+        .is_some_and(|s| s["role"] == "primary")));
+    let list = String::from_utf8_lossy(&b.cli(&["silence", "list"]).stdout).to_string();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&id) && l.contains("active") && l.contains("every")),
+        "{list}"
+    );
+    b.ingest_ok(&[fs_full(1, "mbox1"), fs_full(2, "web1")]);
+    let hosts = || -> Vec<String> {
+        let mut v: Vec<String> = sink
+            .posts()
+            .iter()
+            .flat_map(|p| p.body["alerts"].as_array().cloned().unwrap_or_default())
+            // Not ReplicationDegraded: its peer is gone.
+            .filter(|a| a["labels"]["alertname"] == "FilesystemFull")
+            .map(|a| a["labels"]["host"].as_str().unwrap_or("").to_owned())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert!(wait_until(Duration::from_secs(15), || !hosts().is_empty()));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        hosts(),
+        ["web1"],
+        "mbox1 is in its window on the new primary"
+    );
+}

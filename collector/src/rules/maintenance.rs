@@ -201,26 +201,17 @@ impl Window {
     /// The window as a silence for listings (its current or next opening).
     pub fn as_silence(&self, now: DateTime<Utc>) -> Option<Silence> {
         let (starts_at, ends_at) = self.current_or_next(now)?;
-        let days: Vec<String> = self
-            .days
-            .iter()
-            .map(|d| d.to_string().to_lowercase())
-            .collect();
+        let every = self.describe();
         Some(Silence {
             id: format!("window:{}", self.name),
             matchers: self.matchers.clone(),
             starts_at,
             ends_at,
             author: "config".into(),
-            comment: format!(
-                "maintenance window: {} {}-{} {}",
-                days.join(","),
-                self.start.format("%H:%M"),
-                self.end.format("%H:%M"),
-                self.tz
-            ),
+            // Where it comes from, so where to change it (`every` says when it opens).
+            comment: "[[alerts.maintenance]] of the config".into(),
             created_at: starts_at,
-            every: Some(self.describe()),
+            every: Some(every),
             next_window: Some(Opening { starts_at, ends_at }),
         })
     }
