@@ -146,3 +146,31 @@ fn collector_config_check_names_the_line_of_an_annotation_template_that_does_not
         "{said}"
     );
 }
+
+#[test]
+fn collector_config_check_names_the_line_of_an_e_mail_password_that_would_go_in_clear() {
+    let receiver = "[alerts]\n\n[[alerts.receivers]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\n\
+                    [[alerts.receivers]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"127.0.0.1:25\"\n\
+                    from = \"lw@example.net\"\nto = [\"ops@example.net\"]\nusername = \"lw\"\npassword = \"secret\"\n";
+    // `tls = "none"` given: its line (16).
+    let (code, said, _dir) = check(
+        "logwarden-collector",
+        &format!("{receiver}tls = \"none\"\n"),
+    );
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("x.toml, line 16")
+            && said.contains("receiver \"mail\" (email)")
+            && said.contains("in clear"),
+        "{said}"
+    );
+    // No `tls` at all: starttls by default, fine; an unknown one is named at its line.
+    let (code, said, _dir) = check("logwarden-collector", receiver);
+    assert_eq!(code, Some(0), "{said}");
+    let (code, said, _dir) = check("logwarden-collector", &format!("{receiver}tls = \"ssl\"\n"));
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("x.toml, line 16") && said.contains("\"ssl\""),
+        "{said}"
+    );
+}

@@ -146,6 +146,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!(e))?;
     user_rules::check_texts(&file.alerts.rules, path, text)?;
+    receivers::check_tls(&file.alerts.receivers, path, text)?;
     Ok(file)
 }
 
