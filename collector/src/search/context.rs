@@ -93,12 +93,13 @@ impl Searcher {
             for day in days {
                 let searcher = day.reader.searcher();
                 let want = Nearest {
-                    at,
+                    at: Some(at),
                     direction,
                     inclusive: false,
                     n: n - found.len(),
+                    columns: day.order_columns.of(&searcher)?,
                 };
-                for (_, addr) in searcher.search(&query, &want)? {
+                for (_, addr) in searcher.search(&query, &want)?.hits {
                     found.extend(self.stored_event(&searcher, addr)?);
                 }
                 if found.len() >= n {
@@ -124,13 +125,15 @@ impl Searcher {
         let searcher = partition.reader.searcher();
         let query = seconds_between(&self.fields, at.time(), at.time());
         let want = Nearest {
-            at,
+            at: Some(at),
             direction: Direction::OldestFirst,
             inclusive: true,
             n: 1,
+            columns: partition.order_columns.of(&searcher)?,
         };
         let Some((_, addr)) = searcher
             .search(&query, &want)?
+            .hits
             .into_iter()
             .find(|(p, _)| *p == at)
         else {
@@ -151,7 +154,10 @@ fn seconds_between(
     to: chrono::DateTime<chrono::Utc>,
 ) -> Box<dyn Query> {
     let ts = |t: chrono::DateTime<chrono::Utc>| {
-        Term::from_field_date(f.ts, DateTime::from_timestamp_micros(t.timestamp_micros()))
+        Term::from_field_date_for_search(
+            f.ts,
+            DateTime::from_timestamp_micros(t.timestamp_micros()),
+        )
     };
     Box::new(InvertedIndexRangeQuery::new(
         std::ops::Bound::Included(ts(from)),
@@ -245,15 +251,16 @@ mod tests {
     #[test]
     fn neighbours_hours_or_a_day_away_are_found_by_widening_the_window() {
         // h1's lines: one the day before, two hours before the hit, one just before, the hit,
-        // one 50 minutes after; h2's lines around the hit must not count.
+        // one 50 minutes after; h2's lines around the hit must not count. Times to the
+        // microsecond: the inverted index holds whole seconds, the order microseconds.
         let times = [
-            ("2026-11-29T23:00:00Z", "h1"),
-            ("2026-11-30T10:00:00Z", "h1"),
-            ("2026-11-30T11:59:30Z", "h1"),
-            ("2026-11-30T11:59:59Z", "h2"),
-            ("2026-11-30T12:00:00Z", "h1"),
-            ("2026-11-30T12:00:01Z", "h2"),
-            ("2026-11-30T12:50:00Z", "h1"),
+            ("2026-11-29T23:00:00.250000Z", "h1"),
+            ("2026-11-30T10:00:00.000001Z", "h1"),
+            ("2026-11-30T11:59:30.999999Z", "h1"),
+            ("2026-11-30T11:59:59.5Z", "h2"),
+            ("2026-11-30T12:00:00.123456Z", "h1"),
+            ("2026-11-30T12:00:01.7Z", "h2"),
+            ("2026-11-30T12:50:00.000002Z", "h1"),
         ];
         let events: Vec<_> = times
             .iter()
