@@ -400,7 +400,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let a = client.ack(&id, &AckRequest { author, comment })?;
             writeln!(out, "acknowledged {} {} ({})", a.id, a.name, a.severity)?
         }
-        Command::Silence { command } => silence::run(&client, command, &mut out)?,
+        Command::Silence { command } => silence::run(&client, command, cli.tz, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -594,6 +594,41 @@ pub struct Silence {
     #[serde(default)]
     pub comment: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// A recurring maintenance window: the silence holds only while one of these weekly
+    /// openings is in force, between `starts_at` and `ends_at` ([`forever`] when it recurs
+    /// until expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Weekly>,
+    /// In listings of a recurring silence: the opening in force, or else the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_window: Option<Opening>,
+}
+
+/// The weekly openings of a maintenance window: on `days`, from `at` local time in `tz`, for
+/// `duration_s` seconds (at most a day; a local time a daylight-saving change skips moves on to
+/// the first valid moment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weekly {
+    /// `mon` ... `sun` (or full names).
+    pub days: Vec<String>,
+    /// `HH:MM`, local time in `tz`.
+    pub at: String,
+    pub duration_s: u64,
+    /// An IANA zone name (`Europe/Berlin`, `UTC`).
+    pub tz: String,
+}
+
+/// One opening of a maintenance window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opening {
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The end of a recurring silence that recurs until it is expired (9999-12-31T23:59:59Z).
+pub fn forever() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(253_402_300_799, 0)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
 /// `POST /api/v1/silences`.
@@ -608,6 +643,9 @@ pub struct SilenceRequest {
     pub author: String,
     #[serde(default)]
     pub comment: String,
+    /// Recurring: silences only during these weekly openings, from `starts_at` to `ends_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Weekly>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -50,7 +50,6 @@ use crate::ingest::Limits;
 use crate::notify::route_config;
 use crate::replication::ReplicationSettings;
 use crate::rules::EngineSettings;
-use crate::rules::user::Query;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,8 +126,8 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
     let file: FileConfig = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
-    // What serde cannot see: the routes' receivers and matchers, queries of user rules, named
-    // by file and line.
+    // What serde cannot see: the routes' receivers and matchers, queries and templates of user
+    // rules, named by file and line.
     if let Some(route) = &file.alerts.route {
         let names: Vec<&str> = file
             .alerts
@@ -146,20 +145,8 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
         .map(|r| r.to_rule(path, text))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!(e))?;
-    for rule in &file.alerts.rules {
-        if let Err(e) = Query::parse(rule.query.get_ref()) {
-            let line = text[..rule.query.span().start.min(text.len())]
-                .matches('\n')
-                .count()
-                + 1;
-            bail!(
-                "config file {}, line {line}: rule {:?}: query {:?}: {e}",
-                path.display(),
-                rule.name,
-                rule.query.get_ref()
-            );
-        }
-    }
+    user_rules::check_texts(&file.alerts.rules, path, text)?;
+    receivers::check_tls(&file.alerts.receivers, path, text)?;
     Ok(file)
 }
 
@@ -385,6 +372,34 @@ mod tests {
             Settings::build(file, Overrides::default()).unwrap_err()
         );
         assert!(err.contains("max_backlog_mb"), "{err}");
+    }
+
+    #[test]
+    fn the_relay_deferral_rate_comes_from_the_file_and_zero_is_refused() {
+        let build = |toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, Overrides::default()).map_err(|e| format!("{e:#}"))
+        };
+        let b = build("").unwrap().alerts.builtin;
+        assert_eq!(
+            (b.relay_deferrals, b.relay_deferral_window),
+            (20, chrono::Duration::minutes(10))
+        );
+        let b = build("[alerts]\nrelay_deferrals = 5\nrelay_deferral_window = \"90s\"\n")
+            .unwrap()
+            .alerts
+            .builtin;
+        assert_eq!(
+            (b.relay_deferrals, b.relay_deferral_window),
+            (5, chrono::Duration::seconds(90))
+        );
+        let e = build("[alerts]\nrelay_deferrals = 0\n").unwrap_err();
+        assert!(e.contains("relay_deferrals must be above zero"), "{e}");
+        let e = build("[alerts]\nrelay_deferral_window = \"0s\"\n").unwrap_err();
+        assert!(
+            e.contains("relay_deferral_window must be above zero"),
+            "{e}"
+        );
     }
 
     #[test]
