@@ -210,7 +210,7 @@ pub async fn run(
                 let origin = Origin {
                     file: key,
                     fp: Fingerprint::default(),
-                    path: PathBuf::from(&c),
+                    path: std::path::Path::new(&c).into(),
                     end: entry
                         .text("__REALTIME_TIMESTAMP")
                         .and_then(|t| t.parse().ok())

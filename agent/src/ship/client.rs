@@ -155,12 +155,10 @@ impl Shipper {
             }
             self.metrics.acked(
                 batch.events,
-                batch.origins.iter().map(|(k, o)| {
-                    (
-                        o.path.as_path(),
-                        batch.lines.get(k).copied().unwrap_or_default(),
-                    )
-                }),
+                batch
+                    .origins
+                    .iter()
+                    .map(|(k, o)| (&*o.path, batch.lines.get(k).copied().unwrap_or_default())),
             );
             let mut cp = checkpoints.lock().await;
             for o in batch.origins.values() {

@@ -377,7 +377,7 @@ fn note_origin(
         (o.file, o.fp),
         Spooled {
             fp: o.fp,
-            path: o.path,
+            path: o.path.to_path_buf(),
             end: o.end,
         },
     );

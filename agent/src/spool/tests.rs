@@ -20,7 +20,7 @@ fn origin(end: u64) -> Origin {
     Origin {
         file: FileKey { dev: 1, ino: 2 },
         fp: Fingerprint { len: 10, crc: 3 },
-        path: PathBuf::from("/var/log/a.log"),
+        path: PathBuf::from("/var/log/a.log").into(),
         end,
     }
 }
