@@ -195,7 +195,8 @@ pub struct ReplicationStatus {
     pub mode: String,
     /// The other collector's URL.
     pub peer: String,
-    /// `streaming`, `degraded` (a sync primary going on alone) or `disconnected`.
+    /// `streaming`, `degraded` (a sync primary going on alone), `disconnected`, or
+    /// `write_failing` (a standby that cannot write what it copies: its disk full).
     pub state: String,
     /// Records the standby is behind.
     pub lag_records: u64,

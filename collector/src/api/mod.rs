@@ -214,7 +214,7 @@ async fn index_page() -> impl IntoResponse {
 }
 
 /// The token of an `Authorization: Bearer ...` header, if there is one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -610,6 +610,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         epoch: state.replication.epoch(),
         replication_lag: state.replication.lag(durable),
         replication_degraded: u64::from(state.replication.degraded()),
+        replication_write_failing: u64::from(state.replication.write_failure().is_some()),
         events_future_clamped: state.wal_stats.future_clamped.load(Relaxed),
     };
     let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod count;
 pub mod fields;
+mod nearest;
 pub mod order;
 mod query_bounds;
 pub mod tail;
@@ -17,7 +18,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use logwarden_core::Event;
 use logwarden_core::wire::{SearchParams, SearchResponse};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::Count;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::Value;
 use tantivy::tokenizer::TokenizerManager;
@@ -221,18 +222,11 @@ impl Searcher {
             plan.partitions.reverse();
         }
         // With a cursor: nothing of the days before its own, and on its day only what lies
-        // beyond it (a filter on the fast fields, needed on that day alone).
-        let beyond = after.map(|at| {
-            let query: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-                (Occur::Must, plan.query.box_clone()),
-                (Occur::Must, order::beyond(&self.fields, at, direction)),
-            ]));
-            (at.day(), query)
-        });
-        if let Some((day, _)) = &beyond {
+        // beyond it (`nearest.rs` compares each hit's place with it).
+        if let Some(at) = after {
             plan.partitions.retain(|p| match direction {
-                order::Direction::NewestFirst => p.day <= *day,
-                order::Direction::OldestFirst => p.day >= *day,
+                order::Direction::NewestFirst => p.day <= at.day(),
+                order::Direction::OldestFirst => p.day >= at.day(),
             });
         }
         let mut total = 0;
@@ -241,21 +235,23 @@ impl Searcher {
         // The last hit taken, readable or not, and how many were taken.
         let (mut last, mut taken) = (None, 0usize);
         for p in &plan.partitions {
-            let query = match &beyond {
-                Some((day, query)) if *day == p.day => query,
-                _ => &plan.query,
-            };
             let searcher = p.reader.searcher();
+            let at = after.filter(|at| at.day() == p.day);
             let wanted = limit - taken;
-            if wanted == 0 {
-                total += searcher.search(query, &Count)?;
+            if wanted == 0 && at.is_none() {
+                total += searcher.search(&plan.query, &Count)?;
                 continue;
             }
-            let top = TopDocs::with_limit(wanted).order_by(order::sort_key(direction));
-            let (n, top) = searcher.search(query, &(Count, top))?;
-            total += n;
-            for (key, addr) in top {
-                let at = order::Position::of_key(&key);
+            let first = nearest::Nearest {
+                at,
+                direction,
+                inclusive: false,
+                n: wanted,
+                columns: p.order_columns.of(&searcher)?,
+            };
+            let found = searcher.search(&plan.query, &first)?;
+            total += found.total;
+            for (at, addr) in found.hits {
                 (last, taken) = (Some(at), taken + 1);
                 if let Some(e) = self.stored_event(&searcher, addr)? {
                     hits.push(e);
