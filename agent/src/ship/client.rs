@@ -118,7 +118,9 @@ impl Shipper {
     ) {
         // Checkpoints are saved (two fsyncs) after an ack that leaves the spool with nothing
         // more to send at once, and otherwise at most every SAVE_EVERY while full batches
-        // follow each other: they were 2 of the 3 fsyncs per batch (issue 25). An ack not yet
+        // follow each other: they were 2 of the 3 fsyncs per batch (issue 25). A save is put
+        // off only while the next batch is already durable (`ready`): a writer waiting for
+        // room would otherwise wait for a release that only a save brings. An ack not yet
         // saved when the agent dies is only sent again from the spool (the collector drops
         // what it holds); the spool deletes nothing before the save says it may.
         let mut saved = std::time::Instant::now();
@@ -150,7 +152,7 @@ impl Shipper {
                 cp.ack(o.file, o.fp, &o.path, o.end);
             }
             cp.ack_spool(batch.end);
-            if full && saved.elapsed() < SAVE_EVERY && !stopping.is_cancelled() {
+            if full && spool.ready() && saved.elapsed() < SAVE_EVERY && !stopping.is_cancelled() {
                 continue;
             }
             saved = std::time::Instant::now();

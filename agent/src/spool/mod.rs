@@ -440,6 +440,21 @@ impl SpoolReader {
         self.shared.lock().stats
     }
 
+    /// Whether durable records wait past the reader: the next batch comes without waiting for
+    /// the writer. The shipper may put off a checkpoint save only then, since a writer waiting
+    /// for room (a full spool or disk) is freed by nothing else.
+    pub fn ready(&self) -> bool {
+        let st = self.shared.lock();
+        st.segments.range(self.pos.segment..).any(|(&n, m)| {
+            m.bytes
+                > if n == self.pos.segment {
+                    self.pos.offset
+                } else {
+                    SEGMENT_HEADER
+                }
+        })
+    }
+
     /// Bytes of all segments on disk.
     pub fn bytes(&self) -> u64 {
         self.shared.lock().total_bytes()
