@@ -702,6 +702,7 @@ mod tests {
                     ],
                 },
             ],
+            ..FleetResponse::default()
         };
         (c, p, alerts, fleet)
     }
@@ -939,6 +940,7 @@ logwarden_config_last_reload_success_timestamp_seconds <masked>
                     ),
                 ],
             }],
+            ..FleetResponse::default()
         };
         let text = render(&c, &Positions::default(), &[], &fleet);
         for want in [
