@@ -9,76 +9,15 @@
 //!
 //! Without `journalctl` or `systemd-journal-remote` the test says so and checks nothing.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use logwarden_tests::journal::{BASE_US, acked, found, tools_missing, write_journal};
 use logwarden_tests::{Agent, Collector, wait_until};
-
-const REMOTE: &str = "/lib/systemd/systemd-journal-remote";
-const BASE_US: u64 = 1_764_930_000_000_000; // 2025-12-05T10:20:00Z
-
-/// Writes entries `range` as a new journal file `name.journal` in `dir` (one boot, one second
-/// apart, as journald would: a cursor is found again by boot and monotonic time).
-fn write_journal(dir: &Path, name: &str, range: std::ops::Range<u64>) {
-    let mut text = String::new();
-    for i in range {
-        text.push_str(&format!(
-            "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=mbox1\nSYSLOG_IDENTIFIER=postfix/smtpd\nPRIORITY={}\n_PID={}\n_SYSTEMD_UNIT=postfix.service\nMESSAGE=journaltest n{i:04} connect from unknown\n\n",
-            BASE_US + i * 1_000_000,
-            1 + i * 1_000_000,
-            i % 8,
-            1000 + i
-        ));
-    }
-    let mut child = Command::new(REMOTE)
-        .arg(format!("--output={}/{name}.journal", dir.display()))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("running systemd-journal-remote");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "systemd-journal-remote failed"
-    );
-}
-
-/// Each entry number found, with how many times.
-fn found(c: &Collector) -> HashMap<u64, u32> {
-    let mut seen = HashMap::new();
-    for hit in c.hits("journaltest", 10_000) {
-        if let Some(i) = hit["message"]
-            .as_str()
-            .and_then(|m| m.split(' ').nth(1))
-            .and_then(|t| t.strip_prefix('n'))
-            .and_then(|t| t.parse().ok())
-        {
-            *seen.entry(i).or_default() += 1;
-        }
-    }
-    seen
-}
 
 #[test]
 fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill() {
-    let missing: Vec<&str> = [REMOTE, "/usr/bin/journalctl", "/bin/journalctl"]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.contains(&REMOTE) || missing.len() == 3 {
-        println!(
-            "SKIPPED: needs journalctl and {REMOTE} (Debian: systemd, systemd-journal-remote); missing: {missing:?}"
-        );
+    if let Some(why) = tools_missing() {
+        println!("SKIPPED: {why}");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -88,7 +27,7 @@ fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill
         tmp.path().join("journal"),
     );
     std::fs::create_dir_all(&jdir).unwrap();
-    write_journal(&jdir, "first", 0..40);
+    write_journal(&jdir, "first.journal", 0..40);
     let mut collector = Collector::start(&cdir, &[]);
     let none = tmp.path().join("no-such.log");
     let journald = format!("--journald={}", jdir.display());
@@ -113,7 +52,7 @@ fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill
 
     // Killed, more entries meanwhile, started again: the new ones once, the old ones not again.
     agent.kill9();
-    write_journal(&jdir, "second", 40..70);
+    write_journal(&jdir, "second.journal", 40..70);
     let mut agent = start();
     assert!(
         wait_until(Duration::from_secs(60), || collector.count("journaltest")
@@ -122,7 +61,7 @@ fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill
         collector.count("journaltest")
     );
     // Followed while running.
-    write_journal(&jdir, "third", 70..100);
+    write_journal(&jdir, "third.journal", 70..100);
     assert!(
         wait_until(Duration::from_secs(60), || collector.count("journaltest")
             >= 100),
@@ -130,15 +69,6 @@ fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill
         collector.count("journaltest")
     );
     // The checkpoint holds the cursor of the last acknowledged entry (n0099, by its time)...
-    let acked = |adir: &Path| -> Option<u64> {
-        let cp: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(adir.join("checkpoints.json")).ok()?).ok()?;
-        cp["files"]
-            .as_array()?
-            .iter()
-            .find(|f| f["dev"].as_u64() == Some(u64::MAX))?["offset"]
-            .as_u64()
-    };
     let last = BASE_US + 99 * 1_000_000;
     assert!(
         wait_until(Duration::from_secs(30), || acked(&adir) == Some(last)),
@@ -147,7 +77,7 @@ fn a_real_journal_is_read_mapped_followed_and_resumed_exactly_once_after_sigkill
     );
     // ...and does not move while the collector is away, though new entries are read (spooled).
     collector.kill9();
-    write_journal(&jdir, "fourth", 100..120);
+    write_journal(&jdir, "fourth.journal", 100..120);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(acked(&adir), Some(last), "the cursor moved without an ack");
     // Killed with those entries only in the spool: they go once, from the spool, after the

@@ -13,13 +13,19 @@
 //! - the agent killed with SIGKILL and started again later; the collector killed with SIGKILL,
 //!   away for a while, and started again;
 //! - for half the seeds, the smallest spool (256 KiB, `block`): during an outage it fills up and
-//!   reading stops until acknowledgements free it.
+//!   reading stops until acknowledgements free it;
+//! - spool disk full: the spool lives on a 1 MiB tmpfs the test mounts for the seed; the schedule
+//!   fills it to the last byte with a ballast file for a while (at least a few hundred ms, so that
+//!   the agent's once-a-second retry meets it), then deletes the ballast. Lines the agent cannot
+//!   spool stay in the files: it stops reading and resumes. The spool can also fill the tmpfs by
+//!   itself during a collector outage. Where mounting is impossible (not root), the seed runs
+//!   without these steps and says so.
 //!
 //! The oracle: once everything has arrived, every line written is stored exactly once, except the
 //! lines written inside a copytruncate window, which may be stored once or not at all. Files are
 //! compressed or deleted only after the agent has read them to their end (a file deleted before
 //! any reader saw it is not a loss the agent could prevent); the test waits for that through the
-//! agent's `/status`.
+//! agent's `/status`, and skips the step while the disk is full (the agent cannot read then).
 //!
 //! Replaying: a failure prints its seed and the schedule. `LOGWARDEN_MODEL_SEED=S` runs only seed
 //! S; `LOGWARDEN_MODEL_SEEDS=N` (default 50) and `LOGWARDEN_MODEL_FIRST=F` (default 1) choose a
@@ -34,7 +40,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use logwarden_tests::{Agent, Collector, wait_until};
+use logwarden_tests::{Agent, Collector, Tmpfs, wait_until};
 
 /// SplitMix64: a seeded generator small enough to keep here (schedules must replay exactly).
 struct Rng(u64);
@@ -86,6 +92,12 @@ enum Step {
     AgentStart,
     CollectorKill,
     CollectorStart,
+    /// The spool's file system filled to the last byte by a ballast file.
+    DiskFill,
+    /// The ballast deleted, once the disk has been full for at least `min_full_ms`.
+    DiskFree {
+        min_full_ms: u64,
+    },
 }
 
 /// A schedule: 25 to 40 steps; every kill is followed by a start within a few steps.
@@ -163,6 +175,33 @@ fn schedule(seed: u64) -> Vec<Step> {
     if !collector_up {
         steps.push(Step::CollectorStart);
     }
+    with_disk_full(seed, steps)
+}
+
+/// Adds spool-disk-full episodes to a schedule: before any step, about one time in 16, the disk
+/// fills; 1 to 5 steps later it is freed (always before the last write). A generator of its own
+/// keeps the other steps of a seed as they were before disk-full was added.
+fn with_disk_full(seed: u64, base: Vec<Step>) -> Vec<Step> {
+    let mut rng = Rng(seed ^ 0xd15c_f111);
+    let last = base.len() - 1;
+    let mut steps = Vec::with_capacity(base.len() + 8);
+    let mut full_for = 0;
+    for (i, step) in base.into_iter().enumerate() {
+        if full_for == 0 && i < last && rng.chance(6) {
+            steps.push(Step::DiskFill);
+            full_for = rng.range(1, 5);
+        }
+        steps.push(step);
+        if full_for > 0 {
+            full_for -= 1;
+            if full_for == 0 || i + 1 >= last {
+                full_for = 0;
+                steps.push(Step::DiskFree {
+                    min_full_ms: rng.range(250, 1200),
+                });
+            }
+        }
+    }
     steps
 }
 
@@ -176,6 +215,9 @@ struct World {
     /// Lines written inside a copytruncate window: stored at most once.
     window: Vec<u64>,
     rng: Rng,
+    /// The spool's small file system, when it could be mounted, and since when it is full.
+    spool_fs: Option<PathBuf>,
+    full_since: Option<Instant>,
 }
 
 impl World {
@@ -295,6 +337,9 @@ fn settled(
     let (Some(agent), Some(collector)) = (agent, collector) else {
         return false;
     };
+    if w.full_since.is_some() {
+        return false;
+    }
     wait_read(agent, path, log);
     let want = w.next - w.window.len() as u64;
     if !wait_until(Duration::from_secs(30), || collector.count(&w.word) >= want) {
@@ -312,6 +357,10 @@ struct Outcome {
     missing: Vec<u64>,
     duplicated: Vec<(u64, u32)>,
     window_lost: u64,
+    /// Disk-full episodes run (on a mounted tmpfs), and the times the agent said it could not
+    /// write its spool (a full disk met), from its log.
+    fills: u64,
+    disk_stalls: u64,
     log: Vec<String>,
 }
 
@@ -345,6 +394,9 @@ fn run_seed(seed: u64) -> Outcome {
     std::fs::create_dir_all(&dir).unwrap();
     let word = format!("model{seed}");
     let out = open_append(&dir.join("app.log"));
+    let mut log = Vec::new();
+    // Declared after `tmp`, so unmounted before the folder is removed.
+    let (tmpfs, spool_fs) = spool_file_system(tmp.path(), &mut log);
     let mut w = World {
         dir: dir.clone(),
         word: word.clone(),
@@ -352,19 +404,22 @@ fn run_seed(seed: u64) -> Outcome {
         next: 0,
         window: Vec::new(),
         rng: Rng(seed ^ 0x5eed),
+        spool_fs,
+        full_since: None,
     };
-    let mut log = Vec::new();
+    let mut config = String::from("[spool]\n");
+    if let Some(fs) = &w.spool_fs {
+        config.push_str(&format!("dir = \"{}\"\n", fs.join("spool").display()));
+    }
     if Rng(seed ^ 0x5b001).chance(50) {
-        std::fs::write(
-            adir.with_extension("toml"),
-            "[spool]\nmax_bytes = 262144\npolicy = \"block\"\n",
-        )
-        .unwrap();
+        config.push_str("max_bytes = 262144\npolicy = \"block\"\n");
         log.push("(agent spool: 256 KiB, block)".into());
     }
+    std::fs::write(adir.with_extension("toml"), config).unwrap();
     let mut collector = Collector::start(&cdir, &[]);
     let mut agent = Some(start_agent(&dir, &adir, &collector.url));
     let mut collector_up = true;
+    let mut fills = 0;
     for step in &steps {
         let mut note = format!("{step:?}");
         match *step {
@@ -396,7 +451,9 @@ fn run_seed(seed: u64) -> Outcome {
                     &p2,
                     &mut log,
                 ) {
-                    note.push_str(" (skipped: the agent or the collector is away)");
+                    note.push_str(
+                        " (skipped: the agent or the collector is away, or the disk is full)",
+                    );
                 } else {
                     let text = std::fs::read(&p2).unwrap();
                     let mut gz = flate2::write::GzEncoder::new(
@@ -415,7 +472,9 @@ fn run_seed(seed: u64) -> Outcome {
                     && p.exists()
                     && !settled(&agent, collector_up.then_some(&collector), &w, &p, &mut log)
                 {
-                    note.push_str(" (skipped: the agent or the collector is away)");
+                    note.push_str(
+                        " (skipped: the agent or the collector is away, or the disk is full)",
+                    );
                 } else if h > 4 {
                     let _ = std::fs::remove_file(&p);
                     let _ = std::fs::remove_file(&g);
@@ -437,6 +496,22 @@ fn run_seed(seed: u64) -> Outcome {
             Step::CollectorStart => {
                 collector.restart();
                 collector_up = true;
+            }
+            Step::DiskFill => match &w.spool_fs {
+                Some(fs) => {
+                    fill(&fs.join("ballast"));
+                    fills += 1;
+                    w.full_since = Some(Instant::now());
+                }
+                None => note.push_str(" (skipped: no tmpfs)"),
+            },
+            Step::DiskFree { min_full_ms } => {
+                if let (Some(fs), Some(since)) = (&w.spool_fs, w.full_since.take()) {
+                    let min = Duration::from_millis(min_full_ms);
+                    std::thread::sleep(min.saturating_sub(since.elapsed()));
+                    std::fs::remove_file(fs.join("ballast")).expect("deleting the ballast");
+                    note = format!("DiskFree after {:?} full", since.elapsed());
+                }
             }
         }
         log.push(format!(
@@ -469,6 +544,11 @@ fn run_seed(seed: u64) -> Outcome {
         }
     }
     drop(agent);
+    drop(tmpfs);
+    let disk_stalls = std::fs::read_to_string(adir.with_extension("log"))
+        .unwrap_or_default()
+        .matches("cannot write the spool")
+        .count() as u64;
     let in_window = |i: &u64| w.window.contains(i);
     let missing: Vec<u64> = (0..written)
         .filter(|i| !seen.contains_key(i) && !in_window(i))
@@ -489,8 +569,34 @@ fn run_seed(seed: u64) -> Outcome {
         missing,
         duplicated,
         window_lost,
+        fills,
+        disk_stalls,
         log,
     }
+}
+
+/// Mounts a 1 MiB tmpfs for the spool under `tmp` (`spoolfs/`); without it (mounting needs
+/// root), the disk-full steps are skipped and the log says why.
+fn spool_file_system(tmp: &Path, log: &mut Vec<String>) -> (Option<Tmpfs>, Option<PathBuf>) {
+    let fs = tmp.join("spoolfs");
+    match Tmpfs::mount(&fs, "1m") {
+        Ok(m) => (Some(m), Some(fs)),
+        Err(e) => {
+            log.push(format!(
+                "(SKIPPED disk-full steps: cannot mount a tmpfs for the spool: {e})"
+            ));
+            (None, None)
+        }
+    }
+}
+
+/// Fills the file system holding `path` to the last byte with the file `path`.
+fn fill(path: &Path) {
+    let mut f = File::create(path).expect("creating the ballast");
+    let block = vec![0u8; 16 << 10];
+    while f.write_all(&block).is_ok() {}
+    let small = [0u8; 512];
+    while f.write_all(&small).is_ok() {}
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -512,6 +618,7 @@ fn every_line_is_stored_exactly_once_through_random_rotations_restarts_and_outag
     let next = AtomicU64::new(0);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let totals = Mutex::new((0u64, 0u64, 0u64));
+    let disk = Mutex::new((0u64, 0u64));
     std::thread::scope(|s| {
         for _ in 0..jobs.min(seeds.len()) {
             s.spawn(|| {
@@ -521,11 +628,18 @@ fn every_line_is_stored_exactly_once_through_random_rotations_restarts_and_outag
                     let o = run_seed(seed);
                     let dup: u64 = o.duplicated.iter().map(|&(_, k)| u64::from(k) - 1).sum();
                     println!(
-                        "seed {seed}: {} lines written, {} missing, {dup} duplicated, {} of the copytruncate window lost",
+                        "seed {seed}: {} lines written, {} missing, {dup} duplicated, {} of the copytruncate window lost, {} disk-full episodes ({} stalls of the agent)",
                         o.written,
                         o.missing.len(),
-                        o.window_lost
+                        o.window_lost,
+                        o.fills,
+                        o.disk_stalls
                     );
+                    {
+                        let mut d = disk.lock().unwrap();
+                        d.0 += o.fills;
+                        d.1 += o.disk_stalls;
+                    }
                     {
                         let mut t = totals.lock().unwrap();
                         t.0 += o.written;
@@ -550,9 +664,10 @@ fn every_line_is_stored_exactly_once_through_random_rotations_restarts_and_outag
         }
     });
     let t = totals.into_inner().unwrap();
+    let (fills, stalls) = disk.into_inner().unwrap();
     let failures = failures.into_inner().unwrap();
     println!(
-        "{} seeds in {:.0?}: {} lines written, {} missing, {} duplicated; {} seeds failed",
+        "{} seeds in {:.0?}: {} lines written, {} missing, {} duplicated; {fills} spool disk-full episodes, {stalls} agent stalls on them; {} seeds failed",
         seeds.len(),
         started.elapsed(),
         t.0,
@@ -561,6 +676,11 @@ fn every_line_is_stored_exactly_once_through_random_rotations_restarts_and_outag
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // The disk-full steps must reach the agent, or they test nothing.
+    assert!(
+        fills < 10 || stalls > 0,
+        "{fills} disk-full episodes ran and the agent never met a full disk"
+    );
 }
 
 /// The schedule of issue 25 as reported: 200,000 numbered lines through 8 rotations (one every
@@ -593,6 +713,8 @@ fn the_reported_200k_line_schedule_stores_every_line_once() {
         next: 0,
         window: Vec::new(),
         rng: Rng(1),
+        spool_fs: None,
+        full_since: None,
     };
     let mut collector = Collector::start(&cdir, &[]);
     let mut agent = Some(start_agent(&dir, &adir, &collector.url));

@@ -19,10 +19,12 @@
 //! ([`source_key`]: a reserved device number and a hash of the source's settings) and whose
 //! path holds the entry's cursor. The checkpoint (`checkpoints.json`) takes that cursor only once
 //! the collector has acknowledged the event; a start resumes after the later of the acknowledged
-//! cursor and the last one spooled (`--after-cursor`), the spooled events being resent from the
-//! spool. All boots are read (`--merge`), so a reboot before everything was read loses
-//! nothing. `journalctl` follows journal rotation itself; when the entry of a cursor was vacuumed
-//! away, it starts at the oldest entry left. When `journalctl` ends (a journal directory that
+//! cursor and the last one spooled (`--cursor`, the cursor's own entry passed over), the spooled
+//! events being resent from the spool. All boots are read (`--merge`), so a reboot before
+//! everything was read loses nothing. `journalctl` follows journal rotation itself. When the
+//! entry of the cursor was vacuumed away (the first entry shown is not the cursor's), the agent
+//! says so in one warning and reads on from the oldest entry left: nothing acknowledged is read
+//! again, and only entries that were removed unread are lost. When `journalctl` ends (a journal directory that
 //! does not exist yet, `journalctl` missing), the problem is logged and it is started again
 //! after a pause, from the last cursor handed out.
 
@@ -135,9 +137,14 @@ pub async fn run(
             cmd.arg("--directory").arg(d);
         }
         // `--follow` shows only the last 10 entries unless told otherwise, a cursor or not.
+        // From the cursor's own entry (`--cursor`), not after it: `--after-cursor` skips one
+        // entry whether or not the cursor's is still there, so once the file holding it was
+        // vacuumed it skipped the oldest entry left (systemd 252). The entry of the cursor,
+        // already read, is recognised below and passed over.
+        let mut resume = cursor.clone();
         match &cursor {
             Some(c) => {
-                cmd.arg(format!("--after-cursor={c}")).arg("--no-tail");
+                cmd.arg(format!("--cursor={c}")).arg("--no-tail");
             }
             None if src.read_from_end => {
                 cmd.arg("--lines=0");
@@ -188,11 +195,22 @@ pub async fn run(
             let Some(c) = entry.text("__CURSOR") else {
                 continue;
             };
+            if let Some(saved) = resume.take() {
+                if c == saved {
+                    continue;
+                }
+                tracing::warn!(
+                    source = name,
+                    cursor = saved,
+                    oldest = c,
+                    "the journal entry of the saved cursor is gone (its file was rotated away and vacuumed); reading on from the oldest entry left, entries between the two may be lost"
+                );
+            }
             if let Some(d) = draft(&entry, &name) {
                 let origin = Origin {
                     file: key,
                     fp: Fingerprint::default(),
-                    path: PathBuf::from(&c),
+                    path: std::path::Path::new(&c).into(),
                     end: entry
                         .text("__REALTIME_TIMESTAMP")
                         .and_then(|t| t.parse().ok())

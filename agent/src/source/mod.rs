@@ -12,7 +12,8 @@
 
 pub mod fingerprint;
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 use logwarden_core::draft::Draft;
 
@@ -32,7 +33,9 @@ pub struct Item {
 pub struct Origin {
     pub file: FileKey,
     pub fp: Fingerprint,
-    pub path: PathBuf,
+    /// Shared with the file's reader: a record does not copy it (an allocation and a free per
+    /// line, issue 25).
+    pub path: Arc<Path>,
     /// Offset just after the last byte of the record's last line.
     pub end: u64,
 }

@@ -377,7 +377,7 @@ fn note_origin(
         (o.file, o.fp),
         Spooled {
             fp: o.fp,
-            path: o.path,
+            path: o.path.to_path_buf(),
             end: o.end,
         },
     );
@@ -438,6 +438,21 @@ impl SpoolReader {
 
     pub fn stats(&self) -> SpoolStats {
         self.shared.lock().stats
+    }
+
+    /// Whether durable records wait past the reader: the next batch comes without waiting for
+    /// the writer. The shipper may put off a checkpoint save only then, since a writer waiting
+    /// for room (a full spool or disk) is freed by nothing else.
+    pub fn ready(&self) -> bool {
+        let st = self.shared.lock();
+        st.segments.range(self.pos.segment..).any(|(&n, m)| {
+            m.bytes
+                > if n == self.pos.segment {
+                    self.pos.offset
+                } else {
+                    SEGMENT_HEADER
+                }
+        })
     }
 
     /// Bytes of all segments on disk.

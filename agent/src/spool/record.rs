@@ -34,7 +34,7 @@ impl OriginRef<'_> {
         Origin {
             file: self.file,
             fp: self.fp,
-            path: path_from_bytes(self.path),
+            path: path_from_bytes(self.path).into(),
             end: self.end,
         }
     }
@@ -179,7 +179,7 @@ mod tests {
         Origin {
             file: FileKey { dev: 8, ino: 1234 },
             fp: Fingerprint { len: 256, crc: 77 },
-            path: PathBuf::from("/opt/zimbra/log/mailbox.log"),
+            path: PathBuf::from("/opt/zimbra/log/mailbox.log").into(),
             end: 4096,
         }
     }

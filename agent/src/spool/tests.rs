@@ -20,7 +20,7 @@ fn origin(end: u64) -> Origin {
     Origin {
         file: FileKey { dev: 1, ino: 2 },
         fp: Fingerprint { len: 10, crc: 3 },
-        path: PathBuf::from("/var/log/a.log"),
+        path: PathBuf::from("/var/log/a.log").into(),
         end,
     }
 }
@@ -359,4 +359,24 @@ fn only_resume(spool: &Spool) -> u64 {
 fn only_origin(b: &ReadBatch) -> u64 {
     assert_eq!(b.origins.len(), 1, "{:?}", b.origins);
     b.origins.values().next().unwrap().end
+}
+
+#[tokio::test]
+async fn ready_says_whether_durable_records_wait_past_the_reader_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    // 256 KiB: 64 KiB segments, so 1,000 records of ~150 bytes span several.
+    let c = cfg(dir.path(), 256 << 10, FullPolicy::Block);
+    let mut spool = Spool::open(&c, Position::default()).unwrap();
+    assert!(!spool.reader.ready(), "an empty spool");
+    write(&mut spool, 1..1001);
+    assert!(spool.reader.ready());
+    let mut n = 0;
+    while spool.reader.ready() {
+        let b = spool.reader.next_batch(limits(300)).await.unwrap();
+        n += b.events;
+        spool.reader.release(b.end);
+    }
+    assert_eq!(n, 1000, "ready until every record was read");
+    write(&mut spool, 1001..1002);
+    assert!(spool.reader.ready(), "a new commit");
 }

@@ -184,7 +184,7 @@ impl Tailer {
             }
         }
         for e in self.files.values_mut() {
-            if e.w.rotated.is_none() && at_path.get(e.w.path.as_path()) != Some(&e.w.key) {
+            if e.w.rotated.is_none() && at_path.get(&*e.w.path) != Some(&e.w.key) {
                 tracing::info!(path = %e.w.path.display(), "file rotated or removed; reading it to its end");
                 e.w.rotated = Some(Instant::now());
             }

@@ -27,7 +27,8 @@ pub struct Line<'a> {
 }
 
 pub struct Watched {
-    pub path: PathBuf,
+    /// Shared with every record's origin.
+    pub path: std::sync::Arc<std::path::Path>,
     pub file: File,
     pub key: FileKey,
     pub fp: Fingerprint,
@@ -66,7 +67,7 @@ impl Watched {
     ) -> std::io::Result<Watched> {
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
         Ok(Watched {
-            path,
+            path: path.into(),
             file,
             key,
             fp,
