@@ -186,6 +186,10 @@ pub struct ClusterStatus {
     /// Per partition owned: events in the stream not yet delivered to this collector, as its
     /// consumer last reported (absent until it has).
     pub pending: std::collections::BTreeMap<u32, u64>,
+    /// The collector that runs the cluster's alert engine, as the lease bucket last said
+    /// (absent while nobody holds the lease, and from collectors before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_leader: Option<String>,
 }
 
 /// The replication part of [`StatusResponse`] (docs/failover.md).

@@ -26,6 +26,8 @@ pub struct Member {
     pending: RwLock<BTreeMap<u32, u64>>,
     /// Room for events awaiting JetStream's ack (`stream.rs`).
     inflight: tokio::sync::Semaphore,
+    /// Who leads alerting, as the lease bucket last said (`leader.rs`).
+    alert_leader: RwLock<Option<String>>,
 }
 
 impl Member {
@@ -52,6 +54,7 @@ impl Member {
             owned: RwLock::new(BTreeSet::new()),
             pending: RwLock::new(BTreeMap::new()),
             inflight: tokio::sync::Semaphore::new(stream::MAX_IN_FLIGHT),
+            alert_leader: RwLock::new(None),
         }))
     }
 
@@ -107,6 +110,17 @@ impl Member {
     pub(super) fn set_pending(&self, partition: u32, n: u64) {
         if let Ok(mut p) = self.pending.write() {
             p.insert(partition, n);
+        }
+    }
+
+    /// Who leads alerting (`leader.rs`), as last seen.
+    pub fn alert_leader(&self) -> Option<String> {
+        self.alert_leader.read().ok().and_then(|l| l.clone())
+    }
+
+    pub(super) fn set_alert_leader(&self, leader: Option<String>) {
+        if let Ok(mut l) = self.alert_leader.write() {
+            *l = leader;
         }
     }
 }

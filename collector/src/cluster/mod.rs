@@ -12,11 +12,18 @@
 //! - `consumer.rs`: the owner of a partition reads it through its own durable consumer into its
 //!   local WAL, from which its index and fleet view follow as for a single collector.
 //!
-//! Not yet here (docs/scale.md): search fanned out to every owner, one alert engine for the
-//! cluster, the cluster in `logwarden status`. Syslog received by a collector stays local.
+//! - `leader.rs`: one collector, elected by a lease, runs the cluster's alert engine over
+//!   every partition (`alert_feed.rs`), its state in JetStream (`alert_state.rs`); the alert
+//!   API of any collector reaches it (`alert_api.rs`).
+//!
+//! Not yet here (docs/scale.md): search fanned out to every owner. Syslog received by a collector stays local.
 
+pub mod alert_api;
+pub mod alert_feed;
+pub mod alert_state;
 pub mod config;
 pub mod consumer;
+pub mod leader;
 pub mod lease;
 pub mod member;
 pub mod names;
@@ -43,4 +50,16 @@ pub async fn start(
     let cluster = Member::connect(settings.clone()).await?;
     tasks.spawn(shard::run(cluster.clone(), committer.clone(), stop.clone()));
     Ok(Some(cluster))
+}
+
+/// Cluster mode's alerting: this collector takes part in the election of the one alert
+/// engine (`leader.rs`); returns the API's handle, which reaches the leader's engine.
+pub fn start_alerts(
+    member: &Arc<Member>,
+    (settings, counters): (crate::rules::EngineSettings, Arc<crate::metrics::Counters>),
+    committer: &crate::wal::Committer,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> crate::rules::AlertsHandle {
+    leader::start(member, settings, committer, counters, tasks, stop)
 }

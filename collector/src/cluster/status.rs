@@ -19,6 +19,7 @@ pub fn of(member: &Member) -> ClusterStatus {
         partitions: member.settings.partitions,
         owned: member.owned().into_iter().collect(),
         pending: member.pending(),
+        alert_leader: member.alert_leader(),
     }
 }
 
