@@ -721,3 +721,93 @@ fn one_alert_engine_pages_once_and_a_new_leader_pages_nothing_twice() {
         "RaidArrayDegraded notifications (firing, resolved)"
     );
 }
+
+/// `GET /api/v1/status` on `c`: its cluster part's view of the whole cluster (`Null` if none).
+fn whole_view(c: &Collector) -> serde_json::Value {
+    c.status()
+        .map(|s| s["cluster"]["view"].clone())
+        .unwrap_or_default()
+}
+
+/// `logwarden status` (and `GET /api/v1/status`) on any collector shows the whole cluster: the
+/// collectors, the partitions each owns and their lag, the stream's state and who leads
+/// alerting; `/metrics` shows each collector's part.
+#[test]
+fn status_and_metrics_show_the_whole_cluster_on_any_collector() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let c1 = start_collector(dir.path(), "c1", &urls);
+    let c2 = start_collector(dir.path(), "c2", &urls);
+    let both = [&c1, &c2];
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&both)
+            && both.iter().all(|c| alert_leader(c).is_some())),
+        "c1 and c2 did not share the partitions with an alert leader within 60 s"
+    );
+    for a in ["agent-s1", "agent-s2", "agent-s3"] {
+        post(&c1.url, &batch(a, 0)).expect("ingest");
+    }
+    // Every partition owned, nothing left to read, the 75 events in the stream.
+    let settled = |v: &serde_json::Value| {
+        v["stream"]["messages"] == 75
+            && v["partitions"].as_array().is_some_and(|ps| {
+                ps.len() == PARTITIONS as usize
+                    && ps.iter().all(|p| p["owner"].is_string() && p["lag"] == 0)
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || both
+            .iter()
+            .all(|c| settled(&whole_view(c)))),
+        "the view did not settle: {}",
+        whole_view(&c1)
+    );
+    let leader = alert_leader(&c1).expect("a leader");
+    let ids = ["c1", "c2"];
+    for c in both {
+        let v = whole_view(c);
+        assert_eq!(v["members"], serde_json::json!(["c1", "c2"]), "{v}");
+        assert_eq!(v["alert_leader"], leader.as_str(), "{v}");
+        assert_eq!(v["stream"]["name"], "LOGWARDEN_EVENTS", "{v}");
+        assert_eq!(v["stream"]["replicas"], 3, "{v}");
+        assert!(v["stream"]["leader"].is_string(), "{v}");
+        // The owner of each partition is the one that says it owns it.
+        for (id, other) in ids.iter().zip(both) {
+            let says: Vec<u32> = owned(other);
+            let shown: Vec<u32> = v["partitions"]
+                .as_array()
+                .expect("partitions")
+                .iter()
+                .filter(|p| p["owner"] == *id)
+                .filter_map(|p| p["partition"].as_u64().map(|p| p as u32))
+                .collect();
+            assert_eq!(shown, says, "{id}'s partitions as {v} shows them");
+        }
+        let text = ok_stdout(&c.cli(&["status"]));
+        println!("{text}");
+        for want in [
+            format!("cluster     alerting led by {leader}"),
+            "cluster     stream LOGWARDEN_EVENTS: 75 events".to_owned(),
+            format!("cluster     c1: {} partitions, lag 0 ", owned(&c1).len()),
+            format!("cluster     c2: {} partitions, lag 0 ", owned(&c2).len()),
+        ] {
+            assert!(text.contains(&want), "no {want:?} in:\n{text}");
+        }
+    }
+    // /metrics: each collector's part.
+    let mut owned_in_all = 0.0;
+    for (id, c) in ids.iter().zip(both) {
+        let n = c
+            .metric("logwarden_cluster_partitions_owned")
+            .expect("partitions owned in /metrics");
+        assert_eq!(n, owned(c).len() as f64);
+        owned_in_all += n;
+        let leads = c
+            .metric("logwarden_cluster_alert_leader")
+            .expect("alert leader in /metrics");
+        assert_eq!(leads, if *id == leader { 1.0 } else { 0.0 }, "{id}");
+        assert_eq!(c.metric("logwarden_cluster_partitions"), Some(16.0));
+    }
+    assert_eq!(owned_in_all, 16.0);
+}

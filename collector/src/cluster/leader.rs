@@ -198,13 +198,15 @@ async fn lead_until(
     );
     parts.local.set(Some(handle.clone()));
     let api = tokio::spawn(alert_api::serve(js.client(), handle, ending.clone()));
-    tokio::select! {
-        _ = ending.cancelled() => {}
-        _ = &mut engine => {}
-    }
+    let engine_ended = tokio::select! {
+        _ = ending.cancelled() => false,
+        _ = &mut engine => true,
+    };
     ending.cancel();
     parts.local.set(None);
-    let _ = engine.await;
+    if !engine_ended {
+        let _ = engine.await;
+    }
     let _ = feed.await;
     let _ = writer.await;
     match api.await {

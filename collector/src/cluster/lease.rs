@@ -54,7 +54,7 @@ pub async fn ensure_bucket(js: &jetstream::Context, s: &ClusterSettings) -> Resu
     js.get_key_value(LEASES).await.map_err(|e| failed(&e))
 }
 
-fn key(p: u32) -> String {
+pub(super) fn key(p: u32) -> String {
     format!("part.{p}")
 }
 

@@ -30,6 +30,7 @@ pub mod names;
 pub mod shard;
 pub mod status;
 pub mod stream;
+pub mod view;
 
 use std::sync::Arc;
 
