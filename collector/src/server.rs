@@ -627,6 +627,7 @@ fn retention_sources(
         replication: (primary && repl.settings.peer.is_some()).then(|| repl.clone()),
         data_dir: settings.data_dir.clone(),
         min_free_bytes: settings.space.min_free_bytes,
+        rules_in_wal: settings.cluster.is_none(),
     }
 }
 

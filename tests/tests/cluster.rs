@@ -498,6 +498,8 @@ fn a_collector_with_another_partition_count_takes_nothing() {
 fn alerting_config(dir: &Path, id: &str, nats: &[String]) -> PathBuf {
     let path = config(dir, id, nats, PARTITIONS);
     let mut text = std::fs::read_to_string(&path).expect("reading the collector config");
+    // A snapshot of the alert state each second with changes: a new leader starts from one.
+    text = text.replace("[cluster]\n", "[cluster]\nalert_snapshot_every = \"1s\"\n");
     text.push_str("[alerts]\nresolve_hold_s = 1.5\ngroup_interval_s = 0.5\n");
     std::fs::write(&path, text).expect("writing the collector config");
     path

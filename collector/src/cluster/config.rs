@@ -34,6 +34,14 @@ pub struct ClusterConfig {
     /// collector.
     #[serde(default = "default_lease_ttl")]
     pub lease_ttl: String,
+    /// How often, with changes, the alert leader stores a snapshot of the alert state in
+    /// place of the changes before it (`leader.rs`): a new leader starts from it.
+    #[serde(default = "default_alert_snapshot_every")]
+    pub alert_snapshot_every: String,
+}
+
+fn default_alert_snapshot_every() -> String {
+    "30s".into()
 }
 
 fn default_partitions() -> u32 {
@@ -62,6 +70,7 @@ pub struct ClusterSettings {
     pub stream_max_age: Duration,
     pub duplicate_window: Duration,
     pub lease_ttl: Duration,
+    pub alert_snapshot_every: Duration,
 }
 
 impl ClusterConfig {
@@ -118,6 +127,7 @@ impl ClusterConfig {
             stream_max_age: duration("stream_max_age", &self.stream_max_age)?,
             duplicate_window: duration("duplicate_window", &self.duplicate_window)?,
             lease_ttl,
+            alert_snapshot_every: duration("alert_snapshot_every", &self.alert_snapshot_every)?,
         })
     }
 }
@@ -138,6 +148,7 @@ mod tests {
         assert_eq!(s.partitions, 16);
         assert_eq!(s.replicas, 3);
         assert_eq!(s.lease_ttl, Duration::from_secs(6));
+        assert_eq!(s.alert_snapshot_every, Duration::from_secs(30));
     }
 
     /// The whole config file: `[cluster]` absent is today's collector; set, it is checked, and
@@ -196,6 +207,11 @@ lease_ttl = "1s""#,
                 r#"nats = ["nats://a:1"]
 stream_max_age = "soon""#,
                 "stream_max_age",
+            ),
+            (
+                r#"nats = ["nats://a:1"]
+alert_snapshot_every = "often""#,
+                "alert_snapshot_every",
             ),
         ] {
             let e = format!("{:#}", parse(text).unwrap_err());

@@ -192,6 +192,7 @@ async fn lead_until(
             start,
             events,
             writes,
+            snapshot_every: member.settings.alert_snapshot_every,
         },
         ending.clone(),
         parts.counters.clone(),

@@ -236,6 +236,7 @@ pub fn start_shared(
         events_since: 0,
         changes_since: 0,
         last_snapshot: Instant::now(),
+        snapshot_every: shared.snapshot_every,
     });
     spawn(
         engine,
@@ -375,6 +376,7 @@ impl Engine {
             }
             let written = self.commit_pending().await;
             self.answer_forgets(written);
+            self.shared_snapshot_if_due().await;
         }
         tracing::info!("alert engine stopped");
     }

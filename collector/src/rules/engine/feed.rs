@@ -85,6 +85,8 @@ pub struct Shared {
     pub start: SharedStart,
     pub events: mpsc::Receiver<FeedBatch>,
     pub writes: mpsc::Sender<StateWrite>,
+    /// How often, with changes, a snapshot replaces the changes stored before it.
+    pub snapshot_every: std::time::Duration,
 }
 
 /// The engine's side of the shared store: where writes go and when the next snapshot is due.
@@ -95,4 +97,5 @@ pub(super) struct SharedSink {
     /// Changes written since the last snapshot.
     pub(super) changes_since: u64,
     pub(super) last_snapshot: tokio::time::Instant,
+    pub(super) snapshot_every: std::time::Duration,
 }

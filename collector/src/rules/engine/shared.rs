@@ -11,11 +11,9 @@
 //! - **Live.** Changes go to the store once per batch of work (and before the API's answer),
 //!   as on a single collector to the WAL. A write the store refused goes back to `pending`
 //!   and is tried again with the next batch.
-//! - **Snapshots.** After [`SNAPSHOT_EVENTS`] events, or [`SNAPSHOT_EVERY`] with changes, a
-//!   snapshot replaces what the store held (a rollup): the next leader's start is short and the
-//!   store does not grow.
-
-use std::time::Duration;
+//! - **Snapshots.** After [`SNAPSHOT_EVENTS`] events, or `[cluster] alert_snapshot_every`
+//!   (30 s) with changes, a snapshot replaces what the store held (a rollup): the next
+//!   leader's start is short and the store does not grow.
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -25,10 +23,9 @@ use super::feed::{FeedBatch, SharedStart, StateKind, StateWrite};
 use crate::rules::snapshot;
 use crate::rules::state;
 
-/// Events handled before a snapshot is due.
+/// Events handled before a snapshot is due (else `[cluster] alert_snapshot_every` with
+/// changes).
 const SNAPSHOT_EVENTS: u64 = 50_000;
-/// Time after which a snapshot is due when anything changed.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 
 impl Engine {
     /// The start of a leader: restore, replay up to the feed's first live batch, reconcile,
@@ -82,14 +79,20 @@ impl Engine {
         true
     }
 
-    /// Live events of the stream: judged and acted on; a snapshot when one is due.
+    /// Live events of the stream: judged and acted on.
     pub(super) async fn shared_events(&mut self, batch: FeedBatch) {
         self.events(batch.events.iter(), batch.replay);
         self.applied_lsn = self.applied_lsn.max(batch.last_seq);
-        let Some(sink) = &mut self.shared else { return };
-        sink.events_since += batch.events.len() as u64;
+        if let Some(sink) = &mut self.shared {
+            sink.events_since += batch.events.len() as u64;
+        }
+    }
+
+    /// After each batch of work of a leader: a snapshot when one is due.
+    pub(super) async fn shared_snapshot_if_due(&mut self) {
+        let Some(sink) = &self.shared else { return };
         let due = sink.events_since >= SNAPSHOT_EVENTS
-            || (sink.changes_since > 0 && sink.last_snapshot.elapsed() >= SNAPSHOT_EVERY);
+            || (sink.changes_since > 0 && sink.last_snapshot.elapsed() >= sink.snapshot_every);
         if due {
             self.shared_snapshot().await;
         }
