@@ -77,7 +77,20 @@ async fn read(
     tx: &mpsc::Sender<FeedBatch>,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    let (consumer, until) = open(member, from).await?;
+    // A NATS node lost with the stream's Raft leader on it: the request times out until a new
+    // leader is elected (seconds); try again rather than end the leadership.
+    let (consumer, until) = loop {
+        match open(member, from).await {
+            Ok(opened) => break opened,
+            Err(e) => {
+                tracing::info!(error = %e, "cluster: the alert leader's consumer not created yet; trying again");
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    };
     let send = |b: FeedBatch| async move {
         tokio::select! {
             _ = stop.cancelled() => Ok(false),

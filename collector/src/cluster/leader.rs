@@ -34,7 +34,7 @@ use crate::rules::engine::{self, EngineSettings, Shared};
 use crate::wal::Committer;
 
 /// Pause before a session that ended by itself starts again.
-const RETRY: Duration = Duration::from_secs(3);
+const RETRY: Duration = Duration::from_secs(1);
 
 /// What a session needs to start an engine.
 struct Parts {
