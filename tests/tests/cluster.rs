@@ -830,3 +830,69 @@ fn status_and_metrics_show_the_whole_cluster_on_any_collector() {
     }
     assert_eq!(owned_in_all, 16.0);
 }
+
+/// A leader paused (SIGSTOP) for longer than its lease is replaced; an incident that starts
+/// meanwhile is paged once, by the new leader. Resumed, the old leader reads the same events
+/// before it learns that it was replaced: it sends nothing, and follows.
+#[test]
+fn a_paused_leader_resumed_after_its_successor_took_over_pages_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = logwarden_tests::HttpSink::start(0);
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let collectors: Vec<Collector> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| start_alerting(dir.path(), id, &urls, &sink.url))
+        .collect();
+    let ids = ["c1", "c2", "c3"];
+    assert!(
+        wait_until(Duration::from_secs(60), || collectors
+            .iter()
+            .all(|c| alert_leader(c).is_some())),
+        "no alert leader within 60 s"
+    );
+    let old = alert_leader(&collectors[0]).expect("a leader");
+    let l = ids
+        .iter()
+        .position(|id| *id == old)
+        .expect("a known leader");
+    let survivors: Vec<&Collector> = (1..3).map(|i| &collectors[(l + i) % 3]).collect();
+    collectors[l].signal("STOP");
+    let replaced = wait_until(Duration::from_secs(60), || {
+        survivors
+            .iter()
+            .all(|c| alert_leader(c).is_some_and(|n| n != old))
+    });
+    if !replaced {
+        collectors[l].signal("CONT");
+    }
+    assert!(replaced, "{old} paused: no other leader within 60 s");
+    let new = alert_leader(survivors[0]).expect("a new leader");
+    println!("cluster: {old} paused, {new} leads alerting");
+    for (seq, working) in [(1, 6), (2, 5)] {
+        let (status, body) =
+            survivors[1].ingest(raid_line("probe-p", seq, working).into_bytes(), &[]);
+        assert_eq!(status, 200, "{body}");
+    }
+    let paged = wait_until(Duration::from_secs(30), || raid_notices(&sink).0 >= 1);
+    collectors[l].signal("CONT");
+    assert!(paged, "the new leader did not page: {:?}", sink.posts());
+    // The old leader, resumed, reads the degraded array too; it must not page it.
+    assert!(
+        wait_until(Duration::from_secs(30), || alert_leader(&collectors[l])
+            .is_some_and(|n| n == new)),
+        "{old}, resumed, does not see {new} as the leader: {}",
+        cluster_view(&collectors[l])
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(raid_notices(&sink), (1, 0), "paged twice");
+    let (status, body) = collectors[l].ingest(raid_line("probe-p", 3, 6).into_bytes(), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        wait_until(Duration::from_secs(30), || raid_notices(&sink).1 >= 1),
+        "no resolved notification: {:?}",
+        sink.posts()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(raid_notices(&sink), (1, 1), "(firing, resolved)");
+}

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::alert_api::{self, Local};
-use super::lease::{self, Lease};
+use super::lease::{self, Fresh, Lease};
 use super::member::Member;
 use super::names::ALERT_LEADER;
 use super::{alert_feed, alert_state};
@@ -71,9 +71,9 @@ struct Session {
 }
 
 impl Session {
-    fn start(member: Arc<Member>, parts: Arc<Parts>) -> Session {
+    fn start(member: Arc<Member>, parts: Arc<Parts>, fresh: Fresh) -> Session {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(lead(member, parts, stop.clone()));
+        let task = tokio::spawn(lead(member, parts, fresh, stop.clone()));
         Session { stop, task }
     }
 
@@ -103,7 +103,8 @@ async fn run(member: Arc<Member>, parts: Arc<Parts>, stop: CancellationToken) {
                 s.end().await;
             }
             None if holds && Instant::now() >= not_before => {
-                session = Some(Session::start(member.clone(), parts.clone()));
+                let fresh = lease.as_ref().map(Lease::fresh);
+                session = fresh.map(|f| Session::start(member.clone(), parts.clone(), f));
             }
             s => session = s,
         }
@@ -151,8 +152,8 @@ async fn elect(member: &Member, lease: &mut Option<Lease>) {
 }
 
 /// A session: until `stop`, or until it fails (logged).
-async fn lead(member: Arc<Member>, parts: Arc<Parts>, stop: CancellationToken) {
-    if let Err(e) = lead_until(&member, &parts, &stop).await {
+async fn lead(member: Arc<Member>, parts: Arc<Parts>, fresh: Fresh, stop: CancellationToken) {
+    if let Err(e) = lead_until(&member, &parts, fresh, &stop).await {
         tracing::warn!(error = %e, "cluster: leading alerting failed; trying again");
     }
     parts.local.set(None);
@@ -161,6 +162,7 @@ async fn lead(member: Arc<Member>, parts: Arc<Parts>, stop: CancellationToken) {
 async fn lead_until(
     member: &Arc<Member>,
     parts: &Parts,
+    fresh: Fresh,
     stop: &CancellationToken,
 ) -> Result<(), String> {
     let js = member.jetstream().clone();
@@ -193,6 +195,7 @@ async fn lead_until(
             events,
             writes,
             snapshot_every: member.settings.alert_snapshot_every,
+            leading: Arc::new(move || fresh.holds()),
         },
         ending.clone(),
         parts.counters.clone(),

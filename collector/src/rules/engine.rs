@@ -87,7 +87,7 @@ use crate::notify::route::{RouteTree, Timing};
 use crate::notify::{Receiver, RetryPolicy};
 use crate::wal::Committer;
 use feed::{Feed, SharedSink, Work};
-pub use feed::{FeedBatch, Shared, SharedStart, StateKind, StateWrite};
+pub use feed::{FeedBatch, Leading, Shared, SharedStart, StateKind, StateWrite};
 use group::{Delivered, GroupTimer};
 pub(crate) use handle::Command;
 use handle::Forgotten;
@@ -237,6 +237,7 @@ pub fn start_shared(
         changes_since: 0,
         last_snapshot: Instant::now(),
         snapshot_every: shared.snapshot_every,
+        leading: shared.leading,
     });
     spawn(
         engine,

@@ -87,7 +87,14 @@ pub struct Shared {
     pub writes: mpsc::Sender<StateWrite>,
     /// How often, with changes, a snapshot replaces the changes stored before it.
     pub snapshot_every: std::time::Duration,
+    /// Whether this collector surely still leads (its lease renewed recently enough): no
+    /// notification goes out otherwise (a leader paused, then resumed after another took
+    /// over, must not page what its successor pages).
+    pub leading: Leading,
 }
+
+/// See [`Shared::leading`].
+pub type Leading = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The engine's side of the shared store: where writes go and when the next snapshot is due.
 pub(super) struct SharedSink {
@@ -98,4 +105,5 @@ pub(super) struct SharedSink {
     pub(super) changes_since: u64,
     pub(super) last_snapshot: tokio::time::Instant,
     pub(super) snapshot_every: std::time::Duration,
+    pub(super) leading: Leading,
 }

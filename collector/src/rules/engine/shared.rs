@@ -11,6 +11,9 @@
 //! - **Live.** Changes go to the store once per batch of work (and before the API's answer),
 //!   as on a single collector to the WAL. A write the store refused goes back to `pending`
 //!   and is tried again with the next batch.
+//! - **Fenced.** No group is flushed (nothing is sent) while the leader does not surely hold
+//!   its lease (`Shared::leading`): a leader resumed after a pause longer than the lease sends
+//!   nothing before it learns that it was replaced; its writes are refused by the store.
 //! - **Snapshots.** After [`SNAPSHOT_EVENTS`] events, or `[cluster] alert_snapshot_every`
 //!   (30 s) with changes, a snapshot replaces what the store held (a rollup): the next
 //!   leader's start is short and the store does not grow.
@@ -86,6 +89,12 @@ impl Engine {
         if let Some(sink) = &mut self.shared {
             sink.events_since += batch.events.len() as u64;
         }
+    }
+
+    /// Whether notifications may go out: always on a single collector or a pair; on a
+    /// cluster's leader only while it surely leads.
+    pub(super) fn may_notify(&self) -> bool {
+        self.shared.as_ref().is_none_or(|sink| (sink.leading)())
     }
 
     /// After each batch of work of a leader: a snapshot when one is due.
