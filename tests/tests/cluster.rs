@@ -578,9 +578,20 @@ fn alerts_on(c: &Collector) -> Result<Vec<serde_json::Value>, String> {
     Ok(body["alerts"].as_array().cloned().unwrap_or_default())
 }
 
+/// `GET /api/v1/silences` on `c` (through the leader when `c` does not lead); empty on error.
+fn silences_on(c: &Collector) -> Vec<serde_json::Value> {
+    reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/silences", c.url))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>())
+        .map(|v| v["silences"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
 /// One alert engine for the cluster: three collectors, one leads alerting. A degraded array
-/// reported by an agent whose partition another collector owns pages once; an ack made on a
-/// third collector reaches the leader's state. The leader and a NATS node are killed with
+/// reported by an agent whose partition another collector owns pages once; an ack and a
+/// silence made on the other collectors reach the leader's state. The leader and a NATS node are killed with
 /// SIGKILL: another collector leads within 15 s, shows the same alert with its ack, does not
 /// page it again, and sends its resolution once.
 #[test]
@@ -658,6 +669,27 @@ fn one_alert_engine_pages_once_and_a_new_leader_pages_nothing_twice() {
         firing(&collectors[sender]).is_some_and(|a| a["ack"]["author"] == "oncall"),
         "the ack is not seen from another collector"
     );
+    // A silence (of another host) added on one collector is listed by another.
+    let silenced = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/silences", collectors[sender].url))
+        .timeout(Duration::from_secs(20))
+        .json(&serde_json::json!({
+            "matchers": [{"name": "host", "value": "h2"}],
+            "ends_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+            "author": "oncall", "comment": "h2 rebuilt"}))
+        .send()
+        .expect("silence");
+    assert!(silenced.status().is_success(), "{:?}", silenced.text());
+    let silence_of_h2 = |c: &Collector| {
+        silences_on(c)
+            .iter()
+            .any(|s| s["comment"] == "h2 rebuilt" && s["matchers"][0]["value"] == "h2")
+    };
+    assert!(
+        silence_of_h2(&collectors[asker]),
+        "{:?}",
+        silences_on(&collectors[asker])
+    );
     // The notification log is written within milliseconds of the delivery; a leader killed
     // inside that window would page again (as a single collector would): give it the time.
     std::thread::sleep(Duration::from_secs(2));
@@ -710,6 +742,11 @@ fn one_alert_engine_pages_once_and_a_new_leader_pages_nothing_twice() {
             )),
         "the new leader does not show the acked alert: {:?}",
         alerts_on(survivors[0])
+    );
+    assert!(
+        silence_of_h2(survivors[1]),
+        "the silence did not survive the leader: {:?}",
+        silences_on(survivors[1])
     );
     // (Longer than the lease when a NATS node went too: the state's and the event stream's
     // Raft groups elect their leaders first.)
