@@ -21,11 +21,14 @@
 //! - `delivery.rs`: the group timers, `rules::dispatch` deciding what a flush sends, the tasks
 //!   that hand it to `crate::notify`, and what they report;
 //! - `commands.rs`: each command of the API (list, ack, silences, test), one step each;
-//! - `forget.rs` (`logwarden fleet forget`) and `reload.rs` (a config reload).
+//! - `forget.rs` (`logwarden fleet forget`) and `reload.rs` (a config reload);
+//! - `shared.rs`: the engine of a cluster's alert leader (crate::cluster::leader), fed by the
+//!   stream of every partition, its state in a shared store instead of the WAL.
 //!
-//! This file holds what they share: the settings, the `Engine` value and its main loop. Two
+//! This file holds what they share: the settings, the `Engine` value and its main loop. Three
 //! leaves hold the types the value and the API need: `handle.rs` (the API's [`AlertsHandle`],
-//! its commands and errors) and `group.rs` (a group's timer, a delivery's report). The job
+//! its commands and errors), `group.rs` (a group's timer, a delivery's report) and `feed.rs`
+//! (where the input comes from: the WAL, or a cluster leader's feed and store). The job
 //! files use this file and the leaves; this file names none of them.
 //!
 //! # Restart
