@@ -14,11 +14,15 @@ field, the context of a hit, and a term query.
    p50/p99 and the client's.
 5. `GET /api/v1/search?q=needle&limit=100` R times: the server's `took_us` p50/p99.
 
-Usage: bench/search_bench.py [--events 10000000] [--queries 30] [--rg-runs 3]
+Usage: bench/search_bench.py [--events 10000000] [--queries 30] [--rg-runs 3] [--dir DIR]
+With `--dir DIR` the plain log and the collector's data are kept in DIR, and a later
+run with the same DIR and N skips steps 1-2 (the collector, perhaps another build given by
+LOGWARDEN_BIN_DIR, starts on the data already there): query figures of two builds over one index.
 Build first: cargo build --release --bins. Needs ripgrep. Disk: about 0.6 KB per event
 (NDJSON, plain log and index), 6 GB for 10M.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -87,21 +91,38 @@ def main():
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--rg-runs", type=int, default=3)
+    ap.add_argument("--dir", help="keep the data here; reuse what an earlier run with N left")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.monotonic()
-        ev_path, raw_path = write_events(tmp, a.events)
-        print(json.dumps({"events": a.events, "written_s": round(time.monotonic() - t, 1),
-                          "raw_log_mb": round(os.path.getsize(raw_path) / 1e6, 1)}), flush=True)
+    with contextlib.ExitStack() as stack:
+        if a.dir:
+            tmp = os.path.abspath(a.dir)
+            os.makedirs(tmp, exist_ok=True)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        done = os.path.join(tmp, f"ingested-{a.events}")
+        raw_path = os.path.join(tmp, "raw.log")
+        reuse = os.path.exists(done)
+        if not reuse:
+            t = time.monotonic()
+            ev_path, raw_path = write_events(tmp, a.events)
+            print(json.dumps({"events": a.events, "written_s": round(time.monotonic() - t, 1),
+                              "raw_log_mb": round(os.path.getsize(raw_path) / 1e6, 1)}), flush=True)
         collector, said = start_collector(f"{tmp}/c", "--syslog-udp", "off", "--syslog-tcp", "off")
         url = said["url"]
         t0 = time.monotonic()
-        refused = post_ndjson(url, ev_path)
+        refused = 0 if reuse else post_ndjson(url, ev_path)
         while get(url, "/api/v1/search", {"q": "*", "limit": 0})[0]["total"] < a.events:
             time.sleep(0.2)
-        print(json.dumps({"ingest_to_searchable_s": round(time.monotonic() - t0, 1),
-                          "refused_429": refused, "collector_cpu_s": round(cpu_seconds(collector.pid), 1),
-                          "peak_rss_mib": round(peak_rss_mib(collector.pid))}), flush=True)
+        if reuse:
+            print(json.dumps({"reused": tmp, "searchable_after_start_s":
+                              round(time.monotonic() - t0, 1)}), flush=True)
+        else:
+            print(json.dumps({"ingest_to_searchable_s": round(time.monotonic() - t0, 1),
+                              "refused_429": refused,
+                              "collector_cpu_s": round(cpu_seconds(collector.pid), 1),
+                              "peak_rss_mib": round(peak_rss_mib(collector.pid))}), flush=True)
+            open(done, "w").close()
+            os.remove(ev_path)  # 0.3 KB an event, not needed again
         settle(collector.pid)
 
         # 3. count --by fields.ip beside rg | sort | uniq -c.

@@ -1,19 +1,19 @@
 //! Context around a hit (Graylog's "surrounding messages"): the events just before and just
 //! after one event, from the same host and source, in the total order (`order.rs`). The event is
 //! named by its position (a search answer's `positions`), which also is where the two searches
-//! start: the newest events before it and the oldest after it, each a page of the usual search.
+//! start: the newest events before it and the oldest after it (`nearest.rs`).
 
 use std::time::Instant;
 
 use chrono::Duration;
 use logwarden_core::wire::{ContextParams, ContextResponse};
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, InvertedIndexRangeQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
+use super::nearest::Nearest;
 use super::order::{Direction, Position};
-use super::{Plan, SearchError, Searcher};
+use super::{SearchError, Searcher};
 
 pub const DEFAULT_LINES: usize = 5;
 /// Most events asked for on either side.
@@ -50,8 +50,11 @@ impl Searcher {
     /// Up to `n` events of `host` and `source` just before (`NewestFirst`) or just after
     /// (`OldestFirst`) `at`, nearest first. Searched in widening time windows on that side of
     /// the hit (a minute, an hour, then the day before or after): a busy host's day holds
-    /// millions of events, and ordering all of them to take the nearest five would cost far
+    /// millions of events, and placing all of them to take the nearest five would cost far
     /// more than the few that lie within a minute; a window that comes up short is widened.
+    /// Each window is found through the inverted index (`ts` at whole seconds, so a little
+    /// wider than asked, which costs nothing: the nearest are still the nearest), and
+    /// [`Nearest`] places its documents exactly.
     fn side(
         &self,
         at: Position,
@@ -67,34 +70,41 @@ impl Searcher {
                 IndexRecordOption::Basic,
             ))
         };
-        let ts = |t: chrono::DateTime<chrono::Utc>| {
-            Term::from_field_date(f.ts, DateTime::from_timestamp_micros(t.timestamp_micros()))
-        };
         let mut found = Vec::new();
         for window in [Duration::minutes(1), Duration::hours(1), Duration::days(1)] {
-            // Bounds on the hit's side only: the cursor (`at`) cuts the rest exactly.
             let (from, to) = match direction {
                 Direction::NewestFirst => (at.time() - window, at.time()),
                 Direction::OldestFirst => (at.time(), at.time() + window),
             };
-            let plan = Plan {
-                query: Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, term(f.host, host)),
-                    (Occur::Must, term(f.source, source)),
-                    (
-                        Occur::Must,
-                        Box::new(RangeQuery::new(
-                            std::ops::Bound::Included(ts(from)),
-                            std::ops::Bound::Included(ts(to)),
-                        )),
-                    ),
-                ])),
-                // `overlapping` excludes its end: one microsecond more keeps the day of `to`.
-                partitions: self
-                    .catalog
-                    .overlapping(Some(from), Some(to + Duration::microseconds(1))),
-            };
-            found = self.page(plan, direction, Some(at), n)?.hits;
+            let query = BooleanQuery::new(vec![
+                (Occur::Must, term(f.host, host)),
+                (Occur::Must, term(f.source, source)),
+                (Occur::Must, seconds_between(f, from, to)),
+            ]);
+            // `overlapping` excludes its end: one microsecond more keeps the day of `to`.
+            let mut days = self
+                .catalog
+                .overlapping(Some(from), Some(to + Duration::microseconds(1)));
+            if direction == Direction::OldestFirst {
+                days.reverse();
+            }
+            // Days in the direction asked: every event of one comes before the next's.
+            found.clear();
+            for day in days {
+                let searcher = day.reader.searcher();
+                let want = Nearest {
+                    at,
+                    direction,
+                    inclusive: false,
+                    n: n - found.len(),
+                };
+                for (_, addr) in searcher.search(&query, &want)? {
+                    found.extend(self.stored_event(&searcher, addr)?);
+                }
+                if found.len() >= n {
+                    break;
+                }
+            }
             if found.len() >= n {
                 break;
             }
@@ -102,7 +112,8 @@ impl Searcher {
         Ok(found)
     }
 
-    /// The event at `at`, with its host and source as indexed.
+    /// The event at `at`, with its host and source as indexed: the documents of its second
+    /// (from the inverted index), placed exactly.
     fn event_at(
         &self,
         at: Position,
@@ -110,27 +121,19 @@ impl Searcher {
         let Some(partition) = self.catalog.get(at.day()) else {
             return Ok(None);
         };
-        let f = &self.fields;
-        let exactly = |t: Term| -> Box<dyn Query> {
-            Box::new(RangeQuery::new(
-                std::ops::Bound::Included(t.clone()),
-                std::ops::Bound::Included(t),
-            ))
-        };
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                exactly(Term::from_field_date(
-                    f.ts,
-                    DateTime::from_timestamp_micros(at.ts),
-                )),
-            ),
-            (Occur::Must, exactly(Term::from_field_u64(f.lsn, at.lsn))),
-            (Occur::Must, exactly(Term::from_field_u64(f.pos, at.pos))),
-        ]);
         let searcher = partition.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
-        let Some((_, addr)) = top.into_iter().next() else {
+        let query = seconds_between(&self.fields, at.time(), at.time());
+        let want = Nearest {
+            at,
+            direction: Direction::OldestFirst,
+            inclusive: true,
+            n: 1,
+        };
+        let Some((_, addr)) = searcher
+            .search(&query, &want)?
+            .into_iter()
+            .find(|(p, _)| *p == at)
+        else {
             return Ok(None);
         };
         Ok(self.stored_event(&searcher, addr)?.map(|e| {
@@ -138,6 +141,25 @@ impl Searcher {
             (e, host, source)
         }))
     }
+}
+
+/// The events whose `ts` falls in the whole seconds from `from` to `to` (both included), from
+/// the inverted index (which holds `ts` at seconds: `index::schema`) rather than the column.
+fn seconds_between(
+    f: &crate::index::Fields,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Box<dyn Query> {
+    let ts = |t: chrono::DateTime<chrono::Utc>| {
+        Term::from_field_date_for_search(
+            f.ts,
+            DateTime::from_timestamp_micros(t.timestamp_micros()),
+        )
+    };
+    Box::new(InvertedIndexRangeQuery::new(
+        std::ops::Bound::Included(ts(from)),
+        std::ops::Bound::Included(ts(to)),
+    ))
 }
 
 #[cfg(test)]
@@ -226,15 +248,16 @@ mod tests {
     #[test]
     fn neighbours_hours_or_a_day_away_are_found_by_widening_the_window() {
         // h1's lines: one the day before, two hours before the hit, one just before, the hit,
-        // one 50 minutes after; h2's lines around the hit must not count.
+        // one 50 minutes after; h2's lines around the hit must not count. Times to the
+        // microsecond: the inverted index holds whole seconds, the order microseconds.
         let times = [
-            ("2026-11-29T23:00:00Z", "h1"),
-            ("2026-11-30T10:00:00Z", "h1"),
-            ("2026-11-30T11:59:30Z", "h1"),
-            ("2026-11-30T11:59:59Z", "h2"),
-            ("2026-11-30T12:00:00Z", "h1"),
-            ("2026-11-30T12:00:01Z", "h2"),
-            ("2026-11-30T12:50:00Z", "h1"),
+            ("2026-11-29T23:00:00.250000Z", "h1"),
+            ("2026-11-30T10:00:00.000001Z", "h1"),
+            ("2026-11-30T11:59:30.999999Z", "h1"),
+            ("2026-11-30T11:59:59.5Z", "h2"),
+            ("2026-11-30T12:00:00.123456Z", "h1"),
+            ("2026-11-30T12:00:01.7Z", "h2"),
+            ("2026-11-30T12:50:00.000002Z", "h1"),
         ];
         let events: Vec<_> = times
             .iter()

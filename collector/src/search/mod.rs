@@ -4,6 +4,7 @@
 pub mod context;
 pub mod count;
 pub mod fields;
+mod nearest;
 pub mod order;
 mod query_bounds;
 pub mod tail;
