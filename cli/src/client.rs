@@ -90,7 +90,9 @@ impl Client {
 
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
         let url = self.base.join(SEARCH_PATH)?;
-        self.read(self.http.get(url).query(params).send())
+        let r: SearchResponse = self.read(self.http.get(url).query(params).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     /// Streams events matching `q` that arrive after WAL position `after`, skipping `seen` ids,
@@ -123,7 +125,9 @@ impl Client {
             }
             each(&event)?;
         }
-        anyhow::bail!("{server} ended the live tail (collector stopping?)")
+        anyhow::bail!(
+            "{server} ended the live tail (collector stopping? in a cluster, a partition moved: run it again)"
+        )
     }
 
     pub fn trace(
@@ -141,17 +145,23 @@ impl Client {
 
     pub fn fields(&self, params: &FieldsParams) -> anyhow::Result<FieldsResponse> {
         let url = self.base.join(FIELDS_PATH)?;
-        self.read(self.http.get(url).query(params).send())
+        let r: FieldsResponse = self.read(self.http.get(url).query(params).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {
         let url = self.base.join(COUNT_PATH)?;
-        self.read(self.http.get(url).query(params).send())
+        let r: CountResponse = self.read(self.http.get(url).query(params).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     pub fn fleet(&self) -> anyhow::Result<FleetResponse> {
         let url = self.base.join(FLEET_PATH)?;
-        self.read(self.http.get(url).send())
+        let r: FleetResponse = self.read(self.http.get(url).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     pub fn status(&self) -> anyhow::Result<StatusResponse> {

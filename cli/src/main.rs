@@ -11,6 +11,7 @@ mod export;
 #[cfg(test)]
 mod help_texts;
 mod output;
+mod partial;
 mod promote;
 mod search;
 mod silence;
@@ -35,6 +36,10 @@ use output::Format;
     about = "Search and watch a logwarden collector"
 )]
 struct Cli {
+    /// Cluster mode: accept an answer that lacks partitions whose owner did not answer (it
+    /// still says so on stderr); without it such an answer exits 3.
+    #[arg(long, global = true)]
+    allow_partial: bool,
     /// The collector's URL.
     #[arg(long, global = true, env = "LOGWARDEN_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
@@ -272,8 +277,9 @@ enum AlertsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let allow_partial = cli.allow_partial;
     match run(cli) {
-        Ok(code) => code,
+        Ok(code) => partial::verdict(code, allow_partial),
         Err(e) => {
             eprintln!("logwarden: {e:#}");
             ExitCode::from(2)

@@ -65,6 +65,9 @@ enum Command {
         /// Where the witness keeps its one small state file.
         #[arg(long, value_name = "DIR", default_value = "./logwarden-witness")]
         data_dir: PathBuf,
+        /// Who may vote (docs/security.md).
+        #[command(flatten)]
+        tokens: logwarden_collector::replication::witness_tokens::WitnessTokens,
     },
     /// Configuration files.
     Config {
@@ -192,7 +195,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, overrides } => serve(config, *overrides),
-        Command::Witness { listen, data_dir } => witness(&listen, &data_dir),
+        Command::Witness {
+            listen,
+            data_dir,
+            tokens,
+        } => witness(&listen, &data_dir, &tokens),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(&file),
@@ -234,6 +241,9 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
         } else {
             "http"
         };
+        if let Some(cluster) = &mut settings.cluster {
+            cluster.reachable_at(scheme, addr)?;
+        }
         println!("logwarden-collector listening on {scheme}://{addr}");
         std::io::stdout().flush().ok();
         let shutdown = CancellationToken::new();
@@ -248,8 +258,13 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
 }
 
 /// `witness`: the third site's judge of epochs, until SIGINT or SIGTERM.
-fn witness(listen: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn witness(
+    listen: &str,
+    data_dir: &std::path::Path,
+    tokens: &logwarden_collector::replication::witness_tokens::WitnessTokens,
+) -> anyhow::Result<()> {
     let _lock = DataLock::acquire(data_dir, "logwarden-collector witness")?;
+    let auth = std::sync::Arc::new(tokens.auth(data_dir)?);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -263,7 +278,7 @@ fn witness(listen: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
         std::io::stdout().flush().ok();
         let shutdown = CancellationToken::new();
         tokio::spawn(logwarden_core::signal::stop_on_signal(shutdown.clone()));
-        logwarden_collector::replication::witness::serve(listener, data_dir, shutdown).await
+        logwarden_collector::replication::witness::serve(listener, data_dir, auth, shutdown).await
     })
 }
 

@@ -49,6 +49,9 @@ pub struct Counters {
     /// Connections refused for their client's share (`max_connections_per_client`, HTTP and
     /// syslog TCP) or the tail streams' own cap.
     pub client_connections_refused: AtomicU64,
+    /// Idle syslog TCP connections closed to let a new sender in (`[syslog] max_connections`
+    /// full).
+    pub syslog_connections_evicted: AtomicU64,
 }
 
 /// What became of a receiver's notifications.
@@ -104,6 +107,8 @@ pub struct Positions {
     pub replication_lag: Option<u64>,
     /// 1 while a sync primary acknowledges without its standby.
     pub replication_degraded: u64,
+    /// 1 while a standby cannot write the records it copies (its disk full).
+    pub replication_write_failing: u64,
     /// Events moved to their arrival time for claiming one too far ahead (`wal/future.rs`).
     pub events_future_clamped: u64,
     /// Cluster mode only (`cluster/`): this collector's part.
@@ -336,6 +341,12 @@ fn syslog(reg: &mut Registry, c: &Counters, p: &Positions) {
         "Syslog UDP messages dropped under overload",
         c.syslog_dropped.load(Relaxed),
     );
+    counter(
+        reg,
+        "syslog_connections_evicted",
+        "Idle syslog TCP connections closed to let a new sender in ([syslog] max_connections full)",
+        c.syslog_connections_evicted.load(Relaxed),
+    );
 }
 
 /// The write-ahead log's size and positions.
@@ -419,6 +430,12 @@ fn replication(reg: &mut Registry, p: &Positions) {
             "replication_degraded",
             "1 while the primary acknowledges without its standby (sync mode)",
             p.replication_degraded,
+        );
+        plain_gauge(
+            reg,
+            "replication_standby_write_failing",
+            "1 while the standby cannot write the records it copies (its disk full); it retries by itself",
+            p.replication_write_failing,
         );
     }
 }
@@ -633,6 +650,7 @@ mod tests {
             &c.memory_refused,
             &c.tail_dropped,
             &c.client_connections_refused,
+            &c.syslog_connections_evicted,
         ];
         for (i, n) in counters.into_iter().enumerate() {
             n.store(101 + i as u64 * 7, Relaxed);
@@ -655,6 +673,7 @@ mod tests {
             epoch: 4,
             replication_lag: Some(17),
             replication_degraded: 1,
+            replication_write_failing: 1,
             events_future_clamped: 5,
             cluster: None,
         };
@@ -740,6 +759,7 @@ mod tests {
                     ],
                 },
             ],
+            ..FleetResponse::default()
         };
         (c, p, alerts, fleet)
     }
@@ -859,6 +879,9 @@ logwarden_events_future_clamped_total 5
 # HELP logwarden_syslog_dropped_messages Syslog UDP messages dropped under overload.
 # TYPE logwarden_syslog_dropped_messages counter
 logwarden_syslog_dropped_messages_total 136
+# HELP logwarden_syslog_connections_evicted Idle syslog TCP connections closed to let a new sender in ([syslog] max_connections full).
+# TYPE logwarden_syslog_connections_evicted counter
+logwarden_syslog_connections_evicted_total 199
 # HELP logwarden_wal_bytes Bytes in the write-ahead log.
 # TYPE logwarden_wal_bytes gauge
 logwarden_wal_bytes 1048576
@@ -904,6 +927,9 @@ logwarden_replication_lag_records 17
 # HELP logwarden_replication_degraded 1 while the primary acknowledges without its standby (sync mode).
 # TYPE logwarden_replication_degraded gauge
 logwarden_replication_degraded 1
+# HELP logwarden_replication_standby_write_failing 1 while the standby cannot write the records it copies (its disk full); it retries by itself.
+# TYPE logwarden_replication_standby_write_failing gauge
+logwarden_replication_standby_write_failing 1
 # HELP logwarden_alerts Alerts by name, severity and state.
 # TYPE logwarden_alerts gauge
 logwarden_alerts{alertname="BackupStale",severity="warning",state="firing",handling="acked"} 1
@@ -993,6 +1019,7 @@ logwarden_config_last_reload_success_timestamp_seconds <masked>
                     ),
                 ],
             }],
+            ..FleetResponse::default()
         };
         let text = render(&c, &Positions::default(), &[], &fleet);
         for want in [

@@ -10,6 +10,7 @@ pub mod data_lock;
 pub mod draft;
 pub mod durable;
 pub mod duration;
+pub mod epoch;
 pub mod event;
 pub mod fields;
 pub mod health;

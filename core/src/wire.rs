@@ -105,6 +105,13 @@ pub struct SearchResponse {
     /// Index partitions (days) the time range reached and the search opened.
     #[serde(default)]
     pub partitions: u64,
+    /// Cluster mode (docs/scale.md): the partitions whose owner did not answer, so that the
+    /// answer lacks their events; absent when complete (and outside cluster mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    /// Why they did not answer, one line per owner asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 /// `GET /api/v1/context?at=POSITION&before=N&after=N`: the events around one (a position from a
@@ -148,6 +155,11 @@ pub struct FieldsResponse {
     pub fields: Vec<CountBucket>,
     pub partitions: u64,
     pub took_us: u64,
+    /// Cluster mode: partitions whose owner did not answer (as in [`SearchResponse`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 /// `GET /api/v1/status`: what the collector is and how far behind each stage is.
@@ -258,7 +270,8 @@ pub struct ReplicationStatus {
     pub mode: String,
     /// The other collector's URL.
     pub peer: String,
-    /// `streaming`, `degraded` (a sync primary going on alone) or `disconnected`.
+    /// `streaming`, `degraded` (a sync primary going on alone), `disconnected`, or
+    /// `write_failing` (a standby that cannot write what it copies: its disk full).
     pub state: String,
     /// Records the standby is behind.
     pub lag_records: u64,
@@ -348,6 +361,13 @@ pub struct PartitionStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FleetResponse {
     pub hosts: Vec<HostHealth>,
+    /// Cluster mode (docs/scale.md): the partitions whose owner did not answer, so that the
+    /// answer lacks their events; absent when complete (and outside cluster mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    /// Why they did not answer, one line per owner asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -413,6 +433,13 @@ pub struct CountResponse {
     /// With `by`: the events in none of the buckets (other values, or no value at all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other: Option<u64>,
+    /// Cluster mode (docs/scale.md): the partitions whose owner did not answer, so that the
+    /// answer lacks their events; absent when complete (and outside cluster mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    /// Why they did not answer, one line per owner asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -370,9 +370,16 @@ pub struct Witness {
 
 impl Witness {
     pub fn start(data_dir: &Path) -> Witness {
+        Self::start_with(data_dir, &[], &[])
+    }
+
+    /// Like [`Witness::start`], with more flags and environment variables.
+    pub fn start_with(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Witness {
         let mut child = Command::new(bin("logwarden-collector"))
             .args(["witness", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -847,6 +854,21 @@ impl Drop for Tmpfs {
             .arg(&self.0)
             .status();
     }
+}
+
+/// Fills the file system under `dir` with a ballast file (another process's, as far as the
+/// collector can tell), then gives `leave` bytes back (0: full to the last block; a few KiB:
+/// room for some writes and not others); returns its path, to remove to free the disk.
+pub fn fill_disk(dir: &Path, leave: u64) -> PathBuf {
+    let path = dir.join("ballast");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 << 10];
+    while f.write_all(&block).is_ok() {}
+    let small = vec![0u8; 512];
+    while f.write_all(&small).is_ok() {}
+    let len = f.metadata().unwrap().len();
+    f.set_len(len.saturating_sub(leave)).unwrap();
+    path
 }
 
 /// A heartbeat of `host` (agent id `HOST-agent`, seq `seq`), as an agent sends it, dated now.

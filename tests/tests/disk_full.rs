@@ -8,29 +8,12 @@
 //! `min_free_bytes = 0`, second case) the WAL's own writes and segment creation.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logwarden_tests::schedule::Schedule;
-use logwarden_tests::{Collector, Tmpfs, filler_batch, wait_until};
-
-/// Fills the file system under `dir` with a ballast file, then gives `leave` bytes back (0:
-/// full to the last block; a few KiB: room for some writes and not others); returns its path.
-fn fill(dir: &Path, leave: u64) -> PathBuf {
-    let path = dir.join("ballast");
-    let mut f = File::create(&path).unwrap();
-    let block = vec![0u8; 64 << 10];
-    while f.write_all(&block).is_ok() {}
-    let small = vec![0u8; 512];
-    while f.write_all(&small).is_ok() {}
-    let len = f.metadata().unwrap().len();
-    f.set_len(len.saturating_sub(leave)).unwrap();
-    path
-}
+use logwarden_tests::{Collector, Tmpfs, fill_disk as fill, filler_batch, wait_until};
 
 /// What the sender thread saw.
 #[derive(Default)]

@@ -253,3 +253,64 @@ fn one_senders_idle_syslog_connections_do_not_lock_out_another() {
     );
     drop(idle);
 }
+
+/// Idle syslog TCP connections from many addresses (each within its per-address share) filled
+/// `[syslog] max_connections`, and a new sender then waited for `idle_timeout` (10 min). Now
+/// a full table closes the connection idle the longest for the newcomer: a real `logger`
+/// line from a new address is stored within a second or two, and so is a second sender's.
+#[test]
+fn idle_syslog_connections_from_many_addresses_make_room_for_a_new_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "[syslog]\nmax_connections = 40\nmax_connections_per_client = 10\n",
+    );
+    let collector = Collector::start(&dir.path().join("c"), &["--config", &cfg]);
+    let tcp = collector.syslog_tcp.clone().expect("a syslog TCP port");
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for from in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        for _ in 0..10 {
+            idle.push(connect_from(from, &tcp).unwrap());
+            // One at a time, so that the first is the one idle the longest.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let (host, port) = tcp.rsplit_once(':').unwrap();
+    let out = std::process::Command::new("logger")
+        .args(["-T", "-n", host, "-P", port, "-t", "mta1"])
+        .arg("newsender from logger")
+        .output()
+        .expect("running logger");
+    assert!(out.status.success(), "logger: {out:?}");
+    assert!(
+        wait_until(Duration::from_secs(30), || collector.count("newsender")
+            == 1),
+        "a new sender's line is not stored while {} idle connections fill the table",
+        idle.len()
+    );
+    let mut second = connect_from("127.0.0.9", &tcp).unwrap();
+    second
+        .write_all(b"<13>Dec  5 10:00:00 mta2 postfix/smtpd[1]: othersender arrived\n")
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || collector.count("othersender")
+            == 1),
+        "a second new sender's line is not stored"
+    );
+    assert!(
+        collector
+            .metric("logwarden_syslog_connections_evicted_total")
+            .unwrap_or(0.0)
+            >= 1.0,
+        "the eviction is counted (the second sender may have taken logger's slot)"
+    );
+    // The first connection opened was idle the longest: it was closed.
+    idle[0]
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_same(
+        "bytes read from the evicted connection (0: closed)",
+        0,
+        idle[0].read(&mut [0u8; 16]).unwrap_or(1),
+    );
+}

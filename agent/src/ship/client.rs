@@ -7,7 +7,8 @@
 //!
 //! Failover (docs/failover.md): a standby answers `421` naming the primary and its epoch in
 //! headers; the shipper moves to that URL at once (adding it to its list if it was not given)
-//! and raises the epoch it trusts, so that a stale primary's ack is never counted.
+//! and raises the epoch it trusts, so that a stale primary's ack is never counted (within reach
+//! only: see [`super::epoch`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use reqwest::StatusCode;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use super::epoch::{Heard, KnownEpoch};
 use super::settings::Compression;
 use crate::config::Settings;
 use crate::observe::metrics::{AgentMetrics, ShipError};
@@ -38,10 +40,8 @@ pub struct Shipper {
     current: usize,
     token: Option<String>,
     compression: Compression,
-    /// The highest collector epoch seen: an ack from a lower one is not trusted.
-    epoch: u64,
-    /// Where `epoch` is kept across restarts (`<data_dir>/collector-epoch`, one number).
-    epoch_path: std::path::PathBuf,
+    /// The highest collector epoch believed: an ack from a lower one is not trusted.
+    epoch: KnownEpoch,
     /// Counts acks and failed attempts for `/metrics`.
     metrics: Arc<AgentMetrics>,
 }
@@ -90,8 +90,7 @@ impl Shipper {
             current: 0,
             token: settings.token.clone(),
             compression: settings.compression,
-            epoch: load_epoch(&settings.data_dir.join(EPOCH_FILE)),
-            epoch_path: settings.data_dir.join(EPOCH_FILE),
+            epoch: KnownEpoch::load(&settings.data_dir),
             metrics: Arc::default(),
         })
     }
@@ -100,20 +99,6 @@ impl Shipper {
     pub fn with_metrics(mut self, metrics: Arc<AgentMetrics>) -> Shipper {
         self.metrics = metrics;
         self
-    }
-
-    /// Raises the trusted epoch and keeps it, so that a restarted agent still refuses a stale
-    /// primary's ack.
-    fn raise_epoch(&mut self, epoch: u64) {
-        if epoch <= self.epoch {
-            return;
-        }
-        self.epoch = epoch;
-        if let Err(e) =
-            crate::durable::save_atomically(&self.epoch_path, format!("{epoch}\n").as_bytes())
-        {
-            tracing::warn!(error = %format!("{e:#}"), "cannot keep the collector epoch; it is kept in memory");
-        }
     }
 
     /// Ships batches from the spool, in order, until the spool is closed and read, or
@@ -300,16 +285,20 @@ impl Shipper {
         }
         let ack: IngestResponse = serde_json::from_slice(&bytes)
             .map_err(|e| Attempt::Refused(format!("unreadable answer: {e}")))?;
-        if ack.epoch < self.epoch {
+        if ack.epoch < self.epoch.get() {
             // A collector from an older epoch: it may have been replaced by the standby, and
             // its ack means nothing. Look for the current primary.
             self.current = (self.current + 1) % self.collectors.len();
             return Err(Attempt::Refused(format!(
                 "ack from epoch {} after epoch {} was seen; not trusted",
-                ack.epoch, self.epoch
+                ack.epoch,
+                self.epoch.get()
             )));
         }
-        self.raise_epoch(ack.epoch);
+        // An ack from far beyond the known epoch is still an ack (not a stale primary's); the
+        // epoch is just not believed.
+        self.epoch
+            .hear(ack.epoch, &self.collectors[self.current], Heard::Ack);
         Ok(ack)
     }
 }
@@ -328,7 +317,8 @@ impl Shipper {
     fn follow_primary(&mut self, headers: &reqwest::header::HeaderMap) -> Attempt {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if let Some(e) = get(EPOCH_HEADER).and_then(|v| v.parse::<u64>().ok()) {
-            self.raise_epoch(e);
+            self.epoch
+                .hear(e, &self.collectors[self.current], Heard::Redirect);
         }
         let named = get(PRIMARY_HEADER).and_then(|v| v.parse::<reqwest::Url>().ok());
         match named {
@@ -348,19 +338,6 @@ impl Shipper {
                 Attempt::Redirected("standby that does not know the primary".into())
             }
         }
-    }
-}
-
-const EPOCH_FILE: &str = "collector-epoch";
-
-/// The epoch kept by an earlier run; 0 when there is none (or it is unreadable: logged).
-fn load_epoch(path: &std::path::Path) -> u64 {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse().unwrap_or_else(|_| {
-            tracing::warn!(path = %path.display(), "unreadable collector epoch file; starting from 0");
-            0
-        }),
-        Err(_) => 0,
     }
 }
 

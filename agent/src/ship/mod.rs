@@ -2,6 +2,7 @@
 //! each until the collector acknowledges it; the acknowledgements move the checkpoints.
 
 mod client;
+mod epoch;
 pub mod settings;
 
 pub use client::{Shipper, split_ndjson};

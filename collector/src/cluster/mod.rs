@@ -12,24 +12,35 @@
 //! - `consumer.rs`: the owner of a partition reads it through its own durable consumer into its
 //!   local WAL, from which its index and fleet view follow as for a single collector.
 //!
+//! - `fanout.rs`: search, count, export and fleet asked of any collector ask every partition's
+//!   owner (`owner.rs` answers, `cursor.rs` orders, `fleet.rs` merges the fleet views), and
+//!   name the partitions that did not answer; `scope.rs`: a collector's reads see only the
+//!   partitions it owns now.
+//!
 //! - `leader.rs`: one collector, elected by a lease, runs the cluster's alert engine over
 //!   every partition (`alert_feed.rs`), its state in JetStream (`alert_state.rs`); the alert
-//!   API of any collector reaches it (`alert_api.rs`).
+//!   API of any collector reaches it (`alert_api.rs`); `view.rs`: the whole cluster for status.
 //!
-//! Not yet here (docs/scale.md): search fanned out to every owner. Syslog received by a collector stays local.
+//! Not yet here (docs/scale.md): a merged live tail. Syslog received by a collector stays local.
 
 pub mod alert_api;
 pub mod alert_feed;
 pub mod alert_state;
 pub mod config;
 pub mod consumer;
+pub mod cursor;
+pub mod fanout;
+pub mod fleet;
 pub mod leader;
 pub mod lease;
 pub mod member;
 pub mod names;
+pub mod owner;
+pub mod scope;
 pub mod shard;
 pub mod status;
 pub mod stream;
+pub mod tail;
 pub mod view;
 
 use std::sync::Arc;

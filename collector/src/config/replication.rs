@@ -31,6 +31,8 @@ pub struct ReplicationConfig {
     pub token: Option<String>,
     /// The witness's URL (`logwarden-collector witness`): turns on automatic failover.
     pub witness: Option<String>,
+    /// Bearer token sent to the witness (one it accepts); default: `token`.
+    pub witness_token: Option<String>,
     /// How long the primary must be unreachable before the standby takes over.
     pub failover_timeout: Option<ConfigDuration>,
     /// Deprecated: `failover_timeout` in seconds.
@@ -51,6 +53,7 @@ impl Default for ReplicationConfig {
             sync_timeout_s: None,
             token: None,
             witness: None,
+            witness_token: None,
             failover_timeout: None,
             failover_timeout_s: None,
             standby_wal_hold: None,
@@ -141,6 +144,7 @@ impl ReplicationConfig {
             sync_timeout: sync,
             token: self.token,
             witness,
+            witness_token: self.witness_token,
             failover_timeout: failover,
             standby_wal_hold,
         })

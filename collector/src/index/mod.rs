@@ -26,6 +26,7 @@
 pub mod catalog;
 mod error;
 mod fields_value;
+pub mod order_columns;
 pub mod partition;
 mod queued;
 mod reindex;

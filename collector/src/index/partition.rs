@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
 use super::error::IndexError;
+use super::order_columns::OrderColumnCache;
 use super::schema::{self, Fields};
 
 /// What each commit records (as JSON in tantivy's commit payload).
@@ -34,6 +35,8 @@ pub struct Partition {
     /// The LSN of the partition's last commit (see the module doc). Written by the indexer after
     /// each commit, read by live tail to skip partitions with nothing new.
     lsn: AtomicU64,
+    /// The order's columns of each segment, opened once (`order_columns.rs`).
+    pub order_columns: OrderColumnCache,
 }
 
 /// How a partition came out of [`Partition::open`].
@@ -218,6 +221,7 @@ impl Partition {
             reader,
             fields,
             lsn: AtomicU64::new(lsn),
+            order_columns: OrderColumnCache::default(),
         };
         Ok(if rebuilt {
             Opened::Rebuilt(p)

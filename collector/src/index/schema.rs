@@ -9,6 +9,7 @@
 //! | `lsn` | u64, fast | the WAL record that holds the event: live tail asks "what came after N" (a range, so from the column) |
 //! | `pos` | u64, fast | the event's line in that WAL record (0, 1, ...): with `ts` and `lsn`, a total order of events (`search::order`) |
 //! | `_source` | stored only | the event as JSON, returned by search |
+//! | `agent` | raw string, indexed | the agent of the event id: `agent:mail-vm-042`, and in cluster mode the partition filter (an agent's partition is `crc32(agent) % partitions`; `cluster/scope.rs`) |
 //!
 //! What is left out, and why: the event id, `lsn` and `ts` to the microsecond are not in the
 //! inverted index. Each is (nearly) unique per event, so indexing them added a term per event to
@@ -26,7 +27,9 @@
 //!
 //! Versions: 3 kept field norms; 4 dropped them; 5 added `pos` (the tie-break of the total order:
 //! paging by cursor through any number of events that share a timestamp) and made `fields` fast
-//! (a column per field name: counts by any field); 6 indexed `ts` at whole seconds.
+//! (a column per field name: counts by any field); 6 indexed `ts` at whole seconds; 7 added
+//! `agent` (a term per agent, not per event: cheap; cluster mode answers only for the
+//! partitions a collector owns).
 
 use std::borrow::Cow;
 
@@ -41,7 +44,7 @@ use tantivy::schema::{
 use tantivy::{DateTime, TantivyDocument};
 
 /// Bump when the schema or the way documents are built changes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The fields of the schema, looked up once.
 #[derive(Debug, Clone)]
@@ -58,6 +61,7 @@ pub struct Fields {
     pub lsn: Field,
     pub pos: Field,
     pub raw: Field,
+    pub agent: Field,
 }
 
 /// The schema. Text fields keep no field norms (each document's token count per field, the input
@@ -99,6 +103,7 @@ pub fn build() -> (Schema, Fields) {
     let raw = b.add_text_field("_source", STORED);
     // Last, so that every other field keeps the number it had in versions 3 and 4.
     let pos = b.add_u64_field("pos", NumericOptions::default().set_fast());
+    let agent = b.add_text_field("agent", no_norms(STRING));
     let schema = b.build();
     let f = Fields {
         ts,
@@ -113,6 +118,7 @@ pub fn build() -> (Schema, Fields) {
         lsn,
         pos,
         raw,
+        agent,
     };
     (schema, f)
 }
@@ -133,9 +139,12 @@ pub(super) fn version_3() -> Schema {
 
 /// What the index takes from an event's JSON (a WAL line), borrowed from it where it can be:
 /// parsing into [`logwarden_core::Event`] would allocate every string and the field map only for
-/// the document to copy them again. Keys it does not name (`id`, `received`) are skipped.
+/// the document to copy them again. Keys it does not name (`received`) are skipped.
 #[derive(Debug, Deserialize)]
 pub struct Indexed<'a> {
+    /// The agent of the event id (`agent:seq`).
+    #[serde(borrow, default, rename = "id", deserialize_with = "agent_of_id")]
+    pub agent: Cow<'a, str>,
     #[serde(deserialize_with = "logwarden_core::timestamp::deserialize")]
     pub ts: chrono::DateTime<Utc>,
     #[serde(borrow)]
@@ -159,6 +168,7 @@ pub struct Indexed<'a> {
 impl<'a> From<&'a Event> for Indexed<'a> {
     fn from(e: &'a Event) -> Indexed<'a> {
         Indexed {
+            agent: e.id.agent_id.as_str().into(),
             ts: e.ts,
             host: e.host.as_str().into(),
             site: e.site.as_str().into(),
@@ -209,8 +219,31 @@ pub fn document(f: &Fields, event: Indexed<'_>, json: &str, place: WalPlace) -> 
             super::fields_value::FieldsValue::Top(&event.fields),
         );
     }
+    doc.add_text(f.agent, &event.agent);
     doc.add_text(f.raw, json);
     doc
+}
+
+/// The agent of an event id (`agent:seq`): all before the last `:`, borrowed when the JSON
+/// string has no escapes.
+fn agent_of_id<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
+    struct Agent;
+    impl<'de> serde::de::Visitor<'de> for Agent {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an event id agent:seq")
+        }
+        fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(&s[..cut(s)]))
+        }
+        fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(s[..cut(s)].to_owned()))
+        }
+    }
+    fn cut(s: &str) -> usize {
+        s.rfind(':').unwrap_or(s.len())
+    }
+    d.deserialize_str(Agent)
 }
 
 #[cfg(test)]

@@ -1,5 +1,11 @@
 //! The standby's side of replication: a task that pulls the primary's records and writes them
 //! through the committer with their LSNs, for as long as this collector is a standby.
+//!
+//! A copy this collector cannot write (its disk full) is retried with backoff up to
+//! [`LOCAL_RETRY_MAX`], from its own durable LSN: the committer kept nothing of it
+//! (`wal/commit`), so the same records come again and the standby catches up on its own once
+//! there is room. Meanwhile status says `write_failing` with the error, and
+//! `logwarden_replication_standby_write_failing` is 1.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +19,8 @@ use crate::wal::{Committer, decode_stream};
 const POLL_WAIT: Duration = Duration::from_secs(1);
 /// Pause after a failed request before the next.
 const RETRY: Duration = Duration::from_millis(200);
+/// The longest pause between two tries to write a copy here (doubling from [`RETRY`]).
+const LOCAL_RETRY_MAX: Duration = Duration::from_secs(5);
 
 pub const WAL_STREAM_PATH: &str = "/api/v1/replication/wal";
 
@@ -35,6 +43,7 @@ pub async fn run(repl: Arc<Replication>, committer: Committer, durable: watch::R
         }
     };
     let mut failures = 0u32;
+    let mut local = LocalFailures::default();
     loop {
         let from = *durable.borrow() + 1;
         let step = pull_once(&repl, &http, &url, &committer, from);
@@ -42,8 +51,18 @@ pub async fn run(repl: Arc<Replication>, committer: Committer, durable: watch::R
             r = step => r,
             _ = repl.restart.cancelled() => return,
         };
+        if result.is_ok() {
+            local.over(&repl);
+        }
         match result {
             Ok(()) => failures = 0,
+            Err(Pull::Local(why)) => {
+                let pause = local.failed(&repl, why);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = repl.restart.cancelled() => return,
+                }
+            }
             Err(Pull::Diverged(why)) => {
                 tracing::error!(
                     reason = why,
@@ -80,6 +99,43 @@ enum Pull {
     /// 410: WAL retention on the primary deleted what comes next here.
     Trimmed(String),
     Failed(String),
+    /// The primary answered, but this collector could not write the records (its disk).
+    Local(String),
+}
+
+/// Copies this collector failed to write in a row, and since when.
+#[derive(Default)]
+struct LocalFailures {
+    count: u32,
+    since: Option<std::time::Instant>,
+}
+
+impl LocalFailures {
+    /// One more failed write: logged (the first, then every 50th), shown in status; returns the
+    /// pause before the next try.
+    fn failed(&mut self, repl: &Replication, why: String) -> Duration {
+        self.count += 1;
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if self.count == 1 || self.count.is_multiple_of(50) {
+            tracing::error!(
+                error = why,
+                tries = self.count,
+                stuck_for = ?since.elapsed(),
+                "cannot write the records copied from the primary here (disk full?); copying them again every {LOCAL_RETRY_MAX:?} at most until there is room, no restart needed"
+            );
+        }
+        repl.set_write_failure(Some(why));
+        (RETRY * 2u32.saturating_pow(self.count.min(8))).min(LOCAL_RETRY_MAX)
+    }
+
+    /// The last copy was written: over, if it was failing.
+    fn over(&mut self, repl: &Replication) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(tries = self.count, stuck_for = ?since.elapsed(), "writing the records copied from the primary again");
+            repl.set_write_failure(None);
+        }
+        self.count = 0;
+    }
 }
 
 async fn pull_once(
@@ -143,12 +199,14 @@ async fn pull_once(
             first.lsn
         )));
     }
+    // The primary answered: heard from, whatever becomes of the records here (a standby that
+    // cannot write is not one that lost its primary).
+    repl.primary_heard(primary_durable.unwrap_or(0));
     if !records.is_empty() {
         committer
             .commit_replicated(records)
             .await
-            .map_err(|e| Pull::Failed(e.to_string()))?;
+            .map_err(|e| Pull::Local(e.to_string()))?;
     }
-    repl.primary_heard(primary_durable.unwrap_or(0));
     Ok(())
 }

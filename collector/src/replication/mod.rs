@@ -17,6 +17,7 @@ pub mod handover;
 pub mod source;
 pub mod state;
 pub mod witness;
+pub mod witness_tokens;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -42,22 +43,9 @@ pub const DURABLE_HEADER: &str = "x-logwarden-durable-lsn";
 /// another origin unasked: see `api::replication::wal_stream`).
 pub const STANDBY_HEADER: &str = "x-logwarden-standby";
 
-/// How far past its own epoch a collector believes an epoch it hears of (from its peer, the
-/// witness or a handover). Each promotion raises the epoch by one, so a real pair never gets
-/// near it; a number far beyond is a bug or a forgery, and believing it could fence a primary
-/// for good or, near `u64::MAX`, wrap the next promotion around to 0.
-pub const MAX_EPOCH_STEP: u64 = 100;
-
-/// Whether `epoch`, heard of while at `ours`, is one to believe (see [`MAX_EPOCH_STEP`]).
-pub fn epoch_within_reach(ours: u64, epoch: u64) -> bool {
-    epoch <= ours.saturating_add(MAX_EPOCH_STEP) && epoch < u64::MAX
-}
-
-/// The epoch after `epoch`; `None` once epochs are used up (never in practice: a refusal, not a
-/// wrap to 0 that agents would take for a stale primary).
-pub fn next_epoch(epoch: u64) -> Option<u64> {
-    epoch.checked_add(1).filter(|&e| e < u64::MAX)
-}
+/// Epochs heard of are believed only within reach of this collector's own (agents apply the same
+/// bound; see `logwarden_core::epoch`).
+pub use logwarden_core::epoch::{MAX_EPOCH_STEP, epoch_within_reach, next_epoch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,6 +86,8 @@ pub struct ReplicationSettings {
     /// The witness's URL: with one, the standby promotes itself when the primary has been
     /// unreachable for `failover_timeout` and the witness agrees; without, failover is manual.
     pub witness: Option<reqwest::Url>,
+    /// Bearer token sent to the witness (`[replication] witness_token`); `None`: `token`.
+    pub witness_token: Option<String>,
     pub failover_timeout: Duration,
     /// A primary keeps the WAL its standby has not copied while the standby asked within this
     /// long (`[replication] standby_wal_hold_s`; see `retention.rs`).
@@ -113,6 +103,7 @@ impl Default for ReplicationSettings {
             sync_timeout: Duration::from_secs(5),
             token: None,
             witness: None,
+            witness_token: None,
             failover_timeout: Duration::from_secs(10),
             standby_wal_hold: STANDBY_HOLD,
         }
@@ -155,6 +146,8 @@ pub struct Replication {
     /// Standby: the primary's durable LSN as last heard, and when.
     primary_durable: AtomicU64,
     primary_seen: Mutex<Option<Instant>>,
+    /// Standby: why the records copied last could not be written here (`None`: they were).
+    write_failure: Mutex<Option<String>>,
     /// Primary with a witness: acknowledgements stop at this instant unless the lease is
     /// renewed (`None`: not confirmed yet).
     lease_until: Mutex<Option<Instant>>,
@@ -187,6 +180,7 @@ impl Replication {
             in_flight_done: Notify::new(),
             primary_durable: AtomicU64::new(0),
             primary_seen: Mutex::new(None),
+            write_failure: Mutex::new(None),
             lease_until: Mutex::new(None),
             started: Instant::now(),
             restart: CancellationToken::new(),
@@ -446,6 +440,19 @@ impl Replication {
         *self.primary_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
+    /// Standby: the copied records cannot be written here (`Some(why)`), or can again.
+    pub fn set_write_failure(&self, why: Option<String>) {
+        *self.write_failure.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
+    /// Standby: why copied records cannot be written here now, if they cannot.
+    pub fn write_failure(&self) -> Option<String> {
+        self.write_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn primary_seen(&self) -> Option<Duration> {
         self.primary_seen
             .lock()
@@ -471,6 +478,9 @@ impl Replication {
             Role::Standby => self.primary_seen(),
         };
         let advice = match (role, &self.settings.witness) {
+            (Role::Standby, _) if let Some(why) = self.write_failure() => Some(format!(
+                "cannot write the records copied from the primary here ({why}); it copies them again as soon as there is room (free disk space; no restart needed)"
+            )),
             (Role::Standby, None) => Some(format!(
                 "automatic failover is off (no witness); to switch over: logwarden --server <this collector> promote (add --force only if the primary at {peer} is down for good)"
             )),
@@ -504,6 +514,7 @@ impl Replication {
                 Some(d) if d < self.settings.sync_timeout => "streaming",
                 _ => "disconnected",
             },
+            Role::Standby if self.write_failure().is_some() => "write_failing",
             Role::Standby => match self.primary_seen() {
                 Some(d) if d < Duration::from_secs(3) => "streaming",
                 _ => "disconnected",

@@ -12,6 +12,9 @@
 //! `{"version":1,"epoch":2,"holder":"site-b"}`. The lease's end is not saved: after a restart
 //! the witness waits 60 s, longer than any lease (`failover_timeout_s` is at most 60), before it
 //! grants a claim.
+//!
+//! Only collectors vote: a renewal or a claim needs a token of the `replication` role
+//! (`witness_tokens.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+
+use super::witness_tokens::Refused;
 
 pub const RENEW_PATH: &str = "/api/v1/witness/renew";
 pub const CLAIM_PATH: &str = "/api/v1/witness/claim";
@@ -204,38 +209,73 @@ async fn claim(State(w): State<Witness>, Json(r): Json<LeaseRequest>) -> Answer 
     w.claim(&r).map(Json).map_err(io_failed)
 }
 
-/// Serves the witness on `listener` until `shutdown` fires.
+/// Serves the witness on `listener` until `shutdown` fires; votes need a token `auth` accepts.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     data_dir: &Path,
+    auth: Arc<crate::auth::Auth>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let w = Witness::open(data_dir)?;
+    super::witness_tokens::watch(&auth, shutdown.clone());
     let app = Router::new()
         .route(RENEW_PATH, post(renew))
         .route(CLAIM_PATH, post(claim))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            super::witness_tokens::require_vote,
+        ))
         .with_state(w);
     println!("logwarden-collector ready");
     std::io::Write::flush(&mut std::io::stdout()).ok();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
     Ok(())
 }
 
-/// Asks the witness at `base` (a renewal or a claim); `None` when it cannot be reached.
+/// Why a vote got no answer.
+#[derive(Debug)]
+pub enum NoAnswer {
+    /// The witness cannot be reached (or answered something else than a lease).
+    Unreachable,
+    /// The witness refused this collector's token (401, 403).
+    Refused(Refused),
+}
+
+/// Asks the witness at `base` (a renewal or a claim), presenting `token`.
 pub async fn ask(
     http: &reqwest::Client,
     base: &reqwest::Url,
     path: &str,
     req: &LeaseRequest,
-) -> Option<LeaseAnswer> {
-    let url = base.join(path).ok()?;
-    let resp = http.post(url).json(req).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
+    token: Option<&str>,
+) -> Result<LeaseAnswer, NoAnswer> {
+    let url = base.join(path).map_err(|_| NoAnswer::Unreachable)?;
+    let mut call = http.post(url).json(req);
+    if let Some(t) = token {
+        call = call.bearer_auth(t);
     }
-    resp.json().await.ok()
+    let resp = call.send().await.map_err(|_| NoAnswer::Unreachable)?;
+    let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        let message = resp.text().await.unwrap_or_default();
+        return Err(NoAnswer::Refused(Refused { status, message }));
+    }
+    if !status.is_success() {
+        return Err(NoAnswer::Unreachable);
+    }
+    resp.json().await.map_err(|_| NoAnswer::Unreachable)
+}
+
+/// The token a collector presents to the witness: `[replication] witness_token`, or else its
+/// `[replication] token`.
+fn vote_token(repl: &super::Replication) -> Option<&str> {
+    let s = &repl.settings;
+    s.witness_token.as_deref().or(s.token.as_deref())
 }
 
 fn client() -> reqwest::Client {
@@ -261,15 +301,15 @@ pub async fn keep_lease(repl: Arc<super::Replication>) {
             epoch: repl.epoch(),
             lease_ms: repl.settings.failover_timeout.as_millis() as u64,
         };
-        match ask(&http, &base, RENEW_PATH, &req).await {
-            Some(a) if a.granted => {
+        match ask(&http, &base, RENEW_PATH, &req, vote_token(&repl)).await {
+            Ok(a) if a.granted => {
                 if unreachable > 0 {
                     tracing::info!(witness = %base, "witness reachable again; lease renewed");
                 }
                 unreachable = 0;
                 repl.lease_renewed(sent);
             }
-            Some(a) if a.epoch > repl.epoch() => {
+            Ok(a) if a.epoch > repl.epoch() => {
                 tracing::warn!(
                     epoch = a.epoch,
                     holder = a.holder,
@@ -280,13 +320,20 @@ pub async fn keep_lease(repl: Arc<super::Replication>) {
                 }
                 return;
             }
-            Some(a) => {
+            Ok(a) => {
                 tracing::error!(reason = ?a.reason, "the witness refused this primary's lease; acknowledging nothing until it agrees");
             }
-            None => {
+            Err(no) => {
                 unreachable += 1;
                 if unreachable == 1 {
-                    tracing::warn!(witness = %base, "cannot reach the witness; this primary fences itself when its lease runs out");
+                    match no {
+                        NoAnswer::Refused(r) => {
+                            tracing::error!(witness = %base, "{r}; this primary fences itself when its lease runs out")
+                        }
+                        NoAnswer::Unreachable => {
+                            tracing::warn!(witness = %base, "cannot reach the witness; this primary fences itself when its lease runs out")
+                        }
+                    }
                 }
             }
         }
@@ -325,22 +372,25 @@ pub async fn take_over_when_primary_gone(repl: Arc<super::Replication>) {
             epoch,
             lease_ms: repl.settings.failover_timeout.as_millis() as u64,
         };
-        match ask(&http, &base, CLAIM_PATH, &req).await {
-            Some(a) if a.granted => {
+        match ask(&http, &base, CLAIM_PATH, &req, vote_token(&repl)).await {
+            Ok(a) if a.granted => {
                 tracing::warn!(epoch = req.epoch, silent = ?silent, "the primary is unreachable and the witness agrees: taking over");
                 if let Err(e) = repl.become_primary(req.epoch) {
                     tracing::error!(error = %e, "cannot save the promotion");
                 }
                 return;
             }
-            Some(a) => {
+            Ok(a) => {
                 if a.epoch > repl.epoch() {
                     // Someone else holds a newer epoch: remember it, so as to claim past it.
                     let _ = repl.step_down(a.epoch);
                 }
                 tracing::debug!(reason = ?a.reason, "the witness does not agree to a takeover");
             }
-            None => {
+            Err(NoAnswer::Refused(r)) => {
+                tracing::error!(witness = %base, "the primary is unreachable but {r}: no takeover")
+            }
+            Err(NoAnswer::Unreachable) => {
                 tracing::warn!(witness = %base, "the primary and the witness are both unreachable: no takeover")
             }
         }

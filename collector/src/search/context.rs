@@ -93,12 +93,13 @@ impl Searcher {
             for day in days {
                 let searcher = day.reader.searcher();
                 let want = Nearest {
-                    at,
+                    at: Some(at),
                     direction,
                     inclusive: false,
                     n: n - found.len(),
+                    columns: day.order_columns.of(&searcher)?,
                 };
-                for (_, addr) in searcher.search(&query, &want)? {
+                for (_, addr) in searcher.search(&query, &want)?.hits {
                     found.extend(self.stored_event(&searcher, addr)?);
                 }
                 if found.len() >= n {
@@ -124,13 +125,15 @@ impl Searcher {
         let searcher = partition.reader.searcher();
         let query = seconds_between(&self.fields, at.time(), at.time());
         let want = Nearest {
-            at,
+            at: Some(at),
             direction: Direction::OldestFirst,
             inclusive: true,
             n: 1,
+            columns: partition.order_columns.of(&searcher)?,
         };
         let Some((_, addr)) = searcher
             .search(&query, &want)?
+            .hits
             .into_iter()
             .find(|(p, _)| *p == at)
         else {

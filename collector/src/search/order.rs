@@ -11,14 +11,8 @@
 //! version. A page of a search ends with a cursor, and `after=CURSOR` asks for the events that
 //! come after it in the search's own direction, however many share its timestamp.
 
-use std::ops::Bound;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use tantivy::collector::sort_key::SortByStaticFastValue;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
-use tantivy::{Order, Term};
-
-use crate::index::Fields;
+use tantivy::Order;
 
 /// Which end of the order a search starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,77 +92,6 @@ impl Position {
     pub fn day(&self) -> NaiveDate {
         crate::index::partition::day_of(self.time())
     }
-
-    /// The position from the sort key of a hit (every document has all three fields).
-    pub fn of_key(key: &SortKey) -> Position {
-        Position {
-            ts: key.0.map_or(0, |t| t.into_timestamp_micros()),
-            lsn: key.1.unwrap_or(0),
-            pos: key.2.unwrap_or(0),
-        }
-    }
-}
-
-/// The sort key tantivy computes for each hit: `(ts, lsn, pos)`.
-pub type SortKey = (Option<tantivy::DateTime>, Option<u64>, Option<u64>);
-
-/// How tantivy ranks hits by [`SortKey`]: each fast field with its direction.
-pub type SortBy = (
-    (SortByStaticFastValue<tantivy::DateTime>, Order),
-    (SortByStaticFastValue<u64>, Order),
-    (SortByStaticFastValue<u64>, Order),
-);
-
-/// What `TopDocs::order_by` takes to rank hits in the total order: by `ts`, then `lsn`, then
-/// `pos`, each in `direction` (the later keys are read only for hits that tie on the earlier).
-pub fn sort_key(direction: Direction) -> SortBy {
-    let o = direction.tantivy();
-    (
-        (SortByStaticFastValue::for_field("ts"), o),
-        (SortByStaticFastValue::for_field("lsn"), o),
-        (SortByStaticFastValue::for_field("pos"), o),
-    )
-}
-
-/// The events that come after `at` going in `direction`: strictly older (newest first) or newer
-/// (oldest first) in the total order. Three ranges over the fast fields:
-/// `ts` beyond, or `ts` equal and `lsn` beyond, or both equal and `pos` beyond.
-pub fn beyond(f: &Fields, at: Position, direction: Direction) -> Box<dyn Query> {
-    let ts = |t: i64| Term::from_field_date(f.ts, tantivy::DateTime::from_timestamp_micros(t));
-    let lsn = |n: u64| Term::from_field_u64(f.lsn, n);
-    let pos = |n: u64| Term::from_field_u64(f.pos, n);
-    let past = |t: Term| -> Box<dyn Query> {
-        Box::new(match direction {
-            Direction::NewestFirst => RangeQuery::new(Bound::Unbounded, Bound::Excluded(t)),
-            Direction::OldestFirst => RangeQuery::new(Bound::Excluded(t), Bound::Unbounded),
-        })
-    };
-    let equal = |t: Term| -> Box<dyn Query> {
-        Box::new(RangeQuery::new(
-            Bound::Included(t.clone()),
-            Bound::Included(t),
-        ))
-    };
-    let all = |qs: Vec<Box<dyn Query>>| -> Box<dyn Query> {
-        Box::new(BooleanQuery::new(
-            qs.into_iter().map(|q| (Occur::Must, q)).collect(),
-        ))
-    };
-    Box::new(BooleanQuery::new(vec![
-        (Occur::Should, past(ts(at.ts))),
-        (
-            Occur::Should,
-            all(vec![equal(ts(at.ts)), past(lsn(at.lsn))]),
-        ),
-        (
-            Occur::Should,
-            all(vec![
-                equal(ts(at.ts)),
-                equal(lsn(at.lsn)),
-                past(pos(at.pos)),
-            ]),
-        ),
-    ]))
 }
 
 #[cfg(test)]

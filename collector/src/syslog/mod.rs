@@ -4,8 +4,10 @@
 //! (`intake.rs`).
 //!
 //! A broken or hostile connection only ever affects itself: framing errors close it, oversized
-//! messages are cut and flagged, and the number of open connections is capped.
+//! messages are cut and flagged, and the number of open connections is capped (when full, the
+//! connection idle the longest makes room: `conn_table.rs`).
 
+mod conn_table;
 pub mod forward;
 pub mod framing;
 pub mod intake;
@@ -36,7 +38,8 @@ pub struct SyslogSettings {
     pub tls: Option<(SocketAddr, crate::tls::TlsFiles)>,
     /// Longest message kept; longer ones are cut and flagged `truncated`.
     pub max_message_bytes: usize,
-    /// TCP connections open at once; more wait to be accepted.
+    /// TCP connections open at once; when full, the one idle the longest is closed for a new
+    /// one (or, all busy, the new one waits).
     pub max_connections: usize,
     /// TCP connections one sender address may hold; more are closed at once (idle
     /// connections from one host never lock the others out).
@@ -240,11 +243,9 @@ async fn serve_tcp(
 ) {
     let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let per_client = crate::per_client::PerClient::default();
+    let table = conn_table::ConnTable::new();
     let mut conns = JoinSet::new();
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(r) => r,
@@ -260,18 +261,22 @@ async fn serve_tcp(
             tracing::debug!(%peer, "syslog connection closed: its sender holds [syslog] max_connections_per_client");
             continue;
         };
-        let (to, shutdown, max) = (to.clone(), shutdown.clone(), settings.max_message_bytes);
+        let Some(permit) = slot(&permits, &table, &settings, &counters, &shutdown).await else {
+            break;
+        };
+        let entry = table.enter(&shutdown);
+        let (to, max) = (to.clone(), settings.max_message_bytes);
         let tls = tls.clone();
         let idle = settings.idle_timeout;
         conns.spawn(async move {
             match tls {
-                None => serve_conn(stream, "tcp", peer, to, max, idle, shutdown).await,
+                None => serve_conn(stream, "tcp", peer, to, max, idle, &entry).await,
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(stream)) => {
-                            serve_conn(stream, "tls", peer, to, max, idle, shutdown).await
+                            serve_conn(stream, "tls", peer, to, max, idle, &entry).await
                         }
                         Ok(Err(e)) => {
                             tracing::warn!(%peer, error = %e, "syslog TLS handshake failed")
@@ -287,6 +292,33 @@ async fn serve_tcp(
     while conns.join_next().await.is_some() {}
 }
 
+/// A slot for a connection just accepted: a free one, or else the slot of the connection idle the
+/// longest (closed for it), or else (every connection busy) the first to come free; `None` at
+/// shutdown.
+async fn slot(
+    permits: &Arc<Semaphore>,
+    table: &conn_table::ConnTable,
+    settings: &SyslogSettings,
+    counters: &crate::metrics::Counters,
+    shutdown: &CancellationToken,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    loop {
+        if let Ok(p) = permits.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        if let Some(idle) = table.evict_idlest(conn_table::MIN_IDLE) {
+            counters.syslog_connections_evicted.fetch_add(1, Relaxed);
+            table.warn_evicted(idle, settings.max_connections);
+        }
+        tokio::select! {
+            p = permits.clone().acquire_owned() => return p.ok(),
+            // Busy connections may have gone idle meanwhile.
+            _ = tokio::time::sleep(conn_table::MIN_IDLE) => {}
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 /// A sender that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -297,7 +329,7 @@ async fn serve_conn(
     to: ToIntake,
     max: usize,
     idle: std::time::Duration,
-    shutdown: CancellationToken,
+    conn: &conn_table::Entry,
 ) {
     let mut framer = Framer::new(max);
     let mut parser = Parser::new(transport);
@@ -315,11 +347,12 @@ async fn serve_conn(
                     break;
                 }
             },
-            _ = shutdown.cancelled() => break,
+            _ = conn.ended().cancelled() => break,
         };
         if n == 0 {
             break;
         }
+        conn.touch();
         if n == buf.len() {
             // More was waiting than one read takes.
             to.stats.backlog.intake_pressed();

@@ -19,7 +19,7 @@ use super::rebuild::take_record;
 use super::request::{CommitRequest, Committed, Originals};
 use super::snapshots::Snapshots;
 use super::syncer::{Answer, Syncing, Unsynced, answer, fail};
-use super::undo::{Undo, is_io};
+use super::undo::Undo;
 use crate::wal::checkpoint;
 use crate::wal::dedup::DedupSet;
 use crate::wal::epoch::EpochHistory;
@@ -190,28 +190,29 @@ impl Writer {
     }
 
     /// Records copied from the primary, with their LSNs; returns the last one written.
+    ///
+    /// A write that fails (a full disk) is cut back like any other (`undo.rs`), and the copied
+    /// records' identities and epochs are only taken once their group is written
+    /// ([`Writer::take_copied`]), so nothing is held that the log does not hold: the standby
+    /// copies the same records again once there is room, without a restart. Records the log
+    /// holds already (written by a segment roll of a group that failed later) are skipped.
     fn write_replicated(
         &mut self,
         records: &[Record],
         group: &mut Group,
     ) -> Result<u64, CommitError> {
         let mut result = Ok(0);
-        let mut history = self.epochs.write().unwrap_or_else(|p| p.into_inner());
         for rec in records {
+            if rec.lsn < self.wal.next_lsn() {
+                result = Ok(rec.lsn);
+                continue;
+            }
             group.bytes += rec.payload.len();
             if let Err(e) = self.wal.append_at(rec.lsn, rec.kind, &rec.payload) {
-                let io = is_io(&e);
                 let e = CommitError::from(e);
-                if io {
-                    // The identities of the copied records already taken cannot be told apart
-                    // again: as before, a standby whose disk fails stops until a restart reads
-                    // its log afresh.
-                    self.wal.poison();
-                    group.undo.log_failed(&e);
-                }
+                group.undo.log_failed(&e);
                 return Err(e);
             }
-            take_record(&mut self.dedup, &mut history, rec);
             let read_rules_lsn = self.options.rules_snapshot_lsn;
             group
                 .snapshots
@@ -222,6 +223,20 @@ impl Writer {
             result = Ok(rec.lsn);
         }
         result
+    }
+
+    /// Takes the identities and epochs of the records copied in a group that was written.
+    fn take_copied(&mut self, requests: &[CommitRequest]) {
+        let mut history = None;
+        for req in requests {
+            if let CommitRequest::Replicated { records, .. } = req {
+                let history = history
+                    .get_or_insert_with(|| self.epochs.write().unwrap_or_else(|p| p.into_inner()));
+                for rec in records {
+                    take_record(&mut self.dedup, history, rec);
+                }
+            }
+        }
     }
 
     /// An ingest request's events: the new ones (not duplicates) in one `Events` record.
@@ -365,6 +380,7 @@ impl Writer {
         };
         match written {
             Ok(written) => {
+                self.take_copied(&requests);
                 self.stats.first_lsn.store(self.wal.first_lsn(), Relaxed);
                 self.stats.segments.store(self.wal.segments(), Relaxed);
                 self.stats.bytes.store(self.wal.bytes(), Relaxed);

@@ -17,7 +17,9 @@
 //!
 //! On a standby the committer writes the primary's records instead, with the primary's LSNs
 //! (`CommitRequest::Replicated`), and takes the identities of their events into the dedup set, so
-//! that after a promotion a resend of anything the primary held is caught. It also keeps the
+//! that after a promotion a resend of anything the primary held is caught. It takes them once
+//! their group is written: a copy that a full disk fails is cut back like a failed ingest and
+//! leaves nothing held, and the standby copies the same records again once there is room. It also keeps the
 //! log's epoch history (the `Epoch` records), which replication needs to spot a diverged peer.
 //!
 //! Its state (dedup set, epoch history) goes into the log as a `Checkpoint` record every half

@@ -89,6 +89,93 @@ async fn a_full_disk_fails_the_group_and_a_resend_once_there_is_room_is_taken_on
     assert!(seen.values().all(|n| *n == 1));
 }
 
+/// Issue 26: a standby whose disk filled poisoned its log and copied nothing more until a
+/// restart. Now a failed copy is cut back like a failed ingest: nothing of it is held (its
+/// events would be taken as new after a promotion), and once there is room the same records are
+/// copied, with the primary's LSNs, by the same committer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_a_copy_and_the_same_records_are_copied_once_there_is_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The primary's records, on an ordinary disk.
+    let primary_dir = tmp.path().join("primary");
+    let (p, ph, pdurable) = start(&primary_dir);
+    let big = |seq: u64| {
+        let mut e = ev(seq);
+        e.message = format!("m{seq} {}", "x".repeat(4000));
+        e
+    };
+    let batch = |r: u64| (r * 100..r * 100 + 100).map(big).collect::<Vec<_>>();
+    for r in 0..6 {
+        p.commit(batch(r), Originals::default()).await.unwrap();
+    }
+    let upto = *pdurable.borrow();
+    drop(p);
+    tokio::task::spawn_blocking(move || ph.join().unwrap())
+        .await
+        .unwrap();
+    let mut reader = crate::wal::WalReader::new(primary_dir, 1);
+    let mut records = Vec::new();
+    while let Some(rec) = reader.next(upto).unwrap() {
+        records.push(rec);
+    }
+    assert_eq!(records.len(), 6);
+    let Some(disk) = crate::wal::tests::SmallDisk::mount(&tmp.path().join("disk"), "8m") else {
+        return;
+    };
+    let dir = disk.0.join("wal");
+    let (c, h, durable) = start(&dir);
+    c.commit_replicated(records[..2].to_vec()).await.unwrap();
+    let ballast = disk.fill_leaving(0);
+    let e = c
+        .commit_replicated(records[2..5].to_vec())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("No space left"), "{e}");
+    std::fs::remove_file(ballast).unwrap();
+    // Nothing of the failed copy is held: its events are new here (as after a promotion)...
+    let got = c.commit(batch(4), Originals::default()).await.unwrap();
+    assert_eq!((got.accepted, got.duplicates.len()), (100, 0));
+    // ... and those of a copy that was written are not.
+    let got = c.commit(batch(1), Originals::default()).await.unwrap();
+    assert_eq!((got.accepted, got.duplicates.len()), (0, 100));
+    drop(c);
+    tokio::task::spawn_blocking(move || h.join().unwrap())
+        .await
+        .unwrap();
+    let _ = durable;
+
+    // The same again without the ingest in between: the same records are copied once there is
+    // room, with their own LSNs, without a restart.
+    let dir = disk.0.join("wal2");
+    let (c, h, durable) = start(&dir);
+    c.commit_replicated(records[..2].to_vec()).await.unwrap();
+    let ballast = disk.fill_leaving(0);
+    assert!(c.commit_replicated(records[2..5].to_vec()).await.is_err());
+    assert!(c.commit_replicated(records[2..5].to_vec()).await.is_err());
+    std::fs::remove_file(ballast).unwrap();
+    assert_eq!(c.commit_replicated(records[2..].to_vec()).await.unwrap(), 6);
+    let got = c.commit(batch(4), Originals::default()).await.unwrap();
+    assert_eq!(
+        (got.accepted, got.duplicates.len()),
+        (0, 100),
+        "copied identities held"
+    );
+    let upto = *durable.borrow();
+    drop(c);
+    tokio::task::spawn_blocking(move || h.join().unwrap())
+        .await
+        .unwrap();
+    let mut reader = crate::wal::WalReader::new(dir, 1);
+    let mut copied = Vec::new();
+    while let Some(rec) = reader.next(upto).unwrap() {
+        copied.push(rec);
+    }
+    assert_eq!(copied.len(), 6);
+    for (a, b) in copied.iter().zip(&records) {
+        assert_eq!((a.lsn, a.kind, &a.payload), (b.lsn, b.kind, &b.payload));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_are_caught_within_a_request_across_requests_and_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
