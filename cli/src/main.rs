@@ -4,6 +4,7 @@
 //! error (printed as one line on stderr).
 
 mod client;
+mod cluster_status;
 mod context;
 mod display;
 mod export;

@@ -191,6 +191,7 @@ pub fn status(out: &mut impl Write, s: &StatusResponse, format: Format) -> anyho
             owned.join(", "),
             c.pending.values().sum::<u64>()
         )?;
+        crate::cluster_status::print(out, c)?;
     }
     match &s.replication {
         Some(r) => {

@@ -111,6 +111,27 @@ pub struct Positions {
     pub replication_write_failing: u64,
     /// Events moved to their arrival time for claiming one too far ahead (`wal/future.rs`).
     pub events_future_clamped: u64,
+    /// Cluster mode only (`cluster/`): this collector's part.
+    pub cluster: Option<ClusterGauges>,
+}
+
+/// This collector's part of a cluster, as `/metrics` shows it: each collector exposes its own
+/// (the whole cluster is in `logwarden status`).
+#[derive(Debug, Default)]
+pub struct ClusterGauges {
+    /// Partitions of the stream in all.
+    pub partitions: u64,
+    /// Partitions this collector owns.
+    pub owned: u64,
+    /// Per partition owned: events its consumer has not delivered yet, as last reported.
+    pub lag: std::collections::BTreeMap<u32, u64>,
+    /// Whether this collector runs the cluster's alert engine.
+    pub alert_leader: bool,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabels {
+    partition: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -184,6 +205,7 @@ pub fn render(c: &Counters, p: &Positions, alerts: &[AlertView], fleet: &FleetRe
     index(&mut reg, c, p);
     replication(&mut reg, p);
     alert_table(&mut reg, alerts);
+    cluster(&mut reg, p.cluster.as_ref());
     fleet_health(&mut reg, fleet);
     config_reload(&mut reg, crate::reload::status());
     let mut out = String::new();
@@ -418,6 +440,40 @@ fn replication(reg: &mut Registry, p: &Positions) {
     }
 }
 
+/// Cluster mode: partitions owned, consumer lag per partition, alert leadership.
+fn cluster(reg: &mut Registry, c: Option<&ClusterGauges>) {
+    let Some(c) = c else { return };
+    plain_gauge(
+        reg,
+        "cluster_partitions",
+        "Partitions of the cluster's event stream",
+        c.partitions,
+    );
+    plain_gauge(
+        reg,
+        "cluster_partitions_owned",
+        "Partitions this collector owns (indexes)",
+        c.owned,
+    );
+    let lag = gauge::<PartitionLabels>(
+        reg,
+        "cluster_consumer_lag_events",
+        "Events of an owned partition its consumer has not delivered yet",
+    );
+    for (p, n) in &c.lag {
+        lag.get_or_create(&PartitionLabels {
+            partition: p.to_string(),
+        })
+        .set(*n as i64);
+    }
+    plain_gauge(
+        reg,
+        "cluster_alert_leader",
+        "1 when this collector runs the cluster's alert engine",
+        u64::from(c.alert_leader),
+    );
+}
+
 /// Alerts counted by name, severity, state and what was done about them.
 fn alert_table(reg: &mut Registry, alerts: &[AlertView]) {
     let by_state = gauge::<AlertLabels>(reg, "alerts", "Alerts by name, severity and state");
@@ -619,6 +675,7 @@ mod tests {
             replication_degraded: 1,
             replication_write_failing: 1,
             events_future_clamped: 5,
+            cluster: None,
         };
         let alert = |name: &str, severity: &str, status: &str, extra: serde_json::Value| {
             let mut v = serde_json::json!({
@@ -748,6 +805,28 @@ mod tests {
             "the exposition changed (docs/metrics.md and scrapers depend on it):\n{}",
             diff(want, &text)
         );
+    }
+
+    #[test]
+    fn cluster_gauges_appear_in_cluster_mode_only() {
+        let (c, mut p, alerts, fleet) = every_series();
+        assert!(!render(&c, &p, &alerts, &fleet).contains("cluster"));
+        p.cluster = Some(ClusterGauges {
+            partitions: 16,
+            owned: 2,
+            lag: [(3, 0), (11, 42)].into_iter().collect(),
+            alert_leader: true,
+        });
+        let text = render(&c, &p, &alerts, &fleet);
+        for line in [
+            "logwarden_cluster_partitions 16",
+            "logwarden_cluster_partitions_owned 2",
+            "logwarden_cluster_consumer_lag_events{partition=\"3\"} 0",
+            "logwarden_cluster_consumer_lag_events{partition=\"11\"} 42",
+            "logwarden_cluster_alert_leader 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
     }
 
     /// `render` of `every_series()`, through `stable`: taken before `render` was split by

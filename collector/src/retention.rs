@@ -91,13 +91,19 @@ pub struct Sources {
     /// The data directory and `[wal] min_free_bytes`, for [`keep_for`].
     pub data_dir: std::path::PathBuf,
     pub min_free_bytes: u64,
+    /// False in cluster mode: the alert state is in JetStream (cluster::alert_state) and no
+    /// rules snapshot is written to the local WAL, so the rules hold nothing back.
+    pub rules_in_wal: bool,
 }
 
 impl Sources {
     pub fn holds(&self) -> Holds {
         Holds {
             checkpoint: self.stats.checkpoint_lsn.load(Relaxed),
-            rules: self.stats.rules_lsn.load(Relaxed),
+            rules: match self.rules_in_wal {
+                true => self.stats.rules_lsn.load(Relaxed),
+                false => *self.indexed.borrow(),
+            },
             indexed: *self.indexed.borrow(),
             fleet_saved: self.fleet_saved.load(Relaxed),
             standby: self.replication.as_ref().and_then(|r| r.standby_position()),
@@ -179,6 +185,30 @@ mod tests {
         );
         assert_eq!(Holds { rules: 0, ..h }.floor(), (1, "rules snapshot"));
         assert_eq!(Holds { indexed: 10, ..h }.floor(), (11, "index"));
+    }
+
+    #[test]
+    fn in_cluster_mode_the_rules_hold_nothing_back() {
+        let stats = Arc::new(WalStats::default());
+        stats.checkpoint_lsn.store(700, Relaxed);
+        let (_tx, indexed) = watch::channel(900);
+        let fleet_saved = Arc::new(AtomicU64::new(899));
+        let sources = |rules_in_wal| Sources {
+            stats: stats.clone(),
+            indexed: indexed.clone(),
+            fleet_saved: fleet_saved.clone(),
+            replication: None,
+            data_dir: std::path::PathBuf::new(),
+            min_free_bytes: 0,
+            rules_in_wal,
+        };
+        // No rules snapshot in the WAL: a single collector's engine holds everything...
+        assert_eq!(sources(true).holds().floor(), (1, "rules snapshot"));
+        // ... a cluster's, whose state is in JetStream, nothing.
+        assert_eq!(
+            sources(false).holds().floor(),
+            (700, "committer checkpoint")
+        );
     }
 
     #[test]

@@ -271,9 +271,9 @@ impl Round {
             ),
             &end,
         );
-        // Cluster mode (docs/scale.md): ingest published to JetStream, partitions held indexed.
-        let cluster =
-            crate::cluster::start(&settings.cluster, &committer, &mut role_tasks, &end).await?;
+        let tasks = &mut role_tasks;
+        let (cluster, alerts) =
+            start_cluster(settings, &committer, alerts, &counters, tasks, &end).await?;
 
         let (auth, stop_auth) = start_auth(settings)?;
         let state = AppState {
@@ -561,7 +561,8 @@ fn round_stop(shutdown: &CancellationToken, repl: &Replication) -> CancellationT
 
 /// The rules engine follows the WAL like the indexer and writes alert state through the
 /// committer; it holds a committer handle, so it must stop before the committer can drain.
-/// Only a primary runs it: a standby's alert state is the primary's, copied with the WAL.
+/// Only a primary runs it: a standby's alert state is the primary's, copied with the WAL. In
+/// cluster mode none does: the cluster's engine runs on its alert leader (cluster::leader).
 fn start_engine(
     settings: &Settings,
     primary: bool,
@@ -570,7 +571,7 @@ fn start_engine(
     counters: Arc<crate::metrics::Counters>,
 ) -> (AlertsHandle, Engine) {
     let stop = CancellationToken::new();
-    if !primary {
+    if !primary || settings.cluster.is_some() {
         return (AlertsHandle::none(), Engine { stop, task: None });
     }
     let (alerts, task) = crate::rules::engine::start(
@@ -586,6 +587,27 @@ fn start_engine(
         task: Some(task),
     };
     (alerts, engine)
+}
+
+/// Cluster mode (docs/scale.md): ingest published to JetStream, partitions held indexed, and
+/// the cluster's one alert engine on its alert leader, whose handle replaces `alerts`.
+async fn start_cluster(
+    settings: &Settings,
+    committer: &Committer,
+    alerts: AlertsHandle,
+    counters: &Arc<crate::metrics::Counters>,
+    tasks: &mut JoinSet<()>,
+    end: &CancellationToken,
+) -> anyhow::Result<(Option<Arc<crate::cluster::member::Member>>, AlertsHandle)> {
+    let cluster = crate::cluster::start(&settings.cluster, committer, tasks, end).await?;
+    let alerts = match &cluster {
+        Some(member) => {
+            let parts = (settings.alerts.clone(), counters.clone());
+            crate::cluster::start_alerts(member, parts, committer, tasks, end)
+        }
+        None => alerts,
+    };
+    Ok((cluster, alerts))
 }
 
 /// What WAL retention asks before it trims: how far each reader of the log has got.
@@ -604,6 +626,7 @@ fn retention_sources(
         replication: (primary && repl.settings.peer.is_some()).then(|| repl.clone()),
         data_dir: settings.data_dir.clone(),
         min_free_bytes: settings.space.min_free_bytes,
+        rules_in_wal: settings.cluster.is_none(),
     }
 }
 

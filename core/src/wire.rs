@@ -198,6 +198,69 @@ pub struct ClusterStatus {
     /// Per partition owned: events in the stream not yet delivered to this collector, as its
     /// consumer last reported (absent until it has).
     pub pending: std::collections::BTreeMap<u32, u64>,
+    /// The collector that runs the cluster's alert engine, as the lease bucket last said
+    /// (absent while nobody holds the lease, and from collectors before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_leader: Option<String>,
+    /// The whole cluster as JetStream holds it (`GET /api/v1/status` and `/api/v1/cluster`);
+    /// absent when it could not be read (then `view_error` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ClusterView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_error: Option<String>,
+}
+
+/// The whole cluster: its collectors, who owns each partition and how far behind its reader
+/// is, the event stream, and who leads alerting (docs/scale.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// The running collectors (their membership entries), by id.
+    pub members: Vec<String>,
+    /// Every partition, in order.
+    pub partitions: Vec<PartitionView>,
+    /// The event stream.
+    pub stream: StreamView,
+    /// Who runs the cluster's alert engine (absent: nobody holds the lease right now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_leader: Option<String>,
+}
+
+/// One partition of the event stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionView {
+    pub partition: u32,
+    /// The collector holding its lease (absent: nobody, e.g. just after its owner died).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Events of the partition its owner's consumer has not read yet, or read and not yet
+    /// written to its WAL (absent when the owner's consumer could not be asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+}
+
+/// A JetStream stream's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamView {
+    pub name: String,
+    pub messages: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Copies JetStream keeps (the stream's setting).
+    pub replicas: usize,
+    /// The NATS node leading the stream's Raft group, and the other copies: `name` and
+    /// whether it is `current`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    #[serde(default)]
+    pub peers: Vec<PeerView>,
+}
+
+/// A copy of a stream on a NATS node other than the leader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerView {
+    pub name: String,
+    pub current: bool,
 }
 
 /// The replication part of [`StatusResponse`] (docs/failover.md).

@@ -492,3 +492,443 @@ fn a_collector_with_another_partition_count_takes_nothing() {
         "c1 gave some up"
     );
 }
+
+/// A collector config for cluster mode with short alert timers.
+fn alerting_config(dir: &Path, id: &str, nats: &[String]) -> PathBuf {
+    let path = config(dir, id, nats, PARTITIONS);
+    let mut text = std::fs::read_to_string(&path).expect("reading the collector config");
+    // A snapshot of the alert state each second with changes: a new leader starts from one.
+    text = text.replace("[cluster]\n", "[cluster]\nalert_snapshot_every = \"1s\"\n");
+    text.push_str("[alerts]\nresolve_hold_s = 1.5\ngroup_interval_s = 0.5\n");
+    std::fs::write(&path, text).expect("writing the collector config");
+    path
+}
+
+/// A collector in cluster mode that sends its notifications to `webhook`.
+fn start_alerting(dir: &Path, id: &str, nats: &[String], webhook: &str) -> Collector {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).expect("data dir");
+    let cfg = alerting_config(dir, id, nats);
+    Collector::start(
+        &data,
+        &[
+            "--config",
+            cfg.to_str().expect("utf-8 path"),
+            "--webhook",
+            webhook,
+        ],
+    )
+}
+
+/// `GET /api/v1/cluster` as JSON (`Null` when the collector does not answer).
+fn cluster_view(c: &Collector) -> serde_json::Value {
+    reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/cluster", c.url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>())
+        .unwrap_or_default()
+}
+
+/// Who leads alerting, as `c` says.
+fn alert_leader(c: &Collector) -> Option<String> {
+    cluster_view(c)["alert_leader"].as_str().map(str::to_owned)
+}
+
+/// A RAID health record of host `h1`'s md2 sent by agent `agent`: 6 disks, `working` working.
+fn raid_line(agent: &str, seq: u64, working: u64) -> String {
+    let state = if working == 6 { "clean" } else { "degraded" };
+    serde_json::json!({
+        "id": format!("{agent}:{seq}"),
+        "ts": chrono::Utc::now().to_rfc3339(),
+        "host": "h1",
+        "site": "lab",
+        "source": "health",
+        "app": "raid",
+        "severity": "info",
+        "kind": "health",
+        "message": format!("md2 {state}"),
+        "fields": {"check": "raid", "array": "md2", "level": "raid6", "state": state,
+            "disks_total": 6, "disks_working": working, "disks_spare": 0,
+            "redundancy_left": working as i64 - 4, "sync_action": "idle"},
+    })
+    .to_string()
+}
+
+/// Firing and resolved RaidArrayDegraded notifications the sink received.
+fn raid_notices(sink: &logwarden_tests::HttpSink) -> (usize, usize) {
+    let a = sink.alerts("RaidArrayDegraded");
+    let count = |s: &str| a.iter().filter(|(st, _, _)| st == s).count();
+    (count("firing"), count("resolved"))
+}
+
+/// `GET /api/v1/alerts` on `c` (through the leader when `c` does not lead).
+fn alerts_on(c: &Collector) -> Result<Vec<serde_json::Value>, String> {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/alerts", c.url))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {body}"));
+    }
+    Ok(body["alerts"].as_array().cloned().unwrap_or_default())
+}
+
+/// `GET /api/v1/silences` on `c` (through the leader when `c` does not lead); empty on error.
+fn silences_on(c: &Collector) -> Vec<serde_json::Value> {
+    reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/silences", c.url))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>())
+        .map(|v| v["silences"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// One alert engine for the cluster: three collectors, one leads alerting. A degraded array
+/// reported by an agent whose partition another collector owns pages once; an ack and a
+/// silence made on the other collectors reach the leader's state. The leader and a NATS node are killed with
+/// SIGKILL: another collector leads within 15 s, shows the same alert with its ack, does not
+/// page it again, and sends its resolution once.
+#[test]
+fn one_alert_engine_pages_once_and_a_new_leader_pages_nothing_twice() {
+    let mut schedule = Schedule::new("cluster-alerts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = logwarden_tests::HttpSink::start(0);
+    let mut nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let mut collectors: Vec<Collector> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| start_alerting(dir.path(), id, &urls, &sink.url))
+        .collect();
+    let ids = ["c1", "c2", "c3"];
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(
+            &collectors.iter().collect::<Vec<_>>()
+        ) && collectors
+            .iter()
+            .all(|c| alert_leader(c).is_some())),
+        "no balanced cluster with an alert leader within 60 s: {:?}",
+        collectors.iter().map(cluster_view).collect::<Vec<_>>()
+    );
+    let leader = alert_leader(&collectors[0]).expect("a leader");
+    for c in &collectors {
+        assert_eq!(alert_leader(c).as_deref(), Some(leader.as_str()));
+    }
+    let l = ids
+        .iter()
+        .position(|id| *id == leader)
+        .expect("a known leader");
+    // An agent whose partition the leader does not own (the leader reads every partition),
+    // its events sent to a collector that does not lead; a third one is asked for the alerts.
+    let leads = owned(&collectors[l]);
+    let agent = (0..)
+        .map(|i| format!("probe-{}", i + schedule.below(1000)))
+        .find(|a| !leads.contains(&partition_of(a)))
+        .expect("an agent of another partition");
+    let (sender, asker) = ((l + 1) % 3, (l + 2) % 3);
+    println!(
+        "cluster: {leader} leads alerting; {agent} (partition {}) posts to {}, alerts asked of {}",
+        partition_of(&agent),
+        ids[sender],
+        ids[asker]
+    );
+    let post_raid = |c: &Collector, seq: u64, working: u64| {
+        let (status, body) = c.ingest(raid_line(&agent, seq, working).into_bytes(), &[]);
+        assert_eq!(status, 200, "{body}");
+    };
+    post_raid(&collectors[sender], 1, 6);
+    post_raid(&collectors[sender], 2, 5);
+    assert!(
+        wait_until(Duration::from_secs(30), || raid_notices(&sink).0 >= 1),
+        "no firing notification: {:?}",
+        sink.posts()
+    );
+
+    // The alert, asked of a collector that does not lead, and acked there.
+    let firing = |c: &Collector| {
+        alerts_on(c).ok().and_then(|a| {
+            a.into_iter()
+                .find(|a| a["name"] == "RaidArrayDegraded" && a["status"] == "firing")
+        })
+    };
+    let alert = firing(&collectors[asker]).expect("the firing alert, asked of a non-leader");
+    let id = alert["id"].as_str().expect("alert id").to_owned();
+    let acked = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/alerts/{id}/ack", collectors[asker].url))
+        .timeout(Duration::from_secs(20))
+        .json(&serde_json::json!({"author": "oncall", "comment": "disk ordered"}))
+        .send()
+        .expect("ack");
+    assert!(acked.status().is_success(), "{:?}", acked.text());
+    assert!(
+        firing(&collectors[sender]).is_some_and(|a| a["ack"]["author"] == "oncall"),
+        "the ack is not seen from another collector"
+    );
+    // A silence (of another host) added on one collector is listed by another.
+    let silenced = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/silences", collectors[sender].url))
+        .timeout(Duration::from_secs(20))
+        .json(&serde_json::json!({
+            "matchers": [{"name": "host", "value": "h2"}],
+            "ends_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+            "author": "oncall", "comment": "h2 rebuilt"}))
+        .send()
+        .expect("silence");
+    assert!(silenced.status().is_success(), "{:?}", silenced.text());
+    let silence_of_h2 = |c: &Collector| {
+        silences_on(c)
+            .iter()
+            .any(|s| s["comment"] == "h2 rebuilt" && s["matchers"][0]["value"] == "h2")
+    };
+    assert!(
+        silence_of_h2(&collectors[asker]),
+        "{:?}",
+        silences_on(&collectors[asker])
+    );
+    // The notification log is written within milliseconds of the delivery; a leader killed
+    // inside that window would page again (as a single collector would): give it the time.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(raid_notices(&sink), (1, 0), "paged more than once");
+
+    // The leader and a NATS node (the schedule's) at once: the lease bucket and the state
+    // stream may lose their Raft leader too.
+    let node = schedule.below(3) as usize;
+    println!("cluster: killing {leader} and n{}", node + 1);
+    collectors[l].kill9();
+    nats.nodes[node].kill9();
+    let killed = Instant::now();
+    let survivors: Vec<&Collector> = collectors
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != l)
+        .map(|(_, c)| c)
+        .collect();
+    let new_leader = || {
+        let seen: Vec<Option<String>> = survivors.iter().map(|c| alert_leader(c)).collect();
+        match &seen[..] {
+            [Some(a), Some(b)] if a == b && *a != leader => Some(a.clone()),
+            _ => None,
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || new_leader().is_some()),
+        "no new alert leader within 60 s: {:?}",
+        survivors
+            .iter()
+            .map(|c| cluster_view(c))
+            .collect::<Vec<_>>()
+    );
+    let took = killed.elapsed();
+    println!(
+        "cluster: {} leads alerting {:.1} s after {leader} was killed",
+        new_leader().unwrap_or_default(),
+        took.as_secs_f64()
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "the new alert leader came after {:.1} s",
+        took.as_secs_f64()
+    );
+    // The new leader took the state over: the same alert, still acked.
+    assert!(
+        wait_until(Duration::from_secs(60), || firing(survivors[0])
+            .is_some_and(
+                |a| a["id"] == id.as_str() && a["ack"]["author"] == "oncall"
+            )),
+        "the new leader does not show the acked alert: {:?}",
+        alerts_on(survivors[0])
+    );
+    assert!(
+        silence_of_h2(survivors[1]),
+        "the silence did not survive the leader: {:?}",
+        silences_on(survivors[1])
+    );
+    // (Longer than the lease when a NATS node went too: the state's and the event stream's
+    // Raft groups elect their leaders first.)
+    let serving = killed.elapsed();
+    println!(
+        "cluster: the new leader's engine answers {:.1} s after the kill",
+        serving.as_secs_f64()
+    );
+    assert!(
+        serving < Duration::from_secs(30),
+        "the new leader's engine answered after {:.1} s",
+        serving.as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(3)); // a second page, if any, would come by now
+    assert_eq!(raid_notices(&sink), (1, 0), "paged again by the new leader");
+
+    // Repaired: the resolution is sent once.
+    post_raid(survivors[1], 3, 6);
+    assert!(
+        wait_until(Duration::from_secs(30), || raid_notices(&sink).1 >= 1),
+        "no resolved notification: {:?}",
+        sink.posts()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        raid_notices(&sink),
+        (1, 1),
+        "RaidArrayDegraded notifications (firing, resolved)"
+    );
+}
+
+/// `GET /api/v1/status` on `c`: its cluster part's view of the whole cluster (`Null` if none).
+fn whole_view(c: &Collector) -> serde_json::Value {
+    c.status()
+        .map(|s| s["cluster"]["view"].clone())
+        .unwrap_or_default()
+}
+
+/// `logwarden status` (and `GET /api/v1/status`) on any collector shows the whole cluster: the
+/// collectors, the partitions each owns and their lag, the stream's state and who leads
+/// alerting; `/metrics` shows each collector's part.
+#[test]
+fn status_and_metrics_show_the_whole_cluster_on_any_collector() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let c1 = start_collector(dir.path(), "c1", &urls);
+    let c2 = start_collector(dir.path(), "c2", &urls);
+    let both = [&c1, &c2];
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&both)
+            && both.iter().all(|c| alert_leader(c).is_some())),
+        "c1 and c2 did not share the partitions with an alert leader within 60 s"
+    );
+    for a in ["agent-s1", "agent-s2", "agent-s3"] {
+        post(&c1.url, &batch(a, 0)).expect("ingest");
+    }
+    // Every partition owned, nothing left to read, the 75 events in the stream.
+    let settled = |v: &serde_json::Value| {
+        v["stream"]["messages"] == 75
+            && v["partitions"].as_array().is_some_and(|ps| {
+                ps.len() == PARTITIONS as usize
+                    && ps.iter().all(|p| p["owner"].is_string() && p["lag"] == 0)
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || both
+            .iter()
+            .all(|c| settled(&whole_view(c)))),
+        "the view did not settle: {}",
+        whole_view(&c1)
+    );
+    let leader = alert_leader(&c1).expect("a leader");
+    let ids = ["c1", "c2"];
+    for c in both {
+        let v = whole_view(c);
+        assert_eq!(v["members"], serde_json::json!(["c1", "c2"]), "{v}");
+        assert_eq!(v["alert_leader"], leader.as_str(), "{v}");
+        assert_eq!(v["stream"]["name"], "LOGWARDEN_EVENTS", "{v}");
+        assert_eq!(v["stream"]["replicas"], 3, "{v}");
+        assert!(v["stream"]["leader"].is_string(), "{v}");
+        // The owner of each partition is the one that says it owns it.
+        for (id, other) in ids.iter().zip(both) {
+            let says: Vec<u32> = owned(other);
+            let shown: Vec<u32> = v["partitions"]
+                .as_array()
+                .expect("partitions")
+                .iter()
+                .filter(|p| p["owner"] == *id)
+                .filter_map(|p| p["partition"].as_u64().map(|p| p as u32))
+                .collect();
+            assert_eq!(shown, says, "{id}'s partitions as {v} shows them");
+        }
+        let text = ok_stdout(&c.cli(&["status"]));
+        println!("{text}");
+        for want in [
+            format!("cluster     alerting led by {leader}"),
+            "cluster     stream LOGWARDEN_EVENTS: 75 events".to_owned(),
+            format!("cluster     c1: {} partitions, lag 0 ", owned(&c1).len()),
+            format!("cluster     c2: {} partitions, lag 0 ", owned(&c2).len()),
+        ] {
+            assert!(text.contains(&want), "no {want:?} in:\n{text}");
+        }
+    }
+    // /metrics: each collector's part.
+    let mut owned_in_all = 0.0;
+    for (id, c) in ids.iter().zip(both) {
+        let n = c
+            .metric("logwarden_cluster_partitions_owned")
+            .expect("partitions owned in /metrics");
+        assert_eq!(n, owned(c).len() as f64);
+        owned_in_all += n;
+        let leads = c
+            .metric("logwarden_cluster_alert_leader")
+            .expect("alert leader in /metrics");
+        assert_eq!(leads, if *id == leader { 1.0 } else { 0.0 }, "{id}");
+        assert_eq!(c.metric("logwarden_cluster_partitions"), Some(16.0));
+    }
+    assert_eq!(owned_in_all, 16.0);
+}
+
+/// A leader paused (SIGSTOP) for longer than its lease is replaced; an incident that starts
+/// meanwhile is paged once, by the new leader. Resumed, the old leader reads the same events
+/// before it learns that it was replaced: it sends nothing, and follows.
+#[test]
+fn a_paused_leader_resumed_after_its_successor_took_over_pages_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = logwarden_tests::HttpSink::start(0);
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let urls = nats.urls();
+    let collectors: Vec<Collector> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| start_alerting(dir.path(), id, &urls, &sink.url))
+        .collect();
+    let ids = ["c1", "c2", "c3"];
+    assert!(
+        wait_until(Duration::from_secs(60), || collectors
+            .iter()
+            .all(|c| alert_leader(c).is_some())),
+        "no alert leader within 60 s"
+    );
+    let old = alert_leader(&collectors[0]).expect("a leader");
+    let l = ids
+        .iter()
+        .position(|id| *id == old)
+        .expect("a known leader");
+    let survivors: Vec<&Collector> = (1..3).map(|i| &collectors[(l + i) % 3]).collect();
+    collectors[l].signal("STOP");
+    let replaced = wait_until(Duration::from_secs(60), || {
+        survivors
+            .iter()
+            .all(|c| alert_leader(c).is_some_and(|n| n != old))
+    });
+    if !replaced {
+        collectors[l].signal("CONT");
+    }
+    assert!(replaced, "{old} paused: no other leader within 60 s");
+    let new = alert_leader(survivors[0]).expect("a new leader");
+    println!("cluster: {old} paused, {new} leads alerting");
+    for (seq, working) in [(1, 6), (2, 5)] {
+        let (status, body) =
+            survivors[1].ingest(raid_line("probe-p", seq, working).into_bytes(), &[]);
+        assert_eq!(status, 200, "{body}");
+    }
+    let paged = wait_until(Duration::from_secs(30), || raid_notices(&sink).0 >= 1);
+    collectors[l].signal("CONT");
+    assert!(paged, "the new leader did not page: {:?}", sink.posts());
+    // The old leader, resumed, reads the degraded array too; it must not page it.
+    assert!(
+        wait_until(Duration::from_secs(30), || alert_leader(&collectors[l])
+            .is_some_and(|n| n == new)),
+        "{old}, resumed, does not see {new} as the leader: {}",
+        cluster_view(&collectors[l])
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(raid_notices(&sink), (1, 0), "paged twice");
+    let (status, body) = collectors[l].ingest(raid_line("probe-p", 3, 6).into_bytes(), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        wait_until(Duration::from_secs(30), || raid_notices(&sink).1 >= 1),
+        "no resolved notification: {:?}",
+        sink.posts()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(raid_notices(&sink), (1, 1), "(firing, resolved)");
+}

@@ -19,7 +19,12 @@ impl From<EngineError> for ApiError {
             EngineError::NoSuchAlert(_) | EngineError::NoSuchSilence(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, e.to_string())
             }
-            EngineError::Silence(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            EngineError::Silence(_) | EngineError::Invalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+            }
+            EngineError::Cluster(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             EngineError::Wal(_) | EngineError::Stopped => ApiError::internal("alert engine", e),
         }
     }

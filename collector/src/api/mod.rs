@@ -382,8 +382,18 @@ async fn ingest(
     }))
 }
 
-async fn cluster_handler(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(crate::cluster::status::report(state.cluster.as_deref()))
+#[derive(serde::Deserialize)]
+struct ClusterParams {
+    /// The whole cluster too (cluster::view).
+    #[serde(default)]
+    view: bool,
+}
+
+async fn cluster_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ClusterParams>,
+) -> Json<serde_json::Value> {
+    Json(crate::cluster::status::report(state.cluster.as_deref(), params.view).await)
 }
 
 async fn search_handler(
@@ -416,7 +426,10 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
     let lag = repl.lag(durable);
     let replication = repl.status(durable);
     Json(StatusResponse {
-        cluster: state.cluster.as_deref().map(crate::cluster::status::of),
+        cluster: match state.cluster.as_deref() {
+            Some(m) => Some(crate::cluster::status::with_view(m).await),
+            None => None,
+        },
         version: env!("CARGO_PKG_VERSION").to_owned(),
         role: repl.role().as_str().into(),
         site: state.site.clone(),
@@ -634,6 +647,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
         replication_degraded: u64::from(state.replication.degraded()),
         replication_write_failing: u64::from(state.replication.write_failure().is_some()),
         events_future_clamped: state.wal_stats.future_clamped.load(Relaxed),
+        cluster: state.cluster.as_deref().map(crate::cluster::status::gauges),
     };
     let text = crate::metrics::render(&state.counters, &positions, &alerts, &fleet);
     (

@@ -34,6 +34,10 @@ pub struct ClusterConfig {
     /// collector.
     #[serde(default = "default_lease_ttl")]
     pub lease_ttl: String,
+    /// How often, with changes, the alert leader stores a snapshot of the alert state in
+    /// place of the changes before it (`leader.rs`): a new leader starts from it.
+    #[serde(default = "default_alert_snapshot_every")]
+    pub alert_snapshot_every: String,
     /// The URL other collectors reach this one's API at, for fanned-out searches (default: the
     /// address it listens on, which must then not be 0.0.0.0 or ::).
     #[serde(default)]
@@ -43,6 +47,10 @@ pub struct ClusterConfig {
     /// collectors without read tokens on loopback accept).
     #[serde(default)]
     pub token_file: Option<std::path::PathBuf>,
+}
+
+fn default_alert_snapshot_every() -> String {
+    "30s".into()
 }
 
 fn default_partitions() -> u32 {
@@ -71,6 +79,7 @@ pub struct ClusterSettings {
     pub stream_max_age: Duration,
     pub duplicate_window: Duration,
     pub lease_ttl: Duration,
+    pub alert_snapshot_every: Duration,
     /// Where the others reach this collector (set from the listening address when not given:
     /// [`ClusterSettings::reachable_at`]).
     pub url: Option<String>,
@@ -153,6 +162,7 @@ impl ClusterConfig {
             stream_max_age: duration("stream_max_age", &self.stream_max_age)?,
             duplicate_window: duration("duplicate_window", &self.duplicate_window)?,
             lease_ttl,
+            alert_snapshot_every: duration("alert_snapshot_every", &self.alert_snapshot_every)?,
             url: self.url.map(|u| u.trim_end_matches('/').to_owned()),
             token_file: self.token_file,
         })
@@ -175,6 +185,7 @@ mod tests {
         assert_eq!(s.partitions, 16);
         assert_eq!(s.replicas, 3);
         assert_eq!(s.lease_ttl, Duration::from_secs(6));
+        assert_eq!(s.alert_snapshot_every, Duration::from_secs(30));
     }
 
     /// The whole config file: `[cluster]` absent is today's collector; set, it is checked, and
@@ -233,6 +244,11 @@ lease_ttl = "1s""#,
                 r#"nats = ["nats://a:1"]
 stream_max_age = "soon""#,
                 "stream_max_age",
+            ),
+            (
+                r#"nats = ["nats://a:1"]
+alert_snapshot_every = "often""#,
+                "alert_snapshot_every",
             ),
             (
                 r#"nats = ["nats://a:1"]

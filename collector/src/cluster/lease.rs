@@ -3,6 +3,8 @@
 //! - `part.<p>` = the id of the collector that owns partition `p`. Taken with `create` (fails
 //!   when someone holds it), renewed with `update` at the revision last written (fails when
 //!   someone else took it), given up with a delete at that revision.
+//! - `alerts.leader` = the id of the collector that runs the cluster's alert engine
+//!   (`leader.rs`), held as a partition's lease.
 //! - `member.<id>.<partitions>` for every running collector, written every tick: the key
 //!   carries the collector's count of partitions, so that one listing finds a collector that
 //!   disagrees; the value is the URL the others reach its API at (fanned-out searches).
@@ -52,14 +54,16 @@ pub async fn ensure_bucket(js: &jetstream::Context, s: &ClusterSettings) -> Resu
     js.get_key_value(LEASES).await.map_err(|e| failed(&e))
 }
 
-fn key(p: u32) -> String {
+pub(super) fn key(p: u32) -> String {
     format!("part.{p}")
 }
 
-/// A partition this collector holds.
+/// A partition (or the alert leadership, [`take_named`]) this collector holds.
 #[derive(Debug)]
 pub struct Lease {
     pub partition: u32,
+    /// Its key in the bucket.
+    key: String,
     revision: u64,
     fresh: Fresh,
 }
@@ -95,15 +99,34 @@ impl Lease {
 
 /// Takes partition `p` when nobody holds it.
 pub async fn take(kv: &Store, id: &str, p: u32, ttl: Duration) -> Option<Lease> {
+    take_key(kv, id, key(p), p, ttl).await
+}
+
+/// Takes the lease `key` that is not a partition's (the alert leader's, `leader.rs`) when
+/// nobody holds it; renewed and released as a partition's.
+pub async fn take_named(kv: &Store, id: &str, key: &str, ttl: Duration) -> Option<Lease> {
+    take_key(kv, id, key.to_owned(), u32::MAX, ttl).await
+}
+
+async fn take_key(kv: &Store, id: &str, key: String, p: u32, ttl: Duration) -> Option<Lease> {
     let sent = Instant::now();
-    let revision = kv.create(key(p), id.to_owned().into()).await.ok()?;
+    let revision = kv.create(&key, id.to_owned().into()).await.ok()?;
     let fresh = Fresh(Arc::new(Mutex::new(sent)));
     fresh.renewed(sent, ttl);
     Some(Lease {
         partition: p,
+        key,
         revision,
         fresh,
     })
+}
+
+/// Who holds the lease `key` now, if anyone.
+pub async fn holder(kv: &Store, key: &str) -> Result<Option<String>, String> {
+    kv.get(key)
+        .await
+        .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        .map_err(|e| format!("cluster: reading {key} failed: {e}"))
 }
 
 /// The lease was lost: another collector holds the partition now.
@@ -121,7 +144,7 @@ pub struct Lost;
 pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Result<(), Lost> {
     let sent = Instant::now();
     match kv
-        .update(key(lease.partition), id.to_owned().into(), lease.revision)
+        .update(&lease.key, id.to_owned().into(), lease.revision)
         .await
     {
         Ok(revision) => {
@@ -130,9 +153,11 @@ pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Re
             Ok(())
         }
         Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
-            let again = take(kv, id, lease.partition, ttl).await.ok_or(Lost)?;
+            let again = take_key(kv, id, lease.key.clone(), lease.partition, ttl)
+                .await
+                .ok_or(Lost)?;
             tracing::info!(
-                partition = lease.partition,
+                lease = %lease.key,
                 "cluster: lease had expired, nobody had taken it: taken again"
             );
             lease.revision = again.revision;
@@ -140,7 +165,7 @@ pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Re
             Ok(())
         }
         Err(e) => {
-            tracing::warn!(partition = lease.partition, error = %e, "cluster: lease renewal failed; retrying");
+            tracing::warn!(lease = %lease.key, error = %e, "cluster: lease renewal failed; retrying");
             Ok(())
         }
     }
@@ -149,10 +174,10 @@ pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Re
 /// Gives `lease` up (when it is still ours) so that another collector takes it at once.
 pub async fn release(kv: &Store, lease: Lease) {
     if let Err(e) = kv
-        .delete_expect_revision(key(lease.partition), Some(lease.revision))
+        .delete_expect_revision(&lease.key, Some(lease.revision))
         .await
     {
-        tracing::info!(partition = lease.partition, error = %e, "cluster: lease not released (it expires by itself)");
+        tracing::info!(lease = %lease.key, error = %e, "cluster: lease not released (it expires by itself)");
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Member {
     caught_up: RwLock<BTreeSet<u32>>,
     /// Room for events awaiting JetStream's ack (`stream.rs`).
     inflight: tokio::sync::Semaphore,
+    /// Who leads alerting, as the lease bucket last said (`leader.rs`).
+    alert_leader: RwLock<Option<String>>,
 }
 
 impl Member {
@@ -62,6 +64,7 @@ impl Member {
             pending: RwLock::new(BTreeMap::new()),
             caught_up: RwLock::new(BTreeSet::new()),
             inflight: tokio::sync::Semaphore::new(stream::MAX_IN_FLIGHT),
+            alert_leader: RwLock::new(None),
         }))
     }
 
@@ -136,6 +139,17 @@ impl Member {
             && let Ok(mut c) = self.caught_up.write()
         {
             c.insert(partition);
+        }
+    }
+
+    /// Who leads alerting (`leader.rs`), as last seen.
+    pub fn alert_leader(&self) -> Option<String> {
+        self.alert_leader.read().ok().and_then(|l| l.clone())
+    }
+
+    pub(super) fn set_alert_leader(&self, leader: Option<String>) {
+        if let Ok(mut l) = self.alert_leader.write() {
+            *l = leader;
         }
     }
 }

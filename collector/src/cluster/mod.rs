@@ -17,14 +17,21 @@
 //!   name the partitions that did not answer; `scope.rs`: a collector's reads see only the
 //!   partitions it owns now.
 //!
-//! Not yet here (docs/scale.md): a merged live tail, one alert engine for the cluster, the
-//! cluster in `logwarden status`. Syslog received by a collector stays local.
+//! - `leader.rs`: one collector, elected by a lease, runs the cluster's alert engine over
+//!   every partition (`alert_feed.rs`), its state in JetStream (`alert_state.rs`); the alert
+//!   API of any collector reaches it (`alert_api.rs`); `view.rs`: the whole cluster for status.
+//!
+//! Not yet here (docs/scale.md): a merged live tail. Syslog received by a collector stays local.
 
+pub mod alert_api;
+pub mod alert_feed;
+pub mod alert_state;
 pub mod config;
 pub mod consumer;
 pub mod cursor;
 pub mod fanout;
 pub mod fleet;
+pub mod leader;
 pub mod lease;
 pub mod member;
 pub mod names;
@@ -34,6 +41,7 @@ pub mod shard;
 pub mod status;
 pub mod stream;
 pub mod tail;
+pub mod view;
 
 use std::sync::Arc;
 
@@ -54,4 +62,16 @@ pub async fn start(
     let cluster = Member::connect(settings.clone()).await?;
     tasks.spawn(shard::run(cluster.clone(), committer.clone(), stop.clone()));
     Ok(Some(cluster))
+}
+
+/// Cluster mode's alerting: this collector takes part in the election of the one alert
+/// engine (`leader.rs`); returns the API's handle, which reaches the leader's engine.
+pub fn start_alerts(
+    member: &Arc<Member>,
+    (settings, counters): (crate::rules::EngineSettings, Arc<crate::metrics::Counters>),
+    committer: &crate::wal::Committer,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> crate::rules::AlertsHandle {
+    leader::start(member, settings, committer, counters, tasks, stop)
 }

@@ -6,6 +6,16 @@ pub const STREAM: &str = "LOGWARDEN_EVENTS";
 /// The key-value bucket of partition leases and collector membership.
 pub const LEASES: &str = "logwarden_leases";
 
+/// The JetStream stream of the alert leader's state (`alert_state.rs`).
+pub const ALERT_STATE: &str = "LOGWARDEN_ALERTS";
+/// Its one subject.
+pub const ALERT_STATE_SUBJECT: &str = "logwarden.alerts.state";
+/// The key, in the lease bucket, of the lease of the alert leader (`leader.rs`).
+pub const ALERT_LEADER: &str = "alerts.leader";
+/// The subject on which the alert leader answers the other collectors' alert API calls
+/// (`alert_api.rs`).
+pub const ALERT_API: &str = "logwarden.alerts.api";
+
 /// The subject of partition `p`.
 pub fn subject(p: u32) -> String {
     format!("logwarden.events.{p}")

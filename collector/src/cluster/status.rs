@@ -1,7 +1,7 @@
 //! This collector's place in the cluster (its id, the partitions it owns, and how far behind
-//! the stream its reading of each is), in `GET /api/v1/cluster` and in the status
-//! (`logwarden status`). A view of the whole cluster (every collector, the stream's state) is
-//! not built yet (docs/scale.md).
+//! the stream its reading of each is, who leads alerting), in `GET /api/v1/cluster` and in
+//! the status (`logwarden status`), with the view of the whole cluster (`view.rs`) in the
+//! status and in `GET /api/v1/cluster?view=true`.
 
 use serde_json::{Value, json};
 
@@ -19,20 +19,46 @@ pub fn of(member: &Member) -> ClusterStatus {
         partitions: member.settings.partitions,
         owned: member.owned().into_iter().collect(),
         pending: member.pending(),
+        alert_leader: member.alert_leader(),
+        view: None,
+        view_error: None,
     }
 }
 
-/// What the endpoint answers: [`ClusterStatus`] with `"enabled": true`, or
-/// `{"enabled": false}` outside cluster mode.
-pub fn report(member: Option<&Member>) -> Value {
+/// [`of`] with the view of the whole cluster, or why it could not be read.
+pub async fn with_view(member: &Member) -> ClusterStatus {
+    let mut status = of(member);
+    match super::view::gather(member).await {
+        Ok(v) => status.view = Some(v),
+        Err(e) => status.view_error = Some(e),
+    }
+    status
+}
+
+/// What the endpoint answers: [`ClusterStatus`] with `"enabled": true` (and the whole
+/// cluster's view when asked: it takes JetStream requests), or `{"enabled": false}` outside
+/// cluster mode.
+pub async fn report(member: Option<&Member>, view: bool) -> Value {
     match member {
         None => json!({ "enabled": false }),
         Some(m) => {
-            let mut v = serde_json::to_value(of(m)).unwrap_or_default();
+            let status = if view { with_view(m).await } else { of(m) };
+            let mut v = serde_json::to_value(status).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("enabled".into(), true.into());
             }
             v
         }
+    }
+}
+
+/// This collector's part, for `/metrics`.
+pub fn gauges(member: &Member) -> crate::metrics::ClusterGauges {
+    let owned = member.owned();
+    crate::metrics::ClusterGauges {
+        partitions: u64::from(member.settings.partitions),
+        owned: owned.len() as u64,
+        lag: member.pending(),
+        alert_leader: member.alert_leader().as_deref() == Some(member.settings.id.as_str()),
     }
 }

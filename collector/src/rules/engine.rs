@@ -21,11 +21,14 @@
 //! - `delivery.rs`: the group timers, `rules::dispatch` deciding what a flush sends, the tasks
 //!   that hand it to `crate::notify`, and what they report;
 //! - `commands.rs`: each command of the API (list, ack, silences, test), one step each;
-//! - `forget.rs` (`logwarden fleet forget`) and `reload.rs` (a config reload).
+//! - `forget.rs` (`logwarden fleet forget`) and `reload.rs` (a config reload);
+//! - `shared.rs`: the engine of a cluster's alert leader (crate::cluster::leader), fed by the
+//!   stream of every partition, its state in a shared store instead of the WAL.
 //!
-//! This file holds what they share: the settings, the `Engine` value and its main loop. Two
+//! This file holds what they share: the settings, the `Engine` value and its main loop. Three
 //! leaves hold the types the value and the API need: `handle.rs` (the API's [`AlertsHandle`],
-//! its commands and errors) and `group.rs` (a group's timer, a delivery's report). The job
+//! its commands and errors), `group.rs` (a group's timer, a delivery's report) and `feed.rs`
+//! (where the input comes from: the WAL, or a cluster leader's feed and store). The job
 //! files use this file and the leaves; this file names none of them.
 //!
 //! # Restart
@@ -60,6 +63,7 @@
 
 mod commands;
 mod delivery;
+mod feed;
 mod forget;
 mod group;
 mod handle;
@@ -67,6 +71,7 @@ mod judge;
 mod lifecycle;
 mod reload;
 mod replay;
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,9 +89,12 @@ use super::user::UserRules;
 use crate::notify::route::{RouteTree, Timing};
 use crate::notify::{Receiver, RetryPolicy};
 use crate::wal::Committer;
+use feed::{Feed, SharedSink, Work};
+pub use feed::{FeedBatch, Leading, Shared, SharedStart, StateKind, StateWrite};
 use group::{Delivered, GroupTimer};
+pub(crate) use handle::Command;
+use handle::Forgotten;
 pub use handle::{AlertsHandle, EngineError};
-use handle::{Command, Forgotten};
 
 /// Everything the engine is configured with (`[alerts]`).
 #[derive(Debug, Clone)]
@@ -195,6 +203,9 @@ pub struct Engine {
     counters: Arc<crate::metrics::Counters>,
     /// Forgets written and not yet answered (`forget.rs`).
     forgets: Vec<Forgotten>,
+    /// A cluster's alert leader: the shared store its state goes to instead of the WAL
+    /// (`shared.rs`); `None` on a single collector or a pair.
+    shared: Option<SharedSink>,
 }
 
 /// Starts the engine task. It replays the WAL up to the current durable LSN, then follows it.
@@ -208,18 +219,57 @@ pub fn start(
     shutdown: CancellationToken,
     counters: Arc<crate::metrics::Counters>,
 ) -> (AlertsHandle, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(64);
-    // Settings reloaded since the process started win over those it started with.
+    let engine = Engine::new(latest(settings), committer, wal_dir, counters);
+    spawn(engine, Feed::Wal(durable), None, shutdown)
+}
+
+/// Starts the engine of a cluster's alert leader (`shared.rs`): its events and its state are
+/// the cluster's (`shared`), not the local WAL's; `committer` is only held, not written.
+pub fn start_shared(
+    settings: EngineSettings,
+    committer: Committer,
+    shared: Shared,
+    shutdown: CancellationToken,
+    counters: Arc<crate::metrics::Counters>,
+) -> (AlertsHandle, tokio::task::JoinHandle<()>) {
+    let wal_dir = std::path::PathBuf::new();
+    let mut engine = Engine::new(latest(settings), committer, wal_dir, counters);
+    engine.shared = Some(SharedSink {
+        writes: shared.writes,
+        events_since: 0,
+        changes_since: 0,
+        last_snapshot: Instant::now(),
+        snapshot_every: shared.snapshot_every,
+        leading: shared.leading,
+    });
+    spawn(
+        engine,
+        Feed::Shared(shared.events),
+        Some(shared.start),
+        shutdown,
+    )
+}
+
+/// Settings reloaded since the process started win over those it started with.
+fn latest(settings: EngineSettings) -> EngineSettings {
     let latest = settings.reloads.as_ref().and_then(|r| r.borrow().clone());
-    let settings = match latest {
+    match latest {
         Some(new) => EngineSettings {
             reloads: settings.reloads.clone(),
             ..(*new).clone()
         },
         None => settings,
-    };
-    let engine = Engine::new(settings, committer, wal_dir, counters);
-    let task = tokio::spawn(engine.run(durable, rx, shutdown));
+    }
+}
+
+fn spawn(
+    engine: Engine,
+    feed: Feed,
+    start: Option<SharedStart>,
+    shutdown: CancellationToken,
+) -> (AlertsHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(engine.run(feed, start, rx, shutdown));
     (AlertsHandle { tx }, task)
 }
 
@@ -266,19 +316,38 @@ impl Engine {
             done_rx,
             counters,
             forgets: Vec::new(),
+            shared: None,
         }
     }
 
-    /// The task: the start replay, then one batch of work per wake-up (new WAL records, a
-    /// command, a delivery's report, a reload, a timer), its changes written after each.
+    /// The task: the start (the WAL's replay, or a leader's take-over of the shared state),
+    /// then one batch of work per wake-up (new WAL records or stream events, a command, a
+    /// delivery's report, a reload, a timer), its changes written after each.
     async fn run(
         mut self,
-        mut durable: watch::Receiver<u64>,
+        mut feed: Feed,
+        start: Option<SharedStart>,
         mut commands: mpsc::Receiver<Command>,
         shutdown: CancellationToken,
     ) {
-        let start_lsn = *durable.borrow_and_update();
-        let mut reader = self.start_replay(start_lsn).await;
+        let mut start_lsn = 0;
+        let mut reader = None;
+        match (&mut feed, start) {
+            (Feed::Wal(durable), _) => {
+                start_lsn = *durable.borrow_and_update();
+                reader = self.start_replay(start_lsn).await;
+            }
+            (Feed::Shared(events), start) => {
+                let started = tokio::select! {
+                    _ = shutdown.cancelled() => false,
+                    started = self.start_shared(start.unwrap_or_default(), events) => started,
+                };
+                if !started {
+                    tracing::info!("alert engine stopped before it took over");
+                    return;
+                }
+            }
+        }
         let mut next_tick = Instant::now() + self.settings.tick;
         let mut reloads = self.settings.reloads.clone();
         if let Some(r) = &mut reloads {
@@ -288,13 +357,14 @@ impl Engine {
             let deadline = self.next_deadline().map_or(next_tick, |d| d.min(next_tick));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                changed = durable.changed() => {
-                    if changed.is_err() {
-                        break; // the committer is gone
+                work = feed.next() => match work {
+                    // The committer, or the leader's feed, is gone.
+                    None => break,
+                    Some(Work::Upto(upto)) => {
+                        self.follow(&mut reader, upto, start_lsn).await;
                     }
-                    let upto = *durable.borrow_and_update();
-                    self.follow(&mut reader, upto, start_lsn).await;
-                }
+                    Some(Work::Events(batch)) => self.shared_events(batch).await,
+                },
                 Some(cmd) = commands.recv() => self.command(cmd).await,
                 Some(done) = self.done_rx.recv() => self.delivered(done),
                 Some(new) = next_reload(&mut reloads) => self.reload(new),
@@ -310,6 +380,7 @@ impl Engine {
             }
             let written = self.commit_pending().await;
             self.answer_forgets(written);
+            self.shared_snapshot_if_due().await;
         }
         tracing::info!("alert engine stopped");
     }

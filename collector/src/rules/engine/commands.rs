@@ -20,7 +20,7 @@ impl Engine {
         let wall = Utc::now();
         match cmd {
             Command::List { all, reply } => {
-                let _ = reply.send(self.list(all, wall));
+                let _ = reply.send(Ok(self.list(all, wall)));
             }
             Command::Ack { id, req, reply } => {
                 let res = self.ack(id, req, wall).await;
@@ -41,7 +41,7 @@ impl Engine {
                 reply,
             } => self.write_forget(host, author, wall, reply).await,
             Command::Silences { reply } => {
-                let _ = reply.send(self.silences(wall));
+                let _ = reply.send(Ok(self.silences(wall)));
             }
             Command::Test { req, reply } => self.test(req, reply),
         }
@@ -173,7 +173,7 @@ impl Engine {
                 &settings.external_url,
             )
             .await;
-            let _ = reply.send(r);
+            let _ = reply.send(Ok(r));
         });
     }
 }

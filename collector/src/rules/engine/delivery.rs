@@ -58,6 +58,15 @@ impl Engine {
     }
 
     pub(super) fn flush_due(&mut self, now: Instant) {
+        // A cluster's leader that may have been replaced sends nothing (`shared.rs`); its
+        // groups wait (the leadership ends, or its lease is renewed, within a tick).
+        if !self.may_notify() {
+            let later = now + Duration::from_millis(500);
+            for t in self.groups.values_mut() {
+                t.next = t.next.map(|n| n.max(later));
+            }
+            return;
+        }
         let due: Vec<(usize, String)> = self
             .groups
             .iter()

@@ -29,13 +29,21 @@ pub enum EngineError {
     /// The engine has stopped (shutdown).
     #[error("the alert engine has stopped")]
     Stopped,
+    /// Cluster mode: the alert leader could not be reached, or the shared alert state refused
+    /// the change (crate::cluster::leader).
+    #[error("cluster: {0}")]
+    Cluster(String),
+    /// Cluster mode: the alert leader refused the request as invalid (its reason).
+    #[error("{0}")]
+    Invalid(String),
 }
 
-/// Requests from the API to the engine; each carries its reply channel.
-pub(super) enum Command {
+/// Requests from the API to the engine; each carries its reply channel. In cluster mode a
+/// collector that does not lead alerting hands them to the leader (crate::cluster::alert_api).
+pub(crate) enum Command {
     List {
         all: bool,
-        reply: oneshot::Sender<Vec<AlertView>>,
+        reply: oneshot::Sender<Result<Vec<AlertView>, EngineError>>,
     },
     Ack {
         id: String,
@@ -51,7 +59,7 @@ pub(super) enum Command {
         reply: oneshot::Sender<Result<Silence, EngineError>>,
     },
     Silences {
-        reply: oneshot::Sender<Vec<Silence>>,
+        reply: oneshot::Sender<Result<Vec<Silence>, EngineError>>,
     },
     /// A verdict on the collector itself (e.g. `ReplicationDegraded`), from outside the WAL.
     Signal(Signal),
@@ -68,13 +76,28 @@ pub(super) enum Command {
     },
 }
 
-pub(super) type TestReply = oneshot::Sender<Result<TestAlertResponse, test_send::TestError>>;
+/// A test's answer; the outer error when the engine could not be asked (cluster mode).
+pub(crate) type TestReply =
+    oneshot::Sender<Result<Result<TestAlertResponse, test_send::TestError>, EngineError>>;
 
 /// The API's handle on the engine. Cheap to clone.
 #[derive(Clone)]
 pub struct AlertsHandle {
     /// Commands to the engine task; it stops reading them at shutdown.
     pub(super) tx: mpsc::Sender<Command>,
+}
+
+impl AlertsHandle {
+    /// A handle whose commands go to `tx` (cluster mode: to the router that hands them to the
+    /// alert leader, crate::cluster::alert_api).
+    pub(crate) fn to(tx: mpsc::Sender<Command>) -> AlertsHandle {
+        AlertsHandle { tx }
+    }
+
+    /// Hands `cmd` on to this handle's engine (its reply goes straight back to the caller).
+    pub(crate) async fn pass(&self, cmd: Command) -> Result<(), EngineError> {
+        self.tx.send(cmd).await.map_err(|_| EngineError::Stopped)
+    }
 }
 
 impl AlertsHandle {
@@ -98,7 +121,7 @@ impl AlertsHandle {
     }
 
     pub async fn list(&self, all: bool) -> Result<Vec<AlertView>, EngineError> {
-        self.ask(|reply| Command::List { all, reply }).await
+        self.ask(|reply| Command::List { all, reply }).await?
     }
 
     pub async fn ack(&self, id: String, req: AckRequest) -> Result<AlertView, EngineError> {
@@ -129,7 +152,7 @@ impl AlertsHandle {
     }
 
     pub async fn silences(&self) -> Result<Vec<Silence>, EngineError> {
-        self.ask(|reply| Command::Silences { reply }).await
+        self.ask(|reply| Command::Silences { reply }).await?
     }
 
     /// Sends a synthetic alert through the routes and receivers now in force; the engine's
@@ -138,7 +161,7 @@ impl AlertsHandle {
         &self,
         req: TestAlertRequest,
     ) -> Result<Result<TestAlertResponse, test_send::TestError>, EngineError> {
-        self.ask(|reply| Command::Test { req, reply }).await
+        self.ask(|reply| Command::Test { req, reply }).await?
     }
 
     /// Hands the engine a verdict about the collector itself (it is not in the WAL, so the
@@ -151,7 +174,7 @@ impl AlertsHandle {
     }
 }
 
-pub(super) type ForgetReply = oneshot::Sender<Result<ForgetResponse, EngineError>>;
+pub(crate) type ForgetReply = oneshot::Sender<Result<ForgetResponse, EngineError>>;
 
 /// A forget written and not yet answered.
 pub(super) struct Forgotten {

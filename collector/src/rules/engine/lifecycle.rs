@@ -4,7 +4,8 @@
 //! firing verdict came back meanwhile. Acks and silences (`commands.rs`) are changes too.
 //!
 //! Every change goes through [`Engine::change`]: applied to the table now, queued in `pending`,
-//! written as one `AlertState` record per batch of work ([`Engine::commit_pending`]), or at once
+//! written as one `AlertState` record per batch of work (to the shared store instead on a
+//! cluster's alert leader, `shared.rs`) ([`Engine::commit_pending`]), or at once
 //! when the API waits for the answer ([`Engine::write_now`]). A change that can alter what is
 //! sent asks delivery (`delivery.rs`) to look at the alert's groups again.
 
@@ -124,6 +125,13 @@ impl Engine {
         if self.pending.is_empty() {
             return true;
         }
+        if self.shared.is_some() {
+            return self
+                .write_shared()
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "cluster: alert state not written to the shared store; tried again with the next change"))
+                .is_ok();
+        }
         let payload = state::encode(&std::mem::take(&mut self.pending));
         match self.committer.commit_alert_state(payload).await {
             Ok(lsn) => {
@@ -139,6 +147,9 @@ impl Engine {
 
     /// Writes the pending changes and says whether they are durable (for the API's answer).
     pub(super) async fn write_now(&mut self) -> Result<(), EngineError> {
+        if self.shared.is_some() {
+            return self.write_shared().await.map_err(EngineError::Cluster);
+        }
         let payload = state::encode(&std::mem::take(&mut self.pending));
         let lsn = self
             .committer

@@ -1,0 +1,161 @@
+//! The alert leader's reading of the whole event stream (every partition, in stream order):
+//! what the one alert engine judges (`leader.rs`, `rules/engine/shared.rs`).
+//!
+//! An ephemeral pull consumer of its own (no acks: the leader's position is what its snapshot
+//! says) starts after the newest snapshot of the alert state. The events up to the stream's
+//! last message when the leader started are a replay: they rebuild the rules' view and act on
+//! nothing; the first batch after them (possibly empty) says the engine is caught up.
+//!
+//! An event's `received` time, when it has none (the WAL gives it on a single collector), is
+//! when JetStream stored it: the same on every leader.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use futures_util::StreamExt;
+use logwarden_core::Event;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::member::Member;
+use super::names::STREAM;
+use crate::rules::engine::FeedBatch;
+
+/// Most messages taken in one fetch.
+const BATCH: usize = 1000;
+
+/// Feeds `tx` from stream sequence `from` until `stop` or an error; dropping `tx` then ends the
+/// engine, and with it the leader's session (which starts again from the shared state).
+pub async fn run(
+    member: Arc<Member>,
+    from: u64,
+    tx: mpsc::Sender<FeedBatch>,
+    stop: CancellationToken,
+) {
+    if let Err(e) = read(&member, from, &tx, &stop).await {
+        tracing::warn!(error = %e, "cluster: the alert leader's reading of the stream failed");
+    }
+}
+
+async fn open(member: &Member, from: u64) -> Result<(PullConsumer, u64), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("stream {STREAM}: {e}");
+    let stream = member
+        .jetstream()
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| failed(&e))?;
+    let until = stream
+        .get_info()
+        .await
+        .map_err(|e| failed(&e))?
+        .state
+        .last_sequence;
+    let deliver_policy = if from <= 1 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: from,
+        }
+    };
+    let consumer = stream
+        .create_consumer(pull::Config {
+            description: Some(format!("alert leader {}", member.settings.id)),
+            deliver_policy,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| failed(&format!("alert leader's consumer: {e}")))?;
+    Ok((consumer, until))
+}
+
+async fn read(
+    member: &Member,
+    from: u64,
+    tx: &mpsc::Sender<FeedBatch>,
+    stop: &CancellationToken,
+) -> Result<(), String> {
+    // A NATS node lost with the stream's Raft leader on it: the request times out until a new
+    // leader is elected (seconds); try again rather than end the leadership.
+    let (consumer, until) = loop {
+        match open(member, from).await {
+            Ok(opened) => break opened,
+            Err(e) => {
+                tracing::info!(error = %e, "cluster: the alert leader's consumer not created yet; trying again");
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    };
+    let send = |b: FeedBatch| async move {
+        tokio::select! {
+            _ = stop.cancelled() => Ok(false),
+            sent = tx.send(b) => sent.map(|_| true).map_err(|_| "the alert engine stopped".to_owned()),
+        }
+    };
+    let mut caught_up = false;
+    let mut last_seq = from.saturating_sub(1);
+    while !stop.is_cancelled() {
+        let mut fetched = consumer
+            .fetch()
+            .max_messages(BATCH)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await
+            .map_err(|e| format!("fetch: {e}"))?;
+        let (mut replay, mut live) = (FeedBatch::default(), FeedBatch::default());
+        let mut messages = 0;
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                next = fetched.next() => next,
+            };
+            let Some(m) = next else { break };
+            let m = m.map_err(|e| format!("fetch: {e}"))?;
+            messages += 1;
+            let info = m.info().map_err(|e| format!("message info: {e}"))?;
+            let (seq, published) = (info.stream_sequence, info.published);
+            last_seq = last_seq.max(seq);
+            let mut event = match serde_json::from_slice::<Event>(&m.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(seq, error = %e, "cluster: a message of the stream is not an event; no rule sees it");
+                    continue;
+                }
+            };
+            if event.received.is_none() {
+                event.received = Some(chrono::DateTime::from_timestamp_nanos(
+                    published.unix_timestamp_nanos() as i64,
+                ));
+            }
+            let to = if !caught_up && seq <= until {
+                &mut replay
+            } else {
+                &mut live
+            };
+            to.events.push(event);
+            to.last_seq = seq;
+        }
+        if !replay.events.is_empty() {
+            replay.replay = true;
+            if !send(replay).await? {
+                return Ok(());
+            }
+        }
+        // Caught up: past the stream's end at the start, or nothing more to read (what was
+        // there at the start may have aged out meanwhile).
+        let now_caught_up = !caught_up && (last_seq >= until || messages == 0);
+        if now_caught_up || !live.events.is_empty() {
+            caught_up = true;
+            live.last_seq = live.last_seq.max(last_seq);
+            if !send(live).await? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
