@@ -47,7 +47,7 @@ impl Tailer {
             self.metrics.let_go(key);
             tracing::info!(path = %e.w.path.display(), offset = e.w.read_pos(),
                 "no longer in the file list: not read any more (where it was read to is kept)");
-            self.retired.insert(key, e.w.path);
+            self.retired.insert(key, e.w.path.to_path_buf());
         }
         tracing::info!(globs = self.cfg.rules.len(), "file list reloaded");
         Ok(true)
