@@ -13,6 +13,8 @@ field, the context of a hit, and a term query.
 4. `GET /api/v1/context?at=POS&before=5&after=5` for R hits of `needle`: the server's `took_us`
    p50/p99 and the client's.
 5. `GET /api/v1/search?q=needle&limit=100` R times: the server's `took_us` p50/p99.
+6. `GET /api/v1/search?q=*&limit=100`, and the same after the cursor of a hit in the middle of
+   the day: the server's `took_us` p50/p99 (every event matches: the cost of ordering them).
 
 Usage: bench/search_bench.py [--events 10000000] [--queries 30] [--rg-runs 3] [--dir DIR]
 With `--dir DIR` the plain log and the collector's data are kept in DIR, and a later
@@ -172,6 +174,20 @@ def main():
             took.append(body["took_us"] / 1000)
         print(json.dumps({"term_needle_100": {"server_p50_ms": pct(took, 50),
                                               "server_p99_ms": pct(took, 99)}}), flush=True)
+        # 6. every event matches: the newest 100, then the 100 after the middle one's cursor.
+        took, paged = [], []
+        for _ in range(a.queries):
+            body, _ = get(url, "/api/v1/search", {"q": "*", "limit": 100})
+            took.append(body["took_us"] / 1000)
+            body, _ = get(url, "/api/v1/search",
+                          {"q": "*", "limit": 100, "after": hits["positions"][50]})
+            assert len(body["hits"]) == 100, len(body["hits"])
+            paged.append(body["took_us"] / 1000)
+        print(json.dumps({"match_all_100": {"server_p50_ms": pct(took, 50),
+                                            "server_p99_ms": pct(took, 99)},
+                          "match_all_100_after_a_cursor": {"server_p50_ms": pct(paged, 50),
+                                                           "server_p99_ms": pct(paged, 99)}}),
+              flush=True)
 
 
 if __name__ == "__main__":

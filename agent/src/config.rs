@@ -4,7 +4,7 @@
 //!
 //! The sections that belong to one part live beside it, as written and with their checks:
 //! `[tail]` and `[[files]]` in `tail/settings.rs`, `[spool]` in `spool/settings.rs`,
-//! `[[journald]]` in `journald/settings.rs`, `[health]` in `health/mod.rs`. This file holds
+//! `[[journald]]` in `journald/settings.rs`, `[health]` in `health/settings.rs`. This file holds
 //! the rest and assembles them, flags over file, into [`Settings`].
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use logwarden_core::config_duration::{ConfigDuration, DurationKey};
 use serde::Deserialize;
 
-use crate::health::{BackupRule, HealthConfig};
+use crate::health::{BackupRule, HealthConfig, HealthFileConfig};
 use crate::journald::settings::JournaldConfig;
 use crate::parse::{Format, Zone};
 use crate::ship::settings::Compression;
@@ -54,7 +54,7 @@ pub struct FileConfig {
     pub batch: BatchConfig,
     /// `[health]`: the disk, RAID, file system and backup probes (docs/health.md).
     #[serde(default)]
-    pub health: HealthConfig,
+    pub health: HealthFileConfig,
     /// `[tail]`: how files are found and read.
     #[serde(default)]
     pub tail: TailConfig,
@@ -225,10 +225,13 @@ pub fn check(path: &Path, flags: Overrides) -> anyhow::Result<Checked> {
 }
 
 impl FileConfig {
-    /// The duration keys of the whole file, each with its deprecated spelling in whole seconds.
-    pub fn duration_keys(&self) -> [DurationKey<'_>; 2] {
+    /// The duration keys of the whole file (the top, `[tail]`, `[health]`, then each
+    /// `[[health.redfish]]` in its order), each with its deprecated spelling in whole seconds.
+    pub fn duration_keys(&self) -> Vec<DurationKey<'_>> {
         let [ignore_older] = self.tail.duration_keys();
-        [self.heartbeat_key(), ignore_older]
+        let mut keys = vec![self.heartbeat_key(), ignore_older];
+        keys.extend(self.health.all_duration_keys());
+        keys
     }
 
     fn heartbeat_key(&self) -> DurationKey<'_> {
@@ -289,7 +292,7 @@ impl Settings {
             bail!("[batch] max_events and max_bytes must be above zero");
         }
         let compression = compression(&batch.compression)?;
-        let mut health = file.health;
+        let mut health = file.health.settings()?;
         if let Some(mdstat) = flags.mdstat {
             health.mdstat = mdstat;
         }
@@ -611,6 +614,61 @@ mod tests {
         assert!(
             err.contains("heartbeat_secs and heartbeat are both given"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn old_health_timers_are_named_with_their_line_even_in_each_redfish_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(
+            &path,
+            "host = \"a\"\n[health]\nreport_interval_s = 600\nsmart_timeout = \"2m\"\n\
+             [[health.redfish]]\nurl = \"https://bmc1\"\ninterval_s = 30\n\
+             [[health.redfish]]\nurl = \"https://bmc2\"\ninterval = \"30s\"\n\
+             [[health.redfish]]\nurl = \"https://bmc3\"\ntimeout_s = 7\ninterval_s = 120\n",
+        )
+        .unwrap();
+        let checked = check(&path, Overrides::default()).unwrap();
+        let file = path.display();
+        assert_eq!(
+            checked.deprecations,
+            [
+                format!(
+                    "config file {file}, line 3: [health] report_interval_s = 600 is deprecated: write report_interval = \"10m\""
+                ),
+                format!(
+                    "config file {file}, line 7: [[health.redfish]] interval_s = 30 is deprecated: write interval = \"30s\""
+                ),
+                format!(
+                    "config file {file}, line 14: [[health.redfish]] interval_s = 120 is deprecated: write interval = \"2m\""
+                ),
+                format!(
+                    "config file {file}, line 13: [[health.redfish]] timeout_s = 7 is deprecated: write timeout = \"7s\""
+                ),
+            ]
+        );
+        let h = &checked.settings.health;
+        assert_eq!(h.report_interval, Duration::from_secs(600));
+        assert_eq!(h.smart_timeout, Duration::from_secs(120));
+        let every: Vec<_> = h.redfish.iter().map(|t| (t.interval, t.timeout)).collect();
+        let s = Duration::from_secs;
+        assert_eq!(every, [(s(30), s(5)), (s(30), s(5)), (s(120), s(7))]);
+
+        std::fs::write(
+            &path,
+            "[health]\nsmart_interval = \"1h\"\n# the old one too\nsmart_interval_s = 3600\n",
+        )
+        .unwrap();
+        let Err(err) = check(&path, Overrides::default()) else {
+            panic!("both spellings were accepted");
+        };
+        let err = format!("{err:#}");
+        assert_eq!(
+            err,
+            format!(
+                "config file {file}, line 4: [health] smart_interval_s and smart_interval are both given: keep only smart_interval"
+            )
         );
     }
 }

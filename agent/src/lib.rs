@@ -10,6 +10,7 @@ pub mod init;
 pub mod journald;
 pub mod observe;
 pub mod pipeline;
+pub mod reload;
 pub mod ship;
 pub mod source;
 pub mod spool;

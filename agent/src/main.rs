@@ -162,7 +162,7 @@ impl RedfishArgs {
                     password_file: self.password_file.clone(),
                     ca_file: self.ca_file.clone(),
                     insecure: self.insecure,
-                    timeout_s: self.timeout,
+                    timeout: std::time::Duration::from_secs(self.timeout),
                     ..health::redfish::RedfishTarget::new(u)
                 };
                 t.validate().map_err(|e| {
@@ -202,6 +202,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config, overrides } => {
+            let flags = overrides.clone();
             let settings = match &config {
                 Some(path) => config::load_settings(path, overrides)?,
                 None => Settings::build(config::FileConfig::default(), overrides)?,
@@ -215,7 +216,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(logwarden_core::signal::stop_on_signal(shutdown.clone()));
-                logwarden_agent::pipeline::run(settings, shutdown, SHUTDOWN_DRAIN).await
+                let file_lists =
+                    logwarden_agent::reload::spawn(config, flags, &settings, shutdown.clone());
+                logwarden_agent::pipeline::run(settings, shutdown, SHUTDOWN_DRAIN, file_lists).await
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -35,10 +35,12 @@ const ITEM_QUEUE: usize = 4096;
 
 /// Runs the agent until `shutdown` fires, then ships what it can within `drain` (the rest
 /// stays in the spool for the next start) and saves checkpoints.
+/// New file lists from config reloads come on `file_lists` (`reload.rs`).
 pub async fn run(
     settings: Settings,
     shutdown: CancellationToken,
     drain: std::time::Duration,
+    file_lists: std::sync::mpsc::Receiver<Vec<crate::tail::settings::FileRule>>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
@@ -81,7 +83,8 @@ pub async fn run(
     let checkpoints = Arc::new(Mutex::new(checkpoints));
     let tailer = Tailer::new(settings.tail.clone(), known)
         .with_metrics(metrics.clone())
-        .with_checkpoints(checkpoints.clone());
+        .with_checkpoints(checkpoints.clone())
+        .with_reloads(file_lists);
     let tail_cancel = stop_reading.clone();
     let tail_thread = std::thread::Builder::new()
         .name("tailer".into())

@@ -16,6 +16,27 @@ use logwarden_core::wire::{
 };
 use reqwest::blocking::{Client as Http, Response};
 
+/// A 404: the server holds no such thing (an event id, a position). Its text is the usual line
+/// naming the server; `message` is the server's own words, for commands that exit 1 on it.
+#[derive(Debug)]
+pub struct NotFound {
+    server: String,
+    status: reqwest::StatusCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} answered {}: {}",
+            self.server, self.status, self.message
+        )
+    }
+}
+
+impl std::error::Error for NotFound {}
+
 pub struct Client {
     http: Http,
     /// For the live tail, which never ends: no overall timeout.
@@ -90,7 +111,9 @@ impl Client {
 
     pub fn search(&self, params: &SearchParams) -> anyhow::Result<SearchResponse> {
         let url = self.base.join(SEARCH_PATH)?;
-        self.read(self.http.get(url).query(params).send())
+        let r: SearchResponse = self.read(self.http.get(url).query(params).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     /// Streams events matching `q` that arrive after WAL position `after`, skipping `seen` ids,
@@ -123,7 +146,9 @@ impl Client {
             }
             each(&event)?;
         }
-        anyhow::bail!("{server} ended the live tail (collector stopping?)")
+        anyhow::bail!(
+            "{server} ended the live tail (collector stopping? in a cluster, a partition moved: run it again)"
+        )
     }
 
     pub fn trace(
@@ -141,17 +166,23 @@ impl Client {
 
     pub fn fields(&self, params: &FieldsParams) -> anyhow::Result<FieldsResponse> {
         let url = self.base.join(FIELDS_PATH)?;
-        self.read(self.http.get(url).query(params).send())
+        let r: FieldsResponse = self.read(self.http.get(url).query(params).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     pub fn count(&self, params: &CountParams) -> anyhow::Result<CountResponse> {
         let url = self.base.join(COUNT_PATH)?;
-        self.read(self.http.get(url).query(params).send())
+        let r: CountResponse = self.read(self.http.get(url).query(params).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     pub fn fleet(&self) -> anyhow::Result<FleetResponse> {
         let url = self.base.join(FLEET_PATH)?;
-        self.read(self.http.get(url).send())
+        let r: FleetResponse = self.read(self.http.get(url).send())?;
+        crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        Ok(r)
     }
 
     pub fn status(&self) -> anyhow::Result<StatusResponse> {
@@ -254,6 +285,14 @@ impl Client {
         let msg = serde_json::from_slice::<ErrorBody>(&bytes)
             .map(|b| b.error)
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(NotFound {
+                server: server.to_owned(),
+                status,
+                message: msg,
+            }
+            .into());
+        }
         bail!("{server} answered {status}: {msg}")
     }
 }

@@ -1,4 +1,4 @@
-//! `logwarden context POSITION` and `search -C N`: the events around a hit, from the same host
+//! `logwarden context ID|POSITION` and `search -C N`: the events around a hit, from the same host
 //! and source, in order (`GET /api/v1/context`). In text, the hit is marked `>`, its neighbours
 //! are indented the same, and groups are parted by `--` as `grep -C` does.
 
@@ -9,15 +9,16 @@ use logwarden_core::wire::{ContextParams, ContextResponse};
 use crate::client::Client;
 use crate::output::{self, Format};
 
-/// The events around the one at `position`.
+/// The events around the one `at` names: its position, or its id (`AGENT:SEQ`). A 404 (no such
+/// event) is a [`crate::client::NotFound`].
 pub fn fetch(
     client: &Client,
-    position: &str,
+    at: &str,
     before: usize,
     after: usize,
 ) -> anyhow::Result<ContextResponse> {
     client.context(&ContextParams {
-        at: position.to_owned(),
+        at: at.to_owned(),
         before: Some(before),
         after: Some(after),
     })

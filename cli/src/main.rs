@@ -10,6 +10,7 @@ mod export;
 #[cfg(test)]
 mod help_texts;
 mod output;
+mod partial;
 mod promote;
 mod search;
 mod silence;
@@ -34,6 +35,10 @@ use output::Format;
     about = "Search and watch a logwarden collector"
 )]
 struct Cli {
+    /// Cluster mode: accept an answer that lacks partitions whose owner did not answer (it
+    /// still says so on stderr); without it such an answer exits 3.
+    #[arg(long, global = true)]
+    allow_partial: bool,
     /// The collector's URL.
     #[arg(long, global = true, env = "LOGWARDEN_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
@@ -161,10 +166,13 @@ enum Command {
     /// Every matching event as NDJSON on stdout, newest first, however many (a progress bar
     /// on stderr when it is a terminal).
     Export(export::Export),
-    /// The events around one, from the same host and source, in order: POSITION is what
-    /// `search --positions` prints first on each line (or the API's `positions`).
+    /// The events around one, from the same host and source, in order: the event's id
+    /// (AGENT:SEQ, as `search -o json` prints it) or its position (what `search --positions`
+    /// prints first on each line, or the API's `positions`). Exits 1 when no event has it, 2
+    /// when it is neither an id nor a position.
     Context {
-        /// The event's position, as `search --positions` prints it.
+        /// The event's id (AGENT:SEQ) or position (as `search --positions` prints it).
+        #[arg(value_name = "ID|POSITION")]
         position: String,
         /// Events before it.
         #[arg(short = 'B', long, default_value_t = 5)]
@@ -271,8 +279,9 @@ enum AlertsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let allow_partial = cli.allow_partial;
     match run(cli) {
-        Ok(code) => code,
+        Ok(code) => partial::verdict(code, allow_partial),
         Err(e) => {
             eprintln!("logwarden: {e:#}");
             ExitCode::from(2)
@@ -348,7 +357,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             fields: _,
         } => {
-            let c = context::fetch(&client, &position, before, after)?;
+            let c = match context::fetch(&client, &position, before, after) {
+                Err(e) if e.is::<client::NotFound>() => {
+                    let e = e.downcast::<client::NotFound>()?;
+                    eprintln!("logwarden: {}", e.message);
+                    return Ok(ExitCode::from(1));
+                }
+                c => c?,
+            };
             output::header(&mut out, output)?;
             context::print(&mut out, &c, output)?
         }
@@ -384,7 +400,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let a = client.ack(&id, &AckRequest { author, comment })?;
             writeln!(out, "acknowledged {} {} ({})", a.id, a.name, a.severity)?
         }
-        Command::Silence { command } => silence::run(&client, command, &mut out)?,
+        Command::Silence { command } => silence::run(&client, command, cli.tz, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use logwarden_core::Event;
-use logwarden_core::wire::{AlertStatus, AlertView, Silence};
+use logwarden_core::wire::{AlertStatus, AlertView, Silence, Weekly};
 use logwarden_core::wire::{
     CountResponse, FieldsResponse, FleetResponse, SearchResponse, StatusResponse,
 };
@@ -379,6 +379,10 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
             continue;
         }
         let matchers: Vec<String> = s.matchers.iter().map(ToString::to_string).collect();
+        if let Some(every) = &s.every {
+            window(out, s, every, &matchers, now)?;
+            continue;
+        }
         let state = if s.ends_at <= now {
             "expired"
         } else if s.starts_at > now {
@@ -398,13 +402,56 @@ pub fn silences(out: &mut impl Write, silences: &[Silence], format: Format) -> a
             matchers.join(" "),
             display::time(s.ends_at, SecondsFormat::Secs),
             s.author,
-            if s.comment.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", s.comment)
-            }
+            comment(s)
         )?;
     }
+    Ok(())
+}
+
+fn comment(s: &Silence) -> String {
+    if s.comment.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", s.comment)
+    }
+}
+
+/// A recurring silence (or a config window): its days, time and zone, then the opening in force
+/// (`active`) or the next one (`pending`), or `expired` when none is left.
+fn window(
+    out: &mut impl Write,
+    s: &Silence,
+    every: &Weekly,
+    matchers: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let t = |at| display::time(at, SecondsFormat::Secs);
+    let (state, when) = match s.next_window {
+        Some(o) if o.starts_at <= now => ("active", format!("open until {}", t(o.ends_at))),
+        Some(o) => (
+            "pending",
+            format!("next {} to {}", t(o.starts_at), t(o.ends_at)),
+        ),
+        None => ("expired", "no opening left".to_owned()),
+    };
+    let length =
+        logwarden_core::config_duration::format(std::time::Duration::from_secs(every.duration_s));
+    let until = if s.ends_at >= logwarden_core::wire::forever() {
+        String::new()
+    } else {
+        format!(" until {}", t(s.ends_at))
+    };
+    writeln!(
+        out,
+        "{} {state:<7} {} every {} {} {} for {length}{until}, {when} by {}{}",
+        s.id,
+        matchers.join(" "),
+        every.days.join(","),
+        every.at,
+        every.tz,
+        s.author,
+        comment(s)
+    )?;
     Ok(())
 }
 

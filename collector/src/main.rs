@@ -241,6 +241,9 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
         } else {
             "http"
         };
+        if let Some(cluster) = &mut settings.cluster {
+            cluster.reachable_at(scheme, addr)?;
+        }
         println!("logwarden-collector listening on {scheme}://{addr}");
         std::io::stdout().flush().ok();
         let shutdown = CancellationToken::new();

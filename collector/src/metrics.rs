@@ -310,7 +310,7 @@ fn syslog(reg: &mut Registry, c: &Counters, p: &Positions) {
     counter(
         reg,
         "events_future_clamped",
-        "Events (agent and syslog) dated further ahead than [index] max_future_s, moved to the time they arrived",
+        "Events (agent and syslog) dated further ahead than [index] max_future, moved to the time they arrived",
         p.events_future_clamped,
     );
     counter(
@@ -702,6 +702,7 @@ mod tests {
                     ],
                 },
             ],
+            ..FleetResponse::default()
         };
         (c, p, alerts, fleet)
     }
@@ -793,7 +794,7 @@ logwarden_client_connections_refused_total 192
 # HELP logwarden_syslog_messages Syslog messages received.
 # TYPE logwarden_syslog_messages counter
 logwarden_syslog_messages_total 129
-# HELP logwarden_events_future_clamped Events (agent and syslog) dated further ahead than [index] max_future_s, moved to the time they arrived.
+# HELP logwarden_events_future_clamped Events (agent and syslog) dated further ahead than [index] max_future, moved to the time they arrived.
 # TYPE logwarden_events_future_clamped counter
 logwarden_events_future_clamped_total 5
 # HELP logwarden_syslog_dropped_messages Syslog UDP messages dropped under overload.
@@ -939,6 +940,7 @@ logwarden_config_last_reload_success_timestamp_seconds <masked>
                     ),
                 ],
             }],
+            ..FleetResponse::default()
         };
         let text = render(&c, &Positions::default(), &[], &fleet);
         for want in [

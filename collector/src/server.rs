@@ -24,7 +24,6 @@ use crate::index;
 use crate::replication::state::FailoverState;
 use crate::replication::{Next, Replication, Role};
 use crate::rules::AlertsHandle;
-use crate::search::Searcher;
 use crate::wal::{Committer, EpochRecord, RecordKind, Wal, WalStats};
 
 /// Runs the collector on an already-bound listener until `shutdown` fires.
@@ -281,7 +280,7 @@ impl Round {
             alerts,
             auth,
             committer,
-            searcher: Searcher::new(catalog),
+            searcher: crate::cluster::scope::searcher(catalog, cluster.as_ref()),
             index_stats,
             limits: settings.limits.clone(),
             memory: crate::ingest::budget::MemoryBudget::new(settings.http.max_memory_bytes),

@@ -11,6 +11,7 @@
 //!   [`DurationKey::deprecation`] is the line `config check` prints for the old spelling, with
 //!   the value written the new way.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -58,10 +59,10 @@ impl<'de> serde::Deserialize<'de> for ConfigDuration {
 pub struct DurationKeyError(pub String);
 
 /// One duration key of a section with its deprecated alias in seconds, as the file gave them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DurationKey<'a> {
     /// How messages name the section: `[alerts]`, `[[alerts.receivers]]`, or `""` at the top.
-    pub section: &'a str,
+    pub section: Cow<'a, str>,
     /// The key as it is written now (`group_wait`).
     pub key: &'a str,
     pub value: Option<ConfigDuration>,
@@ -72,14 +73,14 @@ pub struct DurationKey<'a> {
 
 impl<'a> DurationKey<'a> {
     pub fn new(
-        section: &'a str,
+        section: impl Into<Cow<'a, str>>,
         key: &'a str,
         value: Option<ConfigDuration>,
         old_key: &'a str,
         old_secs: Option<f64>,
     ) -> DurationKey<'a> {
         DurationKey {
-            section,
+            section: section.into(),
             key,
             value,
             old_key,

@@ -14,8 +14,8 @@ pub struct Checked<S> {
 }
 
 /// The last step of checking a config file, the same in the agent and the collector: `build`
-/// the parsed `file` into settings, with its error and each of the file's `deprecations` placed
-/// at their line of `text` ([`locate`]).
+/// the parsed `file` into settings, with its error placed at its line of `text` ([`locate`])
+/// and each of the file's `deprecations` at theirs ([`locate_each`]).
 pub fn checked<F, S, E: std::fmt::Display>(
     path: &Path,
     text: &str,
@@ -23,10 +23,7 @@ pub fn checked<F, S, E: std::fmt::Display>(
     deprecations: &[String],
     build: impl FnOnce(F) -> Result<S, E>,
 ) -> Result<Checked<S>, String> {
-    let deprecations = deprecations
-        .iter()
-        .map(|note| locate(path, text, note))
-        .collect();
+    let deprecations = locate_each(path, text, deprecations);
     let settings = build(file).map_err(|e| locate(path, text, &format!("{e:#}")))?;
     Ok(Checked {
         settings,
@@ -115,45 +112,110 @@ fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// The line of `key` in table `[table]` (or at the top when `table` is empty), for errors found
-/// after parsing ("[limits] max_lines must be above zero").
-pub fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
+/// The table a header line opens: `alerts` for `[alerts]`, `alerts.rules` for
+/// `[[alerts.rules]]` (a comment after it is allowed); `None` for any other line.
+fn header(line: &str) -> Option<&str> {
+    let inner = line.trim().strip_prefix('[')?;
+    let inner = inner.strip_prefix('[').unwrap_or(inner);
+    Some(inner.split(']').next().unwrap_or(inner).trim())
+}
+
+/// The lines of `key` in every table named `table` (or at the top when `table` is empty), in
+/// file order: one for a plain table, one per element for an array of tables
+/// (`[[alerts.rules]]`) that gives the key.
+pub fn lines_of(text: &str, table: &str, key: &str) -> Vec<usize> {
+    let mut current = "";
+    let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            current = l.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+        if let Some(t) = header(line) {
+            current = t;
             continue;
         }
         if current == table
-            && l.strip_prefix(key)
+            && line
+                .trim()
+                .strip_prefix(key)
                 .is_some_and(|r| r.trim_start().starts_with('='))
         {
-            return Some(i + 1);
+            lines.push(i + 1);
         }
     }
-    None
+    lines
 }
 
-/// For a check's message that starts with `[table] key` (or a top-level `key`): where that key
-/// is in the file, as "config file F, line N: MESSAGE". Messages naming no key found in the file
-/// get the file alone.
-pub fn locate(path: &Path, text: &str, message: &str) -> String {
-    let (table, rest) = match message.strip_prefix('[').and_then(|m| m.split_once(']')) {
-        Some((t, rest)) => (t.trim(), rest.trim_start()),
+/// The table and key a check's message starts with: `[limits] max_lines ...`,
+/// `[[alerts.rules]] window_s ...`, or a top-level `site ...` (table `""`).
+fn table_and_key(message: &str) -> (&str, String) {
+    let (table, rest) = match message.strip_prefix('[') {
+        Some(m) => {
+            let m = m.strip_prefix('[').unwrap_or(m);
+            match m.split_once(']') {
+                Some((t, rest)) => (t.trim(), rest.trim_start_matches(']').trim_start()),
+                None => ("", message),
+            }
+        }
         None => ("", message),
     };
-    let key: String = rest
+    let key = rest
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
-    match (!key.is_empty())
-        .then(|| line_of(text, table, &key))
-        .flatten()
-    {
+    (table, key)
+}
+
+fn at_line(path: &Path, line: Option<usize>, message: &str) -> String {
+    match line {
         Some(line) => format!("config file {}, line {line}: {message}", path.display()),
         None => format!("config file {}: {message}", path.display()),
     }
+}
+
+/// For a check's message that starts with `[table] key` (or a top-level `key`): where that key
+/// is in the file, as "config file F, line N: MESSAGE". A message naming no key found in the
+/// file, or a key that several elements of an array of tables give (which one is meant cannot
+/// be told from the message), gets the file alone.
+pub fn locate(path: &Path, text: &str, message: &str) -> String {
+    let (table, key) = table_and_key(message);
+    let lines = if key.is_empty() {
+        Vec::new()
+    } else {
+        lines_of(text, table, &key)
+    };
+    let line = match lines[..] {
+        [line] => Some(line),
+        _ => None,
+    };
+    at_line(path, line, message)
+}
+
+/// [`locate`] for the messages of a whole file at once, one per key the file gives in the
+/// order of the file's tables (the deprecation lines): the n-th message about `key` in an
+/// array of tables (`[[alerts.rules]] window_s`) is placed on the n-th line that gives it. When
+/// the count of messages and lines for a key differ (a key written where this reading does not
+/// look, as in an inline table), those messages get the file alone rather than a wrong line.
+pub fn locate_each(path: &Path, text: &str, messages: &[String]) -> Vec<String> {
+    let keyed: Vec<(&str, String)> = messages.iter().map(|m| table_and_key(m)).collect();
+    let mut seen: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    keyed
+        .iter()
+        .zip(messages)
+        .map(|((table, key), message)| {
+            let n = seen.entry((table, key.as_str())).or_default();
+            let nth = *n;
+            *n += 1;
+            let lines = if key.is_empty() {
+                Vec::new()
+            } else {
+                lines_of(text, table, key)
+            };
+            let told = keyed
+                .iter()
+                .filter(|k| (k.0, &k.1) == (*table, key))
+                .count();
+            let line = (lines.len() == told).then(|| lines[nth]);
+            at_line(path, line, message)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -216,6 +278,46 @@ mod tests {
         assert_eq!(
             locate(Path::new("c.toml"), text, "[wal] max_bytes too small"),
             "config file c.toml: [wal] max_bytes too small"
+        );
+    }
+
+    #[test]
+    fn a_key_in_an_array_of_tables_is_placed_on_the_line_of_its_own_element() {
+        let text = "[alerts]\ngroup_wait_s = 5\n\
+                    [[alerts.rules]]\nname = \"a\"\nwindow_s = 60\n\
+                    [[alerts.rules]] # no window here\nname = \"b\"\n\
+                    [[alerts.rules]]\nname = \"c\"\n  window_s = 120\n\
+                    [[health.redfish]]\nurl = \"https://b\"\ninterval_s = 30\n";
+        let notes = [
+            "[alerts] group_wait_s = 5 is deprecated".to_owned(),
+            "[[alerts.rules]] window_s = 60 is deprecated".to_owned(),
+            "[[alerts.rules]] window_s = 120 is deprecated".to_owned(),
+            "[[health.redfish]] interval_s = 30 is deprecated".to_owned(),
+        ];
+        assert_eq!(
+            locate_each(Path::new("c.toml"), text, &notes),
+            [
+                "config file c.toml, line 2: [alerts] group_wait_s = 5 is deprecated",
+                "config file c.toml, line 5: [[alerts.rules]] window_s = 60 is deprecated",
+                "config file c.toml, line 10: [[alerts.rules]] window_s = 120 is deprecated",
+                "config file c.toml, line 13: [[health.redfish]] interval_s = 30 is deprecated",
+            ]
+        );
+        // One message alone cannot tell which of two elements it is about: no line rather
+        // than a wrong one; a key that one element alone gives is placed.
+        assert_eq!(
+            locate(Path::new("c.toml"), text, &notes[1]),
+            "config file c.toml: [[alerts.rules]] window_s = 60 is deprecated"
+        );
+        assert_eq!(
+            locate(Path::new("c.toml"), text, &notes[3]),
+            "config file c.toml, line 13: [[health.redfish]] interval_s = 30 is deprecated"
+        );
+        // More messages than lines (a key this reading does not see): the file alone.
+        let inline = "[alerts]\nrules = [{ name = \"a\", window_s = 5 }]\n";
+        assert_eq!(
+            locate_each(Path::new("c.toml"), inline, &notes[1..2]),
+            ["config file c.toml: [[alerts.rules]] window_s = 60 is deprecated"]
         );
     }
 }

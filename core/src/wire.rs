@@ -105,6 +105,13 @@ pub struct SearchResponse {
     /// Index partitions (days) the time range reached and the search opened.
     #[serde(default)]
     pub partitions: u64,
+    /// Cluster mode (docs/scale.md): the partitions whose owner did not answer, so that the
+    /// answer lacks their events; absent when complete (and outside cluster mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    /// Why they did not answer, one line per owner asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 /// `GET /api/v1/context?at=POSITION&before=N&after=N`: the events around one (a position from a
@@ -148,6 +155,11 @@ pub struct FieldsResponse {
     pub fields: Vec<CountBucket>,
     pub partitions: u64,
     pub took_us: u64,
+    /// Cluster mode: partitions whose owner did not answer (as in [`SearchResponse`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 /// `GET /api/v1/status`: what the collector is and how far behind each stage is.
@@ -286,6 +298,13 @@ pub struct PartitionStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FleetResponse {
     pub hosts: Vec<HostHealth>,
+    /// Cluster mode (docs/scale.md): the partitions whose owner did not answer, so that the
+    /// answer lacks their events; absent when complete (and outside cluster mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    /// Why they did not answer, one line per owner asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -351,6 +370,13 @@ pub struct CountResponse {
     /// With `by`: the events in none of the buckets (other values, or no value at all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other: Option<u64>,
+    /// Cluster mode (docs/scale.md): the partitions whose owner did not answer, so that the
+    /// answer lacks their events; absent when complete (and outside cluster mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_partitions: Vec<u32>,
+    /// Why they did not answer, one line per owner asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -568,6 +594,41 @@ pub struct Silence {
     #[serde(default)]
     pub comment: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// A recurring maintenance window: the silence holds only while one of these weekly
+    /// openings is in force, between `starts_at` and `ends_at` ([`forever`] when it recurs
+    /// until expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Weekly>,
+    /// In listings of a recurring silence: the opening in force, or else the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_window: Option<Opening>,
+}
+
+/// The weekly openings of a maintenance window: on `days`, from `at` local time in `tz`, for
+/// `duration_s` seconds (at most a day; a local time a daylight-saving change skips moves on to
+/// the first valid moment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weekly {
+    /// `mon` ... `sun` (or full names).
+    pub days: Vec<String>,
+    /// `HH:MM`, local time in `tz`.
+    pub at: String,
+    pub duration_s: u64,
+    /// An IANA zone name (`Europe/Berlin`, `UTC`).
+    pub tz: String,
+}
+
+/// One opening of a maintenance window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opening {
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The end of a recurring silence that recurs until it is expired (9999-12-31T23:59:59Z).
+pub fn forever() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(253_402_300_799, 0)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
 /// `POST /api/v1/silences`.
@@ -582,6 +643,9 @@ pub struct SilenceRequest {
     pub author: String,
     #[serde(default)]
     pub comment: String,
+    /// Recurring: silences only during these weekly openings, from `starts_at` to `ends_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Weekly>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

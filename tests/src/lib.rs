@@ -59,6 +59,8 @@ pub struct Collector {
     extra: Vec<String>,
     /// A CA the CLI and the helpers trust (a collector with a test certificate).
     pub ca_file: Option<PathBuf>,
+    /// Where its log goes ([`Collector::start_logged`]; the test's stderr when `None`).
+    log: Option<PathBuf>,
 }
 
 impl Collector {
@@ -79,6 +81,13 @@ impl Collector {
             "127.0.0.1:0",
             extra.iter().map(|s| s.to_string()).collect(),
         )
+    }
+
+    /// Like [`Collector::start`], with the collector's log appended to `log` instead of the
+    /// test's stderr (also after [`Collector::restart`]).
+    pub fn start_logged(data_dir: &Path, extra: &[&str], log: &Path) -> Collector {
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        Self::start_logged_on(data_dir, "127.0.0.1:0", extra, Some(log))
     }
 
     /// Starts a collector on a chosen address (see [`free_addr`]), e.g. for a pair that must
@@ -111,6 +120,15 @@ impl Collector {
     }
 
     fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Collector {
+        Self::start_logged_on(data_dir, listen, extra, None)
+    }
+
+    fn start_logged_on(
+        data_dir: &Path,
+        listen: &str,
+        extra: Vec<String>,
+        log: Option<&Path>,
+    ) -> Collector {
         let mut cmd = Command::new(bin("logwarden-collector"));
         cmd.arg("run")
             .arg("--listen")
@@ -132,7 +150,16 @@ impl Collector {
             .args(&extra)
             .env("LOGWARDEN_LOG", "info,tantivy=warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match log {
+                Some(p) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .expect("opening the collector's log file"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("starting logwarden-collector");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -180,6 +207,7 @@ impl Collector {
             data_dir: data_dir.to_owned(),
             extra,
             ca_file: None,
+            log: log.map(Path::to_owned),
         }
     }
 
@@ -201,7 +229,8 @@ impl Collector {
         // The port was just freed; retry briefly in case another process grabbed it meanwhile.
         for _ in 0..3 {
             let next = std::panic::catch_unwind(|| {
-                Self::start_on(&self.data_dir, &addr, self.extra.clone())
+                let log = self.log.as_deref();
+                Self::start_logged_on(&self.data_dir, &addr, self.extra.clone(), log)
             });
             match next {
                 Ok(mut c) => {

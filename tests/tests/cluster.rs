@@ -1,10 +1,9 @@
 //! Cluster mode on NATS JetStream (docs/scale.md, issue 32) with real `nats-server` processes
 //! (a 3-node JetStream cluster on loopback) and real collectors, killed with SIGKILL.
 //!
-//! Search is not fanned out yet: the tests ask every surviving collector for the partitions it
-//! owns and add up, which is what a fan-out will do, to check that each acknowledged event is
-//! searchable exactly once. Copies a collector keeps of partitions it gave up are counted and
-//! printed, not asserted (docs/scale.md).
+//! These tests ask each surviving collector and keep, of its (fanned-out) answer, the events
+//! of the partitions it owns, to check that each acknowledged event is searchable exactly once
+//! across the owners; the fan-out itself is tested in `cluster_fanout.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;

@@ -168,3 +168,86 @@ fn sighup_reloads_receivers_and_rules_under_load_refuses_a_bad_file_and_resolves
     );
     eprintln!("{total} events ingested across 3 reloads; none lost");
 }
+
+/// An annotation template that does not read, given by a SIGHUP: the file is refused, the log
+/// names its file and line, and the running rules (with their old template) keep paging.
+#[test]
+fn a_reload_with_a_template_that_does_not_read_is_refused_with_its_line_and_the_rules_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = HttpSink::start(0);
+    let cfg = dir.path().join("collector.toml");
+    let log = dir.path().join("collector.log");
+    let write = |summary: &str| {
+        config(
+            &cfg,
+            &[&hook],
+            true,
+            &format!("[alerts.rules.annotations]\nsummary = \"{summary}\"\n"),
+        )
+    };
+    write("{{ labels.host }} went boom");
+    let c = Collector::start_logged(
+        &dir.path().join("c"),
+        &["--config", cfg.to_str().unwrap()],
+        &log,
+    );
+    let boom = |host: &str, seq: u64| {
+        serde_json::json!({
+            "id": format!("{host}:{seq}"), "ts": chrono::Utc::now().to_rfc3339(),
+            "host": host, "site": "lab", "source": "/var/log/test.log", "app": "test",
+            "severity": "info", "kind": "log", "message": "boom went the disk",
+        })
+        .to_string()
+    };
+    let summaries = || -> Vec<String> {
+        hook.posts()
+            .iter()
+            .flat_map(|p| p.body["alerts"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["annotations"]["summary"].as_str().map(str::to_owned))
+            .collect()
+    };
+    c.ingest_ok(&[boom("mbox1", 1)]);
+    assert!(
+        wait_until(Duration::from_secs(10), || summaries()
+            .contains(&"mbox1 went boom".to_owned())),
+        "{:?}",
+        summaries()
+    );
+
+    write("{{ labels.host went boom");
+    let bad_line = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("summary"))
+        .unwrap()
+        + 1;
+    sighup(&c);
+    assert!(
+        wait_until(Duration::from_secs(10), || c
+            .metric("logwarden_config_last_reload_successful")
+            == Some(0.0)),
+        "the bad template was not refused"
+    );
+    let where_ = format!("{}, line {bad_line}", cfg.display());
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines().any(|l| {
+                l.contains("config reload refused")
+                    && l.contains(&where_)
+                    && l.contains("annotation \"summary\"")
+                    && l.contains("without a closing")
+            })
+        }),
+        "no log line names {where_}:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    // The running rule, with its template, still pages.
+    c.ingest_ok(&[boom("mbox2", 1)]);
+    assert!(
+        wait_until(Duration::from_secs(10), || summaries()
+            .contains(&"mbox2 went boom".to_owned())),
+        "{:?}",
+        summaries()
+    );
+}

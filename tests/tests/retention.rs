@@ -383,7 +383,7 @@ fn date_at(spec: &str) -> String {
 /// Issue 26 §4: an event from a clock ahead made its own "newest" partition, size retention
 /// then dropped today and set `dropped_through` to today, and every later event of today was
 /// acknowledged and never indexed; one request with 3,000 future days made 3,000 partitions.
-/// Now: events further ahead than `[index] max_future_s` (a day) are moved to their arrival,
+/// Now: events further ahead than `[index] max_future` (a day) are moved to their arrival,
 /// counted; size retention drops days before today only.
 #[test]
 fn size_retention_never_drops_today_and_events_from_far_ahead_are_moved_to_their_arrival() {

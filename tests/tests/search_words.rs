@@ -113,13 +113,51 @@ fn aliases_families_any_case_and_counts_by_any_field() {
         messages,
     );
     assert!(out.lines().nth(2).unwrap().starts_with("> "), "{out}");
+    // By the event's id (AGENT:SEQ, as `search -o json` prints it): the same lines.
+    let by_id = ok_stdout(&c.cli(&["context", "w:12", "-B", "2", "-A", "1"]));
+    assert_same("context by id", out.as_str(), by_id.as_str());
     let out = ok_stdout(&c.cli(&["search", "\"timeout 12\" OR \"timeout 13\"", "-C", "1"]));
     let lines: Vec<&str> = out.lines().collect();
     assert_same("groups", 7, lines.len());
     assert_same("separator", "--", lines[3]);
-    let out = c.cli(&["context", "1.5.6.7"]);
-    assert_same("exit code", Some(2), out.status.code());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no event at position"));
+    // No such event, by position or by id: one line, exit 1 (as a search that finds nothing);
+    // neither a position nor an id: exit 2, naming it. The API: 404 and 400.
+    for (at, says) in [
+        ("1.5.6.7", "no event at position \"1.5.6.7\""),
+        ("w:999", "no event with id w:999"),
+    ] {
+        let out = c.cli(&["context", at]);
+        assert_same("exit code", Some(1), out.status.code());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_same("lines on stderr", 1, stderr.lines().count());
+        assert!(stderr.contains(says), "{at}: {stderr}");
+    }
+    for (at, says) in [
+        ("w:", "event id \"w:\" is not valid"),
+        ("w:x12", "event id \"w:x12\" is not valid"),
+        ("nope", "cursor \"nope\" is not valid"),
+    ] {
+        let out = c.cli(&["context", at]);
+        assert_same("exit code", Some(2), out.status.code());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{at}: {stderr}");
+    }
+    let api = |at: &str| {
+        let resp = c
+            .http()
+            .get(format!("{}/api/v1/context", c.url))
+            .query(&[("at", at), ("before", "1"), ("after", "1")])
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json::<serde_json::Value>().unwrap())
+    };
+    let (status, body) = api("w:12");
+    assert_same("status", 200, status);
+    assert_same("hit", "w:12", body["hit"]["id"].as_str().unwrap());
+    assert_same("before", "w:9", body["before"][0]["id"].as_str().unwrap());
+    assert_same("status of an unknown id", 404, api("w:999").0);
+    assert_same("status of a malformed id", 400, api("w:").0);
     // Field discovery: the names there are, and a field's most frequent values.
     let out = ok_stdout(&c.cli(&["fields", "app:sshd", "--since", "30d"]));
     let rows: Vec<Vec<&str>> = out

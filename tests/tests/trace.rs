@@ -502,3 +502,102 @@ fn the_web_page_traces_a_clicked_mail_line() {
     );
     assert_eq!(got["nothing"]["messages"], 0);
 }
+
+/// `MailRelayDeferring`: postfix lines (syslog TCP, postfix's own format) deferring to one
+/// relay from one host past `relay_deferrals` within the window fire it for that host and
+/// relay only (`relay=none` counts for the host postfix tried, the addresses of one MX count
+/// together); it resolves once the window empties. Other relays and hosts below the threshold,
+/// and the same relay on another host, fire nothing.
+#[test]
+fn deferrals_to_one_relay_past_the_rate_fire_for_that_host_and_relay_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(
+        &cfg,
+        "[alerts]\nresolve_hold = \"1s\"\nrelay_deferrals = 5\nrelay_deferral_window = \"30s\"\n\
+         runbook_base_url = \"https://wiki.example/alerts.md\"\n",
+    )
+    .unwrap();
+    let collector = Collector::start(
+        &dir.path().join("collector"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let mut s = TcpStream::connect(collector.syslog_tcp.as_deref().unwrap()).unwrap();
+    let timed_out = |host: &str, n: u32, ip: u32| {
+        format!(
+            "<22>2026-12-04T10:00:0{n}.{ip}00+00:00 {host} postfix/smtp[4003]: 6C1A2B3C{n}{ip}: to=<u{n}@remote.example.net>, relay=none, delay=30, delays=0.01/0/30/0, dsn=4.4.1, status=deferred (connect to mx.remote.example.net[198.51.100.{ip}]:25: Connection timed out)"
+        )
+    };
+    let greylisted = |n: u32| {
+        format!(
+            "<22>2026-12-04T10:00:0{n}.500+00:00 mta2 postfix/smtp[4005]: 7D2B3C4D{n}0: to=<v{n}@grey.example.org>, relay=mx.grey.example.org[203.0.113.9]:25, delay=2, delays=0.01/0/1/1, dsn=4.7.1, status=deferred (host mx.grey.example.org[203.0.113.9] said: 450 4.7.1 Greylisted, try again later (in reply to RCPT TO command))"
+        )
+    };
+    // Four each: below the threshold everywhere.
+    for n in 0..4 {
+        for line in [
+            timed_out("mta2", n, 7 + n % 2),
+            timed_out("mta1", n, 7),
+            greylisted(n),
+        ] {
+            writeln!(s, "{line}").unwrap();
+        }
+    }
+    s.flush().unwrap();
+    let relay_alerts = |c: &Collector| -> Vec<Value> {
+        firing(c)
+            .into_iter()
+            .filter(|a| a["name"] == "MailRelayDeferring" && a["status"] == "firing")
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || collector.count("deferred")
+            >= 12),
+        "the lines were not ingested: {}",
+        collector.count("deferred")
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(relay_alerts(&collector), Vec::<Value>::new(), "4 of 5");
+
+    // The fifth to mx.remote from mta2 (another of its addresses): fires for mta2 only.
+    writeln!(s, "{}", timed_out("mta2", 4, 9)).unwrap();
+    s.flush().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || !relay_alerts(&collector)
+            .is_empty()),
+        "no MailRelayDeferring: {:?}",
+        firing(&collector)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let fired = relay_alerts(&collector);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let a = &fired[0];
+    assert_eq!(a["labels"]["host"], "mta2", "{a}");
+    assert_eq!(a["labels"]["relay"], "mx.remote.example.net", "{a}");
+    assert_eq!(a["severity"], "warning");
+    assert!(
+        a["annotations"]["summary"].as_str().is_some_and(|s| s
+            .starts_with("5 deliveries from mta2 to mx.remote.example.net")
+            && s.contains("Connection timed out")),
+        "{a}"
+    );
+    assert_eq!(
+        a["annotations"]["runbook_url"],
+        "https://wiki.example/alerts.md#mailrelaydeferring-host-relay",
+        "{a}"
+    );
+    assert!(
+        !firing(&collector)
+            .iter()
+            .any(|a| a["name"] == "MailDeferred"),
+        "no message waited an hour"
+    );
+
+    // Nothing more: the window empties and it resolves.
+    assert!(
+        wait_until(Duration::from_secs(120), || relay_alerts(&collector)
+            .is_empty()),
+        "MailRelayDeferring did not resolve: {:?}",
+        firing(&collector)
+    );
+}

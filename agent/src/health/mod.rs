@@ -43,7 +43,9 @@ use crate::draft::Draft;
 pub use monitor::{Probes, spawn_counted_probes, spawn_probes};
 pub use probe::{CheckReport, CheckSources, check_once};
 pub use problem::Problem;
-pub use settings::{BackupRule, HealthConfig, HealthConfigError};
+pub use settings::{
+    BackupRule, HealthConfig, HealthConfigError, HealthFileConfig, RedfishTargetConfig,
+};
 
 /// A readable table of health records for a terminal: severity, check, subject, state, and the
 /// message.
@@ -92,75 +94,7 @@ pub fn render_table(drafts: &[Draft]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-
-    #[test]
-    fn defaults_are_valid_and_unknown_keys_are_refused() {
-        HealthConfig::default().validate().unwrap();
-        let cfg: HealthConfig = toml::from_str(
-            "smart_interval_s = 600\n[[backups]]\ndir = \"/backup\"\ndata = [\"/srv\"]\n",
-        )
-        .unwrap();
-        assert_eq!(cfg.smart_interval_s, 600);
-        assert_eq!(cfg.report_interval_s, 300);
-        assert_eq!(
-            cfg.backup_pairs(),
-            vec![(PathBuf::from("/backup"), PathBuf::from("/srv"))]
-        );
-        let err = toml::from_str::<HealthConfig>("smart_intervl = 1\n").unwrap_err();
-        assert!(err.to_string().contains("smart_intervl"), "{err}");
-    }
-
-    #[test]
-    fn redfish_targets_are_read_and_what_cannot_work_is_refused_by_name() {
-        let cfg: HealthConfig = toml::from_str(
-            "[[redfish]]\nurl = \"https://idrac-esx1\"\nuser = \"monitor\"\n\
-             password_file = \"/etc/logwarden/idrac.pass\"\nserves = [\"esx1\"]\n",
-        )
-        .unwrap();
-        cfg.validate().unwrap();
-        let t = &cfg.redfish[0];
-        assert_eq!((t.interval_s, t.timeout_s, t.insecure), (60, 5, false));
-        assert_eq!(t.host_name(), "idrac-esx1");
-        for (text, says) in [
-            ("url = \"idrac-esx1\"", "must start with https://"),
-            (
-                "url = \"https://b\"\ninsecure = true\nca_file = \"/ca.pem\"",
-                "exclude each other",
-            ),
-            (
-                "url = \"https://b\"\npassword_file = \"/p\"",
-                "password_file without user",
-            ),
-            ("url = \"https://b\"\ntimeout_s = 0", "above zero"),
-        ] {
-            let cfg: HealthConfig = toml::from_str(&format!("[[redfish]]\n{text}\n")).unwrap();
-            let err = cfg.validate().unwrap_err().to_string();
-            assert!(err.contains(says), "{text}: {err}");
-        }
-        let err = toml::from_str::<HealthConfig>("[[redfish]]\nurl = \"https://b\"\npasword = 1\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("pasword"), "{err}");
-    }
-
-    #[test]
-    fn a_zero_interval_or_inverted_thresholds_are_refused() {
-        let cfg = HealthConfig {
-            report_interval_s: 0,
-            ..HealthConfig::default()
-        };
-        assert_eq!(
-            cfg.validate(),
-            Err(HealthConfigError::Zero("report_interval_s"))
-        );
-        let cfg = HealthConfig {
-            fs_warn_percent: 99.0,
-            ..HealthConfig::default()
-        };
-        assert_eq!(cfg.validate(), Err(HealthConfigError::FsThresholds));
-    }
 
     #[test]
     fn the_table_has_one_aligned_row_per_record() {

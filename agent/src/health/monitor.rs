@@ -4,10 +4,10 @@
 //! ```text
 //! health-md thread:   read /proc/mdstat -> poll(POLLPRI, mdstat_reread_ms) -> read again ...
 //!                     sends an array's record as soon as its condition changes, arrays with a
-//!                     sync running every progress_interval_s, every array every
-//!                     report_interval_s
-//! health-slow thread: SMART every smart_interval_s, storcli every storcli_interval_s, file
-//!                     systems and backups every report_interval_s (all at start)
+//!                     sync running every progress_interval, every array every
+//!                     report_interval
+//! health-slow thread: SMART every smart_interval, storcli every storcli_interval, file
+//!                     systems and backups every report_interval (all at start)
 //! ```
 //!
 //! Why poll() and a re-read: the kernel wakes a poll() on `/proc/mdstat` with POLLPRI|POLLERR
@@ -224,10 +224,10 @@ impl MdState {
     fn changes(&mut self, now: Instant, arrays: Vec<RaidStatus>, cfg: &HealthConfig) -> Vec<Draft> {
         let report_due = self
             .last_report
-            .is_none_or(|t| now - t >= Duration::from_secs(cfg.report_interval_s));
+            .is_none_or(|t| now - t >= cfg.report_interval);
         let progress_due = self
             .last_progress
-            .is_none_or(|t| now - t >= Duration::from_secs(cfg.progress_interval_s));
+            .is_none_or(|t| now - t >= cfg.progress_interval);
         let mut out = Vec::new();
         let names: HashSet<String> = arrays.iter().map(|a| a.array.clone()).collect();
         for gone in self
@@ -400,7 +400,7 @@ fn slow_probes(cfg: &HealthConfig, sink: &Sink) {
                     return;
                 }
             }
-            next_smart = Instant::now() + Duration::from_secs(cfg.smart_interval_s);
+            next_smart = Instant::now() + cfg.smart_interval;
         }
         if let Some(program) = &cfg.storcli
             && now >= next_storcli
@@ -418,7 +418,7 @@ fn slow_probes(cfg: &HealthConfig, sink: &Sink) {
                     sink.failed();
                 }
             }
-            next_storcli = Instant::now() + Duration::from_secs(cfg.storcli_interval_s);
+            next_storcli = Instant::now() + cfg.storcli_interval;
         }
         if now >= next_report {
             for d in report(cfg, &mut note) {
@@ -426,7 +426,7 @@ fn slow_probes(cfg: &HealthConfig, sink: &Sink) {
                     return;
                 }
             }
-            next_report = Instant::now() + Duration::from_secs(cfg.report_interval_s);
+            next_report = Instant::now() + cfg.report_interval;
         }
         let mut next = next_report;
         if !smart_off {
@@ -470,7 +470,7 @@ fn report(cfg: &HealthConfig, note: &mut impl FnMut(String)) -> Vec<Draft> {
         &mounts,
         &cfg.sys_block,
         &probe::fstab_points(&cfg.fstab),
-        Duration::from_secs(cfg.backup_stale_after_s),
+        cfg.backup_stale_after,
         SystemTime::now(),
     );
     out.extend(statuses.iter().map(super::backup::BackupStatus::to_draft));

@@ -181,7 +181,7 @@ pub struct SmartRun {
 /// Runs smartctl on the configured devices (or those `--scan-open` finds).
 pub fn smart_devices(cfg: &HealthConfig, history: &mut SmartHistory) -> SmartRun {
     let mut run = SmartRun::default();
-    let limit = Duration::from_secs(cfg.smart_timeout_s.max(1));
+    let limit = cfg.smart_timeout;
     let devices = if cfg.smart_devices.is_empty() {
         match smart::scan(&cfg.smartctl, limit) {
             Ok(d) => d,
@@ -495,7 +495,7 @@ fn check_mounts(
                     &mounts,
                     sys_block,
                     &fstab,
-                    Duration::from_secs(cfg.backup_stale_after_s),
+                    cfg.backup_stale_after,
                     now,
                 );
                 rep.drafts

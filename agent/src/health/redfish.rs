@@ -46,8 +46,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use logwarden_core::{Fields, Kind, Severity};
@@ -57,44 +57,28 @@ use super::raid::RaidState;
 use super::raid::{self, RaidStatus};
 use crate::draft::Draft;
 
-/// `[[health.redfish]]`: one BMC to poll.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One BMC to poll, as `[[health.redfish]]` ([`super::settings::RedfishTargetConfig`]) or
+/// `check --redfish` gives it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RedfishTarget {
     /// `https://bmc.example` (`/redfish/v1` is added when the URL does not end in it).
     pub url: String,
     /// The host its records are for; default the URL's host name.
-    #[serde(default)]
     pub name: Option<String>,
     /// User for HTTP basic authentication; none: no authentication.
-    #[serde(default)]
     pub user: Option<String>,
     /// The file holding the password (first line), readable by the agent only (mode 0600).
-    #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// PEM file of the CA (or the BMC's self-signed certificate) to trust; only it is trusted.
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate (a BMC's factory self-signed one). Explicit: never the default.
-    #[serde(default)]
     pub insecure: bool,
-    /// Seconds between two polls (default 60).
-    #[serde(default = "default_interval")]
-    pub interval_s: u64,
-    /// Seconds one request may take before the BMC is called unreachable (default 5).
-    #[serde(default = "default_timeout")]
-    pub timeout_s: u64,
+    /// Time between two polls (default 1 minute).
+    pub interval: Duration,
+    /// How long one request may take before the BMC is called unreachable (default 5 s).
+    pub timeout: Duration,
     /// Hosts (VMs, hypervisors) that run on this server, shown in the fleet view.
-    #[serde(default)]
     pub serves: Vec<String>,
-}
-
-fn default_interval() -> u64 {
-    60
-}
-
-fn default_timeout() -> u64 {
-    5
 }
 
 impl RedfishTarget {
@@ -107,8 +91,8 @@ impl RedfishTarget {
             password_file: None,
             ca_file: None,
             insecure: false,
-            interval_s: default_interval(),
-            timeout_s: default_timeout(),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
             serves: Vec::new(),
         }
     }
@@ -145,9 +129,9 @@ impl RedfishTarget {
                 self.url
             ));
         }
-        if self.interval_s == 0 || self.timeout_s == 0 {
+        if self.interval.is_zero() || self.timeout.is_zero() {
             return Err(format!(
-                "[[health.redfish]] {}: interval_s and timeout_s must be above zero",
+                "[[health.redfish]] {}: interval and timeout must be above zero",
                 self.url
             ));
         }

@@ -84,7 +84,7 @@ struct GetError {
 
 impl RedfishClient {
     pub fn new(t: &RedfishTarget) -> Result<RedfishClient, RedfishSetupError> {
-        let timeout = Duration::from_secs(t.timeout_s);
+        let timeout = t.timeout;
         let mut b = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)

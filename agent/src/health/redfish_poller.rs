@@ -1,16 +1,16 @@
 //! The Redfish polls of `logwarden-agent run`: one thread per BMC, so that a BMC that is dead,
 //! slow or refusing never delays another, nor the md and SMART probes.
 //!
-//! Each thread polls every `interval_s` ([`super::redfish_client::RedfishClient::walk`], then
+//! Each thread polls every `interval` ([`super::redfish_client::RedfishClient::walk`], then
 //! [`super::redfish::assess`]) and sends a record as soon as its condition changes (state,
 //! counts, members, verdict, the BMC's reachability: everything but a sync's percentage), the
-//! volumes with a sync running every `progress_interval_s`, and everything every
-//! `report_interval_s`. After a failed poll it waits longer: the interval doubled per failure
+//! volumes with a sync running every `progress_interval`, and everything every
+//! `report_interval`. After a failed poll it waits longer: the interval doubled per failure
 //! in a row, up to 16 times the interval but no more than 10 minutes (nor less than the
 //! interval); the first good poll goes back to the interval.
 //!
 //! The threads hold only a weak handle on the pipeline's channel (they are not joined at
-//! shutdown: a request to a slow BMC may take `timeout_s`), so the channel closes when the
+//! shutdown: a request to a slow BMC may take `timeout`), so the channel closes when the
 //! other sources stop, and a thread ends at its next send or sleep.
 
 use std::collections::BTreeMap;
@@ -40,10 +40,7 @@ pub fn spawn(
             cancel.clone(),
             metrics.clone(),
         );
-        let (report, progress) = (
-            Duration::from_secs(cfg.report_interval_s),
-            Duration::from_secs(cfg.progress_interval_s),
-        );
+        let (report, progress) = (cfg.report_interval, cfg.progress_interval);
         std::thread::Builder::new()
             .name(format!("health-redfish-{i}"))
             .spawn(move || {
@@ -154,7 +151,7 @@ pub(crate) fn backoff(interval: Duration, failures: u32) -> Duration {
 }
 
 fn poll_loop(target: &RedfishTarget, out: &WeakSink, report: Duration, progress: Duration) {
-    let interval = Duration::from_secs(target.interval_s);
+    let interval = target.interval;
     let mut sent = Sent::default();
     let mut failures = 0u32;
     loop {

@@ -30,6 +30,7 @@ pub mod complaints;
 pub mod discover;
 pub mod ledger;
 pub mod multiline;
+pub mod reload;
 pub mod settings;
 pub mod wake;
 pub mod watch;
@@ -83,6 +84,9 @@ pub struct Tailer {
     started: bool,
     /// Where lines read and offsets are counted for `/metrics` and `status`.
     metrics: std::sync::Arc<crate::observe::metrics::AgentMetrics>,
+    /// New file lists from config reloads, and the files they let go (`reload.rs`).
+    reloads: Option<std::sync::mpsc::Receiver<Vec<settings::FileRule>>>,
+    retired: HashMap<FileKey, PathBuf>,
 }
 
 /// The pipeline has shut down.
@@ -102,6 +106,8 @@ impl Tailer {
             compressed: HashMap::new(),
             started: false,
             metrics: Default::default(),
+            reloads: None,
+            retired: HashMap::new(),
         }
     }
 
@@ -127,6 +133,11 @@ impl Tailer {
     pub fn run(mut self, tx: mpsc::Sender<Item>, cancel: CancellationToken) {
         let mut last_scan: Option<Instant> = None;
         while !cancel.is_cancelled() {
+            match self.take_reload(&tx) {
+                Ok(true) => last_scan = None,
+                Ok(false) => {}
+                Err(Closed) => return,
+            }
             if last_scan.is_none_or(|t| t.elapsed() >= self.cfg.scan_interval) || self.wake.take() {
                 self.discover();
                 last_scan = Some(Instant::now());
@@ -181,7 +192,8 @@ impl Tailer {
         self.started = true;
         if self.last_prune.elapsed() >= PRUNE_EVERY {
             self.last_prune = Instant::now();
-            let present: HashSet<FileKey> = found.iter().map(|f| f.key).collect();
+            let mut present: HashSet<FileKey> = found.iter().map(|f| f.key).collect();
+            present.extend(self.retired_present());
             self.compressed.retain(|k, _| present.contains(k));
             self.prune(&present);
         }

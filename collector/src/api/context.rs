@@ -11,6 +11,11 @@ pub async fn context(
     State(state): State<AppState>,
     Query(params): Query<ContextParams>,
 ) -> Result<Json<ContextResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        return crate::cluster::fanout::context(cluster, params)
+            .await
+            .map(Json);
+    }
     let searcher = state.searcher.clone();
     let resp = tokio::task::spawn_blocking(move || searcher.context(&params))
         .await

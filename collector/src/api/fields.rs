@@ -11,6 +11,9 @@ pub async fn fields(
     State(state): State<AppState>,
     Query(p): Query<FieldsParams>,
 ) -> Result<Json<FieldsResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        return crate::cluster::fanout::fields(cluster, p).await.map(Json);
+    }
     let searcher = state.searcher.clone();
     let resp = tokio::task::spawn_blocking(move || {
         searcher.fields(&p.q, &p.since, &p.until, chrono::Utc::now())

@@ -2,8 +2,9 @@
 //! apart from any socket, so that tests can call it directly.
 
 mod alerts;
+mod cluster;
 mod context;
-mod error;
+pub mod error;
 mod fields;
 mod fleet;
 pub mod listener;
@@ -125,8 +126,14 @@ pub fn app(state: AppState) -> Router {
         .route(COUNT_PATH, get(count_handler))
         .route(logwarden_core::wire::CONTEXT_PATH, get(context::context))
         .route(logwarden_core::wire::FIELDS_PATH, get(fields::fields))
-        .route(TAIL_PATH, get(tail_handler))
+        .route(TAIL_PATH, get(cluster::any_tail))
         .route(crate::cluster::status::CLUSTER_PATH, get(cluster_handler))
+        .route(crate::cluster::owner::SEARCH_PATH, get(cluster::search))
+        .route(crate::cluster::owner::COUNT_PATH, get(cluster::count))
+        .route(crate::cluster::fleet::FLEET_PATH, get(cluster::fleet))
+        .route(crate::cluster::tail::TAIL_PATH, get(cluster::tail))
+        .route(crate::cluster::owner::CONTEXT_PATH, get(cluster::context))
+        .route(crate::cluster::owner::FIELDS_PATH, get(cluster::fields))
         .route("/metrics", get(metrics_handler))
         .route(ALERTS_PATH, get(alerts::list))
         .route(SILENCES_PATH, get(alerts::silences))
@@ -383,6 +390,13 @@ async fn search_handler(
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        // `search -f` goes on with this collector's own tail (docs/scale.md).
+        let indexed_lsn = state.indexed_lsn();
+        let mut resp = crate::cluster::fanout::search(cluster, params).await?;
+        resp.indexed_lsn = indexed_lsn;
+        return Ok(Json(resp));
+    }
     let searcher = state.searcher.clone();
     // Read before searching: everything up to it is in the results, so a tail from here
     // misses nothing (it may repeat a few events committed meanwhile; clients skip known ids).
@@ -445,15 +459,23 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
     })
 }
 
-async fn fleet_handler(State(state): State<AppState>) -> Json<FleetResponse> {
+async fn fleet_handler(State(state): State<AppState>) -> Result<Json<FleetResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        return crate::cluster::fanout::fleet(cluster).await.map(Json);
+    }
     let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
-    Json(fleet.response())
+    Ok(Json(fleet.response()))
 }
 
 async fn count_handler(
     State(state): State<AppState>,
     Query(params): Query<CountParams>,
 ) -> Result<Json<CountResponse>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        return crate::cluster::fanout::count(cluster, params)
+            .await
+            .map(Json);
+    }
     let searcher = state.searcher.clone();
     let resp = tokio::task::spawn_blocking(move || searcher.count(&params, chrono::Utc::now()))
         .await

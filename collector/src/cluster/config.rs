@@ -34,6 +34,15 @@ pub struct ClusterConfig {
     /// collector.
     #[serde(default = "default_lease_ttl")]
     pub lease_ttl: String,
+    /// The URL other collectors reach this one's API at, for fanned-out searches (default: the
+    /// address it listens on, which must then not be 0.0.0.0 or ::).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the read token this collector sends when it asks the others (the same
+    /// token must be a read token on every collector; absent: no token is sent, which only
+    /// collectors without read tokens on loopback accept).
+    #[serde(default)]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 fn default_partitions() -> u32 {
@@ -62,6 +71,27 @@ pub struct ClusterSettings {
     pub stream_max_age: Duration,
     pub duplicate_window: Duration,
     pub lease_ttl: Duration,
+    /// Where the others reach this collector (set from the listening address when not given:
+    /// [`ClusterSettings::reachable_at`]).
+    pub url: Option<String>,
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+impl ClusterSettings {
+    /// Sets the URL the others reach this collector at from the address it listens on, unless
+    /// the config gave one; an unspecified address (0.0.0.0, ::) cannot be reached.
+    pub fn reachable_at(&mut self, scheme: &str, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+        if self.url.is_some() {
+            return Ok(());
+        }
+        if addr.ip().is_unspecified() {
+            bail!(
+                "[cluster] url is not set and the collector listens on {addr}: set url to the address the other collectors reach this one at"
+            );
+        }
+        self.url = Some(format!("{scheme}://{addr}"));
+        Ok(())
+    }
 }
 
 impl ClusterConfig {
@@ -89,6 +119,11 @@ impl ClusterConfig {
             bail!(
                 "[cluster] id {id:?} must be letters, digits, '-' or '_' (it names NATS consumers)"
             );
+        }
+        if let Some(url) = &self.url
+            && reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+        {
+            bail!("[cluster] url = {url:?} is not an http:// or https:// URL");
         }
         if !(1..=1024).contains(&self.partitions) {
             bail!(
@@ -118,6 +153,8 @@ impl ClusterConfig {
             stream_max_age: duration("stream_max_age", &self.stream_max_age)?,
             duplicate_window: duration("duplicate_window", &self.duplicate_window)?,
             lease_ttl,
+            url: self.url.map(|u| u.trim_end_matches('/').to_owned()),
+            token_file: self.token_file,
         })
     }
 }
@@ -196,6 +233,11 @@ lease_ttl = "1s""#,
                 r#"nats = ["nats://a:1"]
 stream_max_age = "soon""#,
                 "stream_max_age",
+            ),
+            (
+                r#"nats = ["nats://a:1"]
+url = "ftp://x""#,
+                "url = \"ftp://x\"",
             ),
         ] {
             let e = format!("{:#}", parse(text).unwrap_err());

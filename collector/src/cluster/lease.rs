@@ -5,7 +5,7 @@
 //!   someone else took it), given up with a delete at that revision.
 //! - `member.<id>.<partitions>` for every running collector, written every tick: the key
 //!   carries the collector's count of partitions, so that one listing finds a collector that
-//!   disagrees.
+//!   disagrees; the value is the URL the others reach its API at (fanned-out searches).
 //!
 //! The bucket's `max_age` is the lease TTL: an entry not written again within it disappears,
 //! so the leases of a collector that died (kill -9, lost machine) free themselves.
@@ -156,12 +156,16 @@ pub async fn release(kv: &Store, lease: Lease) {
     }
 }
 
-/// Says that collector `id` is running, with its count of partitions.
-pub async fn heartbeat(kv: &Store, id: &str, partitions: u32) -> Result<(), String> {
-    kv.put(format!("member.{id}.{partitions}"), bytes::Bytes::new())
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("cluster: membership heartbeat failed: {e}"))
+/// Says that collector `id` is running, with its count of partitions; the entry's value is
+/// the URL the others reach it at (`fanout.rs`).
+pub async fn heartbeat(kv: &Store, id: &str, partitions: u32, url: &str) -> Result<(), String> {
+    kv.put(
+        format!("member.{id}.{partitions}"),
+        bytes::Bytes::copy_from_slice(url.as_bytes()),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("cluster: membership heartbeat failed: {e}"))
 }
 
 /// The running collectors, as (id, count of partitions): the member subjects the bucket's
@@ -186,4 +190,27 @@ pub async fn members(kv: &Store) -> Result<Vec<(String, u32)>, String> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The owner of partition `p` as the bucket says now (`None`: nobody holds it).
+pub async fn owner(kv: &Store, p: u32) -> Result<Option<String>, String> {
+    let entry = kv
+        .get(key(p))
+        .await
+        .map_err(|e| format!("cluster: reading the lease of partition {p} failed: {e}"))?;
+    Ok(entry
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+/// The URL collector `id` (with `partitions`) publishes in its membership (`None`: not a
+/// running member, or one that publishes none).
+pub async fn url_of(kv: &Store, id: &str, partitions: u32) -> Result<Option<String>, String> {
+    let entry = kv
+        .get(format!("member.{id}.{partitions}"))
+        .await
+        .map_err(|e| format!("cluster: reading the membership of {id} failed: {e}"))?;
+    Ok(entry
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }

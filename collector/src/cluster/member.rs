@@ -13,6 +13,11 @@ use super::config::ClusterSettings;
 use super::{lease, stream};
 use crate::wal::Committed;
 
+/// A partition taken over counts as read (its answers complete, `owner.rs`) once its consumer
+/// has come this close to the end of the stream: within one fetch, as close as indexing ever is
+/// under steady load (an exact 0 might never come while agents keep sending).
+const CAUGHT_UP_WITHIN: u64 = 1000;
+
 /// A collector's connection to the cluster. Cheap to share.
 pub struct Member {
     pub settings: ClusterSettings,
@@ -24,6 +29,10 @@ pub struct Member {
     /// Per partition read here: events in the stream not yet delivered to this collector, as
     /// its consumer last said (for status).
     pending: RwLock<BTreeMap<u32, u64>>,
+    /// The partitions owned whose consumer has come within [`CAUGHT_UP_WITHIN`] events of the
+    /// end of the stream once since they were taken: before, their index is being rebuilt and
+    /// answers for them would lack events (`owner.rs` names them missing).
+    caught_up: RwLock<BTreeSet<u32>>,
     /// Room for events awaiting JetStream's ack (`stream.rs`).
     inflight: tokio::sync::Semaphore,
 }
@@ -51,6 +60,7 @@ impl Member {
             ready: tokio::sync::OnceCell::new(),
             owned: RwLock::new(BTreeSet::new()),
             pending: RwLock::new(BTreeMap::new()),
+            caught_up: RwLock::new(BTreeSet::new()),
             inflight: tokio::sync::Semaphore::new(stream::MAX_IN_FLIGHT),
         }))
     }
@@ -80,9 +90,22 @@ impl Member {
         self.owned.read().map(|o| o.clone()).unwrap_or_default()
     }
 
+    /// The partitions owned whose index has caught up with the stream once since taken.
+    pub fn caught_up(&self) -> BTreeSet<u32> {
+        self.caught_up.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Whether this collector owns partition `p` now.
+    pub fn owns(&self, p: u32) -> bool {
+        self.owned.read().is_ok_and(|o| o.contains(&p))
+    }
+
     pub(super) fn set_owned(&self, owned: BTreeSet<u32>) {
         if let Ok(mut pending) = self.pending.write() {
             pending.retain(|p, _| owned.contains(p));
+        }
+        if let Ok(mut caught_up) = self.caught_up.write() {
+            caught_up.retain(|p| owned.contains(p));
         }
         if let Ok(mut o) = self.owned.write() {
             *o = owned;
@@ -107,6 +130,12 @@ impl Member {
     pub(super) fn set_pending(&self, partition: u32, n: u64) {
         if let Ok(mut p) = self.pending.write() {
             p.insert(partition, n);
+        }
+        if n < CAUGHT_UP_WITHIN
+            && self.owns(partition)
+            && let Ok(mut c) = self.caught_up.write()
+        {
+            c.insert(partition);
         }
     }
 }

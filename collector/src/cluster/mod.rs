@@ -12,17 +12,28 @@
 //! - `consumer.rs`: the owner of a partition reads it through its own durable consumer into its
 //!   local WAL, from which its index and fleet view follow as for a single collector.
 //!
-//! Not yet here (docs/scale.md): search fanned out to every owner, one alert engine for the
-//! cluster, the cluster in `logwarden status`. Syslog received by a collector stays local.
+//! - `fanout.rs`: search, count, export and fleet asked of any collector ask every partition's
+//!   owner (`owner.rs` answers, `cursor.rs` orders, `fleet.rs` merges the fleet views), and
+//!   name the partitions that did not answer; `scope.rs`: a collector's reads see only the
+//!   partitions it owns now.
+//!
+//! Not yet here (docs/scale.md): a merged live tail, one alert engine for the cluster, the
+//! cluster in `logwarden status`. Syslog received by a collector stays local.
 
 pub mod config;
 pub mod consumer;
+pub mod cursor;
+pub mod fanout;
+pub mod fleet;
 pub mod lease;
 pub mod member;
 pub mod names;
+pub mod owner;
+pub mod scope;
 pub mod shard;
 pub mod status;
 pub mod stream;
+pub mod tail;
 
 use std::sync::Arc;
 

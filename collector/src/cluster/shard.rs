@@ -97,7 +97,13 @@ async fn step(
         })
         .collect();
     stop_all(lost).await;
-    lease::heartbeat(&kv, &s.id, s.partitions).await?;
+    lease::heartbeat(
+        &kv,
+        &s.id,
+        s.partitions,
+        s.url.as_deref().unwrap_or_default(),
+    )
+    .await?;
     let members = lease::members(&kv).await?;
     if let Some((other, n)) = members.iter().find(|(_, n)| *n != s.partitions) {
         // Two ways of cutting the stream would index agents twice or not at all: hold what

@@ -37,6 +37,9 @@ pub struct AlertsConfig {
     pub auth_window: Option<ConfigDuration>,
     pub log_quiet: Option<ConfigDuration>,
     pub deferred_after: Option<ConfigDuration>,
+    /// `MailRelayDeferring`: deferrals by one host to one relay within the window.
+    pub relay_deferrals: u64,
+    pub relay_deferral_window: Option<ConfigDuration>,
     /// Deprecated: the durations above in seconds (`group_wait_s`, ...).
     pub group_wait_s: Option<f64>,
     pub group_interval_s: Option<f64>,
@@ -81,6 +84,8 @@ impl Default for AlertsConfig {
             auth_window: None,
             log_quiet: None,
             deferred_after: None,
+            relay_deferrals: b.relay_deferrals,
+            relay_deferral_window: None,
             group_wait_s: None,
             group_interval_s: None,
             repeat_interval_s: None,
@@ -184,6 +189,14 @@ impl AlertsConfig {
         b.auth_window = auth_window.chrono_or(b.auth_window)?;
         b.log_quiet = log_quiet.chrono_or(b.log_quiet)?;
         b.deferred_after = deferred_after.chrono_or(b.deferred_after)?;
+        if let Some(w) = self.relay_deferral_window {
+            b.relay_deferral_window = chrono::Duration::from_std(w.0)
+                .ok()
+                .filter(|w| *w > chrono::Duration::zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("[alerts] relay_deferral_window must be above zero and finite")
+                })?;
+        }
         Ok(())
     }
 }
@@ -202,12 +215,16 @@ pub(super) fn build(
             "[alerts] silent_intervals, mass_delete_per_minute and auth_failures must be above zero"
         );
     }
+    if a.relay_deferrals == 0 {
+        bail!("[alerts] relay_deferrals must be above zero");
+    }
     a.timers(&mut e)?;
     e.builtin.fs_warn_percent = a.fs_warn_percent;
     e.builtin.fs_crit_percent = a.fs_crit_percent;
     e.builtin.silent_intervals = a.silent_intervals;
     e.builtin.mass_delete_per_minute = a.mass_delete_per_minute;
     e.builtin.auth_failures = a.auth_failures;
+    e.builtin.relay_deferrals = a.relay_deferrals;
     e.group_by = a.group_by;
     e.external_url = a
         .external_url

@@ -50,7 +50,6 @@ use crate::ingest::Limits;
 use crate::notify::route_config;
 use crate::replication::ReplicationSettings;
 use crate::rules::EngineSettings;
-use crate::rules::user::Query;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,8 +126,8 @@ pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
 pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
     let file: FileConfig = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!(config_text::describe(path, text, e.message(), e.span())))?;
-    // What serde cannot see: the routes' receivers and matchers, queries of user rules, named
-    // by file and line.
+    // What serde cannot see: the routes' receivers and matchers, queries and templates of user
+    // rules, named by file and line.
     if let Some(route) = &file.alerts.route {
         let names: Vec<&str> = file
             .alerts
@@ -146,20 +145,8 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
         .map(|r| r.to_rule(path, text))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!(e))?;
-    for rule in &file.alerts.rules {
-        if let Err(e) = Query::parse(rule.query.get_ref()) {
-            let line = text[..rule.query.span().start.min(text.len())]
-                .matches('\n')
-                .count()
-                + 1;
-            bail!(
-                "config file {}, line {line}: rule {:?}: query {:?}: {e}",
-                path.display(),
-                rule.name,
-                rule.query.get_ref()
-            );
-        }
-    }
+    user_rules::check_texts(&file.alerts.rules, path, text)?;
+    receivers::check_tls(&file.alerts.receivers, path, text)?;
     Ok(file)
 }
 
@@ -388,6 +375,34 @@ mod tests {
     }
 
     #[test]
+    fn the_relay_deferral_rate_comes_from_the_file_and_zero_is_refused() {
+        let build = |toml: &str| {
+            let file: FileConfig = toml::from_str(toml).unwrap();
+            Settings::build(file, Overrides::default()).map_err(|e| format!("{e:#}"))
+        };
+        let b = build("").unwrap().alerts.builtin;
+        assert_eq!(
+            (b.relay_deferrals, b.relay_deferral_window),
+            (20, chrono::Duration::minutes(10))
+        );
+        let b = build("[alerts]\nrelay_deferrals = 5\nrelay_deferral_window = \"90s\"\n")
+            .unwrap()
+            .alerts
+            .builtin;
+        assert_eq!(
+            (b.relay_deferrals, b.relay_deferral_window),
+            (5, chrono::Duration::seconds(90))
+        );
+        let e = build("[alerts]\nrelay_deferrals = 0\n").unwrap_err();
+        assert!(e.contains("relay_deferrals must be above zero"), "{e}");
+        let e = build("[alerts]\nrelay_deferral_window = \"0s\"\n").unwrap_err();
+        assert!(
+            e.contains("relay_deferral_window must be above zero"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn wal_retention_defaults_follow_max_bytes_and_a_bad_hold_is_named() {
         let build = |toml: &str| {
             let file: FileConfig = toml::from_str(toml).unwrap();
@@ -518,6 +533,39 @@ mod tests {
         assert!(
             err.contains("idle_timeout_s") && err.contains("keep only idle_timeout"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn an_old_key_in_an_array_of_tables_is_named_with_the_line_of_its_own_element() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "[[alerts.receivers]]\nname = \"run\"\ntype = \"command\"\ncommand = [\"true\"]\n\
+            [[alerts.rules]]\nname = \"a\"\nquery = \"app:x\"\nwindow_s = 60\n\
+            [[alerts.rules]]\nname = \"b\"\nquery = \"app:y\"\nwindow = \"1m\"\n\
+            [[alerts.rules]]\nname = \"c\"\nquery = \"app:z\"\nwindow_s = 120\n\
+            [alerts.route]\nreceiver = \"run\"\n\
+            [[alerts.route.routes]]\nreceiver = \"run\"\ngroup_wait_s = 10\n\
+            [[alerts.route.routes.routes]]\nreceiver = \"run\"\ngroup_wait_s = 20\n";
+        std::fs::write(&path, text).unwrap();
+        let checked = check(&path, Overrides::default()).unwrap();
+        let file = path.display();
+        assert_eq!(
+            checked.deprecations,
+            [
+                format!(
+                    "config file {file}, line 8: [[alerts.rules]] window_s = 60 is deprecated: write window = \"1m\""
+                ),
+                format!(
+                    "config file {file}, line 16: [[alerts.rules]] window_s = 120 is deprecated: write window = \"2m\""
+                ),
+                format!(
+                    "config file {file}, line 21: [[alerts.route.routes]] group_wait_s = 10 is deprecated: write group_wait = \"10s\""
+                ),
+                format!(
+                    "config file {file}, line 24: [[alerts.route.routes.routes]] group_wait_s = 20 is deprecated: write group_wait = \"20s\""
+                ),
+            ]
         );
     }
 }

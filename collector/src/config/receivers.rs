@@ -25,9 +25,10 @@ pub struct ReceiverConfig {
     #[serde(default)]
     pub to: Vec<String>,
     pub username: Option<String>,
-    pub password: Option<String>,
-    /// email: `starttls`, `tls` or `none` (notify::smtp_tls).
-    pub tls: Option<String>,
+    /// With where it is written, for the error of a password that would go in clear.
+    pub password: Option<toml::Spanned<String>>,
+    /// email: `starttls`, `tls` or `none` (notify::smtp_tls), with where it is written.
+    pub tls: Option<toml::Spanned<String>>,
     /// email: PEM CA certificates trusted besides the system's roots.
     pub ca_file: Option<PathBuf>,
     /// email: AUTH over `tls = "none"` (a relay on a trusted link).
@@ -68,6 +69,36 @@ fn yes() -> bool {
     true
 }
 
+/// The TLS mode of an e-mail receiver, or why it is refused (an unknown mode, credentials that
+/// would go in clear).
+fn email_tls(r: &ReceiverConfig) -> Result<smtp_tls::SmtpTls, smtp_tls::SmtpTlsError> {
+    let has_credentials = r.username.is_some() || r.password.is_some();
+    let tls = r.tls.as_ref().map(|t| t.get_ref().as_str());
+    smtp_tls::mode(tls, has_credentials, r.allow_plain_auth)
+}
+
+/// What is wrong with the e-mail receivers' TLS, named by file and line (the `tls` key, else
+/// the `password`), for `config check`, a start and a reload.
+pub(super) fn check_tls(
+    receivers: &[ReceiverConfig],
+    path: &std::path::Path,
+    text: &str,
+) -> anyhow::Result<()> {
+    for r in receivers.iter().filter(|r| r.kind == "email") {
+        let Err(e) = email_tls(r) else { continue };
+        let span = r.tls.as_ref().map(|t| t.span());
+        let at = match span.or_else(|| r.password.as_ref().map(|p| p.span())) {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("config file {}, line {line}", path.display())
+            }
+            None => format!("config file {}", path.display()),
+        };
+        bail!("{at}: receiver {:?} (email): {e}", r.name);
+    }
+    Ok(())
+}
+
 pub(super) fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
     let need = |v: Option<String>, key: &str| {
         v.filter(|s| !s.trim().is_empty())
@@ -89,9 +120,8 @@ pub(super) fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
         },
         "email" => {
             let smtp = need(r.smtp.clone(), "smtp")?;
-            let has_credentials = r.username.is_some() || r.password.is_some();
-            let tls = smtp_tls::mode(r.tls.as_deref(), has_credentials, r.allow_plain_auth)
-                .map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?;
+            let tls =
+                email_tls(&r).map_err(|e| anyhow::anyhow!("receiver {:?} (email): {e}", r.name))?;
             let (host, port) = match smtp.rsplit_once(':') {
                 Some((h, p)) => (
                     h.to_owned(),
@@ -116,7 +146,7 @@ pub(super) fn receiver(r: ReceiverConfig) -> anyhow::Result<Receiver> {
                 from: need(r.from.clone(), "from")?,
                 to: r.to.clone(),
                 username: r.username.clone(),
-                password: r.password.clone(),
+                password: r.password.as_ref().map(|p| p.get_ref().clone()),
                 tls,
                 ca_pem,
             })

@@ -134,7 +134,10 @@ impl Fleet {
                 })
             })
             .collect();
-        FleetResponse { hosts }
+        FleetResponse {
+            hosts,
+            ..FleetResponse::default()
+        }
     }
 
     pub fn lsn(&self) -> u64 {

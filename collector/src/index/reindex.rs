@@ -296,6 +296,9 @@ mod tests {
         assert_eq!(count(&p, "degraded AND host:mbox2"), 1);
         assert_eq!(count(&p, "fields.account:\"user3@example.com\""), 1);
         assert_eq!(count(&p, "app:postfix AND severity:warning"), 3);
+        // The id blocks the old version did not index are there (`context ID`).
+        assert_eq!(count(&p, "id_block:\"ag:0\""), 3);
+        assert_eq!(count(&p, "id_block:\"ag:1\""), 0);
         // Each document keeps the LSN of its WAL record, and its `_source` as it was; the old
         // version had no `pos`: a record's events are numbered in the order they were held.
         let numbered = vec![

@@ -18,6 +18,7 @@
 //! receiver = "mail-admins"
 //! ```
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use logwarden_core::config_duration::{ConfigDuration, DurationKey};
@@ -81,24 +82,30 @@ pub fn check(
         .try_for_each(|c| check(c, receivers, path, text))
 }
 
-/// How messages name the root route's table and a child's.
+/// How messages name the root route's table.
 const ROOT: &str = "[alerts.route]";
-const CHILD: &str = "[[alerts.route.routes]]";
+
+/// How messages name the table of a route `depth` levels below the root
+/// (`[[alerts.route.routes]]`, then `[[alerts.route.routes.routes]]`, ...).
+fn child_table(depth: usize) -> String {
+    format!("[[alerts.route{}]]", ".routes".repeat(depth))
+}
 
 impl RouteConfig {
     /// The timers, each with its deprecated spelling in seconds (a timer not given is
     /// inherited); `s` names the route's table in messages.
-    pub fn duration_keys<'a>(&'a self, s: &'a str) -> [DurationKey<'a>; 3] {
+    pub fn duration_keys<'a>(&'a self, s: impl Into<Cow<'a, str>>) -> [DurationKey<'a>; 3] {
+        let s = s.into();
         [
             DurationKey::new(
-                s,
+                s.clone(),
                 "group_wait",
                 self.group_wait,
                 "group_wait_s",
                 self.group_wait_s,
             ),
             DurationKey::new(
-                s,
+                s.clone(),
                 "group_interval",
                 self.group_interval,
                 "group_interval_s",
@@ -114,16 +121,19 @@ impl RouteConfig {
         ]
     }
 
-    /// The timer keys of this route (the root, `[alerts.route]`) and all below it.
+    /// The timer keys of this route (the root, `[alerts.route]`) and all below it, in the
+    /// order of the file (a child's table follows its parent's).
     pub fn all_duration_keys(&self) -> Vec<DurationKey<'_>> {
-        fn walk<'a>(r: &'a RouteConfig, table: &'static str, out: &mut Vec<DurationKey<'a>>) {
-            out.extend(r.duration_keys(table));
+        fn walk<'a>(r: &'a RouteConfig, depth: usize, out: &mut Vec<DurationKey<'a>>) {
+            out.extend(r.duration_keys(child_table(depth)));
             for child in &r.routes {
-                walk(child, CHILD, out);
+                walk(child, depth + 1, out);
             }
         }
-        let mut keys = Vec::new();
-        walk(self, ROOT, &mut keys);
+        let mut keys = self.duration_keys(ROOT).to_vec();
+        for child in &self.routes {
+            walk(child, 1, &mut keys);
+        }
         keys
     }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::alert::{Signal, labels};
+use super::relay_deferrals::RelayDeferrals;
 use super::window::{Window, WindowState};
 
 /// The built-in rules' state ([`Builtins::save`]).
@@ -28,6 +29,9 @@ pub struct BuiltinsState {
     /// Per source IP.
     pub auth: Vec<CountState>,
     pub quiet: Vec<QuietState>,
+    /// Per (host, relay): `MailRelayDeferring` (rules::relay_deferrals).
+    #[serde(default)]
+    pub relay_deferrals: Vec<CountState>,
 }
 
 /// A host that sent heartbeats: when it last did, and whether `AgentSilent` fires for it.
@@ -81,6 +85,10 @@ pub struct BuiltinSettings {
     pub log_quiet: Duration,
     /// `MailDeferred`: a message still deferred this long after it arrived (postfix's `delay`).
     pub deferred_after: Duration,
+    /// `MailRelayDeferring`: this many deferrals by one host to one relay within
+    /// `relay_deferral_window`.
+    pub relay_deferrals: u64,
+    pub relay_deferral_window: Duration,
 }
 
 impl Default for BuiltinSettings {
@@ -95,6 +103,8 @@ impl Default for BuiltinSettings {
             auth_window: Duration::seconds(300),
             log_quiet: Duration::seconds(600),
             deferred_after: Duration::seconds(3600),
+            relay_deferrals: 20,
+            relay_deferral_window: Duration::minutes(10),
         }
     }
 }
@@ -112,6 +122,7 @@ pub struct Builtins {
     auth: HashMap<String, (BTreeMap<String, String>, Window, bool)>,
     /// Firing log alerts cleared by quiet: key -> (signal, last line received).
     quiet: HashMap<String, (Signal, DateTime<Utc>)>,
+    relay_deferrals: RelayDeferrals,
 }
 
 fn s<'a>(ev: &'a Event, k: &str) -> Option<&'a str> {
@@ -139,6 +150,7 @@ impl Builtins {
             deletes: HashMap::new(),
             auth: HashMap::new(),
             quiet: HashMap::new(),
+            relay_deferrals: RelayDeferrals::default(),
         }
     }
 
@@ -184,6 +196,7 @@ impl Builtins {
             deletes: counts(&self.deletes),
             auth: counts(&self.auth),
             quiet,
+            relay_deferrals: self.relay_deferrals.save(),
         }
     }
 
@@ -215,6 +228,8 @@ impl Builtins {
             .into_iter()
             .map(|q| (q.signal.key(), (q.signal, q.last)))
             .collect();
+        self.relay_deferrals =
+            RelayDeferrals::restore(saved.relay_deferrals, self.cfg.relay_deferral_window);
     }
 
     /// Drops what the rules keep of a host retired with `logwarden fleet forget`: its
@@ -223,6 +238,7 @@ impl Builtins {
         self.heartbeats.remove(host);
         self.quiet
             .retain(|_, (sig, _)| sig.labels.get("host").map(String::as_str) != Some(host));
+        self.relay_deferrals.forget_host(host);
     }
 
     /// The verdicts one event gives.
@@ -252,6 +268,8 @@ impl Builtins {
             Kind::Log => {
                 self.services(ev, received, out);
                 self.mail_deferred(ev, received, out);
+                let relay = (self.cfg.relay_deferrals, self.cfg.relay_deferral_window);
+                self.relay_deferrals.on_event(ev, received, relay, out);
                 self.auth_failure(ev, received, out);
                 self.mass_delete(ev, received, out);
             }
@@ -295,6 +313,8 @@ impl Builtins {
                 !w.is_empty() || *firing
             });
         }
+        self.relay_deferrals
+            .on_tick(now, self.cfg.relay_deferrals, out);
         let log_quiet = self.cfg.log_quiet;
         self.quiet.retain(|_, (sig, last)| {
             let quiet = if sig.name == "MailDeferred" {

@@ -317,6 +317,8 @@ mod tests {
             author: "me".into(),
             comment: String::new(),
             created_at: now,
+            every: None,
+            next_window: None,
         }));
         t.apply(&StateChange::Alert(rec(
             AlertSeverity::Critical,

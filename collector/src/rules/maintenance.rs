@@ -5,14 +5,16 @@
 //! sent. An `end` at or before `start` ends on the next day (`22:00`-`02:00`). Local times that
 //! a daylight-saving change skips start or end at the first valid moment after them.
 //!
-//! Windows come from the config (a reload replaces them); they are not state, so nothing of
-//! them is in the WAL. `GET /api/v1/silences` lists each with its current or next opening.
+//! These windows come from the config (a reload replaces them); they are not state, so nothing
+//! of them is in the WAL. `GET /api/v1/silences` lists each with its current or next opening.
+//! The same weekly openings made from the CLI (`logwarden silence add --every`) are recurring
+//! silences instead (rules::silence): state, in the WAL like any silence.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use logwarden_core::wire::{Matcher, Silence};
+use logwarden_core::wire::{Matcher, Opening, Silence, Weekly};
 
 use super::record::AlertRecord;
 
@@ -67,42 +69,88 @@ impl WindowConfig {
                 Ok(parsed)
             })
             .collect::<Result<Vec<_>, String>>()?;
-        if self.days.is_empty() {
-            return Err(err("needs `days` (mon ... sun)".into()));
-        }
-        let days = self
-            .days
-            .iter()
-            .map(|d| {
-                d.parse::<Weekday>().map_err(|_| {
-                    err(format!(
-                        "day {d:?} is not mon, tue, wed, thu, fri, sat or sun"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let time = |t: &str| {
-            NaiveTime::parse_from_str(t, "%H:%M")
-                .map_err(|_| err(format!("time {t:?} is not HH:MM")))
-        };
-        let tz = self.tz.parse::<Tz>().map_err(|_| {
-            err(format!(
-                "time zone {:?} is not an IANA zone name (Europe/Berlin, UTC)",
-                self.tz
-            ))
-        })?;
+        let tz = parse_tz(&self.tz).map_err(&err)?;
         Ok(Window {
             name: self.name.clone(),
             matchers,
-            days,
-            start: time(&self.start)?,
-            end: time(&self.end)?,
+            days: parse_days(&self.days).map_err(&err)?,
+            start: parse_time(&self.start).map_err(&err)?,
+            end: parse_time(&self.end).map_err(&err)?,
             tz,
         })
     }
 }
 
+/// `mon` ... `sun` (or full names), at least one.
+fn parse_days(days: &[String]) -> Result<Vec<Weekday>, String> {
+    if days.is_empty() {
+        return Err("needs `days` (mon ... sun)".into());
+    }
+    days.iter()
+        .map(|d| {
+            d.trim()
+                .parse::<Weekday>()
+                .map_err(|_| format!("day {d:?} is not mon, tue, wed, thu, fri, sat or sun"))
+        })
+        .collect()
+}
+
+/// `HH:MM`, 00:00 to 23:59.
+fn parse_time(t: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(t.trim(), "%H:%M")
+        .map_err(|_| format!("time {t:?} is not HH:MM (00:00 to 23:59)"))
+}
+
+fn parse_tz(tz: &str) -> Result<Tz, String> {
+    tz.trim()
+        .parse::<Tz>()
+        .map_err(|_| format!("time zone {tz:?} is not an IANA zone name (Europe/Berlin, UTC)"))
+}
+
+/// The longest opening of a recurring silence: one day (longer ones would overlap the next).
+pub const MAX_OPENING_S: u64 = 24 * 3600;
+
 impl Window {
+    /// The window of a recurring silence (`logwarden silence add --every`), or what is wrong
+    /// with its recurrence (the matchers are the silence's, checked with it).
+    pub fn weekly(name: &str, matchers: &[Matcher], w: &Weekly) -> Result<Window, String> {
+        if w.duration_s == 0 || w.duration_s > MAX_OPENING_S {
+            return Err(format!(
+                "a window's duration must be more than 0 and at most 24h, not {}s",
+                w.duration_s
+            ));
+        }
+        let start = parse_time(&w.at)?;
+        let end = start + Duration::seconds(w.duration_s as i64);
+        Ok(Window {
+            name: name.to_owned(),
+            matchers: matchers.to_vec(),
+            days: parse_days(&w.days)?,
+            start,
+            end,
+            tz: parse_tz(&w.tz)?,
+        })
+    }
+
+    /// The recurrence as the API shows it.
+    pub fn describe(&self) -> Weekly {
+        let length = (self.end - self.start).num_seconds().rem_euclid(24 * 3600);
+        Weekly {
+            days: self
+                .days
+                .iter()
+                .map(|d| d.to_string().to_lowercase())
+                .collect(),
+            at: self.start.format("%H:%M").to_string(),
+            duration_s: if length == 0 {
+                24 * 3600
+            } else {
+                length as u64
+            },
+            tz: self.tz.to_string(),
+        }
+    }
+
     /// The first instant at or after local `date` `time` (a skipped local time moves on).
     fn instant(&self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
         let mut t = date.and_time(time);
@@ -153,25 +201,18 @@ impl Window {
     /// The window as a silence for listings (its current or next opening).
     pub fn as_silence(&self, now: DateTime<Utc>) -> Option<Silence> {
         let (starts_at, ends_at) = self.current_or_next(now)?;
-        let days: Vec<String> = self
-            .days
-            .iter()
-            .map(|d| d.to_string().to_lowercase())
-            .collect();
+        let every = self.describe();
         Some(Silence {
             id: format!("window:{}", self.name),
             matchers: self.matchers.clone(),
             starts_at,
             ends_at,
             author: "config".into(),
-            comment: format!(
-                "maintenance window: {} {}-{} {}",
-                days.join(","),
-                self.start.format("%H:%M"),
-                self.end.format("%H:%M"),
-                self.tz
-            ),
+            // Where it comes from, so where to change it (`every` says when it opens).
+            comment: "[[alerts.maintenance]] of the config".into(),
             created_at: starts_at,
+            every: Some(every),
+            next_window: Some(Opening { starts_at, ends_at }),
         })
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! - [`engine`]: the task, split by job (replay, judge, lifecycle, delivery, commands).
 //! - [`alert`]: a verdict and the alert's dedup key; [`record`]: an alert as the WAL keeps it.
-//! - [`builtin`]: the built-in rules; [`user`]: rules from the config; [`window`]: rate counts.
+//! - [`builtin`]: the built-in rules (with [`relay_deferrals`]); [`user`]: rules from the
+//!   config; [`window`]: rate counts.
 //!   Each owns the type of its saved state.
 //! - [`state`]: the WAL payload and the alert table it rebuilds (alerts, acks, silences, the
 //!   notification log).
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod inhibit;
 pub mod maintenance;
 pub mod record;
+pub mod relay_deferrals;
 pub mod runbook;
 pub mod silence;
 pub mod snapshot;

@@ -67,6 +67,8 @@ mod tests {
             "LdapUnreachable",
             "AuthBruteForce",
             "MassMailboxDelete",
+            "MailDeferred",
+            "MailRelayDeferring",
         ] {
             assert!(
                 anchor(name).is_some(),

@@ -32,7 +32,8 @@
 //!  "desired": [Signal, ...],    the latest verdict per alert (its key is worked out again)
 //!  "builtins": {"heartbeats": [{"host", "site", "last", "silent"}, ...],
 //!               "deletes": [Count, ...], "auth": [Count, ...],
-//!               "quiet": [{"signal": Signal, "last"}, ...]},
+//!               "quiet": [{"signal": Signal, "last"}, ...],
+//!               "relay_deferrals": [Count, ...]},   (absent in older snapshots: none)
 //!  "user": [{"rule", "nth", "group_by": [..], "group": [..], "window": Window, "firing"}, ...]}
 //!
 //! Count  = {"key", "labels": {..}, "window": Window, "firing"}
@@ -472,6 +473,8 @@ mod tests {
                 author: "me".into(),
                 comment: String::new(),
                 created_at: now,
+                every: None,
+                next_window: None,
             }),
             StateChange::Notified {
                 receiver: "ops".into(),

@@ -199,11 +199,20 @@ impl AlertTable {
         }
     }
 
-    /// Silences in force at `now`.
+    /// Silences in force at `now` (a recurring one only in its openings).
     pub fn active_silences(&self, now: DateTime<Utc>) -> impl Iterator<Item = &Silence> {
         self.silences
             .values()
-            .filter(move |s| s.starts_at <= now && now < s.ends_at)
+            .filter(move |s| silence::in_force(s, now))
+    }
+
+    /// Whether a silence or a maintenance window in force at `before` no longer is at `now`:
+    /// what it held back is due.
+    pub fn any_silence_ended(&self, before: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        self.silences
+            .values()
+            .any(|s| silence::in_force(s, before) && !silence::in_force(s, now))
+            || self.maintenance.any_closed(before, now)
     }
 
     /// The ids of the silences in force at `now` that match `rec`, then the maintenance

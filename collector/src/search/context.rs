@@ -1,11 +1,15 @@
 //! Context around a hit (Graylog's "surrounding messages"): the events just before and just
 //! after one event, from the same host and source, in the total order (`order.rs`). The event is
-//! named by its position (a search answer's `positions`), which also is where the two searches
-//! start: the newest events before it and the oldest after it (`nearest.rs`).
+//! named by its position (a search answer's `positions`) or by its id (`agent:seq`: the events
+//! of its `id_block` term, at most 64, and of those the one with that id; `index::schema`). Its
+//! position is where the two searches start: the newest events before it and the oldest after it
+//! (`nearest.rs`). The two spellings cannot be mistaken for each other: an id always holds a
+//! `:`, a position never does.
 
 use std::time::Instant;
 
 use chrono::Duration;
+use logwarden_core::EventId;
 use logwarden_core::wire::{ContextParams, ContextResponse};
 use tantivy::query::{BooleanQuery, InvertedIndexRangeQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
@@ -13,16 +17,41 @@ use tantivy::{DateTime, Term};
 
 use super::nearest::Nearest;
 use super::order::{Direction, Position};
-use super::{SearchError, Searcher};
+use super::{Plan, SearchError, Searcher};
+use crate::index::schema::{ID_BLOCK, id_block};
 
 pub const DEFAULT_LINES: usize = 5;
 /// Most events asked for on either side.
 pub const MAX_LINES: usize = 1000;
 
+/// What a context request names: a position in the order, or an event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Position(Position),
+    Id(EventId),
+}
+
+impl Target {
+    /// `1.<ts>.<lsn>.<pos>` (a position) or `AGENT:SEQ` (an id); the error names the text.
+    pub fn parse(at: &str) -> Result<Target, String> {
+        let at = at.trim();
+        if at.contains(':') {
+            return at.parse().map(Target::Id).map_err(|_| {
+                format!(
+                    "event id {at:?} is not valid: an id is AGENT:SEQ, as search prints it (-o json)"
+                )
+            });
+        }
+        Position::parse(at)
+            .map(Target::Position)
+            .map_err(|e| format!("{e}; or give the event's id (AGENT:SEQ)"))
+    }
+}
+
 impl Searcher {
     pub fn context(&self, p: &ContextParams) -> Result<ContextResponse, SearchError> {
         let started = Instant::now();
-        let at = Position::parse(&p.at).map_err(SearchError::BadParam)?;
+        let target = Target::parse(&p.at).map_err(SearchError::BadParam)?;
         let lines = |n: Option<usize>, side: &str| match n.unwrap_or(DEFAULT_LINES) {
             n if n <= MAX_LINES => Ok(n),
             n => Err(SearchError::BadParam(format!(
@@ -30,12 +59,22 @@ impl Searcher {
             ))),
         };
         let (before, after) = (lines(p.before, "before")?, lines(p.after, "after")?);
-        let (hit, host, source) = self.event_at(at)?.ok_or_else(|| {
-            SearchError::NotFound(format!(
-                "no event at position {:?} (it may have been dropped by retention)",
-                p.at
-            ))
+        let found = match &target {
+            Target::Position(at) => self.event_at(*at)?.map(|(e, _, _)| (e, *at)),
+            Target::Id(id) => self.event_by_id(id)?,
+        };
+        let (hit, at) = found.ok_or_else(|| {
+            SearchError::NotFound(match &target {
+                Target::Position(_) => format!(
+                    "no event at position {:?} (it may have been dropped by retention)",
+                    p.at.trim()
+                ),
+                Target::Id(id) => format!(
+                    "no event with id {id} (not sent, not indexed yet, or dropped by retention)"
+                ),
+            })
         })?;
+        let (host, source) = (hit.host.to_string(), hit.source.to_string());
         let mut earlier = self.side(at, &host, &source, Direction::NewestFirst, before)?;
         earlier.reverse();
         let later = self.side(at, &host, &source, Direction::OldestFirst, after)?;
@@ -111,6 +150,32 @@ impl Searcher {
             }
         }
         Ok(found)
+    }
+
+    /// The event with id `id` and its position: of the events of its `id_block` term (at most
+    /// [`ID_BLOCK`] in the whole index, since the WAL holds an id once, whatever days they
+    /// fall on), the one with that id.
+    fn event_by_id(
+        &self,
+        id: &EventId,
+    ) -> Result<Option<(logwarden_core::Event, Position)>, SearchError> {
+        let id_text = id.to_string();
+        let Some(block) = id_block(&id_text) else {
+            return Ok(None);
+        };
+        let plan = Plan {
+            query: Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.id_block, &block),
+                IndexRecordOption::Basic,
+            )),
+            partitions: self.catalog.overlapping(None, None),
+        };
+        let page = self.page(plan, Direction::NewestFirst, None, ID_BLOCK as usize)?;
+        Ok(page
+            .hits
+            .into_iter()
+            .zip(page.positions)
+            .find(|(e, _)| e.id == *id))
     }
 
     /// The event at `at`, with its host and source as indexed: the documents of its second
@@ -226,6 +291,35 @@ mod tests {
             .unwrap();
         assert_eq!(c.before.len(), 11, "all of h1's in that file before it");
         assert!(c.after.is_empty());
+        // By its id: the same answer as by its position.
+        let by_id = |at: &str| {
+            s.context(&ContextParams {
+                at: at.into(),
+                before: Some(3),
+                after: Some(2),
+            })
+        };
+        let c = by_id(" a:24 ").unwrap();
+        assert_eq!(
+            (c.hit.id.seq, seqs(&c.before), seqs(&c.after)),
+            (24, vec![16, 18, 22], vec![26, 28])
+        );
+        // Every id, though the 40 share one id block that spans two days.
+        for seq in 0..40 {
+            assert_eq!(by_id(&format!("a:{seq}")).unwrap().hit.id.seq, seq);
+        }
+        let err = by_id("a:40").unwrap_err();
+        assert!(
+            matches!(&err, SearchError::NotFound(m) if m.contains("no event with id a:40")),
+            "{err}"
+        );
+        for bad in ["a:", ":24", "a:x24", "a b:1"] {
+            let err = by_id(bad).unwrap_err();
+            assert!(
+                matches!(&err, SearchError::BadParam(m) if m.contains("event id") && m.contains(bad)),
+                "{bad}: {err}"
+            );
+        }
         let missing = Position::parse(&found.positions[0])
             .map(|p| Position { pos: 99, ..p })
             .unwrap();
@@ -307,5 +401,146 @@ mod tests {
             "a minute, an hour, a day back"
         );
         assert_eq!(seqs(&c.after), vec![6], "50 minutes on");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Any agents (one holding colons), sparse seqs around id-block edges, times that tie,
+        /// fall inside a second or across midnight, two hosts, any WAL places and segments:
+        /// by its id and by its position, each event's context is the model's (the nearest
+        /// events of its host before and after it in the total order), and an id nobody sent
+        /// is not found.
+        #[test]
+        fn context_by_id_and_by_position_is_the_models_for_every_event(
+            spec in proptest::collection::btree_map(
+                (0usize..3, 0u64..300),
+                (0usize..10, 0u64..8, proptest::bool::ANY),
+                1..80,
+            ),
+            commits in 1usize..4,
+            (before, after) in (0usize..6, 0usize..6),
+            probes in proptest::collection::vec((0usize..3, 0u64..300), 1..10),
+        ) {
+            let agents = ["a", "mbox1:ag", "b"];
+            // Micros after 2026-11-30T23:00:00Z; 3.6e9 is the next day's midnight.
+            let offsets: [i64; 10] = [
+                0, 1, 500_000, 999_999, 1_000_000, 59_000_000, 61_000_000,
+                3_600_000_000, 3_600_000_001, 7_000_000_000,
+            ];
+            let base = chrono::DateTime::parse_from_rfc3339("2026-11-30T23:00:00Z").unwrap();
+            let mut events = Vec::new();
+            for (i, ((agent, seq), (t, lsn, other_host))) in spec.iter().enumerate() {
+                let ts = (base + Duration::microseconds(offsets[*t])).to_rfc3339();
+                let mut e = event(*seq, &ts, "x", Severity::Info, &format!("m{i}"), None);
+                e.id = logwarden_core::EventId::new(agents[*agent], *seq);
+                if *other_host {
+                    e.host = "h2".into();
+                }
+                events.push((e, WalPlace { lsn: *lsn, pos: i as u64 }));
+            }
+            let (_dir, s) = searcher_with_places(&events, commits);
+            let place = |(e, p): &(logwarden_core::Event, WalPlace)| Position {
+                ts: e.ts.timestamp_micros(),
+                lsn: p.lsn,
+                pos: p.pos,
+            };
+            for hit in &events {
+                let at = place(hit);
+                let mut same: Vec<_> = events.iter().filter(|o| o.0.host == hit.0.host).collect();
+                same.sort_by_key(|o| place(o));
+                let ids = |v: &[&(logwarden_core::Event, WalPlace)]| {
+                    v.iter().map(|o| o.0.id.to_string()).collect::<Vec<_>>()
+                };
+                let older: Vec<_> = same.iter().copied().filter(|o| place(o) < at).collect();
+                let newer: Vec<_> = same.iter().copied().filter(|o| place(o) > at).collect();
+                let want = (
+                    ids(&older[older.len().saturating_sub(before)..]),
+                    ids(&newer[..after.min(newer.len())]),
+                );
+                for named in [hit.0.id.to_string(), at.cursor()] {
+                    let c = s
+                        .context(&ContextParams {
+                            at: named.clone(),
+                            before: Some(before),
+                            after: Some(after),
+                        })
+                        .unwrap();
+                    proptest::prop_assert_eq!(c.hit.id.to_string(), hit.0.id.to_string());
+                    let got = (
+                        c.before.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(),
+                        c.after.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(),
+                    );
+                    proptest::prop_assert_eq!(&got, &want, "{}", named);
+                }
+            }
+            for (agent, seq) in probes {
+                if !spec.contains_key(&(agent, seq)) {
+                    let id = format!("{}:{seq}", agents[agent]);
+                    let got = s.context(&ContextParams {
+                        at: id.clone(),
+                        ..ContextParams::default()
+                    });
+                    proptest::prop_assert!(matches!(got, Err(SearchError::NotFound(_))), "{}", id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_hit_inside_a_second_is_found_by_position_and_its_neighbours_in_that_second_too() {
+        // h1's events all inside one second and the next, the hit in the middle; h2's between.
+        let times = [
+            ("2026-11-30T12:00:00.100Z", "h1"),
+            ("2026-11-30T12:00:00.200Z", "h2"),
+            ("2026-11-30T12:00:00.381556Z", "h1"),
+            ("2026-11-30T12:00:00.5Z", "h1"),
+            ("2026-11-30T12:00:00.700Z", "h1"),
+            ("2026-11-30T12:00:00.800Z", "h2"),
+            ("2026-11-30T12:00:00.999999Z", "h1"),
+            ("2026-11-30T12:00:01.25Z", "h1"),
+        ];
+        let events: Vec<_> = times
+            .iter()
+            .enumerate()
+            .map(|(i, (ts, host))| {
+                let msg = if i == 3 {
+                    "the hit".to_owned()
+                } else {
+                    format!("m{i}")
+                };
+                let mut e = event(i as u64, ts, "x", Severity::Info, &msg, None);
+                e.host = (*host).into();
+                (
+                    e,
+                    WalPlace {
+                        lsn: 9,
+                        pos: i as u64,
+                    },
+                )
+            })
+            .collect();
+        let (_dir, s) = searcher_with_places(&events, 2);
+        let found = s
+            .search(
+                &SearchParams {
+                    q: "hit".into(),
+                    ..SearchParams::default()
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        let seqs = |v: &[logwarden_core::Event]| v.iter().map(|e| e.id.seq).collect::<Vec<_>>();
+        for at in [found.positions[0].clone(), "a:3".to_owned()] {
+            let c = s
+                .context(&ContextParams {
+                    at: at.clone(),
+                    before: Some(5),
+                    after: Some(5),
+                })
+                .unwrap();
+            assert_eq!(c.hit.id.seq, 3, "{at}");
+            assert_eq!(seqs(&c.before), vec![0, 2], "{at}");
+            assert_eq!(seqs(&c.after), vec![4, 6, 7], "{at}");
+        }
     }
 }

@@ -48,6 +48,7 @@ impl Searcher {
                     buckets: Vec::new(),
                     partitions,
                     other: None,
+                    ..CountResponse::default()
                 });
             }
         };
@@ -60,6 +61,7 @@ impl Searcher {
                 buckets: Vec::new(),
                 partitions,
                 other: p.by.as_ref().map(|_| 0),
+                ..CountResponse::default()
             });
         };
         let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
@@ -77,6 +79,7 @@ impl Searcher {
             buckets,
             partitions,
             other,
+            ..CountResponse::default()
         })
     }
 

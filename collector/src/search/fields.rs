@@ -77,6 +77,7 @@ impl Searcher {
             fields,
             partitions: plan.partitions.len() as u64,
             took_us: started.elapsed().as_micros() as u64,
+            ..FieldsResponse::default()
         })
     }
 }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use logwarden_core::Event;
 use logwarden_core::wire::{SearchParams, SearchResponse};
 use tantivy::collector::Count;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermSetQuery};
 use tantivy::schema::Value;
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DocAddress, TantivyDocument, Term};
@@ -57,7 +57,13 @@ pub struct Searcher {
     catalog: Arc<Catalog>,
     parser: Arc<QueryParser>,
     fields: Fields,
+    /// When set, only the events of the agents it keeps are seen (cluster mode: the agents of
+    /// the partitions a collector owns; `cluster/scope.rs`).
+    scope: Option<AgentScope>,
 }
+
+/// Which agents' events a [`Searcher`] sees.
+pub type AgentScope = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// One page of a search: the hits, their positions, how many matched after the cursor, and the
 /// position the next page starts after (none on the last page).
@@ -88,7 +94,54 @@ impl Searcher {
             catalog,
             parser: Arc::new(parser),
             fields,
+            scope: None,
         }
+    }
+
+    /// The same searcher seeing only the events of the agents `keep` keeps.
+    pub fn scoped(&self, keep: AgentScope) -> Searcher {
+        Searcher {
+            scope: Some(keep),
+            ..self.clone()
+        }
+    }
+
+    /// `query` restricted to the agents of the scope, if there is one: the agents the
+    /// partitions' term dictionaries hold (a term per agent, not per event) that the scope
+    /// keeps.
+    fn in_scope(
+        &self,
+        query: Box<dyn Query>,
+        partitions: &[Arc<Partition>],
+    ) -> Result<Box<dyn Query>, SearchError> {
+        let Some(keep) = &self.scope else {
+            return Ok(query);
+        };
+        let mut agents = std::collections::BTreeSet::new();
+        for p in partitions {
+            for segment in p.reader.searcher().segment_readers() {
+                let index = segment.inverted_index(self.fields.agent)?;
+                let mut terms = index
+                    .terms()
+                    .stream()
+                    .map_err(|e| SearchError::Index(e.into()))?;
+                while terms.advance() {
+                    if let Ok(agent) = std::str::from_utf8(terms.key())
+                        && !agents.contains(agent)
+                        && keep(agent)
+                    {
+                        agents.insert(agent.to_owned());
+                    }
+                }
+            }
+        }
+        let terms = agents
+            .iter()
+            .map(|a| Term::from_field_text(self.fields.agent, a));
+        Ok(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (Occur::Must, Box::new(TermSetQuery::new(terms))),
+        ])))
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -153,6 +206,7 @@ impl Searcher {
             )));
         }
         let partitions = self.catalog.overlapping(since, until);
+        let text_query = self.in_scope(text_query, &partitions)?;
         let query = if since.is_none() && until.is_none() {
             text_query
         } else {
@@ -205,6 +259,8 @@ impl Searcher {
             hits: page.hits,
             took_us: started.elapsed().as_micros() as u64,
             partitions,
+            missing_partitions: Vec::new(),
+            missing_reasons: Vec::new(),
         })
     }
 

@@ -52,7 +52,9 @@ impl Warner {
             example_id = %example.id,
             host = %example.host,
             claimed = example.fields.get("original_ts").and_then(|v| v.as_str()).unwrap_or(""),
-            max_future_s = max_future.num_seconds(),
+            max_future = %max_future
+                .to_std()
+                .map_or_else(|_| "-".to_owned(), logwarden_core::config_duration::format),
             "events dated further ahead than [index] max_future were moved to the time they arrived (their own time is in fields.original_ts): check the sender's clock"
         );
         self.last = Some(Instant::now());

@@ -20,7 +20,7 @@ pub struct WalStats {
     pub first_lsn: std::sync::atomic::AtomicU64,
     /// The part whose hold is the lowest, as retention last saw it (`retention.rs`).
     pub held_by: std::sync::Mutex<Option<&'static str>>,
-    /// Events moved to their arrival time for claiming one beyond `[index] max_future_s`
+    /// Events moved to their arrival time for claiming one beyond `[index] max_future`
     /// (`future.rs`).
     pub future_clamped: std::sync::atomic::AtomicU64,
 }

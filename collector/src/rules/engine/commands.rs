@@ -144,13 +144,14 @@ impl Engine {
         res
     }
 
-    /// The silences, then each maintenance window with its current or next opening.
+    /// The silences (a recurring one with its next opening), then each maintenance window of
+    /// the config with its current or next opening.
     fn silences(&self, wall: DateTime<Utc>) -> Vec<Silence> {
         let windows = self.table.maintenance.0.iter();
         self.table
             .silences
             .values()
-            .cloned()
+            .map(|s| silence::listed(s, wall))
             .chain(windows.filter_map(|w| w.as_silence(wall)))
             .collect()
     }

@@ -53,14 +53,8 @@ impl Engine {
         }
         // Silences that ended since the last tick let their alerts through: look again.
         let tick = chrono::Duration::from_std(self.settings.tick).unwrap_or_default();
-        let ended =
-            self.table.silences.values().any(|s| {
-                s.ends_at <= wall && s.ends_at > wall - tick - chrono::Duration::seconds(1)
-            }) || self
-                .table
-                .maintenance
-                .any_closed(wall - tick - chrono::Duration::seconds(1), wall);
-        if ended {
+        let before = wall - tick - chrono::Duration::seconds(1);
+        if self.table.any_silence_ended(before, wall) {
             self.schedule_all_firing(now);
         }
     }

@@ -170,6 +170,8 @@ async fn a_replay_from_a_snapshot_ends_in_the_same_state_as_a_replay_of_everythi
         author: "me".into(),
         comment: String::new(),
         created_at: at(0),
+        every: None,
+        next_window: None,
     };
     let part_a = vec![
         events_record(1, &a),
