@@ -119,6 +119,9 @@ struct Group {
     snapshots: Snapshots,
     /// The records of this group so far, to forget again if a write fails (see `Undo`).
     undo: Undo,
+    /// Whether this collector wrote a checkpoint of its own in it (not one copied from the
+    /// primary): `own_bytes` starts again from 0 only once it is written.
+    own_checkpoint: bool,
 }
 
 impl Writer {
@@ -336,8 +339,13 @@ impl Writer {
     /// Writes a `Checkpoint` record once enough of this collector's own records followed the
     /// last one: after every record of the group, so that it holds their identities and becomes
     /// durable with them in the group's fsync (or fails with them).
+    ///
+    /// Not into a group that already failed: that group is not written out, so the record would
+    /// stay pending in the log and take the next LSN. On a standby that LSN is the primary's
+    /// next record, which the copy then skips as held already: the standby's log held its own
+    /// checkpoint where the primary's events were, and they were never indexed (issue 26).
     fn checkpoint_if_due(&mut self, group: &mut Group) {
-        if self.own_bytes < self.checkpoint_every {
+        if self.own_bytes < self.checkpoint_every || group.undo.failed.is_some() {
             return;
         }
         let history = self
@@ -349,7 +357,8 @@ impl Writer {
         match self.wal.append(RecordKind::Checkpoint, &state) {
             Ok(lsn) => {
                 group.snapshots.checkpoint = Some(lsn);
-                self.own_bytes = 0;
+                // Counted from 0 again once the group is written (`hand_on`).
+                group.own_checkpoint = true;
             }
             Err(e) => {
                 tracing::error!(error = %e, "WAL checkpoint not written");
@@ -372,6 +381,7 @@ impl Writer {
             let_go,
             snapshots,
             undo,
+            own_checkpoint,
             ..
         } = group;
         let written = match &undo.failed {
@@ -380,6 +390,9 @@ impl Writer {
         };
         match written {
             Ok(written) => {
+                if own_checkpoint {
+                    self.own_bytes = 0;
+                }
                 self.take_copied(&requests);
                 self.stats.first_lsn.store(self.wal.first_lsn(), Relaxed);
                 self.stats.segments.store(self.wal.segments(), Relaxed);
@@ -404,11 +417,10 @@ impl Writer {
                 tracing::error!(error = %e, "WAL write failed: nothing of this group is acknowledged");
                 // What the failed write held is not in the log: its identities and epochs are
                 // not held either, and its LSNs go to the next records.
-                let next = self.wal.next_lsn();
-                undo.forget(next, &mut self.dedup, &self.epochs);
-                if snapshots.checkpoint.is_some_and(|lsn| lsn >= next) {
-                    self.own_bytes = self.checkpoint_every; // the next group writes one
-                }
+                // A checkpoint of its own that was due is still due (`own_bytes` was not
+                // reset): the next group writes it. One copied from the primary is copied
+                // again, and never makes a standby write one of its own.
+                undo.forget(self.wal.next_lsn(), &mut self.dedup, &self.epochs);
                 fail(&mut answers, &e);
                 answer(requests, answers);
             }

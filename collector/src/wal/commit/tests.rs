@@ -1,6 +1,8 @@
 use super::snapshots::Snapshots;
 use super::syncer::{Answer, Unsynced, sync_and_answer};
 use super::*;
+use crate::wal::checkpoint;
+use crate::wal::dedup::DedupSet;
 use crate::wal::log::{WalOptions, Written};
 use chrono::Utc;
 use logwarden_core::EventId;
@@ -173,6 +175,76 @@ async fn a_full_disk_fails_a_copy_and_the_same_records_are_copied_once_there_is_
     assert_eq!(copied.len(), 6);
     for (a, b) in copied.iter().zip(&records) {
         assert_eq!((a.lsn, a.kind, &a.payload), (b.lsn, b.kind, &b.payload));
+    }
+}
+
+/// Issue 26: a copy that a full disk failed, holding one of the primary's checkpoints, made
+/// the standby write checkpoints of its own, and one appended after the failure stayed pending
+/// in the log with the next LSN: the primary's record of that LSN was then skipped as held
+/// already, and the standby's log held its checkpoint where the primary's events were (never
+/// indexed, lost at a promotion). Now the standby's log is the primary's, record for record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_holding_a_checkpoint_leaves_the_standbys_log_the_primarys_record_for_record()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let big = |seq: u64| {
+        let mut e = ev(seq);
+        e.message = format!("m{seq} {}", "x".repeat(4000));
+        serde_json::to_vec(&e).unwrap()
+    };
+    // The primary's log: events records of about 300 KB, and a checkpoint at LSN 3.
+    let mut records = Vec::new();
+    for r in 0..7u64 {
+        let lsn = r + 1;
+        let (kind, payload) = if lsn == 3 {
+            (
+                RecordKind::Checkpoint,
+                checkpoint::encode(&DedupSet::default(), &[]),
+            )
+        } else {
+            let mut payload = Vec::new();
+            for seq in r * 100..r * 100 + 70 {
+                payload.extend(big(seq));
+                payload.push(b'\n');
+            }
+            (RecordKind::Events, payload)
+        };
+        records.push(Record { lsn, kind, payload });
+    }
+    let Some(disk) = crate::wal::tests::SmallDisk::mount(&tmp.path().join("disk"), "8m") else {
+        return;
+    };
+    // Segments of 1 MiB, so that a copy of four records rolls one.
+    let dir = disk.0.join("wal");
+    let opts = WalOptions {
+        segment_bytes: 1 << 20,
+    };
+    let (wal, _) = Wal::open(&dir, opts).unwrap();
+    let (tx, durable) = watch::channel(wal.durable_lsn());
+    let (c, h) = Committer::start(wal, tx, Default::default(), Default::default()).unwrap();
+    c.commit_replicated(records[..1].to_vec()).await.unwrap();
+    let ballast = disk.fill_leaving(0);
+    // Fails where the group is written out, with the primary's checkpoint in it...
+    assert!(c.commit_replicated(records[1..3].to_vec()).await.is_err());
+    // ... then where a segment rolls, part-way through the group.
+    assert!(c.commit_replicated(records[1..5].to_vec()).await.is_err());
+    std::fs::remove_file(ballast).unwrap();
+    assert_eq!(c.commit_replicated(records[1..].to_vec()).await.unwrap(), 7);
+    let upto = *durable.borrow();
+    drop(c);
+    tokio::task::spawn_blocking(move || h.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(upto, 7, "the standby's log ends where the primary's does");
+    let mut reader = crate::wal::WalReader::new(dir, 1);
+    let mut copied = Vec::new();
+    while let Some(rec) = reader.next(u64::MAX).unwrap() {
+        copied.push(rec);
+    }
+    let kinds = |rs: &[Record]| rs.iter().map(|r| (r.lsn, r.kind)).collect::<Vec<_>>();
+    assert_eq!(kinds(&copied), kinds(&records));
+    for (a, b) in copied.iter().zip(&records) {
+        assert!(a.payload == b.payload, "record {} differs", a.lsn);
     }
 }
 
