@@ -18,6 +18,9 @@
 //!   partition only past that partition's own LSN, so nothing is indexed twice. Partitions that
 //!   received nothing for a while keep an old commit LSN; `lsn` is what lets replay start late
 //!   anyway (without it, one quiet old day would make every start replay the whole WAL).
+//!   Before a partition that cannot be used is emptied for a rebuild from the WAL, `lsn` is
+//!   saved as 0: the emptied partition opens like any new one (LSN 0, nothing to say that it
+//!   lacks its day), so a crash before the rebuild's first commit must still replay it all.
 //! - `dropped_through`: the newest day retention removed. Events of that day or older are not
 //!   indexed again (a replay or a late sender would otherwise bring a dropped day back).
 //!   It is saved before the partition's directory is deleted.
@@ -81,7 +84,6 @@ impl Catalog {
         };
         state.version = STATE_VERSION;
         let mut partitions = BTreeMap::new();
-        let mut rebuilt = false;
         for entry in std::fs::read_dir(root).map_err(IndexError::io(root))? {
             let entry = entry.map_err(IndexError::io(root))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -98,19 +100,21 @@ impl Catalog {
                 std::fs::remove_dir_all(&path).map_err(IndexError::io(&path))?;
                 continue;
             }
-            let p = match Partition::open(root, day, unusable)? {
-                Opened::Kept(p) => p,
-                Opened::Rebuilt(p) => {
-                    rebuilt = true;
-                    p
+            // A partition about to lose its content: only a replay of the whole WAL brings it
+            // back (the others skip what they hold by their own LSN). Saved before it is
+            // emptied: the emptied partition opens as a valid one of LSN 0, so after a crash
+            // before the rebuild's first commit nothing else would say that it lacks its day.
+            let mut replay_all = || {
+                if state.lsn != 0 {
+                    state.lsn = 0;
+                    save_state(root, &state)?;
                 }
+                Ok(())
+            };
+            let p = match Partition::open_with(root, day, unusable, &mut replay_all)? {
+                Opened::Kept(p) | Opened::Rebuilt(p) => p,
             };
             partitions.insert(day, Arc::new(p));
-        }
-        if rebuilt {
-            // A partition lost its content: only a replay of the whole WAL brings it back (the
-            // others skip what they hold by their own LSN).
-            state.lsn = 0;
         }
         let start = state.lsn;
         let catalog = Catalog {
@@ -231,15 +235,20 @@ impl Catalog {
     }
 
     fn save(&self, state: &State) -> Result<(), IndexError> {
-        let path = self.root.join(STATE_FILE);
-        let bytes = serde_json::to_vec(state).expect("state serializes");
-        logwarden_core::durable::save_atomically(&path, &bytes)
-            .map_err(|source| IndexError::Io { path, source })
+        save_state(&self.root, state)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<NaiveDate, Arc<Partition>>> {
         self.partitions.read().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Saves `state.json` under `root` (temp file, fsync, rename).
+fn save_state(root: &Path, state: &State) -> Result<(), IndexError> {
+    let path = root.join(STATE_FILE);
+    let bytes = serde_json::to_vec(state).expect("state serializes");
+    logwarden_core::durable::save_atomically(&path, &bytes)
+        .map_err(|source| IndexError::Io { path, source })
 }
 
 #[cfg(test)]

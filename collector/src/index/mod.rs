@@ -736,4 +736,86 @@ mod tests {
         assert_eq!(docs_by_day(&catalog), want);
         assert_eq!(Catalog::open(&index_dir, Unusable::Delete).unwrap().1, 12);
     }
+
+    #[test]
+    fn a_crash_during_the_rebuild_of_an_emptied_partition_still_replays_its_whole_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        let index_dir = dir.path().join("index");
+        let (mut wal, _) = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+        let mut want: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        for r in 1..=12 {
+            let (payload, placed) = record(r);
+            wal.append(RecordKind::Events, &payload).unwrap();
+            for (day, _) in placed {
+                *want.entry(day).or_default() += 1;
+            }
+        }
+        wal.sync().unwrap();
+        let settings = IndexSettings {
+            retention: Retention {
+                max_age: None,
+                max_bytes: 0,
+            },
+            nice: 0,
+            ..IndexSettings::default()
+        };
+        let indexer = |catalog: &Arc<Catalog>, start: u64| {
+            Indexer::new(
+                catalog.clone(),
+                start,
+                settings.clone(),
+                Arc::new(IndexStats::default()),
+                wal_dir.clone(),
+                watch::channel(0).0,
+                None,
+                Arc::new(WalStats::default()),
+            )
+        };
+        let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();
+        let mut first = indexer(&catalog, start);
+        first.add_upto(3).unwrap();
+        first.commit().unwrap();
+        drop(first);
+        let today = partition::day_of(Utc::now());
+        assert!(
+            catalog
+                .get(today)
+                .is_some_and(|p| p.lsn() == 3 && p.docs() > 0)
+        );
+        drop(catalog);
+
+        // Today's commit becomes unreadable (as after a kill -9 during a commit).
+        let meta = index_dir.join(partition::dir_name(today)).join("meta.json");
+        let text = std::fs::read_to_string(&meta).unwrap();
+        let damaged = text.replace(r#"\"lsn\""#, r#"\"lsm\""#);
+        assert_ne!(text, damaged, "the payload is in meta.json: {text}");
+        std::fs::write(&meta, damaged).unwrap();
+        let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();
+        assert_eq!(
+            start, 0,
+            "an emptied partition is rebuilt by a replay of the whole WAL"
+        );
+        assert_eq!(catalog.get(today).unwrap().docs(), 0);
+        // Killed again during that replay, before its first commit.
+        let mut second = indexer(&catalog, start);
+        second.add_upto(2).unwrap();
+        drop(second);
+        drop(catalog);
+
+        let (catalog, start) = Catalog::open(&index_dir, Unusable::Delete).unwrap();
+        assert_eq!(
+            start, 0,
+            "the rebuild did not commit: the next start must replay the whole WAL again"
+        );
+        let mut third = indexer(&catalog, start);
+        third.add_upto(u64::MAX).unwrap();
+        third.commit().unwrap();
+        assert_eq!(
+            docs_by_day(&catalog),
+            want,
+            "every WAL event indexed exactly once"
+        );
+        assert_eq!(Catalog::open(&index_dir, Unusable::Delete).unwrap().1, 12);
+    }
 }

@@ -139,6 +139,19 @@ impl Partition {
     /// Opens the partition of `day` under `root`, or makes an empty one; `unusable` says what
     /// becomes of one that cannot be used as it is.
     pub fn open(root: &Path, day: NaiveDate, unusable: Unusable) -> Result<Opened, IndexError> {
+        Partition::open_with(root, day, unusable, &mut || Ok(()))
+    }
+
+    /// [`Partition::open`], calling `before_emptying` before an unusable partition is deleted
+    /// or set aside: once it is emptied, only a replay of the whole WAL brings its day back,
+    /// and the caller must have recorded that durably first (a crash before the rebuild's
+    /// first commit leaves an empty partition that opens as a valid one, of LSN 0).
+    pub(super) fn open_with(
+        root: &Path,
+        day: NaiveDate,
+        unusable: Unusable,
+        before_emptying: &mut dyn FnMut() -> Result<(), IndexError>,
+    ) -> Result<Opened, IndexError> {
         let dir = root.join(dir_name(day));
         let (schema, fields) = schema::build();
         let tantivy_err = |source| IndexError::Tantivy {
@@ -192,6 +205,7 @@ impl Partition {
             Some(found) => found,
             None => {
                 if dir.exists() {
+                    before_emptying()?;
                     match unusable {
                         Unusable::Delete => std::fs::remove_dir_all(&dir).map_err(io_err)?,
                         Unusable::Reindex => {
