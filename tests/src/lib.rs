@@ -318,7 +318,9 @@ impl Collector {
         }
     }
 
-    fn search_api(&self, query: &str, limit: usize) -> serde_json::Value {
+    /// `GET /api/v1/search?q=QUERY&limit=LIMIT`: the whole answer (in cluster mode it may name
+    /// `missing_partitions`).
+    pub fn search_api(&self, query: &str, limit: usize) -> serde_json::Value {
         let client = self.http();
         let resp = client
             .get(format!("{}/api/v1/search", self.url))

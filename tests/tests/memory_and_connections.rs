@@ -116,6 +116,16 @@ fn tail_readers_that_never_read_are_dropped_not_buffered() {
         })
         .collect();
     let before = peak_rss(collector.pid());
+    let ports: Vec<u16> = tails
+        .iter()
+        .map(|t| t.local_addr().unwrap().port())
+        .collect();
+    let server_port: u16 = collector.addr.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(
+        server_sockets_established(server_port, &ports),
+        20,
+        "the collector's side of the 20 tails, as /proc/net/tcp shows them"
+    );
     let words = [(1u64, "filler")];
     // 12 batches: about 7 MB for each tail, past its 4 MiB buffer and the sockets' buffers, so
     // that every tail's writes must wait. (More only makes each of the 20 tails' searches of
@@ -125,10 +135,23 @@ fn tail_readers_that_never_read_are_dropped_not_buffered() {
         let lines = logwarden_tests::filler_batch("bulk", b, &words);
         collector.ingest_ok(&lines);
     }
-    // Past the write timeout with nobody reading (reading now would let the writes through).
-    std::thread::sleep(Duration::from_secs(6));
-    // Every tail is closed by the collector (EOF or reset once its buffers are read); the
-    // deadline is generous for a loaded machine, the test ends as soon as all are closed.
+    // Past the write timeout with nobody reading (reading now would let the writes through):
+    // wait, without reading, until the collector has closed its side of every tail (its socket
+    // is no longer ESTABLISHED in /proc/net/tcp). A fixed sleep was not enough on a loaded
+    // machine: a tail still searching what arrived had written nothing yet, and the reads below
+    // then kept it alive.
+    let closed_by = Instant::now() + Duration::from_secs(180);
+    loop {
+        let open = server_sockets_established(server_port, &ports);
+        if open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < closed_by,
+            "{open} of 20 tails still open on the collector's side 180 s after their readers stopped reading"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let deadline = Instant::now() + Duration::from_secs(180);
     for (i, mut t) in tails.into_iter().enumerate() {
         t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -151,7 +174,7 @@ fn tail_readers_that_never_read_are_dropped_not_buffered() {
         };
         assert!(
             closed,
-            "tail {i} is still open 180 s after the reader stopped reading"
+            "tail {i} closed by the collector but not ending for its reader"
         );
     }
     let peak = peak_rss(collector.pid());
@@ -313,4 +336,27 @@ fn idle_syslog_connections_from_many_addresses_make_room_for_a_new_sender() {
         0,
         idle[0].read(&mut [0u8; 16]).unwrap_or(1),
     );
+}
+
+/// How many of the collector's sockets on `server_port` talking to one of `peers` (local ports
+/// of this process's connections) are still ESTABLISHED, from /proc/net/tcp: a socket the
+/// collector has closed is in FIN_WAIT or gone, even while its unsent bytes wait for a reader.
+fn server_sockets_established(server_port: u16, peers: &[u16]) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port_of = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            cols.len() > 3
+                && port_of(cols[1]) == Some(server_port)
+                && port_of(cols[2]).is_some_and(|p| peers.contains(&p))
+                && cols[3] == "01"
+        })
+        .count()
 }
