@@ -753,7 +753,7 @@ impl TestCerts {
 // A webhook receiver for the alert tests (alerts.rs, failover.rs)
 // ---------------------------------------------------------------------------------------------
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -815,6 +815,34 @@ impl HttpSink {
     }
 }
 
+/// Reads one HTTP/1.1 request (request line, headers, a `content-length` body) off a
+/// connection and gives its body; `None` once the connection ends or breaks. For the small
+/// servers tests stand up in place of a collector.
+pub fn read_request_body(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            return None;
+        }
+        if h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
 fn serve_http(
     mut stream: std::net::TcpStream,
     posts: &Mutex<Vec<Post>>,
@@ -822,30 +850,7 @@ fn serve_http(
     refuse_first: usize,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(body) = read_request_body(&mut reader) {
         let at = std::time::Instant::now();
         if refused.fetch_add(1, Ordering::SeqCst) < refuse_first {
             let _ = stream.write_all(

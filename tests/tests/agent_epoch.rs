@@ -6,13 +6,13 @@
 //! is logged once naming the collector, and every line is delivered, also across the real
 //! collector's restart while the agent keeps hearing the forged epoch.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use logwarden_tests::{Agent, Collector, wait_until};
+use logwarden_tests::{Agent, Collector, read_request_body, wait_until};
 
 /// An HTTP server on loopback that answers every request `421` with the given epoch and
 /// primary headers, as a standby does; counts the requests.
@@ -45,30 +45,7 @@ impl FakeStandby {
 /// Reads requests (headers and a `content-length` body) off one connection and answers each.
 fn answer_all(mut stream: std::net::TcpStream, hits: &AtomicUsize, answer: &[u8]) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while read_request_body(&mut reader).is_some() {
         hits.fetch_add(1, Ordering::SeqCst);
         if stream.write_all(answer).is_err() {
             return;

@@ -23,20 +23,34 @@ fn member(state: &AppState) -> Result<std::sync::Arc<Member>, ApiError> {
     })
 }
 
+/// `read` over what this collector holds now, on a blocking thread (a search is CPU work).
+async fn on_held<T: Send + 'static>(
+    state: &AppState,
+    what: &'static str,
+    read: impl FnOnce(
+        &crate::search::Searcher,
+        &owner::Holding,
+    ) -> Result<T, crate::search::SearchError>
+    + Send
+    + 'static,
+) -> Result<Json<T>, ApiError> {
+    let member = member(state)?;
+    let searcher = state.searcher.clone();
+    let answer = tokio::task::spawn_blocking(move || read(&searcher, &owner::Holding::of(&member)))
+        .await
+        .map_err(|e| ApiError::internal(&format!("{what} worker failed"), e))??;
+    Ok(Json(answer))
+}
+
 pub async fn search(
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,
     Query(asked): Query<Asked>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let member = member(&state)?;
-    let searcher = state.searcher.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let holding = owner::Holding::of(&member);
-        owner::search(&searcher, &params, &asked, &holding, chrono::Utc::now())
+    on_held(&state, "search", move |searcher, holding| {
+        owner::search(searcher, &params, &asked, holding, chrono::Utc::now())
     })
     .await
-    .map_err(|e| ApiError::internal("search worker failed", e))??;
-    Ok(Json(answer))
 }
 
 pub async fn count(
@@ -44,15 +58,10 @@ pub async fn count(
     Query(params): Query<CountParams>,
     Query(asked): Query<Asked>,
 ) -> Result<Json<CountResponse>, ApiError> {
-    let member = member(&state)?;
-    let searcher = state.searcher.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let holding = owner::Holding::of(&member);
-        owner::count(&searcher, &params, &asked, &holding, chrono::Utc::now())
+    on_held(&state, "count", move |searcher, holding| {
+        owner::count(searcher, &params, &asked, holding, chrono::Utc::now())
     })
     .await
-    .map_err(|e| ApiError::internal("count worker failed", e))??;
-    Ok(Json(answer))
 }
 
 /// This collector's own fleet view, for the fan-out (`cluster/fleet.rs`); partitions asked for
@@ -172,13 +181,8 @@ pub async fn fields(
     Query(params): Query<FieldsParams>,
     Query(asked): Query<Asked>,
 ) -> Result<Json<FieldsResponse>, ApiError> {
-    let member = member(&state)?;
-    let searcher = state.searcher.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let holding = owner::Holding::of(&member);
-        owner::fields(&searcher, &params, &asked, &holding, chrono::Utc::now())
+    on_held(&state, "fields", move |searcher, holding| {
+        owner::fields(searcher, &params, &asked, holding, chrono::Utc::now())
     })
     .await
-    .map_err(|e| ApiError::internal("fields worker failed", e))??;
-    Ok(Json(answer))
 }

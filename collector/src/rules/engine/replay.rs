@@ -182,6 +182,17 @@ impl Engine {
                 "the WAL was trimmed past the rules snapshot: records between are missing from the alert state"
             );
         }
+        self.take_snapshot(snap, "the WAL");
+        self.restored_alert_state_lsn = alert_state_lsn;
+        self.applied_lsn = lsn;
+        Some(lsn)
+    }
+
+    /// Writes a snapshot of the state as of `lsn`, the last record applied (logged and
+    /// counted when it fails: the WAL then keeps everything after the previous snapshot).
+    /// Puts a rules snapshot's state into the engine (from `the WAL`, or the cluster's shared
+    /// state): windows of rules no longer configured are dropped, and said so.
+    pub(super) fn take_snapshot(&mut self, snap: Snapshot, from: &'static str) {
         let restored = snap.restore(
             &mut self.table,
             &mut self.desired,
@@ -191,16 +202,12 @@ impl Engine {
         if restored.dropped_user_windows > 0 {
             tracing::info!(
                 windows = restored.dropped_user_windows,
+                from,
                 "rule windows from the snapshot dropped: their rules are no longer configured"
             );
         }
-        self.restored_alert_state_lsn = alert_state_lsn;
-        self.applied_lsn = lsn;
-        Some(lsn)
     }
 
-    /// Writes a snapshot of the state as of `lsn`, the last record applied (logged and
-    /// counted when it fails: the WAL then keeps everything after the previous snapshot).
     pub(super) async fn write_snapshot(&mut self, lsn: u64) {
         // The table already holds the changes in `pending`, which are not in the WAL yet. They
         // are written first, so that every change in the snapshot is in an `AlertState` record

@@ -40,18 +40,7 @@ impl Engine {
     ) -> bool {
         if let Some(snap) = start.snapshot {
             self.applied_lsn = snap.lsn;
-            let restored = snap.restore(
-                &mut self.table,
-                &mut self.desired,
-                &mut self.builtins,
-                &mut self.user,
-            );
-            if restored.dropped_user_windows > 0 {
-                tracing::info!(
-                    windows = restored.dropped_user_windows,
-                    "rule windows from the shared snapshot dropped: their rules are no longer configured"
-                );
-            }
+            self.take_snapshot(snap, "the cluster's shared state");
         }
         let changes = start.changes.len();
         start.changes.iter().for_each(|c| self.table.apply(c));
