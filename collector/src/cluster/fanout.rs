@@ -267,8 +267,7 @@ fn merge_search(
 }
 
 /// The context of a hit of a fanned-out search (its position a cluster cursor), asked of the
-/// owner of its partition now. Should the partition have moved since the search, the new
-/// owner holds the event at another place: 404, search again.
+/// owner of its partition now, by the hit's event id.
 pub async fn context(
     member: &Member,
     mut params: ContextParams,
@@ -291,12 +290,8 @@ pub async fn context(
             "cluster: {id} owns partition {p} but publishes no address"
         )));
     };
-    params.at = crate::search::order::Position {
-        ts: at.ts,
-        lsn: at.lsn,
-        pos: at.pos,
-    }
-    .cursor();
+    // By its id, which is the same on every owner the partition had.
+    params.at = logwarden_core::EventId::new(at.agent.as_str(), at.seq).to_string();
     let token = token(member)?;
     match ask(&url, owner::CONTEXT_PATH, &params, &[p], token.as_deref()).await {
         Ok(answer) => Ok(answer),
@@ -512,12 +507,12 @@ mod tests {
                 None,
             )
         };
-        let at = |ts: i64, partition: u32, lsn: u64| {
+        let at = |ts: i64, partition: u32, seq: u64| {
             ClusterPosition {
                 ts,
                 partition,
-                lsn,
-                pos: 0,
+                agent: "a".into(),
+                seq,
             }
             .cursor()
         };

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::cursor::{self, ClusterPosition};
 use super::scope;
-use crate::search::order::Direction;
+use crate::search::order::{Direction, Position};
 use crate::search::{DEFAULT_LIMIT, MAX_LIMIT, SearchError, Searcher};
 
 pub const SEARCH_PATH: &str = "/api/v1/cluster/search";
@@ -157,22 +157,114 @@ pub fn search(
     let (mut total, mut days) = (0usize, 0u64);
     let mut found: Vec<(ClusterPosition, Event)> = Vec::new();
     for &p in &split.answered {
-        let one = searcher.scoped(scope::agents_of(holding.partitions, [p].into()));
-        let plan = one.plan(&params.q, &params.since, &params.until, now)?;
-        days = days.max(plan.partitions.len() as u64);
-        let local_after = after.map(|a| a.local_after(p, direction));
-        let page = one.page(plan, direction, local_after, limit)?;
-        total += page.total;
-        found.extend(
-            page.positions
-                .into_iter()
-                .map(|at| ClusterPosition::new(p, at))
-                .zip(page.hits),
-        );
+        let one = Partition {
+            searcher: searcher.scoped(scope::agents_of(holding.partitions, [p].into())),
+            p,
+            params,
+            direction,
+            now,
+        };
+        let (page, matched, reached) = one.page(after.as_ref(), limit)?;
+        total += matched;
+        days = days.max(reached);
+        found.extend(page);
     }
     cursor::sort(&mut found, direction);
     found.truncate(limit);
     Ok(page_of(found, total, days, started, split))
+}
+
+/// One partition's part of a search, in the cluster's order.
+struct Partition<'a> {
+    searcher: Searcher,
+    p: u32,
+    params: &'a SearchParams,
+    direction: Direction,
+    now: DateTime<Utc>,
+}
+
+/// Most events read at once when gathering those of one microsecond.
+const TIES_CHUNK: usize = 1000;
+
+impl Partition<'_> {
+    /// The first `limit` events after `after` in the cluster's order, how many there are after
+    /// it in all, and the days the search reached.
+    ///
+    /// The owner's index orders the events of one microsecond by WAL place, the cluster by id
+    /// (`cursor.rs`): so the events at the cursor's microsecond, and those at the microsecond
+    /// a page ends in, are all read and ordered by id. That costs a read of every event of
+    /// those two microseconds per page (docs/scale.md).
+    fn page(
+        &self,
+        after: Option<&ClusterPosition>,
+        limit: usize,
+    ) -> Result<(Vec<(ClusterPosition, Event)>, usize, u64), SearchError> {
+        let plan = self.plan()?;
+        let days = plan.partitions.len() as u64;
+        let mut found = match after.filter(|a| a.partition == self.p) {
+            Some(a) => {
+                let mut ties = self.all_at(a.ts)?;
+                ties.retain(|(at, _)| a.is_before(at, self.direction));
+                ties
+            }
+            None => Vec::new(),
+        };
+        let local = after.map(|a| a.local_after(self.p, self.direction));
+        let wanted = limit.saturating_sub(found.len());
+        let page = self.searcher.page(plan, self.direction, local, wanted)?;
+        let total = found.len() + page.total;
+        let cut = page.cursor.is_some();
+        found.truncate(limit);
+        found.extend(
+            page.hits
+                .into_iter()
+                .map(|e| (ClusterPosition::of(self.p, &e), e)),
+        );
+        // The page ends inside a microsecond: which of its events come first is for their ids
+        // to say, not their WAL places.
+        if cut && let Some(last) = found.last().map(|(at, _)| at.ts) {
+            found.retain(|(at, _)| at.ts != last);
+            let room = limit - found.len();
+            found.extend(self.all_at(last)?.into_iter().take(room));
+        }
+        Ok((found, total, days))
+    }
+
+    fn plan(&self) -> Result<crate::search::Plan, SearchError> {
+        let q = self.params;
+        self.searcher.plan(&q.q, &q.since, &q.until, self.now)
+    }
+
+    /// Every matching event of this partition at the microsecond `ts`, in the cluster's order.
+    fn all_at(&self, ts: i64) -> Result<Vec<(ClusterPosition, Event)>, SearchError> {
+        let mut local = Some(match self.direction {
+            Direction::NewestFirst => Position {
+                ts: ts.saturating_add(1),
+                lsn: 0,
+                pos: 0,
+            },
+            Direction::OldestFirst => Position {
+                ts: ts.saturating_sub(1),
+                lsn: u64::MAX,
+                pos: u64::MAX,
+            },
+        });
+        let mut at_ts = Vec::new();
+        while let Some(from) = local {
+            let page = self
+                .searcher
+                .page(self.plan()?, self.direction, Some(from), TIES_CHUNK)?;
+            at_ts.extend(
+                page.hits
+                    .into_iter()
+                    .filter(|e| e.ts.timestamp_micros() == ts)
+                    .map(|e| (ClusterPosition::of(self.p, &e), e)),
+            );
+            local = page.cursor.filter(|last| last.ts == ts);
+        }
+        cursor::sort(&mut at_ts, self.direction);
+        Ok(at_ts)
+    }
 }
 
 /// A page of `found` (sorted and cut), `total` after the cursor in all.
@@ -232,4 +324,110 @@ pub fn fields(
     answer.missing_partitions = split.missing;
     answer.missing_reasons = split.reasons;
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::schema::WalPlace;
+    use crate::search::tests::{event, searcher_with_places};
+    use logwarden_core::{EventId, Severity};
+
+    const PARTITIONS: u32 = 4;
+
+    fn holding() -> Holding {
+        let all: BTreeSet<u32> = (0..PARTITIONS).collect();
+        Holding {
+            id: "c1".into(),
+            partitions: PARTITIONS,
+            owned: all.clone(),
+            ready: all,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Two owners hold the same events at different WAL places (one took the partitions
+        /// over from the other and read them in another order). Paging through a search,
+        /// every page asked of the owner of the time (alternating, or switching at random),
+        /// gives every match once, in the cluster's order, in either direction, whatever the
+        /// page size and however many events share a microsecond.
+        #[test]
+        fn pages_neither_repeat_nor_skip_when_the_owner_changes_between_them(
+            spec in proptest::collection::vec((0u8..4, 0u8..5, 0u64..40, proptest::bool::ANY), 1..250),
+            switches in proptest::collection::vec(proptest::bool::ANY, 64),
+            page in 1usize..30,
+            newest in proptest::bool::ANY,
+        ) {
+            let times = [
+                "2026-11-29T23:59:59.999999Z", "2026-11-30T00:00:00Z",
+                "2026-11-30T00:00:00.000001Z", "2026-11-30T12:00:00Z",
+            ];
+            let mut ids = BTreeSet::new();
+            let mut events = Vec::new();
+            for (t, agent, seq, keep) in spec {
+                if !ids.insert((agent, seq)) {
+                    continue; // an id is one event
+                }
+                let msg = if keep { "keep me" } else { "drop me" };
+                let mut e = event(seq, times[t as usize], "x", Severity::Info, msg, None);
+                e.id = EventId::new(format!("agent-{agent}"), seq);
+                events.push(e);
+            }
+            let placed = |order: &[Event]| -> Vec<(Event, WalPlace)> {
+                order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.clone(), WalPlace { lsn: 1 + i as u64 / 3, pos: i as u64 % 3 }))
+                    .collect()
+            };
+            let (_a_dir, a) = searcher_with_places(&placed(&events), 2);
+            let mut reversed = events.clone();
+            reversed.reverse();
+            let (_b_dir, b) = searcher_with_places(&placed(&reversed), 3);
+            let n = PARTITIONS;
+            let mut expected: Vec<ClusterPosition> = events
+                .iter()
+                .filter(|e| e.message.starts_with("keep"))
+                .map(|e| ClusterPosition::of(super::super::names::partition_of(&e.id.agent_id, n), e))
+                .collect();
+            expected.sort();
+            if newest {
+                expected.reverse();
+            }
+            let asked = Asked { partitions: Asked::of(&(0..n).collect::<Vec<_>>()) };
+            let now = Utc::now();
+            let (mut got, mut after, mut owner) = (Vec::new(), None, false);
+            for (pages, switch) in switches.iter().cycle().enumerate() {
+                owner ^= *switch;
+                let params = SearchParams {
+                    q: "keep".into(),
+                    limit: Some(page),
+                    order: Some(if newest { "newest" } else { "oldest" }.into()),
+                    after: after.take(),
+                    ..SearchParams::default()
+                };
+                let s = if owner { &a } else { &b };
+                let r = search(s, &params, &asked, &holding(), now).unwrap();
+                proptest::prop_assert_eq!(r.hits.len(), r.positions.len());
+                for (h, at) in r.hits.iter().zip(&r.positions) {
+                    let at = ClusterPosition::parse(at).unwrap();
+                    proptest::prop_assert_eq!(&at, &ClusterPosition::of(at.partition, h));
+                    got.push(at);
+                }
+                match r.cursor {
+                    Some(c) => {
+                        proptest::prop_assert_eq!(r.hits.len(), page, "a full page before the last");
+                        after = Some(c);
+                    }
+                    None => {
+                        proptest::prop_assert_eq!(r.total as usize, r.hits.len(), "the last page holds the rest");
+                        break;
+                    }
+                }
+                proptest::prop_assert!(pages < 10_000, "paging does not end");
+            }
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
 }
