@@ -14,7 +14,8 @@
 //!
 //! - `fanout.rs`: search, count, export and fleet asked of any collector ask every partition's
 //!   owner (`owner.rs` answers, `cursor.rs` orders, `fleet.rs` merges the fleet views), and
-//!   name the partitions that did not answer; `scope.rs`: a collector's reads see only the
+//!   name the partitions that did not answer (`exact_count.rs`: counts by value in two
+//!   rounds); `scope.rs`: a collector's reads see only the
 //!   partitions it owns now.
 //!
 //! - `leader.rs`: one collector, elected by a lease, runs the cluster's alert engine over
@@ -29,6 +30,7 @@ pub mod alert_state;
 pub mod config;
 pub mod consumer;
 pub mod cursor;
+pub mod exact_count;
 pub mod fanout;
 pub mod fleet;
 pub mod leader;

@@ -27,6 +27,7 @@ pub const SEARCH_PATH: &str = "/api/v1/cluster/search";
 pub const COUNT_PATH: &str = "/api/v1/cluster/count";
 pub const CONTEXT_PATH: &str = "/api/v1/cluster/context";
 pub const FIELDS_PATH: &str = "/api/v1/cluster/fields";
+pub const COUNT_VALUES_PATH: &str = "/api/v1/cluster/count_values";
 
 /// The partitions asked for: `partitions=1,5,9`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -310,6 +311,52 @@ pub fn count(
     Ok(answer)
 }
 
+/// The values of a count by value whose exact counts are asked for (the second round of
+/// `exact_count.rs`): `values=[["x"],["y"]]`, JSON, each value's keys (two for pairs).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Values {
+    #[serde(default)]
+    pub values: String,
+}
+
+/// The exact counts of `values` over the partitions asked that are owned here: a
+/// [`CountResponse`] of those values alone (a value with none is left out).
+pub fn count_values(
+    searcher: &Searcher,
+    params: &CountParams,
+    values: &Values,
+    asked: &Asked,
+    holding: &Holding,
+    now: DateTime<Utc>,
+) -> Result<CountResponse, SearchError> {
+    let split = split(asked, holding)?;
+    let values: Vec<Vec<String>> = serde_json::from_str(&values.values).map_err(|e| {
+        SearchError::BadParam(format!(
+            "values {:?} is not a JSON list of lists of values: {e}",
+            values.values
+        ))
+    })?;
+    if values.len() > crate::search::count::MAX_TERMS {
+        return Err(SearchError::BadParam(format!(
+            "values: {} values, more than {}",
+            values.len(),
+            crate::search::count::MAX_TERMS
+        )));
+    }
+    let scoped = searcher.scoped(scope::agents_of(holding.partitions, split.answered));
+    let buckets = if values.is_empty() {
+        Vec::new()
+    } else {
+        scoped.count_values(params, &values, now)?
+    };
+    Ok(CountResponse {
+        buckets,
+        missing_partitions: split.missing,
+        missing_reasons: split.reasons,
+        ..CountResponse::default()
+    })
+}
+
 /// The fields of the events of the partitions asked that are owned here.
 pub fn fields(
     searcher: &Searcher,
@@ -345,8 +392,72 @@ mod tests {
         }
     }
 
+    /// The second round of a count by value: exact counts of the values asked only, of a
+    /// keyword field, of `fields.NAME`, and of pairs, over the partitions owned.
+    #[test]
+    fn the_exact_counts_of_given_values_only() {
+        let mut events = Vec::new();
+        for i in 0..60u64 {
+            let app = ["sshd", "postfix", "dovecot"][(i % 3) as usize];
+            let account = ["alice", "bob"][(i % 2) as usize];
+            let mut e = event(
+                i,
+                "2026-11-29T10:00:00Z",
+                app,
+                Severity::Info,
+                "m",
+                Some(account),
+            );
+            e.id = EventId::new(format!("agent-{}", i % 5), i);
+            events.push(e);
+        }
+        let (_dir, s) = crate::search::tests::searcher_with(&events);
+        let asked = Asked {
+            partitions: Asked::of(&(0..PARTITIONS).collect::<Vec<_>>()),
+        };
+        let count = |by: &str, values: &str| {
+            let params = CountParams {
+                q: "*".into(),
+                by: Some(by.into()),
+                ..CountParams::default()
+            };
+            let values = Values {
+                values: values.into(),
+            };
+            let r = count_values(&s, &params, &values, &asked, &holding(), Utc::now()).unwrap();
+            r.buckets
+                .into_iter()
+                .map(|b| (b.key, b.count))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            count("app", r#"[["postfix"],["nothing"]]"#),
+            vec![("postfix".into(), 20)]
+        );
+        assert_eq!(
+            count("fields.account", r#"[["bob"]]"#),
+            vec![("bob".into(), 30)]
+        );
+        assert_eq!(
+            count(
+                "app,fields.account",
+                r#"[["sshd","alice"],["dovecot","bob"]]"#
+            ),
+            vec![("dovecot bob".into(), 10), ("sshd alice".into(), 10)]
+        );
+        let params = CountParams {
+            by: Some("app".into()),
+            ..CountParams::default()
+        };
+        let bad = Values { values: "x".into() };
+        assert!(matches!(
+            count_values(&s, &params, &bad, &asked, &holding(), Utc::now()),
+            Err(SearchError::BadParam(m)) if m.contains("\"x\"")
+        ));
+    }
+
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
         /// Two owners hold the same events at different WAL places (one took the partitions
         /// over from the other and read them in another order). Paging through a search,
         /// every page asked of the owner of the time (alternating, or switching at random),
