@@ -222,7 +222,7 @@ fn fanned_out_answers_match_an_oracle_on_random_events_and_owner_changes() {
     let victim = s.below(3) as usize;
     // In about half the seeds: the victim is killed after a page of the first walk, and
     // started again after a page of the third.
-    let (mut kill_in, mut restart_in) = if s.below(2) == 0 {
+    let (kill_in, restart_in) = if s.below(2) == 0 {
         (Some(0usize), Some(2usize))
     } else {
         (None, None)
@@ -249,30 +249,25 @@ fn fanned_out_answers_match_an_oracle_on_random_events_and_owner_changes() {
                 break i;
             }
         };
-        let owner_change = |pages: usize, cluster: &mut Cluster| {
-            if pages != 2 {
+        let (mut kill, mut restart) = (kill_in == Some(round), restart_in == Some(round));
+        let url = cluster.collectors[through].url.clone();
+        let mut owner_change = |pages: usize| {
+            if pages < 2 {
                 return;
             }
-            if kill_in == Some(round) {
+            if std::mem::take(&mut kill) {
                 cluster.collectors[victim].kill9();
                 cluster.alive[victim] = false;
                 println!("cluster_random: round {round}: c{} killed", victim + 1);
-            } else if restart_in == Some(round) {
+            } else if std::mem::take(&mut restart) {
                 cluster.collectors[victim].restart();
                 cluster.alive[victim] = true;
                 println!("cluster_random: round {round}: c{} restarted", victim + 1);
             }
         };
-        let url = cluster.collectors[through].url.clone();
-        let ids = walk(&url, q, oldest, page, |pages| {
-            owner_change(pages, &mut cluster)
-        });
-        if kill_in == Some(round) || restart_in == Some(round) {
-            // A walk too short to reach its second page changes no owner: do it now.
-            owner_change(2, &mut cluster);
-        }
-        kill_in = kill_in.filter(|r| *r != round);
-        restart_in = restart_in.filter(|r| *r != round);
+        let ids = walk(&url, q, oldest, page, &mut owner_change);
+        // A walk too short to reach its second page changes no owner: do it now.
+        owner_change(2);
         println!(
             "cluster_random: round {round}: {q:?} {} by {page} through {url}: {} hits",
             if oldest {
