@@ -22,7 +22,9 @@
 //!   every partition (`alert_feed.rs`), its state in JetStream (`alert_state.rs`); the alert
 //!   API of any collector reaches it (`alert_api.rs`); `view.rs`: the whole cluster for status.
 //!
-//! Not yet here (docs/scale.md): a merged live tail. Syslog received by a collector stays local.
+//! - `tail.rs`: the live tail of every owner, merged in time order within a short delay.
+//!
+//! Not yet here (docs/scale.md): syslog received by a collector stays local.
 
 pub mod alert_api;
 pub mod alert_feed;
