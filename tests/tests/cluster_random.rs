@@ -99,8 +99,11 @@ fn random_events(s: &mut Schedule, n: usize, agents: u64) -> (Vec<Sent>, Vec<Str
     (sent, lines)
 }
 
-/// The queries asked, each with what it matches.
-fn queries() -> Vec<(&'static str, fn(&Sent) -> bool)> {
+/// A query, and what it matches.
+type Query = (&'static str, fn(&Sent) -> bool);
+
+/// The queries asked.
+fn queries() -> Vec<Query> {
     vec![
         (WORD, |_| true),
         ("rndword AND w1", |e| e.word == "w1"),

@@ -184,6 +184,9 @@ struct Partition<'a> {
     now: DateTime<Utc>,
 }
 
+/// Events with their places in the cluster's order.
+type Placed = Vec<(ClusterPosition, Event)>;
+
 /// Most events read at once when gathering those of one microsecond.
 const TIES_CHUNK: usize = 1000;
 
@@ -199,7 +202,7 @@ impl Partition<'_> {
         &self,
         after: Option<&ClusterPosition>,
         limit: usize,
-    ) -> Result<(Vec<(ClusterPosition, Event)>, usize, u64), SearchError> {
+    ) -> Result<(Placed, usize, u64), SearchError> {
         let plan = self.plan()?;
         let days = plan.partitions.len() as u64;
         let mut found = match after.filter(|a| a.partition == self.p) {
@@ -237,7 +240,7 @@ impl Partition<'_> {
     }
 
     /// Every matching event of this partition at the microsecond `ts`, in the cluster's order.
-    fn all_at(&self, ts: i64) -> Result<Vec<(ClusterPosition, Event)>, SearchError> {
+    fn all_at(&self, ts: i64) -> Result<Placed, SearchError> {
         let mut local = Some(match self.direction {
             Direction::NewestFirst => Position {
                 ts: ts.saturating_add(1),
