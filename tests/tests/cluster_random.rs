@@ -200,6 +200,26 @@ fn fanned_out_answers_match_an_oracle_on_random_events_and_owner_changes() {
             .collect(),
         alive: vec![true; 3],
     };
+    let shared = wait_until(Duration::from_secs(90), || {
+        let mut owned: Vec<u64> = Vec::new();
+        for c in &cluster.collectors {
+            let v = get(&c.url, "/api/v1/cluster", &[]).unwrap_or_default();
+            let mine: Vec<u64> = v["owned"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|p| p.as_u64()).collect())
+                .unwrap_or_default();
+            if mine.is_empty() {
+                return false;
+            }
+            owned.extend(mine);
+        }
+        owned.sort_unstable();
+        owned == (0..u64::from(PARTITIONS)).collect::<Vec<_>>()
+    });
+    assert!(
+        shared,
+        "the collectors did not share the partitions in 90 s"
+    );
     let n = 500 + s.below(400) as usize;
     let agents = 6 + s.below(10);
     let (sent, lines) = random_events(&mut s, n, agents);
@@ -245,7 +265,9 @@ fn fanned_out_answers_match_an_oracle_on_random_events_and_owner_changes() {
         let expected: Vec<&Sent> = sent.iter().filter(|e| matches(e)).collect();
         let oldest = s.below(2) == 0;
         let small = s.below(3) == 0;
-        let page = 1 + s.below(if small { 8 } else { 120 }) as usize;
+        // At most about 120 pages a walk (each a round of requests; the machine is shared).
+        let page =
+            (1 + s.below(if small { 8 } else { 120 }) as usize).max(expected.len() / 120 + 1);
         let through = loop {
             let i = s.below(3) as usize;
             if cluster.alive[i] && i != victim {
@@ -351,6 +373,11 @@ fn fanned_out_answers_match_an_oracle_on_random_events_and_owner_changes() {
         }
         let sum: u64 = listed.values().sum();
         assert_eq!(v["other"], expected.len() as u64 - sum, "{v}");
+        // The fields of the matching events, counted over the owners.
+        let f = complete_answer(&c, "/api/v1/fields", &[("q", q.to_owned())]);
+        assert_eq!(f["total"], expected.len(), "{q:?} fields: {f}");
+        assert_eq!(f["fields"][0]["key"], "fields.queue", "{f}");
+        assert_eq!(f["fields"][0]["count"], expected.len(), "{f}");
         // By host: few values, all listed.
         let v = complete_answer(
             &c,
