@@ -187,7 +187,10 @@ struct Partition<'a> {
 /// Events with their places in the cluster's order.
 type Placed = Vec<(ClusterPosition, Event)>;
 
-/// Most events read at once when gathering those of one microsecond.
+/// How many events are read at first, and at most at once, when gathering those of one
+/// microsecond (most microseconds hold one event or a few; a burst takes chunks 4 times
+/// larger each time).
+const TIES_FIRST: usize = 8;
 const TIES_CHUNK: usize = 1000;
 
 impl Partition<'_> {
@@ -253,11 +256,12 @@ impl Partition<'_> {
                 pos: u64::MAX,
             },
         });
-        let mut at_ts = Vec::new();
+        let (mut at_ts, mut chunk) = (Vec::new(), TIES_FIRST);
         while let Some(from) = local {
             let page = self
                 .searcher
-                .page(self.plan()?, self.direction, Some(from), TIES_CHUNK)?;
+                .page(self.plan()?, self.direction, Some(from), chunk)?;
+            chunk = (chunk * 4).min(TIES_CHUNK);
             at_ts.extend(
                 page.hits
                     .into_iter()
