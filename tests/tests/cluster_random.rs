@@ -69,7 +69,7 @@ fn random_events(s: &mut Schedule, n: usize, agents: u64) -> (Vec<Sent>, Vec<Str
         *seq += 1 + s.below(3);
         let ts = base + times[s.below(times.len() as u64) as usize];
         // A skewed queue: a few large values, many small ones (so owners' top lists differ).
-        let queue = format!("Q{}", s.below(40).min(s.below(40)));
+        let queue = format!("Q{}", s.below(150).min(s.below(150)));
         let e = Sent {
             id: format!("rnd-agent-{a}:{seq}"),
             ts,
