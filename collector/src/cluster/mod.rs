@@ -13,10 +13,10 @@
 //!   local WAL, from which its index and fleet view follow as for a single collector.
 //!
 //! - `fanout.rs`: search, count, export and fleet asked of any collector ask every partition's
-//!   owner (`owner.rs` answers, `cursor.rs` orders, `fleet.rs` merges the fleet views), and
-//!   name the partitions that did not answer (`exact_count.rs`: counts by value in two
-//!   rounds); `scope.rs`: a collector's reads see only the
-//!   partitions it owns now.
+//!   owner (`owner.rs` answers, `partition_page.rs` pages one partition in the order of
+//!   `cursor.rs`, `fleet.rs` merges the fleet views, `exact_count.rs` makes counts by value
+//!   exact in two rounds), and name the partitions that did not answer; `scope.rs`: a
+//!   collector's reads see only the partitions it owns now.
 //!
 //! - `leader.rs`: one collector, elected by a lease, runs the cluster's alert engine over
 //!   every partition (`alert_feed.rs`), its state in JetStream (`alert_state.rs`); the alert
@@ -40,6 +40,7 @@ pub mod lease;
 pub mod member;
 pub mod names;
 pub mod owner;
+mod partition_page;
 pub mod scope;
 pub mod shard;
 pub mod status;
