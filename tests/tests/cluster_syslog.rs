@@ -1,0 +1,389 @@
+//! Cluster mode's syslog intake and partition hand-over (docs/scale.md, issue 32), with real
+//! `nats-server` and real collectors:
+//! - plain syslog from real `logger` processes (UDP and TCP) and a relay naming many hosts,
+//!   sent to one collector, is found exactly once by a search on another, pages once through
+//!   the alert leader, and a collector killed with SIGKILL and started again never reuses an
+//!   id (the stream would drop a reused one as a duplicate);
+//! - TCP syslog read while NATS is down is held, not lost, and published once it is back;
+//! - a partition given up (to balance, or at shutdown) leaves no durable consumer behind.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use logwarden_tests::nats::NatsCluster;
+use logwarden_tests::{Collector, HttpSink, wait_until};
+
+const PARTITIONS: u32 = 8;
+
+/// A collector config for cluster mode on one NATS node, with a log rule that pages on
+/// `sysboom`.
+fn config(dir: &Path, id: &str, nats: &[String]) -> PathBuf {
+    let urls: Vec<String> = nats.iter().map(|u| format!("{u:?}")).collect();
+    let text = format!(
+        "[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {PARTITIONS}\nreplicas = 1\n\
+         lease_ttl = \"6s\"\n\n[alerts]\ngroup_interval = \"500ms\"\n\n[[alerts.rules]]\n\
+         name = \"SyslogBoom\"\nquery = 'sysboom'\nthreshold = 1\nwindow = \"1h\"\n\
+         group_by = [\"host\"]\nseverity = \"critical\"\n",
+        urls.join(", ")
+    );
+    let path = dir.join(format!("{id}.toml"));
+    std::fs::write(&path, text).expect("writing the collector config");
+    path
+}
+
+fn start(dir: &Path, id: &str, nats: &[String], webhook: &str) -> Collector {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).expect("data dir");
+    let cfg = config(dir, id, nats);
+    Collector::start(
+        &data,
+        &[
+            "--config",
+            cfg.to_str().expect("utf-8 path"),
+            "--webhook",
+            webhook,
+        ],
+    )
+}
+
+/// `GET /api/v1/cluster` (`Null` when the collector does not answer).
+fn view(c: &Collector) -> serde_json::Value {
+    reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/cluster", c.url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>())
+        .unwrap_or_default()
+}
+
+fn owned(c: &Collector) -> BTreeSet<u32> {
+    view(c)["owned"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_u64())
+                .map(|p| p as u32)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `collectors` own every partition once between them, each some.
+fn balanced(collectors: &[&Collector]) -> bool {
+    let mut all = Vec::new();
+    for c in collectors {
+        let o = owned(c);
+        if o.is_empty() {
+            return false;
+        }
+        all.extend(o);
+    }
+    all.sort_unstable();
+    all == (0..PARTITIONS).collect::<Vec<_>>()
+}
+
+/// The durable consumers of the event stream named like a collector's (`<id>-p<N>`), as the
+/// NATS node's monitoring endpoint lists them.
+fn consumers(nats: &NatsCluster) -> BTreeSet<String> {
+    let jsz: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/jsz?accounts=true&streams=true&consumers=true",
+            nats.nodes[0].monitor
+        ))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_default();
+    let mut out = BTreeSet::new();
+    for account in jsz["account_details"].as_array().into_iter().flatten() {
+        for stream in account["stream_detail"].as_array().into_iter().flatten() {
+            if stream["name"] != "LOGWARDEN_EVENTS" {
+                continue;
+            }
+            for c in stream["consumer_detail"].as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or_default();
+                if name.contains("-p") {
+                    out.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The consumers the owners of the partitions should have: `<id>-p<N>` for each partition
+/// each one owns now.
+fn expected_consumers(collectors: &[(&str, &Collector)]) -> BTreeSet<String> {
+    collectors
+        .iter()
+        .flat_map(|(id, c)| owned(c).into_iter().map(move |p| format!("{id}-p{p}")))
+        .collect()
+}
+
+fn logger(args: &[&str], stdin: &str) {
+    let mut child = Command::new("logger")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running logger (util-linux)");
+    child
+        .stdin
+        .take()
+        .expect("logger's stdin")
+        .write_all(stdin.as_bytes())
+        .expect("writing to logger");
+    let out = child.wait_with_output().expect("logger ran");
+    assert!(
+        out.status.success(),
+        "logger failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn host_port(addr: &str) -> (String, String) {
+    let (h, p) = addr.rsplit_once(':').expect("host:port");
+    (h.to_owned(), p.to_owned())
+}
+
+/// `lines` sent one per message by a real `logger` over TCP to `c`.
+fn logger_tcp(c: &Collector, tag: &str, lines: &[String]) {
+    let (h, p) = host_port(c.syslog_tcp.as_deref().expect("syslog tcp"));
+    logger(
+        &["-n", &h, "-P", &p, "-T", "-t", tag],
+        &(lines.join("\n") + "\n"),
+    );
+}
+
+fn logger_udp(c: &Collector, tag: &str, lines: &[String]) {
+    let (h, p) = host_port(c.syslog_udp.as_deref().expect("syslog udp"));
+    logger(
+        &["-n", &h, "-P", &p, "-d", "-t", tag],
+        &(lines.join("\n") + "\n"),
+    );
+}
+
+/// Messages whose message holds `word`, asked of `c` (a fanned-out search), as message ->
+/// the ids it was found under; `None` while the answer names missing partitions.
+fn found(c: &Collector, word: &str) -> Option<HashMap<String, Vec<String>>> {
+    let answer = c.search_api(word, 10_000);
+    if answer["missing_partitions"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty())
+    {
+        return None;
+    }
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for h in answer["hits"].as_array().into_iter().flatten() {
+        let message = h["message"].as_str().unwrap_or_default().to_owned();
+        let id = h["id"].as_str().unwrap_or_default().to_owned();
+        out.entry(message).or_default().push(id);
+    }
+    Some(out)
+}
+
+/// Waits until `c` finds every one of `sent` (messages with `word`), then checks that each is
+/// found exactly once and nothing else is; returns the ids.
+fn exactly_once(c: &Collector, word: &str, sent: &BTreeSet<String>) -> Vec<String> {
+    let mut last = None;
+    let complete = wait_until(Duration::from_secs(60), || {
+        last = found(c, word);
+        last.as_ref()
+            .is_some_and(|f| sent.iter().all(|m| f.contains_key(m)))
+    });
+    let f = last.unwrap_or_default();
+    let missing: Vec<&String> = sent.iter().filter(|m| !f.contains_key(*m)).collect();
+    assert!(
+        complete,
+        "{} of {} messages never found on {}: {missing:?}",
+        missing.len(),
+        sent.len(),
+        c.url
+    );
+    // A second look, after more time for any copy to arrive.
+    std::thread::sleep(Duration::from_secs(2));
+    let f = found(c, word).expect("a complete answer");
+    let extra: Vec<&String> = f.keys().filter(|m| !sent.contains(*m)).collect();
+    assert!(extra.is_empty(), "found messages never sent: {extra:?}");
+    let twice: Vec<(&String, &Vec<String>)> = f.iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(twice.is_empty(), "found more than once: {twice:?}");
+    f.into_values().flatten().collect()
+}
+
+/// The messages of syslog lines `line` made for `sent`: RFC 3164 from a relay that names 12
+/// hosts (so that they spread over the partitions).
+fn relay_lines(word: &str, n: usize) -> (String, Vec<String>) {
+    let mut text = String::new();
+    let mut messages = Vec::new();
+    for i in 0..n {
+        let message = format!("{word} relayed {i}");
+        text.push_str(&format!(
+            "<13>Dec  6 00:10:00 relay-h{} app: {message}\n",
+            i % 12
+        ));
+        messages.push(message);
+    }
+    (text, messages)
+}
+
+/// Syslog sent to c1 (real `logger` over TCP and UDP, and a relay naming 12 hosts) is found
+/// exactly once by a search on c2 and on c1, spread over several partitions; a log rule on a
+/// syslog line pages once, through the alert leader; c1 killed -9 and started again numbers
+/// new messages with ids never used, so that every one of them is taken.
+#[test]
+fn syslog_to_one_collector_is_found_once_on_another_and_pages_through_the_leader() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = HttpSink::start(0);
+    let nats = NatsCluster::start(&dir.path().join("nats"), 1);
+    let urls = nats.urls();
+    let mut c1 = start(dir.path(), "c1", &urls, &sink.url);
+    let c2 = start(dir.path(), "c2", &urls, &sink.url);
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1, &c2])
+            && view(&c2)["alert_leader"].is_string()),
+        "no balanced cluster with an alert leader within 60 s: {} {}",
+        view(&c1),
+        view(&c2)
+    );
+
+    let tcp: Vec<String> = (0..30).map(|i| format!("sysword tcp {i}")).collect();
+    let udp: Vec<String> = (0..30).map(|i| format!("sysword udp {i}")).collect();
+    logger_tcp(&c1, "postfix/smtpd", &tcp);
+    logger_udp(&c1, "slapd", &udp);
+    let (relay, relayed) = relay_lines("sysword", 36);
+    let mut conn = TcpStream::connect(c1.syslog_tcp.as_deref().expect("tcp")).expect("connect");
+    conn.write_all(relay.as_bytes()).expect("relay sends");
+    drop(conn);
+    let mut sent: BTreeSet<String> = tcp.iter().chain(&udp).chain(&relayed).cloned().collect();
+
+    // A log rule on a syslog line: the leader (whichever it is: it reads the stream, not
+    // c1's WAL) pages once.
+    logger_tcp(&c1, "mailboxd", &["sysboom disk on fire".to_owned()]);
+    let pages = || {
+        sink.alerts("SyslogBoom")
+            .iter()
+            .filter(|(status, _, _)| status == "firing")
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || pages() >= 1),
+        "the rule on a syslog line never paged: {:?}",
+        sink.posts()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(pages(), 1, "paged once: {:?}", sink.posts());
+
+    let ids = exactly_once(&c2, "sysword", &sent);
+    exactly_once(&c1, "sysword", &sent);
+    let sources: BTreeSet<&str> = ids
+        .iter()
+        .filter_map(|id| id.rsplit_once(':').map(|(a, _)| a))
+        .collect();
+    assert!(
+        sources.iter().all(|s| s.starts_with("syslog@c1/")),
+        "syslog ids name the collector that took them: {sources:?}"
+    );
+    assert!(
+        sources.len() >= 3,
+        "12 relayed hosts spread over several partitions: {sources:?}"
+    );
+
+    // Killed and started again: new messages get ids never used before. A reused id would be
+    // taken by JetStream as a duplicate (within its window) and the message lost.
+    c1.kill9();
+    c1.restart();
+    let after: Vec<String> = (0..30).map(|i| format!("sysword after {i}")).collect();
+    logger_tcp(&c1, "postfix/smtpd", &after);
+    let (relay, relayed) = relay_lines("sysword again", 24);
+    let mut conn = TcpStream::connect(c1.syslog_tcp.as_deref().expect("tcp")).expect("connect");
+    conn.write_all(relay.as_bytes()).expect("relay sends");
+    drop(conn);
+    sent.extend(after);
+    sent.extend(relayed);
+    let all = exactly_once(&c2, "sysword", &sent);
+    assert_eq!(all.len(), 150);
+    let unique: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "every id once");
+}
+
+/// TCP syslog read while the NATS server is down is held (the sender waits) and published
+/// once NATS is back: found exactly once.
+#[test]
+fn tcp_syslog_read_while_nats_is_down_is_published_when_it_is_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = HttpSink::start(0);
+    let mut nats = NatsCluster::start(&dir.path().join("nats"), 1);
+    let urls = nats.urls();
+    let c1 = start(dir.path(), "c1", &urls, &sink.url);
+    assert!(
+        wait_until(Duration::from_secs(60), || owned(&c1).len()
+            == PARTITIONS as usize),
+        "c1 never owned every partition: {}",
+        view(&c1)
+    );
+    let before: Vec<String> = (0..10).map(|i| format!("outage before {i}")).collect();
+    logger_tcp(&c1, "app", &before);
+    exactly_once(&c1, "outage", &before.iter().cloned().collect());
+
+    nats.nodes[0].kill9();
+    let during: Vec<String> = (0..40).map(|i| format!("outage during {i}")).collect();
+    logger_tcp(&c1, "app", &during);
+    let (relay, relayed) = relay_lines("outage", 24);
+    let mut conn = TcpStream::connect(c1.syslog_tcp.as_deref().expect("tcp")).expect("connect");
+    conn.write_all(relay.as_bytes()).expect("relay sends");
+    drop(conn);
+    // Long enough for the intake to read them and try (and fail) to publish.
+    std::thread::sleep(Duration::from_secs(5));
+    nats.nodes[0].restart();
+    let sent: BTreeSet<String> = before.into_iter().chain(during).chain(relayed).collect();
+    exactly_once(&c1, "outage", &sent);
+}
+
+/// A partition given up leaves no durable consumer: c1 alone reads all 8 partitions through
+/// 8 consumers; once c2 joins and takes its share, the stream has exactly one consumer per
+/// partition, its owner's; once c2 stops, c1 takes them back and c2's consumers are gone.
+#[test]
+fn a_given_up_partition_leaves_no_durable_consumer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = HttpSink::start(0);
+    let nats = NatsCluster::start(&dir.path().join("nats"), 1);
+    let urls = nats.urls();
+    let c1 = start(dir.path(), "c1", &urls, &sink.url);
+    let all_c1: BTreeSet<String> = (0..PARTITIONS).map(|p| format!("c1-p{p}")).collect();
+    assert!(
+        wait_until(Duration::from_secs(60), || consumers(&nats) == all_c1),
+        "c1 alone does not read every partition: {:?}",
+        consumers(&nats)
+    );
+    let c2 = start(dir.path(), "c2", &urls, &sink.url);
+    let mut last = (BTreeSet::new(), BTreeSet::new());
+    let settled = wait_until(Duration::from_secs(60), || {
+        if !balanced(&[&c1, &c2]) {
+            return false;
+        }
+        last = (
+            consumers(&nats),
+            expected_consumers(&[("c1", &c1), ("c2", &c2)]),
+        );
+        last.0 == last.1
+    });
+    assert!(
+        settled,
+        "after the rebalance the stream's consumers are {:?}, the owners' {:?}",
+        last.0, last.1
+    );
+    assert_eq!(last.0.len(), PARTITIONS as usize);
+    assert!(last.0.iter().any(|n| n.starts_with("c2-")));
+
+    // A clean stop gives c2's partitions up: c1 takes them back, and c2's consumers go.
+    c2.signal("TERM");
+    assert!(
+        wait_until(Duration::from_secs(60), || consumers(&nats) == all_c1),
+        "after c2 stopped: {:?}",
+        consumers(&nats)
+    );
+}
