@@ -5,7 +5,10 @@
 //!   the alert leader, and a collector killed with SIGKILL and started again never reuses an
 //!   id (the stream would drop a reused one as a duplicate);
 //! - TCP syslog read while NATS is down is held, not lost, and published once it is back;
-//! - a partition given up (to balance, or at shutdown) leaves no durable consumer behind.
+//! - a partition given up (to balance, or at shutdown) leaves no durable consumer behind;
+//! - `logwarden fleet forget HOST` asked of any collector: the host leaves every collector's
+//!   fleet view, its AgentSilent resolves once through the alert leader, and neither comes
+//!   back when the leader is killed, until the host reports again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -19,13 +22,13 @@ use logwarden_tests::{Collector, HttpSink, wait_until};
 
 const PARTITIONS: u32 = 8;
 
-/// A collector config for cluster mode on one NATS node, with a log rule that pages on
-/// `sysboom`.
-fn config(dir: &Path, id: &str, nats: &[String]) -> PathBuf {
+/// A collector config for cluster mode on one NATS node, with `alerts` in `[alerts]` and a
+/// log rule that pages on `sysboom`.
+fn config(dir: &Path, id: &str, nats: &[String], alerts: &str) -> PathBuf {
     let urls: Vec<String> = nats.iter().map(|u| format!("{u:?}")).collect();
     let text = format!(
         "[cluster]\nnats = [{}]\nid = \"{id}\"\npartitions = {PARTITIONS}\nreplicas = 1\n\
-         lease_ttl = \"6s\"\n\n[alerts]\ngroup_interval = \"500ms\"\n\n[[alerts.rules]]\n\
+         lease_ttl = \"6s\"\n\n[alerts]\ngroup_interval = \"500ms\"\n{alerts}\n[[alerts.rules]]\n\
          name = \"SyslogBoom\"\nquery = 'sysboom'\nthreshold = 1\nwindow = \"1h\"\n\
          group_by = [\"host\"]\nseverity = \"critical\"\n",
         urls.join(", ")
@@ -36,9 +39,13 @@ fn config(dir: &Path, id: &str, nats: &[String]) -> PathBuf {
 }
 
 fn start(dir: &Path, id: &str, nats: &[String], webhook: &str) -> Collector {
+    start_with(dir, id, nats, webhook, "")
+}
+
+fn start_with(dir: &Path, id: &str, nats: &[String], webhook: &str, alerts: &str) -> Collector {
     let data = dir.join(id);
     std::fs::create_dir_all(&data).expect("data dir");
-    let cfg = config(dir, id, nats);
+    let cfg = config(dir, id, nats, alerts);
     Collector::start(
         &data,
         &[
@@ -385,5 +392,158 @@ fn a_given_up_partition_leaves_no_durable_consumer() {
         wait_until(Duration::from_secs(60), || consumers(&nats) == all_c1),
         "after c2 stopped: {:?}",
         consumers(&nats)
+    );
+}
+
+/// The status of `host`'s AgentSilent as `c` lists the alerts (through the leader).
+fn silent(c: &Collector, host: &str) -> Option<String> {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/alerts?all=true", c.url))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .ok()?;
+    let v: serde_json::Value = resp.json().ok()?;
+    let alerts = v
+        .as_array()
+        .cloned()
+        .or_else(|| v["alerts"].as_array().cloned())?;
+    alerts
+        .iter()
+        .find(|a| a["name"] == "AgentSilent" && a["labels"]["host"] == host)
+        .and_then(|a| a["status"].as_str().map(str::to_owned))
+}
+
+/// The hosts `logwarden fleet -o json` lists when asked of `c`.
+fn fleet_hosts(c: &Collector) -> Vec<String> {
+    let out = c.cli(&["fleet", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["host"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Webhook notifications about AgentSilent of `host`: their statuses, in order.
+fn notified(sink: &HttpSink, host: &str) -> Vec<String> {
+    sink.posts()
+        .iter()
+        .flat_map(|p| p.body["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["labels"]["alertname"] == "AgentSilent" && a["labels"]["host"] == host)
+        .map(|a| a["status"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// `logwarden fleet forget` asked of a collector that does not lead alerting: the host
+/// leaves the fleet view of both collectors at once, its AgentSilent resolves (one resolved
+/// notification, not after `resolve_hold`); the leader killed with SIGKILL, the survivor
+/// leads from the shared state and neither the host nor its alert comes back; once the host
+/// reports again it is in the fleet view again.
+#[test]
+fn fleet_forget_works_across_the_cluster_and_survives_the_leader() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = HttpSink::start(0);
+    let nats = NatsCluster::start(&dir.path().join("nats"), 1);
+    let urls = nats.urls();
+    // Silent after 1 s without a heartbeat; a cleared verdict would take a minute to resolve,
+    // so only the forget's own resolution can pass within the test's waits.
+    let alerts = "heartbeat_interval_s = 0.5\nsilent_intervals = 2\nresolve_hold_s = 60\n";
+    let mut collectors = vec![
+        start_with(dir.path(), "c1", &urls, &sink.url, alerts),
+        start_with(dir.path(), "c2", &urls, &sink.url, alerts),
+    ];
+    let leader = || {
+        view(&collectors[0])["alert_leader"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[
+            &collectors[0],
+            &collectors[1]
+        ]) && leader().is_some()),
+        "no balanced cluster with an alert leader within 60 s"
+    );
+    let l = usize::from(leader().as_deref() == Some("c2"));
+    let other = 1 - l;
+    collectors[l].ingest_ok(&[
+        logwarden_tests::heartbeat("retired1", 1),
+        logwarden_tests::heartbeat("alive1", 1),
+    ]);
+    let asked = &collectors[other];
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            silent(asked, "retired1").as_deref() == Some("firing")
+                && silent(asked, "alive1").as_deref() == Some("firing")
+        }),
+        "AgentSilent never fired for both hosts"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let hosts = fleet_hosts(asked);
+            hosts.contains(&"retired1".to_owned()) && hosts.contains(&"alive1".to_owned())
+        }),
+        "the fleet view never listed both hosts: {:?}",
+        fleet_hosts(asked)
+    );
+
+    let out = asked.cli(&["fleet", "forget", "retired1", "--author", "test"]);
+    assert!(
+        out.status.success(),
+        "fleet forget in cluster mode: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("AgentSilent"), "{stdout}");
+    for c in &collectors {
+        let hosts = fleet_hosts(c);
+        assert!(!hosts.contains(&"retired1".to_owned()), "{hosts:?}");
+        assert!(hosts.contains(&"alive1".to_owned()), "{hosts:?}");
+    }
+    assert_eq!(silent(asked, "retired1").as_deref(), Some("resolved"));
+    assert_eq!(silent(asked, "alive1").as_deref(), Some("firing"));
+    assert!(
+        wait_until(Duration::from_secs(30), || notified(&sink, "retired1")
+            .last()
+            .map(String::as_str)
+            == Some("resolved")),
+        "the receiver never heard the resolve: {:?}",
+        notified(&sink, "retired1")
+    );
+    // Forgotten already: a second forget finds no such host.
+    let again = asked.cli(&["fleet", "forget", "retired1"]);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+
+    // The leader killed: the survivor leads from the shared state; the host stays forgotten
+    // and its alert resolved (its old heartbeats, replayed from the stream, do not bring the
+    // watch back).
+    collectors[l].kill9();
+    let survivor = &collectors[other];
+    let id = if other == 0 { "c1" } else { "c2" };
+    assert!(
+        wait_until(Duration::from_secs(60), || view(survivor)["alert_leader"]
+            == id
+            && silent(survivor, "alive1").is_some()),
+        "the survivor never led alerting: {}",
+        view(survivor)
+    );
+    std::thread::sleep(Duration::from_secs(4)); // several heartbeat intervals and ticks
+    assert_eq!(silent(survivor, "retired1").as_deref(), Some("resolved"));
+    assert_eq!(silent(survivor, "alive1").as_deref(), Some("firing"));
+    assert!(!fleet_hosts(survivor).contains(&"retired1".to_owned()));
+    let statuses = notified(&sink, "retired1");
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "firing").count(),
+        1,
+        "fired once, never again: {statuses:?}"
+    );
+
+    // It reports again: back in the fleet view.
+    survivor.ingest_ok(&[logwarden_tests::heartbeat("retired1", 2)]);
+    assert!(
+        wait_until(Duration::from_secs(60), || fleet_hosts(survivor)
+            .contains(&"retired1".to_owned())),
+        "a host that reports after its forget is back in the fleet view"
     );
 }

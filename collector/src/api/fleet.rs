@@ -21,6 +21,17 @@ pub async fn forget(
     body: Option<Json<ForgetRequest>>,
 ) -> Result<Json<ForgetResponse>, ApiError> {
     let author = body.map(|Json(b)| b.author).unwrap_or_default();
+    let author = if author.is_empty() {
+        "unknown".to_owned()
+    } else {
+        author
+    };
+    if let Some(member) = &state.cluster {
+        // The merged view, the alert leader and a bucket (`cluster/fleet.rs`).
+        return crate::cluster::fleet::forget(member, &state.alerts, host, author)
+            .await
+            .map(Json);
+    }
     {
         let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
         if !fleet.has_host(&host) {
@@ -39,11 +50,6 @@ pub async fn forget(
             ));
         }
     }
-    let author = if author.is_empty() {
-        "unknown".to_owned()
-    } else {
-        author
-    };
     let done = state.alerts.forget(host, author).await?;
     let deadline = tokio::time::Instant::now() + FLEET_CATCH_UP;
     while tokio::time::Instant::now() < deadline {
