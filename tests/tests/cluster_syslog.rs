@@ -547,3 +547,71 @@ fn fleet_forget_works_across_the_cluster_and_survives_the_leader() {
         "a host that reports after its forget is back in the fleet view"
     );
 }
+
+/// A TCP sender that keeps writing while NATS is down is held back: once the collector's
+/// queue and the socket buffers are full, its writes block (nothing is read and dropped); once
+/// NATS is back, they go on, and every line it wrote is found, once.
+#[test]
+fn a_tcp_sender_is_held_back_while_the_stream_refuses_and_loses_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = HttpSink::start(0);
+    let mut nats = NatsCluster::start(&dir.path().join("nats"), 1);
+    let urls = nats.urls();
+    let c1 = start(dir.path(), "c1", &urls, &sink.url);
+    assert!(
+        wait_until(Duration::from_secs(60), || owned(&c1).len()
+            == PARTITIONS as usize),
+        "c1 never owned every partition: {}",
+        view(&c1)
+    );
+    nats.nodes[0].kill9();
+
+    let written = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = c1.syslog_tcp.clone().expect("syslog tcp");
+    let writer = {
+        let (written, stop) = (written.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            // At most this many: far more than the collector holds while the stream refuses.
+            for i in 0..5_000_000u64 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let line = format!("<13>Dec  6 00:10:00 flood-h{} app: heldback {i}\n", i % 50);
+                s.write_all(line.as_bytes()).expect("write");
+                written.store(i + 1, Ordering::Relaxed);
+            }
+        })
+    };
+    // Held back: no progress for 3 s, long before the 5,000,000 lines.
+    let mut last = (0, std::time::Instant::now());
+    let stalled = wait_until(Duration::from_secs(120), || {
+        let now = written.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        }
+        now > 0 && last.1.elapsed() > Duration::from_secs(3)
+    });
+    let held = written.load(Ordering::Relaxed);
+    assert!(
+        stalled && held < 5_000_000,
+        "the sender was never held back ({held} lines written)"
+    );
+    println!("held back after {held} lines");
+    stop.store(true, Ordering::Relaxed);
+    nats.nodes[0].restart();
+    writer.join().expect("the writer ends once NATS is back");
+    let total = written.load(Ordering::Relaxed);
+    let mut count = 0;
+    let complete = wait_until(Duration::from_secs(300), || {
+        count = c1.count("heldback");
+        count >= total
+    });
+    assert!(complete, "{count} of {total} lines found");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c1.count("heldback"), total, "every line once");
+}
