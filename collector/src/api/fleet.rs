@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use logwarden_core::wire::{ForgetRequest, ForgetResponse};
 
 use super::{ApiError, AppState};
+use crate::fleet::forget::Forget;
 
 /// How long the answer waits for the fleet view to apply the record.
 const FLEET_CATCH_UP: Duration = Duration::from_secs(10);
@@ -35,18 +36,9 @@ pub async fn forget(
     {
         let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
         if !fleet.has_host(&host) {
-            let alike: Vec<&str> = fleet
-                .host_names()
-                .filter(|h| h.eq_ignore_ascii_case(&host))
-                .collect();
-            let hint = if alike.is_empty() {
-                "`logwarden fleet` lists them".to_owned()
-            } else {
-                format!("did you mean {}?", alike.join(" or "))
-            };
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                format!("no host {host:?} in the fleet view: {hint}"),
+                Forget::unknown_host(&host, fleet.host_names()),
             ));
         }
     }

@@ -51,28 +51,15 @@ pub async fn forget(
 ) -> Result<ForgetResponse, ApiError> {
     let merged = view(member).await?;
     if !merged.hosts.iter().any(|h| h.host == host) {
-        let alike: Vec<&str> = merged
-            .hosts
-            .iter()
-            .map(|h| h.host.as_str())
-            .filter(|h| h.eq_ignore_ascii_case(&host))
-            .collect();
-        let mut hint = if alike.is_empty() {
-            "`logwarden fleet` lists them".to_owned()
-        } else {
-            format!("did you mean {}?", alike.join(" or "))
-        };
+        let mut why = Forget::unknown_host(&host, merged.hosts.iter().map(|h| h.host.as_str()));
         if !merged.missing_partitions.is_empty() {
-            hint.push_str(&format!(
+            why.push_str(&format!(
                 " (partitions {:?} did not answer: {})",
                 merged.missing_partitions,
                 merged.missing_reasons.join("; ")
             ));
         }
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no host {host:?} in the fleet view: {hint}"),
-        ));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, why));
     }
     let done = alerts.forget(host.clone(), author.clone()).await?;
     let record = Forget::new(host, author, Utc::now());
