@@ -1,6 +1,7 @@
 //! Cluster mode's syslog intake and partition hand-over (docs/scale.md, issue 32), with real
 //! `nats-server` and real collectors:
-//! - plain syslog from real `logger` processes (UDP and TCP) and a relay naming many hosts,
+//! - plain syslog from real `logger` processes (UDP and TCP), a real rsyslogd relaying, and a
+//!   relay naming many hosts,
 //!   sent to one collector, is found exactly once by a search on another, pages once through
 //!   the alert leader, and a collector killed with SIGKILL and started again never reuses an
 //!   id (the stream would drop a reused one as a duplicate);
@@ -18,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use logwarden_tests::nats::NatsCluster;
+use logwarden_tests::rsyslog::{rsyslogd, send};
 use logwarden_tests::{Collector, HttpSink, wait_until};
 
 const PARTITIONS: u32 = 8;
@@ -265,7 +267,19 @@ fn syslog_to_one_collector_is_found_once_on_another_and_pages_through_the_leader
     let mut conn = TcpStream::connect(c1.syslog_tcp.as_deref().expect("tcp")).expect("connect");
     conn.write_all(relay.as_bytes()).expect("relay sends");
     drop(conn);
-    let mut sent: BTreeSet<String> = tcp.iter().chain(&udp).chain(&relayed).cloned().collect();
+    // And a real rsyslogd relaying 50 messages of hosts mta0..2 (octet-counted TCP, omfwd).
+    let rsyslog_dir = dir.path().join("rsyslog");
+    std::fs::create_dir_all(&rsyslog_dir).expect("rsyslog dir");
+    let rsyslog = rsyslogd(&rsyslog_dir, c1.syslog_tcp.as_deref().expect("tcp"), None);
+    send(&rsyslog, "sysword", 50);
+    let forwarded = (0..50).map(|i| format!("sysword message {i}"));
+    let mut sent: BTreeSet<String> = tcp
+        .iter()
+        .chain(&udp)
+        .chain(&relayed)
+        .cloned()
+        .chain(forwarded)
+        .collect();
 
     // A log rule on a syslog line: the leader (whichever it is: it reads the stream, not
     // c1's WAL) pages once.
@@ -299,6 +313,8 @@ fn syslog_to_one_collector_is_found_once_on_another_and_pages_through_the_leader
         "12 relayed hosts spread over several partitions: {sources:?}"
     );
 
+    drop(rsyslog);
+
     // Killed and started again: new messages get ids never used before. A reused id would be
     // taken by JetStream as a duplicate (within its window) and the message lost.
     c1.kill9();
@@ -312,7 +328,7 @@ fn syslog_to_one_collector_is_found_once_on_another_and_pages_through_the_leader
     sent.extend(after);
     sent.extend(relayed);
     let all = exactly_once(&c2, "sysword", &sent);
-    assert_eq!(all.len(), 150);
+    assert_eq!(all.len(), 200);
     let unique: BTreeSet<&String> = all.iter().collect();
     assert_eq!(unique.len(), all.len(), "every id once");
 }

@@ -12,7 +12,8 @@
 //!   deleted once another collector holds their partition; one whose partition this collector
 //!   takes back is kept, and its reading goes on from where it stopped rather than rebuild.
 //!
-//! A delete that timed out here may still be carried out by the server later, on a consumer
+//! Lookups and deletions get at most 2 s a tick ([`WITHIN`]). A delete that timed out here
+//! may still be carried out by the server later, on a consumer
 //! taken again meanwhile: its reading then fails, opens the consumer anew from the start of
 //! the stream, and the WAL's de-duplication drops what it holds already.
 
@@ -23,6 +24,10 @@ use async_nats::jetstream::kv::Store;
 use super::consumer;
 use super::lease;
 use super::member::Member;
+
+/// The most a tick waits for the lookups and deletions (NATS slow or electing a leader): the
+/// ownership of partitions must not wait for them. What did not finish is tried again.
+const WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Default)]
 pub struct GivenUp {
@@ -60,23 +65,35 @@ impl GivenUp {
         self.found
             .retain(|p| !held.contains(p) && !self.owed.contains(p));
         let id = &cluster.settings.id;
-        let mut elsewhere = Vec::new();
-        for &p in &self.found {
-            match lease::holder(kv, &lease::key(p)).await {
-                Ok(Some(other)) if other != *id => elsewhere.push(p),
+        let owners = self.found.iter().map(|&p| async move {
+            let owner = lease::holder(kv, &lease::key(p)).await;
+            (p, owner)
+        });
+        let owners = tokio::time::timeout(WITHIN, futures_util::future::join_all(owners)).await;
+        for (p, owner) in owners.unwrap_or_default() {
+            match owner {
+                Ok(Some(other)) if other != *id => {
+                    self.found.remove(&p);
+                    self.owed.insert(p);
+                }
                 Ok(_) => {}
                 Err(e) => tracing::debug!(partition = p, error = %e, "cluster: owner not known"),
             }
         }
-        for p in elsewhere {
-            self.found.remove(&p);
-            self.owed.insert(p);
+        if self.owed.is_empty() {
+            return;
         }
         let deletions = self
             .owed
             .iter()
             .map(|&p| async move { (p, consumer::delete(cluster, p).await) });
-        for (p, done) in futures_util::future::join_all(deletions).await {
+        let Ok(deleted) =
+            tokio::time::timeout(WITHIN, futures_util::future::join_all(deletions)).await
+        else {
+            tracing::warn!(partitions = ?self.owed, "cluster: consumers of partitions no longer read not deleted within 2 s; trying again");
+            return;
+        };
+        for (p, done) in deleted {
             match done {
                 Ok(()) => {
                     self.owed.remove(&p);
