@@ -368,7 +368,9 @@ fn tcp_syslog_read_while_nats_is_down_is_published_when_it_is_back() {
 
 /// A partition given up leaves no durable consumer: c1 alone reads all 8 partitions through
 /// 8 consumers; once c2 joins and takes its share, the stream has exactly one consumer per
-/// partition, its owner's; once c2 stops, c1 takes them back and c2's consumers are gone.
+/// partition, its owner's; c2 killed with SIGKILL leaves its consumers, and deletes those of
+/// partitions held by others when started again (after c3 took them); once c2 and c3 stop
+/// cleanly, c1 takes everything back and their consumers are gone.
 #[test]
 fn a_given_up_partition_leaves_no_durable_consumer() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -382,7 +384,7 @@ fn a_given_up_partition_leaves_no_durable_consumer() {
         "c1 alone does not read every partition: {:?}",
         consumers(&nats)
     );
-    let c2 = start(dir.path(), "c2", &urls, &sink.url);
+    let mut c2 = start(dir.path(), "c2", &urls, &sink.url);
     let mut last = (BTreeSet::new(), BTreeSet::new());
     let settled = wait_until(Duration::from_secs(60), || {
         if !balanced(&[&c1, &c2]) {
@@ -402,8 +404,55 @@ fn a_given_up_partition_leaves_no_durable_consumer() {
     assert_eq!(last.0.len(), PARTITIONS as usize);
     assert!(last.0.iter().any(|n| n.starts_with("c2-")));
 
-    // A clean stop gives c2's partitions up: c1 takes them back, and c2's consumers go.
+    // Killed with SIGKILL, c2 deletes nothing: c1 takes its partitions back and c2's consumers
+    // stay. c3 joins and takes them; c2, started again, finds its old consumers and deletes
+    // those of partitions the others hold; once the three are balanced, the stream has
+    // exactly the owners' consumers.
+    let c2_before: BTreeSet<String> = last
+        .0
+        .iter()
+        .filter(|n| n.starts_with("c2-"))
+        .cloned()
+        .collect();
+    c2.kill9();
+    let mut seen = BTreeSet::new();
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            seen = consumers(&nats);
+            owned(&c1).len() == PARTITIONS as usize && seen.is_superset(&all_c1)
+        }),
+        "c1 never took c2's partitions back: {seen:?}"
+    );
+    assert!(
+        seen.is_superset(&c2_before),
+        "c2's consumers are left: {seen:?}"
+    );
+    let c3 = start(dir.path(), "c3", &urls, &sink.url);
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1, &c3])),
+        "c1 and c3 never balanced"
+    );
+    c2.restart();
+    let settled = wait_until(Duration::from_secs(90), || {
+        if !balanced(&[&c1, &c2, &c3]) {
+            return false;
+        }
+        last = (
+            consumers(&nats),
+            expected_consumers(&[("c1", &c1), ("c2", &c2), ("c3", &c3)]),
+        );
+        last.0 == last.1
+    });
+    assert!(
+        settled,
+        "after c2's restart the stream's consumers are {:?}, the owners' {:?}",
+        last.0, last.1
+    );
+
+    // A clean stop gives c2's and c3's partitions up: c1 takes them back, and their consumers
+    // go.
     c2.signal("TERM");
+    c3.signal("TERM");
     assert!(
         wait_until(Duration::from_secs(60), || consumers(&nats) == all_c1),
         "after c2 stopped: {:?}",
