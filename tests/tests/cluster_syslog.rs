@@ -614,8 +614,9 @@ fn fleet_forget_works_across_the_cluster_and_survives_the_leader() {
 }
 
 /// A TCP sender that keeps writing while NATS is down is held back: once the collector's
-/// queue and the socket buffers are full, its writes block (nothing is read and dropped); once
-/// NATS is back, they go on, and every line it wrote is found, once.
+/// queue and the socket buffers are full, its writes block (nothing is read and dropped); UDP
+/// datagrams meanwhile are dropped and counted; once NATS is back, the writes go on, and every
+/// line written is found, once.
 #[test]
 fn a_tcp_sender_is_held_back_while_the_stream_refuses_and_loses_nothing() {
     use std::sync::Arc;
@@ -667,6 +668,28 @@ fn a_tcp_sender_is_held_back_while_the_stream_refuses_and_loses_nothing() {
         "the sender was never held back ({held} lines written)"
     );
     println!("held back after {held} lines");
+    // UDP meanwhile: the intake's queue is full, so datagrams are dropped and counted (UDP
+    // cannot hold a sender back), never taken and then lost.
+    let dropped_before = c1
+        .metric("logwarden_syslog_dropped_messages_total")
+        .unwrap_or(0.0);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    let to = c1.syslog_udp.clone().expect("syslog udp");
+    for i in 0..500 {
+        let line = format!("<13>Dec  6 00:10:00 flood-u app: udpdrop {i}");
+        udp.send_to(line.as_bytes(), &to).expect("udp send");
+    }
+    let mut dropped = 0.0;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            dropped = c1
+                .metric("logwarden_syslog_dropped_messages_total")
+                .unwrap_or(0.0)
+                - dropped_before;
+            dropped > 0.0
+        }),
+        "UDP datagrams sent while the intake is held were not counted as dropped"
+    );
     stop.store(true, Ordering::Relaxed);
     nats.nodes[0].restart();
     writer.join().expect("the writer ends once NATS is back");
@@ -679,4 +702,14 @@ fn a_tcp_sender_is_held_back_while_the_stream_refuses_and_loses_nothing() {
     assert!(complete, "{count} of {total} lines found");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(c1.count("heldback"), total, "every line once");
+    // Each datagram either dropped and counted, or taken (read after the queue had room).
+    let dropped = c1
+        .metric("logwarden_syslog_dropped_messages_total")
+        .unwrap_or(0.0)
+        - dropped_before;
+    let taken = c1.count("udpdrop");
+    assert!(
+        dropped as u64 + taken <= 500 && dropped > 0.0,
+        "{dropped} dropped, {taken} taken of 500"
+    );
 }

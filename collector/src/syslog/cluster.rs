@@ -22,7 +22,7 @@
 //! message in it. While the stream cannot take it (NATS down, no quorum), the batch is tried
 //! again and nothing more is read: TCP senders wait (their kernel buffers and their own queue
 //! fill: back-pressure), UDP datagrams past the intake's queue are dropped and counted
-//! (`logwarden_syslog_dropped_total`). A collector stopped while the stream refuses loses the
+//! (`logwarden_syslog_dropped_messages_total`). A collector stopped while the stream refuses loses the
 //! batches it had read and not published (logged with their count).
 
 use std::collections::HashMap;
