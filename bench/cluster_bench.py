@@ -55,7 +55,7 @@ import urllib.parse
 import index_bench
 import measure
 
-PARTITIONS = 16
+PARTITIONS = 16  # --partitions
 CONFIGS = {
     # name: (NATS nodes, stream replicas, collectors)
     "a": (0, 0, 1),
@@ -323,6 +323,7 @@ def run(config, post_paths, n, tmp, idle_s, reps, perf=None):
 
 
 def main():
+    global PARTITIONS
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--rounds", type=int, default=3)
@@ -330,16 +331,20 @@ def main():
     ap.add_argument("--agents", type=int, default=64)
     ap.add_argument("--posters", type=int, default=3)
     ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--partitions", type=int, default=PARTITIONS,
+                    help="[cluster] partitions (16 as in the tests)")
     ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured")
     ap.add_argument("--perf", metavar="DIR",
                     help="record every process with `perf record -e cpu-clock` while ingesting, "
                          "into DIR/<config>-<round>-<process>.data (inspect with perf report -i)")
     a = ap.parse_args()
     configs = a.configs.split(",")
+    PARTITIONS = a.partitions
     for c in configs:
         if c not in CONFIGS:
             raise SystemExit(f"--configs: unknown configuration {c!r} (a, b1, b, c)")
     print(json.dumps({"bin": measure.BIN, "events": a.events, "agents": a.agents,
+                      "partitions": PARTITIONS,
                       "posters": a.posters, "loadavg_start": os.getloadavg()}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         ev_path, _, raw_bytes = index_bench.write_events(tmp, a.events, 128)
