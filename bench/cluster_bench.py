@@ -8,17 +8,19 @@ does: a b1 b c, then c b b1 a, ...; each run on fresh data dirs and a fresh NATS
 - `b1`: one collector in cluster mode on a 1-node NATS, stream replicas 1.
 - `b`:  one collector in cluster mode on a 3-node JetStream cluster, replicas 3.
 - `c`:  three collectors in cluster mode on a 3-node JetStream cluster, replicas 3.
+- `c6`: six collectors on that cluster (only when named in `--configs`): the fan-out with more
+        owners.
 The NATS nodes are configured as tests/src/nats.rs starts them; the collectors get
-`[cluster] partitions = 16, lease_ttl = "6s"` as in tests/tests/cluster*.rs, and the run starts
-once the partitions are shared (each collector owns some, all 16 owned once) and an alert
+`[cluster] partitions = 16 (--partitions), lease_ttl = "6s"` as in tests/tests/cluster*.rs, and
+the run starts once the partitions are shared (each collector owns some, all owned once) and an alert
 leader is elected (it reads the whole stream: part of the cost).
 
 Workload: bench/index_bench.py's events (N events, ~128-byte messages, syslog-like), with their
 ids spread over `--agents` agents (`bench-<k>:<seq>`; one agent's events stay on one
 partition, so one agent would put everything on one collector). `--posters` connections post
 them at once, each with bench/measure.py's streaming poster (batches of 10,000 over one
-keep-alive connection); in `c` poster k posts to collector k % 3, else all to the one
-collector. Measured from the first POST: `acked_s` (every batch answered 200), `searchable_s`
+keep-alive connection); with several collectors poster k posts to collector
+k % collectors. Measured from the first POST: `acked_s` (every batch answered 200), `searchable_s`
 (the count of `*` through collector 1, fanned out in cluster mode, reaches N; then the count
 through every collector must be exactly N with no missing partition, or the run fails), and
 the CPU seconds (utime+stime from /proc) of the collectors and of the nats-servers, per
@@ -35,7 +37,8 @@ Prints one JSON line per run, then the medians per configuration, and the load a
 LOGWARDEN_BIN_DIR picks the collector binary (bench/measure.py).
 
 Usage: bench/cluster_bench.py [--events 300000] [--rounds 3] [--configs a,b1,b,c]
-                              [--agents 64] [--posters 3] [--queries 30]
+                              [--agents 64] [--posters 3] [--queries 30] [--partitions 16]
+                              [--idle 5] [--perf DIR]
 Needs nats-server (Debian's package) and a release build (cargo build --release --bins).
 """
 import argparse
@@ -62,6 +65,8 @@ CONFIGS = {
     "b1": (1, 1, 1),
     "b": (3, 3, 1),
     "c": (3, 3, 3),
+    # Not in the default list: six collectors, for the fan-out's cost with more owners.
+    "c6": (3, 3, 6),
 }
 
 
@@ -342,7 +347,7 @@ def main():
     PARTITIONS = a.partitions
     for c in configs:
         if c not in CONFIGS:
-            raise SystemExit(f"--configs: unknown configuration {c!r} (a, b1, b, c)")
+            raise SystemExit(f"--configs: unknown configuration {c!r} ({', '.join(CONFIGS)})")
     print(json.dumps({"bin": measure.BIN, "events": a.events, "agents": a.agents,
                       "partitions": PARTITIONS,
                       "posters": a.posters, "loadavg_start": os.getloadavg()}), flush=True)
