@@ -33,6 +33,11 @@ After ingest (the CPU settled), a selective search (`needle`: 100 hits, limit 10
 cost grows with the owners). Bytes per event: the stream (JetStream's own `bytes`, one replica),
 the WALs and the indexes (all collectors summed).
 
+With `--rebuild` (cluster mode), one more collector is then started: it takes partitions over and
+rebuilds them from the stream; measured until the count through it is N again with nothing
+missing: when it first owned partitions, when it was complete, the events it answers for then
+(those it rebuilt), its CPU and nats-servers' per event rebuilt.
+
 Prints one JSON line per run, then the medians per configuration, and the load average.
 LOGWARDEN_BIN_DIR picks the collector binary (bench/measure.py).
 
@@ -133,17 +138,7 @@ def start_collectors(tmp, config, nats_urls):
     """The collectors of `config`: [(process, url)]; in cluster mode once the partitions are
     shared and an alert leader is elected."""
     nodes, replicas, count = CONFIGS[config]
-    out = []
-    for k in range(count):
-        flags = ["--syslog-udp", "off", "--syslog-tcp", "off"]
-        if nodes:
-            cfg = os.path.join(tmp, f"c{k + 1}.toml")
-            with open(cfg, "w") as f:
-                f.write(f"[cluster]\nnats = {json.dumps(nats_urls)}\nid = \"c{k + 1}\"\n"
-                        f"partitions = {PARTITIONS}\nreplicas = {replicas}\nlease_ttl = \"6s\"\n")
-            flags += ["--config", cfg]
-        p, said = measure.start_collector(os.path.join(tmp, f"c{k + 1}"), *flags)
-        out.append((p, said["url"]))
+    out = [start_one(tmp, k, nats_urls, replicas) for k in range(count)]
     if nodes:
         deadline = time.monotonic() + 180
         while not shared(out):
@@ -151,6 +146,52 @@ def start_collectors(tmp, config, nats_urls):
                 raise RuntimeError("the collectors did not share the partitions within 180 s")
             time.sleep(0.5)
     return out
+
+
+def start_one(tmp, k, nats_urls, replicas):
+    """Collector c<k+1> (in cluster mode when there are `nats_urls`): (process, url)."""
+    flags = ["--syslog-udp", "off", "--syslog-tcp", "off"]
+    if nats_urls:
+        cfg = os.path.join(tmp, f"c{k + 1}.toml")
+        with open(cfg, "w") as f:
+            f.write(f"[cluster]\nnats = {json.dumps(nats_urls)}\nid = \"c{k + 1}\"\n"
+                    f"partitions = {PARTITIONS}\nreplicas = {replicas}\nlease_ttl = \"6s\"\n")
+        flags += ["--config", cfg]
+    p, said = measure.start_collector(os.path.join(tmp, f"c{k + 1}"), *flags)
+    return p, said["url"]
+
+
+def rebuild(tmp, collectors, nats, nats_urls, replicas, n):
+    """Starts one more collector and measures its taking partitions over and rebuilding them
+    from the stream: from its start until the count through it is N again with nothing
+    missing; its CPU per event rebuilt (the events it answers for then) and nats-servers'."""
+    npids = [p.pid for p in nats]
+    n0 = cpu_of(npids)
+    t0 = time.monotonic()
+    proc, url = start_one(tmp, len(collectors), nats_urls, replicas)
+    collectors.append((proc, url))
+    c0 = measure.cpu_seconds(proc.pid)
+    owned_at = None
+    while True:
+        _, v = get_json(url, "/api/v1/cluster")
+        owned = v.get("owned") or []
+        if owned and owned_at is None:
+            owned_at = time.monotonic() - t0
+        if owned and count(url) == (n, []):
+            break
+        if time.monotonic() - t0 > 300:
+            raise RuntimeError(f"the new collector did not rebuild within 300 s: {v}")
+        time.sleep(0.2)
+    done = time.monotonic() - t0
+    cpu, ncpu = measure.cpu_seconds(proc.pid) - c0, sum(cpu_of(npids).values()) - sum(n0.values())
+    _, mine = get_json(url, "/api/v1/cluster/count?" + urllib.parse.urlencode(
+        {"q": "*", "partitions": ",".join(map(str, owned))}))
+    rebuilt = mine["total"]
+    return {"rebuild_partitions": len(owned), "rebuild_events": rebuilt,
+            "rebuild_owned_after_s": round(owned_at, 2), "rebuild_complete_s": round(done, 2),
+            "rebuild_events_per_s_after_owned": round(rebuilt / max(0.01, done - owned_at)),
+            "rebuild_collector_us_per_event": round(cpu / max(1, rebuilt) * 1e6, 2),
+            "rebuild_nats_us_per_event": round(ncpu / max(1, rebuilt) * 1e6, 2)}
 
 
 def shared(collectors):
@@ -230,7 +271,7 @@ def queries(url, n, reps):
     return out
 
 
-def run(config, post_paths, n, tmp, idle_s, reps, perf=None):
+def run(config, post_paths, n, tmp, idle_s, reps, perf=None, rebuild_too=False):
     nodes, replicas, _ = CONFIGS[config]
     nats, nats_urls = start_nats(tmp, nodes) if nodes else ([], [])
     collectors = []
@@ -316,6 +357,8 @@ def run(config, post_paths, n, tmp, idle_s, reps, perf=None):
             b = sum(dir_bytes(os.path.join(tmp, f"c{k + 1}", part)) for k in range(len(cpids)))
             res[f"{part}_bytes_per_event"] = round(b / n, 1)
         res.update(queries(urls[0], n, reps))
+        if rebuild_too and nodes:
+            res.update(rebuild(tmp, collectors, nats, nats_urls, replicas, n))
         return res
     finally:
         for p, _ in collectors:
@@ -339,6 +382,9 @@ def main():
     ap.add_argument("--partitions", type=int, default=PARTITIONS,
                     help="[cluster] partitions (16 as in the tests)")
     ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="in cluster mode, then start one more collector and measure its "
+                         "taking partitions over and rebuilding them from the stream")
     ap.add_argument("--perf", metavar="DIR",
                     help="record every process with `perf record -e cpu-clock` while ingesting, "
                          "into DIR/<config>-<round>-<process>.data (inspect with perf report -i)")
@@ -361,7 +407,7 @@ def main():
                 run_dir = tempfile.mkdtemp(dir=tmp)
                 load = os.getloadavg()[0]
                 perf = os.path.join(a.perf, f"{c}-{r + 1}") if a.perf else None
-                res = run(c, posts, a.events, run_dir, a.idle, a.queries, perf)
+                res = run(c, posts, a.events, run_dir, a.idle, a.queries, perf, a.rebuild)
                 res["loadavg_1m"] = round((load + os.getloadavg()[0]) / 2, 2)
                 res["raw_mb_per_s_per_core"] = round(
                     raw_bytes / 1e6 / (res["total_us_per_event"] * a.events / 1e6), 1)
