@@ -12,15 +12,15 @@ does: a b1 b c, then c b b1 a, ...; each run on fresh data dirs and a fresh NATS
         owners.
 The NATS nodes are configured as tests/src/nats.rs starts them; the collectors get
 `[cluster] partitions = 16 (--partitions), lease_ttl = "6s"` as in tests/tests/cluster*.rs, and
-the run starts once the partitions are shared (each collector owns some, all owned once) and an alert
-leader is elected (it reads the whole stream: part of the cost).
+the run starts once the partitions are shared (each collector owns some, all owned once) and
+an alert leader is elected (it reads the whole stream: part of the cost).
 
 Workload: bench/index_bench.py's events (N events, ~128-byte messages, syslog-like), with their
 ids spread over `--agents` agents (`bench-<k>:<seq>`; one agent's events stay on one
 partition, so one agent would put everything on one collector). `--posters` connections post
 them at once, each with bench/measure.py's streaming poster (batches of 10,000 over one
-keep-alive connection); with several collectors poster k posts to collector
-k % collectors. Measured from the first POST: `acked_s` (every batch answered 200), `searchable_s`
+keep-alive connection); with several collectors poster k posts to collector k % collectors.
+Measured from the first POST: `acked_s` (every batch answered 200), `searchable_s`
 (the count of `*` through collector 1, fanned out in cluster mode, reaches N; then the count
 through every collector must be exactly N with no missing partition, or the run fails), and
 the CPU seconds (utime+stime from /proc) of the collectors and of the nats-servers, per
@@ -43,7 +43,7 @@ LOGWARDEN_BIN_DIR picks the collector binary (bench/measure.py).
 
 Usage: bench/cluster_bench.py [--events 300000] [--rounds 3] [--configs a,b1,b,c]
                               [--agents 64] [--posters 3] [--queries 30] [--partitions 16]
-                              [--idle 5] [--perf DIR]
+                              [--idle 5] [--rebuild] [--perf DIR]
 Needs nats-server (Debian's package) and a release build (cargo build --release --bins).
 """
 import argparse
