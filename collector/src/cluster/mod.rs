@@ -10,7 +10,8 @@
 //! - `shard.rs`: each collector holds a fair share of the partitions and takes over those of a
 //!   collector that stopped renewing its leases.
 //! - `consumer.rs`: the owner of a partition reads it through its own durable consumer into its
-//!   local WAL, from which its index and fleet view follow as for a single collector.
+//!   local WAL, from which its index and fleet view follow as for a single collector;
+//!   `given_up.rs`: the consumers of partitions given up or lost are deleted.
 //!
 //! - `fanout.rs`: search, count, export and fleet asked of any collector ask every partition's
 //!   owner (`owner.rs` answers, `partition_page.rs` pages one partition in the order of
@@ -24,7 +25,8 @@
 //!
 //! - `tail.rs`: the live tail of every owner, merged in time order within a short delay.
 //!
-//! Not yet here (docs/scale.md): syslog received by a collector stays local.
+//! Syslog received by any collector is published to the stream as agents' events are
+//! (`crate::syslog::cluster`).
 
 pub mod alert_api;
 pub mod alert_feed;
@@ -35,6 +37,7 @@ pub mod cursor;
 pub mod exact_count;
 pub mod fanout;
 pub mod fleet;
+pub mod given_up;
 pub mod leader;
 pub mod lease;
 pub mod member;
