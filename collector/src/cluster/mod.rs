@@ -25,6 +25,7 @@
 
 pub mod alert_api;
 pub mod alert_feed;
+pub mod alert_parts;
 pub mod alert_state;
 pub mod config;
 pub mod consumer;
