@@ -878,6 +878,29 @@ fn status_and_metrics_show_the_whole_cluster_on_any_collector() {
         assert_eq!(c.metric("logwarden_cluster_partitions"), Some(16.0));
     }
     assert_eq!(owned_in_all, 16.0);
+
+    // The view is read at most once per 2 s (cluster/view.rs FRESH_FOR) however many ask: 20
+    // callers at once all answer, and a change shows in the first view asked for 2 s after it.
+    let many: Vec<_> = (0..20)
+        .map(|_| {
+            let url = c1.url.clone();
+            std::thread::spawn(move || {
+                reqwest::blocking::Client::new()
+                    .get(format!("{url}/api/v1/cluster?view=true"))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .and_then(|r| r.json::<serde_json::Value>())
+                    .map(|v| v["view"]["stream"]["messages"].clone())
+            })
+        })
+        .collect();
+    for caller in many {
+        let messages = caller.join().expect("a caller").expect("an answer");
+        assert_eq!(messages, 75);
+    }
+    post(&c1.url, &batch("agent-s4", 0)).expect("ingest");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(whole_view(&c1)["stream"]["messages"], 100);
 }
 
 /// A leader paused (SIGSTOP) for longer than its lease is replaced; an incident that starts
