@@ -2,7 +2,8 @@
 //! what the one alert engine judges (`leader.rs`, `rules/engine/shared.rs`).
 //!
 //! An ephemeral pull consumer of its own (no acks: the leader's position is what its snapshot
-//! says) starts after the newest snapshot of the alert state. The events up to the stream's
+//! says) starts after the newest snapshot of the alert state, or, without one, at the events
+//! stored since the rules' lookback before now ([`Start`]). The events up to the stream's
 //! last message when the leader started are a replay: they rebuild the rules' view and act on
 //! nothing; the first batch after them (possibly empty) says the engine is caught up.
 //!
@@ -25,11 +26,21 @@ use crate::rules::engine::FeedBatch;
 /// Most messages taken in one fetch.
 const BATCH: usize = 1000;
 
-/// Feeds `tx` from stream sequence `from` until `stop` or an error; dropping `tx` then ends the
-/// engine, and with it the leader's session (which starts again from the shared state).
+/// Where the leader's reading of the stream starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// After this stream sequence: what the newest snapshot reflects.
+    After(u64),
+    /// No snapshot: at the first event stored this long before now
+    /// (`rules::engine::lookback`), or the stream's first if it holds nothing older.
+    Since(Duration),
+}
+
+/// Feeds `tx` from `from` until `stop` or an error; dropping `tx` then ends the engine, and
+/// with it the leader's session (which starts again from the shared state).
 pub async fn run(
     member: Arc<Member>,
-    from: u64,
+    from: Start,
     tx: mpsc::Sender<FeedBatch>,
     stop: CancellationToken,
 ) {
@@ -38,7 +49,7 @@ pub async fn run(
     }
 }
 
-async fn open(member: &Member, from: u64) -> Result<(PullConsumer, u64), String> {
+async fn open(member: &Member, from: Start) -> Result<(PullConsumer, u64), String> {
     let failed = |e: &dyn std::fmt::Display| format!("stream {STREAM}: {e}");
     let stream = member
         .jetstream()
@@ -51,11 +62,19 @@ async fn open(member: &Member, from: u64) -> Result<(PullConsumer, u64), String>
         .map_err(|e| failed(&e))?
         .state
         .last_sequence;
-    let deliver_policy = if from <= 1 {
-        DeliverPolicy::All
-    } else {
-        DeliverPolicy::ByStartSequence {
-            start_sequence: from,
+    let deliver_policy = match from {
+        Start::After(0) => DeliverPolicy::All,
+        Start::After(seq) => DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        },
+        Start::Since(lookback) => {
+            let since =
+                chrono::Utc::now() - chrono::Duration::from_std(lookback).unwrap_or_default();
+            let nanos = since.timestamp_nanos_opt().unwrap_or_default();
+            DeliverPolicy::ByStartTime {
+                start_time: async_nats::datetime::from_nanos(i128::from(nanos))
+                    .map_err(|e| failed(&format!("start time {since}: {e}")))?,
+            }
         }
     };
     let consumer = stream
@@ -73,7 +92,7 @@ async fn open(member: &Member, from: u64) -> Result<(PullConsumer, u64), String>
 
 async fn read(
     member: &Member,
-    from: u64,
+    from: Start,
     tx: &mpsc::Sender<FeedBatch>,
     stop: &CancellationToken,
 ) -> Result<(), String> {
@@ -98,7 +117,10 @@ async fn read(
         }
     };
     let mut caught_up = false;
-    let mut last_seq = from.saturating_sub(1);
+    let mut last_seq = match from {
+        Start::After(seq) => seq,
+        Start::Since(_) => 0,
+    };
     while !stop.is_cancelled() {
         let mut fetched = consumer
             .fetch()
