@@ -181,3 +181,79 @@ async fn read(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::names::subject;
+    use super::super::test_nats::{settings, start_server};
+    use super::*;
+
+    /// Publishes events `from..to` of agent `a` to partition 0; the stream sequence of the last.
+    async fn publish(member: &Member, from: u64, to: u64) -> u64 {
+        let mut last = 0;
+        for seq in from..to {
+            let event: Event = serde_json::from_value(serde_json::json!({
+                "id": format!("a:{seq}"), "ts": "2026-11-29T10:00:00Z", "host": "h1",
+                "source": "/var/log/test.log", "message": format!("line {seq}"),
+            }))
+            .expect("an event");
+            let payload = serde_json::to_vec(&event).expect("JSON");
+            let ack = member
+                .jetstream()
+                .publish(subject(0), payload.into())
+                .await
+                .expect("published");
+            last = ack.await.expect("acknowledged").sequence;
+        }
+        last
+    }
+
+    /// What a leader starting at `from` replays: the messages of the events, until the first
+    /// live batch.
+    async fn replayed(member: &Arc<Member>, from: Start) -> Vec<String> {
+        let (tx, mut rx) = mpsc::channel(4);
+        let stop = CancellationToken::new();
+        let feed = tokio::spawn(run(member.clone(), from, tx, stop.clone()));
+        let mut seen = Vec::new();
+        while let Some(b) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("the feed catches up within 30 s")
+        {
+            if !b.replay {
+                break;
+            }
+            seen.extend(b.events.into_iter().map(|e| e.message));
+        }
+        stop.cancel();
+        let _ = feed.await;
+        seen
+    }
+
+    /// A leader without a snapshot reads the events stored within its lookback, not the
+    /// stream's first ones; with a snapshot, those after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_snapshot_the_feed_starts_at_the_lookback_not_the_first_event() {
+        let server = start_server(1024 * 1024);
+        let member = Member::connect(settings(&server.url))
+            .await
+            .expect("connected");
+        member.leases().await.expect("the stream and the bucket");
+        publish(&member, 1, 6).await;
+        let old_stored = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let seq = publish(&member, 6, 11).await;
+        let lines = |r: std::ops::Range<u64>| r.map(|s| format!("line {s}")).collect::<Vec<_>>();
+        // From halfway between the two: only the newer five.
+        let lookback = old_stored.elapsed() - Duration::from_millis(2500);
+        assert_eq!(
+            replayed(&member, Start::Since(lookback)).await,
+            lines(6..11)
+        );
+        assert_eq!(
+            replayed(&member, Start::Since(Duration::from_secs(3600))).await,
+            lines(1..11)
+        );
+        assert_eq!(replayed(&member, Start::After(seq - 2)).await, lines(9..11));
+        assert_eq!(replayed(&member, Start::After(0)).await, lines(1..11));
+    }
+}

@@ -2,14 +2,12 @@
 //! whose `max_payload` is small, so that snapshots and batches of changes go over it.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use async_nats::jetstream;
 use chrono::{DateTime, TimeZone, Utc};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+use super::super::test_nats::{connect, settings, start_server};
 use super::*;
 use crate::rules::builtin::BuiltinsState;
 use crate::rules::snapshot::{NflogState, SNAPSHOT_VERSION, TableState};
@@ -18,83 +16,6 @@ use crate::rules::state::StateChange;
 /// The server's limit in these tests: 32 KiB instead of 1 MiB, so that the state goes over it
 /// with a few thousand entries.
 const MAX_PAYLOAD: usize = 32 * 1024;
-
-/// One `nats-server` with JetStream on a free loopback port, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nats_server() -> PathBuf {
-    ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("nats-server is not installed: scripts/test installs Debian's package")
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port");
-    let config = dir.path().join("nats.conf");
-    let store = dir.path().join("js");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: \"{addr}\"\nmax_payload: {MAX_PAYLOAD}\n\
-             jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 1GB }}\n",
-            store.display()
-        ),
-    )
-    .expect("writing the server's config");
-    let child = Command::new(nats_server())
-        .arg("-c")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nats-server");
-    Server {
-        child,
-        url: format!("nats://{addr}"),
-        _dir: dir,
-    }
-}
-
-async fn connect(url: &str) -> jetstream::Context {
-    for _ in 0..200 {
-        if let Ok(c) = async_nats::connect(url).await {
-            return jetstream::new(c);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nats-server at {url} did not accept a connection within 10 s");
-}
-
-fn settings(url: &str) -> ClusterSettings {
-    ClusterSettings {
-        nats: vec![url.to_owned()],
-        id: "a".into(),
-        partitions: 4,
-        replicas: 1,
-        stream_max_age: Duration::from_secs(3600),
-        duplicate_window: Duration::from_secs(120),
-        lease_ttl: Duration::from_secs(6),
-        alert_snapshot_every: Duration::from_secs(30),
-        url: None,
-        token_file: None,
-    }
-}
 
 fn at(rng: &mut StdRng) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + rng.random_range(0..10_000_000), 0)
@@ -231,7 +152,7 @@ async fn schedule(js: &jetstream::Context, seed: u64) {
 /// `LOGWARDEN_SEED=<n>`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_over_max_payload_is_stored_and_read_back_exactly_after_kills_between_parts() {
-    let server = start_server();
+    let server = start_server(MAX_PAYLOAD);
     let js = connect(&server.url).await;
     assert_eq!(js.client().max_payload(), MAX_PAYLOAD);
     let seeds: Vec<u64> = match std::env::var("LOGWARDEN_SEED") {
@@ -252,7 +173,7 @@ async fn a_state_over_max_payload_is_stored_and_read_back_exactly_after_kills_be
 /// between them do not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_snapshot_left_before_a_newer_one_is_superseded() {
-    let server = start_server();
+    let server = start_server(MAX_PAYLOAD);
     let js = connect(&server.url).await;
     ensure(&js, &settings(&server.url))
         .await

@@ -42,6 +42,8 @@ pub mod shard;
 pub mod status;
 pub mod stream;
 pub mod tail;
+#[cfg(test)]
+mod test_nats;
 pub mod view;
 
 use std::sync::Arc;
