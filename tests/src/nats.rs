@@ -83,6 +83,12 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     pub fn start(dir: &Path, n: usize) -> NatsCluster {
+        NatsCluster::start_with(dir, n, "")
+    }
+
+    /// [`NatsCluster::start`] with `extra` added to every node's config (e.g.
+    /// `max_payload: 16384`).
+    pub fn start_with(dir: &Path, n: usize, extra: &str) -> NatsCluster {
         let client: Vec<String> = (0..n).map(|_| free_addr()).collect();
         let route: Vec<String> = (0..n).map(|_| free_addr()).collect();
         let monitor: Vec<String> = (0..n).map(|_| free_addr()).collect();
@@ -100,7 +106,7 @@ impl NatsCluster {
             let text = format!(
                 "server_name: {name}\nlisten: \"{}\"\nhttp: \"{}\"\n\
                  jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 1GB }}\n\
-                 cluster {{ name: logwarden-test, listen: \"{}\", routes: [{}] }}\n",
+                 cluster {{ name: logwarden-test, listen: \"{}\", routes: [{}] }}\n{extra}\n",
                 client[i],
                 monitor[i],
                 store.display(),

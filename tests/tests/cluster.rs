@@ -1123,3 +1123,95 @@ fn leaders_killed_at_seeded_points_page_every_incident_once() {
         );
     }
 }
+
+/// The messages `LOGWARDEN_ALERTS` holds, as a node's monitoring endpoint reports them.
+fn alert_state_messages(nats: &NatsCluster) -> Option<u64> {
+    nats.nodes.iter().find_map(|n| {
+        let v: serde_json::Value = reqwest::blocking::Client::new()
+            .get(format!("{}/jsz?accounts=true&streams=true", n.monitor))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        v["account_details"]
+            .as_array()?
+            .iter()
+            .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+            .find(|s| s["name"] == "LOGWARDEN_ALERTS")
+            .and_then(|s| s["state"]["messages"].as_u64())
+    })
+}
+
+/// An alert state larger than the NATS servers' `max_payload` (16 KiB here: 200 silences
+/// with comments that do not compress) is stored as a snapshot in parts, which replaces the
+/// 200 changes before it; the leader killed, the next one lists the same silences exactly.
+#[test]
+fn an_alert_state_over_max_payload_is_snapshotted_and_restored_exactly_by_a_new_leader() {
+    let mut schedule = Schedule::new("cluster-large-state");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = logwarden_tests::HttpSink::start(0);
+    let nats = NatsCluster::start_with(&dir.path().join("nats"), 3, "max_payload: 16384");
+    let urls = nats.urls();
+    let ids = ["c1", "c2"];
+    let mut collectors: Vec<Collector> = ids
+        .iter()
+        .map(|id| start_alerting(dir.path(), id, &urls, &sink.url))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(60), || collectors
+            .iter()
+            .all(|c| alert_leader(c).is_some())),
+        "no alert leader within 60 s"
+    );
+    let leader = alert_leader(&collectors[0]).expect("a leader");
+    let l = ids.iter().position(|id| *id == leader).expect("known");
+    let client = reqwest::blocking::Client::new();
+    let ends = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    for i in 0..200 {
+        let comment: String = (0..8)
+            .map(|_| format!("{:016x}", schedule.below(u64::MAX)))
+            .collect();
+        let resp = client
+            .post(format!("{}/api/v1/silences", collectors[i % 2].url))
+            .timeout(Duration::from_secs(20))
+            .json(&serde_json::json!({
+                "matchers": [{"name": "host", "value": format!("big-{i}")}],
+                "ends_at": ends, "author": "oncall", "comment": comment}))
+            .send()
+            .expect("silence");
+        assert!(resp.status().is_success(), "{:?}", resp.text());
+    }
+    let before = silences_on(&collectors[l]);
+    assert_eq!(before.len(), 200);
+    // A snapshot every second with changes: the 200 changes are replaced by its parts.
+    assert!(
+        wait_until(Duration::from_secs(30), || alert_state_messages(&nats)
+            .is_some_and(|n| n < 50)),
+        "the alert state was not rolled up: {:?} messages in LOGWARDEN_ALERTS",
+        alert_state_messages(&nats)
+    );
+    collectors[l].kill9();
+    let other = &collectors[1 - l];
+    assert!(
+        wait_until(Duration::from_secs(60), || alert_leader(other).as_deref()
+            == Some(ids[1 - l])),
+        "{} did not take over within 60 s",
+        ids[1 - l]
+    );
+    let mut after = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            after = silences_on(other);
+            after.len() == 200
+        }),
+        "the new leader lists {} silences",
+        after.len()
+    );
+    let by_id = |v: &[serde_json::Value]| {
+        let mut v = v.to_vec();
+        v.sort_by_key(|s| s["id"].as_str().unwrap_or("").to_owned());
+        v
+    };
+    assert_eq!(by_id(&after), by_id(&before), "the silences differ");
+}
