@@ -116,11 +116,22 @@ async fn read(
             sent = tx.send(b) => sent.map(|_| true).map_err(|_| "the alert engine stopped".to_owned()),
         }
     };
-    let mut caught_up = false;
     let mut last_seq = match from {
         Start::After(seq) => seq,
         Start::Since(_) => 0,
     };
+    // Nothing to replay (the snapshot reflects the stream's end): caught up at once, rather
+    // than after a first fetch that waits for its expiry (1 s) with nothing to give.
+    let mut caught_up = last_seq >= until;
+    if caught_up
+        && !send(FeedBatch {
+            last_seq,
+            ..FeedBatch::default()
+        })
+        .await?
+    {
+        return Ok(());
+    }
     while !stop.is_cancelled() {
         let mut fetched = consumer
             .fetch()
