@@ -474,7 +474,7 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
 
 async fn fleet_handler(State(state): State<AppState>) -> Result<Json<FleetResponse>, ApiError> {
     if let Some(cluster) = &state.cluster {
-        return crate::cluster::fanout::fleet(cluster).await.map(Json);
+        return crate::cluster::fleet::view(cluster).await.map(Json);
     }
     let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
     Ok(Json(fleet.response()))

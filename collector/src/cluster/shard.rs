@@ -6,7 +6,7 @@
 //! toward `ceil(partitions / collectors)`: it gives up partitions above that share and takes
 //! free ones below it. The leases of a collector that died expire after the TTL and the others
 //! take them within two ticks, so its partitions move within TTL + two ticks (6 s + 2 s by
-//! default).
+//! default). The consumer of a partition given up or lost is deleted (`given_up.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::given_up::GivenUp;
 use super::lease::{self, Lease};
 use super::member::Member;
 use crate::wal::Committer;
@@ -46,8 +47,10 @@ pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationT
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
     // The count of members the last tick saw (None after a tick that failed).
     let mut counted = None;
+    let mut given_up = GivenUp::default();
     loop {
-        if let Err(e) = step(&cluster, &committer, &mut held, &mut counted).await {
+        let state = (&mut held, &mut counted, &mut given_up);
+        if let Err(e) = step(&cluster, &committer, state).await {
             counted = None;
             tracing::warn!(error = %e, "cluster: partition ownership not updated");
         }
@@ -59,6 +62,8 @@ pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationT
     }
     let leases = stop_all(std::mem::take(&mut held).into_values().collect()).await;
     if let Ok(kv) = cluster.leases().await {
+        given_up.add(leases.iter().map(|l| l.partition));
+        given_up.settle(&cluster, kv, &BTreeSet::new()).await;
         futures_util::future::join_all(leases.into_iter().map(|l| lease::release(kv, l))).await;
     }
     cluster.set_owned(BTreeSet::new());
@@ -68,8 +73,7 @@ pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationT
 async fn step(
     cluster: &Arc<Member>,
     committer: &Committer,
-    held: &mut BTreeMap<u32, Held>,
-    counted: &mut Option<u32>,
+    (held, counted, given_up): (&mut BTreeMap<u32, Held>, &mut Option<u32>, &mut GivenUp),
 ) -> Result<(), String> {
     let kv = cluster.leases().await?.clone();
     let s = &cluster.settings;
@@ -96,7 +100,11 @@ async fn step(
             held.remove(&p)
         })
         .collect();
+    given_up.add(lost.iter().map(|h| h.lease.partition));
     stop_all(lost).await;
+    given_up
+        .settle(cluster, &kv, &held.keys().copied().collect())
+        .await;
     lease::heartbeat(
         &kv,
         &s.id,
@@ -131,10 +139,15 @@ async fn step(
         );
         extra.push(h);
     }
-    let released = stop_all(extra)
-        .await
-        .into_iter()
-        .map(|l| lease::release(kv_ref, l));
+    let stopped = stop_all(extra).await;
+    // Deleted before the lease is released: nobody reads the partition meanwhile.
+    if !stopped.is_empty() {
+        given_up.add(stopped.iter().map(|l| l.partition));
+        given_up
+            .settle(cluster, &kv, &held.keys().copied().collect())
+            .await;
+    }
+    let released = stopped.into_iter().map(|l| lease::release(kv_ref, l));
     futures_util::future::join_all(released).await;
     // Each collector starts looking at its own place, so that they do not all race for the
     // same free partition.
