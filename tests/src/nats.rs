@@ -85,6 +85,12 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     pub fn start(dir: &Path, n: usize) -> NatsCluster {
+        NatsCluster::start_with(dir, n, "")
+    }
+
+    /// [`NatsCluster::start`] with `extra` added to every node's config (e.g.
+    /// `max_payload: 16384`).
+    pub fn start_with(dir: &Path, n: usize, extra: &str) -> NatsCluster {
         let client: Vec<String> = (0..n).map(|_| free_addr()).collect();
         let route: Vec<String> = (0..n).map(|_| free_addr()).collect();
         let monitor: Vec<String> = (0..n).map(|_| free_addr()).collect();
@@ -101,7 +107,7 @@ impl NatsCluster {
                 .collect();
             let mut text = format!(
                 "server_name: {name}\nlisten: \"{}\"\nhttp: \"{}\"\n\
-                 jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 1GB }}\n",
+                 jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 1GB }}\n{extra}\n",
                 client[i],
                 monitor[i],
                 store.display(),

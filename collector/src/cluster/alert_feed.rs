@@ -2,7 +2,8 @@
 //! what the one alert engine judges (`leader.rs`, `rules/engine/shared.rs`).
 //!
 //! An ephemeral pull consumer of its own (no acks: the leader's position is what its snapshot
-//! says) starts after the newest snapshot of the alert state. The events up to the stream's
+//! says) starts after the newest snapshot of the alert state, or, without one, at the events
+//! stored since the rules' lookback before now ([`Start`]). The events up to the stream's
 //! last message when the leader started are a replay: they rebuild the rules' view and act on
 //! nothing; the first batch after them (possibly empty) says the engine is caught up.
 //!
@@ -25,11 +26,21 @@ use crate::rules::engine::FeedBatch;
 /// Most messages taken in one fetch.
 const BATCH: usize = 1000;
 
-/// Feeds `tx` from stream sequence `from` until `stop` or an error; dropping `tx` then ends the
-/// engine, and with it the leader's session (which starts again from the shared state).
+/// Where the leader's reading of the stream starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// After this stream sequence: what the newest snapshot reflects.
+    After(u64),
+    /// No snapshot: at the first event stored this long before now
+    /// (`rules::engine::lookback`), or the stream's first if it holds nothing older.
+    Since(Duration),
+}
+
+/// Feeds `tx` from `from` until `stop` or an error; dropping `tx` then ends the engine, and
+/// with it the leader's session (which starts again from the shared state).
 pub async fn run(
     member: Arc<Member>,
-    from: u64,
+    from: Start,
     tx: mpsc::Sender<FeedBatch>,
     stop: CancellationToken,
 ) {
@@ -38,7 +49,7 @@ pub async fn run(
     }
 }
 
-async fn open(member: &Member, from: u64) -> Result<(PullConsumer, u64), String> {
+async fn open(member: &Member, from: Start) -> Result<(PullConsumer, u64), String> {
     let failed = |e: &dyn std::fmt::Display| format!("stream {STREAM}: {e}");
     let stream = member
         .jetstream()
@@ -51,11 +62,19 @@ async fn open(member: &Member, from: u64) -> Result<(PullConsumer, u64), String>
         .map_err(|e| failed(&e))?
         .state
         .last_sequence;
-    let deliver_policy = if from <= 1 {
-        DeliverPolicy::All
-    } else {
-        DeliverPolicy::ByStartSequence {
-            start_sequence: from,
+    let deliver_policy = match from {
+        Start::After(0) => DeliverPolicy::All,
+        Start::After(seq) => DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        },
+        Start::Since(lookback) => {
+            let since =
+                chrono::Utc::now() - chrono::Duration::from_std(lookback).unwrap_or_default();
+            let nanos = since.timestamp_nanos_opt().unwrap_or_default();
+            DeliverPolicy::ByStartTime {
+                start_time: async_nats::datetime::from_nanos(i128::from(nanos))
+                    .map_err(|e| failed(&format!("start time {since}: {e}")))?,
+            }
         }
     };
     let consumer = stream
@@ -73,7 +92,7 @@ async fn open(member: &Member, from: u64) -> Result<(PullConsumer, u64), String>
 
 async fn read(
     member: &Member,
-    from: u64,
+    from: Start,
     tx: &mpsc::Sender<FeedBatch>,
     stop: &CancellationToken,
 ) -> Result<(), String> {
@@ -97,8 +116,22 @@ async fn read(
             sent = tx.send(b) => sent.map(|_| true).map_err(|_| "the alert engine stopped".to_owned()),
         }
     };
-    let mut caught_up = false;
-    let mut last_seq = from.saturating_sub(1);
+    let mut last_seq = match from {
+        Start::After(seq) => seq,
+        Start::Since(_) => 0,
+    };
+    // Nothing to replay (the snapshot reflects the stream's end): caught up at once, rather
+    // than after a first fetch that waits for its expiry (1 s) with nothing to give.
+    let mut caught_up = last_seq >= until;
+    if caught_up
+        && !send(FeedBatch {
+            last_seq,
+            ..FeedBatch::default()
+        })
+        .await?
+    {
+        return Ok(());
+    }
     while !stop.is_cancelled() {
         let mut fetched = consumer
             .fetch()
@@ -158,4 +191,80 @@ async fn read(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::names::subject;
+    use super::super::test_nats::{settings, start_server};
+    use super::*;
+
+    /// Publishes events `from..to` of agent `a` to partition 0; the stream sequence of the last.
+    async fn publish(member: &Member, from: u64, to: u64) -> u64 {
+        let mut last = 0;
+        for seq in from..to {
+            let event: Event = serde_json::from_value(serde_json::json!({
+                "id": format!("a:{seq}"), "ts": "2026-11-29T10:00:00Z", "host": "h1",
+                "source": "/var/log/test.log", "message": format!("line {seq}"),
+            }))
+            .expect("an event");
+            let payload = serde_json::to_vec(&event).expect("JSON");
+            let ack = member
+                .jetstream()
+                .publish(subject(0), payload.into())
+                .await
+                .expect("published");
+            last = ack.await.expect("acknowledged").sequence;
+        }
+        last
+    }
+
+    /// What a leader starting at `from` replays: the messages of the events, until the first
+    /// live batch.
+    async fn replayed(member: &Arc<Member>, from: Start) -> Vec<String> {
+        let (tx, mut rx) = mpsc::channel(4);
+        let stop = CancellationToken::new();
+        let feed = tokio::spawn(run(member.clone(), from, tx, stop.clone()));
+        let mut seen = Vec::new();
+        while let Some(b) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("the feed catches up within 30 s")
+        {
+            if !b.replay {
+                break;
+            }
+            seen.extend(b.events.into_iter().map(|e| e.message));
+        }
+        stop.cancel();
+        let _ = feed.await;
+        seen
+    }
+
+    /// A leader without a snapshot reads the events stored within its lookback, not the
+    /// stream's first ones; with a snapshot, those after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_snapshot_the_feed_starts_at_the_lookback_not_the_first_event() {
+        let server = start_server(1024 * 1024);
+        let member = Member::connect(settings(&server.url))
+            .await
+            .expect("connected");
+        member.leases().await.expect("the stream and the bucket");
+        publish(&member, 1, 6).await;
+        let old_stored = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let seq = publish(&member, 6, 11).await;
+        let lines = |r: std::ops::Range<u64>| r.map(|s| format!("line {s}")).collect::<Vec<_>>();
+        // From halfway between the two: only the newer five.
+        let lookback = old_stored.elapsed() - Duration::from_millis(2500);
+        assert_eq!(
+            replayed(&member, Start::Since(lookback)).await,
+            lines(6..11)
+        );
+        assert_eq!(
+            replayed(&member, Start::Since(Duration::from_secs(3600))).await,
+            lines(1..11)
+        );
+        assert_eq!(replayed(&member, Start::After(seq - 2)).await, lines(9..11));
+        assert_eq!(replayed(&member, Start::After(0)).await, lines(1..11));
+    }
 }

@@ -34,8 +34,8 @@ pub struct ClusterConfig {
     /// collector.
     #[serde(default = "default_lease_ttl")]
     pub lease_ttl: String,
-    /// How often, with changes, the alert leader stores a snapshot of the alert state in
-    /// place of the changes before it (`leader.rs`): a new leader starts from it.
+    /// How often, with changes or events, the alert leader stores a snapshot of the alert
+    /// state in place of what came before it (`leader.rs`): a new leader starts from it.
     #[serde(default = "default_alert_snapshot_every")]
     pub alert_snapshot_every: String,
     /// The URL other collectors reach this one's API at, for fanned-out searches (default: the

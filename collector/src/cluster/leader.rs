@@ -7,7 +7,8 @@
 //! Every tick (a sixth of the lease TTL) each collector renews the lease if it holds it, or
 //! tries to take it, and notes who holds it (for status). A collector that holds the lease
 //! starts a session: it reads the alert state, starts the engine (`rules/engine/shared.rs`)
-//! with the stream's events after the state's snapshot, and answers the alert API. The session
+//! with the stream's events after the state's snapshot (without one, those of the rules'
+//! lookback: `rules::engine::lookback`), and answers the alert API. The session
 //! ends when the lease is lost or no longer surely held (3/4 of the TTL without a renewal:
 //! another collector may have it by then), when another collector wrote the state (it was
 //! deposed without knowing), or when its reading of the stream failed; a session that ended by
@@ -169,7 +170,12 @@ async fn lead_until(
     member.leases().await?;
     alert_state::ensure(&js, &member.settings).await?;
     let (start, last) = alert_state::load(&js).await?;
-    let from = start.snapshot.as_ref().map_or(1, |s| s.lsn + 1);
+    // After the snapshot; without one, only as far back as the rules look (not the whole
+    // stream): the table and the notification log come from the store either way.
+    let from = match &start.snapshot {
+        Some(s) => alert_feed::Start::After(s.lsn),
+        None => alert_feed::Start::Since(engine::lookback(&parts.settings)),
+    };
     // Everything of the session stops on `ending`: the leader's stop, the state written by
     // another collector, or the engine's end (its reading of the stream failed).
     let ending = stop.child_token();

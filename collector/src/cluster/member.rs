@@ -37,6 +37,8 @@ pub struct Member {
     inflight: tokio::sync::Semaphore,
     /// Who leads alerting, as the lease bucket last said (`leader.rs`).
     alert_leader: RwLock<Option<String>>,
+    /// The last view of the whole cluster (`view.rs`), shared by the callers of status.
+    pub view_cache: super::view::Cached<Result<logwarden_core::wire::ClusterView, String>>,
 }
 
 impl Member {
@@ -65,6 +67,7 @@ impl Member {
             caught_up: RwLock::new(BTreeSet::new()),
             inflight: tokio::sync::Semaphore::new(stream::MAX_IN_FLIGHT),
             alert_leader: RwLock::new(None),
+            view_cache: Default::default(),
         }))
     }
 

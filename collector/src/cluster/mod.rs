@@ -30,6 +30,7 @@
 
 pub mod alert_api;
 pub mod alert_feed;
+pub mod alert_parts;
 pub mod alert_state;
 pub mod config;
 pub mod consumer;
@@ -49,6 +50,8 @@ pub mod shard;
 pub mod status;
 pub mod stream;
 pub mod tail;
+#[cfg(test)]
+mod test_nats;
 pub mod view;
 
 use std::sync::Arc;

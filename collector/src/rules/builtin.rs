@@ -91,6 +91,24 @@ pub struct BuiltinSettings {
     pub relay_deferral_window: Duration,
 }
 
+impl BuiltinSettings {
+    /// The longest span of the past any built-in rule looks at: its windows, its quiet
+    /// periods and the silence of agents (`rules::engine::shared`'s start without a snapshot).
+    pub fn longest_span(&self) -> Duration {
+        [
+            DEFERRED_QUIET,
+            DELETE_WINDOW,
+            self.log_quiet,
+            self.auth_window,
+            self.relay_deferral_window,
+            self.heartbeat_interval * self.silent_intervals as i32,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(DEFERRED_QUIET)
+    }
+}
+
 impl Default for BuiltinSettings {
     fn default() -> BuiltinSettings {
         BuiltinSettings {

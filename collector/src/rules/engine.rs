@@ -95,6 +95,7 @@ use group::{Delivered, GroupTimer};
 pub(crate) use handle::Command;
 use handle::Forgotten;
 pub use handle::{AlertsHandle, EngineError};
+pub use shared::lookback;
 
 /// Everything the engine is configured with (`[alerts]`).
 #[derive(Debug, Clone)]

@@ -15,8 +15,15 @@
 //!   its lease (`Shared::leading`): a leader resumed after a pause longer than the lease sends
 //!   nothing before it learns that it was replaced; its writes are refused by the store.
 //! - **Snapshots.** After [`SNAPSHOT_EVENTS`] events, or `[cluster] alert_snapshot_every`
-//!   (30 s) with changes, a snapshot replaces what the store held (a rollup): the next
-//!   leader's start is short and the store does not grow.
+//!   (30 s) with changes or events (replayed ones included), a snapshot replaces what the store
+//!   held (a rollup): the next leader replays at most about that long of the stream, and the
+//!   store does not grow.
+//! - **No snapshot yet** (the cluster's first leader, or a store that was lost): the feed
+//!   starts at [`lookback`] before now rather than at the stream's first event. The rules'
+//!   view is rebuilt from what they look at (windows, quiet periods, the silence of agents,
+//!   the health records agents send again every `report_interval`, 5 minutes by default);
+//!   the table and the notification log come from the store whatever the start, so nothing
+//!   is paged twice (docs/scale.md).
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -27,8 +34,24 @@ use crate::rules::snapshot;
 use crate::rules::state;
 
 /// Events handled before a snapshot is due (else `[cluster] alert_snapshot_every` with
-/// changes).
+/// changes or events).
 const SNAPSHOT_EVENTS: u64 = 50_000;
+
+/// At least this much of the past is read when there is no snapshot: twelve of the agents'
+/// default health `report_interval` (5 minutes), so that the last health record of every
+/// check of a running agent is among it.
+const HEALTH_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// How far back a leader without a snapshot starts reading the stream: the longest span any
+/// rule looks at (built-in ones, user rules' windows) or [`HEALTH_LOOKBACK`], whichever is
+/// longer, and a tenth more for events that reached the stream late.
+pub fn lookback(settings: &super::EngineSettings) -> std::time::Duration {
+    let builtin = settings.builtin.longest_span();
+    let user = settings.user_rules.iter().map(|r| r.window).max();
+    let rules = user.map_or(builtin, |u| u.max(builtin));
+    let longest = rules.to_std().unwrap_or_default().max(HEALTH_LOOKBACK);
+    longest + longest / 10
+}
 
 impl Engine {
     /// The start of a leader: restore, replay up to the feed's first live batch, reconcile,
@@ -56,6 +79,12 @@ impl Engine {
             self.events(batch.events.iter(), true);
             self.applied_lsn = self.applied_lsn.max(batch.last_seq);
         };
+        if let Some(sink) = &mut self.shared {
+            // What this start replayed goes into the next snapshot's count: with no change
+            // to store either, a snapshot still comes after `snapshot_every`, and the next
+            // leader does not replay the same events again.
+            sink.events_since += replayed as u64;
+        }
         tracing::info!(
             seq = self.applied_lsn,
             changes,
@@ -90,7 +119,8 @@ impl Engine {
     pub(super) async fn shared_snapshot_if_due(&mut self) {
         let Some(sink) = &self.shared else { return };
         let due = sink.events_since >= SNAPSHOT_EVENTS
-            || (sink.changes_since > 0 && sink.last_snapshot.elapsed() >= sink.snapshot_every);
+            || ((sink.changes_since > 0 || sink.events_since > 0)
+                && sink.last_snapshot.elapsed() >= sink.snapshot_every);
         if due {
             self.shared_snapshot().await;
         }
@@ -181,5 +211,24 @@ impl Engine {
         answer
             .await
             .map_err(|_| "the shared alert state has stopped".to_owned())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::rules::engine::EngineSettings;
+
+    #[test]
+    fn the_lookback_covers_the_longest_span_of_any_rule_and_an_hour_of_health_records() {
+        let mut s = EngineSettings::default();
+        // MailDeferred's quiet period (8,000 s) is the longest built-in span.
+        assert_eq!(lookback(&s), Duration::from_secs(8800));
+        s.builtin.auth_window = chrono::Duration::hours(5);
+        assert_eq!(lookback(&s), Duration::from_secs(5 * 3600 + 1800));
+        s.builtin.heartbeat_interval = chrono::Duration::hours(3);
+        assert_eq!(lookback(&s), Duration::from_secs(9 * 3600 + 3240));
     }
 }
