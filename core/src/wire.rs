@@ -45,6 +45,11 @@ pub struct IngestResponse {
     /// docs/architecture.md): agents never count an ack from an epoch lower than one they saw.
     #[serde(default)]
     pub epoch: u64,
+    /// The ack of a collector in cluster mode (docs/scale.md): JetStream's publish ack stands
+    /// behind it, and a cluster has no epochs, so an agent counts it whatever epoch it kept
+    /// from a pair it shipped to before (and keeps that epoch). Absent from a pair's answers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster: bool,
 }
 
 /// One line of an ingest request that was refused, and why.

@@ -483,6 +483,73 @@ fn a_real_agent_spools_while_the_cluster_has_no_quorum() {
     assert_eq!(c1.count("wombat"), 200, "a line indexed twice");
 }
 
+/// An agent moved from a pair to a cluster keeps its data directory (its spool and where it
+/// read to), and with it the epoch of the pair it shipped to, raised by the pair's failovers.
+/// A cluster has no epochs of its own: its acks must still count, or the agent would refuse
+/// every one ("ack from epoch 1 after epoch 7") and spool for good.
+#[test]
+fn an_agent_that_saw_a_pairs_failovers_ships_to_a_cluster() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsCluster::start(&dir.path().join("nats"), 3);
+    let c1 = start_collector(dir.path(), "c1", &nats.urls());
+    assert!(
+        wait_until(Duration::from_secs(60), || balanced(&[&c1])),
+        "c1 did not take the {PARTITIONS} partitions within 60 s: {:?}",
+        owned(&c1)
+    );
+    let agent_dir = dir.path().join("agent");
+    std::fs::create_dir_all(&agent_dir).expect("agent dir");
+    std::fs::write(agent_dir.join("collector-epoch"), "7\n").expect("epoch file");
+    let log = dir.path().join("app.log");
+    let mut f = std::fs::File::create(&log).expect("log file");
+    for i in 0..50 {
+        writeln!(f, "migrated line {i} quokka").expect("write");
+    }
+    f.flush().expect("flush");
+    let agent = Agent::start_with(
+        &agent_dir,
+        &c1.url,
+        &[log.to_str().expect("utf-8 path")],
+        &["--metrics-listen", "127.0.0.1:0"],
+    );
+    let at = agent.metrics.clone().expect("the agent's status listener");
+    let status = || -> serde_json::Value {
+        reqwest::blocking::Client::new()
+            .get(format!("http://{at}/status"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default()
+    };
+    // Acknowledged, not only stored: the collector publishes a batch whose ack the agent then
+    // refuses, so the count alone would pass.
+    let acknowledged = || {
+        let s = status();
+        s["spool"]["events"] == 0
+            && s["files"].as_array().is_some_and(|files| {
+                !files.is_empty() && files.iter().all(|f| f["unacked_bytes"] == 0)
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), acknowledged),
+        "the agent did not count the cluster's acks: {}",
+        status()
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || c1.count("quokka") == 50),
+        "{} of the 50 lines searchable",
+        c1.count("quokka")
+    );
+    assert_eq!(
+        std::fs::read_to_string(agent_dir.join("collector-epoch"))
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .as_deref(),
+        Some("7"),
+        "the pair's epoch is kept for a move back, not lowered"
+    );
+}
+
 /// A collector configured with another count of partitions joins: neither it nor the others
 /// move a partition (it would cut the stream another way), and the first keeps all of its own.
 #[test]

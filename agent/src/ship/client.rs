@@ -299,6 +299,11 @@ impl Shipper {
         }
         let ack: IngestResponse = serde_json::from_slice(&bytes)
             .map_err(|e| Attempt::Refused(format!("unreadable answer: {e}")))?;
+        if ack.cluster {
+            // No epochs in a cluster: the epoch kept from a pair shipped to before is neither
+            // compared nor changed (docs/scale.md, "Moving from a pair to a cluster").
+            return Ok(ack);
+        }
         if ack.epoch < self.epoch.get() {
             // A collector from an older epoch: it may have been replaced by the standby, and
             // its ack means nothing. Look for the current primary.

@@ -383,6 +383,7 @@ async fn ingest(
         rejected,
         lsn: committed.lsn,
         epoch: state.replication.epoch(),
+        cluster: state.cluster.is_some(),
     }))
 }
 
