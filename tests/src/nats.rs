@@ -60,13 +60,27 @@ impl NatsNode {
 
     /// `GET /jsz` of the monitoring endpoint.
     pub fn jsz(&self) -> Option<serde_json::Value> {
+        self.monitoring("jsz")
+    }
+
+    /// `GET /PATH` of the monitoring endpoint, as JSON (`None`: the node does not answer).
+    pub fn monitoring(&self, path: &str) -> Option<serde_json::Value> {
         reqwest::blocking::Client::new()
-            .get(format!("{}/jsz", self.monitor))
+            .get(format!("{}/{path}", self.monitor))
             .timeout(Duration::from_secs(2))
             .send()
             .ok()?
             .json()
             .ok()
+    }
+
+    /// Whether a client that named itself `name` is connected to this node (`/connz`).
+    pub fn serves(&self, name: &str) -> bool {
+        self.monitoring("connz?limit=1024").is_some_and(|c| {
+            c["connections"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|conn| conn["name"] == name))
+        })
     }
 }
 
@@ -130,6 +144,11 @@ impl NatsCluster {
     /// The client URLs of every node.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.url.clone()).collect()
+    }
+
+    /// The node a client that named itself `name` is connected to, if any answers so.
+    pub fn node_serving(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.serves(name))
     }
 
     /// The JetStream meta leader, as a running node reports it.
