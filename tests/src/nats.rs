@@ -151,6 +151,20 @@ impl NatsCluster {
         self.nodes.iter().position(|n| n.serves(name))
     }
 
+    /// The node that leads stream `name`'s Raft group, as a running node reports it.
+    pub fn stream_leader(&self, name: &str) -> Option<usize> {
+        let leader = self.nodes.iter().find_map(|n| {
+            let jsz = n.monitoring("jsz?accounts=true&streams=true")?;
+            jsz["account_details"]
+                .as_array()?
+                .iter()
+                .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                .find(|s| s["name"] == name)
+                .and_then(|s| s["cluster"]["leader"].as_str().map(str::to_owned))
+        })?;
+        self.nodes.iter().position(|n| n.name == leader)
+    }
+
     /// The JetStream meta leader, as a running node reports it.
     pub fn meta_leader(&self) -> Option<String> {
         self.nodes.iter().find_map(|n| {

@@ -3,9 +3,10 @@
 //! tailing files the test keeps appending to, each agent shipping to all three collectors (a
 //! different one first), and a loader posting batches of four more agents from the moment the
 //! collectors start (so the first balancing happens under load too). While lines flow, one
-//! collector and one NATS node are killed with
-//! SIGKILL: which ones, in which order and when come from a seeded schedule (printed; replay
-//! with `LOGWARDEN_SEED`), and the alert leader is the victim in about half the runs. Then:
+//! collector and one NATS node are killed with SIGKILL: which ones, in which order and when
+//! come from a seeded schedule (printed; replay with `LOGWARDEN_SEED`). The victim is the
+//! alert leader in about half the runs; the node is the victim's own, the Raft leader of the
+//! lease bucket or of the alert state, or any. Then:
 //!
 //! - the victim's partitions have a new owner within 15 s of its kill;
 //! - every line written is acknowledged by its agent (they spool through the outage), and the
@@ -108,6 +109,23 @@ fn balanced(collectors: &[&Collector]) -> bool {
     }
     all.sort_unstable();
     all == (0..PARTITIONS).collect::<Vec<_>>()
+}
+
+/// The owner of every partition as the lease bucket says (`GET /api/v1/cluster?view=true`
+/// on `c`); `None` when the view cannot be read.
+fn bucket_owners(c: &Collector) -> Option<Vec<Option<String>>> {
+    let v: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/cluster?view=true", c.url))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .and_then(|r| r.json())
+        .ok()?;
+    let owners: Vec<Option<String>> = v["view"]["partitions"]
+        .as_array()?
+        .iter()
+        .map(|p| p["owner"].as_str().map(str::to_owned))
+        .collect();
+    (owners.len() == PARTITIONS as usize).then_some(owners)
 }
 
 /// Who leads alerting, as `c` says.
@@ -219,7 +237,7 @@ impl Drop for Writer {
 }
 
 /// Posts batches of 25 events of four agents of its own (`bulkword <agent> s<seq>`), in
-/// turn to each collector of `targets`, each batch until it is acknowledged (trying the next
+/// turn to each collector of `targets` (which may grow), each batch until it is acknowledged (trying the next
 /// collector after a failure, as an agent does), until stopped; keeps what was acknowledged.
 struct Loader {
     stop: Arc<AtomicBool>,
@@ -228,7 +246,7 @@ struct Loader {
 }
 
 impl Loader {
-    fn start(tag: u64, targets: Vec<String>) -> Loader {
+    fn start(tag: u64, targets: Arc<Mutex<Vec<String>>>) -> Loader {
         let stop = Arc::new(AtomicBool::new(false));
         let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         let (s, a) = (stop.clone(), acked.clone());
@@ -247,9 +265,12 @@ impl Loader {
                     .collect();
                 let started = Instant::now();
                 loop {
-                    let url = &targets[turn % targets.len()];
+                    let url = {
+                        let t = targets.lock().unwrap();
+                        t[turn % t.len()].clone()
+                    };
                     turn += 1;
-                    match post(url, &lines) {
+                    match post(&url, &lines) {
                         Ok(()) => break,
                         Err(e) => {
                             assert!(
@@ -321,7 +342,8 @@ fn post(url: &str, lines: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Keeps the test's folder (logs of every process, NATS stores) when the test fails.
+/// Keeps the test's folder (logs of every process, NATS stores) when the test fails, or
+/// always with `LOGWARDEN_KEEP_LOGS` set.
 struct KeepOnFailure(Option<tempfile::TempDir>);
 
 impl KeepOnFailure {
@@ -332,7 +354,7 @@ impl KeepOnFailure {
 
 impl Drop for KeepOnFailure {
     fn drop(&mut self) {
-        if std::thread::panicking()
+        if (std::thread::panicking() || std::env::var_os("LOGWARDEN_KEEP_LOGS").is_some())
             && let Some(d) = self.0.take()
         {
             eprintln!("cluster_load: logs kept in {}", d.keep().display());
@@ -450,9 +472,21 @@ fn plan(schedule: &mut Schedule, leader: usize, nats: &NatsCluster) -> Plan {
         (leader + 1 + schedule.below(2) as usize) % 3
     };
     let serving = nats.node_serving(&format!("logwarden-collector {}", IDS[victim]));
-    let (node, node_why) = match (schedule.below(2), serving) {
-        (0, Some(n)) => (n, "the victim's own NATS node"),
-        _ => (schedule.below(3) as usize, "drawn"),
+    let (node, node_why) = match schedule.below(4) {
+        0 => (serving, "the victim's own NATS node"),
+        1 => (
+            nats.stream_leader("KV_logwarden_leases"),
+            "the lease bucket's Raft leader",
+        ),
+        2 => (
+            nats.stream_leader("LOGWARDEN_ALERTS"),
+            "the alert state's Raft leader",
+        ),
+        _ => (None, "drawn"),
+    };
+    let (node, node_why) = match node {
+        Some(n) => (n, node_why),
+        None => (schedule.below(3) as usize, "drawn"),
     };
     Plan {
         victim,
@@ -474,16 +508,32 @@ fn under_agent_load_a_collector_and_a_nats_node_killed_lose_nothing_and_page_onc
     let sink = HttpSink::start(0);
     let mut nats = NatsCluster::start(&dir.path().join("nats"), 3);
     let urls = nats.urls();
-    let mut collectors: Vec<Collector> = IDS
-        .iter()
-        .map(|id| start_collector(dir.path(), id, &urls, &sink.url))
-        .collect();
+    // Batches posted from the start: the first balancing happens under load. In about half
+    // the runs c1 starts alone and takes every partition before the others start, so that it
+    // gives most of them up under load.
+    let staggered = schedule.below(2) == 0;
+    let targets: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut collectors = vec![start_collector(dir.path(), IDS[0], &urls, &sink.url)];
+    targets.lock().unwrap().push(collectors[0].url.clone());
+    let mut loader = Loader::start(schedule.below(1_000_000), targets.clone());
+    if staggered {
+        let t = Instant::now();
+        assert!(
+            wait_until(Duration::from_secs(60), || owned(&collectors[0]).len()
+                == PARTITIONS as usize),
+            "c1 alone did not take the {PARTITIONS} partitions within 60 s"
+        );
+        println!(
+            "cluster_load: c1 alone owns every partition after {:.1} s; c2 and c3 start",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    for id in &IDS[1..] {
+        let c = start_collector(dir.path(), id, &urls, &sink.url);
+        targets.lock().unwrap().push(c.url.clone());
+        collectors.push(c);
+    }
     let all: Vec<&Collector> = collectors.iter().collect();
-    // Batches posted from the start: the first balancing happens under load.
-    let mut loader = Loader::start(
-        schedule.below(1_000_000),
-        all.iter().map(|c| c.url.clone()).collect(),
-    );
     let t = Instant::now();
     assert!(
         wait_until(Duration::from_secs(90), || balanced(&all)
@@ -626,18 +676,38 @@ fn under_agent_load_a_collector_and_a_nats_node_killed_lose_nothing_and_page_onc
     std::thread::sleep(p.trigger_after.saturating_sub(killed.elapsed()));
     incident(DURING.1);
 
-    let moved = wait_until(Duration::from_secs(60), || balanced(&survivors));
-    let reowned = killed.elapsed();
+    // Re-owned: every partition leased to a survivor in the bucket, and each survivor saying
+    // it owns what the bucket says (reading it, or about to).
+    let survivor_ids: Vec<&str> = (0..3).filter(|i| *i != p.victim).map(|i| IDS[i]).collect();
+    let (mut in_bucket, mut said) = (None, None);
+    let moved = wait_until(Duration::from_secs(60), || {
+        if in_bucket.is_none()
+            && bucket_owners(survivors[0]).is_some_and(|o| {
+                o.iter()
+                    .all(|w| w.as_deref().is_some_and(|w| survivor_ids.contains(&w)))
+            })
+        {
+            in_bucket = Some(killed.elapsed());
+        }
+        if said.is_none() && balanced(&survivors) {
+            said = Some(killed.elapsed());
+        }
+        in_bucket.is_some() && said.is_some()
+    });
     assert!(
         moved,
-        "the partitions of {} were not re-owned within 60 s: {:?}",
+        "the partitions of {} were not re-owned within 60 s: {:?}, the bucket says {:?}",
         IDS[p.victim],
-        survivors.iter().map(|c| owned(c)).collect::<Vec<_>>()
+        survivors.iter().map(|c| owned(c)).collect::<Vec<_>>(),
+        bucket_owners(survivors[0])
     );
+    let reowned = said.unwrap_or_default().max(in_bucket.unwrap_or_default());
     println!(
-        "cluster_load: the partitions of {} re-owned {:.1} s after its kill",
+        "cluster_load: the partitions of {} re-owned {:.1} s after its kill (the lease bucket: {:.1} s; the survivors say: {:.1} s)",
         IDS[p.victim],
-        reowned.as_secs_f64()
+        reowned.as_secs_f64(),
+        in_bucket.unwrap_or_default().as_secs_f64(),
+        said.unwrap_or_default().as_secs_f64()
     );
     let led = wait_until(Duration::from_secs(60), || {
         agreed_leader(&survivors).is_some_and(|n| n != IDS[p.victim])

@@ -7,6 +7,17 @@
 //! free ones below it. The leases of a collector that died expire after the TTL and the others
 //! take them within two ticks, so its partitions move within TTL + two ticks (6 s + 2 s by
 //! default).
+//!
+//! A tick must stay well under the TTL: the leases it keeps and the membership entry are
+//! written at its start, and a tick longer than the TTL lets them expire, which the others
+//! see as a collector gone (the count changes, and nothing moves until a count is seen twice)
+//! and as free partitions to take (which move, their index rebuilt from the stream: more load
+//! on a loaded machine, slower JetStream answers, longer ticks). So a tick waits at most
+//! [`STOP_WAIT`] for the reader of a partition it gives up (a reader creating its consumer on
+//! a loaded JetStream waits up to 5 s for the answer; it stops by itself afterwards), stops
+//! taking partitions at the first request the bucket does not answer (each could otherwise
+//! wait 5 s, or 10 s with the read that follows a refused create), and logs a warning when it
+//! took over half the TTL all the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,6 +30,9 @@ use super::lease::{self, Lease};
 use super::member::Member;
 use crate::wal::Committer;
 
+/// How long giving a partition up waits for its reader to stop before going on without it.
+const STOP_WAIT: Duration = Duration::from_millis(500);
+
 /// A partition held: its lease and the task reading it.
 struct Held {
     lease: Lease,
@@ -27,9 +41,22 @@ struct Held {
 }
 
 impl Held {
-    async fn stop(self) -> Lease {
+    /// Tells the reader to stop and waits for it at most [`STOP_WAIT`]; one still busy then
+    /// (inside a JetStream request, a WAL write) stops by itself once that is done: what it
+    /// writes meanwhile is hidden from answers once the partition is not owned here
+    /// (`scope.rs`), and what it fails to acknowledge comes again to this collector's consumer,
+    /// to be dropped by the WAL's de-duplication.
+    async fn stop(mut self) -> Lease {
         self.stop.cancel();
-        let _ = self.task.await;
+        if tokio::time::timeout(STOP_WAIT, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                partition = self.lease.partition,
+                "cluster: the reader of a partition given up is busy; it stops by itself"
+            );
+        }
         self.lease
     }
 }
@@ -47,9 +74,18 @@ pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationT
     // The count of members the last tick saw (None after a tick that failed).
     let mut counted = None;
     loop {
+        let started = tokio::time::Instant::now();
         if let Err(e) = step(&cluster, &committer, &mut held, &mut counted).await {
             counted = None;
             tracing::warn!(error = %e, "cluster: partition ownership not updated");
+        }
+        let took = started.elapsed();
+        if took > cluster.settings.lease_ttl / 2 {
+            tracing::warn!(
+                took_ms = took.as_millis() as u64,
+                lease_ttl_ms = cluster.settings.lease_ttl.as_millis() as u64,
+                "cluster: an ownership tick took over half the lease TTL (JetStream slow to answer?)"
+            );
         }
         cluster.set_owned(held.keys().copied().collect());
         tokio::select! {
@@ -147,7 +183,16 @@ async fn step(
         if held.contains_key(&p) {
             continue;
         }
-        if let Some(lease) = lease::take(&kv, &s.id, p, s.lease_ttl).await {
+        // Another collector's: try the next. No answer: the next tick tries again, rather than
+        // spend up to 5 s on each free partition while the leases held here go unrenewed.
+        let taken = match lease::take(&kv, &s.id, p, s.lease_ttl).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: no more partitions taken this tick");
+                break;
+            }
+        };
+        if let Some(lease) = taken {
             tracing::info!(partition = p, members, "cluster: partition taken");
             let stop = CancellationToken::new();
             let task = tokio::spawn(super::consumer::run(
@@ -161,4 +206,40 @@ async fn step(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A reader still inside a JetStream request when its partition is given up (a consumer
+    /// being created on a loaded cluster answers after up to 5 s) does not hold up the tick,
+    /// whose other leases would go unrenewed meanwhile; it is not cut short either, and stops
+    /// by itself.
+    #[tokio::test(start_paused = true)]
+    async fn giving_up_does_not_wait_for_a_busy_reader() {
+        let stop = CancellationToken::new();
+        let told = stop.clone();
+        let ended = Arc::new(AtomicBool::new(false));
+        let end = ended.clone();
+        let task = tokio::spawn(async move {
+            told.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            end.store(true, Ordering::SeqCst);
+        });
+        let held = vec![Held {
+            lease: Lease::for_test(3),
+            stop,
+            task,
+        }];
+        let started = tokio::time::Instant::now();
+        let leases = stop_all(held).await;
+        let took = started.elapsed();
+        assert_eq!(leases.iter().map(|l| l.partition).collect::<Vec<_>>(), [3]);
+        assert!(took <= STOP_WAIT, "the tick waited {took:?} for the reader");
+        assert!(!ended.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(ended.load(Ordering::SeqCst), "the reader was cut short");
+    }
 }
