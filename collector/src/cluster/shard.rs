@@ -14,10 +14,12 @@
 //! and as free partitions to take (which move, their index rebuilt from the stream: more load
 //! on a loaded machine, slower JetStream answers, longer ticks). So a tick waits at most
 //! [`STOP_WAIT`] for the reader of a partition it gives up (a reader creating its consumer on
-//! a loaded JetStream waits up to 5 s for the answer; it stops by itself afterwards), stops
-//! taking partitions at the first request the bucket does not answer (each could otherwise
-//! wait 5 s, or 10 s with the read that follows a refused create), and logs a warning when it
-//! took over half the TTL all the same.
+//! a loaded JetStream waits up to 5 s for the answer; it stops by itself afterwards), waits
+//! for each answer of the bucket at most a quarter of the TTL ([`request_wait`]; the client's
+//! own limit is 5 s, and a bucket electing a new leader answers nothing for seconds), stops
+//! taking partitions at the first request the bucket does not answer, and logs a warning when
+//! it took over half the TTL all the same. A write that lands after its wait ended leaves an
+//! entry of this collector's own, which its next renewal or take adopts (`lease.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -32,6 +34,27 @@ use crate::wal::Committer;
 
 /// How long giving a partition up waits for its reader to stop before going on without it.
 const STOP_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a tick waits for one answer of the lease bucket.
+fn request_wait(ttl: Duration) -> Duration {
+    ttl / 4
+}
+
+/// `request`, or an error naming `what` when the bucket has not answered within `wait`.
+async fn within<T>(
+    wait: Duration,
+    what: &str,
+    request: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(wait, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "cluster: {what}: the lease bucket did not answer within {} ms",
+                wait.as_millis()
+            ))
+        })
+}
 
 /// A partition held: its lease and the task reading it.
 struct Held {
@@ -109,13 +132,22 @@ async fn step(
 ) -> Result<(), String> {
     let kv = cluster.leases().await?.clone();
     let s = &cluster.settings;
-    // All renewals at once: one slow round trip must not make the others late.
+    let wait = request_wait(s.lease_ttl);
+    // All renewals at once: one slow round trip must not make the others late. One without
+    // an answer keeps its lease until the next tick (as `lease::renew` does).
     let kv_ref = &kv;
     let renewals = held.iter_mut().map(|(&p, h)| async move {
-        (
-            p,
-            lease::renew(kv_ref, &s.id, &mut h.lease, s.lease_ttl).await,
-        )
+        let renewed = lease::renew(kv_ref, &s.id, &mut h.lease, s.lease_ttl);
+        match tokio::time::timeout(wait, renewed).await {
+            Ok(r) => (p, r),
+            Err(_) => {
+                tracing::warn!(
+                    partition = p,
+                    "cluster: lease renewal got no answer in time; retrying"
+                );
+                (p, Ok(()))
+            }
+        }
     });
     let lost: Vec<u32> = futures_util::future::join_all(renewals)
         .await
@@ -133,14 +165,14 @@ async fn step(
         })
         .collect();
     stop_all(lost).await;
-    lease::heartbeat(
-        &kv,
-        &s.id,
-        s.partitions,
-        s.url.as_deref().unwrap_or_default(),
+    let url = s.url.as_deref().unwrap_or_default();
+    within(
+        wait,
+        "membership heartbeat",
+        lease::heartbeat(&kv, &s.id, s.partitions, url),
     )
     .await?;
-    let members = lease::members(&kv).await?;
+    let members = within(wait, "listing members", lease::members(&kv)).await?;
     if let Some((other, n)) = members.iter().find(|(_, n)| *n != s.partitions) {
         // Two ways of cutting the stream would index agents twice or not at all: hold what
         // is held, take nothing, until the configurations agree.
@@ -167,10 +199,11 @@ async fn step(
         );
         extra.push(h);
     }
+    // A release without an answer expires by itself.
     let released = stop_all(extra)
         .await
         .into_iter()
-        .map(|l| lease::release(kv_ref, l));
+        .map(|l| tokio::time::timeout(wait, lease::release(kv_ref, l)));
     futures_util::future::join_all(released).await;
     // Each collector starts looking at its own place, so that they do not all race for the
     // same free partition.
@@ -185,7 +218,8 @@ async fn step(
         }
         // Another collector's: try the next. No answer: the next tick tries again, rather than
         // spend up to 5 s on each free partition while the leases held here go unrenewed.
-        let taken = match lease::take(&kv, &s.id, p, s.lease_ttl).await {
+        let take = lease::take(&kv, &s.id, p, s.lease_ttl);
+        let taken = match within(wait, "taking a partition", take).await {
             Ok(taken) => taken,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster: no more partitions taken this tick");
