@@ -5,7 +5,7 @@ speed drifts by 20 % and more within an hour, which separate runs cannot tell fr
 
 Workloads (the same code as the benchmarks they come from):
 - `ingest`: bench/index_bench.py's ingest to searchable (N events POSTed in batches of 10,000,
-  then until a count finds them all).
+  then until a count finds them all), then 50 term queries on the idle collector (`q_` figures).
 - `syslog`: bench/syslog_bench.py's collector run (N messages over one TCP connection, until
   all are durable in the WAL, with the collector's CPU then, in total and per thread, and until
   all are searchable).
@@ -34,8 +34,10 @@ def syslog_run(data, n, tmp, flags):
 
 
 def ingest_run(events, n, tmp, flags):
-    ingest, _ = index_bench.ingest_and_query(*events, n, tmp, 5, *flags)
-    return ingest
+    # 50 term queries once the collector is idle: the search side of the same build, alternated
+    # like the ingest (figures prefixed q_).
+    ingest, query = index_bench.ingest_and_query(*events, n, tmp, 50, *flags)
+    return {**ingest, **{f"q_{k}": v for k, v in query.items()}}
 
 
 def main():

@@ -175,6 +175,11 @@ impl Client {
         let url = self.base.join(COUNT_PATH)?;
         let r: CountResponse = self.read(self.http.get(url).query(params).send())?;
         crate::partial::record(&r.missing_partitions, &r.missing_reasons);
+        if let Some(n) = r.unlisted_up_to {
+            eprintln!(
+                "logwarden: the counts listed are exact, but a value not listed may have up to {n} events, more than the last listed: raise --limit for a sure list"
+            );
+        }
         Ok(r)
     }
 

@@ -686,7 +686,8 @@ fn start_auth(settings: &Settings) -> anyhow::Result<(Arc<Auth>, CancellationTok
 }
 
 /// The syslog listeners. Syslog senders cannot be redirected: a standby takes their messages
-/// and passes them on to the primary (docs/failover.md).
+/// and passes them on to the primary (docs/failover.md). In cluster mode they go to the stream
+/// (`syslog/cluster.rs`).
 async fn start_syslog(
     settings: &Settings,
     primary: bool,
@@ -701,8 +702,12 @@ async fn start_syslog(
         data_dir: settings.data_dir.clone(),
         counters: state.counters.clone(),
     };
-    let sink = match (primary, repl.settings.peer.as_ref()) {
-        (false, Some(peer)) => crate::syslog::forward::Sink::Primary(
+    let sink = match (&state.cluster, primary, repl.settings.peer.as_ref()) {
+        // Cluster mode (no peer there): into the stream, like agents' batches.
+        (Some(member), _, _) => crate::syslog::forward::Sink::Cluster(
+            crate::syslog::cluster::Publisher::new(member.clone(), round_stop.clone()),
+        ),
+        (None, false, Some(peer)) => crate::syslog::forward::Sink::Primary(
             crate::syslog::forward::Forwarder::new(
                 peer,
                 repl.settings.token.clone(),

@@ -433,6 +433,11 @@ pub struct CountResponse {
     /// With `by`: the events in none of the buckets (other values, or no value at all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other: Option<u64>,
+    /// Cluster mode, with `by` (docs/scale.md): set when a value not listed may have more
+    /// events than the last one listed, to the most it may have (the counts listed are
+    /// exact; which values are the largest is not sure then). Absent when the list is sure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlisted_up_to: Option<u64>,
     /// Cluster mode (docs/scale.md): the partitions whose owner did not answer, so that the
     /// answer lacks their events; absent when complete (and outside cluster mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

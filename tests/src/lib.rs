@@ -7,6 +7,7 @@
 pub mod journal;
 pub mod nats;
 pub mod redfish_mock;
+pub mod rsyslog;
 pub mod schedule;
 
 use std::io::{BufRead, BufReader};

@@ -90,7 +90,9 @@ impl Drop for NatsNode {
     }
 }
 
-/// A JetStream cluster of `n` nodes, started and with a meta leader elected.
+/// A JetStream cluster of `n` nodes, started and with a meta leader elected; `n` = 1 is a
+/// lone server (no cluster block: a cluster of one never elects a meta leader), ready once
+/// its JetStream answers.
 pub struct NatsCluster {
     pub nodes: Vec<NatsNode>,
 }
@@ -111,16 +113,20 @@ impl NatsCluster {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, r)| format!("\"nats-route://{r}\""))
                 .collect();
-            let text = format!(
+            let mut text = format!(
                 "server_name: {name}\nlisten: \"{}\"\nhttp: \"{}\"\n\
-                 jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 1GB }}\n\
-                 cluster {{ name: logwarden-test, listen: \"{}\", routes: [{}] }}\n",
+                 jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 1GB }}\n",
                 client[i],
                 monitor[i],
                 store.display(),
-                route[i],
-                routes.join(", ")
             );
+            if n > 1 {
+                text.push_str(&format!(
+                    "cluster {{ name: logwarden-test, listen: \"{}\", routes: [{}] }}\n",
+                    route[i],
+                    routes.join(", ")
+                ));
+            }
             let config = dir.join(format!("{name}.conf"));
             std::fs::write(&config, text).expect("writing the node's config");
             let mut node = NatsNode {
@@ -134,6 +140,15 @@ impl NatsCluster {
             nodes.push(node);
         }
         let cluster = NatsCluster { nodes };
+        if n == 1 {
+            assert!(
+                wait_until(Duration::from_secs(60), || cluster.nodes[0]
+                    .jsz()
+                    .is_some_and(|j| j["config"].is_object())),
+                "the NATS server's JetStream did not answer within 60 s"
+            );
+            return cluster;
+        }
         assert!(
             wait_until(Duration::from_secs(60), || cluster.meta_leader().is_some()),
             "the NATS cluster elected no JetStream meta leader within 60 s"

@@ -64,6 +64,26 @@ pub async fn count(
     .await
 }
 
+/// The second round of a fanned-out count by value: the exact counts of given values.
+pub async fn count_values(
+    State(state): State<AppState>,
+    Query(params): Query<CountParams>,
+    Query(values): Query<owner::Values>,
+    Query(asked): Query<Asked>,
+) -> Result<Json<CountResponse>, ApiError> {
+    on_held(&state, "count", move |searcher, holding| {
+        owner::count_values(
+            searcher,
+            &params,
+            &values,
+            &asked,
+            holding,
+            chrono::Utc::now(),
+        )
+    })
+    .await
+}
+
 /// This collector's own fleet view, for the fan-out (`cluster/fleet.rs`); partitions asked for
 /// and not owned are named missing.
 pub async fn fleet(

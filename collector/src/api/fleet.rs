@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use logwarden_core::wire::{ForgetRequest, ForgetResponse};
 
 use super::{ApiError, AppState};
+use crate::fleet::forget::Forget;
 
 /// How long the answer waits for the fleet view to apply the record.
 const FLEET_CATCH_UP: Duration = Duration::from_secs(10);
@@ -21,29 +22,26 @@ pub async fn forget(
     body: Option<Json<ForgetRequest>>,
 ) -> Result<Json<ForgetResponse>, ApiError> {
     let author = body.map(|Json(b)| b.author).unwrap_or_default();
-    {
-        let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
-        if !fleet.has_host(&host) {
-            let alike: Vec<&str> = fleet
-                .host_names()
-                .filter(|h| h.eq_ignore_ascii_case(&host))
-                .collect();
-            let hint = if alike.is_empty() {
-                "`logwarden fleet` lists them".to_owned()
-            } else {
-                format!("did you mean {}?", alike.join(" or "))
-            };
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no host {host:?} in the fleet view: {hint}"),
-            ));
-        }
-    }
     let author = if author.is_empty() {
         "unknown".to_owned()
     } else {
         author
     };
+    if let Some(member) = &state.cluster {
+        // The merged view, the alert leader and a bucket (`cluster/fleet.rs`).
+        return crate::cluster::fleet::forget(member, &state.alerts, host, author)
+            .await
+            .map(Json);
+    }
+    {
+        let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
+        if !fleet.has_host(&host) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                Forget::unknown_host(&host, fleet.host_names()),
+            ));
+        }
+    }
     let done = state.alerts.forget(host, author).await?;
     let deadline = tokio::time::Instant::now() + FLEET_CATCH_UP;
     while tokio::time::Instant::now() < deadline {

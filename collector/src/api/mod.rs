@@ -130,6 +130,10 @@ pub fn app(state: AppState) -> Router {
         .route(crate::cluster::status::CLUSTER_PATH, get(cluster_handler))
         .route(crate::cluster::owner::SEARCH_PATH, get(cluster::search))
         .route(crate::cluster::owner::COUNT_PATH, get(cluster::count))
+        .route(
+            crate::cluster::owner::COUNT_VALUES_PATH,
+            get(cluster::count_values),
+        )
         .route(crate::cluster::fleet::FLEET_PATH, get(cluster::fleet))
         .route(crate::cluster::tail::TAIL_PATH, get(cluster::tail))
         .route(crate::cluster::owner::CONTEXT_PATH, get(cluster::context))
@@ -474,7 +478,7 @@ async fn status_handler(State(state): State<AppState>) -> Json<StatusResponse> {
 
 async fn fleet_handler(State(state): State<AppState>) -> Result<Json<FleetResponse>, ApiError> {
     if let Some(cluster) = &state.cluster {
-        return crate::cluster::fanout::fleet(cluster).await.map(Json);
+        return crate::cluster::fleet::view(cluster).await.map(Json);
     }
     let fleet = state.fleet.read().unwrap_or_else(|p| p.into_inner());
     Ok(Json(fleet.response()))

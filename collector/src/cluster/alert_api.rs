@@ -8,8 +8,8 @@
 //!   state (`alert_state.rs`) before it is answered.
 //! - Without a leader (during an election, at most the lease TTL), a request answers 503 with
 //!   the reason.
-//! - `logwarden fleet forget` is refused in cluster mode for now (docs/scale.md): its record
-//!   belongs in each owner's WAL.
+//! - `logwarden fleet forget` reaches the leader's engine like the others (its fleet side is
+//!   `fleet.rs`).
 //!
 //! Requests and answers are JSON ([`Request`], [`Answer`]).
 
@@ -39,6 +39,7 @@ enum Request {
     ExpireSilence { id: String },
     Silences,
     Test { req: TestAlertRequest },
+    Forget { host: String, author: String },
 }
 
 /// The leader's answer.
@@ -104,12 +105,6 @@ pub fn front(client: async_nats::Client) -> (AlertsHandle, Local) {
     let here = local.clone();
     tokio::spawn(async move {
         while let Some(cmd) = rx.recv().await {
-            if let Command::Forget { reply, .. } = cmd {
-                let _ = reply.send(Err(EngineError::Cluster(
-                    "`fleet forget` is not built for cluster mode yet (docs/scale.md)".into(),
-                )));
-                continue;
-            }
             match here.get() {
                 Some(engine) => {
                     // On error the reply is dropped with the command: the caller is answered
@@ -147,8 +142,13 @@ async fn remote(client: async_nats::Client, cmd: Command) {
             let _ = reply.send(ask(&client, &Request::Test { req }).await.map(Ok));
             // (The leader's refusals come back as `Invalid`, answered 400 as a test's own.)
         }
-        // Answered by the router.
-        Command::Forget { .. } => {}
+        Command::Forget {
+            host,
+            author,
+            reply,
+        } => {
+            let _ = reply.send(ask(&client, &Request::Forget { host, author }).await);
+        }
         // Verdicts about the collector itself come from replication, which a cluster has not.
         Command::Signal(s) => {
             tracing::debug!(alert = %s.name, "cluster: a local verdict dropped off the leader")
@@ -234,6 +234,7 @@ async fn answer(engine: &AlertsHandle, payload: &[u8]) -> Vec<u8> {
         Request::AddSilence { req } => json(engine.add_silence(req).await),
         Request::ExpireSilence { id } => json(engine.expire_silence(id).await),
         Request::Silences => json(engine.silences().await),
+        Request::Forget { host, author } => json(engine.forget(host, author).await),
         Request::Test { req } => json(match engine.test(req).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(EngineError::Invalid(e.to_string())),

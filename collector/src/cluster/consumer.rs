@@ -5,12 +5,24 @@
 //!
 //! A collector that takes over a partition has no position in it yet: its consumer starts at
 //! the oldest event the stream still holds, which rebuilds that partition's index on the new
-//! owner. A collector that owned it before continues from where its own consumer stopped.
+//! owner.
+//!
+//! A partition given up (to balance, at shutdown) or lost to another collector has its
+//! consumer deleted ([`delete`], by `shard.rs`): after its reading stopped and before its lease
+//! is released, so that no new reading of it (the name is this collector's alone, and only
+//! this collector's next take could reuse it) can start on the consumer being deleted. One
+//! whose deletion failed (NATS unreachable) is tried again every tick until it is done or the
+//! partition is taken again; the consumers a killed collector left behind are deleted by its
+//! next start ([`left_behind`]). Taken again later, a partition is read from the stream's oldest
+//! event once more; the WAL's de-duplication drops what this collector already holds.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -44,8 +56,61 @@ pub async fn run(
     }
 }
 
+/// The name of collector `id`'s consumer of partition `p`.
+fn name(id: &str, p: u32) -> String {
+    format!("{id}-p{p}")
+}
+
+/// Deletes this collector's consumer of partition `p`; one already gone counts as deleted.
+/// Only while this collector neither reads `p` nor can take it before this returns.
+pub async fn delete(cluster: &Member, p: u32) -> Result<(), String> {
+    let name = name(&cluster.settings.id, p);
+    let stream = cluster
+        .jetstream()
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| format!("stream {STREAM}: {e}"))?;
+    match stream.delete_consumer(&name).await {
+        Ok(_) => {
+            tracing::info!(partition = p, consumer = %name, "cluster: consumer of a partition given up deleted");
+            Ok(())
+        }
+        Err(e)
+            if matches!(e.kind(), ConsumerErrorKind::JetStream(j)
+                if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!("deleting consumer {name}: {e}")),
+    }
+}
+
+/// The partitions this collector has a consumer of on the stream (`<id>-p<N>`).
+pub async fn left_behind(cluster: &Member) -> Result<BTreeSet<u32>, String> {
+    let id = &cluster.settings.id;
+    let stream = cluster
+        .jetstream()
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| format!("stream {STREAM}: {e}"))?;
+    let mut names = stream.consumer_names();
+    let mut found = BTreeSet::new();
+    while let Some(n) = names.next().await {
+        let n = n.map_err(|e| format!("listing the consumers of {STREAM}: {e}"))?;
+        let p = n
+            .strip_prefix(id.as_str())
+            .and_then(|r| r.strip_prefix("-p"));
+        if let Some(p) = p.and_then(|p| p.parse::<u32>().ok())
+            && name(id, p) == n
+        {
+            found.insert(p);
+        }
+    }
+    Ok(found)
+}
+
 async fn open(cluster: &Member, p: u32) -> Result<PullConsumer, String> {
-    let name = format!("{}-p{p}", cluster.settings.id);
+    let name = name(&cluster.settings.id, p);
     let stream = cluster
         .jetstream()
         .get_stream(STREAM)

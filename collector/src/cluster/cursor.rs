@@ -1,47 +1,53 @@
 //! The total order of a fanned-out search, and its cursors.
 //!
 //! A single collector orders events by `(ts, lsn, pos)` (`search::order`): time, then the
-//! event's place in its own WAL. Across a cluster the WAL places of two collectors cannot be
-//! compared, so a fanned-out search orders by `(ts, partition, lsn, pos)`: time, then the
-//! partition (one owner answers for each partition), then the owner's WAL place within it.
+//! event's place in its own WAL. Across a cluster, WAL places mean nothing: two owners of a
+//! partition (before and after it moved) hold its events at different places. So a fanned-out
+//! search orders by `(ts, partition, agent, seq)`: time, then the partition, then the event's
+//! id, which is unique per event (the WAL and the stream de-duplicate by it) and the same on
+//! every owner. (The partition follows from the agent; it comes before it so that an owner can
+//! cut every partition but the cursor's by time alone.)
 //!
-//! A cursor is `c1.<ts in microseconds>.<partition>.<lsn>.<pos>` (`c1`: the version, not a
-//! single collector's `1.`). From a cluster cursor each partition gets a cursor of its own in
-//! the single-collector order ([`ClusterPosition::local_after`]), so that the owners run the
-//! search they always ran.
-//!
-//! The WAL place in a cursor is that of the owner when the page was answered: should the
-//! cursor's partition change owner between two pages, the new owner's places differ, and the
-//! events of that partition sharing the cursor's exact microsecond may be repeated or skipped
-//! (docs/scale.md). Every other event is placed by time and partition alone.
+//! A cursor is `c2.<ts in microseconds>.<partition>.<seq>.<agent, hex>` (`c2`: the version;
+//! a single collector's start with `1.`; `c1`, which held the owner's WAL place, is refused
+//! with a request to search again). From a cluster cursor each partition other than the
+//! cursor's gets a single-collector cursor of its own ([`ClusterPosition::local_after`]): all
+//! of the cursor's microsecond or none of it. The cursor's own partition continues after its
+//! microsecond ([`ClusterPosition::local_after`] again), and its events at that microsecond
+//! are ordered by id and cut by [`ClusterPosition::is_before`] (`owner.rs`). Paging through a
+//! partition that changes owner between two pages thus neither repeats nor skips an event.
+
+use logwarden_core::Event;
 
 use crate::search::order::{Direction, Position};
 
-const VERSION: &str = "c1";
+const VERSION: &str = "c2";
 
 /// One event's place in the cluster's total order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClusterPosition {
     pub ts: i64,
     pub partition: u32,
-    pub lsn: u64,
-    pub pos: u64,
+    pub agent: String,
+    pub seq: u64,
 }
 
 impl ClusterPosition {
-    pub fn new(partition: u32, at: Position) -> ClusterPosition {
+    /// The place of `event`, of partition `partition`.
+    pub fn of(partition: u32, event: &Event) -> ClusterPosition {
         ClusterPosition {
-            ts: at.ts,
+            ts: event.ts.timestamp_micros(),
             partition,
-            lsn: at.lsn,
-            pos: at.pos,
+            agent: event.id.agent_id.to_string(),
+            seq: event.id.seq,
         }
     }
 
     pub fn cursor(&self) -> String {
+        let agent: String = self.agent.bytes().map(|b| format!("{b:02x}")).collect();
         format!(
-            "{VERSION}.{}.{}.{}.{}",
-            self.ts, self.partition, self.lsn, self.pos
+            "{VERSION}.{}.{}.{}.{agent}",
+            self.ts, self.partition, self.seq
         )
     }
 
@@ -53,8 +59,14 @@ impl ClusterPosition {
             )
         };
         let mut parts = cursor.trim().split('.');
-        if parts.next() != Some(VERSION) {
-            return Err(bad("not a cursor of a cluster"));
+        match parts.next() {
+            Some(VERSION) => {}
+            Some("c1") => {
+                return Err(bad(
+                    "a cursor of an older version, which held one owner's WAL place; start the search again",
+                ));
+            }
+            _ => return Err(bad("not a cursor of a cluster")),
         }
         let mut next = |what: &str| {
             parts
@@ -62,11 +74,11 @@ impl ClusterPosition {
                 .ok_or_else(|| bad(&format!("no {what}")))
                 .map(str::to_owned)
         };
-        let (ts, partition, lsn, pos) = (
+        let (ts, partition, seq, agent) = (
             next("time")?,
             next("partition")?,
-            next("WAL position")?,
-            next("place in the record")?,
+            next("seq")?,
+            next("agent")?,
         );
         if parts.next().is_some() {
             return Err(bad("more parts than a cursor has"));
@@ -75,8 +87,8 @@ impl ClusterPosition {
         let at = ClusterPosition {
             ts: ts.parse().map_err(|_| number("time"))?,
             partition: partition.parse().map_err(|_| number("partition"))?,
-            lsn: lsn.parse().map_err(|_| number("WAL position"))?,
-            pos: pos.parse().map_err(|_| number("place in the record"))?,
+            seq: seq.parse().map_err(|_| number("seq"))?,
+            agent: unhex(&agent).ok_or_else(|| bad("the agent is not hex of UTF-8 text"))?,
         };
         if chrono::DateTime::<chrono::Utc>::from_timestamp_micros(at.ts).is_none() {
             return Err(bad("the time is out of range"));
@@ -85,29 +97,49 @@ impl ClusterPosition {
     }
 
     /// The single-collector cursor that asks partition `p` for the events after `self` in the
-    /// cluster's order going in `direction`.
+    /// cluster's order going in `direction`, its own partition's events at `self`'s
+    /// microsecond excepted (those are cut by [`ClusterPosition::is_before`]).
     pub fn local_after(&self, p: u32, direction: Direction) -> Position {
         use std::cmp::Ordering::*;
         let at = |ts: i64, lsn: u64, pos: u64| Position { ts, lsn, pos };
         match (p.cmp(&self.partition), direction) {
-            (Equal, _) => at(self.ts, self.lsn, self.pos),
             // Newest first: a lower partition continues with this very time, a higher one
-            // with the times before it.
+            // (and this one, past its microsecond) with the times before it.
             (Less, Direction::NewestFirst) => at(self.ts.saturating_add(1), 0, 0),
-            (Greater, Direction::NewestFirst) => at(self.ts, 0, 0),
-            // Oldest first: a higher partition continues with this very time, a lower one with
-            // the times after it.
+            (Greater | Equal, Direction::NewestFirst) => at(self.ts, 0, 0),
+            // Oldest first: a higher partition continues with this very time, a lower one
+            // (and this one) with the times after it.
             (Greater, Direction::OldestFirst) => at(self.ts.saturating_sub(1), u64::MAX, u64::MAX),
-            (Less, Direction::OldestFirst) => at(self.ts, u64::MAX, u64::MAX),
+            (Less | Equal, Direction::OldestFirst) => at(self.ts, u64::MAX, u64::MAX),
         }
     }
+
+    /// Whether `self` comes before `other` going in `direction` (so that `other` is on a page
+    /// after the cursor `self`).
+    pub fn is_before(&self, other: &ClusterPosition, direction: Direction) -> bool {
+        match direction {
+            Direction::NewestFirst => other < self,
+            Direction::OldestFirst => other > self,
+        }
+    }
+}
+
+fn unhex(text: &str) -> Option<String> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// Sorts `items` by their place in the cluster's order going in `direction`.
 pub fn sort<T>(items: &mut [(ClusterPosition, T)], direction: Direction) {
     match direction {
-        Direction::OldestFirst => items.sort_by_key(|a| a.0),
-        Direction::NewestFirst => items.sort_by_key(|a| std::cmp::Reverse(a.0)),
+        Direction::OldestFirst => items.sort_by(|a, b| a.0.cmp(&b.0)),
+        Direction::NewestFirst => items.sort_by(|a, b| b.0.cmp(&a.0)),
     }
 }
 
@@ -120,65 +152,75 @@ mod tests {
         let c = ClusterPosition {
             ts: 1_764_288_000_123_456,
             partition: 7,
-            lsn: 42,
-            pos: 3,
+            agent: "mail.vm:42 é".into(),
+            seq: 3,
         };
-        assert_eq!(c.cursor(), "c1.1764288000123456.7.42.3");
+        assert_eq!(
+            c.cursor(),
+            "c2.1764288000123456.7.3.6d61696c2e766d3a343220c3a9"
+        );
         assert_eq!(ClusterPosition::parse(&c.cursor()), Ok(c));
         for bad in [
             "",
             "1.1.2.3",
-            "c1.1.2.3",
-            "c1.x.1.2.3",
-            "c1.1.2.3.4.5",
-            "c2.1.2.3.4",
+            "c2.1.2.3",
+            "c2.x.1.2.61",
+            "c2.1.2.3.6",
+            "c2.1.2.3.zz",
+            "c2.1.2.3.ff",
+            "c2.1.2.3.61.5",
+            "c3.1.2.3.61",
         ] {
             let e = ClusterPosition::parse(bad).unwrap_err();
             assert!(e.contains(&format!("cursor {bad:?}")), "{e}");
         }
+        let old = ClusterPosition::parse("c1.1764288000123456.7.42.3").unwrap_err();
+        assert!(old.contains("start the search again"), "{old}");
     }
 
-    /// For every event in a small universe (few times, few partitions, few WAL places), the
-    /// events "after" a cursor in the cluster order are exactly those each partition's local
-    /// cursor lets through under the single-collector order.
+    /// For every event in a small universe (few times, partitions, agents and seqs), the events
+    /// "after" a cursor in the cluster order are exactly: in another partition, those its
+    /// local cursor lets through in the single-collector order whatever their WAL places; in
+    /// the cursor's own, those past its microsecond by the local cursor, and those at it by
+    /// `is_before`.
     #[test]
     fn local_cursors_cut_each_partition_where_the_cluster_order_does() {
         let mut all = Vec::new();
         for ts in [-1i64, 0, 1, 2] {
             for partition in 0..3 {
-                for lsn in [0u64, 1, u64::MAX] {
-                    for pos in [0u64, 5] {
+                for agent in ["a", "b"] {
+                    for seq in [0u64, 5] {
                         all.push(ClusterPosition {
                             ts,
                             partition,
-                            lsn,
-                            pos,
+                            agent: agent.into(),
+                            seq,
                         });
                     }
                 }
             }
         }
-        let local = |c: &ClusterPosition| Position {
-            ts: c.ts,
-            lsn: c.lsn,
-            pos: c.pos,
-        };
         for direction in [Direction::NewestFirst, Direction::OldestFirst] {
             for cut in &all {
                 for e in &all {
-                    let after_in_cluster = match direction {
-                        Direction::NewestFirst => e < cut,
-                        Direction::OldestFirst => e > cut,
-                    };
+                    let after_in_cluster = cut.is_before(e, direction);
                     let l = cut.local_after(e.partition, direction);
-                    let after_locally = match direction {
-                        Direction::NewestFirst => local(e) < l,
-                        Direction::OldestFirst => local(e) > l,
+                    let after_locally = |lsn: u64, pos: u64| {
+                        let local = Position { ts: e.ts, lsn, pos };
+                        match direction {
+                            Direction::NewestFirst => local < l,
+                            Direction::OldestFirst => local > l,
+                        }
                     };
-                    assert_eq!(
-                        after_in_cluster, after_locally,
-                        "{direction:?} {cut:?} {e:?}"
-                    );
+                    for (lsn, pos) in [(0, 0), (1, 5), (u64::MAX, u64::MAX)] {
+                        let got = if e.partition == cut.partition && e.ts == cut.ts {
+                            assert!(!after_locally(lsn, pos), "{direction:?} {cut:?} {e:?}");
+                            cut.is_before(e, direction)
+                        } else {
+                            after_locally(lsn, pos)
+                        };
+                        assert_eq!(after_in_cluster, got, "{direction:?} {cut:?} {e:?}");
+                    }
                 }
             }
         }

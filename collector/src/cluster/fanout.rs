@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::cursor::{self, ClusterPosition};
+use super::exact_count;
 use super::lease;
 use super::member::Member;
 use super::owner::{self, Asked};
@@ -150,6 +151,9 @@ async fn ask<T: DeserializeOwned>(
         .map_err(|e| Err(format!("{url}: the answer does not read: {e}")))
 }
 
+/// One owner's answer: its address, id and the partitions asked of it, and what it said.
+type Answered<T> = (String, String, Vec<u32>, T);
+
 /// Asks every owner for its partitions at once: the answers, and `owners` with the
 /// partitions of those that did not answer added to the missing.
 async fn ask_all<T: DeserializeOwned>(
@@ -157,22 +161,29 @@ async fn ask_all<T: DeserializeOwned>(
     path: &str,
     params: &(impl Serialize + Sync),
 ) -> Result<(Vec<T>, Owners), ApiError> {
+    let (answers, owners) = ask_each(member, path, params).await?;
+    Ok((answers.into_iter().map(|(_, _, _, a)| a).collect(), owners))
+}
+
+/// [`ask_all`], each answer with who gave it.
+async fn ask_each<T: DeserializeOwned>(
+    member: &Member,
+    path: &str,
+    params: &(impl Serialize + Sync),
+) -> Result<(Vec<Answered<T>>, Owners), ApiError> {
     let mut owners = owners(member).await?;
     let token = token(member)?;
     let asks = owners.by_url.iter().map(|(url, (id, parts))| {
         let token = token.as_deref();
         async move {
-            (
-                id.clone(),
-                parts.clone(),
-                ask::<T>(url, path, params, parts, token).await,
-            )
+            let answer = ask::<T>(url, path, params, parts, token).await;
+            (url.clone(), id.clone(), parts.clone(), answer)
         }
     });
     let mut answers = Vec::new();
-    for (id, parts, answer) in futures_util::future::join_all(asks).await {
+    for (url, id, parts, answer) in futures_util::future::join_all(asks).await {
         match answer {
-            Ok(a) => answers.push(a),
+            Ok(a) => answers.push((url, id, parts, a)),
             Err(Ok(refused)) => return Err(refused),
             Err(Err(why)) => {
                 tracing::warn!(owner = %id, partitions = ?parts, error = %why, "cluster: an owner did not answer");
@@ -267,8 +278,7 @@ fn merge_search(
 }
 
 /// The context of a hit of a fanned-out search (its position a cluster cursor), asked of the
-/// owner of its partition now. Should the partition have moved since the search, the new
-/// owner holds the event at another place: 404, search again.
+/// owner of its partition now, by the hit's event id.
 pub async fn context(
     member: &Member,
     mut params: ContextParams,
@@ -291,12 +301,8 @@ pub async fn context(
             "cluster: {id} owns partition {p} but publishes no address"
         )));
     };
-    params.at = crate::search::order::Position {
-        ts: at.ts,
-        lsn: at.lsn,
-        pos: at.pos,
-    }
-    .cursor();
+    // By its id, which is the same on every owner the partition had.
+    params.at = logwarden_core::EventId::new(at.agent.as_str(), at.seq).to_string();
     let token = token(member)?;
     match ask(&url, owner::CONTEXT_PATH, &params, &[p], token.as_deref()).await {
         Ok(answer) => Ok(answer),
@@ -359,35 +365,80 @@ pub async fn fleet(member: &Member) -> Result<FleetResponse, ApiError> {
     Ok(merged)
 }
 
-/// A fanned-out count. Counts by value: each owner is asked for more values than wanted
-/// (`owner_limit`), the counts of a value summed over the owners, the largest kept, and
-/// `other` is the rest of the total. A value's count is exact when every owner listed it or
-/// listed all of its values (its `other` was 0); otherwise it may lack up to the smallest
-/// count listed by an owner that left it out (docs/scale.md).
+/// A fanned-out count. By value, in two rounds (`exact_count.rs`): each owner is asked for
+/// more values than wanted (`owner_limit`), then those that may hold more for the exact counts
+/// of the largest; the counts shown are exact, and `unlisted_up_to` says when a value not
+/// shown may have more events than the last shown.
 pub async fn count(member: &Member, mut params: CountParams) -> Result<CountResponse, ApiError> {
-    let wanted = params.limit;
-    if let Some(by) = &params.by {
-        let most = if by.contains(',') {
-            MAX_PAIRS
-        } else {
-            MAX_TERMS
-        };
-        let size = wanted.unwrap_or(crate::search::count::DEFAULT_TERMS);
-        if size == 0 || size > most {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("limit must be 1 to {most} when counting by {by}"),
-            ));
-        }
-        params.limit = Some(owner_limit(size, most));
-    }
     (params.since, params.until) = absolute(&params.since, &params.until, Utc::now())?;
-    let (answers, owners) = ask_all::<CountResponse>(member, owner::COUNT_PATH, &params).await?;
-    let keep = params
-        .by
-        .as_ref()
-        .map(|_| wanted.unwrap_or(crate::search::count::DEFAULT_TERMS));
-    Ok(merge_count(answers, keep, owners))
+    let Some(by) = params.by.clone() else {
+        let (answers, owners) =
+            ask_all::<CountResponse>(member, owner::COUNT_PATH, &params).await?;
+        return Ok(merge_count(answers, owners));
+    };
+    let most = if by.contains(',') {
+        MAX_PAIRS
+    } else {
+        MAX_TERMS
+    };
+    let keep = params.limit.unwrap_or(crate::search::count::DEFAULT_TERMS);
+    if keep == 0 || keep > most {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be 1 to {most} when counting by {by}"),
+        ));
+    }
+    let asked = owner_limit(keep, most);
+    params.limit = Some(asked);
+    let (answers, mut owners) =
+        ask_each::<CountResponse>(member, owner::COUNT_PATH, &params).await?;
+    let firsts: Vec<CountResponse> = answers.iter().map(|a| a.3.clone()).collect();
+    let top = exact_count::candidates(&firsts, keep);
+    let values = serde_json::to_string(&top.iter().map(exact_count::keys_of).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let token = token(member)?;
+    let seconds = answers.into_iter().map(|(url, id, parts, first)| {
+        let (token, values, params) = (token.as_deref(), &values, &params);
+        async move {
+            if exact_count::is_complete(&first, asked) {
+                return (first, None, None);
+            }
+            let path = owner::COUNT_VALUES_PATH;
+            let asked = CountOfValues { params, values };
+            match ask::<CountResponse>(&url, path, &asked, &parts, token).await {
+                Ok(exact) if exact.missing_partitions.is_empty() => {
+                    (first, Some(exact.buckets), None)
+                }
+                Ok(exact) => (first, None, Some((parts, exact.missing_reasons.join("; ")))),
+                Err(Ok(refused)) => (first, None, Some((parts, refused.message().to_owned()))),
+                Err(Err(why)) => (first, None, Some((parts, format!("{id}: {why}")))),
+            }
+        }
+    });
+    let mut each = Vec::new();
+    for (first, exact, failed) in futures_util::future::join_all(seconds).await {
+        if let Some((parts, why)) = failed {
+            owners.reasons.push(format!(
+                "partitions {parts:?}: the exact counts of the largest values were not answered ({why}); their first counts are in"
+            ));
+            owners.missing.extend(parts);
+        }
+        each.push(exact_count::OwnerCounts { first, exact });
+    }
+    let mut merged = exact_count::merge(each, top, asked);
+    merged.missing_partitions.extend(owners.missing);
+    merged.missing_partitions.sort_unstable();
+    merged.missing_partitions.dedup();
+    merged.missing_reasons.extend(owners.reasons);
+    Ok(merged)
+}
+
+/// A count's parameters with the values of its second round (`owner::Values`).
+#[derive(Serialize)]
+struct CountOfValues<'a> {
+    #[serde(flatten)]
+    params: &'a CountParams,
+    values: &'a str,
 }
 
 /// How many values each owner is asked for when `size` are wanted.
@@ -395,13 +446,8 @@ fn owner_limit(size: usize, most: usize) -> usize {
     (size * 4 + 16).min(most).max(size)
 }
 
-/// Sums the answers; `keep`: counts by value, the largest `keep` (else a histogram by time, or
-/// a total alone).
-fn merge_count(
-    answers: Vec<CountResponse>,
-    keep: Option<usize>,
-    mut owners: Owners,
-) -> CountResponse {
+/// Sums the answers: a histogram by time (summed per bucket), or a total alone.
+fn merge_count(answers: Vec<CountResponse>, mut owners: Owners) -> CountResponse {
     let mut total = 0;
     let mut days = 0;
     let mut buckets: BTreeMap<String, CountBucket> = BTreeMap::new();
@@ -417,17 +463,12 @@ fn merge_count(
                 .or_insert(b);
         }
     }
-    let mut buckets: Vec<CountBucket> = buckets.into_values().collect();
-    let other = keep.map(|keep| {
-        buckets.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
-        buckets.truncate(keep);
-        total.saturating_sub(buckets.iter().map(|b| b.count).sum())
-    });
     CountResponse {
         total,
         partitions: days,
-        buckets,
-        other,
+        buckets: buckets.into_values().collect(),
+        other: None,
+        unlisted_up_to: None,
         missing_partitions: owners.missing.into_iter().collect(),
         missing_reasons: owners.reasons,
     }
@@ -446,30 +487,9 @@ mod tests {
     }
 
     #[test]
-    fn counts_by_value_are_summed_and_other_is_the_rest() {
-        let a = CountResponse {
-            total: 100,
-            partitions: 1,
-            buckets: vec![bucket("x", 50), bucket("y", 30)],
-            other: Some(20),
-            ..CountResponse::default()
-        };
-        let b = CountResponse {
-            total: 60,
-            partitions: 2,
-            buckets: vec![bucket("y", 40), bucket("z", 15)],
-            other: Some(5),
-            missing_partitions: vec![3],
-            missing_reasons: vec!["c2 does not own partitions [3] now".into()],
-        };
+    fn histograms_are_summed_per_bucket_and_missing_partitions_kept() {
         let mut owners = Owners::default();
         owners.missing.insert(7);
-        let m = merge_count(vec![a, b], Some(2), owners);
-        assert_eq!(m.total, 160);
-        assert_eq!(m.buckets, vec![bucket("y", 70), bucket("x", 50)]);
-        assert_eq!(m.other, Some(40));
-        assert_eq!(m.missing_partitions, vec![3, 7]);
-        assert_eq!(m.partitions, 2);
         let h = merge_count(
             vec![
                 CountResponse {
@@ -486,9 +506,9 @@ mod tests {
                     ..CountResponse::default()
                 },
             ],
-            None,
-            Owners::default(),
+            owners,
         );
+        assert_eq!(h.total, 7);
         assert_eq!(
             h.buckets,
             vec![
@@ -497,7 +517,7 @@ mod tests {
             ]
         );
         assert_eq!(h.other, None);
-        assert!(h.missing_partitions.is_empty());
+        assert_eq!(h.missing_partitions, vec![7]);
     }
 
     #[test]
@@ -512,12 +532,12 @@ mod tests {
                 None,
             )
         };
-        let at = |ts: i64, partition: u32, lsn: u64| {
+        let at = |ts: i64, partition: u32, seq: u64| {
             ClusterPosition {
                 ts,
                 partition,
-                lsn,
-                pos: 0,
+                agent: "a".into(),
+                seq,
             }
             .cursor()
         };

@@ -10,18 +10,23 @@
 //! - `shard.rs`: each collector holds a fair share of the partitions and takes over those of a
 //!   collector that stopped renewing its leases.
 //! - `consumer.rs`: the owner of a partition reads it through its own durable consumer into its
-//!   local WAL, from which its index and fleet view follow as for a single collector.
+//!   local WAL, from which its index and fleet view follow as for a single collector;
+//!   `given_up.rs`: the consumers of partitions given up or lost are deleted.
 //!
 //! - `fanout.rs`: search, count, export and fleet asked of any collector ask every partition's
-//!   owner (`owner.rs` answers, `cursor.rs` orders, `fleet.rs` merges the fleet views), and
-//!   name the partitions that did not answer; `scope.rs`: a collector's reads see only the
-//!   partitions it owns now.
+//!   owner (`owner.rs` answers, `partition_page.rs` pages one partition in the order of
+//!   `cursor.rs`, `fleet.rs` merges the fleet views, `exact_count.rs` makes counts by value
+//!   exact in two rounds), and name the partitions that did not answer; `scope.rs`: a
+//!   collector's reads see only the partitions it owns now.
 //!
 //! - `leader.rs`: one collector, elected by a lease, runs the cluster's alert engine over
 //!   every partition (`alert_feed.rs`), its state in JetStream (`alert_state.rs`); the alert
 //!   API of any collector reaches it (`alert_api.rs`); `view.rs`: the whole cluster for status.
 //!
-//! Not yet here (docs/scale.md): a merged live tail. Syslog received by a collector stays local.
+//! - `tail.rs`: the live tail of every owner, merged in time order within a short delay.
+//!
+//! Syslog received by any collector is published to the stream as agents' events are
+//! (`crate::syslog::cluster`).
 
 pub mod alert_api;
 pub mod alert_feed;
@@ -29,13 +34,16 @@ pub mod alert_state;
 pub mod config;
 pub mod consumer;
 pub mod cursor;
+pub mod exact_count;
 pub mod fanout;
 pub mod fleet;
+pub mod given_up;
 pub mod leader;
 pub mod lease;
 pub mod member;
 pub mod names;
 pub mod owner;
+mod partition_page;
 pub mod scope;
 pub mod shard;
 pub mod status;

@@ -6,7 +6,7 @@
 //! toward `ceil(partitions / collectors)`: it gives up partitions above that share and takes
 //! free ones below it. The leases of a collector that died expire after the TTL and the others
 //! take them within two ticks, so its partitions move within TTL + two ticks (6 s + 2 s by
-//! default).
+//! default). The consumer of a partition given up or lost is deleted (`given_up.rs`).
 //!
 //! A tick must stay well under the TTL: the leases it keeps and the membership entry are
 //! written at its start, and a tick longer than the TTL lets them expire, which the others
@@ -28,9 +28,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::given_up::GivenUp;
 use super::lease::{self, Lease};
 use super::member::Member;
 use crate::wal::Committer;
+use async_nats::jetstream::kv::Store;
 
 /// How long giving a partition up waits for its reader to stop before going on without it.
 const STOP_WAIT: Duration = Duration::from_millis(500);
@@ -96,9 +98,11 @@ pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationT
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
     // The count of members the last tick saw (None after a tick that failed).
     let mut counted = None;
+    let mut given_up = GivenUp::default();
     loop {
         let started = tokio::time::Instant::now();
-        if let Err(e) = step(&cluster, &committer, &mut held, &mut counted).await {
+        let state = (&mut held, &mut counted, &mut given_up);
+        if let Err(e) = step(&cluster, &committer, state).await {
             counted = None;
             tracing::warn!(error = %e, "cluster: partition ownership not updated");
         }
@@ -118,6 +122,8 @@ pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationT
     }
     let leases = stop_all(std::mem::take(&mut held).into_values().collect()).await;
     if let Ok(kv) = cluster.leases().await {
+        given_up.add(leases.iter().map(|l| l.partition));
+        given_up.settle(&cluster, kv, &BTreeSet::new()).await;
         futures_util::future::join_all(leases.into_iter().map(|l| lease::release(kv, l))).await;
     }
     cluster.set_owned(BTreeSet::new());
@@ -127,8 +133,7 @@ pub async fn run(cluster: Arc<Member>, committer: Committer, stop: CancellationT
 async fn step(
     cluster: &Arc<Member>,
     committer: &Committer,
-    held: &mut BTreeMap<u32, Held>,
-    counted: &mut Option<u32>,
+    (held, counted, given_up): (&mut BTreeMap<u32, Held>, &mut Option<u32>, &mut GivenUp),
 ) -> Result<(), String> {
     let kv = cluster.leases().await?.clone();
     let s = &cluster.settings;
@@ -164,7 +169,11 @@ async fn step(
             held.remove(&p)
         })
         .collect();
+    given_up.add(lost.iter().map(|h| h.lease.partition));
     stop_all(lost).await;
+    given_up
+        .settle(cluster, &kv, &held.keys().copied().collect())
+        .await;
     let url = s.url.as_deref().unwrap_or_default();
     within(
         wait,
@@ -199,12 +208,34 @@ async fn step(
         );
         extra.push(h);
     }
+    let stopped = stop_all(extra).await;
+    // Deleted before the lease is released: nobody reads the partition meanwhile.
+    if !stopped.is_empty() {
+        given_up.add(stopped.iter().map(|l| l.partition));
+        given_up
+            .settle(cluster, &kv, &held.keys().copied().collect())
+            .await;
+    }
     // A release without an answer expires by itself.
-    let released = stop_all(extra)
-        .await
+    let released = stopped
         .into_iter()
         .map(|l| tokio::time::timeout(wait, lease::release(kv_ref, l)));
     futures_util::future::join_all(released).await;
+    take_share(cluster, committer, &kv, held, share, members).await;
+    Ok(())
+}
+
+/// Takes free partitions until this collector holds `share` of them.
+async fn take_share(
+    cluster: &Arc<Member>,
+    committer: &Committer,
+    kv: &Store,
+    held: &mut BTreeMap<u32, Held>,
+    share: usize,
+    members: u32,
+) {
+    let s = &cluster.settings;
+    let wait = request_wait(s.lease_ttl);
     // Each collector starts looking at its own place, so that they do not all race for the
     // same free partition.
     let start = super::names::partition_of(&s.id, s.partitions);
@@ -218,7 +249,7 @@ async fn step(
         }
         // Another collector's: try the next. No answer: the next tick tries again, rather than
         // spend up to 5 s on each free partition while the leases held here go unrenewed.
-        let take = lease::take(&kv, &s.id, p, s.lease_ttl);
+        let take = lease::take(kv, &s.id, p, s.lease_ttl);
         let taken = match within(wait, "taking a partition", take).await {
             Ok(taken) => taken,
             Err(e) => {
@@ -239,7 +270,6 @@ async fn step(
             held.insert(p, Held { lease, stop, task });
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

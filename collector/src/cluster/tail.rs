@@ -1,15 +1,21 @@
 //! The live tail of a cluster: `GET /api/v1/tail` asked of any collector in cluster mode opens
 //! the tail of every partition owner (`GET /api/v1/cluster/tail?partitions=..`, each its own
 //! tail over the partitions asked that it owns) and forwards their lines as one NDJSON stream,
-//! in the order they arrive.
+//! in time order within [`ORDER_DELAY`]: each line is held that long, then sent with every
+//! line held of an earlier time (by time, then event id), so that lines of different owners
+//! that reach this collector within that delay of one another come out in time order. A line
+//! that comes later than that after a newer one was sent is sent as it comes (the tail does
+//! not wait for a straggler longer than the delay).
 //!
 //! It never lacks partitions silently: it is refused (503, naming them) when a partition has
 //! no reachable owner at the start, and it ends (the client sees the stream end, as when a
 //! collector stops) as soon as an owner's stream ends or the owner of any partition changes;
-//! `logwarden search -f` can then be run again. It starts from now on every owner: `after` is
-//! a position in one collector's WAL and is not passed on.
+//! `logwarden search -f` can then be run again. It starts from now on every owner, as a single
+//! collector's tail asked without `after` does: `after` is a position in one collector's WAL
+//! and is not passed on (so the events that became searchable between `search -f`'s first page
+//! and the tail's start are not shown; a single collector shows them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -27,6 +33,8 @@ pub const TAIL_PATH: &str = "/api/v1/cluster/tail";
 
 /// How often the owners are read again to notice a partition that moved.
 const RECHECK: Duration = Duration::from_secs(2);
+/// How long a line is held to be put in time order with the other owners' lines.
+pub const ORDER_DELAY: Duration = Duration::from_secs(2);
 /// A blank line to the client when nothing came for this long.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -82,18 +90,39 @@ pub async fn open(
         streams.push(resp);
     }
     let (tx, rx) = mpsc::channel(64);
+    let (lines, merged) = mpsc::channel(256);
     let end = stop.child_token();
     for resp in streams {
-        tokio::spawn(forward(resp, tx.clone(), end.clone()));
+        tokio::spawn(forward(resp, lines.clone(), end.clone()));
     }
+    tokio::spawn(in_order(merged, tx.clone(), end.clone()));
     tokio::spawn(watch(member, owners.by_url, tx, end));
     Ok(rx)
 }
 
-/// Forwards one owner's whole lines (not its keep-alives); ends the tail when its stream ends.
-async fn forward(mut resp: reqwest::Response, tx: mpsc::Sender<Bytes>, end: CancellationToken) {
+/// A line's place in the merged order: its event's time (microseconds) and id.
+type Key = (i64, String);
+
+/// The time and id of an event line (`None`: not an event; sent as it comes).
+fn key_of(line: &[u8]) -> Option<Key> {
+    #[derive(serde::Deserialize)]
+    struct Placed {
+        ts: chrono::DateTime<chrono::Utc>,
+        id: String,
+    }
+    let p: Placed = serde_json::from_slice(line).ok()?;
+    Some((p.ts.timestamp_micros(), p.id))
+}
+
+/// Forwards one owner's whole lines (not its keep-alives), each with its key; ends the tail
+/// when its stream ends.
+async fn forward(
+    mut resp: reqwest::Response,
+    tx: mpsc::Sender<(Option<Key>, Bytes)>,
+    end: CancellationToken,
+) {
     let mut partial: Vec<u8> = Vec::new();
-    loop {
+    'stream: loop {
         let chunk = tokio::select! {
             _ = end.cancelled() => return,
             c = resp.chunk() => c,
@@ -104,17 +133,100 @@ async fn forward(mut resp: reqwest::Response, tx: mpsc::Sender<Bytes>, end: Canc
             continue;
         };
         let rest = partial.split_off(cut + 1);
-        let lines: Vec<u8> = partial
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .flat_map(|l| l.iter().copied().chain([b'\n']))
-            .collect();
+        for l in partial.split(|&b| b == b'\n') {
+            if l.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let line: Bytes = l.iter().copied().chain([b'\n']).collect::<Vec<u8>>().into();
+            if tx.send((key_of(l), line)).await.is_err() {
+                break 'stream;
+            }
+        }
         partial = rest;
-        if !lines.is_empty() && tx.send(Bytes::from(lines)).await.is_err() {
+    }
+    end.cancel();
+}
+
+/// Lines held to be sent in time order: by key, with when each came.
+#[derive(Default)]
+struct Reorder {
+    held: BTreeMap<Key, Bytes>,
+    came: VecDeque<(tokio::time::Instant, Key)>,
+}
+
+impl Reorder {
+    fn push(&mut self, key: Key, line: Bytes, now: tokio::time::Instant) {
+        if self.held.insert(key.clone(), line).is_none() {
+            self.came.push_back((now, key));
+        }
+    }
+
+    /// The lines due at `now`, in order: each line held [`ORDER_DELAY`] is sent, and with it
+    /// every line held of an earlier key.
+    fn due(&mut self, now: tokio::time::Instant) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        while let Some((at, _)) = self.came.front() {
+            if now.duration_since(*at) < ORDER_DELAY {
+                break;
+            }
+            let Some((_, key)) = self.came.pop_front() else {
+                break;
+            };
+            while let Some(first) = self.held.first_entry() {
+                if *first.key() > key {
+                    break;
+                }
+                out.push(first.remove());
+            }
+        }
+        out
+    }
+
+    /// When the next line is due.
+    fn next_due(&self) -> Option<tokio::time::Instant> {
+        self.came.front().map(|(at, _)| *at + ORDER_DELAY)
+    }
+
+    /// Every line held, in order.
+    fn all(&mut self) -> Vec<Bytes> {
+        self.came.clear();
+        std::mem::take(&mut self.held).into_values().collect()
+    }
+}
+
+/// Puts the owners' lines in time order within [`ORDER_DELAY`] (`Reorder`) and sends them on.
+async fn in_order(
+    mut lines: mpsc::Receiver<(Option<Key>, Bytes)>,
+    tx: mpsc::Sender<Bytes>,
+    end: CancellationToken,
+) {
+    let mut held = Reorder::default();
+    loop {
+        let wake = held.next_due();
+        let mut now_out = Vec::new();
+        tokio::select! {
+            _ = end.cancelled() => break,
+            got = lines.recv() => match got {
+                Some((Some(key), line)) => held.push(key, line, tokio::time::Instant::now()),
+                Some((None, line)) => now_out.push(line),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {}
+        }
+        now_out.extend(held.due(tokio::time::Instant::now()));
+        for line in now_out {
+            if tx.send(line).await.is_err() {
+                end.cancel();
+                return;
+            }
+        }
+    }
+    // The tail ends: what is held goes out first, if the client still takes it.
+    for line in held.all() {
+        if tx.try_send(line).is_err() {
             break;
         }
     }
-    end.cancel();
 }
 
 /// Ends the tail when the owners differ from those it opened, and sends keep-alives.
@@ -144,4 +256,60 @@ async fn watch(
         }
     }
     end.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(ts: i64, id: &str) -> (Key, Bytes) {
+        ((ts, id.to_owned()), Bytes::from(format!("{ts} {id}\n")))
+    }
+
+    /// Lines of several owners that come within the delay of one another go out in time
+    /// order; each after the delay; a straggler after it goes out as it comes.
+    #[test]
+    fn lines_go_out_in_time_order_after_the_delay() {
+        let t0 = tokio::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut r = Reorder::default();
+        let (k, l) = line(30, "b:1");
+        r.push(k, l, ms(0));
+        let (k, l) = line(10, "a:1");
+        r.push(k, l, ms(100));
+        let (k, l) = line(30, "c:2");
+        r.push(k, l, ms(200));
+        assert!(r.due(ms(1999)).is_empty(), "held for the delay");
+        assert_eq!(r.next_due(), Some(ms(2000)));
+        let out = r.due(ms(2000));
+        assert_eq!(out, vec![Bytes::from("10 a:1\n"), Bytes::from("30 b:1\n")]);
+        assert_eq!(r.due(ms(2150)), Vec::<Bytes>::new(), "a:1 went out already");
+        assert_eq!(r.due(ms(2200)), vec![Bytes::from("30 c:2\n")]);
+        let (k, l) = line(5, "late:1");
+        r.push(k, l, ms(3000));
+        assert_eq!(r.due(ms(5000)), vec![Bytes::from("5 late:1\n")]);
+        let (k, l) = line(7, "x:1");
+        r.push(k.clone(), l.clone(), ms(6000));
+        r.push(k, l, ms(6001));
+        assert_eq!(r.all(), vec![Bytes::from("7 x:1\n")], "a line once");
+        assert_eq!(r.next_due(), None);
+    }
+
+    #[test]
+    fn an_event_line_is_placed_by_its_time_and_id() {
+        let e = logwarden_core::Event::log(
+            logwarden_core::EventId::new("vm:7", 42),
+            chrono::DateTime::from_timestamp_micros(1_764_288_000_000_001).unwrap(),
+            "h",
+            "s",
+            "/x",
+            "m".into(),
+        );
+        let json = serde_json::to_vec(&e).unwrap();
+        assert_eq!(
+            key_of(&json),
+            Some((1_764_288_000_000_001, "vm:7:42".to_owned()))
+        );
+        assert_eq!(key_of(b"not json"), None);
+    }
 }

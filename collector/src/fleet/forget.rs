@@ -41,6 +41,18 @@ impl Forget {
         serde_json::to_vec(self).expect("a forget record serializes")
     }
 
+    /// The refusal of a forget of `host`, which is not among `hosts` (the fleet view's): with
+    /// the spelling that is there, if one differs only in case.
+    pub fn unknown_host<'a>(host: &str, hosts: impl Iterator<Item = &'a str>) -> String {
+        let alike: Vec<&str> = hosts.filter(|h| h.eq_ignore_ascii_case(host)).collect();
+        let hint = if alike.is_empty() {
+            "`logwarden fleet` lists them".to_owned()
+        } else {
+            format!("did you mean {}?", alike.join(" or "))
+        };
+        format!("no host {host:?} in the fleet view: {hint}")
+    }
+
     /// Reads a payload; a version this build does not know is refused (and skipped by the
     /// caller), never half understood.
     pub fn decode(payload: &[u8]) -> Result<Forget, String> {

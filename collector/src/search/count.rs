@@ -135,6 +135,68 @@ impl Searcher {
     }
 }
 
+impl Searcher {
+    /// The exact counts of the given values of `by` (each one value, or two for pairs): a
+    /// terms aggregation that includes those values only, so that no index segment cuts its
+    /// list short. Cluster mode's second round of a count by value (`cluster/fanout.rs`).
+    pub fn count_values(
+        &self,
+        p: &CountParams,
+        values: &[Vec<String>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CountBucket>, SearchError> {
+        let by = p.by.as_deref().unwrap_or_default();
+        let fields = by_fields(by)?;
+        let plan = self.plan(&p.q, &p.since, &p.until, now)?;
+        self.check_columns(&plan, &fields)?;
+        let level = |i: usize| -> Result<Vec<String>, SearchError> {
+            let mut v: Vec<String> = values
+                .iter()
+                .map(|keys| {
+                    keys.get(i).cloned().ok_or_else(|| {
+                        SearchError::BadParam(format!("values: {keys:?} is not a value of {by}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            v.sort();
+            v.dedup();
+            Ok(v)
+        };
+        let terms = |field: &str, include: Vec<String>| {
+            serde_json::json!({"terms": {
+                "field": field, "size": include.len().max(1), "include": include,
+            }})
+        };
+        let mut agg = serde_json::json!({"c": terms(&fields[0], level(0)?)});
+        if let Some(second) = fields.get(1) {
+            agg["c"]["aggs"] = serde_json::json!({"c": terms(second, level(1)?)});
+        }
+        let aggs: Aggregations = serde_json::from_value(agg)
+            .map_err(|e| SearchError::BadParam(format!("values: {e}")))?;
+        let (_, merged) = aggregate(&plan, &aggs)?;
+        let Some(merged) = merged else {
+            return Ok(Vec::new());
+        };
+        let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
+        let json =
+            serde_json::to_value(&result).map_err(|e| SearchError::BadParam(e.to_string()))?;
+        let wanted: std::collections::HashSet<&[String]> =
+            values.iter().map(Vec::as_slice).collect();
+        Ok(buckets_of(&json)
+            .into_iter()
+            .filter(|b| {
+                let single = [b.key.clone()];
+                let keys = if b.keys.is_empty() {
+                    &single[..]
+                } else {
+                    &b.keys[..]
+                };
+                wanted.contains(keys)
+            })
+            .collect())
+    }
+}
+
 /// The date histogram on `ts` for `every`, bounded to the range asked for.
 fn histogram_request(
     plan: &super::Plan,

@@ -1,6 +1,7 @@
 //! Where the syslog intake puts numbered events: the local WAL on a primary, or, on a standby,
 //! the primary's ingest API (syslog senders cannot follow a redirect, so a standby takes their
-//! messages and passes them on; docs/failover.md).
+//! messages and passes them on; docs/failover.md), or, in cluster mode, the JetStream stream
+//! (`cluster.rs`).
 //!
 //! Forwarded events keep the ids the standby gave them (`syslog@<standby site>:<seq>`), so a
 //! batch sent again after a lost answer is caught by the primary's deduplication.
@@ -17,6 +18,7 @@ use crate::wal::{Committer, Originals, Pending};
 pub enum Sink {
     Wal(Committer),
     Primary(Forwarder),
+    Cluster(super::cluster::Publisher),
 }
 
 impl Sink {
@@ -31,7 +33,15 @@ impl Sink {
             },
             // The primary is written one batch at a time: each is retried until it is taken.
             Sink::Primary(f) => Written::Done(f.send(lines.body, events.len()).await),
+            // Published one batch at a time too (in order), each until the stream took it.
+            Sink::Cluster(p) => Written::Done(p.send(&events).await),
         }
+    }
+
+    /// Whether [`Sink::start_write`] uses the events' JSON lines (the stream is sent the
+    /// events themselves).
+    pub fn wants_lines(&self) -> bool {
+        !matches!(self, Sink::Cluster(_))
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Identity: plain syslog has no sender-side ids, so the collector gives each message the id
 //! `syslog@<site>:<seq>` from its own seq lease (`syslog.seq` in the data directory), which
-//! never reuses a seq across crashes.
+//! never reuses a seq across crashes; in cluster mode, one source per partition instead
+//! (`cluster.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,10 +15,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use logwarden_core::seq::SeqAllocator;
-use logwarden_core::{Draft, Event, EventId};
+use logwarden_core::{Draft, Event};
 use logwarden_parse::{Format, LineParser, ParseOptions};
 use tokio::sync::mpsc;
 
+use super::cluster::Ids;
 use super::forward::{Sink, Written};
 use super::framing::Frame;
 use crate::ingest::SpaceLimits;
@@ -88,9 +90,19 @@ impl Parser {
     }
 }
 
-/// Opens the seq lease for syslog ids.
-pub fn seqs(data_dir: &Path) -> std::io::Result<SeqAllocator> {
-    SeqAllocator::open(&data_dir.join("syslog.seq"), SEQ_HEADER)
+/// How messages are numbered: per partition when `sink` publishes to a cluster, else from the
+/// collector's seq lease (`syslog@<site>`).
+pub fn ids(data_dir: &Path, sink: &Sink, site: &str) -> std::io::Result<Ids> {
+    Ok(match sink {
+        Sink::Cluster(p) => {
+            let s = &p.member().settings;
+            Ids::Cluster(super::cluster::Sources::new(data_dir, &s.id, s.partitions))
+        }
+        _ => Ids::Site {
+            agent: format!("syslog@{site}"),
+            seqs: SeqAllocator::open(&data_dir.join("syslog.seq"), SEQ_HEADER)?,
+        },
+    })
 }
 
 /// What the intake must respect before writing: the same space limits as ingest.
@@ -105,11 +117,10 @@ pub struct Room {
 pub async fn run(
     mut rx: mpsc::Receiver<Vec<Draft>>,
     sink: Sink,
-    mut seqs: SeqAllocator,
+    mut ids: Ids,
     site: String,
     room: Room,
 ) {
-    let agent = format!("syslog@{site}");
     let mut in_flight = std::collections::VecDeque::new();
     let mut last_warned = None;
     loop {
@@ -130,11 +141,11 @@ pub async fn run(
         };
         // Each draft becomes its event as it arrives, straight into the batch.
         let mut events = Vec::with_capacity(BATCH + first.len());
-        number(first, &mut events, &mut seqs, &agent, &site);
+        number(first, &mut events, &mut ids, &site);
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
         while events.len() < BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => number(r, &mut events, &mut seqs, &agent, &site),
+                Ok(Some(r)) => number(r, &mut events, &mut ids, &site),
                 _ => break,
             }
         }
@@ -157,7 +168,11 @@ pub async fn run(
             room.counters.syslog_paused_ms.fetch_add(ms, Relaxed);
         }
         let n = events.len();
-        let lines = lines_of(&events);
+        let lines = if sink.wants_lines() {
+            lines_of(&events)
+        } else {
+            Originals::default()
+        };
         in_flight.push_back((n, sink.start_write(events, lines).await));
         // The next batch fills while this one is written; past IN_FLIGHT batches, wait for the
         // oldest (and so, through the channel, slow the senders down).
@@ -172,18 +187,12 @@ pub async fn run(
     }
 }
 
-/// Gives each draft its identity (`syslog@<site>:<seq>`) and appends its event.
-fn number(
-    drafts: Vec<Draft>,
-    events: &mut Vec<Event>,
-    seqs: &mut SeqAllocator,
-    agent: &str,
-    site: &str,
-) {
+/// Gives each draft its identity and appends its event.
+fn number(drafts: Vec<Draft>, events: &mut Vec<Event>, ids: &mut Ids, site: &str) {
     let now = Utc::now();
     for draft in drafts {
-        match seqs.allocate() {
-            Ok(seq) => events.push(draft.into_event(EventId::new(agent, seq), "", site, now)),
+        match ids.next(&draft) {
+            Ok(id) => events.push(draft.into_event(id, "", site, now)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot number syslog messages; dropping this one")
             }

@@ -1,12 +1,13 @@
 //! Syslog intake: UDP and TCP listeners for devices and daemons that only speak syslog
 //! (RFC 3164 and RFC 5424, parsed by `logwarden-parse`). TCP accepts both RFC 6587 framings,
 //! detected per connection (`framing.rs`). Messages go through the same WAL as agent events
-//! (`intake.rs`).
+//! (`intake.rs`), or, in cluster mode, the same JetStream stream (`cluster.rs`).
 //!
 //! A broken or hostile connection only ever affects itself: framing errors close it, oversized
 //! messages are cut and flagged, and the number of open connections is capped (when full, the
 //! connection idle the longest makes room: `conn_table.rs`).
 
+pub mod cluster;
 mod conn_table;
 pub mod forward;
 pub mod framing;
@@ -120,7 +121,7 @@ pub async fn start(
         ));
     }
     drop(to_intake);
-    let seqs = intake::seqs(&room.data_dir).context("opening the syslog seq lease")?;
+    let ids = intake::ids(&room.data_dir, &sink, site).context("opening the syslog seq lease")?;
     // The intake runs on a thread of its own, with a runtime of its own, rather than as a task
     // of the shared runtime. There, the connection task that filled a batch woke the intake on
     // its own worker (tokio runs a task woken by a task next, on the same worker), so that for
@@ -136,7 +137,7 @@ pub async fn start(
     std::thread::Builder::new()
         .name("syslog-intake".into())
         .spawn(move || {
-            rt.block_on(intake::run(rx, sink, seqs, site, room));
+            rt.block_on(intake::run(rx, sink, ids, site, room));
             let _ = done_tx.send(());
         })
         .context("starting the syslog intake's thread")?;

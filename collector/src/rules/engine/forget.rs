@@ -9,6 +9,12 @@
 //! the API is answered once those changes are in the WAL; in a replay the `AlertState` records
 //! that follow hold them (and if the collector died before writing them, the cleared verdicts
 //! resolve the alerts after the hold, at reconcile).
+//!
+//! A cluster's alert leader has no WAL record to read back (its engine follows the stream):
+//! it applies the forget at once, as read, and answers once a snapshot of its state that holds
+//! it (the rules' view without the host, the resolved alerts) is stored in the shared state,
+//! where any next leader starts from it or from a later one. The fleet side of a forget in
+//! cluster mode is `crate::cluster::fleet`.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +39,9 @@ impl Engine {
         reply: ForgetReply,
     ) {
         let payload = Forget::new(host, author, at).encode();
+        if self.shared.is_some() {
+            return self.forget_shared(payload, reply).await;
+        }
         match self
             .committer
             .commit_record(RecordKind::HostForgotten, payload)
@@ -47,6 +56,27 @@ impl Engine {
                 let _ = reply.send(Err(EngineError::Wal(e.to_string())));
             }
         }
+    }
+
+    /// A cluster's leader: applied at once, answered once a snapshot holding it is stored (a
+    /// next leader that started from an older one would replay the host's heartbeats and
+    /// watch it again).
+    async fn forget_shared(&mut self, payload: Vec<u8>, reply: ForgetReply) {
+        // Where the leader is in the stream: the answer's `lsn`.
+        let lsn = self.applied_lsn;
+        let rec = Record {
+            lsn,
+            kind: RecordKind::HostForgotten,
+            payload,
+        };
+        self.forgets.push(Forgotten {
+            lsn,
+            reply,
+            answer: None,
+        });
+        self.host_forgotten(&rec, false);
+        let stored = self.shared_snapshot().await;
+        self.answer_forgets(stored);
     }
 
     /// A `HostForgotten` record read from the WAL (live, or in the start replay).

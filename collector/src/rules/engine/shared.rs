@@ -118,12 +118,13 @@ impl Engine {
         }
     }
 
-    /// Replaces the store's content with a snapshot of the state as of the last event handled.
-    async fn shared_snapshot(&mut self) {
+    /// Replaces the store's content with a snapshot of the state as of the last event handled;
+    /// whether it was stored.
+    pub(super) async fn shared_snapshot(&mut self) -> bool {
         // Every change in the snapshot must be in the store before it, as for the WAL
         // (`write_snapshot`): a snapshot is only taken when they are.
         if !self.commit_pending().await {
-            return;
+            return false;
         }
         let snap = snapshot::capture(
             self.applied_lsn,
@@ -147,6 +148,7 @@ impl Engine {
                     sink.changes_since = 0;
                     sink.last_snapshot = Instant::now();
                 }
+                true
             }
             Err(e) => {
                 self.snapshot_failures += 1;
@@ -157,6 +159,7 @@ impl Engine {
                     sink.last_snapshot = Instant::now();
                     sink.events_since = 0;
                 }
+                false
             }
         }
     }
