@@ -60,13 +60,27 @@ impl NatsNode {
 
     /// `GET /jsz` of the monitoring endpoint.
     pub fn jsz(&self) -> Option<serde_json::Value> {
+        self.monitoring("jsz")
+    }
+
+    /// `GET /PATH` of the monitoring endpoint, as JSON (`None`: the node does not answer).
+    pub fn monitoring(&self, path: &str) -> Option<serde_json::Value> {
         reqwest::blocking::Client::new()
-            .get(format!("{}/jsz", self.monitor))
+            .get(format!("{}/{path}", self.monitor))
             .timeout(Duration::from_secs(2))
             .send()
             .ok()?
             .json()
             .ok()
+    }
+
+    /// Whether a client that named itself `name` is connected to this node (`/connz`).
+    pub fn serves(&self, name: &str) -> bool {
+        self.monitoring("connz?limit=1024").is_some_and(|c| {
+            c["connections"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|conn| conn["name"] == name))
+        })
     }
 }
 
@@ -151,6 +165,25 @@ impl NatsCluster {
     /// The client URLs of every node.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.url.clone()).collect()
+    }
+
+    /// The node a client that named itself `name` is connected to, if any answers so.
+    pub fn node_serving(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.serves(name))
+    }
+
+    /// The node that leads stream `name`'s Raft group, as a running node reports it.
+    pub fn stream_leader(&self, name: &str) -> Option<usize> {
+        let leader = self.nodes.iter().find_map(|n| {
+            let jsz = n.monitoring("jsz?accounts=true&streams=true")?;
+            jsz["account_details"]
+                .as_array()?
+                .iter()
+                .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                .find(|s| s["name"] == name)
+                .and_then(|s| s["cluster"]["leader"].as_str().map(str::to_owned))
+        })?;
+        self.nodes.iter().position(|n| n.name == leader)
     }
 
     /// The JetStream meta leader, as a running node reports it.

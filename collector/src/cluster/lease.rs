@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use async_nats::jetstream::kv::{Store, UpdateErrorKind};
+use async_nats::jetstream::kv::{CreateErrorKind, Operation, Store, UpdateErrorKind};
 use async_nats::jetstream::stream;
 use futures_util::StreamExt;
 
@@ -97,28 +97,69 @@ impl Lease {
     }
 }
 
-/// Takes partition `p` when nobody holds it.
-pub async fn take(kv: &Store, id: &str, p: u32, ttl: Duration) -> Option<Lease> {
+/// Takes partition `p` when nobody holds it (`Ok(None)`: another collector does; `Err`: the
+/// bucket did not answer, [`take_key`]).
+pub async fn take(kv: &Store, id: &str, p: u32, ttl: Duration) -> Result<Option<Lease>, String> {
     take_key(kv, id, key(p), p, ttl).await
 }
 
 /// Takes the lease `key` that is not a partition's (the alert leader's, `leader.rs`) when
 /// nobody holds it; renewed and released as a partition's.
 pub async fn take_named(kv: &Store, id: &str, key: &str, ttl: Duration) -> Option<Lease> {
-    take_key(kv, id, key.to_owned(), u32::MAX, ttl).await
+    match take_key(kv, id, key.to_owned(), u32::MAX, ttl).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            tracing::debug!(error = %e, "cluster: lease not taken");
+            None
+        }
+    }
 }
 
-async fn take_key(kv: &Store, id: &str, key: String, p: u32, ttl: Duration) -> Option<Lease> {
+/// Creates the entry `key` = `id`. An entry that already holds `id` is this collector's own:
+/// a write of ours that landed after its answer was lost (a timeout while the bucket's stream
+/// changed leader), or one written before a restart of this collector. It is adopted (written
+/// again at its revision) rather than left to expire, which would leave the partition without
+/// an owner for a whole TTL and then perhaps move it (its index rebuilt elsewhere).
+///
+/// `Ok(None)` when another collector holds the key; `Err` when the bucket did not answer (a
+/// request timed out: up to 5 s each).
+async fn take_key(
+    kv: &Store,
+    id: &str,
+    key: String,
+    p: u32,
+    ttl: Duration,
+) -> Result<Option<Lease>, String> {
     let sent = Instant::now();
-    let revision = kv.create(&key, id.to_owned().into()).await.ok()?;
+    let failed = |e: &dyn std::fmt::Display| format!("cluster: taking {key} failed: {e}");
+    let revision = match kv.create(&key, id.to_owned().into()).await {
+        Ok(revision) => revision,
+        Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
+            let Some(entry) = kv.entry(&key).await.map_err(|e| failed(&e))? else {
+                return Ok(None);
+            };
+            if entry.operation != Operation::Put || entry.value != id.as_bytes() {
+                return Ok(None);
+            }
+            match kv.update(&key, id.to_owned().into(), entry.revision).await {
+                Ok(revision) => {
+                    tracing::info!(lease = %key, "cluster: an entry of this collector's own adopted");
+                    revision
+                }
+                Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => return Ok(None),
+                Err(e) => return Err(failed(&e)),
+            }
+        }
+        Err(e) => return Err(failed(&e)),
+    };
     let fresh = Fresh(Arc::new(Mutex::new(sent)));
     fresh.renewed(sent, ttl);
-    Some(Lease {
+    Ok(Some(Lease {
         partition: p,
         key,
         revision,
         fresh,
-    })
+    }))
 }
 
 /// Who holds the lease `key` now, if anyone.
@@ -140,7 +181,9 @@ pub struct Lost;
 ///   renewed on the next tick; meanwhile [`Fresh`] turns false after 3/4 of the TTL and the
 ///   partition's reader indexes nothing.
 /// - A conflict is either another owner, or our entry expired during such an outage with
-///   nobody taking it: then it is taken again, and the partition does not move.
+///   nobody taking it, or a renewal of ours landed whose answer was lost: in the last two
+///   cases it is taken again ([`take_key`]), and the partition does not move. When that
+///   attempt gets no answer either, the lease is kept until the next tick, as above.
 pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Result<(), Lost> {
     let sent = Instant::now();
     match kv
@@ -153,16 +196,22 @@ pub async fn renew(kv: &Store, id: &str, lease: &mut Lease, ttl: Duration) -> Re
             Ok(())
         }
         Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
-            let again = take_key(kv, id, lease.key.clone(), lease.partition, ttl)
-                .await
-                .ok_or(Lost)?;
-            tracing::info!(
-                lease = %lease.key,
-                "cluster: lease had expired, nobody had taken it: taken again"
-            );
-            lease.revision = again.revision;
-            lease.fresh.renewed(sent, ttl);
-            Ok(())
+            match take_key(kv, id, lease.key.clone(), lease.partition, ttl).await {
+                Ok(Some(again)) => {
+                    tracing::info!(
+                        lease = %lease.key,
+                        "cluster: lease had expired or our renewal's answer was lost: taken again"
+                    );
+                    lease.revision = again.revision;
+                    lease.fresh.renewed(sent, ttl);
+                    Ok(())
+                }
+                Ok(None) => Err(Lost),
+                Err(e) => {
+                    tracing::warn!(lease = %lease.key, error = %e, "cluster: lease renewal failed; retrying");
+                    Ok(())
+                }
+            }
         }
         Err(e) => {
             tracing::warn!(lease = %lease.key, error = %e, "cluster: lease renewal failed; retrying");
@@ -238,4 +287,159 @@ pub async fn url_of(kv: &Store, id: &str, partitions: u32) -> Result<Option<Stri
     Ok(entry
         .filter(|v| !v.is_empty())
         .map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+#[cfg(test)]
+impl Lease {
+    /// A lease of partition `p` as if taken, for tests of what holds leases.
+    pub(super) fn for_test(p: u32) -> Lease {
+        Lease {
+            partition: p,
+            key: key(p),
+            revision: 0,
+            fresh: Fresh(Arc::new(Mutex::new(Instant::now()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real `nats-server` with JetStream on a free loopback port (Debian's package, which
+    /// scripts/test installs), its store in a temporary folder; killed when dropped.
+    struct Nats {
+        child: std::process::Child,
+        url: String,
+        _store: tempfile::TempDir,
+    }
+
+    impl Nats {
+        fn start() -> Nats {
+            let server = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+                .into_iter()
+                .find(|p| std::path::Path::new(p).exists())
+                .expect("nats-server is not installed: scripts/test installs Debian's package");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let store = tempfile::tempdir().expect("temp dir");
+            let child = std::process::Command::new(server)
+                .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(store.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("starting nats-server");
+            Nats {
+                child,
+                url: format!("nats://127.0.0.1:{port}"),
+                _store: store,
+            }
+        }
+
+        /// The lease bucket on this server (one replica, a TTL of 6 s).
+        async fn bucket(&self) -> Store {
+            let settings = crate::cluster::config::ClusterConfig {
+                nats: vec![self.url.clone()],
+                id: Some("c1".into()),
+                partitions: 16,
+                replicas: 1,
+                stream_max_age: "1h".into(),
+                duplicate_window: "1m".into(),
+                lease_ttl: "6s".into(),
+                alert_snapshot_every: "30s".into(),
+                url: None,
+                token_file: None,
+            }
+            .build("site")
+            .expect("settings");
+            let client = async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .connect(self.url.as_str())
+                .await
+                .expect("connecting to nats-server");
+            let mut js = jetstream::new(client);
+            js.set_timeout(Duration::from_secs(1));
+            for _ in 0..100 {
+                if let Ok(kv) = ensure_bucket(&js, &settings).await {
+                    return kv;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the lease bucket was not created within 10 s");
+        }
+    }
+
+    impl Drop for Nats {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(6);
+
+    /// A renewal of ours that landed while its answer was lost (a timeout as the bucket's
+    /// stream changed leader) left the entry at a revision this collector does not know: the
+    /// next renewal conflicts with its own write. The lease is kept, not given up as lost
+    /// (which left the partition without an owner for a whole TTL, then perhaps moved it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_renewal_whose_answer_was_lost_keeps_the_lease() {
+        let nats = Nats::start();
+        let kv = nats.bucket().await;
+        let mut lease = take(&kv, "c1", 3, TTL)
+            .await
+            .expect("the bucket answers")
+            .expect("partition 3 is free");
+        // The write that landed, its answer lost.
+        kv.update(key(3), "c1".into(), lease.revision)
+            .await
+            .expect("a write of c1");
+        assert_eq!(renew(&kv, "c1", &mut lease, TTL).await, Ok(()));
+        assert_eq!(owner(&kv, 3).await, Ok(Some("c1".into())));
+        // And the lease goes on being renewed at the right revision.
+        let before = lease.revision;
+        assert_eq!(renew(&kv, "c1", &mut lease, TTL).await, Ok(()));
+        assert!(lease.revision > before);
+        assert!(lease.fresh().holds());
+
+        // Another collector's write is a loss.
+        kv.put(key(3), "c2".into()).await.expect("a write of c2");
+        assert_eq!(renew(&kv, "c1", &mut lease, TTL).await, Err(Lost));
+        assert_eq!(owner(&kv, 3).await, Ok(Some("c2".into())));
+    }
+
+    /// A collector restarted before its leases expired takes its own entries back at once;
+    /// another collector's entry is not taken; a bucket that does not answer is an error, not
+    /// "held by another" (the caller stops trying the other partitions).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn take_adopts_its_own_entry_only_and_names_a_silent_bucket() {
+        let mut nats = Nats::start();
+        let kv = nats.bucket().await;
+        let old = take(&kv, "c1", 5, TTL)
+            .await
+            .expect("answer")
+            .expect("free");
+        // c1 restarted: it knows nothing of `old`.
+        let again = take(&kv, "c1", 5, TTL).await.expect("answer");
+        let again = again.expect("its own entry is adopted");
+        assert!(again.revision > old.revision);
+        assert_eq!(
+            take(&kv, "c2", 5, TTL)
+                .await
+                .expect("answer")
+                .map(|l| l.revision),
+            None
+        );
+        // A released entry (a delete marker) is free again, for anyone.
+        release(&kv, again).await;
+        assert!(take(&kv, "c2", 5, TTL).await.expect("answer").is_some());
+
+        let _ = nats.child.kill();
+        let _ = nats.child.wait();
+        let silent = take(&kv, "c1", 6, TTL).await;
+        assert!(silent.is_err(), "{silent:?}");
+    }
 }

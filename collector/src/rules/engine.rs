@@ -376,6 +376,9 @@ impl Engine {
                         next_tick = now + self.settings.tick;
                     }
                     self.expire_holds(now);
+                    // What fired or resolved just now is written before it is sent: a
+                    // cluster's leader sends only what its shared store holds (`delivery.rs`).
+                    self.commit_pending().await;
                     self.flush_due(now);
                 }
             }

@@ -59,8 +59,13 @@ impl Engine {
 
     pub(super) fn flush_due(&mut self, now: Instant) {
         // A cluster's leader that may have been replaced sends nothing (`shared.rs`); its
-        // groups wait (the leadership ends, or its lease is renewed, within a tick).
-        if !self.may_notify() {
+        // groups wait (the leadership ends, or its lease is renewed, within a tick). Nor does
+        // one whose changes are not all in the shared store yet (the store's stream electing a
+        // leader): a page sent for an alert the store lacks is sent again by the next leader,
+        // which takes the state over without it. The groups wait for the write, tried again
+        // after each wakeup (`commit_pending`), this one's included.
+        let unstored = self.shared.is_some() && !self.pending.is_empty();
+        if !self.may_notify() || unstored {
             let later = now + Duration::from_millis(500);
             for t in self.groups.values_mut() {
                 t.next = t.next.map(|n| n.max(later));

@@ -418,3 +418,83 @@ async fn a_checkpoint_makes_a_snapshot_and_the_next_start_begins_there_with_the_
     stop.cancel();
     task.await.unwrap();
 }
+
+/// A cluster's leader sends a notification only once the change that fired the alert is in the
+/// shared store. Sent while the store refused it (its stream electing a leader after a NATS
+/// node died), the page was sent again by the next leader, which took the state over without
+/// it: two pages for one incident in tests/cluster_load.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_leader_pages_only_once_the_shared_store_holds_the_alert() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = committer(&dir.path().join("wal"));
+    let pages = dir.path().join("pages");
+    let mut s = settings();
+    s.receivers = vec![crate::notify::Receiver {
+        name: "cmd".into(),
+        kind: crate::notify::ReceiverKind::Command {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("cat > /dev/null; echo page >> {}", pages.display()),
+            ],
+            timeout: std::time::Duration::from_secs(10),
+        },
+        severities: Vec::new(),
+        matchers: Vec::new(),
+        send_resolved: true,
+    }];
+    // The shared store: refuses every write until told otherwise.
+    let refuse = Arc::new(AtomicBool::new(true));
+    let (writes, mut writes_rx) = mpsc::channel::<StateWrite>(16);
+    let refusing = refuse.clone();
+    tokio::spawn(async move {
+        while let Some(w) = writes_rx.recv().await {
+            let answer = if refusing.load(Ordering::SeqCst) {
+                Err("storing the alert state failed: no stream found for given subject".into())
+            } else {
+                Ok(())
+            };
+            let _ = w.done.send(answer);
+        }
+    });
+    let (events_tx, events) = mpsc::channel(4);
+    let shutdown = CancellationToken::new();
+    let (_handle, engine) = start_shared(
+        s,
+        c,
+        Shared {
+            start: SharedStart::default(),
+            events,
+            writes,
+            snapshot_every: std::time::Duration::from_secs(3600),
+            leading: Arc::new(|| true),
+        },
+        shutdown.clone(),
+        Default::default(),
+    );
+    let now = Utc::now();
+    let batch = |events: Vec<Event>, last_seq| FeedBatch {
+        events,
+        last_seq,
+        replay: false,
+    };
+    events_tx.send(batch(Vec::new(), 0)).await.unwrap();
+    let oom: Vec<Event> = (1..=3)
+        .map(|i| event(i, Kind::Log, "mbox3", "OOM killer", now))
+        .collect();
+    events_tx.send(batch(oom, 3)).await.unwrap();
+    let paged = || std::fs::read_to_string(&pages).map_or(0, |t| t.lines().count());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(paged(), 0, "paged while the shared store lacked the alert");
+    refuse.store(false, Ordering::SeqCst);
+    let mut waited = 0;
+    while paged() == 0 && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(paged(), 1, "the page once the store holds the alert");
+    shutdown.cancel();
+    let _ = engine.await;
+}
