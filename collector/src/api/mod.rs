@@ -265,6 +265,29 @@ async fn ingest_handler(
     answer.into_response()
 }
 
+/// The whole request body, or 408 when it does not arrive within `[limits] body_timeout`: a
+/// body that trickles in (slow-loris) holds a connection. The inner error is a body over
+/// `max_body_bytes`.
+async fn body_in_time(
+    state: &AppState,
+    body: Body,
+) -> Result<Result<bytes::Bytes, axum::Error>, ApiError> {
+    tokio::time::timeout(
+        state.body_timeout,
+        axum::body::to_bytes(body, state.limits.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s ([limits] body_timeout)",
+                state.body_timeout.as_secs_f64()
+            ),
+        )
+    })
+}
+
 async fn ingest(
     state: AppState,
     grant: Option<crate::auth::Grant>,
@@ -301,22 +324,7 @@ async fn ingest(
             state.counters.memory_refused.fetch_add(1, Relaxed);
             ApiError::from(IngestError::Busy(spent))
         })?;
-    // A body that trickles in (slow-loris) holds a connection: it must arrive in time.
-    let body = tokio::time::timeout(
-        state.body_timeout,
-        axum::body::to_bytes(body, state.limits.max_body_bytes),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {} s ([limits] body_timeout)",
-                state.body_timeout.as_secs_f64()
-            ),
-        )
-    })?
-    .map_err(|_| too_large())?;
+    let body = body_in_time(&state, body).await?.map_err(|_| too_large())?;
     state
         .counters
         .ingest_bytes
