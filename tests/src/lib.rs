@@ -4,6 +4,7 @@
 //! The binaries are taken from the same target folder as the test itself, so build them first:
 //! `cargo build --workspace --bins` (the test script does).
 
+pub mod cluster_view;
 pub mod journal;
 pub mod nats;
 pub mod redfish_mock;

@@ -11,11 +11,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use logwarden_tests::cluster_view::{self, alert_leader, owned, view as cluster_view};
 use logwarden_tests::nats::NatsCluster;
 use logwarden_tests::schedule::Schedule;
 use logwarden_tests::{Agent, Collector, event_line, ok_stdout, wait_until};
 
 const PARTITIONS: u32 = 16;
+
+fn balanced(collectors: &[&Collector]) -> bool {
+    cluster_view::balanced(collectors, PARTITIONS)
+}
+
+fn partition_of(agent: &str) -> u32 {
+    cluster_view::partition_of(agent, PARTITIONS)
+}
 
 /// Writes a collector config for cluster mode.
 fn config(dir: &Path, id: &str, nats: &[String], partitions: u32) -> PathBuf {
@@ -40,53 +49,13 @@ fn start_with_partitions(dir: &Path, id: &str, nats: &[String], partitions: u32)
     Collector::start(&data, &["--config", cfg.to_str().expect("utf-8 path")])
 }
 
-/// The partitions a collector says it owns (`GET /api/v1/cluster`); empty when it does not answer.
-fn owned(c: &Collector) -> Vec<u32> {
-    let answer = reqwest::blocking::Client::new()
-        .get(format!("{}/api/v1/cluster", c.url))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .and_then(|r| r.json::<serde_json::Value>());
-    match answer {
-        Ok(v) => v["owned"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_u64())
-                    .map(|p| p as u32)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
-}
-
 /// Whether every partition `c` owns has a consumer that reported nothing pending in the
 /// stream (`GET /api/v1/cluster`, `pending`).
 fn caught_up(c: &Collector) -> bool {
-    let answer = reqwest::blocking::Client::new()
-        .get(format!("{}/api/v1/cluster", c.url))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .and_then(|r| r.json::<serde_json::Value>());
-    let Ok(v) = answer else { return false };
+    let v = cluster_view(c);
     let owned = v["owned"].as_array().map_or(0, Vec::len);
     let pending = v["pending"].as_object().cloned().unwrap_or_default();
     owned > 0 && pending.len() == owned && pending.values().all(|n| n.as_u64() == Some(0))
-}
-
-/// Whether `collectors` own every partition, each exactly once, and each collector some.
-fn balanced(collectors: &[&Collector]) -> bool {
-    let mut all = Vec::new();
-    for c in collectors {
-        let o = owned(c);
-        if o.is_empty() {
-            return false;
-        }
-        all.extend(o);
-    }
-    all.sort_unstable();
-    all == (0..PARTITIONS).collect::<Vec<_>>()
 }
 
 /// Batch `b` of agent `agent`: 25 events, seqs `b*25+1 ..= b*25+25`, each with its identity in
@@ -127,11 +96,6 @@ fn found(c: &Collector, word: &str) -> Vec<String> {
         .iter()
         .map(|h| h["id"].as_str().expect("hit id").to_owned())
         .collect()
-}
-
-/// The partition of an agent, as docs/scale.md gives it: CRC-32 of its id modulo the count.
-fn partition_of(agent: &str) -> u32 {
-    crc32fast::hash(agent.as_bytes()) % PARTITIONS
 }
 
 /// Events with `word` found on `collectors`, as id -> how many times, each collector asked
@@ -598,21 +562,6 @@ fn start_alerting(dir: &Path, id: &str, nats: &[String], webhook: &str) -> Colle
             webhook,
         ],
     )
-}
-
-/// `GET /api/v1/cluster` as JSON (`Null` when the collector does not answer).
-fn cluster_view(c: &Collector) -> serde_json::Value {
-    reqwest::blocking::Client::new()
-        .get(format!("{}/api/v1/cluster", c.url))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .and_then(|r| r.json::<serde_json::Value>())
-        .unwrap_or_default()
-}
-
-/// Who leads alerting, as `c` says.
-fn alert_leader(c: &Collector) -> Option<String> {
-    cluster_view(c)["alert_leader"].as_str().map(str::to_owned)
 }
 
 /// A RAID health record of host `h1`'s md2 sent by agent `agent`: 6 disks, `working` working.

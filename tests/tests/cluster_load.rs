@@ -25,11 +25,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use logwarden_tests::cluster_view::{self, alert_leader, owned, view as cluster_view};
 use logwarden_tests::nats::NatsCluster;
 use logwarden_tests::schedule::Schedule;
 use logwarden_tests::{Agent, Collector, HttpSink, wait_until};
 
 const PARTITIONS: u32 = 16;
+
+fn balanced(collectors: &[&Collector]) -> bool {
+    cluster_view::balanced(collectors, PARTITIONS)
+}
+
+fn partition_of(agent: &str) -> u32 {
+    cluster_view::partition_of(agent, PARTITIONS)
+}
 const IDS: [&str; 3] = ["c1", "c2", "c3"];
 /// Agents per collector, each on a partition that collector owns at the start.
 const AGENTS_PER_COLLECTOR: usize = 2;
@@ -76,43 +85,6 @@ fn start_collector(dir: &Path, id: &str, nats: &[String], webhook: &str) -> Coll
     )
 }
 
-/// `GET /api/v1/cluster` (`Null` when the collector does not answer).
-fn cluster_view(c: &Collector) -> serde_json::Value {
-    reqwest::blocking::Client::new()
-        .get(format!("{}/api/v1/cluster", c.url))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .and_then(|r| r.json::<serde_json::Value>())
-        .unwrap_or_default()
-}
-
-/// The partitions `c` says it owns (empty when it does not answer).
-fn owned(c: &Collector) -> Vec<u32> {
-    cluster_view(c)["owned"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_u64())
-                .map(|p| p as u32)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether `collectors` own every partition, each exactly once, and each collector some.
-fn balanced(collectors: &[&Collector]) -> bool {
-    let mut all = Vec::new();
-    for c in collectors {
-        let o = owned(c);
-        if o.is_empty() {
-            return false;
-        }
-        all.extend(o);
-    }
-    all.sort_unstable();
-    all == (0..PARTITIONS).collect::<Vec<_>>()
-}
-
 /// The owner of every partition as the lease bucket says (`GET /api/v1/cluster?view=true`
 /// on `c`); `None` when the view cannot be read.
 fn bucket_owners(c: &Collector) -> Option<Vec<Option<String>>> {
@@ -130,11 +102,6 @@ fn bucket_owners(c: &Collector) -> Option<Vec<Option<String>>> {
     (owners.len() == PARTITIONS as usize).then_some(owners)
 }
 
-/// Who leads alerting, as `c` says.
-fn alert_leader(c: &Collector) -> Option<String> {
-    cluster_view(c)["alert_leader"].as_str().map(str::to_owned)
-}
-
 /// The leader all of `collectors` agree on, if they do.
 fn agreed_leader(collectors: &[&Collector]) -> Option<String> {
     let seen: BTreeSet<Option<String>> = collectors.iter().map(|c| alert_leader(c)).collect();
@@ -142,11 +109,6 @@ fn agreed_leader(collectors: &[&Collector]) -> Option<String> {
         [Some(l)] => Some(l.clone()),
         _ => None,
     }
-}
-
-/// The partition of an agent, as docs/scale.md gives it.
-fn partition_of(agent: &str) -> u32 {
-    crc32fast::hash(agent.as_bytes()) % PARTITIONS
 }
 
 /// `GET /status` of a running agent (`Null` when it does not answer).

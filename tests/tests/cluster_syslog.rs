@@ -18,11 +18,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use logwarden_tests::cluster_view::{self, owned, view};
 use logwarden_tests::nats::NatsCluster;
 use logwarden_tests::rsyslog::{rsyslogd, send};
 use logwarden_tests::{Collector, HttpSink, wait_until};
 
 const PARTITIONS: u32 = 8;
+
+fn balanced(collectors: &[&Collector]) -> bool {
+    cluster_view::balanced(collectors, PARTITIONS)
+}
 
 /// A collector config for cluster mode on one NATS node, with `alerts` in `[alerts]` and a
 /// log rule that pages on `sysboom`.
@@ -57,42 +62,6 @@ fn start_with(dir: &Path, id: &str, nats: &[String], webhook: &str, alerts: &str
             webhook,
         ],
     )
-}
-
-/// `GET /api/v1/cluster` (`Null` when the collector does not answer).
-fn view(c: &Collector) -> serde_json::Value {
-    reqwest::blocking::Client::new()
-        .get(format!("{}/api/v1/cluster", c.url))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .and_then(|r| r.json::<serde_json::Value>())
-        .unwrap_or_default()
-}
-
-fn owned(c: &Collector) -> BTreeSet<u32> {
-    view(c)["owned"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_u64())
-                .map(|p| p as u32)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether `collectors` own every partition once between them, each some.
-fn balanced(collectors: &[&Collector]) -> bool {
-    let mut all = Vec::new();
-    for c in collectors {
-        let o = owned(c);
-        if o.is_empty() {
-            return false;
-        }
-        all.extend(o);
-    }
-    all.sort_unstable();
-    all == (0..PARTITIONS).collect::<Vec<_>>()
 }
 
 /// The durable consumers of the event stream named like a collector's (`<id>-p<N>`), as the
