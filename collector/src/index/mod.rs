@@ -580,8 +580,25 @@ mod tests {
     use super::*;
     use crate::wal::{Wal, WalOptions};
     use logwarden_core::{Event, EventId};
+    use std::path::Path;
 
     /// Record `r` (1-based) holds events `r*10 .. r*10+5`, spread over six days back from now.
+    /// A WAL at `wal_dir` holding records 1 to 12 of [`record`], synced; the events of each
+    /// day it holds.
+    fn twelve_records(wal_dir: &Path) -> BTreeMap<NaiveDate, u64> {
+        let (mut wal, _) = Wal::open(wal_dir, WalOptions::default()).unwrap();
+        let mut want: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        for r in 1..=12 {
+            let (payload, placed) = record(r);
+            wal.append(RecordKind::Events, &payload).unwrap();
+            for (day, _) in placed {
+                *want.entry(day).or_default() += 1;
+            }
+        }
+        wal.sync().unwrap();
+        want
+    }
+
     fn record(r: u64) -> (Vec<u8>, Vec<(NaiveDate, u64)>) {
         let mut payload = Vec::new();
         let mut placed = Vec::new();
@@ -673,16 +690,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal_dir = dir.path().join("wal");
         let index_dir = dir.path().join("index");
-        let (mut wal, _) = Wal::open(&wal_dir, WalOptions::default()).unwrap();
-        let mut want: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-        for r in 1..=12 {
-            let (payload, placed) = record(r);
-            wal.append(RecordKind::Events, &payload).unwrap();
-            for (day, _) in placed {
-                *want.entry(day).or_default() += 1;
-            }
-        }
-        wal.sync().unwrap();
+        let want = twelve_records(&wal_dir);
         // One writer for six days: every record closes (and so commits) writers mid-way.
         let settings = IndexSettings {
             retention: Retention {
@@ -742,16 +750,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal_dir = dir.path().join("wal");
         let index_dir = dir.path().join("index");
-        let (mut wal, _) = Wal::open(&wal_dir, WalOptions::default()).unwrap();
-        let mut want: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-        for r in 1..=12 {
-            let (payload, placed) = record(r);
-            wal.append(RecordKind::Events, &payload).unwrap();
-            for (day, _) in placed {
-                *want.entry(day).or_default() += 1;
-            }
-        }
-        wal.sync().unwrap();
+        let want = twelve_records(&wal_dir);
         let settings = IndexSettings {
             retention: Retention {
                 max_age: None,

@@ -238,6 +238,44 @@ mod tests {
     use logwarden_core::Severity;
     use logwarden_core::wire::SearchParams;
 
+    /// A searcher over one event per `(time, host)` of `times`, seq its index, all in WAL
+    /// record `lsn` and two commits, the one at `hit` saying "the hit"; and the search for it.
+    fn searcher_and_hit(
+        times: &[(&str, &str)],
+        hit: usize,
+        lsn: u64,
+    ) -> (
+        tempfile::TempDir,
+        Searcher,
+        logwarden_core::wire::SearchResponse,
+    ) {
+        let events: Vec<_> = times
+            .iter()
+            .enumerate()
+            .map(|(i, (ts, host))| {
+                let msg = if i == hit {
+                    "the hit".to_owned()
+                } else {
+                    format!("m{i}")
+                };
+                let mut e = event(i as u64, ts, "x", Severity::Info, &msg, None);
+                e.host = (*host).into();
+                (e, WalPlace { lsn, pos: i as u64 })
+            })
+            .collect();
+        let (dir, s) = searcher_with_places(&events, 2);
+        let found = s
+            .search(
+                &SearchParams {
+                    q: "hit".into(),
+                    ..SearchParams::default()
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        (dir, s, found)
+    }
+
     #[test]
     fn the_events_around_a_hit_come_from_its_host_and_source_in_order() {
         // Host h1 and h2 interleaved in one second and the next, one of h1 from another file.
@@ -356,36 +394,7 @@ mod tests {
             ("2026-11-30T12:00:01.7Z", "h2"),
             ("2026-11-30T12:50:00.000002Z", "h1"),
         ];
-        let events: Vec<_> = times
-            .iter()
-            .enumerate()
-            .map(|(seq, (ts, host))| {
-                let msg = if seq == 4 {
-                    "the hit".to_owned()
-                } else {
-                    format!("line {seq}")
-                };
-                let mut e = event(seq as u64, ts, "x", Severity::Info, &msg, None);
-                e.host = (*host).into();
-                (
-                    e,
-                    WalPlace {
-                        lsn: 3,
-                        pos: seq as u64,
-                    },
-                )
-            })
-            .collect();
-        let (_dir, s) = searcher_with_places(&events, 2);
-        let found = s
-            .search(
-                &SearchParams {
-                    q: "hit".into(),
-                    ..SearchParams::default()
-                },
-                chrono::Utc::now(),
-            )
-            .unwrap();
+        let (_dir, s, found) = searcher_and_hit(&times, 4, 3);
         let c = s
             .context(&ContextParams {
                 at: found.positions[0].clone(),
@@ -499,36 +508,7 @@ mod tests {
             ("2026-11-30T12:00:00.999999Z", "h1"),
             ("2026-11-30T12:00:01.25Z", "h1"),
         ];
-        let events: Vec<_> = times
-            .iter()
-            .enumerate()
-            .map(|(i, (ts, host))| {
-                let msg = if i == 3 {
-                    "the hit".to_owned()
-                } else {
-                    format!("m{i}")
-                };
-                let mut e = event(i as u64, ts, "x", Severity::Info, &msg, None);
-                e.host = (*host).into();
-                (
-                    e,
-                    WalPlace {
-                        lsn: 9,
-                        pos: i as u64,
-                    },
-                )
-            })
-            .collect();
-        let (_dir, s) = searcher_with_places(&events, 2);
-        let found = s
-            .search(
-                &SearchParams {
-                    q: "hit".into(),
-                    ..SearchParams::default()
-                },
-                chrono::Utc::now(),
-            )
-            .unwrap();
+        let (_dir, s, found) = searcher_and_hit(&times, 3, 9);
         let seqs = |v: &[logwarden_core::Event]| v.iter().map(|e| e.id.seq).collect::<Vec<_>>();
         for at in [found.positions[0].clone(), "a:3".to_owned()] {
             let c = s
