@@ -57,6 +57,15 @@ pub async fn run(
 }
 
 /// The name of collector `id`'s consumer of partition `p`.
+/// The event stream, for its consumers.
+async fn events_stream(cluster: &Member) -> Result<async_nats::jetstream::stream::Stream, String> {
+    cluster
+        .jetstream()
+        .get_stream(STREAM)
+        .await
+        .map_err(|e| format!("stream {STREAM}: {e}"))
+}
+
 fn name(id: &str, p: u32) -> String {
     format!("{id}-p{p}")
 }
@@ -65,11 +74,7 @@ fn name(id: &str, p: u32) -> String {
 /// Only while this collector neither reads `p` nor can take it before this returns.
 pub async fn delete(cluster: &Member, p: u32) -> Result<(), String> {
     let name = name(&cluster.settings.id, p);
-    let stream = cluster
-        .jetstream()
-        .get_stream(STREAM)
-        .await
-        .map_err(|e| format!("stream {STREAM}: {e}"))?;
+    let stream = events_stream(cluster).await?;
     match stream.delete_consumer(&name).await {
         Ok(_) => {
             tracing::info!(partition = p, consumer = %name, "cluster: consumer of a partition given up deleted");
@@ -88,11 +93,7 @@ pub async fn delete(cluster: &Member, p: u32) -> Result<(), String> {
 /// The partitions this collector has a consumer of on the stream (`<id>-p<N>`).
 pub async fn left_behind(cluster: &Member) -> Result<BTreeSet<u32>, String> {
     let id = &cluster.settings.id;
-    let stream = cluster
-        .jetstream()
-        .get_stream(STREAM)
-        .await
-        .map_err(|e| format!("stream {STREAM}: {e}"))?;
+    let stream = events_stream(cluster).await?;
     let mut names = stream.consumer_names();
     let mut found = BTreeSet::new();
     while let Some(n) = names.next().await {
@@ -111,11 +112,7 @@ pub async fn left_behind(cluster: &Member) -> Result<BTreeSet<u32>, String> {
 
 async fn open(cluster: &Member, p: u32) -> Result<PullConsumer, String> {
     let name = name(&cluster.settings.id, p);
-    let stream = cluster
-        .jetstream()
-        .get_stream(STREAM)
-        .await
-        .map_err(|e| format!("stream {STREAM}: {e}"))?;
+    let stream = events_stream(cluster).await?;
     stream
         .get_or_create_consumer(
             &name,
