@@ -52,6 +52,34 @@ pub struct CountState {
     pub firing: bool,
 }
 
+/// The rate counts of one built-in rule by key: labels, window and whether it fires.
+pub type Counts = HashMap<String, (BTreeMap<String, String>, Window, bool)>;
+
+impl CountState {
+    /// Every count of `counts`, sorted by key (one state, one byte string).
+    pub fn save_all(counts: &Counts) -> Vec<CountState> {
+        let mut v: Vec<CountState> = counts
+            .iter()
+            .map(|(key, (labels, w, firing))| CountState {
+                key: key.clone(),
+                labels: labels.clone(),
+                window: w.save(),
+                firing: *firing,
+            })
+            .collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    /// Takes back what [`CountState::save_all`] kept, with the span the config gives now.
+    pub fn restore_all(saved: Vec<CountState>, span: Duration) -> Counts {
+        saved
+            .into_iter()
+            .map(|c| (c.key, (c.labels, Window::restore(span, c.window), c.firing)))
+            .collect()
+    }
+}
+
 /// A firing log alert that resolves after a quiet period, and when its last line came.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuietState {
@@ -135,9 +163,9 @@ pub struct Builtins {
     /// host -> (site, last heartbeat received, AgentSilent firing).
     heartbeats: HashMap<String, (String, DateTime<Utc>, bool)>,
     /// account -> deletes.
-    deletes: HashMap<String, (BTreeMap<String, String>, Window, bool)>,
+    deletes: Counts,
     /// source IP -> failed authentications.
-    auth: HashMap<String, (BTreeMap<String, String>, Window, bool)>,
+    auth: Counts,
     /// Firing log alerts cleared by quiet: key -> (signal, last line received).
     quiet: HashMap<String, (Signal, DateTime<Utc>)>,
     relay_deferrals: RelayDeferrals,
@@ -187,19 +215,6 @@ impl Builtins {
             })
             .collect();
         heartbeats.sort_by(|a, b| a.host.cmp(&b.host));
-        let counts = |map: &HashMap<String, (BTreeMap<String, String>, Window, bool)>| {
-            let mut v: Vec<CountState> = map
-                .iter()
-                .map(|(key, (labels, w, firing))| CountState {
-                    key: key.clone(),
-                    labels: labels.clone(),
-                    window: w.save(),
-                    firing: *firing,
-                })
-                .collect();
-            v.sort_by(|a, b| a.key.cmp(&b.key));
-            v
-        };
         let mut quiet: Vec<QuietState> = self
             .quiet
             .values()
@@ -211,8 +226,8 @@ impl Builtins {
         quiet.sort_by_key(|q| q.signal.key());
         BuiltinsState {
             heartbeats,
-            deletes: counts(&self.deletes),
-            auth: counts(&self.auth),
+            deletes: CountState::save_all(&self.deletes),
+            auth: CountState::save_all(&self.auth),
             quiet,
             relay_deferrals: self.relay_deferrals.save(),
         }
@@ -233,13 +248,8 @@ impl Builtins {
             .into_iter()
             .map(|h| (h.host, (h.site, h.last, h.silent)))
             .collect();
-        let counts = |v: Vec<CountState>, span: Duration| {
-            v.into_iter()
-                .map(|c| (c.key, (c.labels, Window::restore(span, c.window), c.firing)))
-                .collect()
-        };
-        self.deletes = counts(saved.deletes, DELETE_WINDOW);
-        self.auth = counts(saved.auth, self.cfg.auth_window);
+        self.deletes = CountState::restore_all(saved.deletes, DELETE_WINDOW);
+        self.auth = CountState::restore_all(saved.auth, self.cfg.auth_window);
         // Keyed as `services` keys them: by the alert the signal is about.
         self.quiet = saved
             .quiet

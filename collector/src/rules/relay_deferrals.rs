@@ -13,15 +13,13 @@
 //! `relay_deferrals` in `relay_deferral_window` and resolves when the count in the window drops
 //! below that again (the window empties by itself on the engine's tick when deferrals stop).
 
-use std::collections::{BTreeMap, HashMap};
-
 use chrono::{DateTime, Duration, Utc};
 use logwarden_core::Event;
 use logwarden_core::wire::AlertSeverity::Warning;
 use serde_json::Value;
 
 use super::alert::{Signal, labels};
-use super::builtin::CountState;
+use super::builtin::{CountState, Counts};
 use super::window::Window;
 
 pub const NAME: &str = "MailRelayDeferring";
@@ -29,7 +27,7 @@ pub const NAME: &str = "MailRelayDeferring";
 /// Per (host, relay): its labels, its window and whether it fires.
 #[derive(Debug, Default)]
 pub struct RelayDeferrals {
-    counts: HashMap<String, (BTreeMap<String, String>, Window, bool)>,
+    counts: Counts,
 }
 
 fn field<'a>(ev: &'a Event, k: &str) -> Option<&'a str> {
@@ -115,27 +113,13 @@ impl RelayDeferrals {
 
     /// What the rules snapshot keeps (sorted: one state, one byte string).
     pub fn save(&self) -> Vec<CountState> {
-        let mut v: Vec<CountState> = self
-            .counts
-            .iter()
-            .map(|(key, (labels, w, firing))| CountState {
-                key: key.clone(),
-                labels: labels.clone(),
-                window: w.save(),
-                firing: *firing,
-            })
-            .collect();
-        v.sort_by(|a, b| a.key.cmp(&b.key));
-        v
+        CountState::save_all(&self.counts)
     }
 
     /// Takes back what [`RelayDeferrals::save`] kept, with the span the config gives now.
     pub fn restore(saved: Vec<CountState>, span: Duration) -> RelayDeferrals {
         RelayDeferrals {
-            counts: saved
-                .into_iter()
-                .map(|c| (c.key, (c.labels, Window::restore(span, c.window), c.firing)))
-                .collect(),
+            counts: CountState::restore_all(saved, span),
         }
     }
 
